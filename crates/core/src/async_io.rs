@@ -1,0 +1,64 @@
+//! The async face: an entry as a `Stream` of `Bytes` and as an `AsyncRead`.
+//!
+//! Local reads block, so the blocking [`EntryReader`] runs on tokio's blocking pool and hands
+//! chunks over a channel of two slots: memory stays at a few chunks whatever the entry's
+//! size, and a slow consumer slows the reader down instead of queueing data.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use crate::reader::EntryReader;
+use crate::source::Source;
+
+/// Size of the chunks an [`EntryStream`] yields.
+pub(crate) const CHUNK: usize = 256 * 1024;
+
+/// A stream of an entry's verified bytes; the last item is an error instead of the end if
+/// the size or CRC-32 is wrong. Dropping it stops the reading.
+#[derive(Debug)]
+pub struct EntryStream {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+}
+
+/// Streams `reader` on tokio's blocking pool. Must be called within a tokio runtime.
+pub fn stream_entry<S: Source + 'static>(mut reader: EntryReader<S>) -> EntryStream {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        loop {
+            let mut buf = BytesMut::zeroed(CHUNK);
+            let item = match reader.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Ok(buf.freeze())
+                }
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    EntryStream { rx }
+}
+
+impl futures_core::Stream for EntryStream {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// The entry as a `tokio::io::AsyncRead`.
+pub fn entry_async_reader<S: Source + 'static>(
+    reader: EntryReader<S>,
+) -> tokio_util::io::StreamReader<EntryStream, Bytes> {
+    tokio_util::io::StreamReader::new(stream_entry(reader))
+}

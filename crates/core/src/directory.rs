@@ -1,0 +1,213 @@
+//! The central directory, read once and scanned in place.
+
+use bytes::Bytes;
+
+use crate::entry::Entry;
+use crate::error::{Corruption, Result};
+use crate::source::Source;
+use crate::zip::central_directory;
+use crate::zip::eocd::{self, CentralDirectoryLocation, LOCATOR_LEN, MAX_TAIL, ZIP64_EOCD_LEN};
+
+/// An archive's central directory: its bytes and where they were.
+///
+/// Scanning it allocates nothing per entry; [`CentralDirectory::find`] compares names in
+/// place. For repeated look-ups build an [`Index`](crate::Index).
+#[derive(Debug, Clone)]
+pub struct CentralDirectory {
+    bytes: Bytes,
+    location: CentralDirectoryLocation,
+    archive_size: u64,
+}
+
+impl CentralDirectory {
+    /// Reads the end records from the last bytes of `source`, then the central directory
+    /// itself with one more read unless the first one already held it.
+    pub fn read<S: Source + ?Sized>(source: &S) -> Result<CentralDirectory> {
+        let size = source.len();
+        let tail_len = size.min(MAX_TAIL as u64) as usize;
+        let tail_start = size - tail_len as u64;
+        let tail = source.read_bytes(tail_start, tail_len)?;
+        CentralDirectory::from_tail(source, tail, size)
+    }
+
+    /// Like [`read`](Self::read), with the archive's last bytes already in hand (`tail`
+    /// ends at the end of the archive); reads only what `tail` lacks.
+    pub fn from_tail<S: Source + ?Sized>(
+        source: &S,
+        tail: Bytes,
+        size: u64,
+    ) -> Result<CentralDirectory> {
+        let tail_start = size - tail.len() as u64;
+        let fetch = |offset: u64, len: usize| -> Result<Bytes> {
+            if offset >= tail_start && offset + len as u64 <= size {
+                let at = (offset - tail_start) as usize;
+                return Ok(tail.slice(at..at + len));
+            }
+            Ok(source.read_bytes(offset, len)?)
+        };
+        let end = eocd::find(&tail, size)?;
+        let mut location = None;
+        if end.wants_zip64() && end.offset >= LOCATOR_LEN as u64 {
+            let locator_at = end.offset - LOCATOR_LEN as u64;
+            let locator = fetch(locator_at, LOCATOR_LEN)?;
+            if let Ok(declared) = eocd::parse_locator(&locator, locator_at) {
+                // With prepended data the declared offset is off by the shift; the record
+                // (without extensible data) then sits right before the locator.
+                let fallback = locator_at.checked_sub(ZIP64_EOCD_LEN as u64);
+                let mut found = None;
+                for at in [Some(declared), fallback].into_iter().flatten() {
+                    if at.checked_add(ZIP64_EOCD_LEN as u64).is_none_or(|e| e > locator_at) {
+                        continue;
+                    }
+                    let bytes = fetch(at, ZIP64_EOCD_LEN)?;
+                    match eocd::parse_zip64(&bytes, at) {
+                        Ok(record) => {
+                            found = Some((at, record));
+                            break;
+                        }
+                        Err(e) if at == declared && fallback.is_some() => drop(e),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                let (at, z) = found.ok_or(Corruption::BadSignature {
+                    record: "zip64 end of central directory",
+                    offset: declared,
+                    found: 0,
+                })?;
+                eocd::check_disks(z.disk, z.cd_disk)?;
+                location = Some(eocd::locate(z.entries, z.cd_size, z.cd_offset, at, true)?);
+            }
+        }
+        let location = match location {
+            Some(l) => l,
+            None => {
+                eocd::check_disks(end.disk.into(), end.cd_disk.into())?;
+                eocd::locate(
+                    end.entries.into(),
+                    end.cd_size.into(),
+                    end.cd_offset.into(),
+                    end.offset,
+                    false,
+                )?
+            }
+        };
+        let len = usize::try_from(location.size).map_err(|_| Corruption::CentralDirectoryOutOfBounds {
+            offset: location.offset,
+            size: location.size,
+            limit: size,
+        })?;
+        let bytes = fetch(location.offset, len)?;
+        Ok(CentralDirectory { bytes, location, archive_size: size })
+    }
+
+    /// Where the central directory was and what the end record claimed.
+    pub fn location(&self) -> CentralDirectoryLocation {
+        self.location
+    }
+
+    /// Size of the whole archive in bytes.
+    pub fn archive_size(&self) -> u64 {
+        self.archive_size
+    }
+
+    /// Number of entries the end record claims.
+    pub fn len(&self) -> u64 {
+        self.location.entries
+    }
+
+    /// Whether the archive has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.location.entries == 0
+    }
+
+    /// The raw bytes of the central directory.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The end of the region where local headers and data may lie: the central directory's
+    /// start.
+    pub(crate) fn data_limit(&self) -> u64 {
+        self.location.offset
+    }
+
+    /// Every entry in central directory order. A corrupt record ends the walk with an error.
+    pub fn entries(&self) -> Entries<'_> {
+        Entries { cd: self, at: 0, count: 0, done: false }
+    }
+
+    /// The first entry (in central directory order) whose name is exactly `name`, found by
+    /// scanning the buffer without allocating.
+    pub fn find(&self, name: &[u8]) -> Result<Option<Entry>> {
+        let (bytes, base) = (&self.bytes[..], self.location.offset);
+        let mut at = 0;
+        let mut count = 0u64;
+        while at < bytes.len() {
+            let (candidate, len) = central_directory::name_and_len(bytes, at, base)?;
+            if candidate == name {
+                return self.entry_at(at).map(|(entry, _)| Some(entry));
+            }
+            at += len;
+            count += 1;
+        }
+        self.check_count(count)?;
+        Ok(None)
+    }
+
+    /// The entry whose record starts at `at` in the buffer, and the record's length.
+    pub(crate) fn entry_at(&self, at: usize) -> Result<(Entry, usize)> {
+        let header = central_directory::parse(&self.bytes, at, self.location.offset)?;
+        Ok((Entry::from_header(&header, &self.bytes, self.location.shift), header.len))
+    }
+
+    fn check_count(&self, found: u64) -> Result<(), Corruption> {
+        let claimed = self.location.entries;
+        // Writers without zip64 that hold more than 65,535 entries keep the count modulo 2^16.
+        let wrapped = !self.location.zip64 && found % 65_536 == claimed;
+        if found == claimed || wrapped {
+            return Ok(());
+        }
+        Err(Corruption::EntryCountMismatch { claimed, found })
+    }
+}
+
+/// Iterator over a central directory's entries.
+#[derive(Debug)]
+pub struct Entries<'a> {
+    cd: &'a CentralDirectory,
+    at: usize,
+    count: u64,
+    done: bool,
+}
+
+impl Entries<'_> {
+    /// Offset in the central directory of the next record.
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        if self.done {
+            return None;
+        }
+        if self.at >= self.cd.bytes.len() {
+            self.done = true;
+            return self.cd.check_count(self.count).err().map(|e| Err(e.into()));
+        }
+        match self.cd.entry_at(self.at) {
+            Ok((entry, len)) => {
+                self.at += len;
+                self.count += 1;
+                Some(Ok(entry))
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

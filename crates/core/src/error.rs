@@ -1,0 +1,270 @@
+//! The engine's one public error type.
+
+use std::io;
+
+use crate::path::InvalidPath;
+
+/// Everything that can go wrong while finding or streaming an entry.
+///
+/// Each variant is something a caller can act on: a server maps `InvalidPath` to 400,
+/// `NotFound` to 404, `Corrupt` and `Unsupported` to a failed download, `Io` to a retry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The requested artifact path breaks the path rule.
+    #[error(transparent)]
+    InvalidPath(#[from] InvalidPath),
+    /// No entry of that name (or it names a directory).
+    #[error("no entry named {name:?} in the archive")]
+    NotFound {
+        /// The name that was looked up.
+        name: String,
+    },
+    /// The archive contradicts itself or the zip format; the data names the offending numbers.
+    #[error("corrupt archive: {0}")]
+    Corrupt(#[from] Corruption),
+    /// The archive is well formed but uses something this engine does not read.
+    #[error("unsupported: {0}")]
+    Unsupported(#[from] Unsupported),
+    /// Reading the source failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What is wrong with a corrupt or hostile archive, with the numbers that prove it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// No end-of-central-directory record in the searched tail.
+    #[error("no end-of-central-directory record in the last {searched} bytes of {archive_size}")]
+    NoEndOfCentralDirectory {
+        /// Bytes searched at the end of the archive.
+        searched: u64,
+        /// Size of the archive.
+        archive_size: u64,
+    },
+    /// A record signature was not where the archive said it would be.
+    #[error("expected {record} signature at offset {offset}, found {found:#010x}")]
+    BadSignature {
+        /// The record that was expected.
+        record: &'static str,
+        /// Absolute offset in the archive.
+        offset: u64,
+        /// The four bytes found there, little-endian.
+        found: u32,
+    },
+    /// A record (or a field in it) runs past the end of the bytes that hold it.
+    #[error("{record} at offset {offset} needs {needed} bytes, only {available} remain")]
+    Truncated {
+        /// The record being read.
+        record: &'static str,
+        /// Absolute offset of the record.
+        offset: u64,
+        /// Bytes the record claims or needs.
+        needed: u64,
+        /// Bytes actually there.
+        available: u64,
+    },
+    /// The central directory does not fit in the archive before its end record.
+    #[error(
+        "central directory at offset {offset} with size {size} does not fit before offset {limit}"
+    )]
+    CentralDirectoryOutOfBounds {
+        /// Declared offset of the central directory (after any shift).
+        offset: u64,
+        /// Declared size of the central directory.
+        size: u64,
+        /// Where the end-of-central-directory records start.
+        limit: u64,
+    },
+    /// More entries are claimed than the central directory could possibly hold.
+    #[error("{claimed} entries claimed, but a {cd_size}-byte central directory holds at most {max}")]
+    ImpossibleEntryCount {
+        /// Claimed number of entries.
+        claimed: u64,
+        /// Size of the central directory in bytes.
+        cd_size: u64,
+        /// The most entries that size can hold (46 bytes each at least).
+        max: u64,
+    },
+    /// The end record's entry count disagrees with the records found.
+    #[error("end record claims {claimed} entries, the central directory holds {found}")]
+    EntryCountMismatch {
+        /// Entries the end record claims.
+        claimed: u64,
+        /// Entries actually parsed.
+        found: u64,
+    },
+    /// An entry's local header or data lies outside the region where entries can be.
+    #[error("entry {name:?}: {what} at offset {offset} (+{len}) is past offset {limit}")]
+    OutOfBounds {
+        /// Entry name (lossy UTF-8).
+        name: String,
+        /// What was out of bounds.
+        what: &'static str,
+        /// Absolute offset.
+        offset: u64,
+        /// Length claimed.
+        len: u64,
+        /// The end of the region entries may occupy.
+        limit: u64,
+    },
+    /// Two entries claim overlapping bytes (the shape of an overlap zip bomb).
+    #[error("entries overlap: one starts at offset {first} and runs to {first_end}, the next starts at {second}")]
+    OverlappingEntries {
+        /// Offset of the earlier entry's local header.
+        first: u64,
+        /// The least offset where the earlier entry's data can end.
+        first_end: u64,
+        /// Offset of the next entry's local header.
+        second: u64,
+    },
+    /// The local header disagrees with the central directory.
+    #[error("entry {name:?}: local header at offset {offset} disagrees on {field}")]
+    LocalHeaderMismatch {
+        /// Entry name (lossy UTF-8).
+        name: String,
+        /// Offset of the local header.
+        offset: u64,
+        /// Which field differs.
+        field: &'static str,
+    },
+    /// The declared sizes cannot both be true for this method.
+    #[error("entry {name:?}: {uncompressed} bytes cannot come from {compressed} bytes with method {method}")]
+    ImpossibleSizes {
+        /// Entry name (lossy UTF-8).
+        name: String,
+        /// Compression method.
+        method: u16,
+        /// Declared compressed size.
+        compressed: u64,
+        /// Declared uncompressed size.
+        uncompressed: u64,
+    },
+    /// The data did not have the declared uncompressed size.
+    #[error("entry {name:?}: size mismatch, expected {expected} bytes, found {found}")]
+    SizeMismatch {
+        /// Entry name (lossy UTF-8).
+        name: String,
+        /// Size the central directory declares.
+        expected: u64,
+        /// Bytes the data really produced (at least this many when too long).
+        found: u64,
+    },
+    /// The data's CRC-32 did not match the central directory.
+    #[error("entry {name:?}: CRC-32 mismatch, expected {expected:#010x}, found {found:#010x}")]
+    CrcMismatch {
+        /// Entry name (lossy UTF-8).
+        name: String,
+        /// CRC-32 the central directory declares.
+        expected: u32,
+        /// CRC-32 of the bytes produced.
+        found: u32,
+    },
+    /// The deflate stream is invalid or ends before its compressed size.
+    #[error("entry {name:?}: bad deflate data after {consumed} compressed bytes: {why}")]
+    Deflate {
+        /// Entry name (lossy UTF-8).
+        name: String,
+        /// Compressed bytes consumed when it failed.
+        consumed: u64,
+        /// The decoder's message.
+        why: String,
+    },
+    /// The archive changed size or content while it was being read.
+    #[error("the archive ended at {found} bytes, expected {expected}")]
+    ShortSource {
+        /// Bytes the source should hold.
+        expected: u64,
+        /// Bytes it held.
+        found: u64,
+    },
+    /// A `metadata.gz` stream breaks its format.
+    #[error("metadata: {0}")]
+    Metadata(String),
+}
+
+/// A well-formed feature this engine does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// A compression method other than stored (0) and deflate (8).
+    #[error("entry {name:?} uses compression method {method} ({})", method_name(*method))]
+    Method {
+        /// Entry name (lossy UTF-8).
+        name: String,
+        /// The method number from APPNOTE 4.4.5.
+        method: u16,
+    },
+    /// The entry is encrypted (general purpose flag bit 0).
+    #[error("entry {name:?} is encrypted")]
+    Encrypted {
+        /// Entry name (lossy UTF-8).
+        name: String,
+    },
+    /// The archive spans several disks.
+    #[error("multi-disk archives (disk {disk})")]
+    MultiDisk {
+        /// The disk number found.
+        disk: u32,
+    },
+}
+
+/// The name APPNOTE 4.4.5 gives a compression method.
+pub fn method_name(method: u16) -> &'static str {
+    match method {
+        0 => "stored",
+        1 => "shrunk",
+        2..=5 => "reduced",
+        6 => "imploded",
+        8 => "deflate",
+        9 => "deflate64",
+        10 => "PKWARE imploding",
+        12 => "bzip2",
+        14 => "lzma",
+        16 => "IBM z/OS cmpsc",
+        18 => "IBM terse",
+        19 => "IBM lz77",
+        93 => "zstd",
+        94 => "mp3",
+        95 => "xz",
+        96 => "jpeg",
+        97 => "wavpack",
+        98 => "ppmd",
+        99 => "aes-encrypted",
+        _ => "unknown",
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        match err {
+            Error::Io(e) => e,
+            Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, err),
+            Error::InvalidPath(_) => io::Error::new(io::ErrorKind::InvalidInput, err),
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+impl Error {
+    /// Recovers an engine error that travelled through an `io::Error` (as from `Read`).
+    pub fn from_io(err: io::Error) -> Error {
+        if err.get_ref().is_some_and(|e| e.is::<Error>()) {
+            let inner = err.into_inner().expect("checked above");
+            match inner.downcast::<Error>() {
+                Ok(e) => *e,
+                Err(other) => Error::Io(io::Error::other(other)),
+            }
+        } else {
+            Error::Io(err)
+        }
+    }
+}
+
+pub(crate) fn lossy(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}

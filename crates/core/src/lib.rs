@@ -1,0 +1,45 @@
+//! Pull one file out of a GitLab CI job artifacts archive, reading only what it takes.
+//!
+//! A zip archive of many gigabytes and a hundred thousand entries, on a local disk or in
+//! memory, is opened by reading its last bytes and its central directory once; an entry is
+//! found by exact name and streamed (stored, or inflated as it goes) with its CRC-32 and size
+//! checked before the stream reports its end. Paths are checked against the path rule first,
+//! and hostile archives are errors, never panics or unbounded memory.
+//!
+//! ```no_run
+//! use artifact_core::{Archive, ArtifactPath};
+//!
+//! let archive = Archive::open_file("artifacts.zip")?;
+//! let entry = archive.find(&ArtifactPath::new("coverage/index.html")?)?;
+//! std::io::copy(&mut archive.reader(&entry)?, &mut std::io::stdout())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `metadata` reads and writes GitLab's `metadata.gz`; with the `tokio` feature,
+//! [`stream_entry`] gives the async face.
+#![deny(missing_docs)]
+
+mod archive;
+#[cfg(feature = "tokio")]
+mod async_io;
+mod directory;
+mod entry;
+mod error;
+mod index;
+pub mod metadata;
+mod path;
+mod reader;
+mod source;
+mod zip;
+
+pub use crate::archive::Archive;
+#[cfg(feature = "tokio")]
+pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry};
+pub use crate::directory::{CentralDirectory, Entries};
+pub use crate::entry::Entry;
+pub use crate::error::{Corruption, Error, Result, Unsupported, method_name};
+pub use crate::index::Index;
+pub use crate::path::{ArtifactPath, InvalidPath, MAX_PATH_LEN, PathRule};
+pub use crate::reader::EntryReader;
+pub use crate::source::{ChunkedSource, FileSource, MemorySource, ReadCounter, ReadStats, Source};
+pub use crate::zip::eocd::{CentralDirectoryLocation, MAX_TAIL};
