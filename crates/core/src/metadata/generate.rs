@@ -22,17 +22,7 @@ pub const HEADER: &str = "GitLab Build Artifacts Metadata 0.0.2\n";
 /// and the last left out when zero or empty; added directories are `{"crc":0,"size":0,
 /// "zipped":0}`. The gzip header carries no name, mtime 0 and OS 255, as Go's writer does.
 pub fn generate<'a, W: Write>(entries: impl IntoIterator<Item = &'a Entry>, out: W) -> io::Result<W> {
-    let mut paths: BTreeMap<Vec<u8>, Option<&Entry>> = BTreeMap::new();
-    for entry in entries {
-        paths.insert(entry.name().to_vec(), Some(entry));
-        let mut d = gopath::dir(entry.name());
-        while d != b"." && d != b"/" {
-            let mut key = d.clone();
-            key.push(b'/');
-            paths.entry(key).or_insert(None);
-            d = gopath::dir(&d);
-        }
-    }
+    let paths = tree(entries);
     let mut gz = GzBuilder::new().operating_system(255).write(out, Compression::default());
     write_string(&mut gz, HEADER.as_bytes())?;
     write_string(&mut gz, b"{}")?;
@@ -45,6 +35,24 @@ pub fn generate<'a, W: Write>(entries: impl IntoIterator<Item = &'a Entry>, out:
         write_string(&mut gz, &json)?;
     }
     gz.finish()
+}
+
+/// Every path GitLab's metadata lists for these entries, sorted byte-wise: each entry's name
+/// (the last of duplicates wins), and each missing parent directory as `dir/` with `None`.
+/// What `metadata.gz` holds, and what a listing of the archive shows.
+pub fn tree<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> BTreeMap<Vec<u8>, Option<&'a Entry>> {
+    let mut paths: BTreeMap<Vec<u8>, Option<&Entry>> = BTreeMap::new();
+    for entry in entries {
+        paths.insert(entry.name().to_vec(), Some(entry));
+        let mut d = gopath::dir(entry.name());
+        while d != b"." && d != b"/" {
+            let mut key = d.clone();
+            key.push(b'/');
+            paths.entry(key).or_insert(None);
+            d = gopath::dir(&d);
+        }
+    }
+    paths
 }
 
 fn write_string(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
