@@ -1,0 +1,34 @@
+//! `metadata.gz` of a 100,000-entry archive: generating it from the central directory, and
+//! decoding it, against raw gunzip of the same file (the floor for any decoder).
+
+use std::hint::black_box;
+use std::io::Read;
+
+use artifact_benches::many_entries_in_memory;
+use artifact_core::metadata::{MetadataReader, generate};
+use artifact_core::{Archive, MemorySource};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn metadata(c: &mut Criterion) {
+    let archive = Archive::open(MemorySource::new(many_entries_in_memory(100_000))).unwrap();
+    let entries: Vec<_> = archive.entries().collect::<Result<_, _>>().unwrap();
+    let gz = generate(&entries, Vec::new()).unwrap();
+    let mut g = c.benchmark_group("metadata_100k_entries");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(entries.len() as u64));
+    g.bench_function("generate", |b| b.iter(|| black_box(generate(&entries, Vec::new()).unwrap().len())));
+    g.bench_function("decode_all", |b| {
+        b.iter(|| black_box(MetadataReader::new(&gz[..]).unwrap().map(Result::unwrap).count()))
+    });
+    g.bench_function("baseline_raw_gunzip", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(16 << 20);
+            flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
+            black_box(out.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, metadata);
+criterion_main!(benches);
