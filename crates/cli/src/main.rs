@@ -1,1 +1,166 @@
-fn main(){}
+//! `artifact`: read GitLab CI job artifacts archives at a terminal or in CI scripts.
+//!
+//! Each subcommand lives in its own module; this file holds the command-line grammar, the
+//! dispatch, and the rule that every failure is one line on stderr and an exit code from
+//! [`error::Exit`].
+#![forbid(unsafe_code)]
+
+mod cat;
+mod error;
+mod extract;
+mod listing;
+mod ls;
+mod metadata;
+mod output;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use artifact_core::{Archive, Entry, FileSource};
+use clap::{Parser, Subcommand};
+
+use crate::error::{CliError, Exit};
+
+/// Read GitLab CI job artifacts archives: print one file, list, extract safely, and
+/// generate or browse GitLab's metadata.gz.
+#[derive(Debug, Parser)]
+#[command(name = "artifact", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write one entry's bytes to stdout or to a file (checked against its CRC-32).
+    Cat {
+        /// The zip archive.
+        archive: PathBuf,
+        /// The entry, exactly as named in the archive (e.g. dist/app.js).
+        artifact_path: OsString,
+        /// Write to FILE instead of stdout; FILE appears only once the entry checked out.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// List entries and implied directories, the way GitLab's artifacts browser sees them.
+    Ls {
+        /// The zip archive.
+        archive: PathBuf,
+        /// The directory to list (default: the root).
+        #[arg(default_value = "")]
+        prefix: String,
+        /// List everything under PREFIX, not just its direct children.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Show mode, size and modification time (UTC) too.
+        #[arg(short, long, conflicts_with = "json")]
+        long: bool,
+        /// Print a JSON array of objects instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Extract entries under DEST_DIR, never writing outside it.
+    Extract {
+        /// The zip archive.
+        archive: PathBuf,
+        /// Where to write; created if missing.
+        dest_dir: PathBuf,
+        /// Extract only entries at or under these paths.
+        prefixes: Vec<String>,
+        /// Create symbolic links (only relative ones that stay inside DEST_DIR).
+        #[arg(long)]
+        symlinks: bool,
+    },
+    /// Generate or read GitLab's artifacts metadata.gz.
+    #[command(subcommand)]
+    Metadata(MetadataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MetadataCommand {
+    /// Write the metadata.gz GitLab would generate for ARCHIVE.
+    Generate {
+        /// The zip archive.
+        archive: PathBuf,
+        /// Write to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// List the paths in a metadata.gz.
+    Ls {
+        /// The metadata.gz file.
+        metadata: PathBuf,
+        /// The directory to list (default: the root).
+        #[arg(default_value = "")]
+        prefix: String,
+        /// List everything under PREFIX, not just its direct children.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Print a JSON array of objects instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return CliError::new(Exit::Usage, "usage", error::usage_line(&e)).report(),
+    };
+    // A bug must still end in one line and a status, and let temporary files clean up.
+    std::panic::set_hook(Box::new(|info| {
+        let why = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("artifact: internal error: {why}\n").as_bytes(),
+        );
+    }));
+    match std::panic::catch_unwind(move || run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => e.report(),
+        Err(_) => ExitCode::from(Exit::Failure as u8),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Cat { archive, artifact_path, output } => {
+            cat::run(&archive, artifact_path.as_encoded_bytes(), output.as_deref())
+        }
+        Command::Ls { archive, prefix, recursive, long, json } => {
+            let format = listing::Format::from_flags(long, json);
+            ls::run(&archive, &prefix, recursive, format)
+        }
+        Command::Extract { archive, dest_dir, prefixes, symlinks } => {
+            extract::run(&archive, &dest_dir, &prefixes, symlinks)
+        }
+        Command::Metadata(MetadataCommand::Generate { archive, output }) => {
+            metadata::generate(&archive, output.as_deref())
+        }
+        Command::Metadata(MetadataCommand::Ls { metadata, prefix, recursive, json }) => {
+            let format = listing::Format::from_flags(false, json);
+            metadata::ls(&metadata, &prefix, recursive, format)
+        }
+    }
+}
+
+/// Opens a local archive; a missing file is `NotFound` (exit 4).
+fn open_archive(path: &Path) -> Result<Archive<FileSource>, CliError> {
+    Archive::open_file(path).map_err(|e| CliError::engine(path.display(), e))
+}
+
+/// Every entry of the central directory, in its order.
+fn read_entries(path: &Path, archive: &Archive<FileSource>) -> Result<Vec<Entry>, CliError> {
+    archive.entries().collect::<Result<_, _>>().map_err(|e| CliError::engine(path.display(), e))
+}

@@ -1,0 +1,44 @@
+//! `artifact cat`: one entry's bytes, checked, to stdout or to a file.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use artifact_core::ArtifactPath;
+
+use crate::error::CliError;
+use crate::output::{COPY_BUFFER, CopyError, TempFile, copy};
+
+/// Writes the entry named `name` of `archive` to `output`, or to stdout.
+///
+/// The path rule is checked before the archive is opened, so a bad path is exit 3 whatever
+/// the archive. With `output`, the bytes go to a temporary file that is renamed only once
+/// the CRC-32 and size checked out.
+pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>) -> Result<(), CliError> {
+    let shown = String::from_utf8_lossy(name);
+    let path = ArtifactPath::new(name).map_err(|e| CliError::engine(&shown, e.into()))?;
+    let archive = crate::open_archive(archive_path)?;
+    let entry = archive.find(&path).map_err(|e| CliError::engine(&path, e))?;
+    let mut reader = archive.reader(&entry).map_err(|e| CliError::engine(&path, e))?;
+    let mut buf = vec![0; COPY_BUFFER];
+    match output {
+        Some(dest) => {
+            let shown = dest.display();
+            let mut tmp = TempFile::beside(dest).map_err(|e| CliError::output(&shown, e))?;
+            copy(&mut reader, tmp.file(), &mut buf).map_err(|e| copy_error(&path, &shown, e))?;
+            tmp.persist(dest).map_err(|e| CliError::output(&shown, e))
+        }
+        None => {
+            let mut stdout = io::stdout().lock();
+            copy(&mut reader, &mut stdout, &mut buf).map_err(|e| copy_error(&path, "stdout", e))?;
+            stdout.flush().map_err(|e| CliError::output("stdout", e))
+        }
+    }
+}
+
+/// A read failure is about the entry; a write failure about the output.
+fn copy_error(entry: &ArtifactPath, output: impl std::fmt::Display, err: CopyError) -> CliError {
+    match err {
+        CopyError::Read(e) => CliError::engine(entry, e),
+        CopyError::Write(e) => CliError::output(output, e),
+    }
+}
