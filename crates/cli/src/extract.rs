@@ -90,8 +90,7 @@ fn selected(name: &[u8], prefixes: &[String]) -> bool {
     prefixes.is_empty()
         || prefixes.iter().any(|p| {
             let p = p.trim_end_matches('/').as_bytes();
-            p.is_empty()
-                || name.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+            p.is_empty() || name.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
         })
 }
 

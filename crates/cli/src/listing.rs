@@ -94,19 +94,13 @@ fn octal<S: serde::Serializer>(mode: &Option<u32>, s: S) -> Result<S::Ok, S::Err
 
 /// The directory whose children are listed: `""` is the root; anything else ends in `/`.
 pub(crate) fn dir_prefix(prefix: &str) -> String {
-    if prefix.is_empty() || prefix.ends_with('/') {
-        prefix.to_owned()
-    } else {
-        format!("{prefix}/")
-    }
+    if prefix.is_empty() || prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") }
 }
 
 /// Prints `rows` to stdout in `format`.
 pub(crate) fn print(rows: impl IntoIterator<Item = Row>, format: Format) -> Result<(), CliError> {
     let mut out = io::BufWriter::new(io::stdout().lock());
-    write_rows(&mut out, rows, format)
-        .and_then(|()| out.flush())
-        .map_err(|e| CliError::output("stdout", e))
+    write_rows(&mut out, rows, format).and_then(|()| out.flush()).map_err(|e| CliError::output("stdout", e))
 }
 
 fn write_rows(out: &mut impl Write, rows: impl IntoIterator<Item = Row>, format: Format) -> io::Result<()> {

@@ -14,6 +14,7 @@ mod metadata;
 mod output;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -115,16 +116,10 @@ fn main() -> ExitCode {
     };
     // A bug must still end in one line and a status, and let temporary files clean up.
     std::panic::set_hook(Box::new(|info| {
-        let why = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            format!("artifact: internal error: {why}\n").as_bytes(),
-        );
+        let payload = info.payload();
+        let why =
+            payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        let _ = writeln!(std::io::stderr(), "artifact: internal error: {}", why.unwrap_or("a bug"));
     }));
     match std::panic::catch_unwind(move || run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
