@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use artifact_core::ArtifactPath;
+use artifact_core::{ArtifactPath, FileSource, open_entry};
 
 use crate::error::CliError;
 use crate::output::{COPY_BUFFER, CopyError, TempFile, copy};
@@ -16,9 +16,9 @@ use crate::output::{COPY_BUFFER, CopyError, TempFile, copy};
 pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>) -> Result<(), CliError> {
     let shown = String::from_utf8_lossy(name);
     let path = ArtifactPath::new(name).map_err(|e| CliError::engine(&shown, e.into()))?;
-    let archive = crate::open_archive(archive_path)?;
-    let entry = archive.find(&path).map_err(|e| CliError::engine(&path, e))?;
-    let mut reader = archive.reader(&entry).map_err(|e| CliError::engine(&path, e))?;
+    // One look-up: scan the central directory through a small buffer instead of mapping it.
+    let source = FileSource::open(archive_path).map_err(|e| CliError::engine(archive_path.display(), e.into()))?;
+    let mut reader = open_entry(source, &path).map_err(|e| CliError::engine(&path, e))?;
     let mut buf = vec![0; COPY_BUFFER];
     match output {
         Some(dest) => {

@@ -10,6 +10,24 @@ use crate::path::ArtifactPath;
 use crate::reader::EntryReader;
 use crate::source::{FileSource, Source};
 
+/// Streams the entry GitLab would serve for `path`, touching the fewest bytes: the tail,
+/// one pass over the central directory through a small buffer, then the entry. For one
+/// look-up; open an [`Archive`] to list or to read several entries.
+///
+/// ```no_run
+/// use artifact_core::{ArtifactPath, FileSource, open_entry};
+/// let mut reader = open_entry(FileSource::open("artifacts.zip")?, &ArtifactPath::new("a.txt")?)?;
+/// std::io::copy(&mut reader, &mut std::io::stdout())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open_entry<S: Source>(source: S, path: &ArtifactPath) -> Result<EntryReader<S>> {
+    let location = CentralDirectory::locate(&source)?;
+    match CentralDirectory::scan(&source, location, path.as_bytes())? {
+        Some(entry) if !entry.is_dir() => EntryReader::new(source, entry, location.offset),
+        _ => Err(Error::NotFound { name: path.as_str().to_owned() }),
+    }
+}
+
 /// A zip archive on some [`Source`], with its central directory read.
 ///
 /// ```no_run

@@ -37,16 +37,32 @@ impl CentralDirectory {
         tail: Bytes,
         size: u64,
     ) -> Result<CentralDirectory> {
-        let tail_start = size - tail.len() as u64;
-        let fetch = |offset: u64, len: usize| -> Result<Bytes> {
-            if offset >= tail_start && offset + len as u64 <= size {
-                let at = (offset - tail_start) as usize;
-                return Ok(tail.slice(at..at + len));
-            }
-            Ok(source.read_bytes(offset, len)?)
-        };
-        let end = eocd::find(&tail, size)?;
-        let mut location = None;
+        let location = CentralDirectory::locate_in_tail(source, &tail, size)?;
+        let len = usize::try_from(location.size).map_err(|_| Corruption::CentralDirectoryOutOfBounds {
+            offset: location.offset,
+            size: location.size,
+            limit: size,
+        })?;
+        let bytes = fetch(source, &tail, size, location.offset, len)?;
+        Ok(CentralDirectory { bytes, location, archive_size: size })
+    }
+
+    /// Reads the end records (one read of the tail, more only for a zip64 record outside
+    /// it) and says where the central directory is, without reading it.
+    pub fn locate<S: Source + ?Sized>(source: &S) -> Result<CentralDirectoryLocation> {
+        let size = source.len();
+        let tail_len = size.min(MAX_TAIL as u64) as usize;
+        let tail = source.read_bytes(size - tail_len as u64, tail_len)?;
+        CentralDirectory::locate_in_tail(source, &tail, size)
+    }
+
+    fn locate_in_tail<S: Source + ?Sized>(
+        source: &S,
+        tail: &Bytes,
+        size: u64,
+    ) -> Result<CentralDirectoryLocation> {
+        let fetch = |offset: u64, len: usize| fetch(source, tail, size, offset, len);
+        let end = eocd::find(tail, size)?;
         if end.wants_zip64() && end.offset >= LOCATOR_LEN as u64 {
             let locator_at = end.offset - LOCATOR_LEN as u64;
             let locator = fetch(locator_at, LOCATOR_LEN)?;
@@ -54,50 +70,76 @@ impl CentralDirectory {
                 // With prepended data the declared offset is off by the shift; the record
                 // (without extensible data) then sits right before the locator.
                 let fallback = locator_at.checked_sub(ZIP64_EOCD_LEN as u64);
-                let mut found = None;
                 for at in [Some(declared), fallback].into_iter().flatten() {
                     if at.checked_add(ZIP64_EOCD_LEN as u64).is_none_or(|e| e > locator_at) {
                         continue;
                     }
                     let bytes = fetch(at, ZIP64_EOCD_LEN)?;
                     match eocd::parse_zip64(&bytes, at) {
-                        Ok(record) => {
-                            found = Some((at, record));
-                            break;
+                        Ok(z) => {
+                            eocd::check_disks(z.disk, z.cd_disk)?;
+                            return Ok(eocd::locate(z.entries, z.cd_size, z.cd_offset, at, true)?);
                         }
-                        Err(e) if at == declared && fallback.is_some() => drop(e),
+                        Err(e) if at == declared && fallback.is_some_and(|f| f != at) => drop(e),
                         Err(e) => return Err(e.into()),
                     }
                 }
-                let (at, z) = found.ok_or(Corruption::BadSignature {
+                return Err(Corruption::BadSignature {
                     record: "zip64 end of central directory",
                     offset: declared,
                     found: 0,
-                })?;
-                eocd::check_disks(z.disk, z.cd_disk)?;
-                location = Some(eocd::locate(z.entries, z.cd_size, z.cd_offset, at, true)?);
+                }
+                .into());
             }
         }
-        let location = match location {
-            Some(l) => l,
-            None => {
-                eocd::check_disks(end.disk.into(), end.cd_disk.into())?;
-                eocd::locate(
-                    end.entries.into(),
-                    end.cd_size.into(),
-                    end.cd_offset.into(),
-                    end.offset,
-                    false,
-                )?
+        eocd::check_disks(end.disk.into(), end.cd_disk.into())?;
+        Ok(eocd::locate(end.entries.into(), end.cd_size.into(), end.cd_offset.into(), end.offset, false)?)
+    }
+
+    /// The first entry named `name`, found in one pass over the central directory at
+    /// `location` through a small reused buffer instead of holding the directory whole: the
+    /// cheapest single look-up in a local file (the buffer stays in cache, nothing is mapped).
+    pub fn scan<S: Source + ?Sized>(
+        source: &S,
+        location: CentralDirectoryLocation,
+        name: &[u8],
+    ) -> Result<Option<Entry>> {
+        // Larger than the largest record (46 + 3 * 65,535 bytes), so a full buffer always
+        // holds a whole one.
+        const CHUNK: u64 = 256 * 1024;
+        let end = location.offset + location.size;
+        let mut buf = vec![0u8; CHUNK.min(location.size) as usize];
+        let (mut next, mut start, mut filled, mut count) = (location.offset, 0usize, 0usize, 0u64);
+        loop {
+            let base = next - filled as u64;
+            while start < filled {
+                match central_directory::name_and_len(&buf[..filled], start, base) {
+                    Ok((candidate, len)) => {
+                        if candidate == name {
+                            let record = Bytes::copy_from_slice(&buf[start..start + len]);
+                            let header = central_directory::parse(&record, 0, base + start as u64)?;
+                            return Ok(Some(Entry::from_header(&header, &record, location.shift)));
+                        }
+                        start += len;
+                        count += 1;
+                    }
+                    Err(Corruption::Truncated { .. }) if next < end => break,
+                    Err(e) => return Err(e.into()),
+                }
             }
-        };
-        let len = usize::try_from(location.size).map_err(|_| Corruption::CentralDirectoryOutOfBounds {
-            offset: location.offset,
-            size: location.size,
-            limit: size,
-        })?;
-        let bytes = fetch(location.offset, len)?;
-        Ok(CentralDirectory { bytes, location, archive_size: size })
+            if next >= end {
+                break;
+            }
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            start = 0;
+            let n = (buf.len() - filled).min((end - next) as usize);
+            source.read_exact_at(next, &mut buf[filled..filled + n])?;
+            filled += n;
+            next += n as u64;
+        }
+        check_count(&location, count)?;
+        Ok(None)
     }
 
     /// Where the central directory was and what the end record claimed.
@@ -150,7 +192,7 @@ impl CentralDirectory {
             at += len;
             count += 1;
         }
-        self.check_count(count)?;
+        check_count(&self.location, count)?;
         Ok(None)
     }
 
@@ -160,15 +202,28 @@ impl CentralDirectory {
         Ok((Entry::from_header(&header, &self.bytes, self.location.shift), header.len))
     }
 
-    fn check_count(&self, found: u64) -> Result<(), Corruption> {
-        let claimed = self.location.entries;
-        // Writers without zip64 that hold more than 65,535 entries keep the count modulo 2^16.
-        let wrapped = !self.location.zip64 && found % 65_536 == claimed;
-        if found == claimed || wrapped {
-            return Ok(());
-        }
-        Err(Corruption::EntryCountMismatch { claimed, found })
+}
+
+/// Checks the records found against the count the end record claims.
+fn check_count(location: &CentralDirectoryLocation, found: u64) -> Result<(), Corruption> {
+    let claimed = location.entries;
+    // Writers without zip64 that hold more than 65,535 entries keep the count modulo 2^16.
+    let wrapped = !location.zip64 && found % 65_536 == claimed;
+    if found == claimed || wrapped {
+        return Ok(());
     }
+    Err(Corruption::EntryCountMismatch { claimed, found })
+}
+
+/// `len` bytes at `offset`: from `tail` (the last bytes of an archive of `size` bytes) when
+/// it holds them, else from the source.
+fn fetch<S: Source + ?Sized>(source: &S, tail: &Bytes, size: u64, offset: u64, len: usize) -> Result<Bytes> {
+    let tail_start = size - tail.len() as u64;
+    if offset >= tail_start && offset.saturating_add(len as u64) <= size {
+        let at = (offset - tail_start) as usize;
+        return Ok(tail.slice(at..at + len));
+    }
+    Ok(source.read_bytes(offset, len)?)
 }
 
 /// Iterator over a central directory's entries.
@@ -196,7 +251,7 @@ impl Iterator for Entries<'_> {
         }
         if self.at >= self.cd.bytes.len() {
             self.done = true;
-            return self.cd.check_count(self.count).err().map(|e| Err(e.into()));
+            return check_count(&self.cd.location, self.count).err().map(|e| Err(e.into()));
         }
         match self.cd.entry_at(self.at) {
             Ok((entry, len)) => {

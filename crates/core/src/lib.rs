@@ -32,7 +32,7 @@ mod reader;
 mod source;
 mod zip;
 
-pub use crate::archive::Archive;
+pub use crate::archive::{Archive, open_entry};
 #[cfg(feature = "tokio")]
 pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry};
 pub use crate::directory::{CentralDirectory, Entries};

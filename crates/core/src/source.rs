@@ -201,7 +201,7 @@ impl FileSource {
         // unsafe because another process could truncate or rewrite the file underneath;
         // artifact archives are written once and renamed into place, and callers who
         // cannot rule that out turn mapping off with `with_map_threshold(usize::MAX)`.
-        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(&self.file)? };
+        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).populate().map(&self.file)? };
         Ok(Bytes::from_owner(map))
     }
 }

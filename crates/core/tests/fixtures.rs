@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use artifact_core::{Archive, ArtifactPath, ChunkedSource, Error, FileSource, MemorySource, Source};
+use artifact_core::{Archive, ArtifactPath, ChunkedSource, Error, FileSource, MemorySource, Source, open_entry};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -83,6 +83,16 @@ fn check<S: Source>(file: &str, case: &Value, source: S) -> usize {
                 assert_eq!(expect, "ok", "{file}: {:?} read, expected {expect}", entry.display_name());
                 if let Some(Value::String(sha)) = want.get("sha256") {
                     assert_eq!(&hex(&Sha256::digest(&bytes)), sha, "{file}: content of {:?}", entry.display_name());
+                }
+                if let Ok(path) = ArtifactPath::new(entry.name()) {
+                    // The single look-up path serves what the archive serves (first of
+                    // duplicate names).
+                    let first = archive.find(&path).unwrap();
+                    if first == *entry {
+                        let mut again = Vec::new();
+                        open_entry(archive.source(), &path).unwrap().read_to_end(&mut again).unwrap();
+                        assert_eq!(again, bytes, "{file}: open_entry of {path}");
+                    }
                 }
                 if let Some(Value::String(target)) = want.get("link_target") {
                     assert_eq!(bytes, target.as_bytes(), "{file}: a link's content is its target");

@@ -6,7 +6,7 @@ mod common;
 use std::io::{Cursor, Read, Write};
 use std::sync::Arc;
 
-use artifact_core::{Archive, ArtifactPath, Error, FileSource, MAX_TAIL, MemorySource, Source};
+use artifact_core::{Archive, ArtifactPath, Error, FileSource, MAX_TAIL, MemorySource, Source, open_entry};
 use common::*;
 use zip::write::SimpleFileOptions;
 
@@ -46,6 +46,32 @@ fn one_lookup_in_100k_entries_reads_tail_central_directory_and_entry_only() {
     assert_eq!(total.reads, 3, "the local header and the small entry come in one read");
     let entry_bytes = total.bytes - after_open.bytes;
     assert!(entry_bytes <= 30 + 19 + 1024 + entry.compressed_size(), "{entry_bytes} bytes for the entry");
+}
+
+#[test]
+fn a_single_lookup_scans_the_central_directory_through_a_small_buffer() {
+    let bytes = many_entries(100_000);
+    let source = MemorySource::new(bytes);
+    let cd = Archive::open(&source).unwrap().central_directory().location();
+    let before = source.stats();
+    // Every record, including those that straddle a buffer boundary, is found.
+    for i in [0usize, 3_000, 3_641, 3_642, 50_000, 99_999] {
+        let name = format!("build/output/objects/file-{i:06}.o");
+        let mut out = String::new();
+        open_entry(&source, &ArtifactPath::new(&name).unwrap()).unwrap().read_to_string(&mut out).unwrap();
+        assert_eq!(out, format!("object {i}\n"));
+    }
+    let mut reader = open_entry(&source, &ArtifactPath::new("reports/summary.txt").unwrap()).unwrap();
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).unwrap();
+    assert_eq!(out, text(2048, 7));
+    let one = source.stats().reads - before.reads;
+    let chunks = cd.size.div_ceil(256 * 1024);
+    assert!(one <= 7 * (1 + chunks + 1), "tail, the directory in 256 KiB chunks, the entry");
+    let err = open_entry(&source, &ArtifactPath::new("missing").unwrap()).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let err = open_entry(&source, &ArtifactPath::new("build").unwrap()).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
 }
 
 #[test]
