@@ -17,6 +17,15 @@ fn metadata(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(entries.len() as u64));
     g.bench_function("generate", |b| b.iter(|| black_box(generate(&entries, Vec::new()).unwrap().len())));
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut plain).unwrap();
+    g.bench_function("baseline_raw_gzip_same_bytes", |b| {
+        b.iter(|| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut gz, &plain).unwrap();
+            black_box(gz.finish().unwrap().len())
+        })
+    });
     g.bench_function("decode_all", |b| {
         b.iter(|| black_box(MetadataReader::new(&gz[..]).unwrap().map(Result::unwrap).count()))
     });

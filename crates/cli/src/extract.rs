@@ -50,6 +50,9 @@ fn skip(why: impl fmt::Display) -> Refusal {
 /// counted; they do not change the exit status.
 pub(crate) fn run(archive_path: &Path, dest: &Path, prefixes: &[String], symlinks: bool) -> Result<(), CliError> {
     let archive = crate::open_archive(archive_path)?;
+    // The index checks the archive as a whole first: entry count, every entry inside the
+    // data region, no two entries sharing bytes (the shape of an overlap zip bomb).
+    archive.index().map_err(|e| CliError::engine(archive_path.display(), e))?;
     let entries = crate::read_entries(archive_path, &archive)?;
     fs::create_dir_all(dest).map_err(|e| CliError::output(dest.display(), e))?;
     let mut x = Extractor::new(&archive, dest);

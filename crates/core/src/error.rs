@@ -174,14 +174,6 @@ pub enum Corruption {
         /// The decoder's message.
         why: String,
     },
-    /// The archive changed size or content while it was being read.
-    #[error("the archive ended at {found} bytes, expected {expected}")]
-    ShortSource {
-        /// Bytes the source should hold.
-        expected: u64,
-        /// Bytes it held.
-        found: u64,
-    },
     /// A `metadata.gz` stream breaks its format.
     #[error("metadata: {0}")]
     Metadata(String),
@@ -253,14 +245,14 @@ impl From<Error> for io::Error {
 impl Error {
     /// Recovers an engine error that travelled through an `io::Error` (as from `Read`).
     pub fn from_io(err: io::Error) -> Error {
-        if err.get_ref().is_some_and(|e| e.is::<Error>()) {
-            let inner = err.into_inner().expect("checked above");
-            match inner.downcast::<Error>() {
-                Ok(e) => *e,
-                Err(other) => Error::Io(io::Error::other(other)),
-            }
-        } else {
-            Error::Io(err)
+        if !err.get_ref().is_some_and(|e| e.is::<Error>()) {
+            return Error::Io(err);
+        }
+        let kind = err.kind();
+        match err.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(engine)) => *engine,
+            Some(Err(other)) => Error::Io(io::Error::new(kind, other)),
+            None => Error::Io(kind.into()),
         }
     }
 }

@@ -37,9 +37,49 @@ pub struct EntryReader<S> {
     pos: u64,
     end: u64,
     decoder: Decoder,
+    tally: Tally,
+    state: State,
+}
+
+/// What the bytes produced so far add up to, checked against what the central directory
+/// declares.
+#[derive(Debug)]
+struct Tally {
+    name: Bytes,
     crc: crc32fast::Hasher,
     produced: u64,
-    state: State,
+    expected_size: u64,
+    expected_crc: u32,
+}
+
+impl Tally {
+    /// Counts `out`; more bytes than declared is an error at once.
+    fn add(&mut self, out: &[u8]) -> Result<(), Error> {
+        self.crc.update(out);
+        self.produced += out.len() as u64;
+        if self.produced > self.expected_size {
+            return Err(self.size_mismatch());
+        }
+        Ok(())
+    }
+
+    /// Checks size and CRC once the data is complete.
+    fn finish(&self) -> Result<(), Error> {
+        if self.produced != self.expected_size {
+            return Err(self.size_mismatch());
+        }
+        let found = self.crc.clone().finalize();
+        if found != self.expected_crc {
+            let name = lossy(&self.name);
+            return Err(Corruption::CrcMismatch { name, expected: self.expected_crc, found }.into());
+        }
+        Ok(())
+    }
+
+    fn size_mismatch(&self) -> Error {
+        let (expected, found) = (self.expected_size, self.produced);
+        Corruption::SizeMismatch { name: lossy(&self.name), expected, found }.into()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,17 +181,14 @@ impl<S: Source> EntryReader<S> {
                 filled: 0,
             },
         };
-        Ok(EntryReader {
-            source,
-            entry,
-            pending,
-            pos,
-            end,
-            decoder,
+        let tally = Tally {
+            name: entry.name.clone(),
             crc: crc32fast::Hasher::new(),
             produced: 0,
-            state: State::Reading,
-        })
+            expected_size: entry.uncompressed_size,
+            expected_crc: entry.crc32,
+        };
+        Ok(EntryReader { source, entry, pending, pos, end, decoder, tally, state: State::Reading })
     }
 
     /// The entry being read.
@@ -161,7 +198,7 @@ impl<S: Source> EntryReader<S> {
 
     /// Uncompressed bytes produced so far.
     pub fn produced(&self) -> u64 {
-        self.produced
+        self.tally.produced
     }
 
     /// Copies the rest of the entry into `out`, verified; returns the bytes copied.
@@ -183,38 +220,6 @@ impl<S: Source> EntryReader<S> {
         err.into().into()
     }
 
-    /// Checks size and CRC once the data is complete.
-    fn finish(&mut self) -> Result<(), Error> {
-        let name = || lossy(self.entry.name());
-        if self.produced != self.entry.uncompressed_size {
-            return Err(Corruption::SizeMismatch {
-                name: name(),
-                expected: self.entry.uncompressed_size,
-                found: self.produced,
-            }
-            .into());
-        }
-        let found = self.crc.clone().finalize();
-        if found != self.entry.crc32 {
-            return Err(Corruption::CrcMismatch { name: name(), expected: self.entry.crc32, found }.into());
-        }
-        Ok(())
-    }
-
-    fn count(&mut self, out: &[u8]) -> Result<(), Error> {
-        self.crc.update(out);
-        self.produced += out.len() as u64;
-        if self.produced > self.entry.uncompressed_size {
-            return Err(Corruption::SizeMismatch {
-                name: lossy(self.entry.name()),
-                expected: self.entry.uncompressed_size,
-                found: self.produced,
-            }
-            .into());
-        }
-        Ok(())
-    }
-
     fn read_stored(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let n = if !self.pending.is_empty() {
             let n = out.len().min(self.pending.len());
@@ -227,9 +232,9 @@ impl<S: Source> EntryReader<S> {
             self.pos += n as u64;
             n
         };
-        self.count(&out[..n])?;
+        self.tally.add(&out[..n])?;
         if self.pending.is_empty() && self.pos == self.end {
-            self.finish()?;
+            self.tally.finish()?;
             self.state = State::Done;
         }
         Ok(n)
@@ -266,18 +271,9 @@ impl<S: Source> EntryReader<S> {
             }
             let input_left = !self.pending.is_empty() || *start < *filled || self.pos < self.end;
             let consumed_total = inflate.total_in();
-            self.crc.update(&out[..made]);
-            self.produced += made as u64;
-            if self.produced > self.entry.uncompressed_size {
-                return Err(Corruption::SizeMismatch {
-                    name: lossy(self.entry.name()),
-                    expected: self.entry.uncompressed_size,
-                    found: self.produced,
-                }
-                .into());
-            }
+            self.tally.add(&out[..made])?;
             if status == Status::StreamEnd {
-                self.finish()?;
+                self.tally.finish()?;
                 self.state = State::Done;
                 return Ok(made);
             }

@@ -1,6 +1,6 @@
 //! Reading `metadata.gz` as a stream, with every length and count bounded before it is used.
 
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 
 use flate2::read::GzDecoder;
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,8 @@ impl MetadataEntry {
 /// a truncated final pair ends the stream.
 #[derive(Debug)]
 pub struct MetadataReader<R: Read> {
-    input: Counted<GzDecoder<R>>,
+    // Buffered so that the decoder inflates in large blocks, not in 4-byte reads.
+    input: BufReader<Counted<GzDecoder<R>>>,
     limits: Limits,
     version: String,
     entries: u64,
@@ -133,6 +134,7 @@ impl<R: Read> MetadataReader<R> {
     /// Like [`new`](Self::new), with explicit limits.
     pub fn with_limits(input: R, limits: Limits) -> Result<MetadataReader<R>> {
         let input = Counted { inner: GzDecoder::new(input), read: 0, max: limits.max_decompressed };
+        let input = BufReader::with_capacity(64 * 1024, input);
         let mut reader = MetadataReader { input, limits, version: String::new(), entries: 0, done: false };
         let header = match reader.read_string(limits.max_path)? {
             Read1::String(s) => s,
