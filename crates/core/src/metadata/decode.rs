@@ -78,7 +78,7 @@ impl MetadataEntry {
 #[derive(Debug)]
 pub struct MetadataReader<R: Read> {
     // Buffered so that the decoder inflates in large blocks, not in 4-byte reads.
-    input: BufReader<Counted<GzDecoder<R>>>,
+    input: Counted<BufReader<GzDecoder<R>>>,
     limits: Limits,
     version: String,
     entries: u64,
@@ -133,8 +133,8 @@ impl<R: Read> MetadataReader<R> {
 
     /// Like [`new`](Self::new), with explicit limits.
     pub fn with_limits(input: R, limits: Limits) -> Result<MetadataReader<R>> {
-        let input = Counted { inner: GzDecoder::new(input), read: 0, max: limits.max_decompressed };
-        let input = BufReader::with_capacity(64 * 1024, input);
+        let inflated = BufReader::with_capacity(64 * 1024, GzDecoder::new(input));
+        let input = Counted { inner: inflated, read: 0, max: limits.max_decompressed };
         let mut reader = MetadataReader { input, limits, version: String::new(), entries: 0, done: false };
         let header = match reader.read_string(limits.max_path)? {
             Read1::String(s) => s,
