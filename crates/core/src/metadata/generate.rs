@@ -1,7 +1,8 @@
 //! Writing `metadata.gz` the way GitLab Workhorse's `GenerateZipMetadata` does, so that the
 //! decompressed bytes are identical for the same archive.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::io::{self, Write};
 
 use flate2::{Compression, GzBuilder};
@@ -27,32 +28,100 @@ pub fn generate<'a, W: Write>(entries: impl IntoIterator<Item = &'a Entry>, out:
     write_string(&mut gz, HEADER.as_bytes())?;
     write_string(&mut gz, b"{}")?;
     let mut json = Vec::with_capacity(256);
-    for (path, entry) in &paths {
+    for (path, entry) in paths.iter() {
         write_string(&mut gz, path)?;
         json.clear();
-        entry_json(*entry, &mut json);
+        entry_json(entry, &mut json);
         json.push(b'\n');
         write_string(&mut gz, &json)?;
     }
     gz.finish()
 }
 
-/// Every path GitLab's metadata lists for these entries, sorted byte-wise: each entry's name
-/// (the last of duplicates wins), and each missing parent directory as `dir/` with `None`.
-/// What `metadata.gz` holds, and what a listing of the archive shows.
-pub fn tree<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> BTreeMap<Vec<u8>, Option<&'a Entry>> {
-    let mut paths: BTreeMap<Vec<u8>, Option<&Entry>> = BTreeMap::new();
+/// Every path GitLab's metadata lists for an archive, sorted byte-wise: each entry's name
+/// (the last of duplicate names wins) and each missing parent directory as `dir/` with no
+/// entry. What `metadata.gz` holds, and what a listing of the archive shows.
+#[derive(Debug, Clone, Default)]
+pub struct Tree<'a> {
+    paths: Vec<(Cow<'a, [u8]>, Option<&'a Entry>)>,
+}
+
+impl<'a> Tree<'a> {
+    /// The paths in byte-wise order, each with its entry (`None` for an added directory).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&'a Entry>)> + '_ {
+        self.paths.iter().map(|(p, e)| (p.as_ref(), *e))
+    }
+
+    /// Whether `path` is in the tree (a directory as `dir/`).
+    pub fn contains(&self, path: &[u8]) -> bool {
+        self.paths.binary_search_by(|(p, _)| p.as_ref().cmp(path)).is_ok()
+    }
+
+    /// Number of paths.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Whether there are no paths.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+/// Builds the [`Tree`] of `entries` (in central directory order) as Workhorse does: parents
+/// by Go's `path.Dir`, repeated until `.` or `/`.
+pub fn tree<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Tree<'a> {
+    let mut paths: Vec<(Cow<'a, [u8]>, Option<&'a Entry>)> = Vec::new();
+    let mut dirs: HashSet<Cow<'a, [u8]>> = HashSet::new();
+    let mut add_dir = |paths: &mut Vec<_>, dir: Cow<'a, [u8]>| {
+        if dirs.insert(dir.clone()) {
+            paths.push((dir, None));
+        }
+    };
     for entry in entries {
-        paths.insert(entry.name().to_vec(), Some(entry));
-        let mut d = gopath::dir(entry.name());
-        while d != b"." && d != b"/" {
-            let mut key = d.clone();
-            key.push(b'/');
-            paths.entry(key).or_insert(None);
-            d = gopath::dir(&d);
+        let name = entry.name();
+        paths.push((Cow::Borrowed(name), Some(entry)));
+        if is_clean(name) {
+            // Go's `path.Dir` of a clean name is a prefix: every parent is the name up to
+            // and including one of its slashes.
+            for (i, _) in name.iter().enumerate().filter(|(_, b)| **b == b'/') {
+                add_dir(&mut paths, Cow::Borrowed(&name[..=i]));
+            }
+        } else {
+            let mut d = gopath::dir(name);
+            while d != b"." && d != b"/" {
+                let mut key = d.clone();
+                key.push(b'/');
+                add_dir(&mut paths, Cow::Owned(key));
+                d = gopath::dir(&d);
+            }
         }
     }
-    paths
+    // Stable: among equal paths, entries keep central directory order.
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Cow<'a, [u8]>, Option<&'a Entry>)> = Vec::with_capacity(paths.len());
+    for (path, entry) in paths {
+        match out.last_mut() {
+            Some(last) if last.0 == path => {
+                if entry.is_some() {
+                    last.1 = entry;
+                }
+            }
+            _ => out.push((path, entry)),
+        }
+    }
+    Tree { paths: out }
+}
+
+/// Whether Go's `path.Clean` leaves every parent of `name` unchanged: relative, and no
+/// empty, `.` or `..` segment before the last one.
+fn is_clean(name: &[u8]) -> bool {
+    if name.first() == Some(&b'/') {
+        return false;
+    }
+    let mut segments = name.split(|&b| b == b'/');
+    segments.next_back(); // the last segment is the entry's own name, not a parent
+    segments.all(|s| !s.is_empty() && s != b"." && s != b"..")
 }
 
 fn write_string(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
@@ -129,6 +198,57 @@ pub(crate) fn go_json_string(bytes: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// Workhorse's algorithm, literally: a map, parents by `path.Dir` only.
+    fn reference(names: &[Vec<u8>]) -> Vec<(Vec<u8>, Option<usize>)> {
+        let mut map: BTreeMap<Vec<u8>, Option<usize>> = BTreeMap::new();
+        for (i, name) in names.iter().enumerate() {
+            map.insert(name.clone(), Some(i));
+            let mut d = gopath::dir(name);
+            while d != b"." && d != b"/" {
+                let mut key = d.clone();
+                key.push(b'/');
+                map.entry(key).or_insert(None);
+                d = gopath::dir(&d);
+            }
+        }
+        map.into_iter().collect()
+    }
+
+    fn entry(name: &[u8]) -> Entry {
+        Entry {
+            name: bytes::Bytes::copy_from_slice(name),
+            comment: bytes::Bytes::new(),
+            version_made_by: 0,
+            flags: 0,
+            method: 0,
+            dos_time: 0,
+            dos_date: 0,
+            crc32: 0,
+            compressed_size: 0,
+            uncompressed_size: 0,
+            external_attributes: 0,
+            header_offset: 0,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tree_equals_workhorse_map(parts in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("/"), Just("."), Just("..")], 1..6)
+                .prop_map(|p| p.concat().into_bytes()),
+            1..8,
+        )) {
+            let entries: Vec<Entry> = parts.iter().map(|n| entry(n)).collect();
+            let got: Vec<(Vec<u8>, Option<usize>)> = tree(&entries)
+                .iter()
+                .map(|(p, e)| (p.to_vec(), e.map(|e| entries.iter().position(|x| std::ptr::eq(x, e)).unwrap())))
+                .collect();
+            prop_assert_eq!(got, reference(&parts));
+        }
+    }
 
     #[test]
     fn strings_escape_like_go() {

@@ -10,4 +10,4 @@ mod generate;
 mod gopath;
 
 pub use decode::{EntryMetadata, Limits, MetadataEntry, MetadataReader, is_child_of, is_under};
-pub use generate::{HEADER, generate, tree};
+pub use generate::{HEADER, Tree, generate, tree};
