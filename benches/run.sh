@@ -30,6 +30,17 @@ hyperfine -N --warmup 1 --runs 5 --style basic \
     "$BIN/inflate-baseline $DATA/big-deflate.zip big.txt" \
     "unzip -p $DATA/big-deflate.zip big.txt"
 
+if command -v cmake >/dev/null; then
+    echo "## 2b. the same with zlib-ng (--features zlib-ng)"
+    cargo build --release --locked -p artifact-cli -p artifact-benches --bins --features zlib-ng \
+        --target-dir target/zlib-ng 2>/dev/null
+    NG=target/zlib-ng/release
+    "$NG/inflate-baseline" "$DATA/big-deflate.zip" big.txt
+    hyperfine -N --warmup 1 --runs 5 --style basic \
+        "$NG/artifact cat $DATA/big-deflate.zip big.txt" \
+        "$NG/inflate-baseline $DATA/big-deflate.zip big.txt"
+fi
+
 echo "## 3. a 256 MiB stored entry to a file"
 hyperfine --warmup 2 --runs 10 --style basic \
     "$BIN/artifact cat $DATA/big-stored.zip blob.bin -o $OUT/a.bin" \
