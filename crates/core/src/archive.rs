@@ -20,10 +20,10 @@ use crate::source::{FileSource, Source};
 /// std::io::copy(&mut reader, &mut std::io::stdout())?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn open_entry<S: Source>(source: S, path: &ArtifactPath) -> Result<EntryReader<S>> {
+pub fn open_entry<S: Source>(source: S, path: &ArtifactPath) -> Result<EntryReader> {
     let location = CentralDirectory::locate(&source)?;
     match CentralDirectory::scan(&source, location, path.as_bytes())? {
-        Some(entry) if !entry.is_dir() => EntryReader::new(source, entry, location.offset),
+        Some(entry) if !entry.is_dir() => EntryReader::new(&source, entry, location.offset),
         _ => Err(Error::NotFound { name: path.as_str().to_owned() }),
     }
 }
@@ -105,14 +105,9 @@ impl<S: Source> Archive<S> {
         }
     }
 
-    /// Streams `entry`, borrowing the source.
-    pub fn reader(&self, entry: &Entry) -> Result<EntryReader<&S>> {
+    /// Streams `entry`. The reader owns what it reads from, so it may outlive the archive
+    /// (and move to another thread, as the async face does).
+    pub fn reader(&self, entry: &Entry) -> Result<EntryReader> {
         EntryReader::new(&self.source, entry.clone(), self.cd.data_limit())
-    }
-
-    /// Streams `entry`, taking the source (for readers that outlive the archive value,
-    /// such as the async face).
-    pub fn into_reader(self, entry: &Entry) -> Result<EntryReader<S>> {
-        EntryReader::new(self.source, entry.clone(), self.cd.data_limit())
     }
 }

@@ -12,7 +12,6 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use crate::reader::EntryReader;
-use crate::source::Source;
 
 /// Size of the chunks an [`EntryStream`] yields.
 pub(crate) const CHUNK: usize = 256 * 1024;
@@ -25,7 +24,7 @@ pub struct EntryStream {
 }
 
 /// Streams `reader` on tokio's blocking pool. Must be called within a tokio runtime.
-pub fn stream_entry<S: Source + 'static>(mut reader: EntryReader<S>) -> EntryStream {
+pub fn stream_entry(mut reader: EntryReader) -> EntryStream {
     let (tx, rx) = mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
@@ -57,8 +56,6 @@ impl futures_core::Stream for EntryStream {
 }
 
 /// The entry as a `tokio::io::AsyncRead`.
-pub fn entry_async_reader<S: Source + 'static>(
-    reader: EntryReader<S>,
-) -> tokio_util::io::StreamReader<EntryStream, Bytes> {
+pub fn entry_async_reader(reader: EntryReader) -> tokio_util::io::StreamReader<EntryStream, Bytes> {
     tokio_util::io::StreamReader::new(stream_entry(reader))
 }

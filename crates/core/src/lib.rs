@@ -41,5 +41,5 @@ pub use crate::error::{Corruption, Error, Result, Unsupported, method_name};
 pub use crate::index::Index;
 pub use crate::path::{ArtifactPath, InvalidPath, MAX_PATH_LEN, PathRule};
 pub use crate::reader::EntryReader;
-pub use crate::source::{ChunkedSource, FileSource, MemorySource, ReadCounter, ReadStats, Source};
+pub use crate::source::{ChunkedSource, FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source};
 pub use crate::zip::eocd::{CentralDirectoryLocation, MAX_TAIL};

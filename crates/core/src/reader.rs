@@ -1,44 +1,55 @@
 //! Streaming one entry: local header check, then stored copy or inflate, with the CRC-32
 //! and the size verified before the end of the stream is reported.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use bytes::Bytes;
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::entry::Entry;
 use crate::error::{Corruption, Error, Result, Unsupported, lossy};
-use crate::source::Source;
+use crate::source::{RangeReader, Source};
 use crate::zip::local_header::{self, FIXED_LEN};
 
-/// Bytes read past the local header's name in the first read, so that the extra field and,
-/// for small entries, all of the data come in the same read.
+/// Bytes asked for past the local header's name, so that its extra field comes in the same
+/// request as the data. A longer extra field costs a second request.
 const HEADER_SLACK: u64 = 1024;
-/// The first read also takes the data when header and data together are at most this long.
-const FIRST_READ_MAX: u64 = 64 * 1024;
-/// Compressed bytes fetched per read while inflating.
+/// Read-ahead of compressed bytes: what one positional read or one socket read fills.
 const INPUT_CHUNK: usize = 128 * 1024;
 /// Deflate cannot expand data more than about 1032:1 (RFC 1951 maximal back-references);
 /// an entry that claims more is a bomb or a lie.
 const MAX_DEFLATE_RATIO: u64 = 1032;
 
-/// Reads one entry's uncompressed bytes from a [`Source`].
+/// Reads one entry's uncompressed bytes.
 ///
-/// Every read is checked: the stream never yields more than the declared size, and the read
-/// that would end it fails instead if the size or CRC-32 is wrong, so end-of-file is only
-/// ever reported for data that verified.
+/// The local header and the data come from one range of the source (one request for a
+/// remote one). Every read is checked: the stream never yields more than the declared size,
+/// and the read that would end it fails instead if the size or CRC-32 is wrong, so end of
+/// file is only ever reported for data that verified.
 #[derive(Debug)]
-pub struct EntryReader<S> {
-    source: S,
+pub struct EntryReader {
     entry: Entry,
-    /// Compressed bytes already fetched but not yet consumed.
-    pending: Bytes,
-    /// Next compressed byte to fetch from the source, and the end of the compressed data.
-    pos: u64,
-    end: u64,
-    decoder: Decoder,
+    input: Input,
+    /// Compressed bytes of the entry not yet taken from `input`.
+    remaining: u64,
+    inflate: Option<Box<Decompress>>,
     tally: Tally,
     state: State,
+}
+
+struct Input(BufReader<RangeReader>);
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Input")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Reading,
+    Done,
+    Failed,
 }
 
 /// What the bytes produced so far add up to, checked against what the central directory
@@ -82,32 +93,11 @@ impl Tally {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Reading,
-    Done,
-    Failed,
-}
-
-enum Decoder {
-    Stored,
-    Deflate { inflate: Box<Decompress>, input: Box<[u8]>, start: usize, filled: usize },
-}
-
-impl std::fmt::Debug for Decoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Decoder::Stored => "Stored",
-            Decoder::Deflate { .. } => "Deflate",
-        })
-    }
-}
-
-impl<S: Source> EntryReader<S> {
-    /// Checks `entry` can be read, reads and checks its local header (and, for small entries,
-    /// its data in the same read), and gets ready to stream. `data_limit` is where entries'
-    /// data must end: the central directory's offset.
-    pub(crate) fn new(source: S, entry: Entry, data_limit: u64) -> Result<EntryReader<S>> {
+impl EntryReader {
+    /// Checks `entry` can be read, opens one range over its local header and data, checks
+    /// the header against the central directory and gets ready to stream. `data_limit` is
+    /// where entries' data must end: the central directory's offset.
+    pub(crate) fn new<S: Source + ?Sized>(source: &S, entry: Entry, data_limit: u64) -> Result<EntryReader> {
         check_readable(&entry)?;
         let name = || lossy(entry.name());
         let offset = entry.header_offset;
@@ -121,66 +111,41 @@ impl<S: Source> EntryReader<S> {
         let room = data_limit.checked_sub(offset).filter(|&r| r >= FIXED_LEN as u64);
         let room = room.ok_or_else(|| out_of_bounds("local header", offset, FIXED_LEN as u64))?;
 
-        let header_guess = FIXED_LEN as u64 + entry.name().len() as u64 + HEADER_SLACK;
-        let whole = header_guess.saturating_add(entry.compressed_size);
-        let first = if whole <= FIRST_READ_MAX { whole } else { header_guess };
-        let mut head = source.read_bytes(offset, first.min(room) as usize)?;
-        let header = match local_header::parse(&head, offset)? {
+        let guess = FIXED_LEN as u64 + entry.name().len() as u64 + HEADER_SLACK;
+        let span = guess.saturating_add(entry.compressed_size).min(room);
+        let mut input = BufReader::with_capacity(INPUT_CHUNK, source.read_stream(offset, span)?);
+        let truncated = |e: io::Error| -> Error {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                out_of_bounds("local header", offset, FIXED_LEN as u64).into()
+            } else {
+                Error::Io(e)
+            }
+        };
+        let mut header = vec![0u8; FIXED_LEN];
+        input.read_exact(&mut header).map_err(truncated)?;
+        let header_len = match local_header::parse(&header, offset)? {
             Ok(h) => h.len,
-            Err(local_header::NeedMore(n)) => {
-                if n as u64 > room {
-                    return Err(out_of_bounds("local header", offset, n as u64).into());
-                }
-                head = source.read_bytes(offset, n)?;
-                n as u64
-            }
+            Err(local_header::NeedMore(n)) => n as u64,
         };
-        let local = match local_header::parse(&head, offset)? {
+        let data_end = header_len.checked_add(entry.compressed_size).filter(|&e| e <= room);
+        let Some(data_end) = data_end else {
+            return Err(out_of_bounds("data", offset + header_len, entry.compressed_size).into());
+        };
+        if data_end > span {
+            // The local extra field outgrew the slack: one more range, from after the
+            // fixed part to the end of the data.
+            let rest = source.read_stream(offset + FIXED_LEN as u64, data_end - FIXED_LEN as u64)?;
+            input = BufReader::with_capacity(INPUT_CHUNK, rest);
+        }
+        header.resize(header_len as usize, 0);
+        input.read_exact(&mut header[FIXED_LEN..]).map_err(truncated)?;
+        let local = match local_header::parse(&header, offset)? {
             Ok(h) => h,
-            Err(_) => return Err(out_of_bounds("local header", offset, header).into()),
+            Err(_) => return Err(out_of_bounds("local header", offset, header_len).into()),
         };
-        let mismatch = |field| Corruption::LocalHeaderMismatch { name: name(), offset, field };
-        if local.name != entry.name() {
-            return Err(mismatch("name").into());
-        }
-        if local.method != entry.method {
-            return Err(mismatch("compression method").into());
-        }
-        if local.flags & 1 != entry.flags & 1 {
-            return Err(mismatch("encryption flag").into());
-        }
-        // Without a data descriptor (flag bit 3) the local sizes must agree; with one, or
-        // with zip64 markers, the central directory's values are the ones to trust.
-        if local.flags & 8 == 0 && local.compressed_size != u32::MAX && local.uncompressed_size != u32::MAX {
-            if local.crc32 != entry.crc32 {
-                return Err(mismatch("CRC-32").into());
-            }
-            if u64::from(local.compressed_size) != entry.compressed_size
-                || u64::from(local.uncompressed_size) != entry.uncompressed_size
-            {
-                return Err(mismatch("sizes").into());
-            }
-        }
-        let data = offset + local.len;
-        let data_end = data.checked_add(entry.compressed_size).filter(|&e| e <= data_limit);
-        let end = data_end.ok_or_else(|| out_of_bounds("data", data, entry.compressed_size))?;
+        check_local_header(&entry, &local, offset)?;
 
-        let pending = if head.len() as u64 > local.len {
-            let have = (head.len() as u64 - local.len).min(entry.compressed_size) as usize;
-            head.slice(local.len as usize..local.len as usize + have)
-        } else {
-            Bytes::new()
-        };
-        let pos = data + pending.len() as u64;
-        let decoder = match entry.method {
-            0 => Decoder::Stored,
-            _ => Decoder::Deflate {
-                inflate: Box::new(Decompress::new(false)),
-                input: vec![0; INPUT_CHUNK.min(entry.compressed_size as usize).max(1)].into(),
-                start: 0,
-                filled: 0,
-            },
-        };
+        let inflate = (entry.method == 8).then(|| Box::new(Decompress::new(false)));
         let tally = Tally {
             name: entry.name.clone(),
             crc: crc32fast::Hasher::new(),
@@ -188,7 +153,8 @@ impl<S: Source> EntryReader<S> {
             expected_size: entry.uncompressed_size,
             expected_crc: entry.crc32,
         };
-        Ok(EntryReader { source, entry, pending, pos, end, decoder, tally, state: State::Reading })
+        let remaining = entry.compressed_size;
+        Ok(EntryReader { entry, input: Input(input), remaining, inflate, tally, state: State::Reading })
     }
 
     /// The entry being read.
@@ -215,25 +181,24 @@ impl<S: Source> EntryReader<S> {
         }
     }
 
-    fn fail(&mut self, err: impl Into<Error>) -> io::Error {
-        self.state = State::Failed;
-        err.into().into()
+    fn short_data(&self) -> Error {
+        Corruption::Deflate {
+            name: lossy(self.entry.name()),
+            consumed: self.entry.compressed_size - self.remaining,
+            why: "the source ended inside the entry's data".into(),
+        }
+        .into()
     }
 
     fn read_stored(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        let n = if !self.pending.is_empty() {
-            let n = out.len().min(self.pending.len());
-            out[..n].copy_from_slice(&self.pending[..n]);
-            bytes::Buf::advance(&mut self.pending, n);
-            n
-        } else {
-            let n = (out.len() as u64).min(self.end - self.pos) as usize;
-            self.source.read_exact_at(self.pos, &mut out[..n])?;
-            self.pos += n as u64;
-            n
-        };
+        let want = (out.len() as u64).min(self.remaining) as usize;
+        let n = if want == 0 { 0 } else { self.input.0.read(&mut out[..want])? };
+        if n == 0 && want > 0 {
+            return Err(self.short_data());
+        }
+        self.remaining -= n as u64;
         self.tally.add(&out[..n])?;
-        if self.pending.is_empty() && self.pos == self.end {
+        if self.remaining == 0 {
             self.tally.finish()?;
             self.state = State::Done;
         }
@@ -241,36 +206,27 @@ impl<S: Source> EntryReader<S> {
     }
 
     fn read_deflate(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        let Decoder::Deflate { inflate, input, start, filled } = &mut self.decoder else {
-            unreachable!("read_deflate on a stored entry");
-        };
         loop {
-            let using_pending = !self.pending.is_empty();
-            if !using_pending && *start == *filled && self.pos < self.end {
-                let n = (input.len() as u64).min(self.end - self.pos) as usize;
-                self.source.read_exact_at(self.pos, &mut input[..n])?;
-                self.pos += n as u64;
-                *start = 0;
-                *filled = n;
+            let available = if self.remaining > 0 { self.input.0.fill_buf()? } else { &[][..] };
+            if available.is_empty() && self.remaining > 0 {
+                return Err(self.short_data());
             }
-            let src: &[u8] = if using_pending { &self.pending } else { &input[*start..*filled] };
+            let src = &available[..(available.len() as u64).min(self.remaining) as usize];
+            let Some(inflate) = self.inflate.as_mut() else {
+                unreachable!("read_deflate on a stored entry");
+            };
             let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
-            let status = inflate.decompress(src, out, FlushDecompress::None).map_err(|e| {
-                Corruption::Deflate {
-                    name: lossy(self.entry.name()),
-                    consumed: inflate.total_in(),
-                    why: e.to_string(),
-                }
-            })?;
+            let status = inflate.decompress(src, out, FlushDecompress::None);
             let consumed = (inflate.total_in() - in_before) as usize;
             let made = (inflate.total_out() - out_before) as usize;
-            if using_pending {
-                bytes::Buf::advance(&mut self.pending, consumed);
-            } else {
-                *start += consumed;
-            }
-            let input_left = !self.pending.is_empty() || *start < *filled || self.pos < self.end;
-            let consumed_total = inflate.total_in();
+            let total_in = inflate.total_in();
+            let status = status.map_err(|e| Corruption::Deflate {
+                name: lossy(self.entry.name()),
+                consumed: total_in,
+                why: e.to_string(),
+            })?;
+            self.input.0.consume(consumed);
+            self.remaining -= consumed as u64;
             self.tally.add(&out[..made])?;
             if status == Status::StreamEnd {
                 self.tally.finish()?;
@@ -280,26 +236,46 @@ impl<S: Source> EntryReader<S> {
             if made > 0 {
                 return Ok(made);
             }
-            if !input_left {
-                return Err(Corruption::Deflate {
-                    name: lossy(self.entry.name()),
-                    consumed: consumed_total,
-                    why: "compressed data ends before the deflate stream does".into(),
-                }
-                .into());
-            }
-            if consumed == 0 {
+            let why = if self.remaining == 0 {
+                "compressed data ends before the deflate stream does"
+            } else if consumed == 0 {
                 // Input available, room for output, and the decoder took nothing: only a
                 // broken stream does that; refuse to spin.
-                return Err(Corruption::Deflate {
-                    name: lossy(self.entry.name()),
-                    consumed: consumed_total,
-                    why: "the decoder made no progress".into(),
-                }
-                .into());
-            }
+                "the decoder made no progress"
+            } else {
+                continue;
+            };
+            return Err(Corruption::Deflate { name: lossy(self.entry.name()), consumed: total_in, why: why.into() }.into());
         }
     }
+}
+
+/// The local header must agree with the central directory on what matters for reading.
+fn check_local_header(entry: &Entry, local: &local_header::LocalFileHeader<'_>, offset: u64) -> Result<()> {
+    let mismatch = |field| Corruption::LocalHeaderMismatch { name: lossy(entry.name()), offset, field };
+    if local.name != entry.name() {
+        return Err(mismatch("name").into());
+    }
+    if local.method != entry.method {
+        return Err(mismatch("compression method").into());
+    }
+    if local.flags & 1 != entry.flags & 1 {
+        return Err(mismatch("encryption flag").into());
+    }
+    // Without a data descriptor (flag bit 3) the local sizes must agree; with one, or with
+    // zip64 markers, the central directory's values are the ones to trust.
+    let zip64 = local.compressed_size == u32::MAX || local.uncompressed_size == u32::MAX;
+    if local.flags & 8 == 0 && !zip64 {
+        if local.crc32 != entry.crc32 {
+            return Err(mismatch("CRC-32").into());
+        }
+        if u64::from(local.compressed_size) != entry.compressed_size
+            || u64::from(local.uncompressed_size) != entry.uncompressed_size
+        {
+            return Err(mismatch("sizes").into());
+        }
+    }
+    Ok(())
 }
 
 /// Refuses entries this engine cannot stream, before any data is read.
@@ -325,7 +301,7 @@ pub(crate) fn check_readable(entry: &Entry) -> Result<()> {
     }
 }
 
-impl<S: Source> Read for EntryReader<S> {
+impl Read for EntryReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         match self.state {
             State::Done => return Ok(0),
@@ -337,10 +313,10 @@ impl<S: Source> Read for EntryReader<S> {
         if out.is_empty() {
             return Ok(0);
         }
-        let result = match self.decoder {
-            Decoder::Stored => self.read_stored(out),
-            Decoder::Deflate { .. } => self.read_deflate(out),
-        };
-        result.map_err(|e| self.fail(e))
+        let result = if self.inflate.is_some() { self.read_deflate(out) } else { self.read_stored(out) };
+        result.map_err(|e| {
+            self.state = State::Failed;
+            e.into()
+        })
     }
 }

@@ -5,7 +5,7 @@
 //! state what a lookup cost.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,9 +67,18 @@ pub trait Source: Send + Sync {
         Ok(Bytes::from(buf))
     }
 
+    /// A reader over the `len` bytes from `offset`, read once front to back (an entry's
+    /// local header and data). A remote source answers it with one request whose body
+    /// streams; a local one with positional reads as the reader is drained.
+    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader>;
+
     /// Reads and bytes served so far.
     fn stats(&self) -> ReadStats;
 }
+
+/// A reader over one range of a [`Source`], owning what it needs (it may outlive the borrow
+/// of the source that made it).
+pub type RangeReader = Box<dyn Read + Send + 'static>;
 
 impl<S: Source + ?Sized> Source for Arc<S> {
     fn len(&self) -> u64 {
@@ -80,6 +89,9 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     }
     fn read_bytes(&self, offset: u64, len: usize) -> io::Result<Bytes> {
         (**self).read_bytes(offset, len)
+    }
+    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
+        (**self).read_stream(offset, len)
     }
     fn stats(&self) -> ReadStats {
         (**self).stats()
@@ -95,6 +107,9 @@ impl<S: Source + ?Sized> Source for &S {
     }
     fn read_bytes(&self, offset: u64, len: usize) -> io::Result<Bytes> {
         (**self).read_bytes(offset, len)
+    }
+    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
+        (**self).read_stream(offset, len)
     }
     fn stats(&self) -> ReadStats {
         (**self).stats()
@@ -123,6 +138,17 @@ pub struct MemorySource {
     counter: Arc<ReadCounter>,
 }
 
+/// Checks a range against a source of `size` bytes.
+fn check_range(offset: u64, len: u64, size: u64) -> io::Result<()> {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("range of {len} bytes at offset {offset} runs past the end ({size} bytes)"),
+        )),
+    }
+}
+
 impl MemorySource {
     /// Serves `bytes`.
     pub fn new(bytes: impl Into<Bytes>) -> MemorySource {
@@ -145,6 +171,12 @@ impl Source for MemorySource {
         self.counter.record(len);
         Ok(self.bytes.slice(r))
     }
+    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
+        check_range(offset, len, self.len())?;
+        self.counter.record(len as usize);
+        let bytes = self.bytes.slice(offset as usize..(offset + len) as usize);
+        Ok(Box::new(bytes::Buf::reader(bytes)))
+    }
     fn stats(&self) -> ReadStats {
         self.counter.snapshot()
     }
@@ -157,9 +189,9 @@ impl Source for MemorySource {
 /// A file that shrinks while it is read gives `UnexpectedEof` errors on positional reads.
 #[derive(Debug)]
 pub struct FileSource {
-    file: File,
+    file: Arc<File>,
     len: u64,
-    counter: ReadCounter,
+    counter: Arc<ReadCounter>,
     map_threshold: usize,
 }
 
@@ -176,9 +208,9 @@ impl FileSource {
     pub fn new(file: File) -> io::Result<FileSource> {
         let len = file.metadata()?.len();
         Ok(FileSource {
-            file,
+            file: Arc::new(file),
             len,
-            counter: ReadCounter::default(),
+            counter: Arc::default(),
             map_threshold: FileSource::DEFAULT_MAP_THRESHOLD,
         })
     }
@@ -231,8 +263,39 @@ impl Source for FileSource {
         Ok(bytes)
     }
 
+    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
+        check_range(offset, len, self.len)?;
+        Ok(Box::new(FileRange {
+            file: self.file.clone(),
+            counter: self.counter.clone(),
+            pos: offset,
+            end: offset + len,
+        }))
+    }
+
     fn stats(&self) -> ReadStats {
         self.counter.snapshot()
+    }
+}
+
+/// Positional reads of one range of a file: no shared cursor, so many can run at once.
+struct FileRange {
+    file: Arc<File>,
+    counter: Arc<ReadCounter>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for FileRange {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (buf.len() as u64).min(self.end - self.pos) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        read_exact_at(&self.file, self.pos, &mut buf[..n])?;
+        self.counter.record(n);
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -283,7 +346,23 @@ impl<S: Source> Source for ChunkedSource<S> {
         }
         Ok(())
     }
+    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
+        Ok(Box::new(Chunked { inner: self.inner.read_stream(offset, len)?, max: self.max }))
+    }
     fn stats(&self) -> ReadStats {
         self.inner.stats()
+    }
+}
+
+/// Hands out at most `max` bytes per read.
+struct Chunked {
+    inner: RangeReader,
+    max: usize,
+}
+
+impl Read for Chunked {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.max);
+        self.inner.read(&mut buf[..n])
     }
 }

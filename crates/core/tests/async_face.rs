@@ -9,10 +9,10 @@ use artifact_core::{Archive, ArtifactPath, MemorySource, entry_async_reader, str
 use common::*;
 use tokio::io::AsyncReadExt;
 
-fn open(bytes: Vec<u8>, name: &str) -> artifact_core::EntryReader<Arc<MemorySource>> {
+fn open(bytes: Vec<u8>, name: &str) -> artifact_core::EntryReader {
     let archive = Archive::open(Arc::new(MemorySource::new(bytes))).unwrap();
     let entry = archive.find(&ArtifactPath::new(name).unwrap()).unwrap();
-    archive.into_reader(&entry).unwrap()
+    archive.reader(&entry).unwrap()
 }
 
 #[tokio::test]
