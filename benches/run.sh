@@ -53,3 +53,5 @@ for args in "$DATA/many.zip reports/summary.txt" "$DATA/big-deflate.zip big.txt"
     # shellcheck disable=SC2086
     /usr/bin/time -f "%M KiB  artifact cat $args" "$BIN/artifact" cat $args >/dev/null
 done
+/usr/bin/time -f "%M KiB  async-cat big-deflate.zip big.txt (the async face)" \
+    "$BIN/async-cat" "$DATA/big-deflate.zip" big.txt >/dev/null

@@ -3,7 +3,10 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use artifact_core::{ArtifactPath, FileSource, open_entry};
+use artifact_core::http::RemoteArchives;
+use artifact_core::{ArtifactPath, FileSource, Source, open_entry};
+
+use crate::input::{RemoteArgs, url_of};
 
 use crate::error::CliError;
 use crate::output::{COPY_BUFFER, CopyError, TempFile, copy};
@@ -13,26 +16,47 @@ use crate::output::{COPY_BUFFER, CopyError, TempFile, copy};
 /// The path rule is checked before the archive is opened, so a bad path is exit 3 whatever
 /// the archive. With `output`, the bytes go to a temporary file that is renamed only once
 /// the CRC-32 and size checked out.
-pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>) -> Result<(), CliError> {
+pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>, remote: &RemoteArgs) -> Result<(), CliError> {
     let shown = String::from_utf8_lossy(name);
     let path = ArtifactPath::new(name).map_err(|e| CliError::engine(&shown, e.into()))?;
-    // One look-up: scan the central directory through a small buffer instead of mapping it.
-    let source = FileSource::open(archive_path).map_err(|e| CliError::engine(archive_path.display(), e.into()))?;
-    let mut reader = open_entry(source, &path).map_err(|e| CliError::engine(&path, e))?;
+    let origin = match url_of(archive_path) {
+        Some(url) => Origin::Remote(url, remote.remote()?),
+        None => {
+            let shown = archive_path.display();
+            Origin::Local(FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?)
+        }
+    };
+    let mut reader = match &origin {
+        Origin::Remote(url, archives) => archives.open_entry(url, &path),
+        // One look-up: scan the central directory through a small buffer, no map.
+        Origin::Local(source) => open_entry(source, &path),
+    }
+    .map_err(|e| CliError::engine(&path, e))?;
     let mut buf = vec![0; COPY_BUFFER];
     match output {
         Some(dest) => {
             let shown = dest.display();
             let mut tmp = TempFile::beside(dest).map_err(|e| CliError::output(&shown, e))?;
             copy(&mut reader, tmp.file(), &mut buf).map_err(|e| copy_error(&path, &shown, e))?;
-            tmp.persist(dest).map_err(|e| CliError::output(&shown, e))
+            tmp.persist(dest).map_err(|e| CliError::output(&shown, e))?;
         }
         None => {
             let mut stdout = io::stdout().lock();
             copy(&mut reader, &mut stdout, &mut buf).map_err(|e| copy_error(&path, "stdout", e))?;
-            stdout.flush().map_err(|e| CliError::output("stdout", e))
+            stdout.flush().map_err(|e| CliError::output("stdout", e))?;
         }
     }
+    remote.report(match &origin {
+        Origin::Remote(_, archives) => archives.stats(),
+        Origin::Local(source) => source.stats(),
+    });
+    Ok(())
+}
+
+/// Where the archive is.
+enum Origin<'a> {
+    Local(FileSource),
+    Remote(&'a str, RemoteArchives),
 }
 
 /// A read failure is about the entry; a write failure about the output.

@@ -21,9 +21,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use artifact_core::{Archive, ArtifactPath, Entry, FileSource};
+use artifact_core::{ArtifactPath, Entry};
 
 use crate::error::{CliError, Exit};
+use crate::input::{AnyArchive, RemoteArgs, open_archive};
 use crate::output::{COPY_BUFFER, CopyError, TempFile, copy};
 
 /// Why one entry was not extracted, or why the whole command stops.
@@ -48,8 +49,14 @@ fn skip(why: impl fmt::Display) -> Refusal {
 /// Extracts the entries of `archive_path` at or under any of `prefixes` (all when none)
 /// into `dest`, creating it if missing. Skipped entries are reported one per line, then
 /// counted; they do not change the exit status.
-pub(crate) fn run(archive_path: &Path, dest: &Path, prefixes: &[String], symlinks: bool) -> Result<(), CliError> {
-    let archive = crate::open_archive(archive_path)?;
+pub(crate) fn run(
+    archive_path: &Path,
+    dest: &Path,
+    prefixes: &[String],
+    symlinks: bool,
+    remote: &RemoteArgs,
+) -> Result<(), CliError> {
+    let archive = open_archive(archive_path, remote)?;
     // The index checks the archive as a whole first: entry count, every entry inside the
     // data region, no two entries sharing bytes (the shape of an overlap zip bomb).
     archive.index().map_err(|e| CliError::engine(archive_path.display(), e))?;
@@ -85,7 +92,9 @@ pub(crate) fn run(archive_path: &Path, dest: &Path, prefixes: &[String], symlink
         let outcome = x.symlink(entry, &path);
         x.outcome(entry, outcome)?;
     }
-    x.finish()
+    x.finish()?;
+    remote.report(archive.source().stats());
+    Ok(())
 }
 
 /// Whether `name` is at or under one of `prefixes` (every name when there are none).
@@ -106,7 +115,7 @@ fn entry_path(entry: &Entry) -> Result<ArtifactPath, artifact_core::InvalidPath>
 
 /// The state of one extraction.
 struct Extractor<'a> {
-    archive: &'a Archive<FileSource>,
+    archive: &'a AnyArchive,
     dest: &'a Path,
     /// Directories known to be real directories (created or checked) under `dest`.
     checked: HashSet<PathBuf>,
@@ -118,7 +127,7 @@ struct Extractor<'a> {
 }
 
 impl<'a> Extractor<'a> {
-    fn new(archive: &'a Archive<FileSource>, dest: &'a Path) -> Extractor<'a> {
+    fn new(archive: &'a AnyArchive, dest: &'a Path) -> Extractor<'a> {
         Extractor {
             archive,
             dest,

@@ -5,6 +5,7 @@ use std::path::Path;
 use artifact_core::metadata::{is_child_of, is_under, tree};
 
 use crate::error::{CliError, Exit};
+use crate::input::{RemoteArgs, open_archive};
 use crate::listing::{Format, Row, dir_prefix, print};
 
 /// Lists the direct children of `prefix` (or, `recursive`, everything under it).
@@ -12,8 +13,14 @@ use crate::listing::{Format, Row, dir_prefix, print};
 /// The tree is GitLab's: every entry name (the last of duplicates) plus every directory
 /// the names imply. A non-empty `prefix` that is not a directory of the tree is
 /// `NotFound`, as GitLab's browser answers 404.
-pub(crate) fn run(archive_path: &Path, prefix: &str, recursive: bool, format: Format) -> Result<(), CliError> {
-    let archive = crate::open_archive(archive_path)?;
+pub(crate) fn run(
+    archive_path: &Path,
+    prefix: &str,
+    recursive: bool,
+    format: Format,
+    remote: &RemoteArgs,
+) -> Result<(), CliError> {
+    let archive = open_archive(archive_path, remote)?;
     let entries = crate::read_entries(archive_path, &archive)?;
     let tree = tree(&entries);
     let dir = dir_prefix(prefix);
@@ -25,5 +32,7 @@ pub(crate) fn run(archive_path: &Path, prefix: &str, recursive: bool, format: Fo
         let keep = if recursive { is_under(&text, &dir) } else { is_child_of(&text, &dir) };
         keep.then(|| Row::from_tree(path, entry))
     });
-    print(rows, format)
+    print(rows, format)?;
+    remote.report(archive.source().stats());
+    Ok(())
 }

@@ -8,6 +8,7 @@
 mod cat;
 mod error;
 mod extract;
+mod input;
 mod listing;
 mod ls;
 mod metadata;
@@ -18,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use artifact_core::{Archive, Entry, FileSource};
+use artifact_core::Entry;
 use clap::{Parser, Subcommand};
 
 use crate::error::{CliError, Exit};
@@ -36,17 +37,19 @@ struct Cli {
 enum Command {
     /// Write one entry's bytes to stdout or to a file (checked against its CRC-32).
     Cat {
-        /// The zip archive.
+        /// The zip archive: a path, or an http(s) URL read with range requests.
         archive: PathBuf,
         /// The entry, exactly as named in the archive (e.g. dist/app.js).
         artifact_path: OsString,
         /// Write to FILE instead of stdout; FILE appears only once the entry checked out.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        remote: input::RemoteArgs,
     },
     /// List entries and implied directories, the way GitLab's artifacts browser sees them.
     Ls {
-        /// The zip archive.
+        /// The zip archive: a path, or an http(s) URL read with range requests.
         archive: PathBuf,
         /// The directory to list (default: the root).
         #[arg(default_value = "")]
@@ -60,10 +63,12 @@ enum Command {
         /// Print a JSON array of objects instead of lines.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        remote: input::RemoteArgs,
     },
     /// Extract entries under DEST_DIR, never writing outside it.
     Extract {
-        /// The zip archive.
+        /// The zip archive: a path, or an http(s) URL read with range requests.
         archive: PathBuf,
         /// Where to write; created if missing.
         dest_dir: PathBuf,
@@ -72,6 +77,8 @@ enum Command {
         /// Create symbolic links (only relative ones that stay inside DEST_DIR).
         #[arg(long)]
         symlinks: bool,
+        #[command(flatten)]
+        remote: input::RemoteArgs,
     },
     /// Generate or read GitLab's artifacts metadata.gz.
     #[command(subcommand)]
@@ -130,15 +137,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Cat { archive, artifact_path, output } => {
-            cat::run(&archive, artifact_path.as_encoded_bytes(), output.as_deref())
+        Command::Cat { archive, artifact_path, output, remote } => {
+            cat::run(&archive, artifact_path.as_encoded_bytes(), output.as_deref(), &remote)
         }
-        Command::Ls { archive, prefix, recursive, long, json } => {
+        Command::Ls { archive, prefix, recursive, long, json, remote } => {
             let format = listing::Format::from_flags(long, json);
-            ls::run(&archive, &prefix, recursive, format)
+            ls::run(&archive, &prefix, recursive, format, &remote)
         }
-        Command::Extract { archive, dest_dir, prefixes, symlinks } => {
-            extract::run(&archive, &dest_dir, &prefixes, symlinks)
+        Command::Extract { archive, dest_dir, prefixes, symlinks, remote } => {
+            extract::run(&archive, &dest_dir, &prefixes, symlinks, &remote)
         }
         Command::Metadata(MetadataCommand::Generate { archive, output }) => {
             metadata::generate(&archive, output.as_deref())
@@ -150,12 +157,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// Opens a local archive; a missing file is `NotFound` (exit 4).
-fn open_archive(path: &Path) -> Result<Archive<FileSource>, CliError> {
-    Archive::open_file(path).map_err(|e| CliError::engine(path.display(), e))
-}
-
 /// Every entry of the central directory, in its order.
-fn read_entries(path: &Path, archive: &Archive<FileSource>) -> Result<Vec<Entry>, CliError> {
+fn read_entries(path: &Path, archive: &input::AnyArchive) -> Result<Vec<Entry>, CliError> {
     archive.entries().collect::<Result<_, _>>().map_err(|e| CliError::engine(path.display(), e))
 }

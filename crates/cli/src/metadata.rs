@@ -12,7 +12,7 @@ use crate::output::TempFile;
 
 /// Writes the `metadata.gz` GitLab generates for `archive_path` to `output`, or to stdout.
 pub(crate) fn generate(archive_path: &Path, output: Option<&Path>) -> Result<(), CliError> {
-    let archive = crate::open_archive(archive_path)?;
+    let archive = crate::input::open_archive(archive_path, &crate::input::RemoteArgs::default())?;
     let entries = crate::read_entries(archive_path, &archive)?;
     match output {
         Some(dest) => {

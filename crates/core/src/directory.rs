@@ -37,6 +37,7 @@ impl CentralDirectory {
         tail: Bytes,
         size: u64,
     ) -> Result<CentralDirectory> {
+        let tail = widen_tail(source, tail, size)?;
         let location = CentralDirectory::locate_in_tail(source, &tail, size)?;
         let len = usize::try_from(location.size).map_err(|_| Corruption::CentralDirectoryOutOfBounds {
             offset: location.offset,
@@ -142,6 +143,25 @@ impl CentralDirectory {
         Ok(None)
     }
 
+    /// A central directory read earlier (from a cache): `bytes` must be exactly the
+    /// directory that `location` describes in an archive of `archive_size` bytes.
+    pub fn from_parts(
+        bytes: Bytes,
+        location: CentralDirectoryLocation,
+        archive_size: u64,
+    ) -> Result<CentralDirectory> {
+        let fits = location.offset.checked_add(location.size).is_some_and(|end| end <= archive_size);
+        if bytes.len() as u64 != location.size || !fits {
+            return Err(Corruption::CentralDirectoryOutOfBounds {
+                offset: location.offset,
+                size: location.size,
+                limit: archive_size,
+            }
+            .into());
+        }
+        Ok(CentralDirectory { bytes, location, archive_size })
+    }
+
     /// Where the central directory was and what the end record claimed.
     pub fn location(&self) -> CentralDirectoryLocation {
         self.location
@@ -213,6 +233,21 @@ fn check_count(location: &CentralDirectoryLocation, found: u64) -> Result<(), Co
         return Ok(());
     }
     Err(Corruption::EntryCountMismatch { claimed, found })
+}
+
+/// `tail` itself, or, when it holds no end record but is shorter than the longest the end
+/// records can take (a short suffix read and a long comment), the whole [`MAX_TAIL`].
+fn widen_tail<S: Source + ?Sized>(source: &S, tail: Bytes, size: u64) -> Result<Bytes> {
+    let full = size.min(MAX_TAIL as u64);
+    if (tail.len() as u64) >= full || eocd::find(&tail, size).is_ok() {
+        return Ok(tail);
+    }
+    let start = size - full;
+    let head = source.read_bytes(start, (size - tail.len() as u64 - start) as usize)?;
+    let mut wide = Vec::with_capacity(full as usize);
+    wide.extend_from_slice(&head);
+    wide.extend_from_slice(&tail);
+    Ok(Bytes::from(wide))
 }
 
 /// `len` bytes at `offset`: from `tail` (the last bytes of an archive of `size` bytes) when

@@ -26,9 +26,61 @@ pub enum Error {
     /// The archive is well formed but uses something this engine does not read.
     #[error("unsupported: {0}")]
     Unsupported(#[from] Unsupported),
+    /// The remote archive changed between two requests of one read (another ETag or
+    /// Last-Modified, a 412, or a 200 to a ranged request).
+    #[error("{url}: the archive changed while it was being read")]
+    Changed {
+        /// The archive's URL.
+        url: String,
+    },
+    /// An HTTP exchange did not give what a range read needs.
+    #[error("{url}: {problem}")]
+    Http {
+        /// The URL asked for.
+        url: String,
+        /// What was wrong.
+        problem: HttpProblem,
+    },
     /// Reading the source failed.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// What was wrong with an HTTP exchange.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpProblem {
+    /// A status other than the one the request needs.
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// A 206 without a usable `Content-Range`.
+    #[error("206 without a valid Content-Range (got {0:?})")]
+    MissingContentRange(Option<String>),
+    /// A `Content-Range` other than the range asked for.
+    #[error("asked for bytes {expected}, the server sent {found}")]
+    WrongRange {
+        /// What was asked, as `start-end/total`.
+        expected: String,
+        /// The `Content-Range` received.
+        found: String,
+    },
+    /// The body ended before its length, and resuming did not help.
+    #[error("the body ended after {received} of {expected} bytes")]
+    ShortBody {
+        /// Bytes the range holds.
+        expected: u64,
+        /// Bytes received.
+        received: u64,
+    },
+    /// More redirects than allowed.
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
+    /// A redirect without a usable `Location`.
+    #[error("a redirect without a valid Location")]
+    BadRedirect,
+    /// The connection failed or timed out.
+    #[error("{0}")]
+    Transport(String),
 }
 
 /// Result alias for the engine.
@@ -196,6 +248,12 @@ pub enum Unsupported {
     Encrypted {
         /// Entry name (lossy UTF-8).
         name: String,
+    },
+    /// The server answers ranged requests with the whole body.
+    #[error("the server at {url} ignores Range")]
+    ServerIgnoresRange {
+        /// The archive's URL.
+        url: String,
     },
     /// The archive spans several disks.
     #[error("multi-disk archives (disk {disk})")]

@@ -20,11 +20,14 @@
 #![deny(missing_docs)]
 
 mod archive;
+mod cache;
 #[cfg(feature = "tokio")]
 mod async_io;
 mod directory;
 mod entry;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod index;
 pub mod metadata;
 mod path;
@@ -33,11 +36,12 @@ mod source;
 mod zip;
 
 pub use crate::archive::{Archive, open_entry};
+pub use crate::cache::{DEFAULT_CACHE_BYTES, IndexCache, file_key};
 #[cfg(feature = "tokio")]
 pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry};
 pub use crate::directory::{CentralDirectory, Entries};
 pub use crate::entry::Entry;
-pub use crate::error::{Corruption, Error, Result, Unsupported, method_name};
+pub use crate::error::{Corruption, Error, HttpProblem, Result, Unsupported, method_name};
 pub use crate::index::Index;
 pub use crate::path::{ArtifactPath, InvalidPath, MAX_PATH_LEN, PathRule};
 pub use crate::reader::EntryReader;

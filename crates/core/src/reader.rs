@@ -118,7 +118,7 @@ impl EntryReader {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 out_of_bounds("local header", offset, FIXED_LEN as u64).into()
             } else {
-                Error::Io(e)
+                Error::from_io(e)
             }
         };
         let mut header = vec![0u8; FIXED_LEN];
@@ -192,7 +192,7 @@ impl EntryReader {
 
     fn read_stored(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let want = (out.len() as u64).min(self.remaining) as usize;
-        let n = if want == 0 { 0 } else { self.input.0.read(&mut out[..want])? };
+        let n = if want == 0 { 0 } else { self.input.0.read(&mut out[..want]).map_err(Error::from_io)? };
         if n == 0 && want > 0 {
             return Err(self.short_data());
         }
@@ -207,7 +207,7 @@ impl EntryReader {
 
     fn read_deflate(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         loop {
-            let available = if self.remaining > 0 { self.input.0.fill_buf()? } else { &[][..] };
+            let available = if self.remaining > 0 { self.input.0.fill_buf().map_err(Error::from_io)? } else { &[][..] };
             if available.is_empty() && self.remaining > 0 {
                 return Err(self.short_data());
             }

@@ -35,6 +35,16 @@ impl ReadCounter {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// Counts one read (a request) whose bytes are counted as they arrive.
+    pub fn record_request(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts bytes of a read already counted.
+    pub fn record_bytes(&self, bytes: usize) {
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
     /// The counts so far.
     pub fn snapshot(&self) -> ReadStats {
         ReadStats {
@@ -98,6 +108,24 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     }
 }
 
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_exact_at(offset, buf)
+    }
+    fn read_bytes(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        (**self).read_bytes(offset, len)
+    }
+    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
+        (**self).read_stream(offset, len)
+    }
+    fn stats(&self) -> ReadStats {
+        (**self).stats()
+    }
+}
+
 impl<S: Source + ?Sized> Source for &S {
     fn len(&self) -> u64 {
         (**self).len()
@@ -139,7 +167,7 @@ pub struct MemorySource {
 }
 
 /// Checks a range against a source of `size` bytes.
-fn check_range(offset: u64, len: u64, size: u64) -> io::Result<()> {
+pub(crate) fn check_range(offset: u64, len: u64, size: u64) -> io::Result<()> {
     match offset.checked_add(len) {
         Some(end) if end <= size => Ok(()),
         _ => Err(io::Error::new(

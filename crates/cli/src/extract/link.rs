@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use artifact_core::{Archive, ArtifactPath, Entry, FileSource};
+use artifact_core::{ArtifactPath, Entry};
 
 use super::{Refusal, skip};
 use crate::error::CliError;
@@ -14,7 +14,7 @@ const MAX_TARGET: u64 = 4096;
 
 /// The link's target: the entry's data, which must be short UTF-8.
 pub(super) fn read_target(
-    archive: &Archive<FileSource>,
+    archive: &crate::input::AnyArchive,
     entry: &Entry,
     path: &ArtifactPath,
 ) -> Result<String, Refusal> {

@@ -1,0 +1,77 @@
+//! Where an archive comes from: a local path, or an `http(s)://` URL read with range
+//! requests; and the options that only matter for remote archives.
+
+use std::path::{Path, PathBuf};
+
+use artifact_core::http::{HttpOptions, RemoteArchives, parse_header};
+use artifact_core::{Archive, ReadStats, Source};
+
+use crate::error::{CliError, Exit};
+
+/// An archive on any source.
+pub(crate) type AnyArchive = Archive<Box<dyn Source>>;
+
+/// Options for `http://` and `https://` archives.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct RemoteArgs {
+    /// Add a request header, e.g. -H 'PRIVATE-TOKEN: glpat-...' (repeatable). Credentials
+    /// are not sent on when a redirect leads to another origin.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Print the reads (requests) made and the bytes received to stderr.
+    #[arg(long)]
+    stats: bool,
+    /// Keep remote archives' indexes in DIR, so that the next run of the same archive
+    /// makes one request.
+    #[arg(long, value_name = "DIR")]
+    index_cache: Option<PathBuf>,
+}
+
+/// The URL, if the archive argument is one.
+pub(crate) fn url_of(arg: &Path) -> Option<&str> {
+    let text = arg.to_str()?;
+    (text.starts_with("http://") || text.starts_with("https://")).then_some(text)
+}
+
+impl RemoteArgs {
+    /// The remote-archive opener these options describe.
+    pub(crate) fn remote(&self) -> Result<RemoteArchives, CliError> {
+        let mut options = HttpOptions::default();
+        for line in &self.headers {
+            let (name, value) = parse_header(line).ok_or_else(|| {
+                CliError::new(Exit::Usage, "usage", format_args!("-H {line:?} is not 'Name: value'"))
+            })?;
+            options.headers.append(name, value);
+        }
+        let remote = RemoteArchives::new(options).map_err(|e| CliError::engine("http", e))?;
+        Ok(match &self.index_cache {
+            Some(dir) => remote.with_disk_cache(dir),
+            None => remote,
+        })
+    }
+
+    /// Prints `stats` to stderr when `--stats` was given.
+    pub(crate) fn report(&self, stats: ReadStats) {
+        if self.stats {
+            eprintln!("artifact: stats: {} reads, {} bytes received", stats.reads, stats.bytes);
+        }
+    }
+}
+
+/// Opens the archive at `arg` (a path or a URL) with its central directory read.
+pub(crate) fn open_archive(arg: &Path, remote: &RemoteArgs) -> Result<AnyArchive, CliError> {
+    let shown = arg.display();
+    match url_of(arg) {
+        Some(url) => {
+            let archive = remote.remote()?.open(url).map_err(|e| CliError::engine(url, e))?;
+            let index = archive.index().map_err(|e| CliError::engine(url, e))?;
+            let source: Box<dyn Source> = Box::new(archive.source().clone());
+            Ok(Archive::with_index(source, index))
+        }
+        None => {
+            let source = artifact_core::FileSource::open(arg).map_err(|e| CliError::engine(&shown, e.into()))?;
+            let source: Box<dyn Source> = Box::new(source);
+            Archive::open(source).map_err(|e| CliError::engine(&shown, e))
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Indexes kept across look-ups: bounded by bytes, shared across threads, one load per key
+//! however many look-ups ask for it at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::Result;
+use crate::index::Index;
+
+/// The default bound: 256 MiB of central directories and name tables.
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
+
+/// A cache of [`Index`]es by archive identity (a URL and its validator, or a path with its
+/// size and modification time), each with a value `V` the caller keeps beside it. The least
+/// recently used indexes go first when the bound is passed. Concurrent look-ups of one key
+/// share one load: the first loads, the others wait for it.
+#[derive(Debug)]
+pub struct IndexCache<V = ()> {
+    capacity: usize,
+    state: Mutex<State<V>>,
+}
+
+type Cell<V> = Arc<Mutex<Option<(Arc<Index>, V)>>>;
+
+#[derive(Debug)]
+struct State<V> {
+    slots: HashMap<String, Slot<V>>,
+    used: usize,
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct Slot<V> {
+    cell: Cell<V>,
+    last_used: u64,
+    bytes: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves consistent data (every update is one
+    // assignment), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<V: Clone> IndexCache<V> {
+    /// A cache holding at most `capacity` bytes of indexes.
+    pub fn new(capacity: usize) -> IndexCache<V> {
+        IndexCache { capacity, state: Mutex::new(State { slots: HashMap::new(), used: 0, clock: 0 }) }
+    }
+
+    /// The index under `key`, loaded by `load` if it is not cached. A failed load caches
+    /// nothing.
+    pub fn get_or_load(&self, key: &str, load: impl FnOnce() -> Result<(Arc<Index>, V)>) -> Result<(Arc<Index>, V)> {
+        let cell = {
+            let mut state = lock(&self.state);
+            state.clock += 1;
+            let now = state.clock;
+            let slot = state.slots.entry(key.to_owned()).or_insert_with(|| Slot {
+                cell: Arc::default(),
+                last_used: now,
+                bytes: 0,
+            });
+            slot.last_used = now;
+            slot.cell.clone()
+        };
+        let mut loaded = lock(&cell);
+        if let Some((index, value)) = &*loaded {
+            return Ok((index.clone(), value.clone()));
+        }
+        match load() {
+            Ok((index, value)) => {
+                *loaded = Some((index.clone(), value.clone()));
+                drop(loaded);
+                self.account(key, &cell, index.memory_size());
+                Ok((index, value))
+            }
+            Err(e) => {
+                drop(loaded);
+                self.forget_if_empty(key, &cell);
+                Err(e)
+            }
+        }
+    }
+
+    /// The cached index under `key`, if any, without loading.
+    pub fn get(&self, key: &str) -> Option<(Arc<Index>, V)> {
+        let cell = lock(&self.state).slots.get(key).map(|s| s.cell.clone())?;
+        let loaded = lock(&cell);
+        loaded.as_ref().map(|(i, v)| (i.clone(), v.clone()))
+    }
+
+    /// Drops `key` (its archive changed).
+    pub fn remove(&self, key: &str) {
+        let mut state = lock(&self.state);
+        if let Some(slot) = state.slots.remove(key) {
+            state.used -= slot.bytes;
+        }
+    }
+
+    /// Bytes of indexes held.
+    pub fn used(&self) -> usize {
+        lock(&self.state).used
+    }
+
+    /// Number of indexes held.
+    pub fn len(&self) -> usize {
+        lock(&self.state).slots.values().filter(|s| s.bytes > 0).count()
+    }
+
+    /// Whether no index is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn account(&self, key: &str, cell: &Cell<V>, bytes: usize) {
+        let mut state = lock(&self.state);
+        let State { slots, used, .. } = &mut *state;
+        match slots.get_mut(key) {
+            Some(slot) if Arc::ptr_eq(&slot.cell, cell) => {
+                *used = *used - slot.bytes + bytes;
+                slot.bytes = bytes;
+            }
+            _ => return, // removed meanwhile
+        }
+        while *used > self.capacity {
+            let victim = slots
+                .iter()
+                .filter(|(k, s)| s.bytes > 0 && k.as_str() != key)
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone());
+            let Some(victim) = victim else { break };
+            if let Some(slot) = slots.remove(&victim) {
+                *used -= slot.bytes;
+            }
+        }
+    }
+
+    fn forget_if_empty(&self, key: &str, cell: &Cell<V>) {
+        let mut state = lock(&self.state);
+        let empty = state.slots.get(key).is_some_and(|s| Arc::ptr_eq(&s.cell, cell) && s.bytes == 0);
+        // A cell someone is loading into is not ours to drop: skip rather than wait.
+        if empty && cell.try_lock().is_ok_and(|g| g.is_none()) {
+            state.slots.remove(key);
+        }
+    }
+}
+
+/// The cache key of a local archive: its canonical path, size and modification time, so a
+/// rewritten file is a new key.
+pub fn file_key(path: &std::path::Path) -> std::io::Result<String> {
+    let canonical = std::fs::canonicalize(path)?;
+    let meta = std::fs::metadata(&canonical)?;
+    let mtime = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Ok(format!("file://{}#{}@{}.{:09}", canonical.display(), meta.len(), mtime.as_secs(), mtime.subsec_nanos()))
+}
+
+impl<V: Clone> Default for IndexCache<V> {
+    fn default() -> IndexCache<V> {
+        IndexCache::new(DEFAULT_CACHE_BYTES)
+    }
+}

@@ -1,0 +1,397 @@
+//! Archives behind HTTP(S): a [`Source`] made of range requests.
+//!
+//! Request 1 is a suffix range (`Range: bytes=-N`): it tells the size, the validator (`ETag`,
+//! else `Last-Modified`) and that the server honours ranges, and usually brings the whole
+//! central directory. Every later request goes straight to the final URL of the redirects,
+//! carries `If-Match` (or `If-Range`) and is checked strictly: 206 and exactly the range asked
+//! for, or the read fails at once. Bodies stream; a broken one resumes from the next byte.
+
+mod body;
+mod content_range;
+mod disk;
+mod remote;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{StatusCode, Url};
+
+use crate::error::{Error, HttpProblem, Result, Unsupported};
+use crate::source::{RangeReader, ReadCounter, ReadStats, Source, check_range};
+
+pub use body::RESUME_ATTEMPTS;
+pub use remote::RemoteArchives;
+
+/// How an [`HttpSource`] talks to servers. `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Length of the first (suffix) request: 64 KiB.
+    pub suffix_len: u64,
+    /// Headers sent with every request (tokens, for instance), dropped on a redirect to
+    /// another origin if they are credentials.
+    pub headers: HeaderMap,
+    /// Time allowed to connect: 10 s.
+    pub connect_timeout: Duration,
+    /// Time allowed without a byte (for the response head, and between body reads): 30 s.
+    /// There is no total timeout: a large entry streams as long as bytes keep coming.
+    pub stall_timeout: Duration,
+    /// Redirects followed on the first request: 10.
+    pub max_redirects: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> HttpOptions {
+        HttpOptions {
+            suffix_len: 64 * 1024,
+            headers: HeaderMap::new(),
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(30),
+            max_redirects: 10,
+        }
+    }
+}
+
+/// Headers that carry credentials: never sent to another origin.
+const CREDENTIALS: [&str; 5] = ["private-token", "job-token", "authorization", "cookie", "proxy-authorization"];
+
+/// What identifies one version of the remote archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Validator {
+    /// A strong `ETag`: later requests carry `If-Match`.
+    ETag(String),
+    /// A weak `ETag`: compared on every response, never sent.
+    WeakETag(String),
+    /// `Last-Modified` (no `ETag`): later requests carry `If-Range`.
+    LastModified(String),
+    /// Neither: nothing to check.
+    None,
+}
+
+impl Validator {
+    fn from_headers(headers: &HeaderMap) -> Validator {
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        match (text(header::ETAG), text(header::LAST_MODIFIED)) {
+            (Some(tag), _) if tag.starts_with("W/") => Validator::WeakETag(tag),
+            (Some(tag), _) => Validator::ETag(tag),
+            (None, Some(date)) => Validator::LastModified(date),
+            (None, None) => Validator::None,
+        }
+    }
+
+    /// The text of the validator, for cache keys.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Validator::ETag(s) | Validator::WeakETag(s) | Validator::LastModified(s) => s,
+            Validator::None => "",
+        }
+    }
+}
+
+/// A remote archive read with range requests.
+#[derive(Debug, Clone)]
+pub struct HttpSource {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
+    /// Where ranges are asked for: the end of the first request's redirects.
+    url: Url,
+    /// Headers for `url` (credentials dropped if it is another origin than the one asked).
+    headers: HeaderMap,
+    size: u64,
+    validator: Validator,
+    /// The bytes of the first request: the archive's last bytes.
+    tail: Bytes,
+    counter: Arc<ReadCounter>,
+}
+
+/// What a cache keeps to read the same archive again without the first request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteIdentity {
+    /// The URL ranges are read from (after redirects).
+    pub url: String,
+    /// Total size.
+    pub size: u64,
+    /// The validator of the version that was read.
+    pub validator: Validator,
+}
+
+/// Builds the blocking client every request of a source uses.
+pub fn client(options: &HttpOptions) -> Result<Client> {
+    Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.stall_timeout) // per read in the blocking client: a stall timeout
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| transport("client", e))
+}
+
+/// The headers to send to `target`: all of them on the origin the caller asked for,
+/// none of the credentials anywhere else.
+fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap) -> HeaderMap {
+    let mut headers = headers.clone();
+    if target.origin() != asked.origin() {
+        for name in CREDENTIALS {
+            headers.remove(name);
+        }
+    }
+    headers
+}
+
+fn transport(url: &str, e: reqwest::Error) -> Error {
+    Error::Http { url: url.to_owned(), problem: HttpProblem::Transport(e.to_string()) }
+}
+
+fn http_error(url: &Url, problem: HttpProblem) -> Error {
+    Error::Http { url: url.to_string(), problem }
+}
+
+impl HttpSource {
+    /// Opens the archive at `url`: one suffix request, following up to
+    /// `options.max_redirects` redirects and dropping credentials on a change of origin.
+    pub fn open(url: &str, options: &HttpOptions) -> Result<HttpSource> {
+        HttpSource::open_with(client(options)?, url, options)
+    }
+
+    /// Like [`open`](Self::open), with a client built once by [`client`] and shared.
+    pub fn open_with(client: Client, url: &str, options: &HttpOptions) -> Result<HttpSource> {
+        HttpSource::open_counted(client, url, options, Arc::default())
+    }
+
+    /// Like [`open_with`](Self::open_with), counting requests and bytes into `counter`
+    /// (shared by every source of a [`RemoteArchives`]).
+    pub(crate) fn open_counted(
+        client: Client,
+        url: &str,
+        options: &HttpOptions,
+        counter: Arc<ReadCounter>,
+    ) -> Result<HttpSource> {
+        let mut url = Url::parse(url).map_err(|e| Error::Http {
+            url: url.to_owned(),
+            problem: HttpProblem::Transport(format!("invalid URL: {e}")),
+        })?;
+        let asked = url.clone();
+        let mut headers = options.headers.clone();
+        let suffix = format!("bytes=-{}", options.suffix_len.max(1));
+        let mut redirects = 0;
+        let response = loop {
+            counter.record_request();
+            let response = client
+                .get(url.clone())
+                .headers(headers.clone())
+                .header(header::RANGE, &suffix)
+                .send()
+                .map_err(|e| transport(url.as_str(), e))?;
+            if !response.status().is_redirection() {
+                break response;
+            }
+            redirects += 1;
+            if redirects > options.max_redirects {
+                return Err(http_error(&url, HttpProblem::TooManyRedirects(options.max_redirects)));
+            }
+            let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+            let next = location.and_then(|l| url.join(l).ok());
+            url = next.ok_or_else(|| http_error(&url, HttpProblem::BadRedirect))?;
+            headers = headers_for(&url, &asked, &options.headers);
+        };
+        let status = response.status();
+        match status {
+            StatusCode::PARTIAL_CONTENT => {}
+            StatusCode::OK => return Err(Unsupported::ServerIgnoresRange { url: url.to_string() }.into()),
+            StatusCode::NOT_FOUND | StatusCode::GONE => return Err(Error::NotFound { name: url.to_string() }),
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                let total = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+                if total.and_then(content_range::unsatisfied_total) == Some(0) {
+                    // An empty file: no end record in it.
+                    let empty = crate::Corruption::NoEndOfCentralDirectory { searched: 0, archive_size: 0 };
+                    return Err(empty.into());
+                }
+                return Err(http_error(&url, HttpProblem::Status(416)));
+            }
+            other => return Err(http_error(&url, HttpProblem::Status(other.as_u16()))),
+        }
+        let range = content_range_of(&response, &url)?;
+        let size = range.total;
+        let wanted_start = size.saturating_sub(options.suffix_len.max(1));
+        if range.start != wanted_start || range.end != size - 1 {
+            let expected = format!("{wanted_start}-{}/{size}", size - 1);
+            return Err(wrong_range(&url, expected, &response));
+        }
+        let validator = Validator::from_headers(response.headers());
+        let tail = read_body(response, range.len(), &url, &counter)?;
+        let inner = Inner { client, url, headers, size, validator, tail, counter };
+        Ok(HttpSource { inner: Arc::new(inner) })
+    }
+
+    /// A source for an archive whose identity a cache remembers, as first asked for at
+    /// `asked`: no request is made until bytes are asked for, and every request checks the
+    /// validator, so a changed archive shows as [`Error::Changed`]. Credentials go only to
+    /// the origin of `asked`.
+    pub fn known(client: Client, asked: &str, identity: &RemoteIdentity, options: &HttpOptions) -> Result<HttpSource> {
+        HttpSource::known_counted(client, asked, identity, options, Arc::default())
+    }
+
+    pub(crate) fn known_counted(
+        client: Client,
+        asked: &str,
+        identity: &RemoteIdentity,
+        options: &HttpOptions,
+        counter: Arc<ReadCounter>,
+    ) -> Result<HttpSource> {
+        let parse = |text: &str| {
+            Url::parse(text).map_err(|e| Error::Http {
+                url: text.to_owned(),
+                problem: HttpProblem::Transport(format!("invalid URL: {e}")),
+            })
+        };
+        let (url, asked) = (parse(&identity.url)?, parse(asked)?);
+        let inner = Inner {
+            client,
+            headers: headers_for(&url, &asked, &options.headers),
+            url,
+            size: identity.size,
+            validator: identity.validator.clone(),
+            tail: Bytes::new(),
+            counter,
+        };
+        Ok(HttpSource { inner: Arc::new(inner) })
+    }
+
+    /// What identifies this version of the archive.
+    pub fn identity(&self) -> RemoteIdentity {
+        RemoteIdentity {
+            url: self.inner.url.to_string(),
+            size: self.inner.size,
+            validator: self.inner.validator.clone(),
+        }
+    }
+
+    /// The bytes of the first request: the archive's last bytes.
+    pub fn tail(&self) -> &Bytes {
+        &self.inner.tail
+    }
+}
+
+impl Inner {
+    fn tail_start(&self) -> u64 {
+        self.size - self.tail.len() as u64
+    }
+
+    /// One checked range request for `start..end` (exclusive end, non-empty).
+    fn get(&self, start: u64, end: u64) -> Result<Response> {
+        let mut request = self
+            .client
+            .get(self.url.clone())
+            .headers(self.headers.clone())
+            .header(header::RANGE, format!("bytes={start}-{}", end - 1));
+        match &self.validator {
+            Validator::ETag(tag) => request = request.header(header::IF_MATCH, tag),
+            Validator::LastModified(date) => request = request.header(header::IF_RANGE, date),
+            Validator::WeakETag(_) | Validator::None => {}
+        }
+        self.counter.record_request();
+        let response = request.send().map_err(|e| transport(self.url.as_str(), e))?;
+        match response.status() {
+            StatusCode::PARTIAL_CONTENT => {}
+            StatusCode::PRECONDITION_FAILED | StatusCode::OK => {
+                return Err(Error::Changed { url: self.url.to_string() });
+            }
+            other => return Err(http_error(&self.url, HttpProblem::Status(other.as_u16()))),
+        }
+        let now = Validator::from_headers(response.headers());
+        if now != Validator::None && now != self.validator {
+            return Err(Error::Changed { url: self.url.to_string() });
+        }
+        let range = content_range_of(&response, &self.url)?;
+        if range.start != start || range.end != end - 1 || range.total != self.size {
+            let expected = format!("{start}-{}/{}", end - 1, self.size);
+            return Err(wrong_range(&self.url, expected, &response));
+        }
+        Ok(response)
+    }
+}
+
+fn content_range_of(response: &Response, url: &Url) -> Result<content_range::ContentRange> {
+    let value = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+    value
+        .and_then(content_range::parse)
+        .ok_or_else(|| http_error(url, HttpProblem::MissingContentRange(value.map(str::to_owned))))
+}
+
+fn wrong_range(url: &Url, expected: String, response: &Response) -> Error {
+    let found = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+    http_error(url, HttpProblem::WrongRange { expected, found: found.unwrap_or("none").to_owned() })
+}
+
+/// Reads a whole (small) body of exactly `len` bytes.
+fn read_body(mut response: Response, len: u64, url: &Url, counter: &ReadCounter) -> Result<Bytes> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(len.min(64 << 20) as usize);
+    let received = (&mut response).take(len + 1).read_to_end(&mut buf);
+    counter.record_bytes(buf.len());
+    received.map_err(|e| http_error(url, HttpProblem::Transport(e.to_string())))?;
+    if buf.len() as u64 != len {
+        return Err(http_error(url, HttpProblem::ShortBody { expected: len, received: buf.len() as u64 }));
+    }
+    Ok(Bytes::from(buf))
+}
+
+impl Source for HttpSource {
+    fn len(&self) -> u64 {
+        self.inner.size
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let bytes = self.read_bytes(offset, buf.len())?;
+        buf.copy_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// Bytes the first request brought cost nothing; a range that ends inside them costs one
+    /// request for the part before them.
+    fn read_bytes(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        let inner = &self.inner;
+        check_range(offset, len as u64, inner.size)?;
+        let end = offset + len as u64;
+        let tail_start = inner.tail_start();
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        if offset >= tail_start && !inner.tail.is_empty() {
+            let at = (offset - tail_start) as usize;
+            return Ok(inner.tail.slice(at..at + len));
+        }
+        let fetch_end = if end > tail_start && !inner.tail.is_empty() { tail_start } else { end };
+        let response = inner.get(offset, fetch_end)?;
+        let head = read_body(response, fetch_end - offset, &inner.url, &inner.counter)?;
+        if fetch_end == end {
+            return Ok(head);
+        }
+        let mut joined = Vec::with_capacity(len);
+        joined.extend_from_slice(&head);
+        joined.extend_from_slice(&inner.tail[..(end - tail_start) as usize]);
+        Ok(Bytes::from(joined))
+    }
+
+    fn read_stream(&self, offset: u64, len: u64) -> std::io::Result<RangeReader> {
+        check_range(offset, len, self.inner.size)?;
+        Ok(Box::new(body::RemoteBody::new(self.inner.clone(), offset, offset + len)))
+    }
+
+    fn stats(&self) -> ReadStats {
+        self.inner.counter.snapshot()
+    }
+}
+
+/// Parses `Name: value` into a header pair, for command lines.
+pub fn parse_header(line: &str) -> Option<(HeaderName, HeaderValue)> {
+    let (name, value) = line.split_once(':')?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).ok()?;
+    let value = HeaderValue::from_str(value.trim()).ok()?;
+    Some((name, value))
+}

@@ -1,0 +1,113 @@
+//! Remote archives with their indexes cached: the second file of an archive costs one
+//! request, and a changed archive is read again from scratch, once.
+
+use std::sync::Arc;
+
+use reqwest::blocking::Client;
+
+use super::{HttpOptions, HttpSource, RemoteIdentity, client};
+use crate::archive::Archive;
+use crate::cache::IndexCache;
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::path::ArtifactPath;
+use crate::reader::EntryReader;
+use crate::directory::CentralDirectory;
+use crate::source::{ReadCounter, ReadStats, Source};
+
+/// Opens remote archives, keeping each one's index (in memory, bounded, and optionally on
+/// disk) so that later look-ups skip straight to the entry.
+#[derive(Debug)]
+pub struct RemoteArchives {
+    client: Client,
+    options: HttpOptions,
+    cache: IndexCache<RemoteIdentity>,
+    disk: Option<super::disk::DiskCache>,
+    counter: Arc<ReadCounter>,
+}
+
+impl RemoteArchives {
+    /// With the default cache bound and no disk cache.
+    pub fn new(options: HttpOptions) -> Result<RemoteArchives> {
+        let client = client(&options)?;
+        Ok(RemoteArchives { client, options, cache: IndexCache::default(), disk: None, counter: Arc::default() })
+    }
+
+    /// Keeps indexes in `dir` too, so another process reads them (keyed by the URL without
+    /// its query string; checked against the server's validator on use).
+    pub fn with_disk_cache(mut self, dir: impl Into<std::path::PathBuf>) -> RemoteArchives {
+        self.disk = Some(super::disk::DiskCache::new(dir.into()));
+        self
+    }
+
+    /// With a cache bounded to `bytes`.
+    pub fn with_cache_capacity(mut self, bytes: usize) -> RemoteArchives {
+        self.cache = IndexCache::new(bytes);
+        self
+    }
+
+    /// Requests made and body bytes received by every source opened here.
+    pub fn stats(&self) -> ReadStats {
+        self.counter.snapshot()
+    }
+
+    /// The in-memory cache.
+    pub fn cache(&self) -> &IndexCache<RemoteIdentity> {
+        &self.cache
+    }
+
+    /// The archive at `url`, with its index: no request when the index is cached, else the
+    /// suffix request and at most one more for the rest of the central directory.
+    pub fn open(&self, url: &str) -> Result<Archive<HttpSource>> {
+        let (index, identity) = self.cache.get_or_load(url, || self.load(url))?;
+        let source = HttpSource::known_counted(self.client.clone(), url, &identity, &self.options, self.counter.clone())?;
+        Ok(Archive::with_index(source, index))
+    }
+
+    /// Streams the entry at `path` of the archive at `url`: one request when the index is
+    /// cached, two or three when cold. If the archive changed since it was indexed (or the
+    /// cached URL no longer answers), starts over once with a fresh index.
+    pub fn open_entry(&self, url: &str, path: &ArtifactPath) -> Result<EntryReader> {
+        let cached = self.cache.get(url).is_some();
+        match self.try_open_entry(url, path) {
+            Err(e) if cached && retryable(&e) => {
+                self.cache.remove(url);
+                if let Some(disk) = &self.disk {
+                    disk.remove(url);
+                }
+                self.try_open_entry(url, path)
+            }
+            other => other,
+        }
+    }
+
+    fn try_open_entry(&self, url: &str, path: &ArtifactPath) -> Result<EntryReader> {
+        let archive = self.open(url)?;
+        let entry = archive.find(path)?;
+        archive.reader(&entry)
+    }
+
+    fn load(&self, url: &str) -> Result<(Arc<Index>, RemoteIdentity)> {
+        if let Some(disk) = &self.disk {
+            if let Some((cd, identity)) = disk.load(url) {
+                if let Ok(index) = Index::build(cd) {
+                    return Ok((Arc::new(index), identity));
+                }
+            }
+        }
+        let source = HttpSource::open_counted(self.client.clone(), url, &self.options, self.counter.clone())?;
+        // The suffix read's bytes serve the end records and, usually, the whole directory.
+        let cd = CentralDirectory::from_tail(&source, source.tail().clone(), source.len())?;
+        let identity = source.identity();
+        if let Some(disk) = &self.disk {
+            disk.store(url, &cd, &identity);
+        }
+        Ok((Arc::new(Index::build(cd)?), identity))
+    }
+}
+
+/// Errors after which a cached index may be stale: the archive changed, or the URL the
+/// cache remembered (a presigned one, say) stopped answering.
+fn retryable(e: &Error) -> bool {
+    matches!(e, Error::Changed { .. } | Error::Http { .. } | Error::Corrupt(_))
+}

@@ -1,0 +1,245 @@
+//! Remote archives over real HTTP on loopback: the request counts and bytes a look-up costs,
+//! and every way a server can misbehave.
+
+mod common;
+
+use std::io::{Cursor, Read, Write};
+use std::time::Duration;
+
+use artifact_core::http::{HttpOptions, HttpSource, RemoteArchives};
+use artifact_core::{Archive, ArtifactPath, Error, HttpProblem, Source, Unsupported};
+use common::range_server::{Behaviour, RangeServer};
+use common::*;
+use zip::write::SimpleFileOptions;
+
+fn path(p: &str) -> ArtifactPath {
+    ArtifactPath::new(p).unwrap()
+}
+
+fn read(mut r: impl Read) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).map_err(Error::from_io)?;
+    Ok(out)
+}
+
+/// `n` small stored files and a 2 KiB deflated report, last.
+fn many(n: usize) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..n {
+        w.start_file(format!("build/objects/file-{i:06}.o"), opts).unwrap();
+        w.write_all(format!("object {i}\n").as_bytes()).unwrap();
+    }
+    w.start_file("reports/summary.txt", SimpleFileOptions::default()).unwrap();
+    w.write_all(&text(2048, 7)).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+fn small() -> Vec<u8> {
+    build(&[deflated("a.txt", text(2048, 1)), stored("b.bin", vec![7u8; 500]), deflated("c/d.txt", text(100_000, 2))])
+}
+
+#[test]
+fn cold_lookup_in_a_small_archive_is_two_requests() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let out = read(remote.open_entry(&server.url("a.zip"), &path("a.txt")).unwrap()).unwrap();
+    assert_eq!(out, text(2048, 1));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "suffix read, then header and data together");
+    assert_eq!(requests[0].range.as_deref(), Some("bytes=-65536"));
+    assert!(requests[0].header("if-match").is_none());
+    assert!(requests[1].header("if-match").is_some(), "every later request is conditional");
+    assert_eq!(remote.stats().reads, 2);
+    assert_eq!(remote.stats().bytes, server.bytes_sent());
+}
+
+#[test]
+fn cold_lookup_in_100k_entries_is_three_requests_and_warm_is_one() {
+    let bytes = many(100_000);
+    let server = RangeServer::start();
+    server.put("big.zip", bytes.clone());
+    let cd = Archive::open(artifact_core::MemorySource::new(bytes)).unwrap().central_directory().location();
+    assert!(cd.size > 64 * 1024);
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let url = server.url("big.zip");
+    let entry_bytes = {
+        let reader = remote.open_entry(&url, &path("reports/summary.txt")).unwrap();
+        let compressed = reader.entry().compressed_size();
+        assert_eq!(read(reader).unwrap(), text(2048, 7));
+        compressed
+    };
+    assert_eq!(server.requests().len(), 3, "suffix, the rest of the central directory, the entry");
+    let received = remote.stats().bytes;
+    assert!(received <= cd.size + entry_bytes + 66 * 1024, "{received} bytes for a cold look-up");
+
+    server.reset_counts();
+    let out = read(remote.open_entry(&url, &path("build/objects/file-050000.o")).unwrap()).unwrap();
+    assert_eq!(out, b"object 50000\n");
+    assert_eq!(server.requests().len(), 1, "a warm look-up is one request");
+}
+
+#[test]
+fn a_server_that_ignores_range_is_refused_after_one_request() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
+    let err = HttpSource::open(&server.url("a.zip"), &HttpOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(Unsupported::ServerIgnoresRange { .. })), "{err}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_changed_etag_is_detected_and_the_cached_index_is_replaced_once() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let url = server.url("a.zip");
+    read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
+
+    // The archive is replaced: the cached index is stale.
+    server.put("a.zip", build(&[deflated("a.txt", b"new content".to_vec())]));
+    server.reset_counts();
+    let out = read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
+    assert_eq!(out, b"new content");
+    let requests = server.requests();
+    assert!(requests[0].header("if-match").is_some());
+    assert_eq!(requests.len(), 3, "the failed conditional request, then a cold look-up");
+
+    // A source pinned to the old version says so.
+    let source = HttpSource::open(&url, &HttpOptions::default()).unwrap();
+    server.put("a.zip", small());
+    let err = read(source.read_stream(0, 10).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Changed { .. }), "{err}");
+}
+
+#[test]
+fn a_broken_transfer_resumes_from_the_next_byte() {
+    let data = text(3_000_000, 5);
+    let server = RangeServer::start();
+    server.put("a.zip", build(&[stored("big.txt", data.clone())]));
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let url = server.url("a.zip");
+    remote.open(&url).unwrap();
+    server.reset_counts();
+    server.set_behaviour(Behaviour { cut_after: Some(1_000_000), cut_times: 2, ..Behaviour::default() });
+    let out = read(remote.open_entry(&url, &path("big.txt")).unwrap()).unwrap();
+    assert_eq!(out, data, "bytes identical after two resumptions");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    for r in &requests[1..] {
+        assert!(r.header("if-match").is_some(), "a resumption is conditional");
+    }
+    let first_start: u64 = requests[0].range.as_deref().unwrap()[6..].split('-').next().unwrap().parse().unwrap();
+    let second_start: u64 = requests[1].range.as_deref().unwrap()[6..].split('-').next().unwrap().parse().unwrap();
+    assert_eq!(second_start, first_start + 1_000_000, "resumed from the next byte");
+}
+
+#[test]
+fn a_transfer_that_keeps_breaking_fails_cleanly() {
+    let server = RangeServer::start();
+    server.put("a.zip", build(&[stored("big.txt", text(3_000_000, 5))]));
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let url = server.url("a.zip");
+    remote.open(&url).unwrap();
+    server.set_behaviour(Behaviour { cut_after: Some(100_000), cut_times: 100, ..Behaviour::default() });
+    let err = read(remote.open_entry(&url, &path("big.txt")).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Http { problem: HttpProblem::ShortBody { .. }, .. }), "{err}");
+}
+
+#[test]
+fn a_redirect_to_another_origin_drops_credentials_and_later_ranges_skip_it() {
+    let storage = RangeServer::start();
+    storage.put("objects/a.zip", small());
+    let gitlab = RangeServer::start();
+    gitlab.set_behaviour(Behaviour { redirect_to: Some(storage.origin()), ..Behaviour::default() });
+    let mut options = HttpOptions::default();
+    options.headers.insert("private-token", "secret-token".parse().unwrap());
+    options.headers.insert("job-token", "job-secret".parse().unwrap());
+    options.headers.insert("authorization", "Bearer x".parse().unwrap());
+    options.headers.insert("x-harmless", "kept".parse().unwrap());
+    let remote = RemoteArchives::new(options).unwrap();
+    let out = read(remote.open_entry(&gitlab.url("redirect/objects/a.zip"), &path("a.txt")).unwrap()).unwrap();
+    assert_eq!(out, text(2048, 1));
+    assert_eq!(gitlab.requests().len(), 1, "only the first request goes through the redirect");
+    assert_eq!(gitlab.requests()[0].header("private-token"), Some("secret-token"));
+    let at_storage = storage.requests();
+    assert_eq!(at_storage.len(), 2);
+    for r in &at_storage {
+        for secret in ["private-token", "job-token", "authorization", "cookie"] {
+            assert!(r.header(secret).is_none(), "{secret} leaked to another origin");
+        }
+        assert_eq!(r.header("x-harmless"), Some("kept"));
+    }
+}
+
+#[test]
+fn wrong_content_range_fails_at_once() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { wrong_content_range: true, ..Behaviour::default() });
+    let err = HttpSource::open(&server.url("a.zip"), &HttpOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Http { problem: HttpProblem::WrongRange { .. }, .. }), "{err}");
+}
+
+#[test]
+fn missing_archive_is_not_found() {
+    let server = RangeServer::start();
+    let err = HttpSource::open(&server.url("nothing.zip"), &HttpOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+#[test]
+fn last_modified_without_etag_uses_if_range() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { no_etag: true, ..Behaviour::default() });
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let out = read(remote.open_entry(&server.url("a.zip"), &path("b.bin")).unwrap()).unwrap();
+    assert_eq!(out, vec![7u8; 500]);
+    let requests = server.requests();
+    assert!(requests[1].header("if-range").is_some() && requests[1].header("if-match").is_none());
+}
+
+#[test]
+fn a_stalled_server_times_out() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { delay_ms: 1500, ..Behaviour::default() });
+    let options = HttpOptions { stall_timeout: Duration::from_millis(300), ..HttpOptions::default() };
+    let err = HttpSource::open(&server.url("a.zip"), &options).unwrap_err();
+    assert!(matches!(err, Error::Http { problem: HttpProblem::Transport(_), .. }), "{err}");
+}
+
+#[test]
+fn the_disk_cache_makes_a_second_process_one_request() {
+    let bytes = many(20_000);
+    let server = RangeServer::start();
+    server.put("big.zip", bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("big.zip") + "?X-Amz-Signature=first";
+    let first = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    read(first.open_entry(&url, &path("reports/summary.txt")).unwrap()).unwrap();
+    drop(first);
+    server.reset_counts();
+    let second = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    let other_signature = server.url("big.zip") + "?X-Amz-Signature=second";
+    let out = read(second.open_entry(&other_signature, &path("build/objects/file-000007.o")).unwrap()).unwrap();
+    assert_eq!(out, b"object 7\n");
+    assert_eq!(server.requests().len(), 1, "the index came from disk");
+}
+
+#[test]
+fn listing_and_reading_many_entries_of_a_remote_archive() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let archive = remote.open(&server.url("a.zip")).unwrap();
+    let names: Vec<_> = archive.entries().map(|e| e.unwrap().display_name().into_owned()).collect();
+    assert_eq!(names, ["a.txt", "b.bin", "c/d.txt"]);
+    for (name, want) in [("c/d.txt", text(100_000, 2)), ("b.bin", vec![7u8; 500])] {
+        let entry = archive.find(&path(name)).unwrap();
+        assert_eq!(read(archive.reader(&entry).unwrap()).unwrap(), want);
+    }
+}
