@@ -1,0 +1,100 @@
+//! `artifact` on `http://` archives, against the in-process range server: the same bytes
+//! as a local read, the request counts `--stats` reports, the disk index cache, headers,
+//! and the exit codes of remote failures.
+
+#[path = "../crates/core/tests/common/range_server.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod range_server;
+
+use std::io::{Cursor, Write};
+use std::process::{Command, Output};
+
+use range_server::RangeServer;
+use zip::write::SimpleFileOptions;
+
+fn artifact(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_artifact")).args(args).output().unwrap()
+}
+
+fn archive() -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for i in 0..3000 {
+        w.start_file(format!("objects/{i:05}.o"), SimpleFileOptions::default()).unwrap();
+        w.write_all(format!("object {i}\n").repeat(10).as_bytes()).unwrap();
+    }
+    w.start_file("dist/app.js", SimpleFileOptions::default()).unwrap();
+    w.write_all(b"console.log('hello')\n").unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+fn stats(out: &Output) -> (u64, u64) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.starts_with("artifact: stats:")).expect("a stats line");
+    let numbers: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    (numbers[0], numbers[1])
+}
+
+#[test]
+fn cat_of_a_url_reads_the_entry_in_few_requests() {
+    let server = RangeServer::start();
+    server.put("a.zip", archive());
+    let url = server.url("a.zip");
+    let out = artifact(&["cat", &url, "dist/app.js", "--stats", "-H", "PRIVATE-TOKEN: abc"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"console.log('hello')\n");
+    let requests = server.requests();
+    assert_eq!(stats(&out), (requests.len() as u64, server.bytes_sent()));
+    assert!(requests.len() <= 3, "{} requests", requests.len());
+    assert!(requests.iter().all(|r| r.header("private-token") == Some("abc")), "same origin keeps -H headers");
+}
+
+#[test]
+fn a_second_process_with_an_index_cache_makes_one_request() {
+    let server = RangeServer::start();
+    server.put("a.zip", archive());
+    let url = server.url("a.zip");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().to_str().unwrap();
+    let first = artifact(&["cat", &url, "objects/00007.o", "--index-cache", cache]);
+    assert!(first.status.success());
+    server.reset_counts();
+    let second = artifact(&["cat", &url, "objects/02999.o", "--index-cache", cache, "--stats"]);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(second.stdout, "object 2999\n".repeat(10).as_bytes());
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(stats(&second).0, 1);
+}
+
+#[test]
+fn ls_and_extract_read_urls_too() {
+    let server = RangeServer::start();
+    server.put("a.zip", archive());
+    let url = server.url("a.zip");
+    let out = artifact(&["ls", &url]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "dist/\nobjects/\n");
+    let dest = tempfile::tempdir().unwrap();
+    let out = artifact(&["extract", &url, dest.path().to_str().unwrap(), "dist"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dest.path().join("dist/app.js")).unwrap(), b"console.log('hello')\n");
+}
+
+#[test]
+fn remote_failures_have_their_exit_codes() {
+    let server = RangeServer::start();
+    server.put("a.zip", archive());
+    let missing = artifact(&["cat", &server.url("nope.zip"), "dist/app.js"]);
+    assert_eq!(missing.status.code(), Some(4), "a missing archive is 4");
+    let entry = artifact(&["cat", &server.url("a.zip"), "dist/nope.js"]);
+    assert_eq!(entry.status.code(), Some(4), "a missing entry is 4");
+    // A port nobody listens on: a network failure is 1, in one line.
+    let origin = server.origin();
+    drop(server);
+    let refused = artifact(&["cat", &format!("{origin}/a.zip"), "dist/app.js"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("artifact: "), "{err}");
+    let bad_header = artifact(&["cat", &origin, "x", "-H", "no colon"]);
+    assert_eq!(bad_header.status.code(), Some(2));
+}
