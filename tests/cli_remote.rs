@@ -98,3 +98,16 @@ fn remote_failures_have_their_exit_codes() {
     let bad_header = artifact(&["cat", &origin, "x", "-H", "no colon"]);
     assert_eq!(bad_header.status.code(), Some(2));
 }
+
+#[test]
+fn extracting_a_whole_remote_archive_takes_a_few_requests() {
+    let server = RangeServer::start();
+    server.put("a.zip", archive());
+    let dest = tempfile::tempdir().unwrap();
+    let out = artifact(&["extract", &server.url("a.zip"), dest.path().to_str().unwrap(), "--stats"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dest.path().join("objects/02999.o")).unwrap(), "object 2999\n".repeat(10).as_bytes());
+    let requests = server.requests().len();
+    assert!(requests <= 3, "3,001 entries in {requests} requests: suffix, directory, one coalesced range");
+    assert_eq!(stats(&out).0, requests as u64);
+}

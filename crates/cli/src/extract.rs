@@ -21,7 +21,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use artifact_core::{ArtifactPath, Entry};
+use artifact_core::{ArtifactPath, Batch, DEFAULT_MAX_GAP, Entry, Source};
 
 use crate::error::{CliError, Exit};
 use crate::input::{AnyArchive, RemoteArgs, open_archive};
@@ -62,7 +62,11 @@ pub(crate) fn run(
     archive.index().map_err(|e| CliError::engine(archive_path.display(), e))?;
     let entries = crate::read_entries(archive_path, &archive)?;
     fs::create_dir_all(dest).map_err(|e| CliError::output(dest.display(), e))?;
-    let mut x = Extractor::new(&archive, dest);
+    // Files are read in central directory order through one plan, so that nearby entries of
+    // a remote archive share one request.
+    let files = entries.iter().filter(|e| selected(e.name(), prefixes) && !e.is_dir() && !e.is_symlink());
+    let batch = archive.batch(files, DEFAULT_MAX_GAP);
+    let mut x = Extractor::new(&archive, batch, dest);
     let mut seen = HashSet::new();
     let mut links = Vec::new();
     for entry in entries.iter().filter(|e| selected(e.name(), prefixes)) {
@@ -116,6 +120,7 @@ fn entry_path(entry: &Entry) -> Result<ArtifactPath, artifact_core::InvalidPath>
 /// The state of one extraction.
 struct Extractor<'a> {
     archive: &'a AnyArchive,
+    batch: Batch<'a, Box<dyn Source>>,
     dest: &'a Path,
     /// Directories known to be real directories (created or checked) under `dest`.
     checked: HashSet<PathBuf>,
@@ -127,9 +132,10 @@ struct Extractor<'a> {
 }
 
 impl<'a> Extractor<'a> {
-    fn new(archive: &'a AnyArchive, dest: &'a Path) -> Extractor<'a> {
+    fn new(archive: &'a AnyArchive, batch: Batch<'a, Box<dyn Source>>, dest: &'a Path) -> Extractor<'a> {
         Extractor {
             archive,
+            batch,
             dest,
             checked: HashSet::new(),
             dir_modes: Vec::new(),
@@ -215,7 +221,7 @@ impl<'a> Extractor<'a> {
         if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             return Err(skip("a directory is in the way"));
         }
-        let mut reader = self.archive.reader(entry).map_err(|e| CliError::engine(path, e))?;
+        let mut reader = self.batch.reader(entry).map_err(|e| CliError::engine(path, e))?;
         let mut tmp = TempFile::new_in(&dir).map_err(|e| fatal_io(&dir, e))?;
         copy(&mut reader, tmp.file(), &mut self.buf).map_err(|e| match e {
             CopyError::Read(e) => CliError::engine(path, e),

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod archive;
+mod batch;
 mod cache;
 #[cfg(feature = "tokio")]
 mod async_io;
@@ -36,6 +37,7 @@ mod source;
 mod zip;
 
 pub use crate::archive::{Archive, open_entry};
+pub use crate::batch::{Batch, DEFAULT_MAX_GAP};
 pub use crate::cache::{DEFAULT_CACHE_BYTES, IndexCache, file_key};
 #[cfg(feature = "tokio")]
 pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry};

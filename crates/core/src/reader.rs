@@ -99,6 +99,22 @@ impl EntryReader {
     /// where entries' data must end: the central directory's offset.
     pub(crate) fn new<S: Source + ?Sized>(source: &S, entry: Entry, data_limit: u64) -> Result<EntryReader> {
         check_readable(&entry)?;
+        let span = span_of(&entry).min(room(&entry, data_limit)?);
+        let stream = source.read_stream(entry.header_offset, span)?;
+        EntryReader::with_stream(source, entry, data_limit, stream, span)
+    }
+
+    /// Like [`new`](Self::new), reading the header and data from `stream`, which holds the
+    /// `span` bytes from the entry's local header on (a window of a coalesced range).
+    pub(crate) fn with_stream<S: Source + ?Sized>(
+        source: &S,
+        entry: Entry,
+        data_limit: u64,
+        stream: RangeReader,
+        span: u64,
+    ) -> Result<EntryReader> {
+        check_readable(&entry)?;
+        let room = room(&entry, data_limit)?;
         let name = || lossy(entry.name());
         let offset = entry.header_offset;
         let out_of_bounds = |what, at: u64, len: u64| Corruption::OutOfBounds {
@@ -108,12 +124,7 @@ impl EntryReader {
             len,
             limit: data_limit,
         };
-        let room = data_limit.checked_sub(offset).filter(|&r| r >= FIXED_LEN as u64);
-        let room = room.ok_or_else(|| out_of_bounds("local header", offset, FIXED_LEN as u64))?;
-
-        let guess = FIXED_LEN as u64 + entry.name().len() as u64 + HEADER_SLACK;
-        let span = guess.saturating_add(entry.compressed_size).min(room);
-        let mut input = BufReader::with_capacity(INPUT_CHUNK, source.read_stream(offset, span)?);
+        let mut input = BufReader::with_capacity(INPUT_CHUNK, stream);
         let truncated = |e: io::Error| -> Error {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 out_of_bounds("local header", offset, FIXED_LEN as u64).into()
@@ -276,6 +287,30 @@ fn check_local_header(entry: &Entry, local: &local_header::LocalFileHeader<'_>, 
         }
     }
     Ok(())
+}
+
+/// The bytes between the entry's local header and `data_limit`; too few for a header is
+/// corrupt.
+fn room(entry: &Entry, data_limit: u64) -> Result<u64> {
+    let offset = entry.header_offset;
+    match data_limit.checked_sub(offset) {
+        Some(room) if room >= FIXED_LEN as u64 => Ok(room),
+        _ => Err(Corruption::OutOfBounds {
+            name: lossy(entry.name()),
+            what: "local header",
+            offset,
+            len: FIXED_LEN as u64,
+            limit: data_limit,
+        }
+        .into()),
+    }
+}
+
+/// The bytes one range should cover for `entry`: the local header with a slack for its
+/// extra field, and the data.
+pub(crate) fn span_of(entry: &Entry) -> u64 {
+    let guess = FIXED_LEN as u64 + entry.name().len() as u64 + HEADER_SLACK;
+    guess.saturating_add(entry.compressed_size)
 }
 
 /// Refuses entries this engine cannot stream, before any data is read.

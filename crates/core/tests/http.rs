@@ -243,3 +243,36 @@ fn listing_and_reading_many_entries_of_a_remote_archive() {
         assert_eq!(read(archive.reader(&entry).unwrap()).unwrap(), want);
     }
 }
+
+#[test]
+fn many_entries_of_a_remote_archive_share_ranges() {
+    let server = RangeServer::start();
+    let files: Vec<(String, Vec<u8>)> = (0..200).map(|i| (format!("f/{i:03}.txt"), text(3000 + i, i as u64))).collect();
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in &files {
+        w.start_file(name.as_str(), SimpleFileOptions::default()).unwrap();
+        w.write_all(data).unwrap();
+    }
+    server.put("a.zip", w.finish().unwrap().into_inner());
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let archive = remote.open(&server.url("a.zip")).unwrap();
+    let entries: Vec<_> = archive.entries().map(Result::unwrap).collect();
+    // Every other entry: the gaps are small, so one range serves them all.
+    let wanted: Vec<_> = entries.iter().step_by(2).collect();
+    server.reset_counts();
+    let mut batch = archive.batch(wanted.iter().copied(), artifact_core::DEFAULT_MAX_GAP);
+    assert_eq!(batch.ranges(), 1);
+    for entry in &wanted {
+        let i: usize = entry.display_name()[2..5].parse().unwrap();
+        assert_eq!(read(batch.reader(entry).unwrap()).unwrap(), files[i].1, "{}", entry.display_name());
+    }
+    assert_eq!(server.requests().len(), 1, "one request for 100 entries");
+
+    // With no gap allowed between runs, far entries get ranges of their own, and an entry
+    // asked for out of order still reads right.
+    let far: Vec<_> = [&entries[0], &entries[199]].into_iter().collect();
+    let mut batch = archive.batch(far.iter().copied(), 0);
+    assert_eq!(batch.ranges(), 2);
+    assert_eq!(read(batch.reader(&entries[199]).unwrap()).unwrap(), files[199].1);
+    assert_eq!(read(batch.reader(&entries[0]).unwrap()).unwrap(), files[0].1);
+}

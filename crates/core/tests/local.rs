@@ -266,3 +266,30 @@ fn file_source_and_memory_source_agree() {
         assert_eq!(unmapped, from_file);
     }
 }
+
+#[test]
+fn a_batch_skips_what_a_reader_left_unread() {
+    let files: Vec<Vec<u8>> = (0..50).map(|i| text(10_000 + i * 100, i as u64)).collect();
+    let names: Vec<String> = (0..50).map(|i| format!("d/{i:02}")).collect();
+    let list: Vec<common::File> = names.iter().zip(&files).map(|(n, d)| deflated(n, d.clone())).collect();
+    let source = MemorySource::new(build(&list));
+    let archive = Archive::open(&source).unwrap();
+    let entries: Vec<_> = archive.entries().map(Result::unwrap).collect();
+    let before = source.stats().reads;
+    let mut batch = archive.batch(&entries, 0);
+    assert_eq!(batch.ranges(), 1);
+    for (i, entry) in entries.iter().enumerate() {
+        let mut reader = batch.reader(entry).unwrap();
+        if i % 3 == 0 {
+            // Leave most of it unread: the next reader must skip the rest.
+            let mut some = [0u8; 10];
+            reader.read_exact(&mut some).unwrap();
+            assert_eq!(&some, &files[i][..10]);
+        } else {
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).unwrap();
+            assert_eq!(out, files[i]);
+        }
+    }
+    assert_eq!(source.stats().reads - before, 1, "one range for the whole batch");
+}
