@@ -276,3 +276,19 @@ fn many_entries_of_a_remote_archive_share_ranges() {
     assert_eq!(read(batch.reader(&entries[199]).unwrap()).unwrap(), files[199].1);
     assert_eq!(read(batch.reader(&entries[0]).unwrap()).unwrap(), files[0].1);
 }
+
+#[test]
+fn concurrent_cold_lookups_of_one_archive_share_one_fetch() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let url = server.url("a.zip");
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| assert_eq!(read(remote.open_entry(&url, &path("b.bin")).unwrap()).unwrap(), vec![7u8; 500]));
+        }
+    });
+    let suffix_reads = server.requests().iter().filter(|r| r.range.as_deref() == Some("bytes=-65536")).count();
+    assert_eq!(suffix_reads, 1, "one index fetch for eight look-ups");
+    assert_eq!(server.requests().len(), 1 + 8);
+}
