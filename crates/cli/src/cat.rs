@@ -1,6 +1,8 @@
 //! `artifact cat`: one entry's bytes, checked, to stdout or to a file.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Read, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 
 use artifact_core::http::RemoteArchives;
@@ -26,12 +28,19 @@ pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>, remot
             Origin::Local(FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?)
         }
     };
-    let mut reader = match &origin {
+    let reader = match &origin {
         Origin::Remote(url, archives) => archives.open_entry(url, &path),
         // One look-up: scan the central directory through a small buffer, no map.
         Origin::Local(source) => open_entry(source, &path),
     }
     .map_err(|e| CliError::engine(&path, e))?;
+    // A progress bar only for a person watching a large entry; scripts see nothing.
+    let size = reader.entry().size();
+    let bar = (io::stderr().is_terminal() && size > 1 << 20).then(|| progress_bar(size));
+    let mut reader: Box<dyn Read> = match &bar {
+        Some(bar) => Box::new(bar.wrap_read(reader)),
+        None => Box::new(reader),
+    };
     let mut buf = vec![0; COPY_BUFFER];
     match output {
         Some(dest) => {
@@ -46,11 +55,20 @@ pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>, remot
             stdout.flush().map_err(|e| CliError::output("stdout", e))?;
         }
     }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     remote.report(match &origin {
         Origin::Remote(_, archives) => archives.stats(),
         Origin::Local(source) => source.stats(),
     });
     Ok(())
+}
+
+fn progress_bar(size: u64) -> ProgressBar {
+    let style = ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(size).with_style(style)
 }
 
 /// Where the archive is.

@@ -25,6 +25,10 @@ pub(crate) struct RemoteArgs {
     /// makes one request.
     #[arg(long, value_name = "DIR")]
     index_cache: Option<PathBuf>,
+    /// If the server ignores Range, download the whole archive to a temporary file instead
+    /// of failing.
+    #[arg(long)]
+    download_if_no_range: bool,
 }
 
 /// The URL, if the archive argument is one.
@@ -36,7 +40,7 @@ pub(crate) fn url_of(arg: &Path) -> Option<&str> {
 impl RemoteArgs {
     /// The remote-archive opener these options describe.
     pub(crate) fn remote(&self) -> Result<RemoteArchives, CliError> {
-        let mut options = HttpOptions::default();
+        let mut options = HttpOptions { spool_without_range: self.download_if_no_range, ..HttpOptions::default() };
         for line in &self.headers {
             let (name, value) = parse_header(line).ok_or_else(|| {
                 CliError::new(Exit::Usage, "usage", format_args!("-H {line:?} is not 'Name: value'"))

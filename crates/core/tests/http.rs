@@ -292,3 +292,17 @@ fn concurrent_cold_lookups_of_one_archive_share_one_fetch() {
     assert_eq!(suffix_reads, 1, "one index fetch for eight look-ups");
     assert_eq!(server.requests().len(), 1 + 8);
 }
+
+#[test]
+fn a_caller_may_opt_in_to_downloading_from_a_server_that_ignores_range() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
+    let options = HttpOptions { spool_without_range: true, ..HttpOptions::default() };
+    let source = HttpSource::open(&server.url("a.zip"), &options).unwrap();
+    let archive = Archive::open(&source).unwrap();
+    let entry = archive.find(&path("c/d.txt")).unwrap();
+    assert_eq!(read(archive.reader(&entry).unwrap()).unwrap(), text(100_000, 2));
+    assert_eq!(server.requests().len(), 1, "one full download, then local reads");
+    assert_eq!(source.stats().bytes, small().len() as u64);
+}

@@ -20,7 +20,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 
 use crate::error::{Error, HttpProblem, Result, Unsupported};
-use crate::source::{RangeReader, ReadCounter, ReadStats, Source, check_range};
+use crate::source::{FileSource, RangeReader, ReadCounter, ReadStats, Source, check_range};
 
 pub use body::RESUME_ATTEMPTS;
 pub use remote::RemoteArchives;
@@ -40,6 +40,10 @@ pub struct HttpOptions {
     pub stall_timeout: Duration,
     /// Redirects followed on the first request: 10.
     pub max_redirects: usize,
+    /// When the server ignores `Range` (answers the suffix read with the whole body),
+    /// download the archive to an unnamed temporary file and read that, instead of failing
+    /// with `Unsupported`: off by default, as it costs the whole archive.
+    pub spool_without_range: bool,
 }
 
 impl Default for HttpOptions {
@@ -50,6 +54,7 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(30),
             max_redirects: 10,
+            spool_without_range: false,
         }
     }
 }
@@ -108,6 +113,8 @@ struct Inner {
     /// The bytes of the first request: the archive's last bytes.
     tail: Bytes,
     counter: Arc<ReadCounter>,
+    /// The whole archive, downloaded because the server ignores `Range`.
+    spooled: Option<FileSource>,
 }
 
 /// What a cache keeps to read the same archive again without the first request.
@@ -202,6 +209,13 @@ impl HttpSource {
         let status = response.status();
         match status {
             StatusCode::PARTIAL_CONTENT => {}
+            StatusCode::OK if options.spool_without_range => {
+                let validator = Validator::from_headers(response.headers());
+                let file = spool(response, &url, &counter)?;
+                let size = file.len();
+                let inner = Inner { client, url, headers, size, validator, tail: Bytes::new(), counter, spooled: Some(file) };
+                return Ok(HttpSource { inner: Arc::new(inner) });
+            }
             StatusCode::OK => return Err(Unsupported::ServerIgnoresRange { url: url.to_string() }.into()),
             StatusCode::NOT_FOUND | StatusCode::GONE => return Err(Error::NotFound { name: url.to_string() }),
             StatusCode::RANGE_NOT_SATISFIABLE => {
@@ -224,7 +238,7 @@ impl HttpSource {
         }
         let validator = Validator::from_headers(response.headers());
         let tail = read_body(response, range.len(), &url, &counter)?;
-        let inner = Inner { client, url, headers, size, validator, tail, counter };
+        let inner = Inner { client, url, headers, size, validator, tail, counter, spooled: None };
         Ok(HttpSource { inner: Arc::new(inner) })
     }
 
@@ -258,6 +272,7 @@ impl HttpSource {
             validator: identity.validator.clone(),
             tail: Bytes::new(),
             counter,
+            spooled: None,
         };
         Ok(HttpSource { inner: Arc::new(inner) })
     }
@@ -328,6 +343,28 @@ fn wrong_range(url: &Url, expected: String, response: &Response) -> Error {
     http_error(url, HttpProblem::WrongRange { expected, found: found.unwrap_or("none").to_owned() })
 }
 
+/// Downloads a whole body into an unnamed temporary file (gone when closed).
+fn spool(mut response: Response, url: &Url, counter: &ReadCounter) -> Result<FileSource> {
+    let expected = response.content_length();
+    let mut file = tempfile::tempfile()?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut received = 0u64;
+    loop {
+        use std::io::{Read, Write};
+        let n = response.read(&mut buf).map_err(|e| http_error(url, HttpProblem::Transport(e.to_string())))?;
+        if n == 0 {
+            break;
+        }
+        file.write_all(&buf[..n])?;
+        counter.record_bytes(n);
+        received += n as u64;
+    }
+    if let Some(expected) = expected.filter(|&e| e != received) {
+        return Err(http_error(url, HttpProblem::ShortBody { expected, received }));
+    }
+    Ok(FileSource::new(file)?.with_map_threshold(usize::MAX))
+}
+
 /// Reads a whole (small) body of exactly `len` bytes.
 fn read_body(mut response: Response, len: u64, url: &Url, counter: &ReadCounter) -> Result<Bytes> {
     use std::io::Read;
@@ -347,6 +384,9 @@ impl Source for HttpSource {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        if let Some(file) = &self.inner.spooled {
+            return file.read_exact_at(offset, buf);
+        }
         let bytes = self.read_bytes(offset, buf.len())?;
         buf.copy_from_slice(&bytes);
         Ok(())
@@ -356,6 +396,9 @@ impl Source for HttpSource {
     /// request for the part before them.
     fn read_bytes(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
         let inner = &self.inner;
+        if let Some(file) = &inner.spooled {
+            return file.read_bytes(offset, len);
+        }
         check_range(offset, len as u64, inner.size)?;
         let end = offset + len as u64;
         let tail_start = inner.tail_start();
@@ -379,6 +422,9 @@ impl Source for HttpSource {
     }
 
     fn read_stream(&self, offset: u64, len: u64) -> std::io::Result<RangeReader> {
+        if let Some(file) = &self.inner.spooled {
+            return file.read_stream(offset, len);
+        }
         check_range(offset, len, self.inner.size)?;
         Ok(Box::new(body::RemoteBody::new(self.inner.clone(), offset, offset + len)))
     }
