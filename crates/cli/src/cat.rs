@@ -22,7 +22,7 @@ pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>, remot
     let shown = String::from_utf8_lossy(name);
     let path = ArtifactPath::new(name).map_err(|e| CliError::engine(&shown, e.into()))?;
     let origin = match url_of(archive_path) {
-        Some(url) => Origin::Remote(url, remote.remote()?),
+        Some(url) => Origin::Remote(url, Box::new(remote.remote()?)),
         None => {
             let shown = archive_path.display();
             Origin::Local(FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?)
@@ -74,7 +74,7 @@ fn progress_bar(size: u64) -> ProgressBar {
 /// Where the archive is.
 enum Origin<'a> {
     Local(FileSource),
-    Remote(&'a str, RemoteArchives),
+    Remote(&'a str, Box<RemoteArchives>),
 }
 
 /// A read failure is about the entry; a write failure about the output.

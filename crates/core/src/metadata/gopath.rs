@@ -16,9 +16,8 @@ pub(crate) fn clean(path: &[u8]) -> Vec<u8> {
     }
     while r < n {
         let at_end_or_slash = |i: usize| i == n || path[i] == b'/';
-        if path[r] == b'/' {
-            r += 1;
-        } else if path[r] == b'.' && at_end_or_slash(r + 1) {
+        if path[r] == b'/' || (path[r] == b'.' && at_end_or_slash(r + 1)) {
+            // An empty or `.` element.
             r += 1;
         } else if path[r] == b'.' && path.get(r + 1) == Some(&b'.') && at_end_or_slash(r + 2) {
             r += 2;
