@@ -82,3 +82,24 @@ pub fn one_big_entry<W: Write + Seek>(
     }
     w.finish()
 }
+
+/// The baseline of the streaming benchmarks: raw-deflate `data` with flate2 (whichever
+/// backend this build uses) into a 256 KiB buffer, CRC-32 the output, discard it.
+pub fn inflate_crc(data: &[u8]) -> u32 {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut inflate = Decompress::new(false);
+    let mut out = vec![0u8; 256 * 1024];
+    let mut crc = crc32fast::Hasher::new();
+    let mut input = data;
+    loop {
+        let before = (inflate.total_in(), inflate.total_out());
+        let Ok(status) = inflate.decompress(input, &mut out, FlushDecompress::None) else {
+            return 0;
+        };
+        input = &input[(inflate.total_in() - before.0) as usize..];
+        crc.update(&out[..(inflate.total_out() - before.1) as usize]);
+        if status == Status::StreamEnd || input.is_empty() {
+            return crc.finalize();
+        }
+    }
+}

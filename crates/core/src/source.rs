@@ -90,59 +90,30 @@ pub trait Source: Send + Sync {
 /// of the source that made it).
 pub type RangeReader = Box<dyn Read + Send + 'static>;
 
-impl<S: Source + ?Sized> Source for Arc<S> {
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        (**self).read_exact_at(offset, buf)
-    }
-    fn read_bytes(&self, offset: u64, len: usize) -> io::Result<Bytes> {
-        (**self).read_bytes(offset, len)
-    }
-    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
-        (**self).read_stream(offset, len)
-    }
-    fn stats(&self) -> ReadStats {
-        (**self).stats()
-    }
+/// Smart pointers and references to a source are sources.
+macro_rules! delegate_source {
+    ($($wrapper:ty),+) => {$(
+        impl<S: Source + ?Sized> Source for $wrapper {
+            fn len(&self) -> u64 {
+                (**self).len()
+            }
+            fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+                (**self).read_exact_at(offset, buf)
+            }
+            fn read_bytes(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+                (**self).read_bytes(offset, len)
+            }
+            fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
+                (**self).read_stream(offset, len)
+            }
+            fn stats(&self) -> ReadStats {
+                (**self).stats()
+            }
+        }
+    )+};
 }
 
-impl<S: Source + ?Sized> Source for Box<S> {
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        (**self).read_exact_at(offset, buf)
-    }
-    fn read_bytes(&self, offset: u64, len: usize) -> io::Result<Bytes> {
-        (**self).read_bytes(offset, len)
-    }
-    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
-        (**self).read_stream(offset, len)
-    }
-    fn stats(&self) -> ReadStats {
-        (**self).stats()
-    }
-}
-
-impl<S: Source + ?Sized> Source for &S {
-    fn len(&self) -> u64 {
-        (**self).len()
-    }
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        (**self).read_exact_at(offset, buf)
-    }
-    fn read_bytes(&self, offset: u64, len: usize) -> io::Result<Bytes> {
-        (**self).read_bytes(offset, len)
-    }
-    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
-        (**self).read_stream(offset, len)
-    }
-    fn stats(&self) -> ReadStats {
-        (**self).stats()
-    }
-}
+delegate_source!(Arc<S>, Box<S>, &S);
 
 fn past_end(offset: u64, len: usize, size: u64) -> io::Error {
     io::Error::new(
