@@ -27,6 +27,8 @@ mod async_io;
 mod directory;
 mod entry;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "http")]
 pub mod http;
 mod index;

@@ -1,0 +1,178 @@
+//! The properties the fuzz targets check, as plain functions over bytes: `fuzz/` holds
+//! one-line shims that call them, and `tests/fuzz_corpus.rs` replays every committed corpus
+//! and regression input through them. Each panics only when a property breaks.
+
+use std::io::Read;
+
+use crate::error::Error;
+use crate::metadata::{Limits, MetadataReader, generate};
+use crate::{Archive, ArtifactPath, MemorySource, open_entry};
+
+/// Declared sizes above this are listed but not read, so that memory stays bounded.
+const MAX_READ: u64 = 4 << 20;
+/// Entries read per input, so that one input stays fast.
+const MAX_ENTRIES: usize = 2000;
+
+/// An accepted path is canonical (parsing it again gives it back, byte for byte) and cannot
+/// escape: no empty, `.` or `..` segment, no leading separator, no control character.
+pub fn artifact_path(data: &[u8]) {
+    if let Ok(path) = ArtifactPath::new(data) {
+        assert_eq!(path.as_bytes(), data);
+        assert_eq!(ArtifactPath::new(path.as_str()).as_ref(), Ok(&path));
+        assert!(!path.as_str().starts_with(['/', '\\']));
+        assert!(!path.as_str().chars().any(char::is_control));
+        for segment in path.segments() {
+            assert!(!segment.is_empty() && segment != "." && segment != "..", "{path:?}");
+        }
+        // Joined under a directory, it stays under it.
+        let joined = std::path::Path::new("/dest").join(path.as_str());
+        assert!(joined.starts_with("/dest"));
+    }
+}
+
+/// Arbitrary bytes opened as an archive: listing and reading every (small enough) entry
+/// ends in a value or a typed error; a read that succeeds produced exactly the declared
+/// size with the declared CRC-32; the single-look-up path agrees with the archive's.
+pub fn archive(data: &[u8]) {
+    let Ok(archive) = Archive::open(MemorySource::new(data.to_vec())) else { return };
+    let _ = archive.index();
+    for entry in archive.entries().take(MAX_ENTRIES) {
+        let Ok(entry) = entry else { return };
+        if entry.size() > MAX_READ {
+            continue;
+        }
+        let read = read_checked(archive.reader(&entry));
+        if let (Ok(path), Some(bytes)) = (ArtifactPath::new(entry.name()), &read) {
+            // The first entry of this name is what both look-ups serve.
+            if archive.find(&path).ok().as_ref() == Some(&entry) {
+                let again = read_checked(open_entry(archive.source(), &path));
+                assert_eq!(again.as_ref(), Some(bytes), "open_entry disagrees");
+            }
+        }
+        if let Some(bytes) = read {
+            assert_eq!(bytes.len() as u64, entry.size());
+            assert_eq!(crc32fast::hash(&bytes), entry.crc32());
+        }
+    }
+}
+
+/// A valid archive (Info-ZIP's, with stored, deflated, empty and directory entries) with
+/// bytes flipped as `data` says (pairs of offset and mask): every entry either reads with
+/// its declared size and CRC-32, or fails with a typed error.
+pub fn entry_stream(data: &[u8]) {
+    let mut bytes = include_bytes!("../../../tests/data/infozip-basic.zip").to_vec();
+    for pair in data.chunks_exact(3) {
+        let at = usize::from(u16::from_le_bytes([pair[0], pair[1]])) % bytes.len();
+        bytes[at] ^= pair[2];
+    }
+    archive(&bytes);
+}
+
+/// Both metadata properties on one input: decoding it, and round-tripping the entries made
+/// from it.
+pub fn metadata(data: &[u8]) {
+    metadata_decode(data);
+    metadata_roundtrip(data);
+}
+
+/// Arbitrary bytes decoded as a `metadata.gz` under small limits: entries or a typed error.
+pub fn metadata_decode(data: &[u8]) {
+    let limits = Limits { max_entries: 10_000, max_decompressed: 16 << 20, ..Limits::default() };
+    if let Ok(reader) = MetadataReader::with_limits(data, limits) {
+        for entry in reader {
+            match entry {
+                Ok(e) => assert!(!e.path.starts_with('/') && !e.path.contains("//")),
+                Err(Error::Corrupt(_) | Error::Io(_)) => break,
+                Err(other) => panic!("untyped metadata error: {other}"),
+            }
+        }
+    }
+}
+
+/// Entries made from `data` (an archive of stored entries whose names are the lines of
+/// `data`), generated into a `metadata.gz` and decoded again: every entry whose name GitLab
+/// keeps comes back with its size and CRC-32, in byte order, with its parents.
+pub fn metadata_roundtrip(data: &[u8]) {
+    let names: Vec<&[u8]> = data.split(|&b| b == b'\n').filter(|n| !n.is_empty()).take(64).collect();
+    let archive_bytes = stored_archive(&names);
+    let Ok(archive) = Archive::open(MemorySource::new(archive_bytes)) else {
+        panic!("a stored archive of {} entries did not open", names.len())
+    };
+    let entries: Vec<_> = archive.entries().map(|e| e.expect("own archive")).collect();
+    let gz = generate(&entries, Vec::new()).expect("in-memory write");
+    let decoded: Vec<_> = MetadataReader::new(&gz[..]).expect("own metadata").map(|e| e.expect("own metadata")).collect();
+    let paths: Vec<&str> = decoded.iter().map(|e| e.path.as_str()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(paths, sorted, "paths are unique and sorted byte-wise");
+    for entry in &entries {
+        let Ok(name) = std::str::from_utf8(entry.name()) else { continue };
+        let dropped = name.starts_with('/') || name.starts_with("./") || name.starts_with("../")
+            || name.contains("//") || name.contains("/./") || name.contains("/../");
+        if dropped {
+            continue;
+        }
+        let last = entries.iter().rev().find(|e| e.name() == entry.name()).expect("itself");
+        let found = decoded.iter().find(|d| d.path == name).unwrap_or_else(|| panic!("{name:?} missing"));
+        assert_eq!(found.metadata.size, Some(last.size()));
+        assert_eq!(found.metadata.crc, Some(last.crc32()));
+        if let Some((parent, _)) = name.trim_end_matches('/').rsplit_once('/') {
+            let parent = format!("{parent}/");
+            let clean = !parent.split('/').any(|s| s == "." || s == "..");
+            if clean && !parent.contains("//") {
+                assert!(paths.contains(&parent.as_str()), "parent {parent:?} of {name:?} missing");
+            }
+        }
+    }
+}
+
+/// A minimal archive of stored entries named `names`, each holding its own name.
+fn stored_archive(names: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for name in names {
+        let name = &name[..name.len().min(1024)];
+        let crc = crc32fast::hash(name);
+        let offset = out.len() as u32;
+        let le16 = |v: usize| (v as u16).to_le_bytes();
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(&le16(name.len()));
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(name);
+        out.extend_from_slice(name);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&[20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+        central.extend_from_slice(&crc.to_le_bytes());
+        central.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        central.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        central.extend_from_slice(&le16(name.len()));
+        central.extend_from_slice(&[0; 8]);
+        central.extend_from_slice(&(0o100644u32 << 16).to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name);
+    }
+    let cd_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(names.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(names.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+fn read_checked(reader: crate::Result<crate::EntryReader>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    match reader.and_then(|mut r| r.read_to_end(&mut out).map_err(Error::from_io)) {
+        Ok(_) => Some(out),
+        Err(Error::InvalidPath(_)) => panic!("reading an entry never checks a path"),
+        Err(_) => None,
+    }
+}

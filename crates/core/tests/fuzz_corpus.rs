@@ -1,0 +1,61 @@
+//! Every committed fuzz input (the seed corpora in `fuzz/corpus/<target>` and the inputs of
+//! past findings in `fuzz/regressions/<target>`) replayed through the same property functions
+//! the fuzz targets call, so that `cargo test` keeps every finding fixed.
+
+use std::path::PathBuf;
+
+use artifact_core::fuzzing;
+
+fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut out = Vec::new();
+    for dir in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_file() {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn replay(target: &str, property: fn(&[u8])) -> usize {
+    let all = inputs(target);
+    for (path, data) in &all {
+        let outcome = std::panic::catch_unwind(|| property(data));
+        assert!(outcome.is_ok(), "{target}: {} breaks the property", path.display());
+    }
+    all.len()
+}
+
+#[test]
+fn artifact_path_corpus() {
+    assert!(replay("artifact_path", fuzzing::artifact_path) > 0);
+}
+
+#[test]
+fn archive_corpus() {
+    assert!(replay("archive", fuzzing::archive) > 0);
+}
+
+#[test]
+fn entry_stream_corpus() {
+    assert!(replay("entry_stream", fuzzing::entry_stream) > 0);
+}
+
+#[test]
+fn metadata_corpus() {
+    assert!(replay("metadata", fuzzing::metadata) > 0);
+}
+
+#[test]
+fn every_fixture_archive_holds_the_archive_property() {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
+    for entry in std::fs::read_dir(data).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "zip") {
+            fuzzing::archive(&std::fs::read(entry.path()).unwrap());
+        }
+    }
+}
