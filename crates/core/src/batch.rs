@@ -53,6 +53,9 @@ impl<S: Source> Archive<S> {
         let mut members: Vec<(u64, usize)> = Vec::new();
         for entry in entries {
             let start = entry.header_offset;
+            if start >= limit {
+                continue; // not in the data region: its own reader reports it
+            }
             let end = start.saturating_add(span_of(entry)).min(limit);
             let ascending = members.last().is_none_or(|&(previous, _)| start > previous);
             match runs.last_mut() {

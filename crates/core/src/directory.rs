@@ -235,11 +235,13 @@ fn check_count(location: &CentralDirectoryLocation, found: u64) -> Result<(), Co
     Err(Corruption::EntryCountMismatch { claimed, found })
 }
 
-/// `tail` itself, or, when it holds no end record but is shorter than the longest the end
-/// records can take (a short suffix read and a long comment), the whole [`MAX_TAIL`].
+/// `tail` itself, or, when it holds no end record whose comment ends exactly at the end of
+/// the archive but is shorter than the longest the end records can take (a short suffix read
+/// and a long comment), the whole [`MAX_TAIL`]: so that a remote read finds the same record
+/// a local one does, not a lookalike inside the comment.
 fn widen_tail<S: Source + ?Sized>(source: &S, tail: Bytes, size: u64) -> Result<Bytes> {
     let full = size.min(MAX_TAIL as u64);
-    if (tail.len() as u64) >= full || eocd::find(&tail, size).is_ok() {
+    if (tail.len() as u64) >= full || eocd::find(&tail, size).is_ok_and(|e| e.exact) {
         return Ok(tail);
     }
     let start = size - full;

@@ -72,6 +72,15 @@ pub enum HttpProblem {
         /// Bytes received.
         received: u64,
     },
+    /// A buffered read larger than the configured bound (a central directory the server
+    /// claims to be huge).
+    #[error("a buffered read of {len} bytes is over the limit of {limit}")]
+    TooLarge {
+        /// Bytes asked for.
+        len: u64,
+        /// The bound.
+        limit: u64,
+    },
     /// More redirects than allowed.
     #[error("more than {0} redirects")]
     TooManyRedirects(usize),

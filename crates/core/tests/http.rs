@@ -306,3 +306,82 @@ fn a_caller_may_opt_in_to_downloading_from_a_server_that_ignores_range() {
     assert_eq!(server.requests().len(), 1, "one full download, then local reads");
     assert_eq!(source.stats().bytes, small().len() as u64);
 }
+
+#[test]
+fn the_disk_cache_never_writes_tokens_from_the_url() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let dir = tempfile::tempdir().unwrap();
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    read(remote.open_entry(&(server.url("a.zip") + "?private_token=SECRET-123"), &path("a.txt")).unwrap()).unwrap();
+    let mut files = 0;
+    for file in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(!bytes.windows(10).any(|w| w == b"SECRET-123"), "a token was written to the cache");
+        files += 1;
+    }
+    assert_eq!(files, 1);
+}
+
+#[test]
+fn a_stale_disk_index_is_replaced_by_the_next_process() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("a.zip");
+    let first = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    read(first.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
+    server.put("a.zip", build(&[deflated("a.txt", b"rewritten".to_vec())]));
+    for _ in 0..2 {
+        // A new process each time: only the disk cache remembers.
+        let next = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+        assert_eq!(read(next.open_entry(&url, &path("a.txt")).unwrap()).unwrap(), b"rewritten");
+    }
+    server.reset_counts();
+    let warm = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    read(warm.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
+    assert_eq!(server.requests().len(), 1, "the disk index was replaced, so warm again");
+}
+
+#[test]
+fn a_warm_index_without_the_entry_looks_again() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let url = server.url("a.zip");
+    read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
+    server.put("a.zip", build(&[deflated("new.txt", b"added later".to_vec())]));
+    assert_eq!(read(remote.open_entry(&url, &path("new.txt")).unwrap()).unwrap(), b"added later");
+    let err = remote.open_entry(&url, &path("never.txt")).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+#[test]
+fn remote_and_local_agree_on_a_fake_end_record_deep_in_a_long_comment() {
+    // The real end record sits more than 64 KiB before the end; a lookalike inside the
+    // comment, within the suffix read, must not win.
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    w.start_file("real.txt", SimpleFileOptions::default()).unwrap();
+    w.write_all(b"the real one").unwrap();
+    let mut comment = vec![b'c'; 65_520];
+    let fake = [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 9, 0, 9, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    comment[1000..1022].copy_from_slice(&fake);
+    w.set_raw_comment(comment.into_boxed_slice()).unwrap();
+    let bytes = w.finish().unwrap().into_inner();
+    let local = Archive::open(artifact_core::MemorySource::new(bytes.clone())).unwrap();
+    assert_eq!(local.entries().count(), 1);
+    let server = RangeServer::start();
+    server.put("a.zip", bytes);
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    assert_eq!(read(remote.open_entry(&server.url("a.zip"), &path("real.txt")).unwrap()).unwrap(), b"the real one");
+}
+
+#[test]
+fn a_server_claiming_a_huge_central_directory_is_refused_not_buffered() {
+    let server = RangeServer::start();
+    server.put("big.zip", many(5_000));
+    let options = HttpOptions { max_buffered: 64 * 1024, ..HttpOptions::default() };
+    let err = RemoteArchives::new(options).unwrap().open(&server.url("big.zip")).unwrap_err();
+    assert!(matches!(err, Error::Io(_) | Error::Http { problem: HttpProblem::TooLarge { .. }, .. }), "{err}");
+    assert!(err.to_string().contains("over the limit"), "{err}");
+}

@@ -346,3 +346,25 @@ fn a_local_extra_field_longer_than_the_slack_costs_one_more_read() {
         assert_eq!(source.stats().reads - before, ranges, "extra field of {extra_len} bytes");
     }
 }
+
+#[test]
+fn a_batch_entry_outside_the_data_region_is_an_error_not_a_panic() {
+    let bytes = build(&[stored("a", b"1".to_vec()), stored("b", b"2".to_vec())]);
+    let archive = Archive::open(MemorySource::new(bytes)).unwrap();
+    let mut entries: Vec<_> = archive.entries().map(Result::unwrap).collect();
+    let limit = archive.central_directory().location().offset;
+    // An entry claiming a header offset at or past the central directory.
+    let forged = {
+        let mut hostile = build(&[stored("a", b"1".to_vec()), stored("b", b"2".to_vec())]);
+        let cd = hostile.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        hostile[cd + 42..cd + 46].copy_from_slice(&(limit as u32 + 5).to_le_bytes());
+        let archive = Archive::open(MemorySource::new(hostile)).unwrap();
+        archive.entries().next().unwrap().unwrap()
+    };
+    entries[0] = forged;
+    let mut batch = archive.batch(&entries, 1 << 20);
+    assert!(matches!(batch.reader(&entries[0]), Err(Error::Corrupt(_))));
+    let mut out = Vec::new();
+    batch.reader(&entries[1]).unwrap().read_to_end(&mut out).unwrap();
+    assert_eq!(out, b"2");
+}

@@ -1,7 +1,10 @@
 //! Indexes on disk, so that another process (a second `artifact cat`) skips straight to the
-//! entry. One file per archive, keyed by its URL without the query string (presigned URLs
-//! change their query on every redirect); the stored validator is checked by the server on
-//! the next request, so a stale file costs a retry, never wrong bytes.
+//! entry. One file per archive, keyed by the URL asked for without its credentials and
+//! signatures (`private_token`, `job_token`, presigned `X-Amz-*` and the like change or must
+//! not be written down) but with every other parameter (`?job=NAME` picks the archive). The
+//! stored validator is checked by the server on the next request, so a stale file costs a
+//! retry, never wrong bytes. A final URL is stored only when it is another origin (a
+//! presigned object-storage URL); tokens in the asked URL are never written.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -20,8 +23,27 @@ pub(crate) struct DiskCache {
     dir: PathBuf,
 }
 
-fn key(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
+/// Query parameters that carry credentials or per-request signatures.
+fn volatile(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["private_token", "job_token", "access_token", "signature", "expires", "awsaccesskeyid", "policy", "key-pair-id"]
+        .contains(&name.as_str())
+        || name.starts_with("x-amz-")
+        || name.starts_with("x-goog-")
+}
+
+/// The cache key of `url`: without its fragment and its volatile query parameters.
+pub(crate) fn key(url: &str) -> String {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else { return url.to_owned() };
+    parsed.set_fragment(None);
+    let kept: Vec<(String, String)> =
+        parsed.query_pairs().filter(|(k, _)| !volatile(k)).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    parsed.to_string()
 }
 
 impl DiskCache {
@@ -33,6 +55,11 @@ impl DiskCache {
         let mut h = std::hash::DefaultHasher::new();
         key(url).hash(&mut h);
         self.dir.join(format!("{:016x}.idx", h.finish()))
+    }
+
+    /// Whether an index file for `url` is there.
+    pub(crate) fn exists(&self, url: &str) -> bool {
+        self.path(url).is_file()
     }
 
     pub(crate) fn remove(&self, url: &str) {
@@ -60,14 +87,24 @@ impl DiskCache {
             Validator::None => (0, ""),
         };
         out.push(kind);
-        for s in [text, identity.url.as_str(), key(url)] {
+        // The final URL only when a redirect led to another origin; else the asked URL
+        // (with whatever credentials the caller gives next time) is used.
+        let other_origin = reqwest::Url::parse(&identity.url).ok().map(|u| u.origin())
+            != reqwest::Url::parse(url).ok().map(|u| u.origin());
+        let stored_url = if other_origin { identity.url.as_str() } else { "" };
+        let key = key(url);
+        for s in [text, stored_url, key.as_str()] {
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
             out.extend_from_slice(s.as_bytes());
         }
         out.extend_from_slice(cd.as_bytes());
         let path = self.path(url);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
         file.write_all(&out)?;
         drop(file);
         std::fs::rename(tmp, path)
@@ -108,6 +145,21 @@ impl DiskCache {
         };
         let location = CentralDirectoryLocation { offset, size: cd_size, entries, shift, zip64 };
         let cd = CentralDirectory::from_parts(bytes.slice(at..), location, size).ok()?;
-        Some((cd, RemoteIdentity { url: strings[1].clone(), size, validator }))
+        let url = if strings[1].is_empty() { url.to_owned() } else { strings[1].clone() };
+        Some((cd, RemoteIdentity { url, size, validator }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key;
+
+    #[test]
+    fn the_key_keeps_what_picks_the_archive_and_drops_credentials_and_signatures() {
+        assert_ne!(key("https://h/p/download?job=a"), key("https://h/p/download?job=b"));
+        assert_eq!(key("https://h/a.zip?X-Amz-Signature=1&X-Amz-Date=2"), key("https://h/a.zip?X-Amz-Signature=9"));
+        assert_eq!(key("https://h/a.zip?job=x&private_token=secret"), key("https://h/a.zip?job=x"));
+        assert!(!key("https://h/a.zip?job_token=secret&job=x").contains("secret"));
+        assert_eq!(key("https://h/a.zip#frag"), key("https://h/a.zip"));
     }
 }

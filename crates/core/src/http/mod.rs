@@ -44,6 +44,9 @@ pub struct HttpOptions {
     /// download the archive to an unnamed temporary file and read that, instead of failing
     /// with `Unsupported`: off by default, as it costs the whole archive.
     pub spool_without_range: bool,
+    /// The most one buffered read may hold (the central directory is the largest): 512 MiB.
+    /// A server claiming more is refused rather than trusted with memory.
+    pub max_buffered: u64,
 }
 
 impl Default for HttpOptions {
@@ -55,6 +58,7 @@ impl Default for HttpOptions {
             stall_timeout: Duration::from_secs(30),
             max_redirects: 10,
             spool_without_range: false,
+            max_buffered: 512 << 20,
         }
     }
 }
@@ -115,6 +119,7 @@ struct Inner {
     counter: Arc<ReadCounter>,
     /// The whole archive, downloaded because the server ignores `Range`.
     spooled: Option<FileSource>,
+    max_buffered: u64,
 }
 
 /// What a cache keeps to read the same archive again without the first request.
@@ -213,7 +218,17 @@ impl HttpSource {
                 let validator = Validator::from_headers(response.headers());
                 let file = spool(response, &url, &counter)?;
                 let size = file.len();
-                let inner = Inner { client, url, headers, size, validator, tail: Bytes::new(), counter, spooled: Some(file) };
+                let inner = Inner {
+                    client,
+                    url,
+                    headers,
+                    size,
+                    validator,
+                    tail: Bytes::new(),
+                    counter,
+                    spooled: Some(file),
+                    max_buffered: options.max_buffered,
+                };
                 return Ok(HttpSource { inner: Arc::new(inner) });
             }
             StatusCode::OK => return Err(Unsupported::ServerIgnoresRange { url: url.to_string() }.into()),
@@ -238,7 +253,8 @@ impl HttpSource {
         }
         let validator = Validator::from_headers(response.headers());
         let tail = read_body(response, range.len(), &url, &counter)?;
-        let inner = Inner { client, url, headers, size, validator, tail, counter, spooled: None };
+        let inner =
+            Inner { client, url, headers, size, validator, tail, counter, spooled: None, max_buffered: options.max_buffered };
         Ok(HttpSource { inner: Arc::new(inner) })
     }
 
@@ -273,6 +289,7 @@ impl HttpSource {
             tail: Bytes::new(),
             counter,
             spooled: None,
+            max_buffered: options.max_buffered,
         };
         Ok(HttpSource { inner: Arc::new(inner) })
     }
@@ -408,6 +425,10 @@ impl Source for HttpSource {
         if offset >= tail_start && !inner.tail.is_empty() {
             let at = (offset - tail_start) as usize;
             return Ok(inner.tail.slice(at..at + len));
+        }
+        if len as u64 > inner.max_buffered {
+            let problem = HttpProblem::TooLarge { len: len as u64, limit: inner.max_buffered };
+            return Err(http_error(&inner.url, problem).into());
         }
         let fetch_end = if end > tail_start && !inner.tail.is_empty() { tail_start } else { end };
         let response = inner.get(offset, fetch_end)?;

@@ -65,10 +65,11 @@ impl RemoteArchives {
     }
 
     /// Streams the entry at `path` of the archive at `url`: one request when the index is
-    /// cached, two or three when cold. If the archive changed since it was indexed (or the
-    /// cached URL no longer answers), starts over once with a fresh index.
+    /// cached, two or three when cold. If the archive changed since it was indexed, the
+    /// cached URL no longer answers, or the cached index lacks the entry, starts over once
+    /// with a fresh index.
     pub fn open_entry(&self, url: &str, path: &ArtifactPath) -> Result<EntryReader> {
-        let cached = self.cache.get(url).is_some();
+        let cached = self.cache.get(url).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(url));
         match self.try_open_entry(url, path) {
             Err(e) if cached && retryable(&e) => {
                 self.cache.remove(url);
@@ -106,8 +107,9 @@ impl RemoteArchives {
     }
 }
 
-/// Errors after which a cached index may be stale: the archive changed, or the URL the
-/// cache remembered (a presigned one, say) stopped answering.
+/// Errors after which a cached index may be stale: the archive changed, the URL the cache
+/// remembered (a presigned one, say) stopped answering, or the index has no such entry (the
+/// URL may name a newer archive now, as by-ref downloads do).
 fn retryable(e: &Error) -> bool {
-    matches!(e, Error::Changed { .. } | Error::Http { .. } | Error::Corrupt(_))
+    matches!(e, Error::Changed { .. } | Error::Http { .. } | Error::Corrupt(_) | Error::NotFound { .. })
 }

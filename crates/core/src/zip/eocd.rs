@@ -26,6 +26,9 @@ pub(crate) struct EndOfCentralDirectory {
     pub(crate) cd_size: u32,
     pub(crate) cd_offset: u32,
     pub(crate) comment_len: u16,
+    /// Whether its comment ends exactly at the end of the archive (else it was accepted
+    /// leniently, with trailing bytes after it).
+    pub(crate) exact: bool,
 }
 
 impl EndOfCentralDirectory {
@@ -46,9 +49,10 @@ pub(crate) fn find(tail: &[u8], archive_size: u64) -> Result<EndOfCentralDirecto
     let mut at = tail.len().checked_sub(EOCD_LEN);
     while let Some(pos) = at {
         if u32_at(tail, pos) == Some(EOCD_SIGNATURE) {
-            let eocd = parse(&tail[pos..], tail_start + pos as u64);
+            let mut eocd = parse(&tail[pos..], tail_start + pos as u64);
             let end = pos + EOCD_LEN + usize::from(eocd.comment_len);
             if end == tail.len() {
+                eocd.exact = true;
                 return Ok(eocd);
             }
             if end < tail.len() && lenient.is_none() {
@@ -76,6 +80,7 @@ fn parse(bytes: &[u8], offset: u64) -> EndOfCentralDirectory {
         cd_size: f.u32(),
         cd_offset: f.u32(),
         comment_len: f.u16(),
+        exact: false,
     }
 }
 
