@@ -83,8 +83,11 @@ fn write(case: &Case) -> Vec<u8> {
     out
 }
 
-/// (name, size, crc, sha256 of the content) for every entry, as this engine reads it.
-fn ours<S: artifact_core::Source>(source: S) -> Result<Vec<(Vec<u8>, u64, u32, String)>, Error> {
+/// (name, size, crc, sha256 of the content) for every entry.
+type Listing = Vec<(Vec<u8>, u64, u32, String)>;
+
+/// The listing as this engine reads it.
+fn ours<S: artifact_core::Source>(source: S) -> Result<Listing, Error> {
     let archive = Archive::open(source)?;
     let mut out = Vec::new();
     for entry in archive.entries() {
@@ -96,7 +99,7 @@ fn ours<S: artifact_core::Source>(source: S) -> Result<Vec<(Vec<u8>, u64, u32, S
     Ok(out)
 }
 
-fn zip_crate(bytes: &[u8]) -> Vec<(Vec<u8>, u64, u32, String)> {
+fn zip_crate(bytes: &[u8]) -> Listing {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
     (0..archive.len())
         .map(|i| {
@@ -163,7 +166,7 @@ print(json.dumps(out))
     let theirs: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     for (path, mine) in expected {
         let list = theirs[path.to_str().unwrap()].as_array().unwrap();
-        let list: Vec<(Vec<u8>, u64, u32, String)> = list
+        let list: Listing = list
             .iter()
             .map(|e| {
                 let name = e[0].as_str().unwrap();
