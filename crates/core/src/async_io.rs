@@ -28,13 +28,17 @@ pub fn stream_entry(mut reader: EntryReader) -> EntryStream {
     let (tx, rx) = mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
+        // One allocation serves many chunks: each chunk is split off its front, and once the
+        // consumer has dropped the earlier ones, `reserve` takes the space back.
+        let mut buf = BytesMut::with_capacity(4 * CHUNK);
         loop {
-            let mut buf = BytesMut::zeroed(CHUNK);
+            buf.reserve(CHUNK);
+            buf.resize(CHUNK, 0);
             let item = match reader.read(&mut buf) {
                 Ok(0) => return,
                 Ok(n) => {
                     buf.truncate(n);
-                    Ok(buf.freeze())
+                    Ok(buf.split().freeze())
                 }
                 Err(e) => Err(e),
             };
