@@ -115,29 +115,8 @@ macro_rules! delegate_source {
 
 delegate_source!(Arc<S>, Box<S>, &S);
 
-fn past_end(offset: u64, len: usize, size: u64) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        format!("read of {len} bytes at offset {offset} runs past the end ({size} bytes)"),
-    )
-}
-
-fn range(offset: u64, len: usize, size: u64) -> io::Result<std::ops::Range<usize>> {
-    let end = offset.checked_add(len as u64).filter(|&end| end <= size);
-    match end {
-        Some(end) => Ok(offset as usize..end as usize),
-        None => Err(past_end(offset, len, size)),
-    }
-}
-
-/// Bytes in memory.
-#[derive(Debug, Clone)]
-pub struct MemorySource {
-    bytes: Bytes,
-    counter: Arc<ReadCounter>,
-}
-
-/// Checks a range against a source of `size` bytes.
+/// Checks a range against a source of `size` bytes: a range past the end is
+/// `UnexpectedEof`, never a short read.
 pub(crate) fn check_range(offset: u64, len: u64, size: u64) -> io::Result<()> {
     match offset.checked_add(len) {
         Some(end) if end <= size => Ok(()),
@@ -146,6 +125,19 @@ pub(crate) fn check_range(offset: u64, len: u64, size: u64) -> io::Result<()> {
             format!("range of {len} bytes at offset {offset} runs past the end ({size} bytes)"),
         )),
     }
+}
+
+/// The checked range as indexes into an in-memory buffer of `size` bytes.
+fn range(offset: u64, len: usize, size: u64) -> io::Result<std::ops::Range<usize>> {
+    check_range(offset, len as u64, size)?;
+    Ok(offset as usize..offset as usize + len)
+}
+
+/// Bytes in memory.
+#[derive(Debug, Clone)]
+pub struct MemorySource {
+    bytes: Bytes,
+    counter: Arc<ReadCounter>,
 }
 
 impl MemorySource {
