@@ -22,8 +22,14 @@ use crate::source::{FileSource, Source};
 /// ```
 pub fn open_entry<S: Source>(source: S, path: &ArtifactPath) -> Result<EntryReader> {
     let location = CentralDirectory::locate(&source)?;
-    match CentralDirectory::scan(&source, location, path.as_bytes())? {
-        Some(entry) if !entry.is_dir() => EntryReader::new(&source, entry, location.offset),
+    let entry = servable(CentralDirectory::scan(&source, location, path.as_bytes())?, path)?;
+    EntryReader::new(&source, entry, location.offset)
+}
+
+/// What a look-up for `path` found, if GitLab would serve it: directories are not.
+fn servable(found: Option<Entry>, path: &ArtifactPath) -> Result<Entry> {
+    match found {
+        Some(entry) if !entry.is_dir() => Ok(entry),
         _ => Err(Error::NotFound { name: path.as_str().to_owned() }),
     }
 }
@@ -99,10 +105,7 @@ impl<S: Source> Archive<S> {
             Some(index) => index.find(path.as_bytes()),
             None => self.cd.find(path.as_bytes())?,
         };
-        match found {
-            Some(entry) if !entry.is_dir() => Ok(entry),
-            _ => Err(Error::NotFound { name: path.as_str().to_owned() }),
-        }
+        servable(found, path)
     }
 
     /// Streams `entry`. The reader owns what it reads from, so it may outlive the archive

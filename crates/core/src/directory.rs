@@ -23,11 +23,7 @@ impl CentralDirectory {
     /// Reads the end records from the last bytes of `source`, then the central directory
     /// itself with one more read unless the first one already held it.
     pub fn read<S: Source + ?Sized>(source: &S) -> Result<CentralDirectory> {
-        let size = source.len();
-        let tail_len = size.min(MAX_TAIL as u64) as usize;
-        let tail_start = size - tail_len as u64;
-        let tail = source.read_bytes(tail_start, tail_len)?;
-        CentralDirectory::from_tail(source, tail, size)
+        CentralDirectory::from_tail(source, read_tail(source)?, source.len())
     }
 
     /// Like [`read`](Self::read), with the archive's last bytes already in hand (`tail`
@@ -51,10 +47,7 @@ impl CentralDirectory {
     /// Reads the end records (one read of the tail, more only for a zip64 record outside
     /// it) and says where the central directory is, without reading it.
     pub fn locate<S: Source + ?Sized>(source: &S) -> Result<CentralDirectoryLocation> {
-        let size = source.len();
-        let tail_len = size.min(MAX_TAIL as u64) as usize;
-        let tail = source.read_bytes(size - tail_len as u64, tail_len)?;
-        CentralDirectory::locate_in_tail(source, &tail, size)
+        CentralDirectory::locate_in_tail(source, &read_tail(source)?, source.len())
     }
 
     fn locate_in_tail<S: Source + ?Sized>(
@@ -233,6 +226,14 @@ fn check_count(location: &CentralDirectoryLocation, found: u64) -> Result<(), Co
         return Ok(());
     }
     Err(Corruption::EntryCountMismatch { claimed, found })
+}
+
+/// The last [`MAX_TAIL`] bytes of the source (all of it if shorter): every end record is
+/// in there.
+fn read_tail<S: Source + ?Sized>(source: &S) -> Result<Bytes> {
+    let size = source.len();
+    let len = size.min(MAX_TAIL as u64);
+    Ok(source.read_bytes(size - len, len as usize)?)
 }
 
 /// `tail` itself, or, when it holds no end record whose comment ends exactly at the end of
