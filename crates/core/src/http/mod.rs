@@ -143,6 +143,13 @@ pub fn client(options: &HttpOptions) -> Result<Client> {
         .map_err(|e| transport("client", e))
 }
 
+fn parse_url(text: &str) -> Result<Url> {
+    Url::parse(text).map_err(|e| Error::Http {
+        url: text.to_owned(),
+        problem: HttpProblem::Transport(format!("invalid URL: {e}")),
+    })
+}
+
 /// The headers to send to `target`: all of them on the origin the caller asked for,
 /// none of the credentials anywhere else.
 fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap) -> HeaderMap {
@@ -183,10 +190,7 @@ impl HttpSource {
         options: &HttpOptions,
         counter: Arc<ReadCounter>,
     ) -> Result<HttpSource> {
-        let mut url = Url::parse(url).map_err(|e| Error::Http {
-            url: url.to_owned(),
-            problem: HttpProblem::Transport(format!("invalid URL: {e}")),
-        })?;
+        let mut url = parse_url(url)?;
         let asked = url.clone();
         let mut headers = options.headers.clone();
         let suffix = format!("bytes=-{}", options.suffix_len.max(1));
@@ -273,13 +277,7 @@ impl HttpSource {
         options: &HttpOptions,
         counter: Arc<ReadCounter>,
     ) -> Result<HttpSource> {
-        let parse = |text: &str| {
-            Url::parse(text).map_err(|e| Error::Http {
-                url: text.to_owned(),
-                problem: HttpProblem::Transport(format!("invalid URL: {e}")),
-            })
-        };
-        let (url, asked) = (parse(&identity.url)?, parse(asked)?);
+        let (url, asked) = (parse_url(&identity.url)?, parse_url(asked)?);
         let inner = Inner {
             client,
             headers: headers_for(&url, &asked, &options.headers),
