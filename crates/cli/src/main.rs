@@ -13,6 +13,7 @@ mod listing;
 mod ls;
 mod metadata;
 mod output;
+mod server;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -83,6 +84,12 @@ enum Command {
     /// Generate or read GitLab's artifacts metadata.gz.
     #[command(subcommand)]
     Metadata(MetadataCommand),
+    /// Serve GitLab's Jobs API from a data directory (SQLite and blobs).
+    Serve(server::ServeArgs),
+    /// Add users, tokens, projects and members to a data directory.
+    Admin(server::AdminArgs),
+    /// Import a job (with its artifacts and log) into a data directory.
+    Import(Box<server::ImportArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +161,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let format = listing::Format::from_flags(false, json);
             metadata::ls(&metadata, &prefix, recursive, format)
         }
+        Command::Serve(args) => server::serve(args),
+        Command::Admin(args) => server::admin(args),
+        Command::Import(args) => server::import(*args),
     }
 }
 

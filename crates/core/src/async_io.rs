@@ -16,18 +16,25 @@ use crate::reader::EntryReader;
 /// Size of the chunks an [`EntryStream`] yields.
 pub(crate) const CHUNK: usize = 256 * 1024;
 
-/// A stream of an entry's verified bytes; the last item is an error instead of the end if
-/// the size or CRC-32 is wrong. Dropping it stops the reading.
+/// A stream of an entry's verified bytes (or of any reader given to [`stream_reader`]); the
+/// last item is an error instead of the end if the size or CRC-32 is wrong. Dropping it
+/// stops the reading.
 #[derive(Debug)]
 pub struct EntryStream {
     rx: mpsc::Receiver<io::Result<Bytes>>,
 }
 
 /// Streams `reader` on tokio's blocking pool. Must be called within a tokio runtime.
-pub fn stream_entry(mut reader: EntryReader) -> EntryStream {
+pub fn stream_entry(reader: EntryReader) -> EntryStream {
+    stream_reader(reader)
+}
+
+/// Streams any blocking reader the same way (an entry's raw bytes, a range of an archive):
+/// 256 KiB chunks, two in flight, an error as the last item. Must be called within a tokio
+/// runtime.
+pub fn stream_reader(mut reader: impl std::io::Read + Send + 'static) -> EntryStream {
     let (tx, rx) = mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
-        use std::io::Read;
         // One allocation serves many chunks: each chunk is split off its front, and once the
         // consumer has dropped the earlier ones, `reserve` takes the space back.
         let mut buf = BytesMut::with_capacity(4 * CHUNK);

@@ -35,6 +35,7 @@ mod index;
 pub mod metadata;
 mod path;
 mod reader;
+mod resolve;
 mod source;
 mod zip;
 
@@ -42,12 +43,13 @@ pub use crate::archive::{Archive, open_entry};
 pub use crate::batch::{Batch, DEFAULT_MAX_GAP};
 pub use crate::cache::{DEFAULT_CACHE_BYTES, IndexCache, file_key};
 #[cfg(feature = "tokio")]
-pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry};
+pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry, stream_reader};
 pub use crate::directory::{CentralDirectory, Entries};
 pub use crate::entry::Entry;
 pub use crate::error::{Corruption, Error, HttpProblem, Result, Unsupported, method_name};
 pub use crate::index::Index;
 pub use crate::path::{ArtifactPath, InvalidPath, MAX_PATH_LEN, PathRule};
-pub use crate::reader::EntryReader;
+pub use crate::reader::{CompressedReader, EntryReader};
+pub use crate::resolve::{JobRef, Resolve, Resolved};
 pub use crate::source::{ChunkedSource, FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source};
 pub use crate::zip::eocd::{CentralDirectoryLocation, MAX_TAIL};

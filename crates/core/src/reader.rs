@@ -35,6 +35,7 @@ pub struct EntryReader {
     inflate: Option<Box<Decompress>>,
     tally: Tally,
     state: State,
+    data_offset: u64,
 }
 
 struct Input(BufReader<RangeReader>);
@@ -165,12 +166,28 @@ impl EntryReader {
             expected_crc: entry.crc32,
         };
         let remaining = entry.compressed_size;
-        Ok(EntryReader { entry, input: Input(input), remaining, inflate, tally, state: State::Reading })
+        let data_offset = offset + header_len;
+        Ok(EntryReader { entry, input: Input(input), remaining, inflate, tally, state: State::Reading, data_offset })
     }
 
     /// The entry being read.
     pub fn entry(&self) -> &Entry {
         &self.entry
+    }
+
+    /// Where the entry's compressed data starts in the archive (just past its local
+    /// header), for callers that read stored data from an offset directly.
+    pub fn data_offset(&self) -> u64 {
+        self.data_offset
+    }
+
+    /// The entry's compressed bytes exactly as stored (raw deflate for method 8), for
+    /// passing through without inflating; the local header has been checked. Nothing is
+    /// verified past that: the receiver checks the CRC-32 (a gzip trailer built from the
+    /// central directory does that). A source that ends early is an `UnexpectedEof` error,
+    /// never a short end of file. Call it before reading any uncompressed bytes.
+    pub fn into_compressed(self) -> CompressedReader {
+        CompressedReader { input: self.input, remaining: self.remaining }
     }
 
     /// Uncompressed bytes produced so far.
@@ -258,6 +275,35 @@ impl EntryReader {
             };
             return Err(Corruption::Deflate { name: lossy(self.entry.name()), consumed: total_in, why: why.into() }.into());
         }
+    }
+}
+
+/// An entry's raw compressed bytes; see [`EntryReader::into_compressed`].
+#[derive(Debug)]
+pub struct CompressedReader {
+    input: Input,
+    remaining: u64,
+}
+
+impl CompressedReader {
+    /// Compressed bytes not yet read.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+}
+
+impl Read for CompressedReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let want = (out.len() as u64).min(self.remaining) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.input.0.read(&mut out[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the source ended inside the entry's data"));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
     }
 }
 

@@ -1,0 +1,298 @@
+//! `artifact serve`, `artifact admin` and `artifact import`: the server and putting data in.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use artifact_server::{Admin, AppConfig, DataDir, Error, ImportJob, Status, When};
+use clap::{Args, Subcommand};
+
+use crate::error::{CliError, Exit};
+
+/// Where the data lives.
+#[derive(Debug, Args)]
+pub(crate) struct DataArgs {
+    /// The data directory (SQLite database and blobs); created on first use.
+    #[arg(long, value_name = "DIR", default_value = "./artifact-data")]
+    data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The server's external URL, for absolute links (default: from each request's Host).
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Seed a demo project first, and print a token and a curl line to try.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Personal access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Project members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user; prints it as JSON.
+    Add {
+        /// Login name.
+        name: String,
+        /// Make an administrator (reads and acts on every project).
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Add a personal access token; prints only the token.
+    Add {
+        /// The user's login name.
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProjectCommand {
+    /// Add a project; prints it as JSON.
+    Add {
+        /// group/name
+        full_path: String,
+        /// Anyone may read its jobs and artifacts.
+        #[arg(long)]
+        public: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MemberCommand {
+    /// Give a user a role in a project.
+    Add {
+        /// group/name
+        full_path: String,
+        /// The user's login name.
+        user: String,
+        /// guest, reporter, developer, maintainer or owner.
+        role: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The project (group/name).
+    #[arg(long, value_name = "FULL_PATH")]
+    project: String,
+    /// Branch or tag.
+    #[arg(long = "ref", value_name = "REF")]
+    ref_name: String,
+    /// Job name.
+    #[arg(long, value_name = "NAME")]
+    job: String,
+    /// Stage.
+    #[arg(long, value_name = "S", default_value = "test")]
+    stage: String,
+    /// Status: created, waiting_for_resource, preparing, pending, running, success, failed,
+    /// canceled, skipped, manual or scheduled.
+    #[arg(long, value_name = "S", default_value = "success")]
+    status: String,
+    /// on_success, manual or delayed.
+    #[arg(long, value_name = "WHEN", default_value = "on_success")]
+    when: String,
+    /// Add the job to this pipeline (default: a new pipeline).
+    #[arg(long, value_name = "ID")]
+    pipeline: Option<i64>,
+    /// Make the new pipeline a child of this one.
+    #[arg(long, value_name = "ID", conflicts_with = "pipeline")]
+    parent_pipeline: Option<i64>,
+    /// The commit.
+    #[arg(long, value_name = "SHA")]
+    sha: Option<String>,
+    /// REF is a tag.
+    #[arg(long)]
+    tag: bool,
+    /// The artifacts archive (checked, and metadata.gz generated).
+    #[arg(long, value_name = "ZIP")]
+    artifacts: Option<PathBuf>,
+    /// The job log.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// When the artifacts expire, e.g. "1 week".
+    #[arg(long, value_name = "DURATION")]
+    expire_in: Option<String>,
+    /// The user the job runs as.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// The job may fail without failing the pipeline.
+    #[arg(long)]
+    allow_failure: bool,
+    /// Make a bridge (trigger job) instead of a build job.
+    #[arg(long)]
+    bridge: bool,
+    /// The bridge's downstream (child) pipeline.
+    #[arg(long, value_name = "PIPELINE_ID", requires = "bridge")]
+    downstream: Option<i64>,
+}
+
+fn open(data: &DataArgs) -> Result<DataDir, CliError> {
+    DataDir::open(&data.data).map_err(|e| server_error(&data.data.display(), e))
+}
+
+fn server_error(what: &dyn std::fmt::Display, e: Error) -> CliError {
+    let code = match &e {
+        Error::BadArchive { .. } => Exit::Corrupt,
+        Error::Invalid(_) => Exit::Usage,
+        _ => Exit::Failure,
+    };
+    CliError::new(code, what, e)
+}
+
+fn admin_for(data: &DataDir) -> Admin {
+    // Printed JSON links use the default listen address; the API itself builds links from
+    // each request.
+    Admin::new(data.store(), data.blobs(), "http://127.0.0.1:8080")
+}
+
+fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::new(Exit::Failure, "json", e))?;
+    println!("{text}");
+    Ok(())
+}
+
+pub(crate) fn admin(args: AdminArgs) -> Result<(), CliError> {
+    let data = open(&args.data)?;
+    let admin = admin_for(&data);
+    match args.command {
+        AdminCommand::User(UserCommand::Add { name, admin: is_admin }) => {
+            print_json(&admin.add_user(&name, is_admin).map_err(|e| server_error(&"user add", e))?)
+        }
+        AdminCommand::Token(TokenCommand::Add { user }) => {
+            println!("{}", admin.add_token(&user).map_err(|e| server_error(&"token add", e))?);
+            Ok(())
+        }
+        AdminCommand::Project(ProjectCommand::Add { full_path, public }) => {
+            print_json(&admin.add_project(&full_path, public).map_err(|e| server_error(&"project add", e))?)
+        }
+        AdminCommand::Member(MemberCommand::Add { full_path, user, role }) => {
+            admin.add_member(&full_path, &user, &role).map_err(|e| server_error(&"member add", e))
+        }
+    }
+}
+
+pub(crate) fn import(args: ImportArgs) -> Result<(), CliError> {
+    let status = Status::parse(&args.status)
+        .ok_or_else(|| CliError::new(Exit::Usage, "--status", format!("unknown status {:?}", args.status)))?;
+    let when = When::parse(&args.when)
+        .ok_or_else(|| CliError::new(Exit::Usage, "--when", format!("unknown value {:?}", args.when)))?;
+    if let Some(zip) = &args.artifacts
+        && !zip.is_file()
+    {
+        return Err(CliError::new(Exit::NotFound, zip.display(), "no such file"));
+    }
+    let data = open(&args.data)?;
+    let job = ImportJob {
+        project: args.project,
+        ref_name: args.ref_name,
+        name: args.job,
+        stage: args.stage,
+        status,
+        when,
+        pipeline: args.pipeline,
+        parent_pipeline: args.parent_pipeline,
+        sha: args.sha,
+        tag: args.tag,
+        artifacts: args.artifacts,
+        trace: args.trace,
+        expire_in: args.expire_in,
+        user: args.user,
+        allow_failure: args.allow_failure,
+        bridge: args.bridge,
+        downstream: args.downstream,
+    };
+    let value = admin_for(&data).import(&job).map_err(|e| server_error(&"import", e))?;
+    print_json(&value)
+}
+
+pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    let data = open(&args.data)?;
+    let base = args.base_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    if args.demo {
+        let demo = artifact_server::seed_demo(&admin_for(&data), &data.root().join("blobs").join("tmp"))
+            .map_err(|e| server_error(&"demo", e))?;
+        println!("demo project: {}", demo.project);
+        println!("token: {}", demo.token);
+        println!("try: {}", demo.curl(&base));
+    }
+    let config = AppConfig { base_url: args.base_url.clone(), ..AppConfig::default() };
+    let router = artifact_server::app(data.state(config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(Exit::Failure, "runtime", e))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| CliError::new(Exit::Failure, format!("listening on {}", args.listen), e))?;
+        let local = listener.local_addr().map_err(|e| CliError::new(Exit::Failure, "listening", e))?;
+        tracing::info!(address = %local, data = %data_path(&args.data.data), "serving");
+        eprintln!("artifact: serving {} on http://{local}", data_path(&args.data.data));
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| CliError::new(Exit::Failure, "serving", e))
+    })?;
+    eprintln!("artifact: stopped");
+    Ok(())
+}
+
+fn data_path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Resolves on SIGINT or SIGTERM: in-flight requests finish, new connections are refused.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,317 @@
+//! Putting data in: users, tokens, projects, members, and jobs with their artifacts and
+//! logs (`artifact admin` and `artifact import`). Everything goes through the [`Store`] and
+//! [`Blobs`] traits, so it works while a server runs on the same data directory.
+
+use std::fs::File;
+use std::io::{BufReader, Seek};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use artifact_core::{Archive, FileSource};
+use serde_json::Value;
+
+use crate::blobs::{BlobKind, Blobs, random_hex};
+use crate::entities::Render;
+use crate::error::Error;
+use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When};
+use crate::routes::jobs::Related;
+use crate::store::{NewPipeline, ProjectRef, Store, TokenDigest};
+use crate::time::{Timestamp, parse_duration};
+
+/// Administration over a store and blobs. `base` is the external URL used in the JSON it
+/// prints (e.g. `http://127.0.0.1:8080`).
+#[derive(Debug, Clone)]
+pub struct Admin {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn Blobs>,
+    base: String,
+}
+
+/// A job to import (`artifact import`).
+#[derive(Debug, Clone)]
+pub struct ImportJob {
+    /// Project full path.
+    pub project: String,
+    /// Branch or tag.
+    pub ref_name: String,
+    /// Job name.
+    pub name: String,
+    /// Stage (default `test`).
+    pub stage: String,
+    /// Status (default success).
+    pub status: Status,
+    /// `when` (default on_success).
+    pub when: When,
+    /// Add to this pipeline instead of making a new one.
+    pub pipeline: Option<i64>,
+    /// A new pipeline is a child of this one.
+    pub parent_pipeline: Option<i64>,
+    /// Commit (default: random).
+    pub sha: Option<String>,
+    /// `ref_name` is a tag.
+    pub tag: bool,
+    /// The artifacts zip.
+    pub artifacts: Option<PathBuf>,
+    /// The log.
+    pub trace: Option<PathBuf>,
+    /// `expire_in`, e.g. `1 week`.
+    pub expire_in: Option<String>,
+    /// Runs as this user.
+    pub user: Option<String>,
+    /// May fail without failing the pipeline.
+    pub allow_failure: bool,
+    /// A bridge (trigger job) instead of a build.
+    pub bridge: bool,
+    /// The bridge's downstream pipeline.
+    pub downstream: Option<i64>,
+}
+
+impl ImportJob {
+    /// A successful `test` job named `name` on `ref_name`, nothing attached.
+    pub fn new(project: &str, ref_name: &str, name: &str) -> ImportJob {
+        ImportJob {
+            project: project.into(),
+            ref_name: ref_name.into(),
+            name: name.into(),
+            stage: "test".into(),
+            status: Status::Success,
+            when: When::OnSuccess,
+            pipeline: None,
+            parent_pipeline: None,
+            sha: None,
+            tag: false,
+            artifacts: None,
+            trace: None,
+            expire_in: None,
+            user: None,
+            allow_failure: false,
+            bridge: false,
+            downstream: None,
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(msg.into())
+}
+
+/// A new secret token: 20 random bytes, hex, with GitLab's personal-token prefix.
+fn new_token(prefix: &str) -> Result<String, Error> {
+    let a = random_hex().map_err(Error::io("generating a token"))?;
+    let b = random_hex().map_err(Error::io("generating a token"))?;
+    Ok(format!("{prefix}{}{}", a, &b[..8]))
+}
+
+impl Admin {
+    /// Administration over `store` and `blobs`.
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, base: &str) -> Admin {
+        Admin { store, blobs, base: base.trim_end_matches('/').to_owned() }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn render(&self) -> Render<'_> {
+        Render { base: &self.base, now: Timestamp::now() }
+    }
+
+    fn user_named(&self, name: &str) -> Result<User, Error> {
+        self.store.user_by_username(name)?.ok_or_else(|| invalid(format!("no user named {name}")))
+    }
+
+    fn project_at(&self, path: &str) -> Result<Project, Error> {
+        self.store.project(&ProjectRef::Path(path.to_owned()))?.ok_or_else(|| invalid(format!("no project {path}")))
+    }
+
+    /// Adds a user; returns it as the API shows it.
+    pub fn add_user(&self, username: &str, admin: bool) -> Result<Value, Error> {
+        let valid = !username.is_empty()
+            && username.len() <= 255
+            && username.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !valid {
+            return Err(invalid(format!("invalid username {username:?}: use letters, digits, '_', '.' and '-'")));
+        }
+        let user = self.store.create_user(username, username, admin)?;
+        Ok(self.render().current_user(&user))
+    }
+
+    /// Adds a personal access token for a user; returns the token (shown only once).
+    pub fn add_token(&self, username: &str) -> Result<String, Error> {
+        let user = self.user_named(username)?;
+        let token = new_token("glpat-")?;
+        self.store.add_token(user.id, &TokenDigest::of(&token))?;
+        Ok(token)
+    }
+
+    /// Adds a project; returns it as the API shows it.
+    pub fn add_project(&self, full_path: &str, public: bool) -> Result<Value, Error> {
+        let valid = !full_path.is_empty()
+            && full_path.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            });
+        if !valid || full_path.parse::<i64>().is_ok() {
+            return Err(invalid(format!("invalid project path {full_path:?}: use group/name")));
+        }
+        let project = self.store.create_project(full_path, public)?;
+        Ok(self.render().project(&project))
+    }
+
+    /// Gives a user a role in a project (or changes it).
+    pub fn add_member(&self, full_path: &str, username: &str, role: &str) -> Result<(), Error> {
+        let role = Role::parse(role)
+            .ok_or_else(|| invalid(format!("unknown role {role:?}: guest, reporter, developer, maintainer or owner")))?;
+        let project = self.project_at(full_path)?;
+        let user = self.user_named(username)?;
+        Ok(self.store.set_member(project.id, user.id, role)?)
+    }
+
+    /// Stores a file as a blob, reading it from the start.
+    fn put_file(&self, kind: BlobKind, file: &mut File) -> Result<BlobRef, Error> {
+        file.rewind().map_err(Error::io("rewinding"))?;
+        self.blobs.put(kind, &mut BufReader::new(file)).map_err(Error::io("storing a blob"))
+    }
+
+    /// Checks and stores an artifacts archive and its generated `metadata.gz`.
+    fn put_artifacts(&self, path: &std::path::Path) -> Result<(BlobRef, BlobRef), Error> {
+        let shown = path.display().to_string();
+        let mut file = File::open(path).map_err(Error::io(format!("opening {shown}")))?;
+        let source = FileSource::new(file.try_clone().map_err(Error::io(format!("opening {shown}")))?)
+            .map_err(Error::io(format!("reading {shown}")))?;
+        let bad = |source| Error::BadArchive { path: shown.clone(), source };
+        let archive = Archive::open(source).map_err(bad)?;
+        // The whole archive must hold up (bounds, counts, overlaps) before it is stored.
+        archive.index().map_err(bad)?;
+        let entries = archive.entries().collect::<Result<Vec<_>, _>>().map_err(bad)?;
+        let metadata = artifact_core::metadata::generate(&entries, Vec::new())
+            .map_err(Error::io("generating metadata.gz"))?;
+        let archive_blob = self.put_file(BlobKind::Archive, &mut file)?;
+        let metadata_blob = match self.blobs.put(BlobKind::Metadata, &mut metadata.as_slice()) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = self.blobs.delete(&archive_blob.key);
+                return Err(Error::io("storing metadata.gz")(e));
+            }
+        };
+        Ok((archive_blob, metadata_blob))
+    }
+
+    /// Imports a job; returns it as the API shows it, plus `token` when it is running.
+    pub fn import(&self, req: &ImportJob) -> Result<Value, Error> {
+        let project = self.project_at(&req.project)?;
+        let user = req.user.as_deref().map(|u| self.user_named(u)).transpose()?;
+        let expire_at = match &req.expire_in {
+            None => None,
+            Some(text) => {
+                let d = parse_duration(text).ok_or_else(|| invalid(format!("cannot read --expire-in {text:?}")))?;
+                Some(Timestamp::now().plus(d))
+            }
+        };
+        if req.bridge && req.artifacts.is_some() {
+            return Err(invalid("a bridge has no artifacts"));
+        }
+        for p in [req.pipeline, req.parent_pipeline, req.downstream].into_iter().flatten() {
+            match self.store.pipeline(p)? {
+                Some(found) if found.project_id == project.id => {}
+                _ => return Err(invalid(format!("no pipeline {p} in {}", req.project))),
+            }
+        }
+        let mut stored: Vec<String> = Vec::new();
+        let result = self.import_with_blobs(req, &project, user.as_ref(), expire_at, &mut stored);
+        if result.is_err() {
+            for key in stored {
+                let _ = self.blobs.delete(&key);
+            }
+        }
+        result
+    }
+
+    fn import_with_blobs(
+        &self,
+        req: &ImportJob,
+        project: &Project,
+        user: Option<&User>,
+        expire_at: Option<Timestamp>,
+        stored: &mut Vec<String>,
+    ) -> Result<Value, Error> {
+        let (archive, metadata) = match &req.artifacts {
+            Some(path) => {
+                let (a, m) = self.put_artifacts(path)?;
+                stored.extend([a.key.clone(), m.key.clone()]);
+                (Some(a), Some(m))
+            }
+            None => (None, None),
+        };
+        let trace = match &req.trace {
+            Some(path) => {
+                let mut f = File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
+                let t = self.put_file(BlobKind::Trace, &mut f)?;
+                stored.push(t.key.clone());
+                Some(t)
+            }
+            None => None,
+        };
+        let pipeline: Pipeline = match req.pipeline {
+            Some(id) => self.store.pipeline(id)?.ok_or_else(|| invalid(format!("no pipeline {id}")))?,
+            None => {
+                let sha = match &req.sha {
+                    Some(s) => s.clone(),
+                    None => format!("{}{}", random_hex().map_err(Error::io("sha"))?, &random_hex().map_err(Error::io("sha"))?[..8]),
+                };
+                self.store.create_pipeline(&NewPipeline {
+                    project_id: project.id,
+                    ref_name: req.ref_name.clone(),
+                    tag: req.tag,
+                    sha,
+                    source: if req.parent_pipeline.is_some() { "parent_pipeline" } else { "push" }.into(),
+                    parent_id: req.parent_pipeline,
+                    user_id: user.map(|u| u.id),
+                })?
+            }
+        };
+        let now = Timestamp::now();
+        let s = req.status;
+        let queued = !matches!(s, Status::Created | Status::Manual | Status::Scheduled | Status::Skipped);
+        let started = matches!(s, Status::Running | Status::Success | Status::Failed)
+            || (s == Status::Canceled && archive.is_some());
+        let job = Job {
+            id: 0,
+            project_id: project.id,
+            pipeline_id: pipeline.id,
+            kind: if req.bridge { JobKind::Bridge } else { JobKind::Build },
+            name: req.name.clone(),
+            stage: req.stage.clone(),
+            status: s,
+            when: req.when,
+            allow_failure: req.allow_failure,
+            retried: false,
+            coverage: None,
+            failure_reason: (s == Status::Failed).then(|| "script_failure".to_owned()),
+            user_id: user.map(|u| u.id),
+            created_at: now,
+            queued_at: queued.then_some(now),
+            started_at: started.then_some(now),
+            finished_at: s.is_finished().then_some(now),
+            erased_at: None,
+            erased_by: None,
+            archive,
+            metadata,
+            trace,
+            artifacts_expire_at: expire_at,
+            tag_list: Vec::new(),
+            downstream_pipeline_id: req.downstream,
+        };
+        let token = if s == Status::Running { Some(new_token("glcbt-")?) } else { None };
+        let job = self.store.insert_job(&job, token.as_deref().map(TokenDigest::of).as_ref())?;
+        let related = Related::load(&*self.store, std::slice::from_ref(&job))?;
+        let mut value = related.render(&self.render(), &job, project).map_err(|e| invalid(format!("{e:?}")))?;
+        if let (Some(token), Value::Object(m)) = (token, &mut value) {
+            m.insert("token".into(), Value::String(token));
+        }
+        Ok(value)
+    }
+}

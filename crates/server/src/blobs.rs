@@ -1,0 +1,179 @@
+//! The blob layer: archives, `metadata.gz` files and traces, by key.
+//!
+//! Blobs are immutable: a put writes a temporary file, syncs it and renames it to a fresh
+//! key, so a reader never sees half a blob and a crash loses nothing already committed.
+//! Because a key never changes meaning, it is also the archive's identity for the index
+//! cache and for ETags. Local disk is the embedded default; an S3-compatible bucket (for many
+//! replicas) implements the same trait, opening blobs as ranged HTTP sources.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use artifact_core::{FileSource, Source};
+
+use crate::model::BlobRef;
+
+/// What a blob holds; it names the key's folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobKind {
+    /// An artifacts archive (zip).
+    Archive,
+    /// GitLab's `metadata.gz`.
+    Metadata,
+    /// A job log.
+    Trace,
+}
+
+impl BlobKind {
+    fn folder(self) -> &'static str {
+        match self {
+            BlobKind::Archive => "archive",
+            BlobKind::Metadata => "metadata",
+            BlobKind::Trace => "trace",
+        }
+    }
+}
+
+/// An opened blob: its bytes as a ranged source and when it was written.
+#[derive(Clone)]
+pub struct OpenBlob {
+    /// Ranged reads of the bytes.
+    pub source: Arc<dyn Source>,
+    /// When it was written (for `Last-Modified`).
+    pub modified: SystemTime,
+}
+
+impl fmt::Debug for OpenBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenBlob").field("len", &self.source.len()).field("modified", &self.modified).finish()
+    }
+}
+
+/// Stores and opens blobs. See the module docs.
+pub trait Blobs: Send + Sync + fmt::Debug {
+    /// Stores everything `from` yields under a new key.
+    fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef>;
+    /// Opens a blob for ranged reads.
+    fn open(&self, key: &str) -> io::Result<OpenBlob>;
+    /// Deletes a blob; deleting a missing blob is not an error.
+    fn delete(&self, key: &str) -> io::Result<()>;
+}
+
+/// Blobs as files under one folder: `<root>/<kind>/<2 hex>/<32 hex>`, temporary files in
+/// `<root>/tmp`.
+#[derive(Debug, Clone)]
+pub struct LocalBlobs {
+    root: PathBuf,
+}
+
+impl LocalBlobs {
+    /// Uses (and creates) `root`.
+    pub fn open(root: &Path) -> io::Result<LocalBlobs> {
+        fs::create_dir_all(root.join("tmp"))?;
+        Ok(LocalBlobs { root: root.to_owned() })
+    }
+
+    fn path_of(&self, key: &str) -> io::Result<PathBuf> {
+        let bad = || io::Error::new(io::ErrorKind::InvalidInput, "malformed blob key");
+        let (folder, name) = key.split_once('/').ok_or_else(bad)?;
+        if !["archive", "metadata", "trace"].contains(&folder)
+            || name.len() != 32
+            || !name.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(bad());
+        }
+        Ok(self.root.join(folder).join(&name[..2]).join(name))
+    }
+}
+
+/// A new random name: 128 bits, hex.
+pub(crate) fn random_hex() -> io::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Blobs for LocalBlobs {
+    fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
+        let name = random_hex()?;
+        let tmp = self.root.join("tmp").join(format!("{name}.part"));
+        let result = (|| {
+            let mut file = File::create_new(&tmp)?;
+            let size = io::copy(from, &mut file)?;
+            file.flush()?;
+            file.sync_all()?;
+            let key = format!("{}/{name}", kind.folder());
+            let path = self.path_of(&key)?;
+            let dir = path.parent().expect("blob paths have a folder");
+            fs::create_dir_all(dir)?;
+            fs::rename(&tmp, &path)?;
+            // The rename is durable once the folder is synced.
+            File::open(dir)?.sync_all()?;
+            Ok(BlobRef { key, size })
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn open(&self, key: &str) -> io::Result<OpenBlob> {
+        let file = File::open(self.path_of(key)?)?;
+        let modified = file.metadata()?.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        Ok(OpenBlob { source: Arc::new(FileSource::new(file)?), modified })
+    }
+
+    fn delete(&self, key: &str) -> io::Result<()> {
+        match fs::remove_file(self.path_of(key)?) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_open_delete_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        let blob = blobs.put(BlobKind::Trace, &mut &b"hello log"[..]).unwrap();
+        assert_eq!(blob.size, 9);
+        let open = blobs.open(&blob.key).unwrap();
+        assert_eq!(&open.source.read_bytes(0, 9).unwrap()[..], b"hello log");
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "no temporary file stays");
+        blobs.delete(&blob.key).unwrap();
+        blobs.delete(&blob.key).unwrap();
+        assert_eq!(blobs.open(&blob.key).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_failed_put_leaves_nothing_behind() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk on fire"))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        assert!(blobs.put(BlobKind::Archive, &mut Broken).is_err());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert!(!dir.path().join("archive").exists());
+    }
+
+    #[test]
+    fn keys_cannot_escape_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        for key in ["../etc/passwd", "archive/../../x", "archive/zz", "other/0123456789abcdef0123456789abcdef"] {
+            assert_eq!(blobs.open(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{key}");
+        }
+    }
+}

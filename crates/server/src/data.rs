@@ -1,0 +1,48 @@
+//! The data directory of the embedded defaults: `artifact.db` (SQLite) and `blobs/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::blobs::{Blobs, LocalBlobs};
+use crate::error::Error;
+use crate::state::{AppConfig, AppState};
+use crate::store::{SqliteStore, Store};
+
+/// An opened data directory: the store and the blobs, created on first use.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+    store: Arc<SqliteStore>,
+    blobs: Arc<LocalBlobs>,
+}
+
+impl DataDir {
+    /// Opens `root`, creating the folder, the database (running its migrations) and the
+    /// blob folder as needed.
+    pub fn open(root: &Path) -> Result<DataDir, Error> {
+        std::fs::create_dir_all(root).map_err(Error::io(format!("creating {}", root.display())))?;
+        let store = SqliteStore::open(&root.join("artifact.db"))?;
+        let blobs = LocalBlobs::open(&root.join("blobs")).map_err(Error::io(format!("opening {}/blobs", root.display())))?;
+        Ok(DataDir { root: root.to_owned(), store: Arc::new(store), blobs: Arc::new(blobs) })
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// The blobs.
+    pub fn blobs(&self) -> Arc<dyn Blobs> {
+        self.blobs.clone()
+    }
+
+    /// Router state over this directory.
+    pub fn state(&self, config: AppConfig) -> AppState {
+        AppState::new(self.store(), self.blobs(), config)
+    }
+}

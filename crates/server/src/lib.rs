@@ -1,0 +1,50 @@
+//! A GitLab-compatible Jobs API server for CI job artifacts.
+//!
+//! The router ([`app`]) serves GitLab's 15 Jobs API operations under `/api/v4`, plus the
+//! calls clients make first (`/version`, `/user`, `/job`, `/projects/:id`). Below it sit a
+//! [`Store`] (SQLite by default) and [`Blobs`] (local disk by default); single entries are
+//! served by `artifact-core`, which reads only the central directory and the entry, with
+//! one shared index cache.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let data = artifact_server::DataDir::open("./artifact-data".as_ref())?;
+//! let router = artifact_server::app(data.state(Default::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, router).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod admin;
+mod auth;
+mod blobs;
+mod data;
+mod delivery;
+mod demo;
+mod entities;
+mod error;
+mod model;
+mod pagination;
+mod query;
+mod ranges;
+mod resolve;
+mod routes;
+mod state;
+mod store;
+mod time;
+
+pub use crate::admin::{Admin, ImportJob};
+pub use crate::blobs::{BlobKind, Blobs, LocalBlobs, OpenBlob};
+pub use crate::data::DataDir;
+pub use crate::demo::{DEMO_PROJECT, Demo, seed_demo};
+pub use crate::error::Error;
+pub use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status};
+pub use crate::ranges::{MAX_RANGES, RangeRequest, parse_range};
+pub use crate::resolve::StoreResolver;
+pub use crate::routes::{GITLAB_VERSION, app};
+pub use crate::state::{AppConfig, AppState};
+pub use crate::store::{
+    JobQuery, Listing, NewPipeline, ProjectRef, SqliteStore, Store, StoreError, StoreResult, TokenDigest,
+};
+pub use crate::time::{Timestamp, parse_duration};

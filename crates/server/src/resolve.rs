@@ -1,0 +1,39 @@
+//! The engine's [`Resolve`] trait on the store: job id, or ref + job name, to blob keys.
+
+use artifact_core::{JobRef, Resolve, Resolved};
+
+use crate::model::{BlobRef, JobKind, Project};
+use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
+
+/// Resolves job references within a project through a [`Store`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoreResolver<'a> {
+    /// The store.
+    pub store: &'a dyn Store,
+    /// Archives that expired before this are treated as gone.
+    pub now: Timestamp,
+}
+
+impl Resolve for StoreResolver<'_> {
+    type Project = Project;
+    type Location = BlobRef;
+    type Error = StoreError;
+
+    fn resolve(&self, project: &Project, job: &JobRef) -> Result<Option<Resolved<BlobRef>>, StoreError> {
+        let job = match job {
+            JobRef::Id(id) => {
+                let id = i64::try_from(*id).unwrap_or(i64::MAX);
+                self.store.job(id)?.filter(|j| j.project_id == project.id && j.kind == JobKind::Build)
+            }
+            JobRef::Latest { ref_name, job } => {
+                self.store.latest_job_with_artifacts(project.id, ref_name, job, self.now.0)?
+            }
+        };
+        Ok(job.map(|job| {
+            let archive = job.live_archive(self.now).cloned();
+            let metadata = archive.as_ref().and(job.metadata.clone());
+            Resolved { job_id: job.id.max(0) as u64, archive, metadata }
+        }))
+    }
+}

@@ -1,0 +1,35 @@
+//! Every request gets an id (`X-Request-Id`, and a tracing span); a panic in a handler is
+//! caught, logged with that id, and answered 500 while the server keeps serving.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) async fn guard(req: Request, next: Next) -> Response {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path());
+    let result = AssertUnwindSafe(next.run(req)).catch_unwind().instrument(span).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(request_id = id, panic = %what, "handler panicked");
+            let body = serde_json::json!({"message": "500 Internal Server Error"});
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+        }
+    };
+    resp.headers_mut().insert("x-request-id", HeaderValue::from(id));
+    resp
+}

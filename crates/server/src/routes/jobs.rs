@@ -1,0 +1,193 @@
+//! Reading jobs: the project and pipeline lists (1, 2, 3), one job (4) and its trace (9).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::Path;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::{Ctx, blocking, id_param};
+use crate::auth::{Need, Routes};
+use crate::delivery::Representation;
+use crate::entities::Render;
+use crate::error::{ApiError, ApiResult};
+use crate::model::{Job, JobKind, Pipeline, Project, Status, User};
+use crate::pagination::Page;
+use crate::query::Query;
+use crate::store::{JobQuery, Store, StoreResult};
+
+/// `scope`, `scope[]` or repeated `scope=`: only GitLab's exact status names.
+fn scope(q: &Query) -> ApiResult<Vec<Status>> {
+    q.all("scope")
+        .into_iter()
+        .map(|s| Status::parse(s).ok_or_else(|| ApiError::InvalidParam("scope does not have a valid value".into())))
+        .collect()
+}
+
+/// Loads what rendering a set of jobs needs: their pipelines (and bridges' downstream
+/// pipelines) and users, each once.
+pub(crate) struct Related {
+    pipelines: HashMap<i64, Pipeline>,
+    users: HashMap<i64, User>,
+}
+
+impl Related {
+    pub(crate) fn load(store: &dyn Store, jobs: &[Job]) -> StoreResult<Related> {
+        let mut related = Related { pipelines: HashMap::new(), users: HashMap::new() };
+        for job in jobs {
+            for id in [Some(job.pipeline_id), job.downstream_pipeline_id].into_iter().flatten() {
+                if !related.pipelines.contains_key(&id)
+                    && let Some(p) = store.pipeline(id)?
+                {
+                    related.pipelines.insert(id, p);
+                }
+            }
+            if let Some(uid) = job.user_id
+                && !related.users.contains_key(&uid)
+                && let Some(u) = store.user(uid)?
+            {
+                related.users.insert(uid, u);
+            }
+        }
+        Ok(related)
+    }
+
+    pub(crate) fn render(&self, r: &Render<'_>, job: &Job, project: &Project) -> ApiResult<Value> {
+        let pipeline =
+            self.pipelines.get(&job.pipeline_id).ok_or_else(|| ApiError::internal("job without its pipeline"))?;
+        let user = job.user_id.and_then(|u| self.users.get(&u));
+        Ok(match job.kind {
+            JobKind::Build => r.job(job, pipeline, project, user),
+            JobKind::Bridge => {
+                let downstream = job.downstream_pipeline_id.and_then(|d| self.pipelines.get(&d));
+                r.bridge(job, pipeline, project, user, downstream)
+            }
+        })
+    }
+}
+
+/// Renders one job as its JSON.
+pub(crate) fn render_job(ctx: &Ctx, job: &Job, project: &Project) -> ApiResult<Value> {
+    let related = Related::load(&*ctx.state.inner.store, std::slice::from_ref(job))?;
+    related.render(&ctx.render(), job, project)
+}
+
+/// A job of the project by id (builds only, as GitLab's `/jobs/:job_id`); 404 otherwise.
+pub(crate) fn find_job(store: &dyn Store, project: &Project, job_id: i64) -> ApiResult<Job> {
+    match store.job(job_id)? {
+        Some(job) if job.project_id == project.id && job.kind == JobKind::Build => Ok(job),
+        _ => Err(ApiError::NotFound("Not found")),
+    }
+}
+
+async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) -> ApiResult<Response> {
+    let page = Page::from_query(&ctx.query)?;
+    let scope = scope(&ctx.query)?;
+    let include_retried = match pipeline_id {
+        // Project lists show retried jobs; pipeline lists hide them unless asked.
+        None => true,
+        Some(_) => ctx
+            .query
+            .bool("include_retried")
+            .map_err(|()| ApiError::InvalidParam("include_retried is invalid".into()))?
+            .unwrap_or(false),
+    };
+    let pipeline_id = pipeline_id.map(|p| id_param(&p, "pipeline_id")).transpose()?;
+    blocking(move || {
+        let access = ctx.access(Routes::Api, &id)?;
+        access.require(Need::Read)?;
+        let store = &*ctx.state.inner.store;
+        if let Some(pid) = pipeline_id {
+            match store.pipeline(pid)? {
+                Some(p) if p.project_id == access.project.id => {}
+                _ => return Err(ApiError::NotFound("Not found")),
+            }
+        }
+        let listing = store.list_jobs(&JobQuery {
+            project_id: access.project.id,
+            pipeline_id,
+            kind,
+            scope,
+            include_retried,
+            newest_first: pipeline_id.is_none(),
+            offset: page.offset(),
+            limit: page.per_page,
+        })?;
+        let related = Related::load(store, &listing.rows)?;
+        let render = ctx.render();
+        let body = listing
+            .rows
+            .iter()
+            .map(|job| related.render(&render, job, &access.project))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let headers = page.headers(listing.total, &ctx.url, &ctx.query);
+        Ok((headers, Json(body)).into_response())
+    })
+    .await
+}
+
+/// 1: `GET /projects/:id/jobs`, newest first.
+pub(crate) async fn list_project_jobs(ctx: Ctx, Path(id): Path<String>) -> ApiResult<Response> {
+    list(ctx, id, None, JobKind::Build).await
+}
+
+/// 2: `GET /projects/:id/pipelines/:pipeline_id/jobs`, oldest first.
+pub(crate) async fn list_pipeline_jobs(ctx: Ctx, Path((id, pid)): Path<(String, String)>) -> ApiResult<Response> {
+    list(ctx, id, Some(pid), JobKind::Build).await
+}
+
+/// 3: `GET /projects/:id/pipelines/:pipeline_id/bridges`.
+pub(crate) async fn list_pipeline_bridges(ctx: Ctx, Path((id, pid)): Path<(String, String)>) -> ApiResult<Response> {
+    list(ctx, id, Some(pid), JobKind::Bridge).await
+}
+
+/// 4: `GET /projects/:id/jobs/:job_id`.
+pub(crate) async fn get_job(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let job_id = id_param(&job_id, "job_id")?;
+    blocking(move || {
+        let access = ctx.access(Routes::Api, &id)?;
+        access.require(Need::Read)?;
+        let job = find_job(&*ctx.state.inner.store, &access.project, job_id)?;
+        Ok(Json(render_job(&ctx, &job, &access.project)?))
+    })
+    .await
+}
+
+/// 9: `GET /projects/:id/jobs/:job_id/trace`: the log as `text/plain`, empty when there is
+/// none. Beyond GitLab: `Range`, so that a follower fetches only new bytes.
+pub(crate) async fn trace(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
+    let job_id = id_param(&job_id, "job_id")?;
+    let (head, req_headers) = (ctx.head, ctx.headers.clone());
+    let found = blocking(move || {
+        let access = ctx.access(Routes::Api, &id)?;
+        access.require(Need::Read)?;
+        let job = find_job(&*ctx.state.inner.store, &access.project, job_id)?;
+        match &job.trace {
+            None => Ok(None),
+            Some(t) => {
+                let blob = ctx.state.inner.blobs.open(&t.key).map_err(ApiError::internal)?;
+                Ok(Some((blob, super::artifacts::etag_of(&t.key))))
+            }
+        }
+    })
+    .await?;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    let disposition = format!("infile; filename=\"{job_id}.log\"");
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(ApiError::internal)?);
+    let Some((blob, etag)) = found else {
+        let mut resp = (headers, "").into_response();
+        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+        return Ok(resp);
+    };
+    let rep = Representation {
+        len: blob.source.len(),
+        etag,
+        last_modified: Some(blob.modified),
+        headers,
+        ranges: true,
+    };
+    super::artifacts::deliver_blob(&rep, &req_headers, head, blob.source)
+}

@@ -1,0 +1,65 @@
+//! What clients call before the Jobs API: `/version`, `/user`, `/job` (the job of a job
+//! token) and `/projects/:id`.
+
+use axum::Json;
+use axum::extract::Path;
+use serde_json::{Value, json};
+
+use super::jobs::render_job;
+use super::{Ctx, blocking};
+use crate::auth::{Caller, Routes, authenticate};
+use crate::error::{ApiError, ApiResult};
+use crate::store::ProjectRef;
+
+/// The GitLab version this server answers like.
+pub const GITLAB_VERSION: &str = "17.6.0";
+
+/// `GET /version`.
+pub(crate) async fn version(ctx: Ctx) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        authenticate(&*ctx.state.inner.store, ctx.credential.as_ref(), Routes::Api)?;
+        Ok(Json(json!({
+            "version": GITLAB_VERSION,
+            "revision": option_env!("ARTIFACT_GIT_REVISION").unwrap_or("0000000"),
+            "kas": {"enabled": false, "externalUrl": null, "version": null},
+            "enterprise": false,
+            "server": {"name": "artifact", "version": env!("CARGO_PKG_VERSION")},
+        })))
+    })
+    .await
+}
+
+/// `GET /user`.
+pub(crate) async fn user(ctx: Ctx) -> ApiResult<Json<Value>> {
+    blocking(move || match authenticate(&*ctx.state.inner.store, ctx.credential.as_ref(), Routes::Api)? {
+        Caller::User(u) => Ok(Json(ctx.render().current_user(&u))),
+        _ => Err(ApiError::Unauthorized),
+    })
+    .await
+}
+
+/// `GET /job`: the job a `JOB-TOKEN` belongs to, while it runs.
+pub(crate) async fn job(ctx: Ctx) -> ApiResult<Json<Value>> {
+    blocking(move || match authenticate(&*ctx.state.inner.store, ctx.credential.as_ref(), Routes::Artifacts)? {
+        Caller::Job { job, .. } => {
+            let project = ctx
+                .state
+                .inner
+                .store
+                .project(&ProjectRef::Id(job.project_id))?
+                .ok_or_else(|| ApiError::internal("job without its project"))?;
+            Ok(Json(render_job(&ctx, &job, &project)?))
+        }
+        _ => Err(ApiError::Unauthorized),
+    })
+    .await
+}
+
+/// `GET /projects/:id`.
+pub(crate) async fn project(ctx: Ctx, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let access = ctx.access(Routes::Api, &id)?;
+        Ok(Json(ctx.render().project(&access.project)))
+    })
+    .await
+}

@@ -1,0 +1,128 @@
+//! The router: GitLab's paths under `/api/v4`, one module per resource.
+//!
+//! Every handler makes one trip to the blocking pool ([`blocking`]) for all its store and
+//! blob work, so a slow disk never stalls the async workers and a request costs one thread
+//! hand-off.
+
+mod actions;
+mod artifacts;
+mod guard;
+pub(crate) mod jobs;
+mod meta;
+
+pub use self::meta::GITLAB_VERSION;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+
+use crate::auth::{Access, Caller, Credential, Routes, authenticate};
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+use crate::state::AppState;
+use crate::time::Timestamp;
+
+/// The whole API as a router.
+pub fn app(state: AppState) -> Router {
+    // Full paths rather than `nest`: handlers read the raw path (refs with `/`, artifact
+    // paths decoded once), and links must show the path as requested.
+    const P: &str = "/api/v4/projects/{id}";
+    let at = |rest: &str| format!("{P}{rest}");
+    Router::new()
+        .route("/api/v4/version", get(meta::version))
+        .route("/api/v4/user", get(meta::user))
+        .route("/api/v4/job", get(meta::job))
+        .route(P, get(meta::project))
+        .route(&at("/jobs"), get(jobs::list_project_jobs))
+        .route(&at("/jobs/{job_id}"), get(jobs::get_job))
+        .route(&at("/pipelines/{pipeline_id}/jobs"), get(jobs::list_pipeline_jobs))
+        .route(&at("/pipelines/{pipeline_id}/bridges"), get(jobs::list_pipeline_bridges))
+        .route(&at("/jobs/{job_id}/trace"), get(jobs::trace))
+        .route(&at("/jobs/{job_id}/cancel"), post(actions::cancel))
+        .route(&at("/jobs/{job_id}/retry"), post(actions::retry))
+        .route(&at("/jobs/{job_id}/erase"), post(actions::erase))
+        .route(&at("/jobs/{job_id}/play"), post(actions::play))
+        .route(&at("/jobs/{job_id}/artifacts"), get(artifacts::archive_by_id).delete(actions::delete_artifacts))
+        // A GET of an entry named `keep` must not hit the keep action.
+        .route(&at("/jobs/{job_id}/artifacts/keep"), get(artifacts::entry_by_id).post(actions::keep))
+        .route(&at("/jobs/{job_id}/artifacts/{*artifact_path}"), get(artifacts::entry_by_id))
+        .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
+        .fallback(|| async { ApiError::NotFound("Not Found") })
+        .layer(axum::middleware::from_fn(guard::guard))
+        .with_state(state)
+}
+
+/// What every handler needs from the request besides its path parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub(crate) state: AppState,
+    pub(crate) headers: HeaderMap,
+    pub(crate) query: Query,
+    credential: Option<Credential>,
+    /// The absolute URL of the request, without the query.
+    pub(crate) url: String,
+    /// The external base URL, without a trailing slash.
+    pub(crate) base: String,
+    pub(crate) head: bool,
+    /// The raw (still percent-encoded) path.
+    pub(crate) raw_path: String,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Ctx, ApiError> {
+        let query = Query::parse(parts.uri.query());
+        let base = match &state.inner.base_url {
+            Some(b) => b.clone(),
+            None => {
+                let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+                format!("http://{host}")
+            }
+        };
+        Ok(Ctx {
+            state: state.clone(),
+            credential: Credential::from_request(&parts.headers, &query),
+            headers: parts.headers.clone(),
+            url: format!("{base}{}", parts.uri.path()),
+            base,
+            head: parts.method == axum::http::Method::HEAD,
+            raw_path: parts.uri.path().to_owned(),
+            query,
+        })
+    }
+}
+
+impl Ctx {
+    /// Authenticates and loads the project (one call on the blocking pool).
+    pub(crate) fn access(&self, routes: Routes, project: &str) -> ApiResult<Access> {
+        let store = &*self.state.inner.store;
+        let caller: Caller = authenticate(store, self.credential.as_ref(), routes)?;
+        Access::load(store, caller, project)
+    }
+
+    pub(crate) fn render(&self) -> crate::entities::Render<'_> {
+        crate::entities::Render { base: &self.base, now: Timestamp::now() }
+    }
+}
+
+/// Runs blocking work (store queries, file opens) off the async workers. A panic inside is
+/// re-raised here, so the request guard answers 500 for it like for any other panic.
+pub(crate) async fn blocking<T, F>(f: F) -> ApiResult<T>
+where
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// A numeric path parameter; anything else is 400 `{"error":"<name> is invalid"}`.
+pub(crate) fn id_param(value: &str, name: &str) -> ApiResult<i64> {
+    value.parse::<i64>().ok().filter(|&n| n > 0).ok_or_else(|| ApiError::InvalidParam(format!("{name} is invalid")))
+}

@@ -1,0 +1,69 @@
+//! What every request shares: the store, the blobs, the index cache and the external URL.
+
+use std::fmt;
+use std::sync::Arc;
+
+use artifact_core::IndexCache;
+
+use crate::blobs::Blobs;
+use crate::store::Store;
+
+/// The server's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) blobs: Arc<dyn Blobs>,
+    /// Central directories of archives by blob key (keys never change meaning).
+    pub(crate) indexes: IndexCache,
+    /// `--base-url`, without a trailing slash; otherwise links use the request's `Host`.
+    pub(crate) base_url: Option<String>,
+}
+
+/// Settings of the router.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The external URL (e.g. `https://gitlab.example.com`) for links; otherwise links use
+    /// the request's `Host`.
+    pub base_url: Option<String>,
+    /// Bytes of central directories kept in memory.
+    pub index_cache_bytes: usize,
+}
+
+impl Default for AppConfig {
+    fn default() -> AppConfig {
+        AppConfig { base_url: None, index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES }
+    }
+}
+
+impl AppState {
+    /// State over `store` and `blobs`.
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, config: AppConfig) -> AppState {
+        let base_url = config.base_url.map(|u| u.trim_end_matches('/').to_owned());
+        let indexes = IndexCache::new(config.index_cache_bytes);
+        AppState { inner: Arc::new(Shared { store, blobs, indexes, base_url }) }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The blobs.
+    pub fn blobs(&self) -> &Arc<dyn Blobs> {
+        &self.inner.blobs
+    }
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.inner.store)
+            .field("blobs", &self.inner.blobs)
+            .field("base_url", &self.inner.base_url)
+            .finish_non_exhaustive()
+    }
+}

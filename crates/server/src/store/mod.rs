@@ -1,0 +1,171 @@
+//! The store: users, tokens, projects, members, pipelines and jobs.
+//!
+//! A small synchronous trait, so that each request makes one trip to the blocking pool for
+//! all its queries (see `routes::blocking`). SQLite in WAL mode is the embedded default;
+//! a PostgreSQL implementation (for many replicas) implements the same trait over a
+//! connection pool. Every write that must stay consistent (a retry, a state change and its
+//! pipeline's status) is one method, so each implementation makes it one transaction.
+
+mod sqlite;
+
+use std::fmt;
+
+pub use self::sqlite::SqliteStore;
+use crate::model::{Job, JobKind, Pipeline, Project, Role, Status, User};
+
+/// A store failure. The message is for logs, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The name is taken (user, project).
+    #[error("{0} already exists")]
+    Exists(String),
+    /// A referenced record does not exist.
+    #[error("{0} not found")]
+    Missing(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(String),
+}
+
+/// Store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The SHA-256 of a token: tokens are never stored in the clear.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl TokenDigest {
+    /// Digests a token as presented.
+    pub fn of(token: &str) -> TokenDigest {
+        use sha2::Digest;
+        TokenDigest(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+/// How a request names a project: `:id` as a number or as the full path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectRef {
+    /// Numeric id.
+    Id(i64),
+    /// `group/project` (already percent-decoded).
+    Path(String),
+}
+
+impl ProjectRef {
+    /// A number is an id; anything else is a path.
+    pub fn parse(s: &str) -> ProjectRef {
+        match s.parse::<i64>() {
+            Ok(id) if !s.starts_with('+') => ProjectRef::Id(id),
+            _ => ProjectRef::Path(s.to_owned()),
+        }
+    }
+}
+
+/// A new pipeline.
+#[derive(Debug, Clone)]
+pub struct NewPipeline {
+    /// The project.
+    pub project_id: i64,
+    /// Branch or tag.
+    pub ref_name: String,
+    /// Whether `ref_name` is a tag.
+    pub tag: bool,
+    /// The commit.
+    pub sha: String,
+    /// `push`, `parent_pipeline`, ...
+    pub source: String,
+    /// The parent pipeline of a child pipeline.
+    pub parent_id: Option<i64>,
+    /// Who started it.
+    pub user_id: Option<i64>,
+}
+
+/// Which jobs a listing wants.
+#[derive(Debug, Clone)]
+pub struct JobQuery {
+    /// The project.
+    pub project_id: i64,
+    /// Only this pipeline's jobs.
+    pub pipeline_id: Option<i64>,
+    /// Builds or bridges.
+    pub kind: JobKind,
+    /// Only these statuses (empty: all).
+    pub scope: Vec<Status>,
+    /// Include jobs replaced by a retry.
+    pub include_retried: bool,
+    /// Newest first (project lists) or oldest first (pipeline lists).
+    pub newest_first: bool,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return.
+    pub limit: u64,
+}
+
+/// One page of rows and the total number of rows.
+#[derive(Debug, Clone)]
+pub struct Listing<T> {
+    /// The page.
+    pub rows: Vec<T>,
+    /// Rows in all pages.
+    pub total: u64,
+}
+
+/// The store's operations. See the module docs.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Makes a user.
+    fn create_user(&self, username: &str, name: &str, admin: bool) -> StoreResult<User>;
+    /// A user by id.
+    fn user(&self, id: i64) -> StoreResult<Option<User>>;
+    /// A user by login name.
+    fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Records a personal access token for a user.
+    fn add_token(&self, user_id: i64, token: &TokenDigest) -> StoreResult<()>;
+    /// The user a personal access token belongs to.
+    fn user_by_token(&self, token: &TokenDigest) -> StoreResult<Option<User>>;
+
+    /// Makes a project.
+    fn create_project(&self, full_path: &str, public: bool) -> StoreResult<Project>;
+    /// A project by id or path.
+    fn project(&self, project: &ProjectRef) -> StoreResult<Option<Project>>;
+    /// Sets a member's role.
+    fn set_member(&self, project_id: i64, user_id: i64, role: Role) -> StoreResult<()>;
+    /// A user's role in a project.
+    fn role(&self, project_id: i64, user_id: i64) -> StoreResult<Option<Role>>;
+
+    /// Makes a pipeline (status `created` until it has jobs).
+    fn create_pipeline(&self, new: &NewPipeline) -> StoreResult<Pipeline>;
+    /// A pipeline by id.
+    fn pipeline(&self, id: i64) -> StoreResult<Option<Pipeline>>;
+
+    /// Stores a new job (its `id` is ignored and assigned), with the job token a runner
+    /// would hold while it runs, and updates its pipeline's status.
+    fn insert_job(&self, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job>;
+    /// A job by id.
+    fn job(&self, id: i64) -> StoreResult<Option<Job>>;
+    /// The job a job token belongs to.
+    fn job_by_token(&self, token: &TokenDigest) -> StoreResult<Option<Job>>;
+    /// A page of jobs.
+    fn list_jobs(&self, query: &JobQuery) -> StoreResult<Listing<Job>>;
+    /// Writes `job` if its stored status is still `expected` (false: someone else changed
+    /// it first), and updates its pipeline's status.
+    fn update_job(&self, job: &Job, expected: Status) -> StoreResult<bool>;
+    /// Marks `old` and every other job of its name in its pipeline retried and stores
+    /// `new` in one transaction; false if `old` is no longer in `expected` state.
+    fn retry_job(&self, old: &Job, expected: Status, new: &Job) -> StoreResult<Option<Job>>;
+    /// Ref + job resolution: in the newest successful pipeline for `ref_name` and its
+    /// descendants (parent first), the first non-retried job named `job_name` that has an
+    /// unexpired archive at `now_ms`.
+    fn latest_job_with_artifacts(
+        &self,
+        project_id: i64,
+        ref_name: &str,
+        job_name: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<Job>>;
+}

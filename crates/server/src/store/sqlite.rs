@@ -1,0 +1,636 @@
+//! The embedded store: one SQLite file in WAL mode, so that `artifact admin` and `artifact
+//! import` write while the server reads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
+use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status};
+use crate::time::Timestamp;
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    admin INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+    digest BLOB PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE projects (
+    id INTEGER PRIMARY KEY,
+    full_path TEXT NOT NULL UNIQUE,
+    public INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE members (
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    access_level INTEGER NOT NULL,
+    PRIMARY KEY (project_id, user_id)
+);
+CREATE TABLE pipelines (
+    id INTEGER PRIMARY KEY,
+    iid INTEGER NOT NULL,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    ref_name TEXT NOT NULL,
+    tag INTEGER NOT NULL,
+    sha TEXT NOT NULL,
+    status TEXT NOT NULL,
+    source TEXT NOT NULL,
+    parent_id INTEGER REFERENCES pipelines(id),
+    user_id INTEGER REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX pipelines_by_ref ON pipelines(project_id, ref_name, status, id);
+CREATE INDEX pipelines_by_parent ON pipelines(parent_id);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    when_ TEXT NOT NULL,
+    allow_failure INTEGER NOT NULL,
+    retried INTEGER NOT NULL,
+    coverage REAL,
+    failure_reason TEXT,
+    user_id INTEGER REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    queued_at INTEGER,
+    started_at INTEGER,
+    finished_at INTEGER,
+    erased_at INTEGER,
+    erased_by INTEGER,
+    archive_key TEXT,
+    archive_size INTEGER,
+    metadata_key TEXT,
+    metadata_size INTEGER,
+    trace_key TEXT,
+    trace_size INTEGER,
+    artifacts_expire_at INTEGER,
+    tag_list TEXT NOT NULL,
+    downstream_pipeline_id INTEGER REFERENCES pipelines(id),
+    token_digest BLOB UNIQUE
+);
+CREATE INDEX jobs_by_project ON jobs(project_id, kind, id);
+CREATE INDEX jobs_by_pipeline ON jobs(pipeline_id, kind, id);
+CREATE INDEX jobs_by_name ON jobs(pipeline_id, name);
+"#];
+
+const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, stage, status, when_, allow_failure, retried, \
+     coverage, failure_reason, user_id, created_at, queued_at, started_at, finished_at, erased_at, erased_by, \
+     archive_key, archive_size, metadata_key, metadata_size, trace_key, trace_size, artifacts_expire_at, \
+     tag_list, downstream_pipeline_id";
+
+const PIPELINE_COLUMNS: &str =
+    "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
+
+/// Connections kept for reuse; more are opened under load and closed when not needed.
+const IDLE_CONNECTIONS: usize = 8;
+
+/// SQLite behind [`Store`]. Each call takes a connection from a small pool.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let store = SqliteStore { path: path.to_owned(), idle: Mutex::new(Vec::new()) };
+        let mut conn = store.connect()?;
+        migrate(&mut conn)?;
+        store.put_back(conn);
+        Ok(store)
+    }
+
+    fn connect(&self) -> StoreResult<Connection> {
+        let conn = Connection::open(&self.path).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(db)?;
+        Ok(conn)
+    }
+
+    fn put_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_CONNECTIONS {
+            idle.push(conn);
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        let conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match conn {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let out = f(&mut conn);
+        self.put_back(conn);
+        out.map_err(db)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(())
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        name: r.get(2)?,
+        admin: r.get(3)?,
+        created_at: Timestamp(r.get(4)?),
+    })
+}
+
+fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project { id: r.get(0)?, full_path: r.get(1)?, public: r.get(2)?, created_at: Timestamp(r.get(3)?) })
+}
+
+fn bad_value(col: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.to_owned().into())
+}
+
+fn status_at(r: &Row<'_>, col: usize) -> rusqlite::Result<Status> {
+    let s: String = r.get(col)?;
+    Status::parse(&s).ok_or_else(|| bad_value(col, "unknown status"))
+}
+
+fn pipeline_row(r: &Row<'_>) -> rusqlite::Result<Pipeline> {
+    Ok(Pipeline {
+        id: r.get(0)?,
+        iid: r.get(1)?,
+        project_id: r.get(2)?,
+        ref_name: r.get(3)?,
+        tag: r.get(4)?,
+        sha: r.get(5)?,
+        status: status_at(r, 6)?,
+        source: r.get(7)?,
+        parent_id: r.get(8)?,
+        user_id: r.get(9)?,
+        created_at: Timestamp(r.get(10)?),
+        updated_at: Timestamp(r.get(11)?),
+    })
+}
+
+fn blob_at(r: &Row<'_>, key: usize) -> rusqlite::Result<Option<BlobRef>> {
+    let k: Option<String> = r.get(key)?;
+    let size: Option<i64> = r.get(key + 1)?;
+    Ok(k.map(|key| BlobRef { key, size: size.unwrap_or(0).max(0) as u64 }))
+}
+
+fn ts(v: Option<i64>) -> Option<Timestamp> {
+    v.map(Timestamp)
+}
+
+fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    let kind: String = r.get(3)?;
+    let when: String = r.get(7)?;
+    let tags: String = r.get(26)?;
+    Ok(Job {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        pipeline_id: r.get(2)?,
+        kind: if kind == "bridge" { JobKind::Bridge } else { JobKind::Build },
+        name: r.get(4)?,
+        stage: r.get(5)?,
+        status: status_at(r, 6)?,
+        when: When::parse(&when).ok_or_else(|| bad_value(7, "unknown when"))?,
+        allow_failure: r.get(8)?,
+        retried: r.get(9)?,
+        coverage: r.get(10)?,
+        failure_reason: r.get(11)?,
+        user_id: r.get(12)?,
+        created_at: Timestamp(r.get(13)?),
+        queued_at: ts(r.get(14)?),
+        started_at: ts(r.get(15)?),
+        finished_at: ts(r.get(16)?),
+        erased_at: ts(r.get(17)?),
+        erased_by: r.get(18)?,
+        archive: blob_at(r, 19)?,
+        metadata: blob_at(r, 21)?,
+        trace: blob_at(r, 23)?,
+        artifacts_expire_at: ts(r.get(25)?),
+        tag_list: serde_json::from_str(&tags).map_err(|_| bad_value(26, "bad tag list"))?,
+        downstream_pipeline_id: r.get(27)?,
+    })
+}
+
+fn kind_str(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::Build => "build",
+        JobKind::Bridge => "bridge",
+    }
+}
+
+/// Recomputes a pipeline's status from its non-retried jobs.
+fn refresh_pipeline(conn: &Connection, pipeline_id: i64) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT status, allow_failure FROM jobs WHERE pipeline_id = ? AND retried = 0")?;
+    let jobs = stmt
+        .query_map([pipeline_id], |r| Ok((status_at(r, 0)?, r.get::<_, bool>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let status = composite_status(jobs);
+    conn.execute(
+        "UPDATE pipelines SET status = ?, updated_at = ? WHERE id = ? AND status != ?",
+        params![status.as_str(), Timestamp::now().0, pipeline_id, status.as_str()],
+    )?;
+    Ok(())
+}
+
+fn insert_job_row(conn: &Connection, job: &Job, token: Option<&TokenDigest>) -> rusqlite::Result<i64> {
+    let tags = serde_json::to_string(&job.tag_list).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        &format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}, token_digest) VALUES \
+             (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+        params![
+            job.project_id,
+            job.pipeline_id,
+            kind_str(job.kind),
+            job.name,
+            job.stage,
+            job.status.as_str(),
+            job.when.as_str(),
+            job.allow_failure,
+            job.retried,
+            job.coverage,
+            job.failure_reason,
+            job.user_id,
+            job.created_at.0,
+            job.queued_at.map(|t| t.0),
+            job.started_at.map(|t| t.0),
+            job.finished_at.map(|t| t.0),
+            job.erased_at.map(|t| t.0),
+            job.erased_by,
+            job.archive.as_ref().map(|b| b.key.as_str()),
+            job.archive.as_ref().map(|b| b.size as i64),
+            job.metadata.as_ref().map(|b| b.key.as_str()),
+            job.metadata.as_ref().map(|b| b.size as i64),
+            job.trace.as_ref().map(|b| b.key.as_str()),
+            job.trace.as_ref().map(|b| b.size as i64),
+            job.artifacts_expire_at.map(|t| t.0),
+            tags,
+            job.downstream_pipeline_id,
+            token.map(|t| t.0.to_vec()),
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn select_job(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
+    conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))?
+        .query_row([id], job_row)
+        .optional()
+}
+
+impl Store for SqliteStore {
+    fn create_user(&self, username: &str, name: &str, admin: bool) -> StoreResult<User> {
+        let now = Timestamp::now();
+        let res = self.with(|c| {
+            c.execute(
+                "INSERT INTO users (username, name, admin, created_at) VALUES (?, ?, ?, ?)",
+                params![username, name, admin, now.0],
+            )?;
+            Ok(c.last_insert_rowid())
+        });
+        match res {
+            Ok(id) => Ok(User { id, username: username.into(), name: name.into(), admin, created_at: now }),
+            Err(StoreError::Database(_)) if self.user_by_username(username)?.is_some() => {
+                Err(StoreError::Exists(format!("user {username}")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn user(&self, id: i64) -> StoreResult<Option<User>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT id, username, name, admin, created_at FROM users WHERE id = ?")?
+                .query_row([id], user_row)
+                .optional()
+        })
+    }
+
+    fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT id, username, name, admin, created_at FROM users WHERE username = ?")?
+                .query_row([username], user_row)
+                .optional()
+        })
+    }
+
+    fn add_token(&self, user_id: i64, token: &TokenDigest) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO tokens (digest, user_id, created_at) VALUES (?, ?, ?)",
+                params![token.0.to_vec(), user_id, Timestamp::now().0],
+            )
+            .map(drop)
+        })
+    }
+
+    fn user_by_token(&self, token: &TokenDigest) -> StoreResult<Option<User>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT u.id, u.username, u.name, u.admin, u.created_at FROM tokens t \
+                 JOIN users u ON u.id = t.user_id WHERE t.digest = ?",
+            )?
+            .query_row([token.0.to_vec()], user_row)
+            .optional()
+        })
+    }
+
+    fn create_project(&self, full_path: &str, public: bool) -> StoreResult<Project> {
+        let now = Timestamp::now();
+        let mut unique = false;
+        let res = self.with(|c| {
+            let r = c.execute(
+                "INSERT INTO projects (full_path, public, created_at) VALUES (?, ?, ?)",
+                params![full_path, public, now.0],
+            );
+            if let Err(e) = &r {
+                unique = is_unique_violation(e);
+            }
+            r?;
+            Ok(c.last_insert_rowid())
+        });
+        match res {
+            Ok(id) => Ok(Project { id, full_path: full_path.into(), public, created_at: now }),
+            Err(_) if unique => Err(StoreError::Exists(format!("project {full_path}"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn project(&self, project: &ProjectRef) -> StoreResult<Option<Project>> {
+        self.with(|c| match project {
+            ProjectRef::Id(id) => c
+                .prepare_cached("SELECT id, full_path, public, created_at FROM projects WHERE id = ?")?
+                .query_row([id], project_row)
+                .optional(),
+            ProjectRef::Path(path) => c
+                .prepare_cached("SELECT id, full_path, public, created_at FROM projects WHERE full_path = ?")?
+                .query_row([path], project_row)
+                .optional(),
+        })
+    }
+
+    fn set_member(&self, project_id: i64, user_id: i64, role: Role) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO members (project_id, user_id, access_level) VALUES (?, ?, ?) \
+                 ON CONFLICT (project_id, user_id) DO UPDATE SET access_level = excluded.access_level",
+                params![project_id, user_id, role.access_level()],
+            )
+            .map(drop)
+        })
+    }
+
+    fn role(&self, project_id: i64, user_id: i64) -> StoreResult<Option<Role>> {
+        let level = self.with(|c| {
+            c.prepare_cached("SELECT access_level FROM members WHERE project_id = ? AND user_id = ?")?
+                .query_row([project_id, user_id], |r| r.get::<_, i64>(0))
+                .optional()
+        })?;
+        Ok(level.and_then(Role::from_access_level))
+    }
+
+    fn create_pipeline(&self, new: &NewPipeline) -> StoreResult<Pipeline> {
+        let now = Timestamp::now();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let iid: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(iid), 0) + 1 FROM pipelines WHERE project_id = ?",
+                [new.project_id],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                &format!("INSERT INTO pipelines ({PIPELINE_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![
+                    iid,
+                    new.project_id,
+                    new.ref_name,
+                    new.tag,
+                    new.sha,
+                    Status::Created.as_str(),
+                    new.source,
+                    new.parent_id,
+                    new.user_id,
+                    now.0,
+                    now.0
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Pipeline {
+                id,
+                iid,
+                project_id: new.project_id,
+                ref_name: new.ref_name.clone(),
+                tag: new.tag,
+                sha: new.sha.clone(),
+                status: Status::Created,
+                source: new.source.clone(),
+                parent_id: new.parent_id,
+                user_id: new.user_id,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+    }
+
+    fn pipeline(&self, id: i64) -> StoreResult<Option<Pipeline>> {
+        self.with(|c| {
+            c.prepare_cached(&format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = ?"))?
+                .query_row([id], pipeline_row)
+                .optional()
+        })
+    }
+
+    fn insert_job(&self, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let id = insert_job_row(&tx, job, token)?;
+            refresh_pipeline(&tx, job.pipeline_id)?;
+            tx.commit()?;
+            Ok(Job { id, ..job.clone() })
+        })
+    }
+
+    fn job(&self, id: i64) -> StoreResult<Option<Job>> {
+        self.with(|c| select_job(c, id))
+    }
+
+    fn job_by_token(&self, token: &TokenDigest) -> StoreResult<Option<Job>> {
+        self.with(|c| {
+            c.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE token_digest = ?"))?
+                .query_row([token.0.to_vec()], job_row)
+                .optional()
+        })
+    }
+
+    fn list_jobs(&self, q: &JobQuery) -> StoreResult<Listing<Job>> {
+        let mut filter = String::from("project_id = ? AND kind = ?");
+        let mut args: Vec<rusqlite::types::Value> = vec![q.project_id.into(), kind_str(q.kind).to_owned().into()];
+        if let Some(p) = q.pipeline_id {
+            filter.push_str(" AND pipeline_id = ?");
+            args.push(p.into());
+        }
+        if !q.scope.is_empty() {
+            filter.push_str(" AND status IN (");
+            for (i, s) in q.scope.iter().enumerate() {
+                filter.push_str(if i == 0 { "?" } else { ", ?" });
+                args.push(s.as_str().to_owned().into());
+            }
+            filter.push(')');
+        }
+        if !q.include_retried {
+            filter.push_str(" AND retried = 0");
+        }
+        let order = if q.newest_first { "DESC" } else { "ASC" };
+        self.with(|c| {
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {filter}"))?
+                .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+            let mut page_args = args.clone();
+            page_args.push((q.limit.min(i64::MAX as u64) as i64).into());
+            page_args.push((q.offset.min(i64::MAX as u64) as i64).into());
+            let rows = c
+                .prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} ORDER BY id {order} LIMIT ? OFFSET ?"
+                ))?
+                .query_map(params_from_iter(page_args.iter()), job_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Listing { rows, total: total.max(0) as u64 })
+        })
+    }
+
+    fn update_job(&self, job: &Job, expected: Status) -> StoreResult<bool> {
+        let tags = serde_json::to_string(&job.tag_list).unwrap_or_else(|_| "[]".into());
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let changed = tx.execute(
+                "UPDATE jobs SET status = ?, allow_failure = ?, coverage = ?, failure_reason = ?, user_id = ?, \
+                 queued_at = ?, started_at = ?, finished_at = ?, erased_at = ?, erased_by = ?, \
+                 archive_key = ?, archive_size = ?, metadata_key = ?, metadata_size = ?, trace_key = ?, \
+                 trace_size = ?, artifacts_expire_at = ?, tag_list = ?, downstream_pipeline_id = ?, \
+                 token_digest = CASE WHEN ? IN ('running', 'pending', 'preparing') THEN token_digest ELSE NULL END \
+                 WHERE id = ? AND status = ?",
+                params![
+                    job.status.as_str(),
+                    job.allow_failure,
+                    job.coverage,
+                    job.failure_reason,
+                    job.user_id,
+                    job.queued_at.map(|t| t.0),
+                    job.started_at.map(|t| t.0),
+                    job.finished_at.map(|t| t.0),
+                    job.erased_at.map(|t| t.0),
+                    job.erased_by,
+                    job.archive.as_ref().map(|b| b.key.as_str()),
+                    job.archive.as_ref().map(|b| b.size as i64),
+                    job.metadata.as_ref().map(|b| b.key.as_str()),
+                    job.metadata.as_ref().map(|b| b.size as i64),
+                    job.trace.as_ref().map(|b| b.key.as_str()),
+                    job.trace.as_ref().map(|b| b.size as i64),
+                    job.artifacts_expire_at.map(|t| t.0),
+                    tags,
+                    job.downstream_pipeline_id,
+                    job.status.as_str(),
+                    job.id,
+                    expected.as_str(),
+                ],
+            )?;
+            if changed == 1 {
+                refresh_pipeline(&tx, job.pipeline_id)?;
+            }
+            tx.commit()?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn retry_job(&self, old: &Job, expected: Status, new: &Job) -> StoreResult<Option<Job>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let still = tx.execute("UPDATE jobs SET retried = 1 WHERE id = ? AND status = ?", params![
+                old.id,
+                expected.as_str()
+            ])?;
+            if still != 1 {
+                return Ok(None);
+            }
+            tx.execute("UPDATE jobs SET retried = 1 WHERE pipeline_id = ? AND name = ? AND kind = ?", params![
+                old.pipeline_id,
+                old.name,
+                kind_str(old.kind)
+            ])?;
+            let id = insert_job_row(&tx, new, None)?;
+            refresh_pipeline(&tx, new.pipeline_id)?;
+            let job = select_job(&tx, id)?;
+            tx.commit()?;
+            Ok(job)
+        })
+    }
+
+    fn latest_job_with_artifacts(
+        &self,
+        project_id: i64,
+        ref_name: &str,
+        job_name: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<Job>> {
+        self.with(|c| {
+            let pipeline: Option<i64> = c
+                .prepare_cached(
+                    "SELECT id FROM pipelines WHERE project_id = ? AND ref_name = ? AND status = 'success' \
+                     AND parent_id IS NULL ORDER BY id DESC LIMIT 1",
+                )?
+                .query_row(params![project_id, ref_name], |r| r.get(0))
+                .optional()?;
+            let Some(pipeline) = pipeline else { return Ok(None) };
+            // The pipeline and its descendants, parent first (depth, then id).
+            c.prepare_cached(&format!(
+                "WITH RECURSIVE tree(id, depth) AS ( \
+                     SELECT ?, 0 UNION ALL \
+                     SELECT p.id, tree.depth + 1 FROM pipelines p JOIN tree ON p.parent_id = tree.id \
+                 ) \
+                 SELECT {} FROM jobs j JOIN tree ON j.pipeline_id = tree.id \
+                 WHERE j.name = ? AND j.kind = 'build' AND j.retried = 0 AND j.archive_key IS NOT NULL \
+                 AND (j.artifacts_expire_at IS NULL OR j.artifacts_expire_at > ?) \
+                 ORDER BY tree.depth, j.pipeline_id, j.id DESC LIMIT 1",
+                JOB_COLUMNS.split(", ").map(|col| format!("j.{col}")).collect::<Vec<_>>().join(", ")
+            ))?
+            .query_row(params![pipeline, job_name, now_ms], job_row)
+            .optional()
+        })
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Make a Python venv holding a pinned python-gitlab, for the end-to-end test that drives
+# our server with the real client (tests/e2e/python_gitlab_e2e.py).
+#
+#   bash scripts/setup-python-gitlab.sh        # last stdout line: the venv's python
+#
+# Venv: ${ARTIFACT_TEST_VENV:-<repo root>/target/python-gitlab-venv}. Python: ${PYTHON:-python3}
+# (python-gitlab 8 needs Python >= 3.10). Idempotent: a marker file inside the venv records
+# the pinned requirements it was built with, so a second run with the same pins only checks
+# that file and prints the path. A venv left half-made (no marker, or other pins) is
+# deleted and rebuilt.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${ARTIFACT_TEST_VENV:-$ROOT/target/python-gitlab-venv}
+PY=${PYTHON:-python3}
+
+# Pinned: python-gitlab and what it pulls in, so every run tests the same client.
+REQUIREMENTS='python-gitlab==8.6.0
+requests==2.34.2
+requests-toolbelt==1.0.0
+urllib3==2.8.0
+idna==3.20
+charset-normalizer==3.5.3
+certifi==2026.10.19.post1'
+
+MARKER="$VENV/.artifact-python-gitlab-ready"
+VENV_PY="$VENV/bin/python"
+
+if [[ -x "$VENV_PY" && -f "$MARKER" && "$(<"$MARKER")" == "$REQUIREMENTS" ]]; then
+    echo "$VENV_PY"
+    exit 0
+fi
+
+# Only ever delete what is recognisably a venv (or an empty directory).
+if [[ -e "$VENV" && ! -f "$VENV/pyvenv.cfg" && -n "$(ls -A "$VENV" 2>/dev/null)" ]]; then
+    echo "error: $VENV exists and is not a venv; refusing to replace it" >&2
+    exit 1
+fi
+echo "setting up python-gitlab venv in $VENV" >&2
+rm -rf "$VENV"
+mkdir -p "$(dirname "$VENV")"
+"$PY" -m venv "$VENV"
+req_file=$(mktemp)
+trap 'rm -f "$req_file"' EXIT
+printf '%s\n' "$REQUIREMENTS" >"$req_file"
+# Progress and notices go to stderr: stdout's last line must be the interpreter path.
+"$VENV_PY" -m pip install --quiet --disable-pip-version-check --no-input -r "$req_file" >&2
+"$VENV_PY" -c 'import gitlab, sys; print("python-gitlab", gitlab.__version__, file=sys.stderr)'
+printf '%s' "$REQUIREMENTS" >"$MARKER"
+echo "$VENV_PY"
