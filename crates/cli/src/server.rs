@@ -12,7 +12,7 @@ use crate::error::{CliError, Exit};
 #[derive(Debug, Args)]
 pub(crate) struct DataArgs {
     /// The data directory (SQLite database and blobs); created on first use.
-    #[arg(long, value_name = "DIR", default_value = "./artifact-data")]
+    #[arg(long, value_name = "DIR", default_value = "./artifact-data", global = true)]
     data: PathBuf,
 }
 
@@ -241,16 +241,6 @@ pub(crate) fn import(args: ImportArgs) -> Result<(), CliError> {
 pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
     let data = open(&args.data)?;
-    let base = args.base_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
-    if args.demo {
-        let demo = artifact_server::seed_demo(&admin_for(&data), &data.root().join("blobs").join("tmp"))
-            .map_err(|e| server_error(&"demo", e))?;
-        println!("demo project: {}", demo.project);
-        println!("token: {}", demo.token);
-        println!("try: {}", demo.curl(&base));
-    }
-    let config = AppConfig { base_url: args.base_url.clone(), ..AppConfig::default() };
-    let router = artifact_server::app(data.state(config));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -260,6 +250,16 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::new(Exit::Failure, format!("listening on {}", args.listen), e))?;
         let local = listener.local_addr().map_err(|e| CliError::new(Exit::Failure, "listening", e))?;
+        let base = args.base_url.clone().unwrap_or_else(|| format!("http://{local}"));
+        if args.demo {
+            let demo = artifact_server::seed_demo(&admin_for(&data), &data.root().join("blobs").join("tmp"))
+                .map_err(|e| server_error(&"demo", e))?;
+            println!("demo project: {}", demo.project);
+            println!("token: {}", demo.token);
+            println!("try: {}", demo.curl(&base));
+        }
+        let config = AppConfig { base_url: args.base_url.clone(), ..AppConfig::default() };
+        let router = artifact_server::app(data.state(config));
         tracing::info!(address = %local, data = %data_path(&args.data.data), "serving");
         eprintln!("artifact: serving {} on http://{local}", data_path(&args.data.data));
         axum::serve(listener, router)

@@ -144,7 +144,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn pipeline(&self, id: i64) -> StoreResult<Option<Pipeline>>;
 
     /// Stores a new job (its `id` is ignored and assigned), with the job token a runner
-    /// would hold while it runs, and updates its pipeline's status.
+    /// would hold while it runs, and updates its pipeline's status. A bridge's downstream
+    /// pipeline becomes a child of the bridge's pipeline (if it has no parent yet).
     fn insert_job(&self, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job>;
     /// A job by id.
     fn job(&self, id: i64) -> StoreResult<Option<Job>>;

@@ -480,6 +480,15 @@ impl Store for SqliteStore {
         self.with(|c| {
             let tx = c.transaction()?;
             let id = insert_job_row(&tx, job, token)?;
+            if let (JobKind::Bridge, Some(child)) = (job.kind, job.downstream_pipeline_id) {
+                // A pipeline a bridge triggers is that pipeline's child (for ref resolution
+                // and the `parent_pipeline` source), unless it already has a parent.
+                tx.execute(
+                    "UPDATE pipelines SET parent_id = ?, source = 'parent_pipeline' \
+                     WHERE id = ? AND parent_id IS NULL AND id != ?",
+                    params![job.pipeline_id, child, job.pipeline_id],
+                )?;
+            }
             refresh_pipeline(&tx, job.pipeline_id)?;
             tx.commit()?;
             Ok(Job { id, ..job.clone() })

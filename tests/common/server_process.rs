@@ -1,0 +1,72 @@
+//! Starts `artifact serve` as a real process on a free loopback port, and stops it with
+//! SIGTERM (checking the graceful shutdown) when dropped or asked.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub(crate) struct ServerProcess {
+    child: Option<Child>,
+    pub(crate) url: String,
+}
+
+pub(crate) fn artifact_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_artifact"))
+}
+
+impl ServerProcess {
+    /// `artifact serve --data DATA --listen 127.0.0.1:0`, waiting for its address line.
+    pub(crate) fn start(data: &Path, extra: &[&str]) -> ServerProcess {
+        let mut child = Command::new(artifact_bin())
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start artifact serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find(" on http://") {
+                    let _ = tx.send(line[at + 4..].trim().to_owned());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(30)).expect("the server printed its address");
+        ServerProcess { child: Some(child), url }
+    }
+
+    pub(crate) fn stdout(&mut self) -> std::process::ChildStdout {
+        self.child.as_mut().unwrap().stdout.take().unwrap()
+    }
+
+    /// Sends SIGTERM and waits; returns whether it exited successfully within 10 s.
+    pub(crate) fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

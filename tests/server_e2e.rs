@@ -1,0 +1,100 @@
+//! End-to-end: `artifact serve` as a real process on loopback, driven through all 15 Jobs
+//! API operations by the real python-gitlab client (installed into a venv by
+//! `scripts/setup-python-gitlab.sh`), with data put in by `artifact admin` and
+//! `artifact import` while it runs.
+
+#[path = "common/server_process.rs"]
+mod server_process;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::Command;
+
+use server_process::{ServerProcess, artifact_bin};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The venv's python, made (once) by the project's own script.
+fn python_gitlab() -> PathBuf {
+    let out = Command::new("bash").arg(repo().join("scripts/setup-python-gitlab.sh")).output().expect("run setup script");
+    assert!(out.status.success(), "setup-python-gitlab.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    PathBuf::from(stdout.lines().last().expect("the script prints the venv's python").trim())
+}
+
+#[test]
+fn python_gitlab_drives_all_15_operations() {
+    let python = python_gitlab();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = ServerProcess::start(&data, &[]);
+    let out = Command::new(&python)
+        .arg(repo().join("tests/e2e/python_gitlab_e2e.py"))
+        .arg("--artifact-bin")
+        .arg(artifact_bin())
+        .arg("--data")
+        .arg(&data)
+        .args(["--url", &server.url])
+        .arg("--fixtures")
+        .arg(repo().join("tests/data"))
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all 15 operations ok"),
+        "python-gitlab e2e failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.stop(), "SIGTERM ends the server cleanly");
+}
+
+#[test]
+fn demo_prints_a_curl_line_that_works_as_pasted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(&dir.path().join("data"), &["--demo"]);
+    let mut stdout = server.stdout();
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains("try: ") || !text.ends_with('\n') {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "demo output ended early: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let line = text.lines().find_map(|l| l.strip_prefix("try: ")).unwrap();
+    assert!(line.contains(&server.url), "the line names the real address: {line}");
+    let out = Command::new("sh").arg("-c").arg(format!("{line} -fsS")).output().unwrap();
+    assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Top-level readme for the infozip-basic fixture.\n");
+    assert!(server.stop());
+}
+
+#[test]
+fn import_refuses_a_file_that_is_not_a_zip_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| Command::new(artifact_bin()).args(args).arg("--data").arg(&data).output().unwrap();
+    let _ = run(&["admin", "project", "add", "g/p"]);
+    let not_zip = dir.path().join("not.zip");
+    std::fs::write(&not_zip, b"this is not a zip archive at all, just text").unwrap();
+    let out = Command::new(artifact_bin())
+        .args(["import", "--project", "g/p", "--ref", "main", "--job", "build", "--artifacts"])
+        .arg(&not_zip)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    let stored = walk(&data.join("blobs"));
+    assert!(stored.is_empty(), "nothing is stored: {stored:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
