@@ -49,8 +49,8 @@ pub(crate) enum Caller {
     User(User),
     /// A running job's token: acts as the job's user, within the job's project.
     Job {
-        /// The job.
-        job: Job,
+        /// The job (boxed: it is much larger than the other variants).
+        job: Box<Job>,
         /// Its user, if it has one.
         user: Option<User>,
     },
@@ -93,7 +93,7 @@ pub(crate) fn authenticate(store: &dyn Store, cred: Option<&Credential>, routes:
                 Some(id) => store.user(id)?,
                 None => None,
             };
-            Ok(Caller::Job { job, user })
+            Ok(Caller::Job { job: Box::new(job), user })
         }
     }
 }

@@ -36,7 +36,7 @@ pub(crate) enum Plan {
     Partial(Vec<(u64, u64)>),
 }
 
-fn header_str<'a>(req: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     req.get(name).and_then(|v| v.to_str().ok())
 }
 

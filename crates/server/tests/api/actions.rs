@@ -1,0 +1,270 @@
+//! Cancel, retry, erase, keep, delete and play, with GitLab's state rules.
+
+use artifact_server::{ImportJob, Status, When};
+use axum::http::Method;
+
+use crate::support::{World, fixture, private};
+
+fn id(v: &serde_json::Value) -> i64 {
+    v["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn cancel_moves_unfinished_jobs_and_leaves_finished_ones() {
+    let w = World::new();
+    for status in [
+        Status::Created,
+        Status::WaitingForResource,
+        Status::Preparing,
+        Status::Pending,
+        Status::Running,
+        Status::Manual,
+        Status::Scheduled,
+    ] {
+        let job = w.job_with(status.as_str(), status, When::OnSuccess);
+        let r = w
+            .post(&private(&format!("/jobs/{}/cancel", id(&job))), "developer")
+            .await;
+        assert_eq!(r.status, 201, "{status:?}");
+        assert_eq!(r.json()["status"], "canceled", "{status:?}");
+        assert!(r.json()["finished_at"].is_string());
+    }
+    for status in [
+        Status::Success,
+        Status::Failed,
+        Status::Canceled,
+        Status::Skipped,
+    ] {
+        let job = w.job_with(status.as_str(), status, When::OnSuccess);
+        let r = w
+            .post(&private(&format!("/jobs/{}/cancel", id(&job))), "developer")
+            .await;
+        assert_eq!(r.status, 201);
+        assert_eq!(
+            r.json()["status"],
+            status.as_str(),
+            "a finished job is unchanged"
+        );
+        assert_eq!(r.json()["finished_at"], job["finished_at"]);
+    }
+}
+
+#[tokio::test]
+async fn retry_makes_a_new_job_only_from_finished_states() {
+    let w = World::new();
+    for status in [Status::Success, Status::Failed, Status::Canceled] {
+        let job = w.job_with("t", status, When::OnSuccess);
+        let r = w
+            .post(&private(&format!("/jobs/{}/retry", id(&job))), "developer")
+            .await;
+        assert_eq!(r.status, 201);
+        let new = r.json();
+        assert_ne!(id(&new), id(&job));
+        assert_eq!(new["status"], "pending");
+        assert_eq!(new["name"], "t");
+        assert_eq!(new["pipeline"]["id"], job["pipeline"]["id"]);
+    }
+    for status in [
+        Status::Running,
+        Status::Pending,
+        Status::Manual,
+        Status::Skipped,
+        Status::Created,
+    ] {
+        let job = w.job_with("t", status, When::OnSuccess);
+        let r = w
+            .post(&private(&format!("/jobs/{}/retry", id(&job))), "developer")
+            .await;
+        r.expect(403, r#"{"message":"403 Forbidden - Job is not retryable"}"#);
+    }
+}
+
+#[tokio::test]
+async fn a_retried_job_is_no_longer_found_by_ref() {
+    let w = World::new();
+    let build = w.build_with_artifacts();
+    let by_ref = private("/jobs/artifacts/main/download?job=build");
+    assert_eq!(w.get(&by_ref, "reporter").await.status, 200);
+    assert_eq!(
+        w.post(&private(&format!("/jobs/{build}/retry")), "developer")
+            .await
+            .status,
+        201
+    );
+    // The new job has no artifacts, and the retried one is hidden from resolution.
+    w.get(&by_ref, "reporter")
+        .await
+        .expect(404, r#"{"message":"404 Not found"}"#);
+}
+
+#[tokio::test]
+async fn erase_removes_artifacts_and_log_of_finished_jobs() {
+    let w = World::new();
+    let build = w.build_with_artifacts();
+    let blobs = || count_files(&w.dir.path().join("data/blobs"));
+    assert_eq!(blobs(), 3, "archive, metadata and trace");
+    let r = w
+        .post(&private(&format!("/jobs/{build}/erase")), "developer")
+        .await;
+    assert_eq!(r.status, 201);
+    let job = r.json();
+    assert!(job["erased_at"].is_string());
+    assert!(job["artifacts_expire_at"].is_null());
+    assert!(job.get("artifacts_file").is_none());
+    assert_eq!(job["artifacts"], serde_json::json!([]));
+    assert_eq!(blobs(), 0, "the files are gone from disk");
+    let r = w
+        .get(&private(&format!("/jobs/{build}/trace")), "reporter")
+        .await;
+    assert_eq!((r.status.as_u16(), r.body.len()), (200, 0));
+    // Nothing left to erase, or not finished: 403.
+    let r = w
+        .post(&private(&format!("/jobs/{build}/erase")), "developer")
+        .await;
+    r.expect(403, r#"{"message":"403 Forbidden - Job is not erasable!"}"#);
+    let running = w.import(ImportJob {
+        status: Status::Running,
+        artifacts: Some(fixture("infozip-basic.zip")),
+        ..w.job("r")
+    });
+    let r = w
+        .post(
+            &private(&format!("/jobs/{}/erase", id(&running))),
+            "developer",
+        )
+        .await;
+    r.expect(403, r#"{"message":"403 Forbidden - Job is not erasable!"}"#);
+}
+
+#[tokio::test]
+async fn keep_clears_the_expiry_and_needs_a_live_archive() {
+    let w = World::new();
+    let job = w.import(ImportJob {
+        artifacts: Some(fixture("infozip-basic.zip")),
+        expire_in: Some("1 day".into()),
+        ..w.job("build")
+    });
+    assert!(job["artifacts_expire_at"].is_string());
+    let r = w
+        .post(
+            &private(&format!("/jobs/{}/artifacts/keep", id(&job))),
+            "developer",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.json()["artifacts_expire_at"].is_null());
+    let bare = w.import(w.job("bare"));
+    let r = w
+        .post(
+            &private(&format!("/jobs/{}/artifacts/keep", id(&bare))),
+            "developer",
+        )
+        .await;
+    r.expect(404, r#"{"message":"404 Not found"}"#);
+    // A GET of an entry named "keep" is a download, not the action.
+    let r = w
+        .get(
+            &private(&format!("/jobs/{}/artifacts/keep", id(&job))),
+            "developer",
+        )
+        .await;
+    r.expect(404, r#"{"message":"404 Not found"}"#);
+}
+
+#[tokio::test]
+async fn delete_artifacts_keeps_the_log_and_is_204_even_twice() {
+    let w = World::new();
+    let build = w.build_with_artifacts();
+    let uri = private(&format!("/jobs/{build}/artifacts"));
+    for _ in 0..2 {
+        let r = w.send(Method::DELETE, &uri, Some("maintainer"), &[]).await;
+        assert_eq!(r.status, 204);
+        assert!(r.body.is_empty());
+    }
+    let job = w
+        .get(&private(&format!("/jobs/{build}")), "reporter")
+        .await
+        .json();
+    assert!(job.get("artifacts_file").is_none());
+    assert_eq!(job["artifacts"][0]["file_type"], "trace");
+    assert_eq!(
+        w.get(&private(&format!("/jobs/{build}/trace")), "reporter")
+            .await
+            .text(),
+        "line one\nline two\n"
+    );
+    assert_eq!(count_files(&w.dir.path().join("data/blobs")), 1);
+}
+
+#[tokio::test]
+async fn play_starts_waiting_manual_jobs_as_the_caller() {
+    let w = World::new();
+    for (status, when) in [
+        (Status::Manual, When::Manual),
+        (Status::Scheduled, When::Delayed),
+    ] {
+        let job = w.import(ImportJob {
+            status,
+            when,
+            user: Some("owner".into()),
+            ..w.job("deploy")
+        });
+        let r = w
+            .post(&private(&format!("/jobs/{}/play", id(&job))), "developer")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["status"], "pending");
+        assert_eq!(r.json()["user"]["username"], "developer");
+        assert_eq!(id(&r.json()), id(&job));
+    }
+    // A finished manual job plays again as a new job.
+    let done = w.import(ImportJob {
+        status: Status::Success,
+        when: When::Manual,
+        ..w.job("deploy")
+    });
+    let r = w
+        .post(&private(&format!("/jobs/{}/play", id(&done))), "developer")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_ne!(id(&r.json()), id(&done));
+    for (status, when) in [
+        (Status::Success, When::OnSuccess),
+        (Status::Running, When::Manual),
+        (Status::Pending, When::Manual),
+    ] {
+        let job = w.import(ImportJob {
+            status,
+            when,
+            ..w.job("x")
+        });
+        let r = w
+            .post(&private(&format!("/jobs/{}/play", id(&job))), "developer")
+            .await;
+        r.expect(400, r#"{"message":"400 Bad request - Unplayable Job"}"#);
+    }
+}
+
+#[tokio::test]
+async fn actions_on_missing_jobs_are_404_before_403() {
+    let w = World::new();
+    for action in ["cancel", "retry", "erase", "play", "artifacts/keep"] {
+        let r = w
+            .post(&private(&format!("/jobs/424242/{action}")), "reporter")
+            .await;
+        r.expect(404, r#"{"message":"404 Not found"}"#);
+    }
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            n += count_files(&p);
+        } else {
+            n += 1;
+        }
+    }
+    n
+}

@@ -1,0 +1,9 @@
+//! Router tests: the whole app on a real SQLite file and real blobs in a temporary folder,
+//! called with `oneshot` (no socket). One module per concern.
+
+mod actions;
+mod artifacts;
+mod auth;
+mod jobs;
+mod robustness;
+mod support;
