@@ -98,3 +98,65 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `artifact` run against the data directory; stdout as text.
+fn cli(data: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(artifact_bin()).args(args).arg("--data").arg(data).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_rust_gitlab_crate_downloads_by_ref_with_encoded_refs() {
+    use gitlab::api::projects::jobs::artifacts::{DownloadRefJobArtifactFile, DownloadRefJobArtifacts};
+    use gitlab::api::{Query, raw};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["admin", "user", "add", "ci"]);
+    let token = cli(&data, &["admin", "token", "add", "ci"]).trim().to_owned();
+    cli(&data, &["admin", "project", "add", "group/app"]);
+    cli(&data, &["admin", "member", "add", "group/app", "ci", "developer"]);
+    let zip = repo().join("tests/data/infozip-basic.zip");
+    let zip = zip.to_str().unwrap();
+    cli(&data, &["import", "--project", "group/app", "--ref", "feature/x", "--job", "build", "--artifacts", zip]);
+    let running: serde_json::Value = serde_json::from_str(&cli(
+        &data,
+        &["import", "--project", "group/app", "--ref", "feature/x", "--job", "deploy", "--status", "running", "--user", "ci"],
+    ))
+    .unwrap();
+    let mut server = ServerProcess::start(&data, &[]);
+    let host = server.url.trim_start_matches("http://").to_owned();
+
+    let client = gitlab::GitlabBuilder::new(&host, &token).insecure().build().expect("the crate's /user handshake");
+    let archive = DownloadRefJobArtifacts::builder().project("group/app").ref_name("feature/x").job("build").build().unwrap();
+    let bytes = raw(archive).query(&client).expect("download by ref (%2F in the ref)");
+    assert_eq!(bytes, std::fs::read(repo().join("tests/data/infozip-basic.zip")).unwrap());
+    let file = DownloadRefJobArtifactFile::builder()
+        .project("group/app")
+        .ref_name("feature/x")
+        .job("build")
+        .path("docs/nested/deep/leaf.txt")
+        .build()
+        .unwrap();
+    let leaf = raw(file).query(&client).expect("one file by ref");
+    assert_eq!(leaf.len(), 33);
+
+    // A job token: the crate checks it against /job, then downloads with it.
+    let job_token = running["token"].as_str().unwrap();
+    let as_job = gitlab::GitlabBuilder::new_with_job_token(&host, job_token).insecure().build().expect("/job handshake");
+    let file = DownloadRefJobArtifactFile::builder()
+        .project("group/app")
+        .ref_name("feature/x")
+        .job("build")
+        .path("docs/readme.txt")
+        .build()
+        .unwrap();
+    let readme = raw(file).query(&as_job).expect("one file with a job token");
+    assert_eq!(readme, b"Top-level readme for the infozip-basic fixture.\n");
+    // A miss is an error the crate reports with GitLab's status.
+    let missing = DownloadRefJobArtifacts::builder().project("group/app").ref_name("feature/y").job("build").build().unwrap();
+    let err = raw(missing).query(&client).unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    assert!(server.stop());
+}
