@@ -243,6 +243,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
     let data = open(&args.data)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Blocking work is short reads and queries; bursts queue instead of growing
+        // hundreds of threads (and their allocator arenas).
+        .max_blocking_threads(64)
         .build()
         .map_err(|e| CliError::new(Exit::Failure, "runtime", e))?;
     runtime.block_on(async move {
@@ -262,8 +265,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
         let router = artifact_server::app(data.state(config));
         tracing::info!(address = %local, data = %data_path(&args.data.data), "serving");
         eprintln!("artifact: serving {} on http://{local}", data_path(&args.data.data));
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown())
+        artifact_server::serve(listener, router, shutdown())
             .await
             .map_err(|e| CliError::new(Exit::Failure, "serving", e))
     })?;

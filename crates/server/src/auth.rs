@@ -20,6 +20,15 @@ pub(crate) enum Credential {
 }
 
 impl Credential {
+    /// A digest that tells credentials apart (kind and token), for caches.
+    pub(crate) fn digest(cred: Option<&Credential>) -> [u8; 32] {
+        match cred {
+            None => [0; 32],
+            Some(Credential::Personal(t)) => TokenDigest::of(&format!("p:{t}")).0,
+            Some(Credential::Job(t)) => TokenDigest::of(&format!("j:{t}")).0,
+        }
+    }
+
     pub(crate) fn from_request(headers: &HeaderMap, query: &Query) -> Option<Credential> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(t) = header("private-token") {

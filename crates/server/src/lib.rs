@@ -11,7 +11,7 @@
 //! let data = artifact_server::DataDir::open("./artifact-data".as_ref())?;
 //! let router = artifact_server::app(data.state(Default::default()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, router).await?;
+//! artifact_server::serve(listener, router, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
@@ -24,12 +24,14 @@ mod delivery;
 mod demo;
 mod entities;
 mod error;
+mod lookups;
 mod model;
 mod pagination;
 mod query;
 mod ranges;
 mod resolve;
 mod routes;
+mod serve;
 mod state;
 mod store;
 mod time;
@@ -43,6 +45,7 @@ pub use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, U
 pub use crate::ranges::{MAX_RANGES, RangeRequest, parse_range};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};
+pub use crate::serve::serve;
 pub use crate::state::{AppConfig, AppState};
 pub use crate::store::{
     JobQuery, Listing, NewPipeline, ProjectRef, SqliteStore, Store, StoreError, StoreResult, TokenDigest,

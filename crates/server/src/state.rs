@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) indexes: IndexCache,
     /// `--base-url`, without a trailing slash; otherwise links use the request's `Host`.
     pub(crate) base_url: Option<String>,
+    /// Recent artifact look-ups and open archives.
+    pub(crate) lookups: crate::lookups::Lookups,
 }
 
 /// Settings of the router.
@@ -44,7 +46,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, config: AppConfig) -> AppState {
         let base_url = config.base_url.map(|u| u.trim_end_matches('/').to_owned());
         let indexes = IndexCache::new(config.index_cache_bytes);
-        AppState { inner: Arc::new(Shared { store, blobs, indexes, base_url }) }
+        AppState { inner: Arc::new(Shared { store, blobs, indexes, base_url, lookups: Default::default() }) }
     }
 
     /// The store.

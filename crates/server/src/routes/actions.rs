@@ -31,6 +31,7 @@ fn apply(
         let job = find_job(store, &access.project, job_id)?;
         let Some(new) = change(&job)? else { return Ok(job) };
         if store.update_job(&new, job.status)? {
+            ctx.state.inner.lookups.forget();
             let dropped = [(&job.archive, &new.archive), (&job.metadata, &new.metadata), (&job.trace, &new.trace)];
             for (old, now) in dropped {
                 if let Some(old) = old
@@ -118,6 +119,7 @@ fn retry_job(ctx: &Ctx, access: &Access, job_id: i64) -> ApiResult<Job> {
             return Err(ApiError::Forbidden(Some("Job is not retryable")));
         }
         if let Some(new) = store.retry_job(&job, job.status, &rerun(&job, caller_id(access)))? {
+            ctx.state.inner.lookups.forget();
             return Ok(new);
         }
     }

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use artifact_core::{Archive, ArtifactPath, EntryReader, JobRef, Resolve, Source};
+use artifact_core::{Archive, ArtifactPath, EntryReader, Index, JobRef, Resolve, Source};
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -14,7 +14,9 @@ use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 
 use super::{Ctx, blocking, id_param};
-use crate::auth::{Need, Routes};
+use crate::auth::{Credential, Need, Routes};
+use crate::blobs::OpenBlob;
+use crate::lookups::LookupKey;
 use crate::delivery::{Plan, Representation, body_of, exact};
 use crate::error::{ApiError, ApiResult};
 use crate::model::BlobRef;
@@ -192,6 +194,8 @@ fn accepts_gzip(req: &HeaderMap) -> bool {
 /// What one entry request turned into, decided in one trip to the blocking pool.
 enum EntryAnswer {
     NotModified(Representation),
+    /// A small body, read (and verified) before the headers go out.
+    Inline(Representation, Option<(u64, u64)>, Bytes),
     Head(Representation, Option<(u64, u64)>),
     Full(Representation, EntryReader),
     Gzip(Representation, EntryReader),
@@ -201,98 +205,163 @@ enum EntryAnswer {
 async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
     let decoded: Vec<u8> = percent_decode_str(raw_path).collect();
     let path = ArtifactPath::new(&decoded).map_err(|e| ApiError::InvalidParam(format!("artifact_path is invalid: {e}")))?;
+    let key = LookupKey { credential: Credential::digest(ctx.credential.as_ref()), project: id.clone(), job: job.clone() };
+    let shared = ctx.state.inner.clone();
+    // The hot path: a look-up remembered, its archive open and indexed. No query and no
+    // trip to the blocking pool; the entry's few bytes come from the page cache.
+    if let Some(archive_ref) = shared.lookups.archive(&key)
+        && let Some(blob) = shared.lookups.file(&archive_ref.key)
+        && let Some((index, ())) = shared.indexes.get(&archive_ref.key)
+    {
+        return Ok(respond(answer_entry(&ctx, &archive_ref, blob, index, &path)?));
+    }
     let answer = blocking(move || {
         let archive_ref = archive_of(&ctx, &id, &job)?;
-        let shared = &ctx.state.inner;
-        let blob = shared.blobs.open(&archive_ref.key).map_err(ApiError::internal)?;
+        shared.lookups.remember(key, archive_ref.clone());
+        let blob = match shared.lookups.file(&archive_ref.key) {
+            Some(blob) => blob,
+            None => {
+                let blob = shared.blobs.open(&archive_ref.key).map_err(ApiError::internal)?;
+                shared.lookups.keep_file(&archive_ref.key, &blob);
+                blob
+            }
+        };
         let (index, ()) = shared
             .indexes
             .get_or_load(&archive_ref.key, || Ok((Archive::open(blob.source.clone())?.index()?, ())))
             .map_err(ApiError::internal)?;
-        let archive = Archive::with_index(blob.source.clone(), index);
-        let entry = match archive.find(&path) {
-            Ok(e) => e,
-            Err(artifact_core::Error::NotFound { .. }) => return Err(ApiError::NotFound("Not found")),
-            Err(e) => return Err(ApiError::internal(e)),
-        };
-        let deflated = entry.method() == 8;
-        let identity_tag = format!("\"{}-{:08x}-{}\"", etag_of(&archive_ref.key).trim_matches('"'), entry.crc32(), entry.size());
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path.file_name())));
-        headers.insert(header::CONTENT_DISPOSITION, disposition(path.file_name())?);
-        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-        if deflated {
-            headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-        }
-        let identity = Representation {
-            len: entry.size(),
-            etag: identity_tag.clone(),
-            last_modified: Some(blob.modified),
-            headers: headers.clone(),
-            ranges: true,
-        };
-        let plan = identity.plan(&ctx.headers)?;
-        let gzip = deflated && plan == Plan::Full && accepts_gzip(&ctx.headers);
-        if gzip {
-            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            let rep = Representation {
-                len: GZIP_HEADER.len() as u64 + entry.compressed_size() + 8,
-                etag: format!("{}-gz\"", identity_tag.trim_end_matches('"')),
-                last_modified: Some(blob.modified),
-                headers,
-                ranges: false,
-            };
-            if rep.plan(&ctx.headers)? == Plan::NotModified {
-                return Ok(EntryAnswer::NotModified(rep));
-            }
-            if ctx.head {
-                return Ok(EntryAnswer::Head(rep, None));
-            }
-            let reader = archive.reader(&entry).map_err(ApiError::internal)?;
-            return Ok(EntryAnswer::Gzip(rep, reader));
-        }
-        let window = match plan {
-            Plan::NotModified => return Ok(EntryAnswer::NotModified(identity)),
-            Plan::Partial(r) if r.len() == 1 && r[0] != (0, entry.size()) => Some(r[0]),
-            // Several ranges of one entry: the whole entry (RFC 9110 allows ignoring Range).
-            Plan::Partial(_) | Plan::Full => None,
-        };
-        if ctx.head {
-            return Ok(EntryAnswer::Head(identity, window));
-        }
-        let reader = archive.reader(&entry).map_err(ApiError::internal)?;
-        Ok(match window {
-            None => EntryAnswer::Full(identity, reader),
-            Some((s, e)) if !deflated => {
-                let data = archive.source().read_stream(reader.data_offset() + s, e - s).map_err(ApiError::internal)?;
-                EntryAnswer::Window(identity, (s, e), Box::new(data))
-            }
-            Some((s, e)) => EntryAnswer::Window(identity, (s, e), Box::new(skip(reader, s))),
-        })
+        answer_entry(&ctx, &archive_ref, blob, index, &path)
     })
     .await?;
-    Ok(match answer {
+    Ok(respond(answer))
+}
+
+/// Finds the entry and decides the answer: validators, encoding, range, and the body (read
+/// here when small).
+fn answer_entry(
+    ctx: &Ctx,
+    archive_ref: &BlobRef,
+    blob: OpenBlob,
+    index: Arc<Index>,
+    path: &ArtifactPath,
+) -> ApiResult<EntryAnswer> {
+    let archive = Archive::with_index(blob.source.clone(), index);
+    let entry = match archive.find(path) {
+        Ok(e) => e,
+        Err(artifact_core::Error::NotFound { .. }) => return Err(ApiError::NotFound("Not found")),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let deflated = entry.method() == 8;
+    let identity_tag = format!("\"{}-{:08x}-{}\"", etag_of(&archive_ref.key).trim_matches('"'), entry.crc32(), entry.size());
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path.file_name())));
+    headers.insert(header::CONTENT_DISPOSITION, disposition(path.file_name())?);
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if deflated {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    let identity = Representation {
+        len: entry.size(),
+        etag: identity_tag.clone(),
+        last_modified: Some(blob.modified),
+        headers: headers.clone(),
+        ranges: true,
+    };
+    let plan = identity.plan(&ctx.headers)?;
+    let gzip = deflated && plan == Plan::Full && accepts_gzip(&ctx.headers);
+    if gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let rep = Representation {
+            len: GZIP_HEADER.len() as u64 + entry.compressed_size() + 8,
+            etag: format!("{}-gz\"", identity_tag.trim_end_matches('"')),
+            last_modified: Some(blob.modified),
+            headers,
+            ranges: false,
+        };
+        if rep.plan(&ctx.headers)? == Plan::NotModified {
+            return Ok(EntryAnswer::NotModified(rep));
+        }
+        if ctx.head {
+            return Ok(EntryAnswer::Head(rep, None));
+        }
+        let reader = archive.reader(&entry).map_err(ApiError::internal)?;
+        if rep.len <= INLINE_MAX {
+            let body = gzip_member(reader).map_err(ApiError::internal)?;
+            return Ok(EntryAnswer::Inline(rep, None, body));
+        }
+        return Ok(EntryAnswer::Gzip(rep, reader));
+    }
+    let window = match plan {
+        Plan::NotModified => return Ok(EntryAnswer::NotModified(identity)),
+        Plan::Partial(r) if r.len() == 1 && r[0] != (0, entry.size()) => Some(r[0]),
+        // Several ranges of one entry: the whole entry (RFC 9110 allows ignoring Range).
+        Plan::Partial(_) | Plan::Full => None,
+    };
+    if ctx.head {
+        return Ok(EntryAnswer::Head(identity, window));
+    }
+    let mut reader = archive.reader(&entry).map_err(ApiError::internal)?;
+    if window.is_none() && entry.size() <= INLINE_MAX {
+        // Small entries are read and their CRC checked before the headers go out.
+        let mut body = Vec::with_capacity(entry.size() as usize);
+        reader.read_to_end(&mut body).map_err(ApiError::internal)?;
+        return Ok(EntryAnswer::Inline(identity, None, Bytes::from(body)));
+    }
+    Ok(match window {
+        None => EntryAnswer::Full(identity, reader),
+        Some((s, e)) if !deflated => {
+            let data = archive.source().read_stream(reader.data_offset() + s, e - s).map_err(ApiError::internal)?;
+            EntryAnswer::Window(identity, (s, e), Box::new(data))
+        }
+        Some((s, e)) => EntryAnswer::Window(identity, (s, e), Box::new(skip(reader, s))),
+    })
+}
+
+fn respond(answer: EntryAnswer) -> Response {
+    match answer {
         EntryAnswer::NotModified(rep) => rep.not_modified(),
+        EntryAnswer::Inline(rep, None, body) => rep.full(Some(Body::from(body))),
+        EntryAnswer::Inline(rep, Some(w), body) => rep.partial(w, Some(Body::from(body))),
         EntryAnswer::Head(rep, None) => rep.full(None),
         EntryAnswer::Head(rep, Some(w)) => rep.partial(w, None),
         EntryAnswer::Full(rep, reader) => rep.full(Some(Body::from_stream(artifact_core::stream_entry(reader)))),
         EntryAnswer::Gzip(rep, reader) => {
             let (crc, size) = (reader.entry().crc32(), reader.entry().size());
             let csize = reader.entry().compressed_size();
-            let mut trailer = Vec::with_capacity(8);
-            trailer.extend_from_slice(&crc.to_le_bytes());
-            trailer.extend_from_slice(&(size as u32).to_le_bytes());
+            let trailer = gzip_trailer(crc, size).to_vec();
             let head = futures_util::stream::once(std::future::ready(Ok(Bytes::from_static(&GZIP_HEADER))));
             let data = artifact_core::stream_reader(exact(reader.into_compressed(), csize));
             let tail = futures_util::stream::once(std::future::ready(Ok(Bytes::from(trailer))));
             rep.full(Some(Body::from_stream(head.chain(data).chain(tail))))
         }
         EntryAnswer::Window(rep, (s, e), reader) => rep.partial((s, e), Some(body_of(reader, e - s))),
-    })
+    }
 }
 
 /// A gzip member header (RFC 1952): deflate, no flags, no time, unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// Bodies up to this size are read before the headers are sent: one trip to the blocking
+/// pool per request, and a bad entry is a 500 instead of an aborted body.
+const INLINE_MAX: u64 = 64 * 1024;
+
+/// The gzip trailer (RFC 1952): CRC-32 and size modulo 2^32, little-endian.
+fn gzip_trailer(crc: u32, size: u64) -> [u8; 8] {
+    let mut t = [0u8; 8];
+    t[..4].copy_from_slice(&crc.to_le_bytes());
+    t[4..].copy_from_slice(&(size as u32).to_le_bytes());
+    t
+}
+
+/// A whole gzip member around the entry's raw deflate bytes, in memory.
+fn gzip_member(reader: EntryReader) -> std::io::Result<Bytes> {
+    let (crc, size, csize) = (reader.entry().crc32(), reader.entry().size(), reader.entry().compressed_size());
+    let mut out = Vec::with_capacity(GZIP_HEADER.len() + csize as usize + 8);
+    out.extend_from_slice(&GZIP_HEADER);
+    exact(reader.into_compressed(), csize).read_to_end(&mut out)?;
+    out.extend_from_slice(&gzip_trailer(crc, size));
+    Ok(Bytes::from(out))
+}
 
 /// `reader` after its first `n` bytes, which are read and dropped (deflate cannot seek).
 fn skip(mut reader: EntryReader, n: u64) -> impl Read + Send + 'static {

@@ -15,7 +15,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) async fn guard(req: Request, next: Next) -> Response {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path());
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let span = tracing::debug_span!("request", id, %method, %path);
     let result = AssertUnwindSafe(next.run(req)).catch_unwind().instrument(span).await;
     let mut resp = match result {
         Ok(resp) => resp,
@@ -25,7 +26,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!(request_id = id, panic = %what, "handler panicked");
+            tracing::error!(request_id = id, %method, %path, panic = %what, "handler panicked");
             let body = serde_json::json!({"message": "500 Internal Server Error"});
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
         }

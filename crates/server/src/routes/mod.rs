@@ -60,7 +60,7 @@ pub(crate) struct Ctx {
     pub(crate) state: AppState,
     pub(crate) headers: HeaderMap,
     pub(crate) query: Query,
-    credential: Option<Credential>,
+    pub(crate) credential: Option<Credential>,
     /// The absolute URL of the request, without the query.
     pub(crate) url: String,
     /// The external base URL, without a trailing slash.

@@ -97,7 +97,7 @@ const PIPELINE_COLUMNS: &str =
     "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
 
 /// Connections kept for reuse; more are opened under load and closed when not needed.
-const IDLE_CONNECTIONS: usize = 8;
+const IDLE_CONNECTIONS: usize = 32;
 
 /// SQLite behind [`Store`]. Each call takes a connection from a small pool.
 #[derive(Debug)]

@@ -268,3 +268,22 @@ fn count_files(dir: &std::path::Path) -> usize {
     }
     n
 }
+
+#[tokio::test]
+async fn a_remembered_lookup_never_outlives_an_erase_or_delete() {
+    let w = World::new();
+    for action in ["erase", "delete"] {
+        let build = w.build_with_artifacts();
+        let entry = private(&format!("/jobs/{build}/artifacts/docs/readme.txt"));
+        // Twice: the second answer comes from the remembered look-up.
+        for _ in 0..2 {
+            assert_eq!(w.get(&entry, "maintainer").await.status, 200);
+        }
+        let r = match action {
+            "erase" => w.post(&private(&format!("/jobs/{build}/erase")), "maintainer").await,
+            _ => w.send(Method::DELETE, &private(&format!("/jobs/{build}/artifacts")), Some("maintainer"), &[]).await,
+        };
+        assert!(r.status.is_success(), "{action}: {}", r.text());
+        w.get(&entry, "maintainer").await.expect(404, r#"{"message":"404 Not found"}"#);
+    }
+}

@@ -109,42 +109,60 @@ async fn internal_errors_never_leak_paths_or_sql() {
     assert!(!r.text().contains("SELECT") && !r.text().contains("/var/lib"));
 }
 
-#[tokio::test]
-async fn a_corrupt_entry_aborts_the_body_instead_of_ending_it_short() {
-    let w = World::new();
-    let id = w.build_with_artifacts();
-    // Flip bytes inside big.txt's deflate data in the stored blob (blobs are immutable in
-    // normal operation; this is disk corruption).
+/// A zip with one deflated entry of `len` pseudo-random-ish but compressible bytes.
+fn zip_with(dir: &std::path::Path, name: &str, len: usize) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join(format!("{name}.zip"));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file(name, opts).unwrap();
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 ^ (i / 4096) as u8).collect();
+    zip.write_all(&data).unwrap();
+    zip.finish().unwrap();
+    path
+}
+
+/// Flips bytes `at..at + 64` after the first occurrence of `name` in the stored archive
+/// (blobs are immutable in normal operation; this is disk corruption).
+fn corrupt_after(w: &World, name: &[u8], at: usize) {
     let archive = find_blob(&w.dir.path().join("data/blobs/archive"));
     let mut bytes = std::fs::read(&archive).unwrap();
-    let at = bytes.windows(7).position(|win| win == b"big.txt").unwrap() + 7 + 400;
-    for b in &mut bytes[at..at + 64] {
+    let start = bytes.windows(name.len()).position(|win| win == name).unwrap() + name.len() + at;
+    for b in &mut bytes[start..start + 64] {
         *b ^= 0x5a;
     }
     std::fs::write(&archive, &bytes).unwrap();
-    let (status, body) = w
-        .send_raw(
-            &private(&format!("/jobs/{id}/artifacts/big.txt")),
-            "reporter",
-        )
-        .await;
-    assert_eq!(
-        status, 200,
-        "the headers were sent before the data went bad"
-    );
-    assert!(
-        body.is_err(),
-        "the body must fail, not end: got {} bytes",
-        body.map(|b| b.len()).unwrap_or(0)
-    );
-    // The server still serves the healthy entries of the archive.
-    let r = w
-        .get(
-            &private(&format!("/jobs/{id}/artifacts/docs/readme.txt")),
-            "reporter",
-        )
-        .await;
-    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn a_corrupt_small_entry_is_a_500_before_any_byte() {
+    let w = World::new();
+    let id = w.build_with_artifacts();
+    corrupt_after(&w, b"big.txt", 400);
+    let (status, body) = w.send_raw(&private(&format!("/jobs/{id}/artifacts/big.txt")), "reporter").await;
+    assert_eq!(status, 500);
+    assert_eq!(body.unwrap(), br#"{"message":"500 Internal Server Error"}"#);
+    // The healthy entries of the archive are still served.
+    assert_eq!(w.get(&private(&format!("/jobs/{id}/artifacts/docs/readme.txt")), "reporter").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_corrupt_large_entry_aborts_the_body_instead_of_ending_it_short() {
+    let w = World::new();
+    let zip = zip_with(w.dir.path(), "large.bin", 4 << 20);
+    let job = w.import(artifact_server::ImportJob { artifacts: Some(zip), ..w.job("build") });
+    let id = job["id"].as_i64().unwrap();
+    // The flip sits well past the first chunks, so the headers and some data go out first.
+    corrupt_after(&w, b"large.bin", 60_000);
+    let (status, body) = w.send_raw(&private(&format!("/jobs/{id}/artifacts/large.bin")), "reporter").await;
+    assert_eq!(status, 200, "the headers were sent before the data went bad");
+    assert!(body.is_err(), "the body must fail, not end: got {} bytes", body.map(|b| b.len()).unwrap_or(0));
+    // Intact, the same entry streams completely and checks out.
+    let w2 = World::new();
+    let zip = zip_with(w2.dir.path(), "large.bin", 4 << 20);
+    let id = w2.import(artifact_server::ImportJob { artifacts: Some(zip), ..w2.job("build") })["id"].as_i64().unwrap();
+    let (status, body) = w2.send_raw(&private(&format!("/jobs/{id}/artifacts/large.bin")), "reporter").await;
+    assert_eq!((status.as_u16(), body.unwrap().len()), (200, 4 << 20));
 }
 
 fn find_blob(dir: &std::path::Path) -> std::path::PathBuf {
