@@ -15,7 +15,7 @@ use crate::zip::local_header::{self, FIXED_LEN};
 /// request as the data. A longer extra field costs a second request.
 const HEADER_SLACK: u64 = 1024;
 /// Read-ahead of compressed bytes: what one positional read or one socket read fills.
-const INPUT_CHUNK: usize = 32 * 1024;
+const INPUT_CHUNK: usize = 64 * 1024;
 /// Deflate cannot expand data more than about 1032:1 (RFC 1951 maximal back-references);
 /// an entry that claims more is a bomb or a lie.
 const MAX_DEFLATE_RATIO: u64 = 1032;

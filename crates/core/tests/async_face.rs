@@ -47,3 +47,53 @@ async fn a_crc_mismatch_is_an_error_not_an_end() {
     let err = entry_async_reader(open(bytes, "s.txt")).read_to_end(&mut out).await.unwrap_err();
     assert!(err.to_string().contains("CRC-32 mismatch"), "{err}");
 }
+
+/// A reader of `len` bytes of a pattern that counts what was taken from it.
+struct Counting {
+    left: usize,
+    taken: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl std::io::Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.left);
+        buf[..n].iter_mut().enumerate().for_each(|(i, b)| *b = (i % 251) as u8);
+        self.left -= n;
+        self.taken.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_slows_the_reader_and_a_fast_one_gets_everything() {
+    use futures_util::StreamExt;
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let len = 64 << 20;
+    let mut stream = artifact_core::stream_reader(Counting { left: len, taken: taken.clone() });
+    let first = stream.next().await.unwrap().unwrap();
+    // The consumer stalls: the reader parks after a bounded read-ahead (2 chunks of at most
+    // 256 KiB), instead of reading the 64 MiB into memory.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let read = taken.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(read <= first.len() + 2 * 256 * 1024, "read {read} bytes ahead of a stalled consumer");
+    // Resumed, it gets every byte.
+    let mut total = first.len();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        total += chunk.len();
+    }
+    assert_eq!(total, len);
+    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), len);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_stream_stops_the_reading() {
+    use futures_util::StreamExt;
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut stream = artifact_core::stream_reader(Counting { left: 1 << 30, taken: taken.clone() });
+    stream.next().await.unwrap().unwrap();
+    drop(stream);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let read = taken.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(read < 4 << 20, "kept reading after the drop: {read} bytes");
+}
