@@ -113,7 +113,7 @@ mod tests {
 /// most [`MAX_RANGES`], and writing the answer back as a header gives the same answer.
 #[doc(hidden)]
 #[cfg_attr(not(test), allow(dead_code))]
-pub fn fuzz_property(data: &[u8]) {
+pub(crate) fn fuzz_property(data: &[u8]) {
     let (len_bytes, header) = data.split_at(data.len().min(8));
     let mut len = [0u8; 8];
     len[..len_bytes.len()].copy_from_slice(len_bytes);
