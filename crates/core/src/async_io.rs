@@ -40,6 +40,10 @@ struct Work {
     reader: BoxRead,
     buf: BytesMut,
     chunk: usize,
+    /// Bytes still to read and drop before the first chunk.
+    skip: u64,
+    /// Bytes still to yield (`u64::MAX`: until the reader ends); ending short is an error.
+    left: u64,
 }
 
 struct Shared {
@@ -73,30 +77,68 @@ pub fn stream_entry(reader: EntryReader) -> EntryStream {
 /// chunks of 64 to 256 KiB read on the blocking pool, an error as the last item. Must be
 /// polled within a tokio runtime.
 pub fn stream_reader(reader: impl Read + Send + 'static) -> EntryStream {
-    let work = Work { reader: Box::new(reader), buf: BytesMut::new(), chunk: MIN_CHUNK };
+    stream_with(Box::new(reader), 0, u64::MAX)
+}
+
+/// Streams bytes `skip..skip + len` of `reader`: the first `skip` are read and dropped (a
+/// deflated entry cannot seek), in chunk-sized steps that stop as soon as the stream is
+/// dropped; then exactly `len` bytes, an early end being an `UnexpectedEof` error.
+pub fn stream_window(reader: impl Read + Send + 'static, skip: u64, len: u64) -> EntryStream {
+    stream_with(Box::new(reader), skip, len)
+}
+
+fn stream_with(reader: BoxRead, skip: u64, left: u64) -> EntryStream {
+    let work = Work { reader, buf: BytesMut::new(), chunk: MIN_CHUNK, skip, left };
     let shared = Shared { ready: VecDeque::new(), parked: Some(work), finished: false, closed: false, waker: None };
     EntryStream { shared: Arc::new(Mutex::new(shared)) }
 }
 
-fn read_chunk(work: &mut Work) -> io::Result<Bytes> {
-    work.buf.reserve(work.chunk);
-    work.buf.resize(work.chunk, 0);
-    loop {
+/// Reads the next chunk (empty at the end), or drops one chunk's worth of skipped bytes
+/// (`Ok(None)`).
+fn read_chunk(work: &mut Work) -> io::Result<Option<Bytes>> {
+    let want = if work.skip > 0 { work.skip.min(MAX_CHUNK as u64) } else { work.left.min(work.chunk as u64) } as usize;
+    if want == 0 {
+        return Ok(Some(Bytes::new()));
+    }
+    work.buf.reserve(want);
+    work.buf.resize(want, 0);
+    let n = loop {
         match work.reader.read(&mut work.buf) {
-            Ok(n) => {
-                work.buf.truncate(n);
-                return Ok(work.buf.split().freeze());
-            }
+            Ok(n) => break n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+    };
+    let bounded = work.skip > 0 || work.left != u64::MAX;
+    if n == 0 && bounded {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the source ended before the requested range"));
     }
+    work.buf.truncate(n);
+    if work.skip > 0 {
+        work.skip -= n as u64;
+        work.buf.clear();
+        return Ok(None);
+    }
+    if work.left != u64::MAX {
+        work.left -= n as u64;
+    }
+    Ok(Some(work.buf.split().freeze()))
 }
 
 /// Reads chunks until the end, an error, a closed stream or `AHEAD` unread chunks.
 fn run(shared: Arc<Mutex<Shared>>, mut work: Work) {
     loop {
-        let item = read_chunk(&mut work);
+        let item = match read_chunk(&mut work) {
+            Ok(None) => {
+                // Skipping: nothing to hand over, but stop if nobody listens any more.
+                if lock(&shared).closed {
+                    return;
+                }
+                continue;
+            }
+            Ok(Some(chunk)) => Ok(chunk),
+            Err(e) => Err(e),
+        };
         let end = !matches!(&item, Ok(chunk) if !chunk.is_empty());
         let mut s = lock(&shared);
         if s.closed {

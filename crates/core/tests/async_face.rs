@@ -97,3 +97,37 @@ async fn dropping_the_stream_stops_the_reading() {
     let read = taken.load(std::sync::atomic::Ordering::SeqCst);
     assert!(read < 4 << 20, "kept reading after the drop: {read} bytes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_skips_then_yields_exactly_its_bytes() {
+    use futures_util::StreamExt;
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut stream = artifact_core::stream_window(Counting { left: 10 << 20, taken: taken.clone() }, 3 << 20, 1000);
+    let mut total = 0;
+    while let Some(chunk) = stream.next().await {
+        total += chunk.unwrap().len();
+    }
+    assert_eq!(total, 1000);
+    // A window past the end is an error, not a short stream.
+    let mut stream = artifact_core::stream_window(Counting { left: 100, taken: taken.clone() }, 50, 100);
+    let mut failed = false;
+    while let Some(chunk) = stream.next().await {
+        failed |= chunk.is_err();
+    }
+    assert!(failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_window_stops_the_skipping() {
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stream = artifact_core::stream_window(Counting { left: usize::MAX, taken: taken.clone() }, u64::MAX / 2, 10);
+    let mut stream = Box::pin(stream);
+    // Start the task, then walk away.
+    let started = tokio::time::timeout(std::time::Duration::from_millis(50), futures_util::StreamExt::next(&mut stream)).await;
+    assert!(started.is_err(), "nothing to yield while skipping");
+    drop(stream);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let after_drop = taken.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), after_drop, "still skipping after the drop");
+}

@@ -304,9 +304,12 @@ impl Admin {
             artifacts_expire_at: expire_at,
             tag_list: Vec::new(),
             downstream_pipeline_id: req.downstream,
+            lock_version: 0,
         };
         let token = if s == Status::Running { Some(new_token("glcbt-")?) } else { None };
         let job = self.store.insert_job(&job, token.as_deref().map(TokenDigest::of).as_ref())?;
+        // The job refers to its blobs now: whatever fails later must not delete them.
+        stored.clear();
         let related = Related::load(&*self.store, std::slice::from_ref(&job))?;
         let mut value = related.render(&self.render(), &job, project).map_err(|e| invalid(format!("{e:?}")))?;
         if let (Some(token), Value::Object(m)) = (token, &mut value) {

@@ -82,6 +82,8 @@ impl Representation {
         }
         match parse_range(range, self.len) {
             RangeRequest::Full => Ok(Plan::Full),
+            // Overlapping ranges that add up to more than the whole: the whole, once.
+            RangeRequest::Partial(r) if r.iter().map(|(s, e)| e - s).sum::<u64>() > self.len => Ok(Plan::Full),
             RangeRequest::Partial(r) => Ok(Plan::Partial(r)),
             RangeRequest::Unsatisfiable => Err(ApiError::RangeNotSatisfiable(self.len)),
         }
@@ -92,6 +94,9 @@ impl Representation {
         let h = resp.headers_mut();
         if status != StatusCode::NOT_MODIFIED {
             h.extend(self.headers.clone());
+        } else if let Some(vary) = self.headers.get(header::VARY) {
+            // A 304 repeats what the 200 would have said about variants (RFC 9110 15.4.5).
+            h.insert(header::VARY, vary.clone());
         }
         if let Ok(v) = HeaderValue::from_str(&self.etag) {
             h.insert(header::ETAG, v);

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use artifact_core::JobRef;
@@ -23,18 +24,71 @@ const MAX_LOOKUPS: usize = 16_384;
 /// Open archive files kept at most.
 const MAX_FILES: usize = 256;
 
+/// Project names longer than this are not remembered (the memory stays small).
+const MAX_PROJECT_LEN: usize = 512;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct LookupKey {
-    /// The credential as presented (hashed), or empty for anonymous.
-    pub(crate) credential: [u8; 32],
-    pub(crate) project: String,
-    pub(crate) job: JobRef,
+    /// The credential as presented (hashed), or zeros for anonymous.
+    credential: [u8; 32],
+    /// `:id` as given, numbers in canonical form (`007` and `7` are one key).
+    project: String,
+    job: JobRef,
+}
+
+impl LookupKey {
+    /// The key of a request, if it is worth remembering.
+    pub(crate) fn new(credential: [u8; 32], project: &str, job: &JobRef) -> Option<LookupKey> {
+        let project = match project.parse::<u64>() {
+            Ok(n) => n.to_string(),
+            Err(_) if project.len() <= MAX_PROJECT_LEN => project.to_owned(),
+            Err(_) => return None,
+        };
+        if let JobRef::Latest { ref_name, job } = job
+            && ref_name.len() + job.len() > MAX_PROJECT_LEN
+        {
+            return None;
+        }
+        Some(LookupKey { credential, project, job: job.clone() })
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Lookups {
     archives: Mutex<HashMap<LookupKey, (Instant, BlobRef)>>,
     files: Mutex<HashMap<String, OpenBlob>>,
+    /// Bumped by every `forget`: a look-up that started before a change is not remembered
+    /// after it.
+    generation: AtomicU64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob() -> BlobRef {
+        BlobRef { key: "archive/00".into(), size: 1 }
+    }
+
+    #[test]
+    fn a_lookup_that_started_before_a_change_is_not_remembered() {
+        let lookups = Lookups::default();
+        let key = LookupKey::new([1; 32], "7", &JobRef::Id(5)).unwrap();
+        let generation = lookups.generation();
+        lookups.forget();
+        lookups.remember(key.clone(), blob(), generation);
+        assert_eq!(lookups.archive(&key), None);
+        lookups.remember(key.clone(), blob(), lookups.generation());
+        assert_eq!(lookups.archive(&key), Some(blob()));
+    }
+
+    #[test]
+    fn keys_are_canonical_and_bounded() {
+        let job = JobRef::Id(5);
+        assert_eq!(LookupKey::new([0; 32], "007", &job), LookupKey::new([0; 32], "7", &job));
+        assert!(LookupKey::new([0; 32], &"g/".repeat(1000), &job).is_none());
+        assert_ne!(LookupKey::new([0; 32], "7", &job), LookupKey::new([1; 32], "7", &job));
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -47,8 +101,17 @@ impl Lookups {
         map.get(key).filter(|(at, _)| at.elapsed() < TTL).map(|(_, blob)| blob.clone())
     }
 
-    pub(crate) fn remember(&self, key: LookupKey, blob: BlobRef) {
+    /// The generation to pass to `remember` and `keep_file`: read it before the look-up.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Remembers a look-up made since `generation`, unless a change came in between.
+    pub(crate) fn remember(&self, key: LookupKey, blob: BlobRef, generation: u64) {
         let mut map = lock(&self.archives);
+        if self.generation() != generation {
+            return;
+        }
         if map.len() >= MAX_LOOKUPS {
             map.clear();
         }
@@ -59,8 +122,11 @@ impl Lookups {
         lock(&self.files).get(blob_key).cloned()
     }
 
-    pub(crate) fn keep_file(&self, blob_key: &str, blob: &OpenBlob) {
+    pub(crate) fn keep_file(&self, blob_key: &str, blob: &OpenBlob, generation: u64) {
         let mut files = lock(&self.files);
+        if self.generation() != generation {
+            return;
+        }
         if files.len() >= MAX_FILES {
             files.clear();
         }
@@ -69,7 +135,11 @@ impl Lookups {
 
     /// Forgets every look-up and file (after any change to jobs).
     pub(crate) fn forget(&self) {
-        lock(&self.archives).clear();
-        lock(&self.files).clear();
+        // Under both locks, so that no `remember` can slip in between the bump and the clear.
+        let mut archives = lock(&self.archives);
+        let mut files = lock(&self.files);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        archives.clear();
+        files.clear();
     }
 }

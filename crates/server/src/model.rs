@@ -83,7 +83,8 @@ impl Status {
         )
     }
 
-    /// Whether retry applies (success, failed, canceled).
+    /// Whether retry applies by status (success, failed, canceled); a job already retried is
+    /// never retryable again (see `Job::retried`).
     pub fn is_retryable(self) -> bool {
         matches!(self, Status::Success | Status::Failed | Status::Canceled)
     }
@@ -303,6 +304,9 @@ pub struct Job {
     pub tag_list: Vec<String>,
     /// The bridge's child pipeline.
     pub downstream_pipeline_id: Option<i64>,
+    /// Bumped by every write; a write names the version it read and fails if another
+    /// write came first (optimistic locking, as GitLab's `lock_version`).
+    pub lock_version: i64,
 }
 
 impl Job {

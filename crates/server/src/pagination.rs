@@ -48,7 +48,8 @@ impl Page {
         let counted = total <= COUNT_LIMIT;
         let pages = total.div_ceil(self.per_page).max(1);
         let next = (self.page < pages).then_some(self.page + 1);
-        let prev = (self.page > 1).then(|| (self.page - 1).min(pages));
+        // Past the last page there is no previous page either (Kaminari's `prev_page`).
+        let prev = (self.page > 1 && self.page <= pages).then(|| self.page - 1);
         let mut h = HeaderMap::new();
         let mut put = |name: &'static str, value: String| {
             if let Ok(v) = HeaderValue::from_str(&value) {

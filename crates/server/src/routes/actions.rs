@@ -30,7 +30,7 @@ fn apply(
     for _ in 0..ATTEMPTS {
         let job = find_job(store, &access.project, job_id)?;
         let Some(new) = change(&job)? else { return Ok(job) };
-        if store.update_job(&new, job.status)? {
+        if store.update_job(&new)? {
             ctx.state.inner.lookups.forget();
             let dropped = [(&job.archive, &new.archive), (&job.metadata, &new.metadata), (&job.trace, &new.trace)];
             for (old, now) in dropped {
@@ -60,9 +60,10 @@ async fn act(
     status: StatusCode,
     run: impl FnOnce(&Ctx, &Access, i64) -> ApiResult<Job> + Send + 'static,
 ) -> ApiResult<Response> {
-    let job_id = id_param(&job_id, "job_id")?;
     blocking(move || {
-        let access = ctx.access(Routes::Api, &id)?;
+        let caller = ctx.caller(Routes::Api)?;
+        let job_id = id_param(&job_id, "job_id")?;
+        let access = Access::load(&*ctx.state.inner.store, caller, &id)?;
         access.require(Need::Read)?;
         // The job must exist (404) before the permission check (403), as in GitLab.
         find_job(&*ctx.state.inner.store, &access.project, job_id)?;
@@ -115,10 +116,10 @@ fn retry_job(ctx: &Ctx, access: &Access, job_id: i64) -> ApiResult<Job> {
     let store = &*ctx.state.inner.store;
     for _ in 0..ATTEMPTS {
         let job = find_job(store, &access.project, job_id)?;
-        if !job.status.is_retryable() {
+        if !job.status.is_retryable() || job.retried {
             return Err(ApiError::Forbidden(Some("Job is not retryable")));
         }
-        if let Some(new) = store.retry_job(&job, job.status, &rerun(&job, caller_id(access)))? {
+        if let Some(new) = store.retry_job(&job, &rerun(&job, caller_id(access)))? {
             ctx.state.inner.lookups.forget();
             return Ok(new);
         }
@@ -178,7 +179,7 @@ pub(crate) async fn play(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -
         let store = &*ctx.state.inner.store;
         let job = find_job(store, &access.project, job_id)?;
         let action = matches!(job.when, When::Manual | When::Delayed);
-        if action && job.status.is_retryable() {
+        if action && job.status.is_retryable() && !job.retried {
             return retry_job(ctx, access, job_id);
         }
         let user = caller_id(access);
@@ -197,9 +198,10 @@ pub(crate) async fn play(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -
 /// 14: `DELETE /projects/:id/jobs/:job_id/artifacts`: maintainers remove the archive and
 /// its metadata (the log stays); 204 even when there was nothing.
 pub(crate) async fn delete_artifacts(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
-    let job_id = id_param(&job_id, "job_id")?;
     blocking(move || {
-        let access = ctx.access(Routes::Api, &id)?;
+        let caller = ctx.caller(Routes::Api)?;
+        let job_id = id_param(&job_id, "job_id")?;
+        let access = Access::load(&*ctx.state.inner.store, caller, &id)?;
         access.require(Need::Read)?;
         find_job(&*ctx.state.inner.store, &access.project, job_id)?;
         access.require(Need::Maintain)?;

@@ -200,29 +200,36 @@ enum EntryAnswer {
     Full(Representation, EntryReader),
     Gzip(Representation, EntryReader),
     Window(Representation, (u64, u64), Box<dyn Read + Send>),
+    /// A range of a deflated entry: inflate and drop up to the start (in steps that stop
+    /// when the client goes away), then the range.
+    Skip(Representation, (u64, u64), EntryReader),
 }
 
 async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
     let decoded: Vec<u8> = percent_decode_str(raw_path).collect();
     let path = ArtifactPath::new(&decoded).map_err(|e| ApiError::InvalidParam(format!("artifact_path is invalid: {e}")))?;
-    let key = LookupKey { credential: Credential::digest(ctx.credential.as_ref()), project: id.clone(), job: job.clone() };
+    let key = LookupKey::new(Credential::digest(ctx.credential.as_ref()), &id, &job);
     let shared = ctx.state.inner.clone();
     // The hot path: a look-up remembered, its archive open and indexed. No query and no
     // trip to the blocking pool; the entry's few bytes come from the page cache.
-    if let Some(archive_ref) = shared.lookups.archive(&key)
+    if let Some(key) = &key
+        && let Some(archive_ref) = shared.lookups.archive(key)
         && let Some(blob) = shared.lookups.file(&archive_ref.key)
         && let Some((index, ())) = shared.indexes.get(&archive_ref.key)
     {
         return Ok(respond(answer_entry(&ctx, &archive_ref, blob, index, &path)?));
     }
     let answer = blocking(move || {
+        let generation = shared.lookups.generation();
         let archive_ref = archive_of(&ctx, &id, &job)?;
-        shared.lookups.remember(key, archive_ref.clone());
+        if let Some(key) = key {
+            shared.lookups.remember(key, archive_ref.clone(), generation);
+        }
         let blob = match shared.lookups.file(&archive_ref.key) {
             Some(blob) => blob,
             None => {
                 let blob = shared.blobs.open(&archive_ref.key).map_err(ApiError::internal)?;
-                shared.lookups.keep_file(&archive_ref.key, &blob);
+                shared.lookups.keep_file(&archive_ref.key, &blob, generation);
                 blob
             }
         };
@@ -313,7 +320,7 @@ fn answer_entry(
             let data = archive.source().read_stream(reader.data_offset() + s, e - s).map_err(ApiError::internal)?;
             EntryAnswer::Window(identity, (s, e), Box::new(data))
         }
-        Some((s, e)) => EntryAnswer::Window(identity, (s, e), Box::new(skip(reader, s))),
+        Some((s, e)) => EntryAnswer::Skip(identity, (s, e), reader),
     })
 }
 
@@ -335,6 +342,9 @@ fn respond(answer: EntryAnswer) -> Response {
             rep.full(Some(Body::from_stream(head.chain(data).chain(tail))))
         }
         EntryAnswer::Window(rep, (s, e), reader) => rep.partial((s, e), Some(body_of(reader, e - s))),
+        EntryAnswer::Skip(rep, (s, e), reader) => {
+            rep.partial((s, e), Some(Body::from_stream(artifact_core::stream_window(reader, s, e - s))))
+        }
     }
 }
 
@@ -361,27 +371,4 @@ fn gzip_member(reader: EntryReader) -> std::io::Result<Bytes> {
     exact(reader.into_compressed(), csize).read_to_end(&mut out)?;
     out.extend_from_slice(&gzip_trailer(crc, size));
     Ok(Bytes::from(out))
-}
-
-/// `reader` after its first `n` bytes, which are read and dropped (deflate cannot seek).
-fn skip(mut reader: EntryReader, n: u64) -> impl Read + Send + 'static {
-    struct Skip {
-        reader: EntryReader,
-        left: u64,
-    }
-    impl Read for Skip {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            while self.left > 0 {
-                let want = (buf.len() as u64).min(self.left) as usize;
-                let n = self.reader.read(&mut buf[..want])?;
-                if n == 0 {
-                    return Ok(0);
-                }
-                self.left -= n as u64;
-            }
-            self.reader.read(buf)
-        }
-    }
-    let _ = &mut reader;
-    Skip { reader, left: n }
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::{Ctx, blocking, id_param};
-use crate::auth::{Need, Routes};
+use crate::auth::{Access, Need, Routes};
 use crate::delivery::Representation;
 use crate::entities::Render;
 use crate::error::{ApiError, ApiResult};
@@ -83,20 +83,22 @@ pub(crate) fn find_job(store: &dyn Store, project: &Project, job_id: i64) -> Api
 }
 
 async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) -> ApiResult<Response> {
-    let page = Page::from_query(&ctx.query)?;
-    let scope = scope(&ctx.query)?;
-    let include_retried = match pipeline_id {
-        // Project lists show retried jobs; pipeline lists hide them unless asked.
-        None => true,
-        Some(_) => ctx
-            .query
-            .bool("include_retried")
-            .map_err(|()| ApiError::InvalidParam("include_retried is invalid".into()))?
-            .unwrap_or(false),
-    };
-    let pipeline_id = pipeline_id.map(|p| id_param(&p, "pipeline_id")).transpose()?;
     blocking(move || {
-        let access = ctx.access(Routes::Api, &id)?;
+        // GitLab's order: authentication (401), parameters (400), then the project (404).
+        let caller = ctx.caller(Routes::Api)?;
+        let page = Page::from_query(&ctx.query)?;
+        let scope = scope(&ctx.query)?;
+        let include_retried = match pipeline_id {
+            // Project lists show retried jobs; pipeline lists hide them unless asked.
+            None => true,
+            Some(_) => ctx
+                .query
+                .bool("include_retried")
+                .map_err(|()| ApiError::InvalidParam("include_retried is invalid".into()))?
+                .unwrap_or(false),
+        };
+        let pipeline_id = pipeline_id.map(|p| id_param(&p, "pipeline_id")).transpose()?;
+        let access = Access::load(&*ctx.state.inner.store, caller, &id)?;
         access.require(Need::Read)?;
         let store = &*ctx.state.inner.store;
         if let Some(pid) = pipeline_id {
@@ -145,9 +147,10 @@ pub(crate) async fn list_pipeline_bridges(ctx: Ctx, Path((id, pid)): Path<(Strin
 
 /// 4: `GET /projects/:id/jobs/:job_id`.
 pub(crate) async fn get_job(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    let job_id = id_param(&job_id, "job_id")?;
     blocking(move || {
-        let access = ctx.access(Routes::Api, &id)?;
+        let caller = ctx.caller(Routes::Api)?;
+        let job_id = id_param(&job_id, "job_id")?;
+        let access = Access::load(&*ctx.state.inner.store, caller, &id)?;
         access.require(Need::Read)?;
         let job = find_job(&*ctx.state.inner.store, &access.project, job_id)?;
         Ok(Json(render_job(&ctx, &job, &access.project)?))
@@ -158,23 +161,25 @@ pub(crate) async fn get_job(ctx: Ctx, Path((id, job_id)): Path<(String, String)>
 /// 9: `GET /projects/:id/jobs/:job_id/trace`: the log as `text/plain`, empty when there is
 /// none. Beyond GitLab: `Range`, so that a follower fetches only new bytes.
 pub(crate) async fn trace(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
-    let job_id = id_param(&job_id, "job_id")?;
     let (head, req_headers) = (ctx.head, ctx.headers.clone());
-    let found = blocking(move || {
-        let access = ctx.access(Routes::Api, &id)?;
+    let (job_id, found) = blocking(move || {
+        let caller = ctx.caller(Routes::Api)?;
+        let job_id = id_param(&job_id, "job_id")?;
+        let access = Access::load(&*ctx.state.inner.store, caller, &id)?;
         access.require(Need::Read)?;
         let job = find_job(&*ctx.state.inner.store, &access.project, job_id)?;
         match &job.trace {
-            None => Ok(None),
+            None => Ok((job_id, None)),
             Some(t) => {
                 let blob = ctx.state.inner.blobs.open(&t.key).map_err(ApiError::internal)?;
-                Ok(Some((blob, super::artifacts::etag_of(&t.key))))
+                Ok((job_id, Some((blob, super::artifacts::etag_of(&t.key)))))
             }
         }
     })
     .await?;
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     let disposition = format!("infile; filename=\"{job_id}.log\"");
     headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(ApiError::internal)?);
     let Some((blob, etag)) = found else {

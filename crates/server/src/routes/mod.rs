@@ -48,6 +48,8 @@ pub fn app(state: AppState) -> Router {
         // A GET of an entry named `keep` must not hit the keep action.
         .route(&at("/jobs/{job_id}/artifacts/keep"), get(artifacts::entry_by_id).post(actions::keep))
         .route(&at("/jobs/{job_id}/artifacts/{*artifact_path}"), get(artifacts::entry_by_id))
+        // An empty artifact path breaks the path rule: 400, not a missing route.
+        .route(&at("/jobs/{job_id}/artifacts/"), get(artifacts::entry_by_id))
         .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .layer(axum::middleware::from_fn(guard::guard))
@@ -78,7 +80,15 @@ impl FromRequestParts<AppState> for Ctx {
         let base = match &state.inner.base_url {
             Some(b) => b.clone(),
             None => {
-                let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+                // Only a plausible host name goes into links; anything else could inject
+                // text into `Link` or poison a cache.
+                let host = parts
+                    .headers
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| !h.is_empty() && h.len() <= 255)
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b)))
+                    .unwrap_or("localhost");
                 format!("http://{host}")
             }
         };
@@ -98,9 +108,13 @@ impl FromRequestParts<AppState> for Ctx {
 impl Ctx {
     /// Authenticates and loads the project (one call on the blocking pool).
     pub(crate) fn access(&self, routes: Routes, project: &str) -> ApiResult<Access> {
-        let store = &*self.state.inner.store;
-        let caller: Caller = authenticate(store, self.credential.as_ref(), routes)?;
-        Access::load(store, caller, project)
+        let caller = self.caller(routes)?;
+        Access::load(&*self.state.inner.store, caller, project)
+    }
+
+    /// Authenticates: 401 comes before any parameter check, as in GitLab.
+    pub(crate) fn caller(&self, routes: Routes) -> ApiResult<Caller> {
+        authenticate(&*self.state.inner.store, self.credential.as_ref(), routes)
     }
 
     pub(crate) fn render(&self) -> crate::entities::Render<'_> {

@@ -153,12 +153,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn job_by_token(&self, token: &TokenDigest) -> StoreResult<Option<Job>>;
     /// A page of jobs.
     fn list_jobs(&self, query: &JobQuery) -> StoreResult<Listing<Job>>;
-    /// Writes `job` if its stored status is still `expected` (false: someone else changed
-    /// it first), and updates its pipeline's status.
-    fn update_job(&self, job: &Job, expected: Status) -> StoreResult<bool>;
+    /// Writes `job` if its stored `lock_version` is still the one it was read with (false:
+    /// another write came first), bumps the version, and updates its pipeline's status.
+    fn update_job(&self, job: &Job) -> StoreResult<bool>;
     /// Marks `old` and every other job of its name in its pipeline retried and stores
-    /// `new` in one transaction; false if `old` is no longer in `expected` state.
-    fn retry_job(&self, old: &Job, expected: Status, new: &Job) -> StoreResult<Option<Job>>;
+    /// `new` in one transaction; `None` if `old` changed since it was read or was already
+    /// retried.
+    fn retry_job(&self, old: &Job, new: &Job) -> StoreResult<Option<Job>>;
     /// Ref + job resolution: in the newest successful pipeline for `ref_name` and its
     /// descendants (parent first), the first non-retried job named `job_name` that has an
     /// unexpired archive at `now_ms`.

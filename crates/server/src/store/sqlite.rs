@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 
 use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
 use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status};
@@ -86,12 +86,15 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_by_project ON jobs(project_id, kind, id);
 CREATE INDEX jobs_by_pipeline ON jobs(pipeline_id, kind, id);
 CREATE INDEX jobs_by_name ON jobs(pipeline_id, name);
+"#, r#"
+ALTER TABLE jobs ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX pipelines_by_iid ON pipelines(project_id, iid);
 "#];
 
 const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, stage, status, when_, allow_failure, retried, \
      coverage, failure_reason, user_id, created_at, queued_at, started_at, finished_at, erased_at, erased_by, \
      archive_key, archive_size, metadata_key, metadata_size, trace_key, trace_size, artifacts_expire_at, \
-     tag_list, downstream_pipeline_id";
+     tag_list, downstream_pipeline_id, lock_version";
 
 const PIPELINE_COLUMNS: &str =
     "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
@@ -146,7 +149,7 @@ impl SqliteStore {
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction().map_err(db)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         tx.execute_batch(sql).map_err(db)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db)?;
         tx.commit().map_err(db)?;
@@ -243,6 +246,7 @@ fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
         artifacts_expire_at: ts(r.get(25)?),
         tag_list: serde_json::from_str(&tags).map_err(|_| bad_value(26, "bad tag list"))?,
         downstream_pipeline_id: r.get(27)?,
+        lock_version: r.get(28)?,
     })
 }
 
@@ -272,7 +276,7 @@ fn insert_job_row(conn: &Connection, job: &Job, token: Option<&TokenDigest>) -> 
     conn.execute(
         &format!(
             "INSERT INTO jobs ({JOB_COLUMNS}, token_digest) VALUES \
-             (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
         ),
         params![
             job.project_id,
@@ -427,7 +431,7 @@ impl Store for SqliteStore {
     fn create_pipeline(&self, new: &NewPipeline) -> StoreResult<Pipeline> {
         let now = Timestamp::now();
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let iid: i64 = tx.query_row(
                 "SELECT COALESCE(MAX(iid), 0) + 1 FROM pipelines WHERE project_id = ?",
                 [new.project_id],
@@ -478,7 +482,7 @@ impl Store for SqliteStore {
 
     fn insert_job(&self, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let id = insert_job_row(&tx, job, token)?;
             if let (JobKind::Bridge, Some(child)) = (job.kind, job.downstream_pipeline_id) {
                 // A pipeline a bridge triggers is that pipeline's child (for ref resolution
@@ -527,6 +531,8 @@ impl Store for SqliteStore {
         }
         let order = if q.newest_first { "DESC" } else { "ASC" };
         self.with(|c| {
+            // One read transaction: the count and the page see the same snapshot.
+            let c = c.transaction()?;
             let total: i64 = c
                 .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {filter}"))?
                 .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
@@ -543,17 +549,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn update_job(&self, job: &Job, expected: Status) -> StoreResult<bool> {
+    fn update_job(&self, job: &Job) -> StoreResult<bool> {
         let tags = serde_json::to_string(&job.tag_list).unwrap_or_else(|_| "[]".into());
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let changed = tx.execute(
                 "UPDATE jobs SET status = ?, allow_failure = ?, coverage = ?, failure_reason = ?, user_id = ?, \
                  queued_at = ?, started_at = ?, finished_at = ?, erased_at = ?, erased_by = ?, \
                  archive_key = ?, archive_size = ?, metadata_key = ?, metadata_size = ?, trace_key = ?, \
                  trace_size = ?, artifacts_expire_at = ?, tag_list = ?, downstream_pipeline_id = ?, \
-                 token_digest = CASE WHEN ? IN ('running', 'pending', 'preparing') THEN token_digest ELSE NULL END \
-                 WHERE id = ? AND status = ?",
+                 token_digest = CASE WHEN ? IN ('running', 'pending', 'preparing') THEN token_digest ELSE NULL END, \
+                 lock_version = lock_version + 1 \
+                 WHERE id = ? AND lock_version = ?",
                 params![
                     job.status.as_str(),
                     job.allow_failure,
@@ -576,7 +583,7 @@ impl Store for SqliteStore {
                     job.downstream_pipeline_id,
                     job.status.as_str(),
                     job.id,
-                    expected.as_str(),
+                    job.lock_version,
                 ],
             )?;
             if changed == 1 {
@@ -587,17 +594,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn retry_job(&self, old: &Job, expected: Status, new: &Job) -> StoreResult<Option<Job>> {
+    fn retry_job(&self, old: &Job, new: &Job) -> StoreResult<Option<Job>> {
         self.with(|c| {
-            let tx = c.transaction()?;
-            let still = tx.execute("UPDATE jobs SET retried = 1 WHERE id = ? AND status = ?", params![
-                old.id,
-                expected.as_str()
-            ])?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let still = tx.execute(
+                "UPDATE jobs SET retried = 1, lock_version = lock_version + 1 \
+                 WHERE id = ? AND lock_version = ? AND retried = 0",
+                params![old.id, old.lock_version],
+            )?;
             if still != 1 {
                 return Ok(None);
             }
-            tx.execute("UPDATE jobs SET retried = 1 WHERE pipeline_id = ? AND name = ? AND kind = ?", params![
+            tx.execute("UPDATE jobs SET retried = 1, lock_version = lock_version + 1 WHERE pipeline_id = ? AND name = ? AND kind = ?", params![
                 old.pipeline_id,
                 old.name,
                 kind_str(old.kind)

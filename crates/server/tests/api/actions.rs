@@ -287,3 +287,39 @@ async fn a_remembered_lookup_never_outlives_an_erase_or_delete() {
         w.get(&entry, "maintainer").await.expect(404, r#"{"message":"404 Not found"}"#);
     }
 }
+
+#[tokio::test]
+async fn a_stale_write_loses_to_a_newer_one() {
+    // keep read the job, delete committed, then keep's write must not bring the archive back.
+    let w = World::new();
+    let build = w.build_with_artifacts();
+    let store = w.data.store();
+    let stale = store.job(build).unwrap().unwrap();
+    let r = w.send(Method::DELETE, &private(&format!("/jobs/{build}/artifacts")), Some("maintainer"), &[]).await;
+    assert_eq!(r.status, 204);
+    let kept = artifact_server::Job { artifacts_expire_at: None, ..stale };
+    assert!(!store.update_job(&kept).unwrap(), "the stale write is refused");
+    assert!(store.job(build).unwrap().unwrap().archive.is_none());
+}
+
+#[tokio::test]
+async fn a_retried_job_cannot_be_retried_or_played_again() {
+    let w = World::new();
+    let job = w.job_with("t", Status::Failed, When::OnSuccess);
+    let first = w.post(&private(&format!("/jobs/{}/retry", id(&job))), "developer").await;
+    assert_eq!(first.status, 201);
+    let again = w.post(&private(&format!("/jobs/{}/retry", id(&job))), "developer").await;
+    again.expect(403, r#"{"message":"403 Forbidden - Job is not retryable"}"#);
+    // The new job is untouched: still the live one of its name.
+    let new = w.get(&private(&format!("/jobs/{}", id(&first.json()))), "reporter").await.json();
+    assert_eq!(new["status"], "pending");
+    let pipeline = job["pipeline"]["id"].as_i64().unwrap();
+    let live = w.get(&private(&format!("/pipelines/{pipeline}/jobs")), "reporter").await.json();
+    assert_eq!(live.as_array().unwrap().len(), 1);
+    assert_eq!(live[0]["id"], first.json()["id"]);
+
+    let manual = w.import(ImportJob { status: Status::Success, when: When::Manual, ..w.job("deploy") });
+    assert_eq!(w.post(&private(&format!("/jobs/{}/play", id(&manual))), "developer").await.status, 200);
+    let r = w.post(&private(&format!("/jobs/{}/play", id(&manual))), "developer").await;
+    r.expect(400, r#"{"message":"400 Bad request - Unplayable Job"}"#);
+}

@@ -87,6 +87,9 @@ async fn the_archive_with_ranges_and_validators() {
     assert!(text.contains(&format!("Content-Range: bytes 10-19/{}", whole.len())));
     assert!(text.ends_with(&format!("\r\n--{boundary}--\r\n")));
     assert!(r.body.windows(10).any(|win| win == &whole[10..20]));
+    // Overlapping ranges adding up to more than the archive: the archive once, 200.
+    let r = get(vec![("range", "bytes=0-,0-,0-".into())]).await;
+    assert_eq!((r.status.as_u16(), r.body.len()), (200, whole.len()));
     // HEAD: the headers, no body.
     let r = w.send(Method::HEAD, &uri, Some("reporter"), &[]).await;
     assert_eq!((r.status.as_u16(), r.body.len()), (200, 0));
@@ -169,6 +172,9 @@ async fn gzip_passthrough_sends_the_stored_deflate_bytes() {
         .expect("a valid gzip stream (CRC and size)");
     assert_eq!(sha(&plain), BIG_SHA);
     let gz_tag = r.header("etag").to_owned();
+    // A 304 repeats Vary, so caches keep the variants apart.
+    let r304 = w.send(Method::GET, &uri, Some("reporter"), &[("accept-encoding", "gzip"), ("if-none-match", &gz_tag)]).await;
+    assert_eq!((r304.status.as_u16(), r304.header("vary")), (304, "Accept-Encoding"));
     // gzip;q=0 and stored entries: identity.
     let r = w
         .send(
@@ -275,6 +281,9 @@ async fn the_path_rule_answers_400_and_misses_404() {
         let r = w.get(&format!("{base}{missing}"), "reporter").await;
         r.expect(404, r#"{"message":"404 Not found"}"#);
     }
+    // An empty path (nothing after `artifacts/`) breaks the rule too.
+    let r = w.get(&base, "reporter").await;
+    assert_eq!(r.status, 400, "empty path: {}", r.text());
     let long = "a".repeat(4097);
     assert_eq!(
         w.get(&format!("{base}{long}"), "reporter").await.status,

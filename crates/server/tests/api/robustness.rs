@@ -69,11 +69,11 @@ impl Store for Sabotaged {
     fn list_jobs(&self, q: &JobQuery) -> StoreResult<Listing<Job>> {
         self.0.list_jobs(q)
     }
-    fn update_job(&self, j: &Job, s: Status) -> StoreResult<bool> {
-        self.0.update_job(j, s)
+    fn update_job(&self, j: &Job) -> StoreResult<bool> {
+        self.0.update_job(j)
     }
-    fn retry_job(&self, o: &Job, s: Status, n: &Job) -> StoreResult<Option<Job>> {
-        self.0.retry_job(o, s, n)
+    fn retry_job(&self, o: &Job, n: &Job) -> StoreResult<Option<Job>> {
+        self.0.retry_job(o, n)
     }
     fn latest_job_with_artifacts(
         &self,

@@ -149,10 +149,10 @@ impl World {
         user: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "gitlab.test");
+        let mut req = Request::builder().method(method).uri(uri);
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            req = req.header("host", "gitlab.test");
+        }
         if let Some(u) = user {
             req = req.header("PRIVATE-TOKEN", self.token(u));
         }
