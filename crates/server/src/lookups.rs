@@ -62,35 +62,6 @@ pub(crate) struct Lookups {
     generation: AtomicU64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn blob() -> BlobRef {
-        BlobRef { key: "archive/00".into(), size: 1 }
-    }
-
-    #[test]
-    fn a_lookup_that_started_before_a_change_is_not_remembered() {
-        let lookups = Lookups::default();
-        let key = LookupKey::new([1; 32], "7", &JobRef::Id(5)).unwrap();
-        let generation = lookups.generation();
-        lookups.forget();
-        lookups.remember(key.clone(), blob(), generation);
-        assert_eq!(lookups.archive(&key), None);
-        lookups.remember(key.clone(), blob(), lookups.generation());
-        assert_eq!(lookups.archive(&key), Some(blob()));
-    }
-
-    #[test]
-    fn keys_are_canonical_and_bounded() {
-        let job = JobRef::Id(5);
-        assert_eq!(LookupKey::new([0; 32], "007", &job), LookupKey::new([0; 32], "7", &job));
-        assert!(LookupKey::new([0; 32], &"g/".repeat(1000), &job).is_none());
-        assert_ne!(LookupKey::new([0; 32], "7", &job), LookupKey::new([1; 32], "7", &job));
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -141,5 +112,34 @@ impl Lookups {
         self.generation.fetch_add(1, Ordering::SeqCst);
         archives.clear();
         files.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob() -> BlobRef {
+        BlobRef { key: "archive/00".into(), size: 1 }
+    }
+
+    #[test]
+    fn a_lookup_that_started_before_a_change_is_not_remembered() {
+        let lookups = Lookups::default();
+        let key = LookupKey::new([1; 32], "7", &JobRef::Id(5)).unwrap();
+        let generation = lookups.generation();
+        lookups.forget();
+        lookups.remember(key.clone(), blob(), generation);
+        assert_eq!(lookups.archive(&key), None);
+        lookups.remember(key.clone(), blob(), lookups.generation());
+        assert_eq!(lookups.archive(&key), Some(blob()));
+    }
+
+    #[test]
+    fn keys_are_canonical_and_bounded() {
+        let job = JobRef::Id(5);
+        assert_eq!(LookupKey::new([0; 32], "007", &job), LookupKey::new([0; 32], "7", &job));
+        assert!(LookupKey::new([0; 32], &"g/".repeat(1000), &job).is_none());
+        assert_ne!(LookupKey::new([0; 32], "7", &job), LookupKey::new([1; 32], "7", &job));
     }
 }
