@@ -5,15 +5,17 @@
 //! [`AHEAD`] chunks wait unread; the consumer's next take starts it again. A fast stream thus
 //! costs one task for many chunks, and a slow one holds no thread at all: a server with
 //! thousands of slow downloads holds thousands of readers, not thousands of threads, and at
-//! most `AHEAD` chunks each.
+//! most `AHEAD` chunks each. Chunks shrink as streams multiply, so that all of them together
+//! stay within [`READ_AHEAD_BUDGET`].
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::reader::EntryReader;
 
@@ -24,6 +26,35 @@ const MIN_CHUNK: usize = 64 * 1024;
 const MAX_CHUNK: usize = 256 * 1024;
 /// Chunks read ahead of the consumer at most.
 const AHEAD: usize = 2;
+/// Bytes of chunks that all streams of the process may hold between them, counted from
+/// when a chunk is read until its consumer (hyper, say) drops it. Past it, chunks are
+/// [`FLOOR_CHUNK`]s: memory stays near this budget plus a few small chunks per stream.
+const READ_AHEAD_BUDGET: usize = 32 << 20;
+/// The chunk size once the budget is spent.
+const FLOOR_CHUNK: usize = 16 * 1024;
+
+/// Bytes of chunks alive in this process (see [`READ_AHEAD_BUDGET`]).
+static OUTSTANDING: AtomicUsize = AtomicUsize::new(0);
+
+/// A chunk's memory, counted in [`OUTSTANDING`] until it is dropped.
+struct Counted(Vec<u8>);
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        OUTSTANDING.fetch_sub(self.0.capacity(), Ordering::Relaxed);
+    }
+}
+
+/// The largest chunk a stream may read now.
+fn chunk_limit() -> usize {
+    if OUTSTANDING.load(Ordering::Relaxed) < READ_AHEAD_BUDGET { MAX_CHUNK } else { FLOOR_CHUNK }
+}
 
 type BoxRead = Box<dyn Read + Send + 'static>;
 
@@ -34,11 +65,9 @@ pub struct EntryStream {
     shared: Arc<Mutex<Shared>>,
 }
 
-/// The reader and the buffer chunks are split from: once the consumer has dropped earlier
-/// chunks, `reserve` takes their space back, so a fast stream reuses one allocation.
+/// What a reading task carries: the reader and where it is in its window.
 struct Work {
     reader: BoxRead,
-    buf: BytesMut,
     chunk: usize,
     /// Bytes still to read and drop before the first chunk.
     skip: u64,
@@ -88,7 +117,7 @@ pub fn stream_window(reader: impl Read + Send + 'static, skip: u64, len: u64) ->
 }
 
 fn stream_with(reader: BoxRead, skip: u64, left: u64) -> EntryStream {
-    let work = Work { reader, buf: BytesMut::new(), chunk: MIN_CHUNK, skip, left };
+    let work = Work { reader, chunk: MIN_CHUNK, skip, left };
     let shared = Shared { ready: VecDeque::new(), parked: Some(work), finished: false, closed: false, waker: None };
     EntryStream { shared: Arc::new(Mutex::new(shared)) }
 }
@@ -96,14 +125,16 @@ fn stream_with(reader: BoxRead, skip: u64, left: u64) -> EntryStream {
 /// Reads the next chunk (empty at the end), or drops one chunk's worth of skipped bytes
 /// (`Ok(None)`).
 fn read_chunk(work: &mut Work) -> io::Result<Option<Bytes>> {
-    let want = if work.skip > 0 { work.skip.min(MAX_CHUNK as u64) } else { work.left.min(work.chunk as u64) } as usize;
+    let chunk = work.chunk.min(chunk_limit());
+    let want = if work.skip > 0 { work.skip.min(MAX_CHUNK as u64) } else { work.left.min(chunk as u64) } as usize;
     if want == 0 {
         return Ok(Some(Bytes::new()));
     }
-    work.buf.reserve(want);
-    work.buf.resize(want, 0);
+    // Each chunk gets its own allocation of exactly its size: a chunk a slow client has not
+    // taken yet then pins only itself, never a larger shared buffer.
+    let mut buf = vec![0u8; want];
     let n = loop {
-        match work.reader.read(&mut work.buf) {
+        match work.reader.read(&mut buf) {
             Ok(n) => break n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -113,16 +144,19 @@ fn read_chunk(work: &mut Work) -> io::Result<Option<Bytes>> {
     if n == 0 && bounded {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the source ended before the requested range"));
     }
-    work.buf.truncate(n);
     if work.skip > 0 {
         work.skip -= n as u64;
-        work.buf.clear();
         return Ok(None);
     }
     if work.left != u64::MAX {
         work.left -= n as u64;
     }
-    Ok(Some(work.buf.split().freeze()))
+    if n == 0 {
+        return Ok(Some(Bytes::new()));
+    }
+    buf.truncate(n);
+    OUTSTANDING.fetch_add(buf.capacity(), Ordering::Relaxed);
+    Ok(Some(Bytes::from_owner(Counted(buf))))
 }
 
 /// Reads chunks until the end, an error, a closed stream or `AHEAD` unread chunks.
@@ -154,8 +188,7 @@ fn run(shared: Arc<Mutex<Shared>>, mut work: Work) {
         }
         if s.ready.len() >= AHEAD {
             // The consumer is the slow side: small chunks, no thread.
-            work.chunk = MIN_CHUNK;
-            work.buf = BytesMut::new();
+            work.chunk = MIN_CHUNK.min(chunk_limit());
             s.parked = Some(work);
             return;
         }
