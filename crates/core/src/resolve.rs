@@ -23,8 +23,8 @@ pub enum JobRef {
 /// What resolution found: the job and its artifacts' locations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved<L> {
-    /// The job's id.
-    pub job_id: u64,
+    /// The job's id, when the resolver knows it (a remote GitLab resolves refs itself).
+    pub job_id: Option<u64>,
     /// The archive, if the job has an unexpired one.
     pub archive: Option<L>,
     /// GitLab's `metadata.gz` for the archive, if there is one.

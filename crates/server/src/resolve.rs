@@ -33,7 +33,7 @@ impl Resolve for StoreResolver<'_> {
         Ok(job.map(|job| {
             let archive = job.live_archive(self.now).cloned();
             let metadata = archive.as_ref().and(job.metadata.clone());
-            Resolved { job_id: job.id.max(0) as u64, archive, metadata }
+            Resolved { job_id: Some(job.id.max(0) as u64), archive, metadata }
         }))
     }
 }

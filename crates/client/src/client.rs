@@ -1,0 +1,321 @@
+//! The client and its builder, and the Jobs API's 15 operations.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use artifact_core::JobRef;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result, shown};
+use crate::models::{Bridge, Job, JobStatus, Project, Version};
+use crate::retry::RetryPolicy;
+use crate::transport::{Auth, Transport};
+
+/// A stream of bytes from GitLab (an archive, an entry, a log); memory stays at one chunk.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
+
+/// Characters escaped in a path segment: everything but unreserved ones, so `/` in a
+/// project path or a ref becomes `%2F`.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// In an artifact path, `/` stays.
+const PATH: &AsciiSet = &SEGMENT.remove(b'/');
+
+/// Which jobs a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only these statuses (empty: all).
+    pub scope: Vec<JobStatus>,
+    /// Pipeline lists: include jobs replaced by a retry.
+    pub include_retried: bool,
+    /// Rows per page (GitLab caps it at 100).
+    pub per_page: Option<u32>,
+}
+
+/// Builds a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base: String,
+    auth: Auth,
+    retry: RetryPolicy,
+    connect_timeout: Duration,
+    stall_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// A personal (or project, group) access token.
+    pub fn private_token(mut self, token: impl Into<String>) -> ClientBuilder {
+        self.auth = Auth::Private(token.into());
+        self
+    }
+
+    /// A CI job token (`CI_JOB_TOKEN`).
+    pub fn job_token(mut self, token: impl Into<String>) -> ClientBuilder {
+        self.auth = Auth::Job(token.into());
+        self
+    }
+
+    /// An OAuth 2 access token.
+    pub fn oauth_token(mut self, token: impl Into<String>) -> ClientBuilder {
+        self.auth = Auth::OAuth(token.into());
+        self
+    }
+
+    /// The retry policy (see [`RetryPolicy`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> ClientBuilder {
+        self.retry = policy;
+        self
+    }
+
+    /// Time allowed to connect: 10 s by default.
+    pub fn connect_timeout(mut self, d: Duration) -> ClientBuilder {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Time allowed without a byte, for a response and between body reads: 30 s by
+    /// default. There is no total timeout: a large download goes on while bytes flow.
+    pub fn stall_timeout(mut self, d: Duration) -> ClientBuilder {
+        self.stall_timeout = d;
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<Client> {
+        let trimmed = self.base.trim_end_matches('/');
+        let api = if trimmed.ends_with("/api/v4") { format!("{trimmed}/") } else { format!("{trimmed}/api/v4/") };
+        let api = Url::parse(&api).map_err(|e| Error::Invalid(format!("base URL {:?}: {e}", self.base)))?;
+        if !matches!(api.scheme(), "http" | "https") {
+            return Err(Error::Invalid(format!("base URL {:?}: not http(s)", self.base)));
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            .read_timeout(self.stall_timeout)
+            .user_agent(concat!("artifact-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Invalid(format!("HTTP client: {e}")))?;
+        let transport = Transport {
+            http,
+            auth: self.auth,
+            retry: self.retry,
+            connect_timeout: self.connect_timeout,
+            stall_timeout: self.stall_timeout,
+        };
+        Ok(Client { api, transport })
+    }
+}
+
+/// A GitLab Jobs API client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    api: Url,
+    pub(crate) transport: Transport,
+}
+
+impl Client {
+    /// A builder for the GitLab at `base_url` (`https://gitlab.example.com`, with or
+    /// without `/api/v4`).
+    pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            base: base_url.into(),
+            auth: Auth::None,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The API root (`.../api/v4/`).
+    pub fn api_url(&self) -> &Url {
+        &self.api
+    }
+
+    /// `projects/<id>` + `rest`, with the project's path escaped.
+    pub(crate) fn project_url(&self, project: &str, rest: &str) -> Result<Url> {
+        let id = utf8_percent_encode(project, SEGMENT);
+        self.api.join(&format!("projects/{id}{rest}")).map_err(|e| Error::Invalid(format!("URL: {e}")))
+    }
+
+    pub(crate) fn job_ref_url(&self, project: &str, job: &JobRef, artifact_path: Option<&str>) -> Result<Url> {
+        match job {
+            JobRef::Id(id) => {
+                let rest = match artifact_path {
+                    None => format!("/jobs/{id}/artifacts"),
+                    Some(p) => format!("/jobs/{id}/artifacts/{}", utf8_percent_encode(p, PATH)),
+                };
+                self.project_url(project, &rest)
+            }
+            JobRef::Latest { ref_name, job } => {
+                let r = utf8_percent_encode(ref_name, SEGMENT);
+                let rest = match artifact_path {
+                    None => format!("/jobs/artifacts/{r}/download"),
+                    Some(p) => format!("/jobs/artifacts/{r}/raw/{}", utf8_percent_encode(p, PATH)),
+                };
+                let mut url = self.project_url(project, &rest)?;
+                url.query_pairs_mut().append_pair("job", job);
+                Ok(url)
+            }
+        }
+    }
+
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
+        let resp = self.transport.send(Method::GET, url, &HeaderMap::new(), &[]).await?;
+        decode(resp).await
+    }
+
+    async fn post_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
+        let resp = self.transport.send(Method::POST, url, &HeaderMap::new(), &[]).await?;
+        decode(resp).await
+    }
+
+    /// A binary download as a stream (GET, redirects followed, retried before the first
+    /// byte).
+    pub(crate) async fn stream(&self, url: Url, headers: &HeaderMap) -> Result<(StatusCode, HeaderMap, ByteStream)> {
+        let resp = self.transport.send(Method::GET, url, headers, &[]).await?;
+        let (status, head) = (resp.status(), resp.headers().clone());
+        Ok((status, head, body_stream(resp)))
+    }
+
+    // ---- the 15 operations -------------------------------------------------------------
+
+    /// 1: the project's jobs, newest first, every page.
+    pub fn jobs(&self, project: &str, filter: &JobFilter) -> impl Stream<Item = Result<Job>> + Send + 'static {
+        let url = self.project_url(project, "/jobs").map(|u| with_filter(u, filter, false));
+        crate::pages::items(self.clone(), url)
+    }
+
+    /// 2: a pipeline's jobs (child pipelines too), oldest first, every page.
+    pub fn pipeline_jobs(&self, project: &str, pipeline: u64, filter: &JobFilter) -> impl Stream<Item = Result<Job>> + Send + 'static {
+        let url = self.project_url(project, &format!("/pipelines/{pipeline}/jobs")).map(|u| with_filter(u, filter, true));
+        crate::pages::items(self.clone(), url)
+    }
+
+    /// 3: a pipeline's bridges, every page.
+    pub fn pipeline_bridges(&self, project: &str, pipeline: u64, filter: &JobFilter) -> impl Stream<Item = Result<Bridge>> + Send + 'static {
+        let url = self.project_url(project, &format!("/pipelines/{pipeline}/bridges")).map(|u| with_filter(u, filter, false));
+        crate::pages::items(self.clone(), url)
+    }
+
+    /// 4: one job.
+    pub async fn job(&self, project: &str, job: u64) -> Result<Job> {
+        self.get_json(self.project_url(project, &format!("/jobs/{job}"))?).await
+    }
+
+    /// 5 and 6: the artifacts archive, streamed.
+    pub async fn archive(&self, project: &str, job: &JobRef) -> Result<ByteStream> {
+        Ok(self.stream(self.job_ref_url(project, job, None)?, &HeaderMap::new()).await?.2)
+    }
+
+    /// 7 and 8: one file of the archive, extracted by the server, streamed.
+    pub async fn artifact(&self, project: &str, job: &JobRef, artifact_path: &str) -> Result<ByteStream> {
+        Ok(self.stream(self.job_ref_url(project, job, Some(artifact_path))?, &HeaderMap::new()).await?.2)
+    }
+
+    /// 9: the job log, streamed.
+    pub async fn trace(&self, project: &str, job: u64) -> Result<ByteStream> {
+        Ok(self.stream(self.project_url(project, &format!("/jobs/{job}/trace"))?, &HeaderMap::new()).await?.2)
+    }
+
+    /// The log from byte `offset` on (`None`: nothing new). Asks with `Range`; a server that
+    /// ignores it sends the whole log, of which the part past `offset` is returned.
+    pub async fn trace_from(&self, project: &str, job: u64, offset: u64) -> Result<Option<Bytes>> {
+        let url = self.project_url(project, &format!("/jobs/{job}/trace"))?;
+        let mut h = HeaderMap::new();
+        if offset > 0 {
+            h.insert(reqwest::header::RANGE, format!("bytes={offset}-").parse().map_err(|_| Error::Invalid("range".into()))?);
+        }
+        let resp = self.transport.send(Method::GET, url, &h, &[StatusCode::RANGE_NOT_SATISFIABLE]).await?;
+        let status = resp.status();
+        if status == StatusCode::RANGE_NOT_SATISFIABLE {
+            return Ok(None);
+        }
+        let shown_url = shown(resp.url());
+        let body = resp.bytes().await.map_err(|e| Error::Transport { url: shown_url, message: e.to_string() })?;
+        let new = if status == StatusCode::PARTIAL_CONTENT {
+            body
+        } else {
+            body.slice((offset as usize).min(body.len())..)
+        };
+        Ok((!new.is_empty()).then_some(new))
+    }
+
+    /// 10: cancels a job (a finished job comes back unchanged).
+    pub async fn cancel(&self, project: &str, job: u64) -> Result<Job> {
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/cancel"))?).await
+    }
+
+    /// 11: runs a finished job again; returns the new job.
+    pub async fn retry(&self, project: &str, job: u64) -> Result<Job> {
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/retry"))?).await
+    }
+
+    /// 12: erases a finished job's artifacts and log.
+    pub async fn erase(&self, project: &str, job: u64) -> Result<Job> {
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/erase"))?).await
+    }
+
+    /// 13: keeps the artifacts from expiring.
+    pub async fn keep_artifacts(&self, project: &str, job: u64) -> Result<Job> {
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/artifacts/keep"))?).await
+    }
+
+    /// 14: deletes the artifacts (the log stays).
+    pub async fn delete_artifacts(&self, project: &str, job: u64) -> Result<()> {
+        let url = self.project_url(project, &format!("/jobs/{job}/artifacts"))?;
+        self.transport.send(Method::DELETE, url, &HeaderMap::new(), &[]).await?;
+        Ok(())
+    }
+
+    /// 15: starts a manual job.
+    pub async fn play(&self, project: &str, job: u64) -> Result<Job> {
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/play"))?).await
+    }
+
+    // ---- what clients ask first -------------------------------------------------------
+
+    /// `GET /version`.
+    pub async fn version(&self) -> Result<Version> {
+        self.get_json(self.api.join("version").map_err(|e| Error::Invalid(e.to_string()))?).await
+    }
+
+    /// `GET /projects/:id`.
+    pub async fn project(&self, project: &str) -> Result<Project> {
+        self.get_json(self.project_url(project, "")?).await
+    }
+
+    /// `GET /job`: the job of the client's job token.
+    pub async fn current_job(&self) -> Result<Job> {
+        self.get_json(self.api.join("job").map_err(|e| Error::Invalid(e.to_string()))?).await
+    }
+}
+
+fn with_filter(mut url: Url, filter: &JobFilter, pipeline: bool) -> Url {
+    {
+        let mut q = url.query_pairs_mut();
+        for s in &filter.scope {
+            q.append_pair("scope[]", s.as_str());
+        }
+        if pipeline && filter.include_retried {
+            q.append_pair("include_retried", "true");
+        }
+        q.append_pair("per_page", &filter.per_page.unwrap_or(100).to_string());
+    }
+    url
+}
+
+/// A response's body as a [`ByteStream`].
+pub(crate) fn body_stream(resp: reqwest::Response) -> ByteStream {
+    let url = shown(resp.url());
+    Box::pin(resp.bytes_stream().map(move |r| r.map_err(|e| Error::Transport { url: url.clone(), message: e.to_string() })))
+}
+
+pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+    let url = shown(resp.url());
+    let bytes = resp.bytes().await.map_err(|e| Error::Transport { url: url.clone(), message: e.to_string() })?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Decode { url, message: e.to_string() })
+}

@@ -1,0 +1,119 @@
+//! Lists as streams: each page's items, then the next page by the absolute `Link
+//! rel="next"` URL (or `X-Next-Page` when a server sends no `Link`), until there is none.
+//! `X-Total` is never needed.
+
+use std::collections::VecDeque;
+
+use futures_util::Stream;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+
+use crate::client::{Client, decode};
+use crate::error::Result;
+
+/// The URL of `rel="next"` in a `Link` header.
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<Url> {
+    for value in headers.get_all(reqwest::header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            let mut pieces = part.split(';');
+            let target = pieces.next()?.trim();
+            let is_next = pieces.any(|p| {
+                let p = p.trim();
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if is_next {
+                return Url::parse(target.trim_start_matches('<').trim_end_matches('>')).ok();
+            }
+        }
+    }
+    None
+}
+
+fn next_page(current: &Url, headers: &HeaderMap) -> Option<Url> {
+    if let Some(url) = next_link(headers) {
+        return Some(url);
+    }
+    let next = headers.get("x-next-page")?.to_str().ok()?.trim();
+    if next.is_empty() {
+        return None;
+    }
+    let mut url = current.clone();
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != "page").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("page", next);
+    Some(url)
+}
+
+struct State<T> {
+    client: Client,
+    next: Option<Url>,
+    buffer: VecDeque<T>,
+    failed: bool,
+}
+
+/// Every item of every page from `first` on.
+pub(crate) fn items<T>(client: Client, first: Result<Url>) -> impl Stream<Item = Result<T>> + Send + 'static
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    let (next, failed_first) = match first {
+        Ok(url) => (Some(url), None),
+        Err(e) => (None, Some(e)),
+    };
+    let state = State { client, next, buffer: VecDeque::new(), failed: false };
+    let head = futures_util::stream::iter(failed_first.map(Err));
+    let body = futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(item) = st.buffer.pop_front() {
+                return Some((Ok(item), st));
+            }
+            if st.failed {
+                return None;
+            }
+            let url = st.next.take()?;
+            let resp = match st.client.transport.send(Method::GET, url.clone(), &HeaderMap::new(), &[]).await {
+                Ok(r) => r,
+                Err(e) => {
+                    st.failed = true;
+                    return Some((Err(e), st));
+                }
+            };
+            st.next = next_page(&url, resp.headers());
+            match decode::<Vec<T>>(resp).await {
+                Ok(page) => st.buffer.extend(page),
+                Err(e) => {
+                    st.failed = true;
+                    return Some((Err(e), st));
+                }
+            }
+        }
+    });
+    futures_util::StreamExt::chain(head, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_next_link_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            "<http://h/api/v4/projects/1/jobs?page=1>; rel=\"prev\", <http://h/api/v4/projects/1/jobs?page=3&scope[]=failed>; rel=\"next\", <http://h/x?page=1>; rel=\"first\"".parse().unwrap(),
+        );
+        assert_eq!(next_link(&h).unwrap().as_str(), "http://h/api/v4/projects/1/jobs?page=3&scope[]=failed");
+    }
+
+    #[test]
+    fn falls_back_to_x_next_page() {
+        let mut h = HeaderMap::new();
+        h.insert("x-next-page", "4".parse().unwrap());
+        let url = Url::parse("http://h/api/v4/projects/1/jobs?per_page=2&page=3").unwrap();
+        assert_eq!(next_page(&url, &h).unwrap().as_str(), "http://h/api/v4/projects/1/jobs?per_page=2&page=4");
+        h.insert("x-next-page", "".parse().unwrap());
+        assert!(next_page(&url, &h).is_none());
+    }
+}

@@ -1,0 +1,185 @@
+//! Sending one request: authentication headers, redirects followed by hand (credentials
+//! dropped when the origin changes), the retry policy, and GitLab's error bodies.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION};
+use reqwest::{Method, Response, StatusCode, Url};
+
+use crate::error::{Error, Result, shown};
+use crate::retry::RetryPolicy;
+
+/// How the client authenticates.
+#[derive(Clone, Default)]
+pub enum Auth {
+    /// No credentials (public projects' artifacts).
+    #[default]
+    None,
+    /// A personal, project or group access token (`PRIVATE-TOKEN`).
+    Private(String),
+    /// A CI job token (`JOB-TOKEN`).
+    Job(String),
+    /// An OAuth 2 token (`Authorization: Bearer`).
+    OAuth(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Auth::None => "Auth::None",
+            Auth::Private(_) => "Auth::Private(..)",
+            Auth::Job(_) => "Auth::Job(..)",
+            Auth::OAuth(_) => "Auth::OAuth(..)",
+        })
+    }
+}
+
+impl Auth {
+    /// The headers that carry the credential.
+    pub(crate) fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let put = |h: &mut HeaderMap, name: HeaderName, value: String| {
+            if let Ok(mut v) = HeaderValue::from_str(&value) {
+                v.set_sensitive(true);
+                h.insert(name, v);
+            }
+        };
+        match self {
+            Auth::None => {}
+            Auth::Private(t) => put(&mut h, HeaderName::from_static("private-token"), t.clone()),
+            Auth::Job(t) => put(&mut h, HeaderName::from_static("job-token"), t.clone()),
+            Auth::OAuth(t) => put(&mut h, AUTHORIZATION, format!("Bearer {t}")),
+        }
+        h
+    }
+}
+
+/// Redirects followed at most.
+const MAX_REDIRECTS: usize = 10;
+
+/// The HTTP side of a client.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    pub(crate) http: reqwest::Client,
+    pub(crate) auth: Auth,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) stall_timeout: Duration,
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Headers that carry credentials: never sent to another origin.
+fn strip_credentials(h: &mut HeaderMap) {
+    for name in ["private-token", "job-token"] {
+        h.remove(name);
+    }
+    h.remove(AUTHORIZATION);
+    h.remove(COOKIE);
+}
+
+impl Transport {
+    /// Sends `method url` with `extra` headers; follows redirects for GET and HEAD; retries
+    /// by the policy; answers GitLab's error statuses as [`Error::Api`]. `accept` lists
+    /// statuses besides 2xx that the caller handles itself (304, 416).
+    pub(crate) async fn send(&self, method: Method, url: Url, extra: &HeaderMap, accept: &[StatusCode]) -> Result<Response> {
+        let mut attempt = 1;
+        let mut waited = Duration::ZERO;
+        loop {
+            let outcome = self.send_once(&method, &url, extra).await;
+            let retry_headers = match &outcome {
+                Ok(resp) if RetryPolicy::retryable_status(resp.status()) => Some(Some(resp.headers().clone())),
+                Err(Error::Transport { .. }) => Some(None),
+                _ => None,
+            };
+            if let Some(headers) = retry_headers
+                && self.retry.retries(&method)
+                && attempt < self.retry.max_attempts
+            {
+                let delay = self.retry.delay(attempt, headers.as_ref());
+                if waited + delay <= self.retry.budget {
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                    attempt += 1;
+                    continue;
+                }
+            }
+            let resp = outcome?;
+            let status = resp.status();
+            if status.is_success() || accept.contains(&status) {
+                return Ok(resp);
+            }
+            return Err(api_error(&method, resp).await);
+        }
+    }
+
+    /// One attempt: the request and its redirects.
+    async fn send_once(&self, method: &Method, url: &Url, extra: &HeaderMap) -> Result<Response> {
+        let origin = url.clone();
+        let mut headers = self.auth.headers();
+        headers.extend(extra.clone());
+        let mut url = url.clone();
+        let mut method = method.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(|e| Error::Transport { url: shown(&url), message: describe(&e) })?;
+            if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
+                return Ok(resp);
+            }
+            let Some(next) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok())
+            else {
+                return Ok(resp);
+            };
+            if resp.status() == StatusCode::SEE_OTHER && method != Method::HEAD {
+                method = Method::GET;
+            }
+            if !same_origin(&origin, &next) {
+                // Object storage behind a redirect must never see the GitLab token.
+                strip_credentials(&mut headers);
+            }
+            url = next;
+        }
+        Err(Error::Transport { url: shown(&url), message: format!("more than {MAX_REDIRECTS} redirects") })
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+/// GitLab's error body (`message` or `error`), read up to 64 KiB.
+async fn api_error(method: &Method, resp: Response) -> Error {
+    let status = resp.status();
+    let url = shown(resp.url());
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    use futures_util::StreamExt;
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 * 1024 {
+            break;
+        }
+    }
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            let m = v.get("message").or_else(|| v.get("error"))?;
+            Some(m.as_str().map(str::to_owned).unwrap_or_else(|| m.to_string()))
+        })
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    Error::Api { method: method.to_string(), url, status, message }
+}
