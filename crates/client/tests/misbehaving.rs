@@ -1,0 +1,240 @@
+//! The client against a scripted server that misbehaves on purpose: 429 with both
+//! `Retry-After` forms, a 502 in the middle of a paginated walk, a cross-origin redirect, a
+//! download cut halfway, and a POST answered 502.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use artifact_client::{Client, JobFilter, JobRef, RetryPolicy};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::TryStreamExt;
+
+/// What the scripted server saw.
+#[derive(Default)]
+struct Seen {
+    requests: Vec<(String, HeaderMap)>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+async fn start(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn record(seen: &Shared, req: &Request) -> usize {
+    let mut s = seen.lock().unwrap();
+    let what = format!("{} {}", req.method(), req.uri());
+    s.requests.push((what, req.headers().clone()));
+    s.requests.iter().filter(|(w, _)| w.split('?').next() == Some(&format!("{} {}", req.method(), req.uri().path()))).count()
+}
+
+fn job(id: u64) -> serde_json::Value {
+    serde_json::json!({"id": id, "name": format!("job{id}"), "status": "success", "some_future_field": {"x": 1}})
+}
+
+fn page(url: &str, items: &[u64], next: Option<u32>) -> Response {
+    let body: Vec<_> = items.iter().map(|&i| job(i)).collect();
+    let mut resp = axum::Json(body).into_response();
+    if let Some(n) = next {
+        let link = format!("<{url}/api/v4/projects/1/jobs?per_page=2&page={n}>; rel=\"next\"");
+        resp.headers_mut().insert(header::LINK, link.parse().unwrap());
+    }
+    resp
+}
+
+fn quick() -> RetryPolicy {
+    RetryPolicy { base_delay: Duration::from_millis(20), ..RetryPolicy::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_429_by_retry_after_in_both_forms_and_a_502_mid_walk() {
+    let seen: Shared = Arc::default();
+    let base = Arc::new(Mutex::new(String::new()));
+    let b = base.clone();
+    let app = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs",
+            get(move |State(seen): State<Shared>, req: Request| {
+                let base = b.lock().unwrap().clone();
+                async move {
+                    let n = record(&seen, &req);
+                    let page2 = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "page=2"));
+                    match (n, page2) {
+                        (1, false) => (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")]).into_response(),
+                        (2, false) => {
+                            // Two seconds ahead: HTTP dates have whole seconds, so the wait is over one.
+                            let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
+                            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, at)]).into_response()
+                        }
+                        (_, false) => page(&base, &[9, 8], Some(2)),
+                        (4, true) => StatusCode::BAD_GATEWAY.into_response(),
+                        (_, true) => page(&base, &[7], None),
+                    }
+                }
+            }),
+        )
+        .with_state(seen.clone());
+    let url = start(app).await;
+    *base.lock().unwrap() = url.clone();
+    let gl = Client::builder(&url).private_token("t").retry(quick()).build().unwrap();
+    let started = Instant::now();
+    let jobs: Vec<_> = gl.jobs("1", &JobFilter { per_page: Some(2), ..JobFilter::default() }).try_collect().await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [9, 8, 7], "every item, once, unknown fields ignored");
+    assert_eq!(seen.lock().unwrap().requests.len(), 5, "429, 429, page 1, 502, page 2");
+    // The waits were Retry-After's (1 s, then over 1 s to the date), not the 20 ms backoff.
+    assert!(started.elapsed() >= Duration::from_millis(1900), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_answered_502_is_not_retried() {
+    let seen: Shared = Arc::default();
+    let app = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs/5/retry",
+            post(|State(seen): State<Shared>, req: Request| async move {
+                record(&seen, &req);
+                StatusCode::BAD_GATEWAY
+            }),
+        )
+        .with_state(seen.clone());
+    let url = start(app).await;
+    let gl = Client::builder(&url).private_token("t").retry(quick()).build().unwrap();
+    let err = gl.retry("1", 5).await.unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(502));
+    assert_eq!(seen.lock().unwrap().requests.len(), 1, "a retry must never start two jobs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_origin_redirect_never_carries_the_token() {
+    let storage_seen: Shared = Arc::default();
+    let storage = Router::new()
+        .route(
+            "/bucket/artifacts.zip",
+            get(|State(seen): State<Shared>, req: Request| async move {
+                record(&seen, &req);
+                (StatusCode::OK, "zip bytes")
+            }),
+        )
+        .with_state(storage_seen.clone());
+    // 127.0.0.1 and localhost are different origins.
+    let storage_url = start(storage).await.replace("127.0.0.1", "localhost");
+    let target = format!("{storage_url}/bucket/artifacts.zip?X-Amz-Signature=abc");
+    let gitlab_seen: Shared = Arc::default();
+    let gitlab = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs/5/artifacts",
+            get(move |State(seen): State<Shared>, req: Request| {
+                let target = target.clone();
+                async move {
+                    record(&seen, &req);
+                    (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
+                }
+            }),
+        )
+        .with_state(gitlab_seen.clone());
+    let url = start(gitlab).await;
+    for gl in [
+        Client::builder(&url).private_token("secret-pat").build().unwrap(),
+        Client::builder(&url).job_token("secret-job").build().unwrap(),
+        Client::builder(&url).oauth_token("secret-oauth").build().unwrap(),
+    ] {
+        let mut body = gl.archive("1", &JobRef::Id(5)).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(got, b"zip bytes");
+    }
+    let gitlab_seen = gitlab_seen.lock().unwrap();
+    assert!(gitlab_seen.requests.iter().all(|(_, h)| h.contains_key("private-token") || h.contains_key("job-token") || h.contains_key("authorization")));
+    let storage_seen = storage_seen.lock().unwrap();
+    assert_eq!(storage_seen.requests.len(), 3);
+    for (_, h) in &storage_seen.requests {
+        for name in ["private-token", "job-token", "authorization", "cookie"] {
+            assert!(!h.contains_key(name), "{name} reached the storage origin");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_halfway_resumes_from_the_next_byte() {
+    let data: Arc<Vec<u8>> = Arc::new((0..1_000_000u32).map(|i| (i % 251) as u8).collect());
+    let seen: Shared = Arc::default();
+    let d = data.clone();
+    let app = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs/5/artifacts",
+            get(move |State(seen): State<Shared>, req: Request| {
+                let data = d.clone();
+                async move {
+                    let n = record(&seen, &req);
+                    let etag = "\"v1\"";
+                    if n == 1 {
+                        // Half the body, then the connection breaks.
+                        let half = bytes::Bytes::copy_from_slice(&data[..500_000]);
+                        let stream = futures_util::stream::iter(vec![
+                            Ok::<_, std::io::Error>(half),
+                            Err(std::io::Error::other("cut")),
+                        ]);
+                        let mut resp = Response::new(Body::from_stream(stream));
+                        resp.headers_mut().insert(header::ETAG, etag.parse().unwrap());
+                        resp.headers_mut().insert(header::CONTENT_LENGTH, data.len().into());
+                        return resp;
+                    }
+                    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let start: usize = range.trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap_or(0);
+                    let mut resp = Response::new(Body::from(data[start..].to_vec()));
+                    *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+                    let cr = format!("bytes {start}-{}/{}", data.len() - 1, data.len());
+                    resp.headers_mut().insert(header::CONTENT_RANGE, cr.parse().unwrap());
+                    resp.headers_mut().insert(header::ETAG, etag.parse().unwrap());
+                    resp
+                }
+            }),
+        )
+        .route(
+            "/api/v4/projects/1/jobs/5",
+            get(|| async { axum::Json(serde_json::json!({"id": 5, "name": "b", "status": "success", "artifacts_file": {"filename": "artifacts.zip", "size": 1_000_000}})) }),
+        )
+        .with_state(seen.clone());
+    let url = start(app).await;
+    let gl = Client::builder(&url).private_token("t").build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("artifacts.zip");
+    let done = gl.download_archive_to("1", &JobRef::Id(5), &to, None).await.unwrap();
+    assert_eq!(done.resumes, 1);
+    assert_eq!(std::fs::read(&to).unwrap(), *data, "bytes identical");
+    let seen = seen.lock().unwrap();
+    let downloads: Vec<_> = seen.requests.iter().filter(|(w, _)| w.ends_with("/artifacts")).collect();
+    assert_eq!(downloads.len(), 2);
+    let (_, resumed) = downloads[1];
+    let range = resumed.get(header::RANGE).unwrap().to_str().unwrap();
+    let start: usize = range.trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    assert!(start > 0 && start <= 500_000, "resumed from the next byte it had: {range}");
+    assert_eq!(resumed.get(header::IF_RANGE).unwrap(), "\"v1\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_whose_size_disagrees_with_the_job_leaves_nothing() {
+    let app = Router::new()
+        .route("/api/v4/projects/1/jobs/5/artifacts", get(|| async { "short" }))
+        .route(
+            "/api/v4/projects/1/jobs/5",
+            get(|| async { axum::Json(serde_json::json!({"id": 5, "name": "b", "status": "success", "artifacts_file": {"filename": "artifacts.zip", "size": 99}})) }),
+        );
+    let url = start(app).await;
+    let gl = Client::builder(&url).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("a.zip");
+    let err = gl.download_archive_to("1", &JobRef::Id(5), &to, None).await.unwrap_err();
+    assert!(err.to_string().contains("the job lists 99"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
