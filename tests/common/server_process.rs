@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+#[allow(dead_code)] // each test binary uses part of it
 pub(crate) struct ServerProcess {
     child: Option<Child>,
     pub(crate) url: String,
@@ -16,6 +17,7 @@ pub(crate) fn artifact_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_artifact"))
 }
 
+#[allow(dead_code)]
 impl ServerProcess {
     /// `artifact serve --data DATA --listen 127.0.0.1:0`, waiting for its address line.
     pub(crate) fn start(data: &Path, extra: &[&str]) -> ServerProcess {

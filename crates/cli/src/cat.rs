@@ -65,7 +65,7 @@ pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>, remot
     Ok(())
 }
 
-fn progress_bar(size: u64) -> ProgressBar {
+pub(crate) fn progress_bar(size: u64) -> ProgressBar {
     let style = ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(size).with_style(style)

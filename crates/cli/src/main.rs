@@ -8,6 +8,7 @@
 mod cat;
 mod error;
 mod extract;
+mod gitlab;
 mod input;
 mod listing;
 mod ls;
@@ -90,6 +91,53 @@ enum Command {
     Admin(server::AdminArgs),
     /// Import a job (with its artifacts and log) into a data directory.
     Import(Box<server::ImportArgs>),
+    /// Jobs on a GitLab (or `artifact serve`): list, get, trace, cancel, retry, erase,
+    /// keep, play, delete-artifacts.
+    Job {
+        #[command(subcommand)]
+        command: gitlab::JobCommand,
+        #[command(flatten)]
+        gitlab: gitlab::GitlabArgs,
+    },
+    /// Download a job's artifacts archive (resumed if the transfer breaks).
+    Download {
+        #[command(flatten)]
+        job: gitlab::JobSelect,
+        /// Where to write (default: artifacts.zip).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        gitlab: gitlab::GitlabArgs,
+    },
+    /// Print (or save) one file of a job's artifacts.
+    Get {
+        /// The file's path in the archive (e.g. dist/app.js).
+        artifact_path: String,
+        #[command(flatten)]
+        job: gitlab::JobSelect,
+        /// Write to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Read the file out of the archive here (one central-directory read, then the
+        /// entry by range) instead of asking the server to extract it.
+        #[arg(long)]
+        via_archive: bool,
+        #[command(flatten)]
+        gitlab: gitlab::GitlabArgs,
+    },
+    /// Print a job's log; with --follow, keep printing new output until the job finishes.
+    Trace {
+        /// The job id.
+        job: u64,
+        /// Keep polling for new output (by Range) until the job reaches a final status.
+        #[arg(short, long)]
+        follow: bool,
+        /// Seconds between polls with --follow.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        interval: f64,
+        #[command(flatten)]
+        gitlab: gitlab::GitlabArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +212,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => server::serve(args),
         Command::Admin(args) => server::admin(args),
         Command::Import(args) => server::import(*args),
+        Command::Job { command, gitlab } => gitlab::job(&gitlab, command),
+        Command::Download { job, output, gitlab } => gitlab::download(&gitlab, &job, output.as_deref()),
+        Command::Get { artifact_path, job, output, via_archive, gitlab } => {
+            gitlab::get(&gitlab, &job, &artifact_path, output.as_deref(), via_archive)
+        }
+        Command::Trace { job, follow, interval, gitlab } => {
+            let interval = std::time::Duration::from_secs_f64(interval.clamp(0.05, 3600.0));
+            gitlab::trace_command(&gitlab, job, follow, interval)
+        }
     }
 }
 

@@ -1,0 +1,162 @@
+//! The client commands (`artifact job ...`, `download`, `get`, `trace --follow`) as
+//! processes against `artifact serve` on loopback, configured by flags and by the GitLab CI
+//! environment.
+
+#[path = "common/server_process.rs"]
+mod server_process;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use server_process::{ServerProcess, artifact_bin};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn admin(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(artifact_bin()).args(args).arg("--data").arg(data).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    server: ServerProcess,
+    token: String,
+    build: u64,
+    running: serde_json::Value,
+    data: PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    admin(&data, &["admin", "user", "add", "dev"]);
+    let token = admin(&data, &["admin", "token", "add", "dev"]).trim().to_owned();
+    admin(&data, &["admin", "project", "add", "group/app"]);
+    admin(&data, &["admin", "member", "add", "group/app", "dev", "maintainer"]);
+    let zip = repo().join("tests/data/infozip-basic.zip");
+    let log = dir.path().join("log");
+    std::fs::write(&log, "building\ndone\n").unwrap();
+    let build: serde_json::Value = serde_json::from_str(&admin(
+        &data,
+        &["import", "--project", "group/app", "--ref", "release/1.0", "--job", "build", "--artifacts", zip.to_str().unwrap(), "--trace", log.to_str().unwrap()],
+    ))
+    .unwrap();
+    let running: serde_json::Value = serde_json::from_str(&admin(
+        &data,
+        &["import", "--project", "group/app", "--ref", "main", "--job", "deploy", "--status", "running", "--user", "dev", "--trace", log.to_str().unwrap()],
+    ))
+    .unwrap();
+    let server = ServerProcess::start(&data, &[]);
+    Setup { _dir: dir, server, token, build: build["id"].as_u64().unwrap(), running, data }
+}
+
+impl Setup {
+    /// `artifact ARGS` configured by the CI environment.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(artifact_bin())
+            .args(args)
+            .env("CI_SERVER_URL", &self.server.url)
+            .env("GITLAB_TOKEN", &self.token)
+            .env("CI_PROJECT_ID", "group/app")
+            .env_remove("CI_JOB_TOKEN")
+            .env_remove("PRIVATE_TOKEN")
+            .env_remove("GITLAB_URL")
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn job_commands_print_tables_and_json() {
+    let s = setup();
+    let out = s.run(&["job", "list"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = text(&out);
+    assert!(table.lines().next().unwrap().starts_with("ID"), "{table}");
+    assert!(table.contains("deploy") && table.contains("build"));
+    let out = s.run(&["job", "list", "--json", "--scope", "running"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 1);
+    assert_eq!(jobs[0]["name"], "deploy");
+    let out = s.run(&["job", "get", &s.build.to_string(), "--json"]);
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["artifacts_file"]["size"], 2934);
+    let out = s.run(&["job", "retry", &s.build.to_string(), "--json"]);
+    let new: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(new["id"], job["id"]);
+    let out = s.run(&["job", "keep", "999999"]);
+    assert_eq!(out.status.code(), Some(4), "404 is exit 4");
+}
+
+#[test]
+fn download_and_get_by_id_and_by_ref() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("a.zip");
+    let out = s.run(&["download", "--ref", "release/1.0", "--job-name", "build", "-o", zip.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&zip).unwrap(), std::fs::read(repo().join("tests/data/infozip-basic.zip")).unwrap());
+    let readme = "Top-level readme for the infozip-basic fixture.\n";
+    let id = s.build.to_string();
+    assert_eq!(text(&s.run(&["get", "docs/readme.txt", "--job", &id])), readme);
+    assert_eq!(text(&s.run(&["get", "docs/readme.txt", "--job", &id, "--via-archive"])), readme);
+    assert_eq!(text(&s.run(&["get", "docs/readme.txt", "--ref", "release/1.0", "--job-name", "build"])), readme);
+    let to = dir.path().join("big.txt");
+    assert!(s.run(&["get", "big.txt", "--job", &id, "-o", to.to_str().unwrap()]).status.success());
+    assert_eq!(std::fs::metadata(&to).unwrap().len(), 20900);
+    // Exit codes: a bad path is 3, a missing entry 4, a bad token 1 with a hint.
+    assert_eq!(s.run(&["get", "../x", "--job", &id]).status.code(), Some(3));
+    assert_eq!(s.run(&["get", "nope.txt", "--job", &id]).status.code(), Some(4));
+    let out = Command::new(artifact_bin())
+        .args(["job", "list", "--url", &s.server.url, "--token", "glpat-wrong", "--project", "group/app"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A job token from the CI environment reads artifacts while its job runs.
+    let out = Command::new(artifact_bin())
+        .args(["get", "docs/readme.txt", "--job", &id])
+        .env("CI_SERVER_URL", &s.server.url)
+        .env("CI_JOB_TOKEN", s.running["token"].as_str().unwrap())
+        .env("CI_PROJECT_ID", "group/app")
+        .env_remove("GITLAB_TOKEN")
+        .env_remove("PRIVATE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out), readme, "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn trace_follow_stops_when_the_job_finishes() {
+    let s = setup();
+    let running = s.running["id"].as_u64().unwrap().to_string();
+    let mut follow = Command::new(artifact_bin())
+        .args(["trace", &running, "--follow", "--interval", "0.2"])
+        .env("CI_SERVER_URL", &s.server.url)
+        .env("GITLAB_TOKEN", &s.token)
+        .env("CI_PROJECT_ID", "group/app")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(follow.try_wait().unwrap().is_none(), "still following a running job");
+    assert!(s.run(&["job", "cancel", &running]).status.success());
+    let mut waited = 0;
+    while follow.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+        assert!(waited < 50, "follow did not stop after the job was canceled");
+    }
+    let out = follow.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "building\ndone\n", "the log once, no repeats");
+    let _ = &s.data;
+}
