@@ -22,6 +22,8 @@
 #   entry-stored"), PORT (18092), ARTIFACT_BIN (use this binary, no build), CARGO_TARGET_DIR
 #   (honoured by the build), OUT_DIR (parent of the temporary directory), KEEP=1 (keep it:
 #   server data, log, hyperfine JSON).
+# Prints hyperfine's reports, then a markdown table for benches/README.md; exits 1 when a target
+# is not met or the two outputs differ.
 # Smoke run: RUNS=1 ARTIFACT_BIN=target/release/artifact benches/run-client.sh /work/bench-data
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -189,7 +189,7 @@ pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliErr
                     .iter()
                     .map(|s| JobStatus::parse(s).ok_or_else(|| CliError::new(Exit::Usage, "--scope", format!("unknown status {s:?}"))))
                     .collect::<Result<Vec<_>, _>>()?;
-                let filter = JobFilter { scope, include_retried, per_page: Some(100) };
+                let filter = JobFilter { scope, include_retried, per_page: Some(100), keyset: pipeline.is_none() };
                 if bridges {
                     let list: Vec<_> = client
                         .pipeline_bridges(p, pipeline.unwrap_or(0), &filter)

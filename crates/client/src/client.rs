@@ -34,6 +34,10 @@ pub struct JobFilter {
     pub include_retried: bool,
     /// Rows per page (GitLab caps it at 100).
     pub per_page: Option<u32>,
+    /// Project lists: ask for keyset pagination (`pagination=keyset`, newest first), which
+    /// GitLab serves for project jobs and which stays fast deep into long lists. Servers
+    /// that do not offer it answer with offset pages; both are followed the same way.
+    pub keyset: bool,
 }
 
 /// Builds a [`Client`].
@@ -185,7 +189,13 @@ impl Client {
 
     /// 1: the project's jobs, newest first, every page.
     pub fn jobs(&self, project: &str, filter: &JobFilter) -> impl Stream<Item = Result<Job>> + Send + 'static {
-        let url = self.project_url(project, "/jobs").map(|u| with_filter(u, filter, false));
+        let url = self.project_url(project, "/jobs").map(|u| {
+            let mut u = with_filter(u, filter, false);
+            if filter.keyset {
+                u.query_pairs_mut().append_pair("pagination", "keyset").append_pair("order_by", "id").append_pair("sort", "desc");
+            }
+            u
+        });
         crate::pages::items(self.clone(), url)
     }
 

@@ -238,3 +238,69 @@ async fn a_download_whose_size_disagrees_with_the_job_leaves_nothing() {
     assert!(err.to_string().contains("the job lists 99"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_via_the_archive_falls_back_when_range_is_ignored() {
+    let seen: Shared = Arc::default();
+    let zip = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/infozip-basic.zip")).unwrap();
+    let app = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs/5/artifacts",
+            get(move |State(seen): State<Shared>, req: Request| {
+                let zip = zip.clone();
+                async move {
+                    record(&seen, &req);
+                    // Range is ignored: the whole archive, 200.
+                    zip
+                }
+            }),
+        )
+        .route(
+            "/api/v4/projects/1/jobs/5/artifacts/docs/readme.txt",
+            get(|State(seen): State<Shared>, req: Request| async move {
+                record(&seen, &req);
+                "extracted by the server"
+            }),
+        )
+        .with_state(seen.clone());
+    let url = start(app).await;
+    let gl = Client::builder(&url).private_token("t").build().unwrap();
+    let mut body = gl.artifact_via_archive("1", &JobRef::Id(5), "docs/readme.txt").await.unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, b"extracted by the server");
+    let seen = seen.lock().unwrap();
+    assert!(seen.requests.iter().any(|(w, _)| w.ends_with("/artifacts/docs/readme.txt")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_pagination_is_asked_for_and_followed() {
+    let seen: Shared = Arc::default();
+    let app = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs",
+            get(|State(seen): State<Shared>, req: Request| async move {
+                record(&seen, &req);
+                let q = req.uri().query().unwrap_or("").to_owned();
+                if q.contains("id_before=8") {
+                    return axum::Json(vec![job(7)]).into_response();
+                }
+                // GitLab's keyset answer: a Link to the next page, no X-Total.
+                let mut resp = axum::Json(vec![job(9), job(8)]).into_response();
+                let host = req.headers().get(header::HOST).unwrap().to_str().unwrap().to_owned();
+                let next = format!("<http://{host}/api/v4/projects/1/jobs?pagination=keyset&id_before=8&order_by=id&sort=desc>; rel=\"next\"");
+                resp.headers_mut().insert(header::LINK, next.parse().unwrap());
+                resp
+            }),
+        )
+        .with_state(seen.clone());
+    let url = start(app).await;
+    let gl = Client::builder(&url).private_token("t").build().unwrap();
+    let filter = JobFilter { keyset: true, ..JobFilter::default() };
+    let jobs: Vec<_> = gl.jobs("1", &filter).try_collect().await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [9, 8, 7]);
+    let first = &seen.lock().unwrap().requests[0].0;
+    assert!(first.contains("pagination=keyset") && first.contains("order_by=id") && first.contains("sort=desc"), "{first}");
+}
