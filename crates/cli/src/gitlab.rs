@@ -27,6 +27,9 @@ pub(crate) struct GitlabArgs {
     /// The project: numeric id or full path [env: CI_PROJECT_ID].
     #[arg(long, short = 'p', value_name = "PROJECT", global = true)]
     project: Option<String>,
+    /// Sync downloaded files to disk before they take their name (survives a power cut).
+    #[arg(long, global = true)]
+    sync: bool,
 }
 
 /// Which job: by id, or the latest successful pipeline's job for a ref.
@@ -104,7 +107,7 @@ impl GitlabArgs {
             .clone()
             .or_else(|| env_first(&["CI_SERVER_URL", "GITLAB_URL"]))
             .ok_or_else(|| CliError::new(Exit::Usage, "--url", "no GitLab URL (give --url or set CI_SERVER_URL or GITLAB_URL)"))?;
-        let mut builder = Client::builder(url);
+        let mut builder = Client::builder(url).sync_downloads(self.sync);
         if let Some(t) = self.token.clone().or_else(|| (self.job_token.is_none()).then(|| env_first(&["GITLAB_TOKEN", "PRIVATE_TOKEN"])).flatten()) {
             builder = builder.private_token(t);
         } else if let Some(t) = self.job_token.clone().or_else(|| env_first(&["CI_JOB_TOKEN"])) {
@@ -150,8 +153,9 @@ fn clone_engine(e: &artifact_core::Error) -> artifact_core::Error {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One worker: a command is one task, and a second worker would only compete for the
+    // CPU with a local server inflating what we download.
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(Exit::Failure, "runtime", e))

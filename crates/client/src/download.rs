@@ -180,7 +180,9 @@ impl Client {
             return Err(Error::Download { what, message: format!("received {written} bytes, the job lists {e}") });
         }
         let file = out.into_inner();
-        file.sync_all().await.map_err(io(&temp.path))?;
+        if self.sync_downloads {
+            file.sync_all().await.map_err(io(&temp.path))?;
+        }
         drop(file);
         tokio::fs::rename(&temp.path, path).await.map_err(io(path))?;
         let mut temp = temp;
