@@ -13,7 +13,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::error::{CliError, Exit};
 
 /// Where GitLab is and who we are. Flags win over the environment.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub(crate) struct GitlabArgs {
     /// GitLab's URL [env: CI_SERVER_URL, GITLAB_URL].
     #[arg(long, value_name = "URL", global = true)]
@@ -96,6 +96,17 @@ pub(crate) enum JobCommand {
     DeleteArtifacts { job: u64 },
 }
 
+impl std::fmt::Debug for GitlabArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitlabArgs")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("job_token", &self.job_token.as_ref().map(|_| "<redacted>"))
+            .field("project", &self.project)
+            .finish()
+    }
+}
+
 fn env_first(names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
 }
@@ -130,8 +141,8 @@ fn failed(what: impl std::fmt::Display, e: Error) -> CliError {
     let code = match e.status().map(|s| s.as_u16()) {
         Some(404) => Exit::NotFound,
         Some(400) if e.to_string().contains("artifact_path") => Exit::InvalidPath,
-        _ => match &e {
-            Error::Engine(inner) => return CliError::engine(what, clone_engine(inner)),
+        _ => match e {
+            Error::Engine(inner) => return CliError::engine(what, inner),
             Error::Download { .. } => Exit::Corrupt,
             _ => Exit::Failure,
         },
@@ -142,14 +153,6 @@ fn failed(what: impl std::fmt::Display, e: Error) -> CliError {
         _ => "",
     };
     CliError::new(code, what, format!("{e}{hint}"))
-}
-
-fn clone_engine(e: &artifact_core::Error) -> artifact_core::Error {
-    match e {
-        artifact_core::Error::InvalidPath(p) => artifact_core::Error::InvalidPath(p.clone()),
-        artifact_core::Error::NotFound { name } => artifact_core::Error::NotFound { name: name.clone() },
-        other => artifact_core::Error::Io(std::io::Error::other(other.to_string())),
-    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -265,13 +268,16 @@ async fn trace(client: &Client, project: &str, job: u64, follow: bool, interval:
     loop {
         // The status first: bytes written before a terminal status are all fetched below.
         let status = if follow { Some(client.job(project, job).await.map_err(|e| failed(&what, e))?.status) } else { None };
-        if let Some(new) = client.trace_from(project, job, offset).await.map_err(|e| failed(&what, e))? {
-            out.write_all(&new).map_err(|e| CliError::output("stdout", e))?;
-            out.flush().map_err(|e| CliError::output("stdout", e))?;
-            offset += new.len() as u64;
+        let mut new = client.trace_from(project, job, offset).await.map_err(|e| failed(&what, e))?;
+        while let Some(chunk) = new.next().await {
+            let chunk = chunk.map_err(|e| failed(&what, e))?;
+            out.write_all(&chunk).map_err(|e| CliError::output("stdout", e))?;
+            offset += chunk.len() as u64;
         }
+        out.flush().map_err(|e| CliError::output("stdout", e))?;
         match status {
-            Some(s) if !s.is_terminal() => tokio::time::sleep(interval).await,
+            // A status this client does not know counts as final: never poll forever.
+            Some(s) if !s.is_terminal() && s != JobStatus::Unknown => tokio::time::sleep(interval).await,
             _ => return Ok(()),
         }
     }

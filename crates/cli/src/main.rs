@@ -133,7 +133,7 @@ enum Command {
         #[arg(short, long)]
         follow: bool,
         /// Seconds between polls with --follow.
-        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = positive_seconds)]
         interval: f64,
         #[command(flatten)]
         gitlab: gitlab::GitlabArgs,
@@ -218,9 +218,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
             gitlab::get(&gitlab, &job, &artifact_path, output.as_deref(), via_archive)
         }
         Command::Trace { job, follow, interval, gitlab } => {
-            let interval = std::time::Duration::from_secs_f64(interval.clamp(0.05, 3600.0));
+            let interval = std::time::Duration::from_secs_f64(interval);
             gitlab::trace_command(&gitlab, job, follow, interval)
         }
+    }
+}
+
+/// A finite number of seconds between 0.05 and an hour.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.05..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds between 0.05 and 3600")),
     }
 }
 

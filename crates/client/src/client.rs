@@ -100,6 +100,9 @@ impl ClientBuilder {
 
     /// Builds the client.
     pub fn build(self) -> Result<Client> {
+        if !self.auth.is_valid() {
+            return Err(Error::Invalid("the token is empty or holds characters a header cannot carry (a trailing newline?)".into()));
+        }
         let trimmed = self.base.trim_end_matches('/');
         let api = if trimmed.ends_with("/api/v4") { format!("{trimmed}/") } else { format!("{trimmed}/api/v4/") };
         let api = Url::parse(&api).map_err(|e| Error::Invalid(format!("base URL {:?}: {e}", self.base)))?;
@@ -158,6 +161,10 @@ impl Client {
     }
 
     pub(crate) fn job_ref_url(&self, project: &str, job: &JobRef, artifact_path: Option<&str>) -> Result<Url> {
+        if let Some(p) = artifact_path {
+            // `..` would climb out of the artifacts route once the URL is normalised.
+            artifact_core::ArtifactPath::new(p).map_err(|e| Error::Engine(e.into()))?;
+        }
         match job {
             JobRef::Id(id) => {
                 let rest = match artifact_path {
@@ -243,9 +250,10 @@ impl Client {
         Ok(self.stream(self.project_url(project, &format!("/jobs/{job}/trace"))?, &HeaderMap::new()).await?.2)
     }
 
-    /// The log from byte `offset` on (`None`: nothing new). Asks with `Range`; a server that
-    /// ignores it sends the whole log, of which the part past `offset` is returned.
-    pub async fn trace_from(&self, project: &str, job: u64, offset: u64) -> Result<Option<Bytes>> {
+    /// The log from byte `offset` on, streamed (empty: nothing new). Asks with `Range`; from
+    /// a server that ignores it (GitLab itself), the first `offset` bytes of the whole log
+    /// are dropped as they stream by, so memory stays at one chunk either way.
+    pub async fn trace_from(&self, project: &str, job: u64, offset: u64) -> Result<ByteStream> {
         let url = self.project_url(project, &format!("/jobs/{job}/trace"))?;
         let mut h = HeaderMap::new();
         if offset > 0 {
@@ -254,16 +262,38 @@ impl Client {
         let resp = self.transport.send(Method::GET, url, &h, &[StatusCode::RANGE_NOT_SATISFIABLE]).await?;
         let status = resp.status();
         if status == StatusCode::RANGE_NOT_SATISFIABLE {
-            return Ok(None);
+            return Ok(Box::pin(futures_util::stream::empty()));
         }
-        let shown_url = shown(resp.url());
-        let body = resp.bytes().await.map_err(|e| Error::Transport { url: shown_url, message: e.to_string() })?;
-        let new = if status == StatusCode::PARTIAL_CONTENT {
-            body
-        } else {
-            body.slice((offset as usize).min(body.len())..)
-        };
-        Ok((!new.is_empty()).then_some(new))
+        let mut skip = offset;
+        if status == StatusCode::PARTIAL_CONTENT {
+            let start = resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("bytes "))
+                .and_then(|v| v.split('-').next())
+                .and_then(|v| v.parse::<u64>().ok());
+            if start != Some(offset) {
+                return Err(Error::Decode { url: shown(resp.url()), message: format!("asked for the log from byte {offset}, got {start:?}") });
+            }
+            skip = 0;
+        }
+        let body = body_stream(resp).filter_map(move |chunk| {
+            let out = match chunk {
+                Ok(bytes) if skip >= bytes.len() as u64 => {
+                    skip -= bytes.len() as u64;
+                    None
+                }
+                Ok(bytes) => {
+                    let rest = bytes.slice(skip as usize..);
+                    skip = 0;
+                    Some(Ok(rest))
+                }
+                Err(e) => Some(Err(e)),
+            };
+            std::future::ready(out)
+        });
+        Ok(Box::pin(body))
     }
 
     /// 10: cancels a job (a finished job comes back unchanged).

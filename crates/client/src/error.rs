@@ -76,5 +76,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn shown(url: &reqwest::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
     u.to_string()
 }

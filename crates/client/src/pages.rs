@@ -2,7 +2,7 @@
 //! rel="next"` URL (or `X-Next-Page` when a server sends no `Link`), until there is none.
 //! `X-Total` is never needed.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use futures_util::Stream;
 use reqwest::header::HeaderMap;
@@ -51,6 +51,28 @@ struct State<T> {
     next: Option<Url>,
     buffer: VecDeque<T>,
     failed: bool,
+    /// Pages fetched: a server whose next link comes back to one is looping.
+    fetched: HashSet<String>,
+}
+
+/// A next page must be on the API's own origin: credentials go with it. A link to another
+/// origin (a proxy that builds `http://` links for an `https://` GitLab, say) is moved onto
+/// the API's origin when its path is an API path, and refused otherwise.
+fn on_api_origin(api: &Url, next: Url) -> Result<Url> {
+    let same = api.scheme() == next.scheme() && api.host_str() == next.host_str() && api.port_or_known_default() == next.port_or_known_default();
+    if same {
+        return Ok(next);
+    }
+    if !next.path().starts_with(api.path()) {
+        return Err(crate::error::Error::Decode {
+            url: crate::error::shown(&next),
+            message: "a next-page link leaves the API; not following it with credentials".into(),
+        });
+    }
+    let mut moved = api.clone();
+    moved.set_path(next.path());
+    moved.set_query(next.query());
+    Ok(moved)
 }
 
 /// Every item of every page from `first` on.
@@ -62,7 +84,7 @@ where
         Ok(url) => (Some(url), None),
         Err(e) => (None, Some(e)),
     };
-    let state = State { client, next, buffer: VecDeque::new(), failed: false };
+    let state = State { client, next, buffer: VecDeque::new(), failed: false, fetched: HashSet::new() };
     let head = futures_util::stream::iter(failed_first.map(Err));
     let body = futures_util::stream::unfold(state, |mut st| async move {
         loop {
@@ -73,6 +95,11 @@ where
                 return None;
             }
             let url = st.next.take()?;
+            if !st.fetched.insert(url.to_string()) {
+                st.failed = true;
+                let message = "the next-page link repeats a page already read".to_owned();
+                return Some((Err(crate::error::Error::Decode { url: crate::error::shown(&url), message }), st));
+            }
             let resp = match st.client.transport.send(Method::GET, url.clone(), &HeaderMap::new(), &[]).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -80,7 +107,13 @@ where
                     return Some((Err(e), st));
                 }
             };
-            st.next = next_page(&url, resp.headers());
+            st.next = match next_page(&url, resp.headers()).map(|n| on_api_origin(st.client.api_url(), n)).transpose() {
+                Ok(next) => next,
+                Err(e) => {
+                    st.failed = true;
+                    return Some((Err(e), st));
+                }
+            };
             match decode::<Vec<T>>(resp).await {
                 Ok(page) => st.buffer.extend(page),
                 Err(e) => {
@@ -105,6 +138,14 @@ mod tests {
             "<http://h/api/v4/projects/1/jobs?page=1>; rel=\"prev\", <http://h/api/v4/projects/1/jobs?page=3&scope[]=failed>; rel=\"next\", <http://h/x?page=1>; rel=\"first\"".parse().unwrap(),
         );
         assert_eq!(next_link(&h).unwrap().as_str(), "http://h/api/v4/projects/1/jobs?page=3&scope[]=failed");
+    }
+
+    #[test]
+    fn next_links_stay_on_the_api_origin() {
+        let api = Url::parse("https://gitlab.example.com/api/v4/").unwrap();
+        let moved = on_api_origin(&api, Url::parse("http://gitlab.example.com/api/v4/projects/1/jobs?page=2").unwrap());
+        assert_eq!(moved.unwrap().as_str(), "https://gitlab.example.com/api/v4/projects/1/jobs?page=2");
+        assert!(on_api_origin(&api, Url::parse("https://evil.example/steal?page=2").unwrap()).is_err());
     }
 
     #[test]

@@ -35,6 +35,14 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
+    /// Whether the token can travel in a header (no line breaks or control characters).
+    pub(crate) fn is_valid(&self) -> bool {
+        match self {
+            Auth::None => true,
+            Auth::Private(t) | Auth::Job(t) | Auth::OAuth(t) => HeaderValue::from_str(t).is_ok() && !t.is_empty(),
+        }
+    }
+
     /// The headers that carry the credential.
     pub(crate) fn headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -99,7 +107,7 @@ impl Transport {
                 && attempt < self.retry.max_attempts
             {
                 let delay = self.retry.delay(attempt, headers.as_ref());
-                if waited + delay <= self.retry.budget {
+                if waited.saturating_add(delay) <= self.retry.budget {
                     tokio::time::sleep(delay).await;
                     waited += delay;
                     attempt += 1;
@@ -150,8 +158,13 @@ impl Transport {
     }
 }
 
+/// The error's message without its URL: reqwest appends the full URL, query string
+/// (signatures, tokens) included.
 fn describe(e: &reqwest::Error) -> String {
     let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), &shown(url));
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         msg.push_str(": ");

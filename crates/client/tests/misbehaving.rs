@@ -304,3 +304,73 @@ async fn keyset_pagination_is_asked_for_and_followed() {
     let first = &seen.lock().unwrap().requests[0].0;
     assert!(first.contains("pagination=keyset") && first.contains("order_by=id") && first.contains("sort=desc"), "{first}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_link_that_loops_ends_the_walk_with_an_error() {
+    let seen: Shared = Arc::default();
+    let app = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs",
+            get(|State(seen): State<Shared>, req: Request| async move {
+                record(&seen, &req);
+                let host = req.headers().get(header::HOST).unwrap().to_str().unwrap().to_owned();
+                let q = req.uri().query().unwrap_or("").to_owned();
+                // Always "next" to itself: a loop.
+                let next = format!("<http://{host}/api/v4/projects/1/jobs?{q}>; rel=\"next\"");
+                let mut resp = axum::Json(vec![job(1)]).into_response();
+                resp.headers_mut().insert(header::LINK, next.parse().unwrap());
+                resp
+            }),
+        )
+        .with_state(seen.clone());
+    let url = start(app).await;
+    let gl = Client::builder(&url).private_token("t").build().unwrap();
+    let walked: Vec<_> = futures_util::StreamExt::collect(gl.jobs("1", &JobFilter::default())).await;
+    assert!(walked.last().unwrap().is_err(), "a looping walk ends in an error");
+    assert_eq!(seen.lock().unwrap().requests.len(), 1, "the repeated page is not fetched again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_that_gets_another_version_starts_over() {
+    let old: Arc<Vec<u8>> = Arc::new(vec![b'o'; 400_000]);
+    let new: Arc<Vec<u8>> = Arc::new(vec![b'n'; 400_000]);
+    let seen: Shared = Arc::default();
+    let (o, n2) = (old.clone(), new.clone());
+    let app = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs/artifacts/main/download",
+            get(move |State(seen): State<Shared>, req: Request| {
+                let (old, new) = (o.clone(), n2.clone());
+                async move {
+                    let n = record(&seen, &req);
+                    let mut resp = if n == 1 {
+                        // The old version, cut halfway.
+                        let half = bytes::Bytes::copy_from_slice(&old[..200_000]);
+                        let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(half), Err(std::io::Error::other("cut"))]);
+                        let mut r = Response::new(Body::from_stream(stream));
+                        r.headers_mut().insert(header::ETAG, "\"old\"".parse().unwrap());
+                        r.headers_mut().insert(header::CONTENT_LENGTH, old.len().into());
+                        return r;
+                    } else if req.headers().contains_key(header::RANGE) {
+                        // A proxy that ignores If-Range: 206 of the NEW version.
+                        let mut r = Response::new(Body::from(new[200_000..].to_vec()));
+                        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+                        r.headers_mut().insert(header::CONTENT_RANGE, "bytes 200000-399999/400000".parse().unwrap());
+                        r
+                    } else {
+                        Response::new(Body::from(new.to_vec()))
+                    };
+                    resp.headers_mut().insert(header::ETAG, "\"new\"".parse().unwrap());
+                    resp
+                }
+            }),
+        )
+        .with_state(seen.clone());
+    let url = start(app).await;
+    let gl = Client::builder(&url).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("a.zip");
+    let job = JobRef::Latest { ref_name: "main".into(), job: "build".into() };
+    gl.download_archive_to("1", &job, &to, None).await.unwrap();
+    assert_eq!(std::fs::read(&to).unwrap(), *new, "never half old, half new");
+}
