@@ -385,3 +385,21 @@ fn a_server_claiming_a_huge_central_directory_is_refused_not_buffered() {
     assert!(matches!(err, Error::Io(_) | Error::Http { problem: HttpProblem::TooLarge { .. }, .. }), "{err}");
     assert!(err.to_string().contains("over the limit"), "{err}");
 }
+
+#[test]
+fn error_messages_never_carry_the_query_string() {
+    // Presigned object-storage URLs carry their signature in the query.
+    let server = RangeServer::start();
+    let missing = format!("{}?X-Amz-Signature=topsecret&private_token=glpat-secret", server.url("nothing.zip"));
+    let err = HttpSource::open(&missing, &HttpOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
+    let ignored = format!("{}?X-Amz-Signature=topsecret", server.url("a.zip"));
+    let err2 = HttpSource::open(&ignored, &HttpOptions::default()).unwrap_err();
+    let refused = HttpSource::open("http://127.0.0.1:9/a.zip?X-Amz-Signature=topsecret", &HttpOptions::default()).unwrap_err();
+    for e in [err, err2, refused] {
+        let text = e.to_string();
+        assert!(!text.contains("topsecret") && !text.contains("glpat-secret"), "{text}");
+    }
+}

@@ -32,7 +32,7 @@ impl RemoteBody {
         self.response = None;
         if self.resumed >= RESUME_ATTEMPTS {
             let problem = HttpProblem::ShortBody { expected: self.end, received: self.pos };
-            return Err(Error::Http { url: self.inner.url.to_string(), problem }.into());
+            return Err(Error::Http { url: super::shown(&self.inner.url), problem }.into());
         }
         self.resumed += 1;
         std::thread::sleep(Duration::from_millis(100 << (self.resumed - 1)));

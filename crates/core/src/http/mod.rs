@@ -150,24 +150,41 @@ fn parse_url(text: &str) -> Result<Url> {
     })
 }
 
-/// The headers to send to `target`: all of them on the origin the caller asked for,
-/// none of the credentials anywhere else.
-fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap) -> HeaderMap {
+/// `headers` without the credentials.
+fn without_credentials(headers: &HeaderMap) -> HeaderMap {
     let mut headers = headers.clone();
-    if target.origin() != asked.origin() {
-        for name in CREDENTIALS {
-            headers.remove(name);
-        }
+    for name in CREDENTIALS {
+        headers.remove(name);
     }
     headers
 }
 
+/// The headers to send to `target`: all of them on the origin the caller asked for,
+/// none of the credentials anywhere else.
+fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap) -> HeaderMap {
+    if target.origin() != asked.origin() { without_credentials(headers) } else { headers.clone() }
+}
+
 fn transport(url: &str, e: reqwest::Error) -> Error {
-    Error::Http { url: url.to_owned(), problem: HttpProblem::Transport(e.to_string()) }
+    Error::Http { url: shown_str(url), problem: HttpProblem::Transport(e.without_url().to_string()) }
 }
 
 fn http_error(url: &Url, problem: HttpProblem) -> Error {
-    Error::Http { url: url.to_string(), problem }
+    Error::Http { url: shown(url), problem }
+}
+
+/// A URL for error messages: without its query (presigned object-storage URLs carry their
+/// signature there, and GitLab URLs sometimes a token) and without user information.
+pub(crate) fn shown(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.to_string()
+}
+
+fn shown_str(url: &str) -> String {
+    Url::parse(url).map(|u| shown(&u)).unwrap_or_else(|_| url.split('?').next().unwrap_or(url).to_owned())
 }
 
 impl HttpSource {
@@ -195,6 +212,7 @@ impl HttpSource {
         let mut headers = options.headers.clone();
         let suffix = format!("bytes=-{}", options.suffix_len.max(1));
         let mut redirects = 0;
+        let mut left_origin = false;
         let response = loop {
             counter.record_request();
             let response = client
@@ -213,7 +231,10 @@ impl HttpSource {
             let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
             let next = location.and_then(|l| url.join(l).ok());
             url = next.ok_or_else(|| http_error(&url, HttpProblem::BadRedirect))?;
-            headers = headers_for(&url, &asked, &options.headers);
+            // Once a hop has left the asked origin, credentials stay off for the rest of
+            // the chain, even if it comes back (A -> B -> A).
+            left_origin |= url.origin() != asked.origin();
+            headers = if left_origin { without_credentials(&options.headers) } else { options.headers.clone() };
         };
         let status = response.status();
         match status {
@@ -235,8 +256,8 @@ impl HttpSource {
                 };
                 return Ok(HttpSource { inner: Arc::new(inner) });
             }
-            StatusCode::OK => return Err(Unsupported::ServerIgnoresRange { url: url.to_string() }.into()),
-            StatusCode::NOT_FOUND | StatusCode::GONE => return Err(Error::NotFound { name: url.to_string() }),
+            StatusCode::OK => return Err(Unsupported::ServerIgnoresRange { url: shown(&url) }.into()),
+            StatusCode::NOT_FOUND | StatusCode::GONE => return Err(Error::NotFound { name: shown(&url) }),
             StatusCode::RANGE_NOT_SATISFIABLE => {
                 let total = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
                 if total.and_then(content_range::unsatisfied_total) == Some(0) {
@@ -329,13 +350,13 @@ impl Inner {
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {}
             StatusCode::PRECONDITION_FAILED | StatusCode::OK => {
-                return Err(Error::Changed { url: self.url.to_string() });
+                return Err(Error::Changed { url: shown(&self.url) });
             }
             other => return Err(http_error(&self.url, HttpProblem::Status(other.as_u16()))),
         }
         let now = Validator::from_headers(response.headers());
         if now != Validator::None && now != self.validator {
-            return Err(Error::Changed { url: self.url.to_string() });
+            return Err(Error::Changed { url: shown(&self.url) });
         }
         let range = content_range_of(&response, &self.url)?;
         if range.start != start || range.end != end - 1 || range.total != self.size {
