@@ -72,11 +72,4 @@ impl Error {
 /// Client results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A URL for messages: no query string (tokens travel there sometimes).
-pub(crate) fn shown(url: &reqwest::Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    let _ = u.set_password(None);
-    let _ = u.set_username("");
-    u.to_string()
-}
+pub(crate) use artifact_core::http::shown;

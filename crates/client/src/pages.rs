@@ -59,8 +59,7 @@ struct State<T> {
 /// origin (a proxy that builds `http://` links for an `https://` GitLab, say) is moved onto
 /// the API's origin when its path is an API path, and refused otherwise.
 fn on_api_origin(api: &Url, next: Url) -> Result<Url> {
-    let same = api.scheme() == next.scheme() && api.host_str() == next.host_str() && api.port_or_known_default() == next.port_or_known_default();
-    if same {
+    if api.origin() == next.origin() {
         return Ok(next);
     }
     if !next.path().starts_with(api.path()) {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 
 use crate::error::{Error, Result, shown};
@@ -75,19 +75,6 @@ pub(crate) struct Transport {
     pub(crate) stall_timeout: Duration,
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
-}
-
-/// Headers that carry credentials: never sent to another origin.
-fn strip_credentials(h: &mut HeaderMap) {
-    for name in ["private-token", "job-token"] {
-        h.remove(name);
-    }
-    h.remove(AUTHORIZATION);
-    h.remove(COOKIE);
-}
-
 impl Transport {
     /// Sends `method url` with `extra` headers; follows redirects for GET and HEAD; retries
     /// by the policy; answers GitLab's error statuses as [`Error::Api`]. `accept` lists
@@ -148,9 +135,10 @@ impl Transport {
             if resp.status() == StatusCode::SEE_OTHER && method != Method::HEAD {
                 method = Method::GET;
             }
-            if !same_origin(&origin, &next) {
-                // Object storage behind a redirect must never see the GitLab token.
-                strip_credentials(&mut headers);
+            if origin.origin() != next.origin() {
+                // Object storage behind a redirect must never see the GitLab token; once
+                // stripped, credentials stay off for the rest of the chain.
+                headers = artifact_core::http::without_credentials(&headers);
             }
             url = next;
         }

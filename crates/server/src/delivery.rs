@@ -167,7 +167,7 @@ impl Representation {
             let parts = futures_util::stream::iter(ranges).flat_map(move |r| {
                 let head = futures_util::stream::once(std::future::ready(Ok(Bytes::from(part_head(r)))));
                 let data = match open(r.0, r.1 - r.0) {
-                    Ok(reader) => artifact_core::stream_reader(exact(reader, r.1 - r.0)).boxed(),
+                    Ok(reader) => artifact_core::stream_window(reader, 0, r.1 - r.0).boxed(),
                     Err(e) => futures_util::stream::once(std::future::ready(Err(e))).boxed(),
                 };
                 head.chain(data)
@@ -179,33 +179,9 @@ impl Representation {
     }
 }
 
-/// A reader that must yield exactly `len` bytes: ending early is an error, so the response
-/// is aborted rather than cut short.
-pub(crate) fn exact(reader: impl Read + Send + 'static, len: u64) -> impl Read + Send + 'static {
-    struct Exact<R> {
-        inner: R,
-        left: u64,
-    }
-    impl<R: Read> Read for Exact<R> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let want = (buf.len() as u64).min(self.left) as usize;
-            if want == 0 {
-                return Ok(0);
-            }
-            let n = self.inner.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the source ended early"));
-            }
-            self.left -= n as u64;
-            Ok(n)
-        }
-    }
-    Exact { inner: reader, left: len }
-}
-
 /// A body streamed from a blocking reader that must yield exactly `len` bytes.
 pub(crate) fn body_of(reader: impl Read + Send + 'static, len: u64) -> Body {
-    Body::from_stream(artifact_core::stream_reader(exact(reader, len)))
+    Body::from_stream(artifact_core::stream_window(reader, 0, len))
 }
 
 #[cfg(test)]

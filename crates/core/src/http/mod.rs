@@ -150,8 +150,9 @@ fn parse_url(text: &str) -> Result<Url> {
     })
 }
 
-/// `headers` without the credentials.
-fn without_credentials(headers: &HeaderMap) -> HeaderMap {
+/// `headers` without the credentials (`PRIVATE-TOKEN`, `JOB-TOKEN`, `Authorization`,
+/// `Cookie`, `Proxy-Authorization`): what may follow a redirect to another origin.
+pub fn without_credentials(headers: &HeaderMap) -> HeaderMap {
     let mut headers = headers.clone();
     for name in CREDENTIALS {
         headers.remove(name);
@@ -175,7 +176,7 @@ fn http_error(url: &Url, problem: HttpProblem) -> Error {
 
 /// A URL for error messages: without its query (presigned object-storage URLs carry their
 /// signature there, and GitLab URLs sometimes a token) and without user information.
-pub(crate) fn shown(url: &Url) -> String {
+pub fn shown(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     let _ = u.set_password(None);

@@ -17,7 +17,7 @@ use super::{Ctx, blocking, id_param};
 use crate::auth::{Credential, Need, Routes};
 use crate::blobs::OpenBlob;
 use crate::lookups::LookupKey;
-use crate::delivery::{Plan, Representation, body_of, exact};
+use crate::delivery::{Plan, Representation, body_of};
 use crate::error::{ApiError, ApiResult};
 use crate::model::BlobRef;
 use crate::resolve::StoreResolver;
@@ -337,7 +337,7 @@ fn respond(answer: EntryAnswer) -> Response {
             let csize = reader.entry().compressed_size();
             let trailer = gzip_trailer(crc, size).to_vec();
             let head = futures_util::stream::once(std::future::ready(Ok(Bytes::from_static(&GZIP_HEADER))));
-            let data = artifact_core::stream_reader(exact(reader.into_compressed(), csize));
+            let data = artifact_core::stream_window(reader.into_compressed(), 0, csize);
             let tail = futures_util::stream::once(std::future::ready(Ok(Bytes::from(trailer))));
             rep.full(Some(Body::from_stream(head.chain(data).chain(tail))))
         }
@@ -368,7 +368,8 @@ fn gzip_member(reader: EntryReader) -> std::io::Result<Bytes> {
     let (crc, size, csize) = (reader.entry().crc32(), reader.entry().size(), reader.entry().compressed_size());
     let mut out = Vec::with_capacity(GZIP_HEADER.len() + csize as usize + 8);
     out.extend_from_slice(&GZIP_HEADER);
-    exact(reader.into_compressed(), csize).read_to_end(&mut out)?;
+    // The compressed reader ends with an error, never early, and never runs past the entry.
+    reader.into_compressed().read_to_end(&mut out)?;
     out.extend_from_slice(&gzip_trailer(crc, size));
     Ok(Bytes::from(out))
 }
