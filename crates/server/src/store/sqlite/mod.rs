@@ -1,103 +1,19 @@
 //! The embedded store: one SQLite file in WAL mode, so that `artifact admin` and `artifact
 //! import` write while the server reads.
 
+mod rows;
+mod schema;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
+use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, user_row};
+use self::schema::{JOB_COLUMNS, PIPELINE_COLUMNS, migrate};
 use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
-use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status};
+use crate::model::{Job, JobKind, Pipeline, Project, Role, Status, User, composite_status};
 use crate::time::Timestamp;
-
-/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE users (
-    id INTEGER PRIMARY KEY,
-    username TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    admin INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE tokens (
-    digest BLOB PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE projects (
-    id INTEGER PRIMARY KEY,
-    full_path TEXT NOT NULL UNIQUE,
-    public INTEGER NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE members (
-    project_id INTEGER NOT NULL REFERENCES projects(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    access_level INTEGER NOT NULL,
-    PRIMARY KEY (project_id, user_id)
-);
-CREATE TABLE pipelines (
-    id INTEGER PRIMARY KEY,
-    iid INTEGER NOT NULL,
-    project_id INTEGER NOT NULL REFERENCES projects(id),
-    ref_name TEXT NOT NULL,
-    tag INTEGER NOT NULL,
-    sha TEXT NOT NULL,
-    status TEXT NOT NULL,
-    source TEXT NOT NULL,
-    parent_id INTEGER REFERENCES pipelines(id),
-    user_id INTEGER REFERENCES users(id),
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-CREATE INDEX pipelines_by_ref ON pipelines(project_id, ref_name, status, id);
-CREATE INDEX pipelines_by_parent ON pipelines(parent_id);
-CREATE TABLE jobs (
-    id INTEGER PRIMARY KEY,
-    project_id INTEGER NOT NULL REFERENCES projects(id),
-    pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    status TEXT NOT NULL,
-    when_ TEXT NOT NULL,
-    allow_failure INTEGER NOT NULL,
-    retried INTEGER NOT NULL,
-    coverage REAL,
-    failure_reason TEXT,
-    user_id INTEGER REFERENCES users(id),
-    created_at INTEGER NOT NULL,
-    queued_at INTEGER,
-    started_at INTEGER,
-    finished_at INTEGER,
-    erased_at INTEGER,
-    erased_by INTEGER,
-    archive_key TEXT,
-    archive_size INTEGER,
-    metadata_key TEXT,
-    metadata_size INTEGER,
-    trace_key TEXT,
-    trace_size INTEGER,
-    artifacts_expire_at INTEGER,
-    tag_list TEXT NOT NULL,
-    downstream_pipeline_id INTEGER REFERENCES pipelines(id),
-    token_digest BLOB UNIQUE
-);
-CREATE INDEX jobs_by_project ON jobs(project_id, kind, id);
-CREATE INDEX jobs_by_pipeline ON jobs(pipeline_id, kind, id);
-CREATE INDEX jobs_by_name ON jobs(pipeline_id, name);
-"#, r#"
-ALTER TABLE jobs ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0;
-CREATE UNIQUE INDEX pipelines_by_iid ON pipelines(project_id, iid);
-"#];
-
-const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, stage, status, when_, allow_failure, retried, \
-     coverage, failure_reason, user_id, created_at, queued_at, started_at, finished_at, erased_at, erased_by, \
-     archive_key, archive_size, metadata_key, metadata_size, trace_key, trace_size, artifacts_expire_at, \
-     tag_list, downstream_pipeline_id, lock_version";
-
-const PIPELINE_COLUMNS: &str =
-    "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
 
 /// Connections kept for reuse; more are opened under load and closed when not needed.
 const IDLE_CONNECTIONS: usize = 32;
@@ -146,115 +62,13 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        tx.execute_batch(sql).map_err(db)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db)?;
-        tx.commit().map_err(db)?;
-    }
-    Ok(())
-}
-
-fn db(e: rusqlite::Error) -> StoreError {
+pub(super) fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
         || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-}
-
-fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        id: r.get(0)?,
-        username: r.get(1)?,
-        name: r.get(2)?,
-        admin: r.get(3)?,
-        created_at: Timestamp(r.get(4)?),
-    })
-}
-
-fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
-    Ok(Project { id: r.get(0)?, full_path: r.get(1)?, public: r.get(2)?, created_at: Timestamp(r.get(3)?) })
-}
-
-fn bad_value(col: usize, what: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.to_owned().into())
-}
-
-fn status_at(r: &Row<'_>, col: usize) -> rusqlite::Result<Status> {
-    let s: String = r.get(col)?;
-    Status::parse(&s).ok_or_else(|| bad_value(col, "unknown status"))
-}
-
-fn pipeline_row(r: &Row<'_>) -> rusqlite::Result<Pipeline> {
-    Ok(Pipeline {
-        id: r.get(0)?,
-        iid: r.get(1)?,
-        project_id: r.get(2)?,
-        ref_name: r.get(3)?,
-        tag: r.get(4)?,
-        sha: r.get(5)?,
-        status: status_at(r, 6)?,
-        source: r.get(7)?,
-        parent_id: r.get(8)?,
-        user_id: r.get(9)?,
-        created_at: Timestamp(r.get(10)?),
-        updated_at: Timestamp(r.get(11)?),
-    })
-}
-
-fn blob_at(r: &Row<'_>, key: usize) -> rusqlite::Result<Option<BlobRef>> {
-    let k: Option<String> = r.get(key)?;
-    let size: Option<i64> = r.get(key + 1)?;
-    Ok(k.map(|key| BlobRef { key, size: size.unwrap_or(0).max(0) as u64 }))
-}
-
-fn ts(v: Option<i64>) -> Option<Timestamp> {
-    v.map(Timestamp)
-}
-
-fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
-    let kind: String = r.get(3)?;
-    let when: String = r.get(7)?;
-    let tags: String = r.get(26)?;
-    Ok(Job {
-        id: r.get(0)?,
-        project_id: r.get(1)?,
-        pipeline_id: r.get(2)?,
-        kind: if kind == "bridge" { JobKind::Bridge } else { JobKind::Build },
-        name: r.get(4)?,
-        stage: r.get(5)?,
-        status: status_at(r, 6)?,
-        when: When::parse(&when).ok_or_else(|| bad_value(7, "unknown when"))?,
-        allow_failure: r.get(8)?,
-        retried: r.get(9)?,
-        coverage: r.get(10)?,
-        failure_reason: r.get(11)?,
-        user_id: r.get(12)?,
-        created_at: Timestamp(r.get(13)?),
-        queued_at: ts(r.get(14)?),
-        started_at: ts(r.get(15)?),
-        finished_at: ts(r.get(16)?),
-        erased_at: ts(r.get(17)?),
-        erased_by: r.get(18)?,
-        archive: blob_at(r, 19)?,
-        metadata: blob_at(r, 21)?,
-        trace: blob_at(r, 23)?,
-        artifacts_expire_at: ts(r.get(25)?),
-        tag_list: serde_json::from_str(&tags).map_err(|_| bad_value(26, "bad tag list"))?,
-        downstream_pipeline_id: r.get(27)?,
-        lock_version: r.get(28)?,
-    })
-}
-
-fn kind_str(kind: JobKind) -> &'static str {
-    match kind {
-        JobKind::Build => "build",
-        JobKind::Bridge => "bridge",
-    }
 }
 
 /// Recomputes a pipeline's status from its non-retried jobs.

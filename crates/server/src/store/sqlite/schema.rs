@@ -1,0 +1,107 @@
+//! The schema: migrations applied in order, recorded in `PRAGMA user_version`, and the
+//! column lists the queries share.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::db;
+use crate::store::StoreResult;
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+pub(super) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    admin INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+    digest BLOB PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE projects (
+    id INTEGER PRIMARY KEY,
+    full_path TEXT NOT NULL UNIQUE,
+    public INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE members (
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    access_level INTEGER NOT NULL,
+    PRIMARY KEY (project_id, user_id)
+);
+CREATE TABLE pipelines (
+    id INTEGER PRIMARY KEY,
+    iid INTEGER NOT NULL,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    ref_name TEXT NOT NULL,
+    tag INTEGER NOT NULL,
+    sha TEXT NOT NULL,
+    status TEXT NOT NULL,
+    source TEXT NOT NULL,
+    parent_id INTEGER REFERENCES pipelines(id),
+    user_id INTEGER REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX pipelines_by_ref ON pipelines(project_id, ref_name, status, id);
+CREATE INDEX pipelines_by_parent ON pipelines(parent_id);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    when_ TEXT NOT NULL,
+    allow_failure INTEGER NOT NULL,
+    retried INTEGER NOT NULL,
+    coverage REAL,
+    failure_reason TEXT,
+    user_id INTEGER REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    queued_at INTEGER,
+    started_at INTEGER,
+    finished_at INTEGER,
+    erased_at INTEGER,
+    erased_by INTEGER,
+    archive_key TEXT,
+    archive_size INTEGER,
+    metadata_key TEXT,
+    metadata_size INTEGER,
+    trace_key TEXT,
+    trace_size INTEGER,
+    artifacts_expire_at INTEGER,
+    tag_list TEXT NOT NULL,
+    downstream_pipeline_id INTEGER REFERENCES pipelines(id),
+    token_digest BLOB UNIQUE
+);
+CREATE INDEX jobs_by_project ON jobs(project_id, kind, id);
+CREATE INDEX jobs_by_pipeline ON jobs(pipeline_id, kind, id);
+CREATE INDEX jobs_by_name ON jobs(pipeline_id, name);
+"#, r#"
+ALTER TABLE jobs ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX pipelines_by_iid ON pipelines(project_id, iid);
+"#];
+
+pub(super) const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, stage, status, when_, allow_failure, retried, \
+     coverage, failure_reason, user_id, created_at, queued_at, started_at, finished_at, erased_at, erased_by, \
+     archive_key, archive_size, metadata_key, metadata_size, trace_key, trace_size, artifacts_expire_at, \
+     tag_list, downstream_pipeline_id, lock_version";
+
+pub(super) const PIPELINE_COLUMNS: &str =
+    "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
+
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(())
+}
