@@ -52,6 +52,18 @@ fn caller_id(access: &Access) -> Option<i64> {
     access.caller.user().map(|u| u.id)
 }
 
+/// GitLab's order for an action: 401 (credentials), 400 (`job_id`), 404 (project, then
+/// job), and only then 403 (role).
+fn authorize(ctx: &Ctx, id: &str, job_id: &str, need: Need) -> ApiResult<(Access, i64)> {
+    let caller = ctx.caller(Routes::Api)?;
+    let job_id = id_param(job_id, "job_id")?;
+    let access = Access::load(&*ctx.state.inner.store, caller, id)?;
+    access.require(Need::Read)?;
+    find_job(&*ctx.state.inner.store, &access.project, job_id)?;
+    access.require(need)?;
+    Ok((access, job_id))
+}
+
 async fn act(
     ctx: Ctx,
     id: String,
@@ -61,13 +73,7 @@ async fn act(
     run: impl FnOnce(&Ctx, &Access, i64) -> ApiResult<Job> + Send + 'static,
 ) -> ApiResult<Response> {
     blocking(move || {
-        let caller = ctx.caller(Routes::Api)?;
-        let job_id = id_param(&job_id, "job_id")?;
-        let access = Access::load(&*ctx.state.inner.store, caller, &id)?;
-        access.require(Need::Read)?;
-        // The job must exist (404) before the permission check (403), as in GitLab.
-        find_job(&*ctx.state.inner.store, &access.project, job_id)?;
-        access.require(need)?;
+        let (access, job_id) = authorize(&ctx, &id, &job_id, need)?;
         let job = run(&ctx, &access, job_id)?;
         Ok((status, Json(render_job(&ctx, &job, &access.project)?)).into_response())
     })
@@ -199,12 +205,7 @@ pub(crate) async fn play(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -
 /// its metadata (the log stays); 204 even when there was nothing.
 pub(crate) async fn delete_artifacts(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
     blocking(move || {
-        let caller = ctx.caller(Routes::Api)?;
-        let job_id = id_param(&job_id, "job_id")?;
-        let access = Access::load(&*ctx.state.inner.store, caller, &id)?;
-        access.require(Need::Read)?;
-        find_job(&*ctx.state.inner.store, &access.project, job_id)?;
-        access.require(Need::Maintain)?;
+        let (access, job_id) = authorize(&ctx, &id, &job_id, Need::Maintain)?;
         apply(&ctx, &access, job_id, |job| {
             if job.archive.is_none() && job.metadata.is_none() {
                 return Ok(None);

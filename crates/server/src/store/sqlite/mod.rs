@@ -7,12 +7,13 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, user_row};
 use self::schema::{JOB_COLUMNS, PIPELINE_COLUMNS, migrate};
 use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
-use crate::model::{Job, JobKind, Pipeline, Project, Role, Status, User, composite_status};
+use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, composite_status};
 use crate::time::Timestamp;
 
 /// Connections kept for reuse; more are opened under load and closed when not needed.
@@ -85,43 +86,79 @@ fn refresh_pipeline(conn: &Connection, pipeline_id: i64) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// The columns a job's life changes, in the order of [`job_state`]: the insert and the
+/// update write the same list.
+const STATE_COLUMNS: [&str; 19] = [
+    "status",
+    "allow_failure",
+    "coverage",
+    "failure_reason",
+    "user_id",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "erased_at",
+    "erased_by",
+    "archive_key",
+    "archive_size",
+    "metadata_key",
+    "metadata_size",
+    "trace_key",
+    "trace_size",
+    "artifacts_expire_at",
+    "tag_list",
+    "downstream_pipeline_id",
+];
+
+/// A job's values for [`STATE_COLUMNS`].
+fn job_state(job: &Job) -> Vec<Value> {
+    let ts = |t: Option<Timestamp>| Value::from(t.map(|t| t.0));
+    let key = |b: &Option<BlobRef>| Value::from(b.as_ref().map(|b| b.key.clone()));
+    let size = |b: &Option<BlobRef>| Value::from(b.as_ref().map(|b| b.size as i64));
+    vec![
+        job.status.as_str().to_owned().into(),
+        job.allow_failure.into(),
+        job.coverage.into(),
+        job.failure_reason.clone().into(),
+        job.user_id.into(),
+        ts(job.queued_at),
+        ts(job.started_at),
+        ts(job.finished_at),
+        ts(job.erased_at),
+        job.erased_by.into(),
+        key(&job.archive),
+        size(&job.archive),
+        key(&job.metadata),
+        size(&job.metadata),
+        key(&job.trace),
+        size(&job.trace),
+        ts(job.artifacts_expire_at),
+        serde_json::to_string(&job.tag_list).unwrap_or_else(|_| "[]".into()).into(),
+        job.downstream_pipeline_id.into(),
+    ]
+}
+
 fn insert_job_row(conn: &Connection, job: &Job, token: Option<&TokenDigest>) -> rusqlite::Result<i64> {
-    let tags = serde_json::to_string(&job.tag_list).unwrap_or_else(|_| "[]".into());
+    let mut values: Vec<Value> = vec![
+        job.project_id.into(),
+        job.pipeline_id.into(),
+        kind_str(job.kind).to_owned().into(),
+        job.name.clone().into(),
+        job.stage.clone().into(),
+        job.when.as_str().to_owned().into(),
+        job.retried.into(),
+        job.created_at.0.into(),
+    ];
+    values.extend(job_state(job));
+    values.push(token.map(|t| t.0.to_vec()).into());
+    let placeholders = vec!["?"; values.len()].join(", ");
     conn.execute(
         &format!(
-            "INSERT INTO jobs ({JOB_COLUMNS}, token_digest) VALUES \
-             (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+            "INSERT INTO jobs (project_id, pipeline_id, kind, name, stage, when_, retried, created_at, {}, \
+             token_digest) VALUES ({placeholders})",
+            STATE_COLUMNS.join(", ")
         ),
-        params![
-            job.project_id,
-            job.pipeline_id,
-            kind_str(job.kind),
-            job.name,
-            job.stage,
-            job.status.as_str(),
-            job.when.as_str(),
-            job.allow_failure,
-            job.retried,
-            job.coverage,
-            job.failure_reason,
-            job.user_id,
-            job.created_at.0,
-            job.queued_at.map(|t| t.0),
-            job.started_at.map(|t| t.0),
-            job.finished_at.map(|t| t.0),
-            job.erased_at.map(|t| t.0),
-            job.erased_by,
-            job.archive.as_ref().map(|b| b.key.as_str()),
-            job.archive.as_ref().map(|b| b.size as i64),
-            job.metadata.as_ref().map(|b| b.key.as_str()),
-            job.metadata.as_ref().map(|b| b.size as i64),
-            job.trace.as_ref().map(|b| b.key.as_str()),
-            job.trace.as_ref().map(|b| b.size as i64),
-            job.artifacts_expire_at.map(|t| t.0),
-            tags,
-            job.downstream_pipeline_id,
-            token.map(|t| t.0.to_vec()),
-        ],
+        params_from_iter(values),
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -364,41 +401,20 @@ impl Store for SqliteStore {
     }
 
     fn update_job(&self, job: &Job) -> StoreResult<bool> {
-        let tags = serde_json::to_string(&job.tag_list).unwrap_or_else(|_| "[]".into());
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let set: Vec<String> = STATE_COLUMNS.iter().map(|c| format!("{c} = ?")).collect();
+            let mut values = job_state(job);
+            values.extend([job.status.as_str().to_owned().into(), job.id.into(), job.lock_version.into()]);
             let changed = tx.execute(
-                "UPDATE jobs SET status = ?, allow_failure = ?, coverage = ?, failure_reason = ?, user_id = ?, \
-                 queued_at = ?, started_at = ?, finished_at = ?, erased_at = ?, erased_by = ?, \
-                 archive_key = ?, archive_size = ?, metadata_key = ?, metadata_size = ?, trace_key = ?, \
-                 trace_size = ?, artifacts_expire_at = ?, tag_list = ?, downstream_pipeline_id = ?, \
-                 token_digest = CASE WHEN ? IN ('running', 'pending', 'preparing') THEN token_digest ELSE NULL END, \
-                 lock_version = lock_version + 1 \
-                 WHERE id = ? AND lock_version = ?",
-                params![
-                    job.status.as_str(),
-                    job.allow_failure,
-                    job.coverage,
-                    job.failure_reason,
-                    job.user_id,
-                    job.queued_at.map(|t| t.0),
-                    job.started_at.map(|t| t.0),
-                    job.finished_at.map(|t| t.0),
-                    job.erased_at.map(|t| t.0),
-                    job.erased_by,
-                    job.archive.as_ref().map(|b| b.key.as_str()),
-                    job.archive.as_ref().map(|b| b.size as i64),
-                    job.metadata.as_ref().map(|b| b.key.as_str()),
-                    job.metadata.as_ref().map(|b| b.size as i64),
-                    job.trace.as_ref().map(|b| b.key.as_str()),
-                    job.trace.as_ref().map(|b| b.size as i64),
-                    job.artifacts_expire_at.map(|t| t.0),
-                    tags,
-                    job.downstream_pipeline_id,
-                    job.status.as_str(),
-                    job.id,
-                    job.lock_version,
-                ],
+                &format!(
+                    "UPDATE jobs SET {}, \
+                     token_digest = CASE WHEN ? IN ('running', 'pending', 'preparing') THEN token_digest ELSE NULL END, \
+                     lock_version = lock_version + 1 \
+                     WHERE id = ? AND lock_version = ?",
+                    set.join(", ")
+                ),
+                params_from_iter(values),
             )?;
             if changed == 1 {
                 refresh_pipeline(&tx, job.pipeline_id)?;
