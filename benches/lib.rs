@@ -12,8 +12,22 @@ pub const SMALL_ENTRY: &str = "reports/summary.txt";
 /// Deterministic text that compresses about as well as build logs and bundles (3 to 4:1).
 pub fn text(len: usize, seed: u64) -> Vec<u8> {
     const WORDS: [&[u8]; 16] = [
-        b"build ", b"test ", b"artifact ", b"ok\n", b"error ", b"warning: ", b"src/lib.rs:", b"=> ",
-        b"function ", b"return ", b"const ", b"0x7f3a ", b"{ ", b"}\n", b"pipeline ", b"job ",
+        b"build ",
+        b"test ",
+        b"artifact ",
+        b"ok\n",
+        b"error ",
+        b"warning: ",
+        b"src/lib.rs:",
+        b"=> ",
+        b"function ",
+        b"return ",
+        b"const ",
+        b"0x7f3a ",
+        b"{ ",
+        b"}\n",
+        b"pipeline ",
+        b"job ",
     ];
     let mut out = Vec::with_capacity(len + 16);
     let mut x = seed | 1;
@@ -60,7 +74,9 @@ pub fn many_entries<W: Write + Seek>(out: W, entries: usize) -> zip::result::Zip
 
 /// An in-memory archive of `entries` small files and [`SMALL_ENTRY`].
 pub fn many_entries_in_memory(entries: usize) -> Vec<u8> {
-    many_entries(Cursor::new(Vec::new()), entries).map(Cursor::into_inner).unwrap_or_default()
+    many_entries(Cursor::new(Vec::new()), entries)
+        .map(Cursor::into_inner)
+        .unwrap_or_default()
 }
 
 /// Writes an archive holding one entry `name` of `len` bytes of [`text`], with `method`.
@@ -71,7 +87,9 @@ pub fn one_big_entry<W: Write + Seek>(
     method: CompressionMethod,
 ) -> zip::result::ZipResult<W> {
     let mut w = ZipWriter::new(out);
-    let opts = SimpleFileOptions::default().compression_method(method).large_file(len >= 1 << 32);
+    let opts = SimpleFileOptions::default()
+        .compression_method(method)
+        .large_file(len >= 1 << 32);
     w.start_file(name, opts)?;
     let chunk = text(8 << 20, 11);
     let mut left = len;

@@ -40,8 +40,13 @@ impl ServerProcess {
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("the server printed its address");
-        ServerProcess { child: Some(child), url }
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server printed its address");
+        ServerProcess {
+            child: Some(child),
+            url,
+        }
     }
 
     pub(crate) fn stdout(&mut self) -> std::process::ChildStdout {
@@ -50,8 +55,13 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits; returns whether it exited successfully within 10 s.
     pub(crate) fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         for _ in 0..100 {
             if let Ok(Some(status)) = child.try_wait() {
                 return status.success();

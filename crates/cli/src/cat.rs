@@ -18,14 +18,21 @@ use crate::output::{COPY_BUFFER, CopyError, TempFile, copy};
 /// The path rule is checked before the archive is opened, so a bad path is exit 3 whatever
 /// the archive. With `output`, the bytes go to a temporary file that is renamed only once
 /// the CRC-32 and size checked out.
-pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>, remote: &RemoteArgs) -> Result<(), CliError> {
+pub(crate) fn run(
+    archive_path: &Path,
+    name: &[u8],
+    output: Option<&Path>,
+    remote: &RemoteArgs,
+) -> Result<(), CliError> {
     let shown = String::from_utf8_lossy(name);
     let path = ArtifactPath::new(name).map_err(|e| CliError::engine(&shown, e.into()))?;
     let origin = match url_of(archive_path) {
         Some(url) => Origin::Remote(url, Box::new(remote.remote()?)),
         None => {
             let shown = archive_path.display();
-            Origin::Local(FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?)
+            Origin::Local(
+                FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?,
+            )
         }
     };
     let reader = match &origin {
@@ -58,6 +65,11 @@ pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>, remot
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if let Origin::Local(source) = &origin
+        && let Ok(location) = artifact_core::CentralDirectory::locate(source)
+    {
+        remote.report_directory(location);
+    }
     remote.report(match &origin {
         Origin::Remote(_, archives) => archives.stats(),
         Origin::Local(source) => source.stats(),
@@ -66,8 +78,9 @@ pub(crate) fn run(archive_path: &Path, name: &[u8], output: Option<&Path>, remot
 }
 
 pub(crate) fn progress_bar(size: u64) -> ProgressBar {
-    let style = ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(size).with_style(style)
 }
 

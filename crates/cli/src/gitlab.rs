@@ -51,7 +51,10 @@ impl JobSelect {
     fn job_ref(&self) -> JobRef {
         match (self.job, &self.ref_name, &self.job_name) {
             (Some(id), _, _) => JobRef::Id(id),
-            (None, Some(r), Some(n)) => JobRef::Latest { ref_name: r.clone(), job: n.clone() },
+            (None, Some(r), Some(n)) => JobRef::Latest {
+                ref_name: r.clone(),
+                job: n.clone(),
+            },
             // clap's group makes this unreachable; an id of 0 gets GitLab's 404 otherwise.
             _ => JobRef::Id(0),
         }
@@ -79,19 +82,43 @@ pub(crate) enum JobCommand {
         json: bool,
     },
     /// Show one job.
-    Get { job: u64, #[arg(long)] json: bool },
+    Get {
+        job: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a job's log.
     Trace { job: u64 },
     /// Cancel a job.
-    Cancel { job: u64, #[arg(long)] json: bool },
+    Cancel {
+        job: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a finished job again (prints the new job).
-    Retry { job: u64, #[arg(long)] json: bool },
+    Retry {
+        job: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Erase a finished job's artifacts and log.
-    Erase { job: u64, #[arg(long)] json: bool },
+    Erase {
+        job: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Keep a job's artifacts from expiring.
-    Keep { job: u64, #[arg(long)] json: bool },
+    Keep {
+        job: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Start a manual job.
-    Play { job: u64, #[arg(long)] json: bool },
+    Play {
+        job: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a job's artifacts (the log stays).
     DeleteArtifacts { job: u64 },
 }
@@ -108,7 +135,9 @@ impl std::fmt::Debug for GitlabArgs {
 }
 
 fn env_first(names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
 }
 
 impl GitlabArgs {
@@ -117,21 +146,43 @@ impl GitlabArgs {
             .url
             .clone()
             .or_else(|| env_first(&["CI_SERVER_URL", "GITLAB_URL"]))
-            .ok_or_else(|| CliError::new(Exit::Usage, "--url", "no GitLab URL (give --url or set CI_SERVER_URL or GITLAB_URL)"))?;
+            .ok_or_else(|| {
+                CliError::new(
+                    Exit::Usage,
+                    "--url",
+                    "no GitLab URL (give --url or set CI_SERVER_URL or GITLAB_URL)",
+                )
+            })?;
         let mut builder = Client::builder(url).sync_downloads(self.sync);
-        if let Some(t) = self.token.clone().or_else(|| (self.job_token.is_none()).then(|| env_first(&["GITLAB_TOKEN", "PRIVATE_TOKEN"])).flatten()) {
+        if let Some(t) = self.token.clone().or_else(|| {
+            (self.job_token.is_none())
+                .then(|| env_first(&["GITLAB_TOKEN", "PRIVATE_TOKEN"]))
+                .flatten()
+        }) {
             builder = builder.private_token(t);
-        } else if let Some(t) = self.job_token.clone().or_else(|| env_first(&["CI_JOB_TOKEN"])) {
+        } else if let Some(t) = self
+            .job_token
+            .clone()
+            .or_else(|| env_first(&["CI_JOB_TOKEN"]))
+        {
             builder = builder.job_token(t);
         }
-        builder.build().map_err(|e| CliError::new(Exit::Usage, "--url", e))
+        builder
+            .build()
+            .map_err(|e| CliError::new(Exit::Usage, "--url", e))
     }
 
     fn project(&self) -> Result<String, CliError> {
         self.project
             .clone()
             .or_else(|| env_first(&["CI_PROJECT_ID"]))
-            .ok_or_else(|| CliError::new(Exit::Usage, "--project", "no project (give --project or set CI_PROJECT_ID)"))
+            .ok_or_else(|| {
+                CliError::new(
+                    Exit::Usage,
+                    "--project",
+                    "no project (give --project or set CI_PROJECT_ID)",
+                )
+            })
     }
 }
 
@@ -165,7 +216,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::new(Exit::Failure, "json", e))?;
+    let text =
+        serde_json::to_string_pretty(v).map_err(|e| CliError::new(Exit::Failure, "json", e))?;
     println!("{text}");
     Ok(())
 }
@@ -174,12 +226,34 @@ fn print_job(job: &Job, json: bool) -> Result<(), CliError> {
     if json {
         return print_json(job);
     }
-    println!("{}", row(job.id, job.status.as_str(), job.stage.as_deref(), &job.name, job.ref_name.as_deref(), job.created_at.as_deref()));
+    println!(
+        "{}",
+        row(
+            job.id,
+            job.status.as_str(),
+            job.stage.as_deref(),
+            &job.name,
+            job.ref_name.as_deref(),
+            job.created_at.as_deref()
+        )
+    );
     Ok(())
 }
 
-fn row(id: u64, status: &str, stage: Option<&str>, name: &str, ref_name: Option<&str>, created: Option<&str>) -> String {
-    format!("{id:<10} {status:<20} {:<12} {name:<24} {:<20} {}", stage.unwrap_or("-"), ref_name.unwrap_or("-"), created.unwrap_or("-"))
+fn row(
+    id: u64,
+    status: &str,
+    stage: Option<&str>,
+    name: &str,
+    ref_name: Option<&str>,
+    created: Option<&str>,
+) -> String {
+    format!(
+        "{id:<10} {status:<20} {:<12} {name:<24} {:<20} {}",
+        stage.unwrap_or("-"),
+        ref_name.unwrap_or("-"),
+        created.unwrap_or("-")
+    )
 }
 
 pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliError> {
@@ -191,12 +265,27 @@ pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliErr
             print_job(&job.map_err(|e| failed(what, e))?, json)
         };
         match command {
-            JobCommand::List { pipeline, scope, include_retried, bridges, json } => {
+            JobCommand::List {
+                pipeline,
+                scope,
+                include_retried,
+                bridges,
+                json,
+            } => {
                 let scope = scope
                     .iter()
-                    .map(|s| JobStatus::parse(s).ok_or_else(|| CliError::new(Exit::Usage, "--scope", format!("unknown status {s:?}"))))
+                    .map(|s| {
+                        JobStatus::parse(s).ok_or_else(|| {
+                            CliError::new(Exit::Usage, "--scope", format!("unknown status {s:?}"))
+                        })
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
-                let filter = JobFilter { scope, include_retried, per_page: Some(100), keyset: pipeline.is_none() };
+                let filter = JobFilter {
+                    scope,
+                    include_retried,
+                    per_page: Some(100),
+                    keyset: pipeline.is_none(),
+                };
                 if bridges {
                     let list: Vec<_> = client
                         .pipeline_bridges(p, pipeline.unwrap_or(0), &filter)
@@ -208,7 +297,17 @@ pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliErr
                     }
                     println!("{}", row_header());
                     for b in &list {
-                        println!("{}", row(b.id, b.status.as_str(), b.stage.as_deref(), &b.name, b.ref_name.as_deref(), None));
+                        println!(
+                            "{}",
+                            row(
+                                b.id,
+                                b.status.as_str(),
+                                b.stage.as_deref(),
+                                &b.name,
+                                b.ref_name.as_deref(),
+                                None
+                            )
+                        );
                     }
                     return Ok(());
                 }
@@ -235,49 +334,101 @@ pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliErr
                 }
                 if json { print_json(&all) } else { Ok(()) }
             }
-            JobCommand::Get { job, json } => done(client.job(p, job).await, json, format!("job {job}")),
-            JobCommand::Trace { job } => trace(&client, p, job, false, Duration::from_secs(1)).await,
-            JobCommand::Cancel { job, json } => done(client.cancel(p, job).await, json, format!("job {job}")),
-            JobCommand::Retry { job, json } => done(client.retry(p, job).await, json, format!("job {job}")),
-            JobCommand::Erase { job, json } => done(client.erase(p, job).await, json, format!("job {job}")),
-            JobCommand::Keep { job, json } => done(client.keep_artifacts(p, job).await, json, format!("job {job}")),
-            JobCommand::Play { job, json } => done(client.play(p, job).await, json, format!("job {job}")),
-            JobCommand::DeleteArtifacts { job } => {
-                client.delete_artifacts(p, job).await.map_err(|e| failed(format!("job {job}"), e))
+            JobCommand::Get { job, json } => {
+                done(client.job(p, job).await, json, format!("job {job}"))
             }
+            JobCommand::Trace { job } => {
+                trace(&client, p, job, false, Duration::from_secs(1)).await
+            }
+            JobCommand::Cancel { job, json } => {
+                done(client.cancel(p, job).await, json, format!("job {job}"))
+            }
+            JobCommand::Retry { job, json } => {
+                done(client.retry(p, job).await, json, format!("job {job}"))
+            }
+            JobCommand::Erase { job, json } => {
+                done(client.erase(p, job).await, json, format!("job {job}"))
+            }
+            JobCommand::Keep { job, json } => done(
+                client.keep_artifacts(p, job).await,
+                json,
+                format!("job {job}"),
+            ),
+            JobCommand::Play { job, json } => {
+                done(client.play(p, job).await, json, format!("job {job}"))
+            }
+            JobCommand::DeleteArtifacts { job } => client
+                .delete_artifacts(p, job)
+                .await
+                .map_err(|e| failed(format!("job {job}"), e)),
         }
     })
 }
 
 fn row_header() -> String {
-    row(0, "STATUS", Some("STAGE"), "NAME", Some("REF"), Some("CREATED")).replacen("0         ", "ID        ", 1)
+    row(
+        0,
+        "STATUS",
+        Some("STAGE"),
+        "NAME",
+        Some("REF"),
+        Some("CREATED"),
+    )
+    .replacen("0         ", "ID        ", 1)
 }
 
 /// `artifact trace JOB [--follow]`: the log; with `--follow`, new bytes (by `Range`) until
 /// the job reaches a terminal status.
-pub(crate) fn trace_command(gitlab: &GitlabArgs, job: u64, follow: bool, interval: Duration) -> Result<(), CliError> {
+pub(crate) fn trace_command(
+    gitlab: &GitlabArgs,
+    job: u64,
+    follow: bool,
+    interval: Duration,
+) -> Result<(), CliError> {
     let client = gitlab.client()?;
     let project = gitlab.project()?;
     runtime()?.block_on(trace(&client, &project, job, follow, interval))
 }
 
-async fn trace(client: &Client, project: &str, job: u64, follow: bool, interval: Duration) -> Result<(), CliError> {
+async fn trace(
+    client: &Client,
+    project: &str,
+    job: u64,
+    follow: bool,
+    interval: Duration,
+) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     let what = format!("job {job}");
     let mut offset = 0u64;
     loop {
         // The status first: bytes written before a terminal status are all fetched below.
-        let status = if follow { Some(client.job(project, job).await.map_err(|e| failed(&what, e))?.status) } else { None };
-        let mut new = client.trace_from(project, job, offset).await.map_err(|e| failed(&what, e))?;
+        let status = if follow {
+            Some(
+                client
+                    .job(project, job)
+                    .await
+                    .map_err(|e| failed(&what, e))?
+                    .status,
+            )
+        } else {
+            None
+        };
+        let mut new = client
+            .trace_from(project, job, offset)
+            .await
+            .map_err(|e| failed(&what, e))?;
         while let Some(chunk) = new.next().await {
             let chunk = chunk.map_err(|e| failed(&what, e))?;
-            out.write_all(&chunk).map_err(|e| CliError::output("stdout", e))?;
+            out.write_all(&chunk)
+                .map_err(|e| CliError::output("stdout", e))?;
             offset += chunk.len() as u64;
         }
         out.flush().map_err(|e| CliError::output("stdout", e))?;
         match status {
             // A status this client does not know counts as final: never poll forever.
-            Some(s) if !s.is_terminal() && s != JobStatus::Unknown => tokio::time::sleep(interval).await,
+            Some(s) if !s.is_terminal() && s != JobStatus::Unknown => {
+                tokio::time::sleep(interval).await
+            }
             _ => return Ok(()),
         }
     }
@@ -285,13 +436,21 @@ async fn trace(client: &Client, project: &str, job: u64, follow: bool, interval:
 
 /// `artifact download`: the archive to a file (default `artifacts.zip`), with a progress
 /// bar at a terminal, resumed if the transfer breaks.
-pub(crate) fn download(gitlab: &GitlabArgs, select: &JobSelect, output: Option<&Path>) -> Result<(), CliError> {
+pub(crate) fn download(
+    gitlab: &GitlabArgs,
+    select: &JobSelect,
+    output: Option<&Path>,
+) -> Result<(), CliError> {
     let client = gitlab.client()?;
     let project = gitlab.project()?;
-    let to = output.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("artifacts.zip"));
+    let to = output
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("artifacts.zip"));
     let job = select.job_ref();
     runtime()?.block_on(async move {
-        let bar = std::io::stderr().is_terminal().then(|| crate::cat::progress_bar(0));
+        let bar = std::io::stderr()
+            .is_terminal()
+            .then(|| crate::cat::progress_bar(0));
         let progress = |done: u64, total: Option<u64>| {
             if let Some(bar) = &bar {
                 if let Some(t) = total {
@@ -300,7 +459,9 @@ pub(crate) fn download(gitlab: &GitlabArgs, select: &JobSelect, output: Option<&
                 bar.set_position(done);
             }
         };
-        let result = client.download_archive_to(&project, &job, &to, Some(&progress)).await;
+        let result = client
+            .download_archive_to(&project, &job, &to, Some(&progress))
+            .await;
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
@@ -310,8 +471,15 @@ pub(crate) fn download(gitlab: &GitlabArgs, select: &JobSelect, output: Option<&
 
 /// `artifact get`: one file of the artifacts, to stdout or a file. The server extracts it,
 /// or with `--via-archive` this command reads it out of the archive by range.
-pub(crate) fn get(gitlab: &GitlabArgs, select: &JobSelect, path: &str, output: Option<&Path>, via_archive: bool) -> Result<(), CliError> {
-    artifact_core::ArtifactPath::new(path).map_err(|e| CliError::new(Exit::InvalidPath, path, e))?;
+pub(crate) fn get(
+    gitlab: &GitlabArgs,
+    select: &JobSelect,
+    path: &str,
+    output: Option<&Path>,
+    via_archive: bool,
+) -> Result<(), CliError> {
+    artifact_core::ArtifactPath::new(path)
+        .map_err(|e| CliError::new(Exit::InvalidPath, path, e))?;
     let client = gitlab.client()?;
     let project = gitlab.project()?;
     let job = select.job_ref();
@@ -319,7 +487,11 @@ pub(crate) fn get(gitlab: &GitlabArgs, select: &JobSelect, path: &str, output: O
         if let Some(to) = output
             && !via_archive
         {
-            return client.download_artifact_to(&project, &job, path, to, None).await.map(drop).map_err(|e| failed(path, e));
+            return client
+                .download_artifact_to(&project, &job, path, to, None)
+                .await
+                .map(drop)
+                .map_err(|e| failed(path, e));
         }
         let stream = if via_archive {
             client.artifact_via_archive(&project, &job, path).await
@@ -329,19 +501,27 @@ pub(crate) fn get(gitlab: &GitlabArgs, select: &JobSelect, path: &str, output: O
         let mut stream = stream.map_err(|e| failed(path, e))?;
         match output {
             Some(to) => {
-                let dir = to.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                let mut tmp = crate::output::TempFile::new_in(dir).map_err(|e| CliError::output(to.display(), e))?;
+                let dir = to
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let mut tmp = crate::output::TempFile::new_in(dir)
+                    .map_err(|e| CliError::output(to.display(), e))?;
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| failed(path, e))?;
-                    tmp.file().write_all(&chunk).map_err(|e| CliError::output(to.display(), e))?;
+                    tmp.file()
+                        .write_all(&chunk)
+                        .map_err(|e| CliError::output(to.display(), e))?;
                 }
-                tmp.persist(to).map_err(|e| CliError::output(to.display(), e))
+                tmp.persist(to)
+                    .map_err(|e| CliError::output(to.display(), e))
             }
             None => {
                 let mut out = std::io::stdout().lock();
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| failed(path, e))?;
-                    out.write_all(&chunk).map_err(|e| CliError::output("stdout", e))?;
+                    out.write_all(&chunk)
+                        .map_err(|e| CliError::output("stdout", e))?;
                 }
                 out.flush().map_err(|e| CliError::output("stdout", e))
             }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use artifact_core::http::{HttpOptions, RemoteArchives, parse_header};
-use artifact_core::{Archive, ReadStats, Source};
+use artifact_core::{Archive, CentralDirectoryLocation, ReadStats, Source};
 
 use crate::error::{CliError, Exit};
 
@@ -40,10 +40,17 @@ pub(crate) fn url_of(arg: &Path) -> Option<&str> {
 impl RemoteArgs {
     /// The remote-archive opener these options describe.
     pub(crate) fn remote(&self) -> Result<RemoteArchives, CliError> {
-        let mut options = HttpOptions { spool_without_range: self.download_if_no_range, ..HttpOptions::default() };
+        let mut options = HttpOptions {
+            spool_without_range: self.download_if_no_range,
+            ..HttpOptions::default()
+        };
         for line in &self.headers {
             let (name, value) = parse_header(line).ok_or_else(|| {
-                CliError::new(Exit::Usage, "usage", format_args!("-H {line:?} is not 'Name: value'"))
+                CliError::new(
+                    Exit::Usage,
+                    "usage",
+                    format_args!("-H {line:?} is not 'Name: value'"),
+                )
             })?;
             options.headers.append(name, value);
         }
@@ -54,10 +61,24 @@ impl RemoteArgs {
         })
     }
 
+    /// With `--stats`, says on stderr when the central directory was read by count because
+    /// the end record's size was wrong.
+    pub(crate) fn report_directory(&self, location: CentralDirectoryLocation) {
+        if self.stats && location.size_was_wrong() {
+            eprintln!(
+                "{}",
+                crate::verify::size_note(location.declared_size, location.size)
+            );
+        }
+    }
+
     /// Prints `stats` to stderr when `--stats` was given.
     pub(crate) fn report(&self, stats: ReadStats) {
         if self.stats {
-            eprintln!("artifact: stats: {} reads, {} bytes received", stats.reads, stats.bytes);
+            eprintln!(
+                "artifact: stats: {} reads, {} bytes received",
+                stats.reads, stats.bytes
+            );
         }
     }
 }
@@ -67,13 +88,17 @@ pub(crate) fn open_archive(arg: &Path, remote: &RemoteArgs) -> Result<AnyArchive
     let shown = arg.display();
     match url_of(arg) {
         Some(url) => {
-            let archive = remote.remote()?.open(url).map_err(|e| CliError::engine(url, e))?;
+            let archive = remote
+                .remote()?
+                .open(url)
+                .map_err(|e| CliError::engine(url, e))?;
             let index = archive.index().map_err(|e| CliError::engine(url, e))?;
             let source: Box<dyn Source> = Box::new(archive.source().clone());
             Ok(Archive::with_index(source, index))
         }
         None => {
-            let source = artifact_core::FileSource::open(arg).map_err(|e| CliError::engine(&shown, e.into()))?;
+            let source = artifact_core::FileSource::open(arg)
+                .map_err(|e| CliError::engine(&shown, e.into()))?;
             let source: Box<dyn Source> = Box::new(source);
             Archive::open(source).map_err(|e| CliError::engine(&shown, e))
         }

@@ -22,6 +22,11 @@ pub struct CentralDirectory {
 impl CentralDirectory {
     /// Reads the end records from the last bytes of `source`, then the central directory
     /// itself with one more read unless the first one already held it.
+    ///
+    /// When the end record's directory size is wrong but its offset and count are right
+    /// (the declared count of records, read from the declared offset, fills the space up to
+    /// the end records exactly), those records are the directory, as Go's `archive/zip`
+    /// and Info-ZIP read it; [`CentralDirectoryLocation::size_was_wrong`] says so.
     pub fn read<S: Source + ?Sized>(source: &S) -> Result<CentralDirectory> {
         CentralDirectory::from_tail(source, read_tail(source)?, source.len())
     }
@@ -35,13 +40,19 @@ impl CentralDirectory {
     ) -> Result<CentralDirectory> {
         let tail = widen_tail(source, tail, size)?;
         let location = CentralDirectory::locate_in_tail(source, &tail, size)?;
-        let len = usize::try_from(location.size).map_err(|_| Corruption::CentralDirectoryOutOfBounds {
-            offset: location.offset,
-            size: location.size,
-            limit: size,
+        let len = usize::try_from(location.size).map_err(|_| {
+            Corruption::CentralDirectoryOutOfBounds {
+                offset: location.offset,
+                size: location.size,
+                limit: size,
+            }
         })?;
         let bytes = fetch(source, &tail, size, location.offset, len)?;
-        Ok(CentralDirectory { bytes, location, archive_size: size })
+        Ok(CentralDirectory {
+            bytes,
+            location,
+            archive_size: size,
+        })
     }
 
     /// Reads the end records (one read of the tail, more only for a zip64 record outside
@@ -65,14 +76,24 @@ impl CentralDirectory {
                 // (without extensible data) then sits right before the locator.
                 let fallback = locator_at.checked_sub(ZIP64_EOCD_LEN as u64);
                 for at in [Some(declared), fallback].into_iter().flatten() {
-                    if at.checked_add(ZIP64_EOCD_LEN as u64).is_none_or(|e| e > locator_at) {
+                    if at
+                        .checked_add(ZIP64_EOCD_LEN as u64)
+                        .is_none_or(|e| e > locator_at)
+                    {
                         continue;
                     }
                     let bytes = fetch(at, ZIP64_EOCD_LEN)?;
                     match eocd::parse_zip64(&bytes, at) {
                         Ok(z) => {
                             eocd::check_disks(z.disk, z.cd_disk)?;
-                            return Ok(eocd::locate(z.entries, z.cd_size, z.cd_offset, at, true)?);
+                            let declared = Declared {
+                                entries: z.entries,
+                                size: z.cd_size,
+                                offset: z.cd_offset,
+                                end: at,
+                                zip64: true,
+                            };
+                            return settle(source, tail, size, declared);
                         }
                         Err(e) if at == declared && fallback.is_some_and(|f| f != at) => drop(e),
                         Err(e) => return Err(e.into()),
@@ -87,7 +108,14 @@ impl CentralDirectory {
             }
         }
         eocd::check_disks(end.disk.into(), end.cd_disk.into())?;
-        Ok(eocd::locate(end.entries.into(), end.cd_size.into(), end.cd_offset.into(), end.offset, false)?)
+        let declared = Declared {
+            entries: end.entries.into(),
+            size: end.cd_size.into(),
+            offset: end.cd_offset.into(),
+            end: end.offset,
+            zip64: false,
+        };
+        settle(source, tail, size, declared)
     }
 
     /// The first entry named `name`, found in one pass over the central directory at
@@ -112,7 +140,13 @@ impl CentralDirectory {
                         if candidate == name {
                             let record = Bytes::copy_from_slice(&buf[start..start + len]);
                             let header = central_directory::parse(&record, 0, base + start as u64)?;
-                            return Ok(Some(Entry::from_header(&header, &record, location.shift)));
+                            let at = base + start as u64 - location.offset;
+                            return Ok(Some(Entry::from_header(
+                                &header,
+                                &record,
+                                location.shift,
+                                at,
+                            )));
                         }
                         start += len;
                         count += 1;
@@ -143,7 +177,10 @@ impl CentralDirectory {
         location: CentralDirectoryLocation,
         archive_size: u64,
     ) -> Result<CentralDirectory> {
-        let fits = location.offset.checked_add(location.size).is_some_and(|end| end <= archive_size);
+        let fits = location
+            .offset
+            .checked_add(location.size)
+            .is_some_and(|end| end <= archive_size);
         if bytes.len() as u64 != location.size || !fits {
             return Err(Corruption::CentralDirectoryOutOfBounds {
                 offset: location.offset,
@@ -152,7 +189,11 @@ impl CentralDirectory {
             }
             .into());
         }
-        Ok(CentralDirectory { bytes, location, archive_size })
+        Ok(CentralDirectory {
+            bytes,
+            location,
+            archive_size,
+        })
     }
 
     /// Where the central directory was and what the end record claimed.
@@ -188,7 +229,12 @@ impl CentralDirectory {
 
     /// Every entry in central directory order. A corrupt record ends the walk with an error.
     pub fn entries(&self) -> Entries<'_> {
-        Entries { cd: self, at: 0, count: 0, done: false }
+        Entries {
+            cd: self,
+            at: 0,
+            count: 0,
+            done: false,
+        }
     }
 
     /// The first entry (in central directory order) whose name is exactly `name`, found by
@@ -212,9 +258,106 @@ impl CentralDirectory {
     /// The entry whose record starts at `at` in the buffer, and the record's length.
     pub(crate) fn entry_at(&self, at: usize) -> Result<(Entry, usize)> {
         let header = central_directory::parse(&self.bytes, at, self.location.offset)?;
-        Ok((Entry::from_header(&header, &self.bytes, self.location.shift), header.len))
+        Ok((
+            Entry::from_header(&header, &self.bytes, self.location.shift, at as u64),
+            header.len,
+        ))
     }
+}
 
+/// What the end records declare about the central directory, and where the record that
+/// follows it (`end`: the zip64 record if used, else the end record) was found.
+#[derive(Debug, Clone, Copy)]
+struct Declared {
+    entries: u64,
+    size: u64,
+    offset: u64,
+    end: u64,
+    zip64: bool,
+}
+
+/// Where the central directory is. The declared offset and size normally say so; when the
+/// end of the declared directory falls short of the end records, the gap is data prepended
+/// to the archive (a self-extracting stub) and every offset shifts by it.
+///
+/// One leniency, as Go's `archive/zip` and Info-ZIP have it: when that reading fails (the
+/// declared size runs past the end records, or the shifted offset holds no directory
+/// record) but the declared count of records, read from the declared (unshifted) offset,
+/// fills the space up to the end records exactly, the declared size was wrong and those
+/// records are the directory. Anything less exact is still corrupt.
+fn settle<S: Source + ?Sized>(
+    source: &S,
+    tail: &Bytes,
+    size: u64,
+    d: Declared,
+) -> Result<CentralDirectoryLocation> {
+    let strict = eocd::locate(d.entries, d.size, d.offset, d.end, d.zip64);
+    if let Ok(location) = strict {
+        if location.shift == 0 || location.entries == 0 {
+            return Ok(location);
+        }
+        let first = fetch(
+            source,
+            tail,
+            size,
+            location.offset,
+            4.min(location.size as usize),
+        )?;
+        if first.len() == 4 && crate::zip::u32_at(&first, 0) == Some(central_directory::SIGNATURE) {
+            return Ok(location);
+        }
+    }
+    match by_count(source, tail, size, d)? {
+        Some(location) => Ok(location),
+        None => Ok(strict?),
+    }
+}
+
+/// Reads `d.entries` records from the declared offset; a location if they end exactly at
+/// the end records.
+fn by_count<S: Source + ?Sized>(
+    source: &S,
+    tail: &Bytes,
+    size: u64,
+    d: Declared,
+) -> Result<Option<CentralDirectoryLocation>> {
+    let Some(room) = d
+        .end
+        .checked_sub(d.offset)
+        .filter(|&r| r > 0 && d.entries <= r / 46)
+    else {
+        return Ok(None);
+    };
+    // Walked through a small buffer: a hostile end record can claim gigabytes here, and
+    // the walk stops at the first byte that is not a record.
+    const CHUNK: u64 = 256 * 1024; // more than the largest record
+    let mut buf: Vec<u8> = Vec::new();
+    let (mut next, mut start, mut found) = (d.offset, 0usize, 0u64);
+    while next < d.end || start < buf.len() {
+        match central_directory::name_and_len(&buf, start, next - buf.len() as u64) {
+            Ok((_, record)) => {
+                start += record;
+                found += 1;
+            }
+            Err(Corruption::Truncated { .. }) if next < d.end => {
+                buf.drain(..start);
+                start = 0;
+                let n = CHUNK.min(d.end - next) as usize;
+                buf.extend_from_slice(&fetch(source, tail, size, next, n)?);
+                next += n as u64;
+            }
+            Err(_) => return Ok(None),
+        }
+    }
+    let location = CentralDirectoryLocation {
+        offset: d.offset,
+        size: room,
+        entries: d.entries,
+        shift: 0,
+        zip64: d.zip64,
+        declared_size: d.size,
+    };
+    Ok(check_count(&location, found).is_ok().then_some(location))
 }
 
 /// Checks the records found against the count the end record claims.
@@ -255,7 +398,13 @@ fn widen_tail<S: Source + ?Sized>(source: &S, tail: Bytes, size: u64) -> Result<
 
 /// `len` bytes at `offset`: from `tail` (the last bytes of an archive of `size` bytes) when
 /// it holds them, else from the source.
-fn fetch<S: Source + ?Sized>(source: &S, tail: &Bytes, size: u64, offset: u64, len: usize) -> Result<Bytes> {
+fn fetch<S: Source + ?Sized>(
+    source: &S,
+    tail: &Bytes,
+    size: u64,
+    offset: u64,
+    len: usize,
+) -> Result<Bytes> {
     let tail_start = size - tail.len() as u64;
     if offset >= tail_start && offset.saturating_add(len as u64) <= size {
         let at = (offset - tail_start) as usize;
@@ -289,7 +438,9 @@ impl Iterator for Entries<'_> {
         }
         if self.at >= self.cd.bytes.len() {
             self.done = true;
-            return check_count(&self.cd.location, self.count).err().map(|e| Err(e.into()));
+            return check_count(&self.cd.location, self.count)
+                .err()
+                .map(|e| Err(e.into()));
         }
         match self.cd.entry_at(self.at) {
             Ok((entry, len)) => {

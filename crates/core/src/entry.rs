@@ -30,10 +30,19 @@ pub struct Entry {
     pub(crate) external_attributes: u32,
     /// Absolute offset of the local header in the source (shift applied).
     pub(crate) header_offset: u64,
+    /// Offset of this entry's record from the start of the central directory.
+    pub(crate) record_offset: u64,
 }
 
 impl Entry {
-    pub(crate) fn from_header(h: &CentralDirectoryFileHeader<'_>, cd: &Bytes, shift: u64) -> Entry {
+    /// `record_offset`: where the record starts, counted from the start of the central
+    /// directory.
+    pub(crate) fn from_header(
+        h: &CentralDirectoryFileHeader<'_>,
+        cd: &Bytes,
+        shift: u64,
+        record_offset: u64,
+    ) -> Entry {
         Entry {
             name: cd.slice_ref(h.name),
             comment: cd.slice_ref(h.comment),
@@ -47,7 +56,15 @@ impl Entry {
             uncompressed_size: h.uncompressed_size,
             external_attributes: h.external_attributes,
             header_offset: h.header_offset.saturating_add(shift),
+            record_offset,
         }
+    }
+
+    /// Where this entry's record starts, counted in bytes from the start of the central
+    /// directory. Unique per entry even when names repeat or records point at the same
+    /// data, so per-entry outcomes (see [`verify`](crate::verify)) are keyed by it.
+    pub fn record_offset(&self) -> u64 {
+        self.record_offset
     }
 
     /// The raw name bytes, exactly as stored (no CP437 decoding).
@@ -135,7 +152,10 @@ impl Entry {
     }
 
     fn is_msdos(&self) -> bool {
-        matches!(self.version_made_by >> 8, CREATOR_FAT | CREATOR_NTFS | CREATOR_VFAT)
+        matches!(
+            self.version_made_by >> 8,
+            CREATOR_FAT | CREATOR_NTFS | CREATOR_VFAT
+        )
     }
 
     /// Permission bits the way Go's `archive/zip` computes `Mode().Perm()`, which is what
@@ -147,7 +167,11 @@ impl Entry {
             CREATOR_FAT | CREATOR_NTFS | CREATOR_VFAT => {
                 let attrs = self.external_attributes;
                 let mode = if attrs & 0x10 != 0 { 0o777 } else { 0o666 };
-                if attrs & 0x01 != 0 { mode & !0o222 } else { mode }
+                if attrs & 0x01 != 0 {
+                    mode & !0o222
+                } else {
+                    mode
+                }
             }
             _ => 0,
         }
@@ -203,6 +227,7 @@ mod tests {
             uncompressed_size: 0,
             external_attributes: 0o100644 << 16,
             header_offset: 0,
+            record_offset: 0,
         }
     }
 
@@ -220,7 +245,10 @@ mod tests {
         assert_eq!(entry(0, 0).modified_unix(), 312_768_000);
         // Month 13 rolls into January of the next year; hour 31 is just added.
         let date = ((2000 - 1980) << 9) | (13 << 5) | 1;
-        assert_eq!(entry(date, 31 << 11).modified_unix(), 978_307_200 + 31 * 3600);
+        assert_eq!(
+            entry(date, 31 << 11).modified_unix(),
+            978_307_200 + 31 * 3600
+        );
     }
 
     #[test]

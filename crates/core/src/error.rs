@@ -142,7 +142,9 @@ pub enum Corruption {
         limit: u64,
     },
     /// More entries are claimed than the central directory could possibly hold.
-    #[error("{claimed} entries claimed, but a {cd_size}-byte central directory holds at most {max}")]
+    #[error(
+        "{claimed} entries claimed, but a {cd_size}-byte central directory holds at most {max}"
+    )]
     ImpossibleEntryCount {
         /// Claimed number of entries.
         claimed: u64,
@@ -174,7 +176,9 @@ pub enum Corruption {
         limit: u64,
     },
     /// Two entries claim overlapping bytes (the shape of an overlap zip bomb).
-    #[error("entries overlap: one starts at offset {first} and runs to {first_end}, the next starts at {second}")]
+    #[error(
+        "entries overlap: one starts at offset {first} and runs to {first_end}, the next starts at {second}"
+    )]
     OverlappingEntries {
         /// Offset of the earlier entry's local header.
         first: u64,
@@ -194,7 +198,9 @@ pub enum Corruption {
         field: &'static str,
     },
     /// The declared sizes cannot both be true for this method.
-    #[error("entry {name:?}: {uncompressed} bytes cannot come from {compressed} bytes with method {method}")]
+    #[error(
+        "entry {name:?}: {uncompressed} bytes cannot come from {compressed} bytes with method {method}"
+    )]
     ImpossibleSizes {
         /// Entry name (lossy UTF-8).
         name: String,

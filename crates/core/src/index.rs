@@ -2,60 +2,99 @@
 
 use crate::directory::CentralDirectory;
 use crate::entry::Entry;
-use crate::error::{Corruption, Result, lossy};
+use crate::error::{Corruption, Error, Result, lossy};
 use crate::zip::central_directory;
 use crate::zip::local_header;
 
-/// A central directory checked as a whole (entry count, every record, entries within the
-/// data region and not overlapping) with a table from name to record, so that a look-up is
-/// a binary search instead of a scan. Share it with `Arc` across threads and requests.
+/// A central directory whose records all parse, with a table from name to record, so that
+/// a look-up is a binary search instead of a scan. Share it with `Arc` across threads and
+/// requests.
+///
+/// Damage confined to one entry (its data runs past the central directory's start, or its
+/// local header starts inside an earlier entry's span) does not fail the build: it is
+/// listed in [`damage`](Index::damage), so that a server can refuse that entry and still
+/// serve its siblings. [`check_whole`](Index::check_whole) refuses the archive for any of
+/// it, which is what writing every entry out (`extract`) needs.
 #[derive(Debug)]
 pub struct Index {
     cd: CentralDirectory,
     /// `(hash of name, record offset)`, sorted by hash; entries with equal hashes keep
     /// central directory order, so the first match is the first entry of that name.
     table: Box<[(u64, u64)]>,
+    /// Per-entry damage, sorted by record offset.
+    damage: Box<[Damage]>,
+}
+
+/// What is wrong with one entry, found without reading its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The entry's [`record_offset`](Entry::record_offset).
+    pub record: u64,
+    /// Why it cannot be trusted.
+    pub corruption: Corruption,
 }
 
 impl Index {
-    /// Validates `cd` and builds the name table.
+    /// Checks every record of `cd` and builds the name table; per-entry damage is recorded,
+    /// not fatal (see the type's docs).
     pub fn build(cd: CentralDirectory) -> Result<Index> {
         let limit = cd.data_limit();
         let mut table = Vec::with_capacity(cd.len().min(cd.as_bytes().len() as u64 / 46) as usize);
+        // (start, record offset, least end) of every entry whose span fits.
         let mut spans = Vec::with_capacity(table.capacity());
+        let mut damage = Vec::new();
         let mut entries = cd.entries();
         loop {
             let at = entries.position() as u64;
             let Some(entry) = entries.next() else { break };
             let entry = entry?;
+            table.push((hash(entry.name()), at));
             // The least end of this entry: a local header with the same name, no extra field.
             let min_end = entry
                 .header_offset
                 .checked_add(local_header::FIXED_LEN as u64 + entry.name().len() as u64)
                 .and_then(|e| e.checked_add(entry.compressed_size))
                 .filter(|&e| e <= limit);
-            let Some(min_end) = min_end else {
-                return Err(Corruption::OutOfBounds {
-                    name: lossy(entry.name()),
-                    what: "entry",
-                    offset: entry.header_offset,
-                    len: entry.compressed_size,
-                    limit,
-                }
-                .into());
-            };
-            table.push((hash(entry.name()), at));
-            spans.push((entry.header_offset, min_end));
-        }
-        spans.sort_unstable();
-        for pair in spans.windows(2) {
-            let ((first, first_end), (second, _)) = (pair[0], pair[1]);
-            if first_end > second {
-                return Err(Corruption::OverlappingEntries { first, first_end, second }.into());
+            match min_end {
+                Some(min_end) => spans.push((entry.header_offset, at, min_end)),
+                None => damage.push(Damage {
+                    record: at,
+                    corruption: Corruption::OutOfBounds {
+                        name: lossy(entry.name()),
+                        what: "entry",
+                        offset: entry.header_offset,
+                        len: entry.compressed_size,
+                        limit,
+                    },
+                }),
             }
         }
+        // An entry whose local header starts inside the span of one that starts earlier (or
+        // at the same place, earlier in the directory) overlaps it: the later one is the
+        // intruder. Its span does not count against the entries after it.
+        spans.sort_unstable();
+        let mut reach: Option<(u64, u64)> = None; // (start, end) of the furthest-reaching span
+        for &(start, at, end) in &spans {
+            match reach {
+                Some((first, first_end)) if start < first_end => damage.push(Damage {
+                    record: at,
+                    corruption: Corruption::OverlappingEntries {
+                        first,
+                        first_end,
+                        second: start,
+                    },
+                }),
+                // Spans are sorted by start, so this one reaches furthest now.
+                _ => reach = Some((start, end)),
+            }
+        }
+        damage.sort_unstable_by_key(|d| d.record);
         table.sort_by_key(|&(h, _)| h);
-        Ok(Index { cd, table: table.into_boxed_slice() })
+        Ok(Index {
+            cd,
+            table: table.into_boxed_slice(),
+            damage: damage.into_boxed_slice(),
+        })
     }
 
     /// The first entry whose name is exactly `name`.
@@ -70,6 +109,30 @@ impl Index {
                     .is_ok_and(|(n, _)| n == name)
             })
             .and_then(|&(_, at)| self.cd.entry_at(at as usize).ok().map(|(e, _)| e))
+    }
+
+    /// Entries damaged in a way visible without reading their data, by record offset.
+    pub fn damage(&self) -> &[Damage] {
+        &self.damage
+    }
+
+    /// The damage recorded for `entry`, if any.
+    pub fn damage_of(&self, entry: &Entry) -> Option<&Corruption> {
+        let at = self
+            .damage
+            .binary_search_by_key(&entry.record_offset, |d| d.record)
+            .ok()?;
+        Some(&self.damage[at].corruption)
+    }
+
+    /// Refuses the archive as a whole if any entry is damaged: the first damage, in
+    /// central directory order. For writing every entry out, where overlapping entries are
+    /// a danger (a quoted-overlap bomb) and a half-written tree a loss.
+    pub fn check_whole(&self) -> Result<()> {
+        match self.damage.first() {
+            Some(d) => Err(Error::Corrupt(d.corruption.clone())),
+            None => Ok(()),
+        }
     }
 
     /// The central directory this index covers.
@@ -90,7 +153,9 @@ impl Index {
     /// Bytes this index holds in memory: the central directory and the table. What a cache
     /// bounded by bytes counts.
     pub fn memory_size(&self) -> usize {
-        self.cd.as_bytes().len() + self.table.len() * std::mem::size_of::<(u64, u64)>()
+        self.cd.as_bytes().len()
+            + self.table.len() * std::mem::size_of::<(u64, u64)>()
+            + self.damage.len() * std::mem::size_of::<Damage>()
     }
 }
 

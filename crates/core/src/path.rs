@@ -71,8 +71,17 @@ pub struct InvalidPath {
 
 impl fmt::Display for InvalidPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown: String = self.path.chars().take(200).flat_map(char::escape_debug).collect();
-        write!(f, "invalid artifact path \"{shown}\": it {}", self.rule.describe())?;
+        let shown: String = self
+            .path
+            .chars()
+            .take(200)
+            .flat_map(char::escape_debug)
+            .collect();
+        write!(
+            f,
+            "invalid artifact path \"{shown}\": it {}",
+            self.rule.describe()
+        )?;
         if self.encoded {
             f.write_str(" once percent-decoded")?;
         }
@@ -287,7 +296,10 @@ mod tests {
     #[test]
     fn error_message_names_the_rule() {
         let err = ArtifactPath::new("a/../b").unwrap_err();
-        assert_eq!(err.to_string(), "invalid artifact path \"a/../b\": it has a '..' segment");
+        assert_eq!(
+            err.to_string(),
+            "invalid artifact path \"a/../b\": it has a '..' segment"
+        );
         let err = ArtifactPath::new("..%2fx").unwrap_err();
         assert!(err.to_string().ends_with("once percent-decoded"), "{err}");
     }
@@ -302,9 +314,23 @@ mod tests {
         // Short strings over an alphabet rich in the characters the rule cares about.
         proptest::collection::vec(
             prop_oneof![
-                Just("/"), Just("\\"), Just("."), Just(".."), Just("%"), Just("2e"), Just("2f"),
-                Just("5c"), Just("a"), Just("b"), Just(":"), Just("C"), Just("\0"), Just("é"),
-                Just("%2e"), Just("%2F"), Just(" "),
+                Just("/"),
+                Just("\\"),
+                Just("."),
+                Just(".."),
+                Just("%"),
+                Just("2e"),
+                Just("2f"),
+                Just("5c"),
+                Just("a"),
+                Just("b"),
+                Just(":"),
+                Just("C"),
+                Just("\0"),
+                Just("é"),
+                Just("%2e"),
+                Just("%2F"),
+                Just(" "),
             ],
             0..12,
         )

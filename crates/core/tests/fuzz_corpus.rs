@@ -10,7 +10,9 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut out = Vec::new();
     for dir in ["corpus", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_file() {
@@ -25,7 +27,11 @@ fn replay(target: &str, property: fn(&[u8])) -> usize {
     let all = inputs(target);
     for (path, data) in &all {
         let outcome = std::panic::catch_unwind(|| property(data));
-        assert!(outcome.is_ok(), "{target}: {} breaks the property", path.display());
+        assert!(
+            outcome.is_ok(),
+            "{target}: {} breaks the property",
+            path.display()
+        );
     }
     all.len()
 }

@@ -26,6 +26,9 @@ pub enum BlobKind {
     Metadata,
     /// A job log.
     Trace,
+    /// The outcome of verifying an archive (`artifact_core::Verification` as JSON), stored
+    /// beside it: its key is the archive's with this folder (see [`beside`]).
+    Verification,
 }
 
 impl BlobKind {
@@ -34,8 +37,16 @@ impl BlobKind {
             BlobKind::Archive => "archive",
             BlobKind::Metadata => "metadata",
             BlobKind::Trace => "trace",
+            BlobKind::Verification => "verification",
         }
     }
+}
+
+/// The key of the `kind` blob that belongs to the archive `archive_key`: the archive's name
+/// in `kind`'s folder. `None` if `archive_key` is not an archive's key.
+pub fn beside(archive_key: &str, kind: BlobKind) -> Option<String> {
+    let name = archive_key.strip_prefix("archive/")?;
+    Some(format!("{}/{name}", kind.folder()))
 }
 
 /// An opened blob: its bytes as a ranged source and when it was written.
@@ -49,7 +60,10 @@ pub struct OpenBlob {
 
 impl fmt::Debug for OpenBlob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenBlob").field("len", &self.source.len()).field("modified", &self.modified).finish()
+        f.debug_struct("OpenBlob")
+            .field("len", &self.source.len())
+            .field("modified", &self.modified)
+            .finish()
     }
 }
 
@@ -57,6 +71,14 @@ impl fmt::Debug for OpenBlob {
 pub trait Blobs: Send + Sync + fmt::Debug {
     /// Stores everything `from` yields under a new key.
     fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef>;
+    /// Stores everything `from` yields as the `kind` blob of the archive `archive_key`,
+    /// under [`beside`]`(archive_key, kind)`, replacing any blob there.
+    fn put_beside(
+        &self,
+        archive_key: &str,
+        kind: BlobKind,
+        from: &mut dyn Read,
+    ) -> io::Result<BlobRef>;
     /// Opens a blob for ranged reads.
     fn open(&self, key: &str) -> io::Result<OpenBlob>;
     /// Deletes a blob; deleting a missing blob is not an error.
@@ -74,13 +96,15 @@ impl LocalBlobs {
     /// Uses (and creates) `root`.
     pub fn open(root: &Path) -> io::Result<LocalBlobs> {
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(LocalBlobs { root: root.to_owned() })
+        Ok(LocalBlobs {
+            root: root.to_owned(),
+        })
     }
 
     fn path_of(&self, key: &str) -> io::Result<PathBuf> {
         let bad = || io::Error::new(io::ErrorKind::InvalidInput, "malformed blob key");
         let (folder, name) = key.split_once('/').ok_or_else(bad)?;
-        if !["archive", "metadata", "trace"].contains(&folder)
+        if !["archive", "metadata", "trace", "verification"].contains(&folder)
             || name.len() != 32
             || !name.bytes().all(|b| b.is_ascii_hexdigit())
         {
@@ -99,8 +123,51 @@ pub(crate) fn random_hex() -> io::Result<String> {
 
 impl Blobs for LocalBlobs {
     fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
-        let name = random_hex()?;
-        let tmp = self.root.join("tmp").join(format!("{name}.part"));
+        self.put_named(kind, &random_hex()?, from)
+    }
+
+    fn put_beside(
+        &self,
+        archive_key: &str,
+        kind: BlobKind,
+        from: &mut dyn Read,
+    ) -> io::Result<BlobRef> {
+        let key = beside(archive_key, kind)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an archive's key"))?;
+        self.path_of(&key)?;
+        let name = key.rsplit('/').next().unwrap_or_default().to_owned();
+        self.put_named(kind, &name, from)
+    }
+
+    fn open(&self, key: &str) -> io::Result<OpenBlob> {
+        let file = File::open(self.path_of(key)?)?;
+        let modified = file
+            .metadata()?
+            .modified()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        Ok(OpenBlob {
+            source: Arc::new(FileSource::new(file)?),
+            modified,
+        })
+    }
+
+    fn delete(&self, key: &str) -> io::Result<()> {
+        match fs::remove_file(self.path_of(key)?) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+impl LocalBlobs {
+    /// Writes `from` to a temporary file, syncs it, renames it to `<kind>/<name>` and syncs
+    /// the folder.
+    fn put_named(&self, kind: BlobKind, name: &str, from: &mut dyn Read) -> io::Result<BlobRef> {
+        // The temporary name is always fresh, even when `name` is not.
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{}.part", random_hex()?));
         let result = (|| {
             let mut file = File::create_new(&tmp)?;
             let size = io::copy(from, &mut file)?;
@@ -120,19 +187,6 @@ impl Blobs for LocalBlobs {
         }
         result
     }
-
-    fn open(&self, key: &str) -> io::Result<OpenBlob> {
-        let file = File::open(self.path_of(key)?)?;
-        let modified = file.metadata()?.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        Ok(OpenBlob { source: Arc::new(FileSource::new(file)?), modified })
-    }
-
-    fn delete(&self, key: &str) -> io::Result<()> {
-        match fs::remove_file(self.path_of(key)?) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -147,10 +201,59 @@ mod tests {
         assert_eq!(blob.size, 9);
         let open = blobs.open(&blob.key).unwrap();
         assert_eq!(&open.source.read_bytes(0, 9).unwrap()[..], b"hello log");
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "no temporary file stays");
+        assert_eq!(
+            fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0,
+            "no temporary file stays"
+        );
         blobs.delete(&blob.key).unwrap();
         blobs.delete(&blob.key).unwrap();
-        assert_eq!(blobs.open(&blob.key).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            blobs.open(&blob.key).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn a_blob_beside_an_archive_is_found_from_the_archive_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        let archive = blobs.put(BlobKind::Archive, &mut &b"PK"[..]).unwrap();
+        let side = blobs
+            .put_beside(&archive.key, BlobKind::Verification, &mut &b"{}"[..])
+            .unwrap();
+        assert_eq!(
+            Some(side.key.clone()),
+            beside(&archive.key, BlobKind::Verification)
+        );
+        assert_eq!(
+            &blobs
+                .open(&side.key)
+                .unwrap()
+                .source
+                .read_bytes(0, 2)
+                .unwrap()[..],
+            b"{}"
+        );
+        // Written again, it is replaced.
+        blobs
+            .put_beside(&archive.key, BlobKind::Verification, &mut &b"[1]"[..])
+            .unwrap();
+        assert_eq!(blobs.open(&side.key).unwrap().source.len(), 3);
+        assert!(
+            blobs
+                .put_beside(
+                    "trace/0123456789abcdef0123456789abcdef",
+                    BlobKind::Verification,
+                    &mut &b""[..]
+                )
+                .is_err()
+        );
+        assert!(
+            blobs
+                .put_beside("archive/../x", BlobKind::Verification, &mut &b""[..])
+                .is_err()
+        );
     }
 
     #[test]
@@ -172,8 +275,17 @@ mod tests {
     fn keys_cannot_escape_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = LocalBlobs::open(dir.path()).unwrap();
-        for key in ["../etc/passwd", "archive/../../x", "archive/zz", "other/0123456789abcdef0123456789abcdef"] {
-            assert_eq!(blobs.open(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{key}");
+        for key in [
+            "../etc/passwd",
+            "archive/../../x",
+            "archive/zz",
+            "other/0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(
+                blobs.open(key).unwrap_err().kind(),
+                io::ErrorKind::InvalidInput,
+                "{key}"
+            );
         }
     }
 }

@@ -17,8 +17,9 @@ pub struct AppState {
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) blobs: Arc<dyn Blobs>,
-    /// Central directories of archives by blob key (keys never change meaning).
-    pub(crate) indexes: IndexCache,
+    /// Central directories of archives by blob key (keys never change meaning), each with
+    /// its entries' verdicts.
+    pub(crate) indexes: IndexCache<Arc<crate::verdicts::Verdicts>>,
     /// `--base-url`, without a trailing slash; otherwise links use the request's `Host`.
     pub(crate) base_url: Option<String>,
     /// Recent artifact look-ups and open archives.
@@ -37,7 +38,10 @@ pub struct AppConfig {
 
 impl Default for AppConfig {
     fn default() -> AppConfig {
-        AppConfig { base_url: None, index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES }
+        AppConfig {
+            base_url: None,
+            index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
+        }
     }
 }
 
@@ -46,7 +50,15 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, config: AppConfig) -> AppState {
         let base_url = config.base_url.map(|u| u.trim_end_matches('/').to_owned());
         let indexes = IndexCache::new(config.index_cache_bytes);
-        AppState { inner: Arc::new(Shared { store, blobs, indexes, base_url, lookups: Default::default() }) }
+        AppState {
+            inner: Arc::new(Shared {
+                store,
+                blobs,
+                indexes,
+                base_url,
+                lookups: Default::default(),
+            }),
+        }
     }
 
     /// The store.

@@ -86,8 +86,18 @@ fn parse(bytes: &[u8], offset: u64) -> EndOfCentralDirectory {
 
 /// The zip64 end of central directory locator: where the zip64 record is.
 pub(crate) fn parse_locator(bytes: &[u8], offset: u64) -> Result<u64, Corruption> {
-    signature("zip64 end of central directory locator", bytes, offset, LOCATOR_SIGNATURE)?;
-    need("zip64 end of central directory locator", offset, LOCATOR_LEN, bytes.len())?;
+    signature(
+        "zip64 end of central directory locator",
+        bytes,
+        offset,
+        LOCATOR_SIGNATURE,
+    )?;
+    need(
+        "zip64 end of central directory locator",
+        offset,
+        LOCATOR_LEN,
+        bytes.len(),
+    )?;
     let mut f = Fields::new(&bytes[4..LOCATOR_LEN]);
     let _disk = f.u32();
     Ok(f.u64())
@@ -103,9 +113,22 @@ pub(crate) struct Zip64EndOfCentralDirectory {
     pub(crate) cd_offset: u64,
 }
 
-pub(crate) fn parse_zip64(bytes: &[u8], offset: u64) -> Result<Zip64EndOfCentralDirectory, Corruption> {
-    signature("zip64 end of central directory", bytes, offset, ZIP64_EOCD_SIGNATURE)?;
-    need("zip64 end of central directory", offset, ZIP64_EOCD_LEN, bytes.len())?;
+pub(crate) fn parse_zip64(
+    bytes: &[u8],
+    offset: u64,
+) -> Result<Zip64EndOfCentralDirectory, Corruption> {
+    signature(
+        "zip64 end of central directory",
+        bytes,
+        offset,
+        ZIP64_EOCD_SIGNATURE,
+    )?;
+    need(
+        "zip64 end of central directory",
+        offset,
+        ZIP64_EOCD_LEN,
+        bytes.len(),
+    )?;
     let mut f = Fields::new(&bytes[4..ZIP64_EOCD_LEN]);
     let _record_size = f.u64();
     let _made_by = f.u16();
@@ -136,6 +159,17 @@ pub struct CentralDirectoryLocation {
     pub shift: u64,
     /// Whether the zip64 record was used.
     pub zip64: bool,
+    /// The directory size the end record declared. It differs from `size` only when the
+    /// records were read by count from the declared offset because the declared size
+    /// disagreed with them (Go's leniency, see `CentralDirectory::read`).
+    pub declared_size: u64,
+}
+
+impl CentralDirectoryLocation {
+    /// Whether the directory was read by count because its declared size was wrong.
+    pub fn size_was_wrong(&self) -> bool {
+        self.declared_size != self.size
+    }
 }
 
 /// Works out where the central directory really is from the declared values and where the
@@ -161,14 +195,27 @@ pub(crate) fn locate(
     };
     let max = cd_size / 46;
     if entries > max {
-        return Err(Corruption::ImpossibleEntryCount { claimed: entries, cd_size, max });
+        return Err(Corruption::ImpossibleEntryCount {
+            claimed: entries,
+            cd_size,
+            max,
+        });
     }
-    Ok(CentralDirectoryLocation { offset: cd_offset + shift, size: cd_size, entries, shift, zip64 })
+    Ok(CentralDirectoryLocation {
+        offset: cd_offset + shift,
+        size: cd_size,
+        entries,
+        shift,
+        zip64,
+        declared_size: cd_size,
+    })
 }
 
 pub(crate) fn check_disks(disk: u32, cd_disk: u32) -> Result<(), Unsupported> {
     if disk != 0 || cd_disk != 0 {
-        return Err(Unsupported::MultiDisk { disk: disk.max(cd_disk) });
+        return Err(Unsupported::MultiDisk {
+            disk: disk.max(cd_disk),
+        });
     }
     Ok(())
 }
@@ -206,7 +253,13 @@ mod tests {
     #[test]
     fn no_record_is_an_error_with_numbers() {
         let err = find(&[7u8; 50], 50).unwrap_err();
-        assert_eq!(err, Corruption::NoEndOfCentralDirectory { searched: 50, archive_size: 50 });
+        assert_eq!(
+            err,
+            Corruption::NoEndOfCentralDirectory {
+                searched: 50,
+                archive_size: 50
+            }
+        );
     }
 
     #[test]
@@ -219,7 +272,11 @@ mod tests {
         ));
         assert_eq!(
             locate(3, 100, 0, 100, false),
-            Err(Corruption::ImpossibleEntryCount { claimed: 3, cd_size: 100, max: 2 })
+            Err(Corruption::ImpossibleEntryCount {
+                claimed: 3,
+                cd_size: 100,
+                max: 2
+            })
         );
     }
 }

@@ -75,7 +75,11 @@ pub(crate) fn signature(
     need(record, offset, 4, bytes.len())?;
     let found = u32_at(bytes, 0).unwrap_or(0);
     if found != expected {
-        return Err(Corruption::BadSignature { record, offset, found });
+        return Err(Corruption::BadSignature {
+            record,
+            offset,
+            found,
+        });
     }
     Ok(())
 }

@@ -102,7 +102,11 @@ async fn erase_removes_artifacts_and_log_of_finished_jobs() {
     let w = World::new();
     let build = w.build_with_artifacts();
     let blobs = || count_files(&w.dir.path().join("data/blobs"));
-    assert_eq!(blobs(), 3, "archive, metadata and trace");
+    assert_eq!(
+        blobs(),
+        4,
+        "archive, metadata, its verification outcome and trace"
+    );
     let r = w
         .post(&private(&format!("/jobs/{build}/erase")), "developer")
         .await;
@@ -280,11 +284,24 @@ async fn a_remembered_lookup_never_outlives_an_erase_or_delete() {
             assert_eq!(w.get(&entry, "maintainer").await.status, 200);
         }
         let r = match action {
-            "erase" => w.post(&private(&format!("/jobs/{build}/erase")), "maintainer").await,
-            _ => w.send(Method::DELETE, &private(&format!("/jobs/{build}/artifacts")), Some("maintainer"), &[]).await,
+            "erase" => {
+                w.post(&private(&format!("/jobs/{build}/erase")), "maintainer")
+                    .await
+            }
+            _ => {
+                w.send(
+                    Method::DELETE,
+                    &private(&format!("/jobs/{build}/artifacts")),
+                    Some("maintainer"),
+                    &[],
+                )
+                .await
+            }
         };
         assert!(r.status.is_success(), "{action}: {}", r.text());
-        w.get(&entry, "maintainer").await.expect(404, r#"{"message":"404 Not found"}"#);
+        w.get(&entry, "maintainer")
+            .await
+            .expect(404, r#"{"message":"404 Not found"}"#);
     }
 }
 
@@ -295,10 +312,23 @@ async fn a_stale_write_loses_to_a_newer_one() {
     let build = w.build_with_artifacts();
     let store = w.data.store();
     let stale = store.job(build).unwrap().unwrap();
-    let r = w.send(Method::DELETE, &private(&format!("/jobs/{build}/artifacts")), Some("maintainer"), &[]).await;
+    let r = w
+        .send(
+            Method::DELETE,
+            &private(&format!("/jobs/{build}/artifacts")),
+            Some("maintainer"),
+            &[],
+        )
+        .await;
     assert_eq!(r.status, 204);
-    let kept = artifact_server::Job { artifacts_expire_at: None, ..stale };
-    assert!(!store.update_job(&kept).unwrap(), "the stale write is refused");
+    let kept = artifact_server::Job {
+        artifacts_expire_at: None,
+        ..stale
+    };
+    assert!(
+        !store.update_job(&kept).unwrap(),
+        "the stale write is refused"
+    );
     assert!(store.job(build).unwrap().unwrap().archive.is_none());
 }
 
@@ -306,20 +336,50 @@ async fn a_stale_write_loses_to_a_newer_one() {
 async fn a_retried_job_cannot_be_retried_or_played_again() {
     let w = World::new();
     let job = w.job_with("t", Status::Failed, When::OnSuccess);
-    let first = w.post(&private(&format!("/jobs/{}/retry", id(&job))), "developer").await;
+    let first = w
+        .post(&private(&format!("/jobs/{}/retry", id(&job))), "developer")
+        .await;
     assert_eq!(first.status, 201);
-    let again = w.post(&private(&format!("/jobs/{}/retry", id(&job))), "developer").await;
+    let again = w
+        .post(&private(&format!("/jobs/{}/retry", id(&job))), "developer")
+        .await;
     again.expect(403, r#"{"message":"403 Forbidden - Job is not retryable"}"#);
     // The new job is untouched: still the live one of its name.
-    let new = w.get(&private(&format!("/jobs/{}", id(&first.json()))), "reporter").await.json();
+    let new = w
+        .get(
+            &private(&format!("/jobs/{}", id(&first.json()))),
+            "reporter",
+        )
+        .await
+        .json();
     assert_eq!(new["status"], "pending");
     let pipeline = job["pipeline"]["id"].as_i64().unwrap();
-    let live = w.get(&private(&format!("/pipelines/{pipeline}/jobs")), "reporter").await.json();
+    let live = w
+        .get(&private(&format!("/pipelines/{pipeline}/jobs")), "reporter")
+        .await
+        .json();
     assert_eq!(live.as_array().unwrap().len(), 1);
     assert_eq!(live[0]["id"], first.json()["id"]);
 
-    let manual = w.import(ImportJob { status: Status::Success, when: When::Manual, ..w.job("deploy") });
-    assert_eq!(w.post(&private(&format!("/jobs/{}/play", id(&manual))), "developer").await.status, 200);
-    let r = w.post(&private(&format!("/jobs/{}/play", id(&manual))), "developer").await;
+    let manual = w.import(ImportJob {
+        status: Status::Success,
+        when: When::Manual,
+        ..w.job("deploy")
+    });
+    assert_eq!(
+        w.post(
+            &private(&format!("/jobs/{}/play", id(&manual))),
+            "developer"
+        )
+        .await
+        .status,
+        200
+    );
+    let r = w
+        .post(
+            &private(&format!("/jobs/{}/play", id(&manual))),
+            "developer",
+        )
+        .await;
     r.expect(400, r#"{"message":"400 Bad request - Unplayable Job"}"#);
 }

@@ -173,8 +173,18 @@ async fn gzip_passthrough_sends_the_stored_deflate_bytes() {
     assert_eq!(sha(&plain), BIG_SHA);
     let gz_tag = r.header("etag").to_owned();
     // A 304 repeats Vary, so caches keep the variants apart.
-    let r304 = w.send(Method::GET, &uri, Some("reporter"), &[("accept-encoding", "gzip"), ("if-none-match", &gz_tag)]).await;
-    assert_eq!((r304.status.as_u16(), r304.header("vary")), (304, "Accept-Encoding"));
+    let r304 = w
+        .send(
+            Method::GET,
+            &uri,
+            Some("reporter"),
+            &[("accept-encoding", "gzip"), ("if-none-match", &gz_tag)],
+        )
+        .await;
+    assert_eq!(
+        (r304.status.as_u16(), r304.header("vary")),
+        (304, "Accept-Encoding")
+    );
     // gzip;q=0 and stored entries: identity.
     let r = w
         .send(

@@ -31,7 +31,14 @@ async fn no_or_unknown_credentials_are_401_on_the_jobs_endpoints() {
     // Authentication comes before parameter checks, as in GitLab.
     let r = w.send(Method::GET, &private("/jobs/abc"), None, &[]).await;
     r.expect(401, r#"{"message":"401 Unauthorized"}"#);
-    let r = w.send(Method::GET, &format!("{}?scope=bogus", private("/jobs")), None, &[]).await;
+    let r = w
+        .send(
+            Method::GET,
+            &format!("{}?scope=bogus", private("/jobs")),
+            None,
+            &[],
+        )
+        .await;
     r.expect(401, r#"{"message":"401 Unauthorized"}"#);
     // Public projects still need a token on the jobs endpoints.
     let r = w

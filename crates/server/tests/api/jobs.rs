@@ -104,11 +104,30 @@ async fn pagination_headers_and_absolute_links() {
         .await
         .expect(400, r#"{"error":"page is invalid"}"#);
     // Past the last page: no rows, no previous page.
-    let r = w.get(&format!("{}?per_page=2&page=9", private("/jobs")), "reporter").await;
-    assert_eq!((r.json().as_array().unwrap().len(), r.header("x-prev-page")), (0, ""));
+    let r = w
+        .get(
+            &format!("{}?per_page=2&page=9", private("/jobs")),
+            "reporter",
+        )
+        .await;
+    assert_eq!(
+        (r.json().as_array().unwrap().len(), r.header("x-prev-page")),
+        (0, "")
+    );
     // A Host that is not a host name does not reach the links.
-    let r = w.send(Method::GET, &private("/jobs"), Some("reporter"), &[("host", "evil>; rel=\"next\", <x")]).await;
-    assert!(r.header("link").starts_with("<http://localhost/api/v4/"), "{}", r.header("link"));
+    let r = w
+        .send(
+            Method::GET,
+            &private("/jobs"),
+            Some("reporter"),
+            &[("host", "evil>; rel=\"next\", <x")],
+        )
+        .await;
+    assert!(
+        r.header("link").starts_with("<http://localhost/api/v4/"),
+        "{}",
+        r.header("link")
+    );
     let r = w
         .get(&format!("{}?per_page=x", private("/jobs")), "reporter")
         .await;

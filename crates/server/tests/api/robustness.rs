@@ -114,9 +114,12 @@ fn zip_with(dir: &std::path::Path, name: &str, len: usize) -> std::path::PathBuf
     use std::io::Write;
     let path = dir.join(format!("{name}.zip"));
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     zip.start_file(name, opts).unwrap();
-    let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 ^ (i / 4096) as u8).collect();
+    let data: Vec<u8> = (0..len)
+        .map(|i| (i * 7 % 251) as u8 ^ (i / 4096) as u8)
+        .collect();
     zip.write_all(&data).unwrap();
     zip.finish().unwrap();
     path
@@ -127,7 +130,12 @@ fn zip_with(dir: &std::path::Path, name: &str, len: usize) -> std::path::PathBuf
 fn corrupt_after(w: &World, name: &[u8], at: usize) {
     let archive = find_blob(&w.dir.path().join("data/blobs/archive"));
     let mut bytes = std::fs::read(&archive).unwrap();
-    let start = bytes.windows(name.len()).position(|win| win == name).unwrap() + name.len() + at;
+    let start = bytes
+        .windows(name.len())
+        .position(|win| win == name)
+        .unwrap()
+        + name.len()
+        + at;
     for b in &mut bytes[start..start + 64] {
         *b ^= 0x5a;
     }
@@ -139,29 +147,67 @@ async fn a_corrupt_small_entry_is_a_500_before_any_byte() {
     let w = World::new();
     let id = w.build_with_artifacts();
     corrupt_after(&w, b"big.txt", 400);
-    let (status, body) = w.send_raw(&private(&format!("/jobs/{id}/artifacts/big.txt")), "reporter").await;
+    let (status, body) = w
+        .send_raw(
+            &private(&format!("/jobs/{id}/artifacts/big.txt")),
+            "reporter",
+        )
+        .await;
     assert_eq!(status, 500);
     assert_eq!(body.unwrap(), br#"{"message":"500 Internal Server Error"}"#);
     // The healthy entries of the archive are still served.
-    assert_eq!(w.get(&private(&format!("/jobs/{id}/artifacts/docs/readme.txt")), "reporter").await.status, 200);
+    assert_eq!(
+        w.get(
+            &private(&format!("/jobs/{id}/artifacts/docs/readme.txt")),
+            "reporter"
+        )
+        .await
+        .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_corrupt_large_entry_aborts_the_body_instead_of_ending_it_short() {
     let w = World::new();
     let zip = zip_with(w.dir.path(), "large.bin", 4 << 20);
-    let job = w.import(artifact_server::ImportJob { artifacts: Some(zip), ..w.job("build") });
+    let job = w.import(artifact_server::ImportJob {
+        artifacts: Some(zip),
+        ..w.job("build")
+    });
     let id = job["id"].as_i64().unwrap();
     // The flip sits well past the first chunks, so the headers and some data go out first.
     corrupt_after(&w, b"large.bin", 60_000);
-    let (status, body) = w.send_raw(&private(&format!("/jobs/{id}/artifacts/large.bin")), "reporter").await;
-    assert_eq!(status, 200, "the headers were sent before the data went bad");
-    assert!(body.is_err(), "the body must fail, not end: got {} bytes", body.map(|b| b.len()).unwrap_or(0));
+    let (status, body) = w
+        .send_raw(
+            &private(&format!("/jobs/{id}/artifacts/large.bin")),
+            "reporter",
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "the headers were sent before the data went bad"
+    );
+    assert!(
+        body.is_err(),
+        "the body must fail, not end: got {} bytes",
+        body.map(|b| b.len()).unwrap_or(0)
+    );
     // Intact, the same entry streams completely and checks out.
     let w2 = World::new();
     let zip = zip_with(w2.dir.path(), "large.bin", 4 << 20);
-    let id = w2.import(artifact_server::ImportJob { artifacts: Some(zip), ..w2.job("build") })["id"].as_i64().unwrap();
-    let (status, body) = w2.send_raw(&private(&format!("/jobs/{id}/artifacts/large.bin")), "reporter").await;
+    let id = w2.import(artifact_server::ImportJob {
+        artifacts: Some(zip),
+        ..w2.job("build")
+    })["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = w2
+        .send_raw(
+            &private(&format!("/jobs/{id}/artifacts/large.bin")),
+            "reporter",
+        )
+        .await;
     assert_eq!((status.as_u16(), body.unwrap().len()), (200, 4 << 20));
 }
 

@@ -113,7 +113,7 @@ impl World {
 
     /// Imports a job; returns its JSON.
     pub(crate) fn import(&self, job: ImportJob) -> Value {
-        self.admin.import(&job).unwrap()
+        self.admin.import(&job).unwrap().job
     }
 
     pub(crate) fn job(&self, name: &str) -> ImportJob {

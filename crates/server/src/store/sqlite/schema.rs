@@ -7,7 +7,8 @@ use super::db;
 use crate::store::StoreResult;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id INTEGER PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -82,25 +83,31 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_by_project ON jobs(project_id, kind, id);
 CREATE INDEX jobs_by_pipeline ON jobs(pipeline_id, kind, id);
 CREATE INDEX jobs_by_name ON jobs(pipeline_id, name);
-"#, r#"
+"#,
+    r#"
 ALTER TABLE jobs ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX pipelines_by_iid ON pipelines(project_id, iid);
-"#];
+"#,
+];
 
 pub(super) const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, stage, status, when_, allow_failure, retried, \
      coverage, failure_reason, user_id, created_at, queued_at, started_at, finished_at, erased_at, erased_by, \
      archive_key, archive_size, metadata_key, metadata_size, trace_key, trace_size, artifacts_expire_at, \
      tag_list, downstream_pipeline_id, lock_version";
 
-pub(super) const PIPELINE_COLUMNS: &str =
-    "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
+pub(super) const PIPELINE_COLUMNS: &str = "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
 
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    let done: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
         tx.execute_batch(sql).map_err(db)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(db)?;
         tx.commit().map_err(db)?;
     }
     Ok(())
