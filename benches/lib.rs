@@ -74,9 +74,7 @@ pub fn many_entries<W: Write + Seek>(out: W, entries: usize) -> zip::result::Zip
 
 /// An in-memory archive of `entries` small files and [`SMALL_ENTRY`].
 pub fn many_entries_in_memory(entries: usize) -> Vec<u8> {
-    many_entries(Cursor::new(Vec::new()), entries)
-        .map(Cursor::into_inner)
-        .unwrap_or_default()
+    many_entries(Cursor::new(Vec::new()), entries).map(Cursor::into_inner).unwrap_or_default()
 }
 
 /// Writes an archive holding one entry `name` of `len` bytes of [`text`], with `method`.
@@ -87,9 +85,7 @@ pub fn one_big_entry<W: Write + Seek>(
     method: CompressionMethod,
 ) -> zip::result::ZipResult<W> {
     let mut w = ZipWriter::new(out);
-    let opts = SimpleFileOptions::default()
-        .compression_method(method)
-        .large_file(len >= 1 << 32);
+    let opts = SimpleFileOptions::default().compression_method(method).large_file(len >= 1 << 32);
     w.start_file(name, opts)?;
     let chunk = text(8 << 20, 11);
     let mut left = len;

@@ -46,10 +46,32 @@ def archive(entries, comment=b""):
     return body + central + eocd(len(entries), len(central), len(body), comment), len(body)
 
 
-def case(file, what, data, **expect):
+def case(file, what, data, served=None, **expect):
+    """`served`: what the server answers for each entry once the archive is imported (200 or
+    500; names that break the path rule are 400 by the path rule and not listed). Defaults to
+    `read` (ok -> 200, anything else -> 500). `imported`: "ok" (every entry verified),
+    "partial" (imported with entries refused) or "refused" (nothing stored)."""
     with open(os.path.join(OUT, file), "wb") as f:
         f.write(data)
+    if served is None:
+        served = {k: 200 if v == "ok" else 500 for k, v in expect.get("read", {}).items()}
+    if "imported" not in expect:
+        if expect["open"] != "ok":
+            expect["imported"] = "refused"
+        else:
+            expect["imported"] = "ok" if set(served.values()) <= {200} else "partial"
+    if expect["open"] == "ok":
+        expect["served"] = served
     CASES.append(dict(file=file, what=what, **expect))
+
+
+def with_cd_size(data, delta):
+    """The archive with its end record's central-directory size off by `delta` bytes."""
+    data = bytearray(data)
+    at = len(data) - 22
+    (size,) = struct.unpack("<I", data[at + 12:at + 16])
+    data[at + 12:at + 16] = struct.pack("<I", size + delta)
+    return bytes(data)
 
 
 def overlap_bomb(files=40, kernel_len=1 << 20):
@@ -83,8 +105,10 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     base, cd_at = archive([(b"a.txt", b"hello world\n" * 100, 8), (b"b.bin", bytes(range(256)) * 4, 0)])
 
+    # Each entry reads alone; served, only the first: the others start inside its span.
     case("overlap-bomb.zip", "Fifield's quoted-overlap bomb: 40 entries share one 1 MiB kernel",
-         overlap_bomb(), open="ok", index="corrupt", read={"*": "ok"}, max_heap_mb=48)
+         overlap_bomb(), open="ok", index="corrupt", read={"*": "ok"}, served={"f000": 200, "*": 500},
+         max_heap_mb=48)
 
     bad = bytearray(base); bad[30:35] = b"x.txt"
     case("local-name-mismatch.zip", "local header names another file than the central directory",
@@ -164,6 +188,86 @@ def main():
     lie[22:26] = struct.pack("<I", 1 << 20); lie[lie_cd + 24:lie_cd + 28] = struct.pack("<I", 1 << 20)
     case("ratio-lie.zip", "64 MiB of zeros declared as 1 MiB: stops at the declared size",
          bytes(lie), open="ok", index="ok", read={"*": "corrupt"}, max_heap_mb=16)
+
+    # Entries that fail only when read to the end: their siblings keep serving.
+    small, large = b"eighteen bytes ok\n", bytes((i * 7919) % 251 for i in range(200 * 1024))
+    parts = [(b"small-stored.txt", small, 0), (b"small-deflated.txt", small * 40, 8),
+             (b"large-stored.bin", large, 0), (b"large-deflated.bin", large, 8), (b"good.txt", b"fine\n", 0)]
+    crc, crc_cd = archive(parts)
+    crc = bytearray(crc)
+    body_at = 0
+    for name, data, method in parts:
+        head = 30 + len(name)
+        csize = struct.unpack("<I", crc[body_at + 18:body_at + 22])[0]
+        if name != b"good.txt":
+            # Both headers agree on a CRC-32 the data does not have.
+            wrong = struct.pack("<I", zlib.crc32(data) ^ 0x5A5A5A5A)
+            crc[body_at + 14:body_at + 18] = wrong
+            rec = bytes(crc).find(b"PK\x01\x02" , crc_cd)
+            while bytes(crc)[rec + 46:rec + 46 + len(name)] != name:
+                rec = bytes(crc).find(b"PK\x01\x02", rec + 1)
+            crc[rec + 16:rec + 20] = wrong
+        body_at += head + csize
+    case("crc-mismatch.zip", "small and large, stored and deflated entries with a wrong CRC-32",
+         bytes(crc), open="ok", index="ok", read={"good.txt": "ok", "*": "corrupt"}, max_heap_mb=16)
+
+    def deflated_pair(mangle):
+        data = bytes((i * 31) % 256 for i in range(100 * 1024))
+        good, _ = archive([(b"bad.bin", data, 8), (b"good.txt", b"fine\n", 0)])
+        return mangle(bytearray(good), data)
+
+    def truncate_stream(buf, data):
+        # The deflate stream cut to half; sizes in both headers say the half is all there is.
+        full = raw_deflate(data)
+        half = full[: len(full) // 2]
+        parts = [(b"bad.bin", data, 8), (b"good.txt", b"fine\n", 0)]
+        body = lfh(b"bad.bin", 8, zlib.crc32(data), len(half), len(data)) + half
+        central = cdh(b"bad.bin", 8, zlib.crc32(data), len(half), len(data), 0)
+        good_at = len(body)
+        body += lfh(b"good.txt", 0, zlib.crc32(b"fine\n"), 5, 5) + b"fine\n"
+        central += cdh(b"good.txt", 0, zlib.crc32(b"fine\n"), 5, 5, good_at)
+        return body + central + eocd(2, len(central), len(body))
+
+    case("deflate-truncated.zip", "a deflate stream cut short, headers consistent with the cut",
+         deflated_pair(truncate_stream), open="ok", index="ok", read={"bad.bin": "corrupt", "good.txt": "ok"},
+         max_heap_mb=16)
+
+    def corrupt_stream(buf, data):
+        # Block type 3 (reserved) in the middle of the stream.
+        at = 30 + len(b"bad.bin") + 40
+        buf[at:at + 8] = b"\xff" * 8
+        return bytes(buf)
+
+    case("deflate-corrupt.zip", "a deflate stream with reserved block types in it",
+         deflated_pair(corrupt_stream), open="ok", index="ok", read={"bad.bin": "corrupt", "good.txt": "ok"},
+         max_heap_mb=16)
+
+    # One record points inside another entry's local header; one runs past the end; the
+    # healthy members must still serve, byte for byte.
+    healthy = [(b"a.txt", b"hello world\n" * 100, 8), (b"b.bin", bytes(range(256)) * 4, 0),
+               (b"c/d.txt", b"deeper\n" * 50, 8)]
+    body, central = b"", b""
+    for name, data, method in healthy:
+        comp = raw_deflate(data) if method == 8 else data
+        central += cdh(name, method, zlib.crc32(data), len(comp), len(data), len(body))
+        body += lfh(name, method, zlib.crc32(data), len(comp), len(data)) + comp
+    central += cdh(b"intruder.txt", 0, 0, 4, 4, 10)  # inside a.txt's local header
+    central += cdh(b"too-long.bin", 0, 0, 1 << 30, 1 << 30, 0)  # 1 GiB from the start
+    mixed = body + central + eocd(5, len(central), len(body))
+    case("overlap-and-out-of-bounds.zip", "one entry inside another's local header, one past the end",
+         mixed, open="ok", index="corrupt",
+         read={"a.txt": "ok", "b.bin": "ok", "c/d.txt": "ok", "intruder.txt": "corrupt", "too-long.bin": "corrupt"},
+         max_heap_mb=16)
+
+    # The end record's directory size wrong by a few bytes, everything else right: read by
+    # count from the offset, as Go's archive/zip and Info-ZIP do.
+    for delta, label in [(3, "overstated"), (-3, "understated"), (46, "overstated-by-a-record")]:
+        case(f"cd-size-{label}.zip", f"the end record's directory size {label} ({delta:+} bytes)",
+             with_cd_size(base, delta), open="ok", index="ok", read={"*": "ok"}, max_heap_mb=16)
+    # Not unambiguous: bytes between the records and the end record, and a wrong size.
+    junk = bytearray(base[:-22] + b"JUNK" + base[-22:])
+    case("cd-size-wrong-with-junk.zip", "a wrong directory size and 4 stray bytes after the records",
+         with_cd_size(bytes(junk), -3), open="corrupt", max_heap_mb=16)
 
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(CASES, f, indent=1)

@@ -18,17 +18,12 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_artifact"))
-        .args(args)
-        .output()
-        .expect("run artifact")
+    Command::new(env!("CARGO_BIN_EXE_artifact")).args(args).output().expect("run artifact")
 }
 
 /// A committed fixture.
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
 }
 
 fn stdout(out: &Output) -> String {
@@ -45,14 +40,8 @@ fn assert_fails(out: &Output, code: i32) -> String {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(code), "stderr: {err}");
     assert_eq!(err.lines().count(), 1, "one line on stderr, got: {err:?}");
-    assert!(
-        err.starts_with("artifact: ") && err.ends_with('\n'),
-        "{err:?}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err:?}"
-    );
+    assert!(err.starts_with("artifact: ") && err.ends_with('\n'), "{err:?}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err:?}");
     err.trim_end().to_owned()
 }
 
@@ -117,11 +106,7 @@ fn tree_of(root: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         for item in fs::read_dir(dir).unwrap() {
             let path = item.unwrap().path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             let meta = fs::symlink_metadata(&path).unwrap();
             if meta.file_type().is_symlink() {
                 out.push(format!("{rel}@"));
@@ -154,19 +139,11 @@ fn cat_writes_the_entry_to_stdout() {
 
 #[test]
 fn cat_reads_the_fixtures() {
-    let out = artifact([
-        "cat".as_ref(),
-        data("infozip-basic.zip").as_os_str(),
-        "big.txt".as_ref(),
-    ]);
+    let out = artifact(["cat".as_ref(), data("infozip-basic.zip").as_os_str(), "big.txt".as_ref()]);
     assert_ok(&out);
     assert_eq!(out.stdout.len(), 20_900);
     // The link entry's bytes are its target; cat does not follow it.
-    let out = artifact([
-        "cat".as_ref(),
-        data("infozip-symlink.zip").as_os_str(),
-        "link".as_ref(),
-    ]);
+    let out = artifact(["cat".as_ref(), data("infozip-symlink.zip").as_os_str(), "link".as_ref()]);
     assert_ok(&out);
     assert_eq!(out.stdout, b"target.txt");
 }
@@ -178,21 +155,11 @@ fn cat_output_file_appears_whole() {
     let dest = tmp.path().join("out").join("run.sh");
     fs::create_dir(tmp.path().join("out")).unwrap();
     fs::write(&dest, "old contents, replaced").unwrap();
-    let out = artifact([
-        "cat".as_ref(),
-        zip.as_os_str(),
-        "bin/run.sh".as_ref(),
-        "-o".as_ref(),
-        dest.as_os_str(),
-    ]);
+    let out = artifact(["cat".as_ref(), zip.as_os_str(), "bin/run.sh".as_ref(), "-o".as_ref(), dest.as_os_str()]);
     assert_ok(&out);
     assert!(out.stdout.is_empty());
     assert_eq!(fs::read(&dest).unwrap(), b"#!/bin/sh\n");
-    assert_eq!(
-        tree_of(&tmp.path().join("out")),
-        ["run.sh"],
-        "no temporary file left"
-    );
+    assert_eq!(tree_of(&tmp.path().join("out")), ["run.sh"], "no temporary file left");
 }
 
 #[test]
@@ -207,17 +174,10 @@ fn cat_with_a_bad_crc_leaves_no_output_file() {
         dest.as_os_str(),
     ]);
     let err = assert_fails(&out, 5);
-    assert!(
-        err.starts_with("artifact: bad.txt: ") && err.contains("CRC-32 mismatch"),
-        "{err}"
-    );
+    assert!(err.starts_with("artifact: bad.txt: ") && err.contains("CRC-32 mismatch"), "{err}");
     assert!(tree_of(tmp.path()).is_empty(), "{:?}", tree_of(tmp.path()));
     // The good entry beside it reads fine.
-    let out = artifact([
-        "cat".as_ref(),
-        data("python-crc-bad.zip").as_os_str(),
-        "good.txt".as_ref(),
-    ]);
+    let out = artifact(["cat".as_ref(), data("python-crc-bad.zip").as_os_str(), "good.txt".as_ref()]);
     assert_ok(&out);
 }
 
@@ -245,14 +205,7 @@ fn a_closed_stdout_pipe_ends_quietly() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [
-        &["frob"][..],
-        &["cat"],
-        &["ls"],
-        &["cat", "a.zip"],
-        &["ls", "a.zip", "--bogus"],
-        &[],
-    ] {
+    for args in [&["frob"][..], &["cat"], &["ls"], &["cat", "a.zip"], &["ls", "a.zip", "--bogus"], &[]] {
         let out = artifact(args);
         let err = assert_fails(&out, 2);
         assert!(err.starts_with("artifact: usage: "), "{err}");
@@ -282,46 +235,25 @@ fn missing_entries_and_archives_exit_4() {
     let zip = sample(tmp.path());
     let out = artifact(["cat".as_ref(), zip.as_os_str(), "dist/app.js".as_ref()]);
     let err = assert_fails(&out, 4);
-    assert_eq!(
-        err,
-        r#"artifact: dist/app.js: no entry named "dist/app.js" in the archive"#
-    );
+    assert_eq!(err, r#"artifact: dist/app.js: no entry named "dist/app.js" in the archive"#);
     // A directory is not an entry to cat, even an implied one.
     let out = artifact(["cat".as_ref(), zip.as_os_str(), "a/b".as_ref()]);
     assert_fails(&out, 4);
-    let out = artifact([
-        "cat".as_ref(),
-        data("infozip-basic.zip").as_os_str(),
-        "docs/".as_ref(),
-    ]);
+    let out = artifact(["cat".as_ref(), data("infozip-basic.zip").as_os_str(), "docs/".as_ref()]);
     assert_fails(&out, 3); // a trailing slash breaks the path rule first
     let missing = tmp.path().join("missing.zip");
     for args in [
         vec!["cat".as_ref(), missing.as_os_str(), "x".as_ref()],
         vec!["ls".as_ref(), missing.as_os_str()],
-        vec![
-            "extract".as_ref(),
-            missing.as_os_str(),
-            tmp.path().join("d").as_os_str(),
-        ],
-        vec![
-            "metadata".as_ref(),
-            "generate".as_ref(),
-            missing.as_os_str(),
-        ],
+        vec!["extract".as_ref(), missing.as_os_str(), tmp.path().join("d").as_os_str()],
+        vec!["metadata".as_ref(), "generate".as_ref(), missing.as_os_str()],
         vec!["metadata".as_ref(), "ls".as_ref(), missing.as_os_str()],
     ] {
         let out = artifact(&args);
         let err = assert_fails(&out, 4);
-        assert!(
-            err.starts_with(&format!("artifact: {}: ", missing.display())),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("artifact: {}: ", missing.display())), "{err}");
     }
-    assert!(
-        !tmp.path().join("d").exists(),
-        "nothing is created for a missing archive"
-    );
+    assert!(!tmp.path().join("d").exists(), "nothing is created for a missing archive");
 }
 
 #[test]
@@ -349,13 +281,7 @@ fn other_failures_exit_1() {
     let zip = sample(tmp.path());
     // The output's directory does not exist: an output problem, not a missing entry.
     let dest = tmp.path().join("no-such-dir").join("x");
-    let out = artifact([
-        "cat".as_ref(),
-        zip.as_os_str(),
-        "top.txt".as_ref(),
-        "-o".as_ref(),
-        dest.as_os_str(),
-    ]);
+    let out = artifact(["cat".as_ref(), zip.as_os_str(), "top.txt".as_ref(), "-o".as_ref(), dest.as_os_str()]);
     assert_fails(&out, 1);
     // A directory is not an archive.
     let out = artifact(["ls".as_ref(), tmp.path().as_os_str()]);
@@ -383,18 +309,7 @@ fn ls_lists_direct_children_with_implied_directories() {
     assert_eq!(ls(&["a"]), ["a/b/", "a/d.txt"]);
     assert_eq!(ls(&["a/"]), ["a/b/", "a/d.txt"]);
     assert_eq!(ls(&["a/b"]), ["a/b/c.txt"]);
-    assert_eq!(
-        ls(&["--recursive"]),
-        [
-            "a/",
-            "a/b/",
-            "a/b/c.txt",
-            "a/d.txt",
-            "bin/",
-            "bin/run.sh",
-            "top.txt"
-        ]
-    );
+    assert_eq!(ls(&["--recursive"]), ["a/", "a/b/", "a/b/c.txt", "a/d.txt", "bin/", "bin/run.sh", "top.txt"]);
     assert_eq!(ls(&["a", "-r"]), ["a/b/", "a/b/c.txt", "a/d.txt"]);
 }
 
@@ -404,10 +319,7 @@ fn ls_of_a_missing_directory_exits_4() {
     let zip = sample(tmp.path());
     let out = artifact(["ls".as_ref(), zip.as_os_str(), "nope".as_ref()]);
     let err = assert_fails(&out, 4);
-    assert_eq!(
-        err,
-        r#"artifact: nope/: no directory named "nope/" in the archive"#
-    );
+    assert_eq!(err, r#"artifact: nope/: no directory named "nope/" in the archive"#);
     // A file is not a directory.
     let out = artifact(["ls".as_ref(), zip.as_os_str(), "top.txt".as_ref()]);
     assert_fails(&out, 4);
@@ -417,12 +329,7 @@ fn ls_of_a_missing_directory_exits_4() {
 fn ls_long_shows_mode_size_and_utc_time() {
     let tmp = tempfile::tempdir().unwrap();
     let zip = sample(tmp.path());
-    let out = artifact([
-        "ls".as_ref(),
-        zip.as_os_str(),
-        "--long".as_ref(),
-        "-r".as_ref(),
-    ]);
+    let out = artifact(["ls".as_ref(), zip.as_os_str(), "--long".as_ref(), "-r".as_ref()]);
     assert_ok(&out);
     let expected = [
         "d?????????          - -                a/",
@@ -435,39 +342,19 @@ fn ls_long_shows_mode_size_and_utc_time() {
     ];
     assert_eq!(lines(&out), expected);
 
-    let out = artifact([
-        "ls".as_ref(),
-        data("infozip-symlink.zip").as_os_str(),
-        "-l".as_ref(),
-    ]);
+    let out = artifact(["ls".as_ref(), data("infozip-symlink.zip").as_os_str(), "-l".as_ref()]);
     assert_ok(&out);
     let lines = lines(&out);
-    assert!(
-        lines[0].starts_with("lrwxrwxrwx ") && lines[0].ends_with(" link"),
-        "{lines:?}"
-    );
-    let out = artifact([
-        "ls".as_ref(),
-        data("infozip-basic.zip").as_os_str(),
-        "-l".as_ref(),
-    ]);
-    assert!(
-        stdout(&out).contains("drwxr-xr-x          0 2024-01-02 03:04 docs/\n"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(lines[0].starts_with("lrwxrwxrwx ") && lines[0].ends_with(" link"), "{lines:?}");
+    let out = artifact(["ls".as_ref(), data("infozip-basic.zip").as_os_str(), "-l".as_ref()]);
+    assert!(stdout(&out).contains("drwxr-xr-x          0 2024-01-02 03:04 docs/\n"), "{}", stdout(&out));
 }
 
 #[test]
 fn ls_json_describes_every_path() {
     let tmp = tempfile::tempdir().unwrap();
     let zip = sample(tmp.path());
-    let out = artifact([
-        "ls".as_ref(),
-        zip.as_os_str(),
-        "a".as_ref(),
-        "--json".as_ref(),
-    ]);
+    let out = artifact(["ls".as_ref(), zip.as_os_str(), "a".as_ref(), "--json".as_ref()]);
     assert_ok(&out);
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
@@ -497,11 +384,7 @@ fn crc32(data: &str) -> u32 {
     for &b in data.as_bytes() {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -512,11 +395,7 @@ fn ls_prints_names_that_are_not_utf8_lossily() {
     let out = artifact(["ls".as_ref(), data("python-cp437.zip").as_os_str()]);
     assert_ok(&out);
     assert_eq!(lines(&out), ["caf\u{FFFD}.txt", "plain.txt"]);
-    let out = artifact([
-        "ls".as_ref(),
-        data("python-cp437.zip").as_os_str(),
-        "--json".as_ref(),
-    ]);
+    let out = artifact(["ls".as_ref(), data("python-cp437.zip").as_os_str(), "--json".as_ref()]);
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["path"], "caf\u{FFFD}.txt");
 }
@@ -547,18 +426,7 @@ fn extract_writes_the_tree_with_modes() {
     let out = extract(&zip, &dest, &[]);
     assert_ok(&out);
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
-    assert_eq!(
-        tree_of(&dest),
-        [
-            "a/",
-            "a/b/",
-            "a/b/c.txt",
-            "bin/",
-            "bin/run.sh",
-            "empty/",
-            "top.txt"
-        ]
-    );
+    assert_eq!(tree_of(&dest), ["a/", "a/b/", "a/b/c.txt", "bin/", "bin/run.sh", "empty/", "top.txt"]);
     assert_eq!(fs::read(dest.join("a/b/c.txt")).unwrap(), b"deep\n");
     #[cfg(unix)]
     {
@@ -567,14 +435,8 @@ fn extract_writes_the_tree_with_modes() {
         assert_eq!(mode("bin/run.sh"), 0o755);
         assert_eq!(mode("a/b/c.txt"), 0o644, "never setuid");
     }
-    let modified = fs::metadata(dest.join("top.txt"))
-        .unwrap()
-        .modified()
-        .unwrap();
-    let secs = modified
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let modified = fs::metadata(dest.join("top.txt")).unwrap().modified().unwrap();
+    let secs = modified.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert_eq!(secs, 1_704_164_646);
 
     // Extracting again over the same tree replaces the files.
@@ -605,20 +467,11 @@ fn extract_skips_names_that_break_the_path_rule() {
     let out = extract(&data("python-bad-names.zip"), &dest, &[]);
     assert_ok(&out);
     assert_eq!(tree_of(&dest), ["good.txt"]);
-    assert_eq!(
-        tree_of(tmp.path()),
-        ["inner/", "inner/dest/", "inner/dest/good.txt"]
-    );
+    assert_eq!(tree_of(tmp.path()), ["inner/", "inner/dest/", "inner/dest/good.txt"]);
     let err = stderr(&out);
-    let skipped: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("artifact: skipped \""))
-        .collect();
+    let skipped: Vec<&str> = err.lines().filter(|l| l.starts_with("artifact: skipped \"")).collect();
     assert_eq!(skipped.len(), 6, "{err}");
-    assert!(
-        err.contains(r#"artifact: skipped "../evil.txt": "#),
-        "{err}"
-    );
+    assert!(err.contains(r#"artifact: skipped "../evil.txt": "#), "{err}");
     assert!(err.contains(r#"artifact: skipped "/abs.txt": "#), "{err}");
     assert!(err.ends_with("artifact: skipped 6 of 7 entries\n"), "{err}");
 }
@@ -648,25 +501,15 @@ fn symlinks_need_the_flag() {
     let out = extract(&data("infozip-symlink.zip"), &without, &[]);
     assert_ok(&out);
     assert_eq!(tree_of(&without), ["target.txt"]);
-    assert!(
-        stderr(&out).contains(r#"artifact: skipped "link": "#),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains(r#"artifact: skipped "link": "#), "{}", stderr(&out));
 
     let with = tmp.path().join("with");
     let out = extract(&data("infozip-symlink.zip"), &with, &["--symlinks"]);
     assert_ok(&out);
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
     assert_eq!(tree_of(&with), ["link@", "target.txt"]);
-    assert_eq!(
-        fs::read_link(with.join("link")).unwrap(),
-        Path::new("target.txt")
-    );
-    assert_eq!(
-        fs::read(with.join("link")).unwrap(),
-        fs::read(with.join("target.txt")).unwrap()
-    );
+    assert_eq!(fs::read_link(with.join("link")).unwrap(), Path::new("target.txt"));
+    assert_eq!(fs::read(with.join("link")).unwrap(), fs::read(with.join("target.txt")).unwrap());
 }
 
 /// A hostile archive: a link out of the destination, then an entry through it.
@@ -676,27 +519,17 @@ fn extract_never_writes_through_a_link_entry() {
     let outside = tmp.path().join("outside");
     fs::create_dir(&outside).unwrap();
     let outside_str = outside.to_str().unwrap();
-    for (i, target) in [outside_str, "..", "../outside", "./../outside"]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, target) in [outside_str, "..", "../outside", "./../outside"].into_iter().enumerate() {
         let zip = make_zip(
             tmp.path(),
             &format!("hostile{i}.zip"),
-            &[
-                E::Link("a", target),
-                E::File("a/x", b"pwned\n", 0o644),
-                E::Link("b", target),
-            ],
+            &[E::Link("a", target), E::File("a/x", b"pwned\n", 0o644), E::Link("b", target)],
         );
         for flags in [&[][..], &["--symlinks"]] {
             let dest = tmp.path().join(format!("dest{i}{}", flags.len()));
             let out = extract(&zip, &dest, flags);
             assert_ok(&out);
-            assert!(
-                tree_of(&outside).is_empty(),
-                "{target} {flags:?}: wrote outside"
-            );
+            assert!(tree_of(&outside).is_empty(), "{target} {flags:?}: wrote outside");
             // a/x went into a real directory; neither link was made.
             assert_eq!(tree_of(&dest), ["a/", "a/x"], "{target} {flags:?}");
             let err = stderr(&out);
@@ -727,10 +560,7 @@ fn extract_refuses_link_targets_that_climb_through_other_links() {
     assert_eq!(tree_of(&dest), ["d/", "d/file.txt", "d/s@", "u@"]);
     let err = stderr(&out);
     for name in ["t", "d/v", "d"] {
-        assert!(
-            err.contains(&format!("artifact: skipped \"{name}\": ")),
-            "{name}: {err}"
-        );
+        assert!(err.contains(&format!("artifact: skipped \"{name}\": ")), "{name}: {err}");
     }
     assert!(err.contains("something already exists"), "{err}");
 }
@@ -745,29 +575,13 @@ fn extract_never_follows_links_already_in_the_destination() {
     fs::create_dir(&dest).unwrap();
     std::os::unix::fs::symlink(&outside, dest.join("a")).unwrap();
     std::os::unix::fs::symlink(outside.join("f"), dest.join("f")).unwrap();
-    let zip = make_zip(
-        tmp.path(),
-        "z.zip",
-        &[
-            E::File("a/x", b"pwned\n", 0o644),
-            E::File("f", b"mine\n", 0o644),
-        ],
-    );
+    let zip = make_zip(tmp.path(), "z.zip", &[E::File("a/x", b"pwned\n", 0o644), E::File("f", b"mine\n", 0o644)]);
     let out = extract(&zip, &dest, &[]);
     assert_ok(&out);
     assert!(tree_of(&outside).is_empty(), "wrote outside");
-    assert!(
-        stderr(&out).contains(r#"artifact: skipped "a/x": a is a symbolic link"#),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains(r#"artifact: skipped "a/x": a is a symbolic link"#), "{}", stderr(&out));
     // The planted link at a file's name is replaced, not followed.
-    assert!(
-        !fs::symlink_metadata(dest.join("f"))
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
+    assert!(!fs::symlink_metadata(dest.join("f")).unwrap().file_type().is_symlink());
     assert_eq!(fs::read(dest.join("f")).unwrap(), b"mine\n");
 }
 
@@ -777,33 +591,18 @@ fn extract_never_follows_links_already_in_the_destination() {
 #[test]
 fn metadata_generate_then_ls_round_trips() {
     let tmp = tempfile::tempdir().unwrap();
-    for zip in [
-        sample(tmp.path()),
-        data("infozip-basic.zip"),
-        data("python-deflate.zip"),
-    ] {
+    for zip in [sample(tmp.path()), data("infozip-basic.zip"), data("python-deflate.zip")] {
         let gz = tmp.path().join("metadata.gz");
-        let out = artifact([
-            "metadata".as_ref(),
-            "generate".as_ref(),
-            zip.as_os_str(),
-            "-o".as_ref(),
-            gz.as_os_str(),
-        ]);
+        let out = artifact(["metadata".as_ref(), "generate".as_ref(), zip.as_os_str(), "-o".as_ref(), gz.as_os_str()]);
         assert_ok(&out);
         let to_stdout = artifact(["metadata".as_ref(), "generate".as_ref(), zip.as_os_str()]);
         assert_ok(&to_stdout);
-        assert_eq!(
-            to_stdout.stdout,
-            fs::read(&gz).unwrap(),
-            "stdout and -o agree"
-        );
+        assert_eq!(to_stdout.stdout, fs::read(&gz).unwrap(), "stdout and -o agree");
         assert_eq!(&to_stdout.stdout[..2], b"\x1f\x8b", "gzip");
 
         for flags in [&[][..], &["-r"], &["--json"], &["-r", "--json"]] {
             let run = |cmd: &[&str], file: &Path| {
-                let mut args: Vec<&std::ffi::OsStr> =
-                    cmd.iter().map(std::ffi::OsStr::new).collect();
+                let mut args: Vec<&std::ffi::OsStr> = cmd.iter().map(std::ffi::OsStr::new).collect();
                 args.push(file.as_os_str());
                 args.extend(flags.iter().map(std::ffi::OsStr::new));
                 let out = artifact(args);
@@ -815,21 +614,12 @@ fn metadata_generate_then_ls_round_trips() {
             if flags.contains(&"--json") {
                 let paths = |out: &Output| -> Vec<Value> {
                     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
-                    rows.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|r| r["path"].clone())
-                        .collect()
+                    rows.as_array().unwrap().iter().map(|r| r["path"].clone()).collect()
                 };
                 assert_eq!(paths(&from_zip), paths(&from_gz));
                 let rows: Value = serde_json::from_slice(&from_gz.stdout).unwrap();
                 let zip_rows: Value = serde_json::from_slice(&from_zip.stdout).unwrap();
-                for (m, z) in rows
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .zip(zip_rows.as_array().unwrap())
-                {
+                for (m, z) in rows.as_array().unwrap().iter().zip(zip_rows.as_array().unwrap()) {
                     if z["size"].is_null() {
                         continue; // implied directory: the metadata says 0
                     }
@@ -849,30 +639,56 @@ fn metadata_ls_lists_children_under_a_prefix() {
     let tmp = tempfile::tempdir().unwrap();
     let gz = tmp.path().join("metadata.gz");
     let zip = sample(tmp.path());
-    let out = artifact([
-        "metadata".as_ref(),
-        "generate".as_ref(),
-        zip.as_os_str(),
-        "--output".as_ref(),
-        gz.as_os_str(),
-    ]);
+    let out =
+        artifact(["metadata".as_ref(), "generate".as_ref(), zip.as_os_str(), "--output".as_ref(), gz.as_os_str()]);
     assert_ok(&out);
-    let out = artifact([
-        "metadata".as_ref(),
-        "ls".as_ref(),
-        gz.as_os_str(),
-        "a".as_ref(),
-    ]);
+    let out = artifact(["metadata".as_ref(), "ls".as_ref(), gz.as_os_str(), "a".as_ref()]);
     assert_ok(&out);
     assert_eq!(lines(&out), ["a/b/", "a/d.txt"]);
-    let out = artifact([
-        "metadata".as_ref(),
-        "ls".as_ref(),
-        gz.as_os_str(),
-        "nope/".as_ref(),
-    ]);
+    let out = artifact(["metadata".as_ref(), "ls".as_ref(), gz.as_os_str(), "nope/".as_ref()]);
     assert_fails(&out, 4);
     // Not a metadata file at all.
     let out = artifact(["metadata".as_ref(), "ls".as_ref(), zip.as_os_str()]);
     assert_fails(&out, 5);
+}
+
+fn hostile(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile").join(name)
+}
+
+#[test]
+fn verify_reads_every_entry_and_names_the_refused() {
+    let out = artifact(["verify".as_ref(), data("infozip-basic.zip").as_os_str()]);
+    assert_ok(&out);
+    assert!(stderr(&out).ends_with(" entries verified\n"), "{}", stderr(&out));
+    for threads in ["1", "2", "0"] {
+        let out = artifact([
+            "verify".as_ref(),
+            hostile("crc-mismatch.zip").as_os_str(),
+            "--threads".as_ref(),
+            threads.as_ref(),
+        ]);
+        let err = assert_fails(&out, 5);
+        assert!(err.starts_with("artifact: 4 of 5 entries refused: \"small-stored.txt\": corrupt archive: "), "{err}");
+        assert!(err.contains("CRC-32"), "{err}");
+    }
+    // An archive whose directory cannot be read at all is the usual corrupt-archive error.
+    assert_fails(&artifact(["verify".as_ref(), hostile("truncated-in-eocd.zip").as_os_str()]), 5);
+}
+
+#[test]
+fn a_directory_read_by_count_is_said_with_stats() {
+    for file in ["cd-size-overstated.zip", "cd-size-understated.zip"] {
+        let archive = hostile(file);
+        let out = artifact(["cat".as_ref(), archive.as_os_str(), "b.bin".as_ref(), "--stats".as_ref()]);
+        assert_ok(&out);
+        assert_eq!(out.stdout, (0..=255u8).collect::<Vec<_>>().repeat(4));
+        assert!(stderr(&out).contains("read by count from its offset"), "{file}: {}", stderr(&out));
+        let out = artifact(["ls".as_ref(), archive.as_os_str(), "--stats".as_ref()]);
+        assert_eq!(stdout(&out), "a.txt\nb.bin\n");
+        assert!(stderr(&out).contains("read by count"), "{}", stderr(&out));
+        // Without --stats, nothing is said.
+        let out = artifact(["cat".as_ref(), archive.as_os_str(), "b.bin".as_ref()]);
+        assert_eq!(stderr(&out), "");
+    }
 }

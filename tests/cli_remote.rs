@@ -13,36 +13,24 @@ use range_server::RangeServer;
 use zip::write::SimpleFileOptions;
 
 fn artifact(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_artifact"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_artifact")).args(args).output().unwrap()
 }
 
 fn archive() -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for i in 0..3000 {
-        w.start_file(format!("objects/{i:05}.o"), SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(format!("object {i}\n").repeat(10).as_bytes())
-            .unwrap();
+        w.start_file(format!("objects/{i:05}.o"), SimpleFileOptions::default()).unwrap();
+        w.write_all(format!("object {i}\n").repeat(10).as_bytes()).unwrap();
     }
-    w.start_file("dist/app.js", SimpleFileOptions::default())
-        .unwrap();
+    w.start_file("dist/app.js", SimpleFileOptions::default()).unwrap();
     w.write_all(b"console.log('hello')\n").unwrap();
     w.finish().unwrap().into_inner()
 }
 
 fn stats(out: &Output) -> (u64, u64) {
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("artifact: stats:"))
-        .expect("a stats line");
-    let numbers: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let line = err.lines().find(|l| l.starts_with("artifact: stats:")).expect("a stats line");
+    let numbers: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     (numbers[0], numbers[1])
 }
 
@@ -51,29 +39,13 @@ fn cat_of_a_url_reads_the_entry_in_few_requests() {
     let server = RangeServer::start();
     server.put("a.zip", archive());
     let url = server.url("a.zip");
-    let out = artifact(&[
-        "cat",
-        &url,
-        "dist/app.js",
-        "--stats",
-        "-H",
-        "PRIVATE-TOKEN: abc",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = artifact(&["cat", &url, "dist/app.js", "--stats", "-H", "PRIVATE-TOKEN: abc"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"console.log('hello')\n");
     let requests = server.requests();
     assert_eq!(stats(&out), (requests.len() as u64, server.bytes_sent()));
     assert!(requests.len() <= 3, "{} requests", requests.len());
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.header("private-token") == Some("abc")),
-        "same origin keeps -H headers"
-    );
+    assert!(requests.iter().all(|r| r.header("private-token") == Some("abc")), "same origin keeps -H headers");
 }
 
 #[test]
@@ -86,19 +58,8 @@ fn a_second_process_with_an_index_cache_makes_one_request() {
     let first = artifact(&["cat", &url, "objects/00007.o", "--index-cache", cache]);
     assert!(first.status.success());
     server.reset_counts();
-    let second = artifact(&[
-        "cat",
-        &url,
-        "objects/02999.o",
-        "--index-cache",
-        cache,
-        "--stats",
-    ]);
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    let second = artifact(&["cat", &url, "objects/02999.o", "--index-cache", cache, "--stats"]);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     assert_eq!(second.stdout, "object 2999\n".repeat(10).as_bytes());
     assert_eq!(server.requests().len(), 1);
     assert_eq!(stats(&second).0, 1);
@@ -114,15 +75,8 @@ fn ls_and_extract_read_urls_too() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "dist/\nobjects/\n");
     let dest = tempfile::tempdir().unwrap();
     let out = artifact(&["extract", &url, dest.path().to_str().unwrap(), "dist"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        std::fs::read(dest.path().join("dist/app.js")).unwrap(),
-        b"console.log('hello')\n"
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dest.path().join("dist/app.js")).unwrap(), b"console.log('hello')\n");
 }
 
 #[test]
@@ -150,25 +104,10 @@ fn extracting_a_whole_remote_archive_takes_a_few_requests() {
     let server = RangeServer::start();
     server.put("a.zip", archive());
     let dest = tempfile::tempdir().unwrap();
-    let out = artifact(&[
-        "extract",
-        &server.url("a.zip"),
-        dest.path().to_str().unwrap(),
-        "--stats",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        std::fs::read(dest.path().join("objects/02999.o")).unwrap(),
-        "object 2999\n".repeat(10).as_bytes()
-    );
+    let out = artifact(&["extract", &server.url("a.zip"), dest.path().to_str().unwrap(), "--stats"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dest.path().join("objects/02999.o")).unwrap(), "object 2999\n".repeat(10).as_bytes());
     let requests = server.requests().len();
-    assert!(
-        requests <= 3,
-        "3,001 entries in {requests} requests: suffix, directory, one coalesced range"
-    );
+    assert!(requests <= 3, "3,001 entries in {requests} requests: suffix, directory, one coalesced range");
     assert_eq!(stats(&out).0, requests as u64);
 }

@@ -16,17 +16,8 @@ fn repo() -> PathBuf {
 }
 
 fn admin(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(artifact_bin())
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(artifact_bin()).args(args).arg("--data").arg(data).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -43,14 +34,9 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     admin(&data, &["admin", "user", "add", "dev"]);
-    let token = admin(&data, &["admin", "token", "add", "dev"])
-        .trim()
-        .to_owned();
+    let token = admin(&data, &["admin", "token", "add", "dev"]).trim().to_owned();
     admin(&data, &["admin", "project", "add", "group/app"]);
-    admin(
-        &data,
-        &["admin", "member", "add", "group/app", "dev", "maintainer"],
-    );
+    admin(&data, &["admin", "member", "add", "group/app", "dev", "maintainer"]);
     let zip = repo().join("tests/data/infozip-basic.zip");
     let log = dir.path().join("log");
     std::fs::write(&log, "building\ndone\n").unwrap();
@@ -91,14 +77,7 @@ fn setup() -> Setup {
     ))
     .unwrap();
     let server = ServerProcess::start(&data, &[]);
-    Setup {
-        _dir: dir,
-        server,
-        token,
-        build: build["id"].as_u64().unwrap(),
-        running,
-        data,
-    }
+    Setup { _dir: dir, server, token, build: build["id"].as_u64().unwrap(), running, data }
 }
 
 impl Setup {
@@ -125,11 +104,7 @@ fn text(o: &Output) -> String {
 fn job_commands_print_tables_and_json() {
     let s = setup();
     let out = s.run(&["job", "list"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = text(&out);
     assert!(table.lines().next().unwrap().starts_with("ID"), "{table}");
     assert!(table.contains("deploy") && table.contains("build"));
@@ -152,77 +127,26 @@ fn download_and_get_by_id_and_by_ref() {
     let s = setup();
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("a.zip");
-    let out = s.run(&[
-        "download",
-        "--ref",
-        "release/1.0",
-        "--job-name",
-        "build",
-        "-o",
-        zip.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        std::fs::read(&zip).unwrap(),
-        std::fs::read(repo().join("tests/data/infozip-basic.zip")).unwrap()
-    );
+    let out = s.run(&["download", "--ref", "release/1.0", "--job-name", "build", "-o", zip.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&zip).unwrap(), std::fs::read(repo().join("tests/data/infozip-basic.zip")).unwrap());
     let readme = "Top-level readme for the infozip-basic fixture.\n";
     let id = s.build.to_string();
-    assert_eq!(
-        text(&s.run(&["get", "docs/readme.txt", "--job", &id])),
-        readme
-    );
-    assert_eq!(
-        text(&s.run(&["get", "docs/readme.txt", "--job", &id, "--via-archive"])),
-        readme
-    );
-    assert_eq!(
-        text(&s.run(&[
-            "get",
-            "docs/readme.txt",
-            "--ref",
-            "release/1.0",
-            "--job-name",
-            "build"
-        ])),
-        readme
-    );
+    assert_eq!(text(&s.run(&["get", "docs/readme.txt", "--job", &id])), readme);
+    assert_eq!(text(&s.run(&["get", "docs/readme.txt", "--job", &id, "--via-archive"])), readme);
+    assert_eq!(text(&s.run(&["get", "docs/readme.txt", "--ref", "release/1.0", "--job-name", "build"])), readme);
     let to = dir.path().join("big.txt");
-    assert!(
-        s.run(&["get", "big.txt", "--job", &id, "-o", to.to_str().unwrap()])
-            .status
-            .success()
-    );
+    assert!(s.run(&["get", "big.txt", "--job", &id, "-o", to.to_str().unwrap()]).status.success());
     assert_eq!(std::fs::metadata(&to).unwrap().len(), 20900);
     // Exit codes: a bad path is 3, a missing entry 4, a bad token 1 with a hint.
     assert_eq!(s.run(&["get", "../x", "--job", &id]).status.code(), Some(3));
-    assert_eq!(
-        s.run(&["get", "nope.txt", "--job", &id]).status.code(),
-        Some(4)
-    );
+    assert_eq!(s.run(&["get", "nope.txt", "--job", &id]).status.code(), Some(4));
     let out = Command::new(artifact_bin())
-        .args([
-            "job",
-            "list",
-            "--url",
-            &s.server.url,
-            "--token",
-            "glpat-wrong",
-            "--project",
-            "group/app",
-        ])
+        .args(["job", "list", "--url", &s.server.url, "--token", "glpat-wrong", "--project", "group/app"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("401"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
     // A job token from the CI environment reads artifacts while its job runs.
     let out = Command::new(artifact_bin())
         .args(["get", "docs/readme.txt", "--job", &id])
@@ -233,12 +157,7 @@ fn download_and_get_by_id_and_by_ref() {
         .env_remove("PRIVATE_TOKEN")
         .output()
         .unwrap();
-    assert_eq!(
-        text(&out),
-        readme,
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(text(&out), readme, "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -254,26 +173,16 @@ fn trace_follow_stops_when_the_job_finishes() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        follow.try_wait().unwrap().is_none(),
-        "still following a running job"
-    );
+    assert!(follow.try_wait().unwrap().is_none(), "still following a running job");
     assert!(s.run(&["job", "cancel", &running]).status.success());
     let mut waited = 0;
     while follow.try_wait().unwrap().is_none() {
         std::thread::sleep(Duration::from_millis(100));
         waited += 1;
-        assert!(
-            waited < 50,
-            "follow did not stop after the job was canceled"
-        );
+        assert!(waited < 50, "follow did not stop after the job was canceled");
     }
     let out = follow.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "building\ndone\n",
-        "the log once, no repeats"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "building\ndone\n", "the log once, no repeats");
     let _ = &s.data;
 }

@@ -18,23 +18,11 @@ fn repo() -> PathBuf {
 
 /// The venv's python, made (once) by the project's own script.
 fn python_gitlab() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/setup-python-gitlab.sh"))
-        .output()
-        .expect("run setup script");
-    assert!(
-        out.status.success(),
-        "setup-python-gitlab.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        Command::new("bash").arg(repo().join("scripts/setup-python-gitlab.sh")).output().expect("run setup script");
+    assert!(out.status.success(), "setup-python-gitlab.sh failed: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    PathBuf::from(
-        stdout
-            .lines()
-            .last()
-            .expect("the script prints the venv's python")
-            .trim(),
-    )
+    PathBuf::from(stdout.lines().last().expect("the script prints the venv's python").trim())
 }
 
 #[test]
@@ -76,24 +64,10 @@ fn demo_prints_a_curl_line_that_works_as_pasted() {
         text.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     let line = text.lines().find_map(|l| l.strip_prefix("try: ")).unwrap();
-    assert!(
-        line.contains(&server.url),
-        "the line names the real address: {line}"
-    );
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{line} -fsS"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{line}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Top-level readme for the infozip-basic fixture.\n"
-    );
+    assert!(line.contains(&server.url), "the line names the real address: {line}");
+    let out = Command::new("sh").arg("-c").arg(format!("{line} -fsS")).output().unwrap();
+    assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Top-level readme for the infozip-basic fixture.\n");
     assert!(server.stop());
 }
 
@@ -101,39 +75,18 @@ fn demo_prints_a_curl_line_that_works_as_pasted() {
 fn import_refuses_a_file_that_is_not_a_zip_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let run = |args: &[&str]| {
-        Command::new(artifact_bin())
-            .args(args)
-            .arg("--data")
-            .arg(&data)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| Command::new(artifact_bin()).args(args).arg("--data").arg(&data).output().unwrap();
     let _ = run(&["admin", "project", "add", "g/p"]);
     let not_zip = dir.path().join("not.zip");
     std::fs::write(&not_zip, b"this is not a zip archive at all, just text").unwrap();
     let out = Command::new(artifact_bin())
-        .args([
-            "import",
-            "--project",
-            "g/p",
-            "--ref",
-            "main",
-            "--job",
-            "build",
-            "--artifacts",
-        ])
+        .args(["import", "--project", "g/p", "--ref", "main", "--job", "build", "--artifacts"])
         .arg(&not_zip)
         .arg("--data")
         .arg(&data)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
     let stored = walk(&data.join("blobs"));
     assert!(stored.is_empty(), "nothing is stored: {stored:?}");
 }
@@ -142,65 +95,32 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p))
-        } else {
-            out.push(p)
-        }
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
     }
     out
 }
 
 /// `artifact` run against the data directory; stdout as text.
 fn cli(data: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(artifact_bin())
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(artifact_bin()).args(args).arg("--data").arg(data).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
 fn the_rust_gitlab_crate_downloads_by_ref_with_encoded_refs() {
-    use gitlab::api::projects::jobs::artifacts::{
-        DownloadRefJobArtifactFile, DownloadRefJobArtifacts,
-    };
+    use gitlab::api::projects::jobs::artifacts::{DownloadRefJobArtifactFile, DownloadRefJobArtifacts};
     use gitlab::api::{Query, raw};
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     cli(&data, &["admin", "user", "add", "ci"]);
-    let token = cli(&data, &["admin", "token", "add", "ci"])
-        .trim()
-        .to_owned();
+    let token = cli(&data, &["admin", "token", "add", "ci"]).trim().to_owned();
     cli(&data, &["admin", "project", "add", "group/app"]);
-    cli(
-        &data,
-        &["admin", "member", "add", "group/app", "ci", "developer"],
-    );
+    cli(&data, &["admin", "member", "add", "group/app", "ci", "developer"]);
     let zip = repo().join("tests/data/infozip-basic.zip");
     let zip = zip.to_str().unwrap();
-    cli(
-        &data,
-        &[
-            "import",
-            "--project",
-            "group/app",
-            "--ref",
-            "feature/x",
-            "--job",
-            "build",
-            "--artifacts",
-            zip,
-        ],
-    );
+    cli(&data, &["import", "--project", "group/app", "--ref", "feature/x", "--job", "build", "--artifacts", zip]);
     let running: serde_json::Value = serde_json::from_str(&cli(
         &data,
         &[
@@ -221,23 +141,11 @@ fn the_rust_gitlab_crate_downloads_by_ref_with_encoded_refs() {
     let mut server = ServerProcess::start(&data, &[]);
     let host = server.url.trim_start_matches("http://").to_owned();
 
-    let client = gitlab::GitlabBuilder::new(&host, &token)
-        .insecure()
-        .build()
-        .expect("the crate's /user handshake");
-    let archive = DownloadRefJobArtifacts::builder()
-        .project("group/app")
-        .ref_name("feature/x")
-        .job("build")
-        .build()
-        .unwrap();
-    let bytes = raw(archive)
-        .query(&client)
-        .expect("download by ref (%2F in the ref)");
-    assert_eq!(
-        bytes,
-        std::fs::read(repo().join("tests/data/infozip-basic.zip")).unwrap()
-    );
+    let client = gitlab::GitlabBuilder::new(&host, &token).insecure().build().expect("the crate's /user handshake");
+    let archive =
+        DownloadRefJobArtifacts::builder().project("group/app").ref_name("feature/x").job("build").build().unwrap();
+    let bytes = raw(archive).query(&client).expect("download by ref (%2F in the ref)");
+    assert_eq!(bytes, std::fs::read(repo().join("tests/data/infozip-basic.zip")).unwrap());
     let file = DownloadRefJobArtifactFile::builder()
         .project("group/app")
         .ref_name("feature/x")
@@ -250,10 +158,8 @@ fn the_rust_gitlab_crate_downloads_by_ref_with_encoded_refs() {
 
     // A job token: the crate checks it against /job, then downloads with it.
     let job_token = running["token"].as_str().unwrap();
-    let as_job = gitlab::GitlabBuilder::new_with_job_token(&host, job_token)
-        .insecure()
-        .build()
-        .expect("/job handshake");
+    let as_job =
+        gitlab::GitlabBuilder::new_with_job_token(&host, job_token).insecure().build().expect("/job handshake");
     let file = DownloadRefJobArtifactFile::builder()
         .project("group/app")
         .ref_name("feature/x")
@@ -264,13 +170,87 @@ fn the_rust_gitlab_crate_downloads_by_ref_with_encoded_refs() {
     let readme = raw(file).query(&as_job).expect("one file with a job token");
     assert_eq!(readme, b"Top-level readme for the infozip-basic fixture.\n");
     // A miss is an error the crate reports with GitLab's status.
-    let missing = DownloadRefJobArtifacts::builder()
-        .project("group/app")
-        .ref_name("feature/y")
-        .job("build")
-        .build()
-        .unwrap();
+    let missing =
+        DownloadRefJobArtifacts::builder().project("group/app").ref_name("feature/y").job("build").build().unwrap();
     let err = raw(missing).query(&client).unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
     assert!(server.stop());
+}
+
+/// One `GET` over a fresh connection (`Connection: close`): the status and the body.
+fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    use std::io::Write;
+    let host = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .expect("a Content-Length");
+    let body = response[split + 4..].to_vec();
+    assert_eq!(body.len(), length, "a body of its stated length");
+    (status, body)
+}
+
+#[test]
+fn import_keeps_the_healthy_members_of_a_damaged_archive_and_serve_refuses_only_the_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["admin", "user", "add", "ci"]);
+    let token = cli(&data, &["admin", "token", "add", "ci"]).trim().to_owned();
+    cli(&data, &["admin", "project", "add", "group/app"]);
+    cli(&data, &["admin", "member", "add", "group/app", "ci", "reporter"]);
+    let import = |file: &str, job: &str| {
+        let zip = repo().join("tests/hostile").join(file);
+        Command::new(artifact_bin())
+            .args(["import", "--project", "group/app", "--ref", "main", "--job", job, "--artifacts"])
+            .arg(zip)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let out = import("overlap-and-out-of-bounds.zip", "mixed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.starts_with("artifact: 2 of 5 entries refused: \"intruder.txt\": "), "{stderr}");
+    assert!(stderr.contains("\"too-long.bin\": "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one summary line: {stderr}");
+    let mixed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = import("crc-mismatch.zip", "crc");
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("artifact: 4 of 5 entries refused"));
+    let crc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = import("cd-size-understated.zip", "lenient");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "artifact: 2 entries verified\n");
+
+    let server = ServerProcess::start(&data, &[]);
+    let auth = [("PRIVATE-TOKEN", token.as_str())];
+    let entry = |job: &serde_json::Value, name: &str| {
+        format!("/api/v4/projects/group%2Fapp/jobs/{}/artifacts/{name}", job["id"])
+    };
+    let (status, body) = http_get(&server.url, &entry(&mixed, "c/d.txt"), &auth);
+    assert_eq!((status, body), (200, b"deeper\n".repeat(50)));
+    let (status, body) = http_get(&server.url, &entry(&mixed, "intruder.txt"), &auth);
+    assert_eq!((status, &body[..]), (500, &br#"{"message":"500 Internal Server Error"}"#[..]));
+    for headers in [vec![("Accept-Encoding", "gzip")], vec![("Range", "bytes=-10")], vec![("Range", "bytes=0-99")]] {
+        let mut h = auth.to_vec();
+        h.extend(headers.iter().copied());
+        let (status, _) = http_get(&server.url, &entry(&crc, "large-deflated.bin"), &h);
+        assert_eq!(status, 500, "{headers:?}");
+        let (status, _) = http_get(&server.url, &entry(&crc, "small-stored.txt"), &h);
+        assert_eq!(status, 500, "{headers:?}");
+    }
+    let (status, body) =
+        http_get(&server.url, "/api/v4/projects/group%2Fapp/jobs/artifacts/main/raw/b.bin?job=lenient", &auth);
+    assert_eq!((status, body), (200, (0..=255u8).collect::<Vec<_>>().repeat(4)));
 }

@@ -21,11 +21,7 @@ fn lookup(c: &mut Criterion) {
             let archive = Archive::open(MemorySource::new(shared.clone())).unwrap();
             let entry = archive.find(&path).unwrap();
             let mut out = Vec::with_capacity(2048);
-            archive
-                .reader(&entry)
-                .unwrap()
-                .read_to_end(&mut out)
-                .unwrap();
+            archive.reader(&entry).unwrap().read_to_end(&mut out).unwrap();
             black_box(out)
         })
     });
@@ -37,11 +33,7 @@ fn lookup(c: &mut Criterion) {
             let archive = Archive::with_index(source.clone(), index.clone());
             let entry = archive.find(&path).unwrap();
             let mut out = Vec::with_capacity(2048);
-            archive
-                .reader(&entry)
-                .unwrap()
-                .read_to_end(&mut out)
-                .unwrap();
+            archive.reader(&entry).unwrap().read_to_end(&mut out).unwrap();
             black_box(out)
         })
     });
@@ -56,15 +48,11 @@ fn lookup(c: &mut Criterion) {
         })
     });
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     g.bench_function("async_zip_mem_reader_read", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let reader = async_zip::base::read::mem::ZipFileReader::new(bytes.clone())
-                    .await
-                    .unwrap();
+                let reader = async_zip::base::read::mem::ZipFileReader::new(bytes.clone()).await.unwrap();
                 let index = reader
                     .file()
                     .entries()

@@ -16,13 +16,9 @@ fn metadata(c: &mut Criterion) {
     let mut g = c.benchmark_group("metadata_100k_entries");
     g.sample_size(10);
     g.throughput(Throughput::Elements(entries.len() as u64));
-    g.bench_function("generate", |b| {
-        b.iter(|| black_box(generate(&entries, Vec::new()).unwrap().len()))
-    });
+    g.bench_function("generate", |b| b.iter(|| black_box(generate(&entries, Vec::new()).unwrap().len())));
     let mut plain = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..])
-        .read_to_end(&mut plain)
-        .unwrap();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut plain).unwrap();
     g.bench_function("baseline_raw_gzip_same_bytes", |b| {
         b.iter(|| {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -31,21 +27,12 @@ fn metadata(c: &mut Criterion) {
         })
     });
     g.bench_function("decode_all", |b| {
-        b.iter(|| {
-            black_box(
-                MetadataReader::new(&gz[..])
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .count(),
-            )
-        })
+        b.iter(|| black_box(MetadataReader::new(&gz[..]).unwrap().map(Result::unwrap).count()))
     });
     g.bench_function("baseline_raw_gunzip", |b| {
         b.iter(|| {
             let mut out = Vec::with_capacity(16 << 20);
-            flate2::read::GzDecoder::new(&gz[..])
-                .read_to_end(&mut out)
-                .unwrap();
+            flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
             black_box(out.len())
         })
     });

@@ -12,10 +12,7 @@ use zip::CompressionMethod;
 const LEN: u64 = 64 << 20;
 
 fn archive(method: CompressionMethod) -> bytes::Bytes {
-    one_big_entry(Cursor::new(Vec::new()), "big", LEN, method)
-        .unwrap()
-        .into_inner()
-        .into()
+    one_big_entry(Cursor::new(Vec::new()), "big", LEN, method).unwrap().into_inner().into()
 }
 
 fn drain(mut r: impl Read) -> u64 {

@@ -12,9 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let archive = Archive::open(FileSource::open(archive)?)?;
     let entry = archive.find(&ArtifactPath::new(&name)?)?;
     let reader = archive.reader(&entry)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build()?;
     let total = runtime.block_on(async move {
         let mut reader = entry_async_reader(reader);
         let mut buf = vec![0u8; 64 * 1024];

@@ -21,19 +21,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let crc = artifact_benches::inflate_crc(data);
     assert_eq!(crc, entry.crc32(), "baseline CRC");
-    eprintln!(
-        "inflate+crc in memory: {:.3} s",
-        start.elapsed().as_secs_f64()
-    );
+    eprintln!("inflate+crc in memory: {:.3} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Where the first entry's data starts (the benchmark archives hold one entry).
 fn first_data_offset(bytes: &[u8]) -> Result<usize, Box<dyn std::error::Error>> {
-    let at = bytes
-        .windows(4)
-        .position(|w| w == b"PK\x03\x04")
-        .ok_or("no local header")?;
+    let at = bytes.windows(4).position(|w| w == b"PK\x03\x04").ok_or("no local header")?;
     let name_len = u16::from_le_bytes([bytes[at + 26], bytes[at + 27]]) as usize;
     let extra_len = u16::from_le_bytes([bytes[at + 28], bytes[at + 29]]) as usize;
     Ok(at + 30 + name_len + extra_len)

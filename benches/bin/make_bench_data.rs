@@ -11,9 +11,7 @@ use artifact_benches::{many_entries, one_big_entry, text};
 use zip::CompressionMethod;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "bench-data".into());
+    let dir = std::env::args().nth(1).unwrap_or_else(|| "bench-data".into());
     let dir = Path::new(&dir);
     std::fs::create_dir_all(dir)?;
     let make = |name: &str, f: &dyn Fn(File) -> Result<(), Box<dyn std::error::Error>>| {

@@ -40,13 +40,8 @@ impl ServerProcess {
                 }
             }
         });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server printed its address");
-        ServerProcess {
-            child: Some(child),
-            url,
-        }
+        let url = rx.recv_timeout(Duration::from_secs(30)).expect("the server printed its address");
+        ServerProcess { child: Some(child), url }
     }
 
     pub(crate) fn stdout(&mut self) -> std::process::ChildStdout {
@@ -58,10 +53,7 @@ impl ServerProcess {
         let Some(mut child) = self.child.take() else {
             return false;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         for _ in 0..100 {
             if let Ok(Some(status)) = child.try_wait() {
                 return status.success();

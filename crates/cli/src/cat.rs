@@ -30,9 +30,7 @@ pub(crate) fn run(
         Some(url) => Origin::Remote(url, Box::new(remote.remote()?)),
         None => {
             let shown = archive_path.display();
-            Origin::Local(
-                FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?,
-            )
+            Origin::Local(FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?)
         }
     };
     let reader = match &origin {
@@ -78,9 +76,8 @@ pub(crate) fn run(
 }
 
 pub(crate) fn progress_bar(size: u64) -> ProgressBar {
-    let style =
-        ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(size).with_style(style)
 }
 

@@ -33,10 +33,7 @@ pub(crate) struct CliError {
 impl CliError {
     /// A failure about `what` (a path, an entry name), because of `why`.
     pub(crate) fn new(code: Exit, what: impl Display, why: impl Display) -> CliError {
-        CliError {
-            code,
-            message: Some(format!("{what}: {why}")),
-        }
+        CliError { code, message: Some(format!("{what}: {why}")) }
     }
 
     /// An engine error about `what`, with the exit code its variant calls for.
@@ -54,31 +51,21 @@ impl CliError {
 
     /// Ends with `code` and no message (the command already said why).
     pub(crate) fn quiet(code: Exit) -> CliError {
-        CliError {
-            code,
-            message: None,
-        }
+        CliError { code, message: None }
     }
 
     /// A failure to write `what` (an output file, a directory, stdout). A closed pipe ends
     /// quietly with status 1: the reader had what it wanted.
     pub(crate) fn output(what: impl Display, err: io::Error) -> CliError {
         if err.kind() == io::ErrorKind::BrokenPipe {
-            return CliError {
-                code: Exit::Failure,
-                message: None,
-            };
+            return CliError { code: Exit::Failure, message: None };
         }
         CliError::new(Exit::Failure, what, err)
     }
 
     /// A failure to read a local input file (not an archive): missing is `NotFound`.
     pub(crate) fn input(what: impl Display, err: io::Error) -> CliError {
-        let code = if err.kind() == io::ErrorKind::NotFound {
-            Exit::NotFound
-        } else {
-            Exit::Failure
-        };
+        let code = if err.kind() == io::ErrorKind::NotFound { Exit::NotFound } else { Exit::Failure };
         CliError::new(code, what, err)
     }
 

@@ -59,17 +59,12 @@ pub(crate) fn run(
     let archive = open_archive(archive_path, remote)?;
     // The archive is checked as a whole first: entry count, every entry inside the data
     // region, no two entries sharing bytes (the shape of an overlap zip bomb).
-    archive
-        .index()
-        .and_then(|i| i.check_whole())
-        .map_err(|e| CliError::engine(archive_path.display(), e))?;
+    archive.index().and_then(|i| i.check_whole()).map_err(|e| CliError::engine(archive_path.display(), e))?;
     let entries = crate::read_entries(archive_path, &archive)?;
     fs::create_dir_all(dest).map_err(|e| CliError::output(dest.display(), e))?;
     // Files are read in central directory order through one plan, so that nearby entries of
     // a remote archive share one request.
-    let files = entries
-        .iter()
-        .filter(|e| selected(e.name(), prefixes) && !e.is_dir() && !e.is_symlink());
+    let files = entries.iter().filter(|e| selected(e.name(), prefixes) && !e.is_dir() && !e.is_symlink());
     let batch = archive.batch(files, DEFAULT_MAX_GAP);
     let mut x = Extractor::new(&archive, batch, dest);
     let mut seen = HashSet::new();
@@ -112,21 +107,14 @@ fn selected(name: &[u8], prefixes: &[String]) -> bool {
     prefixes.is_empty()
         || prefixes.iter().any(|p| {
             let p = p.trim_end_matches('/').as_bytes();
-            p.is_empty()
-                || name
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+            p.is_empty() || name.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
         })
 }
 
 /// The entry's path, checked by the path rule (a directory's one trailing `/` aside).
 fn entry_path(entry: &Entry) -> Result<ArtifactPath, artifact_core::InvalidPath> {
     let name = entry.name();
-    let name = if entry.is_dir() {
-        name.strip_suffix(b"/").unwrap_or(name)
-    } else {
-        name
-    };
+    let name = if entry.is_dir() { name.strip_suffix(b"/").unwrap_or(name) } else { name };
     ArtifactPath::new(name)
 }
 
@@ -145,11 +133,7 @@ struct Extractor<'a> {
 }
 
 impl<'a> Extractor<'a> {
-    fn new(
-        archive: &'a AnyArchive,
-        batch: Batch<'a, Box<dyn Source>>,
-        dest: &'a Path,
-    ) -> Extractor<'a> {
+    fn new(archive: &'a AnyArchive, batch: Batch<'a, Box<dyn Source>>, dest: &'a Path) -> Extractor<'a> {
         Extractor {
             archive,
             batch,
@@ -164,11 +148,7 @@ impl<'a> Extractor<'a> {
 
     fn skipped(&mut self, entry: &Entry, why: impl fmt::Display) {
         self.skipped += 1;
-        let name: String = entry
-            .display_name()
-            .chars()
-            .flat_map(char::escape_debug)
-            .collect();
+        let name: String = entry.display_name().chars().flat_map(char::escape_debug).collect();
         let _ = writeln!(io::stderr().lock(), "artifact: skipped \"{name}\": {why}");
     }
 
@@ -188,10 +168,7 @@ impl<'a> Extractor<'a> {
         }
         if self.skipped > 0 {
             let (skipped, total) = (self.skipped, self.skipped + self.extracted);
-            let _ = writeln!(
-                io::stderr().lock(),
-                "artifact: skipped {skipped} of {total} entries"
-            );
+            let _ = writeln!(io::stderr().lock(), "artifact: skipped {skipped} of {total} entries");
         }
         Ok(())
     }
@@ -212,10 +189,7 @@ impl<'a> Extractor<'a> {
                 }
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Err(skip(format_args!(
-                        "{} exists and is not a directory",
-                        shown()
-                    )));
+                    return Err(skip(format_args!("{} exists and is not a directory", shown())));
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&dir) {
                     Ok(()) => {}
@@ -250,10 +224,7 @@ impl<'a> Extractor<'a> {
         if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             return Err(skip("a directory is in the way"));
         }
-        let mut reader = self
-            .batch
-            .reader(entry)
-            .map_err(|e| CliError::engine(path, e))?;
+        let mut reader = self.batch.reader(entry).map_err(|e| CliError::engine(path, e))?;
         let mut tmp = TempFile::new_in(&dir).map_err(|e| fatal_io(&dir, e))?;
         copy(&mut reader, tmp.file(), &mut self.buf).map_err(|e| match e {
             CopyError::Read(e) => CliError::engine(path, e),
@@ -275,9 +246,7 @@ impl<'a> Extractor<'a> {
         let at = dir.join(name);
         match link::create(&target, &at) {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                Err(skip("something already exists at its path"))
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(skip("something already exists at its path")),
             Err(e) if e.kind() == io::ErrorKind::Unsupported => Err(skip(e)),
             Err(e) => Err(fatal_io(&at, e)),
         }

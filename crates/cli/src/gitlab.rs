@@ -51,10 +51,7 @@ impl JobSelect {
     fn job_ref(&self) -> JobRef {
         match (self.job, &self.ref_name, &self.job_name) {
             (Some(id), _, _) => JobRef::Id(id),
-            (None, Some(r), Some(n)) => JobRef::Latest {
-                ref_name: r.clone(),
-                job: n.clone(),
-            },
+            (None, Some(r), Some(n)) => JobRef::Latest { ref_name: r.clone(), job: n.clone() },
             // clap's group makes this unreachable; an id of 0 gets GitLab's 404 otherwise.
             _ => JobRef::Id(0),
         }
@@ -135,54 +132,32 @@ impl std::fmt::Debug for GitlabArgs {
 }
 
 fn env_first(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
 }
 
 impl GitlabArgs {
     fn client(&self) -> Result<Client, CliError> {
-        let url = self
-            .url
-            .clone()
-            .or_else(|| env_first(&["CI_SERVER_URL", "GITLAB_URL"]))
-            .ok_or_else(|| {
-                CliError::new(
-                    Exit::Usage,
-                    "--url",
-                    "no GitLab URL (give --url or set CI_SERVER_URL or GITLAB_URL)",
-                )
-            })?;
+        let url = self.url.clone().or_else(|| env_first(&["CI_SERVER_URL", "GITLAB_URL"])).ok_or_else(|| {
+            CliError::new(Exit::Usage, "--url", "no GitLab URL (give --url or set CI_SERVER_URL or GITLAB_URL)")
+        })?;
         let mut builder = Client::builder(url).sync_downloads(self.sync);
-        if let Some(t) = self.token.clone().or_else(|| {
-            (self.job_token.is_none())
-                .then(|| env_first(&["GITLAB_TOKEN", "PRIVATE_TOKEN"]))
-                .flatten()
-        }) {
-            builder = builder.private_token(t);
-        } else if let Some(t) = self
-            .job_token
+        if let Some(t) = self
+            .token
             .clone()
-            .or_else(|| env_first(&["CI_JOB_TOKEN"]))
+            .or_else(|| (self.job_token.is_none()).then(|| env_first(&["GITLAB_TOKEN", "PRIVATE_TOKEN"])).flatten())
         {
+            builder = builder.private_token(t);
+        } else if let Some(t) = self.job_token.clone().or_else(|| env_first(&["CI_JOB_TOKEN"])) {
             builder = builder.job_token(t);
         }
-        builder
-            .build()
-            .map_err(|e| CliError::new(Exit::Usage, "--url", e))
+        builder.build().map_err(|e| CliError::new(Exit::Usage, "--url", e))
     }
 
     fn project(&self) -> Result<String, CliError> {
         self.project
             .clone()
             .or_else(|| env_first(&["CI_PROJECT_ID"]))
-            .ok_or_else(|| {
-                CliError::new(
-                    Exit::Usage,
-                    "--project",
-                    "no project (give --project or set CI_PROJECT_ID)",
-                )
-            })
+            .ok_or_else(|| CliError::new(Exit::Usage, "--project", "no project (give --project or set CI_PROJECT_ID)"))
     }
 }
 
@@ -216,8 +191,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
-    let text =
-        serde_json::to_string_pretty(v).map_err(|e| CliError::new(Exit::Failure, "json", e))?;
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::new(Exit::Failure, "json", e))?;
     println!("{text}");
     Ok(())
 }
@@ -265,27 +239,15 @@ pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliErr
             print_job(&job.map_err(|e| failed(what, e))?, json)
         };
         match command {
-            JobCommand::List {
-                pipeline,
-                scope,
-                include_retried,
-                bridges,
-                json,
-            } => {
+            JobCommand::List { pipeline, scope, include_retried, bridges, json } => {
                 let scope = scope
                     .iter()
                     .map(|s| {
-                        JobStatus::parse(s).ok_or_else(|| {
-                            CliError::new(Exit::Usage, "--scope", format!("unknown status {s:?}"))
-                        })
+                        JobStatus::parse(s)
+                            .ok_or_else(|| CliError::new(Exit::Usage, "--scope", format!("unknown status {s:?}")))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let filter = JobFilter {
-                    scope,
-                    include_retried,
-                    per_page: Some(100),
-                    keyset: pipeline.is_none(),
-                };
+                let filter = JobFilter { scope, include_retried, per_page: Some(100), keyset: pipeline.is_none() };
                 if bridges {
                     let list: Vec<_> = client
                         .pipeline_bridges(p, pipeline.unwrap_or(0), &filter)
@@ -299,14 +261,7 @@ pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliErr
                     for b in &list {
                         println!(
                             "{}",
-                            row(
-                                b.id,
-                                b.status.as_str(),
-                                b.stage.as_deref(),
-                                &b.name,
-                                b.ref_name.as_deref(),
-                                None
-                            )
+                            row(b.id, b.status.as_str(), b.stage.as_deref(), &b.name, b.ref_name.as_deref(), None)
                         );
                     }
                     return Ok(());
@@ -334,101 +289,50 @@ pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliErr
                 }
                 if json { print_json(&all) } else { Ok(()) }
             }
-            JobCommand::Get { job, json } => {
-                done(client.job(p, job).await, json, format!("job {job}"))
+            JobCommand::Get { job, json } => done(client.job(p, job).await, json, format!("job {job}")),
+            JobCommand::Trace { job } => trace(&client, p, job, false, Duration::from_secs(1)).await,
+            JobCommand::Cancel { job, json } => done(client.cancel(p, job).await, json, format!("job {job}")),
+            JobCommand::Retry { job, json } => done(client.retry(p, job).await, json, format!("job {job}")),
+            JobCommand::Erase { job, json } => done(client.erase(p, job).await, json, format!("job {job}")),
+            JobCommand::Keep { job, json } => done(client.keep_artifacts(p, job).await, json, format!("job {job}")),
+            JobCommand::Play { job, json } => done(client.play(p, job).await, json, format!("job {job}")),
+            JobCommand::DeleteArtifacts { job } => {
+                client.delete_artifacts(p, job).await.map_err(|e| failed(format!("job {job}"), e))
             }
-            JobCommand::Trace { job } => {
-                trace(&client, p, job, false, Duration::from_secs(1)).await
-            }
-            JobCommand::Cancel { job, json } => {
-                done(client.cancel(p, job).await, json, format!("job {job}"))
-            }
-            JobCommand::Retry { job, json } => {
-                done(client.retry(p, job).await, json, format!("job {job}"))
-            }
-            JobCommand::Erase { job, json } => {
-                done(client.erase(p, job).await, json, format!("job {job}"))
-            }
-            JobCommand::Keep { job, json } => done(
-                client.keep_artifacts(p, job).await,
-                json,
-                format!("job {job}"),
-            ),
-            JobCommand::Play { job, json } => {
-                done(client.play(p, job).await, json, format!("job {job}"))
-            }
-            JobCommand::DeleteArtifacts { job } => client
-                .delete_artifacts(p, job)
-                .await
-                .map_err(|e| failed(format!("job {job}"), e)),
         }
     })
 }
 
 fn row_header() -> String {
-    row(
-        0,
-        "STATUS",
-        Some("STAGE"),
-        "NAME",
-        Some("REF"),
-        Some("CREATED"),
-    )
-    .replacen("0         ", "ID        ", 1)
+    row(0, "STATUS", Some("STAGE"), "NAME", Some("REF"), Some("CREATED")).replacen("0         ", "ID        ", 1)
 }
 
 /// `artifact trace JOB [--follow]`: the log; with `--follow`, new bytes (by `Range`) until
 /// the job reaches a terminal status.
-pub(crate) fn trace_command(
-    gitlab: &GitlabArgs,
-    job: u64,
-    follow: bool,
-    interval: Duration,
-) -> Result<(), CliError> {
+pub(crate) fn trace_command(gitlab: &GitlabArgs, job: u64, follow: bool, interval: Duration) -> Result<(), CliError> {
     let client = gitlab.client()?;
     let project = gitlab.project()?;
     runtime()?.block_on(trace(&client, &project, job, follow, interval))
 }
 
-async fn trace(
-    client: &Client,
-    project: &str,
-    job: u64,
-    follow: bool,
-    interval: Duration,
-) -> Result<(), CliError> {
+async fn trace(client: &Client, project: &str, job: u64, follow: bool, interval: Duration) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     let what = format!("job {job}");
     let mut offset = 0u64;
     loop {
         // The status first: bytes written before a terminal status are all fetched below.
-        let status = if follow {
-            Some(
-                client
-                    .job(project, job)
-                    .await
-                    .map_err(|e| failed(&what, e))?
-                    .status,
-            )
-        } else {
-            None
-        };
-        let mut new = client
-            .trace_from(project, job, offset)
-            .await
-            .map_err(|e| failed(&what, e))?;
+        let status =
+            if follow { Some(client.job(project, job).await.map_err(|e| failed(&what, e))?.status) } else { None };
+        let mut new = client.trace_from(project, job, offset).await.map_err(|e| failed(&what, e))?;
         while let Some(chunk) = new.next().await {
             let chunk = chunk.map_err(|e| failed(&what, e))?;
-            out.write_all(&chunk)
-                .map_err(|e| CliError::output("stdout", e))?;
+            out.write_all(&chunk).map_err(|e| CliError::output("stdout", e))?;
             offset += chunk.len() as u64;
         }
         out.flush().map_err(|e| CliError::output("stdout", e))?;
         match status {
             // A status this client does not know counts as final: never poll forever.
-            Some(s) if !s.is_terminal() && s != JobStatus::Unknown => {
-                tokio::time::sleep(interval).await
-            }
+            Some(s) if !s.is_terminal() && s != JobStatus::Unknown => tokio::time::sleep(interval).await,
             _ => return Ok(()),
         }
     }
@@ -436,21 +340,13 @@ async fn trace(
 
 /// `artifact download`: the archive to a file (default `artifacts.zip`), with a progress
 /// bar at a terminal, resumed if the transfer breaks.
-pub(crate) fn download(
-    gitlab: &GitlabArgs,
-    select: &JobSelect,
-    output: Option<&Path>,
-) -> Result<(), CliError> {
+pub(crate) fn download(gitlab: &GitlabArgs, select: &JobSelect, output: Option<&Path>) -> Result<(), CliError> {
     let client = gitlab.client()?;
     let project = gitlab.project()?;
-    let to = output
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("artifacts.zip"));
+    let to = output.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("artifacts.zip"));
     let job = select.job_ref();
     runtime()?.block_on(async move {
-        let bar = std::io::stderr()
-            .is_terminal()
-            .then(|| crate::cat::progress_bar(0));
+        let bar = std::io::stderr().is_terminal().then(|| crate::cat::progress_bar(0));
         let progress = |done: u64, total: Option<u64>| {
             if let Some(bar) = &bar {
                 if let Some(t) = total {
@@ -459,9 +355,7 @@ pub(crate) fn download(
                 bar.set_position(done);
             }
         };
-        let result = client
-            .download_archive_to(&project, &job, &to, Some(&progress))
-            .await;
+        let result = client.download_archive_to(&project, &job, &to, Some(&progress)).await;
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
@@ -478,8 +372,7 @@ pub(crate) fn get(
     output: Option<&Path>,
     via_archive: bool,
 ) -> Result<(), CliError> {
-    artifact_core::ArtifactPath::new(path)
-        .map_err(|e| CliError::new(Exit::InvalidPath, path, e))?;
+    artifact_core::ArtifactPath::new(path).map_err(|e| CliError::new(Exit::InvalidPath, path, e))?;
     let client = gitlab.client()?;
     let project = gitlab.project()?;
     let job = select.job_ref();
@@ -501,27 +394,19 @@ pub(crate) fn get(
         let mut stream = stream.map_err(|e| failed(path, e))?;
         match output {
             Some(to) => {
-                let dir = to
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                let mut tmp = crate::output::TempFile::new_in(dir)
-                    .map_err(|e| CliError::output(to.display(), e))?;
+                let dir = to.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let mut tmp = crate::output::TempFile::new_in(dir).map_err(|e| CliError::output(to.display(), e))?;
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| failed(path, e))?;
-                    tmp.file()
-                        .write_all(&chunk)
-                        .map_err(|e| CliError::output(to.display(), e))?;
+                    tmp.file().write_all(&chunk).map_err(|e| CliError::output(to.display(), e))?;
                 }
-                tmp.persist(to)
-                    .map_err(|e| CliError::output(to.display(), e))
+                tmp.persist(to).map_err(|e| CliError::output(to.display(), e))
             }
             None => {
                 let mut out = std::io::stdout().lock();
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| failed(path, e))?;
-                    out.write_all(&chunk)
-                        .map_err(|e| CliError::output("stdout", e))?;
+                    out.write_all(&chunk).map_err(|e| CliError::output("stdout", e))?;
                 }
                 out.flush().map_err(|e| CliError::output("stdout", e))
             }

@@ -40,18 +40,10 @@ pub(crate) fn url_of(arg: &Path) -> Option<&str> {
 impl RemoteArgs {
     /// The remote-archive opener these options describe.
     pub(crate) fn remote(&self) -> Result<RemoteArchives, CliError> {
-        let mut options = HttpOptions {
-            spool_without_range: self.download_if_no_range,
-            ..HttpOptions::default()
-        };
+        let mut options = HttpOptions { spool_without_range: self.download_if_no_range, ..HttpOptions::default() };
         for line in &self.headers {
-            let (name, value) = parse_header(line).ok_or_else(|| {
-                CliError::new(
-                    Exit::Usage,
-                    "usage",
-                    format_args!("-H {line:?} is not 'Name: value'"),
-                )
-            })?;
+            let (name, value) = parse_header(line)
+                .ok_or_else(|| CliError::new(Exit::Usage, "usage", format_args!("-H {line:?} is not 'Name: value'")))?;
             options.headers.append(name, value);
         }
         let remote = RemoteArchives::new(options).map_err(|e| CliError::engine("http", e))?;
@@ -65,20 +57,14 @@ impl RemoteArgs {
     /// the end record's size was wrong.
     pub(crate) fn report_directory(&self, location: CentralDirectoryLocation) {
         if self.stats && location.size_was_wrong() {
-            eprintln!(
-                "{}",
-                crate::verify::size_note(location.declared_size, location.size)
-            );
+            eprintln!("{}", crate::verify::size_note(location.declared_size, location.size));
         }
     }
 
     /// Prints `stats` to stderr when `--stats` was given.
     pub(crate) fn report(&self, stats: ReadStats) {
         if self.stats {
-            eprintln!(
-                "artifact: stats: {} reads, {} bytes received",
-                stats.reads, stats.bytes
-            );
+            eprintln!("artifact: stats: {} reads, {} bytes received", stats.reads, stats.bytes);
         }
     }
 }
@@ -88,17 +74,13 @@ pub(crate) fn open_archive(arg: &Path, remote: &RemoteArgs) -> Result<AnyArchive
     let shown = arg.display();
     match url_of(arg) {
         Some(url) => {
-            let archive = remote
-                .remote()?
-                .open(url)
-                .map_err(|e| CliError::engine(url, e))?;
+            let archive = remote.remote()?.open(url).map_err(|e| CliError::engine(url, e))?;
             let index = archive.index().map_err(|e| CliError::engine(url, e))?;
             let source: Box<dyn Source> = Box::new(archive.source().clone());
             Ok(Archive::with_index(source, index))
         }
         None => {
-            let source = artifact_core::FileSource::open(arg)
-                .map_err(|e| CliError::engine(&shown, e.into()))?;
+            let source = artifact_core::FileSource::open(arg).map_err(|e| CliError::engine(&shown, e.into()))?;
             let source: Box<dyn Source> = Box::new(source);
             Archive::open(source).map_err(|e| CliError::engine(&shown, e))
         }

@@ -94,26 +94,16 @@ fn octal<S: serde::Serializer>(mode: &Option<u32>, s: S) -> Result<S::Ok, S::Err
 
 /// The directory whose children are listed: `""` is the root; anything else ends in `/`.
 pub(crate) fn dir_prefix(prefix: &str) -> String {
-    if prefix.is_empty() || prefix.ends_with('/') {
-        prefix.to_owned()
-    } else {
-        format!("{prefix}/")
-    }
+    if prefix.is_empty() || prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") }
 }
 
 /// Prints `rows` to stdout in `format`.
 pub(crate) fn print(rows: impl IntoIterator<Item = Row>, format: Format) -> Result<(), CliError> {
     let mut out = io::BufWriter::new(io::stdout().lock());
-    write_rows(&mut out, rows, format)
-        .and_then(|()| out.flush())
-        .map_err(|e| CliError::output("stdout", e))
+    write_rows(&mut out, rows, format).and_then(|()| out.flush()).map_err(|e| CliError::output("stdout", e))
 }
 
-fn write_rows(
-    out: &mut impl Write,
-    rows: impl IntoIterator<Item = Row>,
-    format: Format,
-) -> io::Result<()> {
+fn write_rows(out: &mut impl Write, rows: impl IntoIterator<Item = Row>, format: Format) -> io::Result<()> {
     if format == Format::Json {
         let rows: Vec<Row> = rows.into_iter().collect();
         serde_json::to_writer_pretty(&mut *out, &rows)?;
@@ -159,11 +149,7 @@ pub(crate) fn mode_string(row: &Row) -> String {
 pub(crate) fn utc_minutes(secs: i64) -> String {
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's

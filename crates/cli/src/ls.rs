@@ -25,19 +25,11 @@ pub(crate) fn run(
     let tree = tree(&entries);
     let dir = dir_prefix(prefix);
     if !dir.is_empty() && !tree.contains(dir.as_bytes()) {
-        return Err(CliError::new(
-            Exit::NotFound,
-            &dir,
-            format_args!("no directory named {dir:?} in the archive"),
-        ));
+        return Err(CliError::new(Exit::NotFound, &dir, format_args!("no directory named {dir:?} in the archive")));
     }
     let rows = tree.iter().filter_map(|(path, entry)| {
         let text = String::from_utf8_lossy(path);
-        let keep = if recursive {
-            is_under(&text, &dir)
-        } else {
-            is_child_of(&text, &dir)
-        };
+        let keep = if recursive { is_under(&text, &dir) } else { is_child_of(&text, &dir) };
         keep.then(|| Row::from_tree(path, entry))
     });
     print(rows, format)?;

@@ -193,15 +193,9 @@ fn main() -> ExitCode {
     // A bug must still end in one line and a status, and let temporary files clean up.
     std::panic::set_hook(Box::new(|info| {
         let payload = info.payload();
-        let why = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-        let _ = writeln!(
-            std::io::stderr(),
-            "artifact: internal error: {}",
-            why.unwrap_or("a bug")
-        );
+        let why =
+            payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        let _ = writeln!(std::io::stderr(), "artifact: internal error: {}", why.unwrap_or("a bug"));
     }));
     match std::panic::catch_unwind(move || run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
@@ -212,49 +206,21 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Cat {
-            archive,
-            artifact_path,
-            output,
-            remote,
-        } => cat::run(
-            &archive,
-            artifact_path.as_encoded_bytes(),
-            output.as_deref(),
-            &remote,
-        ),
-        Command::Ls {
-            archive,
-            prefix,
-            recursive,
-            long,
-            json,
-            remote,
-        } => {
+        Command::Cat { archive, artifact_path, output, remote } => {
+            cat::run(&archive, artifact_path.as_encoded_bytes(), output.as_deref(), &remote)
+        }
+        Command::Ls { archive, prefix, recursive, long, json, remote } => {
             let format = listing::Format::from_flags(long, json);
             ls::run(&archive, &prefix, recursive, format, &remote)
         }
-        Command::Extract {
-            archive,
-            dest_dir,
-            prefixes,
-            symlinks,
-            remote,
-        } => extract::run(&archive, &dest_dir, &prefixes, symlinks, &remote),
-        Command::Verify {
-            archive,
-            threads,
-            stats,
-        } => verify::run(&archive, threads, stats),
+        Command::Extract { archive, dest_dir, prefixes, symlinks, remote } => {
+            extract::run(&archive, &dest_dir, &prefixes, symlinks, &remote)
+        }
+        Command::Verify { archive, threads, stats } => verify::run(&archive, threads, stats),
         Command::Metadata(MetadataCommand::Generate { archive, output }) => {
             metadata::generate(&archive, output.as_deref())
         }
-        Command::Metadata(MetadataCommand::Ls {
-            metadata,
-            prefix,
-            recursive,
-            json,
-        }) => {
+        Command::Metadata(MetadataCommand::Ls { metadata, prefix, recursive, json }) => {
             let format = listing::Format::from_flags(false, json);
             metadata::ls(&metadata, &prefix, recursive, format)
         }
@@ -262,30 +228,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Admin(args) => server::admin(args),
         Command::Import(args) => server::import(*args),
         Command::Job { command, gitlab } => gitlab::job(&gitlab, command),
-        Command::Download {
-            job,
-            output,
-            gitlab,
-        } => gitlab::download(&gitlab, &job, output.as_deref()),
-        Command::Get {
-            artifact_path,
-            job,
-            output,
-            via_archive,
-            gitlab,
-        } => gitlab::get(
-            &gitlab,
-            &job,
-            &artifact_path,
-            output.as_deref(),
-            via_archive,
-        ),
-        Command::Trace {
-            job,
-            follow,
-            interval,
-            gitlab,
-        } => {
+        Command::Download { job, output, gitlab } => gitlab::download(&gitlab, &job, output.as_deref()),
+        Command::Get { artifact_path, job, output, via_archive, gitlab } => {
+            gitlab::get(&gitlab, &job, &artifact_path, output.as_deref(), via_archive)
+        }
+        Command::Trace { job, follow, interval, gitlab } => {
             let interval = std::time::Duration::from_secs_f64(interval);
             gitlab::trace_command(&gitlab, job, follow, interval)
         }
@@ -296,16 +243,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
 fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.05..=3600.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "{s:?} is not a number of seconds between 0.05 and 3600"
-        )),
+        _ => Err(format!("{s:?} is not a number of seconds between 0.05 and 3600")),
     }
 }
 
 /// Every entry of the central directory, in its order.
 fn read_entries(path: &Path, archive: &input::AnyArchive) -> Result<Vec<Entry>, CliError> {
-    archive
-        .entries()
-        .collect::<Result<_, _>>()
-        .map_err(|e| CliError::engine(path.display(), e))
+    archive.entries().collect::<Result<_, _>>().map_err(|e| CliError::engine(path.display(), e))
 }

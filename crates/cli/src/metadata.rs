@@ -32,37 +32,23 @@ pub(crate) fn generate(archive_path: &Path, output: Option<&Path>) -> Result<(),
 /// Lists the direct children of `prefix` in a `metadata.gz` (or, `recursive`, everything
 /// under it), by GitLab's rules. A non-empty `prefix` not listed as a directory is
 /// `NotFound`.
-pub(crate) fn ls(
-    metadata_path: &Path,
-    prefix: &str,
-    recursive: bool,
-    format: Format,
-) -> Result<(), CliError> {
+pub(crate) fn ls(metadata_path: &Path, prefix: &str, recursive: bool, format: Format) -> Result<(), CliError> {
     let shown = metadata_path.display();
     let file = File::open(metadata_path).map_err(|e| CliError::input(&shown, e))?;
-    let reader =
-        MetadataReader::new(BufReader::new(file)).map_err(|e| CliError::engine(&shown, e))?;
+    let reader = MetadataReader::new(BufReader::new(file)).map_err(|e| CliError::engine(&shown, e))?;
     let dir = dir_prefix(prefix);
     let mut found = dir.is_empty();
     let mut rows = Vec::new();
     for entry in reader {
         let entry = entry.map_err(|e| CliError::engine(&shown, e))?;
         found |= entry.path == dir;
-        let keep = if recursive {
-            md::is_under(&entry.path, &dir)
-        } else {
-            md::is_child_of(&entry.path, &dir)
-        };
+        let keep = if recursive { md::is_under(&entry.path, &dir) } else { md::is_child_of(&entry.path, &dir) };
         if keep {
             rows.push(row(entry));
         }
     }
     if !found {
-        return Err(CliError::new(
-            Exit::NotFound,
-            &dir,
-            format_args!("no directory named {dir:?} in the metadata"),
-        ));
+        return Err(CliError::new(Exit::NotFound, &dir, format_args!("no directory named {dir:?} in the metadata")));
     }
     print(rows, format)
 }

@@ -33,11 +33,7 @@ impl TempFile {
             let path = dir.join(format!(".artifact-tmp-{pid}-{n}"));
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => {
-                    return Ok(TempFile {
-                        path,
-                        file,
-                        persisted: false,
-                    });
+                    return Ok(TempFile { path, file, persisted: false });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => continue,
                 Err(e) => return Err(e),
@@ -48,10 +44,7 @@ impl TempFile {
     /// Creates a temporary file in the directory that will hold `dest`.
     pub(crate) fn beside(dest: &Path) -> io::Result<TempFile> {
         if dest.file_name().is_none() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a file name",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file name"));
         }
         match dest.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => TempFile::new_in(dir),
@@ -91,11 +84,7 @@ pub(crate) enum CopyError {
 }
 
 /// Copies `reader` (an entry reader, whose errors carry engine errors) to `out` with `buf`.
-pub(crate) fn copy(
-    reader: &mut impl Read,
-    out: &mut impl Write,
-    buf: &mut [u8],
-) -> Result<u64, CopyError> {
+pub(crate) fn copy(reader: &mut impl Read, out: &mut impl Write, buf: &mut [u8]) -> Result<u64, CopyError> {
     let mut total = 0u64;
     loop {
         let n = match reader.read(buf) {

@@ -12,12 +12,7 @@ use crate::error::{CliError, Exit};
 #[derive(Debug, Args)]
 pub(crate) struct DataArgs {
     /// The data directory (SQLite database and blobs); created on first use.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "./artifact-data",
-        global = true
-    )]
+    #[arg(long, value_name = "DIR", default_value = "./artifact-data", global = true)]
     data: PathBuf,
 }
 
@@ -184,8 +179,7 @@ fn admin_for(data: &DataDir) -> Admin {
 }
 
 fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
-    let text =
-        serde_json::to_string_pretty(v).map_err(|e| CliError::new(Exit::Failure, "json", e))?;
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::new(Exit::Failure, "json", e))?;
     println!("{text}");
     Ok(())
 }
@@ -194,53 +188,27 @@ pub(crate) fn admin(args: AdminArgs) -> Result<(), CliError> {
     let data = open(&args.data)?;
     let admin = admin_for(&data);
     match args.command {
-        AdminCommand::User(UserCommand::Add {
-            name,
-            admin: is_admin,
-        }) => print_json(
-            &admin
-                .add_user(&name, is_admin)
-                .map_err(|e| server_error(&"user add", e))?,
-        ),
+        AdminCommand::User(UserCommand::Add { name, admin: is_admin }) => {
+            print_json(&admin.add_user(&name, is_admin).map_err(|e| server_error(&"user add", e))?)
+        }
         AdminCommand::Token(TokenCommand::Add { user }) => {
-            println!(
-                "{}",
-                admin
-                    .add_token(&user)
-                    .map_err(|e| server_error(&"token add", e))?
-            );
+            println!("{}", admin.add_token(&user).map_err(|e| server_error(&"token add", e))?);
             Ok(())
         }
-        AdminCommand::Project(ProjectCommand::Add { full_path, public }) => print_json(
-            &admin
-                .add_project(&full_path, public)
-                .map_err(|e| server_error(&"project add", e))?,
-        ),
-        AdminCommand::Member(MemberCommand::Add {
-            full_path,
-            user,
-            role,
-        }) => admin
-            .add_member(&full_path, &user, &role)
-            .map_err(|e| server_error(&"member add", e)),
+        AdminCommand::Project(ProjectCommand::Add { full_path, public }) => {
+            print_json(&admin.add_project(&full_path, public).map_err(|e| server_error(&"project add", e))?)
+        }
+        AdminCommand::Member(MemberCommand::Add { full_path, user, role }) => {
+            admin.add_member(&full_path, &user, &role).map_err(|e| server_error(&"member add", e))
+        }
     }
 }
 
 pub(crate) fn import(args: ImportArgs) -> Result<(), CliError> {
-    let status = Status::parse(&args.status).ok_or_else(|| {
-        CliError::new(
-            Exit::Usage,
-            "--status",
-            format!("unknown status {:?}", args.status),
-        )
-    })?;
-    let when = When::parse(&args.when).ok_or_else(|| {
-        CliError::new(
-            Exit::Usage,
-            "--when",
-            format!("unknown value {:?}", args.when),
-        )
-    })?;
+    let status = Status::parse(&args.status)
+        .ok_or_else(|| CliError::new(Exit::Usage, "--status", format!("unknown status {:?}", args.status)))?;
+    let when = When::parse(&args.when)
+        .ok_or_else(|| CliError::new(Exit::Usage, "--when", format!("unknown value {:?}", args.when)))?;
     if let Some(zip) = &args.artifacts
         && !zip.is_file()
     {
@@ -267,16 +235,9 @@ pub(crate) fn import(args: ImportArgs) -> Result<(), CliError> {
         downstream: args.downstream,
         progress: None,
     };
-    let total = job
-        .artifacts
-        .as_deref()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map_or(0, |m| m.len());
+    let total = job.artifacts.as_deref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
     let imported = crate::verify::with_progress(total, |progress| {
-        admin_for(&data).import(&ImportJob {
-            progress: Some(progress),
-            ..job
-        })
+        admin_for(&data).import(&ImportJob { progress: Some(progress), ..job })
     })
     .map_err(|e| server_error(&"import", e))?;
     if let Some(verification) = &imported.verification {
@@ -286,10 +247,7 @@ pub(crate) fn import(args: ImportArgs) -> Result<(), CliError> {
 }
 
 pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
     let data = open(&args.data)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -301,36 +259,20 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
-            .map_err(|e| {
-                CliError::new(Exit::Failure, format!("listening on {}", args.listen), e)
-            })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| CliError::new(Exit::Failure, "listening", e))?;
-        let base = args
-            .base_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{local}"));
+            .map_err(|e| CliError::new(Exit::Failure, format!("listening on {}", args.listen), e))?;
+        let local = listener.local_addr().map_err(|e| CliError::new(Exit::Failure, "listening", e))?;
+        let base = args.base_url.clone().unwrap_or_else(|| format!("http://{local}"));
         if args.demo {
-            let demo = artifact_server::seed_demo(
-                &admin_for(&data),
-                &data.root().join("blobs").join("tmp"),
-            )
-            .map_err(|e| server_error(&"demo", e))?;
+            let demo = artifact_server::seed_demo(&admin_for(&data), &data.root().join("blobs").join("tmp"))
+                .map_err(|e| server_error(&"demo", e))?;
             println!("demo project: {}", demo.project);
             println!("token: {}", demo.token);
             println!("try: {}", demo.curl(&base));
         }
-        let config = AppConfig {
-            base_url: args.base_url.clone(),
-            ..AppConfig::default()
-        };
+        let config = AppConfig { base_url: args.base_url.clone(), ..AppConfig::default() };
         let router = artifact_server::app(data.state(config));
         tracing::info!(address = %local, data = %data_path(&args.data.data), "serving");
-        eprintln!(
-            "artifact: serving {} on http://{local}",
-            data_path(&args.data.data)
-        );
+        eprintln!("artifact: serving {} on http://{local}", data_path(&args.data.data));
         artifact_server::serve(listener, router, shutdown())
             .await
             .map_err(|e| CliError::new(Exit::Failure, "serving", e))

@@ -28,18 +28,11 @@ pub(crate) fn run(archive_path: &Path, threads: usize, stats: bool) -> Result<()
     }
     let total = archive.source().len();
     let verification = with_progress(total, |progress| {
-        artifact_core::verify(
-            &archive,
-            &VerifyOptions::new().threads(threads).progress(progress),
-        )
+        artifact_core::verify(&archive, &VerifyOptions::new().threads(threads).progress(progress))
     })
     .map_err(|e| CliError::engine(&shown, e))?;
     eprintln!("artifact: {}", summary(&verification));
-    if verification.refused.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::quiet(Exit::Corrupt))
-    }
+    if verification.refused.is_empty() { Ok(()) } else { Err(CliError::quiet(Exit::Corrupt)) }
 }
 
 /// The `--stats` line for a directory read by count because its declared size was wrong.
@@ -78,30 +71,12 @@ pub(crate) fn with_progress<T>(total: u64, work: impl FnOnce(Arc<AtomicU64>) -> 
 /// One line: `1,204 entries verified`, or `2 of 1,204 entries refused: "x.bin": why; ...`.
 pub(crate) fn summary(v: &Verification) -> String {
     if v.refused.is_empty() {
-        return format!(
-            "{} {} verified",
-            grouped(v.entries),
-            if v.entries == 1 { "entry" } else { "entries" }
-        );
+        return format!("{} {} verified", grouped(v.entries), if v.entries == 1 { "entry" } else { "entries" });
     }
-    let named: Vec<String> = v
-        .refused
-        .iter()
-        .take(NAMED)
-        .map(|r| format!("{:?}: {}", r.name, r.reason))
-        .collect();
+    let named: Vec<String> = v.refused.iter().take(NAMED).map(|r| format!("{:?}: {}", r.name, r.reason)).collect();
     let more = v.refused.len().saturating_sub(NAMED);
-    let more = if more > 0 {
-        format!("; and {} more", grouped(more as u64))
-    } else {
-        String::new()
-    };
-    format!(
-        "{} of {} entries refused: {}{more}",
-        grouped(v.refused.len() as u64),
-        grouped(v.entries),
-        named.join("; ")
-    )
+    let more = if more > 0 { format!("; and {} more", grouped(more as u64)) } else { String::new() };
+    format!("{} of {} entries refused: {}{more}", grouped(v.refused.len() as u64), grouped(v.entries), named.join("; "))
 }
 
 /// `1204` as `1,204`.
@@ -124,21 +99,10 @@ mod tests {
 
     #[test]
     fn the_summary_counts_and_names() {
-        let mut v = Verification {
-            entries: 1204,
-            bytes: 0,
-            refused: Vec::new(),
-        };
+        let mut v = Verification { entries: 1204, bytes: 0, refused: Vec::new() };
         assert_eq!(summary(&v), "1,204 entries verified");
-        v.refused.push(Refusal {
-            record: 0,
-            name: "x.bin".into(),
-            reason: "CRC-32 mismatch".into(),
-        });
-        assert_eq!(
-            summary(&v),
-            "1 of 1,204 entries refused: \"x.bin\": CRC-32 mismatch"
-        );
+        v.refused.push(Refusal { record: 0, name: "x.bin".into(), reason: "CRC-32 mismatch".into() });
+        assert_eq!(summary(&v), "1 of 1,204 entries refused: \"x.bin\": CRC-32 mismatch");
         assert_eq!(grouped(1_000_000), "1,000,000");
         assert_eq!(grouped(999), "999");
     }

@@ -21,11 +21,7 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 
 /// Characters escaped in a path segment: everything but unreserved ones, so `/` in a
 /// project path or a ref becomes `%2F`.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 /// In an artifact path, `/` stays.
 const PATH: &AsciiSet = &SEGMENT.remove(b'/');
 
@@ -105,21 +101,15 @@ impl ClientBuilder {
     /// Builds the client.
     pub fn build(self) -> Result<Client> {
         if !self.auth.is_valid() {
-            return Err(Error::Invalid("the token is empty or holds characters a header cannot carry (a trailing newline?)".into()));
+            return Err(Error::Invalid(
+                "the token is empty or holds characters a header cannot carry (a trailing newline?)".into(),
+            ));
         }
         let trimmed = self.base.trim_end_matches('/');
-        let api = if trimmed.ends_with("/api/v4") {
-            format!("{trimmed}/")
-        } else {
-            format!("{trimmed}/api/v4/")
-        };
-        let api = Url::parse(&api)
-            .map_err(|e| Error::Invalid(format!("base URL {:?}: {e}", self.base)))?;
+        let api = if trimmed.ends_with("/api/v4") { format!("{trimmed}/") } else { format!("{trimmed}/api/v4/") };
+        let api = Url::parse(&api).map_err(|e| Error::Invalid(format!("base URL {:?}: {e}", self.base)))?;
         if !matches!(api.scheme(), "http" | "https") {
-            return Err(Error::Invalid(format!(
-                "base URL {:?}: not http(s)",
-                self.base
-            )));
+            return Err(Error::Invalid(format!("base URL {:?}: not http(s)", self.base)));
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -135,11 +125,7 @@ impl ClientBuilder {
             connect_timeout: self.connect_timeout,
             stall_timeout: self.stall_timeout,
         };
-        Ok(Client {
-            api,
-            transport,
-            sync_downloads: self.sync_downloads,
-        })
+        Ok(Client { api, transport, sync_downloads: self.sync_downloads })
     }
 }
 
@@ -173,17 +159,10 @@ impl Client {
     /// `projects/<id>` + `rest`, with the project's path escaped.
     pub(crate) fn project_url(&self, project: &str, rest: &str) -> Result<Url> {
         let id = utf8_percent_encode(project, SEGMENT);
-        self.api
-            .join(&format!("projects/{id}{rest}"))
-            .map_err(|e| Error::Invalid(format!("URL: {e}")))
+        self.api.join(&format!("projects/{id}{rest}")).map_err(|e| Error::Invalid(format!("URL: {e}")))
     }
 
-    pub(crate) fn job_ref_url(
-        &self,
-        project: &str,
-        job: &JobRef,
-        artifact_path: Option<&str>,
-    ) -> Result<Url> {
+    pub(crate) fn job_ref_url(&self, project: &str, job: &JobRef, artifact_path: Option<&str>) -> Result<Url> {
         if let Some(p) = artifact_path {
             // `..` would climb out of the artifacts route once the URL is normalised.
             artifact_core::ArtifactPath::new(p).map_err(|e| Error::Engine(e.into()))?;
@@ -210,28 +189,18 @@ impl Client {
     }
 
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
-        let resp = self
-            .transport
-            .send(Method::GET, url, &HeaderMap::new(), &[])
-            .await?;
+        let resp = self.transport.send(Method::GET, url, &HeaderMap::new(), &[]).await?;
         decode(resp).await
     }
 
     async fn post_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
-        let resp = self
-            .transport
-            .send(Method::POST, url, &HeaderMap::new(), &[])
-            .await?;
+        let resp = self.transport.send(Method::POST, url, &HeaderMap::new(), &[]).await?;
         decode(resp).await
     }
 
     /// A binary download as a stream (GET, redirects followed, retried before the first
     /// byte).
-    pub(crate) async fn stream(
-        &self,
-        url: Url,
-        headers: &HeaderMap,
-    ) -> Result<(StatusCode, HeaderMap, ByteStream)> {
+    pub(crate) async fn stream(&self, url: Url, headers: &HeaderMap) -> Result<(StatusCode, HeaderMap, ByteStream)> {
         let resp = self.transport.send(Method::GET, url, headers, &[]).await?;
         let (status, head) = (resp.status(), resp.headers().clone());
         Ok((status, head, body_stream(resp)))
@@ -240,11 +209,7 @@ impl Client {
     // ---- the 15 operations -------------------------------------------------------------
 
     /// 1: the project's jobs, newest first, every page.
-    pub fn jobs(
-        &self,
-        project: &str,
-        filter: &JobFilter,
-    ) -> impl Stream<Item = Result<Job>> + Send + 'static {
+    pub fn jobs(&self, project: &str, filter: &JobFilter) -> impl Stream<Item = Result<Job>> + Send + 'static {
         let url = self.project_url(project, "/jobs").map(|u| {
             let mut u = with_filter(u, filter, false);
             if filter.keyset {
@@ -265,9 +230,8 @@ impl Client {
         pipeline: u64,
         filter: &JobFilter,
     ) -> impl Stream<Item = Result<Job>> + Send + 'static {
-        let url = self
-            .project_url(project, &format!("/pipelines/{pipeline}/jobs"))
-            .map(|u| with_filter(u, filter, true));
+        let url =
+            self.project_url(project, &format!("/pipelines/{pipeline}/jobs")).map(|u| with_filter(u, filter, true));
         crate::pages::items(self.clone(), url)
     }
 
@@ -278,51 +242,29 @@ impl Client {
         pipeline: u64,
         filter: &JobFilter,
     ) -> impl Stream<Item = Result<Bridge>> + Send + 'static {
-        let url = self
-            .project_url(project, &format!("/pipelines/{pipeline}/bridges"))
-            .map(|u| with_filter(u, filter, false));
+        let url =
+            self.project_url(project, &format!("/pipelines/{pipeline}/bridges")).map(|u| with_filter(u, filter, false));
         crate::pages::items(self.clone(), url)
     }
 
     /// 4: one job.
     pub async fn job(&self, project: &str, job: u64) -> Result<Job> {
-        self.get_json(self.project_url(project, &format!("/jobs/{job}"))?)
-            .await
+        self.get_json(self.project_url(project, &format!("/jobs/{job}"))?).await
     }
 
     /// 5 and 6: the artifacts archive, streamed.
     pub async fn archive(&self, project: &str, job: &JobRef) -> Result<ByteStream> {
-        Ok(self
-            .stream(self.job_ref_url(project, job, None)?, &HeaderMap::new())
-            .await?
-            .2)
+        Ok(self.stream(self.job_ref_url(project, job, None)?, &HeaderMap::new()).await?.2)
     }
 
     /// 7 and 8: one file of the archive, extracted by the server, streamed.
-    pub async fn artifact(
-        &self,
-        project: &str,
-        job: &JobRef,
-        artifact_path: &str,
-    ) -> Result<ByteStream> {
-        Ok(self
-            .stream(
-                self.job_ref_url(project, job, Some(artifact_path))?,
-                &HeaderMap::new(),
-            )
-            .await?
-            .2)
+    pub async fn artifact(&self, project: &str, job: &JobRef, artifact_path: &str) -> Result<ByteStream> {
+        Ok(self.stream(self.job_ref_url(project, job, Some(artifact_path))?, &HeaderMap::new()).await?.2)
     }
 
     /// 9: the job log, streamed.
     pub async fn trace(&self, project: &str, job: u64) -> Result<ByteStream> {
-        Ok(self
-            .stream(
-                self.project_url(project, &format!("/jobs/{job}/trace"))?,
-                &HeaderMap::new(),
-            )
-            .await?
-            .2)
+        Ok(self.stream(self.project_url(project, &format!("/jobs/{job}/trace"))?, &HeaderMap::new()).await?.2)
     }
 
     /// The log from byte `offset` on, streamed (empty: nothing new). Asks with `Range`; from
@@ -334,15 +276,10 @@ impl Client {
         if offset > 0 {
             h.insert(
                 reqwest::header::RANGE,
-                format!("bytes={offset}-")
-                    .parse()
-                    .map_err(|_| Error::Invalid("range".into()))?,
+                format!("bytes={offset}-").parse().map_err(|_| Error::Invalid("range".into()))?,
             );
         }
-        let resp = self
-            .transport
-            .send(Method::GET, url, &h, &[StatusCode::RANGE_NOT_SATISFIABLE])
-            .await?;
+        let resp = self.transport.send(Method::GET, url, &h, &[StatusCode::RANGE_NOT_SATISFIABLE]).await?;
         let status = resp.status();
         if status == StatusCode::RANGE_NOT_SATISFIABLE {
             return Ok(Box::pin(futures_util::stream::empty()));
@@ -384,53 +321,41 @@ impl Client {
 
     /// 10: cancels a job (a finished job comes back unchanged).
     pub async fn cancel(&self, project: &str, job: u64) -> Result<Job> {
-        self.post_json(self.project_url(project, &format!("/jobs/{job}/cancel"))?)
-            .await
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/cancel"))?).await
     }
 
     /// 11: runs a finished job again; returns the new job.
     pub async fn retry(&self, project: &str, job: u64) -> Result<Job> {
-        self.post_json(self.project_url(project, &format!("/jobs/{job}/retry"))?)
-            .await
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/retry"))?).await
     }
 
     /// 12: erases a finished job's artifacts and log.
     pub async fn erase(&self, project: &str, job: u64) -> Result<Job> {
-        self.post_json(self.project_url(project, &format!("/jobs/{job}/erase"))?)
-            .await
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/erase"))?).await
     }
 
     /// 13: keeps the artifacts from expiring.
     pub async fn keep_artifacts(&self, project: &str, job: u64) -> Result<Job> {
-        self.post_json(self.project_url(project, &format!("/jobs/{job}/artifacts/keep"))?)
-            .await
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/artifacts/keep"))?).await
     }
 
     /// 14: deletes the artifacts (the log stays).
     pub async fn delete_artifacts(&self, project: &str, job: u64) -> Result<()> {
         let url = self.project_url(project, &format!("/jobs/{job}/artifacts"))?;
-        self.transport
-            .send(Method::DELETE, url, &HeaderMap::new(), &[])
-            .await?;
+        self.transport.send(Method::DELETE, url, &HeaderMap::new(), &[]).await?;
         Ok(())
     }
 
     /// 15: starts a manual job.
     pub async fn play(&self, project: &str, job: u64) -> Result<Job> {
-        self.post_json(self.project_url(project, &format!("/jobs/{job}/play"))?)
-            .await
+        self.post_json(self.project_url(project, &format!("/jobs/{job}/play"))?).await
     }
 
     // ---- what clients ask first -------------------------------------------------------
 
     /// `GET /version`.
     pub async fn version(&self) -> Result<Version> {
-        self.get_json(
-            self.api
-                .join("version")
-                .map_err(|e| Error::Invalid(e.to_string()))?,
-        )
-        .await
+        self.get_json(self.api.join("version").map_err(|e| Error::Invalid(e.to_string()))?).await
     }
 
     /// `GET /projects/:id`.
@@ -440,12 +365,7 @@ impl Client {
 
     /// `GET /job`: the job of the client's job token.
     pub async fn current_job(&self) -> Result<Job> {
-        self.get_json(
-            self.api
-                .join("job")
-                .map_err(|e| Error::Invalid(e.to_string()))?,
-        )
-        .await
+        self.get_json(self.api.join("job").map_err(|e| Error::Invalid(e.to_string()))?).await
     }
 }
 
@@ -466,22 +386,13 @@ fn with_filter(mut url: Url, filter: &JobFilter, pipeline: bool) -> Url {
 /// A response's body as a [`ByteStream`].
 pub(crate) fn body_stream(resp: reqwest::Response) -> ByteStream {
     let url = shown(resp.url());
-    Box::pin(resp.bytes_stream().map(move |r| {
-        r.map_err(|e| Error::Transport {
-            url: url.clone(),
-            message: e.to_string(),
-        })
-    }))
+    Box::pin(
+        resp.bytes_stream().map(move |r| r.map_err(|e| Error::Transport { url: url.clone(), message: e.to_string() })),
+    )
 }
 
 pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
     let url = shown(resp.url());
-    let bytes = resp.bytes().await.map_err(|e| Error::Transport {
-        url: url.clone(),
-        message: e.to_string(),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
-        url,
-        message: e.to_string(),
-    })
+    let bytes = resp.bytes().await.map_err(|e| Error::Transport { url: url.clone(), message: e.to_string() })?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Decode { url, message: e.to_string() })
 }

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use artifact_core::JobRef;
 use futures_util::StreamExt;
-use reqwest::header::{
-    CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, HeaderValue, IF_RANGE, LAST_MODIFIED, RANGE,
-};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, HeaderValue, IF_RANGE, LAST_MODIFIED, RANGE};
 use reqwest::{StatusCode, Url};
 use tokio::io::AsyncWriteExt;
 
@@ -47,19 +45,12 @@ impl Drop for TempFile {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| Error::Io { path: path.display().to_string(), source }
 }
 
 /// `bytes START-END/TOTAL` of a 206.
 fn content_range(h: &HeaderMap) -> Option<(u64, u64, Option<u64>)> {
-    let v = h
-        .get(CONTENT_RANGE)?
-        .to_str()
-        .ok()?
-        .strip_prefix("bytes ")?;
+    let v = h.get(CONTENT_RANGE)?.to_str().ok()?.strip_prefix("bytes ")?;
     let (range, total) = v.split_once('/')?;
     let (start, end) = range.split_once('-')?;
     Some((start.parse().ok()?, end.parse().ok()?, total.parse().ok()))
@@ -93,13 +84,7 @@ impl Client {
             },
             JobRef::Latest { .. } => None,
         };
-        self.download(
-            self.job_ref_url(project, job, None)?,
-            path,
-            expected,
-            progress,
-        )
-        .await
+        self.download(self.job_ref_url(project, job, None)?, path, expected, progress).await
     }
 
     /// Downloads one file of a job's archive (extracted by the server) to `path`.
@@ -111,13 +96,7 @@ impl Client {
         path: &Path,
         progress: Option<Progress<'_>>,
     ) -> Result<Downloaded> {
-        self.download(
-            self.job_ref_url(project, job, Some(artifact_path))?,
-            path,
-            None,
-            progress,
-        )
-        .await
+        self.download(self.job_ref_url(project, job, Some(artifact_path))?, path, None, progress).await
     }
 
     pub(crate) async fn download(
@@ -131,20 +110,12 @@ impl Client {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
         };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "download".into());
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "download".into());
         let mut suffix = [0u8; 6];
         let _ = getrandom::fill(&mut suffix);
         let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-        let temp = TempFile {
-            path: dir.join(format!(".{name}.{suffix}.part")),
-            keep: false,
-        };
-        let file = tokio::fs::File::create(&temp.path)
-            .await
-            .map_err(io(&temp.path))?;
+        let temp = TempFile { path: dir.join(format!(".{name}.{suffix}.part")), keep: false };
+        let file = tokio::fs::File::create(&temp.path).await.map_err(io(&temp.path))?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
         let what = path.display().to_string();
 
@@ -155,8 +126,8 @@ impl Client {
         'transfer: loop {
             let mut headers = HeaderMap::new();
             if written > 0 {
-                let range = HeaderValue::from_str(&format!("bytes={written}-"))
-                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                let range =
+                    HeaderValue::from_str(&format!("bytes={written}-")).map_err(|e| Error::Invalid(e.to_string()))?;
                 headers.insert(RANGE, range);
                 if let Some(v) = &resume_with {
                     headers.insert(IF_RANGE, v.clone());
@@ -170,17 +141,12 @@ impl Client {
                 match (status, content_range(&head)) {
                     (StatusCode::PARTIAL_CONTENT, Some((start, _, t)))
                         if same && start == written && (t.is_none() || t == total) => {}
-                    (StatusCode::OK, _) | (StatusCode::PARTIAL_CONTENT, _)
-                        if status == StatusCode::OK || !same =>
-                    {
+                    (StatusCode::OK, _) | (StatusCode::PARTIAL_CONTENT, _) if status == StatusCode::OK || !same => {
                         if status == StatusCode::PARTIAL_CONTENT {
                             // Another version: ask again from the start.
                             out.flush().await.map_err(io(&temp.path))?;
                             out.get_mut().set_len(0).await.map_err(io(&temp.path))?;
-                            out.get_mut()
-                                .rewind_to_start()
-                                .await
-                                .map_err(io(&temp.path))?;
+                            out.get_mut().rewind_to_start().await.map_err(io(&temp.path))?;
                             written = 0;
                             total = None;
                             resume_with = None;
@@ -197,10 +163,7 @@ impl Client {
                         // start over rather than splice two versions together.
                         out.flush().await.map_err(io(&temp.path))?;
                         out.get_mut().set_len(0).await.map_err(io(&temp.path))?;
-                        out.get_mut()
-                            .rewind_to_start()
-                            .await
-                            .map_err(io(&temp.path))?;
+                        out.get_mut().rewind_to_start().await.map_err(io(&temp.path))?;
                         written = 0;
                         total = None;
                     }
@@ -217,10 +180,7 @@ impl Client {
             if total.is_none() {
                 total = match status {
                     StatusCode::PARTIAL_CONTENT => content_range(&head).and_then(|(_, _, t)| t),
-                    _ => head
-                        .get(CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse().ok()),
+                    _ => head.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()),
                 };
             }
             resume_with = validator(&head);
@@ -233,11 +193,7 @@ impl Client {
                             p(written, total);
                         }
                     }
-                    Err(e)
-                        if resumes < MAX_RESUMES
-                            && resume_with.is_some()
-                            && total.is_some_and(|t| written < t) =>
-                    {
+                    Err(e) if resumes < MAX_RESUMES && resume_with.is_some() && total.is_some_and(|t| written < t) => {
                         resumes += 1;
                         tokio::time::sleep(Duration::from_millis(100 << resumes.min(5))).await;
                         let _ = e;
@@ -269,25 +225,17 @@ impl Client {
         if let Some(e) = expected
             && e != written
         {
-            return Err(Error::Download {
-                what,
-                message: format!("received {written} bytes, the job lists {e}"),
-            });
+            return Err(Error::Download { what, message: format!("received {written} bytes, the job lists {e}") });
         }
         let file = out.into_inner();
         if self.sync_downloads {
             file.sync_all().await.map_err(io(&temp.path))?;
         }
         drop(file);
-        tokio::fs::rename(&temp.path, path)
-            .await
-            .map_err(io(path))?;
+        tokio::fs::rename(&temp.path, path).await.map_err(io(path))?;
         let mut temp = temp;
         temp.keep = true;
-        Ok(Downloaded {
-            bytes: written,
-            resumes,
-        })
+        Ok(Downloaded { bytes: written, resumes })
     }
 }
 

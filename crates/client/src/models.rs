@@ -55,9 +55,7 @@ impl JobStatus {
 
     /// Parses the API's spelling.
     pub fn parse(s: &str) -> Option<JobStatus> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned()))
-            .ok()
-            .filter(|st| *st != JobStatus::Unknown)
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok().filter(|st| *st != JobStatus::Unknown)
     }
 
     /// Whether the job will not change any more by itself (success, failed, canceled,
@@ -65,11 +63,7 @@ impl JobStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobStatus::Success
-                | JobStatus::Failed
-                | JobStatus::Canceled
-                | JobStatus::Skipped
-                | JobStatus::Manual
+            JobStatus::Success | JobStatus::Failed | JobStatus::Canceled | JobStatus::Skipped | JobStatus::Manual
         )
     }
 }

@@ -40,15 +40,9 @@ fn next_page(current: &Url, headers: &HeaderMap) -> Option<Url> {
         return None;
     }
     let mut url = current.clone();
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| k != "page")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.query_pairs_mut()
-        .clear()
-        .extend_pairs(pairs)
-        .append_pair("page", next);
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != "page").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("page", next);
     Some(url)
 }
 
@@ -81,10 +75,7 @@ fn on_api_origin(api: &Url, next: Url) -> Result<Url> {
 }
 
 /// Every item of every page from `first` on.
-pub(crate) fn items<T>(
-    client: Client,
-    first: Result<Url>,
-) -> impl Stream<Item = Result<T>> + Send + 'static
+pub(crate) fn items<T>(client: Client, first: Result<Url>) -> impl Stream<Item = Result<T>> + Send + 'static
 where
     T: DeserializeOwned + Send + 'static,
 {
@@ -92,13 +83,7 @@ where
         Ok(url) => (Some(url), None),
         Err(e) => (None, Some(e)),
     };
-    let state = State {
-        client,
-        next,
-        buffer: VecDeque::new(),
-        failed: false,
-        fetched: HashSet::new(),
-    };
+    let state = State { client, next, buffer: VecDeque::new(), failed: false, fetched: HashSet::new() };
     let head = futures_util::stream::iter(failed_first.map(Err));
     let body = futures_util::stream::unfold(state, |mut st| async move {
         loop {
@@ -112,30 +97,16 @@ where
             if !st.fetched.insert(url.to_string()) {
                 st.failed = true;
                 let message = "the next-page link repeats a page already read".to_owned();
-                return Some((
-                    Err(crate::error::Error::Decode {
-                        url: crate::error::shown(&url),
-                        message,
-                    }),
-                    st,
-                ));
+                return Some((Err(crate::error::Error::Decode { url: crate::error::shown(&url), message }), st));
             }
-            let resp = match st
-                .client
-                .transport
-                .send(Method::GET, url.clone(), &HeaderMap::new(), &[])
-                .await
-            {
+            let resp = match st.client.transport.send(Method::GET, url.clone(), &HeaderMap::new(), &[]).await {
                 Ok(r) => r,
                 Err(e) => {
                     st.failed = true;
                     return Some((Err(e), st));
                 }
             };
-            st.next = match next_page(&url, resp.headers())
-                .map(|n| on_api_origin(st.client.api_url(), n))
-                .transpose()
-            {
+            st.next = match next_page(&url, resp.headers()).map(|n| on_api_origin(st.client.api_url(), n)).transpose() {
                 Ok(next) => next,
                 Err(e) => {
                     st.failed = true;
@@ -165,30 +136,15 @@ mod tests {
             reqwest::header::LINK,
             "<http://h/api/v4/projects/1/jobs?page=1>; rel=\"prev\", <http://h/api/v4/projects/1/jobs?page=3&scope[]=failed>; rel=\"next\", <http://h/x?page=1>; rel=\"first\"".parse().unwrap(),
         );
-        assert_eq!(
-            next_link(&h).unwrap().as_str(),
-            "http://h/api/v4/projects/1/jobs?page=3&scope[]=failed"
-        );
+        assert_eq!(next_link(&h).unwrap().as_str(), "http://h/api/v4/projects/1/jobs?page=3&scope[]=failed");
     }
 
     #[test]
     fn next_links_stay_on_the_api_origin() {
         let api = Url::parse("https://gitlab.example.com/api/v4/").unwrap();
-        let moved = on_api_origin(
-            &api,
-            Url::parse("http://gitlab.example.com/api/v4/projects/1/jobs?page=2").unwrap(),
-        );
-        assert_eq!(
-            moved.unwrap().as_str(),
-            "https://gitlab.example.com/api/v4/projects/1/jobs?page=2"
-        );
-        assert!(
-            on_api_origin(
-                &api,
-                Url::parse("https://evil.example/steal?page=2").unwrap()
-            )
-            .is_err()
-        );
+        let moved = on_api_origin(&api, Url::parse("http://gitlab.example.com/api/v4/projects/1/jobs?page=2").unwrap());
+        assert_eq!(moved.unwrap().as_str(), "https://gitlab.example.com/api/v4/projects/1/jobs?page=2");
+        assert!(on_api_origin(&api, Url::parse("https://evil.example/steal?page=2").unwrap()).is_err());
     }
 
     #[test]
@@ -196,10 +152,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-next-page", "4".parse().unwrap());
         let url = Url::parse("http://h/api/v4/projects/1/jobs?per_page=2&page=3").unwrap();
-        assert_eq!(
-            next_page(&url, &h).unwrap().as_str(),
-            "http://h/api/v4/projects/1/jobs?per_page=2&page=4"
-        );
+        assert_eq!(next_page(&url, &h).unwrap().as_str(), "http://h/api/v4/projects/1/jobs?per_page=2&page=4");
         h.insert("x-next-page", "".parse().unwrap());
         assert!(next_page(&url, &h).is_none());
     }

@@ -33,9 +33,9 @@ impl RemoteArchive {
         })
         .await
         .map_err(|e| Error::Invalid(format!("reader task: {e}")))??;
-        Ok(Box::pin(artifact_core::stream_entry(reader).map(|r| {
-            r.map_err(|e| Error::Engine(artifact_core::Error::from_io(e)))
-        })))
+        Ok(Box::pin(
+            artifact_core::stream_entry(reader).map(|r| r.map_err(|e| Error::Engine(artifact_core::Error::from_io(e)))),
+        ))
     }
 
     /// Requests and bytes the remote reads cost so far.
@@ -66,25 +66,18 @@ impl Client {
         })
         .await
         .map_err(|e| Error::Invalid(format!("reader task: {e}")))??;
-        Ok(RemoteArchive {
-            archive: Arc::new(archive),
-        })
+        Ok(RemoteArchive { archive: Arc::new(archive) })
     }
 
     /// One file of a job's artifacts, read out of the archive by this client (one
     /// central-directory read, then the entry by range). When the archive's URL does not
     /// honour `Range`, it asks the server to extract the file instead.
-    pub async fn artifact_via_archive(
-        &self,
-        project: &str,
-        job: &JobRef,
-        artifact_path: &str,
-    ) -> Result<ByteStream> {
+    pub async fn artifact_via_archive(&self, project: &str, job: &JobRef, artifact_path: &str) -> Result<ByteStream> {
         match self.remote_archive(project, job).await {
             Ok(archive) => archive.read(artifact_path).await,
-            Err(Error::Engine(artifact_core::Error::Unsupported(
-                Unsupported::ServerIgnoresRange { .. },
-            ))) => self.artifact(project, job, artifact_path).await,
+            Err(Error::Engine(artifact_core::Error::Unsupported(Unsupported::ServerIgnoresRange { .. }))) => {
+                self.artifact(project, job, artifact_path).await
+            }
             Err(e) => Err(e),
         }
     }
@@ -116,10 +109,6 @@ impl Resolve for RemoteResolver {
             JobRef::Id(id) => Some(*id),
             JobRef::Latest { .. } => None,
         };
-        Ok(Some(Resolved {
-            job_id,
-            archive: Some(archive),
-            metadata: None,
-        }))
+        Ok(Some(Resolved { job_id, archive: Some(archive), metadata: None }))
     }
 }

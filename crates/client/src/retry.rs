@@ -42,10 +42,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries at all.
     pub fn never() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
+        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
     }
 
     /// Whether `method` may be retried at all.
@@ -63,9 +60,7 @@ impl RetryPolicy {
         if let Some(d) = headers.and_then(retry_after) {
             return d;
         }
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16));
+        let exp = self.base_delay.saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16));
         let cap = exp.min(self.max_delay);
         // Full jitter in [cap/2, cap].
         let half = cap / 2;
@@ -80,10 +75,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 fn random_unit() -> f64 {
@@ -105,15 +97,9 @@ mod tests {
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
         let later = SystemTime::now() + Duration::from_secs(5);
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap(),
-        );
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap());
         let d = retry_after(&h).unwrap();
-        assert!(
-            d <= Duration::from_secs(5) && d >= Duration::from_secs(3),
-            "{d:?}"
-        );
+        assert!(d <= Duration::from_secs(5) && d >= Duration::from_secs(3), "{d:?}");
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
     }
@@ -123,14 +109,8 @@ mod tests {
         let p = RetryPolicy::default();
         for attempt in 1..10 {
             let d = p.delay(attempt, None);
-            let cap = p
-                .base_delay
-                .saturating_mul(1 << (attempt - 1))
-                .min(p.max_delay);
-            assert!(
-                d >= cap / 2 && d <= cap,
-                "attempt {attempt}: {d:?} vs {cap:?}"
-            );
+            let cap = p.base_delay.saturating_mul(1 << (attempt - 1)).min(p.max_delay);
+            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} vs {cap:?}");
         }
     }
 

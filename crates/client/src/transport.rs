@@ -39,9 +39,7 @@ impl Auth {
     pub(crate) fn is_valid(&self) -> bool {
         match self {
             Auth::None => true,
-            Auth::Private(t) | Auth::Job(t) | Auth::OAuth(t) => {
-                HeaderValue::from_str(t).is_ok() && !t.is_empty()
-            }
+            Auth::Private(t) | Auth::Job(t) | Auth::OAuth(t) => HeaderValue::from_str(t).is_ok() && !t.is_empty(),
         }
     }
 
@@ -93,9 +91,7 @@ impl Transport {
         loop {
             let outcome = self.send_once(&method, &url, extra).await;
             let retry_headers = match &outcome {
-                Ok(resp) if RetryPolicy::retryable_status(resp.status()) => {
-                    Some(Some(resp.headers().clone()))
-                }
+                Ok(resp) if RetryPolicy::retryable_status(resp.status()) => Some(Some(resp.headers().clone())),
                 Err(Error::Transport { .. }) => Some(None),
                 _ => None,
             };
@@ -134,18 +130,11 @@ impl Transport {
                 .headers(headers.clone())
                 .send()
                 .await
-                .map_err(|e| Error::Transport {
-                    url: shown(&url),
-                    message: describe(&e),
-                })?;
+                .map_err(|e| Error::Transport { url: shown(&url), message: describe(&e) })?;
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
             }
-            let Some(next) = resp
-                .headers()
-                .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| url.join(l).ok())
+            let Some(next) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok())
             else {
                 return Ok(resp);
             };
@@ -159,10 +148,7 @@ impl Transport {
             }
             url = next;
         }
-        Err(Error::Transport {
-            url: shown(&url),
-            message: format!("more than {MAX_REDIRECTS} redirects"),
-        })
+        Err(Error::Transport { url: shown(&url), message: format!("more than {MAX_REDIRECTS} redirects") })
     }
 }
 
@@ -199,17 +185,8 @@ async fn api_error(method: &Method, resp: Response) -> Error {
         .ok()
         .and_then(|v| {
             let m = v.get("message").or_else(|| v.get("error"))?;
-            Some(
-                m.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| m.to_string()),
-            )
+            Some(m.as_str().map(str::to_owned).unwrap_or_else(|| m.to_string()))
         })
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-    Error::Api {
-        method: method.to_string(),
-        url,
-        status,
-        message,
-    }
+    Error::Api { method: method.to_string(), url, status, message }
 }

@@ -8,9 +8,7 @@ use artifact_server::{Admin, AppConfig, DataDir, ImportJob, Status, When};
 use futures_util::{StreamExt, TryStreamExt};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
 }
 
 struct World {
@@ -37,26 +35,13 @@ async fn world() -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = artifact_server::app(data.state(AppConfig::default()));
-    tokio::spawn(artifact_server::serve(
-        listener,
-        app,
-        std::future::pending(),
-    ));
-    World {
-        _dir: dir,
-        url,
-        admin,
-        token,
-        maintainer,
-    }
+    tokio::spawn(artifact_server::serve(listener, app, std::future::pending()));
+    World { _dir: dir, url, admin, token, maintainer }
 }
 
 impl World {
     fn client(&self) -> Client {
-        Client::builder(&self.url)
-            .private_token(&self.token)
-            .build()
-            .unwrap()
+        Client::builder(&self.url).private_token(&self.token).build().unwrap()
     }
 
     fn import(&self, job: ImportJob) -> serde_json::Value {
@@ -88,62 +73,25 @@ async fn lists_follow_every_page() {
     let first = w.import(w.job("a"));
     let pipeline = first["pipeline"]["id"].as_u64().unwrap();
     for name in ["b", "c", "d"] {
-        w.import(ImportJob {
-            pipeline: Some(pipeline as i64),
-            ..w.job(name)
-        });
+        w.import(ImportJob { pipeline: Some(pipeline as i64), ..w.job(name) });
     }
-    w.import(ImportJob {
-        status: Status::Failed,
-        ..w.job("e")
-    });
+    w.import(ImportJob { status: Status::Failed, ..w.job("e") });
     let gl = w.client();
-    let small = JobFilter {
-        per_page: Some(2),
-        ..JobFilter::default()
-    };
+    let small = JobFilter { per_page: Some(2), ..JobFilter::default() };
     let all: Vec<_> = gl.jobs(P, &small).try_collect().await.unwrap();
-    assert_eq!(
-        all.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
-        ["e", "d", "c", "b", "a"]
-    );
-    let failed = JobFilter {
-        scope: vec![JobStatus::Failed],
-        per_page: Some(1),
-        ..JobFilter::default()
-    };
+    assert_eq!(all.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(), ["e", "d", "c", "b", "a"]);
+    let failed = JobFilter { scope: vec![JobStatus::Failed], per_page: Some(1), ..JobFilter::default() };
     let only: Vec<_> = gl.jobs(P, &failed).try_collect().await.unwrap();
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].status, JobStatus::Failed);
-    let in_pipeline: Vec<_> = gl
-        .pipeline_jobs(P, pipeline, &small)
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(
-        in_pipeline
-            .iter()
-            .map(|j| j.name.as_str())
-            .collect::<Vec<_>>(),
-        ["a", "b", "c", "d"]
-    );
+    let in_pipeline: Vec<_> = gl.pipeline_jobs(P, pipeline, &small).try_collect().await.unwrap();
+    assert_eq!(in_pipeline.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
     // Retried jobs only when asked.
     let retried = gl.retry(P, id(&first)).await.unwrap();
-    let live: Vec<_> = gl
-        .pipeline_jobs(P, pipeline, &JobFilter::default())
-        .try_collect()
-        .await
-        .unwrap();
+    let live: Vec<_> = gl.pipeline_jobs(P, pipeline, &JobFilter::default()).try_collect().await.unwrap();
     assert!(live.iter().any(|j| j.id == retried.id) && !live.iter().any(|j| j.id == id(&first)));
-    let with = JobFilter {
-        include_retried: true,
-        ..JobFilter::default()
-    };
-    let all: Vec<_> = gl
-        .pipeline_jobs(P, pipeline, &with)
-        .try_collect()
-        .await
-        .unwrap();
+    let with = JobFilter { include_retried: true, ..JobFilter::default() };
+    let all: Vec<_> = gl.pipeline_jobs(P, pipeline, &with).try_collect().await.unwrap();
     assert_eq!(all.len(), 5);
 }
 
@@ -169,96 +117,41 @@ async fn all_the_operations() {
     });
 
     // 3: bridges.
-    let bridges: Vec<_> = gl
-        .pipeline_bridges(P, pipeline, &JobFilter::default())
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(
-        bridges[0].downstream_pipeline.as_ref().unwrap().id,
-        child["pipeline"]["id"].as_u64().unwrap()
-    );
+    let bridges: Vec<_> = gl.pipeline_bridges(P, pipeline, &JobFilter::default()).try_collect().await.unwrap();
+    assert_eq!(bridges[0].downstream_pipeline.as_ref().unwrap().id, child["pipeline"]["id"].as_u64().unwrap());
     // 4: one job, with the spec's fields typed.
     let job = gl.job(P, build_id).await.unwrap();
     assert_eq!(job.artifacts_file.as_ref().unwrap().size, 2934);
     assert_eq!(job.user.as_ref().unwrap().username, "dev");
     // 5 and 6: the archive by id and by ref.
     let whole = std::fs::read(fixture("infozip-basic.zip")).unwrap();
-    assert_eq!(
-        collect(gl.archive(P, &JobRef::Id(build_id)).await.unwrap()).await,
-        whole
-    );
-    let by_ref = JobRef::Latest {
-        ref_name: "main".into(),
-        job: "build".into(),
-    };
+    assert_eq!(collect(gl.archive(P, &JobRef::Id(build_id)).await.unwrap()).await, whole);
+    let by_ref = JobRef::Latest { ref_name: "main".into(), job: "build".into() };
     assert_eq!(collect(gl.archive(P, &by_ref).await.unwrap()).await, whole);
     // 7 and 8: one file.
     let readme = b"Top-level readme for the infozip-basic fixture.\n".to_vec();
-    assert_eq!(
-        collect(
-            gl.artifact(P, &JobRef::Id(build_id), "docs/readme.txt")
-                .await
-                .unwrap()
-        )
-        .await,
-        readme
-    );
-    assert_eq!(
-        collect(gl.artifact(P, &by_ref, "docs/readme.txt").await.unwrap()).await,
-        readme
-    );
+    assert_eq!(collect(gl.artifact(P, &JobRef::Id(build_id), "docs/readme.txt").await.unwrap()).await, readme);
+    assert_eq!(collect(gl.artifact(P, &by_ref, "docs/readme.txt").await.unwrap()).await, readme);
     // 9: the log, and only new bytes by Range.
-    assert_eq!(
-        collect(gl.trace(P, build_id).await.unwrap()).await,
-        b"hello log\n"
-    );
-    assert_eq!(
-        collect(gl.trace_from(P, build_id, 6).await.unwrap()).await,
-        b"log\n"
-    );
-    assert_eq!(
-        collect(gl.trace_from(P, build_id, 10).await.unwrap()).await,
-        b""
-    );
+    assert_eq!(collect(gl.trace(P, build_id).await.unwrap()).await, b"hello log\n");
+    assert_eq!(collect(gl.trace_from(P, build_id, 6).await.unwrap()).await, b"log\n");
+    assert_eq!(collect(gl.trace_from(P, build_id, 10).await.unwrap()).await, b"");
     // 13: keep.
-    assert_eq!(
-        gl.keep_artifacts(P, build_id)
-            .await
-            .unwrap()
-            .artifacts_expire_at,
-        None
-    );
+    assert_eq!(gl.keep_artifacts(P, build_id).await.unwrap().artifacts_expire_at, None);
     // 10: cancel.
-    let running = w.import(ImportJob {
-        status: Status::Running,
-        ..w.job("long")
-    });
-    assert_eq!(
-        gl.cancel(P, id(&running)).await.unwrap().status,
-        JobStatus::Canceled
-    );
+    let running = w.import(ImportJob { status: Status::Running, ..w.job("long") });
+    assert_eq!(gl.cancel(P, id(&running)).await.unwrap().status, JobStatus::Canceled);
     // 11: retry.
     let again = gl.retry(P, id(&running)).await.unwrap();
     assert_ne!(again.id, id(&running));
     assert_eq!(again.status, JobStatus::Pending);
     // 15: play.
-    let manual = w.import(ImportJob {
-        status: Status::Manual,
-        when: When::Manual,
-        ..w.job("deploy")
-    });
-    assert_eq!(
-        gl.play(P, id(&manual)).await.unwrap().status,
-        JobStatus::Pending
-    );
+    let manual = w.import(ImportJob { status: Status::Manual, when: When::Manual, ..w.job("deploy") });
+    assert_eq!(gl.play(P, id(&manual)).await.unwrap().status, JobStatus::Pending);
     // 14: delete artifacts needs a maintainer; 403 is an error with its status.
     let err = gl.delete_artifacts(P, build_id).await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(403), "{err}");
-    let boss = Client::builder(&w.url)
-        .private_token(&w.maintainer)
-        .build()
-        .unwrap();
+    let boss = Client::builder(&w.url).private_token(&w.maintainer).build().unwrap();
     boss.delete_artifacts(P, build_id).await.unwrap();
     assert!(gl.job(P, build_id).await.unwrap().artifacts_file.is_none());
     // 12: erase.
@@ -266,9 +159,9 @@ async fn all_the_operations() {
     assert!(erased.erased_at.is_some());
     // Errors carry GitLab's message.
     match gl.job(P, 999_999).await {
-        Err(Error::Api {
-            status, message, ..
-        }) => assert_eq!((status.as_u16(), message.as_str()), (404, "404 Not found")),
+        Err(Error::Api { status, message, .. }) => {
+            assert_eq!((status.as_u16(), message.as_str()), (404, "404 Not found"))
+        }
         other => panic!("{other:?}"),
     }
     let err = gl.retry(P, id(&manual)).await.unwrap_err();
@@ -282,138 +175,53 @@ async fn all_the_operations() {
 async fn downloads_to_files_and_reads_archives_remotely() {
     let w = world().await;
     let gl = w.client();
-    let build = id(&w.import(ImportJob {
-        artifacts: Some(fixture("infozip-basic.zip")),
-        ..w.job("build")
-    }));
+    let build = id(&w.import(ImportJob { artifacts: Some(fixture("infozip-basic.zip")), ..w.job("build") }));
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().join("artifacts.zip");
-    let done = gl
-        .download_archive_to(P, &JobRef::Id(build), &to, None)
-        .await
-        .unwrap();
+    let done = gl.download_archive_to(P, &JobRef::Id(build), &to, None).await.unwrap();
     assert_eq!(done.bytes, 2934);
-    assert_eq!(
-        std::fs::read(&to).unwrap(),
-        std::fs::read(fixture("infozip-basic.zip")).unwrap()
-    );
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        1,
-        "no temporary file left"
-    );
+    assert_eq!(std::fs::read(&to).unwrap(), std::fs::read(fixture("infozip-basic.zip")).unwrap());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
     let big = dir.path().join("big.txt");
-    gl.download_artifact_to(P, &JobRef::Id(build), "big.txt", &big, None)
-        .await
-        .unwrap();
+    gl.download_artifact_to(P, &JobRef::Id(build), "big.txt", &big, None).await.unwrap();
     assert_eq!(std::fs::metadata(&big).unwrap().len(), 20900);
     // A missing file leaves no file behind.
-    assert!(
-        gl.download_artifact_to(
-            P,
-            &JobRef::Id(build),
-            "nope",
-            &dir.path().join("nope"),
-            None
-        )
-        .await
-        .is_err()
-    );
+    assert!(gl.download_artifact_to(P, &JobRef::Id(build), "nope", &dir.path().join("nope"), None).await.is_err());
     assert!(!dir.path().join("nope").exists());
 
     // The engine reads the archive itself: central directory once, entries by range.
     let remote = gl.remote_archive(P, &JobRef::Id(build)).await.unwrap();
-    let names: Vec<String> = remote
-        .entries()
-        .unwrap()
-        .iter()
-        .map(|e| e.display_name().into_owned())
-        .collect();
+    let names: Vec<String> = remote.entries().unwrap().iter().map(|e| e.display_name().into_owned()).collect();
     assert!(names.contains(&"docs/readme.txt".to_owned()) && names.contains(&"big.txt".to_owned()));
+    assert_eq!(collect(remote.read("big.txt").await.unwrap()).await.len(), 20900);
     assert_eq!(
-        collect(remote.read("big.txt").await.unwrap()).await.len(),
-        20900
-    );
-    assert_eq!(
-        collect(
-            gl.artifact_via_archive(P, &JobRef::Id(build), "docs/readme.txt")
-                .await
-                .unwrap()
-        )
-        .await
-        .len(),
+        collect(gl.artifact_via_archive(P, &JobRef::Id(build), "docs/readme.txt").await.unwrap()).await.len(),
         48
     );
     // The resolver names the archive's URL.
-    let resolved = RemoteResolver::new(gl.clone())
-        .resolve(P, &JobRef::Id(build))
-        .unwrap()
-        .unwrap();
-    assert!(
-        resolved
-            .archive
-            .unwrap()
-            .ends_with(&format!("/projects/group%2Fapp/jobs/{build}/artifacts"))
-    );
+    let resolved = RemoteResolver::new(gl.clone()).resolve(P, &JobRef::Id(build)).unwrap().unwrap();
+    assert!(resolved.archive.unwrap().ends_with(&format!("/projects/group%2Fapp/jobs/{build}/artifacts")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_token_reads_artifacts_while_its_job_runs() {
     let w = world().await;
-    let build = id(&w.import(ImportJob {
-        artifacts: Some(fixture("infozip-basic.zip")),
-        ..w.job("build")
-    }));
-    let running = w.import(ImportJob {
-        status: Status::Running,
-        ..w.job("deploy")
-    });
-    let ci = Client::builder(&w.url)
-        .job_token(running["token"].as_str().unwrap())
-        .build()
-        .unwrap();
+    let build = id(&w.import(ImportJob { artifacts: Some(fixture("infozip-basic.zip")), ..w.job("build") }));
+    let running = w.import(ImportJob { status: Status::Running, ..w.job("deploy") });
+    let ci = Client::builder(&w.url).job_token(running["token"].as_str().unwrap()).build().unwrap();
     assert_eq!(ci.current_job().await.unwrap().id, id(&running));
-    let file = collect(
-        ci.artifact(P, &JobRef::Id(build), "docs/readme.txt")
-            .await
-            .unwrap(),
-    )
-    .await;
+    let file = collect(ci.artifact(P, &JobRef::Id(build), "docs/readme.txt").await.unwrap()).await;
     assert_eq!(file.len(), 48);
-    let remote = ci
-        .remote_archive(
-            P,
-            &JobRef::Latest {
-                ref_name: "main".into(),
-                job: "build".into(),
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        collect(remote.read("docs/readme.txt").await.unwrap())
-            .await
-            .len(),
-        48
-    );
+    let remote = ci.remote_archive(P, &JobRef::Latest { ref_name: "main".into(), job: "build".into() }).await.unwrap();
+    assert_eq!(collect(remote.read("docs/readme.txt").await.unwrap()).await.len(), 48);
     // Not the jobs API; a download by id still works (its size is then checked against
     // Content-Length alone).
     let err = ci.job(P, build).await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
     let dir = tempfile::tempdir().unwrap();
-    let done = ci
-        .download_archive_to(P, &JobRef::Id(build), &dir.path().join("a.zip"), None)
-        .await
-        .unwrap();
+    let done = ci.download_archive_to(P, &JobRef::Id(build), &dir.path().join("a.zip"), None).await.unwrap();
     assert_eq!(done.bytes, 2934);
     // A `..` in an artifact path never leaves the artifacts route.
-    let err = ci
-        .artifact(P, &JobRef::Id(build), "../../1/artifacts")
-        .await
-        .err()
-        .unwrap();
-    assert!(
-        matches!(err, Error::Engine(artifact_core::Error::InvalidPath(_))),
-        "{err}"
-    );
+    let err = ci.artifact(P, &JobRef::Id(build), "../../1/artifacts").await.err().unwrap();
+    assert!(matches!(err, Error::Engine(artifact_core::Error::InvalidPath(_))), "{err}");
 }

@@ -35,9 +35,7 @@ fn record(seen: &Shared, req: &Request) -> usize {
     s.requests.push((what, req.headers().clone()));
     s.requests
         .iter()
-        .filter(|(w, _)| {
-            w.split('?').next() == Some(&format!("{} {}", req.method(), req.uri().path()))
-        })
+        .filter(|(w, _)| w.split('?').next() == Some(&format!("{} {}", req.method(), req.uri().path())))
         .count()
 }
 
@@ -50,17 +48,13 @@ fn page(url: &str, items: &[u64], next: Option<u32>) -> Response {
     let mut resp = axum::Json(body).into_response();
     if let Some(n) = next {
         let link = format!("<{url}/api/v4/projects/1/jobs?per_page=2&page={n}>; rel=\"next\"");
-        resp.headers_mut()
-            .insert(header::LINK, link.parse().unwrap());
+        resp.headers_mut().insert(header::LINK, link.parse().unwrap());
     }
     resp
 }
 
 fn quick() -> RetryPolicy {
-    RetryPolicy {
-        base_delay: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy { base_delay: Duration::from_millis(20), ..RetryPolicy::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,19 +69,13 @@ async fn retries_429_by_retry_after_in_both_forms_and_a_502_mid_walk() {
                 let base = b.lock().unwrap().clone();
                 async move {
                     let n = record(&seen, &req);
-                    let page2 = req
-                        .uri()
-                        .query()
-                        .is_some_and(|q| q.split('&').any(|p| p == "page=2"));
+                    let page2 = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "page=2"));
                     match (n, page2) {
-                        (1, false) => (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")])
-                            .into_response(),
+                        (1, false) => (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")]).into_response(),
                         (2, false) => {
                             // Two seconds ahead: HTTP dates have whole seconds, so the wait is over one.
-                            let at =
-                                httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
-                            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, at)])
-                                .into_response()
+                            let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
+                            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, at)]).into_response()
                         }
                         (_, false) => page(&base, &[9, 8], Some(2)),
                         (4, true) => StatusCode::BAD_GATEWAY.into_response(),
@@ -99,39 +87,14 @@ async fn retries_429_by_retry_after_in_both_forms_and_a_502_mid_walk() {
         .with_state(seen.clone());
     let url = start(app).await;
     *base.lock().unwrap() = url.clone();
-    let gl = Client::builder(&url)
-        .private_token("t")
-        .retry(quick())
-        .build()
-        .unwrap();
+    let gl = Client::builder(&url).private_token("t").retry(quick()).build().unwrap();
     let started = Instant::now();
-    let jobs: Vec<_> = gl
-        .jobs(
-            "1",
-            &JobFilter {
-                per_page: Some(2),
-                ..JobFilter::default()
-            },
-        )
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(
-        jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
-        [9, 8, 7],
-        "every item, once, unknown fields ignored"
-    );
-    assert_eq!(
-        seen.lock().unwrap().requests.len(),
-        5,
-        "429, 429, page 1, 502, page 2"
-    );
+    let jobs: Vec<_> =
+        gl.jobs("1", &JobFilter { per_page: Some(2), ..JobFilter::default() }).try_collect().await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [9, 8, 7], "every item, once, unknown fields ignored");
+    assert_eq!(seen.lock().unwrap().requests.len(), 5, "429, 429, page 1, 502, page 2");
     // The waits were Retry-After's (1 s, then over 1 s to the date), not the 20 ms backoff.
-    assert!(
-        started.elapsed() >= Duration::from_millis(1900),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(1900), "{:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,18 +110,10 @@ async fn a_post_answered_502_is_not_retried() {
         )
         .with_state(seen.clone());
     let url = start(app).await;
-    let gl = Client::builder(&url)
-        .private_token("t")
-        .retry(quick())
-        .build()
-        .unwrap();
+    let gl = Client::builder(&url).private_token("t").retry(quick()).build().unwrap();
     let err = gl.retry("1", 5).await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(502));
-    assert_eq!(
-        seen.lock().unwrap().requests.len(),
-        1,
-        "a retry must never start two jobs"
-    );
+    assert_eq!(seen.lock().unwrap().requests.len(), 1, "a retry must never start two jobs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,18 +146,9 @@ async fn a_cross_origin_redirect_never_carries_the_token() {
         .with_state(gitlab_seen.clone());
     let url = start(gitlab).await;
     for gl in [
-        Client::builder(&url)
-            .private_token("secret-pat")
-            .build()
-            .unwrap(),
-        Client::builder(&url)
-            .job_token("secret-job")
-            .build()
-            .unwrap(),
-        Client::builder(&url)
-            .oauth_token("secret-oauth")
-            .build()
-            .unwrap(),
+        Client::builder(&url).private_token("secret-pat").build().unwrap(),
+        Client::builder(&url).job_token("secret-job").build().unwrap(),
+        Client::builder(&url).oauth_token("secret-oauth").build().unwrap(),
     ] {
         let mut body = gl.archive("1", &JobRef::Id(5)).await.unwrap();
         let mut got = Vec::new();
@@ -212,14 +158,9 @@ async fn a_cross_origin_redirect_never_carries_the_token() {
         assert_eq!(got, b"zip bytes");
     }
     let gitlab_seen = gitlab_seen.lock().unwrap();
-    assert!(
-        gitlab_seen
-            .requests
-            .iter()
-            .all(|(_, h)| h.contains_key("private-token")
-                || h.contains_key("job-token")
-                || h.contains_key("authorization"))
-    );
+    assert!(gitlab_seen.requests.iter().all(|(_, h)| h.contains_key("private-token")
+        || h.contains_key("job-token")
+        || h.contains_key("authorization")));
     let storage_seen = storage_seen.lock().unwrap();
     assert_eq!(storage_seen.requests.len(), 3);
     for (_, h) in &storage_seen.requests {
@@ -274,30 +215,16 @@ async fn a_download_cut_halfway_resumes_from_the_next_byte() {
     let gl = Client::builder(&url).private_token("t").build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().join("artifacts.zip");
-    let done = gl
-        .download_archive_to("1", &JobRef::Id(5), &to, None)
-        .await
-        .unwrap();
+    let done = gl.download_archive_to("1", &JobRef::Id(5), &to, None).await.unwrap();
     assert_eq!(done.resumes, 1);
     assert_eq!(std::fs::read(&to).unwrap(), *data, "bytes identical");
     let seen = seen.lock().unwrap();
-    let downloads: Vec<_> = seen
-        .requests
-        .iter()
-        .filter(|(w, _)| w.ends_with("/artifacts"))
-        .collect();
+    let downloads: Vec<_> = seen.requests.iter().filter(|(w, _)| w.ends_with("/artifacts")).collect();
     assert_eq!(downloads.len(), 2);
     let (_, resumed) = downloads[1];
     let range = resumed.get(header::RANGE).unwrap().to_str().unwrap();
-    let start: usize = range
-        .trim_start_matches("bytes=")
-        .trim_end_matches('-')
-        .parse()
-        .unwrap();
-    assert!(
-        start > 0 && start <= 500_000,
-        "resumed from the next byte it had: {range}"
-    );
+    let start: usize = range.trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+    assert!(start > 0 && start <= 500_000, "resumed from the next byte it had: {range}");
     assert_eq!(resumed.get(header::IF_RANGE).unwrap(), "\"v1\"");
 }
 
@@ -313,10 +240,7 @@ async fn a_download_whose_size_disagrees_with_the_job_leaves_nothing() {
     let gl = Client::builder(&url).build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().join("a.zip");
-    let err = gl
-        .download_archive_to("1", &JobRef::Id(5), &to, None)
-        .await
-        .unwrap_err();
+    let err = gl.download_archive_to("1", &JobRef::Id(5), &to, None).await.unwrap_err();
     assert!(err.to_string().contains("the job lists 99"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -324,11 +248,7 @@ async fn a_download_whose_size_disagrees_with_the_job_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_via_the_archive_falls_back_when_range_is_ignored() {
     let seen: Shared = Arc::default();
-    let zip = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/infozip-basic.zip"
-    ))
-    .unwrap();
+    let zip = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/infozip-basic.zip")).unwrap();
     let app = Router::new()
         .route(
             "/api/v4/projects/1/jobs/5/artifacts",
@@ -351,21 +271,14 @@ async fn reading_via_the_archive_falls_back_when_range_is_ignored() {
         .with_state(seen.clone());
     let url = start(app).await;
     let gl = Client::builder(&url).private_token("t").build().unwrap();
-    let mut body = gl
-        .artifact_via_archive("1", &JobRef::Id(5), "docs/readme.txt")
-        .await
-        .unwrap();
+    let mut body = gl.artifact_via_archive("1", &JobRef::Id(5), "docs/readme.txt").await.unwrap();
     let mut got = Vec::new();
     while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
         got.extend_from_slice(&chunk.unwrap());
     }
     assert_eq!(got, b"extracted by the server");
     let seen = seen.lock().unwrap();
-    assert!(
-        seen.requests
-            .iter()
-            .any(|(w, _)| w.ends_with("/artifacts/docs/readme.txt"))
-    );
+    assert!(seen.requests.iter().any(|(w, _)| w.ends_with("/artifacts/docs/readme.txt")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,17 +304,12 @@ async fn keyset_pagination_is_asked_for_and_followed() {
         .with_state(seen.clone());
     let url = start(app).await;
     let gl = Client::builder(&url).private_token("t").build().unwrap();
-    let filter = JobFilter {
-        keyset: true,
-        ..JobFilter::default()
-    };
+    let filter = JobFilter { keyset: true, ..JobFilter::default() };
     let jobs: Vec<_> = gl.jobs("1", &filter).try_collect().await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [9, 8, 7]);
     let first = &seen.lock().unwrap().requests[0].0;
     assert!(
-        first.contains("pagination=keyset")
-            && first.contains("order_by=id")
-            && first.contains("sort=desc"),
+        first.contains("pagination=keyset") && first.contains("order_by=id") && first.contains("sort=desc"),
         "{first}"
     );
 }
@@ -414,36 +322,21 @@ async fn a_next_link_that_loops_ends_the_walk_with_an_error() {
             "/api/v4/projects/1/jobs",
             get(|State(seen): State<Shared>, req: Request| async move {
                 record(&seen, &req);
-                let host = req
-                    .headers()
-                    .get(header::HOST)
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .to_owned();
+                let host = req.headers().get(header::HOST).unwrap().to_str().unwrap().to_owned();
                 let q = req.uri().query().unwrap_or("").to_owned();
                 // Always "next" to itself: a loop.
                 let next = format!("<http://{host}/api/v4/projects/1/jobs?{q}>; rel=\"next\"");
                 let mut resp = axum::Json(vec![job(1)]).into_response();
-                resp.headers_mut()
-                    .insert(header::LINK, next.parse().unwrap());
+                resp.headers_mut().insert(header::LINK, next.parse().unwrap());
                 resp
             }),
         )
         .with_state(seen.clone());
     let url = start(app).await;
     let gl = Client::builder(&url).private_token("t").build().unwrap();
-    let walked: Vec<_> =
-        futures_util::StreamExt::collect(gl.jobs("1", &JobFilter::default())).await;
-    assert!(
-        walked.last().unwrap().is_err(),
-        "a looping walk ends in an error"
-    );
-    assert_eq!(
-        seen.lock().unwrap().requests.len(),
-        1,
-        "the repeated page is not fetched again"
-    );
+    let walked: Vec<_> = futures_util::StreamExt::collect(gl.jobs("1", &JobFilter::default())).await;
+    assert!(walked.last().unwrap().is_err(), "a looping walk ends in an error");
+    assert_eq!(seen.lock().unwrap().requests.len(), 1, "the repeated page is not fetched again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -467,25 +360,19 @@ async fn a_resume_that_gets_another_version_starts_over() {
                             Err(std::io::Error::other("cut")),
                         ]);
                         let mut r = Response::new(Body::from_stream(stream));
-                        r.headers_mut()
-                            .insert(header::ETAG, "\"old\"".parse().unwrap());
-                        r.headers_mut()
-                            .insert(header::CONTENT_LENGTH, old.len().into());
+                        r.headers_mut().insert(header::ETAG, "\"old\"".parse().unwrap());
+                        r.headers_mut().insert(header::CONTENT_LENGTH, old.len().into());
                         return r;
                     } else if req.headers().contains_key(header::RANGE) {
                         // A proxy that ignores If-Range: 206 of the NEW version.
                         let mut r = Response::new(Body::from(new[200_000..].to_vec()));
                         *r.status_mut() = StatusCode::PARTIAL_CONTENT;
-                        r.headers_mut().insert(
-                            header::CONTENT_RANGE,
-                            "bytes 200000-399999/400000".parse().unwrap(),
-                        );
+                        r.headers_mut().insert(header::CONTENT_RANGE, "bytes 200000-399999/400000".parse().unwrap());
                         r
                     } else {
                         Response::new(Body::from(new.to_vec()))
                     };
-                    resp.headers_mut()
-                        .insert(header::ETAG, "\"new\"".parse().unwrap());
+                    resp.headers_mut().insert(header::ETAG, "\"new\"".parse().unwrap());
                     resp
                 }
             }),
@@ -495,14 +382,7 @@ async fn a_resume_that_gets_another_version_starts_over() {
     let gl = Client::builder(&url).build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().join("a.zip");
-    let job = JobRef::Latest {
-        ref_name: "main".into(),
-        job: "build".into(),
-    };
+    let job = JobRef::Latest { ref_name: "main".into(), job: "build".into() };
     gl.download_archive_to("1", &job, &to, None).await.unwrap();
-    assert_eq!(
-        std::fs::read(&to).unwrap(),
-        *new,
-        "never half old, half new"
-    );
+    assert_eq!(std::fs::read(&to).unwrap(), *new, "never half old, half new");
 }

@@ -22,10 +22,7 @@ use crate::source::{FileSource, Source};
 /// ```
 pub fn open_entry<S: Source>(source: S, path: &ArtifactPath) -> Result<EntryReader> {
     let location = CentralDirectory::locate(&source)?;
-    let entry = servable(
-        CentralDirectory::scan(&source, location, path.as_bytes())?,
-        path,
-    )?;
+    let entry = servable(CentralDirectory::scan(&source, location, path.as_bytes())?, path)?;
     EntryReader::new(&source, entry, location.offset)
 }
 
@@ -33,9 +30,7 @@ pub fn open_entry<S: Source>(source: S, path: &ArtifactPath) -> Result<EntryRead
 fn servable(found: Option<Entry>, path: &ArtifactPath) -> Result<Entry> {
     match found {
         Some(entry) if !entry.is_dir() => Ok(entry),
-        _ => Err(Error::NotFound {
-            name: path.as_str().to_owned(),
-        }),
+        _ => Err(Error::NotFound { name: path.as_str().to_owned() }),
     }
 }
 
@@ -68,11 +63,7 @@ impl<S: Source> Archive<S> {
     /// archive, one when the central directory fits in the tail read).
     pub fn open(source: S) -> Result<Archive<S>> {
         let cd = CentralDirectory::read(&source)?;
-        Ok(Archive {
-            source,
-            cd,
-            index: OnceLock::new(),
-        })
+        Ok(Archive { source, cd, index: OnceLock::new() })
     }
 
     /// Uses an index built earlier for the same archive; reads nothing.
@@ -80,11 +71,7 @@ impl<S: Source> Archive<S> {
         let cd = index.central_directory().clone();
         let lock = OnceLock::new();
         let _ = lock.set(index);
-        Archive {
-            source,
-            cd,
-            index: lock,
-        }
+        Archive { source, cd, index: lock }
     }
 
     /// The source.

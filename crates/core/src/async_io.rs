@@ -53,11 +53,7 @@ impl Drop for Counted {
 
 /// The largest chunk a stream may read now.
 fn chunk_limit() -> usize {
-    if OUTSTANDING.load(Ordering::Relaxed) < READ_AHEAD_BUDGET {
-        MAX_CHUNK
-    } else {
-        FLOOR_CHUNK
-    }
+    if OUTSTANDING.load(Ordering::Relaxed) < READ_AHEAD_BUDGET { MAX_CHUNK } else { FLOOR_CHUNK }
 }
 
 type BoxRead = Box<dyn Read + Send + 'static>;
@@ -97,10 +93,7 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 impl std::fmt::Debug for EntryStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = lock(&self.shared);
-        f.debug_struct("EntryStream")
-            .field("ready", &s.ready.len())
-            .field("finished", &s.finished)
-            .finish()
+        f.debug_struct("EntryStream").field("ready", &s.ready.len()).field("finished", &s.finished).finish()
     }
 }
 
@@ -124,33 +117,16 @@ pub fn stream_window(reader: impl Read + Send + 'static, skip: u64, len: u64) ->
 }
 
 fn stream_with(reader: BoxRead, skip: u64, left: u64) -> EntryStream {
-    let work = Work {
-        reader,
-        chunk: MIN_CHUNK,
-        skip,
-        left,
-    };
-    let shared = Shared {
-        ready: VecDeque::new(),
-        parked: Some(work),
-        finished: false,
-        closed: false,
-        waker: None,
-    };
-    EntryStream {
-        shared: Arc::new(Mutex::new(shared)),
-    }
+    let work = Work { reader, chunk: MIN_CHUNK, skip, left };
+    let shared = Shared { ready: VecDeque::new(), parked: Some(work), finished: false, closed: false, waker: None };
+    EntryStream { shared: Arc::new(Mutex::new(shared)) }
 }
 
 /// Reads the next chunk (empty at the end), or drops one chunk's worth of skipped bytes
 /// (`Ok(None)`).
 fn read_chunk(work: &mut Work) -> io::Result<Option<Bytes>> {
     let chunk = work.chunk.min(chunk_limit());
-    let want = if work.skip > 0 {
-        work.skip.min(MAX_CHUNK as u64)
-    } else {
-        work.left.min(chunk as u64)
-    } as usize;
+    let want = if work.skip > 0 { work.skip.min(MAX_CHUNK as u64) } else { work.left.min(chunk as u64) } as usize;
     if want == 0 {
         return Ok(Some(Bytes::new()));
     }
@@ -166,10 +142,7 @@ fn read_chunk(work: &mut Work) -> io::Result<Option<Bytes>> {
     };
     let bounded = work.skip > 0 || work.left != u64::MAX;
     if n == 0 && bounded {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the source ended before the requested range",
-        ));
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the source ended before the requested range"));
     }
     if work.skip > 0 {
         work.skip -= n as u64;

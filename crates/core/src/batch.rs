@@ -47,11 +47,7 @@ impl<S: Source> Archive<S> {
     /// apart, in ascending offsets) share one range of the source. Ask the returned batch for
     /// each reader in the same order and drain each before the next; an entry asked for out
     /// of order, or not planned, gets a range of its own.
-    pub fn batch<'e>(
-        &self,
-        entries: impl IntoIterator<Item = &'e Entry>,
-        max_gap: u64,
-    ) -> Batch<'_, S> {
+    pub fn batch<'e>(&self, entries: impl IntoIterator<Item = &'e Entry>, max_gap: u64) -> Batch<'_, S> {
         let limit = self.central_directory().location().offset;
         let mut runs: Vec<(u64, u64)> = Vec::new();
         let mut members: Vec<(u64, usize)> = Vec::new();
@@ -72,19 +68,11 @@ impl<S: Source> Archive<S> {
         }
         let mut plan = HashMap::with_capacity(members.len());
         for (i, &(start, run)) in members.iter().enumerate() {
-            let next = members
-                .get(i + 1)
-                .filter(|(_, r)| *r == run)
-                .map(|(s, _)| *s);
+            let next = members.get(i + 1).filter(|(_, r)| *r == run).map(|(s, _)| *s);
             let window_end = next.filter(|&n| n > start).unwrap_or(runs[run].1);
             plan.insert(start, Slot { run, window_end });
         }
-        Batch {
-            archive: self,
-            plan,
-            runs,
-            current: None,
-        }
+        Batch { archive: self, plan, runs, current: None }
     }
 }
 
@@ -104,14 +92,8 @@ impl<S: Source> Batch<'_, S> {
             Some((run, shared)) if *run == slot.run => shared.clone(),
             _ => {
                 let (run_start, run_end) = self.runs[slot.run];
-                let reader = self
-                    .archive
-                    .source()
-                    .read_stream(run_start, run_end - run_start)?;
-                let shared = Arc::new(Mutex::new(Shared {
-                    reader,
-                    pos: run_start,
-                }));
+                let reader = self.archive.source().read_stream(run_start, run_end - run_start)?;
+                let shared = Arc::new(Mutex::new(Shared { reader, pos: run_start }));
                 self.current = Some((slot.run, shared.clone()));
                 shared
             }
@@ -120,20 +102,9 @@ impl<S: Source> Batch<'_, S> {
         if behind || slot.window_end <= start {
             return self.archive.reader(entry);
         }
-        let window = Window {
-            shared,
-            start,
-            end: slot.window_end,
-            started: false,
-        };
+        let window = Window { shared, start, end: slot.window_end, started: false };
         let limit = self.archive.central_directory().location().offset;
-        EntryReader::with_stream(
-            self.archive.source(),
-            entry.clone(),
-            limit,
-            Box::new(window),
-            slot.window_end - start,
-        )
+        EntryReader::with_stream(self.archive.source(), entry.clone(), limit, Box::new(window), slot.window_end - start)
     }
 }
 
@@ -147,15 +118,10 @@ struct Window {
 
 impl Read for Window {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut shared = self
-            .shared
-            .lock()
-            .map_err(|_| io::Error::other("a shared range failed earlier"))?;
+        let mut shared = self.shared.lock().map_err(|_| io::Error::other("a shared range failed earlier"))?;
         if !self.started {
             if shared.pos > self.start {
-                return Err(io::Error::other(
-                    "entries of a batch were read out of order",
-                ));
+                return Err(io::Error::other("entries of a batch were read out of order"));
             }
             let skip = self.start - shared.pos;
             let skipped = io::copy(&mut (&mut shared.reader).take(skip), &mut io::sink())?;

@@ -45,23 +45,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<V: Clone> IndexCache<V> {
     /// A cache holding at most `capacity` bytes of indexes.
     pub fn new(capacity: usize) -> IndexCache<V> {
-        IndexCache {
-            capacity,
-            state: Mutex::new(State {
-                slots: HashMap::new(),
-                used: 0,
-                clock: 0,
-            }),
-        }
+        IndexCache { capacity, state: Mutex::new(State { slots: HashMap::new(), used: 0, clock: 0 }) }
     }
 
     /// The index under `key`, loaded by `load` if it is not cached. A failed load caches
     /// nothing.
-    pub fn get_or_load(
-        &self,
-        key: &str,
-        load: impl FnOnce() -> Result<(Arc<Index>, V)>,
-    ) -> Result<(Arc<Index>, V)> {
+    pub fn get_or_load(&self, key: &str, load: impl FnOnce() -> Result<(Arc<Index>, V)>) -> Result<(Arc<Index>, V)> {
         let cell = {
             let mut state = lock(&self.state);
             state.clock += 1;
@@ -115,11 +104,7 @@ impl<V: Clone> IndexCache<V> {
 
     /// Number of indexes held.
     pub fn len(&self) -> usize {
-        lock(&self.state)
-            .slots
-            .values()
-            .filter(|s| s.bytes > 0)
-            .count()
+        lock(&self.state).slots.values().filter(|s| s.bytes > 0).count()
     }
 
     /// Whether no index is held.
@@ -152,10 +137,7 @@ impl<V: Clone> IndexCache<V> {
 
     fn forget_if_empty(&self, key: &str, cell: &Cell<V>) {
         let mut state = lock(&self.state);
-        let empty = state
-            .slots
-            .get(key)
-            .is_some_and(|s| Arc::ptr_eq(&s.cell, cell) && s.bytes == 0);
+        let empty = state.slots.get(key).is_some_and(|s| Arc::ptr_eq(&s.cell, cell) && s.bytes == 0);
         // A cell someone is loading into is not ours to drop: skip rather than wait.
         if empty && cell.try_lock().is_ok_and(|g| g.is_none()) {
             state.slots.remove(key);
@@ -168,17 +150,8 @@ impl<V: Clone> IndexCache<V> {
 pub fn file_key(path: &std::path::Path) -> std::io::Result<String> {
     let canonical = std::fs::canonicalize(path)?;
     let meta = std::fs::metadata(&canonical)?;
-    let mtime = meta
-        .modified()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Ok(format!(
-        "file://{}#{}@{}.{:09}",
-        canonical.display(),
-        meta.len(),
-        mtime.as_secs(),
-        mtime.subsec_nanos()
-    ))
+    let mtime = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Ok(format!("file://{}#{}@{}.{:09}", canonical.display(), meta.len(), mtime.as_secs(), mtime.subsec_nanos()))
 }
 
 impl<V: Clone> Default for IndexCache<V> {

@@ -33,26 +33,16 @@ impl CentralDirectory {
 
     /// Like [`read`](Self::read), with the archive's last bytes already in hand (`tail`
     /// ends at the end of the archive); reads only what `tail` lacks.
-    pub fn from_tail<S: Source + ?Sized>(
-        source: &S,
-        tail: Bytes,
-        size: u64,
-    ) -> Result<CentralDirectory> {
+    pub fn from_tail<S: Source + ?Sized>(source: &S, tail: Bytes, size: u64) -> Result<CentralDirectory> {
         let tail = widen_tail(source, tail, size)?;
         let location = CentralDirectory::locate_in_tail(source, &tail, size)?;
-        let len = usize::try_from(location.size).map_err(|_| {
-            Corruption::CentralDirectoryOutOfBounds {
-                offset: location.offset,
-                size: location.size,
-                limit: size,
-            }
+        let len = usize::try_from(location.size).map_err(|_| Corruption::CentralDirectoryOutOfBounds {
+            offset: location.offset,
+            size: location.size,
+            limit: size,
         })?;
         let bytes = fetch(source, &tail, size, location.offset, len)?;
-        Ok(CentralDirectory {
-            bytes,
-            location,
-            archive_size: size,
-        })
+        Ok(CentralDirectory { bytes, location, archive_size: size })
     }
 
     /// Reads the end records (one read of the tail, more only for a zip64 record outside
@@ -61,11 +51,7 @@ impl CentralDirectory {
         CentralDirectory::locate_in_tail(source, &read_tail(source)?, source.len())
     }
 
-    fn locate_in_tail<S: Source + ?Sized>(
-        source: &S,
-        tail: &Bytes,
-        size: u64,
-    ) -> Result<CentralDirectoryLocation> {
+    fn locate_in_tail<S: Source + ?Sized>(source: &S, tail: &Bytes, size: u64) -> Result<CentralDirectoryLocation> {
         let fetch = |offset: u64, len: usize| fetch(source, tail, size, offset, len);
         let end = eocd::find(tail, size)?;
         if end.wants_zip64() && end.offset >= LOCATOR_LEN as u64 {
@@ -76,10 +62,7 @@ impl CentralDirectory {
                 // (without extensible data) then sits right before the locator.
                 let fallback = locator_at.checked_sub(ZIP64_EOCD_LEN as u64);
                 for at in [Some(declared), fallback].into_iter().flatten() {
-                    if at
-                        .checked_add(ZIP64_EOCD_LEN as u64)
-                        .is_none_or(|e| e > locator_at)
-                    {
+                    if at.checked_add(ZIP64_EOCD_LEN as u64).is_none_or(|e| e > locator_at) {
                         continue;
                     }
                     let bytes = fetch(at, ZIP64_EOCD_LEN)?;
@@ -141,12 +124,7 @@ impl CentralDirectory {
                             let record = Bytes::copy_from_slice(&buf[start..start + len]);
                             let header = central_directory::parse(&record, 0, base + start as u64)?;
                             let at = base + start as u64 - location.offset;
-                            return Ok(Some(Entry::from_header(
-                                &header,
-                                &record,
-                                location.shift,
-                                at,
-                            )));
+                            return Ok(Some(Entry::from_header(&header, &record, location.shift, at)));
                         }
                         start += len;
                         count += 1;
@@ -172,15 +150,8 @@ impl CentralDirectory {
 
     /// A central directory read earlier (from a cache): `bytes` must be exactly the
     /// directory that `location` describes in an archive of `archive_size` bytes.
-    pub fn from_parts(
-        bytes: Bytes,
-        location: CentralDirectoryLocation,
-        archive_size: u64,
-    ) -> Result<CentralDirectory> {
-        let fits = location
-            .offset
-            .checked_add(location.size)
-            .is_some_and(|end| end <= archive_size);
+    pub fn from_parts(bytes: Bytes, location: CentralDirectoryLocation, archive_size: u64) -> Result<CentralDirectory> {
+        let fits = location.offset.checked_add(location.size).is_some_and(|end| end <= archive_size);
         if bytes.len() as u64 != location.size || !fits {
             return Err(Corruption::CentralDirectoryOutOfBounds {
                 offset: location.offset,
@@ -189,11 +160,7 @@ impl CentralDirectory {
             }
             .into());
         }
-        Ok(CentralDirectory {
-            bytes,
-            location,
-            archive_size,
-        })
+        Ok(CentralDirectory { bytes, location, archive_size })
     }
 
     /// Where the central directory was and what the end record claimed.
@@ -229,12 +196,7 @@ impl CentralDirectory {
 
     /// Every entry in central directory order. A corrupt record ends the walk with an error.
     pub fn entries(&self) -> Entries<'_> {
-        Entries {
-            cd: self,
-            at: 0,
-            count: 0,
-            done: false,
-        }
+        Entries { cd: self, at: 0, count: 0, done: false }
     }
 
     /// The first entry (in central directory order) whose name is exactly `name`, found by
@@ -258,10 +220,7 @@ impl CentralDirectory {
     /// The entry whose record starts at `at` in the buffer, and the record's length.
     pub(crate) fn entry_at(&self, at: usize) -> Result<(Entry, usize)> {
         let header = central_directory::parse(&self.bytes, at, self.location.offset)?;
-        Ok((
-            Entry::from_header(&header, &self.bytes, self.location.shift, at as u64),
-            header.len,
-        ))
+        Ok((Entry::from_header(&header, &self.bytes, self.location.shift, at as u64), header.len))
     }
 }
 
@@ -285,31 +244,23 @@ struct Declared {
 /// record) but the declared count of records, read from the declared (unshifted) offset,
 /// fills the space up to the end records exactly, the declared size was wrong and those
 /// records are the directory. Anything less exact is still corrupt.
-fn settle<S: Source + ?Sized>(
-    source: &S,
-    tail: &Bytes,
-    size: u64,
-    d: Declared,
-) -> Result<CentralDirectoryLocation> {
+fn settle<S: Source + ?Sized>(source: &S, tail: &Bytes, size: u64, d: Declared) -> Result<CentralDirectoryLocation> {
     let strict = eocd::locate(d.entries, d.size, d.offset, d.end, d.zip64);
-    if let Ok(location) = strict {
-        if location.shift == 0 || location.entries == 0 {
-            return Ok(location);
+    let strict = match strict {
+        Ok(location) if location.shift == 0 || location.entries == 0 => return Ok(location),
+        Ok(location) => {
+            let first = fetch(source, tail, size, location.offset, 4.min(location.size as usize))?;
+            let found = crate::zip::u32_at(&first, 0).unwrap_or(0);
+            if found == central_directory::SIGNATURE {
+                return Ok(location);
+            }
+            Corruption::BadSignature { record: "central directory file header", offset: location.offset, found }
         }
-        let first = fetch(
-            source,
-            tail,
-            size,
-            location.offset,
-            4.min(location.size as usize),
-        )?;
-        if first.len() == 4 && crate::zip::u32_at(&first, 0) == Some(central_directory::SIGNATURE) {
-            return Ok(location);
-        }
-    }
+        Err(e) => e,
+    };
     match by_count(source, tail, size, d)? {
         Some(location) => Ok(location),
-        None => Ok(strict?),
+        None => Err(strict.into()),
     }
 }
 
@@ -321,11 +272,7 @@ fn by_count<S: Source + ?Sized>(
     size: u64,
     d: Declared,
 ) -> Result<Option<CentralDirectoryLocation>> {
-    let Some(room) = d
-        .end
-        .checked_sub(d.offset)
-        .filter(|&r| r > 0 && d.entries <= r / 46)
-    else {
+    let Some(room) = d.end.checked_sub(d.offset).filter(|&r| r > 0 && d.entries <= r / 46) else {
         return Ok(None);
     };
     // Walked through a small buffer: a hostile end record can claim gigabytes here, and
@@ -398,13 +345,7 @@ fn widen_tail<S: Source + ?Sized>(source: &S, tail: Bytes, size: u64) -> Result<
 
 /// `len` bytes at `offset`: from `tail` (the last bytes of an archive of `size` bytes) when
 /// it holds them, else from the source.
-fn fetch<S: Source + ?Sized>(
-    source: &S,
-    tail: &Bytes,
-    size: u64,
-    offset: u64,
-    len: usize,
-) -> Result<Bytes> {
+fn fetch<S: Source + ?Sized>(source: &S, tail: &Bytes, size: u64, offset: u64, len: usize) -> Result<Bytes> {
     let tail_start = size - tail.len() as u64;
     if offset >= tail_start && offset.saturating_add(len as u64) <= size {
         let at = (offset - tail_start) as usize;
@@ -438,9 +379,7 @@ impl Iterator for Entries<'_> {
         }
         if self.at >= self.cd.bytes.len() {
             self.done = true;
-            return check_count(&self.cd.location, self.count)
-                .err()
-                .map(|e| Err(e.into()));
+            return check_count(&self.cd.location, self.count).err().map(|e| Err(e.into()));
         }
         match self.cd.entry_at(self.at) {
             Ok((entry, len)) => {

@@ -37,12 +37,7 @@ pub struct Entry {
 impl Entry {
     /// `record_offset`: where the record starts, counted from the start of the central
     /// directory.
-    pub(crate) fn from_header(
-        h: &CentralDirectoryFileHeader<'_>,
-        cd: &Bytes,
-        shift: u64,
-        record_offset: u64,
-    ) -> Entry {
+    pub(crate) fn from_header(h: &CentralDirectoryFileHeader<'_>, cd: &Bytes, shift: u64, record_offset: u64) -> Entry {
         Entry {
             name: cd.slice_ref(h.name),
             comment: cd.slice_ref(h.comment),
@@ -152,10 +147,7 @@ impl Entry {
     }
 
     fn is_msdos(&self) -> bool {
-        matches!(
-            self.version_made_by >> 8,
-            CREATOR_FAT | CREATOR_NTFS | CREATOR_VFAT
-        )
+        matches!(self.version_made_by >> 8, CREATOR_FAT | CREATOR_NTFS | CREATOR_VFAT)
     }
 
     /// Permission bits the way Go's `archive/zip` computes `Mode().Perm()`, which is what
@@ -167,11 +159,7 @@ impl Entry {
             CREATOR_FAT | CREATOR_NTFS | CREATOR_VFAT => {
                 let attrs = self.external_attributes;
                 let mode = if attrs & 0x10 != 0 { 0o777 } else { 0o666 };
-                if attrs & 0x01 != 0 {
-                    mode & !0o222
-                } else {
-                    mode
-                }
+                if attrs & 0x01 != 0 { mode & !0o222 } else { mode }
             }
             _ => 0,
         }
@@ -245,10 +233,7 @@ mod tests {
         assert_eq!(entry(0, 0).modified_unix(), 312_768_000);
         // Month 13 rolls into January of the next year; hour 31 is just added.
         let date = ((2000 - 1980) << 9) | (13 << 5) | 1;
-        assert_eq!(
-            entry(date, 31 << 11).modified_unix(),
-            978_307_200 + 31 * 3600
-        );
+        assert_eq!(entry(date, 31 << 11).modified_unix(), 978_307_200 + 31 * 3600);
     }
 
     #[test]

@@ -130,9 +130,7 @@ pub enum Corruption {
         available: u64,
     },
     /// The central directory does not fit in the archive before its end record.
-    #[error(
-        "central directory at offset {offset} with size {size} does not fit before offset {limit}"
-    )]
+    #[error("central directory at offset {offset} with size {size} does not fit before offset {limit}")]
     CentralDirectoryOutOfBounds {
         /// Declared offset of the central directory (after any shift).
         offset: u64,
@@ -142,9 +140,7 @@ pub enum Corruption {
         limit: u64,
     },
     /// More entries are claimed than the central directory could possibly hold.
-    #[error(
-        "{claimed} entries claimed, but a {cd_size}-byte central directory holds at most {max}"
-    )]
+    #[error("{claimed} entries claimed, but a {cd_size}-byte central directory holds at most {max}")]
     ImpossibleEntryCount {
         /// Claimed number of entries.
         claimed: u64,
@@ -176,9 +172,7 @@ pub enum Corruption {
         limit: u64,
     },
     /// Two entries claim overlapping bytes (the shape of an overlap zip bomb).
-    #[error(
-        "entries overlap: one starts at offset {first} and runs to {first_end}, the next starts at {second}"
-    )]
+    #[error("entries overlap: one starts at offset {first} and runs to {first_end}, the next starts at {second}")]
     OverlappingEntries {
         /// Offset of the earlier entry's local header.
         first: u64,
@@ -198,9 +192,7 @@ pub enum Corruption {
         field: &'static str,
     },
     /// The declared sizes cannot both be true for this method.
-    #[error(
-        "entry {name:?}: {uncompressed} bytes cannot come from {compressed} bytes with method {method}"
-    )]
+    #[error("entry {name:?}: {uncompressed} bytes cannot come from {compressed} bytes with method {method}")]
     ImpossibleSizes {
         /// Entry name (lossy UTF-8).
         name: String,

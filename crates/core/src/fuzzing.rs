@@ -22,10 +22,7 @@ pub fn artifact_path(data: &[u8]) {
         assert!(!path.as_str().starts_with(['/', '\\']));
         assert!(!path.as_str().chars().any(char::is_control));
         for segment in path.segments() {
-            assert!(
-                !segment.is_empty() && segment != "." && segment != "..",
-                "{path:?}"
-            );
+            assert!(!segment.is_empty() && segment != "." && segment != "..", "{path:?}");
         }
         // Joined under a directory, it stays under it.
         let joined = std::path::Path::new("/dest").join(path.as_str());
@@ -82,11 +79,7 @@ pub fn metadata(data: &[u8]) {
 
 /// Arbitrary bytes decoded as a `metadata.gz` under small limits: entries or a typed error.
 pub fn metadata_decode(data: &[u8]) {
-    let limits = Limits {
-        max_entries: 10_000,
-        max_decompressed: 16 << 20,
-        ..Limits::default()
-    };
+    let limits = Limits { max_entries: 10_000, max_decompressed: 16 << 20, ..Limits::default() };
     if let Ok(reader) = MetadataReader::with_limits(data, limits) {
         for entry in reader {
             match entry {
@@ -102,21 +95,15 @@ pub fn metadata_decode(data: &[u8]) {
 /// `data`), generated into a `metadata.gz` and decoded again: every entry whose name GitLab
 /// keeps comes back with its size and CRC-32, in byte order, with its parents.
 pub fn metadata_roundtrip(data: &[u8]) {
-    let names: Vec<&[u8]> = data
-        .split(|&b| b == b'\n')
-        .filter(|n| !n.is_empty())
-        .take(64)
-        .collect();
+    let names: Vec<&[u8]> = data.split(|&b| b == b'\n').filter(|n| !n.is_empty()).take(64).collect();
     let archive_bytes = stored_archive(&names);
     let Ok(archive) = Archive::open(MemorySource::new(archive_bytes)) else {
         panic!("a stored archive of {} entries did not open", names.len())
     };
     let entries: Vec<_> = archive.entries().map(|e| e.expect("own archive")).collect();
     let gz = generate(&entries, Vec::new()).expect("in-memory write");
-    let decoded: Vec<_> = MetadataReader::new(&gz[..])
-        .expect("own metadata")
-        .map(|e| e.expect("own metadata"))
-        .collect();
+    let decoded: Vec<_> =
+        MetadataReader::new(&gz[..]).expect("own metadata").map(|e| e.expect("own metadata")).collect();
     let paths: Vec<&str> = decoded.iter().map(|e| e.path.as_str()).collect();
     let mut sorted = paths.clone();
     sorted.sort_unstable();
@@ -135,25 +122,15 @@ pub fn metadata_roundtrip(data: &[u8]) {
         if dropped {
             continue;
         }
-        let last = entries
-            .iter()
-            .rev()
-            .find(|e| e.name() == entry.name())
-            .expect("itself");
-        let found = decoded
-            .iter()
-            .find(|d| d.path == name)
-            .unwrap_or_else(|| panic!("{name:?} missing"));
+        let last = entries.iter().rev().find(|e| e.name() == entry.name()).expect("itself");
+        let found = decoded.iter().find(|d| d.path == name).unwrap_or_else(|| panic!("{name:?} missing"));
         assert_eq!(found.metadata.size, Some(last.size()));
         assert_eq!(found.metadata.crc, Some(last.crc32()));
         if let Some((parent, _)) = name.trim_end_matches('/').rsplit_once('/') {
             let parent = format!("{parent}/");
             let clean = !parent.split('/').any(|s| s == "." || s == "..");
             if clean && !parent.contains("//") {
-                assert!(
-                    paths.contains(&parent.as_str()),
-                    "parent {parent:?} of {name:?} missing"
-                );
+                assert!(paths.contains(&parent.as_str()), "parent {parent:?} of {name:?} missing");
             }
         }
     }

@@ -78,11 +78,7 @@ impl Index {
             match reach {
                 Some((first, first_end)) if start < first_end => damage.push(Damage {
                     record: at,
-                    corruption: Corruption::OverlappingEntries {
-                        first,
-                        first_end,
-                        second: start,
-                    },
+                    corruption: Corruption::OverlappingEntries { first, first_end, second: start },
                 }),
                 // Spans are sorted by start, so this one reaches furthest now.
                 _ => reach = Some((start, end)),
@@ -90,11 +86,7 @@ impl Index {
         }
         damage.sort_unstable_by_key(|d| d.record);
         table.sort_by_key(|&(h, _)| h);
-        Ok(Index {
-            cd,
-            table: table.into_boxed_slice(),
-            damage: damage.into_boxed_slice(),
-        })
+        Ok(Index { cd, table: table.into_boxed_slice(), damage: damage.into_boxed_slice() })
     }
 
     /// The first entry whose name is exactly `name`.
@@ -105,8 +97,7 @@ impl Index {
             .iter()
             .take_while(|&&(k, _)| k == h)
             .find(|&&(_, at)| {
-                central_directory::name_and_len(self.cd.as_bytes(), at as usize, 0)
-                    .is_ok_and(|(n, _)| n == name)
+                central_directory::name_and_len(self.cd.as_bytes(), at as usize, 0).is_ok_and(|(n, _)| n == name)
             })
             .and_then(|&(_, at)| self.cd.entry_at(at as usize).ok().map(|(e, _)| e))
     }
@@ -118,10 +109,7 @@ impl Index {
 
     /// The damage recorded for `entry`, if any.
     pub fn damage_of(&self, entry: &Entry) -> Option<&Corruption> {
-        let at = self
-            .damage
-            .binary_search_by_key(&entry.record_offset, |d| d.record)
-            .ok()?;
+        let at = self.damage.binary_search_by_key(&entry.record_offset, |d| d.record).ok()?;
         Some(&self.damage[at].corruption)
     }
 

@@ -42,9 +42,7 @@ mod zip;
 
 pub use crate::archive::{Archive, open_entry};
 #[cfg(feature = "tokio")]
-pub use crate::async_io::{
-    EntryStream, entry_async_reader, stream_entry, stream_reader, stream_window,
-};
+pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry, stream_reader, stream_window};
 pub use crate::batch::{Batch, DEFAULT_MAX_GAP};
 pub use crate::cache::{DEFAULT_CACHE_BYTES, IndexCache, file_key};
 pub use crate::directory::{CentralDirectory, Entries};
@@ -54,8 +52,6 @@ pub use crate::index::{Damage, Index};
 pub use crate::path::{ArtifactPath, InvalidPath, MAX_PATH_LEN, PathRule};
 pub use crate::reader::{CompressedReader, EntryReader};
 pub use crate::resolve::{JobRef, Resolve, Resolved};
-pub use crate::source::{
-    ChunkedSource, FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source,
-};
+pub use crate::source::{ChunkedSource, FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source};
 pub use crate::verify::{Refusal, Verification, VerifyOptions, verify, verify_entry};
 pub use crate::zip::eocd::{CentralDirectoryLocation, MAX_TAIL};

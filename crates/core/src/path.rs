@@ -71,17 +71,8 @@ pub struct InvalidPath {
 
 impl fmt::Display for InvalidPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown: String = self
-            .path
-            .chars()
-            .take(200)
-            .flat_map(char::escape_debug)
-            .collect();
-        write!(
-            f,
-            "invalid artifact path \"{shown}\": it {}",
-            self.rule.describe()
-        )?;
+        let shown: String = self.path.chars().take(200).flat_map(char::escape_debug).collect();
+        write!(f, "invalid artifact path \"{shown}\": it {}", self.rule.describe())?;
         if self.encoded {
             f.write_str(" once percent-decoded")?;
         }
@@ -101,11 +92,7 @@ impl ArtifactPath {
     /// ```
     pub fn new(path: impl AsRef<[u8]>) -> Result<ArtifactPath, InvalidPath> {
         let bytes = path.as_ref();
-        let reject = |rule, encoded| InvalidPath {
-            path: String::from_utf8_lossy(bytes).into_owned(),
-            rule,
-            encoded,
-        };
+        let reject = |rule, encoded| InvalidPath { path: String::from_utf8_lossy(bytes).into_owned(), rule, encoded };
         let text = check(bytes).map_err(|rule| reject(rule, false))?;
         if let Some(decoded) = percent_decode(bytes) {
             check(&decoded).map_err(|rule| reject(rule, true))?;
@@ -195,10 +182,9 @@ fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            if let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            ) {
+            if let (Some(hi), Some(lo)) =
+                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+            {
                 if !changed {
                     out.reserve(bytes.len());
                     out.extend_from_slice(&bytes[..i]);
@@ -296,10 +282,7 @@ mod tests {
     #[test]
     fn error_message_names_the_rule() {
         let err = ArtifactPath::new("a/../b").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid artifact path \"a/../b\": it has a '..' segment"
-        );
+        assert_eq!(err.to_string(), "invalid artifact path \"a/../b\": it has a '..' segment");
         let err = ArtifactPath::new("..%2fx").unwrap_err();
         assert!(err.to_string().ends_with("once percent-decoded"), "{err}");
     }

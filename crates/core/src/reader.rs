@@ -83,24 +83,14 @@ impl Tally {
         let found = self.crc.clone().finalize();
         if found != self.expected_crc {
             let name = lossy(&self.name);
-            return Err(Corruption::CrcMismatch {
-                name,
-                expected: self.expected_crc,
-                found,
-            }
-            .into());
+            return Err(Corruption::CrcMismatch { name, expected: self.expected_crc, found }.into());
         }
         Ok(())
     }
 
     fn size_mismatch(&self) -> Error {
         let (expected, found) = (self.expected_size, self.produced);
-        Corruption::SizeMismatch {
-            name: lossy(&self.name),
-            expected,
-            found,
-        }
-        .into()
+        Corruption::SizeMismatch { name: lossy(&self.name), expected, found }.into()
     }
 }
 
@@ -108,11 +98,7 @@ impl EntryReader {
     /// Checks `entry` can be read, opens one range over its local header and data, checks
     /// the header against the central directory and gets ready to stream. `data_limit` is
     /// where entries' data must end: the central directory's offset.
-    pub(crate) fn new<S: Source + ?Sized>(
-        source: &S,
-        entry: Entry,
-        data_limit: u64,
-    ) -> Result<EntryReader> {
+    pub(crate) fn new<S: Source + ?Sized>(source: &S, entry: Entry, data_limit: u64) -> Result<EntryReader> {
         check_readable(&entry)?;
         let span = span_of(&entry).min(room(&entry, data_limit)?);
         let stream = source.read_stream(entry.header_offset, span)?;
@@ -153,23 +139,18 @@ impl EntryReader {
             Ok(h) => h.len,
             Err(local_header::NeedMore(n)) => n as u64,
         };
-        let data_end = header_len
-            .checked_add(entry.compressed_size)
-            .filter(|&e| e <= room);
+        let data_end = header_len.checked_add(entry.compressed_size).filter(|&e| e <= room);
         let Some(data_end) = data_end else {
             return Err(out_of_bounds("data", offset + header_len, entry.compressed_size).into());
         };
         if data_end > span {
             // The local extra field outgrew the slack: one more range, from after the
             // fixed part to the end of the data.
-            let rest =
-                source.read_stream(offset + FIXED_LEN as u64, data_end - FIXED_LEN as u64)?;
+            let rest = source.read_stream(offset + FIXED_LEN as u64, data_end - FIXED_LEN as u64)?;
             input = BufReader::with_capacity(INPUT_CHUNK, rest);
         }
         header.resize(header_len as usize, 0);
-        input
-            .read_exact(&mut header[FIXED_LEN..])
-            .map_err(truncated)?;
+        input.read_exact(&mut header[FIXED_LEN..]).map_err(truncated)?;
         let local = match local_header::parse(&header, offset)? {
             Ok(h) => h,
             Err(_) => return Err(out_of_bounds("local header", offset, header_len).into()),
@@ -186,15 +167,7 @@ impl EntryReader {
         };
         let remaining = entry.compressed_size;
         let data_offset = offset + header_len;
-        Ok(EntryReader {
-            entry,
-            input: Input(input),
-            remaining,
-            inflate,
-            tally,
-            state: State::Reading,
-            data_offset,
-        })
+        Ok(EntryReader { entry, input: Input(input), remaining, inflate, tally, state: State::Reading, data_offset })
     }
 
     /// The entry being read.
@@ -214,10 +187,7 @@ impl EntryReader {
     /// central directory does that). A source that ends early is an `UnexpectedEof` error,
     /// never a short end of file. Call it before reading any uncompressed bytes.
     pub fn into_compressed(self) -> CompressedReader {
-        CompressedReader {
-            input: self.input,
-            remaining: self.remaining,
-        }
+        CompressedReader { input: self.input, remaining: self.remaining }
     }
 
     /// Uncompressed bytes produced so far.
@@ -250,14 +220,7 @@ impl EntryReader {
 
     fn read_stored(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let want = (out.len() as u64).min(self.remaining) as usize;
-        let n = if want == 0 {
-            0
-        } else {
-            self.input
-                .0
-                .read(&mut out[..want])
-                .map_err(Error::from_io)?
-        };
+        let n = if want == 0 { 0 } else { self.input.0.read(&mut out[..want]).map_err(Error::from_io)? };
         if n == 0 && want > 0 {
             return Err(self.short_data());
         }
@@ -272,11 +235,7 @@ impl EntryReader {
 
     fn read_deflate(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         loop {
-            let available = if self.remaining > 0 {
-                self.input.0.fill_buf().map_err(Error::from_io)?
-            } else {
-                &[][..]
-            };
+            let available = if self.remaining > 0 { self.input.0.fill_buf().map_err(Error::from_io)? } else { &[][..] };
             if available.is_empty() && self.remaining > 0 {
                 return Err(self.short_data());
             }
@@ -314,12 +273,9 @@ impl EntryReader {
             } else {
                 continue;
             };
-            return Err(Corruption::Deflate {
-                name: lossy(self.entry.name()),
-                consumed: total_in,
-                why: why.into(),
-            }
-            .into());
+            return Err(
+                Corruption::Deflate { name: lossy(self.entry.name()), consumed: total_in, why: why.into() }.into()
+            );
         }
     }
 }
@@ -346,10 +302,7 @@ impl Read for CompressedReader {
         }
         let n = self.input.0.read(&mut out[..want])?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the source ended inside the entry's data",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the source ended inside the entry's data"));
         }
         self.remaining -= n as u64;
         Ok(n)
@@ -357,16 +310,8 @@ impl Read for CompressedReader {
 }
 
 /// The local header must agree with the central directory on what matters for reading.
-fn check_local_header(
-    entry: &Entry,
-    local: &local_header::LocalFileHeader<'_>,
-    offset: u64,
-) -> Result<()> {
-    let mismatch = |field| Corruption::LocalHeaderMismatch {
-        name: lossy(entry.name()),
-        offset,
-        field,
-    };
+fn check_local_header(entry: &Entry, local: &local_header::LocalFileHeader<'_>, offset: u64) -> Result<()> {
+    let mismatch = |field| Corruption::LocalHeaderMismatch { name: lossy(entry.name()), offset, field };
     if local.name != entry.name() {
         return Err(mismatch("name").into());
     }
@@ -432,21 +377,10 @@ pub(crate) fn check_readable(entry: &Entry) -> Result<()> {
         0 if entry.compressed_size != entry.uncompressed_size => Err(impossible().into()),
         0 => Ok(()),
         8 => {
-            let most = entry
-                .compressed_size
-                .saturating_mul(MAX_DEFLATE_RATIO)
-                .saturating_add(1024);
-            if entry.uncompressed_size > most {
-                Err(impossible().into())
-            } else {
-                Ok(())
-            }
+            let most = entry.compressed_size.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024);
+            if entry.uncompressed_size > most { Err(impossible().into()) } else { Ok(()) }
         }
-        method => Err(Unsupported::Method {
-            name: name(),
-            method,
-        }
-        .into()),
+        method => Err(Unsupported::Method { name: name(), method }.into()),
     }
 }
 
@@ -455,20 +389,14 @@ impl Read for EntryReader {
         match self.state {
             State::Done => return Ok(0),
             State::Failed => {
-                return Err(io::Error::other(
-                    "entry reader failed earlier; the entry is unusable",
-                ));
+                return Err(io::Error::other("entry reader failed earlier; the entry is unusable"));
             }
             State::Reading => {}
         }
         if out.is_empty() {
             return Ok(0);
         }
-        let result = if self.inflate.is_some() {
-            self.read_deflate(out)
-        } else {
-            self.read_stored(out)
-        };
+        let result = if self.inflate.is_some() { self.read_deflate(out) } else { self.read_stored(out) };
         result.map_err(|e| {
             self.state = State::Failed;
             e.into()

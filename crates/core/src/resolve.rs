@@ -43,9 +43,5 @@ pub trait Resolve {
     /// The job `job` names in `project`, or `None` when there is no such job (for
     /// [`JobRef::Latest`]: no successful pipeline for the ref, or no job of that name with
     /// artifacts in it).
-    fn resolve(
-        &self,
-        project: &Self::Project,
-        job: &JobRef,
-    ) -> Result<Option<Resolved<Self::Location>>, Self::Error>;
+    fn resolve(&self, project: &Self::Project, job: &JobRef) -> Result<Option<Resolved<Self::Location>>, Self::Error>;
 }

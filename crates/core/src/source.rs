@@ -47,10 +47,7 @@ impl ReadCounter {
 
     /// The counts so far.
     pub fn snapshot(&self) -> ReadStats {
-        ReadStats {
-            reads: self.reads.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-        }
+        ReadStats { reads: self.reads.load(Ordering::Relaxed), bytes: self.bytes.load(Ordering::Relaxed) }
     }
 }
 
@@ -143,10 +140,7 @@ pub struct MemorySource {
 impl MemorySource {
     /// Serves `bytes`.
     pub fn new(bytes: impl Into<Bytes>) -> MemorySource {
-        MemorySource {
-            bytes: bytes.into(),
-            counter: Arc::default(),
-        }
+        MemorySource { bytes: bytes.into(), counter: Arc::default() }
     }
 }
 
@@ -227,13 +221,7 @@ impl FileSource {
         // unsafe because another process could truncate or rewrite the file underneath;
         // artifact archives are written once and renamed into place, and callers who
         // cannot rule that out turn mapping off with `with_map_threshold(usize::MAX)`.
-        let map = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(offset)
-                .len(len)
-                .populate()
-                .map(&self.file)?
-        };
+        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).populate().map(&self.file)? };
         Ok(Bytes::from_owner(map))
     }
 }
@@ -330,10 +318,7 @@ pub struct ChunkedSource<S> {
 impl<S: Source> ChunkedSource<S> {
     /// Splits every read of `inner` into reads of at most `max` bytes (at least 1).
     pub fn new(inner: S, max: usize) -> ChunkedSource<S> {
-        ChunkedSource {
-            inner,
-            max: max.max(1),
-        }
+        ChunkedSource { inner, max: max.max(1) }
     }
 }
 
@@ -350,10 +335,7 @@ impl<S: Source> Source for ChunkedSource<S> {
         Ok(())
     }
     fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
-        Ok(Box::new(Chunked {
-            inner: self.inner.read_stream(offset, len)?,
-            max: self.max,
-        }))
+        Ok(Box::new(Chunked { inner: self.inner.read_stream(offset, len)?, max: self.max }))
     }
     fn stats(&self) -> ReadStats {
         self.inner.stats()

@@ -75,10 +75,7 @@ impl Verification {
 
     /// Why `entry` was refused, or `None` if it verified.
     pub fn refusal_of(&self, entry: &Entry) -> Option<&Refusal> {
-        let at = self
-            .refused
-            .binary_search_by_key(&entry.record_offset(), |r| r.record)
-            .ok()?;
+        let at = self.refused.binary_search_by_key(&entry.record_offset(), |r| r.record).ok()?;
         Some(&self.refused[at])
     }
 }
@@ -86,11 +83,7 @@ impl Verification {
 /// Reads `entry` to its end, checking what the reader checks (local header, bounds, the
 /// expansion ratio, size, CRC-32). `Ok(Err(_))` is a refusal; `Err(_)` a failure to read the
 /// source, which says nothing about the entry.
-pub fn verify_entry<S: Source>(
-    archive: &Archive<S>,
-    entry: &Entry,
-    scratch: &mut [u8],
-) -> Result<Result<u64, Error>> {
+pub fn verify_entry<S: Source>(archive: &Archive<S>, entry: &Entry, scratch: &mut [u8]) -> Result<Result<u64, Error>> {
     let refused_or_failed = |e: Error| match e {
         Error::Io(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => Err(Error::Io(e)),
         Error::Http { .. } | Error::Changed { .. } => Err(e),
@@ -171,10 +164,7 @@ pub fn verify<S: Source>(archive: &Archive<S>, options: &VerifyOptions) -> Resul
     } else {
         let results: Vec<Result<Vec<Refusal>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
         let mut all = Vec::new();
         for r in results {
@@ -183,9 +173,5 @@ pub fn verify<S: Source>(archive: &Archive<S>, options: &VerifyOptions) -> Resul
         all
     };
     refused.sort_unstable_by_key(|r| r.record);
-    Ok(Verification {
-        entries: entries.len() as u64,
-        bytes: bytes.into_inner(),
-        refused,
-    })
+    Ok(Verification { entries: entries.len() as u64, bytes: bytes.into_inner(), refused })
 }

@@ -11,16 +11,8 @@ use common::*;
 
 fn index(files: usize) -> Arc<artifact_core::Index> {
     let list: Vec<String> = (0..files).map(|i| format!("file-{i}")).collect();
-    let archive = build(
-        &list
-            .iter()
-            .map(|n| stored(n, b"x".to_vec()))
-            .collect::<Vec<_>>(),
-    );
-    Archive::open(MemorySource::new(archive))
-        .unwrap()
-        .index()
-        .unwrap()
+    let archive = build(&list.iter().map(|n| stored(n, b"x".to_vec())).collect::<Vec<_>>());
+    Archive::open(MemorySource::new(archive)).unwrap().index().unwrap()
 }
 
 #[test]
@@ -62,9 +54,7 @@ fn one_load_per_key_however_many_ask_at_once() {
 #[test]
 fn a_failed_load_is_not_cached() {
     let cache: IndexCache = IndexCache::default();
-    let err = cache
-        .get_or_load("k", || Err(Error::NotFound { name: "k".into() }))
-        .unwrap_err();
+    let err = cache.get_or_load("k", || Err(Error::NotFound { name: "k".into() })).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
     assert!(cache.is_empty());
     cache.get_or_load("k", || Ok((index(1), ()))).unwrap();
@@ -78,9 +68,5 @@ fn a_rewritten_local_file_has_a_new_key() {
     std::fs::write(&path, build(&[stored("x", b"1".to_vec())])).unwrap();
     let first = file_key(&path).unwrap();
     std::fs::write(&path, build(&[stored("x", b"12".to_vec())])).unwrap();
-    assert_ne!(
-        first,
-        file_key(&path).unwrap(),
-        "size (and mtime) are part of the key"
-    );
+    assert_ne!(first, file_key(&path).unwrap(), "size (and mtime) are part of the key");
 }

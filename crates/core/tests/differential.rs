@@ -30,8 +30,7 @@ fn case() -> impl Strategy<Value = Case> {
     ];
     let data = prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..2000),
-        (0usize..200_000, any::<u8>())
-            .prop_map(|(n, b)| (0..n).map(|i| b.wrapping_add((i % 7) as u8)).collect()),
+        (0usize..200_000, any::<u8>()).prop_map(|(n, b)| (0..n).map(|i| b.wrapping_add((i % 7) as u8)).collect()),
     ];
     let file = (name, data, any::<bool>(), proptest::bool::weighted(0.2));
     (
@@ -45,44 +44,22 @@ fn case() -> impl Strategy<Value = Case> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, (name, data, deflate, zip64))| {
-                    let name = if name.ends_with('/') {
-                        name
-                    } else {
-                        format!("{i}-{name}")
-                    };
-                    let data = if name.ends_with('/') {
-                        Vec::new()
-                    } else {
-                        data
-                    };
+                    let name = if name.ends_with('/') { name } else { format!("{i}-{name}") };
+                    let data = if name.ends_with('/') { Vec::new() } else { data };
                     (name, data, deflate, zip64)
                 })
                 .collect::<Vec<_>>();
             let mut seen = std::collections::HashSet::new();
-            let files = files
-                .into_iter()
-                .filter(|f| seen.insert(f.0.clone()))
-                .collect();
-            Case {
-                files,
-                comment,
-                prepended,
-                streamed,
-            }
+            let files = files.into_iter().filter(|f| seen.insert(f.0.clone())).collect();
+            Case { files, comment, prepended, streamed }
         })
 }
 
 fn write(case: &Case) -> Vec<u8> {
     fn fill<W: Write + std::io::Seek>(w: &mut zip::ZipWriter<W>, case: &Case) {
         for (name, data, deflate, zip64) in &case.files {
-            let method = if *deflate {
-                zip::CompressionMethod::Deflated
-            } else {
-                zip::CompressionMethod::Stored
-            };
-            let opts = SimpleFileOptions::default()
-                .compression_method(method)
-                .large_file(*zip64);
+            let method = if *deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+            let opts = SimpleFileOptions::default().compression_method(method).large_file(*zip64);
             if name.ends_with('/') {
                 w.add_directory(name.as_str(), opts).unwrap();
             } else {
@@ -90,8 +67,7 @@ fn write(case: &Case) -> Vec<u8> {
                 w.write_all(data).unwrap();
             }
         }
-        w.set_raw_comment(case.comment.clone().into_boxed_slice())
-            .unwrap();
+        w.set_raw_comment(case.comment.clone().into_boxed_slice()).unwrap();
     }
     let body = if case.streamed {
         let mut w = zip::ZipWriter::new_stream(Vec::new());
@@ -117,16 +93,8 @@ fn ours<S: artifact_core::Source>(source: S) -> Result<Listing, Error> {
     for entry in archive.entries() {
         let entry = entry?;
         let mut data = Vec::new();
-        archive
-            .reader(&entry)?
-            .read_to_end(&mut data)
-            .map_err(Error::from_io)?;
-        out.push((
-            entry.name().to_vec(),
-            entry.size(),
-            entry.crc32(),
-            hex(&Sha256::digest(&data)),
-        ));
+        archive.reader(&entry)?.read_to_end(&mut data).map_err(Error::from_io)?;
+        out.push((entry.name().to_vec(), entry.size(), entry.crc32(), hex(&Sha256::digest(&data))));
     }
     Ok(out)
 }
@@ -138,12 +106,7 @@ fn zip_crate(bytes: &[u8]) -> Listing {
             let mut f = archive.by_index(i).unwrap();
             let mut data = Vec::new();
             f.read_to_end(&mut data).unwrap();
-            (
-                f.name_raw().to_vec(),
-                f.size(),
-                f.crc32(),
-                hex(&Sha256::digest(&data)),
-            )
+            (f.name_raw().to_vec(), f.size(), f.crc32(), hex(&Sha256::digest(&data)))
         })
         .collect()
 }
@@ -154,15 +117,11 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn engine_agrees_with_the_zip_crate_and_reads_one_byte_at_a_time() {
-    let mut runner = TestRunner::new(Config {
-        cases: 48,
-        ..Config::default()
-    });
+    let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
     runner
         .run(&case(), |case| {
             let bytes = write(&case);
-            let mine = ours(MemorySource::new(bytes.clone()))
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mine = ours(MemorySource::new(bytes.clone())).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(&mine, &zip_crate(&bytes));
             let small = bytes.len() < 300_000;
             if small {
@@ -195,21 +154,10 @@ for path in sys.argv[1:]:
                       i.file_size, i.CRC, hashlib.sha256(z.read(i)).hexdigest()] for i in z.infolist()]
 print(json.dumps(out))
 "#;
-    let args: Vec<_> = expected
-        .iter()
-        .map(|(p, _)| p.to_str().unwrap().to_owned())
-        .collect();
-    let output = match Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(&args)
-        .output()
-    {
+    let args: Vec<_> = expected.iter().map(|(p, _)| p.to_str().unwrap().to_owned()).collect();
+    let output = match Command::new("python3").arg("-c").arg(script).args(&args).output() {
         Ok(o) if o.status.success() => o,
-        Ok(o) => panic!(
-            "python3 zipfile failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
+        Ok(o) => panic!("python3 zipfile failed: {}", String::from_utf8_lossy(&o.stderr)),
         Err(e) => {
             // Python is on every machine this project builds on; say so loudly if not.
             panic!("python3 is needed for this differential test: {e}");
@@ -222,16 +170,9 @@ print(json.dumps(out))
             .iter()
             .map(|e| {
                 let name = e[0].as_str().unwrap();
-                let name = (0..name.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&name[i..i + 2], 16).unwrap())
-                    .collect();
-                (
-                    name,
-                    e[1].as_u64().unwrap(),
-                    e[2].as_u64().unwrap() as u32,
-                    e[3].as_str().unwrap().to_owned(),
-                )
+                let name =
+                    (0..name.len()).step_by(2).map(|i| u8::from_str_radix(&name[i..i + 2], 16).unwrap()).collect();
+                (name, e[1].as_u64().unwrap(), e[2].as_u64().unwrap() as u32, e[3].as_str().unwrap().to_owned())
             })
             .collect();
         assert_eq!(mine, list, "{}", path.display());

@@ -27,11 +27,7 @@ fn replay(target: &str, property: fn(&[u8])) -> usize {
     let all = inputs(target);
     for (path, data) in &all {
         let outcome = std::panic::catch_unwind(|| property(data));
-        assert!(
-            outcome.is_ok(),
-            "{target}: {} breaks the property",
-            path.display()
-        );
+        assert!(outcome.is_ok(), "{target}: {} breaks the property", path.display());
     }
     all.len()
 }

@@ -12,21 +12,11 @@ use proptest::prelude::*;
 /// Offsets of every central directory record (the zip crate writes no comments or stray
 /// signatures in these archives).
 fn cd_records(bytes: &[u8]) -> Vec<usize> {
-    bytes
-        .windows(4)
-        .enumerate()
-        .filter(|(_, w)| *w == b"PK\x01\x02")
-        .map(|(i, _)| i)
-        .collect()
+    bytes.windows(4).enumerate().filter(|(_, w)| *w == b"PK\x01\x02").map(|(i, _)| i).collect()
 }
 
 fn local_headers(bytes: &[u8]) -> Vec<usize> {
-    bytes
-        .windows(4)
-        .enumerate()
-        .filter(|(_, w)| *w == b"PK\x03\x04")
-        .map(|(i, _)| i)
-        .collect()
+    bytes.windows(4).enumerate().filter(|(_, w)| *w == b"PK\x03\x04").map(|(i, _)| i).collect()
 }
 
 fn eocd(bytes: &[u8]) -> usize {
@@ -47,20 +37,14 @@ fn read_all(bytes: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
     for entry in archive.entries() {
         let entry = entry?;
         let mut data = Vec::new();
-        archive
-            .reader(&entry)?
-            .read_to_end(&mut data)
-            .map_err(Error::from_io)?;
+        archive.reader(&entry)?.read_to_end(&mut data).map_err(Error::from_io)?;
         out.push(data);
     }
     Ok(out)
 }
 
 fn two_files() -> Vec<u8> {
-    build(&[
-        deflated("first.txt", text(4000, 1)),
-        deflated("second.txt", text(4000, 2)),
-    ])
+    build(&[deflated("first.txt", text(4000, 1)), deflated("second.txt", text(4000, 2))])
 }
 
 #[test]
@@ -70,27 +54,11 @@ fn overlapping_entries_are_refused_by_the_whole_archive_check() {
     put_u32(&mut bytes, cd[1] + 42, 0); // second entry claims the first one's local header
     let archive = Archive::open(MemorySource::new(bytes)).unwrap();
     let err = archive.index().and_then(|i| i.check_whole()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::OverlappingEntries {
-                first: 0,
-                second: 0,
-                ..
-            })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Corrupt(Corruption::OverlappingEntries { first: 0, second: 0, .. })), "{err}");
     // Without the index, reading it finds a local header of another name.
     let entry = archive.entries().nth(1).unwrap().unwrap();
     let err = archive.reader(&entry).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::LocalHeaderMismatch { field: "name", .. })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Corrupt(Corruption::LocalHeaderMismatch { field: "name", .. })), "{err}");
 }
 
 #[test]
@@ -100,16 +68,7 @@ fn impossible_entry_count_is_refused_before_reading_records() {
     put_u16(&mut bytes, at + 8, 60_000);
     put_u16(&mut bytes, at + 10, 60_000);
     let err = Archive::open(MemorySource::new(bytes)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::ImpossibleEntryCount {
-                claimed: 60_000,
-                ..
-            })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Corrupt(Corruption::ImpossibleEntryCount { claimed: 60_000, .. })), "{err}");
 }
 
 #[test]
@@ -119,16 +78,7 @@ fn wrong_entry_count_is_corrupt() {
     put_u16(&mut bytes, at + 8, 1);
     put_u16(&mut bytes, at + 10, 1);
     let err = read_all(bytes).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::EntryCountMismatch {
-                claimed: 1,
-                found: 2
-            })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Corrupt(Corruption::EntryCountMismatch { claimed: 1, found: 2 })), "{err}");
 }
 
 #[test]
@@ -137,13 +87,7 @@ fn central_directory_past_the_end_is_corrupt() {
     let at = eocd(&bytes);
     put_u32(&mut bytes, at + 16, 0x7fff_0000);
     let err = Archive::open(MemorySource::new(bytes)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::CentralDirectoryOutOfBounds { .. })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Corrupt(Corruption::CentralDirectoryOutOfBounds { .. })), "{err}");
 }
 
 #[test]
@@ -159,10 +103,7 @@ fn compressed_size_past_the_end_is_out_of_bounds() {
     let entry = archive.entries().nth(1).unwrap().unwrap();
     let err = archive.reader(&entry).unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::OutOfBounds { .. } | Corruption::LocalHeaderMismatch { .. })
-        ),
+        matches!(err, Error::Corrupt(Corruption::OutOfBounds { .. } | Corruption::LocalHeaderMismatch { .. })),
         "{err}"
     );
 }
@@ -176,14 +117,7 @@ fn local_header_offset_past_the_end_is_out_of_bounds() {
     let entry = archive.entries().next().unwrap().unwrap();
     let err = archive.reader(&entry).unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::OutOfBounds {
-                what: "local header",
-                offset: 0xffff_fff0,
-                ..
-            })
-        ),
+        matches!(err, Error::Corrupt(Corruption::OutOfBounds { what: "local header", offset: 0xffff_fff0, .. })),
         "{err}"
     );
 }
@@ -194,10 +128,7 @@ fn name_longer_than_its_record_is_corrupt() {
     let cd = cd_records(&bytes);
     put_u16(&mut bytes, cd[1] + 28, 0xffff);
     let err = read_all(bytes).unwrap_err();
-    assert!(
-        matches!(err, Error::Corrupt(Corruption::Truncated { needed, .. }) if needed > 0xffff),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Corrupt(Corruption::Truncated { needed, .. }) if needed > 0xffff), "{err}");
 }
 
 #[test]
@@ -206,16 +137,7 @@ fn declared_size_bomb_is_refused_before_inflating() {
     let cd = cd_records(&bytes)[0];
     put_u32(&mut bytes, cd + 24, 0xffff_fffe);
     let err = read_all(bytes).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::ImpossibleSizes {
-                uncompressed: 0xffff_fffe,
-                ..
-            })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Corrupt(Corruption::ImpossibleSizes { uncompressed: 0xffff_fffe, .. })), "{err}");
 }
 
 #[test]
@@ -238,16 +160,7 @@ fn ratio_bomb_stops_at_the_declared_size() {
         }
     };
     assert!(total <= 1 << 20, "{total} bytes passed before the error");
-    assert!(
-        matches!(
-            err,
-            Error::Corrupt(Corruption::SizeMismatch {
-                expected: 1_048_576,
-                ..
-            })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Corrupt(Corruption::SizeMismatch { expected: 1_048_576, .. })), "{err}");
 }
 
 #[test]
@@ -268,18 +181,9 @@ fn crc_mismatch_fails_the_read_that_would_finish() {
             Err(e) => break Error::from_io(e),
         }
     };
-    assert!(
-        (90_000..100_000).contains(&total),
-        "every read but the last one succeeds: {total}"
-    );
-    assert!(
-        matches!(err, Error::Corrupt(Corruption::CrcMismatch { .. })),
-        "{err}"
-    );
-    assert!(
-        reader.read(&mut buf).is_err(),
-        "a failed reader stays failed"
-    );
+    assert!((90_000..100_000).contains(&total), "every read but the last one succeeds: {total}");
+    assert!(matches!(err, Error::Corrupt(Corruption::CrcMismatch { .. })), "{err}");
+    assert!(reader.read(&mut buf).is_err(), "a failed reader stays failed");
 }
 
 #[test]
@@ -292,10 +196,7 @@ fn corrupt_deflate_data_is_never_passed_off_as_valid() {
         let mut bytes = clean.clone();
         bytes[offset] ^= 0x5a;
         match read_all(bytes) {
-            Ok(out) => assert_eq!(
-                out[0], data,
-                "a flipped byte at {offset} changed the output silently"
-            ),
+            Ok(out) => assert_eq!(out[0], data, "a flipped byte at {offset} changed the output silently"),
             Err(Error::Corrupt(_)) => {}
             Err(other) => panic!("flipped byte at {offset}: {other}"),
         }
@@ -309,13 +210,7 @@ fn other_methods_are_unsupported_and_named() {
     put_u16(&mut bytes, cd + 10, 9);
     put_u16(&mut bytes, local + 8, 9);
     let err = read_all(bytes).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Unsupported(Unsupported::Method { method: 9, .. })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Unsupported(Unsupported::Method { method: 9, .. })), "{err}");
     assert!(err.to_string().contains("deflate64"), "{err}");
 }
 
@@ -343,10 +238,7 @@ fn truncation_at_every_length_is_an_error() {
     let bytes = two_files();
     for len in 0..bytes.len() {
         let err = read_all(bytes[..len].to_vec()).expect_err("a truncated archive read fine");
-        assert!(
-            matches!(err, Error::Corrupt(_)),
-            "truncated to {len}: {err}"
-        );
+        assert!(matches!(err, Error::Corrupt(_)), "truncated to {len}: {err}");
     }
 }
 

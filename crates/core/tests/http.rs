@@ -27,22 +27,16 @@ fn many(n: usize) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for i in 0..n {
-        w.start_file(format!("build/objects/file-{i:06}.o"), opts)
-            .unwrap();
+        w.start_file(format!("build/objects/file-{i:06}.o"), opts).unwrap();
         w.write_all(format!("object {i}\n").as_bytes()).unwrap();
     }
-    w.start_file("reports/summary.txt", SimpleFileOptions::default())
-        .unwrap();
+    w.start_file("reports/summary.txt", SimpleFileOptions::default()).unwrap();
     w.write_all(&text(2048, 7)).unwrap();
     w.finish().unwrap().into_inner()
 }
 
 fn small() -> Vec<u8> {
-    build(&[
-        deflated("a.txt", text(2048, 1)),
-        stored("b.bin", vec![7u8; 500]),
-        deflated("c/d.txt", text(100_000, 2)),
-    ])
+    build(&[deflated("a.txt", text(2048, 1)), stored("b.bin", vec![7u8; 500]), deflated("c/d.txt", text(100_000, 2))])
 }
 
 #[test]
@@ -50,25 +44,13 @@ fn cold_lookup_in_a_small_archive_is_two_requests() {
     let server = RangeServer::start();
     server.put("a.zip", small());
     let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
-    let out = read(
-        remote
-            .open_entry(&server.url("a.zip"), &path("a.txt"))
-            .unwrap(),
-    )
-    .unwrap();
+    let out = read(remote.open_entry(&server.url("a.zip"), &path("a.txt")).unwrap()).unwrap();
     assert_eq!(out, text(2048, 1));
     let requests = server.requests();
-    assert_eq!(
-        requests.len(),
-        2,
-        "suffix read, then header and data together"
-    );
+    assert_eq!(requests.len(), 2, "suffix read, then header and data together");
     assert_eq!(requests[0].range.as_deref(), Some("bytes=-65536"));
     assert!(requests[0].header("if-match").is_none());
-    assert!(
-        requests[1].header("if-match").is_some(),
-        "every later request is conditional"
-    );
+    assert!(requests[1].header("if-match").is_some(), "every later request is conditional");
     assert_eq!(remote.stats().reads, 2);
     assert_eq!(remote.stats().bytes, server.bytes_sent());
 }
@@ -78,39 +60,22 @@ fn cold_lookup_in_100k_entries_is_three_requests_and_warm_is_one() {
     let bytes = many(100_000);
     let server = RangeServer::start();
     server.put("big.zip", bytes.clone());
-    let cd = Archive::open(artifact_core::MemorySource::new(bytes))
-        .unwrap()
-        .central_directory()
-        .location();
+    let cd = Archive::open(artifact_core::MemorySource::new(bytes)).unwrap().central_directory().location();
     assert!(cd.size > 64 * 1024);
     let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
     let url = server.url("big.zip");
     let entry_bytes = {
-        let reader = remote
-            .open_entry(&url, &path("reports/summary.txt"))
-            .unwrap();
+        let reader = remote.open_entry(&url, &path("reports/summary.txt")).unwrap();
         let compressed = reader.entry().compressed_size();
         assert_eq!(read(reader).unwrap(), text(2048, 7));
         compressed
     };
-    assert_eq!(
-        server.requests().len(),
-        3,
-        "suffix, the rest of the central directory, the entry"
-    );
+    assert_eq!(server.requests().len(), 3, "suffix, the rest of the central directory, the entry");
     let received = remote.stats().bytes;
-    assert!(
-        received <= cd.size + entry_bytes + 66 * 1024,
-        "{received} bytes for a cold look-up"
-    );
+    assert!(received <= cd.size + entry_bytes + 66 * 1024, "{received} bytes for a cold look-up");
 
     server.reset_counts();
-    let out = read(
-        remote
-            .open_entry(&url, &path("build/objects/file-050000.o"))
-            .unwrap(),
-    )
-    .unwrap();
+    let out = read(remote.open_entry(&url, &path("build/objects/file-050000.o")).unwrap()).unwrap();
     assert_eq!(out, b"object 50000\n");
     assert_eq!(server.requests().len(), 1, "a warm look-up is one request");
 }
@@ -119,18 +84,9 @@ fn cold_lookup_in_100k_entries_is_three_requests_and_warm_is_one() {
 fn a_server_that_ignores_range_is_refused_after_one_request() {
     let server = RangeServer::start();
     server.put("a.zip", small());
-    server.set_behaviour(Behaviour {
-        ignore_range: true,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
     let err = HttpSource::open(&server.url("a.zip"), &HttpOptions::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Unsupported(Unsupported::ServerIgnoresRange { .. })
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Unsupported(Unsupported::ServerIgnoresRange { .. })), "{err}");
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -143,20 +99,13 @@ fn a_changed_etag_is_detected_and_the_cached_index_is_replaced_once() {
     read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
 
     // The archive is replaced: the cached index is stale.
-    server.put(
-        "a.zip",
-        build(&[deflated("a.txt", b"new content".to_vec())]),
-    );
+    server.put("a.zip", build(&[deflated("a.txt", b"new content".to_vec())]));
     server.reset_counts();
     let out = read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
     assert_eq!(out, b"new content");
     let requests = server.requests();
     assert!(requests[0].header("if-match").is_some());
-    assert_eq!(
-        requests.len(),
-        3,
-        "the failed conditional request, then a cold look-up"
-    );
+    assert_eq!(requests.len(), 3, "the failed conditional request, then a cold look-up");
 
     // A source pinned to the old version says so.
     let source = HttpSource::open(&url, &HttpOptions::default()).unwrap();
@@ -174,38 +123,17 @@ fn a_broken_transfer_resumes_from_the_next_byte() {
     let url = server.url("a.zip");
     remote.open(&url).unwrap();
     server.reset_counts();
-    server.set_behaviour(Behaviour {
-        cut_after: Some(1_000_000),
-        cut_times: 2,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { cut_after: Some(1_000_000), cut_times: 2, ..Behaviour::default() });
     let out = read(remote.open_entry(&url, &path("big.txt")).unwrap()).unwrap();
     assert_eq!(out, data, "bytes identical after two resumptions");
     let requests = server.requests();
     assert_eq!(requests.len(), 3);
     for r in &requests[1..] {
-        assert!(
-            r.header("if-match").is_some(),
-            "a resumption is conditional"
-        );
+        assert!(r.header("if-match").is_some(), "a resumption is conditional");
     }
-    let first_start: u64 = requests[0].range.as_deref().unwrap()[6..]
-        .split('-')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let second_start: u64 = requests[1].range.as_deref().unwrap()[6..]
-        .split('-')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(
-        second_start,
-        first_start + 1_000_000,
-        "resumed from the next byte"
-    );
+    let first_start: u64 = requests[0].range.as_deref().unwrap()[6..].split('-').next().unwrap().parse().unwrap();
+    let second_start: u64 = requests[1].range.as_deref().unwrap()[6..].split('-').next().unwrap().parse().unwrap();
+    assert_eq!(second_start, first_start + 1_000_000, "resumed from the next byte");
 }
 
 #[test]
@@ -215,22 +143,9 @@ fn a_transfer_that_keeps_breaking_fails_cleanly() {
     let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
     let url = server.url("a.zip");
     remote.open(&url).unwrap();
-    server.set_behaviour(Behaviour {
-        cut_after: Some(100_000),
-        cut_times: 100,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { cut_after: Some(100_000), cut_times: 100, ..Behaviour::default() });
     let err = read(remote.open_entry(&url, &path("big.txt")).unwrap()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Http {
-                problem: HttpProblem::ShortBody { .. },
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Http { problem: HttpProblem::ShortBody { .. }, .. }), "{err}");
 }
 
 #[test]
@@ -238,48 +153,22 @@ fn a_redirect_to_another_origin_drops_credentials_and_later_ranges_skip_it() {
     let storage = RangeServer::start();
     storage.put("objects/a.zip", small());
     let gitlab = RangeServer::start();
-    gitlab.set_behaviour(Behaviour {
-        redirect_to: Some(storage.origin()),
-        ..Behaviour::default()
-    });
+    gitlab.set_behaviour(Behaviour { redirect_to: Some(storage.origin()), ..Behaviour::default() });
     let mut options = HttpOptions::default();
-    options
-        .headers
-        .insert("private-token", "secret-token".parse().unwrap());
-    options
-        .headers
-        .insert("job-token", "job-secret".parse().unwrap());
-    options
-        .headers
-        .insert("authorization", "Bearer x".parse().unwrap());
-    options
-        .headers
-        .insert("x-harmless", "kept".parse().unwrap());
+    options.headers.insert("private-token", "secret-token".parse().unwrap());
+    options.headers.insert("job-token", "job-secret".parse().unwrap());
+    options.headers.insert("authorization", "Bearer x".parse().unwrap());
+    options.headers.insert("x-harmless", "kept".parse().unwrap());
     let remote = RemoteArchives::new(options).unwrap();
-    let out = read(
-        remote
-            .open_entry(&gitlab.url("redirect/objects/a.zip"), &path("a.txt"))
-            .unwrap(),
-    )
-    .unwrap();
+    let out = read(remote.open_entry(&gitlab.url("redirect/objects/a.zip"), &path("a.txt")).unwrap()).unwrap();
     assert_eq!(out, text(2048, 1));
-    assert_eq!(
-        gitlab.requests().len(),
-        1,
-        "only the first request goes through the redirect"
-    );
-    assert_eq!(
-        gitlab.requests()[0].header("private-token"),
-        Some("secret-token")
-    );
+    assert_eq!(gitlab.requests().len(), 1, "only the first request goes through the redirect");
+    assert_eq!(gitlab.requests()[0].header("private-token"), Some("secret-token"));
     let at_storage = storage.requests();
     assert_eq!(at_storage.len(), 2);
     for r in &at_storage {
         for secret in ["private-token", "job-token", "authorization", "cookie"] {
-            assert!(
-                r.header(secret).is_none(),
-                "{secret} leaked to another origin"
-            );
+            assert!(r.header(secret).is_none(), "{secret} leaked to another origin");
         }
         assert_eq!(r.header("x-harmless"), Some("kept"));
     }
@@ -289,21 +178,9 @@ fn a_redirect_to_another_origin_drops_credentials_and_later_ranges_skip_it() {
 fn wrong_content_range_fails_at_once() {
     let server = RangeServer::start();
     server.put("a.zip", small());
-    server.set_behaviour(Behaviour {
-        wrong_content_range: true,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { wrong_content_range: true, ..Behaviour::default() });
     let err = HttpSource::open(&server.url("a.zip"), &HttpOptions::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Http {
-                problem: HttpProblem::WrongRange { .. },
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Http { problem: HttpProblem::WrongRange { .. }, .. }), "{err}");
 }
 
 #[test]
@@ -317,17 +194,9 @@ fn missing_archive_is_not_found() {
 fn last_modified_without_etag_uses_if_range() {
     let server = RangeServer::start();
     server.put("a.zip", small());
-    server.set_behaviour(Behaviour {
-        no_etag: true,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { no_etag: true, ..Behaviour::default() });
     let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
-    let out = read(
-        remote
-            .open_entry(&server.url("a.zip"), &path("b.bin"))
-            .unwrap(),
-    )
-    .unwrap();
+    let out = read(remote.open_entry(&server.url("a.zip"), &path("b.bin")).unwrap()).unwrap();
     assert_eq!(out, vec![7u8; 500]);
     let requests = server.requests();
     assert!(requests[1].header("if-range").is_some() && requests[1].header("if-match").is_none());
@@ -337,25 +206,10 @@ fn last_modified_without_etag_uses_if_range() {
 fn a_stalled_server_times_out() {
     let server = RangeServer::start();
     server.put("a.zip", small());
-    server.set_behaviour(Behaviour {
-        delay_ms: 1500,
-        ..Behaviour::default()
-    });
-    let options = HttpOptions {
-        stall_timeout: Duration::from_millis(300),
-        ..HttpOptions::default()
-    };
+    server.set_behaviour(Behaviour { delay_ms: 1500, ..Behaviour::default() });
+    let options = HttpOptions { stall_timeout: Duration::from_millis(300), ..HttpOptions::default() };
     let err = HttpSource::open(&server.url("a.zip"), &options).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Http {
-                problem: HttpProblem::Transport(_),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::Http { problem: HttpProblem::Transport(_), .. }), "{err}");
 }
 
 #[test]
@@ -365,27 +219,13 @@ fn the_disk_cache_makes_a_second_process_one_request() {
     server.put("big.zip", bytes);
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("big.zip") + "?X-Amz-Signature=first";
-    let first = RemoteArchives::new(HttpOptions::default())
-        .unwrap()
-        .with_disk_cache(dir.path());
-    read(
-        first
-            .open_entry(&url, &path("reports/summary.txt"))
-            .unwrap(),
-    )
-    .unwrap();
+    let first = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    read(first.open_entry(&url, &path("reports/summary.txt")).unwrap()).unwrap();
     drop(first);
     server.reset_counts();
-    let second = RemoteArchives::new(HttpOptions::default())
-        .unwrap()
-        .with_disk_cache(dir.path());
+    let second = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
     let other_signature = server.url("big.zip") + "?X-Amz-Signature=second";
-    let out = read(
-        second
-            .open_entry(&other_signature, &path("build/objects/file-000007.o"))
-            .unwrap(),
-    )
-    .unwrap();
+    let out = read(second.open_entry(&other_signature, &path("build/objects/file-000007.o")).unwrap()).unwrap();
     assert_eq!(out, b"object 7\n");
     assert_eq!(server.requests().len(), 1, "the index came from disk");
 }
@@ -396,10 +236,7 @@ fn listing_and_reading_many_entries_of_a_remote_archive() {
     server.put("a.zip", small());
     let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
     let archive = remote.open(&server.url("a.zip")).unwrap();
-    let names: Vec<_> = archive
-        .entries()
-        .map(|e| e.unwrap().display_name().into_owned())
-        .collect();
+    let names: Vec<_> = archive.entries().map(|e| e.unwrap().display_name().into_owned()).collect();
     assert_eq!(names, ["a.txt", "b.bin", "c/d.txt"]);
     for (name, want) in [("c/d.txt", text(100_000, 2)), ("b.bin", vec![7u8; 500])] {
         let entry = archive.find(&path(name)).unwrap();
@@ -410,13 +247,10 @@ fn listing_and_reading_many_entries_of_a_remote_archive() {
 #[test]
 fn many_entries_of_a_remote_archive_share_ranges() {
     let server = RangeServer::start();
-    let files: Vec<(String, Vec<u8>)> = (0..200)
-        .map(|i| (format!("f/{i:03}.txt"), text(3000 + i, i as u64)))
-        .collect();
+    let files: Vec<(String, Vec<u8>)> = (0..200).map(|i| (format!("f/{i:03}.txt"), text(3000 + i, i as u64))).collect();
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in &files {
-        w.start_file(name.as_str(), SimpleFileOptions::default())
-            .unwrap();
+        w.start_file(name.as_str(), SimpleFileOptions::default()).unwrap();
         w.write_all(data).unwrap();
     }
     server.put("a.zip", w.finish().unwrap().into_inner());
@@ -430,12 +264,7 @@ fn many_entries_of_a_remote_archive_share_ranges() {
     assert_eq!(batch.ranges(), 1);
     for entry in &wanted {
         let i: usize = entry.display_name()[2..5].parse().unwrap();
-        assert_eq!(
-            read(batch.reader(entry).unwrap()).unwrap(),
-            files[i].1,
-            "{}",
-            entry.display_name()
-        );
+        assert_eq!(read(batch.reader(entry).unwrap()).unwrap(), files[i].1, "{}", entry.display_name());
     }
     assert_eq!(server.requests().len(), 1, "one request for 100 entries");
 
@@ -444,14 +273,8 @@ fn many_entries_of_a_remote_archive_share_ranges() {
     let far: Vec<_> = [&entries[0], &entries[199]].into_iter().collect();
     let mut batch = archive.batch(far.iter().copied(), 0);
     assert_eq!(batch.ranges(), 2);
-    assert_eq!(
-        read(batch.reader(&entries[199]).unwrap()).unwrap(),
-        files[199].1
-    );
-    assert_eq!(
-        read(batch.reader(&entries[0]).unwrap()).unwrap(),
-        files[0].1
-    );
+    assert_eq!(read(batch.reader(&entries[199]).unwrap()).unwrap(), files[199].1);
+    assert_eq!(read(batch.reader(&entries[0]).unwrap()).unwrap(), files[0].1);
 }
 
 #[test]
@@ -462,19 +285,10 @@ fn concurrent_cold_lookups_of_one_archive_share_one_fetch() {
     let url = server.url("a.zip");
     std::thread::scope(|s| {
         for _ in 0..8 {
-            s.spawn(|| {
-                assert_eq!(
-                    read(remote.open_entry(&url, &path("b.bin")).unwrap()).unwrap(),
-                    vec![7u8; 500]
-                )
-            });
+            s.spawn(|| assert_eq!(read(remote.open_entry(&url, &path("b.bin")).unwrap()).unwrap(), vec![7u8; 500]));
         }
     });
-    let suffix_reads = server
-        .requests()
-        .iter()
-        .filter(|r| r.range.as_deref() == Some("bytes=-65536"))
-        .count();
+    let suffix_reads = server.requests().iter().filter(|r| r.range.as_deref() == Some("bytes=-65536")).count();
     assert_eq!(suffix_reads, 1, "one index fetch for eight look-ups");
     assert_eq!(server.requests().len(), 1 + 8);
 }
@@ -483,26 +297,13 @@ fn concurrent_cold_lookups_of_one_archive_share_one_fetch() {
 fn a_caller_may_opt_in_to_downloading_from_a_server_that_ignores_range() {
     let server = RangeServer::start();
     server.put("a.zip", small());
-    server.set_behaviour(Behaviour {
-        ignore_range: true,
-        ..Behaviour::default()
-    });
-    let options = HttpOptions {
-        spool_without_range: true,
-        ..HttpOptions::default()
-    };
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
+    let options = HttpOptions { spool_without_range: true, ..HttpOptions::default() };
     let source = HttpSource::open(&server.url("a.zip"), &options).unwrap();
     let archive = Archive::open(&source).unwrap();
     let entry = archive.find(&path("c/d.txt")).unwrap();
-    assert_eq!(
-        read(archive.reader(&entry).unwrap()).unwrap(),
-        text(100_000, 2)
-    );
-    assert_eq!(
-        server.requests().len(),
-        1,
-        "one full download, then local reads"
-    );
+    assert_eq!(read(archive.reader(&entry).unwrap()).unwrap(), text(100_000, 2));
+    assert_eq!(server.requests().len(), 1, "one full download, then local reads");
     assert_eq!(source.stats().bytes, small().len() as u64);
 }
 
@@ -511,25 +312,12 @@ fn the_disk_cache_never_writes_tokens_from_the_url() {
     let server = RangeServer::start();
     server.put("a.zip", small());
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteArchives::new(HttpOptions::default())
-        .unwrap()
-        .with_disk_cache(dir.path());
-    read(
-        remote
-            .open_entry(
-                &(server.url("a.zip") + "?private_token=SECRET-123"),
-                &path("a.txt"),
-            )
-            .unwrap(),
-    )
-    .unwrap();
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    read(remote.open_entry(&(server.url("a.zip") + "?private_token=SECRET-123"), &path("a.txt")).unwrap()).unwrap();
     let mut files = 0;
     for file in std::fs::read_dir(dir.path()).unwrap() {
         let bytes = std::fs::read(file.unwrap().path()).unwrap();
-        assert!(
-            !bytes.windows(10).any(|w| w == b"SECRET-123"),
-            "a token was written to the cache"
-        );
+        assert!(!bytes.windows(10).any(|w| w == b"SECRET-123"), "a token was written to the cache");
         files += 1;
     }
     assert_eq!(files, 1);
@@ -541,31 +329,18 @@ fn a_stale_disk_index_is_replaced_by_the_next_process() {
     server.put("a.zip", small());
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("a.zip");
-    let first = RemoteArchives::new(HttpOptions::default())
-        .unwrap()
-        .with_disk_cache(dir.path());
+    let first = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
     read(first.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
     server.put("a.zip", build(&[deflated("a.txt", b"rewritten".to_vec())]));
     for _ in 0..2 {
         // A new process each time: only the disk cache remembers.
-        let next = RemoteArchives::new(HttpOptions::default())
-            .unwrap()
-            .with_disk_cache(dir.path());
-        assert_eq!(
-            read(next.open_entry(&url, &path("a.txt")).unwrap()).unwrap(),
-            b"rewritten"
-        );
+        let next = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+        assert_eq!(read(next.open_entry(&url, &path("a.txt")).unwrap()).unwrap(), b"rewritten");
     }
     server.reset_counts();
-    let warm = RemoteArchives::new(HttpOptions::default())
-        .unwrap()
-        .with_disk_cache(dir.path());
+    let warm = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
     read(warm.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
-    assert_eq!(
-        server.requests().len(),
-        1,
-        "the disk index was replaced, so warm again"
-    );
+    assert_eq!(server.requests().len(), 1, "the disk index was replaced, so warm again");
 }
 
 #[test]
@@ -575,14 +350,8 @@ fn a_warm_index_without_the_entry_looks_again() {
     let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
     let url = server.url("a.zip");
     read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
-    server.put(
-        "a.zip",
-        build(&[deflated("new.txt", b"added later".to_vec())]),
-    );
-    assert_eq!(
-        read(remote.open_entry(&url, &path("new.txt")).unwrap()).unwrap(),
-        b"added later"
-    );
+    server.put("a.zip", build(&[deflated("new.txt", b"added later".to_vec())]));
+    assert_eq!(read(remote.open_entry(&url, &path("new.txt")).unwrap()).unwrap(), b"added later");
     let err = remote.open_entry(&url, &path("never.txt")).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
 }
@@ -592,13 +361,10 @@ fn remote_and_local_agree_on_a_fake_end_record_deep_in_a_long_comment() {
     // The real end record sits more than 64 KiB before the end; a lookalike inside the
     // comment, within the suffix read, must not win.
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    w.start_file("real.txt", SimpleFileOptions::default())
-        .unwrap();
+    w.start_file("real.txt", SimpleFileOptions::default()).unwrap();
     w.write_all(b"the real one").unwrap();
     let mut comment = vec![b'c'; 65_520];
-    let fake = [
-        0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 9, 0, 9, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ];
+    let fake = [0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 9, 0, 9, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     comment[1000..1022].copy_from_slice(&fake);
     w.set_raw_comment(comment.into_boxed_slice()).unwrap();
     let bytes = w.finish().unwrap().into_inner();
@@ -607,40 +373,16 @@ fn remote_and_local_agree_on_a_fake_end_record_deep_in_a_long_comment() {
     let server = RangeServer::start();
     server.put("a.zip", bytes);
     let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
-    assert_eq!(
-        read(
-            remote
-                .open_entry(&server.url("a.zip"), &path("real.txt"))
-                .unwrap()
-        )
-        .unwrap(),
-        b"the real one"
-    );
+    assert_eq!(read(remote.open_entry(&server.url("a.zip"), &path("real.txt")).unwrap()).unwrap(), b"the real one");
 }
 
 #[test]
 fn a_server_claiming_a_huge_central_directory_is_refused_not_buffered() {
     let server = RangeServer::start();
     server.put("big.zip", many(5_000));
-    let options = HttpOptions {
-        max_buffered: 64 * 1024,
-        ..HttpOptions::default()
-    };
-    let err = RemoteArchives::new(options)
-        .unwrap()
-        .open(&server.url("big.zip"))
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Io(_)
-                | Error::Http {
-                    problem: HttpProblem::TooLarge { .. },
-                    ..
-                }
-        ),
-        "{err}"
-    );
+    let options = HttpOptions { max_buffered: 64 * 1024, ..HttpOptions::default() };
+    let err = RemoteArchives::new(options).unwrap().open(&server.url("big.zip")).unwrap_err();
+    assert!(matches!(err, Error::Io(_) | Error::Http { problem: HttpProblem::TooLarge { .. }, .. }), "{err}");
     assert!(err.to_string().contains("over the limit"), "{err}");
 }
 
@@ -648,29 +390,17 @@ fn a_server_claiming_a_huge_central_directory_is_refused_not_buffered() {
 fn error_messages_never_carry_the_query_string() {
     // Presigned object-storage URLs carry their signature in the query.
     let server = RangeServer::start();
-    let missing = format!(
-        "{}?X-Amz-Signature=topsecret&private_token=glpat-secret",
-        server.url("nothing.zip")
-    );
+    let missing = format!("{}?X-Amz-Signature=topsecret&private_token=glpat-secret", server.url("nothing.zip"));
     let err = HttpSource::open(&missing, &HttpOptions::default()).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
     server.put("a.zip", small());
-    server.set_behaviour(Behaviour {
-        ignore_range: true,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
     let ignored = format!("{}?X-Amz-Signature=topsecret", server.url("a.zip"));
     let err2 = HttpSource::open(&ignored, &HttpOptions::default()).unwrap_err();
-    let refused = HttpSource::open(
-        "http://127.0.0.1:9/a.zip?X-Amz-Signature=topsecret",
-        &HttpOptions::default(),
-    )
-    .unwrap_err();
+    let refused =
+        HttpSource::open("http://127.0.0.1:9/a.zip?X-Amz-Signature=topsecret", &HttpOptions::default()).unwrap_err();
     for e in [err, err2, refused] {
         let text = e.to_string();
-        assert!(
-            !text.contains("topsecret") && !text.contains("glpat-secret"),
-            "{text}"
-        );
+        assert!(!text.contains("topsecret") && !text.contains("glpat-secret"), "{text}");
     }
 }

@@ -6,9 +6,7 @@ mod common;
 use std::io::{Cursor, Read, Write};
 use std::sync::Arc;
 
-use artifact_core::{
-    Archive, ArtifactPath, Error, FileSource, MAX_TAIL, MemorySource, Source, open_entry,
-};
+use artifact_core::{Archive, ArtifactPath, Error, FileSource, MAX_TAIL, MemorySource, Source, open_entry};
 use common::*;
 use zip::write::SimpleFileOptions;
 
@@ -16,8 +14,7 @@ fn many_entries(n: usize) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for i in 0..n {
-        w.start_file(format!("build/output/objects/file-{i:06}.o"), opts)
-            .unwrap();
+        w.start_file(format!("build/output/objects/file-{i:06}.o"), opts).unwrap();
         w.write_all(format!("object {i}\n").as_bytes()).unwrap();
     }
     let deflate = SimpleFileOptions::default();
@@ -35,70 +32,42 @@ fn one_lookup_in_100k_entries_reads_tail_central_directory_and_entry_only() {
     let source = FileSource::open(&path).unwrap();
     let archive = Archive::open(&source).unwrap();
     let cd = archive.central_directory().location();
-    assert!(
-        cd.zip64,
-        "more than 65,535 entries need the zip64 end record"
-    );
+    assert!(cd.zip64, "more than 65,535 entries need the zip64 end record");
     assert_eq!(cd.entries, 100_001);
     let after_open = source.stats();
-    assert_eq!(
-        after_open.reads, 2,
-        "one tail read, one central directory read"
-    );
+    assert_eq!(after_open.reads, 2, "one tail read, one central directory read");
     assert_eq!(after_open.bytes, MAX_TAIL as u64 + cd.size);
 
-    let entry = archive
-        .find(&ArtifactPath::new("reports/summary.txt").unwrap())
-        .unwrap();
+    let entry = archive.find(&ArtifactPath::new("reports/summary.txt").unwrap()).unwrap();
     let mut out = Vec::new();
-    archive
-        .reader(&entry)
-        .unwrap()
-        .read_to_end(&mut out)
-        .unwrap();
+    archive.reader(&entry).unwrap().read_to_end(&mut out).unwrap();
     assert_eq!(out, text(2048, 7));
     let total = source.stats();
-    assert_eq!(
-        total.reads, 3,
-        "the local header and the small entry come in one read"
-    );
+    assert_eq!(total.reads, 3, "the local header and the small entry come in one read");
     let entry_bytes = total.bytes - after_open.bytes;
-    assert!(
-        entry_bytes <= 30 + 19 + 1024 + entry.compressed_size(),
-        "{entry_bytes} bytes for the entry"
-    );
+    assert!(entry_bytes <= 30 + 19 + 1024 + entry.compressed_size(), "{entry_bytes} bytes for the entry");
 }
 
 #[test]
 fn a_single_lookup_scans_the_central_directory_through_a_small_buffer() {
     let bytes = many_entries(100_000);
     let source = MemorySource::new(bytes);
-    let cd = Archive::open(&source)
-        .unwrap()
-        .central_directory()
-        .location();
+    let cd = Archive::open(&source).unwrap().central_directory().location();
     let before = source.stats();
     // Every record, including those that straddle a buffer boundary, is found.
     for i in [0usize, 3_000, 3_641, 3_642, 50_000, 99_999] {
         let name = format!("build/output/objects/file-{i:06}.o");
         let mut out = String::new();
-        open_entry(&source, &ArtifactPath::new(&name).unwrap())
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
+        open_entry(&source, &ArtifactPath::new(&name).unwrap()).unwrap().read_to_string(&mut out).unwrap();
         assert_eq!(out, format!("object {i}\n"));
     }
-    let mut reader =
-        open_entry(&source, &ArtifactPath::new("reports/summary.txt").unwrap()).unwrap();
+    let mut reader = open_entry(&source, &ArtifactPath::new("reports/summary.txt").unwrap()).unwrap();
     let mut out = Vec::new();
     reader.read_to_end(&mut out).unwrap();
     assert_eq!(out, text(2048, 7));
     let one = source.stats().reads - before.reads;
     let chunks = cd.size.div_ceil(256 * 1024);
-    assert!(
-        one <= 7 * (1 + chunks + 1),
-        "tail, the directory in 256 KiB chunks, the entry"
-    );
+    assert!(one <= 7 * (1 + chunks + 1), "tail, the directory in 256 KiB chunks, the entry");
     let err = open_entry(&source, &ArtifactPath::new("missing").unwrap()).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
     let err = open_entry(&source, &ArtifactPath::new("build").unwrap()).unwrap_err();
@@ -115,11 +84,7 @@ fn zip64_archive_lists_every_entry_and_index_finds_them() {
     assert_eq!(index.len(), 70_001);
     let e = index.find(b"build/output/objects/file-069999.o").unwrap();
     let mut out = String::new();
-    archive
-        .reader(&e)
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    archive.reader(&e).unwrap().read_to_string(&mut out).unwrap();
     assert_eq!(out, "object 69999\n");
     assert!(index.find(b"build/output/objects/file-070000.o").is_none());
 }
@@ -138,54 +103,36 @@ fn a_shared_index_serves_many_threads() {
                     let name = format!("build/output/objects/file-{i:06}.o");
                     let e = archive.find(&ArtifactPath::new(&name).unwrap()).unwrap();
                     let mut out = String::new();
-                    archive
-                        .reader(&e)
-                        .unwrap()
-                        .read_to_string(&mut out)
-                        .unwrap();
+                    archive.reader(&e).unwrap().read_to_string(&mut out).unwrap();
                     assert_eq!(out, format!("object {i}\n"));
                 }
             });
         }
     });
     let per_lookup = (bytes.stats().reads - reads_before) as f64 / (4.0 * 52.0);
-    assert!(
-        per_lookup <= 1.01,
-        "a lookup with a shared index costs one read, got {per_lookup}"
-    );
+    assert!(per_lookup <= 1.01, "a lookup with a shared index costs one read, got {per_lookup}");
 }
 
 #[test]
 fn data_descriptors_trust_the_central_directory() {
     // A streaming writer cannot seek back: sizes and CRC go in data descriptors (bit 3).
     let mut w = zip::ZipWriter::new_stream(Vec::new());
-    w.start_file("streamed.txt", SimpleFileOptions::default())
-        .unwrap();
+    w.start_file("streamed.txt", SimpleFileOptions::default()).unwrap();
     w.write_all(&text(50_000, 3)).unwrap();
-    w.start_file(
-        "stored.bin",
-        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored),
-    )
-    .unwrap();
+    w.start_file("stored.bin", SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
+        .unwrap();
     w.write_all(b"raw bytes").unwrap();
     let bytes = w.finish().unwrap().into_inner();
     let archive = Archive::open(MemorySource::new(bytes.clone())).unwrap();
     let first = archive.entries().next().unwrap().unwrap();
-    assert_ne!(
-        first.flags() & 8,
-        0,
-        "the zip crate's stream writer sets bit 3"
-    );
+    assert_ne!(first.flags() & 8, 0, "the zip crate's stream writer sets bit 3");
     assert_eq!(cat(&bytes, "streamed.txt").unwrap(), text(50_000, 3));
     assert_eq!(cat(&bytes, "stored.bin").unwrap(), b"raw bytes");
 }
 
 #[test]
 fn prepended_data_is_found_by_where_the_central_directory_is() {
-    let archive = build(&[
-        deflated("a.txt", text(5000, 1)),
-        stored("b.bin", vec![9u8; 300]),
-    ]);
+    let archive = build(&[deflated("a.txt", text(5000, 1)), stored("b.bin", vec![9u8; 300])]);
     let mut sfx = vec![0x7fu8; 12_345];
     sfx.extend_from_slice(&archive);
     let opened = Archive::open(MemorySource::new(sfx.clone())).unwrap();
@@ -209,26 +156,15 @@ fn archive_comment_does_not_hide_the_archive() {
 #[test]
 fn unicode_empty_and_directory_entries() {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    w.add_directory("日本語/", SimpleFileOptions::default())
-        .unwrap();
-    w.start_file("日本語/ファイル.txt", SimpleFileOptions::default())
-        .unwrap();
+    w.add_directory("日本語/", SimpleFileOptions::default()).unwrap();
+    w.start_file("日本語/ファイル.txt", SimpleFileOptions::default()).unwrap();
     w.write_all("こんにちは".as_bytes()).unwrap();
     w.start_file("empty", SimpleFileOptions::default()).unwrap();
     let bytes = w.finish().unwrap().into_inner();
-    assert_eq!(
-        cat(&bytes, "日本語/ファイル.txt").unwrap(),
-        "こんにちは".as_bytes()
-    );
+    assert_eq!(cat(&bytes, "日本語/ファイル.txt").unwrap(), "こんにちは".as_bytes());
     assert_eq!(cat(&bytes, "empty").unwrap(), b"");
-    assert!(
-        matches!(cat(&bytes, "日本語"), Err(Error::NotFound { .. })),
-        "a directory is not served"
-    );
-    assert!(matches!(
-        cat(&bytes, "missing"),
-        Err(Error::NotFound { .. })
-    ));
+    assert!(matches!(cat(&bytes, "日本語"), Err(Error::NotFound { .. })), "a directory is not served");
+    assert!(matches!(cat(&bytes, "missing"), Err(Error::NotFound { .. })));
 }
 
 /// A stored entry at an offset past 4 GiB in a sparse file, with zip64 fields everywhere.
@@ -303,21 +239,12 @@ fn offsets_past_4_gib_through_a_sparse_file() {
 
     let source = FileSource::open(&path).unwrap();
     let archive = Archive::open(&source).unwrap();
-    let entry = archive
-        .find(&ArtifactPath::new("far/away.txt").unwrap())
-        .unwrap();
+    let entry = archive.find(&ArtifactPath::new("far/away.txt").unwrap()).unwrap();
     assert_eq!(entry.size(), data.len() as u64);
     let mut out = Vec::new();
-    archive
-        .reader(&entry)
-        .unwrap()
-        .read_to_end(&mut out)
-        .unwrap();
+    archive.reader(&entry).unwrap().read_to_end(&mut out).unwrap();
     assert_eq!(out, data);
-    assert!(
-        source.stats().bytes < 200_000,
-        "a 5 GiB archive costs a few KiB to read one entry"
-    );
+    assert!(source.stats().bytes < 200_000, "a 5 GiB archive costs a few KiB to read one entry");
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -328,22 +255,13 @@ fn crc32(data: &[u8]) -> u32 {
 
 #[test]
 fn file_source_and_memory_source_agree() {
-    let bytes = build(&[
-        deflated("a/b.txt", text(300_000, 5)),
-        stored("c.bin", vec![1, 2, 3]),
-    ]);
+    let bytes = build(&[deflated("a/b.txt", text(300_000, 5)), stored("c.bin", vec![1, 2, 3])]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.zip");
     std::fs::write(&path, &bytes).unwrap();
     for name in ["a/b.txt", "c.bin"] {
         let from_file = cat_from(FileSource::open(&path).unwrap(), name).unwrap();
-        let unmapped = cat_from(
-            FileSource::open(&path)
-                .unwrap()
-                .with_map_threshold(usize::MAX),
-            name,
-        )
-        .unwrap();
+        let unmapped = cat_from(FileSource::open(&path).unwrap().with_map_threshold(usize::MAX), name).unwrap();
         assert_eq!(from_file, cat(&bytes, name).unwrap());
         assert_eq!(unmapped, from_file);
     }
@@ -353,11 +271,7 @@ fn file_source_and_memory_source_agree() {
 fn a_batch_skips_what_a_reader_left_unread() {
     let files: Vec<Vec<u8>> = (0..50).map(|i| text(10_000 + i * 100, i as u64)).collect();
     let names: Vec<String> = (0..50).map(|i| format!("d/{i:02}")).collect();
-    let list: Vec<common::File> = names
-        .iter()
-        .zip(&files)
-        .map(|(n, d)| deflated(n, d.clone()))
-        .collect();
+    let list: Vec<common::File> = names.iter().zip(&files).map(|(n, d)| deflated(n, d.clone())).collect();
     let source = MemorySource::new(build(&list));
     let archive = Archive::open(&source).unwrap();
     let entries: Vec<_> = archive.entries().map(Result::unwrap).collect();
@@ -377,11 +291,7 @@ fn a_batch_skips_what_a_reader_left_unread() {
             assert_eq!(out, files[i]);
         }
     }
-    assert_eq!(
-        source.stats().reads - before,
-        1,
-        "one range for the whole batch"
-    );
+    assert_eq!(source.stats().reads - before, 1, "one range for the whole batch");
 }
 
 /// A stored entry whose local header carries `extra_len` bytes of extra field that the
@@ -431,17 +341,9 @@ fn a_local_extra_field_longer_than_the_slack_costs_one_more_read() {
         let entry = archive.find(&ArtifactPath::new("x.txt").unwrap()).unwrap();
         let before = source.stats().reads;
         let mut out = Vec::new();
-        archive
-            .reader(&entry)
-            .unwrap()
-            .read_to_end(&mut out)
-            .unwrap();
+        archive.reader(&entry).unwrap().read_to_end(&mut out).unwrap();
         assert_eq!(out, data, "extra field of {extra_len} bytes");
-        assert_eq!(
-            source.stats().reads - before,
-            ranges,
-            "extra field of {extra_len} bytes"
-        );
+        assert_eq!(source.stats().reads - before, ranges, "extra field of {extra_len} bytes");
     }
 }
 
@@ -463,10 +365,6 @@ fn a_batch_entry_outside_the_data_region_is_an_error_not_a_panic() {
     let mut batch = archive.batch(&entries, 1 << 20);
     assert!(matches!(batch.reader(&entries[0]), Err(Error::Corrupt(_))));
     let mut out = Vec::new();
-    batch
-        .reader(&entries[1])
-        .unwrap()
-        .read_to_end(&mut out)
-        .unwrap();
+    batch.reader(&entries[1]).unwrap().read_to_end(&mut out).unwrap();
     assert_eq!(out, b"2");
 }

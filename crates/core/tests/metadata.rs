@@ -31,26 +31,16 @@ fn generated(archive: &[u8]) -> Vec<u8> {
 #[test]
 fn generated_bytes_equal_workhorse_output() {
     let time = zip::DateTime::from_date_and_time(2024, 1, 2, 3, 4, 6).unwrap();
-    let opts = SimpleFileOptions::default()
-        .last_modified_time(time)
-        .unix_permissions(0o755);
+    let opts = SimpleFileOptions::default().last_modified_time(time).unix_permissions(0o755);
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    w.start_file(
-        "b/c/d.txt",
-        opts.compression_method(zip::CompressionMethod::Stored),
-    )
-    .unwrap();
+    w.start_file("b/c/d.txt", opts.compression_method(zip::CompressionMethod::Stored)).unwrap();
     w.write_all(b"hello").unwrap();
     w.start_file("a.txt", opts.unix_permissions(0o644)).unwrap();
     w.write_all(b"<&>").unwrap();
     let archive = w.finish().unwrap().into_inner();
 
     let gz = generated(&archive);
-    assert_eq!(
-        &gz[..10],
-        &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff],
-        "Go's gzip header: no name, mtime 0, OS 255"
-    );
+    assert_eq!(&gz[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff], "Go's gzip header: no name, mtime 0, OS 255");
     let mut plain = Vec::new();
     GzDecoder::new(&gz[..]).read_to_end(&mut plain).unwrap();
 
@@ -71,14 +61,8 @@ fn generated_bytes_equal_workhorse_output() {
     string(&mut want, b"b/c/");
     string(&mut want, b"{\"crc\":0,\"size\":0,\"zipped\":0}\n");
     string(&mut want, b"b/c/d.txt");
-    string(
-        &mut want,
-        b"{\"modified\":1704164646,\"mode\":\"755\",\"crc\":907060870,\"size\":5,\"zipped\":5}\n",
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&plain),
-        String::from_utf8_lossy(&want)
-    );
+    string(&mut want, b"{\"modified\":1704164646,\"mode\":\"755\",\"crc\":907060870,\"size\":5,\"zipped\":5}\n");
+    assert_eq!(String::from_utf8_lossy(&plain), String::from_utf8_lossy(&want));
 }
 
 #[test]
@@ -94,50 +78,19 @@ fn generate_then_decode_round_trips() {
     assert_eq!(reader.version(), "0.0.2");
     let all: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
     let paths: Vec<&str> = all.iter().map(|e| e.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        [
-            "README",
-            "dist/",
-            "dist/app.js",
-            "dist/img/",
-            "dist/img/logo.png"
-        ]
-    );
+    assert_eq!(paths, ["README", "dist/", "dist/app.js", "dist/img/", "dist/img/logo.png"]);
     assert_eq!(all[2].metadata.size, Some(10_000));
     assert_eq!(all[1].metadata.size, Some(0));
     assert!(all[1].is_dir());
 
-    let children: Vec<_> = MetadataReader::new(&gz[..])
-        .unwrap()
-        .children("dist/")
-        .map(|e| e.unwrap().path)
-        .collect();
+    let children: Vec<_> = MetadataReader::new(&gz[..]).unwrap().children("dist/").map(|e| e.unwrap().path).collect();
     assert_eq!(children, ["dist/app.js", "dist/img/"]);
-    let root: Vec<_> = MetadataReader::new(&gz[..])
-        .unwrap()
-        .children("")
-        .map(|e| e.unwrap().path)
-        .collect();
+    let root: Vec<_> = MetadataReader::new(&gz[..]).unwrap().children("").map(|e| e.unwrap().path).collect();
     assert_eq!(root, ["README", "dist/"]);
-    let under: Vec<_> = MetadataReader::new(&gz[..])
-        .unwrap()
-        .under("dist/")
-        .map(|e| e.unwrap().path)
-        .collect();
+    let under: Vec<_> = MetadataReader::new(&gz[..]).unwrap().under("dist/").map(|e| e.unwrap().path).collect();
     assert_eq!(under, ["dist/app.js", "dist/img/", "dist/img/logo.png"]);
-    assert!(
-        MetadataReader::new(&gz[..])
-            .unwrap()
-            .exists("dist/img/")
-            .unwrap()
-    );
-    assert!(
-        !MetadataReader::new(&gz[..])
-            .unwrap()
-            .exists("dist/img")
-            .unwrap()
-    );
+    assert!(MetadataReader::new(&gz[..]).unwrap().exists("dist/img/").unwrap());
+    assert!(!MetadataReader::new(&gz[..]).unwrap().exists("dist/img").unwrap());
 }
 
 fn stream(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
@@ -164,10 +117,7 @@ fn gitlab_reading_rules_skip_bad_pairs() {
     let mut truncated = plain.clone();
     string(&mut truncated, b"last-without-metadata");
     truncated.extend_from_slice(&[0, 0, 0, 50, b'{']);
-    let paths: Vec<_> = MetadataReader::new(&gzip(&truncated)[..])
-        .unwrap()
-        .map(|e| e.unwrap().path)
-        .collect();
+    let paths: Vec<_> = MetadataReader::new(&gzip(&truncated)[..]).unwrap().map(|e| e.unwrap().path).collect();
     assert_eq!(paths, ["ok.txt", "fine/"]);
 }
 
@@ -180,12 +130,9 @@ fn broken_headers_make_the_file_invalid() {
     string(&mut no_errors, b"GitLab Build Artifacts Metadata 0.0.2\n");
     let mut bad_errors = no_errors.clone();
     string(&mut bad_errors, b"[1]");
-    for (what, plain) in [
-        ("empty", vec![]),
-        ("wrong header", wrong),
-        ("no errors", no_errors),
-        ("bad errors", bad_errors),
-    ] {
+    for (what, plain) in
+        [("empty", vec![]), ("wrong header", wrong), ("no errors", no_errors), ("bad errors", bad_errors)]
+    {
         let err = MetadataReader::new(&gzip(&plain)[..]).unwrap_err();
         assert!(matches!(err, Error::Corrupt(_)), "{what}: {err}");
     }
@@ -198,49 +145,23 @@ fn lengths_and_counts_are_bounded_before_allocating() {
     // A path claiming 4 GiB: refused from its length alone.
     let mut plain = stream(&[]);
     plain.extend_from_slice(&u32::MAX.to_be_bytes());
-    let err = MetadataReader::new(&gzip(&plain)[..])
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap_err();
+    let err = MetadataReader::new(&gzip(&plain)[..]).unwrap().next().unwrap().unwrap_err();
     assert!(err.to_string().contains("over the limit"), "{err}");
 
     let many: Vec<(&[u8], &[u8])> = (0..50).map(|_| (&b"x"[..], &b"{}\n"[..])).collect();
-    let limits = Limits {
-        max_entries: 10,
-        ..Limits::default()
-    };
-    let result: Result<Vec<_>, _> = MetadataReader::with_limits(&gzip(&stream(&many))[..], limits)
-        .unwrap()
-        .collect();
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("more than 10 entries")
-    );
+    let limits = Limits { max_entries: 10, ..Limits::default() };
+    let result: Result<Vec<_>, _> = MetadataReader::with_limits(&gzip(&stream(&many))[..], limits).unwrap().collect();
+    assert!(result.unwrap_err().to_string().contains("more than 10 entries"));
 
-    let limits = Limits {
-        max_decompressed: 100,
-        ..Limits::default()
-    };
-    let result: Result<Vec<_>, _> = MetadataReader::with_limits(&gzip(&stream(&many))[..], limits)
-        .unwrap()
-        .collect();
+    let limits = Limits { max_decompressed: 100, ..Limits::default() };
+    let result: Result<Vec<_>, _> = MetadataReader::with_limits(&gzip(&stream(&many))[..], limits).unwrap().collect();
     assert!(matches!(result, Err(Error::Corrupt(_))));
 }
 
 #[test]
 fn the_last_of_duplicate_names_wins_as_in_workhorse() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/python-dupes.zip"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/python-dupes.zip");
     let gz = generated(&std::fs::read(path).unwrap());
-    let dup = MetadataReader::new(&gz[..])
-        .unwrap()
-        .map(Result::unwrap)
-        .find(|e| e.path == "dup.txt")
-        .unwrap();
+    let dup = MetadataReader::new(&gz[..]).unwrap().map(Result::unwrap).find(|e| e.path == "dup.txt").unwrap();
     assert_eq!(dup.metadata.size, Some(7), "'second\\n' is the later entry");
 }

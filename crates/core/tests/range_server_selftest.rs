@@ -20,17 +20,11 @@ struct Reply {
 
 impl Reply {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     fn content_length(&self) -> usize {
-        self.header("content-length")
-            .expect("content-length")
-            .parse()
-            .expect("a number")
+        self.header("content-length").expect("content-length").parse().expect("a number")
     }
 }
 
@@ -40,11 +34,8 @@ fn request(server: &RangeServer, method: &str, target: &str, headers: &[(&str, &
     let origin = server.origin();
     let authority = origin.trim_start_matches("http://");
     let mut stream = TcpStream::connect(authority).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut head =
-        format!("{method} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -62,31 +53,17 @@ fn request(server: &RangeServer, method: &str, target: &str, headers: &[(&str, &
             Err(e) => panic!("read: {e}"),
         }
     }
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
     let head = std::str::from_utf8(&raw[..split]).expect("ASCII headers");
     let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
     let headers = lines
         .map(|line| {
             let (name, value) = line.split_once(':').expect("name: value");
             (name.trim().to_ascii_lowercase(), value.trim().to_owned())
         })
         .collect();
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    Reply { status, headers, body: raw[split + 4..].to_vec() }
 }
 
 fn get(server: &RangeServer, target: &str, headers: &[(&str, &str)]) -> Reply {
@@ -110,18 +87,12 @@ fn bounded_range_returns_the_bytes_and_headers() {
     let (server, data) = serving_content();
     let reply = get(&server, "/a.zip", &[("Range", "bytes=1000-1999")]);
     assert_eq!(reply.status, 206);
-    assert_eq!(
-        reply.header("content-range"),
-        Some("bytes 1000-1999/100000")
-    );
+    assert_eq!(reply.header("content-range"), Some("bytes 1000-1999/100000"));
     assert_eq!(reply.content_length(), 1000);
     assert_eq!(reply.body, &data[1000..2000]);
     assert_eq!(reply.header("accept-ranges"), Some("bytes"));
     let etag = reply.header("etag").expect("etag");
-    assert!(
-        etag.len() == 18 && etag.starts_with('"') && etag.ends_with('"'),
-        "{etag}"
-    );
+    assert!(etag.len() == 18 && etag.starts_with('"') && etag.ends_with('"'), "{etag}");
     assert!(reply.header("last-modified").unwrap().ends_with(" GMT"));
 }
 
@@ -130,17 +101,11 @@ fn open_and_overlong_ranges_stop_at_the_end() {
     let (server, data) = serving_content();
     let reply = get(&server, "/a.zip", &[("Range", "bytes=99990-")]);
     assert_eq!(reply.status, 206);
-    assert_eq!(
-        reply.header("content-range"),
-        Some("bytes 99990-99999/100000")
-    );
+    assert_eq!(reply.header("content-range"), Some("bytes 99990-99999/100000"));
     assert_eq!(reply.body, &data[99_990..]);
 
     let reply = get(&server, "/a.zip", &[("Range", "bytes=99000-200000")]);
-    assert_eq!(
-        reply.header("content-range"),
-        Some("bytes 99000-99999/100000")
-    );
+    assert_eq!(reply.header("content-range"), Some("bytes 99000-99999/100000"));
     assert_eq!(reply.body, &data[99_000..]);
 }
 
@@ -149,10 +114,7 @@ fn suffix_range_returns_the_last_bytes() {
     let (server, data) = serving_content();
     let reply = get(&server, "/a.zip", &[("Range", "bytes=-22")]);
     assert_eq!(reply.status, 206);
-    assert_eq!(
-        reply.header("content-range"),
-        Some("bytes 99978-99999/100000")
-    );
+    assert_eq!(reply.header("content-range"), Some("bytes 99978-99999/100000"));
     assert_eq!(reply.content_length(), 22);
     assert_eq!(reply.body, &data[99_978..]);
 
@@ -169,11 +131,7 @@ fn unsatisfiable_ranges_are_416() {
     for range in ["bytes=100000-", "bytes=100000-100010", "bytes=-0"] {
         let reply = get(&server, "/a.zip", &[("Range", range)]);
         assert_eq!(reply.status, 416, "{range}");
-        assert_eq!(
-            reply.header("content-range"),
-            Some("bytes */100000"),
-            "{range}"
-        );
+        assert_eq!(reply.header("content-range"), Some("bytes */100000"), "{range}");
         assert!(reply.body.is_empty());
     }
 }
@@ -191,31 +149,16 @@ fn invalid_and_multiple_ranges_get_the_full_body() {
 #[test]
 fn if_match_mismatch_is_412() {
     let (server, data) = serving_content();
-    let etag = get(&server, "/a.zip", &[])
-        .header("etag")
-        .unwrap()
-        .to_owned();
+    let etag = get(&server, "/a.zip", &[]).header("etag").unwrap().to_owned();
 
-    let reply = get(
-        &server,
-        "/a.zip",
-        &[("Range", "bytes=0-9"), ("If-Match", "\"0000\"")],
-    );
+    let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9"), ("If-Match", "\"0000\"")]);
     assert_eq!(reply.status, 412);
     assert!(reply.body.is_empty());
 
-    let reply = get(
-        &server,
-        "/a.zip",
-        &[("Range", "bytes=0-9"), ("If-Match", &etag)],
-    );
+    let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9"), ("If-Match", &etag)]);
     assert_eq!(reply.status, 206);
     assert_eq!(reply.body, &data[..10]);
-    let reply = get(
-        &server,
-        "/a.zip",
-        &[("Range", "bytes=0-9"), ("If-Match", "*")],
-    );
+    let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9"), ("If-Match", "*")]);
     assert_eq!(reply.status, 206);
 }
 
@@ -226,25 +169,13 @@ fn if_range_mismatch_sends_the_full_body() {
     let etag = first.header("etag").unwrap();
     let date = first.header("last-modified").unwrap();
 
-    for stale in [
-        "\"0000\"",
-        "Mon, 01 Jan 2024 00:00:00 GMT",
-        &format!("W/{etag}"),
-    ] {
-        let reply = get(
-            &server,
-            "/a.zip",
-            &[("Range", "bytes=0-9"), ("If-Range", stale)],
-        );
+    for stale in ["\"0000\"", "Mon, 01 Jan 2024 00:00:00 GMT", &format!("W/{etag}")] {
+        let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9"), ("If-Range", stale)]);
         assert_eq!(reply.status, 200, "{stale}");
         assert_eq!(reply.body, data, "{stale}");
     }
     for current in [etag, date] {
-        let reply = get(
-            &server,
-            "/a.zip",
-            &[("Range", "bytes=0-9"), ("If-Range", current)],
-        );
+        let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9"), ("If-Range", current)]);
         assert_eq!(reply.status, 206, "{current}");
         assert_eq!(reply.body, &data[..10], "{current}");
     }
@@ -258,10 +189,7 @@ fn put_replaces_content_under_a_new_etag() {
     let after = get(&server, "/a.zip", &[]);
     assert_eq!(after.body, b"new");
     assert_ne!(before.header("etag"), after.header("etag"));
-    assert_ne!(
-        before.header("last-modified"),
-        after.header("last-modified")
-    );
+    assert_ne!(before.header("last-modified"), after.header("last-modified"));
 }
 
 #[test]
@@ -279,10 +207,7 @@ fn unknown_path_is_404_and_head_has_no_body() {
 #[test]
 fn ignore_range_answers_200_with_everything() {
     let (server, data) = serving_content();
-    server.set_behaviour(Behaviour {
-        ignore_range: true,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
     let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9")]);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-range"), None);
@@ -293,10 +218,7 @@ fn ignore_range_answers_200_with_everything() {
 #[test]
 fn change_etag_after_changes_the_etag_once() {
     let (server, data) = serving_content();
-    server.set_behaviour(Behaviour {
-        change_etag_after: Some(2),
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { change_etag_after: Some(2), ..Behaviour::default() });
     let etags: Vec<String> = (0..4)
         .map(|_| {
             let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9")]);
@@ -308,29 +230,18 @@ fn change_etag_after_changes_the_etag_once() {
     assert_ne!(etags[1], etags[2]);
     assert_eq!(etags[2], etags[3]);
 
-    let stale = get(
-        &server,
-        "/a.zip",
-        &[("Range", "bytes=0-9"), ("If-Match", &etags[0])],
-    );
+    let stale = get(&server, "/a.zip", &[("Range", "bytes=0-9"), ("If-Match", &etags[0])]);
     assert_eq!(stale.status, 412);
 }
 
 #[test]
 fn cut_after_closes_the_connection_mid_body() {
     let (server, data) = serving_content();
-    server.set_behaviour(Behaviour {
-        cut_after: Some(40_000),
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { cut_after: Some(40_000), ..Behaviour::default() });
     let reply = get(&server, "/a.zip", &[("Range", "bytes=1000-99999")]);
     assert_eq!(reply.status, 206);
     assert_eq!(reply.content_length(), 99_000);
-    assert_eq!(
-        reply.body.len(),
-        40_000,
-        "exactly the bytes before the cut arrive"
-    );
+    assert_eq!(reply.body.len(), 40_000, "exactly the bytes before the cut arrive");
     assert_eq!(reply.body, &data[1000..41_000]);
     assert_eq!(server.bytes_sent(), 40_000);
 
@@ -342,17 +253,10 @@ fn cut_after_closes_the_connection_mid_body() {
 #[test]
 fn cut_times_cuts_that_many_responses() {
     let (server, data) = serving_content();
-    let cut = Behaviour {
-        cut_after: Some(10),
-        cut_times: 2,
-        ..Behaviour::default()
-    };
+    let cut = Behaviour { cut_after: Some(10), cut_times: 2, ..Behaviour::default() };
     server.set_behaviour(cut);
     // No longer than the cut: sent whole and not counted.
-    assert_eq!(
-        get(&server, "/a.zip", &[("Range", "bytes=0-9")]).body,
-        &data[..10]
-    );
+    assert_eq!(get(&server, "/a.zip", &[("Range", "bytes=0-9")]).body, &data[..10]);
     for _ in 0..2 {
         let reply = get(&server, "/a.zip", &[]);
         assert_eq!(reply.status, 200);
@@ -361,24 +265,15 @@ fn cut_times_cuts_that_many_responses() {
     assert_eq!(get(&server, "/a.zip", &[]).body, data);
 
     // A cut at 0 still sends the headers.
-    server.set_behaviour(Behaviour {
-        cut_after: Some(0),
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { cut_after: Some(0), ..Behaviour::default() });
     let reply = get(&server, "/a.zip", &[("Range", "bytes=0-0")]);
-    assert_eq!(
-        (reply.status, reply.content_length(), reply.body.len()),
-        (206, 1, 0)
-    );
+    assert_eq!((reply.status, reply.content_length(), reply.body.len()), (206, 1, 0));
 }
 
 #[test]
 fn short_body_sends_half_of_every_206() {
     let (server, data) = serving_content();
-    server.set_behaviour(Behaviour {
-        short_body: true,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { short_body: true, ..Behaviour::default() });
     for _ in 0..2 {
         let reply = get(&server, "/a.zip", &[("Range", "bytes=0-999")]);
         assert_eq!(reply.status, 206);
@@ -392,10 +287,7 @@ fn short_body_sends_half_of_every_206() {
 #[test]
 fn wrong_content_range_is_off_by_one() {
     let (server, data) = serving_content();
-    server.set_behaviour(Behaviour {
-        wrong_content_range: true,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { wrong_content_range: true, ..Behaviour::default() });
     let reply = get(&server, "/a.zip", &[("Range", "bytes=10-19")]);
     assert_eq!(reply.status, 206);
     assert_eq!(reply.header("content-range"), Some("bytes 11-19/100000"));
@@ -405,28 +297,14 @@ fn wrong_content_range_is_off_by_one() {
 #[test]
 fn no_etag_sends_only_last_modified() {
     let (server, _) = serving_content();
-    server.set_behaviour(Behaviour {
-        no_etag: true,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { no_etag: true, ..Behaviour::default() });
     let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9")]);
     assert_eq!(reply.status, 206);
     assert_eq!(reply.header("etag"), None);
-    let date = reply
-        .header("last-modified")
-        .expect("last-modified")
-        .to_owned();
-    let reply = get(
-        &server,
-        "/a.zip",
-        &[("Range", "bytes=0-9"), ("If-Range", &date)],
-    );
+    let date = reply.header("last-modified").expect("last-modified").to_owned();
+    let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9"), ("If-Range", &date)]);
     assert_eq!(reply.status, 206);
-    let reply = get(
-        &server,
-        "/a.zip",
-        &[("Range", "bytes=0-9"), ("If-Match", "\"x\"")],
-    );
+    let reply = get(&server, "/a.zip", &[("Range", "bytes=0-9"), ("If-Match", "\"x\"")]);
     assert_eq!(reply.status, 412);
 }
 
@@ -434,29 +312,19 @@ fn no_etag_sends_only_last_modified() {
 fn redirect_to_answers_302_with_the_location() {
     let (server, _) = serving_content();
     let target = format!("{}/", server.origin());
-    server.set_behaviour(Behaviour {
-        redirect_to: Some(target),
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { redirect_to: Some(target), ..Behaviour::default() });
     let reply = get(&server, "/redirect/jobs/7/a.zip?job=build&ref=main", &[]);
     assert_eq!(reply.status, 302);
     let expected = format!("{}/jobs/7/a.zip?job=build&ref=main", server.origin());
     assert_eq!(reply.header("location"), Some(expected.as_str()));
     // Outside /redirect/ nothing changes.
-    assert_eq!(
-        get(&server, "/a.zip", &[("Range", "bytes=0-0")]).status,
-        206
-    );
+    assert_eq!(get(&server, "/a.zip", &[("Range", "bytes=0-0")]).status, 206);
 }
 
 #[test]
 fn requests_are_recorded_in_order_with_their_headers() {
     let (server, _) = serving_content();
-    get(
-        &server,
-        "/a.zip?private=1",
-        &[("Range", "bytes=5-9"), ("PRIVATE-TOKEN", "glpat-secret")],
-    );
+    get(&server, "/a.zip?private=1", &[("Range", "bytes=5-9"), ("PRIVATE-TOKEN", "glpat-secret")]);
     get(&server, "/missing", &[]);
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
@@ -467,12 +335,7 @@ fn requests_are_recorded_in_order_with_their_headers() {
     assert_eq!(first.range.as_deref(), Some("bytes=5-9"));
     assert_eq!(first.header("private-token"), Some("glpat-secret"));
     assert_eq!(first.header("PRIVATE-TOKEN"), Some("glpat-secret"));
-    assert!(
-        first
-            .headers
-            .iter()
-            .any(|(n, v)| n == "private-token" && v == "glpat-secret")
-    );
+    assert!(first.headers.iter().any(|(n, v)| n == "private-token" && v == "glpat-secret"));
     assert_eq!(requests[1].path, "/missing");
     assert_eq!(requests[1].range, None);
 
@@ -496,15 +359,9 @@ fn bytes_sent_counts_body_bytes() {
 #[test]
 fn delay_ms_delays_the_answer() {
     let (server, _) = serving_content();
-    server.set_behaviour(Behaviour {
-        delay_ms: 200,
-        ..Behaviour::default()
-    });
+    server.set_behaviour(Behaviour { delay_ms: 200, ..Behaviour::default() });
     let started = Instant::now();
-    assert_eq!(
-        get(&server, "/a.zip", &[("Range", "bytes=0-0")]).status,
-        206
-    );
+    assert_eq!(get(&server, "/a.zip", &[("Range", "bytes=0-0")]).status, 206);
     assert!(started.elapsed() >= Duration::from_millis(200));
 }
 
@@ -513,9 +370,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let (server, data) = serving_content();
     let origin = server.origin();
     let mut stream = TcpStream::connect(origin.trim_start_matches("http://")).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let ask = "GET /a.zip HTTP/1.1\r\nHost: x\r\nRange: bytes=0-3\r\n\r\n";
     stream.write_all(format!("{ask}{ask}").as_bytes()).unwrap();
     let mut raw = Vec::new();

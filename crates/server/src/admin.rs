@@ -121,11 +121,7 @@ fn new_token(prefix: &str) -> Result<String, Error> {
 impl Admin {
     /// Administration over `store` and `blobs`.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, base: &str) -> Admin {
-        Admin {
-            store,
-            blobs,
-            base: base.trim_end_matches('/').to_owned(),
-        }
+        Admin { store, blobs, base: base.trim_end_matches('/').to_owned() }
     }
 
     /// The store.
@@ -134,35 +130,24 @@ impl Admin {
     }
 
     fn render(&self) -> Render<'_> {
-        Render {
-            base: &self.base,
-            now: Timestamp::now(),
-        }
+        Render { base: &self.base, now: Timestamp::now() }
     }
 
     fn user_named(&self, name: &str) -> Result<User, Error> {
-        self.store
-            .user_by_username(name)?
-            .ok_or_else(|| invalid(format!("no user named {name}")))
+        self.store.user_by_username(name)?.ok_or_else(|| invalid(format!("no user named {name}")))
     }
 
     fn project_at(&self, path: &str) -> Result<Project, Error> {
-        self.store
-            .project(&ProjectRef::Path(path.to_owned()))?
-            .ok_or_else(|| invalid(format!("no project {path}")))
+        self.store.project(&ProjectRef::Path(path.to_owned()))?.ok_or_else(|| invalid(format!("no project {path}")))
     }
 
     /// Adds a user; returns it as the API shows it.
     pub fn add_user(&self, username: &str, admin: bool) -> Result<Value, Error> {
         let valid = !username.is_empty()
             && username.len() <= 255
-            && username
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            && username.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
         if !valid {
-            return Err(invalid(format!(
-                "invalid username {username:?}: use letters, digits, '_', '.' and '-'"
-            )));
+            return Err(invalid(format!("invalid username {username:?}: use letters, digits, '_', '.' and '-'")));
         }
         let user = self.store.create_user(username, username, admin)?;
         Ok(self.render().current_user(&user))
@@ -183,14 +168,10 @@ impl Admin {
                 !seg.is_empty()
                     && seg != "."
                     && seg != ".."
-                    && seg
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
             });
         if !valid || full_path.parse::<i64>().is_ok() {
-            return Err(invalid(format!(
-                "invalid project path {full_path:?}: use group/name"
-            )));
+            return Err(invalid(format!("invalid project path {full_path:?}: use group/name")));
         }
         let project = self.store.create_project(full_path, public)?;
         Ok(self.render().project(&project))
@@ -199,9 +180,7 @@ impl Admin {
     /// Gives a user a role in a project (or changes it).
     pub fn add_member(&self, full_path: &str, username: &str, role: &str) -> Result<(), Error> {
         let role = Role::parse(role).ok_or_else(|| {
-            invalid(format!(
-                "unknown role {role:?}: guest, reporter, developer, maintainer or owner"
-            ))
+            invalid(format!("unknown role {role:?}: guest, reporter, developer, maintainer or owner"))
         })?;
         let project = self.project_at(full_path)?;
         let user = self.user_named(username)?;
@@ -211,9 +190,7 @@ impl Admin {
     /// Stores a file as a blob, reading it from the start.
     fn put_file(&self, kind: BlobKind, file: &mut File) -> Result<BlobRef, Error> {
         file.rewind().map_err(Error::io("rewinding"))?;
-        self.blobs
-            .put(kind, &mut BufReader::new(file))
-            .map_err(Error::io("storing a blob"))
+        self.blobs.put(kind, &mut BufReader::new(file)).map_err(Error::io("storing a blob"))
     }
 
     /// Verifies and stores an artifacts archive, its generated `metadata.gz` and the
@@ -227,20 +204,11 @@ impl Admin {
     ) -> Result<(BlobRef, BlobRef, Verification), Error> {
         let shown = path.display().to_string();
         let mut file = File::open(path).map_err(Error::io(format!("opening {shown}")))?;
-        let source = FileSource::new(
-            file.try_clone()
-                .map_err(Error::io(format!("opening {shown}")))?,
-        )
-        .map_err(Error::io(format!("reading {shown}")))?;
-        let bad = |source| Error::BadArchive {
-            path: shown.clone(),
-            source,
-        };
+        let source = FileSource::new(file.try_clone().map_err(Error::io(format!("opening {shown}")))?)
+            .map_err(Error::io(format!("reading {shown}")))?;
+        let bad = |source| Error::BadArchive { path: shown.clone(), source };
         let archive = Archive::open(source).map_err(bad)?;
-        let entries = archive
-            .entries()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(bad)?;
+        let entries = archive.entries().collect::<Result<Vec<_>, _>>().map_err(bad)?;
         let mut options = VerifyOptions::new();
         if let Some(progress) = progress {
             options = options.progress(progress);
@@ -249,24 +217,17 @@ impl Admin {
             artifact_core::Error::Io(e) => Error::io(format!("reading {shown}"))(e),
             e => bad(e),
         })?;
-        let metadata = artifact_core::metadata::generate(&entries, Vec::new())
-            .map_err(Error::io("generating metadata.gz"))?;
+        let metadata =
+            artifact_core::metadata::generate(&entries, Vec::new()).map_err(Error::io("generating metadata.gz"))?;
         let archive_blob = self.put_file(BlobKind::Archive, &mut file)?;
         stored.push(archive_blob.key.clone());
-        let metadata_blob = self
-            .blobs
-            .put(BlobKind::Metadata, &mut metadata.as_slice())
-            .map_err(Error::io("storing metadata.gz"))?;
+        let metadata_blob =
+            self.blobs.put(BlobKind::Metadata, &mut metadata.as_slice()).map_err(Error::io("storing metadata.gz"))?;
         stored.push(metadata_blob.key.clone());
-        let outcome =
-            serde_json::to_vec(&verification).map_err(|e| Error::Invalid(e.to_string()))?;
+        let outcome = serde_json::to_vec(&verification).map_err(|e| Error::Invalid(e.to_string()))?;
         let side = self
             .blobs
-            .put_beside(
-                &archive_blob.key,
-                BlobKind::Verification,
-                &mut outcome.as_slice(),
-            )
+            .put_beside(&archive_blob.key, BlobKind::Verification, &mut outcome.as_slice())
             .map_err(Error::io("storing the verification outcome"))?;
         stored.push(side.key);
         Ok((archive_blob, metadata_blob, verification))
@@ -276,26 +237,18 @@ impl Admin {
     /// its pipeline. Nothing is stored if anything fails.
     pub fn import(&self, req: &ImportJob) -> Result<Imported, Error> {
         let project = self.project_at(&req.project)?;
-        let user = req
-            .user
-            .as_deref()
-            .map(|u| self.user_named(u))
-            .transpose()?;
+        let user = req.user.as_deref().map(|u| self.user_named(u)).transpose()?;
         let expire_at = match &req.expire_in {
             None => None,
             Some(text) => {
-                let d = parse_duration(text)
-                    .ok_or_else(|| invalid(format!("cannot read --expire-in {text:?}")))?;
+                let d = parse_duration(text).ok_or_else(|| invalid(format!("cannot read --expire-in {text:?}")))?;
                 Some(Timestamp::now().plus(d))
             }
         };
         if req.bridge && req.artifacts.is_some() {
             return Err(invalid("a bridge has no artifacts"));
         }
-        for p in [req.pipeline, req.parent_pipeline, req.downstream]
-            .into_iter()
-            .flatten()
-        {
+        for p in [req.pipeline, req.parent_pipeline, req.downstream].into_iter().flatten() {
             match self.store.pipeline(p)? {
                 Some(found) if found.project_id == project.id => {}
                 _ => return Err(invalid(format!("no pipeline {p} in {}", req.project))),
@@ -328,8 +281,7 @@ impl Admin {
         };
         let trace = match &req.trace {
             Some(path) => {
-                let mut f =
-                    File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
+                let mut f = File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
                 let t = self.put_file(BlobKind::Trace, &mut f)?;
                 stored.push(t.key.clone());
                 Some(t)
@@ -337,10 +289,7 @@ impl Admin {
             None => None,
         };
         let pipeline: Pipeline = match req.pipeline {
-            Some(id) => self
-                .store
-                .pipeline(id)?
-                .ok_or_else(|| invalid(format!("no pipeline {id}")))?,
+            Some(id) => self.store.pipeline(id)?.ok_or_else(|| invalid(format!("no pipeline {id}")))?,
             None => {
                 let sha = match &req.sha {
                     Some(s) => s.clone(),
@@ -355,12 +304,7 @@ impl Admin {
                     ref_name: req.ref_name.clone(),
                     tag: req.tag,
                     sha,
-                    source: if req.parent_pipeline.is_some() {
-                        "parent_pipeline"
-                    } else {
-                        "push"
-                    }
-                    .into(),
+                    source: if req.parent_pipeline.is_some() { "parent_pipeline" } else { "push" }.into(),
                     parent_id: req.parent_pipeline,
                     user_id: user.map(|u| u.id),
                 })?
@@ -368,21 +312,14 @@ impl Admin {
         };
         let now = Timestamp::now();
         let s = req.status;
-        let queued = !matches!(
-            s,
-            Status::Created | Status::Manual | Status::Scheduled | Status::Skipped
-        );
+        let queued = !matches!(s, Status::Created | Status::Manual | Status::Scheduled | Status::Skipped);
         let started = matches!(s, Status::Running | Status::Success | Status::Failed)
             || (s == Status::Canceled && archive.is_some());
         let job = Job {
             id: 0,
             project_id: project.id,
             pipeline_id: pipeline.id,
-            kind: if req.bridge {
-                JobKind::Bridge
-            } else {
-                JobKind::Build
-            },
+            kind: if req.bridge { JobKind::Bridge } else { JobKind::Build },
             name: req.name.clone(),
             stage: req.stage.clone(),
             status: s,
@@ -406,26 +343,15 @@ impl Admin {
             downstream_pipeline_id: req.downstream,
             lock_version: 0,
         };
-        let token = if s == Status::Running {
-            Some(new_token("glcbt-")?)
-        } else {
-            None
-        };
-        let job = self
-            .store
-            .insert_job(&job, token.as_deref().map(TokenDigest::of).as_ref())?;
+        let token = if s == Status::Running { Some(new_token("glcbt-")?) } else { None };
+        let job = self.store.insert_job(&job, token.as_deref().map(TokenDigest::of).as_ref())?;
         // The job refers to its blobs now: whatever fails later must not delete them.
         stored.clear();
         let related = Related::load(&*self.store, std::slice::from_ref(&job))?;
-        let mut value = related
-            .render(&self.render(), &job, project)
-            .map_err(|e| invalid(format!("{e:?}")))?;
+        let mut value = related.render(&self.render(), &job, project).map_err(|e| invalid(format!("{e:?}")))?;
         if let (Some(token), Value::Object(m)) = (token, &mut value) {
             m.insert("token".into(), Value::String(token));
         }
-        Ok(Imported {
-            job: value,
-            verification,
-        })
+        Ok(Imported { job: value, verification })
     }
 }

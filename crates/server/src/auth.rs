@@ -30,27 +30,16 @@ impl Credential {
     }
 
     pub(crate) fn from_request(headers: &HeaderMap, query: &Query) -> Option<Credential> {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let Some(t) = header("private-token") {
             return Some(Credential::Personal(t));
         }
         if let Some(auth) = header("authorization") {
-            if let Some(t) = auth
-                .strip_prefix("Bearer ")
-                .or_else(|| auth.strip_prefix("bearer "))
-            {
+            if let Some(t) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
                 return Some(Credential::Personal(t.trim().to_owned()));
             }
         }
-        if let Some(t) = query
-            .get("private_token")
-            .or_else(|| query.get("access_token"))
-        {
+        if let Some(t) = query.get("private_token").or_else(|| query.get("access_token")) {
             return Some(Credential::Personal(t.to_owned()));
         }
         if let Some(t) = header("job-token").or_else(|| query.get("job_token").map(str::to_owned)) {
@@ -96,23 +85,16 @@ pub(crate) enum Routes {
 }
 
 /// Checks the credential. Unknown tokens are 401 everywhere.
-pub(crate) fn authenticate(
-    store: &dyn Store,
-    cred: Option<&Credential>,
-    routes: Routes,
-) -> ApiResult<Caller> {
+pub(crate) fn authenticate(store: &dyn Store, cred: Option<&Credential>, routes: Routes) -> ApiResult<Caller> {
     match cred {
         None if routes == Routes::Artifacts => Ok(Caller::Anonymous),
         None => Err(ApiError::Unauthorized),
-        Some(Credential::Personal(token)) => store
-            .user_by_token(&TokenDigest::of(token))?
-            .map(Caller::User)
-            .ok_or(ApiError::Unauthorized),
+        Some(Credential::Personal(token)) => {
+            store.user_by_token(&TokenDigest::of(token))?.map(Caller::User).ok_or(ApiError::Unauthorized)
+        }
         Some(Credential::Job(_)) if routes == Routes::Api => Err(ApiError::Unauthorized),
         Some(Credential::Job(token)) => {
-            let job = store
-                .job_by_token(&TokenDigest::of(token))?
-                .ok_or(ApiError::Unauthorized)?;
+            let job = store.job_by_token(&TokenDigest::of(token))?.ok_or(ApiError::Unauthorized)?;
             if job.status != Status::Running {
                 return Err(ApiError::Unauthorized);
             }
@@ -120,10 +102,7 @@ pub(crate) fn authenticate(
                 Some(id) => store.user(id)?,
                 None => None,
             };
-            Ok(Caller::Job {
-                job: Box::new(job),
-                user,
-            })
+            Ok(Caller::Job { job: Box::new(job), user })
         }
     }
 }
@@ -151,18 +130,12 @@ impl Access {
     /// Loads the project; 404 `Project Not Found` when it is missing or hidden from the
     /// caller.
     pub(crate) fn load(store: &dyn Store, caller: Caller, project: &str) -> ApiResult<Access> {
-        let project = store
-            .project(&ProjectRef::parse(project))?
-            .ok_or(ApiError::ProjectNotFound)?;
+        let project = store.project(&ProjectRef::parse(project))?.ok_or(ApiError::ProjectNotFound)?;
         let role = match caller.user() {
             Some(u) => store.role(project.id, u.id)?,
             None => None,
         };
-        let access = Access {
-            caller,
-            project,
-            role,
-        };
+        let access = Access { caller, project, role };
         if !access.sees_project() {
             return Err(ApiError::ProjectNotFound);
         }
@@ -185,16 +158,10 @@ impl Access {
     pub(crate) fn require(&self, need: Need) -> ApiResult<()> {
         let allowed = self.admin()
             || match need {
-                Need::Read => {
-                    self.project.public || self.own_job_token() || self.role >= Some(Role::Reporter)
-                }
+                Need::Read => self.project.public || self.own_job_token() || self.role >= Some(Role::Reporter),
                 Need::Develop => self.role >= Some(Role::Developer),
                 Need::Maintain => self.role >= Some(Role::Maintainer),
             };
-        if allowed {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(None))
-        }
+        if allowed { Ok(()) } else { Err(ApiError::Forbidden(None)) }
     }
 }

@@ -60,10 +60,7 @@ pub struct OpenBlob {
 
 impl fmt::Debug for OpenBlob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenBlob")
-            .field("len", &self.source.len())
-            .field("modified", &self.modified)
-            .finish()
+        f.debug_struct("OpenBlob").field("len", &self.source.len()).field("modified", &self.modified).finish()
     }
 }
 
@@ -73,12 +70,7 @@ pub trait Blobs: Send + Sync + fmt::Debug {
     fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef>;
     /// Stores everything `from` yields as the `kind` blob of the archive `archive_key`,
     /// under [`beside`]`(archive_key, kind)`, replacing any blob there.
-    fn put_beside(
-        &self,
-        archive_key: &str,
-        kind: BlobKind,
-        from: &mut dyn Read,
-    ) -> io::Result<BlobRef>;
+    fn put_beside(&self, archive_key: &str, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef>;
     /// Opens a blob for ranged reads.
     fn open(&self, key: &str) -> io::Result<OpenBlob>;
     /// Deletes a blob; deleting a missing blob is not an error.
@@ -96,9 +88,7 @@ impl LocalBlobs {
     /// Uses (and creates) `root`.
     pub fn open(root: &Path) -> io::Result<LocalBlobs> {
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(LocalBlobs {
-            root: root.to_owned(),
-        })
+        Ok(LocalBlobs { root: root.to_owned() })
     }
 
     fn path_of(&self, key: &str) -> io::Result<PathBuf> {
@@ -126,12 +116,7 @@ impl Blobs for LocalBlobs {
         self.put_named(kind, &random_hex()?, from)
     }
 
-    fn put_beside(
-        &self,
-        archive_key: &str,
-        kind: BlobKind,
-        from: &mut dyn Read,
-    ) -> io::Result<BlobRef> {
+    fn put_beside(&self, archive_key: &str, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
         let key = beside(archive_key, kind)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an archive's key"))?;
         self.path_of(&key)?;
@@ -141,14 +126,8 @@ impl Blobs for LocalBlobs {
 
     fn open(&self, key: &str) -> io::Result<OpenBlob> {
         let file = File::open(self.path_of(key)?)?;
-        let modified = file
-            .metadata()?
-            .modified()
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        Ok(OpenBlob {
-            source: Arc::new(FileSource::new(file)?),
-            modified,
-        })
+        let modified = file.metadata()?.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        Ok(OpenBlob { source: Arc::new(FileSource::new(file)?), modified })
     }
 
     fn delete(&self, key: &str) -> io::Result<()> {
@@ -164,10 +143,7 @@ impl LocalBlobs {
     /// the folder.
     fn put_named(&self, kind: BlobKind, name: &str, from: &mut dyn Read) -> io::Result<BlobRef> {
         // The temporary name is always fresh, even when `name` is not.
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(format!("{}.part", random_hex()?));
+        let tmp = self.root.join("tmp").join(format!("{}.part", random_hex()?));
         let result = (|| {
             let mut file = File::create_new(&tmp)?;
             let size = io::copy(from, &mut file)?;
@@ -201,17 +177,10 @@ mod tests {
         assert_eq!(blob.size, 9);
         let open = blobs.open(&blob.key).unwrap();
         assert_eq!(&open.source.read_bytes(0, 9).unwrap()[..], b"hello log");
-        assert_eq!(
-            fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-            0,
-            "no temporary file stays"
-        );
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "no temporary file stays");
         blobs.delete(&blob.key).unwrap();
         blobs.delete(&blob.key).unwrap();
-        assert_eq!(
-            blobs.open(&blob.key).unwrap_err().kind(),
-            io::ErrorKind::NotFound
-        );
+        assert_eq!(blobs.open(&blob.key).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
@@ -219,41 +188,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blobs = LocalBlobs::open(dir.path()).unwrap();
         let archive = blobs.put(BlobKind::Archive, &mut &b"PK"[..]).unwrap();
-        let side = blobs
-            .put_beside(&archive.key, BlobKind::Verification, &mut &b"{}"[..])
-            .unwrap();
-        assert_eq!(
-            Some(side.key.clone()),
-            beside(&archive.key, BlobKind::Verification)
-        );
-        assert_eq!(
-            &blobs
-                .open(&side.key)
-                .unwrap()
-                .source
-                .read_bytes(0, 2)
-                .unwrap()[..],
-            b"{}"
-        );
+        let side = blobs.put_beside(&archive.key, BlobKind::Verification, &mut &b"{}"[..]).unwrap();
+        assert_eq!(Some(side.key.clone()), beside(&archive.key, BlobKind::Verification));
+        assert_eq!(&blobs.open(&side.key).unwrap().source.read_bytes(0, 2).unwrap()[..], b"{}");
         // Written again, it is replaced.
-        blobs
-            .put_beside(&archive.key, BlobKind::Verification, &mut &b"[1]"[..])
-            .unwrap();
+        blobs.put_beside(&archive.key, BlobKind::Verification, &mut &b"[1]"[..]).unwrap();
         assert_eq!(blobs.open(&side.key).unwrap().source.len(), 3);
         assert!(
-            blobs
-                .put_beside(
-                    "trace/0123456789abcdef0123456789abcdef",
-                    BlobKind::Verification,
-                    &mut &b""[..]
-                )
-                .is_err()
+            blobs.put_beside("trace/0123456789abcdef0123456789abcdef", BlobKind::Verification, &mut &b""[..]).is_err()
         );
-        assert!(
-            blobs
-                .put_beside("archive/../x", BlobKind::Verification, &mut &b""[..])
-                .is_err()
-        );
+        assert!(blobs.put_beside("archive/../x", BlobKind::Verification, &mut &b""[..]).is_err());
     }
 
     #[test]
@@ -275,17 +219,8 @@ mod tests {
     fn keys_cannot_escape_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = LocalBlobs::open(dir.path()).unwrap();
-        for key in [
-            "../etc/passwd",
-            "archive/../../x",
-            "archive/zz",
-            "other/0123456789abcdef0123456789abcdef",
-        ] {
-            assert_eq!(
-                blobs.open(key).unwrap_err().kind(),
-                io::ErrorKind::InvalidInput,
-                "{key}"
-            );
+        for key in ["../etc/passwd", "archive/../../x", "archive/zz", "other/0123456789abcdef0123456789abcdef"] {
+            assert_eq!(blobs.open(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{key}");
         }
     }
 }

@@ -22,13 +22,9 @@ impl DataDir {
     pub fn open(root: &Path) -> Result<DataDir, Error> {
         std::fs::create_dir_all(root).map_err(Error::io(format!("creating {}", root.display())))?;
         let store = SqliteStore::open(&root.join("artifact.db"))?;
-        let blobs = LocalBlobs::open(&root.join("blobs"))
-            .map_err(Error::io(format!("opening {}/blobs", root.display())))?;
-        Ok(DataDir {
-            root: root.to_owned(),
-            store: Arc::new(store),
-            blobs: Arc::new(blobs),
-        })
+        let blobs =
+            LocalBlobs::open(&root.join("blobs")).map_err(Error::io(format!("opening {}/blobs", root.display())))?;
+        Ok(DataDir { root: root.to_owned(), store: Arc::new(store), blobs: Arc::new(blobs) })
     }
 
     /// The folder.

@@ -44,22 +44,17 @@ fn header_str(req: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 /// Whether `list` (an `If-Match` value) names `etag`, by strong comparison: `*`, or a tag
 /// equal to it that is not weak (RFC 9110 §13.1.1).
 pub(crate) fn strong_match(list: &str, etag: &str) -> bool {
-    list.split(',')
-        .map(str::trim)
-        .any(|t| t == "*" || (!t.starts_with("W/") && t == etag))
+    list.split(',').map(str::trim).any(|t| t == "*" || (!t.starts_with("W/") && t == etag))
 }
 
 /// Whether `list` (an `If-None-Match` value) names `etag`, by weak comparison.
 fn none_match(list: &str, etag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
-    list.split(',')
-        .any(|t| t.trim() == "*" || bare(t) == bare(etag))
+    list.split(',').any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }
 
 fn http_seconds(t: SystemTime) -> Option<u64> {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_secs())
+    t.duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
 impl Representation {
@@ -67,28 +62,36 @@ impl Representation {
     /// preconditions in RFC 9110 §13.2.2's order (a failed `If-Match` or
     /// `If-Unmodified-Since` is 412), then `Range` with `If-Range`.
     pub(crate) fn plan(&self, req: &HeaderMap) -> ApiResult<Plan> {
+        self.preconditions(req)?;
+        self.plan_after_preconditions(req)
+    }
+
+    /// Steps 1 and 2 of RFC 9110 §13.2.2: `If-Match` (strong comparison), or without it
+    /// `If-Unmodified-Since`; failing either is 412.
+    pub(crate) fn preconditions(&self, req: &HeaderMap) -> ApiResult<()> {
         if req.contains_key(header::IF_MATCH) {
             // A value that is not text matches nothing.
-            if !header_str(req, header::IF_MATCH).is_some_and(|list| strong_match(list, &self.etag))
-            {
+            if !header_str(req, header::IF_MATCH).is_some_and(|list| strong_match(list, &self.etag)) {
                 return Err(ApiError::PreconditionFailed);
             }
-        } else if let (Some(since), Some(modified)) = (
-            header_str(req, header::IF_UNMODIFIED_SINCE),
-            self.last_modified,
-        ) && let Ok(since) = httpdate::parse_http_date(since)
+        } else if let (Some(since), Some(modified)) = (header_str(req, header::IF_UNMODIFIED_SINCE), self.last_modified)
+            && let Ok(since) = httpdate::parse_http_date(since)
             && http_seconds(modified) > http_seconds(since)
         {
             return Err(ApiError::PreconditionFailed);
         }
+        Ok(())
+    }
+
+    /// The rest of [`plan`](Self::plan): `If-None-Match` or `If-Modified-Since`, then
+    /// `Range` with `If-Range`.
+    pub(crate) fn plan_after_preconditions(&self, req: &HeaderMap) -> ApiResult<Plan> {
         if let Some(list) = header_str(req, header::IF_NONE_MATCH) {
             if none_match(list, &self.etag) {
                 return Ok(Plan::NotModified);
             }
-        } else if let (Some(since), Some(modified)) = (
-            header_str(req, header::IF_MODIFIED_SINCE),
-            self.last_modified,
-        ) && let Ok(since) = httpdate::parse_http_date(since)
+        } else if let (Some(since), Some(modified)) = (header_str(req, header::IF_MODIFIED_SINCE), self.last_modified)
+            && let Ok(since) = httpdate::parse_http_date(since)
             && http_seconds(modified) <= http_seconds(since)
         {
             return Ok(Plan::NotModified);
@@ -115,9 +118,7 @@ impl Representation {
         match parse_range(range, self.len) {
             RangeRequest::Full => Ok(Plan::Full),
             // Overlapping ranges that add up to more than the whole: the whole, once.
-            RangeRequest::Partial(r) if r.iter().map(|(s, e)| e - s).sum::<u64>() > self.len => {
-                Ok(Plan::Full)
-            }
+            RangeRequest::Partial(r) if r.iter().map(|(s, e)| e - s).sum::<u64>() > self.len => Ok(Plan::Full),
             RangeRequest::Partial(r) => Ok(Plan::Partial(r)),
             RangeRequest::Unsatisfiable => Err(ApiError::RangeNotSatisfiable(self.len)),
         }
@@ -167,19 +168,13 @@ impl Representation {
     fn with_body(&self, status: StatusCode, len: u64, body: Option<Body>) -> Response {
         let mut resp = self.base(status);
         *resp.body_mut() = body.unwrap_or_default();
-        resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         resp
     }
 
     /// 206 `multipart/byteranges`; `open` gives each range's bytes. The parts are opened one
     /// after the other as the body is sent.
-    pub(crate) fn multipart<F>(
-        &self,
-        ranges: Vec<(u64, u64)>,
-        head: bool,
-        open: F,
-    ) -> ApiResult<Response>
+    pub(crate) fn multipart<F>(&self, ranges: Vec<(u64, u64)>, head: bool, open: F) -> ApiResult<Response>
     where
         F: Fn(u64, u64) -> std::io::Result<Box<dyn Read + Send>> + Send + Sync + 'static,
     {
@@ -201,25 +196,15 @@ impl Representation {
             }
         };
         let closing = format!("\r\n--{boundary}--\r\n");
-        let len: u64 = ranges
-            .iter()
-            .map(|&r| part_head(r).len() as u64 + (r.1 - r.0))
-            .sum::<u64>()
-            + closing.len() as u64;
+        let len: u64 =
+            ranges.iter().map(|&r| part_head(r).len() as u64 + (r.1 - r.0)).sum::<u64>() + closing.len() as u64;
         let mut h = self.headers.clone();
         let ct = format!("multipart/byteranges; boundary={boundary}");
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(&ct).map_err(ApiError::internal)?,
-        );
-        let rep = Representation {
-            headers: h,
-            ..self.clone()
-        };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&ct).map_err(ApiError::internal)?);
+        let rep = Representation { headers: h, ..self.clone() };
         let body = (!head).then(|| {
             let parts = futures_util::stream::iter(ranges).flat_map(move |r| {
-                let head =
-                    futures_util::stream::once(std::future::ready(Ok(Bytes::from(part_head(r)))));
+                let head = futures_util::stream::once(std::future::ready(Ok(Bytes::from(part_head(r)))));
                 let data = match open(r.0, r.1 - r.0) {
                     Ok(reader) => artifact_core::stream_window(reader, 0, r.1 - r.0).boxed(),
                     Err(e) => futures_util::stream::once(std::future::ready(Err(e))).boxed(),
@@ -246,42 +231,24 @@ mod tests {
         Representation {
             len: 100,
             etag: "\"abc\"".into(),
-            last_modified: Some(
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
-            ),
+            last_modified: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)),
             headers: HeaderMap::new(),
             ranges: true,
         }
     }
 
     fn req(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap())).collect()
     }
 
     #[test]
     fn conditional_requests() {
         let r = rep();
-        assert_eq!(
-            r.plan(&req(&[(header::IF_NONE_MATCH, "\"x\", W/\"abc\"")]))
-                .unwrap(),
-            Plan::NotModified
-        );
-        assert_eq!(
-            r.plan(&req(&[(header::IF_NONE_MATCH, "*")])).unwrap(),
-            Plan::NotModified
-        );
-        assert_eq!(
-            r.plan(&req(&[(header::IF_NONE_MATCH, "\"x\"")])).unwrap(),
-            Plan::Full
-        );
+        assert_eq!(r.plan(&req(&[(header::IF_NONE_MATCH, "\"x\", W/\"abc\"")])).unwrap(), Plan::NotModified);
+        assert_eq!(r.plan(&req(&[(header::IF_NONE_MATCH, "*")])).unwrap(), Plan::NotModified);
+        assert_eq!(r.plan(&req(&[(header::IF_NONE_MATCH, "\"x\"")])).unwrap(), Plan::Full);
         let date = httpdate::fmt_http_date(r.last_modified.unwrap());
-        assert_eq!(
-            r.plan(&req(&[(header::IF_MODIFIED_SINCE, &date)])).unwrap(),
-            Plan::NotModified
-        );
+        assert_eq!(r.plan(&req(&[(header::IF_MODIFIED_SINCE, &date)])).unwrap(), Plan::NotModified);
     }
 
     #[test]
@@ -290,24 +257,12 @@ mod tests {
         let plan = |pairs: &[(header::HeaderName, &str)]| r.plan(&req(pairs));
         assert_eq!(plan(&[(header::IF_MATCH, "\"abc\"")]).unwrap(), Plan::Full);
         assert_eq!(plan(&[(header::IF_MATCH, "*")]).unwrap(), Plan::Full);
-        assert_eq!(
-            plan(&[(header::IF_MATCH, "\"x\", \"abc\"")]).unwrap(),
-            Plan::Full
-        );
+        assert_eq!(plan(&[(header::IF_MATCH, "\"x\", \"abc\"")]).unwrap(), Plan::Full);
         for failing in ["\"x\"", "W/\"abc\"", "abc", ""] {
-            assert!(
-                matches!(
-                    plan(&[(header::IF_MATCH, failing)]),
-                    Err(ApiError::PreconditionFailed)
-                ),
-                "{failing}"
-            );
+            assert!(matches!(plan(&[(header::IF_MATCH, failing)]), Err(ApiError::PreconditionFailed)), "{failing}");
         }
         // If-Match comes before If-None-Match and Range.
-        let both = [
-            (header::IF_MATCH, "\"abc\""),
-            (header::IF_NONE_MATCH, "\"abc\""),
-        ];
+        let both = [(header::IF_MATCH, "\"abc\""), (header::IF_NONE_MATCH, "\"abc\"")];
         assert_eq!(plan(&both).unwrap(), Plan::NotModified);
         let ranged = [(header::IF_MATCH, "\"abc\""), (header::RANGE, "bytes=0-9")];
         assert_eq!(plan(&ranged).unwrap(), Plan::Partial(vec![(0, 10)]));
@@ -322,27 +277,11 @@ mod tests {
         let modified = r.last_modified.unwrap();
         let at = httpdate::fmt_http_date(modified);
         let before = httpdate::fmt_http_date(modified - std::time::Duration::from_secs(1));
-        assert_eq!(
-            plan(&[(header::IF_UNMODIFIED_SINCE, &at)]).unwrap(),
-            Plan::Full
-        );
-        assert!(matches!(
-            plan(&[(header::IF_UNMODIFIED_SINCE, &before)]),
-            Err(ApiError::PreconditionFailed)
-        ));
+        assert_eq!(plan(&[(header::IF_UNMODIFIED_SINCE, &at)]).unwrap(), Plan::Full);
+        assert!(matches!(plan(&[(header::IF_UNMODIFIED_SINCE, &before)]), Err(ApiError::PreconditionFailed)));
         // An unreadable date is ignored; a matching If-Match means If-Unmodified-Since is not looked at.
-        assert_eq!(
-            plan(&[(header::IF_UNMODIFIED_SINCE, "yesterday")]).unwrap(),
-            Plan::Full
-        );
-        assert_eq!(
-            plan(&[
-                (header::IF_MATCH, "\"abc\""),
-                (header::IF_UNMODIFIED_SINCE, &before)
-            ])
-            .unwrap(),
-            Plan::Full
-        );
+        assert_eq!(plan(&[(header::IF_UNMODIFIED_SINCE, "yesterday")]).unwrap(), Plan::Full);
+        assert_eq!(plan(&[(header::IF_MATCH, "\"abc\""), (header::IF_UNMODIFIED_SINCE, &before)]).unwrap(), Plan::Full);
     }
 
     #[test]
@@ -350,28 +289,13 @@ mod tests {
         let r = rep();
         let range = (header::RANGE, "bytes=10-19");
         assert_eq!(
-            r.plan(&req(&[range.clone(), (header::IF_RANGE, "\"abc\"")]))
-                .unwrap(),
+            r.plan(&req(&[range.clone(), (header::IF_RANGE, "\"abc\"")])).unwrap(),
             Plan::Partial(vec![(10, 20)])
         );
-        assert_eq!(
-            r.plan(&req(&[range.clone(), (header::IF_RANGE, "\"old\"")]))
-                .unwrap(),
-            Plan::Full
-        );
-        assert_eq!(
-            r.plan(&req(&[range.clone(), (header::IF_RANGE, "W/\"abc\"")]))
-                .unwrap(),
-            Plan::Full
-        );
+        assert_eq!(r.plan(&req(&[range.clone(), (header::IF_RANGE, "\"old\"")])).unwrap(), Plan::Full);
+        assert_eq!(r.plan(&req(&[range.clone(), (header::IF_RANGE, "W/\"abc\"")])).unwrap(), Plan::Full);
         let date = httpdate::fmt_http_date(r.last_modified.unwrap());
-        assert_eq!(
-            r.plan(&req(&[range, (header::IF_RANGE, &date)])).unwrap(),
-            Plan::Partial(vec![(10, 20)])
-        );
-        assert!(matches!(
-            r.plan(&req(&[(header::RANGE, "bytes=100-")])),
-            Err(ApiError::RangeNotSatisfiable(100))
-        ));
+        assert_eq!(r.plan(&req(&[range, (header::IF_RANGE, &date)])).unwrap(), Plan::Partial(vec![(10, 20)]));
+        assert!(matches!(r.plan(&req(&[(header::RANGE, "bytes=100-")])), Err(ApiError::RangeNotSatisfiable(100))));
     }
 }

@@ -41,15 +41,11 @@ impl Demo {
 }
 
 fn id_of(v: &serde_json::Value) -> Result<i64, Error> {
-    v["id"]
-        .as_i64()
-        .ok_or_else(|| Error::Invalid("import returned no id".into()))
+    v["id"].as_i64().ok_or_else(|| Error::Invalid("import returned no id".into()))
 }
 
 fn pipeline_of(v: &serde_json::Value) -> Result<i64, Error> {
-    v["pipeline"]["id"]
-        .as_i64()
-        .ok_or_else(|| Error::Invalid("import returned no pipeline".into()))
+    v["pipeline"]["id"].as_i64().ok_or_else(|| Error::Invalid("import returned no pipeline".into()))
 }
 
 /// Seeds the demo into the store behind `admin` (once; later calls only mint a new token),
@@ -59,21 +55,12 @@ pub fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
         admin.add_user("demo", true)?;
     }
     let token = admin.add_token("demo")?;
-    if let Some(project) = admin
-        .store()
-        .project(&ProjectRef::Path(DEMO_PROJECT.into()))?
-    {
+    if let Some(project) = admin.store().project(&ProjectRef::Path(DEMO_PROJECT.into()))? {
         let job = admin
             .store()
             .latest_job_with_artifacts(project.id, "main", "build", Timestamp::now().0)?
-            .ok_or_else(|| {
-                Error::Invalid("the demo project has no build job with artifacts".into())
-            })?;
-        return Ok(Demo {
-            token,
-            project: DEMO_PROJECT.into(),
-            job_id: job.id,
-        });
+            .ok_or_else(|| Error::Invalid("the demo project has no build job with artifacts".into()))?;
+        return Ok(Demo { token, project: DEMO_PROJECT.into(), job_id: job.id });
     }
     admin.add_project(DEMO_PROJECT, false)?;
     admin.add_member(DEMO_PROJECT, "demo", "owner")?;
@@ -86,10 +73,7 @@ pub fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
     let basic = write("demo-basic.zip", BASIC_ZIP)?;
     let deflate = write("demo-deflate.zip", DEFLATE_ZIP)?;
     let log = write("demo-job.log", b"$ make\ncompiling...\nok\nJob succeeded\n")?;
-    let fail_log = write(
-        "demo-fail.log",
-        b"$ make test\n1 test failed\nERROR: Job failed: exit code 1\n",
-    )?;
+    let fail_log = write("demo-fail.log", b"$ make test\n1 test failed\nERROR: Job failed: exit code 1\n")?;
 
     let job = |name: &str, stage: &str, status: Status| {
         let mut j = ImportJob::new(DEMO_PROJECT, "main", name);
@@ -120,16 +104,8 @@ pub fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
         ..job("build", "build", Status::Success)
     })?;
     let main = pipeline_of(&build)?;
-    import(&ImportJob {
-        pipeline: Some(main),
-        trace: Some(log.clone()),
-        ..job("test", "test", Status::Success)
-    })?;
-    import(&ImportJob {
-        pipeline: Some(main),
-        allow_failure: true,
-        ..job("lint", "test", Status::Failed)
-    })?;
+    import(&ImportJob { pipeline: Some(main), trace: Some(log.clone()), ..job("test", "test", Status::Success) })?;
+    import(&ImportJob { pipeline: Some(main), allow_failure: true, ..job("lint", "test", Status::Failed) })?;
     import(&ImportJob {
         pipeline: Some(main),
         when: When::Manual,
@@ -150,15 +126,9 @@ pub fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
     })?;
 
     // A feature branch with a slash, and a job in every other status.
-    let feature = |name: &str, status: Status| ImportJob {
-        ref_name: "feature/login".into(),
-        ..job(name, "test", status)
-    };
-    let first = import(&ImportJob {
-        artifacts: Some(basic),
-        trace: Some(log),
-        ..feature("build", Status::Success)
-    })?;
+    let feature =
+        |name: &str, status: Status| ImportJob { ref_name: "feature/login".into(), ..job(name, "test", status) };
+    let first = import(&ImportJob { artifacts: Some(basic), trace: Some(log), ..feature("build", Status::Success) })?;
     let fp = pipeline_of(&first)?;
     for (name, status, when) in [
         ("running", Status::Running, When::OnSuccess),
@@ -171,23 +141,10 @@ pub fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
         ("scheduled", Status::Scheduled, When::Delayed),
         ("manual", Status::Manual, When::Manual),
     ] {
-        import(&ImportJob {
-            pipeline: Some(fp),
-            when,
-            ..feature(name, status)
-        })?;
+        import(&ImportJob { pipeline: Some(fp), when, ..feature(name, status) })?;
     }
-    for f in [
-        "demo-basic.zip",
-        "demo-deflate.zip",
-        "demo-job.log",
-        "demo-fail.log",
-    ] {
+    for f in ["demo-basic.zip", "demo-deflate.zip", "demo-job.log", "demo-fail.log"] {
         let _ = std::fs::remove_file(scratch.join(f));
     }
-    Ok(Demo {
-        token,
-        project: DEMO_PROJECT.into(),
-        job_id: id_of(&build)?,
-    })
+    Ok(Demo { token, project: DEMO_PROJECT.into(), job_id: id_of(&build)? })
 }

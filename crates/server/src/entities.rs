@@ -49,10 +49,7 @@ impl Render<'_> {
         let mut v = self.user(u);
         if let Value::Object(m) = &mut v {
             m.insert("is_admin".into(), json!(u.admin));
-            m.insert(
-                "email".into(),
-                json!(format!("{}@example.invalid", u.username)),
-            );
+            m.insert("email".into(), json!(format!("{}@example.invalid", u.username)));
             m.insert("can_create_group".into(), json!(u.admin));
             m.insert("can_create_project".into(), json!(true));
             m.insert("two_factor_enabled".into(), json!(false));
@@ -108,9 +105,8 @@ impl Render<'_> {
     }
 
     fn commit(&self, p: &Pipeline, author: Option<&User>) -> Value {
-        let (name, email) = author.map_or((String::new(), String::new()), |u| {
-            (u.name.clone(), format!("{}@example.invalid", u.username))
-        });
+        let (name, email) = author
+            .map_or((String::new(), String::new()), |u| (u.name.clone(), format!("{}@example.invalid", u.username)));
         json!({
             "id": p.sha,
             "short_id": p.sha.get(..8).unwrap_or(&p.sha),
@@ -128,19 +124,9 @@ impl Render<'_> {
     }
 
     /// The fields builds and bridges share (GitLab's `JobBasic`).
-    fn job_basic(
-        &self,
-        job: &Job,
-        pipeline: &Pipeline,
-        project: &Project,
-        user: Option<&User>,
-    ) -> Value {
-        let duration = job
-            .started_at
-            .map(|s| job.finished_at.unwrap_or(self.now).seconds_since(s));
-        let queued = job
-            .queued_at
-            .map(|q| job.started_at.unwrap_or(self.now).seconds_since(q));
+    fn job_basic(&self, job: &Job, pipeline: &Pipeline, project: &Project, user: Option<&User>) -> Value {
+        let duration = job.started_at.map(|s| job.finished_at.unwrap_or(self.now).seconds_since(s));
+        let queued = job.queued_at.map(|q| job.started_at.unwrap_or(self.now).seconds_since(q));
         json!({
             "id": job.id,
             "status": job.status.as_str(),
@@ -165,25 +151,18 @@ impl Render<'_> {
     }
 
     /// A build job (GitLab's `Job` entity).
-    pub(crate) fn job(
-        &self,
-        job: &Job,
-        pipeline: &Pipeline,
-        project: &Project,
-        user: Option<&User>,
-    ) -> Value {
+    pub(crate) fn job(&self, job: &Job, pipeline: &Pipeline, project: &Project, user: Option<&User>) -> Value {
         let mut v = self.job_basic(job, pipeline, project, user);
         let Value::Object(m) = &mut v else { return v };
         let live = job.live_archive(self.now);
         if let Some(archive) = live {
-            m.insert(
-                "artifacts_file".into(),
-                json!({"filename": "artifacts.zip", "size": archive.size}),
-            );
+            m.insert("artifacts_file".into(), json!({"filename": "artifacts.zip", "size": archive.size}));
         }
         let mut files = Vec::new();
         if let Some(a) = live {
-            files.push(json!({"file_type": "archive", "size": a.size, "filename": "artifacts.zip", "file_format": "zip"}));
+            files.push(
+                json!({"file_type": "archive", "size": a.size, "filename": "artifacts.zip", "file_format": "zip"}),
+            );
         }
         if let (Some(meta), Some(_)) = (&job.metadata, live) {
             files.push(
@@ -200,10 +179,7 @@ impl Render<'_> {
         m.insert("archived".into(), json!(false));
         m.insert("tag_list".into(), json!(job.tag_list));
         if job.status == Status::Failed {
-            m.insert(
-                "failure_reason".into(),
-                json!(job.failure_reason.as_deref().unwrap_or("script_failure")),
-            );
+            m.insert("failure_reason".into(), json!(job.failure_reason.as_deref().unwrap_or("script_failure")));
         }
         v
     }
@@ -220,15 +196,9 @@ impl Render<'_> {
         debug_assert_eq!(job.kind, JobKind::Bridge);
         let mut v = self.job_basic(job, pipeline, project, user);
         if let Value::Object(m) = &mut v {
-            m.insert(
-                "downstream_pipeline".into(),
-                downstream.map_or(Value::Null, |d| self.pipeline_basic(d, project)),
-            );
+            m.insert("downstream_pipeline".into(), downstream.map_or(Value::Null, |d| self.pipeline_basic(d, project)));
             if job.status == Status::Failed {
-                m.insert(
-                    "failure_reason".into(),
-                    json!(job.failure_reason.as_deref().unwrap_or("unknown_failure")),
-                );
+                m.insert("failure_reason".into(), json!(job.failure_reason.as_deref().unwrap_or("unknown_failure")));
             }
         }
         v

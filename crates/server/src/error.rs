@@ -82,34 +82,20 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                json!({"message": "401 Unauthorized"}),
-            ),
-            ApiError::Forbidden(None) => {
-                (StatusCode::FORBIDDEN, json!({"message": "403 Forbidden"}))
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, json!({"message": "401 Unauthorized"})),
+            ApiError::Forbidden(None) => (StatusCode::FORBIDDEN, json!({"message": "403 Forbidden"})),
+            ApiError::Forbidden(Some(why)) => {
+                (StatusCode::FORBIDDEN, json!({"message": format!("403 Forbidden - {why}")}))
             }
-            ApiError::Forbidden(Some(why)) => (
-                StatusCode::FORBIDDEN,
-                json!({"message": format!("403 Forbidden - {why}")}),
-            ),
-            ApiError::ProjectNotFound => (
-                StatusCode::NOT_FOUND,
-                json!({"message": "404 Project Not Found"}),
-            ),
-            ApiError::NotFound(what) => (
-                StatusCode::NOT_FOUND,
-                json!({"message": format!("404 {what}")}),
-            ),
-            ApiError::BadRequest(why) => (
-                StatusCode::BAD_REQUEST,
-                json!({"message": format!("400 Bad request - {why}")}),
-            ),
+            ApiError::ProjectNotFound => (StatusCode::NOT_FOUND, json!({"message": "404 Project Not Found"})),
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, json!({"message": format!("404 {what}")})),
+            ApiError::BadRequest(why) => {
+                (StatusCode::BAD_REQUEST, json!({"message": format!("400 Bad request - {why}")}))
+            }
             ApiError::InvalidParam(what) => (StatusCode::BAD_REQUEST, json!({"error": what})),
-            ApiError::PreconditionFailed => (
-                StatusCode::PRECONDITION_FAILED,
-                json!({"message": "412 Precondition Failed"}),
-            ),
+            ApiError::PreconditionFailed => {
+                (StatusCode::PRECONDITION_FAILED, json!({"message": "412 Precondition Failed"}))
+            }
             ApiError::RangeNotSatisfiable(len) => {
                 let mut resp = (StatusCode::RANGE_NOT_SATISFIABLE, "").into_response();
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
@@ -119,10 +105,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"message": "500 Internal Server Error"}),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "500 Internal Server Error"}))
             }
         };
         (status, axum::Json(body)).into_response()

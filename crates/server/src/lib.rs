@@ -42,16 +42,13 @@ pub use crate::blobs::{BlobKind, Blobs, LocalBlobs, OpenBlob, beside};
 pub use crate::data::DataDir;
 pub use crate::demo::{DEMO_PROJECT, Demo, seed_demo};
 pub use crate::error::Error;
-pub use crate::model::{
-    BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status,
-};
+pub use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status};
 pub use crate::ranges::{MAX_RANGES, RangeRequest, parse_range};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};
 pub use crate::serve::serve;
 pub use crate::state::{AppConfig, AppState};
 pub use crate::store::{
-    JobQuery, Listing, NewPipeline, ProjectRef, SqliteStore, Store, StoreError, StoreResult,
-    TokenDigest,
+    JobQuery, Listing, NewPipeline, ProjectRef, SqliteStore, Store, StoreError, StoreResult, TokenDigest,
 };
 pub use crate::time::{Timestamp, parse_duration};

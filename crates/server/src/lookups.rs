@@ -49,11 +49,7 @@ impl LookupKey {
         {
             return None;
         }
-        Some(LookupKey {
-            credential,
-            project,
-            job: job.clone(),
-        })
+        Some(LookupKey { credential, project, job: job.clone() })
     }
 }
 
@@ -73,9 +69,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Lookups {
     pub(crate) fn archive(&self, key: &LookupKey) -> Option<BlobRef> {
         let map = lock(&self.archives);
-        map.get(key)
-            .filter(|(at, _)| at.elapsed() < TTL)
-            .map(|(_, blob)| blob.clone())
+        map.get(key).filter(|(at, _)| at.elapsed() < TTL).map(|(_, blob)| blob.clone())
     }
 
     /// The generation to pass to `remember` and `keep_file`: read it before the look-up.
@@ -126,10 +120,7 @@ mod tests {
     use super::*;
 
     fn blob() -> BlobRef {
-        BlobRef {
-            key: "archive/00".into(),
-            size: 1,
-        }
+        BlobRef { key: "archive/00".into(), size: 1 }
     }
 
     #[test]
@@ -147,14 +138,8 @@ mod tests {
     #[test]
     fn keys_are_canonical_and_bounded() {
         let job = JobRef::Id(5);
-        assert_eq!(
-            LookupKey::new([0; 32], "007", &job),
-            LookupKey::new([0; 32], "7", &job)
-        );
+        assert_eq!(LookupKey::new([0; 32], "007", &job), LookupKey::new([0; 32], "7", &job));
         assert!(LookupKey::new([0; 32], &"g/".repeat(1000), &job).is_none());
-        assert_ne!(
-            LookupKey::new([0; 32], "7", &job),
-            LookupKey::new([1; 32], "7", &job)
-        );
+        assert_ne!(LookupKey::new([0; 32], "7", &job), LookupKey::new([1; 32], "7", &job));
     }
 }

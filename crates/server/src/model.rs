@@ -91,10 +91,7 @@ impl Status {
 
     /// Whether the job has finished running (success, failed, canceled, skipped).
     pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            Status::Success | Status::Failed | Status::Canceled | Status::Skipped
-        )
+        matches!(self, Status::Success | Status::Failed | Status::Canceled | Status::Skipped)
     }
 }
 
@@ -139,15 +136,9 @@ impl Role {
 
     /// The inverse of [`Role::access_level`].
     pub fn from_access_level(level: i64) -> Option<Role> {
-        [
-            Role::Guest,
-            Role::Reporter,
-            Role::Developer,
-            Role::Maintainer,
-            Role::Owner,
-        ]
-        .into_iter()
-        .find(|r| r.access_level() == level)
+        [Role::Guest, Role::Reporter, Role::Developer, Role::Maintainer, Role::Owner]
+            .into_iter()
+            .find(|r| r.access_level() == level)
     }
 }
 
@@ -174,9 +165,7 @@ impl When {
 
     /// Parses the `.gitlab-ci.yml` spelling.
     pub fn parse(s: &str) -> Option<When> {
-        [When::OnSuccess, When::Manual, When::Delayed]
-            .into_iter()
-            .find(|w| w.as_str() == s)
+        [When::OnSuccess, When::Manual, When::Delayed].into_iter().find(|w| w.as_str() == s)
     }
 }
 
@@ -389,46 +378,16 @@ mod tests {
 
     #[test]
     fn pipeline_status_follows_jobs_like_gitlab() {
-        assert_eq!(
-            composite_status([(Success, false), (Skipped, false)]),
-            Success
-        );
-        assert_eq!(
-            composite_status([(Success, false), (Failed, true)]),
-            Success
-        );
-        assert_eq!(
-            composite_status([(Success, false), (Failed, false)]),
-            Failed
-        );
-        assert_eq!(
-            composite_status([(Success, false), (Running, false)]),
-            Running
-        );
-        assert_eq!(
-            composite_status([(Success, false), (Manual, false)]),
-            Manual
-        );
-        assert_eq!(
-            composite_status([(Success, false), (Manual, true)]),
-            Success
-        );
-        assert_eq!(
-            composite_status([(Success, false), (Canceled, false)]),
-            Canceled
-        );
-        assert_eq!(
-            composite_status([(Pending, false), (Created, false)]),
-            Pending
-        );
-        assert_eq!(
-            composite_status([(Success, false), (Created, false)]),
-            Running
-        );
-        assert_eq!(
-            composite_status([(Failed, false), (Scheduled, false)]),
-            Scheduled
-        );
+        assert_eq!(composite_status([(Success, false), (Skipped, false)]), Success);
+        assert_eq!(composite_status([(Success, false), (Failed, true)]), Success);
+        assert_eq!(composite_status([(Success, false), (Failed, false)]), Failed);
+        assert_eq!(composite_status([(Success, false), (Running, false)]), Running);
+        assert_eq!(composite_status([(Success, false), (Manual, false)]), Manual);
+        assert_eq!(composite_status([(Success, false), (Manual, true)]), Success);
+        assert_eq!(composite_status([(Success, false), (Canceled, false)]), Canceled);
+        assert_eq!(composite_status([(Pending, false), (Created, false)]), Pending);
+        assert_eq!(composite_status([(Success, false), (Created, false)]), Running);
+        assert_eq!(composite_status([(Failed, false), (Scheduled, false)]), Scheduled);
         assert_eq!(composite_status([]), Skipped);
     }
 

@@ -58,20 +58,13 @@ impl Page {
         };
         put("x-page", self.page.to_string());
         put("x-per-page", self.per_page.to_string());
-        put(
-            "x-next-page",
-            next.map(|n| n.to_string()).unwrap_or_default(),
-        );
-        put(
-            "x-prev-page",
-            prev.map(|n| n.to_string()).unwrap_or_default(),
-        );
+        put("x-next-page", next.map(|n| n.to_string()).unwrap_or_default());
+        put("x-prev-page", prev.map(|n| n.to_string()).unwrap_or_default());
         if counted {
             put("x-total", total.to_string());
             put("x-total-pages", pages.to_string());
         }
-        let link =
-            |page: u64, rel: &str| format!("<{url}?{}>; rel=\"{rel}\"", query.with_page(page));
+        let link = |page: u64, rel: &str| format!("<{url}?{}>; rel=\"{rel}\"", query.with_page(page));
         let mut links = Vec::new();
         if let Some(p) = prev {
             links.push(link(p, "prev"));
@@ -94,9 +87,7 @@ mod tests {
 
     fn headers(query: &str, total: u64) -> HeaderMap {
         let q = Query::parse(Some(query));
-        Page::from_query(&q)
-            .unwrap()
-            .headers(total, "http://h/api/v4/projects/1/jobs", &q)
+        Page::from_query(&q).unwrap().headers(total, "http://h/api/v4/projects/1/jobs", &q)
     }
 
     fn get<'a>(h: &'a HeaderMap, k: &str) -> &'a str {

@@ -12,11 +12,7 @@ pub(crate) struct Query {
 impl Query {
     pub(crate) fn parse(raw: Option<&str>) -> Query {
         let raw = raw.unwrap_or("");
-        let decode = |s: &str| {
-            percent_decode_str(&s.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        };
+        let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
         let pairs = raw
             .split('&')
             .filter(|p| !p.is_empty())
@@ -25,29 +21,18 @@ impl Query {
                 None => (decode(p), String::new()),
             })
             .collect();
-        Query {
-            pairs,
-            raw: raw.to_owned(),
-        }
+        Query { pairs, raw: raw.to_owned() }
     }
 
     /// The last value of `key` (Rack keeps the last of repeated scalars).
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of `key` and `key[]`.
     pub(crate) fn all(&self, key: &str) -> Vec<&str> {
         let array = format!("{key}[]");
-        self.pairs
-            .iter()
-            .filter(|(k, _)| *k == key || *k == array)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.pairs.iter().filter(|(k, _)| *k == key || *k == array).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The raw query with `page` set to `page`: every other parameter kept as sent.
@@ -79,17 +64,12 @@ mod tests {
 
     #[test]
     fn reads_arrays_repeats_and_escapes() {
-        let q = Query::parse(Some(
-            "scope[]=failed&scope=success&job=build+it&ref=a%2Fb&page=3&x",
-        ));
+        let q = Query::parse(Some("scope[]=failed&scope=success&job=build+it&ref=a%2Fb&page=3&x"));
         assert_eq!(q.all("scope"), ["failed", "success"]);
         assert_eq!(q.get("job"), Some("build it"));
         assert_eq!(q.get("ref"), Some("a/b"));
         assert_eq!(q.get("x"), Some(""));
-        assert_eq!(
-            q.with_page(4),
-            "scope[]=failed&scope=success&job=build+it&ref=a%2Fb&x&page=4"
-        );
+        assert_eq!(q.with_page(4), "scope[]=failed&scope=success&job=build+it&ref=a%2Fb&x&page=4");
     }
 
     #[test]

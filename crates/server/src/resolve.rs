@@ -20,30 +20,20 @@ impl Resolve for StoreResolver<'_> {
     type Location = BlobRef;
     type Error = StoreError;
 
-    fn resolve(
-        &self,
-        project: &Project,
-        job: &JobRef,
-    ) -> Result<Option<Resolved<BlobRef>>, StoreError> {
+    fn resolve(&self, project: &Project, job: &JobRef) -> Result<Option<Resolved<BlobRef>>, StoreError> {
         let job = match job {
             JobRef::Id(id) => {
                 let id = i64::try_from(*id).unwrap_or(i64::MAX);
-                self.store
-                    .job(id)?
-                    .filter(|j| j.project_id == project.id && j.kind == JobKind::Build)
+                self.store.job(id)?.filter(|j| j.project_id == project.id && j.kind == JobKind::Build)
             }
-            JobRef::Latest { ref_name, job } => self
-                .store
-                .latest_job_with_artifacts(project.id, ref_name, job, self.now.0)?,
+            JobRef::Latest { ref_name, job } => {
+                self.store.latest_job_with_artifacts(project.id, ref_name, job, self.now.0)?
+            }
         };
         Ok(job.map(|job| {
             let archive = job.live_archive(self.now).cloned();
             let metadata = archive.as_ref().and(job.metadata.clone());
-            Resolved {
-                job_id: Some(job.id.max(0) as u64),
-                archive,
-                metadata,
-            }
+            Resolved { job_id: Some(job.id.max(0) as u64), archive, metadata }
         }))
     }
 }

@@ -38,10 +38,7 @@ pub struct AppConfig {
 
 impl Default for AppConfig {
     fn default() -> AppConfig {
-        AppConfig {
-            base_url: None,
-            index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
-        }
+        AppConfig { base_url: None, index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES }
     }
 }
 
@@ -50,15 +47,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, config: AppConfig) -> AppState {
         let base_url = config.base_url.map(|u| u.trim_end_matches('/').to_owned());
         let indexes = IndexCache::new(config.index_cache_bytes);
-        AppState {
-            inner: Arc::new(Shared {
-                store,
-                blobs,
-                indexes,
-                base_url,
-                lookups: Default::default(),
-            }),
-        }
+        AppState { inner: Arc::new(Shared { store, blobs, indexes, base_url, lookups: Default::default() }) }
     }
 
     /// The store.

@@ -54,10 +54,7 @@ impl Verdicts {
         };
         let bytes = blob.source.read_bytes(0, blob.source.len() as usize)?;
         match serde_json::from_slice::<Verification>(&bytes) {
-            Ok(stored) => Ok(Verdicts {
-                stored: Some(stored),
-                lazy: Mutex::default(),
-            }),
+            Ok(stored) => Ok(Verdicts { stored: Some(stored), lazy: Mutex::default() }),
             Err(e) => {
                 // An unreadable outcome costs a verification per entry, never a wrong answer.
                 tracing::warn!(key = %key, error = %e, "unreadable verification outcome; entries are verified on request");
@@ -85,19 +82,12 @@ impl Verdicts {
     /// Reads `entry` once to reach its verdict (blocking), and keeps it. Concurrent callers
     /// for one entry wait for the first. An error reading the source is returned, and
     /// nothing is kept.
-    pub(crate) fn verify<S: Source>(
-        &self,
-        archive: &Archive<S>,
-        entry: &Entry,
-    ) -> artifact_core::Result<Verdict> {
+    pub(crate) fn verify<S: Source>(&self, archive: &Archive<S>, entry: &Entry) -> artifact_core::Result<Verdict> {
         match self.of(entry) {
             Verdict::Unknown => {}
             known => return Ok(known),
         }
-        let cell = lock(&self.lazy)
-            .entry(entry.record_offset())
-            .or_default()
-            .clone();
+        let cell = lock(&self.lazy).entry(entry.record_offset()).or_default().clone();
         let mut verdict = lock(&cell);
         if verdict.is_none() {
             let mut scratch = vec![0u8; 64 * 1024];

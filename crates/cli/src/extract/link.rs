@@ -19,13 +19,9 @@ pub(super) fn read_target(
     path: &ArtifactPath,
 ) -> Result<String, Refusal> {
     if entry.size() > MAX_TARGET {
-        return Err(skip(format_args!(
-            "its link target is longer than {MAX_TARGET} bytes"
-        )));
+        return Err(skip(format_args!("its link target is longer than {MAX_TARGET} bytes")));
     }
-    let reader = archive
-        .reader(entry)
-        .map_err(|e| CliError::engine(path, e))?;
+    let reader = archive.reader(entry).map_err(|e| CliError::engine(path, e))?;
     let mut target = Vec::new();
     let mut buf = [0; 1024];
     copy(&mut reader.take(MAX_TARGET + 1), &mut target, &mut buf).map_err(|e| match e {
@@ -74,10 +70,7 @@ pub(super) fn create(target: &str, at: &Path) -> io::Result<()> {
     #[cfg(not(unix))]
     {
         let _ = (target, at);
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "symbolic links are not supported here",
-        ))
+        Err(io::Error::new(io::ErrorKind::Unsupported, "symbolic links are not supported here"))
     }
 }
 

@@ -23,13 +23,7 @@ pub(super) struct RemoteBody {
 impl RemoteBody {
     /// The request is made on the first read, so that opening costs nothing until used.
     pub(super) fn new(inner: Arc<Inner>, start: u64, end: u64) -> RemoteBody {
-        RemoteBody {
-            inner,
-            response: None,
-            pos: start,
-            end,
-            resumed: 0,
-        }
+        RemoteBody { inner, response: None, pos: start, end, resumed: 0 }
     }
 
     /// Drops the broken response; the next read asks for the rest, after a backoff of
@@ -37,15 +31,8 @@ impl RemoteBody {
     fn resume(&mut self) -> io::Result<()> {
         self.response = None;
         if self.resumed >= RESUME_ATTEMPTS {
-            let problem = HttpProblem::ShortBody {
-                expected: self.end,
-                received: self.pos,
-            };
-            return Err(Error::Http {
-                url: super::shown(&self.inner.url),
-                problem,
-            }
-            .into());
+            let problem = HttpProblem::ShortBody { expected: self.end, received: self.pos };
+            return Err(Error::Http { url: super::shown(&self.inner.url), problem }.into());
         }
         self.resumed += 1;
         std::thread::sleep(Duration::from_millis(100 << (self.resumed - 1)));
@@ -64,10 +51,7 @@ impl Read for RemoteBody {
                 None => {
                     // A failed request (a changed archive, a bad status) is final; only a
                     // broken transfer is resumed.
-                    let response = self
-                        .inner
-                        .get(self.pos, self.end)
-                        .map_err(io::Error::from)?;
+                    let response = self.inner.get(self.pos, self.end).map_err(io::Error::from)?;
                     self.response.insert(response)
                 }
             };

@@ -43,28 +43,13 @@ mod tests {
 
     #[test]
     fn valid_ranges_parse() {
-        assert_eq!(
-            parse("bytes 0-99/1000"),
-            Some(ContentRange {
-                start: 0,
-                end: 99,
-                total: 1000
-            })
-        );
+        assert_eq!(parse("bytes 0-99/1000"), Some(ContentRange { start: 0, end: 99, total: 1000 }));
         assert_eq!(parse("bytes 999-999/1000").map(|r| r.len()), Some(1));
     }
 
     #[test]
     fn invalid_ranges_are_refused() {
-        for bad in [
-            "bytes 0-99/*",
-            "bytes 5-4/10",
-            "bytes 0-10/10",
-            "items 0-1/2",
-            "bytes -1/2",
-            "bytes 0-+1/2",
-            "",
-        ] {
+        for bad in ["bytes 0-99/*", "bytes 5-4/10", "bytes 0-10/10", "items 0-1/2", "bytes -1/2", "bytes 0-+1/2", ""] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert_eq!(unsatisfied_total("bytes */1234"), Some(1234));

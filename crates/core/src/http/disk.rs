@@ -26,17 +26,8 @@ pub(crate) struct DiskCache {
 /// Query parameters that carry credentials or per-request signatures.
 fn volatile(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    [
-        "private_token",
-        "job_token",
-        "access_token",
-        "signature",
-        "expires",
-        "awsaccesskeyid",
-        "policy",
-        "key-pair-id",
-    ]
-    .contains(&name.as_str())
+    ["private_token", "job_token", "access_token", "signature", "expires", "awsaccesskeyid", "policy", "key-pair-id"]
+        .contains(&name.as_str())
         || name.starts_with("x-amz-")
         || name.starts_with("x-goog-")
 }
@@ -47,11 +38,8 @@ pub(crate) fn key(url: &str) -> String {
         return url.to_owned();
     };
     parsed.set_fragment(None);
-    let kept: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter(|(k, _)| !volatile(k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let kept: Vec<(String, String)> =
+        parsed.query_pairs().filter(|(k, _)| !volatile(k)).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     if kept.is_empty() {
         parsed.set_query(None);
     } else {
@@ -85,12 +73,7 @@ impl DiskCache {
         let _ = self.try_store(url, cd, identity);
     }
 
-    fn try_store(
-        &self,
-        url: &str,
-        cd: &CentralDirectory,
-        identity: &RemoteIdentity,
-    ) -> std::io::Result<()> {
+    fn try_store(&self, url: &str, cd: &CentralDirectory, identity: &RemoteIdentity) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let loc = cd.location();
         let mut out = Vec::with_capacity(cd.as_bytes().len() + 256);
@@ -110,11 +93,7 @@ impl DiskCache {
         // (with whatever credentials the caller gives next time) is used.
         let other_origin = reqwest::Url::parse(&identity.url).ok().map(|u| u.origin())
             != reqwest::Url::parse(url).ok().map(|u| u.origin());
-        let stored_url = if other_origin {
-            identity.url.as_str()
-        } else {
-            ""
-        };
+        let stored_url = if other_origin { identity.url.as_str() } else { "" };
         let key = key(url);
         for s in [text, stored_url, key.as_str()] {
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -145,17 +124,14 @@ impl DiskCache {
             at += 8;
             Some(v)
         };
-        let (size, offset, cd_size, entries, shift) =
-            (u64_at()?, u64_at()?, u64_at()?, u64_at()?, u64_at()?);
+        let (size, offset, cd_size, entries, shift) = (u64_at()?, u64_at()?, u64_at()?, u64_at()?, u64_at()?);
         let zip64 = *bytes.get(at)? != 0;
         let kind = *bytes.get(at + 1)?;
         at += 2;
         let mut strings = Vec::with_capacity(3);
         for _ in 0..3 {
             let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;
-            let s = std::str::from_utf8(bytes.get(at + 4..at + 4 + len)?)
-                .ok()?
-                .to_owned();
+            let s = std::str::from_utf8(bytes.get(at + 4..at + 4 + len)?).ok()?.to_owned();
             at += 4 + len;
             strings.push(s);
         }
@@ -169,28 +145,11 @@ impl DiskCache {
             3 => Validator::LastModified(text),
             _ => Validator::None,
         };
-        let location = CentralDirectoryLocation {
-            offset,
-            size: cd_size,
-            entries,
-            shift,
-            zip64,
-            declared_size: cd_size,
-        };
+        let location =
+            CentralDirectoryLocation { offset, size: cd_size, entries, shift, zip64, declared_size: cd_size };
         let cd = CentralDirectory::from_parts(bytes.slice(at..), location, size).ok()?;
-        let url = if strings[1].is_empty() {
-            url.to_owned()
-        } else {
-            strings[1].clone()
-        };
-        Some((
-            cd,
-            RemoteIdentity {
-                url,
-                size,
-                validator,
-            },
-        ))
+        let url = if strings[1].is_empty() { url.to_owned() } else { strings[1].clone() };
+        Some((cd, RemoteIdentity { url, size, validator }))
     }
 }
 
@@ -200,18 +159,9 @@ mod tests {
 
     #[test]
     fn the_key_keeps_what_picks_the_archive_and_drops_credentials_and_signatures() {
-        assert_ne!(
-            key("https://h/p/download?job=a"),
-            key("https://h/p/download?job=b")
-        );
-        assert_eq!(
-            key("https://h/a.zip?X-Amz-Signature=1&X-Amz-Date=2"),
-            key("https://h/a.zip?X-Amz-Signature=9")
-        );
-        assert_eq!(
-            key("https://h/a.zip?job=x&private_token=secret"),
-            key("https://h/a.zip?job=x")
-        );
+        assert_ne!(key("https://h/p/download?job=a"), key("https://h/p/download?job=b"));
+        assert_eq!(key("https://h/a.zip?X-Amz-Signature=1&X-Amz-Date=2"), key("https://h/a.zip?X-Amz-Signature=9"));
+        assert_eq!(key("https://h/a.zip?job=x&private_token=secret"), key("https://h/a.zip?job=x"));
         assert!(!key("https://h/a.zip?job_token=secret&job=x").contains("secret"));
         assert_eq!(key("https://h/a.zip#frag"), key("https://h/a.zip"));
     }

@@ -64,13 +64,7 @@ impl Default for HttpOptions {
 }
 
 /// Headers that carry credentials: never sent to another origin.
-const CREDENTIALS: [&str; 5] = [
-    "private-token",
-    "job-token",
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-];
+const CREDENTIALS: [&str; 5] = ["private-token", "job-token", "authorization", "cookie", "proxy-authorization"];
 
 /// What identifies one version of the remote archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,12 +81,7 @@ pub enum Validator {
 
 impl Validator {
     fn from_headers(headers: &HeaderMap) -> Validator {
-        let text = |name| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         match (text(header::ETAG), text(header::LAST_MODIFIED)) {
             (Some(tag), _) if tag.starts_with("W/") => Validator::WeakETag(tag),
             (Some(tag), _) => Validator::ETag(tag),
@@ -155,10 +144,8 @@ pub fn client(options: &HttpOptions) -> Result<Client> {
 }
 
 fn parse_url(text: &str) -> Result<Url> {
-    Url::parse(text).map_err(|e| Error::Http {
-        url: text.to_owned(),
-        problem: HttpProblem::Transport(format!("invalid URL: {e}")),
-    })
+    Url::parse(text)
+        .map_err(|e| Error::Http { url: text.to_owned(), problem: HttpProblem::Transport(format!("invalid URL: {e}")) })
 }
 
 /// `headers` without the credentials (`PRIVATE-TOKEN`, `JOB-TOKEN`, `Authorization`,
@@ -174,25 +161,15 @@ pub fn without_credentials(headers: &HeaderMap) -> HeaderMap {
 /// The headers to send to `target`: all of them on the origin the caller asked for,
 /// none of the credentials anywhere else.
 fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap) -> HeaderMap {
-    if target.origin() != asked.origin() {
-        without_credentials(headers)
-    } else {
-        headers.clone()
-    }
+    if target.origin() != asked.origin() { without_credentials(headers) } else { headers.clone() }
 }
 
 fn transport(url: &str, e: reqwest::Error) -> Error {
-    Error::Http {
-        url: shown_str(url),
-        problem: HttpProblem::Transport(e.without_url().to_string()),
-    }
+    Error::Http { url: shown_str(url), problem: HttpProblem::Transport(e.without_url().to_string()) }
 }
 
 fn http_error(url: &Url, problem: HttpProblem) -> Error {
-    Error::Http {
-        url: shown(url),
-        problem,
-    }
+    Error::Http { url: shown(url), problem }
 }
 
 /// A URL for error messages: without its query (presigned object-storage URLs carry their
@@ -206,9 +183,7 @@ pub fn shown(url: &Url) -> String {
 }
 
 fn shown_str(url: &str) -> String {
-    Url::parse(url)
-        .map(|u| shown(&u))
-        .unwrap_or_else(|_| url.split('?').next().unwrap_or(url).to_owned())
+    Url::parse(url).map(|u| shown(&u)).unwrap_or_else(|_| url.split('?').next().unwrap_or(url).to_owned())
 }
 
 impl HttpSource {
@@ -250,25 +225,15 @@ impl HttpSource {
             }
             redirects += 1;
             if redirects > options.max_redirects {
-                return Err(http_error(
-                    &url,
-                    HttpProblem::TooManyRedirects(options.max_redirects),
-                ));
+                return Err(http_error(&url, HttpProblem::TooManyRedirects(options.max_redirects)));
             }
-            let location = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok());
+            let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
             let next = location.and_then(|l| url.join(l).ok());
             url = next.ok_or_else(|| http_error(&url, HttpProblem::BadRedirect))?;
             // Once a hop has left the asked origin, credentials stay off for the rest of
             // the chain, even if it comes back (A -> B -> A).
             left_origin |= url.origin() != asked.origin();
-            headers = if left_origin {
-                without_credentials(&options.headers)
-            } else {
-                options.headers.clone()
-            };
+            headers = if left_origin { without_credentials(&options.headers) } else { options.headers.clone() };
         };
         let status = response.status();
         match status {
@@ -288,9 +253,7 @@ impl HttpSource {
                     spooled: Some(file),
                     max_buffered: options.max_buffered,
                 };
-                return Ok(HttpSource {
-                    inner: Arc::new(inner),
-                });
+                return Ok(HttpSource { inner: Arc::new(inner) });
             }
             StatusCode::OK => {
                 return Err(Unsupported::ServerIgnoresRange { url: shown(&url) }.into());
@@ -299,16 +262,10 @@ impl HttpSource {
                 return Err(Error::NotFound { name: shown(&url) });
             }
             StatusCode::RANGE_NOT_SATISFIABLE => {
-                let total = response
-                    .headers()
-                    .get(header::CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok());
+                let total = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
                 if total.and_then(content_range::unsatisfied_total) == Some(0) {
                     // An empty file: no end record in it.
-                    let empty = crate::Corruption::NoEndOfCentralDirectory {
-                        searched: 0,
-                        archive_size: 0,
-                    };
+                    let empty = crate::Corruption::NoEndOfCentralDirectory { searched: 0, archive_size: 0 };
                     return Err(empty.into());
                 }
                 return Err(http_error(&url, HttpProblem::Status(416)));
@@ -335,21 +292,14 @@ impl HttpSource {
             spooled: None,
             max_buffered: options.max_buffered,
         };
-        Ok(HttpSource {
-            inner: Arc::new(inner),
-        })
+        Ok(HttpSource { inner: Arc::new(inner) })
     }
 
     /// A source for an archive whose identity a cache remembers, as first asked for at
     /// `asked`: no request is made until bytes are asked for, and every request checks the
     /// validator, so a changed archive shows as [`Error::Changed`]. Credentials go only to
     /// the origin of `asked`.
-    pub fn known(
-        client: Client,
-        asked: &str,
-        identity: &RemoteIdentity,
-        options: &HttpOptions,
-    ) -> Result<HttpSource> {
+    pub fn known(client: Client, asked: &str, identity: &RemoteIdentity, options: &HttpOptions) -> Result<HttpSource> {
         HttpSource::known_counted(client, asked, identity, options, Arc::default())
     }
 
@@ -372,9 +322,7 @@ impl HttpSource {
             spooled: None,
             max_buffered: options.max_buffered,
         };
-        Ok(HttpSource {
-            inner: Arc::new(inner),
-        })
+        Ok(HttpSource { inner: Arc::new(inner) })
     }
 
     /// What identifies this version of the archive.
@@ -410,23 +358,17 @@ impl Inner {
             Validator::WeakETag(_) | Validator::None => {}
         }
         self.counter.record_request();
-        let response = request
-            .send()
-            .map_err(|e| transport(self.url.as_str(), e))?;
+        let response = request.send().map_err(|e| transport(self.url.as_str(), e))?;
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {}
             StatusCode::PRECONDITION_FAILED | StatusCode::OK => {
-                return Err(Error::Changed {
-                    url: shown(&self.url),
-                });
+                return Err(Error::Changed { url: shown(&self.url) });
             }
             other => return Err(http_error(&self.url, HttpProblem::Status(other.as_u16()))),
         }
         let now = Validator::from_headers(response.headers());
         if now != Validator::None && now != self.validator {
-            return Err(Error::Changed {
-                url: shown(&self.url),
-            });
+            return Err(Error::Changed { url: shown(&self.url) });
         }
         let range = content_range_of(&response, &self.url)?;
         if range.start != start || range.end != end - 1 || range.total != self.size {
@@ -438,30 +380,15 @@ impl Inner {
 }
 
 fn content_range_of(response: &Response, url: &Url) -> Result<content_range::ContentRange> {
-    let value = response
-        .headers()
-        .get(header::CONTENT_RANGE)
-        .and_then(|v| v.to_str().ok());
-    value.and_then(content_range::parse).ok_or_else(|| {
-        http_error(
-            url,
-            HttpProblem::MissingContentRange(value.map(str::to_owned)),
-        )
-    })
+    let value = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+    value
+        .and_then(content_range::parse)
+        .ok_or_else(|| http_error(url, HttpProblem::MissingContentRange(value.map(str::to_owned))))
 }
 
 fn wrong_range(url: &Url, expected: String, response: &Response) -> Error {
-    let found = response
-        .headers()
-        .get(header::CONTENT_RANGE)
-        .and_then(|v| v.to_str().ok());
-    http_error(
-        url,
-        HttpProblem::WrongRange {
-            expected,
-            found: found.unwrap_or("none").to_owned(),
-        },
-    )
+    let found = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+    http_error(url, HttpProblem::WrongRange { expected, found: found.unwrap_or("none").to_owned() })
 }
 
 /// Downloads a whole body into an unnamed temporary file (gone when closed).
@@ -472,9 +399,7 @@ fn spool(mut response: Response, url: &Url, counter: &ReadCounter) -> Result<Fil
     let mut received = 0u64;
     loop {
         use std::io::{Read, Write};
-        let n = response
-            .read(&mut buf)
-            .map_err(|e| http_error(url, HttpProblem::Transport(e.to_string())))?;
+        let n = response.read(&mut buf).map_err(|e| http_error(url, HttpProblem::Transport(e.to_string())))?;
         if n == 0 {
             break;
         }
@@ -483,10 +408,7 @@ fn spool(mut response: Response, url: &Url, counter: &ReadCounter) -> Result<Fil
         received += n as u64;
     }
     if let Some(expected) = expected.filter(|&e| e != received) {
-        return Err(http_error(
-            url,
-            HttpProblem::ShortBody { expected, received },
-        ));
+        return Err(http_error(url, HttpProblem::ShortBody { expected, received }));
     }
     Ok(FileSource::new(file)?.with_map_threshold(usize::MAX))
 }
@@ -499,13 +421,7 @@ fn read_body(mut response: Response, len: u64, url: &Url, counter: &ReadCounter)
     counter.record_bytes(buf.len());
     received.map_err(|e| http_error(url, HttpProblem::Transport(e.to_string())))?;
     if buf.len() as u64 != len {
-        return Err(http_error(
-            url,
-            HttpProblem::ShortBody {
-                expected: len,
-                received: buf.len() as u64,
-            },
-        ));
+        return Err(http_error(url, HttpProblem::ShortBody { expected: len, received: buf.len() as u64 }));
     }
     Ok(Bytes::from(buf))
 }
@@ -542,17 +458,10 @@ impl Source for HttpSource {
             return Ok(inner.tail.slice(at..at + len));
         }
         if len as u64 > inner.max_buffered {
-            let problem = HttpProblem::TooLarge {
-                len: len as u64,
-                limit: inner.max_buffered,
-            };
+            let problem = HttpProblem::TooLarge { len: len as u64, limit: inner.max_buffered };
             return Err(http_error(&inner.url, problem).into());
         }
-        let fetch_end = if end > tail_start && !inner.tail.is_empty() {
-            tail_start
-        } else {
-            end
-        };
+        let fetch_end = if end > tail_start && !inner.tail.is_empty() { tail_start } else { end };
         let response = inner.get(offset, fetch_end)?;
         let head = read_body(response, fetch_end - offset, &inner.url, &inner.counter)?;
         if fetch_end == end {
@@ -569,11 +478,7 @@ impl Source for HttpSource {
             return file.read_stream(offset, len);
         }
         check_range(offset, len, self.inner.size)?;
-        Ok(Box::new(body::RemoteBody::new(
-            self.inner.clone(),
-            offset,
-            offset + len,
-        )))
+        Ok(Box::new(body::RemoteBody::new(self.inner.clone(), offset, offset + len)))
     }
 
     fn stats(&self) -> ReadStats {

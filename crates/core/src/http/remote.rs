@@ -30,13 +30,7 @@ impl RemoteArchives {
     /// With the default cache bound and no disk cache.
     pub fn new(options: HttpOptions) -> Result<RemoteArchives> {
         let client = client(&options)?;
-        Ok(RemoteArchives {
-            client,
-            options,
-            cache: IndexCache::default(),
-            disk: None,
-            counter: Arc::default(),
-        })
+        Ok(RemoteArchives { client, options, cache: IndexCache::default(), disk: None, counter: Arc::default() })
     }
 
     /// Keeps indexes in `dir` too, so another process reads them (keyed by the URL without
@@ -66,13 +60,8 @@ impl RemoteArchives {
     /// suffix request and at most one more for the rest of the central directory.
     pub fn open(&self, url: &str) -> Result<Archive<HttpSource>> {
         let (index, identity) = self.cache.get_or_load(url, || self.load(url))?;
-        let source = HttpSource::known_counted(
-            self.client.clone(),
-            url,
-            &identity,
-            &self.options,
-            self.counter.clone(),
-        )?;
+        let source =
+            HttpSource::known_counted(self.client.clone(), url, &identity, &self.options, self.counter.clone())?;
         Ok(Archive::with_index(source, index))
     }
 
@@ -81,8 +70,7 @@ impl RemoteArchives {
     /// cached URL no longer answers, or the cached index lacks the entry, starts over once
     /// with a fresh index.
     pub fn open_entry(&self, url: &str, path: &ArtifactPath) -> Result<EntryReader> {
-        let cached =
-            self.cache.get(url).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(url));
+        let cached = self.cache.get(url).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(url));
         match self.try_open_entry(url, path) {
             Err(e) if cached && retryable(&e) => {
                 self.cache.remove(url);
@@ -109,12 +97,7 @@ impl RemoteArchives {
                 }
             }
         }
-        let source = HttpSource::open_counted(
-            self.client.clone(),
-            url,
-            &self.options,
-            self.counter.clone(),
-        )?;
+        let source = HttpSource::open_counted(self.client.clone(), url, &self.options, self.counter.clone())?;
         // The suffix read's bytes serve the end records and, usually, the whole directory.
         let cd = CentralDirectory::from_tail(&source, source.tail().clone(), source.len())?;
         let identity = source.identity();
@@ -129,8 +112,5 @@ impl RemoteArchives {
 /// remembered (a presigned one, say) stopped answering, or the index has no such entry (the
 /// URL may name a newer archive now, as by-ref downloads do).
 fn retryable(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Changed { .. } | Error::Http { .. } | Error::Corrupt(_) | Error::NotFound { .. }
-    )
+    matches!(e, Error::Changed { .. } | Error::Http { .. } | Error::Corrupt(_) | Error::NotFound { .. })
 }

@@ -22,12 +22,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            max_path: 4096,
-            max_metadata: 64 * 1024,
-            max_entries: 10_000_000,
-            max_decompressed: 4 << 30,
-        }
+        Limits { max_path: 4096, max_metadata: 64 * 1024, max_entries: 10_000_000, max_decompressed: 4 << 30 }
     }
 }
 
@@ -97,10 +92,7 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         if self.read > self.max {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                LimitHit("decompressed bytes"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, LimitHit("decompressed bytes")));
         }
         Ok(n)
     }
@@ -137,18 +129,8 @@ impl<R: Read> MetadataReader<R> {
     /// Like [`new`](Self::new), with explicit limits.
     pub fn with_limits(input: R, limits: Limits) -> Result<MetadataReader<R>> {
         let inflated = BufReader::with_capacity(64 * 1024, GzDecoder::new(input));
-        let input = Counted {
-            inner: inflated,
-            read: 0,
-            max: limits.max_decompressed,
-        };
-        let mut reader = MetadataReader {
-            input,
-            limits,
-            version: String::new(),
-            entries: 0,
-            done: false,
-        };
+        let input = Counted { inner: inflated, read: 0, max: limits.max_decompressed };
+        let mut reader = MetadataReader { input, limits, version: String::new(), entries: 0, done: false };
         let header = match reader.read_string(limits.max_path)? {
             Read1::String(s) => s,
             Read1::End => return Err(bad("the file is empty")),
@@ -157,8 +139,7 @@ impl<R: Read> MetadataReader<R> {
         reader.version = parse_version(&header).ok_or_else(|| bad("invalid version header"))?;
         match reader.read_string(limits.max_metadata)? {
             Read1::String(errors) => {
-                let ok = serde_json::from_slice::<serde_json::Value>(&errors)
-                    .is_ok_and(|v| v.is_object());
+                let ok = serde_json::from_slice::<serde_json::Value>(&errors).is_ok_and(|v| v.is_object());
                 if !ok {
                     return Err(bad("invalid errors field"));
                 }
@@ -182,9 +163,7 @@ impl<R: Read> MetadataReader<R> {
         }
         let len = u32::from_be_bytes(len) as usize;
         if len > max {
-            return Err(bad(format!(
-                "a string of {len} bytes is over the limit of {max}"
-            )));
+            return Err(bad(format!("a string of {len} bytes is over the limit of {max}")));
         }
         let mut buf = vec![0; len];
         if read_full(&mut self.input, &mut buf).map_err(io_error)? < len {
@@ -205,10 +184,7 @@ impl<R: Read> MetadataReader<R> {
             };
             self.entries += 1;
             if self.entries > self.limits.max_entries {
-                return Err(bad(format!(
-                    "more than {} entries",
-                    self.limits.max_entries
-                )));
+                return Err(bad(format!("more than {} entries", self.limits.max_entries)));
             }
             let (Ok(path), Ok(meta)) = (String::from_utf8(path), std::str::from_utf8(&meta)) else {
                 continue;
@@ -334,10 +310,7 @@ mod tests {
 
     #[test]
     fn version_rule_matches_gitlab() {
-        assert_eq!(
-            parse_version(b"GitLab Build Artifacts Metadata 0.0.2\n").as_deref(),
-            Some("0.0.2")
-        );
+        assert_eq!(parse_version(b"GitLab Build Artifacts Metadata 0.0.2\n").as_deref(), Some("0.0.2"));
         assert_eq!(parse_version(b"X 12.34.56"), Some("12.34.56".into()));
         assert_eq!(parse_version(b"0.0.2"), None);
         assert_eq!(parse_version(b"GitLab metadata"), None);

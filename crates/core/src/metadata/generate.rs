@@ -22,14 +22,9 @@ pub const HEADER: &str = "GitLab Build Artifacts Metadata 0.0.2\n";
 /// permission bits as Go computes them), `crc`, `size`, `zipped` and `comment`, the first two
 /// and the last left out when zero or empty; added directories are `{"crc":0,"size":0,
 /// "zipped":0}`. The gzip header carries no name, mtime 0 and OS 255, as Go's writer does.
-pub fn generate<'a, W: Write>(
-    entries: impl IntoIterator<Item = &'a Entry>,
-    out: W,
-) -> io::Result<W> {
+pub fn generate<'a, W: Write>(entries: impl IntoIterator<Item = &'a Entry>, out: W) -> io::Result<W> {
     let paths = tree(entries);
-    let mut gz = GzBuilder::new()
-        .operating_system(255)
-        .write(out, Compression::default());
+    let mut gz = GzBuilder::new().operating_system(255).write(out, Compression::default());
     write_string(&mut gz, HEADER.as_bytes())?;
     write_string(&mut gz, b"{}")?;
     let mut json = Vec::with_capacity(256);
@@ -59,9 +54,7 @@ impl<'a> Tree<'a> {
 
     /// Whether `path` is in the tree (a directory as `dir/`).
     pub fn contains(&self, path: &[u8]) -> bool {
-        self.paths
-            .binary_search_by(|(p, _)| p.as_ref().cmp(path))
-            .is_ok()
+        self.paths.binary_search_by(|(p, _)| p.as_ref().cmp(path)).is_ok()
     }
 
     /// Number of paths.
@@ -261,15 +254,10 @@ mod tests {
     #[test]
     fn strings_escape_like_go() {
         let mut out = Vec::new();
-        go_json_string(
-            b"a\"b\\c\x08\x0c\n\r\t\x01\x1f<>&\x7f\xe2\x80\xa8\xe2\x82 ok",
-            &mut out,
-        );
+        go_json_string(b"a\"b\\c\x08\x0c\n\r\t\x01\x1f<>&\x7f\xe2\x80\xa8\xe2\x82 ok", &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            r#""a\"b\\c\b\f\n\r\t\u0001\u001f\u003c\u003e\u0026"#.to_owned()
-                + "\u{7f}"
-                + r#"\u2028\ufffd\ufffd ok""#
+            r#""a\"b\\c\b\f\n\r\t\u0001\u001f\u003c\u003e\u0026"#.to_owned() + "\u{7f}" + r#"\u2028\ufffd\ufffd ok""#
         );
     }
 }

@@ -102,11 +102,7 @@ mod tests {
             ("abc/./../def", "def"),
             ("//abc", "/abc"),
         ] {
-            assert_eq!(
-                String::from_utf8(clean(input.as_bytes())).unwrap(),
-                expected,
-                "{input:?}"
-            );
+            assert_eq!(String::from_utf8(clean(input.as_bytes())).unwrap(), expected, "{input:?}");
         }
     }
 }

@@ -49,11 +49,7 @@ pub(crate) fn name_and_len(cd: &[u8], at: usize, base: u64) -> Result<(&[u8], us
 }
 
 /// Parses the record at `at` in `cd`, whose first byte is at absolute offset `base`.
-pub(crate) fn parse(
-    cd: &[u8],
-    at: usize,
-    base: u64,
-) -> Result<CentralDirectoryFileHeader<'_>, Corruption> {
+pub(crate) fn parse(cd: &[u8], at: usize, base: u64) -> Result<CentralDirectoryFileHeader<'_>, Corruption> {
     let (name, len) = name_and_len(cd, at, base)?;
     let rest = &cd[at..at + len];
     let mut f = Fields::new(&rest[4..FIXED_LEN]);
@@ -79,16 +75,10 @@ pub(crate) fn parse(
     let mut uncompressed_size = u64::from(uncompressed32);
     let mut compressed_size = u64::from(compressed32);
     let mut header_offset = u64::from(offset32);
-    let wants = [
-        uncompressed32 == u32::MAX,
-        compressed32 == u32::MAX,
-        offset32 == u32::MAX,
-    ];
+    let wants = [uncompressed32 == u32::MAX, compressed32 == u32::MAX, offset32 == u32::MAX];
     if wants.iter().any(|&w| w) || disk16 == u16::MAX {
         let offset = base + at as u64;
-        let zip64 = extra_fields(extra)
-            .find(|(id, _)| *id == ZIP64_EXTRA)
-            .map(|(_, d)| d);
+        let zip64 = extra_fields(extra).find(|(id, _)| *id == ZIP64_EXTRA).map(|(_, d)| d);
         let data = zip64.ok_or(Corruption::Truncated {
             record: "zip64 extended information",
             offset,
@@ -164,10 +154,7 @@ mod tests {
     #[test]
     fn missing_zip64_extra_is_corrupt() {
         let rec = record(b"big.bin", &[], u32::MAX);
-        assert!(matches!(
-            parse(&rec, 0, 0),
-            Err(Corruption::Truncated { .. })
-        ));
+        assert!(matches!(parse(&rec, 0, 0), Err(Corruption::Truncated { .. })));
     }
 
     #[test]
@@ -175,14 +162,6 @@ mod tests {
         let mut rec = record(b"abc", &[], 1);
         rec[28] = 200;
         let err = parse(&rec, 0, 1000).unwrap_err();
-        assert_eq!(
-            err,
-            Corruption::Truncated {
-                record: RECORD,
-                offset: 1000,
-                needed: 246,
-                available: 49
-            }
-        );
+        assert_eq!(err, Corruption::Truncated { record: RECORD, offset: 1000, needed: 246, available: 49 });
     }
 }

@@ -61,10 +61,7 @@ pub(crate) fn find(tail: &[u8], archive_size: u64) -> Result<EndOfCentralDirecto
         }
         at = pos.checked_sub(1);
     }
-    lenient.ok_or(Corruption::NoEndOfCentralDirectory {
-        searched: tail.len() as u64,
-        archive_size,
-    })
+    lenient.ok_or(Corruption::NoEndOfCentralDirectory { searched: tail.len() as u64, archive_size })
 }
 
 fn parse(bytes: &[u8], offset: u64) -> EndOfCentralDirectory {
@@ -86,18 +83,8 @@ fn parse(bytes: &[u8], offset: u64) -> EndOfCentralDirectory {
 
 /// The zip64 end of central directory locator: where the zip64 record is.
 pub(crate) fn parse_locator(bytes: &[u8], offset: u64) -> Result<u64, Corruption> {
-    signature(
-        "zip64 end of central directory locator",
-        bytes,
-        offset,
-        LOCATOR_SIGNATURE,
-    )?;
-    need(
-        "zip64 end of central directory locator",
-        offset,
-        LOCATOR_LEN,
-        bytes.len(),
-    )?;
+    signature("zip64 end of central directory locator", bytes, offset, LOCATOR_SIGNATURE)?;
+    need("zip64 end of central directory locator", offset, LOCATOR_LEN, bytes.len())?;
     let mut f = Fields::new(&bytes[4..LOCATOR_LEN]);
     let _disk = f.u32();
     Ok(f.u64())
@@ -113,22 +100,9 @@ pub(crate) struct Zip64EndOfCentralDirectory {
     pub(crate) cd_offset: u64,
 }
 
-pub(crate) fn parse_zip64(
-    bytes: &[u8],
-    offset: u64,
-) -> Result<Zip64EndOfCentralDirectory, Corruption> {
-    signature(
-        "zip64 end of central directory",
-        bytes,
-        offset,
-        ZIP64_EOCD_SIGNATURE,
-    )?;
-    need(
-        "zip64 end of central directory",
-        offset,
-        ZIP64_EOCD_LEN,
-        bytes.len(),
-    )?;
+pub(crate) fn parse_zip64(bytes: &[u8], offset: u64) -> Result<Zip64EndOfCentralDirectory, Corruption> {
+    signature("zip64 end of central directory", bytes, offset, ZIP64_EOCD_SIGNATURE)?;
+    need("zip64 end of central directory", offset, ZIP64_EOCD_LEN, bytes.len())?;
     let mut f = Fields::new(&bytes[4..ZIP64_EOCD_LEN]);
     let _record_size = f.u64();
     let _made_by = f.u16();
@@ -136,13 +110,7 @@ pub(crate) fn parse_zip64(
     let disk = f.u32();
     let cd_disk = f.u32();
     let _on_disk = f.u64();
-    Ok(Zip64EndOfCentralDirectory {
-        disk,
-        cd_disk,
-        entries: f.u64(),
-        cd_size: f.u64(),
-        cd_offset: f.u64(),
-    })
+    Ok(Zip64EndOfCentralDirectory { disk, cd_disk, entries: f.u64(), cd_size: f.u64(), cd_offset: f.u64() })
 }
 
 /// Where the central directory is, once the end records are read.
@@ -186,20 +154,12 @@ pub(crate) fn locate(
     let shift = match declared_end {
         Some(end) if end <= cd_end => cd_end - end,
         _ => {
-            return Err(Corruption::CentralDirectoryOutOfBounds {
-                offset: cd_offset,
-                size: cd_size,
-                limit: cd_end,
-            });
+            return Err(Corruption::CentralDirectoryOutOfBounds { offset: cd_offset, size: cd_size, limit: cd_end });
         }
     };
     let max = cd_size / 46;
     if entries > max {
-        return Err(Corruption::ImpossibleEntryCount {
-            claimed: entries,
-            cd_size,
-            max,
-        });
+        return Err(Corruption::ImpossibleEntryCount { claimed: entries, cd_size, max });
     }
     Ok(CentralDirectoryLocation {
         offset: cd_offset + shift,
@@ -213,9 +173,7 @@ pub(crate) fn locate(
 
 pub(crate) fn check_disks(disk: u32, cd_disk: u32) -> Result<(), Unsupported> {
     if disk != 0 || cd_disk != 0 {
-        return Err(Unsupported::MultiDisk {
-            disk: disk.max(cd_disk),
-        });
+        return Err(Unsupported::MultiDisk { disk: disk.max(cd_disk) });
     }
     Ok(())
 }
@@ -253,30 +211,17 @@ mod tests {
     #[test]
     fn no_record_is_an_error_with_numbers() {
         let err = find(&[7u8; 50], 50).unwrap_err();
-        assert_eq!(
-            err,
-            Corruption::NoEndOfCentralDirectory {
-                searched: 50,
-                archive_size: 50
-            }
-        );
+        assert_eq!(err, Corruption::NoEndOfCentralDirectory { searched: 50, archive_size: 50 });
     }
 
     #[test]
     fn prepended_bytes_become_the_shift() {
         let loc = locate(1, 46, 0, 4096 + 46, false).unwrap();
         assert_eq!((loc.offset, loc.shift), (4096, 4096));
-        assert!(matches!(
-            locate(1, 4000, 100, 200, false),
-            Err(Corruption::CentralDirectoryOutOfBounds { .. })
-        ));
+        assert!(matches!(locate(1, 4000, 100, 200, false), Err(Corruption::CentralDirectoryOutOfBounds { .. })));
         assert_eq!(
             locate(3, 100, 0, 100, false),
-            Err(Corruption::ImpossibleEntryCount {
-                claimed: 3,
-                cd_size: 100,
-                max: 2
-            })
+            Err(Corruption::ImpossibleEntryCount { claimed: 3, cd_size: 100, max: 2 })
         );
     }
 }

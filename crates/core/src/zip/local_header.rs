@@ -28,10 +28,7 @@ pub(crate) struct NeedMore(pub(crate) usize);
 /// Parses the local header at the start of `bytes` (absolute offset `offset`). `Ok(Err(n))`
 /// asks for the first `n` bytes; the name and the extra field lengths are only known after
 /// the fixed part.
-pub(crate) fn parse(
-    bytes: &[u8],
-    offset: u64,
-) -> Result<Result<LocalFileHeader<'_>, NeedMore>, Corruption> {
+pub(crate) fn parse(bytes: &[u8], offset: u64) -> Result<Result<LocalFileHeader<'_>, NeedMore>, Corruption> {
     if bytes.len() < FIXED_LEN {
         return Ok(Err(NeedMore(FIXED_LEN)));
     }

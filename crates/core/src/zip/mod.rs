@@ -48,38 +48,19 @@ pub(crate) fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
 }
 
 /// Checks that `len` bytes are there for a record at `offset` before it is parsed.
-pub(crate) fn need(
-    record: &'static str,
-    offset: u64,
-    needed: usize,
-    available: usize,
-) -> Result<(), Corruption> {
+pub(crate) fn need(record: &'static str, offset: u64, needed: usize, available: usize) -> Result<(), Corruption> {
     if needed > available {
-        return Err(Corruption::Truncated {
-            record,
-            offset,
-            needed: needed as u64,
-            available: available as u64,
-        });
+        return Err(Corruption::Truncated { record, offset, needed: needed as u64, available: available as u64 });
     }
     Ok(())
 }
 
 /// Checks a record's signature.
-pub(crate) fn signature(
-    record: &'static str,
-    bytes: &[u8],
-    offset: u64,
-    expected: u32,
-) -> Result<(), Corruption> {
+pub(crate) fn signature(record: &'static str, bytes: &[u8], offset: u64, expected: u32) -> Result<(), Corruption> {
     need(record, offset, 4, bytes.len())?;
     let found = u32_at(bytes, 0).unwrap_or(0);
     if found != expected {
-        return Err(Corruption::BadSignature {
-            record,
-            offset,
-            found,
-        });
+        return Err(Corruption::BadSignature { record, offset, found });
     }
     Ok(())
 }

@@ -127,11 +127,7 @@ impl StoredFile {
     /// A fixed HTTP-date, one second later for each version (wraps after an hour).
     fn last_modified(&self) -> String {
         let seconds = self.version % 3600;
-        format!(
-            "Mon, 01 Jan 2024 00:{:02}:{:02} GMT",
-            seconds / 60,
-            seconds % 60
-        )
+        format!("Mon, 01 Jan 2024 00:{:02}:{:02} GMT", seconds / 60, seconds % 60)
     }
 }
 
@@ -141,9 +137,7 @@ impl RangeServer {
     /// Panics if the socket or the runtime cannot be set up.
     pub fn start() -> RangeServer {
         let listener = StdTcpListener::bind("127.0.0.1:0").expect("range_server: bind 127.0.0.1:0");
-        listener
-            .set_nonblocking(true)
-            .expect("range_server: set_nonblocking");
+        listener.set_nonblocking(true).expect("range_server: set_nonblocking");
         let addr = listener.local_addr().expect("range_server: local_addr");
         let shared = Arc::new(Shared::default());
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -152,9 +146,7 @@ impl RangeServer {
             .enable_all()
             .build()
             .expect("range_server: tokio runtime");
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
+        let app = Router::new().fallback(handle).with_state(Arc::clone(&shared));
         runtime.spawn(async move {
             let served = match tokio::net::TcpListener::from_std(listener) {
                 Ok(listener) => axum::serve(listener, app).await,
@@ -164,11 +156,7 @@ impl RangeServer {
                 eprintln!("range_server: {e}");
             }
         });
-        RangeServer {
-            addr,
-            shared,
-            runtime: Some(runtime),
-        }
+        RangeServer { addr, shared, runtime: Some(runtime) }
     }
 
     /// `http://127.0.0.1:PORT/path`; a leading `/` on `path` is optional.
@@ -185,12 +173,7 @@ impl RangeServer {
     pub fn put(&self, path: &str, bytes: impl Into<Bytes>) {
         let mut state = self.shared.lock();
         let version = state.next_version();
-        let file = StoredFile {
-            content: bytes.into(),
-            version,
-            served: 0,
-            changed: false,
-        };
+        let file = StoredFile { content: bytes.into(), version, served: 0, changed: false };
         state.files.insert(absolute(path), file);
     }
 
@@ -236,9 +219,7 @@ impl Drop for RangeServer {
 
 impl fmt::Debug for RangeServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RangeServer")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("RangeServer").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
@@ -247,17 +228,9 @@ impl Recorded {
         let headers: Vec<(String, String)> = req
             .headers()
             .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect();
-        let range = headers
-            .iter()
-            .find(|(n, _)| n == "range")
-            .map(|(_, v)| v.clone());
+        let range = headers.iter().find(|(n, _)| n == "range").map(|(_, v)| v.clone());
         Recorded {
             method: req.method().to_string(),
             path: req.uri().path().to_owned(),
@@ -269,18 +242,13 @@ impl Recorded {
 
     /// The first header called `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, ServerState> {
-        self.state
-            .lock()
-            .expect("range_server: state lock poisoned")
+        self.state.lock().expect("range_server: state lock poisoned")
     }
 }
 
@@ -300,15 +268,8 @@ impl ServerState {
                 return answer.with(header::ALLOW, "GET, HEAD");
             }
         };
-        if let (Some(target), Some(rest)) = (
-            &self.behaviour.redirect_to,
-            req.path.strip_prefix("/redirect/"),
-        ) {
-            let query = req
-                .query
-                .as_ref()
-                .map(|q| format!("?{q}"))
-                .unwrap_or_default();
+        if let (Some(target), Some(rest)) = (&self.behaviour.redirect_to, req.path.strip_prefix("/redirect/")) {
+            let query = req.query.as_ref().map(|q| format!("?{q}")).unwrap_or_default();
             let location = format!("{}/{rest}{query}", target.trim_end_matches('/'));
             return Answer::empty(StatusCode::FOUND).with(header::LOCATION, location);
         }
@@ -317,9 +278,7 @@ impl ServerState {
             return Answer::empty(StatusCode::NOT_FOUND);
         };
         let b = &self.behaviour;
-        if b.change_etag_after
-            .is_some_and(|n| !file.changed && file.served >= n)
-        {
+        if b.change_etag_after.is_some_and(|n| !file.changed && file.served >= n) {
             file.version = next_version;
             file.changed = true;
             self.last_version = next_version;
@@ -331,9 +290,7 @@ impl ServerState {
         let content = file.content.clone();
         let total = content.len() as u64;
         let validators = |answer: Answer| {
-            let answer = answer
-                .with(header::ACCEPT_RANGES, "bytes")
-                .with(header::LAST_MODIFIED, last_modified.clone());
+            let answer = answer.with(header::ACCEPT_RANGES, "bytes").with(header::LAST_MODIFIED, last_modified.clone());
             match &etag {
                 Some(etag) => answer.with(header::ETAG, etag.clone()),
                 None => answer,
@@ -345,9 +302,7 @@ impl ServerState {
                 return validators(Answer::empty(StatusCode::PRECONDITION_FAILED));
             }
         }
-        let if_range_holds = req
-            .header("if-range")
-            .is_none_or(|v| if_range_holds(v, etag.as_deref(), &last_modified));
+        let if_range_holds = req.header("if-range").is_none_or(|v| if_range_holds(v, etag.as_deref(), &last_modified));
         let range = match req.range.as_deref() {
             Some(range) if !b.ignore_range && if_range_holds => parse_range(range, total),
             _ => RangeSpec::Full,
@@ -360,15 +315,9 @@ impl ServerState {
             }
             RangeSpec::Full => (Answer::empty(StatusCode::OK), content),
             RangeSpec::Part { start, end } => {
-                let shown = if b.wrong_content_range {
-                    start + 1
-                } else {
-                    start
-                };
-                let answer = Answer::empty(StatusCode::PARTIAL_CONTENT).with(
-                    header::CONTENT_RANGE,
-                    format!("bytes {shown}-{end}/{total}"),
-                );
+                let shown = if b.wrong_content_range { start + 1 } else { start };
+                let answer = Answer::empty(StatusCode::PARTIAL_CONTENT)
+                    .with(header::CONTENT_RANGE, format!("bytes {shown}-{end}/{total}"));
                 // `parse_range` keeps `end < total`, so both fit in usize.
                 let slice = match (usize::try_from(start), usize::try_from(end)) {
                     (Ok(start), Ok(end)) => content.slice(start..=end),
@@ -437,11 +386,7 @@ struct PlannedBody {
 
 impl Answer {
     fn empty(status: StatusCode) -> Answer {
-        Answer {
-            status,
-            headers: Vec::new(),
-            body: None,
-        }
+        Answer { status, headers: Vec::new(), body: None }
     }
 
     fn with(mut self, name: header::HeaderName, value: impl Into<String>) -> Answer {
@@ -451,14 +396,9 @@ impl Answer {
 
     fn into_response(self, shared: Arc<Shared>) -> Response {
         let body = match self.body {
-            Some(PlannedBody { data, cut_at }) => Body::from_stream(ChunkedBody {
-                data,
-                pos: 0,
-                cut_at,
-                pause: None,
-                failed: false,
-                shared,
-            }),
+            Some(PlannedBody { data, cut_at }) => {
+                Body::from_stream(ChunkedBody { data, pos: 0, cut_at, pause: None, failed: false, shared })
+            }
             None => Body::empty(),
         };
         let mut builder = Response::builder().status(self.status);
@@ -491,30 +431,21 @@ impl Stream for ChunkedBody {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let limit = this
-            .cut_at
-            .map_or(this.data.len(), |cut| cut.min(this.data.len()));
+        let limit = this.cut_at.map_or(this.data.len(), |cut| cut.min(this.data.len()));
         if this.pos < limit {
             let end = limit.min(this.pos.saturating_add(CHUNK));
             let chunk = this.data.slice(this.pos..end);
             this.pos = end;
-            this.shared
-                .bytes_sent
-                .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            this.shared.bytes_sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
             return Poll::Ready(Some(Ok(chunk)));
         }
         if this.cut_at.is_none() || this.failed {
             return Poll::Ready(None);
         }
-        let pause = this
-            .pause
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(CUT_PAUSE)));
+        let pause = this.pause.get_or_insert_with(|| Box::pin(tokio::time::sleep(CUT_PAUSE)));
         ready!(pause.as_mut().poll(cx));
         this.failed = true;
-        let error = io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "range_server: cut on purpose",
-        );
+        let error = io::Error::new(io::ErrorKind::ConnectionAborted, "range_server: cut on purpose");
         Poll::Ready(Some(Err(error)))
     }
 }
@@ -546,29 +477,19 @@ fn parse_range(value: &str, total: u64) -> RangeSpec {
             None => RangeSpec::Full,
             Some(0) => RangeSpec::Unsatisfiable,
             Some(_) if total == 0 => RangeSpec::Unsatisfiable,
-            Some(n) => RangeSpec::Part {
-                start: total - n.min(total),
-                end: total - 1,
-            },
+            Some(n) => RangeSpec::Part { start: total - n.min(total), end: total - 1 },
         },
         (first, last) => {
             let Some(start) = digits(first) else {
                 return RangeSpec::Full;
             };
-            let end = if last.is_empty() {
-                Some(u64::MAX)
-            } else {
-                digits(last)
-            };
+            let end = if last.is_empty() { Some(u64::MAX) } else { digits(last) };
             match end {
                 Some(end) if end >= start => {
                     if start >= total {
                         RangeSpec::Unsatisfiable
                     } else {
-                        RangeSpec::Part {
-                            start,
-                            end: end.min(total - 1),
-                        }
+                        RangeSpec::Part { start, end: end.min(total - 1) }
                     }
                 }
                 _ => RangeSpec::Full,

@@ -21,12 +21,7 @@ const ATTEMPTS: usize = 5;
 /// Runs `change` on the job until its compare-and-set lands. `change` returns the new job
 /// (`None`: nothing to write) or the error to answer. Blobs the change dropped are deleted
 /// once the store no longer points at them.
-fn apply(
-    ctx: &Ctx,
-    access: &Access,
-    job_id: i64,
-    change: impl Fn(&Job) -> ApiResult<Option<Job>>,
-) -> ApiResult<Job> {
+fn apply(ctx: &Ctx, access: &Access, job_id: i64, change: impl Fn(&Job) -> ApiResult<Option<Job>>) -> ApiResult<Job> {
     let store = &*ctx.state.inner.store;
     for _ in 0..ATTEMPTS {
         let job = find_job(store, &access.project, job_id)?;
@@ -35,11 +30,7 @@ fn apply(
         };
         if store.update_job(&new)? {
             ctx.state.inner.lookups.forget();
-            let dropped = [
-                (&job.archive, &new.archive),
-                (&job.metadata, &new.metadata),
-                (&job.trace, &new.trace),
-            ];
+            let dropped = [(&job.archive, &new.archive), (&job.metadata, &new.metadata), (&job.trace, &new.trace)];
             for (old, now) in dropped {
                 let Some(old) = old.as_ref().filter(|old| now.as_ref() != Some(*old)) else {
                     continue;
@@ -93,29 +84,15 @@ async fn act(
 
 /// 10: `POST /projects/:id/jobs/:job_id/cancel`: cancelable states go to canceled; a
 /// finished job is answered unchanged.
-pub(crate) async fn cancel(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    act(
-        ctx,
-        id,
-        job_id,
-        Need::Develop,
-        StatusCode::CREATED,
-        |ctx, access, job_id| {
-            apply(ctx, access, job_id, |job| {
-                if !job.status.is_cancelable() {
-                    return Ok(None);
-                }
-                Ok(Some(Job {
-                    status: Status::Canceled,
-                    finished_at: Some(Timestamp::now()),
-                    ..job.clone()
-                }))
-            })
-        },
-    )
+pub(crate) async fn cancel(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
+    act(ctx, id, job_id, Need::Develop, StatusCode::CREATED, |ctx, access, job_id| {
+        apply(ctx, access, job_id, |job| {
+            if !job.status.is_cancelable() {
+                return Ok(None);
+            }
+            Ok(Some(Job { status: Status::Canceled, finished_at: Some(Timestamp::now()), ..job.clone() }))
+        })
+    })
     .await
 }
 
@@ -160,139 +137,87 @@ fn retry_job(ctx: &Ctx, access: &Access, job_id: i64) -> ApiResult<Job> {
 
 /// 11: `POST /projects/:id/jobs/:job_id/retry`: success, failed and canceled jobs run again
 /// as a new job; the old ones of that name become retried.
-pub(crate) async fn retry(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    act(
-        ctx,
-        id,
-        job_id,
-        Need::Develop,
-        StatusCode::CREATED,
-        retry_job,
-    )
-    .await
+pub(crate) async fn retry(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
+    act(ctx, id, job_id, Need::Develop, StatusCode::CREATED, retry_job).await
 }
 
 /// 12: `POST /projects/:id/jobs/:job_id/erase`: a finished job with artifacts or a log
 /// loses both.
-pub(crate) async fn erase(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    act(
-        ctx,
-        id,
-        job_id,
-        Need::Develop,
-        StatusCode::CREATED,
-        |ctx, access, job_id| {
-            let by = caller_id(access);
-            apply(ctx, access, job_id, |job| {
-                let has_something = job.archive.is_some() || job.trace.is_some();
-                if !job.status.is_finished() || !has_something {
-                    return Err(ApiError::Forbidden(Some("Job is not erasable!")));
-                }
-                let now = Timestamp::now();
-                Ok(Some(Job {
-                    archive: None,
-                    metadata: None,
-                    trace: None,
-                    artifacts_expire_at: None,
-                    erased_at: Some(now),
-                    erased_by: by,
-                    ..job.clone()
-                }))
-            })
-        },
-    )
+pub(crate) async fn erase(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
+    act(ctx, id, job_id, Need::Develop, StatusCode::CREATED, |ctx, access, job_id| {
+        let by = caller_id(access);
+        apply(ctx, access, job_id, |job| {
+            let has_something = job.archive.is_some() || job.trace.is_some();
+            if !job.status.is_finished() || !has_something {
+                return Err(ApiError::Forbidden(Some("Job is not erasable!")));
+            }
+            let now = Timestamp::now();
+            Ok(Some(Job {
+                archive: None,
+                metadata: None,
+                trace: None,
+                artifacts_expire_at: None,
+                erased_at: Some(now),
+                erased_by: by,
+                ..job.clone()
+            }))
+        })
+    })
     .await
 }
 
 /// 13: `POST /projects/:id/jobs/:job_id/artifacts/keep`: the archive never expires; 404
 /// without an unexpired archive.
-pub(crate) async fn keep(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    act(
-        ctx,
-        id,
-        job_id,
-        Need::Develop,
-        StatusCode::OK,
-        |ctx, access, job_id| {
-            apply(ctx, access, job_id, |job| {
-                if job.live_archive(Timestamp::now()).is_none() {
-                    return Err(ApiError::NotFound("Not found"));
-                }
-                Ok(Some(Job {
-                    artifacts_expire_at: None,
-                    ..job.clone()
-                }))
-            })
-        },
-    )
+pub(crate) async fn keep(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
+    act(ctx, id, job_id, Need::Develop, StatusCode::OK, |ctx, access, job_id| {
+        apply(ctx, access, job_id, |job| {
+            if job.live_archive(Timestamp::now()).is_none() {
+                return Err(ApiError::NotFound("Not found"));
+            }
+            Ok(Some(Job { artifacts_expire_at: None, ..job.clone() }))
+        })
+    })
     .await
 }
 
 /// 15: `POST /projects/:id/jobs/:job_id/play`: a manual or delayed job that waits (manual,
 /// scheduled) goes to pending as the caller; a finished one runs again as a new job.
-pub(crate) async fn play(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    act(
-        ctx,
-        id,
-        job_id,
-        Need::Develop,
-        StatusCode::OK,
-        |ctx, access, job_id| {
-            let store = &*ctx.state.inner.store;
-            let job = find_job(store, &access.project, job_id)?;
-            let action = matches!(job.when, When::Manual | When::Delayed);
-            if action && job.status.is_retryable() && !job.retried {
-                return retry_job(ctx, access, job_id);
+pub(crate) async fn play(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
+    act(ctx, id, job_id, Need::Develop, StatusCode::OK, |ctx, access, job_id| {
+        let store = &*ctx.state.inner.store;
+        let job = find_job(store, &access.project, job_id)?;
+        let action = matches!(job.when, When::Manual | When::Delayed);
+        if action && job.status.is_retryable() && !job.retried {
+            return retry_job(ctx, access, job_id);
+        }
+        let user = caller_id(access);
+        apply(ctx, access, job_id, |job| {
+            let waiting = matches!(job.status, Status::Manual | Status::Scheduled);
+            if !action || !waiting {
+                return Err(ApiError::BadRequest("Unplayable Job".into()));
             }
-            let user = caller_id(access);
-            apply(ctx, access, job_id, |job| {
-                let waiting = matches!(job.status, Status::Manual | Status::Scheduled);
-                if !action || !waiting {
-                    return Err(ApiError::BadRequest("Unplayable Job".into()));
-                }
-                let now = Timestamp::now();
-                Ok(Some(Job {
-                    status: Status::Pending,
-                    user_id: user.or(job.user_id),
-                    queued_at: Some(now),
-                    ..job.clone()
-                }))
-            })
-        },
-    )
+            let now = Timestamp::now();
+            Ok(Some(Job {
+                status: Status::Pending,
+                user_id: user.or(job.user_id),
+                queued_at: Some(now),
+                ..job.clone()
+            }))
+        })
+    })
     .await
 }
 
 /// 14: `DELETE /projects/:id/jobs/:job_id/artifacts`: maintainers remove the archive and
 /// its metadata (the log stays); 204 even when there was nothing.
-pub(crate) async fn delete_artifacts(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Response> {
+pub(crate) async fn delete_artifacts(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
     blocking(move || {
         let (access, job_id) = authorize(&ctx, &id, &job_id, Need::Maintain)?;
         apply(&ctx, &access, job_id, |job| {
             if job.archive.is_none() && job.metadata.is_none() {
                 return Ok(None);
             }
-            Ok(Some(Job {
-                archive: None,
-                metadata: None,
-                artifacts_expire_at: None,
-                ..job.clone()
-            }))
+            Ok(Some(Job { archive: None, metadata: None, artifacts_expire_at: None, ..job.clone() }))
         })?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })

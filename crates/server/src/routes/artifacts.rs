@@ -42,23 +42,12 @@ pub(crate) fn deliver_blob(
     Ok(match rep.plan(req)? {
         Plan::NotModified => rep.not_modified(),
         Plan::Full => {
-            let body = if head {
-                None
-            } else {
-                Some(body_of(
-                    open(0, rep.len).map_err(ApiError::internal)?,
-                    rep.len,
-                ))
-            };
+            let body = if head { None } else { Some(body_of(open(0, rep.len).map_err(ApiError::internal)?, rep.len)) };
             rep.full(body)
         }
         Plan::Partial(ranges) if ranges.len() == 1 => {
             let (s, e) = ranges[0];
-            let body = if head {
-                None
-            } else {
-                Some(body_of(open(s, e - s).map_err(ApiError::internal)?, e - s))
-            };
+            let body = if head { None } else { Some(body_of(open(s, e - s).map_err(ApiError::internal)?, e - s)) };
             rep.partial((s, e), body)
         }
         Plan::Partial(ranges) => rep.multipart(ranges, head, open)?,
@@ -67,22 +56,15 @@ pub(crate) fn deliver_blob(
 
 /// The `:id` segment of a raw path, decoded once (the router's decoding).
 fn project_param(raw: Option<&str>) -> String {
-    percent_decode_str(raw.unwrap_or(""))
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_decode_str(raw.unwrap_or("")).decode_utf8_lossy().into_owned()
 }
 
 /// Resolves `job` in project `id` to its live archive, for the caller of `ctx`.
 fn archive_of(ctx: &Ctx, id: &str, job: &JobRef) -> ApiResult<BlobRef> {
     let access = ctx.access(Routes::Artifacts, id)?;
     access.require(Need::Read)?;
-    let resolver = StoreResolver {
-        store: &*ctx.state.inner.store,
-        now: Timestamp::now(),
-    };
-    let resolved = resolver
-        .resolve(&access.project, job)?
-        .ok_or(ApiError::NotFound("Not found"))?;
+    let resolver = StoreResolver { store: &*ctx.state.inner.store, now: Timestamp::now() };
+    let resolved = resolver.resolve(&access.project, job)?.ok_or(ApiError::NotFound("Not found"))?;
     resolved.archive.ok_or(ApiError::NotFound("Not found"))
 }
 
@@ -90,25 +72,15 @@ async fn archive(ctx: Ctx, id: String, job: JobRef) -> ApiResult<Response> {
     let (head, req) = (ctx.head, ctx.headers.clone());
     let (blob, key) = blocking(move || {
         let archive = archive_of(&ctx, &id, &job)?;
-        let blob = ctx
-            .state
-            .inner
-            .blobs
-            .open(&archive.key)
-            .map_err(ApiError::internal)?;
+        let blob = ctx.state.inner.blobs.open(&archive.key).map_err(ApiError::internal)?;
         Ok((blob, archive.key))
     })
     .await?;
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_static(
-            "attachment; filename=\"artifacts.zip\"; filename*=UTF-8''artifacts.zip",
-        ),
+        HeaderValue::from_static("attachment; filename=\"artifacts.zip\"; filename*=UTF-8''artifacts.zip"),
     );
     let rep = Representation {
         len: blob.source.len(),
@@ -121,10 +93,7 @@ async fn archive(ctx: Ctx, id: String, job: JobRef) -> ApiResult<Response> {
 }
 
 /// 5: `GET /projects/:id/jobs/:job_id/artifacts`.
-pub(crate) async fn archive_by_id(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Response> {
+pub(crate) async fn archive_by_id(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
     let job_id = id_param(&job_id, "job_id")?;
     archive(ctx, id, JobRef::Id(job_id as u64)).await
 }
@@ -148,11 +117,7 @@ pub(crate) async fn by_ref(ctx: Ctx) -> ApiResult<Response> {
     let id = project_param(ctx.raw_path.split('/').nth(4));
     // /api/v4/projects/:id/jobs/artifacts/<ref...>/(download | raw/<path...>)
     let raw: Vec<String> = ctx.raw_path.split('/').skip(7).map(str::to_owned).collect();
-    let decode = |segs: &[String]| {
-        percent_decode_str(&segs.join("/"))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let decode = |segs: &[String]| percent_decode_str(&segs.join("/")).decode_utf8_lossy().into_owned();
     let job = || -> ApiResult<String> {
         match ctx.query.get("job") {
             Some(j) if !j.is_empty() => Ok(j.to_owned()),
@@ -161,19 +126,13 @@ pub(crate) async fn by_ref(ctx: Ctx) -> ApiResult<Response> {
     };
     if raw.len() >= 2 && raw.last().map(String::as_str) == Some("download") {
         let ref_name = decode(&raw[..raw.len() - 1]);
-        let job = JobRef::Latest {
-            ref_name,
-            job: job()?,
-        };
+        let job = JobRef::Latest { ref_name, job: job()? };
         return archive(ctx, id, job).await;
     }
     if let Some(at) = raw.iter().skip(1).position(|s| s == "raw").map(|p| p + 1) {
         let ref_name = decode(&raw[..at]);
         let path = raw[at + 1..].join("/");
-        let job = JobRef::Latest {
-            ref_name,
-            job: job()?,
-        };
+        let job = JobRef::Latest { ref_name, job: job()? };
         return entry(ctx, id, job, &path).await;
     }
     Err(ApiError::NotFound("Not Found"))
@@ -181,10 +140,7 @@ pub(crate) async fn by_ref(ctx: Ctx) -> ApiResult<Response> {
 
 /// `Content-Type` by extension, from Go's built-in table as Workhorse uses it.
 fn content_type(name: &str) -> &'static str {
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "avif" => "image/avif",
         "css" => "text/css; charset=utf-8",
@@ -218,29 +174,22 @@ fn disposition(basename: &str) -> ApiResult<HeaderValue> {
         .collect();
     let mut value = format!("attachment; filename=\"{escaped}\"");
     if !basename.is_ascii() {
-        let enc =
-            percent_encoding::utf8_percent_encode(basename, percent_encoding::NON_ALPHANUMERIC);
+        let enc = percent_encoding::utf8_percent_encode(basename, percent_encoding::NON_ALPHANUMERIC);
         value.push_str(&format!("; filename*=UTF-8''{enc}"));
     }
     HeaderValue::from_bytes(value.as_bytes()).map_err(ApiError::internal)
 }
 
 fn accepts_gzip(req: &HeaderMap) -> bool {
-    req.get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let q_zero = parts.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
-                && !q_zero
-        })
+    req.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let q_zero = parts.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && !q_zero
+    })
 }
 
 /// What one entry request turned into, decided in one trip to the blocking pool.
@@ -259,8 +208,8 @@ enum EntryAnswer {
 
 async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
     let decoded: Vec<u8> = percent_decode_str(raw_path).collect();
-    let path = ArtifactPath::new(&decoded)
-        .map_err(|e| ApiError::InvalidParam(format!("artifact_path is invalid: {e}")))?;
+    let path =
+        ArtifactPath::new(&decoded).map_err(|e| ApiError::InvalidParam(format!("artifact_path is invalid: {e}")))?;
     let key = LookupKey::new(Credential::digest(ctx.credential.as_ref()), &id, &job);
     let shared = ctx.state.inner.clone();
     // The hot path: a look-up remembered, its archive open and indexed. No query and no
@@ -269,8 +218,7 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
         && let Some(archive_ref) = shared.lookups.archive(key)
         && let Some(blob) = shared.lookups.file(&archive_ref.key)
         && let Some((index, verdicts)) = shared.indexes.get(&archive_ref.key)
-        && let Some(answer) =
-            answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, false)?
+        && let Some(answer) = answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, false)?
     {
         return Ok(respond(answer));
     }
@@ -305,9 +253,7 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
     })
     .await?;
     // Always an answer when blocking was allowed.
-    answer
-        .map(respond)
-        .ok_or_else(|| ApiError::internal("an entry was left unverified"))
+    answer.map(respond).ok_or_else(|| ApiError::internal("an entry was left unverified"))
 }
 
 /// Finds the entry and decides the answer: verdict, validators, encoding, range, and the
@@ -331,17 +277,11 @@ fn answer_entry(
     };
     let verdict = match verdicts.of(&entry) {
         Verdict::Unknown if !may_block => return Ok(None),
-        Verdict::Unknown => verdicts
-            .verify(&archive, &entry)
-            .map_err(ApiError::internal)?,
+        Verdict::Unknown => verdicts.verify(&archive, &entry).map_err(ApiError::internal)?,
         known => known,
     };
     if let Verdict::Refused(why) = verdict {
-        let detail = format!(
-            "entry {:?} of {} was refused: {why}",
-            entry.display_name(),
-            archive_ref.key
-        );
+        let detail = format!("entry {:?} of {} was refused: {why}", entry.display_name(), archive_ref.key);
         return Err(ApiError::Internal(detail));
     }
     answer_verified(ctx, archive_ref, &blob, &archive, entry, path).map(Some)
@@ -357,22 +297,12 @@ fn answer_verified(
     path: &ArtifactPath,
 ) -> ApiResult<EntryAnswer> {
     let deflated = entry.method() == 8;
-    let identity_tag = format!(
-        "\"{}-{:08x}-{}\"",
-        etag_of(&archive_ref.key).trim_matches('"'),
-        entry.crc32(),
-        entry.size()
-    );
+    let identity_tag =
+        format!("\"{}-{:08x}-{}\"", etag_of(&archive_ref.key).trim_matches('"'), entry.crc32(), entry.size());
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(path.file_name())),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path.file_name())));
     headers.insert(header::CONTENT_DISPOSITION, disposition(path.file_name())?);
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     if deflated {
         headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
@@ -383,14 +313,16 @@ fn answer_verified(
         headers: headers.clone(),
         ranges: true,
     };
-    let plan = identity.plan(&ctx.headers)?;
-    // A client that names the identity tag in If-Match wants the identity bytes.
+    // Which representation: gzip passthrough for a client that takes it and asks for the
+    // whole entry, unless it names the identity tag in If-Match. The preconditions are then
+    // evaluated against the one chosen.
+    let selection = identity.plan_after_preconditions(&ctx.headers);
     let wants_identity = ctx
         .headers
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|list| list.split(',').any(|t| t.trim() == identity.etag));
-    let gzip = deflated && plan == Plan::Full && !wants_identity && accepts_gzip(&ctx.headers);
+    let gzip = deflated && matches!(selection, Ok(Plan::Full)) && !wants_identity && accepts_gzip(&ctx.headers);
     if gzip {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         let rep = Representation {
@@ -413,7 +345,8 @@ fn answer_verified(
         }
         return Ok(EntryAnswer::Gzip(rep, reader));
     }
-    let window = match plan {
+    identity.preconditions(&ctx.headers)?;
+    let window = match selection? {
         Plan::NotModified => return Ok(EntryAnswer::NotModified(identity)),
         Plan::Partial(r) if r.len() == 1 && r[0] != (0, entry.size()) => Some(r[0]),
         // Several ranges of one entry: the whole entry (RFC 9110 allows ignoring Range).
@@ -432,10 +365,7 @@ fn answer_verified(
     Ok(match window {
         None => EntryAnswer::Full(identity, reader),
         Some((s, e)) if !deflated => {
-            let data = archive
-                .source()
-                .read_stream(reader.data_offset() + s, e - s)
-                .map_err(ApiError::internal)?;
+            let data = archive.source().read_stream(reader.data_offset() + s, e - s).map_err(ApiError::internal)?;
             EntryAnswer::Window(identity, (s, e), Box::new(data))
         }
         Some((s, e)) => EntryAnswer::Skip(identity, (s, e), reader),
@@ -449,31 +379,20 @@ fn respond(answer: EntryAnswer) -> Response {
         EntryAnswer::Inline(rep, Some(w), body) => rep.partial(w, Some(Body::from(body))),
         EntryAnswer::Head(rep, None) => rep.full(None),
         EntryAnswer::Head(rep, Some(w)) => rep.partial(w, None),
-        EntryAnswer::Full(rep, reader) => {
-            rep.full(Some(Body::from_stream(artifact_core::stream_entry(reader))))
-        }
+        EntryAnswer::Full(rep, reader) => rep.full(Some(Body::from_stream(artifact_core::stream_entry(reader)))),
         EntryAnswer::Gzip(rep, reader) => {
             let (crc, size) = (reader.entry().crc32(), reader.entry().size());
             let csize = reader.entry().compressed_size();
             let trailer = gzip_trailer(crc, size).to_vec();
-            let head = futures_util::stream::once(std::future::ready(Ok(Bytes::from_static(
-                &GZIP_HEADER,
-            ))));
+            let head = futures_util::stream::once(std::future::ready(Ok(Bytes::from_static(&GZIP_HEADER))));
             let data = artifact_core::stream_window(reader.into_compressed(), 0, csize);
             let tail = futures_util::stream::once(std::future::ready(Ok(Bytes::from(trailer))));
             rep.full(Some(Body::from_stream(head.chain(data).chain(tail))))
         }
-        EntryAnswer::Window(rep, (s, e), reader) => {
-            rep.partial((s, e), Some(body_of(reader, e - s)))
+        EntryAnswer::Window(rep, (s, e), reader) => rep.partial((s, e), Some(body_of(reader, e - s))),
+        EntryAnswer::Skip(rep, (s, e), reader) => {
+            rep.partial((s, e), Some(Body::from_stream(artifact_core::stream_window(reader, s, e - s))))
         }
-        EntryAnswer::Skip(rep, (s, e), reader) => rep.partial(
-            (s, e),
-            Some(Body::from_stream(artifact_core::stream_window(
-                reader,
-                s,
-                e - s,
-            ))),
-        ),
     }
 }
 
@@ -494,11 +413,7 @@ fn gzip_trailer(crc: u32, size: u64) -> [u8; 8] {
 
 /// A whole gzip member around the entry's raw deflate bytes, in memory.
 fn gzip_member(reader: EntryReader) -> std::io::Result<Bytes> {
-    let (crc, size, csize) = (
-        reader.entry().crc32(),
-        reader.entry().size(),
-        reader.entry().compressed_size(),
-    );
+    let (crc, size, csize) = (reader.entry().crc32(), reader.entry().size(), reader.entry().compressed_size());
     let mut out = Vec::with_capacity(GZIP_HEADER.len() + csize as usize + 8);
     out.extend_from_slice(&GZIP_HEADER);
     // The compressed reader ends with an error, never early, and never runs past the entry.

@@ -17,10 +17,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let span = tracing::debug_span!("request", id, %method, %path);
-    let result = AssertUnwindSafe(next.run(req))
-        .catch_unwind()
-        .instrument(span)
-        .await;
+    let result = AssertUnwindSafe(next.run(req)).catch_unwind().instrument(span).await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(panic) => {
@@ -34,7 +31,6 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
         }
     };
-    resp.headers_mut()
-        .insert("x-request-id", HeaderValue::from(id));
+    resp.headers_mut().insert("x-request-id", HeaderValue::from(id));
     resp
 }

@@ -22,10 +22,7 @@ use crate::store::{JobQuery, Store, StoreResult};
 fn scope(q: &Query) -> ApiResult<Vec<Status>> {
     q.all("scope")
         .into_iter()
-        .map(|s| {
-            Status::parse(s)
-                .ok_or_else(|| ApiError::InvalidParam("scope does not have a valid value".into()))
-        })
+        .map(|s| Status::parse(s).ok_or_else(|| ApiError::InvalidParam("scope does not have a valid value".into())))
         .collect()
 }
 
@@ -38,15 +35,9 @@ pub(crate) struct Related {
 
 impl Related {
     pub(crate) fn load(store: &dyn Store, jobs: &[Job]) -> StoreResult<Related> {
-        let mut related = Related {
-            pipelines: HashMap::new(),
-            users: HashMap::new(),
-        };
+        let mut related = Related { pipelines: HashMap::new(), users: HashMap::new() };
         for job in jobs {
-            for id in [Some(job.pipeline_id), job.downstream_pipeline_id]
-                .into_iter()
-                .flatten()
-            {
+            for id in [Some(job.pipeline_id), job.downstream_pipeline_id].into_iter().flatten() {
                 if !related.pipelines.contains_key(&id)
                     && let Some(p) = store.pipeline(id)?
                 {
@@ -64,17 +55,13 @@ impl Related {
     }
 
     pub(crate) fn render(&self, r: &Render<'_>, job: &Job, project: &Project) -> ApiResult<Value> {
-        let pipeline = self
-            .pipelines
-            .get(&job.pipeline_id)
-            .ok_or_else(|| ApiError::internal("job without its pipeline"))?;
+        let pipeline =
+            self.pipelines.get(&job.pipeline_id).ok_or_else(|| ApiError::internal("job without its pipeline"))?;
         let user = job.user_id.and_then(|u| self.users.get(&u));
         Ok(match job.kind {
             JobKind::Build => r.job(job, pipeline, project, user),
             JobKind::Bridge => {
-                let downstream = job
-                    .downstream_pipeline_id
-                    .and_then(|d| self.pipelines.get(&d));
+                let downstream = job.downstream_pipeline_id.and_then(|d| self.pipelines.get(&d));
                 r.bridge(job, pipeline, project, user, downstream)
             }
         })
@@ -95,12 +82,7 @@ pub(crate) fn find_job(store: &dyn Store, project: &Project, job_id: i64) -> Api
     }
 }
 
-async fn list(
-    ctx: Ctx,
-    id: String,
-    pipeline_id: Option<String>,
-    kind: JobKind,
-) -> ApiResult<Response> {
+async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) -> ApiResult<Response> {
     blocking(move || {
         // GitLab's order: authentication (401), parameters (400), then the project (404).
         let caller = ctx.caller(Routes::Api)?;
@@ -115,9 +97,7 @@ async fn list(
                 .map_err(|()| ApiError::InvalidParam("include_retried is invalid".into()))?
                 .unwrap_or(false),
         };
-        let pipeline_id = pipeline_id
-            .map(|p| id_param(&p, "pipeline_id"))
-            .transpose()?;
+        let pipeline_id = pipeline_id.map(|p| id_param(&p, "pipeline_id")).transpose()?;
         let access = Access::load(&*ctx.state.inner.store, caller, &id)?;
         access.require(Need::Read)?;
         let store = &*ctx.state.inner.store;
@@ -156,26 +136,17 @@ pub(crate) async fn list_project_jobs(ctx: Ctx, Path(id): Path<String>) -> ApiRe
 }
 
 /// 2: `GET /projects/:id/pipelines/:pipeline_id/jobs`, oldest first.
-pub(crate) async fn list_pipeline_jobs(
-    ctx: Ctx,
-    Path((id, pid)): Path<(String, String)>,
-) -> ApiResult<Response> {
+pub(crate) async fn list_pipeline_jobs(ctx: Ctx, Path((id, pid)): Path<(String, String)>) -> ApiResult<Response> {
     list(ctx, id, Some(pid), JobKind::Build).await
 }
 
 /// 3: `GET /projects/:id/pipelines/:pipeline_id/bridges`.
-pub(crate) async fn list_pipeline_bridges(
-    ctx: Ctx,
-    Path((id, pid)): Path<(String, String)>,
-) -> ApiResult<Response> {
+pub(crate) async fn list_pipeline_bridges(ctx: Ctx, Path((id, pid)): Path<(String, String)>) -> ApiResult<Response> {
     list(ctx, id, Some(pid), JobKind::Bridge).await
 }
 
 /// 4: `GET /projects/:id/jobs/:job_id`.
-pub(crate) async fn get_job(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+pub(crate) async fn get_job(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     blocking(move || {
         let caller = ctx.caller(Routes::Api)?;
         let job_id = id_param(&job_id, "job_id")?;
@@ -189,10 +160,7 @@ pub(crate) async fn get_job(
 
 /// 9: `GET /projects/:id/jobs/:job_id/trace`: the log as `text/plain`, empty when there is
 /// none. Beyond GitLab: `Range`, so that a follower fetches only new bytes.
-pub(crate) async fn trace(
-    ctx: Ctx,
-    Path((id, job_id)): Path<(String, String)>,
-) -> ApiResult<Response> {
+pub(crate) async fn trace(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
     let (head, req_headers) = (ctx.head, ctx.headers.clone());
     let (job_id, found) = blocking(move || {
         let caller = ctx.caller(Routes::Api)?;
@@ -203,12 +171,7 @@ pub(crate) async fn trace(
         match &job.trace {
             None => Ok((job_id, None)),
             Some(t) => {
-                let blob = ctx
-                    .state
-                    .inner
-                    .blobs
-                    .open(&t.key)
-                    .map_err(ApiError::internal)?;
+                let blob = ctx.state.inner.blobs.open(&t.key).map_err(ApiError::internal)?;
                 Ok((job_id, Some((blob, super::artifacts::etag_of(&t.key)))))
             }
         }
@@ -216,27 +179,15 @@ pub(crate) async fn trace(
     .await?;
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     let disposition = format!("infile; filename=\"{job_id}.log\"");
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
-    );
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(ApiError::internal)?);
     let Some((blob, etag)) = found else {
         let mut resp = (headers, "").into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
         return Ok(resp);
     };
-    let rep = Representation {
-        len: blob.source.len(),
-        etag,
-        last_modified: Some(blob.modified),
-        headers,
-        ranges: true,
-    };
+    let rep =
+        Representation { len: blob.source.len(), etag, last_modified: Some(blob.modified), headers, ranges: true };
     super::artifacts::deliver_blob(&rep, &req_headers, head, blob.source)
 }

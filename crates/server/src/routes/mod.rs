@@ -37,37 +37,19 @@ pub fn app(state: AppState) -> Router {
         .route(P, get(meta::project))
         .route(&at("/jobs"), get(jobs::list_project_jobs))
         .route(&at("/jobs/{job_id}"), get(jobs::get_job))
-        .route(
-            &at("/pipelines/{pipeline_id}/jobs"),
-            get(jobs::list_pipeline_jobs),
-        )
-        .route(
-            &at("/pipelines/{pipeline_id}/bridges"),
-            get(jobs::list_pipeline_bridges),
-        )
+        .route(&at("/pipelines/{pipeline_id}/jobs"), get(jobs::list_pipeline_jobs))
+        .route(&at("/pipelines/{pipeline_id}/bridges"), get(jobs::list_pipeline_bridges))
         .route(&at("/jobs/{job_id}/trace"), get(jobs::trace))
         .route(&at("/jobs/{job_id}/cancel"), post(actions::cancel))
         .route(&at("/jobs/{job_id}/retry"), post(actions::retry))
         .route(&at("/jobs/{job_id}/erase"), post(actions::erase))
         .route(&at("/jobs/{job_id}/play"), post(actions::play))
-        .route(
-            &at("/jobs/{job_id}/artifacts"),
-            get(artifacts::archive_by_id).delete(actions::delete_artifacts),
-        )
+        .route(&at("/jobs/{job_id}/artifacts"), get(artifacts::archive_by_id).delete(actions::delete_artifacts))
         // A GET of an entry named `keep` must not hit the keep action.
-        .route(
-            &at("/jobs/{job_id}/artifacts/keep"),
-            get(artifacts::entry_by_id).post(actions::keep),
-        )
-        .route(
-            &at("/jobs/{job_id}/artifacts/{*artifact_path}"),
-            get(artifacts::entry_by_id),
-        )
+        .route(&at("/jobs/{job_id}/artifacts/keep"), get(artifacts::entry_by_id).post(actions::keep))
+        .route(&at("/jobs/{job_id}/artifacts/{*artifact_path}"), get(artifacts::entry_by_id))
         // An empty artifact path breaks the path rule: 400, not a missing route.
-        .route(
-            &at("/jobs/{job_id}/artifacts/"),
-            get(artifacts::entry_by_id),
-        )
+        .route(&at("/jobs/{job_id}/artifacts/"), get(artifacts::entry_by_id))
         .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .layer(axum::middleware::from_fn(guard::guard))
@@ -105,10 +87,7 @@ impl FromRequestParts<AppState> for Ctx {
                     .get("host")
                     .and_then(|h| h.to_str().ok())
                     .filter(|h| !h.is_empty() && h.len() <= 255)
-                    .filter(|h| {
-                        h.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
-                    })
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b)))
                     .unwrap_or("localhost");
                 format!("http://{host}")
             }
@@ -139,10 +118,7 @@ impl Ctx {
     }
 
     pub(crate) fn render(&self) -> crate::entities::Render<'_> {
-        crate::entities::Render {
-            base: &self.base,
-            now: Timestamp::now(),
-        }
+        crate::entities::Render { base: &self.base, now: Timestamp::now() }
     }
 }
 
@@ -162,9 +138,5 @@ where
 
 /// A numeric path parameter; anything else is 400 `{"error":"<name> is invalid"}`.
 pub(crate) fn id_param(value: &str, name: &str) -> ApiResult<i64> {
-    value
-        .parse::<i64>()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| ApiError::InvalidParam(format!("{name} is invalid")))
+    value.parse::<i64>().ok().filter(|&n| n > 0).ok_or_else(|| ApiError::InvalidParam(format!("{name} is invalid")))
 }

@@ -22,29 +22,16 @@ async fn cancel_moves_unfinished_jobs_and_leaves_finished_ones() {
         Status::Scheduled,
     ] {
         let job = w.job_with(status.as_str(), status, When::OnSuccess);
-        let r = w
-            .post(&private(&format!("/jobs/{}/cancel", id(&job))), "developer")
-            .await;
+        let r = w.post(&private(&format!("/jobs/{}/cancel", id(&job))), "developer").await;
         assert_eq!(r.status, 201, "{status:?}");
         assert_eq!(r.json()["status"], "canceled", "{status:?}");
         assert!(r.json()["finished_at"].is_string());
     }
-    for status in [
-        Status::Success,
-        Status::Failed,
-        Status::Canceled,
-        Status::Skipped,
-    ] {
+    for status in [Status::Success, Status::Failed, Status::Canceled, Status::Skipped] {
         let job = w.job_with(status.as_str(), status, When::OnSuccess);
-        let r = w
-            .post(&private(&format!("/jobs/{}/cancel", id(&job))), "developer")
-            .await;
+        let r = w.post(&private(&format!("/jobs/{}/cancel", id(&job))), "developer").await;
         assert_eq!(r.status, 201);
-        assert_eq!(
-            r.json()["status"],
-            status.as_str(),
-            "a finished job is unchanged"
-        );
+        assert_eq!(r.json()["status"], status.as_str(), "a finished job is unchanged");
         assert_eq!(r.json()["finished_at"], job["finished_at"]);
     }
 }
@@ -54,9 +41,7 @@ async fn retry_makes_a_new_job_only_from_finished_states() {
     let w = World::new();
     for status in [Status::Success, Status::Failed, Status::Canceled] {
         let job = w.job_with("t", status, When::OnSuccess);
-        let r = w
-            .post(&private(&format!("/jobs/{}/retry", id(&job))), "developer")
-            .await;
+        let r = w.post(&private(&format!("/jobs/{}/retry", id(&job))), "developer").await;
         assert_eq!(r.status, 201);
         let new = r.json();
         assert_ne!(id(&new), id(&job));
@@ -64,17 +49,9 @@ async fn retry_makes_a_new_job_only_from_finished_states() {
         assert_eq!(new["name"], "t");
         assert_eq!(new["pipeline"]["id"], job["pipeline"]["id"]);
     }
-    for status in [
-        Status::Running,
-        Status::Pending,
-        Status::Manual,
-        Status::Skipped,
-        Status::Created,
-    ] {
+    for status in [Status::Running, Status::Pending, Status::Manual, Status::Skipped, Status::Created] {
         let job = w.job_with("t", status, When::OnSuccess);
-        let r = w
-            .post(&private(&format!("/jobs/{}/retry", id(&job))), "developer")
-            .await;
+        let r = w.post(&private(&format!("/jobs/{}/retry", id(&job))), "developer").await;
         r.expect(403, r#"{"message":"403 Forbidden - Job is not retryable"}"#);
     }
 }
@@ -85,16 +62,9 @@ async fn a_retried_job_is_no_longer_found_by_ref() {
     let build = w.build_with_artifacts();
     let by_ref = private("/jobs/artifacts/main/download?job=build");
     assert_eq!(w.get(&by_ref, "reporter").await.status, 200);
-    assert_eq!(
-        w.post(&private(&format!("/jobs/{build}/retry")), "developer")
-            .await
-            .status,
-        201
-    );
+    assert_eq!(w.post(&private(&format!("/jobs/{build}/retry")), "developer").await.status, 201);
     // The new job has no artifacts, and the retried one is hidden from resolution.
-    w.get(&by_ref, "reporter")
-        .await
-        .expect(404, r#"{"message":"404 Not found"}"#);
+    w.get(&by_ref, "reporter").await.expect(404, r#"{"message":"404 Not found"}"#);
 }
 
 #[tokio::test]
@@ -102,14 +72,8 @@ async fn erase_removes_artifacts_and_log_of_finished_jobs() {
     let w = World::new();
     let build = w.build_with_artifacts();
     let blobs = || count_files(&w.dir.path().join("data/blobs"));
-    assert_eq!(
-        blobs(),
-        4,
-        "archive, metadata, its verification outcome and trace"
-    );
-    let r = w
-        .post(&private(&format!("/jobs/{build}/erase")), "developer")
-        .await;
+    assert_eq!(blobs(), 4, "archive, metadata, its verification outcome and trace");
+    let r = w.post(&private(&format!("/jobs/{build}/erase")), "developer").await;
     assert_eq!(r.status, 201);
     let job = r.json();
     assert!(job["erased_at"].is_string());
@@ -117,26 +81,14 @@ async fn erase_removes_artifacts_and_log_of_finished_jobs() {
     assert!(job.get("artifacts_file").is_none());
     assert_eq!(job["artifacts"], serde_json::json!([]));
     assert_eq!(blobs(), 0, "the files are gone from disk");
-    let r = w
-        .get(&private(&format!("/jobs/{build}/trace")), "reporter")
-        .await;
+    let r = w.get(&private(&format!("/jobs/{build}/trace")), "reporter").await;
     assert_eq!((r.status.as_u16(), r.body.len()), (200, 0));
     // Nothing left to erase, or not finished: 403.
-    let r = w
-        .post(&private(&format!("/jobs/{build}/erase")), "developer")
-        .await;
+    let r = w.post(&private(&format!("/jobs/{build}/erase")), "developer").await;
     r.expect(403, r#"{"message":"403 Forbidden - Job is not erasable!"}"#);
-    let running = w.import(ImportJob {
-        status: Status::Running,
-        artifacts: Some(fixture("infozip-basic.zip")),
-        ..w.job("r")
-    });
-    let r = w
-        .post(
-            &private(&format!("/jobs/{}/erase", id(&running))),
-            "developer",
-        )
-        .await;
+    let running =
+        w.import(ImportJob { status: Status::Running, artifacts: Some(fixture("infozip-basic.zip")), ..w.job("r") });
+    let r = w.post(&private(&format!("/jobs/{}/erase", id(&running))), "developer").await;
     r.expect(403, r#"{"message":"403 Forbidden - Job is not erasable!"}"#);
 }
 
@@ -149,29 +101,14 @@ async fn keep_clears_the_expiry_and_needs_a_live_archive() {
         ..w.job("build")
     });
     assert!(job["artifacts_expire_at"].is_string());
-    let r = w
-        .post(
-            &private(&format!("/jobs/{}/artifacts/keep", id(&job))),
-            "developer",
-        )
-        .await;
+    let r = w.post(&private(&format!("/jobs/{}/artifacts/keep", id(&job))), "developer").await;
     assert_eq!(r.status, 200);
     assert!(r.json()["artifacts_expire_at"].is_null());
     let bare = w.import(w.job("bare"));
-    let r = w
-        .post(
-            &private(&format!("/jobs/{}/artifacts/keep", id(&bare))),
-            "developer",
-        )
-        .await;
+    let r = w.post(&private(&format!("/jobs/{}/artifacts/keep", id(&bare))), "developer").await;
     r.expect(404, r#"{"message":"404 Not found"}"#);
     // A GET of an entry named "keep" is a download, not the action.
-    let r = w
-        .get(
-            &private(&format!("/jobs/{}/artifacts/keep", id(&job))),
-            "developer",
-        )
-        .await;
+    let r = w.get(&private(&format!("/jobs/{}/artifacts/keep", id(&job))), "developer").await;
     r.expect(404, r#"{"message":"404 Not found"}"#);
 }
 
@@ -185,66 +122,34 @@ async fn delete_artifacts_keeps_the_log_and_is_204_even_twice() {
         assert_eq!(r.status, 204);
         assert!(r.body.is_empty());
     }
-    let job = w
-        .get(&private(&format!("/jobs/{build}")), "reporter")
-        .await
-        .json();
+    let job = w.get(&private(&format!("/jobs/{build}")), "reporter").await.json();
     assert!(job.get("artifacts_file").is_none());
     assert_eq!(job["artifacts"][0]["file_type"], "trace");
-    assert_eq!(
-        w.get(&private(&format!("/jobs/{build}/trace")), "reporter")
-            .await
-            .text(),
-        "line one\nline two\n"
-    );
+    assert_eq!(w.get(&private(&format!("/jobs/{build}/trace")), "reporter").await.text(), "line one\nline two\n");
     assert_eq!(count_files(&w.dir.path().join("data/blobs")), 1);
 }
 
 #[tokio::test]
 async fn play_starts_waiting_manual_jobs_as_the_caller() {
     let w = World::new();
-    for (status, when) in [
-        (Status::Manual, When::Manual),
-        (Status::Scheduled, When::Delayed),
-    ] {
-        let job = w.import(ImportJob {
-            status,
-            when,
-            user: Some("owner".into()),
-            ..w.job("deploy")
-        });
-        let r = w
-            .post(&private(&format!("/jobs/{}/play", id(&job))), "developer")
-            .await;
+    for (status, when) in [(Status::Manual, When::Manual), (Status::Scheduled, When::Delayed)] {
+        let job = w.import(ImportJob { status, when, user: Some("owner".into()), ..w.job("deploy") });
+        let r = w.post(&private(&format!("/jobs/{}/play", id(&job))), "developer").await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["status"], "pending");
         assert_eq!(r.json()["user"]["username"], "developer");
         assert_eq!(id(&r.json()), id(&job));
     }
     // A finished manual job plays again as a new job.
-    let done = w.import(ImportJob {
-        status: Status::Success,
-        when: When::Manual,
-        ..w.job("deploy")
-    });
-    let r = w
-        .post(&private(&format!("/jobs/{}/play", id(&done))), "developer")
-        .await;
+    let done = w.import(ImportJob { status: Status::Success, when: When::Manual, ..w.job("deploy") });
+    let r = w.post(&private(&format!("/jobs/{}/play", id(&done))), "developer").await;
     assert_eq!(r.status, 200);
     assert_ne!(id(&r.json()), id(&done));
-    for (status, when) in [
-        (Status::Success, When::OnSuccess),
-        (Status::Running, When::Manual),
-        (Status::Pending, When::Manual),
-    ] {
-        let job = w.import(ImportJob {
-            status,
-            when,
-            ..w.job("x")
-        });
-        let r = w
-            .post(&private(&format!("/jobs/{}/play", id(&job))), "developer")
-            .await;
+    for (status, when) in
+        [(Status::Success, When::OnSuccess), (Status::Running, When::Manual), (Status::Pending, When::Manual)]
+    {
+        let job = w.import(ImportJob { status, when, ..w.job("x") });
+        let r = w.post(&private(&format!("/jobs/{}/play", id(&job))), "developer").await;
         r.expect(400, r#"{"message":"400 Bad request - Unplayable Job"}"#);
     }
 }
@@ -253,14 +158,12 @@ async fn play_starts_waiting_manual_jobs_as_the_caller() {
 async fn actions_on_missing_jobs_are_404_before_403() {
     let w = World::new();
     for action in ["cancel", "retry", "erase", "play", "artifacts/keep"] {
-        let r = w
-            .post(&private(&format!("/jobs/424242/{action}")), "reporter")
-            .await;
+        let r = w.post(&private(&format!("/jobs/424242/{action}")), "reporter").await;
         r.expect(404, r#"{"message":"404 Not found"}"#);
     }
 }
 
-fn count_files(dir: &std::path::Path) -> usize {
+pub(crate) fn count_files(dir: &std::path::Path) -> usize {
     let mut n = 0;
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
@@ -284,24 +187,11 @@ async fn a_remembered_lookup_never_outlives_an_erase_or_delete() {
             assert_eq!(w.get(&entry, "maintainer").await.status, 200);
         }
         let r = match action {
-            "erase" => {
-                w.post(&private(&format!("/jobs/{build}/erase")), "maintainer")
-                    .await
-            }
-            _ => {
-                w.send(
-                    Method::DELETE,
-                    &private(&format!("/jobs/{build}/artifacts")),
-                    Some("maintainer"),
-                    &[],
-                )
-                .await
-            }
+            "erase" => w.post(&private(&format!("/jobs/{build}/erase")), "maintainer").await,
+            _ => w.send(Method::DELETE, &private(&format!("/jobs/{build}/artifacts")), Some("maintainer"), &[]).await,
         };
         assert!(r.status.is_success(), "{action}: {}", r.text());
-        w.get(&entry, "maintainer")
-            .await
-            .expect(404, r#"{"message":"404 Not found"}"#);
+        w.get(&entry, "maintainer").await.expect(404, r#"{"message":"404 Not found"}"#);
     }
 }
 
@@ -312,23 +202,10 @@ async fn a_stale_write_loses_to_a_newer_one() {
     let build = w.build_with_artifacts();
     let store = w.data.store();
     let stale = store.job(build).unwrap().unwrap();
-    let r = w
-        .send(
-            Method::DELETE,
-            &private(&format!("/jobs/{build}/artifacts")),
-            Some("maintainer"),
-            &[],
-        )
-        .await;
+    let r = w.send(Method::DELETE, &private(&format!("/jobs/{build}/artifacts")), Some("maintainer"), &[]).await;
     assert_eq!(r.status, 204);
-    let kept = artifact_server::Job {
-        artifacts_expire_at: None,
-        ..stale
-    };
-    assert!(
-        !store.update_job(&kept).unwrap(),
-        "the stale write is refused"
-    );
+    let kept = artifact_server::Job { artifacts_expire_at: None, ..stale };
+    assert!(!store.update_job(&kept).unwrap(), "the stale write is refused");
     assert!(store.job(build).unwrap().unwrap().archive.is_none());
 }
 
@@ -336,50 +213,20 @@ async fn a_stale_write_loses_to_a_newer_one() {
 async fn a_retried_job_cannot_be_retried_or_played_again() {
     let w = World::new();
     let job = w.job_with("t", Status::Failed, When::OnSuccess);
-    let first = w
-        .post(&private(&format!("/jobs/{}/retry", id(&job))), "developer")
-        .await;
+    let first = w.post(&private(&format!("/jobs/{}/retry", id(&job))), "developer").await;
     assert_eq!(first.status, 201);
-    let again = w
-        .post(&private(&format!("/jobs/{}/retry", id(&job))), "developer")
-        .await;
+    let again = w.post(&private(&format!("/jobs/{}/retry", id(&job))), "developer").await;
     again.expect(403, r#"{"message":"403 Forbidden - Job is not retryable"}"#);
     // The new job is untouched: still the live one of its name.
-    let new = w
-        .get(
-            &private(&format!("/jobs/{}", id(&first.json()))),
-            "reporter",
-        )
-        .await
-        .json();
+    let new = w.get(&private(&format!("/jobs/{}", id(&first.json()))), "reporter").await.json();
     assert_eq!(new["status"], "pending");
     let pipeline = job["pipeline"]["id"].as_i64().unwrap();
-    let live = w
-        .get(&private(&format!("/pipelines/{pipeline}/jobs")), "reporter")
-        .await
-        .json();
+    let live = w.get(&private(&format!("/pipelines/{pipeline}/jobs")), "reporter").await.json();
     assert_eq!(live.as_array().unwrap().len(), 1);
     assert_eq!(live[0]["id"], first.json()["id"]);
 
-    let manual = w.import(ImportJob {
-        status: Status::Success,
-        when: When::Manual,
-        ..w.job("deploy")
-    });
-    assert_eq!(
-        w.post(
-            &private(&format!("/jobs/{}/play", id(&manual))),
-            "developer"
-        )
-        .await
-        .status,
-        200
-    );
-    let r = w
-        .post(
-            &private(&format!("/jobs/{}/play", id(&manual))),
-            "developer",
-        )
-        .await;
+    let manual = w.import(ImportJob { status: Status::Success, when: When::Manual, ..w.job("deploy") });
+    assert_eq!(w.post(&private(&format!("/jobs/{}/play", id(&manual))), "developer").await.status, 200);
+    let r = w.post(&private(&format!("/jobs/{}/play", id(&manual))), "developer").await;
     r.expect(400, r#"{"message":"400 Bad request - Unplayable Job"}"#);
 }

@@ -10,10 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::support::{World, fixture, private};
 
 fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const README_SHA: &str = "0bd31ca207e9b8c054904b10e4e9ef35fa67218694fcbfe3690346463a283026";
@@ -49,29 +46,19 @@ async fn the_archive_with_ranges_and_validators() {
     };
     let r = get(vec![("range", "bytes=0-3".into())]).await;
     assert_eq!((r.status.as_u16(), &r.body[..]), (206, &b"PK\x03\x04"[..]));
-    assert_eq!(
-        r.header("content-range"),
-        format!("bytes 0-3/{}", whole.len())
-    );
+    assert_eq!(r.header("content-range"), format!("bytes 0-3/{}", whole.len()));
     let r = get(vec![("range", "bytes=-22".into())]).await;
     assert_eq!(r.body, whole[whole.len() - 22..]);
     let r = get(vec![("range", "bytes=999999-".into())]).await;
     assert_eq!(r.status, 416);
-    assert_eq!(
-        r.header("content-range"),
-        format!("bytes */{}", whole.len())
-    );
+    assert_eq!(r.header("content-range"), format!("bytes */{}", whole.len()));
     let r = get(vec![("if-none-match", etag.clone())]).await;
     assert_eq!((r.status.as_u16(), r.body.len()), (304, 0));
     assert_eq!(r.header("etag"), etag);
     let r = get(vec![("if-modified-since", modified)]).await;
     assert_eq!(r.status, 304);
     // If-Range with a stale validator: the whole archive.
-    let r = get(vec![
-        ("range", "bytes=0-3".into()),
-        ("if-range", "\"stale\"".into()),
-    ])
-    .await;
+    let r = get(vec![("range", "bytes=0-3".into()), ("if-range", "\"stale\"".into())]).await;
     assert_eq!((r.status.as_u16(), r.body.len()), (200, whole.len()));
     let r = get(vec![("range", "bytes=0-3".into()), ("if-range", etag)]).await;
     assert_eq!(r.status, 206);
@@ -79,9 +66,7 @@ async fn the_archive_with_ranges_and_validators() {
     let r = get(vec![("range", "bytes=0-3,10-19".into())]).await;
     assert_eq!(r.status, 206);
     let ct = r.header("content-type").to_owned();
-    let boundary = ct
-        .strip_prefix("multipart/byteranges; boundary=")
-        .expect(&ct);
+    let boundary = ct.strip_prefix("multipart/byteranges; boundary=").expect(&ct);
     assert_eq!(r.header("content-length"), r.body.len().to_string());
     let text = String::from_utf8_lossy(&r.body);
     assert!(text.contains(&format!("Content-Range: bytes 10-19/{}", whole.len())));
@@ -100,20 +85,12 @@ async fn the_archive_with_ranges_and_validators() {
 async fn one_entry_with_the_spec_headers() {
     let w = World::new();
     let id = w.build_with_artifacts();
-    let r = w
-        .get(
-            &private(&format!("/jobs/{id}/artifacts/docs/readme.txt")),
-            "reporter",
-        )
-        .await;
+    let r = w.get(&private(&format!("/jobs/{id}/artifacts/docs/readme.txt")), "reporter").await;
     assert_eq!(r.status, 200);
     assert_eq!(sha(&r.body), README_SHA);
     assert_eq!(r.header("content-length"), "48");
     assert_eq!(r.header("content-type"), "text/plain; charset=utf-8");
-    assert_eq!(
-        r.header("content-disposition"),
-        "attachment; filename=\"readme.txt\""
-    );
+    assert_eq!(r.header("content-disposition"), "attachment; filename=\"readme.txt\"");
     assert_eq!(r.header("x-content-type-options"), "nosniff");
     let etag = r.header("etag").to_owned();
     let r = w
@@ -125,25 +102,10 @@ async fn one_entry_with_the_spec_headers() {
         )
         .await;
     assert_eq!(r.status, 304);
-    let r = w
-        .send(
-            Method::HEAD,
-            &private(&format!("/jobs/{id}/artifacts/big.txt")),
-            Some("reporter"),
-            &[],
-        )
-        .await;
-    assert_eq!(
-        (r.status.as_u16(), r.body.len(), r.header("content-length")),
-        (200, 0, "20900")
-    );
+    let r = w.send(Method::HEAD, &private(&format!("/jobs/{id}/artifacts/big.txt")), Some("reporter"), &[]).await;
+    assert_eq!((r.status.as_u16(), r.body.len(), r.header("content-length")), (200, 0, "20900"));
     assert_eq!(r.header("content-type"), "text/plain; charset=utf-8");
-    let r = w
-        .get(
-            &private(&format!("/jobs/{id}/artifacts/data.bin")),
-            "reporter",
-        )
-        .await;
+    let r = w.get(&private(&format!("/jobs/{id}/artifacts/data.bin")), "reporter").await;
     assert_eq!(r.header("content-type"), "application/octet-stream");
 }
 
@@ -152,14 +114,7 @@ async fn gzip_passthrough_sends_the_stored_deflate_bytes() {
     let w = World::new();
     let id = w.build_with_artifacts();
     let uri = private(&format!("/jobs/{id}/artifacts/big.txt"));
-    let r = w
-        .send(
-            Method::GET,
-            &uri,
-            Some("reporter"),
-            &[("accept-encoding", "br, gzip;q=0.8")],
-        )
-        .await;
+    let r = w.send(Method::GET, &uri, Some("reporter"), &[("accept-encoding", "br, gzip;q=0.8")]).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-encoding"), "gzip");
     assert_eq!(r.header("vary"), "Accept-Encoding");
@@ -167,47 +122,19 @@ async fn gzip_passthrough_sends_the_stored_deflate_bytes() {
     assert_eq!(r.body.len(), 1021);
     assert_eq!(r.header("content-length"), "1021");
     let mut plain = Vec::new();
-    flate2::read::GzDecoder::new(&r.body[..])
-        .read_to_end(&mut plain)
-        .expect("a valid gzip stream (CRC and size)");
+    flate2::read::GzDecoder::new(&r.body[..]).read_to_end(&mut plain).expect("a valid gzip stream (CRC and size)");
     assert_eq!(sha(&plain), BIG_SHA);
     let gz_tag = r.header("etag").to_owned();
     // A 304 repeats Vary, so caches keep the variants apart.
-    let r304 = w
-        .send(
-            Method::GET,
-            &uri,
-            Some("reporter"),
-            &[("accept-encoding", "gzip"), ("if-none-match", &gz_tag)],
-        )
-        .await;
-    assert_eq!(
-        (r304.status.as_u16(), r304.header("vary")),
-        (304, "Accept-Encoding")
-    );
+    let r304 =
+        w.send(Method::GET, &uri, Some("reporter"), &[("accept-encoding", "gzip"), ("if-none-match", &gz_tag)]).await;
+    assert_eq!((r304.status.as_u16(), r304.header("vary")), (304, "Accept-Encoding"));
     // gzip;q=0 and stored entries: identity.
-    let r = w
-        .send(
-            Method::GET,
-            &uri,
-            Some("reporter"),
-            &[("accept-encoding", "gzip;q=0")],
-        )
-        .await;
-    assert_eq!(
-        (r.header("content-encoding"), sha(&r.body).as_str()),
-        ("<none>", BIG_SHA)
-    );
+    let r = w.send(Method::GET, &uri, Some("reporter"), &[("accept-encoding", "gzip;q=0")]).await;
+    assert_eq!((r.header("content-encoding"), sha(&r.body).as_str()), ("<none>", BIG_SHA));
     assert_ne!(r.header("etag"), gz_tag, "each encoding has its own tag");
     let readme = private(&format!("/jobs/{id}/artifacts/docs/readme.txt"));
-    let r = w
-        .send(
-            Method::GET,
-            &readme,
-            Some("reporter"),
-            &[("accept-encoding", "gzip")],
-        )
-        .await;
+    let r = w.send(Method::GET, &readme, Some("reporter"), &[("accept-encoding", "gzip")]).await;
     assert_eq!((r.header("content-encoding"), r.body.len()), ("<none>", 48));
 }
 
@@ -229,13 +156,7 @@ async fn ranges_of_stored_and_deflated_entries() {
     assert_eq!(r.status, 206);
     assert_eq!(r.body, data_bin[300..310]);
     assert_eq!(r.header("content-range"), "bytes 300-309/1024");
-    let full = w
-        .get(
-            &private(&format!("/jobs/{id}/artifacts/big.txt")),
-            "reporter",
-        )
-        .await
-        .body;
+    let full = w.get(&private(&format!("/jobs/{id}/artifacts/big.txt")), "reporter").await.body;
     let r = w
         .send(
             Method::GET,
@@ -279,13 +200,7 @@ async fn the_path_rule_answers_400_and_misses_404() {
     ] {
         let r = w.get(&format!("{base}{bad}"), "reporter").await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
-        assert!(
-            r.json()["error"]
-                .as_str()
-                .unwrap()
-                .starts_with("artifact_path is invalid"),
-            "{bad}"
-        );
+        assert!(r.json()["error"].as_str().unwrap().starts_with("artifact_path is invalid"), "{bad}");
     }
     for missing in ["docs", "DOCS/readme.txt", "nope.txt", "docs/nested"] {
         let r = w.get(&format!("{base}{missing}"), "reporter").await;
@@ -295,10 +210,7 @@ async fn the_path_rule_answers_400_and_misses_404() {
     let r = w.get(&base, "reporter").await;
     assert_eq!(r.status, 400, "empty path: {}", r.text());
     let long = "a".repeat(4097);
-    assert_eq!(
-        w.get(&format!("{base}{long}"), "reporter").await.status,
-        400
-    );
+    assert_eq!(w.get(&format!("{base}{long}"), "reporter").await.status, 400);
 }
 
 #[tokio::test]
@@ -314,75 +226,38 @@ async fn ref_resolution_finds_the_newest_successful_pipelines_job() {
     let newest = w.import(on("main", "infozip-basic.zip", Status::Success));
     // A failed pipeline after it is not "successful": the earlier one still wins.
     w.import(on("main", "python-deflate.zip", Status::Failed));
-    let r = w
-        .get(
-            &private("/jobs/artifacts/main/download?job=build"),
-            "reporter",
-        )
-        .await;
+    let r = w.get(&private("/jobs/artifacts/main/download?job=build"), "reporter").await;
     assert_eq!(r.body, std::fs::read(fixture("infozip-basic.zip")).unwrap());
-    let r = w
-        .get(
-            &private("/jobs/artifacts/main/raw/docs/readme.txt?job=build"),
-            "reporter",
-        )
-        .await;
+    let r = w.get(&private("/jobs/artifacts/main/raw/docs/readme.txt?job=build"), "reporter").await;
     assert_eq!(sha(&r.body), README_SHA);
     let _ = newest;
     // Refs with slashes, raw or encoded.
     w.import(on("feature/x", "infozip-basic.zip", Status::Success));
-    for uri in [
-        "/jobs/artifacts/feature/x/download?job=build",
-        "/jobs/artifacts/feature%2Fx/download?job=build",
-    ] {
+    for uri in ["/jobs/artifacts/feature/x/download?job=build", "/jobs/artifacts/feature%2Fx/download?job=build"] {
         assert_eq!(w.get(&private(uri), "reporter").await.status, 200, "{uri}");
     }
     for uri in [
         "/jobs/artifacts/feature/x/raw/docs/readme.txt?job=build",
         "/jobs/artifacts/feature%2Fx/raw/docs/readme.txt?job=build",
     ] {
-        assert_eq!(
-            sha(&w.get(&private(uri), "reporter").await.body),
-            README_SHA,
-            "{uri}"
-        );
+        assert_eq!(sha(&w.get(&private(uri), "reporter").await.body), README_SHA, "{uri}");
     }
     // Misses: unknown ref, unknown job, a SHA.
-    for uri in [
-        "/jobs/artifacts/nope/download?job=build",
-        "/jobs/artifacts/main/download?job=nope",
-    ] {
-        w.get(&private(uri), "reporter")
-            .await
-            .expect(404, r#"{"message":"404 Not found"}"#);
+    for uri in ["/jobs/artifacts/nope/download?job=build", "/jobs/artifacts/main/download?job=nope"] {
+        w.get(&private(uri), "reporter").await.expect(404, r#"{"message":"404 Not found"}"#);
     }
     let sha_ref = newest["pipeline"]["sha"].as_str().unwrap();
-    let r = w
-        .get(
-            &private(&format!("/jobs/artifacts/{sha_ref}/download?job=build")),
-            "reporter",
-        )
-        .await;
+    let r = w.get(&private(&format!("/jobs/artifacts/{sha_ref}/download?job=build")), "reporter").await;
     assert_eq!(r.status, 404);
-    w.get(&private("/jobs/artifacts/main/download"), "reporter")
-        .await
-        .expect(400, r#"{"error":"job is missing"}"#);
-    let r = w
-        .get(
-            &private("/jobs/artifacts/main/raw/..%2Fx?job=build"),
-            "reporter",
-        )
-        .await;
+    w.get(&private("/jobs/artifacts/main/download"), "reporter").await.expect(400, r#"{"error":"job is missing"}"#);
+    let r = w.get(&private("/jobs/artifacts/main/raw/..%2Fx?job=build"), "reporter").await;
     assert_eq!(r.status, 400);
 }
 
 #[tokio::test]
 async fn ref_resolution_looks_into_child_pipelines_parent_first() {
     let w = World::new();
-    let parent = w.import(ImportJob {
-        ref_name: "rel".into(),
-        ..w.job("prepare")
-    });
+    let parent = w.import(ImportJob { ref_name: "rel".into(), ..w.job("prepare") });
     let pipeline = parent["pipeline"]["id"].as_i64().unwrap();
     let child = w.import(ImportJob {
         ref_name: "rel".into(),
@@ -391,11 +266,6 @@ async fn ref_resolution_looks_into_child_pipelines_parent_first() {
         ..w.job("child-build")
     });
     assert_eq!(child["pipeline"]["source"], "parent_pipeline");
-    let r = w
-        .get(
-            &private("/jobs/artifacts/rel/raw/docs/readme.txt?job=child-build"),
-            "reporter",
-        )
-        .await;
+    let r = w.get(&private("/jobs/artifacts/rel/raw/docs/readme.txt?job=child-build"), "reporter").await;
     assert_eq!(sha(&r.body), README_SHA);
 }

@@ -4,6 +4,7 @@
 mod actions;
 mod artifacts;
 mod auth;
+mod integrity;
 mod jobs;
 mod robustness;
 mod support;

@@ -39,9 +39,9 @@ impl Store for Sabotaged {
     fn project(&self, p: &ProjectRef) -> StoreResult<Option<Project>> {
         match p {
             ProjectRef::Path(p) if p == "boom/panic" => panic!("sabotaged store"),
-            ProjectRef::Path(p) if p == "boom/error" => Err(StoreError::Database(
-                "SELECT secret FROM /var/lib/artifact/artifact.db".into(),
-            )),
+            ProjectRef::Path(p) if p == "boom/error" => {
+                Err(StoreError::Database("SELECT secret FROM /var/lib/artifact/artifact.db".into()))
+            }
             p => self.0.project(p),
         }
     }
@@ -75,13 +75,7 @@ impl Store for Sabotaged {
     fn retry_job(&self, o: &Job, n: &Job) -> StoreResult<Option<Job>> {
         self.0.retry_job(o, n)
     }
-    fn latest_job_with_artifacts(
-        &self,
-        p: i64,
-        r: &str,
-        j: &str,
-        now: i64,
-    ) -> StoreResult<Option<Job>> {
+    fn latest_job_with_artifacts(&self, p: i64, r: &str, j: &str, now: i64) -> StoreResult<Option<Job>> {
         self.0.latest_job_with_artifacts(p, r, j, now)
     }
 }
@@ -90,9 +84,7 @@ impl Store for Sabotaged {
 async fn a_panic_is_a_500_with_a_request_id_and_the_server_keeps_serving() {
     let mut w = World::new();
     w.with_store(Arc::new(Sabotaged(w.data.store())));
-    let r = w
-        .get("/api/v4/projects/boom%2Fpanic/jobs", "reporter")
-        .await;
+    let r = w.get("/api/v4/projects/boom%2Fpanic/jobs", "reporter").await;
     r.expect(500, r#"{"message":"500 Internal Server Error"}"#);
     assert_ne!(r.header("x-request-id"), "<none>");
     assert_eq!(w.get(&private("/jobs"), "reporter").await.status, 200);
@@ -102,9 +94,7 @@ async fn a_panic_is_a_500_with_a_request_id_and_the_server_keeps_serving() {
 async fn internal_errors_never_leak_paths_or_sql() {
     let mut w = World::new();
     w.with_store(Arc::new(Sabotaged(w.data.store())));
-    let r = w
-        .get("/api/v4/projects/boom%2Ferror/jobs", "reporter")
-        .await;
+    let r = w.get("/api/v4/projects/boom%2Ferror/jobs", "reporter").await;
     r.expect(500, r#"{"message":"500 Internal Server Error"}"#);
     assert!(!r.text().contains("SELECT") && !r.text().contains("/var/lib"));
 }
@@ -114,12 +104,9 @@ fn zip_with(dir: &std::path::Path, name: &str, len: usize) -> std::path::PathBuf
     use std::io::Write;
     let path = dir.join(format!("{name}.zip"));
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     zip.start_file(name, opts).unwrap();
-    let data: Vec<u8> = (0..len)
-        .map(|i| (i * 7 % 251) as u8 ^ (i / 4096) as u8)
-        .collect();
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 ^ (i / 4096) as u8).collect();
     zip.write_all(&data).unwrap();
     zip.finish().unwrap();
     path
@@ -130,12 +117,7 @@ fn zip_with(dir: &std::path::Path, name: &str, len: usize) -> std::path::PathBuf
 fn corrupt_after(w: &World, name: &[u8], at: usize) {
     let archive = find_blob(&w.dir.path().join("data/blobs/archive"));
     let mut bytes = std::fs::read(&archive).unwrap();
-    let start = bytes
-        .windows(name.len())
-        .position(|win| win == name)
-        .unwrap()
-        + name.len()
-        + at;
+    let start = bytes.windows(name.len()).position(|win| win == name).unwrap() + name.len() + at;
     for b in &mut bytes[start..start + 64] {
         *b ^= 0x5a;
     }
@@ -147,80 +129,33 @@ async fn a_corrupt_small_entry_is_a_500_before_any_byte() {
     let w = World::new();
     let id = w.build_with_artifacts();
     corrupt_after(&w, b"big.txt", 400);
-    let (status, body) = w
-        .send_raw(
-            &private(&format!("/jobs/{id}/artifacts/big.txt")),
-            "reporter",
-        )
-        .await;
+    let (status, body) = w.send_raw(&private(&format!("/jobs/{id}/artifacts/big.txt")), "reporter").await;
     assert_eq!(status, 500);
     assert_eq!(body.unwrap(), br#"{"message":"500 Internal Server Error"}"#);
     // The healthy entries of the archive are still served.
-    assert_eq!(
-        w.get(
-            &private(&format!("/jobs/{id}/artifacts/docs/readme.txt")),
-            "reporter"
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(w.get(&private(&format!("/jobs/{id}/artifacts/docs/readme.txt")), "reporter").await.status, 200);
 }
 
 #[tokio::test]
 async fn a_corrupt_large_entry_aborts_the_body_instead_of_ending_it_short() {
     let w = World::new();
     let zip = zip_with(w.dir.path(), "large.bin", 4 << 20);
-    let job = w.import(artifact_server::ImportJob {
-        artifacts: Some(zip),
-        ..w.job("build")
-    });
+    let job = w.import(artifact_server::ImportJob { artifacts: Some(zip), ..w.job("build") });
     let id = job["id"].as_i64().unwrap();
     // The flip sits well past the first chunks, so the headers and some data go out first.
     corrupt_after(&w, b"large.bin", 60_000);
-    let (status, body) = w
-        .send_raw(
-            &private(&format!("/jobs/{id}/artifacts/large.bin")),
-            "reporter",
-        )
-        .await;
-    assert_eq!(
-        status, 200,
-        "the headers were sent before the data went bad"
-    );
-    assert!(
-        body.is_err(),
-        "the body must fail, not end: got {} bytes",
-        body.map(|b| b.len()).unwrap_or(0)
-    );
+    let (status, body) = w.send_raw(&private(&format!("/jobs/{id}/artifacts/large.bin")), "reporter").await;
+    assert_eq!(status, 200, "the headers were sent before the data went bad");
+    assert!(body.is_err(), "the body must fail, not end: got {} bytes", body.map(|b| b.len()).unwrap_or(0));
     // Intact, the same entry streams completely and checks out.
     let w2 = World::new();
     let zip = zip_with(w2.dir.path(), "large.bin", 4 << 20);
-    let id = w2.import(artifact_server::ImportJob {
-        artifacts: Some(zip),
-        ..w2.job("build")
-    })["id"]
-        .as_i64()
-        .unwrap();
-    let (status, body) = w2
-        .send_raw(
-            &private(&format!("/jobs/{id}/artifacts/large.bin")),
-            "reporter",
-        )
-        .await;
+    let id = w2.import(artifact_server::ImportJob { artifacts: Some(zip), ..w2.job("build") })["id"].as_i64().unwrap();
+    let (status, body) = w2.send_raw(&private(&format!("/jobs/{id}/artifacts/large.bin")), "reporter").await;
     assert_eq!((status.as_u16(), body.unwrap().len()), (200, 4 << 20));
 }
 
 fn find_blob(dir: &std::path::Path) -> std::path::PathBuf {
-    let first = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .next()
-        .expect("a blob")
-        .path();
-    if first.is_dir() {
-        find_blob(&first)
-    } else {
-        first
-    }
+    let first = std::fs::read_dir(dir).unwrap().flatten().next().expect("a blob").path();
+    if first.is_dir() { find_blob(&first) } else { first }
 }

@@ -12,9 +12,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub(crate) fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
 }
 
 pub(crate) const PRIVATE: &str = "group/private";
@@ -43,10 +41,7 @@ impl Reply {
     }
 
     pub(crate) fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("<none>")
+        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("<none>")
     }
 
     pub(crate) fn text(&self) -> String {
@@ -70,13 +65,7 @@ impl World {
         let data = DataDir::open(&dir.path().join("data")).unwrap();
         let admin = Admin::new(data.store(), data.blobs(), "http://test");
         let app = artifact_server::app(data.state(config));
-        let mut world = World {
-            dir,
-            data,
-            admin,
-            app,
-            tokens: Default::default(),
-        };
+        let mut world = World { dir, data, admin, app, tokens: Default::default() };
         world.admin.add_project(PRIVATE, false).unwrap();
         world.admin.add_project(PUBLIC, true).unwrap();
         for (user, role) in [
@@ -100,11 +89,7 @@ impl World {
 
     /// Swaps the store under the router (to inject failures).
     pub(crate) fn with_store(&mut self, store: Arc<dyn Store>) {
-        self.app = artifact_server::app(AppState::new(
-            store,
-            self.data.blobs(),
-            AppConfig::default(),
-        ));
+        self.app = artifact_server::app(AppState::new(store, self.data.blobs(), AppConfig::default()));
     }
 
     pub(crate) fn token(&self, user: &str) -> &str {
@@ -126,29 +111,15 @@ impl World {
     pub(crate) fn build_with_artifacts(&self) -> i64 {
         let trace = self.dir.path().join("build.log");
         std::fs::write(&trace, "line one\nline two\n").unwrap();
-        let job = ImportJob {
-            artifacts: Some(fixture("infozip-basic.zip")),
-            trace: Some(trace),
-            ..self.job("build")
-        };
+        let job = ImportJob { artifacts: Some(fixture("infozip-basic.zip")), trace: Some(trace), ..self.job("build") };
         self.import(job)["id"].as_i64().unwrap()
     }
 
     pub(crate) fn job_with(&self, name: &str, status: Status, when: When) -> Value {
-        self.import(ImportJob {
-            status,
-            when,
-            ..self.job(name)
-        })
+        self.import(ImportJob { status, when, ..self.job(name) })
     }
 
-    pub(crate) async fn send(
-        &self,
-        method: Method,
-        uri: &str,
-        user: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
+    pub(crate) async fn send(&self, method: Method, uri: &str, user: Option<&str>, headers: &[(&str, &str)]) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
             req = req.header("host", "gitlab.test");
@@ -159,47 +130,19 @@ impl World {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+        let resp = self.app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .expect("a complete body")
-            .to_bytes()
-            .to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        let body = resp.into_body().collect().await.expect("a complete body").to_bytes().to_vec();
+        Reply { status, headers, body }
     }
 
     /// Sends and returns the status and whether the body failed midway.
-    pub(crate) async fn send_raw(
-        &self,
-        uri: &str,
-        user: &str,
-    ) -> (StatusCode, Result<Vec<u8>, String>) {
-        let req = Request::builder()
-            .uri(uri)
-            .header("PRIVATE-TOKEN", self.token(user))
-            .body(Body::empty())
-            .unwrap();
+    pub(crate) async fn send_raw(&self, uri: &str, user: &str) -> (StatusCode, Result<Vec<u8>, String>) {
+        let req = Request::builder().uri(uri).header("PRIVATE-TOKEN", self.token(user)).body(Body::empty()).unwrap();
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().to_vec())
-            .map_err(|e| e.to_string());
+        let body = resp.into_body().collect().await.map(|b| b.to_bytes().to_vec()).map_err(|e| e.to_string());
         (status, body)
     }
 

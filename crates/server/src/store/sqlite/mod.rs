@@ -12,12 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 
 use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, user_row};
 use self::schema::{JOB_COLUMNS, PIPELINE_COLUMNS, migrate};
-use super::{
-    JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest,
-};
-use crate::model::{
-    BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, composite_status,
-};
+use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
+use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, composite_status};
 use crate::time::Timestamp;
 
 /// Connections kept for reuse; more are opened under load and closed when not needed.
@@ -33,10 +29,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let store = SqliteStore {
-            path: path.to_owned(),
-            idle: Mutex::new(Vec::new()),
-        };
+        let store = SqliteStore { path: path.to_owned(), idle: Mutex::new(Vec::new()) };
         let mut conn = store.connect()?;
         migrate(&mut conn)?;
         store.put_back(conn);
@@ -45,12 +38,9 @@ impl SqliteStore {
 
     fn connect(&self) -> StoreResult<Connection> {
         let conn = Connection::open(&self.path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(db)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-        )
-        .map_err(db)?;
         Ok(conn)
     }
 
@@ -84,23 +74,15 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// Recomputes a pipeline's status from its non-retried jobs.
 fn refresh_pipeline(conn: &Connection, pipeline_id: i64) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT status, allow_failure FROM jobs WHERE pipeline_id = ? AND retried = 0",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT status, allow_failure FROM jobs WHERE pipeline_id = ? AND retried = 0")?;
     let jobs = stmt
-        .query_map([pipeline_id], |r| {
-            Ok((status_at(r, 0)?, r.get::<_, bool>(1)?))
-        })?
+        .query_map([pipeline_id], |r| Ok((status_at(r, 0)?, r.get::<_, bool>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let status = composite_status(jobs);
     conn.execute(
         "UPDATE pipelines SET status = ?, updated_at = ? WHERE id = ? AND status != ?",
-        params![
-            status.as_str(),
-            Timestamp::now().0,
-            pipeline_id,
-            status.as_str()
-        ],
+        params![status.as_str(), Timestamp::now().0, pipeline_id, status.as_str()],
     )?;
     Ok(())
 }
@@ -152,18 +134,12 @@ fn job_state(job: &Job) -> Vec<Value> {
         key(&job.trace),
         size(&job.trace),
         ts(job.artifacts_expire_at),
-        serde_json::to_string(&job.tag_list)
-            .unwrap_or_else(|_| "[]".into())
-            .into(),
+        serde_json::to_string(&job.tag_list).unwrap_or_else(|_| "[]".into()).into(),
         job.downstream_pipeline_id.into(),
     ]
 }
 
-fn insert_job_row(
-    conn: &Connection,
-    job: &Job,
-    token: Option<&TokenDigest>,
-) -> rusqlite::Result<i64> {
+fn insert_job_row(conn: &Connection, job: &Job, token: Option<&TokenDigest>) -> rusqlite::Result<i64> {
     let mut values: Vec<Value> = vec![
         job.project_id.into(),
         job.pipeline_id.into(),
@@ -189,9 +165,7 @@ fn insert_job_row(
 }
 
 fn select_job(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
-    conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))?
-        .query_row([id], job_row)
-        .optional()
+    conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))?.query_row([id], job_row).optional()
 }
 
 impl Store for SqliteStore {
@@ -205,13 +179,7 @@ impl Store for SqliteStore {
             Ok(c.last_insert_rowid())
         });
         match res {
-            Ok(id) => Ok(User {
-                id,
-                username: username.into(),
-                name: name.into(),
-                admin,
-                created_at: now,
-            }),
+            Ok(id) => Ok(User { id, username: username.into(), name: name.into(), admin, created_at: now }),
             Err(StoreError::Database(_)) if self.user_by_username(username)?.is_some() => {
                 Err(StoreError::Exists(format!("user {username}")))
             }
@@ -221,21 +189,17 @@ impl Store for SqliteStore {
 
     fn user(&self, id: i64) -> StoreResult<Option<User>> {
         self.with(|c| {
-            c.prepare_cached(
-                "SELECT id, username, name, admin, created_at FROM users WHERE id = ?",
-            )?
-            .query_row([id], user_row)
-            .optional()
+            c.prepare_cached("SELECT id, username, name, admin, created_at FROM users WHERE id = ?")?
+                .query_row([id], user_row)
+                .optional()
         })
     }
 
     fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         self.with(|c| {
-            c.prepare_cached(
-                "SELECT id, username, name, admin, created_at FROM users WHERE username = ?",
-            )?
-            .query_row([username], user_row)
-            .optional()
+            c.prepare_cached("SELECT id, username, name, admin, created_at FROM users WHERE username = ?")?
+                .query_row([username], user_row)
+                .optional()
         })
     }
 
@@ -275,12 +239,7 @@ impl Store for SqliteStore {
             Ok(c.last_insert_rowid())
         });
         match res {
-            Ok(id) => Ok(Project {
-                id,
-                full_path: full_path.into(),
-                public,
-                created_at: now,
-            }),
+            Ok(id) => Ok(Project { id, full_path: full_path.into(), public, created_at: now }),
             Err(_) if unique => Err(StoreError::Exists(format!("project {full_path}"))),
             Err(e) => Err(e),
         }
@@ -289,15 +248,11 @@ impl Store for SqliteStore {
     fn project(&self, project: &ProjectRef) -> StoreResult<Option<Project>> {
         self.with(|c| match project {
             ProjectRef::Id(id) => c
-                .prepare_cached(
-                    "SELECT id, full_path, public, created_at FROM projects WHERE id = ?",
-                )?
+                .prepare_cached("SELECT id, full_path, public, created_at FROM projects WHERE id = ?")?
                 .query_row([id], project_row)
                 .optional(),
             ProjectRef::Path(path) => c
-                .prepare_cached(
-                    "SELECT id, full_path, public, created_at FROM projects WHERE full_path = ?",
-                )?
+                .prepare_cached("SELECT id, full_path, public, created_at FROM projects WHERE full_path = ?")?
                 .query_row([path], project_row)
                 .optional(),
         })
@@ -316,11 +271,9 @@ impl Store for SqliteStore {
 
     fn role(&self, project_id: i64, user_id: i64) -> StoreResult<Option<Role>> {
         let level = self.with(|c| {
-            c.prepare_cached(
-                "SELECT access_level FROM members WHERE project_id = ? AND user_id = ?",
-            )?
-            .query_row([project_id, user_id], |r| r.get::<_, i64>(0))
-            .optional()
+            c.prepare_cached("SELECT access_level FROM members WHERE project_id = ? AND user_id = ?")?
+                .query_row([project_id, user_id], |r| r.get::<_, i64>(0))
+                .optional()
         })?;
         Ok(level.and_then(Role::from_access_level))
     }
@@ -371,11 +324,9 @@ impl Store for SqliteStore {
 
     fn pipeline(&self, id: i64) -> StoreResult<Option<Pipeline>> {
         self.with(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = ?"
-            ))?
-            .query_row([id], pipeline_row)
-            .optional()
+            c.prepare_cached(&format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = ?"))?
+                .query_row([id], pipeline_row)
+                .optional()
         })
     }
 
@@ -404,18 +355,15 @@ impl Store for SqliteStore {
 
     fn job_by_token(&self, token: &TokenDigest) -> StoreResult<Option<Job>> {
         self.with(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE token_digest = ?"
-            ))?
-            .query_row([token.0.to_vec()], job_row)
-            .optional()
+            c.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE token_digest = ?"))?
+                .query_row([token.0.to_vec()], job_row)
+                .optional()
         })
     }
 
     fn list_jobs(&self, q: &JobQuery) -> StoreResult<Listing<Job>> {
         let mut filter = String::from("project_id = ? AND kind = ?");
-        let mut args: Vec<rusqlite::types::Value> =
-            vec![q.project_id.into(), kind_str(q.kind).to_owned().into()];
+        let mut args: Vec<rusqlite::types::Value> = vec![q.project_id.into(), kind_str(q.kind).to_owned().into()];
         if let Some(p) = q.pipeline_id {
             filter.push_str(" AND pipeline_id = ?");
             args.push(p.into());

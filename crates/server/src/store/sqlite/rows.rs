@@ -7,30 +7,15 @@ use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Status, User, When}
 use crate::time::Timestamp;
 
 pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        id: r.get(0)?,
-        username: r.get(1)?,
-        name: r.get(2)?,
-        admin: r.get(3)?,
-        created_at: Timestamp(r.get(4)?),
-    })
+    Ok(User { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, admin: r.get(3)?, created_at: Timestamp(r.get(4)?) })
 }
 
 pub(super) fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
-    Ok(Project {
-        id: r.get(0)?,
-        full_path: r.get(1)?,
-        public: r.get(2)?,
-        created_at: Timestamp(r.get(3)?),
-    })
+    Ok(Project { id: r.get(0)?, full_path: r.get(1)?, public: r.get(2)?, created_at: Timestamp(r.get(3)?) })
 }
 
 pub(super) fn bad_value(col: usize, what: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        col,
-        rusqlite::types::Type::Text,
-        what.to_owned().into(),
-    )
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.to_owned().into())
 }
 
 pub(super) fn status_at(r: &Row<'_>, col: usize) -> rusqlite::Result<Status> {
@@ -58,10 +43,7 @@ pub(super) fn pipeline_row(r: &Row<'_>) -> rusqlite::Result<Pipeline> {
 pub(super) fn blob_at(r: &Row<'_>, key: usize) -> rusqlite::Result<Option<BlobRef>> {
     let k: Option<String> = r.get(key)?;
     let size: Option<i64> = r.get(key + 1)?;
-    Ok(k.map(|key| BlobRef {
-        key,
-        size: size.unwrap_or(0).max(0) as u64,
-    }))
+    Ok(k.map(|key| BlobRef { key, size: size.unwrap_or(0).max(0) as u64 }))
 }
 
 pub(super) fn ts(v: Option<i64>) -> Option<Timestamp> {
@@ -76,11 +58,7 @@ pub(super) fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
         id: r.get(0)?,
         project_id: r.get(1)?,
         pipeline_id: r.get(2)?,
-        kind: if kind == "bridge" {
-            JobKind::Bridge
-        } else {
-            JobKind::Build
-        },
+        kind: if kind == "bridge" { JobKind::Bridge } else { JobKind::Build },
         name: r.get(4)?,
         stage: r.get(5)?,
         status: status_at(r, 6)?,

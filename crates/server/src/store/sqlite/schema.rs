@@ -95,19 +95,15 @@ pub(super) const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, s
      archive_key, archive_size, metadata_key, metadata_size, trace_key, trace_size, artifacts_expire_at, \
      tag_list, downstream_pipeline_id, lock_version";
 
-pub(super) const PIPELINE_COLUMNS: &str = "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
+pub(super) const PIPELINE_COLUMNS: &str =
+    "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
 
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let done: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(db)?;
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         tx.execute_batch(sql).map_err(db)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-            .map_err(db)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db)?;
         tx.commit().map_err(db)?;
     }
     Ok(())
