@@ -36,17 +36,8 @@ for tool in wrk nginx curl; do
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-TARGET=${CARGO_TARGET_DIR:-target}
-if [ -z "${ARTIFACT_BIN:-}" ]; then
-    cargo build --release --locked -p artifact-cli
-    ARTIFACT_BIN=$TARGET/release/artifact
-fi
-ART=$(realpath "$ARTIFACT_BIN")
-if [ ! -f "$DATA/many.zip" ] || [ ! -f "$DATA/big-deflate.zip" ]; then
-    cargo build --release --locked -p artifact-benches --bin make-bench-data
-    "$TARGET/release/make-bench-data" "$DATA"
-fi
-DATA=$(realpath "$DATA")
+# shellcheck source=benches/prepare.sh
+source benches/prepare.sh
 
 OUT=$(mktemp -d)
 chmod 755 "$OUT"

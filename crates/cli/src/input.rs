@@ -18,7 +18,8 @@ pub(crate) struct RemoteArgs {
     /// are not sent on when a redirect leads to another origin.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// Print the reads (requests) made and the bytes received to stderr.
+    /// Print the reads (requests) made and the bytes received to stderr, and say when the
+    /// central directory was read by count because its declared size is wrong.
     #[arg(long)]
     stats: bool,
     /// Keep remote archives' indexes in DIR, so that the next run of the same archive

@@ -15,6 +15,9 @@ use crate::source::{RangeReader, Source};
 /// The gap up to which two entries share a range: 1 MiB.
 pub const DEFAULT_MAX_GAP: u64 = 1 << 20;
 
+/// Bytes of a shared range read at once.
+const RUN_BUFFER: usize = 256 * 1024;
+
 /// Readers for a planned sequence of entries (see [`Archive::batch`]).
 #[derive(Debug)]
 pub struct Batch<'a, S> {
@@ -93,6 +96,10 @@ impl<S: Source> Batch<'_, S> {
             _ => {
                 let (run_start, run_end) = self.runs[slot.run];
                 let reader = self.archive.source().read_stream(run_start, run_end - run_start)?;
+                // Many small entries share a run: read it in large pieces, not one read
+                // (one system call, for a file) per entry.
+                let len = (run_end - run_start).min(RUN_BUFFER as u64) as usize;
+                let reader: RangeReader = Box::new(io::BufReader::with_capacity(len, reader));
                 let shared = Arc::new(Mutex::new(Shared { reader, pos: run_start }));
                 self.current = Some((slot.run, shared.clone()));
                 shared

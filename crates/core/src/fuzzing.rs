@@ -32,12 +32,24 @@ pub fn artifact_path(data: &[u8]) {
 
 /// Arbitrary bytes opened as an archive: listing and reading every (small enough) entry
 /// ends in a value or a typed error; a read that succeeds produced exactly the declared
-/// size with the declared CRC-32; the single-look-up path agrees with the archive's.
+/// size with the declared CRC-32; the single-look-up path agrees with the archive's; and
+/// verification refuses exactly the entries that do not read or that the index marks.
 pub fn archive(data: &[u8]) {
     let Ok(archive) = Archive::open(MemorySource::new(data.to_vec())) else {
         return;
     };
-    let _ = archive.index();
+    let index = archive.index().ok();
+    // Verification refuses exactly the entries that fail to read or that the index marks.
+    let verification = crate::verify(&archive, &crate::VerifyOptions::new().threads(1)).ok();
+    for entry in archive.entries().take(MAX_ENTRIES) {
+        let Ok(entry) = entry else { break };
+        if let (Some(v), Some(index)) = (&verification, &index)
+            && entry.size() <= MAX_READ
+        {
+            let readable = read_checked(archive.reader(&entry)).is_some() && index.damage_of(&entry).is_none();
+            assert_eq!(v.refusal_of(&entry).is_none(), readable, "verification disagrees with a read");
+        }
+    }
     for entry in archive.entries().take(MAX_ENTRIES) {
         let Ok(entry) = entry else { return };
         if entry.size() > MAX_READ {

@@ -38,55 +38,18 @@ impl Index {
     /// Checks every record of `cd` and builds the name table; per-entry damage is recorded,
     /// not fatal (see the type's docs).
     pub fn build(cd: CentralDirectory) -> Result<Index> {
-        let limit = cd.data_limit();
         let mut table = Vec::with_capacity(cd.len().min(cd.as_bytes().len() as u64 / 46) as usize);
-        // (start, record offset, least end) of every entry whose span fits.
-        let mut spans = Vec::with_capacity(table.capacity());
-        let mut damage = Vec::new();
+        let mut damage = DamageFinder::new(cd.data_limit(), table.capacity());
         let mut entries = cd.entries();
         loop {
             let at = entries.position() as u64;
             let Some(entry) = entries.next() else { break };
             let entry = entry?;
             table.push((hash(entry.name()), at));
-            // The least end of this entry: a local header with the same name, no extra field.
-            let min_end = entry
-                .header_offset
-                .checked_add(local_header::FIXED_LEN as u64 + entry.name().len() as u64)
-                .and_then(|e| e.checked_add(entry.compressed_size))
-                .filter(|&e| e <= limit);
-            match min_end {
-                Some(min_end) => spans.push((entry.header_offset, at, min_end)),
-                None => damage.push(Damage {
-                    record: at,
-                    corruption: Corruption::OutOfBounds {
-                        name: lossy(entry.name()),
-                        what: "entry",
-                        offset: entry.header_offset,
-                        len: entry.compressed_size,
-                        limit,
-                    },
-                }),
-            }
+            damage.add(&entry);
         }
-        // An entry whose local header starts inside the span of one that starts earlier (or
-        // at the same place, earlier in the directory) overlaps it: the later one is the
-        // intruder. Its span does not count against the entries after it.
-        spans.sort_unstable();
-        let mut reach: Option<(u64, u64)> = None; // (start, end) of the furthest-reaching span
-        for &(start, at, end) in &spans {
-            match reach {
-                Some((first, first_end)) if start < first_end => damage.push(Damage {
-                    record: at,
-                    corruption: Corruption::OverlappingEntries { first, first_end, second: start },
-                }),
-                // Spans are sorted by start, so this one reaches furthest now.
-                _ => reach = Some((start, end)),
-            }
-        }
-        damage.sort_unstable_by_key(|d| d.record);
         table.sort_by_key(|&(h, _)| h);
-        Ok(Index { cd, table: table.into_boxed_slice(), damage: damage.into_boxed_slice() })
+        Ok(Index { cd, table: table.into_boxed_slice(), damage: damage.finish().into_boxed_slice() })
     }
 
     /// The first entry whose name is exactly `name`.
@@ -144,6 +107,67 @@ impl Index {
         self.cd.as_bytes().len()
             + self.table.len() * std::mem::size_of::<(u64, u64)>()
             + self.damage.len() * std::mem::size_of::<Damage>()
+    }
+}
+
+/// Finds the damage an [`Index`] records, entry by entry, without keeping the entries.
+#[derive(Debug)]
+pub(crate) struct DamageFinder {
+    limit: u64,
+    /// (start, record offset, least end) of every entry whose span fits.
+    spans: Vec<(u64, u64, u64)>,
+    damage: Vec<Damage>,
+}
+
+impl DamageFinder {
+    /// For entries whose data must end by `limit` (the central directory's offset).
+    pub(crate) fn new(limit: u64, capacity: usize) -> DamageFinder {
+        DamageFinder { limit, spans: Vec::with_capacity(capacity), damage: Vec::new() }
+    }
+
+    /// Takes one entry into account.
+    pub(crate) fn add(&mut self, entry: &Entry) {
+        let limit = self.limit;
+        // The least end of this entry: a local header with the same name, no extra field.
+        let min_end = entry
+            .header_offset
+            .checked_add(local_header::FIXED_LEN as u64 + entry.name().len() as u64)
+            .and_then(|e| e.checked_add(entry.compressed_size))
+            .filter(|&e| e <= limit);
+        match min_end {
+            Some(min_end) => self.spans.push((entry.header_offset, entry.record_offset, min_end)),
+            None => self.damage.push(Damage {
+                record: entry.record_offset,
+                corruption: Corruption::OutOfBounds {
+                    name: lossy(entry.name()),
+                    what: "entry",
+                    offset: entry.header_offset,
+                    len: entry.compressed_size,
+                    limit,
+                },
+            }),
+        }
+    }
+
+    /// The damage, sorted by record offset. An entry whose local header starts inside the
+    /// span of one that starts earlier (or at the same place, earlier in the directory)
+    /// overlaps it: the later one is the intruder, and its span does not count against the
+    /// entries after it.
+    pub(crate) fn finish(mut self) -> Vec<Damage> {
+        self.spans.sort_unstable();
+        let mut reach: Option<(u64, u64)> = None; // (start, end) of the furthest-reaching span
+        for &(start, at, end) in &self.spans {
+            match reach {
+                Some((first, first_end)) if start < first_end => self.damage.push(Damage {
+                    record: at,
+                    corruption: Corruption::OverlappingEntries { first, first_end, second: start },
+                }),
+                // Spans are sorted by start, so this one reaches furthest now.
+                _ => reach = Some((start, end)),
+            }
+        }
+        self.damage.sort_unstable_by_key(|d| d.record);
+        self.damage
     }
 }
 

@@ -7,9 +7,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::HashMap;
+
 use crate::archive::Archive;
+use crate::batch::DEFAULT_MAX_GAP;
 use crate::entry::Entry;
+use crate::error::Corruption;
 use crate::error::{Error, Result};
+use crate::index::DamageFinder;
+use crate::reader::EntryReader;
 use crate::source::Source;
 
 /// How to verify: threads and a progress counter.
@@ -84,15 +90,20 @@ impl Verification {
 /// expansion ratio, size, CRC-32). `Ok(Err(_))` is a refusal; `Err(_)` a failure to read the
 /// source, which says nothing about the entry.
 pub fn verify_entry<S: Source>(archive: &Archive<S>, entry: &Entry, scratch: &mut [u8]) -> Result<Result<u64, Error>> {
+    if let Some(damage) = archive.index()?.damage_of(entry) {
+        return Ok(Err(Error::Corrupt(damage.clone())));
+    }
+    drain(archive.reader(entry), scratch)
+}
+
+/// Reads an entry reader to its end: its size, a refusal, or a failure of the source.
+fn drain(reader: Result<EntryReader>, scratch: &mut [u8]) -> Result<Result<u64, Error>> {
     let refused_or_failed = |e: Error| match e {
         Error::Io(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => Err(Error::Io(e)),
         Error::Http { .. } | Error::Changed { .. } => Err(e),
         e => Ok(Err(e)),
     };
-    if let Some(damage) = archive.index()?.damage_of(entry) {
-        return Ok(Err(Error::Corrupt(damage.clone())));
-    }
-    let mut reader = match archive.reader(entry) {
+    let mut reader = match reader {
         Ok(r) => r,
         Err(e) => return refused_or_failed(e),
     };
@@ -104,6 +115,11 @@ pub fn verify_entry<S: Source>(archive: &Archive<S>, entry: &Entry, scratch: &mu
         }
     }
 }
+
+/// Entries taken at once by one thread: small ones in runs that share reads of the source.
+const GROUP: usize = 256;
+/// Entries at least this large (compressed) are read alone, straight from the source.
+const ALONE: u64 = 1 << 20;
 
 /// Reads every entry of `archive` once and says which may be served. Entries are taken in
 /// central directory order by as many threads as `options` allow; an entry damaged in the
@@ -122,40 +138,67 @@ pub fn verify_entry<S: Source>(archive: &Archive<S>, entry: &Entry, scratch: &mu
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn verify<S: Source>(archive: &Archive<S>, options: &VerifyOptions) -> Result<Verification> {
-    archive.index()?;
     let entries = archive.entries().collect::<Result<Vec<_>>>()?;
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     }
-    .clamp(1, entries.len().max(1));
+    .max(1);
+    // What the index would find without reading (no name table is needed here).
+    let mut finder = DamageFinder::new(archive.central_directory().data_limit(), 0);
+    entries.iter().for_each(|e| finder.add(e));
+    let damage: HashMap<u64, Corruption> = finder.finish().into_iter().map(|d| (d.record, d.corruption)).collect();
+    let damage_of = |e: &Entry| damage.get(&e.record_offset());
+    // Groups of entries in central directory order: runs of small ones (read through one
+    // shared range each), and large ones alone.
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g)
+                if g.len() < GROUP && entry.compressed_size() < ALONE && entries[g.start].compressed_size() < ALONE =>
+            {
+                g.end = i + 1
+            }
+            _ => groups.push(i..i + 1),
+        }
+    }
+    let threads = threads.min(groups.len().max(1));
     let next = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     let work = || -> Result<Vec<Refusal>> {
         let mut scratch = vec![0u8; 256 * 1024];
         let mut refused = Vec::new();
         loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(entry) = entries.get(i) else {
-                return Ok(refused);
-            };
-            match verify_entry(archive, entry, &mut scratch) {
-                Ok(Ok(n)) => {
-                    bytes.fetch_add(n, Ordering::Relaxed);
+            let g = next.fetch_add(1, Ordering::Relaxed);
+            let Some(group) = groups.get(g) else { return Ok(refused) };
+            let group = &entries[group.clone()];
+            let readable: Vec<&Entry> = group.iter().filter(|e| damage_of(e).is_none()).collect();
+            // A lone entry is read straight from the source, not through a shared range.
+            let mut batch = (group.len() > 1).then(|| archive.batch(readable.iter().copied(), DEFAULT_MAX_GAP));
+            for entry in group {
+                let outcome = match (damage_of(entry), &mut batch) {
+                    (Some(damage), _) => Ok(Err(Error::Corrupt(damage.clone()))),
+                    (None, Some(batch)) => drain(batch.reader(entry), &mut scratch),
+                    (None, None) => drain(archive.reader(entry), &mut scratch),
+                };
+                match outcome {
+                    Ok(Ok(n)) => {
+                        bytes.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Ok(Err(e)) => refused.push(Refusal {
+                        record: entry.record_offset(),
+                        name: entry.display_name().into_owned(),
+                        reason: e.to_string(),
+                    }),
+                    Err(e) => {
+                        // Stop the others too: the outcome is lost anyway.
+                        next.store(usize::MAX / 2, Ordering::Relaxed);
+                        return Err(e);
+                    }
                 }
-                Ok(Err(e)) => refused.push(Refusal {
-                    record: entry.record_offset(),
-                    name: entry.display_name().into_owned(),
-                    reason: e.to_string(),
-                }),
-                Err(e) => {
-                    // Stop the others too: the outcome is lost anyway.
-                    next.store(usize::MAX / 2, Ordering::Relaxed);
-                    return Err(e);
+                if let Some(progress) = &options.progress {
+                    progress.fetch_add(entry.compressed_size(), Ordering::Relaxed);
                 }
-            }
-            if let Some(progress) = &options.progress {
-                progress.fetch_add(entry.compressed_size(), Ordering::Relaxed);
             }
         }
     };
