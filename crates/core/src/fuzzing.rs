@@ -41,9 +41,10 @@ pub fn archive(data: &[u8]) {
     let index = archive.index().ok();
     // Verification refuses exactly the entries that fail to read or that the index marks
     // (run when the whole archive is small enough to read every entry of).
-    let small = archive.entries().take(MAX_ENTRIES + 1).try_fold((0usize, 0u64), |(n, size), e| {
-        e.ok().map(|e| (n + 1, size.saturating_add(e.size())))
-    });
+    let small = archive
+        .entries()
+        .take(MAX_ENTRIES + 1)
+        .try_fold((0usize, 0u64), |(n, size), e| e.ok().map(|e| (n + 1, size.saturating_add(e.size()))));
     let small = small.is_some_and(|(n, size)| n <= MAX_ENTRIES && size <= MAX_READ.saturating_mul(16));
     let verification = small.then(|| crate::verify(&archive, &crate::VerifyOptions::new().threads(1)).ok()).flatten();
     for entry in archive.entries().take(MAX_ENTRIES) {

@@ -69,7 +69,7 @@ pub struct Refusal {
     pub record: u64,
     /// The entry's name (invalid UTF-8 replaced).
     pub name: String,
-    /// Why, as the engine's error says it.
+    /// Why, as the engine's error says it (without the name).
     pub reason: String,
 }
 
@@ -185,11 +185,12 @@ pub fn verify<S: Source>(archive: &Archive<S>, options: &VerifyOptions) -> Resul
                     Ok(Ok(n)) => {
                         bytes.fetch_add(n, Ordering::Relaxed);
                     }
-                    Ok(Err(e)) => refused.push(Refusal {
-                        record: entry.record_offset(),
-                        name: entry.display_name().into_owned(),
-                        reason: e.to_string(),
-                    }),
+                    Ok(Err(e)) => {
+                        let name = entry.display_name().into_owned();
+                        // The name is the refusal's own field: not repeated in the reason.
+                        let reason = e.to_string().replacen(&format!("entry {name:?}: "), "", 1);
+                        refused.push(Refusal { record: entry.record_offset(), name, reason })
+                    }
                     Err(e) => {
                         // Stop the others too: the outcome is lost anyway.
                         next.store(usize::MAX / 2, Ordering::Relaxed);
