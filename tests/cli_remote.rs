@@ -2,14 +2,10 @@
 //! as a local read, the request counts `--stats` reports, the disk index cache, headers,
 //! and the exit codes of remote failures.
 
-#[path = "../crates/core/tests/common/range_server.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod range_server;
-
 use std::io::{Cursor, Write};
 use std::process::{Command, Output};
 
-use range_server::RangeServer;
+use artifact_testkit::range_server::RangeServer;
 use zip::write::SimpleFileOptions;
 
 fn artifact(args: &[&str]) -> Output {

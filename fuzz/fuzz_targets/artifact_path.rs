@@ -1,4 +1,4 @@
-//! See `artifact_core::fuzzing::artifact_path` for the property this target checks.
+//! See `artifact_testkit::fuzz::artifact_path` for the property this target checks.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| artifact_core::fuzzing::artifact_path(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| artifact_testkit::fuzz::artifact_path(data));

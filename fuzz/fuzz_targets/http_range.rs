@@ -1,10 +1,5 @@
-//! The server's `Range` header parser; see `fuzz_property` in `crates/server/src/ranges.rs`.
-//! The file is included by path: it depends on nothing, so the fuzz build stays free of the
-//! server's dependencies (SQLite, axum).
+//! The `Range` header parser the server uses (`artifact_core::parse_range`); see
+//! `artifact_testkit::fuzz::http_range` for the property this target checks.
 #![no_main]
 
-#[path = "../../crates/server/src/ranges.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod ranges;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ranges::fuzz_property(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| artifact_testkit::fuzz::http_range(data));

@@ -1,4 +1,4 @@
-//! See `artifact_core::fuzzing::metadata` for the property this target checks.
+//! See `artifact_testkit::fuzz::metadata` for the property this target checks.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| artifact_core::fuzzing::metadata(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| artifact_testkit::fuzz::metadata(data));

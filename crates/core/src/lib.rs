@@ -27,13 +27,12 @@ mod cache;
 mod directory;
 mod entry;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 #[cfg(feature = "http")]
 pub mod http;
 mod index;
 pub mod metadata;
 mod path;
+mod ranges;
 mod reader;
 mod resolve;
 mod source;
@@ -50,8 +49,9 @@ pub use crate::entry::Entry;
 pub use crate::error::{Corruption, Error, HttpProblem, Result, Unsupported, method_name};
 pub use crate::index::{Damage, Index};
 pub use crate::path::{ArtifactPath, InvalidPath, MAX_PATH_LEN, PathRule};
+pub use crate::ranges::{MAX_RANGES, RangeRequest, parse_range};
 pub use crate::reader::{CompressedReader, EntryReader};
 pub use crate::resolve::{JobRef, Resolve, Resolved};
-pub use crate::source::{ChunkedSource, FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source};
+pub use crate::source::{FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source};
 pub use crate::verify::{Refusal, Verification, VerifyOptions, verify, verify_entry};
 pub use crate::zip::eocd::{CentralDirectoryLocation, MAX_TAIL};

@@ -6,7 +6,8 @@
 use std::io::{Cursor, Read, Write};
 use std::process::Command;
 
-use artifact_core::{Archive, ChunkedSource, Error, MemorySource};
+use artifact_core::{Archive, Error, MemorySource};
+use artifact_testkit::ChunkedSource;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};

@@ -5,7 +5,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use artifact_core::{Archive, ArtifactPath, ChunkedSource, Error, FileSource, MemorySource, Source, open_entry};
+use artifact_core::{Archive, ArtifactPath, Error, FileSource, MemorySource, Source, open_entry};
+use artifact_testkit::ChunkedSource;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

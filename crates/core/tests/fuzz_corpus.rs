@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use artifact_core::fuzzing;
+use artifact_testkit::fuzz as fuzzing;
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
@@ -45,6 +45,11 @@ fn archive_corpus() {
 #[test]
 fn entry_stream_corpus() {
     assert!(replay("entry_stream", fuzzing::entry_stream) > 0);
+}
+
+#[test]
+fn http_range_corpus() {
+    assert!(replay("http_range", fuzzing::http_range) > 0);
 }
 
 #[test]

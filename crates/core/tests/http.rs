@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use artifact_core::http::{HttpOptions, HttpSource, RemoteArchives};
 use artifact_core::{Archive, ArtifactPath, Error, HttpProblem, Source, Unsupported};
-use common::range_server::{Behaviour, RangeServer};
+use artifact_testkit::range_server::{Behaviour, RangeServer};
 use common::*;
 use zip::write::SimpleFileOptions;
 

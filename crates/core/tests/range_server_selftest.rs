@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::range_server::{Behaviour, RangeServer};
+use artifact_testkit::range_server::{Behaviour, RangeServer};
 
 /// What came back on one connection.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::error::{ApiError, ApiResult};
-use crate::ranges::{RangeRequest, parse_range};
+use artifact_core::{RangeRequest, parse_range};
 
 /// One representation to deliver: its length, validators and descriptive headers.
 #[derive(Debug, Clone)]

@@ -28,7 +28,6 @@ mod lookups;
 mod model;
 mod pagination;
 mod query;
-mod ranges;
 mod resolve;
 mod routes;
 mod serve;
@@ -43,7 +42,6 @@ pub use crate::data::DataDir;
 pub use crate::demo::{DEMO_PROJECT, Demo, seed_demo};
 pub use crate::error::Error;
 pub use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status};
-pub use crate::ranges::{MAX_RANGES, RangeRequest, parse_range};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};
 pub use crate::serve::serve;
@@ -52,3 +50,4 @@ pub use crate::store::{
     JobQuery, Listing, NewPipeline, ProjectRef, SqliteStore, Store, StoreError, StoreResult, TokenDigest,
 };
 pub use crate::time::{Timestamp, parse_duration};
+pub use artifact_core::{MAX_RANGES, RangeRequest, parse_range};

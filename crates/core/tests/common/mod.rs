@@ -1,8 +1,6 @@
 //! Helpers shared by the engine's behaviour tests: archives built by the `zip` crate.
 #![allow(dead_code, unreachable_pub)]
 
-pub mod range_server;
-
 use std::io::{Cursor, Read, Write};
 
 use artifact_core::{Archive, ArtifactPath, Error, MemorySource, Source};

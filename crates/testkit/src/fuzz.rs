@@ -1,12 +1,15 @@
 //! The properties the fuzz targets check, as plain functions over bytes: `fuzz/` holds
-//! one-line shims that call them, and `tests/fuzz_corpus.rs` replays every committed corpus
-//! and regression input through them. Each panics only when a property breaks.
+//! one-line shims that call them, and `crates/core/tests/fuzz_corpus.rs` replays every
+//! committed corpus and regression input through them. Each panics only when a property
+//! breaks.
 
 use std::io::Read;
 
-use crate::error::Error;
-use crate::metadata::{Limits, MetadataReader, generate};
-use crate::{Archive, ArtifactPath, MemorySource, open_entry};
+use artifact_core::metadata::{Limits, MetadataReader, generate};
+use artifact_core::{
+    Archive, ArtifactPath, EntryReader, Error, MAX_RANGES, MemorySource, RangeRequest, VerifyOptions, open_entry,
+    parse_range, verify,
+};
 
 /// Declared sizes above this are listed but not read, so that memory stays bounded.
 const MAX_READ: u64 = 4 << 20;
@@ -46,7 +49,7 @@ pub fn archive(data: &[u8]) {
         .take(MAX_ENTRIES + 1)
         .try_fold((0usize, 0u64), |(n, size), e| e.ok().map(|e| (n + 1, size.saturating_add(e.size()))));
     let small = small.is_some_and(|(n, size)| n <= MAX_ENTRIES && size <= MAX_READ.saturating_mul(16));
-    let verification = small.then(|| crate::verify(&archive, &crate::VerifyOptions::new().threads(1)).ok()).flatten();
+    let verification = small.then(|| verify(&archive, &VerifyOptions::new().threads(1)).ok()).flatten();
     for entry in archive.entries().take(MAX_ENTRIES) {
         let Ok(entry) = entry else { break };
         if let (Some(v), Some(index)) = (&verification, &index)
@@ -195,11 +198,50 @@ fn stored_archive(names: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-fn read_checked(reader: crate::Result<crate::EntryReader>) -> Option<Vec<u8>> {
+fn read_checked(reader: artifact_core::Result<EntryReader>) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     match reader.and_then(|mut r| r.read_to_end(&mut out).map_err(Error::from_io)) {
         Ok(_) => Some(out),
         Err(Error::InvalidPath(_)) => panic!("reading an entry never checks a path"),
         Err(_) => None,
+    }
+}
+
+/// The `Range` header parser (`artifact_core::parse_range`): the first eight bytes are the
+/// representation's length, the rest the header. Every range answered lies inside the
+/// representation, there are at most [`MAX_RANGES`], and writing the answer back as a
+/// header gives the same answer.
+pub fn http_range(data: &[u8]) {
+    let (len_bytes, header) = data.split_at(data.len().min(8));
+    let mut len = [0u8; 8];
+    len[..len_bytes.len()].copy_from_slice(len_bytes);
+    let len = u64::from_le_bytes(len);
+    let header = String::from_utf8_lossy(header);
+    let answer = parse_range(&header, len);
+    match &answer {
+        RangeRequest::Full => {}
+        RangeRequest::Unsatisfiable => assert!(header.trim().starts_with("bytes=")),
+        RangeRequest::Partial(ranges) => {
+            assert!(!ranges.is_empty() && ranges.len() <= MAX_RANGES);
+            for &(start, end) in ranges {
+                assert!(start < end && end <= len, "{start}..{end} of {len} from {header:?}");
+            }
+            let again: Vec<String> = ranges.iter().map(|(s, e)| format!("{s}-{}", e - 1)).collect();
+            assert_eq!(parse_range(&format!("bytes={}", again.join(",")), len), answer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_range_property_holds_on_a_few_inputs() {
+        for (len, header) in
+            [(1000u64, "bytes=0-1,-5,7-"), (0, "bytes=0-"), (u64::MAX, "bytes=-1"), (5, "bytes=  1 - 2 ,")]
+        {
+            let mut data = len.to_le_bytes().to_vec();
+            data.extend_from_slice(header.as_bytes());
+            super::http_range(&data);
+        }
     }
 }

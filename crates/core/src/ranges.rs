@@ -1,5 +1,5 @@
 //! The `Range` request header (RFC 9110 §14.1.2) for one representation of known length.
-//! Pure and bounded: it is fuzzed (`fuzz_targets/http_range.rs`).
+//! Pure and bounded: it is fuzzed (`artifact_testkit::fuzz::http_range`).
 
 /// At most this many ranges are honoured; a longer list is answered with the whole
 /// representation (RFC 9110 lets a server ignore `Range`), so that no request can make the
@@ -111,45 +111,5 @@ mod tests {
     fn too_many_ranges_serve_everything() {
         let many: Vec<String> = (0..=MAX_RANGES).map(|i| format!("{i}-{i}")).collect();
         assert_eq!(parse_range(&format!("bytes={}", many.join(",")), 1000), Full);
-    }
-}
-
-/// The fuzzed property (`fuzz/fuzz_targets/http_range.rs` includes this file): for any
-/// header and length, every range answered lies inside the representation, there are at
-/// most [`MAX_RANGES`], and writing the answer back as a header gives the same answer.
-#[doc(hidden)]
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) fn fuzz_property(data: &[u8]) {
-    let (len_bytes, header) = data.split_at(data.len().min(8));
-    let mut len = [0u8; 8];
-    len[..len_bytes.len()].copy_from_slice(len_bytes);
-    let len = u64::from_le_bytes(len);
-    let header = String::from_utf8_lossy(header);
-    let answer = parse_range(&header, len);
-    match &answer {
-        RangeRequest::Full => {}
-        RangeRequest::Unsatisfiable => assert!(header.trim().starts_with("bytes=")),
-        RangeRequest::Partial(ranges) => {
-            assert!(!ranges.is_empty() && ranges.len() <= MAX_RANGES);
-            for &(start, end) in ranges {
-                assert!(start < end && end <= len, "{start}..{end} of {len} from {header:?}");
-            }
-            let again: Vec<String> = ranges.iter().map(|(s, e)| format!("{s}-{}", e - 1)).collect();
-            assert_eq!(parse_range(&format!("bytes={}", again.join(",")), len), answer);
-        }
-    }
-}
-
-#[cfg(test)]
-mod property {
-    #[test]
-    fn the_fuzz_property_holds_on_a_few_inputs() {
-        for (len, header) in
-            [(1000u64, "bytes=0-1,-5,7-"), (0, "bytes=0-"), (u64::MAX, "bytes=-1"), (5, "bytes=  1 - 2 ,")]
-        {
-            let mut data = len.to_le_bytes().to_vec();
-            data.extend_from_slice(header.as_bytes());
-            super::fuzz_property(&data);
-        }
     }
 }

@@ -1,0 +1,17 @@
+//! Test and fuzz support for the artifact workspace, kept out of the libraries' public API
+//! (`publish = false`):
+//!
+//! - [`fuzz`]: the properties the fuzz targets check, as plain functions over bytes, which
+//!   `crates/core/tests/fuzz_corpus.rs` also replays over every committed input;
+//! - [`ChunkedSource`]: a source whose reads come back a few bytes at a time, to prove that
+//!   parsing does not depend on read sizes;
+//! - `range_server` (feature `range-server`): an in-process HTTP/1.1 server with byte ranges
+//!   that misbehaves on request.
+#![deny(missing_docs)]
+
+mod chunked;
+pub mod fuzz;
+#[cfg(feature = "range-server")]
+pub mod range_server;
+
+pub use crate::chunked::ChunkedSource;
