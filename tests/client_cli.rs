@@ -172,17 +172,30 @@ fn trace_follow_stops_when_the_job_finishes() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // Following: it prints the log so far, then keeps asking (the server's request ids,
+    // less the ones this test's probes take, show its requests).
+    let mut stdout = follow.stdout.take().unwrap();
+    let mut printed = vec![0u8; "building\ndone\n".len()];
+    std::io::Read::read_exact(&mut stdout, &mut printed).unwrap();
+    let start = s.server.requests_so_far();
+    let mut probes = 1;
+    while s.server.requests_so_far() - start - probes < 2 {
+        probes += 1;
+        assert!(probes < 1000, "the follow stopped asking while the job runs");
+        std::thread::sleep(Duration::from_millis(20)); // between probes, not a synchronisation
+    }
     assert!(follow.try_wait().unwrap().is_none(), "still following a running job");
     assert!(s.run(&["job", "cancel", &running]).status.success());
-    let mut waited = 0;
-    while follow.try_wait().unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-        assert!(waited < 50, "follow did not stop after the job was canceled");
-    }
-    let out = follow.wait_with_output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "building\ndone\n", "the log once, no repeats");
+    // Canceled, it stops by itself.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(follow.wait());
+    });
+    let status = rx.recv_timeout(Duration::from_secs(30)).expect("follow stops after the job was canceled");
+    assert!(status.unwrap().success());
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+    printed.extend(rest);
+    assert_eq!(String::from_utf8_lossy(&printed), "building\ndone\n", "the log once, no repeats");
     let _ = &s.data;
 }

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::Command;
 
-use server_process::{ServerProcess, artifact_bin};
+use server_process::{ServerProcess, artifact_bin, http_get};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -177,31 +177,6 @@ fn the_rust_gitlab_crate_downloads_by_ref_with_encoded_refs() {
     assert!(server.stop());
 }
 
-/// One `GET` over a fresh connection (`Connection: close`): the status and the body.
-fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
-    use std::io::Write;
-    let host = url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-        .expect("a Content-Length");
-    let body = response[split + 4..].to_vec();
-    assert_eq!(body.len(), length, "a body of its stated length");
-    (status, body)
-}
-
 #[test]
 fn import_keeps_the_healthy_members_of_a_damaged_archive_and_serve_refuses_only_the_damaged() {
     let dir = tempfile::tempdir().unwrap();
@@ -238,19 +213,19 @@ fn import_keeps_the_healthy_members_of_a_damaged_archive_and_serve_refuses_only_
     let entry = |job: &serde_json::Value, name: &str| {
         format!("/api/v4/projects/group%2Fapp/jobs/{}/artifacts/{name}", job["id"])
     };
-    let (status, body) = http_get(&server.url, &entry(&mixed, "c/d.txt"), &auth);
+    let (status, _, body) = http_get(&server.url, &entry(&mixed, "c/d.txt"), &auth);
     assert_eq!((status, body), (200, b"deeper\n".repeat(50)));
-    let (status, body) = http_get(&server.url, &entry(&mixed, "intruder.txt"), &auth);
+    let (status, _, body) = http_get(&server.url, &entry(&mixed, "intruder.txt"), &auth);
     assert_eq!((status, &body[..]), (500, &br#"{"message":"500 Internal Server Error"}"#[..]));
     for headers in [vec![("Accept-Encoding", "gzip")], vec![("Range", "bytes=-10")], vec![("Range", "bytes=0-99")]] {
         let mut h = auth.to_vec();
         h.extend(headers.iter().copied());
-        let (status, _) = http_get(&server.url, &entry(&crc, "large-deflated.bin"), &h);
+        let (status, _, _) = http_get(&server.url, &entry(&crc, "large-deflated.bin"), &h);
         assert_eq!(status, 500, "{headers:?}");
-        let (status, _) = http_get(&server.url, &entry(&crc, "small-stored.txt"), &h);
+        let (status, _, _) = http_get(&server.url, &entry(&crc, "small-stored.txt"), &h);
         assert_eq!(status, 500, "{headers:?}");
     }
-    let (status, body) =
+    let (status, _, body) =
         http_get(&server.url, "/api/v4/projects/group%2Fapp/jobs/artifacts/main/raw/b.bin?job=lenient", &auth);
     assert_eq!((status, body), (200, (0..=255u8).collect::<Vec<_>>().repeat(4)));
 }

@@ -74,3 +74,42 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// One `GET` of `path` from the server at `url` over a fresh connection (`Connection:
+/// close`): the status, the head as text, and a body of exactly its `Content-Length`.
+#[allow(dead_code)]
+pub(crate) fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .expect("a Content-Length");
+    let body = response[split + 4..].to_vec();
+    assert_eq!(body.len(), length, "a body of its stated length");
+    (status, head, body)
+}
+
+#[allow(dead_code)]
+impl ServerProcess {
+    /// How many requests the server has taken so far, this one included (its request ids
+    /// count up from 1).
+    pub(crate) fn requests_so_far(&self) -> u64 {
+        let (_, head, _) = http_get(&self.url, "/api/v4/version", &[]);
+        head.lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-request-id:").map(|v| v.trim().parse().unwrap()))
+            .expect("an X-Request-Id")
+    }
+}

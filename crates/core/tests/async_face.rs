@@ -46,10 +46,24 @@ async fn a_crc_mismatch_is_an_error_not_an_end() {
     assert!(err.to_string().contains("CRC-32 mismatch"), "{err}");
 }
 
-/// A reader of `len` bytes of a pattern that counts what was taken from it.
+/// What a [`Counting`] reader has been through, published as it happens.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    taken: usize,
+    dropped: bool,
+}
+
+/// A reader of `left` bytes of a pattern that publishes what was taken from it and when it
+/// is dropped (a reading task that ends drops its reader), so that tests wait on those
+/// events instead of sleeping.
 struct Counting {
     left: usize,
-    taken: Arc<std::sync::atomic::AtomicUsize>,
+    seen: tokio::sync::watch::Sender<Seen>,
+}
+
+fn counting(left: usize) -> (Counting, tokio::sync::watch::Receiver<Seen>) {
+    let (seen, rx) = tokio::sync::watch::channel(Seen::default());
+    (Counting { left, seen }, rx)
 }
 
 impl std::io::Read for Counting {
@@ -57,57 +71,80 @@ impl std::io::Read for Counting {
         let n = buf.len().min(self.left);
         buf[..n].iter_mut().enumerate().for_each(|(i, b)| *b = (i % 251) as u8);
         self.left -= n;
-        self.taken.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        self.seen.send_modify(|s| s.taken += n);
         Ok(n)
     }
 }
 
+impl Drop for Counting {
+    fn drop(&mut self) {
+        self.seen.send_modify(|s| s.dropped = true);
+    }
+}
+
+/// Waits until `what` holds; `None` if it did not within `within` (a bound on a test that
+/// would otherwise hang, or the window in which a forbidden event is watched for).
+async fn until(
+    rx: &mut tokio::sync::watch::Receiver<Seen>,
+    within: std::time::Duration,
+    what: impl FnMut(&Seen) -> bool,
+) -> Option<Seen> {
+    tokio::time::timeout(within, rx.wait_for(what)).await.ok().map(|r| *r.expect("the reader publishes until dropped"))
+}
+
+const LONG: std::time::Duration = std::time::Duration::from_secs(30);
+/// Chunks the reading task keeps ready ahead of its consumer (`AHEAD` in async_io.rs), and
+/// the least and most a chunk holds.
+const AHEAD: usize = 2;
+const MIN_CHUNK: usize = 64 * 1024;
+const MAX_CHUNK: usize = 256 * 1024;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_slows_the_reader_and_a_fast_one_gets_everything() {
     use futures_util::StreamExt;
-    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let len = 64 << 20;
-    let mut stream = artifact_core::stream_reader(Counting { left: len, taken: taken.clone() });
+    let (reader, mut seen) = counting(len);
+    let mut stream = artifact_core::stream_reader(reader);
     let first = stream.next().await.unwrap().unwrap();
-    // The consumer stalls: the reader parks after a bounded read-ahead (2 chunks of at most
-    // 256 KiB), instead of reading the 64 MiB into memory.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let read = taken.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(read <= first.len() + 2 * 256 * 1024, "read {read} bytes ahead of a stalled consumer");
+    // The consumer stalls. The reader fills its read-ahead (the event waited for), then
+    // parks: in the window after that, it must not read on.
+    let full = first.len() + AHEAD * MIN_CHUNK;
+    until(&mut seen, LONG, |s| s.taken >= full).await.expect("the reader fills its read-ahead");
+    let bound = first.len() + AHEAD * MAX_CHUNK;
+    let over = until(&mut seen, std::time::Duration::from_millis(300), |s| s.taken > bound).await;
+    assert!(over.is_none(), "read {over:?} ahead of a stalled consumer (at most {bound})");
     // Resumed, it gets every byte.
     let mut total = first.len();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.unwrap();
-        total += chunk.len();
+        total += chunk.unwrap().len();
     }
     assert_eq!(total, len);
-    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), len);
+    assert_eq!(seen.borrow().taken, len);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_stream_stops_the_reading() {
     use futures_util::StreamExt;
-    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut stream = artifact_core::stream_reader(Counting { left: 1 << 30, taken: taken.clone() });
+    let (reader, mut seen) = counting(1 << 30);
+    let mut stream = artifact_core::stream_reader(reader);
     stream.next().await.unwrap().unwrap();
     drop(stream);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let read = taken.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(read < 4 << 20, "kept reading after the drop: {read} bytes");
+    // The reading task notices, ends and drops the reader: after that nothing can read.
+    let last = until(&mut seen, LONG, |s| s.dropped).await.expect("the reader is dropped");
+    assert!(last.taken < 4 << 20, "kept reading after the drop: {} bytes", last.taken);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_skips_then_yields_exactly_its_bytes() {
     use futures_util::StreamExt;
-    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut stream = artifact_core::stream_window(Counting { left: 10 << 20, taken: taken.clone() }, 3 << 20, 1000);
+    let mut stream = artifact_core::stream_window(counting(10 << 20).0, 3 << 20, 1000);
     let mut total = 0;
     while let Some(chunk) = stream.next().await {
         total += chunk.unwrap().len();
     }
     assert_eq!(total, 1000);
     // A window past the end is an error, not a short stream.
-    let mut stream = artifact_core::stream_window(Counting { left: 100, taken: taken.clone() }, 50, 100);
+    let mut stream = artifact_core::stream_window(counting(100).0, 50, 100);
     let mut failed = false;
     while let Some(chunk) = stream.next().await {
         failed |= chunk.is_err();
@@ -117,16 +154,18 @@ async fn a_window_skips_then_yields_exactly_its_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_window_stops_the_skipping() {
-    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let stream = artifact_core::stream_window(Counting { left: usize::MAX, taken: taken.clone() }, u64::MAX / 2, 10);
+    let (reader, mut seen) = counting(usize::MAX);
+    let stream = artifact_core::stream_window(reader, u64::MAX / 2, 10);
     let mut stream = Box::pin(stream);
-    // Start the task, then walk away.
-    let started =
-        tokio::time::timeout(std::time::Duration::from_millis(50), futures_util::StreamExt::next(&mut stream)).await;
-    assert!(started.is_err(), "nothing to yield while skipping");
+    // Start the task: it is skipping (reading and dropping) once bytes are taken.
+    let next = futures_util::StreamExt::next(&mut stream);
+    tokio::pin!(next);
+    tokio::select! {
+        _ = &mut next => panic!("nothing to yield while skipping"),
+        skipping = until(&mut seen, LONG, |s| s.taken > 0) => { skipping.expect("the skipping starts"); }
+    }
     drop(stream);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let after_drop = taken.load(std::sync::atomic::Ordering::SeqCst);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(taken.load(std::sync::atomic::Ordering::SeqCst), after_drop, "still skipping after the drop");
+    // Walked away from: the task ends and drops the reader, far short of the window.
+    let last = until(&mut seen, LONG, |s| s.dropped).await.expect("the reader is dropped");
+    assert!(last.taken < 1 << 40, "skipped {} bytes", last.taken);
 }
