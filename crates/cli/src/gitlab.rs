@@ -169,7 +169,7 @@ fn failed(what: impl std::fmt::Display, e: Error) -> CliError {
         Some(400) if e.to_string().contains("artifact_path") => Exit::InvalidPath,
         _ => match e {
             Error::Engine(inner) => return CliError::engine(what, inner),
-            Error::Download { .. } => Exit::Corrupt,
+            Error::SizeMismatch { .. } | Error::KeptChanging { .. } | Error::BadResume { .. } => Exit::Corrupt,
             _ => Exit::Failure,
         },
     };

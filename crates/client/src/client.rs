@@ -386,13 +386,11 @@ fn with_filter(mut url: Url, filter: &JobFilter, pipeline: bool) -> Url {
 /// A response's body as a [`ByteStream`].
 pub(crate) fn body_stream(resp: reqwest::Response) -> ByteStream {
     let url = shown(resp.url());
-    Box::pin(
-        resp.bytes_stream().map(move |r| r.map_err(|e| Error::Transport { url: url.clone(), message: e.to_string() })),
-    )
+    Box::pin(resp.bytes_stream().map(move |r| r.map_err(|source| Error::Transport { url: url.clone(), source })))
 }
 
 pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
     let url = shown(resp.url());
-    let bytes = resp.bytes().await.map_err(|e| Error::Transport { url: url.clone(), message: e.to_string() })?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Decode { url, message: e.to_string() })
+    let bytes = resp.bytes().await.map_err(|source| Error::Transport { url: url.clone(), source })?;
+    serde_json::from_slice(&bytes).map_err(|source| Error::Json { url, source })
 }

@@ -123,6 +123,8 @@ impl Client {
         let mut total: Option<u64> = None;
         let mut resume_with: Option<HeaderValue> = None;
         let mut resumes = 0;
+        // The last break that made the transfer resume.
+        let mut broke: Option<Error> = None;
         'transfer: loop {
             let mut headers = HeaderMap::new();
             if written > 0 {
@@ -152,10 +154,7 @@ impl Client {
                             resume_with = None;
                             resumes += 1;
                             if resumes > MAX_RESUMES {
-                                return Err(Error::Download {
-                                    what,
-                                    message: "the file kept changing during the download".into(),
-                                });
+                                return Err(Error::KeptChanging { what });
                             }
                             continue 'transfer;
                         }
@@ -168,12 +167,7 @@ impl Client {
                         total = None;
                     }
                     _ => {
-                        return Err(Error::Download {
-                            what,
-                            message: format!(
-                                "the server answered the resume with {status} and a range that does not continue the file"
-                            ),
-                        });
+                        return Err(Error::BadResume { what, status, source: broke.take().map(Box::new) });
                     }
                 }
             }
@@ -196,7 +190,8 @@ impl Client {
                     Err(e) if resumes < MAX_RESUMES && resume_with.is_some() && total.is_some_and(|t| written < t) => {
                         resumes += 1;
                         tokio::time::sleep(Duration::from_millis(100 << resumes.min(5))).await;
-                        let _ = e;
+                        // Kept: if the resume is refused, this is why it was tried.
+                        broke = Some(e);
                         continue 'transfer;
                     }
                     Err(e) => return Err(e),
@@ -217,15 +212,12 @@ impl Client {
         if let Some(t) = total
             && t != written
         {
-            return Err(Error::Download {
-                what,
-                message: format!("received {written} bytes, the server announced {t}"),
-            });
+            return Err(Error::SizeMismatch { what, received: written, expected: t, from_job: false });
         }
         if let Some(e) = expected
             && e != written
         {
-            return Err(Error::Download { what, message: format!("received {written} bytes, the job lists {e}") });
+            return Err(Error::SizeMismatch { what, received: written, expected: e, from_job: true });
         }
         let file = out.into_inner();
         if self.sync_downloads {

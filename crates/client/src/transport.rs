@@ -130,7 +130,7 @@ impl Transport {
                 .headers(headers.clone())
                 .send()
                 .await
-                .map_err(|e| Error::Transport { url: shown(&url), message: describe(&e) })?;
+                .map_err(|source| Error::Transport { url: shown(&url), source })?;
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
             }
@@ -148,24 +148,8 @@ impl Transport {
             }
             url = next;
         }
-        Err(Error::Transport { url: shown(&url), message: format!("more than {MAX_REDIRECTS} redirects") })
+        Err(Error::TooManyRedirects { url: shown(&url), max: MAX_REDIRECTS })
     }
-}
-
-/// The error's message without its URL: reqwest appends the full URL, query string
-/// (signatures, tokens) included.
-fn describe(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(url.as_str(), &shown(url));
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 /// GitLab's error body (`message` or `error`), read up to 64 KiB.

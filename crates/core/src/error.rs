@@ -87,7 +87,16 @@ pub enum HttpProblem {
     /// A redirect without a usable `Location`.
     #[error("a redirect without a valid Location")]
     BadRedirect,
-    /// The connection failed or timed out.
+    /// The URL cannot be requested.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// No connection could be made (refused, unreachable, TLS failed).
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The server stopped sending for longer than the stall timeout.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The connection broke during the exchange (a reset, a body cut off).
     #[error("{0}")]
     Transport(String),
 }
@@ -235,7 +244,48 @@ pub enum Corruption {
     },
     /// A `metadata.gz` stream breaks its format.
     #[error("metadata: {0}")]
-    Metadata(String),
+    Metadata(MetadataProblem),
+}
+
+/// What is wrong with a `metadata.gz` stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataProblem {
+    /// Nothing at all.
+    #[error("the file is empty")]
+    Empty,
+    /// The version header is cut off.
+    #[error("the header is truncated")]
+    TruncatedHeader,
+    /// The version header is not one GitLab writes.
+    #[error("invalid version header")]
+    Version,
+    /// The errors field is not valid JSON.
+    #[error("invalid errors field")]
+    ErrorsField,
+    /// The errors field is missing.
+    #[error("the errors field is missing")]
+    NoErrorsField,
+    /// A string longer than the decoder's limit.
+    #[error("a string of {len} bytes is over the limit of {max}")]
+    StringTooLong {
+        /// Its declared length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// More entries than the decoder's limit.
+    #[error("more than {max} entries")]
+    TooManyEntries {
+        /// The limit.
+        max: u64,
+    },
+    /// A limit on the decompressed stream was passed.
+    #[error("limit on {0} exceeded")]
+    Limit(&'static str),
+    /// The gzip stream itself is broken (the decoder's message).
+    #[error("bad gzip stream: {0}")]
+    Gzip(String),
 }
 
 /// A well-formed feature this engine does not read.

@@ -209,7 +209,16 @@ fn a_stalled_server_times_out() {
     server.set_behaviour(Behaviour { delay_ms: 1500, ..Behaviour::default() });
     let options = HttpOptions { stall_timeout: Duration::from_millis(300), ..HttpOptions::default() };
     let err = HttpSource::open(&server.url("a.zip"), &options).unwrap_err();
-    assert!(matches!(err, Error::Http { problem: HttpProblem::Transport(_), .. }), "{err}");
+    assert!(matches!(err, Error::Http { problem: HttpProblem::Timeout(_), .. }), "{err}");
+}
+
+#[test]
+fn nothing_listening_is_a_connect_error_and_a_bad_url_says_so() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = HttpSource::open(&format!("http://127.0.0.1:{port}/a.zip"), &HttpOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Http { problem: HttpProblem::Connect(_), .. }), "{err}");
+    let err = HttpSource::open("http://[::1/a.zip", &HttpOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Http { problem: HttpProblem::InvalidUrl(_), .. }), "{err}");
 }
 
 #[test]

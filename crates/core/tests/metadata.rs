@@ -165,3 +165,21 @@ fn the_last_of_duplicate_names_wins_as_in_workhorse() {
     let dup = MetadataReader::new(&gz[..]).unwrap().map(Result::unwrap).find(|e| e.path == "dup.txt").unwrap();
     assert_eq!(dup.metadata.size, Some(7), "'second\\n' is the later entry");
 }
+
+#[test]
+fn broken_metadata_says_what_is_wrong_as_a_value() {
+    use artifact_core::{Corruption, MetadataProblem};
+    let problem = |bytes: &[u8]| match MetadataReader::new(bytes) {
+        Err(Error::Corrupt(Corruption::Metadata(p))) => p,
+        other => panic!("expected a metadata problem, got {:?}", other.map(|_| ())),
+    };
+    let gz = |raw: &[u8]| {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(raw).unwrap();
+        e.finish().unwrap()
+    };
+    assert_eq!(problem(&gz(b"")), MetadataProblem::Empty);
+    assert_eq!(problem(&gz(b"\0\0")), MetadataProblem::TruncatedHeader);
+    assert!(matches!(problem(&gz(b"GitLab")), MetadataProblem::StringTooLong { max: 4096, .. }));
+    assert!(matches!(problem(b"not gzip at all"), MetadataProblem::Gzip(_)));
+}

@@ -144,8 +144,7 @@ pub fn client(options: &HttpOptions) -> Result<Client> {
 }
 
 fn parse_url(text: &str) -> Result<Url> {
-    Url::parse(text)
-        .map_err(|e| Error::Http { url: text.to_owned(), problem: HttpProblem::Transport(format!("invalid URL: {e}")) })
+    Url::parse(text).map_err(|e| Error::Http { url: text.to_owned(), problem: HttpProblem::InvalidUrl(e.to_string()) })
 }
 
 /// `headers` without the credentials (`PRIVATE-TOKEN`, `JOB-TOKEN`, `Authorization`,
@@ -165,7 +164,16 @@ fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap) -> HeaderMap {
 }
 
 fn transport(url: &str, e: reqwest::Error) -> Error {
-    Error::Http { url: shown_str(url), problem: HttpProblem::Transport(e.without_url().to_string()) }
+    let (timeout, connect) = (e.is_timeout(), e.is_connect());
+    let why = e.without_url().to_string();
+    let problem = if timeout {
+        HttpProblem::Timeout(why)
+    } else if connect {
+        HttpProblem::Connect(why)
+    } else {
+        HttpProblem::Transport(why)
+    };
+    Error::Http { url: shown_str(url), problem }
 }
 
 fn http_error(url: &Url, problem: HttpProblem) -> Error {

@@ -5,7 +5,7 @@ use std::io::{self, BufReader, Read};
 use flate2::read::GzDecoder;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Corruption, Error, Result};
+use crate::error::{Corruption, Error, MetadataProblem, Result};
 
 /// Bounds on what a decoder holds or reads; a violation is an error, never an allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +107,8 @@ impl std::fmt::Display for LimitHit {
 }
 impl std::error::Error for LimitHit {}
 
-fn bad(why: impl Into<String>) -> Error {
-    Corruption::Metadata(why.into()).into()
+fn bad(problem: MetadataProblem) -> Error {
+    Corruption::Metadata(problem).into()
 }
 
 /// What reading one string gave.
@@ -133,18 +133,18 @@ impl<R: Read> MetadataReader<R> {
         let mut reader = MetadataReader { input, limits, version: String::new(), entries: 0, done: false };
         let header = match reader.read_string(limits.max_path)? {
             Read1::String(s) => s,
-            Read1::End => return Err(bad("the file is empty")),
-            Read1::Truncated => return Err(bad("the header is truncated")),
+            Read1::End => return Err(bad(MetadataProblem::Empty)),
+            Read1::Truncated => return Err(bad(MetadataProblem::TruncatedHeader)),
         };
-        reader.version = parse_version(&header).ok_or_else(|| bad("invalid version header"))?;
+        reader.version = parse_version(&header).ok_or_else(|| bad(MetadataProblem::Version))?;
         match reader.read_string(limits.max_metadata)? {
             Read1::String(errors) => {
                 let ok = serde_json::from_slice::<serde_json::Value>(&errors).is_ok_and(|v| v.is_object());
                 if !ok {
-                    return Err(bad("invalid errors field"));
+                    return Err(bad(MetadataProblem::ErrorsField));
                 }
             }
-            _ => return Err(bad("the errors field is missing")),
+            _ => return Err(bad(MetadataProblem::NoErrorsField)),
         }
         Ok(reader)
     }
@@ -163,7 +163,7 @@ impl<R: Read> MetadataReader<R> {
         }
         let len = u32::from_be_bytes(len) as usize;
         if len > max {
-            return Err(bad(format!("a string of {len} bytes is over the limit of {max}")));
+            return Err(bad(MetadataProblem::StringTooLong { len: len as u64, max: max as u64 }));
         }
         let mut buf = vec![0; len];
         if read_full(&mut self.input, &mut buf).map_err(io_error)? < len {
@@ -184,7 +184,7 @@ impl<R: Read> MetadataReader<R> {
             };
             self.entries += 1;
             if self.entries > self.limits.max_entries {
-                return Err(bad(format!("more than {} entries", self.limits.max_entries)));
+                return Err(bad(MetadataProblem::TooManyEntries { max: self.limits.max_entries }));
             }
             let (Ok(path), Ok(meta)) = (String::from_utf8(path), std::str::from_utf8(&meta)) else {
                 continue;
@@ -293,12 +293,12 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn io_error(e: io::Error) -> Error {
-    if e.get_ref().is_some_and(|inner| inner.is::<LimitHit>()) {
-        return bad(e.to_string());
+    if let Some(LimitHit(what)) = e.get_ref().and_then(|inner| inner.downcast_ref::<LimitHit>()) {
+        return bad(MetadataProblem::Limit(what));
     }
     match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
-            bad(format!("bad gzip stream: {e}"))
+            bad(MetadataProblem::Gzip(e.to_string()))
         }
         _ => Error::Io(e),
     }

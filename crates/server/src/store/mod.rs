@@ -22,9 +22,10 @@ pub enum StoreError {
     /// A referenced record does not exist.
     #[error("{0} not found")]
     Missing(String),
-    /// The database failed.
+    /// The database failed; the source is the driver's own error (downcast it to act on a
+    /// particular backend's codes).
     #[error("database: {0}")]
-    Database(String),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Store results.

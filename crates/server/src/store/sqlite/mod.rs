@@ -64,7 +64,7 @@ impl SqliteStore {
 }
 
 pub(super) fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::Database(Box::new(e))
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {

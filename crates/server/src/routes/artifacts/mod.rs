@@ -1,16 +1,25 @@
 //! Artifact downloads: the archive by job id (5) or ref + job (6), one entry by job id (7)
 //! or ref + job (8). Job tokens and anonymous reads of public projects are allowed here.
+//!
+//! [`target`] parses what a request names; [`answer`] turns a verified entry into a
+//! response (type, disposition, gzip framing, the body read now or streamed).
+
+mod answer;
+mod target;
+
+use self::answer::{
+    EntryAnswer, GZIP_HEADER, INLINE_MAX, accepts_gzip, content_type, disposition, gzip_member, respond,
+};
+use self::target::{ByRef, FileById, Target};
 
 use std::io::Read;
 use std::sync::Arc;
 
-use artifact_core::{Archive, ArtifactPath, Entry, EntryReader, Index, JobRef, Resolve, Source};
-use axum::body::Body;
+use artifact_core::{Archive, ArtifactPath, Entry, Index, JobRef, Resolve, Source};
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 
 use super::{Ctx, blocking, id_param};
@@ -54,11 +63,6 @@ pub(crate) fn deliver_blob(
     })
 }
 
-/// The `:id` segment of a raw path, decoded once (the router's decoding).
-fn project_param(raw: Option<&str>) -> String {
-    percent_decode_str(raw.unwrap_or("")).decode_utf8_lossy().into_owned()
-}
-
 /// Resolves `job` in project `id` to its live archive, for the caller of `ctx`.
 fn archive_of(ctx: &Ctx, id: &str, job: &JobRef) -> ApiResult<BlobRef> {
     let access = ctx.access(Routes::Artifacts, id)?;
@@ -98,112 +102,22 @@ pub(crate) async fn archive_by_id(ctx: Ctx, Path((id, job_id)): Path<(String, St
     archive(ctx, id, JobRef::Id(job_id as u64)).await
 }
 
-/// 7: `GET /projects/:id/jobs/:job_id/artifacts/*artifact_path`. The path is taken from the
-/// raw URL and decoded once here, so that bytes that are not UTF-8 get the path rule's 400.
-pub(crate) async fn entry_by_id(ctx: Ctx) -> ApiResult<Response> {
-    // /api/v4/projects/:id/jobs/:job_id/artifacts/<path...>
-    let raw: Vec<&str> = ctx.raw_path.split('/').collect();
-    let id = project_param(raw.get(4).copied());
-    let job_id = id_param(raw.get(6).copied().unwrap_or(""), "job_id")?;
-    let path = raw.get(8..).map(|s| s.join("/")).unwrap_or_default();
-    entry(ctx, id, JobRef::Id(job_id as u64), &path).await
+/// 7: `GET /projects/:id/jobs/:job_id/artifacts/*artifact_path`.
+pub(crate) async fn entry_by_id(ctx: Ctx, FileById(target): FileById) -> ApiResult<Response> {
+    download(ctx, target).await
 }
 
 /// 6 and 8: `GET /projects/:id/jobs/artifacts/:ref_name/download?job=NAME` and
-/// `.../:ref_name/raw/*artifact_path?job=NAME`. `ref_name` may hold raw `/`s, so the raw
-/// path is split here: a last segment `download` is the archive (GitLab's route order);
-/// otherwise the first `raw` segment ends the ref.
-pub(crate) async fn by_ref(ctx: Ctx) -> ApiResult<Response> {
-    let id = project_param(ctx.raw_path.split('/').nth(4));
-    // /api/v4/projects/:id/jobs/artifacts/<ref...>/(download | raw/<path...>)
-    let raw: Vec<String> = ctx.raw_path.split('/').skip(7).map(str::to_owned).collect();
-    let decode = |segs: &[String]| percent_decode_str(&segs.join("/")).decode_utf8_lossy().into_owned();
-    let job = || -> ApiResult<String> {
-        match ctx.query.get("job") {
-            Some(j) if !j.is_empty() => Ok(j.to_owned()),
-            _ => Err(ApiError::InvalidParam("job is missing".into())),
-        }
-    };
-    if raw.len() >= 2 && raw.last().map(String::as_str) == Some("download") {
-        let ref_name = decode(&raw[..raw.len() - 1]);
-        let job = JobRef::Latest { ref_name, job: job()? };
-        return archive(ctx, id, job).await;
-    }
-    if let Some(at) = raw.iter().skip(1).position(|s| s == "raw").map(|p| p + 1) {
-        let ref_name = decode(&raw[..at]);
-        let path = raw[at + 1..].join("/");
-        let job = JobRef::Latest { ref_name, job: job()? };
-        return entry(ctx, id, job, &path).await;
-    }
-    Err(ApiError::NotFound("Not Found"))
+/// `.../:ref_name/raw/*artifact_path?job=NAME`.
+pub(crate) async fn by_ref(ctx: Ctx, ByRef(target): ByRef) -> ApiResult<Response> {
+    download(ctx, target).await
 }
 
-/// `Content-Type` by extension, from Go's built-in table as Workhorse uses it.
-fn content_type(name: &str) -> &'static str {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "avif" => "image/avif",
-        "css" => "text/css; charset=utf-8",
-        "gif" => "image/gif",
-        "htm" | "html" => "text/html; charset=utf-8",
-        "jpeg" | "jpg" => "image/jpeg",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "json" => "application/json",
-        "pdf" => "application/pdf",
-        "png" => "image/png",
-        "svg" => "image/svg+xml",
-        "txt" => "text/plain; charset=utf-8",
-        "wasm" => "application/wasm",
-        "webp" => "image/webp",
-        "xml" => "text/xml; charset=utf-8",
-        "zip" => "application/zip",
-        "gz" => "application/gzip",
-        _ => "application/octet-stream",
+async fn download(ctx: Ctx, target: Target) -> ApiResult<Response> {
+    match target.file {
+        None => archive(ctx, target.project, target.job).await,
+        Some(file) => entry(ctx, target.project, target.job, &file).await,
     }
-}
-
-/// `attachment; filename="<basename>"` with quotes and backslashes escaped, and RFC 5987's
-/// `filename*` for names that are not ASCII.
-fn disposition(basename: &str) -> ApiResult<HeaderValue> {
-    let escaped: String = basename
-        .chars()
-        .flat_map(|c| match c {
-            '"' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    let mut value = format!("attachment; filename=\"{escaped}\"");
-    if !basename.is_ascii() {
-        let enc = percent_encoding::utf8_percent_encode(basename, percent_encoding::NON_ALPHANUMERIC);
-        value.push_str(&format!("; filename*=UTF-8''{enc}"));
-    }
-    HeaderValue::from_bytes(value.as_bytes()).map_err(ApiError::internal)
-}
-
-fn accepts_gzip(req: &HeaderMap) -> bool {
-    req.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim();
-        let q_zero = parts.any(|p| {
-            let p = p.trim();
-            p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
-        });
-        (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && !q_zero
-    })
-}
-
-/// What one entry request turned into, decided in one trip to the blocking pool.
-enum EntryAnswer {
-    NotModified(Representation),
-    /// A small body, read (and verified) before the headers go out.
-    Inline(Representation, Option<(u64, u64)>, Bytes),
-    Head(Representation, Option<(u64, u64)>),
-    Full(Representation, EntryReader),
-    Gzip(Representation, EntryReader),
-    Window(Representation, (u64, u64), Box<dyn Read + Send>),
-    /// A range of a deflated entry: inflate and drop up to the start (in steps that stop
-    /// when the client goes away), then the range.
-    Skip(Representation, (u64, u64), EntryReader),
 }
 
 async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
@@ -370,54 +284,4 @@ fn answer_verified(
         }
         Some((s, e)) => EntryAnswer::Skip(identity, (s, e), reader),
     })
-}
-
-fn respond(answer: EntryAnswer) -> Response {
-    match answer {
-        EntryAnswer::NotModified(rep) => rep.not_modified(),
-        EntryAnswer::Inline(rep, None, body) => rep.full(Some(Body::from(body))),
-        EntryAnswer::Inline(rep, Some(w), body) => rep.partial(w, Some(Body::from(body))),
-        EntryAnswer::Head(rep, None) => rep.full(None),
-        EntryAnswer::Head(rep, Some(w)) => rep.partial(w, None),
-        EntryAnswer::Full(rep, reader) => rep.full(Some(Body::from_stream(artifact_core::stream_entry(reader)))),
-        EntryAnswer::Gzip(rep, reader) => {
-            let (crc, size) = (reader.entry().crc32(), reader.entry().size());
-            let csize = reader.entry().compressed_size();
-            let trailer = gzip_trailer(crc, size).to_vec();
-            let head = futures_util::stream::once(std::future::ready(Ok(Bytes::from_static(&GZIP_HEADER))));
-            let data = artifact_core::stream_window(reader.into_compressed(), 0, csize);
-            let tail = futures_util::stream::once(std::future::ready(Ok(Bytes::from(trailer))));
-            rep.full(Some(Body::from_stream(head.chain(data).chain(tail))))
-        }
-        EntryAnswer::Window(rep, (s, e), reader) => rep.partial((s, e), Some(body_of(reader, e - s))),
-        EntryAnswer::Skip(rep, (s, e), reader) => {
-            rep.partial((s, e), Some(Body::from_stream(artifact_core::stream_window(reader, s, e - s))))
-        }
-    }
-}
-
-/// A gzip member header (RFC 1952): deflate, no flags, no time, unknown OS.
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-
-/// Bodies up to this size are read before the headers are sent: one trip to the blocking
-/// pool per request, and a bad entry is a 500 instead of an aborted body.
-const INLINE_MAX: u64 = 64 * 1024;
-
-/// The gzip trailer (RFC 1952): CRC-32 and size modulo 2^32, little-endian.
-fn gzip_trailer(crc: u32, size: u64) -> [u8; 8] {
-    let mut t = [0u8; 8];
-    t[..4].copy_from_slice(&crc.to_le_bytes());
-    t[4..].copy_from_slice(&(size as u32).to_le_bytes());
-    t
-}
-
-/// A whole gzip member around the entry's raw deflate bytes, in memory.
-fn gzip_member(reader: EntryReader) -> std::io::Result<Bytes> {
-    let (crc, size, csize) = (reader.entry().crc32(), reader.entry().size(), reader.entry().compressed_size());
-    let mut out = Vec::with_capacity(GZIP_HEADER.len() + csize as usize + 8);
-    out.extend_from_slice(&GZIP_HEADER);
-    // The compressed reader ends with an error, never early, and never runs past the entry.
-    reader.into_compressed().read_to_end(&mut out)?;
-    out.extend_from_slice(&gzip_trailer(crc, size));
-    Ok(Bytes::from(out))
 }
