@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use artifact_core::http::{RedirectEnd, Redirects};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 
@@ -118,37 +119,33 @@ impl Transport {
 
     /// One attempt: the request and its redirects.
     async fn send_once(&self, method: &Method, url: &Url, extra: &HeaderMap) -> Result<Response> {
-        let origin = url.clone();
         let mut headers = self.auth.headers();
         headers.extend(extra.clone());
+        let mut chain = Redirects::new(url, &headers, MAX_REDIRECTS);
         let mut url = url.clone();
         let mut method = method.clone();
-        for _ in 0..=MAX_REDIRECTS {
+        loop {
             let resp = self
                 .http
                 .request(method.clone(), url.clone())
-                .headers(headers.clone())
+                .headers(chain.headers().clone())
                 .send()
                 .await
                 .map_err(|source| Error::Transport { url: shown(&url), source })?;
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
             }
-            let Some(next) = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok())
-            else {
-                return Ok(resp);
+            let location = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok());
+            url = match chain.follow(&url, location) {
+                Ok(next) => next,
+                // A redirect without a usable Location is the answer itself.
+                Err(RedirectEnd::NoLocation) => return Ok(resp),
+                Err(RedirectEnd::TooMany(max)) => return Err(Error::TooManyRedirects { url: shown(&url), max }),
             };
             if resp.status() == StatusCode::SEE_OTHER && method != Method::HEAD {
                 method = Method::GET;
             }
-            if origin.origin() != next.origin() {
-                // Object storage behind a redirect must never see the GitLab token; once
-                // stripped, credentials stay off for the rest of the chain.
-                headers = artifact_core::http::without_credentials(&headers);
-            }
-            url = next;
         }
-        Err(Error::TooManyRedirects { url: shown(&url), max: MAX_REDIRECTS })
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! GitLab itself only rejects NUL and invalid UTF-8; this project refuses every path that
 //! could escape a directory or mean something else after one more decoding (see
-//! "The path rule" in `shared/spec/jobs-api.md`). Accepted paths are compared byte for
+//! "The path rule" in `docs/jobs-api.md`). Accepted paths are compared byte for
 //! byte with entry names: no case folding, no Unicode normalisation.
 
 use std::fmt;

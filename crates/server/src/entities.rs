@@ -1,5 +1,5 @@
 //! GitLab's JSON for jobs, bridges, pipelines, commits, users and projects, with the field
-//! sets of `../shared/spec/jobs-api.md`.
+//! sets of `docs/jobs-api.md`.
 
 use serde_json::{Value, json};
 

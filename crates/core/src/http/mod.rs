@@ -9,6 +9,7 @@
 mod body;
 mod content_range;
 mod disk;
+mod redirect;
 mod remote;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::error::{Error, HttpProblem, Result, Unsupported};
 use crate::source::{FileSource, RangeReader, ReadCounter, ReadStats, Source, check_range};
 
 pub use body::RESUME_ATTEMPTS;
+pub use redirect::{RedirectEnd, Redirects};
 pub use remote::RemoteArchives;
 
 /// How an [`HttpSource`] talks to servers. `Default` gives the documented defaults.
@@ -215,34 +217,31 @@ impl HttpSource {
         counter: Arc<ReadCounter>,
     ) -> Result<HttpSource> {
         let mut url = parse_url(url)?;
-        let asked = url.clone();
-        let mut headers = options.headers.clone();
         let suffix = format!("bytes=-{}", options.suffix_len.max(1));
-        let mut redirects = 0;
-        let mut left_origin = false;
+        let mut chain = Redirects::new(&url, &options.headers, options.max_redirects);
         let response = loop {
             counter.record_request();
             let response = client
                 .get(url.clone())
-                .headers(headers.clone())
+                .headers(chain.headers().clone())
                 .header(header::RANGE, &suffix)
                 .send()
                 .map_err(|e| transport(url.as_str(), e))?;
             if !response.status().is_redirection() {
                 break response;
             }
-            redirects += 1;
-            if redirects > options.max_redirects {
-                return Err(http_error(&url, HttpProblem::TooManyRedirects(options.max_redirects)));
-            }
             let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
-            let next = location.and_then(|l| url.join(l).ok());
-            url = next.ok_or_else(|| http_error(&url, HttpProblem::BadRedirect))?;
-            // Once a hop has left the asked origin, credentials stay off for the rest of
-            // the chain, even if it comes back (A -> B -> A).
-            left_origin |= url.origin() != asked.origin();
-            headers = if left_origin { without_credentials(&options.headers) } else { options.headers.clone() };
+            url = chain.follow(&url, location).map_err(|end| {
+                http_error(
+                    &url,
+                    match end {
+                        RedirectEnd::TooMany(max) => HttpProblem::TooManyRedirects(max),
+                        RedirectEnd::NoLocation => HttpProblem::BadRedirect,
+                    },
+                )
+            })?;
         };
+        let headers = chain.headers().clone();
         let status = response.status();
         match status {
             StatusCode::PARTIAL_CONTENT => {}

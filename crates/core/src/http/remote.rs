@@ -33,8 +33,9 @@ impl RemoteArchives {
         Ok(RemoteArchives { client, options, cache: IndexCache::default(), disk: None, counter: Arc::default() })
     }
 
-    /// Keeps indexes in `dir` too, so another process reads them (keyed by the URL without
-    /// its query string; checked against the server's validator on use).
+    /// Keeps indexes in `dir` too, so another process reads them (keyed by the URL with its
+    /// credentials and signatures dropped and its other parameters, such as `job=`, kept;
+    /// checked against the server's validator on use).
     pub fn with_disk_cache(mut self, dir: impl Into<std::path::PathBuf>) -> RemoteArchives {
         self.disk = Some(super::disk::DiskCache::new(dir.into()));
         self

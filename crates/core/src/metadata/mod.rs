@@ -1,7 +1,7 @@
 //! GitLab's artifacts `metadata.gz`: decode it as a stream, and generate it from a central
 //! directory exactly as GitLab Workhorse does.
 //!
-//! The format (`shared/spec/metadata-format.md`): one gzip stream of strings, each a
+//! The format (`docs/metadata-format.md`): one gzip stream of strings, each a
 //! big-endian `u32` length and that many bytes: a version header, an errors field (`{}`),
 //! then pairs of entry path and JSON metadata ending in `\n`.
 

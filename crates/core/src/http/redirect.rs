@@ -1,0 +1,81 @@
+//! Following a redirect chain, the one policy both the engine's range reads and the
+//! client's API calls use: the next hop is the `Location` resolved against the current URL;
+//! credentials go only to the origin the caller asked for, and once a hop has left it they
+//! stay off for the rest of the chain (A -> B -> A), so that object storage behind a
+//! redirect never sees a GitLab token.
+
+use reqwest::Url;
+use reqwest::header::HeaderMap;
+
+use super::without_credentials;
+
+/// One redirect chain (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Redirects {
+    asked: Url,
+    all: HeaderMap,
+    current: HeaderMap,
+    /// A hop has left the asked origin.
+    left: bool,
+    hops: usize,
+    max: usize,
+}
+
+/// Why a chain stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectEnd {
+    /// More than the allowed hops.
+    TooMany(usize),
+    /// A redirect without a usable `Location`.
+    NoLocation,
+}
+
+impl Redirects {
+    /// A chain that starts at `asked` with `headers` and follows at most `max` hops.
+    pub fn new(asked: &Url, headers: &HeaderMap, max: usize) -> Redirects {
+        Redirects { asked: asked.clone(), all: headers.clone(), current: headers.clone(), left: false, hops: 0, max }
+    }
+
+    /// The headers for the current hop.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.current
+    }
+
+    /// The next hop after a redirection from `from` whose `Location` is `location`.
+    pub fn follow(&mut self, from: &Url, location: Option<&str>) -> Result<Url, RedirectEnd> {
+        self.hops += 1;
+        if self.hops > self.max {
+            return Err(RedirectEnd::TooMany(self.max));
+        }
+        let next = location.and_then(|l| from.join(l).ok()).ok_or(RedirectEnd::NoLocation)?;
+        if !self.left && next.origin() != self.asked.origin() {
+            self.left = true;
+            self.current = without_credentials(&self.all);
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_stay_off_once_the_chain_left_the_origin() {
+        let asked = Url::parse("https://gitlab.example/a").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("private-token", "glpat-x".parse().unwrap());
+        headers.insert("accept", "*/*".parse().unwrap());
+        let mut chain = Redirects::new(&asked, &headers, 3);
+        let same = chain.follow(&asked, Some("/b")).unwrap();
+        assert_eq!(same.as_str(), "https://gitlab.example/b");
+        assert!(chain.headers().contains_key("private-token"));
+        let away = chain.follow(&same, Some("https://bucket.example/o?X-Amz-Signature=1")).unwrap();
+        assert!(!chain.headers().contains_key("private-token") && chain.headers().contains_key("accept"));
+        let back = chain.follow(&away, Some("https://gitlab.example/c")).unwrap();
+        assert_eq!(back.origin(), asked.origin());
+        assert!(!chain.headers().contains_key("private-token"), "A -> B -> A keeps them off");
+        assert_eq!(chain.follow(&back, Some("/d")), Err(RedirectEnd::TooMany(3)));
+        assert_eq!(Redirects::new(&asked, &headers, 3).follow(&asked, None), Err(RedirectEnd::NoLocation));
+    }
+}
