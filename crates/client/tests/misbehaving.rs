@@ -386,3 +386,55 @@ async fn a_resume_that_gets_another_version_starts_over() {
     gl.download_archive_to("1", &job, &to, None).await.unwrap();
     assert_eq!(std::fs::read(&to).unwrap(), *new, "never half old, half new");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_resume_says_why_it_resumed_and_leaves_nothing() {
+    let seen: Shared = Arc::default();
+    let app = Router::new()
+        .route(
+            "/api/v4/projects/1/jobs/6/artifacts",
+            get(move |State(seen): State<Shared>, req: Request| async move {
+                if record(&seen, &req) == 1 {
+                    // Half the body, then the connection breaks (after a pause: hyper drops
+                    // what it has buffered when a body fails, and the half must arrive).
+                    use futures_util::StreamExt;
+                    let half =
+                        futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(vec![1u8; 1000]))]);
+                    let cut = futures_util::stream::once(async {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Err(std::io::Error::other("cut"))
+                    });
+                    let mut resp = Response::new(Body::from_stream(half.chain(cut)));
+                    resp.headers_mut().insert(header::ETAG, "\"v1\"".parse().unwrap());
+                    resp.headers_mut().insert(header::CONTENT_LENGTH, 2000.into());
+                    return resp;
+                }
+                // The resume gets a range that does not continue the file.
+                let mut resp = Response::new(Body::from(vec![2u8; 10]));
+                *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+                resp.headers_mut().insert(header::CONTENT_RANGE, "bytes 0-9/2000".parse().unwrap());
+                resp.headers_mut().insert(header::ETAG, "\"v1\"".parse().unwrap());
+                resp
+            }),
+        )
+        .route(
+            "/api/v4/projects/1/jobs/6",
+            get(|| async { axum::Json(serde_json::json!({"id": 6, "name": "b", "status": "success"})) }),
+        )
+        .with_state(seen.clone());
+    let url = start(app).await;
+    let gl = Client::builder(&url).private_token("t").build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("artifacts.zip");
+    let err = gl.download_archive_to("1", &JobRef::Id(6), &to, None).await.unwrap_err();
+    let artifact_client::Error::BadResume { status, source: Some(cause), .. } = &err else {
+        panic!("expected a refused resume with its cause, got {err:?}");
+    };
+    assert_eq!(status.as_u16(), 206);
+    // The break that made it resume: a cut connection, or a body that ended short.
+    let broke = matches!(**cause, artifact_client::Error::Transport { .. })
+        || matches!(**cause, artifact_client::Error::SizeMismatch { received: 1000, expected: 2000, .. });
+    assert!(broke, "{cause:?}");
+    assert!(!to.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file is left");
+}
