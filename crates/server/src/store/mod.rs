@@ -13,8 +13,11 @@ use std::fmt;
 pub use self::sqlite::SqliteStore;
 use crate::model::{Job, JobKind, Pipeline, Project, Role, Status, User};
 
-/// A store failure. The message is for logs, never for clients.
+/// A store failure: the error of the [`Store`] trait, which every backend maps its own
+/// failures into (the library's callers see it inside [`Error::Store`](crate::Error::Store)).
+/// The message is for logs, never for clients.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The name is taken (user, project).
     #[error("{0} already exists")]
