@@ -25,30 +25,48 @@ fn python_gitlab() -> PathBuf {
     PathBuf::from(stdout.lines().last().expect("the script prints the venv's python").trim())
 }
 
-#[test]
-fn python_gitlab_drives_all_15_operations() {
-    let python = python_gitlab();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut server = ServerProcess::start(&data, &[]);
-    let out = Command::new(&python)
+/// Runs `tests/e2e/python_gitlab_e2e.py` against `url`, putting data in through `data`;
+/// its stdout, after checking it reported all 15 operations.
+fn python_gitlab_flow(data: &std::path::Path, url: &str) -> String {
+    let out = Command::new(python_gitlab())
         .arg(repo().join("tests/e2e/python_gitlab_e2e.py"))
         .arg("--artifact-bin")
         .arg(artifact_bin())
         .arg("--data")
-        .arg(&data)
-        .args(["--url", &server.url])
+        .arg(data)
+        .args(["--url", url])
         .arg("--fixtures")
         .arg(repo().join("tests/data"))
         .output()
         .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success() && stdout.contains("all 15 operations ok"),
-        "python-gitlab e2e failed:\n{stdout}\n{}",
+        "python-gitlab e2e against {url} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[test]
+fn python_gitlab_drives_all_15_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = ServerProcess::start(&data, &[]);
+    python_gitlab_flow(&data, &server.url);
     assert!(server.stop(), "SIGTERM ends the server cleanly");
+}
+
+#[test]
+fn python_gitlab_drives_all_15_operations_through_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut upstream = ServerProcess::start(&data, &[]);
+    let mut proxy = ServerProcess::start(&dir.path().join("unused"), &["--upstream", &upstream.url]);
+    let stdout = python_gitlab_flow(&data, &proxy.url);
+    assert!(!stdout.contains("differs from the user-provided base URL"), "upstream URLs leak through: {stdout}");
+    assert!(!dir.path().join("unused").exists(), "a proxy keeps no data directory");
+    assert!(proxy.stop() && upstream.stop());
 }
 
 #[test]

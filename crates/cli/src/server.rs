@@ -27,8 +27,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
     /// Seed a demo project first, and print a token and a curl line to try.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "upstream")]
     demo: bool,
+    /// Run as a proxy in front of this GitLab (e.g. `https://gitlab.example.com`): requests
+    /// are forwarded with the caller's credentials; no data directory is used.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,7 +252,11 @@ pub(crate) fn import(args: ImportArgs) -> Result<(), CliError> {
 
 pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
-    let data = open(&args.data)?;
+    // A proxy keeps no data: only its caches.
+    let data = match &args.upstream {
+        Some(upstream) => Err(upstream.clone()),
+        None => Ok(open(&args.data)?),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Blocking work is short reads and queries; bursts queue instead of growing
@@ -262,17 +270,28 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::new(Exit::Failure, format!("listening on {}", args.listen), e))?;
         let local = listener.local_addr().map_err(|e| CliError::new(Exit::Failure, "listening", e))?;
         let base = args.base_url.clone().unwrap_or_else(|| format!("http://{local}"));
-        if args.demo {
-            let demo = artifact_server::seed_demo(&admin_for(&data), &data.root().join("blobs").join("tmp"))
-                .map_err(|e| server_error(&"demo", e))?;
-            println!("demo project: {}", demo.project);
-            println!("token: {}", demo.token);
-            println!("try: {}", demo.curl(&base));
-        }
-        let config = AppConfig { base_url: args.base_url.clone(), ..AppConfig::default() };
-        let router = artifact_server::app(data.state(config));
-        tracing::info!(address = %local, data = %data_path(&args.data.data), "serving");
-        eprintln!("artifact: serving {} on http://{local}", data_path(&args.data.data));
+        let (router, what) = match &data {
+            Err(upstream) => {
+                let mut config =
+                    artifact_server::ProxyConfig::new(upstream).map_err(|e| server_error(&"--upstream", e))?;
+                config.base_url = args.base_url.clone();
+                let router = artifact_server::proxy_app(config).map_err(|e| server_error(&"--upstream", e))?;
+                (router, format!("a proxy of {upstream}"))
+            }
+            Ok(data) => {
+                if args.demo {
+                    let demo = artifact_server::seed_demo(&admin_for(data), &data.root().join("blobs").join("tmp"))
+                        .map_err(|e| server_error(&"demo", e))?;
+                    println!("demo project: {}", demo.project);
+                    println!("token: {}", demo.token);
+                    println!("try: {}", demo.curl(&base));
+                }
+                let config = AppConfig { base_url: args.base_url.clone(), ..AppConfig::default() };
+                (artifact_server::app(data.state(config)), data_path(&args.data.data))
+            }
+        };
+        tracing::info!(address = %local, serving = %what, "serving");
+        eprintln!("artifact: serving {what} on http://{local}");
         artifact_server::serve(listener, router, shutdown())
             .await
             .map_err(|e| CliError::new(Exit::Failure, "serving", e))

@@ -12,11 +12,12 @@
 //! and anything not yet known (a look-up, an index, a verdict) goes to the pool first.
 
 mod actions;
-mod artifacts;
+pub(crate) mod artifacts;
 mod guard;
 pub(crate) mod jobs;
 mod meta;
 
+pub(crate) use self::guard::guard;
 pub use self::meta::GITLAB_VERSION;
 
 use axum::Router;
@@ -63,6 +64,22 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The external base URL: the configured one, or `http://` and the request's `Host` when
+/// that is a plausible host name (anything else could inject text into `Link` or poison a
+/// cache), else `http://localhost`.
+pub(crate) fn base_url(configured: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(base) = configured {
+        return base.to_owned();
+    }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 255)
+        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b)))
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
 /// What every handler needs from the request besides its path parameters.
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
@@ -82,21 +99,7 @@ impl FromRequestParts<AppState> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Ctx, ApiError> {
         let query = Query::parse(parts.uri.query());
-        let base = match &state.inner.base_url {
-            Some(b) => b.clone(),
-            None => {
-                // Only a plausible host name goes into links; anything else could inject
-                // text into `Link` or poison a cache.
-                let host = parts
-                    .headers
-                    .get("host")
-                    .and_then(|h| h.to_str().ok())
-                    .filter(|h| !h.is_empty() && h.len() <= 255)
-                    .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b)))
-                    .unwrap_or("localhost");
-                format!("http://{host}")
-            }
-        };
+        let base = base_url(state.inner.base_url.as_deref(), &parts.headers);
         Ok(Ctx {
             state: state.clone(),
             credential: Credential::from_request(&parts.headers, &query),

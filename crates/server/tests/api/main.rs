@@ -6,5 +6,6 @@ mod artifacts;
 mod auth;
 mod integrity;
 mod jobs;
+mod proxy;
 mod robustness;
 mod support;

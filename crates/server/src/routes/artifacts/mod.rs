@@ -5,7 +5,7 @@
 //! response (type, disposition, gzip framing, the body read now or streamed).
 
 mod answer;
-mod target;
+pub(crate) mod target;
 
 use self::answer::{
     EntryAnswer, GZIP_HEADER, INLINE_MAX, accepts_gzip, content_type, disposition, gzip_member, respond,

@@ -1,0 +1,151 @@
+//! One request, upstream and back.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, TryStreamExt};
+use serde_json::json;
+
+use super::Proxy;
+use super::rewrite::{rebase, rebase_json};
+use crate::error::ApiError;
+use crate::routes::artifacts::target::Target;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), and `Host`: they describe one connection, never
+/// the message, so they are not forwarded either way.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn end_to_end(headers: &HeaderMap) -> HeaderMap {
+    let mut out = headers.clone();
+    // Headers the `Connection` header names are hop-by-hop too.
+    for named in headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()) {
+        for name in named.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            out.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
+        out.remove(name);
+    }
+    out.remove(header::HOST);
+    out
+}
+
+/// A GitLab-shaped error of the proxy itself (the upstream's own errors pass through).
+fn gateway(status: StatusCode) -> Response {
+    let message = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    (status, axum::Json(json!({ "message": message }))).into_response()
+}
+
+/// The single-file endpoints' artifact path breaks the path rule: the 400 the local
+/// server gives, before anything goes upstream (the upstream's URL parser would resolve
+/// `%2E%2E` segments before GitLab could refuse them).
+fn breaks_the_path_rule(method: &Method, uri: &axum::http::Uri) -> Option<Response> {
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        return None;
+    }
+    let path = uri.path();
+    let segs: Vec<&str> = path.split('/').collect();
+    if segs.len() < 9 || segs[..4] != ["", "api", "v4", "projects"] || segs[5] != "jobs" {
+        return None;
+    }
+    let target = if segs[6] == "artifacts" {
+        let query = crate::query::Query::parse(uri.query());
+        Target::by_ref(path, query.get("job")).ok()?
+    } else if segs[7] == "artifacts" {
+        Target::by_id(path).ok()?
+    } else {
+        return None;
+    };
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(target.file.as_deref()?).collect();
+    let why = artifact_core::ArtifactPath::new(&decoded).err()?;
+    Some(ApiError::InvalidParam(format!("artifact_path is invalid: {why}")).into_response())
+}
+
+/// JSON bodies up to this size have their upstream URLs rewritten; larger ones pass as
+/// they are (a job list is a few hundred KiB at most).
+const REWRITE_MAX: usize = 8 << 20;
+
+pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
+    if let Some(refused) = breaks_the_path_rule(req.method(), req.uri()) {
+        return refused;
+    }
+    let (parts, body) = req.into_parts();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path_and_query}", proxy.upstream);
+    let base = crate::routes::base_url(proxy.base_url.as_deref(), &parts.headers);
+    let mut request = proxy.client.request(parts.method.clone(), &url).headers(end_to_end(&parts.headers));
+    // A request without a body (most GETs) goes without one, not as an empty chunked body.
+    let declared = parts.headers.get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
+    if declared || parts.headers.contains_key(header::TRANSFER_ENCODING) {
+        request = request.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    }
+    let sent = request.send();
+    let upstream = match sent.await {
+        Ok(resp) => resp,
+        Err(e) => {
+            // The URL may carry a token (`private_token=`): only the path goes to the log.
+            let (timeout, path) = (e.is_timeout(), parts.uri.path().to_owned());
+            tracing::warn!(%path, timeout, error = %e.without_url(), "upstream request failed");
+            return gateway(if timeout { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY });
+        }
+    };
+    let status = upstream.status();
+    let mut headers = end_to_end(upstream.headers());
+    for name in [header::LINK, header::LOCATION, header::CONTENT_LOCATION] {
+        let values: Vec<HeaderValue> = headers
+            .get_all(&name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| HeaderValue::from_str(&rebase(v, &proxy.upstream, &base)).ok())
+            .collect();
+        if !values.is_empty() {
+            headers.remove(&name);
+            for v in values {
+                headers.append(&name, v);
+            }
+        }
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let mut stream = upstream.bytes_stream().map_err(std::io::Error::other).boxed();
+    if json && parts.method != Method::HEAD {
+        // `web_url` and friends point at the upstream: they move to the proxy too. Bodies
+        // past the bound pass as they are.
+        let mut buf = Vec::new();
+        while buf.len() <= REWRITE_MAX {
+            match stream.next().await {
+                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                Some(Err(_)) => return gateway(StatusCode::BAD_GATEWAY),
+                None => {
+                    let body = rebase_json(&String::from_utf8_lossy(&buf), &proxy.upstream, &base);
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                    let mut resp = Response::new(Body::from(body));
+                    *resp.status_mut() = status;
+                    *resp.headers_mut() = headers;
+                    return resp;
+                }
+            }
+        }
+        stream = futures_util::stream::once(std::future::ready(Ok(bytes::Bytes::from(buf)))).chain(stream).boxed();
+    }
+    // A body that breaks mid-stream ends in an error, which aborts the client's connection:
+    // a cut body is never passed off as a complete one.
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}

@@ -1,0 +1,90 @@
+//! `artifact serve --upstream URL`: the server in front of a real GitLab.
+//!
+//! This is the forwarding half: every request goes upstream with the caller's method,
+//! path, query, credentials and body, and the answer comes back streamed, its status and
+//! end-to-end headers as they are. Redirects are passed through (an archive download that
+//! GitLab sends to object storage never crosses the proxy), and `Link` and `Location`
+//! values that point at the upstream are rewritten to the proxy's base URL, so that
+//! pagination keeps going through the proxy. An upstream that cannot be reached answers
+//! `502`, one that does not answer in time `504`, both with GitLab-shaped bodies; a body cut
+//! mid-stream aborts the client's connection.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = artifact_server::ProxyConfig::new("https://gitlab.example.com")?;
+//! let router = artifact_server::proxy_app(config)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! artifact_server::serve(listener, router, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+mod forward;
+mod rewrite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+
+use crate::error::Error;
+
+/// How the proxy reaches its upstream.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The upstream GitLab, e.g. `https://gitlab.example.com` (a path prefix is kept).
+    pub upstream: reqwest::Url,
+    /// The proxy's external URL for rewritten links; otherwise each request's `Host`.
+    pub base_url: Option<String>,
+    /// Connecting to the upstream gives up after this long (then `502`).
+    pub connect_timeout: Duration,
+    /// An upstream that sends nothing for this long is given up on (`504` before the
+    /// response head; an aborted body after it).
+    pub read_timeout: Duration,
+}
+
+impl ProxyConfig {
+    /// Defaults for `upstream`: 10 s to connect, 60 s of upstream silence at most.
+    pub fn new(upstream: &str) -> Result<ProxyConfig, Error> {
+        let upstream = reqwest::Url::parse(upstream.trim_end_matches('/'))
+            .map_err(|e| Error::Invalid(format!("--upstream {upstream:?}: {e}")))?;
+        if !matches!(upstream.scheme(), "http" | "https") || upstream.query().is_some() {
+            return Err(Error::Invalid(format!("--upstream {upstream}: an http(s) URL without a query")));
+        }
+        Ok(ProxyConfig {
+            upstream,
+            base_url: None,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        })
+    }
+}
+
+/// What the proxy's handlers share.
+#[derive(Debug)]
+pub(crate) struct Proxy {
+    pub(crate) client: reqwest::Client,
+    /// The upstream without a trailing slash.
+    pub(crate) upstream: String,
+    pub(crate) base_url: Option<String>,
+}
+
+/// The proxy as a router: everything is forwarded (see the module docs).
+pub fn proxy_app(config: ProxyConfig) -> Result<Router, Error> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
+        // The caller's Accept-Encoding goes upstream and the body comes back as it is.
+        .no_gzip()
+        .build()
+        .map_err(|e| Error::Invalid(format!("the upstream client: {e}")))?;
+    let proxy = Proxy {
+        client,
+        upstream: config.upstream.as_str().trim_end_matches('/').to_owned(),
+        base_url: config.base_url.map(|b| b.trim_end_matches('/').to_owned()),
+    };
+    Ok(Router::new()
+        .fallback(forward::forward)
+        .layer(axum::middleware::from_fn(crate::routes::guard))
+        .with_state(Arc::new(proxy)))
+}

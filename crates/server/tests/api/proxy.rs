@@ -1,0 +1,186 @@
+//! The proxy's forwarding half against a real upstream on loopback (this crate's own
+//! server with real data, or a scripted one that redirects, cuts a body or is not there):
+//! what goes up, what comes back, and what is rewritten.
+
+use std::sync::{Arc, Mutex};
+
+use artifact_server::{ProxyConfig, proxy_app};
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::support::{World, fixture, private};
+
+/// Serves `router` on a loopback port; returns its URL.
+async fn upstream(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+fn proxy(upstream: &str) -> axum::Router {
+    proxy_app(ProxyConfig::new(upstream).unwrap()).unwrap()
+}
+
+/// Sends through `app` as `gitlab.test` would be asked; the status, headers and the body
+/// (`Err` if it broke).
+async fn send(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Result<Vec<u8>, String>) {
+    let mut req = Request::builder().method(method).uri(uri).header("host", "proxy.test");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = resp.into_body().collect().await.map(|b| b.to_bytes().to_vec()).map_err(|e| e.to_string());
+    (status, headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_jobs_and_archives_come_through_with_links_on_the_proxy() {
+    let w = World::new();
+    let id = w.build_with_artifacts();
+    for n in 0..3 {
+        w.import(w.job(&format!("more{n}")));
+    }
+    let up = upstream(w.app.clone()).await;
+    let app = proxy(&up);
+    let token = w.token("reporter").to_owned();
+    let auth = [("PRIVATE-TOKEN", token.as_str())];
+    let (status, headers, body) = send(&app, Method::GET, &private("/jobs?per_page=2"), &auth).await;
+    assert_eq!(status, 200);
+    let direct = w.get(&private("/jobs?per_page=2"), "reporter").await;
+    let jobs: serde_json::Value = serde_json::from_slice(&body.unwrap()).unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 2);
+    assert_eq!(jobs[0]["id"], direct.json()[0]["id"]);
+    let link = headers.get("link").unwrap().to_str().unwrap();
+    assert!(link.contains("<http://proxy.test/api/v4/projects/"), "{link}");
+    assert!(!link.contains(&up), "no link leads around the proxy: {link}");
+    assert_eq!(headers.get("x-total").unwrap(), direct.header("x-total"));
+    // URLs in the JSON that point at the upstream point at the proxy.
+    let web_url = jobs[0]["web_url"].as_str().unwrap();
+    assert!(web_url.starts_with("http://proxy.test/"), "{web_url}");
+    // The path rule holds before anything goes upstream (whose URL parser would resolve
+    // `%2E%2E` first), by job id and by ref.
+    for bad in [format!("/jobs/{id}/artifacts/a/%2E%2E/b"), "/jobs/artifacts/main/raw/a/%2e%2e/b?job=build".to_owned()]
+    {
+        let (status, _, body) = send(&app, Method::GET, &private(&bad), &auth).await;
+        let body = String::from_utf8(body.unwrap()).unwrap();
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.starts_with(r#"{"error":"artifact_path is invalid: "#), "{body}");
+    }
+    // The archive, byte for byte, with the upstream's validators.
+    let (status, headers, body) = send(&app, Method::GET, &private(&format!("/jobs/{id}/artifacts")), &auth).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.unwrap(), std::fs::read(fixture("infozip-basic.zip")).unwrap());
+    assert!(headers.get("etag").is_some());
+    // Credentials in the query go up as they are; a caller without access gets the
+    // upstream's answer.
+    let uri = private(&format!("/jobs/{id}/artifacts/docs/readme.txt?private_token={token}"));
+    let (status, _, body) = send(&app, Method::GET, &uri, &[]).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (200, b"Top-level readme for the infozip-basic fixture.\n".to_vec()));
+    for uri in [private(&format!("/jobs/{id}")), private(&format!("/jobs/{id}/artifacts/docs/readme.txt"))] {
+        let (status, _, body) = send(&app, Method::GET, &uri, &[]).await;
+        let direct = w.send(Method::GET, &uri, None, &[]).await;
+        assert!(status == 401 || status == 404, "{uri}: {status}");
+        assert_eq!((status, body.unwrap()), (direct.status, direct.body), "{uri}: the upstream's own answer");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_go_up_with_their_method_and_credentials() {
+    let w = World::new();
+    let running = w.job_with("deploy", artifact_server::Status::Running, artifact_server::When::OnSuccess);
+    let id = running["id"].as_i64().unwrap();
+    let app = proxy(&upstream(w.app.clone()).await);
+    let token = w.token("developer").to_owned();
+    let (status, _, body) =
+        send(&app, Method::POST, &private(&format!("/jobs/{id}/cancel")), &[("PRIVATE-TOKEN", &token)]).await;
+    assert_eq!(status, 201, "{:?}", body);
+    let job: serde_json::Value = serde_json::from_slice(&body.unwrap()).unwrap();
+    assert_eq!(job["status"], "canceled");
+    assert_eq!(w.get(&private(&format!("/jobs/{id}")), "reporter").await.json()["status"], "canceled");
+    // A reporter may not: the upstream's 403 comes back as it is.
+    let token = w.token("reporter").to_owned();
+    let (status, _, _) =
+        send(&app, Method::POST, &private(&format!("/jobs/{id}/retry")), &[("PRIVATE-TOKEN", &token)]).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_to_object_storage_pass_through_and_cut_bodies_abort() {
+    let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+    let s = seen.clone();
+    let scripted = axum::Router::new()
+        .route(
+            "/api/v4/projects/1/jobs/5/artifacts",
+            axum::routing::get(move |headers: HeaderMap| {
+                s.lock().unwrap().push(headers);
+                async {
+                    let mut r = axum::response::Response::new(Body::empty());
+                    *r.status_mut() = StatusCode::FOUND;
+                    r.headers_mut().insert("location", "https://bucket.example/o?X-Amz-Signature=abc".parse().unwrap());
+                    r
+                }
+            }),
+        )
+        .route(
+            "/api/v4/projects/1/jobs/6/artifacts",
+            axum::routing::get(|| async {
+                use futures_util::StreamExt;
+                let half =
+                    futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; 1000]))]);
+                // The cut comes after a pause: hyper drops what it buffered when a body
+                // fails, and the head and the first half must reach the proxy.
+                let cut = futures_util::stream::once(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    Err(std::io::Error::other("cut"))
+                });
+                let mut r = axum::response::Response::new(Body::from_stream(half.chain(cut)));
+                r.headers_mut().insert("content-length", 5000.into());
+                r
+            }),
+        )
+        .route(
+            "/api/v4/projects/1/jobs",
+            axum::routing::get(|| async {
+                let mut r = axum::response::Response::new(Body::from("slow down"));
+                *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                r.headers_mut().insert("retry-after", "7".parse().unwrap());
+                r
+            }),
+        );
+    let app = proxy(&upstream(scripted).await);
+    let (status, headers, _) =
+        send(&app, Method::GET, "/api/v4/projects/1/jobs/5/artifacts", &[("PRIVATE-TOKEN", "glpat-x")]).await;
+    assert_eq!(status, 302);
+    assert_eq!(headers.get("location").unwrap(), "https://bucket.example/o?X-Amz-Signature=abc");
+    assert_eq!(seen.lock().unwrap()[0].get("private-token").unwrap(), "glpat-x");
+    let (status, _, body) = send(&app, Method::GET, "/api/v4/projects/1/jobs/6/artifacts", &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.is_err(), "a cut upstream body is not a complete one: {:?}", body.map(|b| b.len()));
+    let (status, headers, body) = send(&app, Method::GET, "/api/v4/projects/1/jobs", &[]).await;
+    assert_eq!((status.as_u16(), headers.get("retry-after").unwrap().to_str().unwrap()), (429, "7"));
+    assert_eq!(body.unwrap(), b"slow down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_is_not_there_is_a_502() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = proxy(&format!("http://127.0.0.1:{port}"));
+    let (status, _, body) = send(&app, Method::GET, "/api/v4/version", &[]).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (502, br#"{"message":"502 Bad Gateway"}"#.to_vec()));
+}
+
+#[test]
+fn an_upstream_that_is_not_an_http_url_is_refused() {
+    for bad in ["ftp://gitlab.example", "gitlab.example", "https://gitlab.example/?a=1"] {
+        assert!(ProxyConfig::new(bad).is_err(), "{bad}");
+    }
+}
