@@ -83,9 +83,14 @@ fn setup() -> Setup {
 impl Setup {
     /// `artifact ARGS` configured by the CI environment.
     fn run(&self, args: &[&str]) -> Output {
+        self.run_at(&self.server.url, args)
+    }
+
+    /// The same against the GitLab at `url`.
+    fn run_at(&self, url: &str, args: &[&str]) -> Output {
         Command::new(artifact_bin())
             .args(args)
-            .env("CI_SERVER_URL", &self.server.url)
+            .env("CI_SERVER_URL", url)
             .env("GITLAB_TOKEN", &self.token)
             .env("CI_PROJECT_ID", "group/app")
             .env_remove("CI_JOB_TOKEN")
@@ -198,4 +203,35 @@ fn trace_follow_stops_when_the_job_finishes() {
     printed.extend(rest);
     assert_eq!(String::from_utf8_lossy(&printed), "building\ndone\n", "the log once, no repeats");
     let _ = &s.data;
+}
+
+#[test]
+fn the_command_line_works_through_the_proxy() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut proxy = ServerProcess::start(&dir.path().join("unused"), &["--upstream", &s.server.url]);
+    let via = |args: &[&str]| {
+        let out = s.run_at(&proxy.url, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let table = text(&via(&["job", "list"]));
+    assert!(table.contains("deploy") && table.contains("build"), "{table}");
+    let job: serde_json::Value =
+        serde_json::from_slice(&via(&["job", "get", &s.build.to_string(), "--json"]).stdout).unwrap();
+    assert_eq!(job["artifacts_file"]["size"], 2934);
+    assert!(job["web_url"].as_str().unwrap().starts_with(&proxy.url), "{}", job["web_url"]);
+    let zip = dir.path().join("a.zip");
+    via(&["download", "--ref", "release/1.0", "--job-name", "build", "-o", zip.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&zip).unwrap(), std::fs::read(repo().join("tests/data/infozip-basic.zip")).unwrap());
+    let readme = "Top-level readme for the infozip-basic fixture.\n";
+    let id = s.build.to_string();
+    assert_eq!(text(&via(&["get", "docs/readme.txt", "--job", &id])), readme);
+    assert_eq!(text(&via(&["get", "docs/readme.txt", "--job", &id, "--via-archive"])), readme);
+    assert_eq!(text(&via(&["get", "docs/readme.txt", "--ref", "release/1.0", "--job-name", "build"])), readme);
+    assert_eq!(text(&via(&["trace", &id])), "building\ndone\n");
+    // Exit codes come through too: a bad path is 3, a missing file 4.
+    assert_eq!(s.run_at(&proxy.url, &["get", "../x", "--job", &id]).status.code(), Some(3));
+    assert_eq!(s.run_at(&proxy.url, &["get", "nope.txt", "--job", &id]).status.code(), Some(4));
+    assert!(proxy.stop());
 }
