@@ -33,6 +33,16 @@ pub(crate) struct ServeArgs {
     /// are forwarded with the caller's credentials; no data directory is used.
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
+    /// With --upstream: how long the upstream's "this caller may read this archive" is
+    /// remembered (0: ask every time).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "upstream")]
+    auth_ttl: u64,
+    /// With --upstream: keep central-directory indexes in DIR too (they survive restarts).
+    #[arg(long, value_name = "DIR", requires = "upstream")]
+    cache: Option<PathBuf>,
+    /// With --upstream: bytes of indexes kept in memory.
+    #[arg(long, value_name = "N", default_value_t = artifact_core::DEFAULT_CACHE_BYTES, requires = "upstream")]
+    cache_bytes: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +285,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 let mut config =
                     artifact_server::ProxyConfig::new(upstream).map_err(|e| server_error(&"--upstream", e))?;
                 config.base_url = args.base_url.clone();
+                config.auth_ttl = std::time::Duration::from_secs(args.auth_ttl);
+                config.cache_dir = args.cache.clone();
+                config.cache_bytes = args.cache_bytes;
                 let router = artifact_server::proxy_app(config).map_err(|e| server_error(&"--upstream", e))?;
                 (router, format!("a proxy of {upstream}"))
             }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use reqwest::blocking::Client;
+use reqwest::header::HeaderMap;
 
 use super::{HttpOptions, HttpSource, RemoteIdentity, client};
 use crate::archive::Archive;
@@ -60,9 +61,12 @@ impl RemoteArchives {
     /// The archive at `url`, with its index: no request when the index is cached, else the
     /// suffix request and at most one more for the rest of the central directory.
     pub fn open(&self, url: &str) -> Result<Archive<HttpSource>> {
-        let (index, identity) = self.cache.get_or_load(url, || self.load(url))?;
-        let source =
-            HttpSource::known_counted(self.client.clone(), url, &identity, &self.options, self.counter.clone())?;
+        self.open_as(url, &self.options)
+    }
+
+    fn open_as(&self, url: &str, options: &HttpOptions) -> Result<Archive<HttpSource>> {
+        let (index, identity) = self.cache.get_or_load(url, || self.load(url, options))?;
+        let source = HttpSource::known_counted(self.client.clone(), url, &identity, options, self.counter.clone())?;
         Ok(Archive::with_index(source, index))
     }
 
@@ -71,26 +75,44 @@ impl RemoteArchives {
     /// cached URL no longer answers, or the cached index lacks the entry, starts over once
     /// with a fresh index.
     pub fn open_entry(&self, url: &str, path: &ArtifactPath) -> Result<EntryReader> {
+        self.open_entry_as(url, path, &self.options)
+    }
+
+    /// Like [`open_entry`](Self::open_entry), sending `headers` (one caller's credentials)
+    /// instead of the configured ones. The indexes are shared by every caller, so a proxy
+    /// calls this only for a caller the archive's owner has already let read `url`.
+    pub fn open_entry_with(&self, url: &str, path: &ArtifactPath, headers: &HeaderMap) -> Result<EntryReader> {
+        let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
+        self.open_entry_as(url, path, &options)
+    }
+
+    fn open_entry_as(&self, url: &str, path: &ArtifactPath, options: &HttpOptions) -> Result<EntryReader> {
         let cached = self.cache.get(url).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(url));
-        match self.try_open_entry(url, path) {
+        match self.try_open_entry(url, path, options) {
             Err(e) if cached && retryable(&e) => {
                 self.cache.remove(url);
                 if let Some(disk) = &self.disk {
                     disk.remove(url);
                 }
-                self.try_open_entry(url, path)
+                self.try_open_entry(url, path, options)
             }
             other => other,
         }
     }
 
-    fn try_open_entry(&self, url: &str, path: &ArtifactPath) -> Result<EntryReader> {
-        let archive = self.open(url)?;
+    fn try_open_entry(&self, url: &str, path: &ArtifactPath, options: &HttpOptions) -> Result<EntryReader> {
+        let archive = self.open_as(url, options)?;
         let entry = archive.find(path)?;
         archive.reader(&entry)
     }
 
-    fn load(&self, url: &str) -> Result<(Arc<Index>, RemoteIdentity)> {
+    /// The validator of the archive at `url` as cached (after [`open_entry`](Self::open_entry)
+    /// read it): what identifies the version the entry came from.
+    pub fn identity(&self, url: &str) -> Option<RemoteIdentity> {
+        self.cache.get(url).map(|(_, identity)| identity)
+    }
+
+    fn load(&self, url: &str, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
         if let Some(disk) = &self.disk {
             if let Some((cd, identity)) = disk.load(url) {
                 if let Ok(index) = Index::build(cd) {
@@ -98,7 +120,7 @@ impl RemoteArchives {
                 }
             }
         }
-        let source = HttpSource::open_counted(self.client.clone(), url, &self.options, self.counter.clone())?;
+        let source = HttpSource::open_counted(self.client.clone(), url, options, self.counter.clone())?;
         // The suffix read's bytes serve the end records and, usually, the whole directory.
         let cd = CentralDirectory::from_tail(&source, source.tail().clone(), source.len())?;
         let identity = source.identity();

@@ -43,7 +43,7 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
 }
 
 /// A GitLab-shaped error of the proxy itself (the upstream's own errors pass through).
-fn gateway(status: StatusCode) -> Response {
+pub(crate) fn gateway(status: StatusCode) -> Response {
     let message = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
     (status, axum::Json(json!({ "message": message }))).into_response()
 }
@@ -51,7 +51,14 @@ fn gateway(status: StatusCode) -> Response {
 /// The single-file endpoints' artifact path breaks the path rule: the 400 the local
 /// server gives, before anything goes upstream (the upstream's URL parser would resolve
 /// `%2E%2E` segments before GitLab could refuse them).
-fn breaks_the_path_rule(method: &Method, uri: &axum::http::Uri) -> Option<Response> {
+fn breaks_the_path_rule(target: &Target) -> Option<Response> {
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(target.file.as_deref()?).collect();
+    let why = artifact_core::ArtifactPath::new(&decoded).err()?;
+    Some(ApiError::InvalidParam(format!("artifact_path is invalid: {why}")).into_response())
+}
+
+/// The target of a single-file request (endpoint 7 or 8, `GET` or `HEAD`), if it is one.
+fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<Target> {
     if !matches!(*method, Method::GET | Method::HEAD) {
         return None;
     }
@@ -68,9 +75,7 @@ fn breaks_the_path_rule(method: &Method, uri: &axum::http::Uri) -> Option<Respon
     } else {
         return None;
     };
-    let decoded: Vec<u8> = percent_encoding::percent_decode_str(target.file.as_deref()?).collect();
-    let why = artifact_core::ArtifactPath::new(&decoded).err()?;
-    Some(ApiError::InvalidParam(format!("artifact_path is invalid: {why}")).into_response())
+    target.file.is_some().then_some(target)
 }
 
 /// JSON bodies up to this size have their upstream URLs rewritten; larger ones pass as
@@ -78,10 +83,15 @@ fn breaks_the_path_rule(method: &Method, uri: &axum::http::Uri) -> Option<Respon
 const REWRITE_MAX: usize = 8 << 20;
 
 pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
-    if let Some(refused) = breaks_the_path_rule(req.method(), req.uri()) {
-        return refused;
-    }
     let (parts, body) = req.into_parts();
+    if let Some(target) = single_file(&parts.method, &parts.uri) {
+        if let Some(refused) = breaks_the_path_rule(&target) {
+            return refused;
+        }
+        if let Some(answer) = super::file::file(&proxy, &parts, target).await {
+            return answer;
+        }
+    }
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{path_and_query}", proxy.upstream);
     let base = crate::routes::base_url(proxy.base_url.as_deref(), &parts.headers);

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod file;
 mod forward;
 mod rewrite;
 
@@ -40,6 +41,13 @@ pub struct ProxyConfig {
     /// An upstream that sends nothing for this long is given up on (`504` before the
     /// response head; an aborted body after it).
     pub read_timeout: Duration,
+    /// How long the upstream's "this caller may read this archive" is remembered (`0`: ask
+    /// every time).
+    pub auth_ttl: Duration,
+    /// Keeps central-directory indexes here too, across restarts.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Bytes of indexes kept in memory.
+    pub cache_bytes: usize,
 }
 
 impl ProxyConfig {
@@ -55,6 +63,9 @@ impl ProxyConfig {
             base_url: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            auth_ttl: Duration::from_secs(10),
+            cache_dir: None,
+            cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
         })
     }
 }
@@ -66,6 +77,47 @@ pub(crate) struct Proxy {
     /// The upstream without a trailing slash.
     pub(crate) upstream: String,
     pub(crate) base_url: Option<String>,
+    pub(crate) auth_ttl: Duration,
+    pub(crate) grants: file::Grants,
+    pub(crate) remote: Arc<Remote>,
+}
+
+/// The engine's remote archives (a blocking HTTP client), made and dropped off the async
+/// runtime, where a blocking client may not live or die.
+#[derive(Debug)]
+pub(crate) struct Remote(Option<artifact_core::http::RemoteArchives>);
+
+impl Remote {
+    fn new(config: &ProxyConfig) -> Result<Remote, Error> {
+        let options = artifact_core::http::HttpOptions {
+            connect_timeout: config.connect_timeout,
+            stall_timeout: config.read_timeout,
+            ..Default::default()
+        };
+        let (cache_dir, cache_bytes) = (config.cache_dir.clone(), config.cache_bytes);
+        let made = std::thread::spawn(move || {
+            let remote = artifact_core::http::RemoteArchives::new(options)?.with_cache_capacity(cache_bytes);
+            Ok::<_, artifact_core::Error>(match cache_dir {
+                Some(dir) => remote.with_disk_cache(dir),
+                None => remote,
+            })
+        })
+        .join()
+        .map_err(|_| Error::Invalid("the upstream reader could not start".into()))?;
+        Ok(Remote(Some(made.map_err(|e| Error::Invalid(format!("the upstream reader: {e}")))?)))
+    }
+
+    pub(crate) fn get(&self) -> &artifact_core::http::RemoteArchives {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        if let Some(remote) = self.0.take() {
+            let _ = std::thread::spawn(move || drop(remote)).join();
+        }
+    }
 }
 
 /// The proxy as a router: everything is forwarded (see the module docs).
@@ -81,7 +133,10 @@ pub fn proxy_app(config: ProxyConfig) -> Result<Router, Error> {
     let proxy = Proxy {
         client,
         upstream: config.upstream.as_str().trim_end_matches('/').to_owned(),
-        base_url: config.base_url.map(|b| b.trim_end_matches('/').to_owned()),
+        base_url: config.base_url.clone().map(|b| b.trim_end_matches('/').to_owned()),
+        auth_ttl: config.auth_ttl,
+        grants: file::Grants::default(),
+        remote: Arc::new(Remote::new(&config)?),
     };
     Ok(Router::new()
         .fallback(forward::forward)

@@ -184,3 +184,96 @@ fn an_upstream_that_is_not_an_http_url_is_refused() {
         assert!(ProxyConfig::new(bad).is_err(), "{bad}");
     }
 }
+
+/// What an upstream was asked: (method, path and query, `Range`), recorded by a layer.
+type Asked = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
+fn counted(router: axum::Router) -> (axum::Router, Asked) {
+    let asked: Asked = Arc::default();
+    let a = asked.clone();
+    let router =
+        router.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let range = req.headers().get("range").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let uri = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+            a.lock().unwrap().push((req.method().to_string(), uri, range));
+            next.run(req)
+        }));
+    (router, asked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_files_come_from_a_cached_index_after_the_upstream_says_the_caller_may_read() {
+    let w = World::new();
+    let id = w.build_with_artifacts();
+    let (router, asked) = counted(w.app.clone());
+    let app = proxy(&upstream(router).await);
+    let reporter = w.token("reporter").to_owned();
+    let get = |file: &str, token: &str| {
+        let (app, uri, token) = (app.clone(), private(&format!("/jobs/{id}/artifacts/{file}")), token.to_owned());
+        async move { send(&app, Method::GET, &uri, &[("PRIVATE-TOKEN", &token)]).await }
+    };
+    // Cold: one authorization request, then at most three range reads.
+    let (status, headers, body) = get("docs/readme.txt", &reporter).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (200, b"Top-level readme for the infozip-basic fixture.\n".to_vec()));
+    assert!(headers.get("etag").is_some());
+    assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff");
+    let cold: Vec<_> = asked.lock().unwrap().drain(..).collect();
+    assert_eq!(cold[0].2.as_deref(), Some("bytes=0-0"), "the authorization request comes first: {cold:?}");
+    assert!(cold[0].1.ends_with(&format!("/jobs/{id}/artifacts")), "{cold:?}");
+    assert!(cold.len() <= 4 && cold[1..].iter().all(|(_, _, r)| r.is_some()), "1 + at most 3 range reads: {cold:?}");
+    // Warm, another file of the same archive, same caller: one range read.
+    let (status, _, body) = get("big.txt", &reporter).await;
+    assert_eq!((status.as_u16(), body.unwrap().len()), (200, 20900));
+    let warm: Vec<_> = asked.lock().unwrap().drain(..).collect();
+    assert_eq!(warm.len(), 1, "{warm:?}");
+    // Another caller who may not read: the upstream's answer, no bytes, nothing learned
+    // from the first caller's grant.
+    let outsider = w.token("outsider").to_owned();
+    let (status, _, body) = get("docs/readme.txt", &outsider).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (404, br#"{"message":"404 Project Not Found"}"#.to_vec()));
+    // A missing file is the local server's 404; a file the path rule refuses, its 400.
+    let (status, _, body) = get("nope.txt", &reporter).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (404, br#"{"message":"404 Not found"}"#.to_vec()));
+    // Conditional and ranged faces of a small entry.
+    let (_, headers, _) = get("docs/readme.txt", &reporter).await;
+    let etag = headers.get("etag").unwrap().to_str().unwrap().to_owned();
+    let uri = private(&format!("/jobs/{id}/artifacts/docs/readme.txt"));
+    let (status, _, _) = send(&app, Method::GET, &uri, &[("PRIVATE-TOKEN", &reporter), ("if-none-match", &etag)]).await;
+    assert_eq!(status, 304);
+    let (status, _, body) =
+        send(&app, Method::GET, &uri, &[("PRIVATE-TOKEN", &reporter), ("range", "bytes=0-8")]).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (206, b"Top-level".to_vec()));
+    let (status, headers, body) = send(&app, Method::HEAD, &uri, &[("PRIVATE-TOKEN", &reporter)]).await;
+    assert_eq!(
+        (status.as_u16(), headers.get("content-length").unwrap().to_str().unwrap(), body.unwrap().len()),
+        (200, "48", 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_that_fail_their_crc_never_come_through_the_proxy_as_a_complete_2xx() {
+    let w = World::new();
+    let archive = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile/crc-mismatch.zip");
+    let imported = w.admin.import(&artifact_server::ImportJob { artifacts: Some(archive), ..w.job("crc") }).unwrap();
+    let id = imported.job["id"].as_i64().unwrap();
+    let app = proxy(&upstream(w.app.clone()).await);
+    let token = w.token("reporter").to_owned();
+    let get = |file: &str| {
+        let (app, uri, token) = (app.clone(), private(&format!("/jobs/{id}/artifacts/{file}")), token.clone());
+        async move { send(&app, Method::GET, &uri, &[("PRIVATE-TOKEN", &token)]).await }
+    };
+    let (status, _, body) = get("good.txt").await;
+    assert_eq!((status.as_u16(), body.unwrap()), (200, b"fine\n".to_vec()));
+    for small in ["small-stored.txt", "small-deflated.txt"] {
+        let (status, _, body) = get(small).await;
+        assert_eq!(
+            (status.as_u16(), body.unwrap()),
+            (500, br#"{"message":"500 Internal Server Error"}"#.to_vec()),
+            "{small}"
+        );
+    }
+    for large in ["large-stored.bin", "large-deflated.bin"] {
+        let (status, _, body) = get(large).await;
+        assert!(status != 200 || body.is_err(), "{large}: a complete {status} of bytes that failed their CRC-32");
+    }
+}

@@ -15,7 +15,7 @@ use crate::delivery::{Representation, body_of};
 use crate::error::{ApiError, ApiResult};
 
 /// `Content-Type` by extension, from Go's built-in table as Workhorse uses it.
-pub(super) fn content_type(name: &str) -> &'static str {
+pub(crate) fn content_type(name: &str) -> &'static str {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "avif" => "image/avif",
@@ -40,7 +40,7 @@ pub(super) fn content_type(name: &str) -> &'static str {
 
 /// `attachment; filename="<basename>"` with quotes and backslashes escaped, and RFC 5987's
 /// `filename*` for names that are not ASCII.
-pub(super) fn disposition(basename: &str) -> ApiResult<HeaderValue> {
+pub(crate) fn disposition(basename: &str) -> ApiResult<HeaderValue> {
     let escaped: String = basename
         .chars()
         .flat_map(|c| match c {

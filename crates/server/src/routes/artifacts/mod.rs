@@ -10,6 +10,7 @@ pub(crate) mod target;
 use self::answer::{
     EntryAnswer, GZIP_HEADER, INLINE_MAX, accepts_gzip, content_type, disposition, gzip_member, respond,
 };
+pub(crate) use self::answer::{content_type as content_type_of, disposition as disposition_of};
 use self::target::{ByRef, FileById, Target};
 
 use std::io::Read;

@@ -1,0 +1,265 @@
+//! Single files (endpoints 7 and 8) from the engine: the upstream decides whether this
+//! caller may read the archive, and the entry is then read by range from wherever the
+//! archive is (object storage behind a redirect, or the upstream itself), through a
+//! central-directory index cached across callers.
+//!
+//! Authorization: the archive is asked of the upstream with the caller's own request
+//! credentials and `Range: bytes=0-0`. A redirect or a `206` means "may read" and is
+//! remembered per (credential digest, project, job) for the TTL; any other answer is passed
+//! back as it is and not remembered, so a caller never gets a byte because another one
+//! filled a cache. An upstream that answers `200` to the range (it cannot serve ranges) gets
+//! the single-file request forwarded instead.
+//!
+//! Integrity: a `2xx` is verified bytes. Entries up to 64 KiB are read and checked before
+//! the headers go out (and ranges of them served from that); larger ones stream through the
+//! engine's verified reader, which aborts the connection on a late failure, and their
+//! ranges are answered with the whole entry (RFC 9110 allows ignoring `Range`), because a
+//! window alone is never verified.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use artifact_core::{ArtifactPath, Error as EngineError, JobRef};
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::Proxy;
+use crate::auth::Credential;
+use crate::delivery::{Plan, Representation};
+use crate::error::ApiError;
+use crate::lookups::LookupKey;
+use crate::query::Query;
+use crate::routes::artifacts::target::Target;
+
+/// Entries up to this size are read and verified before the headers are sent.
+const INLINE_MAX: u64 = 64 * 1024;
+/// Grants remembered at most; past this the memory starts over.
+const MAX_GRANTS: usize = 16_384;
+
+/// Where a caller may read an archive from, as the upstream said.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    /// The archive's URL: object storage, or the upstream's own download URL.
+    url: String,
+    /// The caller's credentials as headers, for the upstream's own URL (never for another
+    /// origin).
+    headers: HeaderMap,
+}
+
+/// Grants by (credential digest, project, job), each for the TTL.
+#[derive(Debug, Default)]
+pub(crate) struct Grants {
+    map: Mutex<HashMap<LookupKey, (Instant, Grant)>>,
+}
+
+impl Grants {
+    fn get(&self, key: &LookupKey, ttl: Duration) -> Option<Grant> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, g)| g.clone())
+    }
+
+    fn put(&self, key: LookupKey, grant: Grant) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_GRANTS {
+            map.clear();
+        }
+        map.insert(key, (Instant::now(), grant));
+    }
+}
+
+/// The caller's credentials as request headers (query tokens become their header forms).
+fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in ["private-token", "job-token", "authorization"] {
+        if let Some(v) = headers.get(name) {
+            out.insert(name, v.clone());
+        }
+    }
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            out.entry(name).or_insert(v);
+        }
+    };
+    if let Some(t) = query.get("private_token") {
+        put("private-token", t.to_owned());
+    }
+    if let Some(t) = query.get("access_token") {
+        put("authorization", format!("Bearer {t}"));
+    }
+    if let Some(t) = query.get("job_token") {
+        put("job-token", t.to_owned());
+    }
+    out
+}
+
+/// The archive download URL (endpoint 5 or 6) for a single-file request's raw path.
+fn archive_path(raw_path: &str, target: &Target) -> Option<String> {
+    let segs: Vec<&str> = raw_path.split('/').collect();
+    match target.job {
+        JobRef::Id(_) => Some(segs.get(..8)?.join("/")),
+        JobRef::Latest { .. } => {
+            // .../jobs/artifacts/<ref...>/raw/<path>: the first `raw` after the ref's first
+            // segment ends the ref, as the router reads it.
+            let at = segs.iter().skip(8).position(|s| *s == "raw")? + 8;
+            Some(format!("{}/download", segs[..at].join("/")))
+        }
+    }
+}
+
+/// Answers a single-file request, or `None` when it should be forwarded as it is.
+pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target) -> Option<Response> {
+    let query = Query::parse(parts.uri.query());
+    let credential = Credential::from_request(&parts.headers, &query);
+    let key = LookupKey::new(Credential::digest(credential.as_ref()), &target.project, &target.job)?;
+    let raw_file = target.file.clone()?;
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(&raw_file).collect();
+    let path = ArtifactPath::new(&decoded).ok()?;
+    let grant = match proxy.grants.get(&key, proxy.auth_ttl) {
+        Some(grant) => grant,
+        None => match authorize(proxy, parts, &target, &query).await {
+            Ok(grant) => {
+                if !proxy.auth_ttl.is_zero() {
+                    proxy.grants.put(key, grant.clone());
+                }
+                grant
+            }
+            Err(Some(refusal)) => return Some(refusal),
+            Err(None) => return None,
+        },
+    };
+    let head = parts.method == axum::http::Method::HEAD;
+    let remote = proxy.remote.clone();
+    let requested = parts.headers.clone();
+    let answer = tokio::task::spawn_blocking(move || read_entry(&remote, &grant, &path, &requested, head)).await;
+    Some(match answer {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => ApiError::internal("the reading task failed").into_response(),
+    })
+}
+
+/// Asks the upstream for the archive as this caller: a grant, a refusal to pass back
+/// (`Some`), or `None` to forward the request as it is.
+async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target, query: &Query) -> Result<Grant, Option<Response>> {
+    let path = archive_path(parts.uri.path(), target).ok_or(None)?;
+    let url = match parts.uri.query() {
+        Some(q) => format!("{}{path}?{q}", proxy.upstream),
+        None => format!("{}{path}", proxy.upstream),
+    };
+    let mut request = proxy.client.get(&url).header(header::RANGE, "bytes=0-0");
+    for (name, value) in credential_headers(&parts.headers, &Query::parse(None)).iter() {
+        request = request.header(name, value);
+    }
+    let resp = match request.send().await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::warn!(path = %parts.uri.path(), timeout = e.is_timeout(), "upstream authorization failed");
+            let status = if e.is_timeout() { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
+            return Err(Some(super::forward::gateway(status)));
+        }
+    };
+    let status = resp.status();
+    let headers = credential_headers(&parts.headers, query);
+    if status.is_redirection() {
+        let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+        let base = reqwest::Url::parse(&url).map_err(|_| None)?;
+        let next = location.and_then(|l| base.join(l).ok()).ok_or(None)?;
+        // Credentials only to the upstream's own origin.
+        let same = next.origin() == base.origin();
+        return Ok(Grant { url: next.to_string(), headers: if same { headers } else { HeaderMap::new() } });
+    }
+    if status == StatusCode::PARTIAL_CONTENT {
+        // The upstream serves the archive itself: read it there, credentials as headers and
+        // the URL without any (so that no token is part of a cache key).
+        let mut plain = reqwest::Url::parse(&url).map_err(|_| None)?;
+        let kept: Vec<(String, String)> = plain
+            .query_pairs()
+            .filter(|(k, _)| !matches!(k.as_ref(), "private_token" | "job_token" | "access_token"))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        plain.set_query(None);
+        if !kept.is_empty() {
+            plain.query_pairs_mut().extend_pairs(kept);
+        }
+        return Ok(Grant { url: plain.to_string(), headers });
+    }
+    if status.is_success() {
+        return Err(None);
+    }
+    // The upstream's refusal, as it is (its body is a small error document).
+    let mut out = Response::new(Body::empty());
+    *out.status_mut() = status;
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = resp.headers().get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    *out.body_mut() = Body::from(resp.bytes().await.unwrap_or_default());
+    Err(Some(out))
+}
+
+/// Reads the entry (blocking) and answers for it.
+fn read_entry(
+    remote: &super::Remote,
+    grant: &Grant,
+    path: &ArtifactPath,
+    requested: &HeaderMap,
+    head: bool,
+) -> Result<Response, ApiError> {
+    let mut reader = match remote.get().open_entry_with(&grant.url, path, &grant.headers) {
+        Ok(reader) => reader,
+        Err(EngineError::NotFound { .. }) => return Err(ApiError::NotFound("Not found")),
+        Err(e @ (EngineError::Http { .. } | EngineError::Changed { .. })) => {
+            tracing::warn!(error = %e, "reading the archive upstream failed");
+            return Ok(super::forward::gateway(StatusCode::BAD_GATEWAY));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let entry = reader.entry().clone();
+    let validator = remote.get().identity(&grant.url).map(|i| format!("{:?}", i.validator)).unwrap_or_default();
+    let digest = crate::store::TokenDigest::of(&format!("{}|{validator}", grant.url.split('?').next().unwrap_or("")));
+    let tag: String = digest.0[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::routes::artifacts::content_type_of(path.file_name())),
+    );
+    if let Ok(v) = crate::routes::artifacts::disposition_of(path.file_name()) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    let small = entry.size() <= INLINE_MAX;
+    let rep = Representation {
+        len: entry.size(),
+        etag: format!("\"{tag}-{:08x}-{}\"", entry.crc32(), entry.size()),
+        last_modified: None,
+        headers,
+        ranges: small,
+    };
+    let plan = rep.plan(requested)?;
+    if plan == Plan::NotModified {
+        return Ok(rep.not_modified());
+    }
+    if !small {
+        if head {
+            return Ok(rep.full(None));
+        }
+        return Ok(rep.full(Some(Body::from_stream(artifact_core::stream_entry(reader)))));
+    }
+    // Read and verified before the headers go out.
+    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    reader.read_to_end(&mut bytes).map_err(|e| ApiError::internal(EngineError::from_io(e)))?;
+    let bytes = Bytes::from(bytes);
+    Ok(match plan {
+        Plan::Partial(ranges) if ranges.len() == 1 => {
+            let (s, e) = ranges[0];
+            rep.partial((s, e), (!head).then(|| Body::from(bytes.slice(s as usize..e as usize))))
+        }
+        _ => rep.full((!head).then(|| Body::from(bytes))),
+    })
+}
