@@ -277,3 +277,87 @@ async fn entries_that_fail_their_crc_never_come_through_the_proxy_as_a_complete_
         assert!(status != 200 || body.is_err(), "{large}: a complete {status} of bytes that failed their CRC-32");
     }
 }
+
+fn proxy_with(upstream: &str, change: impl FnOnce(&mut ProxyConfig)) -> axum::Router {
+    let mut config = ProxyConfig::new(upstream).unwrap();
+    change(&mut config);
+    proxy_app(config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_in_object_storage_is_read_there_without_the_gitlab_token() {
+    let storage = artifact_testkit::range_server::RangeServer::start();
+    storage.put("bucket/a.zip", std::fs::read(fixture("infozip-basic.zip")).unwrap());
+    let signed = format!("{}?X-Amz-Signature=abc", storage.url("bucket/a.zip"));
+    let front = axum::Router::new().route(
+        "/api/v4/projects/1/jobs/9/artifacts",
+        axum::routing::get(move |headers: HeaderMap| {
+            let signed = signed.clone();
+            async move {
+                let mut r = axum::response::Response::new(Body::empty());
+                if headers.get("private-token").and_then(|v| v.to_str().ok()) == Some("glpat-ok") {
+                    *r.status_mut() = StatusCode::FOUND;
+                    r.headers_mut().insert("location", signed.parse().unwrap());
+                } else {
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    *r.body_mut() = Body::from(r#"{"message":"404 Project Not Found"}"#);
+                }
+                r
+            }
+        }),
+    );
+    let app = proxy(&upstream(front).await);
+    let uri = "/api/v4/projects/1/jobs/9/artifacts/docs/readme.txt";
+    let (status, _, body) = send(&app, Method::GET, uri, &[("PRIVATE-TOKEN", "glpat-ok")]).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (200, b"Top-level readme for the infozip-basic fixture.\n".to_vec()));
+    let reads = storage.requests();
+    assert!(!reads.is_empty() && reads.len() <= 3, "{} range reads", reads.len());
+    for r in &reads {
+        assert!(r.range.is_some(), "only ranges are read");
+        assert!(r.header("private-token").is_none() && r.header("authorization").is_none(), "no token to storage");
+    }
+    let (status, _, body) = send(&app, Method::GET, uri, &[("PRIVATE-TOKEN", "glpat-wrong")]).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (404, br#"{"message":"404 Project Not Found"}"#.to_vec()));
+    assert_eq!(storage.requests().len(), reads.len(), "a refused caller reads nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_ttl_a_lost_membership_or_a_finished_job_stops_reading_at_once() {
+    let w = World::new();
+    let id = w.build_with_artifacts();
+    let running = w.job_with("deploy", artifact_server::Status::Running, artifact_server::When::OnSuccess);
+    let job_token = running["token"].as_str().unwrap().to_owned();
+    let app = proxy_with(&upstream(w.app.clone()).await, |c| c.auth_ttl = std::time::Duration::ZERO);
+    let uri = private(&format!("/jobs/{id}/artifacts/docs/readme.txt"));
+    let reporter = w.token("reporter").to_owned();
+    assert_eq!(send(&app, Method::GET, &uri, &[("PRIVATE-TOKEN", &reporter)]).await.0, 200);
+    w.admin.add_member(crate::support::PRIVATE, "reporter", "guest").unwrap();
+    let (status, _, body) = send(&app, Method::GET, &uri, &[("PRIVATE-TOKEN", &reporter)]).await;
+    assert!(status == 403 || status == 404, "{status}: {:?}", body);
+    // A job token reads while its job runs, and not after.
+    assert_eq!(send(&app, Method::GET, &uri, &[("JOB-TOKEN", &job_token)]).await.0, 200);
+    let cancel = private(&format!("/jobs/{}/cancel", running["id"]));
+    assert_eq!(w.post(&cancel, "developer").await.status, 201);
+    let (status, _, _) = send(&app, Method::GET, &uri, &[("JOB-TOKEN", &job_token)]).await;
+    assert!(status == 401 || status == 403, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_proxy_reads_a_warm_file_with_one_range_read_from_its_disk_cache() {
+    let w = World::new();
+    let id = w.build_with_artifacts();
+    let (router, asked) = counted(w.app.clone());
+    let up = upstream(router).await;
+    let cache = tempfile::tempdir().unwrap();
+    let uri = private(&format!("/jobs/{id}/artifacts/docs/readme.txt"));
+    let token = w.token("reporter").to_owned();
+    let first = proxy_with(&up, |c| c.cache_dir = Some(cache.path().to_owned()));
+    assert_eq!(send(&first, Method::GET, &uri, &[("PRIVATE-TOKEN", &token)]).await.0, 200);
+    drop(first);
+    asked.lock().unwrap().clear();
+    let second = proxy_with(&up, |c| c.cache_dir = Some(cache.path().to_owned()));
+    let (status, _, body) = send(&second, Method::GET, &uri, &[("PRIVATE-TOKEN", &token)]).await;
+    assert_eq!((status.as_u16(), body.unwrap().len()), (200, 48));
+    let seen: Vec<_> = asked.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "the authorization, then one range read: {seen:?}");
+}
