@@ -247,3 +247,63 @@ fn import_keeps_the_healthy_members_of_a_damaged_archive_and_serve_refuses_only_
         http_get(&server.url, "/api/v4/projects/group%2Fapp/jobs/artifacts/main/raw/b.bin?job=lenient", &auth);
     assert_eq!((status, body), (200, (0..=255u8).collect::<Vec<_>>().repeat(4)));
 }
+
+#[test]
+fn a_post_with_a_body_keeps_the_connection_for_the_next_request() {
+    // python-gitlab sends `{}` with every POST; a body left unread made the server close the
+    // connection after its answer, and the client's next request on it failed.
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["admin", "user", "add", "ci", "--admin"]);
+    let token = cli(&data, &["admin", "token", "add", "ci"]).trim().to_owned();
+    cli(&data, &["admin", "project", "add", "group/app"]);
+    let job: serde_json::Value = serde_json::from_str(&cli(
+        &data,
+        &["import", "--project", "group/app", "--ref", "main", "--job", "deploy", "--status", "running"],
+    ))
+    .unwrap();
+    let server = ServerProcess::start(&data, &[]);
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let stream = std::net::TcpStream::connect(&host).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    // The head first, the body in a second write (as Python's http.client sends them): the
+    // server must read the body before it answers, or it answers and then drops the
+    // connection, with the body unread.
+    let head = format!(
+        "POST /api/v4/projects/group%2Fapp/jobs/{}/cancel HTTP/1.1\r\nHost: {host}\r\nPRIVATE-TOKEN: {token}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n",
+        job["id"]
+    );
+    writer.write_all(head.as_bytes()).unwrap();
+    reader.get_ref().set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+    let mut early = String::new();
+    let answered_early = reader.read_line(&mut early).is_ok_and(|n| n > 0);
+    assert!(!answered_early, "the server answered before reading the request body: {early}");
+    reader.get_ref().set_read_timeout(None).unwrap();
+    writer.write_all(b"{}").unwrap();
+    assert_eq!(read_response(&mut reader), 201);
+    let get = format!("GET /api/v4/version HTTP/1.1\r\nHost: {host}\r\nPRIVATE-TOKEN: {token}\r\n\r\n");
+    writer.write_all(get.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut reader), 200, "the same connection answers the next request");
+}
+
+/// Reads one response with a `Content-Length` body off a kept-alive connection; its status.
+fn read_response(reader: &mut impl std::io::BufRead) -> u16 {
+    let mut status = String::new();
+    assert!(reader.read_line(&mut status).unwrap() > 0, "the connection was closed instead of answered");
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).unwrap();
+    status.split(' ').nth(1).unwrap().parse().unwrap()
+}

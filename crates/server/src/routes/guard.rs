@@ -34,3 +34,22 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     resp.headers_mut().insert("x-request-id", HeaderValue::from(id));
     resp
 }
+
+/// Request bodies are read whole (they are small JSON documents here) before the handler
+/// runs, even by handlers that ignore them. A body left unread makes hyper close the
+/// connection after the response without saying so, and a client that reuses the
+/// connection for its next request (python-gitlab sends `{}` with every POST) then sees it
+/// closed without a response.
+pub(crate) async fn read_body(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => {
+            let body = serde_json::json!({"message": "413 Request Entity Too Large"});
+            (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// The largest request body read: the API takes small JSON documents only.
+const MAX_BODY: usize = 1 << 20;

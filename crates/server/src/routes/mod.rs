@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route(&at("/jobs/{job_id}/artifacts/"), get(artifacts::entry_by_id))
         .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
         .fallback(|| async { ApiError::NotFound("Not Found") })
+        .layer(axum::middleware::from_fn(guard::read_body))
         .layer(axum::middleware::from_fn(guard::guard))
         .with_state(state)
 }
