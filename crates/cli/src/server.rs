@@ -40,6 +40,9 @@ pub(crate) struct ServeArgs {
     /// With --upstream: keep central-directory indexes in DIR too (they survive restarts).
     #[arg(long, value_name = "DIR", requires = "upstream")]
     cache: Option<PathBuf>,
+    /// With --upstream: serve Prometheus metrics at http://ADDR/metrics (off by default).
+    #[arg(long, value_name = "ADDR", requires = "upstream")]
+    metrics_listen: Option<SocketAddr>,
     /// With --upstream: bytes of indexes kept in memory.
     #[arg(long, value_name = "N", default_value_t = artifact_core::DEFAULT_CACHE_BYTES, requires = "upstream")]
     cache_bytes: usize,
@@ -288,7 +291,20 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.auth_ttl = std::time::Duration::from_secs(args.auth_ttl);
                 config.cache_dir = args.cache.clone();
                 config.cache_bytes = args.cache_bytes;
-                let router = artifact_server::proxy_app(config).map_err(|e| server_error(&"--upstream", e))?;
+                let (router, metrics) =
+                    artifact_server::proxy_routers(config).map_err(|e| server_error(&"--upstream", e))?;
+                if let Some(addr) = args.metrics_listen {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| CliError::new(Exit::Failure, format!("listening on {addr}"), e))?;
+                    let bound = listener.local_addr().map_err(|e| CliError::new(Exit::Failure, "listening", e))?;
+                    eprintln!("artifact: metrics on http://{bound}/metrics");
+                    tokio::spawn(async move {
+                        if let Err(e) = artifact_server::serve(listener, metrics, shutdown()).await {
+                            tracing::warn!(error = %e, "the metrics listener stopped");
+                        }
+                    });
+                }
                 (router, format!("a proxy of {upstream}"))
             }
             Ok(data) => {

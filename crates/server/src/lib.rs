@@ -43,7 +43,7 @@ pub use crate::data::DataDir;
 pub use crate::demo::{DEMO_PROJECT, Demo, seed_demo};
 pub use crate::error::Error;
 pub use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status};
-pub use crate::proxy::{ProxyConfig, proxy_app};
+pub use crate::proxy::{ProxyConfig, proxy_app, proxy_routers};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};
 pub use crate::serve::serve;

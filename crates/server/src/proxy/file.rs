@@ -119,7 +119,9 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target) -> Option
     let raw_file = target.file.clone()?;
     let decoded: Vec<u8> = percent_encoding::percent_decode_str(&raw_file).collect();
     let path = ArtifactPath::new(&decoded).ok()?;
-    let grant = match proxy.grants.get(&key, proxy.auth_ttl) {
+    let remembered = proxy.grants.get(&key, proxy.auth_ttl);
+    proxy.metrics.grant(remembered.is_some());
+    let grant = match remembered {
         Some(grant) => grant,
         None => match authorize(proxy, parts, &target, &query).await {
             Ok(grant) => {
@@ -135,7 +137,9 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target) -> Option
     let head = parts.method == axum::http::Method::HEAD;
     let remote = proxy.remote.clone();
     let requested = parts.headers.clone();
-    let answer = tokio::task::spawn_blocking(move || read_entry(&remote, &grant, &path, &requested, head)).await;
+    let streaming = proxy.metrics.stream();
+    let answer =
+        tokio::task::spawn_blocking(move || read_entry(&remote, &grant, &path, &requested, head, streaming)).await;
     Some(match answer {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => e.into_response(),
@@ -158,12 +162,14 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target, query: &Query)
     let resp = match request.send().await {
         Ok(resp) => resp,
         Err(e) => {
+            proxy.metrics.upstream("authorize", 0);
             tracing::warn!(path = %parts.uri.path(), timeout = e.is_timeout(), "upstream authorization failed");
             let status = if e.is_timeout() { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
             return Err(Some(super::forward::gateway(status)));
         }
     };
     let status = resp.status();
+    proxy.metrics.upstream("authorize", status.as_u16());
     let headers = credential_headers(&parts.headers, query);
     if status.is_redirection() {
         let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
@@ -210,6 +216,7 @@ fn read_entry(
     path: &ArtifactPath,
     requested: &HeaderMap,
     head: bool,
+    streaming: super::metrics::Streaming,
 ) -> Result<Response, ApiError> {
     let mut reader = match remote.get().open_entry_with(&grant.url, path, &grant.headers) {
         Ok(reader) => reader,
@@ -249,7 +256,12 @@ fn read_entry(
         if head {
             return Ok(rep.full(None));
         }
-        return Ok(rep.full(Some(Body::from_stream(artifact_core::stream_entry(reader)))));
+        use futures_util::StreamExt;
+        // Counted in flight until the stream is done or dropped.
+        let stream = artifact_core::stream_entry(reader).inspect(move |_| {
+            let _ = &streaming;
+        });
+        return Ok(rep.full(Some(Body::from_stream(stream))));
     }
     // Read and verified before the headers go out.
     let mut bytes = Vec::with_capacity(entry.size() as usize);

@@ -83,12 +83,19 @@ fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<Target> {
 const REWRITE_MAX: usize = 8 << 20;
 
 pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
+    let started = std::time::Instant::now();
+    let resp = answer(&proxy, req).await;
+    proxy.metrics.answered(started);
+    resp
+}
+
+async fn answer(proxy: &Arc<Proxy>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     if let Some(target) = single_file(&parts.method, &parts.uri) {
         if let Some(refused) = breaks_the_path_rule(&target) {
             return refused;
         }
-        if let Some(answer) = super::file::file(&proxy, &parts, target).await {
+        if let Some(answer) = super::file::file(proxy, &parts, target).await {
             return answer;
         }
     }
@@ -105,6 +112,7 @@ pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Re
     let upstream = match sent.await {
         Ok(resp) => resp,
         Err(e) => {
+            proxy.metrics.upstream("forward", 0);
             // The URL may carry a token (`private_token=`): only the path goes to the log.
             let (timeout, path) = (e.is_timeout(), parts.uri.path().to_owned());
             tracing::warn!(%path, timeout, error = %e.without_url(), "upstream request failed");
@@ -112,6 +120,7 @@ pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Re
         }
     };
     let status = upstream.status();
+    proxy.metrics.upstream("forward", status.as_u16());
     let mut headers = end_to_end(upstream.headers());
     for name in [header::LINK, header::LOCATION, header::CONTENT_LOCATION] {
         let values: Vec<HeaderValue> = headers
@@ -154,6 +163,10 @@ pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Re
     }
     // A body that breaks mid-stream ends in an error, which aborts the client's connection:
     // a cut body is never passed off as a complete one.
+    let streaming = proxy.metrics.stream();
+    let stream = stream.inspect(move |_| {
+        let _ = &streaming;
+    });
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;

@@ -20,6 +20,7 @@
 
 mod file;
 mod forward;
+mod metrics;
 mod rewrite;
 
 use std::sync::Arc;
@@ -80,6 +81,7 @@ pub(crate) struct Proxy {
     pub(crate) auth_ttl: Duration,
     pub(crate) grants: file::Grants,
     pub(crate) remote: Arc<Remote>,
+    pub(crate) metrics: metrics::Metrics,
 }
 
 /// The engine's remote archives (a blocking HTTP client), made and dropped off the async
@@ -122,6 +124,12 @@ impl Drop for Remote {
 
 /// The proxy as a router: everything is forwarded (see the module docs).
 pub fn proxy_app(config: ProxyConfig) -> Result<Router, Error> {
+    Ok(proxy_routers(config)?.0)
+}
+
+/// The proxy's router and, sharing its state, a router that answers `GET /metrics` with
+/// its metrics in Prometheus' text format (to serve on another address).
+pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
@@ -137,9 +145,19 @@ pub fn proxy_app(config: ProxyConfig) -> Result<Router, Error> {
         auth_ttl: config.auth_ttl,
         grants: file::Grants::default(),
         remote: Arc::new(Remote::new(&config)?),
+        metrics: metrics::Metrics::new(),
     };
-    Ok(Router::new()
+    let proxy = Arc::new(proxy);
+    let api = Router::new()
         .fallback(forward::forward)
         .layer(axum::middleware::from_fn(crate::routes::guard))
-        .with_state(Arc::new(proxy)))
+        .with_state(proxy.clone());
+    let metrics = Router::new().route("/metrics", axum::routing::get(render_metrics)).with_state(proxy);
+    Ok((api, metrics))
+}
+
+async fn render_metrics(axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let text = proxy.metrics.render(proxy.remote.get().stats());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

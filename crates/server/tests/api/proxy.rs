@@ -361,3 +361,34 @@ async fn a_restarted_proxy_reads_a_warm_file_with_one_range_read_from_its_disk_c
     let seen: Vec<_> = asked.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "the authorization, then one range read: {seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_upstream_requests_grants_range_reads_and_answers() {
+    let w = World::new();
+    let id = w.build_with_artifacts();
+    let (app, metrics) =
+        artifact_server::proxy_routers(ProxyConfig::new(&upstream(w.app.clone()).await).unwrap()).unwrap();
+    let token = w.token("reporter").to_owned();
+    let uri = private(&format!("/jobs/{id}/artifacts/docs/readme.txt"));
+    for _ in 0..2 {
+        assert_eq!(send(&app, Method::GET, &uri, &[("PRIVATE-TOKEN", &token)]).await.0, 200);
+    }
+    assert_eq!(send(&app, Method::GET, &private("/jobs"), &[("PRIVATE-TOKEN", &token)]).await.0, 200);
+    let (status, headers, body) = send(&metrics, Method::GET, "/metrics", &[]).await;
+    assert_eq!(status, 200);
+    assert!(headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/plain"));
+    let text = String::from_utf8(body.unwrap()).unwrap();
+    let value = |line: &str| -> f64 {
+        let found = text.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("no {line} in:\n{text}"));
+        found.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value(r#"artifact_proxy_upstream_requests_total{kind="authorize",status="206"}"#), 1.0);
+    assert_eq!(value(r#"artifact_proxy_upstream_requests_total{kind="forward",status="200"}"#), 1.0);
+    assert_eq!(value(r#"artifact_proxy_grants_total{result="miss"}"#), 1.0);
+    assert_eq!(value(r#"artifact_proxy_grants_total{result="hit"}"#), 1.0);
+    let reads = value("artifact_proxy_upstream_range_reads_total");
+    assert!((2.0..=4.0).contains(&reads), "a cold and a warm read: {reads}");
+    assert!(value("artifact_proxy_upstream_range_bytes_total") > 0.0);
+    assert_eq!(value("artifact_proxy_request_seconds_count"), 3.0);
+    assert_eq!(value("artifact_proxy_streams_in_flight"), 0.0);
+}

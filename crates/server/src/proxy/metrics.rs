@@ -1,0 +1,98 @@
+//! The proxy's metrics, in Prometheus' text format (`--metrics-listen`): upstream requests
+//! by kind and status, range reads and bytes read upstream, grants remembered and asked
+//! for, bodies streaming, and the time to each answer's head.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels: pairs of name and value.
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric the proxy keeps.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// Requests the proxy made upstream itself (forwarded, authorization), by status.
+    upstream: Family<Labels, Counter>,
+    /// Range reads the engine made, and their body bytes (set from its counters at scrape).
+    range_reads: Counter,
+    range_bytes: Counter,
+    /// Single-file requests whose grant was remembered, or asked for.
+    grants: Family<Labels, Counter>,
+    /// Bodies being streamed to clients now.
+    streaming: Gauge,
+    /// Seconds from a request to its answer's head.
+    latency: Histogram,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("artifact_proxy");
+        let upstream = Family::<Labels, Counter>::default();
+        registry.register("upstream_requests", "Requests made upstream, by kind and status", upstream.clone());
+        let range_reads = Counter::default();
+        registry.register(
+            "upstream_range_reads",
+            "Range reads of archives (object storage or upstream)",
+            range_reads.clone(),
+        );
+        let range_bytes = Counter::default();
+        registry.register("upstream_range_bytes", "Body bytes received by range reads", range_bytes.clone());
+        let grants = Family::<Labels, Counter>::default();
+        registry.register(
+            "grants",
+            "Single-file authorizations: remembered (hit) or asked upstream (miss)",
+            grants.clone(),
+        );
+        let streaming = Gauge::default();
+        registry.register("streams_in_flight", "Bodies being streamed to clients", streaming.clone());
+        let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register("request_seconds", "Time from a request to its answer's head", latency.clone());
+        Metrics { registry, upstream, range_reads, range_bytes, grants, streaming, latency }
+    }
+
+    pub(crate) fn upstream(&self, kind: &'static str, status: u16) {
+        self.upstream.get_or_create(&vec![("kind", kind.to_owned()), ("status", status.to_string())]).inc();
+    }
+
+    pub(crate) fn grant(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.grants.get_or_create(&vec![("result", result.to_owned())]).inc();
+    }
+
+    pub(crate) fn answered(&self, since: Instant) {
+        self.latency.observe(since.elapsed().as_secs_f64());
+    }
+
+    /// A guard counting one body in flight until it is dropped.
+    pub(crate) fn stream(&self) -> Streaming {
+        self.streaming.inc();
+        Streaming(self.streaming.clone())
+    }
+
+    /// The text exposition, with the engine's read counters brought up to date.
+    pub(crate) fn render(&self, reads: artifact_core::ReadStats) -> String {
+        self.range_reads.inner().store(reads.reads, Ordering::Relaxed);
+        self.range_bytes.inner().store(reads.bytes, Ordering::Relaxed);
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// One body in flight; see [`Metrics::stream`].
+#[derive(Debug)]
+pub(crate) struct Streaming(Gauge);
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
