@@ -41,14 +41,15 @@ const INLINE_MAX: u64 = 64 * 1024;
 /// Grants remembered at most; past this the memory starts over.
 const MAX_GRANTS: usize = 16_384;
 
-/// Where a caller may read an archive from, as the upstream said.
+/// Where a caller may read an archive from, as the upstream said. It holds no token: the
+/// caller's credentials are taken from each request again.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
     /// The archive's URL: object storage, or the upstream's own download URL.
     url: String,
-    /// The caller's credentials as headers, for the upstream's own URL (never for another
-    /// origin).
-    headers: HeaderMap,
+    /// Whether the URL is on the upstream's origin, where the caller's credentials go (they
+    /// never go to another origin).
+    credentials: bool,
 }
 
 /// Grants by (credential digest, project, job), each for the TTL.
@@ -123,7 +124,7 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target) -> Option
     proxy.metrics.grant(remembered.is_some());
     let grant = match remembered {
         Some(grant) => grant,
-        None => match authorize(proxy, parts, &target, &query).await {
+        None => match authorize(proxy, parts, &target).await {
             Ok(grant) => {
                 if !proxy.auth_ttl.is_zero() {
                     proxy.grants.put(key, grant.clone());
@@ -135,11 +136,14 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target) -> Option
         },
     };
     let head = parts.method == axum::http::Method::HEAD;
+    let headers = if grant.credentials { credential_headers(&parts.headers, &query) } else { HeaderMap::new() };
     let remote = proxy.remote.clone();
     let requested = parts.headers.clone();
     let streaming = proxy.metrics.stream();
-    let answer =
-        tokio::task::spawn_blocking(move || read_entry(&remote, &grant, &path, &requested, head, streaming)).await;
+    let answer = tokio::task::spawn_blocking(move || {
+        read_entry(&remote, &grant.url, &headers, &path, &requested, head, streaming)
+    })
+    .await;
     Some(match answer {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => e.into_response(),
@@ -149,7 +153,7 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target) -> Option
 
 /// Asks the upstream for the archive as this caller: a grant, a refusal to pass back
 /// (`Some`), or `None` to forward the request as it is.
-async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target, query: &Query) -> Result<Grant, Option<Response>> {
+async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Grant, Option<Response>> {
     let path = archive_path(parts.uri.path(), target).ok_or(None)?;
     let url = match parts.uri.query() {
         Some(q) => format!("{}{path}?{q}", proxy.upstream),
@@ -170,14 +174,13 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target, query: &Query)
     };
     let status = resp.status();
     proxy.metrics.upstream("authorize", status.as_u16());
-    let headers = credential_headers(&parts.headers, query);
     if status.is_redirection() {
         let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
         let base = reqwest::Url::parse(&url).map_err(|_| None)?;
         let next = location.and_then(|l| base.join(l).ok()).ok_or(None)?;
         // Credentials only to the upstream's own origin.
         let same = next.origin() == base.origin();
-        return Ok(Grant { url: next.to_string(), headers: if same { headers } else { HeaderMap::new() } });
+        return Ok(Grant { url: next.to_string(), credentials: same });
     }
     if status == StatusCode::PARTIAL_CONTENT {
         // The upstream serves the archive itself: read it there, credentials as headers and
@@ -192,7 +195,7 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target, query: &Query)
         if !kept.is_empty() {
             plain.query_pairs_mut().extend_pairs(kept);
         }
-        return Ok(Grant { url: plain.to_string(), headers });
+        return Ok(Grant { url: plain.to_string(), credentials: true });
     }
     if status.is_success() {
         return Err(None);
@@ -212,13 +215,14 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target, query: &Query)
 /// Reads the entry (blocking) and answers for it.
 fn read_entry(
     remote: &super::Remote,
-    grant: &Grant,
+    url: &str,
+    credentials: &HeaderMap,
     path: &ArtifactPath,
     requested: &HeaderMap,
     head: bool,
     streaming: super::metrics::Streaming,
 ) -> Result<Response, ApiError> {
-    let mut reader = match remote.get().open_entry_with(&grant.url, path, &grant.headers) {
+    let mut reader = match remote.get().open_entry_with(url, path, credentials) {
         Ok(reader) => reader,
         Err(EngineError::NotFound { .. }) => return Err(ApiError::NotFound("Not found")),
         Err(e @ (EngineError::Http { .. } | EngineError::Changed { .. })) => {
@@ -228,8 +232,8 @@ fn read_entry(
         Err(e) => return Err(ApiError::internal(e)),
     };
     let entry = reader.entry().clone();
-    let validator = remote.get().identity(&grant.url).map(|i| format!("{:?}", i.validator)).unwrap_or_default();
-    let digest = crate::store::TokenDigest::of(&format!("{}|{validator}", grant.url.split('?').next().unwrap_or("")));
+    let validator = remote.get().identity(url).map(|i| format!("{:?}", i.validator)).unwrap_or_default();
+    let digest = crate::store::TokenDigest::of(&format!("{}|{validator}", url.split('?').next().unwrap_or("")));
     let tag: String = digest.0[..8].iter().map(|b| format!("{b:02x}")).collect();
     let mut headers = HeaderMap::new();
     headers.insert(
