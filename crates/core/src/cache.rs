@@ -2,6 +2,7 @@
 //! however many look-ups ask for it at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::Result;
@@ -18,6 +19,20 @@ pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 pub struct IndexCache<V = ()> {
     capacity: usize,
     state: Mutex<State<V>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// What an [`IndexCache`] has done since it was made (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounts {
+    /// Look-ups answered from the cache.
+    pub hits: u64,
+    /// Look-ups that loaded (successfully or not).
+    pub misses: u64,
+    /// Indexes dropped to stay within the bound.
+    pub evictions: u64,
 }
 
 type Cell<V> = Arc<Mutex<Option<(Arc<Index>, V)>>>;
@@ -45,7 +60,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<V: Clone> IndexCache<V> {
     /// A cache holding at most `capacity` bytes of indexes.
     pub fn new(capacity: usize) -> IndexCache<V> {
-        IndexCache { capacity, state: Mutex::new(State { slots: HashMap::new(), used: 0, clock: 0 }) }
+        IndexCache {
+            capacity,
+            state: Mutex::new(State { slots: HashMap::new(), used: 0, clock: 0 }),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
     }
 
     /// The index under `key`, loaded by `load` if it is not cached. A failed load caches
@@ -65,8 +86,10 @@ impl<V: Clone> IndexCache<V> {
         };
         let mut loaded = lock(&cell);
         if let Some((index, value)) = &*loaded {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok((index.clone(), value.clone()));
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         match load() {
             Ok((index, value)) => {
                 *loaded = Some((index.clone(), value.clone()));
@@ -94,6 +117,15 @@ impl<V: Clone> IndexCache<V> {
         let mut state = lock(&self.state);
         if let Some(slot) = state.slots.remove(key) {
             state.used -= slot.bytes;
+        }
+    }
+
+    /// Hits, misses and evictions so far.
+    pub fn counts(&self) -> CacheCounts {
+        CacheCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
         }
     }
 
@@ -131,6 +163,7 @@ impl<V: Clone> IndexCache<V> {
             let Some(victim) = victim else { break };
             if let Some(slot) = slots.remove(&victim) {
                 *used -= slot.bytes;
+                self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

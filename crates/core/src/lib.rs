@@ -43,7 +43,7 @@ pub use crate::archive::{Archive, open_entry};
 #[cfg(feature = "tokio")]
 pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry, stream_reader, stream_window};
 pub use crate::batch::{Batch, DEFAULT_MAX_GAP};
-pub use crate::cache::{DEFAULT_CACHE_BYTES, IndexCache, file_key};
+pub use crate::cache::{CacheCounts, DEFAULT_CACHE_BYTES, IndexCache, file_key};
 pub use crate::directory::{CentralDirectory, Entries};
 pub use crate::entry::Entry;
 pub use crate::error::{Corruption, Error, HttpProblem, MetadataProblem, Result, Unsupported, method_name};

@@ -29,6 +29,9 @@ fn the_least_recently_used_index_goes_first_when_the_bound_is_passed() {
     assert!(cache.used() <= size * 2 + size / 2);
     assert!(cache.get("b").is_none(), "b was the least recently used");
     assert!(cache.get("a").is_some() && cache.get("c").is_some());
+    // Three loads, one hit, one eviction, counted for metrics.
+    let counts = cache.counts();
+    assert_eq!((counts.misses, counts.hits, counts.evictions), (3, 1, 1));
 }
 
 #[test]

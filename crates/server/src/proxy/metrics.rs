@@ -24,6 +24,8 @@ pub(crate) struct Metrics {
     /// Range reads the engine made, and their body bytes (set from its counters at scrape).
     range_reads: Counter,
     range_bytes: Counter,
+    /// The shared index cache's hits, misses and evictions (set at scrape).
+    index_cache: Family<Labels, Counter>,
     /// Single-file requests whose grant was remembered, or asked for.
     grants: Family<Labels, Counter>,
     /// Bodies being streamed to clients now.
@@ -45,6 +47,8 @@ impl Metrics {
         );
         let range_bytes = Counter::default();
         registry.register("upstream_range_bytes", "Body bytes received by range reads", range_bytes.clone());
+        let index_cache = Family::<Labels, Counter>::default();
+        registry.register("index_cache", "Central-directory index cache: hits, misses, evictions", index_cache.clone());
         let grants = Family::<Labels, Counter>::default();
         registry.register(
             "grants",
@@ -55,7 +59,7 @@ impl Metrics {
         registry.register("streams_in_flight", "Bodies being streamed to clients", streaming.clone());
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register("request_seconds", "Time from a request to its answer's head", latency.clone());
-        Metrics { registry, upstream, range_reads, range_bytes, grants, streaming, latency }
+        Metrics { registry, upstream, range_reads, range_bytes, index_cache, grants, streaming, latency }
     }
 
     pub(crate) fn upstream(&self, kind: &'static str, status: u16) {
@@ -77,10 +81,13 @@ impl Metrics {
         Streaming(self.streaming.clone())
     }
 
-    /// The text exposition, with the engine's read counters brought up to date.
-    pub(crate) fn render(&self, reads: artifact_core::ReadStats) -> String {
+    /// The text exposition, with the engine's counters brought up to date.
+    pub(crate) fn render(&self, reads: artifact_core::ReadStats, cache: artifact_core::CacheCounts) -> String {
         self.range_reads.inner().store(reads.reads, Ordering::Relaxed);
         self.range_bytes.inner().store(reads.bytes, Ordering::Relaxed);
+        for (event, n) in [("hit", cache.hits), ("miss", cache.misses), ("eviction", cache.evictions)] {
+            self.index_cache.get_or_create(&vec![("event", event.to_owned())]).inner().store(n, Ordering::Relaxed);
+        }
         let mut out = String::new();
         let _ = encode(&mut out, &self.registry);
         out

@@ -158,6 +158,7 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
 
 async fn render_metrics(axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let text = proxy.metrics.render(proxy.remote.get().stats());
+    let remote = proxy.remote.get();
+    let text = proxy.metrics.render(remote.stats(), remote.cache().counts());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -391,4 +391,7 @@ async fn metrics_count_upstream_requests_grants_range_reads_and_answers() {
     assert!(value("artifact_proxy_upstream_range_bytes_total") > 0.0);
     assert_eq!(value("artifact_proxy_request_seconds_count"), 3.0);
     assert_eq!(value("artifact_proxy_streams_in_flight"), 0.0);
+    assert_eq!(value(r#"artifact_proxy_index_cache_total{event="miss"}"#), 1.0);
+    assert_eq!(value(r#"artifact_proxy_index_cache_total{event="hit"}"#), 1.0);
+    assert_eq!(value(r#"artifact_proxy_index_cache_total{event="eviction"}"#), 0.0);
 }
