@@ -5,16 +5,20 @@
 #     the proxy's own metrics (--metrics-listen);
 #  2. warm single-file throughput of the 2 KiB entry: wrk pinned to core 1 against the proxy
 #     (pinned to core 0 together with its upstream), against the same binary serving the
-#     same archive from its local store (pinned to core 0 alone), same run; the ratio.
+#     same archive from its local store (pinned to core 0 alone), same run; the ratio;
+#  3. READERS (500) slow clients of the 1 GiB deflated entry through a fresh proxy
+#     (benches/slow_readers.py, READ_SECONDS each): the proxy's peak RSS and threads.
 # Usage: benches/run-proxy.sh [DATA_DIR]   (default bench-data; archives made when missing)
 # Environment: DURATION (15s), CONNECTIONS (64), PORT (18200; +1 upstream, +2 metrics),
-#   ARTIFACT_BIN (use this binary, no build).
+#   READERS (500), READ_SECONDS (20), ARTIFACT_BIN (use this binary, no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-bench-data}
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
 PORT=${PORT:-18200}
+READERS=${READERS:-500}
+READ_SECONDS=${READ_SECONDS:-20}
 for tool in wrk curl taskset; do
     command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk curl util-linux >/dev/null; break; }
 done
@@ -34,6 +38,7 @@ UP=$OUT/up
 TOKEN=$("$ART" admin --data "$UP" token add bench)
 PROJECT=$("$ART" admin --data "$UP" project add bench/app | json '["id"]')
 JOB=$("$ART" import --data "$UP" --project bench/app --ref main --job many --artifacts "$DATA/many.zip" 2>/dev/null | json '["id"]')
+BIG=$("$ART" import --data "$UP" --project bench/app --ref main --job big --artifacts "$DATA/big-deflate.zip" 2>/dev/null | json '["id"]')
 SMALL=reports/summary.txt
 OTHER=$("$ART" ls --json -r "$DATA/many.zip" | python3 -c '
 import json, sys
@@ -69,3 +74,19 @@ kill -TERM "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
 LOCAL=$(rate "http://127.0.0.1:$((PORT + 1))$FILE/$SMALL")
 echo "the same binary from its local store (core 0): $LOCAL req/s"
 python3 -c "import sys; print('ratio proxy/local: %.2f (target >= 0.5)' % (float(sys.argv[1]) / float(sys.argv[2])))" "$PROXIED" "$LOCAL"
+
+echo "## 3. $READERS slow clients of the 1 GiB deflated entry through a fresh proxy"
+kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+"$ART" serve --data "$UP" --listen "127.0.0.1:$((PORT + 1))" 2>>"$OUT/up.log" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$((PORT + 1))/api/v4/version"
+"$ART" serve --upstream "http://127.0.0.1:$((PORT + 1))" --listen "127.0.0.1:$PORT" 2>>"$OUT/proxy.log" &
+PROXY=$!
+PIDS+=("$PROXY")
+wait_http "http://127.0.0.1:$PORT/api/v4/version"
+python3 benches/slow_readers.py "http://127.0.0.1:$PORT/api/v4/projects/$PROJECT/jobs/$BIG/artifacts/big.txt" \
+    -H "PRIVATE-TOKEN: $TOKEN" -c "$READERS" -s "$READ_SECONDS" --pid "$PROXY" >"$OUT/slow.json"
+python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(json.dumps({k: r[k] for k in r if k not in ("samples",)}, indent=1))' "$OUT/slow.json"
