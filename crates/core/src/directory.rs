@@ -109,43 +109,23 @@ impl CentralDirectory {
         location: CentralDirectoryLocation,
         name: &[u8],
     ) -> Result<Option<Entry>> {
-        // Larger than the largest record (46 + 3 * 65,535 bytes), so a full buffer always
-        // holds a whole one.
-        const CHUNK: u64 = 256 * 1024;
-        let end = location.offset + location.size;
-        let mut buf = vec![0u8; CHUNK.min(location.size) as usize];
-        let (mut next, mut start, mut filled, mut count) = (location.offset, 0usize, 0usize, 0u64);
-        loop {
-            let base = next - filled as u64;
-            while start < filled {
-                match central_directory::name_and_len(&buf[..filled], start, base) {
-                    Ok((candidate, len)) => {
-                        if candidate == name {
-                            let record = Bytes::copy_from_slice(&buf[start..start + len]);
-                            let header = central_directory::parse(&record, 0, base + start as u64)?;
-                            let at = base + start as u64 - location.offset;
-                            return Ok(Some(Entry::from_header(&header, &record, location.shift, at)));
-                        }
-                        start += len;
-                        count += 1;
-                    }
-                    Err(Corruption::Truncated { .. }) if next < end => break,
-                    Err(e) => return Err(e.into()),
-                }
+        let read = |at: u64, buf: &mut [u8]| Ok(source.read_exact_at(at, buf)?);
+        let visit = |candidate: &[u8], record: &[u8], at: u64| -> Result<Option<Entry>> {
+            if candidate != name {
+                return Ok(None);
             }
-            if next >= end {
-                break;
+            let record = Bytes::copy_from_slice(record);
+            let header = central_directory::parse(&record, 0, at)?;
+            Ok(Some(Entry::from_header(&header, &record, location.shift, at - location.offset)))
+        };
+        match walk_records(read, location.offset, location.offset + location.size, visit)? {
+            Walk::Found(entry) => Ok(Some(entry)),
+            Walk::End { records } => {
+                check_count(&location, records)?;
+                Ok(None)
             }
-            buf.copy_within(start..filled, 0);
-            filled -= start;
-            start = 0;
-            let n = (buf.len() - filled).min((end - next) as usize);
-            source.read_exact_at(next, &mut buf[filled..filled + n])?;
-            filled += n;
-            next += n as u64;
+            Walk::Broken(e) => Err(e.into()),
         }
-        check_count(&location, count)?;
-        Ok(None)
     }
 
     /// A central directory read earlier (from a cache): `bytes` must be exactly the
@@ -277,25 +257,13 @@ fn by_count<S: Source + ?Sized>(
     };
     // Walked through a small buffer: a hostile end record can claim gigabytes here, and
     // the walk stops at the first byte that is not a record.
-    const CHUNK: u64 = 256 * 1024; // more than the largest record
-    let mut buf: Vec<u8> = Vec::new();
-    let (mut next, mut start, mut found) = (d.offset, 0usize, 0u64);
-    while next < d.end || start < buf.len() {
-        match central_directory::name_and_len(&buf, start, next - buf.len() as u64) {
-            Ok((_, record)) => {
-                start += record;
-                found += 1;
-            }
-            Err(Corruption::Truncated { .. }) if next < d.end => {
-                buf.drain(..start);
-                start = 0;
-                let n = CHUNK.min(d.end - next) as usize;
-                buf.extend_from_slice(&fetch(source, tail, size, next, n)?);
-                next += n as u64;
-            }
-            Err(_) => return Ok(None),
-        }
-    }
+    let read = |at: u64, buf: &mut [u8]| {
+        buf.copy_from_slice(&fetch(source, tail, size, at, buf.len())?);
+        Ok(())
+    };
+    let Walk::End { records: found } = walk_records(read, d.offset, d.end, |_, _, _| Ok(None::<()>))? else {
+        return Ok(None);
+    };
     let location = CentralDirectoryLocation {
         offset: d.offset,
         size: room,
@@ -305,6 +273,58 @@ fn by_count<S: Source + ?Sized>(
         declared_size: d.size,
     };
     Ok(check_count(&location, found).is_ok().then_some(location))
+}
+
+/// Where a walk over central-directory records stopped.
+enum Walk<T> {
+    /// The visitor found what it looked for.
+    Found(T),
+    /// Every record up to the end, and how many there were.
+    End { records: u64 },
+    /// Bytes that are not a whole record.
+    Broken(Corruption),
+}
+
+/// Walks the records in `offset..end` through a reused buffer of 256 KiB (larger than the
+/// largest record, 46 + 3 * 65,535 bytes, so a full buffer always holds a whole one),
+/// filled by `read`, calling `visit(name, record, absolute offset)` on each until it
+/// returns a value. Nothing is held but the buffer: a directory of gigabytes, or a claim of
+/// one, costs no more memory.
+fn walk_records<T>(
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<()>,
+    offset: u64,
+    end: u64,
+    mut visit: impl FnMut(&[u8], &[u8], u64) -> Result<Option<T>>,
+) -> Result<Walk<T>> {
+    const CHUNK: u64 = 256 * 1024;
+    let mut buf = vec![0u8; CHUNK.min(end - offset) as usize];
+    let (mut next, mut start, mut filled, mut records) = (offset, 0usize, 0usize, 0u64);
+    loop {
+        let base = next - filled as u64;
+        while start < filled {
+            match central_directory::name_and_len(&buf[..filled], start, base) {
+                Ok((name, len)) => {
+                    if let Some(found) = visit(name, &buf[start..start + len], base + start as u64)? {
+                        return Ok(Walk::Found(found));
+                    }
+                    start += len;
+                    records += 1;
+                }
+                Err(Corruption::Truncated { .. }) if next < end => break,
+                Err(e) => return Ok(Walk::Broken(e)),
+            }
+        }
+        if next >= end {
+            return Ok(Walk::End { records });
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        start = 0;
+        let n = (buf.len() - filled).min((end - next) as usize);
+        read(next, &mut buf[filled..filled + n])?;
+        filled += n;
+        next += n as u64;
+    }
 }
 
 /// Checks the records found against the count the end record claims.

@@ -34,10 +34,9 @@ use crate::delivery::{Plan, Representation};
 use crate::error::ApiError;
 use crate::lookups::LookupKey;
 use crate::query::Query;
+use crate::routes::artifacts::answer::{INLINE_MAX, entry_headers};
 use crate::routes::artifacts::target::Target;
 
-/// Entries up to this size are read and verified before the headers are sent.
-const INLINE_MAX: u64 = 64 * 1024;
 /// Grants remembered at most; past this the memory starts over.
 const MAX_GRANTS: usize = 16_384;
 
@@ -113,13 +112,10 @@ fn archive_path(raw_path: &str, target: &Target) -> Option<String> {
 }
 
 /// Answers a single-file request, or `None` when it should be forwarded as it is.
-pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target) -> Option<Response> {
+pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: ArtifactPath) -> Option<Response> {
     let query = Query::parse(parts.uri.query());
     let credential = Credential::from_request(&parts.headers, &query);
     let key = LookupKey::new(Credential::digest(credential.as_ref()), &target.project, &target.job)?;
-    let raw_file = target.file.clone()?;
-    let decoded: Vec<u8> = percent_encoding::percent_decode_str(&raw_file).collect();
-    let path = ArtifactPath::new(&decoded).ok()?;
     let remembered = proxy.grants.get(&key, proxy.auth_ttl);
     proxy.metrics.grant(remembered.is_some());
     let grant = match remembered {
@@ -235,15 +231,8 @@ fn read_entry(
     let validator = remote.get().identity(url).map(|i| format!("{:?}", i.validator)).unwrap_or_default();
     let digest = crate::store::TokenDigest::of(&format!("{}|{validator}", url.split('?').next().unwrap_or("")));
     let tag: String = digest.0[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::routes::artifacts::content_type_of(path.file_name())),
-    );
-    if let Ok(v) = crate::routes::artifacts::disposition_of(path.file_name()) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    let headers = entry_headers(path)?;
+    // Read and verified before the headers go out, as the local server does.
     let small = entry.size() <= INLINE_MAX;
     let rep = Representation {
         len: entry.size(),

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::Proxy;
 use super::rewrite::{rebase, rebase_json};
-use crate::error::ApiError;
+use crate::routes::artifacts::answer::artifact_path;
 use crate::routes::artifacts::target::Target;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), and `Host`: they describe one connection, never
@@ -48,17 +48,9 @@ pub(crate) fn gateway(status: StatusCode) -> Response {
     (status, axum::Json(json!({ "message": message }))).into_response()
 }
 
-/// The single-file endpoints' artifact path breaks the path rule: the 400 the local
-/// server gives, before anything goes upstream (the upstream's URL parser would resolve
-/// `%2E%2E` segments before GitLab could refuse them).
-fn breaks_the_path_rule(target: &Target) -> Option<Response> {
-    let decoded: Vec<u8> = percent_encoding::percent_decode_str(target.file.as_deref()?).collect();
-    let why = artifact_core::ArtifactPath::new(&decoded).err()?;
-    Some(ApiError::InvalidParam(format!("artifact_path is invalid: {why}")).into_response())
-}
-
-/// The target of a single-file request (endpoint 7 or 8, `GET` or `HEAD`), if it is one.
-fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<Target> {
+/// The target of a single-file request (endpoint 7 or 8, `GET` or `HEAD`) and its raw
+/// artifact path, if it is one.
+fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<(Target, String)> {
     if !matches!(*method, Method::GET | Method::HEAD) {
         return None;
     }
@@ -75,7 +67,8 @@ fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<Target> {
     } else {
         return None;
     };
-    target.file.is_some().then_some(target)
+    let file = target.file.clone()?;
+    Some((target, file))
 }
 
 /// JSON bodies up to this size have their upstream URLs rewritten; larger ones pass as
@@ -91,11 +84,14 @@ pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Re
 
 async fn answer(proxy: &Arc<Proxy>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    if let Some(target) = single_file(&parts.method, &parts.uri) {
-        if let Some(refused) = breaks_the_path_rule(&target) {
-            return refused;
-        }
-        if let Some(answer) = super::file::file(proxy, &parts, target).await {
+    if let Some((target, raw_file)) = single_file(&parts.method, &parts.uri) {
+        // The path rule's 400 before anything goes upstream (whose URL parser would resolve
+        // `%2E%2E` segments before GitLab could refuse them).
+        let path = match artifact_path(&raw_file) {
+            Ok(path) => path,
+            Err(refused) => return refused.into_response(),
+        };
+        if let Some(answer) = super::file::file(proxy, &parts, target, path).await {
             return answer;
         }
     }

@@ -4,13 +4,12 @@
 //! [`target`] parses what a request names; [`answer`] turns a verified entry into a
 //! response (type, disposition, gzip framing, the body read now or streamed).
 
-mod answer;
+pub(crate) mod answer;
 pub(crate) mod target;
 
 use self::answer::{
-    EntryAnswer, GZIP_HEADER, INLINE_MAX, accepts_gzip, content_type, disposition, gzip_member, respond,
+    EntryAnswer, GZIP_HEADER, INLINE_MAX, accepts_gzip, artifact_path, entry_headers, gzip_member, respond,
 };
-pub(crate) use self::answer::{content_type as content_type_of, disposition as disposition_of};
 use self::target::{ByRef, FileById, Target};
 
 use std::io::Read;
@@ -21,7 +20,6 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
-use percent_encoding::percent_decode_str;
 
 use super::{Ctx, blocking, id_param};
 use crate::auth::{Credential, Need, Routes};
@@ -122,9 +120,7 @@ async fn download(ctx: Ctx, target: Target) -> ApiResult<Response> {
 }
 
 async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
-    let decoded: Vec<u8> = percent_decode_str(raw_path).collect();
-    let path =
-        ArtifactPath::new(&decoded).map_err(|e| ApiError::InvalidParam(format!("artifact_path is invalid: {e}")))?;
+    let path = artifact_path(raw_path)?;
     let key = LookupKey::new(Credential::digest(ctx.credential.as_ref()), &id, &job);
     let shared = ctx.state.inner.clone();
     // The hot path: a look-up remembered, its archive open and indexed. No query and no
@@ -214,10 +210,7 @@ fn answer_verified(
     let deflated = entry.method() == 8;
     let identity_tag =
         format!("\"{}-{:08x}-{}\"", etag_of(&archive_ref.key).trim_matches('"'), entry.crc32(), entry.size());
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path.file_name())));
-    headers.insert(header::CONTENT_DISPOSITION, disposition(path.file_name())?);
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    let mut headers = entry_headers(path)?;
     if deflated {
         headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
