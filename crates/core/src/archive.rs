@@ -27,7 +27,7 @@ pub fn open_entry<S: Source>(source: S, path: &ArtifactPath) -> Result<EntryRead
 }
 
 /// What a look-up for `path` found, if GitLab would serve it: directories are not.
-fn servable(found: Option<Entry>, path: &ArtifactPath) -> Result<Entry> {
+pub(crate) fn servable(found: Option<Entry>, path: &ArtifactPath) -> Result<Entry> {
     match found {
         Some(entry) if !entry.is_dir() => Ok(entry),
         _ => Err(Error::NotFound { name: path.as_str().to_owned() }),

@@ -105,6 +105,29 @@ impl<V: Clone> IndexCache<V> {
         }
     }
 
+    /// The index under `key` if it is loaded, counted as a hit and marked used; `None` (and
+    /// nothing counted) when it is not cached or still loading. It never waits, so an async
+    /// task may call it: on `None`, it loads with [`get_or_load`](Self::get_or_load) where
+    /// blocking is allowed.
+    pub fn try_get(&self, key: &str) -> Option<(Arc<Index>, V)> {
+        let cell = {
+            let mut state = lock(&self.state);
+            state.clock += 1;
+            let now = state.clock;
+            let slot = state.slots.get_mut(key)?;
+            slot.last_used = now;
+            slot.cell.clone()
+        };
+        let loaded = match cell.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let (index, value) = loaded.as_ref()?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some((index.clone(), value.clone()))
+    }
+
     /// The cached index under `key`, if any, without loading.
     pub fn get(&self, key: &str) -> Option<(Arc<Index>, V)> {
         let cell = lock(&self.state).slots.get(key).map(|s| s.cell.clone())?;

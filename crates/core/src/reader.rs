@@ -26,6 +26,10 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 /// remote one). Every read is checked: the stream never yields more than the declared size,
 /// and the read that would end it fails instead if the size or CRC-32 is wrong, so end of
 /// file is only ever reported for data that verified.
+///
+/// A source that answers `WouldBlock` (a non-blocking one, fed as bytes arrive) leaves the
+/// reader as it was: the error is passed on, and the next read after more input continues
+/// where it stopped. Every other error is final.
 #[derive(Debug)]
 pub struct EntryReader {
     entry: Entry,
@@ -309,6 +313,30 @@ impl Read for CompressedReader {
     }
 }
 
+/// A source with nothing to read, for readers whose whole range is handed to them
+/// ([`EntryReader::with_stream`] with a span that covers the header and data).
+#[cfg(all(feature = "http", feature = "tokio"))]
+pub(crate) struct Unreadable;
+
+#[cfg(all(feature = "http", feature = "tokio"))]
+impl Source for Unreadable {
+    fn len(&self) -> u64 {
+        0
+    }
+
+    fn read_exact_at(&self, _: u64, _: &mut [u8]) -> io::Result<()> {
+        Err(io::Error::other("no second range is read here"))
+    }
+
+    fn read_stream(&self, _: u64, _: u64) -> io::Result<RangeReader> {
+        Err(io::Error::other("no second range is read here"))
+    }
+
+    fn stats(&self) -> crate::source::ReadStats {
+        crate::source::ReadStats::default()
+    }
+}
+
 /// The local header must agree with the central directory on what matters for reading.
 fn check_local_header(entry: &Entry, local: &local_header::LocalFileHeader<'_>, offset: u64) -> Result<()> {
     let mismatch = |field| Corruption::LocalHeaderMismatch { name: lossy(entry.name()), offset, field };
@@ -339,7 +367,7 @@ fn check_local_header(entry: &Entry, local: &local_header::LocalFileHeader<'_>, 
 
 /// The bytes between the entry's local header and `data_limit`; too few for a header is
 /// corrupt.
-fn room(entry: &Entry, data_limit: u64) -> Result<u64> {
+pub(crate) fn room(entry: &Entry, data_limit: u64) -> Result<u64> {
     let offset = entry.header_offset;
     match data_limit.checked_sub(offset) {
         Some(room) if room >= FIXED_LEN as u64 => Ok(room),
@@ -398,7 +426,11 @@ impl Read for EntryReader {
         }
         let result = if self.inflate.is_some() { self.read_deflate(out) } else { self.read_stored(out) };
         result.map_err(|e| {
-            self.state = State::Failed;
+            // Input not there yet: every step so far is committed (the decoders take input
+            // only after it was read), so the reader stays usable.
+            if !matches!(&e, Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock) {
+                self.state = State::Failed;
+            }
             e.into()
         })
     }

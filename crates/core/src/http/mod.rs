@@ -9,6 +9,8 @@
 mod body;
 mod content_range;
 mod disk;
+#[cfg(feature = "tokio")]
+mod nonblocking;
 mod redirect;
 mod remote;
 
@@ -24,6 +26,8 @@ use crate::error::{Error, HttpProblem, Result, Unsupported};
 use crate::source::{FileSource, RangeReader, ReadCounter, ReadStats, Source, check_range};
 
 pub use body::RESUME_ATTEMPTS;
+#[cfg(feature = "tokio")]
+pub use nonblocking::{AsyncEntry, OUT_CHUNK, READ_BUFFER, RemoteEntry};
 pub use redirect::{RedirectEnd, Redirects};
 pub use remote::RemoteArchives;
 
@@ -279,12 +283,12 @@ impl HttpSource {
             }
             other => return Err(http_error(&url, HttpProblem::Status(other.as_u16()))),
         }
-        let range = content_range_of(&response, &url)?;
+        let range = content_range_of(response.headers(), &url)?;
         let size = range.total;
         let wanted_start = size.saturating_sub(options.suffix_len.max(1));
         if range.start != wanted_start || range.end != size - 1 {
             let expected = format!("{wanted_start}-{}/{size}", size - 1);
-            return Err(wrong_range(&url, expected, &response));
+            return Err(wrong_range(&url, expected, response.headers()));
         }
         let validator = Validator::from_headers(response.headers());
         let tail = read_body(response, range.len(), &url, &counter)?;
@@ -359,42 +363,65 @@ impl Inner {
             .get(self.url.clone())
             .headers(self.headers.clone())
             .header(header::RANGE, format!("bytes={start}-{}", end - 1));
-        match &self.validator {
-            Validator::ETag(tag) => request = request.header(header::IF_MATCH, tag),
-            Validator::LastModified(date) => request = request.header(header::IF_RANGE, date),
-            Validator::WeakETag(_) | Validator::None => {}
+        if let Some((name, value)) = self.validator.precondition() {
+            request = request.header(name, value);
         }
         self.counter.record_request();
         let response = request.send().map_err(|e| transport(self.url.as_str(), e))?;
-        match response.status() {
-            StatusCode::PARTIAL_CONTENT => {}
-            StatusCode::PRECONDITION_FAILED | StatusCode::OK => {
-                return Err(Error::Changed { url: shown(&self.url) });
-            }
-            other => return Err(http_error(&self.url, HttpProblem::Status(other.as_u16()))),
-        }
-        let now = Validator::from_headers(response.headers());
-        if now != Validator::None && now != self.validator {
-            return Err(Error::Changed { url: shown(&self.url) });
-        }
-        let range = content_range_of(&response, &self.url)?;
-        if range.start != start || range.end != end - 1 || range.total != self.size {
-            let expected = format!("{start}-{}/{}", end - 1, self.size);
-            return Err(wrong_range(&self.url, expected, &response));
-        }
+        check_partial(&self.url, response.status(), response.headers(), &self.validator, (start, end), self.size)?;
         Ok(response)
     }
 }
 
-fn content_range_of(response: &Response, url: &Url) -> Result<content_range::ContentRange> {
-    let value = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+impl Validator {
+    /// The header that makes a range request fail (or answer whole) if the archive is no
+    /// longer this version: `If-Match` for a strong `ETag`, `If-Range` for a date.
+    fn precondition(&self) -> Option<(header::HeaderName, &str)> {
+        match self {
+            Validator::ETag(tag) => Some((header::IF_MATCH, tag)),
+            Validator::LastModified(date) => Some((header::IF_RANGE, date)),
+            Validator::WeakETag(_) | Validator::None => None,
+        }
+    }
+}
+
+/// Checks the answer to a range request for `start..end` of an archive of `size` bytes:
+/// `206`, the validator unchanged (else [`Error::Changed`]), exactly the range asked for.
+fn check_partial(
+    url: &Url,
+    status: StatusCode,
+    headers: &HeaderMap,
+    validator: &Validator,
+    (start, end): (u64, u64),
+    size: u64,
+) -> Result<()> {
+    match status {
+        StatusCode::PARTIAL_CONTENT => {}
+        StatusCode::PRECONDITION_FAILED | StatusCode::OK => {
+            return Err(Error::Changed { url: shown(url) });
+        }
+        other => return Err(http_error(url, HttpProblem::Status(other.as_u16()))),
+    }
+    let now = Validator::from_headers(headers);
+    if now != Validator::None && now != *validator {
+        return Err(Error::Changed { url: shown(url) });
+    }
+    let range = content_range_of(headers, url)?;
+    if range.start != start || range.end != end - 1 || range.total != size {
+        return Err(wrong_range(url, format!("{start}-{}/{size}", end - 1), headers));
+    }
+    Ok(())
+}
+
+fn content_range_of(headers: &HeaderMap, url: &Url) -> Result<content_range::ContentRange> {
+    let value = headers.get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
     value
         .and_then(content_range::parse)
         .ok_or_else(|| http_error(url, HttpProblem::MissingContentRange(value.map(str::to_owned))))
 }
 
-fn wrong_range(url: &Url, expected: String, response: &Response) -> Error {
-    let found = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+fn wrong_range(url: &Url, expected: String, headers: &HeaderMap) -> Error {
+    let found = headers.get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
     http_error(url, HttpProblem::WrongRange { expected, found: found.unwrap_or("none").to_owned() })
 }
 

@@ -21,6 +21,9 @@ use crate::source::{ReadCounter, ReadStats, Source};
 #[derive(Debug)]
 pub struct RemoteArchives {
     client: Client,
+    /// The async client, made on first use.
+    #[cfg(feature = "tokio")]
+    async_client: std::sync::OnceLock<super::nonblocking::AsyncClient>,
     options: HttpOptions,
     cache: IndexCache<RemoteIdentity>,
     disk: Option<super::disk::DiskCache>,
@@ -31,7 +34,15 @@ impl RemoteArchives {
     /// With the default cache bound and no disk cache.
     pub fn new(options: HttpOptions) -> Result<RemoteArchives> {
         let client = client(&options)?;
-        Ok(RemoteArchives { client, options, cache: IndexCache::default(), disk: None, counter: Arc::default() })
+        Ok(RemoteArchives {
+            client,
+            #[cfg(feature = "tokio")]
+            async_client: std::sync::OnceLock::new(),
+            options,
+            cache: IndexCache::default(),
+            disk: None,
+            counter: Arc::default(),
+        })
     }
 
     /// Keeps indexes in `dir` too, so another process reads them (keyed by the URL with its
@@ -106,6 +117,60 @@ impl RemoteArchives {
         archive.reader(&entry)
     }
 
+    /// Finds the entry at `path` of the archive at `url` in its index, sending `headers`
+    /// (one caller's credentials) if the index has to be read: no request when it is
+    /// cached. Blocks while it loads; [`open_entry_async`](Self::open_entry_async) reads
+    /// the entry on async I/O.
+    #[cfg(feature = "tokio")]
+    pub fn locate_with(&self, url: &str, path: &ArtifactPath, headers: &HeaderMap) -> Result<super::RemoteEntry> {
+        let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
+        let (index, identity) = self.cache.get_or_load(url, || self.load(url, &options))?;
+        located(url, path, &options.headers, &index, identity)
+    }
+
+    /// Like [`open_entry_with`](Self::open_entry_with), on async I/O: the entry's range is
+    /// read by the async client and streamed by the returned [`AsyncEntry`](super::AsyncEntry),
+    /// so no thread waits on the network for it. An index in memory costs no wait at all;
+    /// one that is not is loaded on tokio's blocking pool first. A stale index is dropped
+    /// and the entry looked up again once, as [`open_entry`](Self::open_entry) does.
+    #[cfg(feature = "tokio")]
+    pub async fn open_entry_async(
+        self: &Arc<Self>,
+        url: &str,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Result<super::AsyncEntry> {
+        let client = self.async_client.get_or_init(|| super::nonblocking::AsyncClient::new(&self.options)).clone();
+        let mut retried = false;
+        loop {
+            let in_memory = self.cache.try_get(url);
+            let cached = in_memory.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(url));
+            let located = match in_memory {
+                Some((index, identity)) => located(url, path, headers, &index, identity),
+                None => {
+                    let (this, url, path, headers) = (self.clone(), url.to_owned(), path.clone(), headers.clone());
+                    tokio::task::spawn_blocking(move || this.locate_with(&url, &path, &headers))
+                        .await
+                        .map_err(|_| Error::Io(std::io::Error::other("loading the index was cancelled")))?
+                }
+            };
+            let opened = match located {
+                Ok(at) => super::AsyncEntry::open(&client, &at, self.counter.clone()).await,
+                Err(e) => Err(e),
+            };
+            match opened {
+                Err(e) if cached && !retried && retryable(&e) => {
+                    self.cache.remove(url);
+                    if let Some(disk) = &self.disk {
+                        disk.remove(url);
+                    }
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The validator of the archive at `url` as cached (after [`open_entry`](Self::open_entry)
     /// read it): what identifies the version the entry came from.
     pub fn identity(&self, url: &str) -> Option<RemoteIdentity> {
@@ -129,6 +194,26 @@ impl RemoteArchives {
         }
         Ok((Arc::new(Index::build(cd)?), identity))
     }
+}
+
+/// The entry at `path` in `index`, with the URL and headers its ranges are read with.
+#[cfg(feature = "tokio")]
+fn located(
+    url: &str,
+    path: &ArtifactPath,
+    headers: &HeaderMap,
+    index: &Index,
+    identity: RemoteIdentity,
+) -> Result<super::RemoteEntry> {
+    let entry = crate::archive::servable(index.find(path.as_bytes()), path)?;
+    let (target, asked) = (super::parse_url(&identity.url)?, super::parse_url(url)?);
+    Ok(super::RemoteEntry {
+        entry,
+        data_limit: index.central_directory().data_limit(),
+        headers: super::headers_for(&target, &asked, headers),
+        url: target,
+        identity,
+    })
 }
 
 /// Errors after which a cached index may be stale: the archive changed, the URL the cache

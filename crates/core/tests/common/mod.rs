@@ -59,3 +59,41 @@ pub fn cat_from<S: Source>(source: S, path: &str) -> Result<Vec<u8>, Error> {
     archive.reader(&entry)?.read_to_end(&mut out).map_err(Error::from_io)?;
     Ok(out)
 }
+
+/// A stored entry whose local header carries `extra_len` bytes of extra field that the
+/// central directory does not.
+pub fn with_local_extra(extra_len: usize, data: &[u8]) -> Vec<u8> {
+    let name = b"x.txt";
+    let crc = crc32fast::hash(data);
+    let mut extra = 0xcafeu16.to_le_bytes().to_vec();
+    extra.extend_from_slice(&((extra_len - 4) as u16).to_le_bytes());
+    extra.resize(extra_len, 0xee);
+    let mut out = 0x0403_4b50u32.to_le_bytes().to_vec();
+    out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+    out.extend_from_slice(name);
+    out.extend_from_slice(&extra);
+    out.extend_from_slice(data);
+    let cd_at = out.len() as u32;
+    let mut cd = 0x0201_4b50u32.to_le_bytes().to_vec();
+    cd.extend_from_slice(&[20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+    cd.extend_from_slice(&crc.to_le_bytes());
+    cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    cd.extend_from_slice(&[0; 8]);
+    cd.extend_from_slice(&(0o100644u32 << 16).to_le_bytes());
+    cd.extend_from_slice(&0u32.to_le_bytes());
+    cd.extend_from_slice(name);
+    out.extend_from_slice(&cd);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_at.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}

@@ -1,0 +1,367 @@
+//! Entries of remote archives on async I/O: no thread waits on the network.
+//!
+//! The index is found as for the blocking reader (cached, or loaded once); the entry's
+//! range is then asked for with one request on hyper's async client, and its body is fed to
+//! the same [`EntryReader`] the blocking path uses, through a buffer that answers
+//! `WouldBlock` when empty: the header checks, the inflate, the size and CRC-32 checks are
+//! the engine's own, and end of stream is only reported for verified data.
+//!
+//! Memory per stream is bounded: the connection reads at most [`READ_BUFFER`] bytes at a
+//! time, the stream yields at most [`OUT_CHUNK`] bytes per item, and nothing is read from
+//! the upstream until the consumer asks for the next item, so a slow consumer holds back
+//! the upstream through TCP flow control instead of piling bytes up here. Dropping the
+//! stream closes its connection: a cancelled download stops reading the upstream.
+//!
+//! A body that breaks mid-way ends the stream with an error (the blocking reader resumes
+//! from the next byte instead; a server relaying the stream aborts its own response).
+
+use std::collections::VecDeque;
+use std::future::Future as _;
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::Empty;
+use hyper::body::{Body as _, Incoming};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use reqwest::Url;
+use reqwest::header::{self, HeaderMap};
+
+use super::{HttpOptions, RemoteIdentity, check_partial, http_error, shown};
+use crate::entry::Entry;
+use crate::error::{Error, HttpProblem, Result};
+use crate::reader::{EntryReader, Unreadable, room, span_of};
+use crate::source::ReadCounter;
+use crate::zip::local_header::{self, FIXED_LEN};
+
+/// The most one connection reads from its socket at a time (hyper's read buffer bound).
+pub const READ_BUFFER: usize = 64 * 1024;
+/// The most uncompressed bytes one stream item carries.
+pub const OUT_CHUNK: usize = 64 * 1024;
+
+/// The async HTTP client the streams share: a pool of keep-alive connections.
+#[derive(Clone)]
+pub(crate) struct AsyncClient {
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    stall: Duration,
+}
+
+impl std::fmt::Debug for AsyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncClient").field("stall", &self.stall).finish_non_exhaustive()
+    }
+}
+
+impl AsyncClient {
+    /// A client with `options`' connect and stall timeouts (it follows no redirects: range
+    /// reads go to the URL the first request's redirects ended at).
+    pub(crate) fn new(options: &HttpOptions) -> AsyncClient {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(options.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new()).http1_max_buf_size(READ_BUFFER).build(https);
+        AsyncClient { client, stall: options.stall_timeout }
+    }
+
+    /// One checked range request for `start..end` of the located archive.
+    async fn range(&self, at: &RemoteEntry, (start, end): (u64, u64), counter: &ReadCounter) -> Result<Incoming> {
+        let mut request = hyper::Request::get(at.url.as_str());
+        if let Some(headers) = request.headers_mut() {
+            headers.extend(at.headers.clone());
+            let range = format!("bytes={start}-{}", end - 1);
+            headers.insert(header::RANGE, range.parse().map_err(|_| transport(&at.url, "bad range"))?);
+            if let Some((name, value)) = at.identity.validator.precondition() {
+                headers.insert(name, value.parse().map_err(|_| transport(&at.url, "bad validator"))?);
+            }
+        }
+        let request = request.body(Empty::new()).map_err(|e| transport(&at.url, &e.to_string()))?;
+        counter.record_request();
+        let response = match tokio::time::timeout(self.stall, self.client.request(request)).await {
+            Err(_) => return Err(http_error(&at.url, HttpProblem::Timeout("no response in time".into()))),
+            Ok(Err(e)) if e.is_connect() => return Err(http_error(&at.url, HttpProblem::Connect(e.to_string()))),
+            Ok(Err(e)) => return Err(transport(&at.url, &e.to_string())),
+            Ok(Ok(response)) => response,
+        };
+        let size = at.identity.size;
+        check_partial(&at.url, response.status(), response.headers(), &at.identity.validator, (start, end), size)?;
+        Ok(response.into_body())
+    }
+}
+
+fn transport(url: &Url, why: &str) -> Error {
+    http_error(url, HttpProblem::Transport(why.to_owned()))
+}
+
+/// An entry found in a remote archive's index, with what reading it takes: made by
+/// [`RemoteArchives::locate_with`](super::RemoteArchives::locate_with).
+#[derive(Debug, Clone)]
+pub struct RemoteEntry {
+    pub(super) entry: Entry,
+    pub(super) data_limit: u64,
+    /// Where ranges are read (the end of the first request's redirects).
+    pub(super) url: Url,
+    /// The headers for `url` (credentials only if it is the origin first asked).
+    pub(super) headers: HeaderMap,
+    pub(super) identity: RemoteIdentity,
+}
+
+impl RemoteEntry {
+    /// The entry, as the central directory describes it.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The archive version the index was read from (what a read checks with `If-Match`).
+    pub fn identity(&self) -> &RemoteIdentity {
+        &self.identity
+    }
+}
+
+/// Compressed bytes handed to an [`EntryReader`] as they arrive: `WouldBlock` while empty,
+/// end of file once the body ended.
+#[derive(Clone, Default)]
+struct Feed(Arc<Mutex<FeedState>>);
+
+#[derive(Default)]
+struct FeedState {
+    chunks: VecDeque<Bytes>,
+    ended: bool,
+}
+
+impl Feed {
+    fn lock(&self) -> MutexGuard<'_, FeedState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.lock().chunks.push_back(bytes);
+        }
+    }
+
+    fn end(&self) {
+        self.lock().ended = true;
+    }
+}
+
+impl Read for Feed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut state = self.lock();
+        let Some(front) = state.chunks.front_mut() else {
+            return if state.ended { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
+        };
+        let n = buf.len().min(front.len());
+        buf[..n].copy_from_slice(&front[..n]);
+        front.advance(n);
+        if front.is_empty() {
+            state.chunks.pop_front();
+        }
+        Ok(n)
+    }
+}
+
+/// One entry of a remote archive, streaming on async I/O as a `Stream` of verified
+/// uncompressed chunks: an error item (and nothing after it) if the archive turns out
+/// damaged, changed or cut, and the end only after the size and CRC-32 checked out.
+pub struct AsyncEntry {
+    reader: EntryReader,
+    feed: Feed,
+    body: Option<Incoming>,
+    url: Url,
+    identity: RemoteIdentity,
+    stall: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    counter: Arc<ReadCounter>,
+    /// An output buffer that got nothing (the reader wanted input): used for the next read.
+    spare: Option<Vec<u8>>,
+    done: bool,
+}
+
+impl std::fmt::Debug for AsyncEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncEntry").field("entry", self.reader.entry()).field("url", &shown(&self.url)).finish()
+    }
+}
+
+impl AsyncEntry {
+    /// Asks for the entry's range (one request; two if its local extra field is longer
+    /// than the reader's slack) and checks its local header, before any byte is returned.
+    pub(crate) async fn open(client: &AsyncClient, at: &RemoteEntry, counter: Arc<ReadCounter>) -> Result<AsyncEntry> {
+        let entry = &at.entry;
+        crate::reader::check_readable(entry)?;
+        let room = room(entry, at.data_limit)?;
+        let start = entry.header_offset;
+        let mut span = span_of(entry).min(room);
+        let mut body = client.range(at, (start, start + span), &counter).await?;
+        let mut head = BytesMut::new();
+        let mut ended =
+            fill(&mut body, &mut head, FIXED_LEN.min(span as usize), client.stall, &at.url, &counter).await?;
+        if head.len() >= FIXED_LEN {
+            let header_len = match local_header::parse(&head[..FIXED_LEN], start)? {
+                Ok(h) => h.len,
+                Err(local_header::NeedMore(n)) => n as u64,
+            };
+            let data_end = header_len.checked_add(entry.compressed_size).filter(|&e| e <= room);
+            if let Some(data_end) = data_end.filter(|&e| e > span) {
+                // The local extra field outgrew the slack: ask for the header and data.
+                span = data_end;
+                body = client.range(at, (start, start + span), &counter).await?;
+                head.clear();
+            }
+            let want = header_len.min(span) as usize;
+            ended = fill(&mut body, &mut head, want, client.stall, &at.url, &counter).await?;
+        }
+        let feed = Feed::default();
+        feed.push(head.freeze());
+        if ended {
+            feed.end();
+        }
+        let reader = EntryReader::with_stream(&Unreadable, entry.clone(), at.data_limit, Box::new(feed.clone()), span)?;
+        Ok(AsyncEntry {
+            reader,
+            feed,
+            body: (!ended).then_some(body),
+            url: at.url.clone(),
+            identity: at.identity.clone(),
+            stall: client.stall,
+            timer: None,
+            counter,
+            spare: None,
+            done: false,
+        })
+    }
+
+    /// The entry being read.
+    pub fn entry(&self) -> &Entry {
+        self.reader.entry()
+    }
+
+    /// The archive version being read (checked by every request with `If-Match`).
+    pub fn identity(&self) -> &RemoteIdentity {
+        &self.identity
+    }
+
+    /// Reads the rest of the entry into memory, verified: for small entries, which are
+    /// answered only once they checked out.
+    pub async fn read_all(mut self) -> Result<Bytes> {
+        let mut out = BytesMut::with_capacity(self.entry().size().min(OUT_CHUNK as u64 * 16) as usize);
+        while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_chunk(cx)).await {
+            out.extend_from_slice(&chunk.map_err(Error::from_io)?);
+        }
+        Ok(out.freeze())
+    }
+
+    /// The next verified chunk: the reader runs on what has arrived, and the body is polled
+    /// only when it needs more.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let mut buf = match self.spare.take() {
+                Some(buf) => buf,
+                None => {
+                    let left = self.entry().size().saturating_sub(self.reader.produced());
+                    vec![0; left.clamp(1, OUT_CHUNK as u64) as usize]
+                }
+            };
+            match self.reader.read(&mut buf) {
+                Ok(0) => {
+                    self.done = true;
+                    self.body = None;
+                    return Poll::Ready(None);
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Poll::Ready(Some(Ok(Bytes::from(buf))));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.spare = Some(buf),
+                Err(e) => {
+                    self.done = true;
+                    self.body = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            // The reader wants more input.
+            let Some(body) = self.body.as_mut() else {
+                self.feed.end();
+                continue;
+            };
+            let stall = self.stall;
+            let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+            match Pin::new(body).poll_frame(cx) {
+                Poll::Pending => {
+                    if timer.as_mut().poll(cx).is_ready() {
+                        self.done = true;
+                        self.body = None;
+                        let e = http_error(&self.url, HttpProblem::Timeout("the body stalled".into()));
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    self.timer = None;
+                    if let Ok(data) = frame.into_data() {
+                        self.counter.record_bytes(data.len());
+                        self.feed.push(data);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.done = true;
+                    self.body = None;
+                    return Poll::Ready(Some(Err(transport(&self.url, &e.to_string()).into())));
+                }
+                Poll::Ready(None) => {
+                    self.body = None;
+                    self.feed.end();
+                }
+            }
+        }
+    }
+}
+
+impl futures_core::Stream for AsyncEntry {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx)
+    }
+}
+
+/// Reads body frames into `head` until it holds `want` bytes; `true` if the body ended.
+async fn fill(
+    body: &mut Incoming,
+    head: &mut BytesMut,
+    want: usize,
+    stall: Duration,
+    url: &Url,
+    counter: &ReadCounter,
+) -> Result<bool> {
+    use http_body_util::BodyExt;
+    while head.len() < want {
+        match tokio::time::timeout(stall, body.frame()).await {
+            Err(_) => return Err(http_error(url, HttpProblem::Timeout("the body stalled".into()))),
+            Ok(None) => return Ok(true),
+            Ok(Some(Err(e))) => return Err(transport(url, &e.to_string())),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    counter.record_bytes(data.len());
+                    head.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    Ok(body.is_end_stream())
+}

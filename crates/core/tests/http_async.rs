@@ -1,0 +1,144 @@
+//! Entries of remote archives on async I/O (`RemoteArchives::open_entry_async`): the same
+//! request counts, checks and failures as the blocking reader, over real HTTP on loopback.
+
+mod common;
+
+use std::sync::Arc;
+
+use artifact_core::http::{AsyncEntry, HttpOptions, RemoteArchives};
+use artifact_core::{ArtifactPath, Error, HttpProblem};
+use artifact_testkit::range_server::{Behaviour, RangeServer};
+use common::*;
+use futures_util::StreamExt;
+
+fn path(p: &str) -> ArtifactPath {
+    ArtifactPath::new(p).unwrap()
+}
+
+fn small() -> Vec<u8> {
+    build(&[deflated("a.txt", text(2048, 1)), stored("b.bin", vec![7u8; 500]), deflated("c/d.txt", text(300_000, 2))])
+}
+
+fn remote() -> Arc<RemoteArchives> {
+    Arc::new(RemoteArchives::new(HttpOptions::default()).unwrap())
+}
+
+/// Runs `f` on a two-worker runtime. The servers and the archives (which hold blocking
+/// clients) are made and dropped outside it, as blocking clients must be.
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(f)
+}
+
+/// The whole stream, or its first error.
+async fn drain(mut entry: AsyncEntry) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = entry.next().await {
+        out.extend_from_slice(&chunk.map_err(Error::from_io)?);
+    }
+    Ok(out)
+}
+
+async fn open(remote: &Arc<RemoteArchives>, url: &str, p: &str) -> Result<AsyncEntry, Error> {
+    remote.open_entry_async(url, &path(p), &Default::default()).await
+}
+
+#[test]
+fn cold_is_two_requests_warm_is_one_and_the_bytes_are_the_entrys() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let remote = remote();
+    run(async {
+        assert_eq!(drain(open(&remote, &url, "a.txt").await.unwrap()).await.unwrap(), text(2048, 1));
+        assert_eq!(server.requests().len(), 2, "suffix read, then header and data together");
+        server.reset_counts();
+        let before = remote.stats().bytes;
+        let entry = open(&remote, &url, "c/d.txt").await.unwrap();
+        assert_eq!(entry.entry().size(), 300_000);
+        assert_eq!(drain(entry).await.unwrap(), text(300_000, 2));
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1, "a warm entry is one request");
+        assert!(requests[0].header("if-match").is_some(), "checked against the indexed version");
+        assert_eq!(remote.stats().bytes - before, server.bytes_sent(), "every byte sent is counted");
+        assert_eq!(drain(open(&remote, &url, "b.bin").await.unwrap()).await.unwrap(), vec![7u8; 500]);
+        let err = remote.open_entry_async(&url, &path("c"), &Default::default()).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "a directory is not served: {err}");
+    });
+}
+
+#[test]
+fn a_changed_archive_is_read_again_once_and_never_mixed() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let remote = remote();
+    run(async {
+        drain(open(&remote, &url, "a.txt").await.unwrap()).await.unwrap();
+        server.put("a.zip", build(&[deflated("a.txt", b"new content".to_vec())]));
+        server.reset_counts();
+        assert_eq!(drain(open(&remote, &url, "a.txt").await.unwrap()).await.unwrap(), b"new content");
+        assert_eq!(server.requests().len(), 3, "the failed conditional request, then a cold look-up");
+    });
+}
+
+#[test]
+fn bytes_that_fail_their_crc_end_the_stream_with_an_error_never_a_clean_end() {
+    let mut bytes = small();
+    let at = bytes.windows(500).position(|w| w.iter().all(|&b| b == 7)).unwrap();
+    bytes[at + 250] = 8;
+    let server = RangeServer::start();
+    server.put("a.zip", bytes);
+    let remote = remote();
+    run(async {
+        let err = drain(open(&remote, &server.url("a.zip"), "b.bin").await.unwrap()).await.unwrap_err();
+        assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    });
+}
+
+#[test]
+fn a_body_cut_mid_way_is_an_error_item() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let remote = remote();
+    run(async {
+        drain(open(&remote, &url, "a.txt").await.unwrap()).await.unwrap();
+        server.set_behaviour(Behaviour { short_body: true, ..Behaviour::default() });
+        let result = match open(&remote, &url, "c/d.txt").await {
+            Ok(entry) => drain(entry).await,
+            Err(e) => Err(e),
+        };
+        assert!(result.is_err(), "a cut body never ends cleanly");
+    });
+}
+
+#[test]
+fn a_stalled_server_times_out() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let options = HttpOptions { stall_timeout: std::time::Duration::from_millis(300), ..HttpOptions::default() };
+    let remote = Arc::new(RemoteArchives::new(options).unwrap());
+    run(async {
+        drain(open(&remote, &url, "a.txt").await.unwrap()).await.unwrap();
+        server.set_behaviour(Behaviour { delay_ms: 2_000, ..Behaviour::default() });
+        let err = open(&remote, &url, "b.bin").await.unwrap_err();
+        assert!(matches!(err, Error::Http { problem: HttpProblem::Timeout(_), .. }), "{err}");
+    });
+}
+
+#[test]
+fn a_local_extra_field_longer_than_the_slack_costs_one_more_request() {
+    let data = text(10_000, 3);
+    let bytes = with_local_extra(4096, &data);
+    let server = RangeServer::start();
+    server.put("x.zip", bytes);
+    let url = server.url("x.zip");
+    let remote = remote();
+    remote.locate_with(&url, &path("x.txt"), &Default::default()).unwrap();
+    server.reset_counts();
+    run(async {
+        assert_eq!(drain(open(&remote, &url, "x.txt").await.unwrap()).await.unwrap(), data);
+        assert_eq!(server.requests().len(), 2);
+    });
+}
