@@ -46,6 +46,10 @@ pub(crate) struct ServeArgs {
     /// With --upstream: bytes of indexes kept in memory.
     #[arg(long, value_name = "N", default_value_t = artifact_core::DEFAULT_CACHE_BYTES, requires = "upstream")]
     cache_bytes: usize,
+    /// With --upstream: bytes of small files (64 KiB at most each) kept in memory, verified,
+    /// answered without asking the upstream while the caller's authorization is remembered.
+    #[arg(long, value_name = "N", default_value_t = artifact_server::DEFAULT_ENTRY_CACHE_BYTES, requires = "upstream")]
+    entry_cache_bytes: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +295,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.auth_ttl = std::time::Duration::from_secs(args.auth_ttl);
                 config.cache_dir = args.cache.clone();
                 config.cache_bytes = args.cache_bytes;
+                config.hot_bytes = args.entry_cache_bytes;
                 let (router, metrics) =
                     artifact_server::proxy_routers(config).map_err(|e| server_error(&"--upstream", e))?;
                 if let Some(addr) = args.metrics_listen {

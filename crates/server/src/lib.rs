@@ -24,6 +24,7 @@ mod delivery;
 mod demo;
 mod entities;
 mod error;
+mod hot;
 mod lookups;
 mod model;
 mod pagination;
@@ -37,6 +38,7 @@ mod store;
 mod time;
 mod verdicts;
 
+pub use hot::DEFAULT_ENTRY_CACHE_BYTES;
 pub use crate::admin::{Admin, ImportJob, Imported};
 pub use crate::blobs::{BlobKind, Blobs, LocalBlobs, OpenBlob, beside};
 pub use crate::data::DataDir;

@@ -10,28 +10,39 @@
 //! filled a cache. An upstream that answers `200` to the range (it cannot serve ranges) gets
 //! the single-file request forwarded instead.
 //!
+//! Reading: on async I/O (`RemoteArchives::open_entry_async`), so no thread waits on the
+//! upstream and a slow client holds back its upstream read by TCP flow control; a client
+//! that goes away drops its upstream connection.
+//!
 //! Integrity: a `2xx` is verified bytes. Entries up to 64 KiB are read and checked before
 //! the headers go out (and ranges of them served from that); larger ones stream through the
 //! engine's verified reader, which aborts the connection on a late failure, and their
 //! ranges are answered with the whole entry (RFC 9110 allows ignoring `Range`), because a
 //! window alone is never verified.
+//!
+//! Hot entries: a small entry, once verified, is kept in memory by archive version and
+//! path. A grant that read the archive remembers the version it found, and until the grant
+//! expires its caller's requests for kept entries are answered from memory without asking
+//! the upstream: the same window in which the grant itself is trusted. With `--auth-ttl 0`
+//! nothing is remembered, and every request is authorized and read.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use artifact_core::{ArtifactPath, Error as EngineError, JobRef};
+use artifact_core::http::AsyncEntry;
+use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem, JobRef};
+use futures_util::StreamExt;
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 
 use super::Proxy;
 use crate::auth::Credential;
 use crate::delivery::{Plan, Representation};
 use crate::error::ApiError;
+use crate::hot::Hot;
 use crate::lookups::LookupKey;
 use crate::query::Query;
 use crate::routes::artifacts::answer::{INLINE_MAX, entry_headers};
@@ -49,6 +60,10 @@ pub(crate) struct Grant {
     /// Whether the URL is on the upstream's origin, where the caller's credentials go (they
     /// never go to another origin).
     credentials: bool,
+    /// The archive version a range read under this grant found there (see [`version_tag`]):
+    /// until the grant expires, the proxy's memory of that version's small entries answers
+    /// without asking the upstream again.
+    version: Option<Arc<str>>,
 }
 
 /// Grants by (credential digest, project, job), each for the TTL.
@@ -61,6 +76,14 @@ impl Grants {
     fn get(&self, key: &LookupKey, ttl: Duration) -> Option<Grant> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, g)| g.clone())
+    }
+
+    /// Records the archive version a read under the grant for `key` found.
+    fn confirm(&self, key: &LookupKey, version: &Arc<str>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, grant)) = map.get_mut(key) {
+            grant.version = Some(version.clone());
+        }
     }
 
     fn put(&self, key: LookupKey, grant: Grant) {
@@ -123,7 +146,7 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: Art
         None => match authorize(proxy, parts, &target).await {
             Ok(grant) => {
                 if !proxy.auth_ttl.is_zero() {
-                    proxy.grants.put(key, grant.clone());
+                    proxy.grants.put(key.clone(), grant.clone());
                 }
                 grant
             }
@@ -132,19 +155,106 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: Art
         },
     };
     let head = parts.method == axum::http::Method::HEAD;
+    if let Some(hot) = grant.version.as_ref().and_then(|v| proxy.hot.get(v, &path)) {
+        proxy.metrics.hot(true);
+        return Some(answer_small(&hot, &parts.headers, head).unwrap_or_else(IntoResponse::into_response));
+    }
+    proxy.metrics.hot(false);
     let headers = if grant.credentials { credential_headers(&parts.headers, &query) } else { HeaderMap::new() };
-    let remote = proxy.remote.clone();
-    let requested = parts.headers.clone();
+    let opened = proxy.remote.get().open_entry_async(&grant.url, &path, &headers).await;
+    let answer = match opened {
+        Ok(entry) => {
+            let version = version_tag(&grant.url, entry.identity());
+            if !proxy.auth_ttl.is_zero() {
+                proxy.grants.confirm(&key, &version);
+            }
+            read_entry(proxy, entry, version, &path, &parts.headers, head).await
+        }
+        Err(e) => Err(engine_error(e)),
+    };
+    Some(answer.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// What an engine error is for the caller: the entry is not there (`404`), the upstream or
+/// object storage failed (`502`, `504` when it timed out), or the archive is bad (`500`).
+fn engine_error(e: EngineError) -> Response {
+    match e {
+        EngineError::NotFound { .. } => ApiError::NotFound("Not found").into_response(),
+        EngineError::Http { problem: HttpProblem::Timeout(_), .. } => {
+            tracing::warn!(error = %e, "reading the archive upstream timed out");
+            super::forward::gateway(StatusCode::GATEWAY_TIMEOUT)
+        }
+        e @ (EngineError::Http { .. } | EngineError::Changed { .. }) => {
+            tracing::warn!(error = %e, "reading the archive upstream failed");
+            super::forward::gateway(StatusCode::BAD_GATEWAY)
+        }
+        e => ApiError::internal(e).into_response(),
+    }
+}
+
+/// One version of one archive, as a short tag: its URL without the query (a presigned
+/// URL's signature changes, the object does not) and its validator. The hot-entry memory
+/// and the answers' `ETag`s are keyed by it.
+fn version_tag(url: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc<str> {
+    let validator = identity.validator.as_str();
+    let digest = crate::store::TokenDigest::of(&format!("{}|{validator}", url.split('?').next().unwrap_or("")));
+    digest.0[..8].iter().map(|b| format!("{b:02x}")).collect::<String>().into()
+}
+
+/// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`).
+fn answer_small(hot: &Hot, requested: &HeaderMap, head: bool) -> Result<Response, ApiError> {
+    let rep = Representation {
+        len: hot.bytes.len() as u64,
+        etag: hot.etag.clone(),
+        last_modified: None,
+        headers: hot.headers.clone(),
+        ranges: true,
+    };
+    Ok(match rep.plan(requested)? {
+        Plan::NotModified => rep.not_modified(),
+        Plan::Partial(ranges) if ranges.len() == 1 => {
+            let (s, e) = ranges[0];
+            rep.partial((s, e), (!head).then(|| Body::from(hot.bytes.slice(s as usize..e as usize))))
+        }
+        _ => rep.full((!head).then(|| Body::from(hot.bytes.clone()))),
+    })
+}
+
+/// Answers for an opened entry: small ones are read and verified before the headers go
+/// out (and kept in memory); larger ones stream through the engine's verified reader,
+/// which aborts the connection on a late failure.
+async fn read_entry(
+    proxy: &Proxy,
+    entry: AsyncEntry,
+    version: Arc<str>,
+    path: &ArtifactPath,
+    requested: &HeaderMap,
+    head: bool,
+) -> Result<Response, Response> {
+    let (crc, size) = (entry.entry().crc32(), entry.entry().size());
+    let etag = format!("\"{version}-{crc:08x}-{size}\"");
+    let headers = entry_headers(path).map_err(IntoResponse::into_response)?;
+    if size <= INLINE_MAX {
+        let bytes = entry.read_all().await.map_err(engine_error)?;
+        let hot = Arc::new(Hot { bytes, etag, headers });
+        proxy.hot.put(&version, path, hot.clone());
+        return answer_small(&hot, requested, head).map_err(IntoResponse::into_response);
+    }
+    let rep = Representation { len: size, etag, last_modified: None, headers, ranges: false };
+    let plan = rep.plan(requested).map_err(IntoResponse::into_response)?;
+    if plan == Plan::NotModified {
+        return Ok(rep.not_modified());
+    }
+    if head {
+        return Ok(rep.full(None));
+    }
+    // Counted in flight until the stream is done or dropped (dropping it closes its
+    // upstream connection: a client that goes away stops the upstream read).
     let streaming = proxy.metrics.stream();
-    let answer = tokio::task::spawn_blocking(move || {
-        read_entry(&remote, &grant.url, &headers, &path, &requested, head, streaming)
-    })
-    .await;
-    Some(match answer {
-        Ok(Ok(resp)) => resp,
-        Ok(Err(e)) => e.into_response(),
-        Err(_) => ApiError::internal("the reading task failed").into_response(),
-    })
+    let stream = entry.inspect(move |_| {
+        let _ = &streaming;
+    });
+    Ok(rep.full(Some(Body::from_stream(stream))))
 }
 
 /// Asks the upstream for the archive as this caller: a grant, a refusal to pass back
@@ -176,7 +286,7 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Gran
         let next = location.and_then(|l| base.join(l).ok()).ok_or(None)?;
         // Credentials only to the upstream's own origin.
         let same = next.origin() == base.origin();
-        return Ok(Grant { url: next.to_string(), credentials: same });
+        return Ok(Grant { url: next.to_string(), credentials: same, version: None });
     }
     if status == StatusCode::PARTIAL_CONTENT {
         // The upstream serves the archive itself: read it there, credentials as headers and
@@ -191,7 +301,7 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Gran
         if !kept.is_empty() {
             plain.query_pairs_mut().extend_pairs(kept);
         }
-        return Ok(Grant { url: plain.to_string(), credentials: true });
+        return Ok(Grant { url: plain.to_string(), credentials: true, version: None });
     }
     if status.is_success() {
         return Err(None);
@@ -206,65 +316,4 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Gran
     }
     *out.body_mut() = Body::from(resp.bytes().await.unwrap_or_default());
     Err(Some(out))
-}
-
-/// Reads the entry (blocking) and answers for it.
-fn read_entry(
-    remote: &super::Remote,
-    url: &str,
-    credentials: &HeaderMap,
-    path: &ArtifactPath,
-    requested: &HeaderMap,
-    head: bool,
-    streaming: super::metrics::Streaming,
-) -> Result<Response, ApiError> {
-    let mut reader = match remote.get().open_entry_with(url, path, credentials) {
-        Ok(reader) => reader,
-        Err(EngineError::NotFound { .. }) => return Err(ApiError::NotFound("Not found")),
-        Err(e @ (EngineError::Http { .. } | EngineError::Changed { .. })) => {
-            tracing::warn!(error = %e, "reading the archive upstream failed");
-            return Ok(super::forward::gateway(StatusCode::BAD_GATEWAY));
-        }
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    let entry = reader.entry().clone();
-    let validator = remote.get().identity(url).map(|i| format!("{:?}", i.validator)).unwrap_or_default();
-    let digest = crate::store::TokenDigest::of(&format!("{}|{validator}", url.split('?').next().unwrap_or("")));
-    let tag: String = digest.0[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let headers = entry_headers(path)?;
-    // Read and verified before the headers go out, as the local server does.
-    let small = entry.size() <= INLINE_MAX;
-    let rep = Representation {
-        len: entry.size(),
-        etag: format!("\"{tag}-{:08x}-{}\"", entry.crc32(), entry.size()),
-        last_modified: None,
-        headers,
-        ranges: small,
-    };
-    let plan = rep.plan(requested)?;
-    if plan == Plan::NotModified {
-        return Ok(rep.not_modified());
-    }
-    if !small {
-        if head {
-            return Ok(rep.full(None));
-        }
-        use futures_util::StreamExt;
-        // Counted in flight until the stream is done or dropped.
-        let stream = artifact_core::stream_entry(reader).inspect(move |_| {
-            let _ = &streaming;
-        });
-        return Ok(rep.full(Some(Body::from_stream(stream))));
-    }
-    // Read and verified before the headers go out.
-    let mut bytes = Vec::with_capacity(entry.size() as usize);
-    reader.read_to_end(&mut bytes).map_err(|e| ApiError::internal(EngineError::from_io(e)))?;
-    let bytes = Bytes::from(bytes);
-    Ok(match plan {
-        Plan::Partial(ranges) if ranges.len() == 1 => {
-            let (s, e) = ranges[0];
-            rep.partial((s, e), (!head).then(|| Body::from(bytes.slice(s as usize..e as usize))))
-        }
-        _ => rep.full((!head).then(|| Body::from(bytes))),
-    })
 }

@@ -26,8 +26,10 @@ pub(crate) struct Metrics {
     range_bytes: Counter,
     /// The shared index cache's hits, misses and evictions (set at scrape).
     index_cache: Family<Labels, Counter>,
-    /// Single-file requests whose grant was remembered, or asked for.
-    grants: Family<Labels, Counter>,
+    /// Single-file requests whose grant was remembered (`[0]`), or asked for (`[1]`).
+    grants: [Counter; 2],
+    /// Single-file requests answered from the hot-entry memory (`[0]`), or read (`[1]`).
+    hot: [Counter; 2],
     /// Bodies being streamed to clients now.
     streaming: Gauge,
     /// Seconds from a request to its answer's head.
@@ -55,11 +57,21 @@ impl Metrics {
             "Single-file authorizations: remembered (hit) or asked upstream (miss)",
             grants.clone(),
         );
+        let hot = Family::<Labels, Counter>::default();
+        registry.register(
+            "hot_entries",
+            "Single files answered from memory (hit) or read from the archive (miss)",
+            hot.clone(),
+        );
         let streaming = Gauge::default();
         registry.register("streams_in_flight", "Bodies being streamed to clients", streaming.clone());
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register("request_seconds", "Time from a request to its answer's head", latency.clone());
-        Metrics { registry, upstream, range_reads, range_bytes, index_cache, grants, streaming, latency }
+        let pair = |family: &Family<Labels, Counter>| {
+            ["hit", "miss"].map(|r| family.get_or_create(&vec![("result", r.to_owned())]).clone())
+        };
+        let (grants, hot) = (pair(&grants), pair(&hot));
+        Metrics { registry, upstream, range_reads, range_bytes, index_cache, grants, hot, streaming, latency }
     }
 
     pub(crate) fn upstream(&self, kind: &'static str, status: u16) {
@@ -67,8 +79,11 @@ impl Metrics {
     }
 
     pub(crate) fn grant(&self, hit: bool) {
-        let result = if hit { "hit" } else { "miss" };
-        self.grants.get_or_create(&vec![("result", result.to_owned())]).inc();
+        self.grants[usize::from(!hit)].inc();
+    }
+
+    pub(crate) fn hot(&self, hit: bool) {
+        self.hot[usize::from(!hit)].inc();
     }
 
     pub(crate) fn answered(&self, since: Instant) {

@@ -49,6 +49,10 @@ pub struct ProxyConfig {
     pub cache_dir: Option<std::path::PathBuf>,
     /// Bytes of indexes kept in memory.
     pub cache_bytes: usize,
+    /// Bytes of small entries (at most 64 KiB each) kept in memory, verified, by archive
+    /// version: a repeated file is answered without asking the upstream while the caller's
+    /// grant lasts (`0`: none kept).
+    pub hot_bytes: usize,
 }
 
 impl ProxyConfig {
@@ -67,6 +71,7 @@ impl ProxyConfig {
             auth_ttl: Duration::from_secs(10),
             cache_dir: None,
             cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
+            hot_bytes: crate::hot::DEFAULT_ENTRY_CACHE_BYTES,
         })
     }
 }
@@ -81,13 +86,15 @@ pub(crate) struct Proxy {
     pub(crate) auth_ttl: Duration,
     pub(crate) grants: file::Grants,
     pub(crate) remote: Arc<Remote>,
+    pub(crate) hot: crate::hot::HotEntries,
     pub(crate) metrics: metrics::Metrics,
 }
 
-/// The engine's remote archives (a blocking HTTP client), made and dropped off the async
-/// runtime, where a blocking client may not live or die.
+/// The engine's remote archives, made and dropped off the async runtime: they hold a
+/// blocking HTTP client (for loading indexes on the blocking pool), which may not be made
+/// or dropped on it. Entries are read on async I/O.
 #[derive(Debug)]
-pub(crate) struct Remote(Option<artifact_core::http::RemoteArchives>);
+pub(crate) struct Remote(Option<Arc<artifact_core::http::RemoteArchives>>);
 
 impl Remote {
     fn new(config: &ProxyConfig) -> Result<Remote, Error> {
@@ -106,10 +113,10 @@ impl Remote {
         })
         .join()
         .map_err(|_| Error::Invalid("the upstream reader could not start".into()))?;
-        Ok(Remote(Some(made.map_err(|e| Error::Invalid(format!("the upstream reader: {e}")))?)))
+        Ok(Remote(Some(Arc::new(made.map_err(|e| Error::Invalid(format!("the upstream reader: {e}")))?))))
     }
 
-    pub(crate) fn get(&self) -> &artifact_core::http::RemoteArchives {
+    pub(crate) fn get(&self) -> &Arc<artifact_core::http::RemoteArchives> {
         self.0.as_ref().expect("present until dropped")
     }
 }
@@ -145,6 +152,7 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
         auth_ttl: config.auth_ttl,
         grants: file::Grants::default(),
         remote: Arc::new(Remote::new(&config)?),
+        hot: crate::hot::HotEntries::new(config.hot_bytes),
         metrics: metrics::Metrics::new(),
     };
     let proxy = Arc::new(proxy);

@@ -369,8 +369,9 @@ async fn metrics_count_upstream_requests_grants_range_reads_and_answers() {
     let (app, metrics) =
         artifact_server::proxy_routers(ProxyConfig::new(&upstream(w.app.clone()).await).unwrap()).unwrap();
     let token = w.token("reporter").to_owned();
-    let uri = private(&format!("/jobs/{id}/artifacts/docs/readme.txt"));
-    for _ in 0..2 {
+    // Cold; the same file again (from memory); another file (one range read).
+    for file in ["docs/readme.txt", "docs/readme.txt", "data.bin"] {
+        let uri = private(&format!("/jobs/{id}/artifacts/{file}"));
         assert_eq!(send(&app, Method::GET, &uri, &[("PRIVATE-TOKEN", &token)]).await.0, 200);
     }
     assert_eq!(send(&app, Method::GET, &private("/jobs"), &[("PRIVATE-TOKEN", &token)]).await.0, 200);
@@ -385,11 +386,13 @@ async fn metrics_count_upstream_requests_grants_range_reads_and_answers() {
     assert_eq!(value(r#"artifact_proxy_upstream_requests_total{kind="authorize",status="206"}"#), 1.0);
     assert_eq!(value(r#"artifact_proxy_upstream_requests_total{kind="forward",status="200"}"#), 1.0);
     assert_eq!(value(r#"artifact_proxy_grants_total{result="miss"}"#), 1.0);
-    assert_eq!(value(r#"artifact_proxy_grants_total{result="hit"}"#), 1.0);
+    assert_eq!(value(r#"artifact_proxy_grants_total{result="hit"}"#), 2.0);
+    assert_eq!(value(r#"artifact_proxy_hot_entries_total{result="hit"}"#), 1.0);
+    assert_eq!(value(r#"artifact_proxy_hot_entries_total{result="miss"}"#), 2.0);
     let reads = value("artifact_proxy_upstream_range_reads_total");
     assert!((2.0..=4.0).contains(&reads), "a cold and a warm read: {reads}");
     assert!(value("artifact_proxy_upstream_range_bytes_total") > 0.0);
-    assert_eq!(value("artifact_proxy_request_seconds_count"), 3.0);
+    assert_eq!(value("artifact_proxy_request_seconds_count"), 4.0);
     assert_eq!(value("artifact_proxy_streams_in_flight"), 0.0);
     assert_eq!(value(r#"artifact_proxy_index_cache_total{event="miss"}"#), 1.0);
     assert_eq!(value(r#"artifact_proxy_index_cache_total{event="hit"}"#), 1.0);
