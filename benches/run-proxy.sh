@@ -7,10 +7,15 @@
 #     (pinned to core 0 together with its upstream), against the same binary serving the
 #     same archive from its local store (pinned to core 0 alone), same run; the ratio;
 #  3. READERS (500) slow clients of the 1 GiB deflated entry through a fresh proxy
-#     (benches/slow_readers.py, READ_SECONDS each): the proxy's peak RSS and threads.
+#     (benches/slow_readers.py, READ_SECONDS each): the proxy's peak RSS and threads;
+#  4. behind a GitLab with object storage (benches/gitlab_front.py redirecting archive
+#     downloads to benches/range_server.py), DELAY_MS added to every round trip of both:
+#     request counts, and the median time of a warm single file (another file each time)
+#     through the proxy against the same files asked of the upstream directly.
 # Usage: benches/run-proxy.sh [DATA_DIR]   (default bench-data; archives made when missing)
 # Environment: DURATION (15s), CONNECTIONS (64), PORT (18200; +1 upstream, +2 metrics),
-#   READERS (500), READ_SECONDS (20), ARTIFACT_BIN (use this binary, no build).
+#   READERS (500), READ_SECONDS (20), DELAY_MS (20), FILES (40),
+#   ARTIFACT_BIN (use this binary, no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-bench-data}
@@ -19,6 +24,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 PORT=${PORT:-18200}
 READERS=${READERS:-500}
 READ_SECONDS=${READ_SECONDS:-20}
+DELAY_MS=${DELAY_MS:-20}
+FILES=${FILES:-40}
 for tool in wrk curl taskset; do
     command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk curl util-linux >/dev/null; break; }
 done
@@ -90,3 +97,42 @@ python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(json.dumps({k: r[k] for k in r if k not in ("samples",)}, indent=1))' "$OUT/slow.json"
+
+echo "## 4. behind GitLab with object storage, $DELAY_MS ms added to every round trip"
+kill -TERM "$PROXY"; wait "$PROXY" 2>/dev/null || true
+OBJECTS=$((PORT + 3))
+FRONT=$((PORT + 4))
+python3 benches/range_server.py "$DATA" "$OBJECTS" --delay-ms "$DELAY_MS" &
+PIDS+=($!)
+python3 benches/gitlab_front.py "http://127.0.0.1:$((PORT + 1))" "$FRONT" --delay-ms "$DELAY_MS" \
+    --object "$JOB=http://127.0.0.1:$OBJECTS/many.zip" &
+PIDS+=($!)
+"$ART" serve --upstream "http://127.0.0.1:$FRONT" --listen "127.0.0.1:$PORT" 2>>"$OUT/proxy.log" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$OBJECTS/__stats"
+wait_http "http://127.0.0.1:$FRONT/__stats"
+wait_http "http://127.0.0.1:$PORT/api/v4/version"
+mapfile -t NAMES < <("$ART" ls --json -r "$DATA/many.zip" | python3 -c '
+import json, sys
+files = [e["path"] for e in json.load(sys.stdin) if not e["dir"] and e["size"] <= 65536]
+step = max(1, len(files) // (int(sys.argv[1]) + 1))
+print("\n".join(files[::step][: int(sys.argv[1]) + 1]))' "$FILES")
+took() { curl -sf -o /dev/null -w '%{time_total}\n' -H "PRIVATE-TOKEN: $TOKEN" "$1"; }
+stats() { curl -s "http://127.0.0.1:$1/__stats" | awk '{print $1}'; }
+reset() { curl -s -o /dev/null "http://127.0.0.1:$1/__reset"; }
+reset "$OBJECTS"; reset "$FRONT"
+cold=$(took "http://127.0.0.1:$PORT$FILE/${NAMES[0]}")
+echo "cold (${NAMES[0]}): $(python3 -c "print(round($cold * 1000, 1))") ms; upstream: $(stats "$FRONT") authorization + $(stats "$OBJECTS") range reads from object storage (target: at most 1 + 3)"
+reset "$OBJECTS"; reset "$FRONT"
+: >"$OUT/warm"
+for name in "${NAMES[@]:1}"; do took "http://127.0.0.1:$PORT$FILE/$name" >>"$OUT/warm"; done
+echo "warm, ${#NAMES[@]} files less one: $(stats "$FRONT") authorizations + $(stats "$OBJECTS") range reads (target: 0 + 1 each)"
+: >"$OUT/direct"
+for name in "${NAMES[@]:1}"; do took "http://127.0.0.1:$FRONT$FILE/$name" >>"$OUT/direct"; done
+python3 -c '
+import statistics, sys
+ms = lambda f: [float(x) * 1000 for x in open(f).read().split()]
+w, d = ms(sys.argv[1]), ms(sys.argv[2])
+print("warm single file through the proxy: median %.1f ms, max %.1f ms (target: median <= 25 ms)" % (statistics.median(w), max(w)))
+print("the same files from the upstream directly: median %.1f ms, max %.1f ms" % (statistics.median(d), max(d)))' \
+    "$OUT/warm" "$OUT/direct"

@@ -30,6 +30,8 @@ pub use body::RESUME_ATTEMPTS;
 pub use nonblocking::{AsyncEntry, OUT_CHUNK, READ_BUFFER, RemoteEntry};
 pub use redirect::{RedirectEnd, Redirects};
 pub use remote::RemoteArchives;
+#[cfg(feature = "tokio")]
+pub use remote::ASYNC_LOADS;
 
 /// How an [`HttpSource`] talks to servers. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]

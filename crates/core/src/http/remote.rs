@@ -16,6 +16,10 @@ use crate::path::ArtifactPath;
 use crate::reader::EntryReader;
 use crate::source::{ReadCounter, ReadStats, Source};
 
+/// Index loads [`RemoteArchives::open_entry_async`] runs on the blocking pool at once.
+#[cfg(feature = "tokio")]
+pub const ASYNC_LOADS: usize = 4;
+
 /// Opens remote archives, keeping each one's index (in memory, bounded, and optionally on
 /// disk) so that later look-ups skip straight to the entry.
 #[derive(Debug)]
@@ -24,6 +28,10 @@ pub struct RemoteArchives {
     /// The async client, made on first use.
     #[cfg(feature = "tokio")]
     async_client: std::sync::OnceLock<super::nonblocking::AsyncClient>,
+    /// Index loads on the blocking pool at once, for async callers: the others wait without
+    /// holding a thread, and usually find the index loaded when their turn comes.
+    #[cfg(feature = "tokio")]
+    loads: tokio::sync::Semaphore,
     options: HttpOptions,
     cache: IndexCache<RemoteIdentity>,
     disk: Option<super::disk::DiskCache>,
@@ -38,6 +46,8 @@ impl RemoteArchives {
             client,
             #[cfg(feature = "tokio")]
             async_client: std::sync::OnceLock::new(),
+            #[cfg(feature = "tokio")]
+            loads: tokio::sync::Semaphore::new(ASYNC_LOADS),
             options,
             cache: IndexCache::default(),
             disk: None,
@@ -147,12 +157,7 @@ impl RemoteArchives {
             let cached = in_memory.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(url));
             let located = match in_memory {
                 Some((index, identity)) => located(url, path, headers, &index, identity),
-                None => {
-                    let (this, url, path, headers) = (self.clone(), url.to_owned(), path.clone(), headers.clone());
-                    tokio::task::spawn_blocking(move || this.locate_with(&url, &path, &headers))
-                        .await
-                        .map_err(|_| Error::Io(std::io::Error::other("loading the index was cancelled")))?
-                }
+                None => self.locate_on_blocking_pool(url, path, headers).await,
             };
             let opened = match located {
                 Ok(at) => super::AsyncEntry::open(&client, &at, self.counter.clone()).await,
@@ -169,6 +174,25 @@ impl RemoteArchives {
                 other => return other,
             }
         }
+    }
+
+    /// [`locate_with`](Self::locate_with) on tokio's blocking pool, at most [`ASYNC_LOADS`]
+    /// at once.
+    #[cfg(feature = "tokio")]
+    async fn locate_on_blocking_pool(
+        self: &Arc<Self>,
+        url: &str,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Result<super::RemoteEntry> {
+        let cancelled = || Error::Io(std::io::Error::other("loading the index was cancelled"));
+        let _turn = self.loads.acquire().await.map_err(|_| cancelled())?;
+        // Loaded by another caller while this one waited?
+        if let Some((index, identity)) = self.cache.try_get(url) {
+            return located(url, path, headers, &index, identity);
+        }
+        let (this, url, path, headers) = (self.clone(), url.to_owned(), path.clone(), headers.clone());
+        tokio::task::spawn_blocking(move || this.locate_with(&url, &path, &headers)).await.map_err(|_| cancelled())?
     }
 
     /// The validator of the archive at `url` as cached (after [`open_entry`](Self::open_entry)
