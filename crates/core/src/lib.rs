@@ -27,6 +27,7 @@ mod cache;
 mod directory;
 mod entry;
 mod error;
+pub mod gzip;
 #[cfg(feature = "http")]
 pub mod http;
 mod index;

@@ -27,11 +27,14 @@ pub(crate) struct Hot {
     pub(crate) headers: HeaderMap,
 }
 
+/// An archive version and a path.
+type Key = (Arc<str>, Box<str>);
+
 #[derive(Debug, Clone, Copy)]
 struct Weight;
 
-impl quick_cache::Weighter<(Arc<str>, Box<str>), Arc<Hot>> for Weight {
-    fn weight(&self, key: &(Arc<str>, Box<str>), hot: &Arc<Hot>) -> u64 {
+impl quick_cache::Weighter<Key, Arc<Hot>> for Weight {
+    fn weight(&self, key: &Key, hot: &Arc<Hot>) -> u64 {
         hot.bytes.len() as u64 + key.1.len() as u64 + OVERHEAD
     }
 }
@@ -41,8 +44,8 @@ impl quick_cache::Weighter<(Arc<str>, Box<str>), Arc<Hot>> for Weight {
 #[derive(Hash)]
 struct Lookup<'a>(&'a str, &'a str);
 
-impl quick_cache::Equivalent<(Arc<str>, Box<str>)> for Lookup<'_> {
-    fn equivalent(&self, key: &(Arc<str>, Box<str>)) -> bool {
+impl quick_cache::Equivalent<Key> for Lookup<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
         *key.0 == *self.0 && *key.1 == *self.1
     }
 }
@@ -50,7 +53,7 @@ impl quick_cache::Equivalent<(Arc<str>, Box<str>)> for Lookup<'_> {
 /// The memory of hot entries.
 #[derive(Debug)]
 pub(crate) struct HotEntries {
-    cache: Option<quick_cache::sync::Cache<(Arc<str>, Box<str>), Arc<Hot>, Weight>>,
+    cache: Option<quick_cache::sync::Cache<Key, Arc<Hot>, Weight>>,
 }
 
 impl HotEntries {

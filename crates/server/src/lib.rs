@@ -38,7 +38,6 @@ mod store;
 mod time;
 mod verdicts;
 
-pub use hot::DEFAULT_ENTRY_CACHE_BYTES;
 pub use crate::admin::{Admin, ImportJob, Imported};
 pub use crate::blobs::{BlobKind, Blobs, LocalBlobs, OpenBlob, beside};
 pub use crate::data::DataDir;
@@ -55,3 +54,4 @@ pub use crate::store::{
 };
 pub use crate::time::{Timestamp, parse_duration};
 pub use artifact_core::{MAX_RANGES, RangeRequest, parse_range};
+pub use hot::DEFAULT_ENTRY_CACHE_BYTES;

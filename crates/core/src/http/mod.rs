@@ -27,11 +27,11 @@ use crate::source::{FileSource, RangeReader, ReadCounter, ReadStats, Source, che
 
 pub use body::RESUME_ATTEMPTS;
 #[cfg(feature = "tokio")]
-pub use nonblocking::{AsyncEntry, OUT_CHUNK, READ_BUFFER, RemoteEntry};
+pub use nonblocking::{AsyncEntry, GzipEntry, OUT_CHUNK, READ_BUFFER, RemoteEntry};
 pub use redirect::{RedirectEnd, Redirects};
-pub use remote::RemoteArchives;
 #[cfg(feature = "tokio")]
 pub use remote::ASYNC_LOADS;
+pub use remote::RemoteArchives;
 
 /// How an [`HttpSource`] talks to servers. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]

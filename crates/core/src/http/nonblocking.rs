@@ -186,6 +186,10 @@ pub struct AsyncEntry {
     counter: Arc<ReadCounter>,
     /// An output buffer that got nothing (the reader wanted input): used for the next read.
     spare: Option<Vec<u8>>,
+    /// For [`into_gzip`](Self::into_gzip): the compressed bytes that came with the local
+    /// header, and how many compressed bytes are still to come after them.
+    raw_head: Option<Bytes>,
+    raw_left: u64,
     done: bool,
 }
 
@@ -223,12 +227,18 @@ impl AsyncEntry {
             let want = header_len.min(span) as usize;
             ended = fill(&mut body, &mut head, want, client.stall, &at.url, &counter).await?;
         }
+        let head = head.freeze();
         let feed = Feed::default();
-        feed.push(head.freeze());
+        feed.push(head.clone());
         if ended {
             feed.end();
         }
         let reader = EntryReader::with_stream(&Unreadable, entry.clone(), at.data_limit, Box::new(feed.clone()), span)?;
+        // The compressed bytes that came with the header, for passing through.
+        let header_len = (reader.data_offset() - start) as usize;
+        let raw_end = (header_len as u64).saturating_add(entry.compressed_size).min(head.len() as u64) as usize;
+        let raw_head = head.slice(header_len.min(raw_end)..raw_end);
+        let raw_left = entry.compressed_size - raw_head.len() as u64;
         Ok(AsyncEntry {
             reader,
             feed,
@@ -239,6 +249,8 @@ impl AsyncEntry {
             timer: None,
             counter,
             spare: None,
+            raw_head: Some(raw_head),
+            raw_left,
             done: false,
         })
     }
@@ -295,40 +307,61 @@ impl AsyncEntry {
                 }
             }
             // The reader wants more input.
-            let Some(body) = self.body.as_mut() else {
-                self.feed.end();
-                continue;
-            };
-            let stall = self.stall;
-            let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
-            match Pin::new(body).poll_frame(cx) {
-                Poll::Pending => {
-                    if timer.as_mut().poll(cx).is_ready() {
-                        self.done = true;
-                        self.body = None;
-                        let e = http_error(&self.url, HttpProblem::Timeout("the body stalled".into()));
-                        return Poll::Ready(Some(Err(e.into())));
-                    }
-                    return Poll::Pending;
-                }
-                Poll::Ready(Some(Ok(frame))) => {
-                    self.timer = None;
-                    if let Ok(data) = frame.into_data() {
-                        self.counter.record_bytes(data.len());
-                        self.feed.push(data);
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
+            match self.poll_input(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
                     self.done = true;
-                    self.body = None;
-                    return Poll::Ready(Some(Err(transport(&self.url, &e.to_string()).into())));
-                }
-                Poll::Ready(None) => {
-                    self.body = None;
-                    self.feed.end();
+                    return Poll::Ready(Some(Err(e)));
                 }
             }
         }
+    }
+
+    /// Brings the next body frame into the reader's feed and returns its bytes (`None` at
+    /// the body's end, after which the feed reports end of file).
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
+        let Some(body) = self.body.as_mut() else {
+            self.feed.end();
+            return Poll::Ready(Ok(None));
+        };
+        let stall = self.stall;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match Pin::new(body).poll_frame(cx) {
+            Poll::Pending => {
+                if timer.as_mut().poll(cx).is_ready() {
+                    self.body = None;
+                    let e = http_error(&self.url, HttpProblem::Timeout("the body stalled".into()));
+                    return Poll::Ready(Err(e.into()));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                self.timer = None;
+                let data = frame.into_data().unwrap_or_default();
+                self.counter.record_bytes(data.len());
+                self.feed.push(data.clone());
+                Poll::Ready(Ok(Some(data)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.body = None;
+                Poll::Ready(Err(transport(&self.url, &e.to_string()).into()))
+            }
+            Poll::Ready(None) => {
+                self.body = None;
+                self.feed.end();
+                Poll::Ready(Ok(None))
+            }
+        }
+    }
+
+    /// The entry as one gzip member (RFC 1952) around its raw deflate bytes, for a client
+    /// that takes `Content-Encoding: gzip`: the compressed bytes pass through as they come,
+    /// and are inflated alongside to be verified; the trailer (CRC-32 and size) goes out
+    /// only once they checked out, so a damaged entry ends in an error item, never in a
+    /// complete member. Only for deflated entries (method 8).
+    pub fn into_gzip(self) -> GzipEntry {
+        GzipEntry { inner: self, header_sent: false, pending: None, scratch: Vec::new(), finished: false }
     }
 }
 
@@ -337,6 +370,91 @@ impl futures_core::Stream for AsyncEntry {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_chunk(cx)
+    }
+}
+
+/// An entry as a verified gzip member; see [`AsyncEntry::into_gzip`].
+#[derive(Debug)]
+pub struct GzipEntry {
+    inner: AsyncEntry,
+    header_sent: bool,
+    pending: Option<Bytes>,
+    scratch: Vec<u8>,
+    finished: bool,
+}
+
+impl GzipEntry {
+    /// The member's length: header, compressed bytes, trailer.
+    pub fn len(&self) -> u64 {
+        crate::gzip::HEADER.len() as u64 + self.inner.entry().compressed_size() + 8
+    }
+
+    /// Never empty: a member has a header and a trailer.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Inflates what has arrived, discarding the output: `Some(Ok)` once the whole entry
+    /// verified, `None` when more input is needed.
+    fn verify_arrived(&mut self) -> Option<io::Result<()>> {
+        if self.scratch.is_empty() {
+            self.scratch = vec![0; OUT_CHUNK];
+        }
+        loop {
+            match self.inner.reader.read(&mut self.scratch) {
+                Ok(0) => return Some(Ok(())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl futures_core::Stream for GzipEntry {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            if !this.header_sent {
+                this.header_sent = true;
+                return Poll::Ready(Some(Ok(Bytes::from_static(&crate::gzip::HEADER))));
+            }
+            if let Some(raw) = this.pending.take().or_else(|| this.inner.raw_head.take()).filter(|b| !b.is_empty()) {
+                return Poll::Ready(Some(Ok(raw)));
+            }
+            match this.verify_arrived() {
+                Some(Ok(())) => {
+                    this.finished = true;
+                    let entry = this.inner.entry();
+                    let trailer = crate::gzip::trailer(entry.crc32(), entry.size());
+                    return Poll::Ready(Some(Ok(Bytes::copy_from_slice(&trailer))));
+                }
+                Some(Err(e)) => {
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {}
+            }
+            match this.inner.poll_input(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(Some(data))) => {
+                    // Only the entry's own compressed bytes go out (the range may run on).
+                    let take = (data.len() as u64).min(this.inner.raw_left) as usize;
+                    this.inner.raw_left -= take as u64;
+                    this.pending = Some(data.slice(..take));
+                }
+                Poll::Ready(Ok(None)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
     }
 }
 

@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 
 use artifact_core::http::AsyncEntry;
 use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem, JobRef};
-use futures_util::StreamExt;
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 
 use super::Proxy;
 use crate::auth::Credential;
@@ -45,7 +45,7 @@ use crate::error::ApiError;
 use crate::hot::Hot;
 use crate::lookups::LookupKey;
 use crate::query::Query;
-use crate::routes::artifacts::answer::{INLINE_MAX, entry_headers};
+use crate::routes::artifacts::answer::{INLINE_MAX, entry_headers, gzip_representation};
 use crate::routes::artifacts::target::Target;
 
 /// Grants remembered at most; past this the memory starts over.
@@ -233,7 +233,11 @@ async fn read_entry(
 ) -> Result<Response, Response> {
     let (crc, size) = (entry.entry().crc32(), entry.entry().size());
     let etag = format!("\"{version}-{crc:08x}-{size}\"");
-    let headers = entry_headers(path).map_err(IntoResponse::into_response)?;
+    let mut headers = entry_headers(path).map_err(IntoResponse::into_response)?;
+    let deflated = entry.entry().method() == 8;
+    if deflated {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
     if size <= INLINE_MAX {
         let bytes = entry.read_all().await.map_err(engine_error)?;
         let hot = Arc::new(Hot { bytes, etag, headers });
@@ -241,6 +245,22 @@ async fn read_entry(
         return answer_small(&hot, requested, head).map_err(IntoResponse::into_response);
     }
     let rep = Representation { len: size, etag, last_modified: None, headers, ranges: false };
+    // Gzip passthrough: the compressed bytes as they come, verified alongside, the trailer
+    // only after they checked out.
+    let compressed = entry.entry().compressed_size();
+    if let Some(gz) = deflated.then(|| gzip_representation(&rep, requested, compressed)).flatten() {
+        if gz.plan(requested).map_err(IntoResponse::into_response)? == Plan::NotModified {
+            return Ok(gz.not_modified());
+        }
+        if head {
+            return Ok(gz.full(None));
+        }
+        let streaming = proxy.metrics.stream();
+        let stream = entry.into_gzip().inspect(move |_| {
+            let _ = &streaming;
+        });
+        return Ok(gz.full(Some(Body::from_stream(stream))));
+    }
     let plan = rep.plan(requested).map_err(IntoResponse::into_response)?;
     if plan == Plan::NotModified {
         return Ok(rep.not_modified());

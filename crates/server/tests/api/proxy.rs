@@ -398,3 +398,178 @@ async fn metrics_count_upstream_requests_grants_range_reads_and_answers() {
     assert_eq!(value(r#"artifact_proxy_index_cache_total{event="hit"}"#), 1.0);
     assert_eq!(value(r#"artifact_proxy_index_cache_total{event="eviction"}"#), 0.0);
 }
+
+/// A GitLab stand-in in front of object storage: archive downloads of job 9 answer `302` to
+/// `object` with a fresh signature for the token it currently accepts, `404` otherwise.
+/// Returns the router, the authorizations it answered, and the accepted token's switch.
+fn storage_front(object: String) -> (axum::Router, Arc<std::sync::atomic::AtomicUsize>, Arc<Mutex<&'static str>>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(Mutex::new("glpat-ok"));
+    let (a, ok) = (asked.clone(), accepted.clone());
+    let router = axum::Router::new().route(
+        "/api/v4/projects/1/jobs/9/artifacts",
+        axum::routing::get(move |headers: HeaderMap| {
+            let n = a.fetch_add(1, Ordering::SeqCst);
+            let allowed = headers.get("private-token").and_then(|v| v.to_str().ok()) == Some(*ok.lock().unwrap());
+            let object = object.clone();
+            async move {
+                let mut r = axum::response::Response::new(Body::empty());
+                if allowed {
+                    *r.status_mut() = StatusCode::FOUND;
+                    r.headers_mut().insert("location", format!("{object}?X-Amz-Signature=s{n}").parse().unwrap());
+                } else {
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    *r.body_mut() = Body::from(r#"{"message":"404 Project Not Found"}"#);
+                }
+                r
+            }
+        }),
+    );
+    (router, asked, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_file_comes_from_memory_while_the_grant_lasts_and_a_changed_archive_or_token_shows_after_it() {
+    use std::sync::atomic::Ordering;
+    let storage = artifact_testkit::range_server::RangeServer::start();
+    storage.put("bucket/a.zip", std::fs::read(fixture("infozip-basic.zip")).unwrap());
+    let (front, asked, accepted) = storage_front(storage.url("bucket/a.zip"));
+    let ttl = std::time::Duration::from_millis(300);
+    let app = proxy_with(&upstream(front).await, |c| c.auth_ttl = ttl);
+    let uri = "/api/v4/projects/1/jobs/9/artifacts/docs/readme.txt";
+    let get = || send(&app, Method::GET, uri, &[("PRIVATE-TOKEN", "glpat-ok")]);
+    let readme = b"Top-level readme for the infozip-basic fixture.\n".to_vec();
+    let (status, headers, body) = get().await;
+    assert_eq!((status.as_u16(), body.unwrap()), (200, readme.clone()));
+    let etag = headers.get("etag").unwrap().clone();
+    let reads = storage.requests().len();
+    // Again, inside the grant: from memory, nothing asked anywhere.
+    let (status, headers, body) = get().await;
+    assert_eq!((status.as_u16(), body.unwrap()), (200, readme.clone()));
+    assert_eq!(headers.get("etag"), Some(&etag));
+    assert_eq!((asked.load(Ordering::SeqCst), storage.requests().len()), (1, reads));
+    // The object is replaced: once the grant has expired, the new version, whole.
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("docs/readme.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, b"a new readme\n").unwrap();
+    storage.put("bucket/a.zip", w.finish().unwrap().into_inner());
+    tokio::time::sleep(ttl).await;
+    let (status, headers, body) = get().await;
+    assert_eq!((status.as_u16(), body.unwrap()), (200, b"a new readme\n".to_vec()));
+    assert_ne!(headers.get("etag"), Some(&etag), "another version, another entity tag");
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    // The token stops being accepted upstream: remembered until the grant expires, then the
+    // upstream's refusal.
+    *accepted.lock().unwrap() = "glpat-other";
+    tokio::time::sleep(ttl).await;
+    let (status, _, body) = get().await;
+    assert_eq!((status.as_u16(), body.unwrap()), (404, br#"{"message":"404 Project Not Found"}"#.to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_stops_the_upstream_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let size = 48 << 20;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(false);
+    w.start_file("big.bin", stored).unwrap();
+    std::io::Write::write_all(&mut w, &vec![5u8; size]).unwrap();
+    let storage = artifact_testkit::range_server::RangeServer::start();
+    storage.put("bucket/a.zip", w.finish().unwrap().into_inner());
+    let (front, _, _) = storage_front(storage.url("bucket/a.zip"));
+    let (app, metrics) = artifact_server::proxy_routers(ProxyConfig::new(&upstream(front).await).unwrap()).unwrap();
+    let proxy = upstream(app).await;
+    let mut conn = tokio::net::TcpStream::connect(proxy.trim_start_matches("http://")).await.unwrap();
+    let request =
+        "GET /api/v4/projects/1/jobs/9/artifacts/big.bin HTTP/1.1\r\nHost: p\r\nPRIVATE-TOKEN: glpat-ok\r\n\r\n";
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 64 * 1024];
+    let n = conn.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head[..n.min(200)]));
+    drop(conn);
+    // The proxy notices, drops its stream and with it the upstream connection.
+    let in_flight = || async {
+        let (_, _, body) = send(&metrics, Method::GET, "/metrics", &[]).await;
+        let text = String::from_utf8(body.unwrap()).unwrap();
+        text.lines().find(|l| l.starts_with("artifact_proxy_streams_in_flight")).unwrap().ends_with(" 0")
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !in_flight().await {
+        assert!(tokio::time::Instant::now() < deadline, "the stream outlived its client");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let sent = storage.bytes_sent();
+    assert!(sent < size as u64 / 2, "{sent} of {size} bytes read for a client that left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_429_or_silence_on_a_single_file_is_what_gitlab_clients_expect() {
+    let scripted = axum::Router::new()
+        .route(
+            "/api/v4/projects/1/jobs/5/artifacts",
+            axum::routing::get(|| async {
+                let mut r = axum::response::Response::new(Body::from(r#"{"message":"429 Too Many Requests"}"#));
+                *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                r.headers_mut().insert("retry-after", "3".parse().unwrap());
+                r
+            }),
+        )
+        .route(
+            "/api/v4/projects/1/jobs/6/artifacts",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                StatusCode::FOUND
+            }),
+        );
+    let app = proxy_with(&upstream(scripted).await, |c| c.read_timeout = std::time::Duration::from_millis(200));
+    let (status, headers, body) = send(&app, Method::GET, "/api/v4/projects/1/jobs/5/artifacts/a.txt", &[]).await;
+    assert_eq!((status.as_u16(), headers.get("retry-after").unwrap().to_str().unwrap()), (429, "3"));
+    assert_eq!(body.unwrap(), br#"{"message":"429 Too Many Requests"}"#);
+    let (status, _, body) = send(&app, Method::GET, "/api/v4/projects/1/jobs/6/artifacts/a.txt", &[]).await;
+    assert_eq!(status, 504);
+    assert!(String::from_utf8(body.unwrap()).unwrap().contains("message"), "a GitLab-shaped body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_deflated_file_passes_through_as_gzip_verified_and_a_bad_one_never_completes() {
+    use std::io::Read;
+    let text: Vec<u8> = (0..300_000u32).flat_map(|i| format!("line {i}\n").into_bytes()).take(400_000).collect();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("report.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, &text).unwrap();
+    let good = w.finish().unwrap().into_inner();
+    // The same archive with a CRC-32 (local header and central directory alike) that the
+    // data does not have.
+    let mut bad = good.clone();
+    let mut hasher = flate2::Crc::new();
+    hasher.update(&text);
+    let crc = hasher.sum().to_le_bytes();
+    for at in (0..bad.len() - 4).filter(|&i| bad[i..i + 4] == crc).collect::<Vec<_>>() {
+        bad[at] ^= 0xff;
+    }
+    let storage = artifact_testkit::range_server::RangeServer::start();
+    storage.put("bucket/a.zip", good);
+    let (front, _, _) = storage_front(storage.url("bucket/a.zip"));
+    let app = proxy_with(&upstream(front).await, |c| c.auth_ttl = std::time::Duration::ZERO);
+    let uri = "/api/v4/projects/1/jobs/9/artifacts/report.txt";
+    let gzip = [("PRIVATE-TOKEN", "glpat-ok"), ("accept-encoding", "gzip")];
+    let (status, headers, body) = send(&app, Method::GET, uri, &gzip).await;
+    assert_eq!((status.as_u16(), headers.get("content-encoding").unwrap().to_str().unwrap()), (200, "gzip"));
+    assert!(headers.get("etag").unwrap().to_str().unwrap().ends_with("-gz\""));
+    let body = body.unwrap();
+    assert_eq!(headers.get("content-length").unwrap().to_str().unwrap(), body.len().to_string());
+    assert!(body.len() < text.len() / 2, "the compressed bytes, not the text");
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).unwrap();
+    assert_eq!(out, text);
+    let (status, headers, body) = send(&app, Method::GET, uri, &[("PRIVATE-TOKEN", "glpat-ok")]).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (200, text.clone()));
+    assert!(headers.get("content-encoding").is_none());
+    storage.put("bucket/a.zip", bad);
+    for asked in [&gzip[..], &gzip[..1]] {
+        let (status, _, body) = send(&app, Method::GET, uri, asked).await;
+        assert!(!(status.is_success() && body.is_ok()), "a bad entry never completes: {status}");
+    }
+}

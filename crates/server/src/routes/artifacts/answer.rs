@@ -11,7 +11,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::delivery::{Representation, body_of};
+use crate::delivery::{Plan, Representation, body_of};
 use crate::error::{ApiError, ApiResult};
 
 /// A single file's artifact path from the raw (still percent-encoded) URL: decoded once,
@@ -73,7 +73,35 @@ fn disposition(basename: &str) -> ApiResult<HeaderValue> {
     HeaderValue::from_bytes(value.as_bytes()).map_err(ApiError::internal)
 }
 
-pub(super) fn accepts_gzip(req: &HeaderMap) -> bool {
+/// The gzip passthrough representation of a deflated entry whose identity representation
+/// is `identity`, if this request gets it: a client that takes gzip and asks for the whole
+/// entry, unless it names the identity tag in `If-Match`. The preconditions are then
+/// evaluated against the one chosen.
+pub(crate) fn gzip_representation(
+    identity: &Representation,
+    req: &HeaderMap,
+    compressed: u64,
+) -> Option<Representation> {
+    let whole = matches!(identity.plan_after_preconditions(req), Ok(Plan::Full));
+    let wants_identity = req
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|list| list.split(',').any(|t| t.trim() == identity.etag));
+    if !whole || wants_identity || !accepts_gzip(req) {
+        return None;
+    }
+    let mut headers = identity.headers.clone();
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    Some(Representation {
+        len: GZIP_HEADER.len() as u64 + compressed + 8,
+        etag: format!("{}-gz\"", identity.etag.trim_end_matches('"')),
+        last_modified: identity.last_modified,
+        headers,
+        ranges: false,
+    })
+}
+
+fn accepts_gzip(req: &HeaderMap) -> bool {
     req.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or("").trim();
@@ -123,20 +151,12 @@ pub(super) fn respond(answer: EntryAnswer) -> Response {
     }
 }
 
-/// A gzip member header (RFC 1952): deflate, no flags, no time, unknown OS.
-pub(super) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+pub(crate) use artifact_core::gzip::HEADER as GZIP_HEADER;
+pub(crate) use artifact_core::gzip::trailer as gzip_trailer;
 
 /// Bodies up to this size are read before the headers are sent: one trip to the blocking
 /// pool per request, and a bad entry is a 500 instead of an aborted body.
 pub(crate) const INLINE_MAX: u64 = 64 * 1024;
-
-/// The gzip trailer (RFC 1952): CRC-32 and size modulo 2^32, little-endian.
-pub(super) fn gzip_trailer(crc: u32, size: u64) -> [u8; 8] {
-    let mut t = [0u8; 8];
-    t[..4].copy_from_slice(&crc.to_le_bytes());
-    t[4..].copy_from_slice(&(size as u32).to_le_bytes());
-    t
-}
 
 /// A whole gzip member around the entry's raw deflate bytes, in memory.
 pub(super) fn gzip_member(reader: EntryReader) -> std::io::Result<Bytes> {

@@ -7,9 +7,7 @@
 pub(crate) mod answer;
 pub(crate) mod target;
 
-use self::answer::{
-    EntryAnswer, GZIP_HEADER, INLINE_MAX, accepts_gzip, artifact_path, entry_headers, gzip_member, respond,
-};
+use self::answer::{EntryAnswer, INLINE_MAX, artifact_path, entry_headers, gzip_member, gzip_representation, respond};
 use self::target::{ByRef, FileById, Target};
 
 use std::io::Read;
@@ -221,25 +219,9 @@ fn answer_verified(
         headers: headers.clone(),
         ranges: true,
     };
-    // Which representation: gzip passthrough for a client that takes it and asks for the
-    // whole entry, unless it names the identity tag in If-Match. The preconditions are then
-    // evaluated against the one chosen.
     let selection = identity.plan_after_preconditions(&ctx.headers);
-    let wants_identity = ctx
-        .headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|list| list.split(',').any(|t| t.trim() == identity.etag));
-    let gzip = deflated && matches!(selection, Ok(Plan::Full)) && !wants_identity && accepts_gzip(&ctx.headers);
-    if gzip {
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        let rep = Representation {
-            len: GZIP_HEADER.len() as u64 + entry.compressed_size() + 8,
-            etag: format!("{}-gz\"", identity_tag.trim_end_matches('"')),
-            last_modified: Some(blob.modified),
-            headers,
-            ranges: false,
-        };
+    if let Some(rep) = deflated.then(|| gzip_representation(&identity, &ctx.headers, entry.compressed_size())).flatten()
+    {
         if rep.plan(&ctx.headers)? == Plan::NotModified {
             return Ok(EntryAnswer::NotModified(rep));
         }
