@@ -61,18 +61,22 @@ impl std::fmt::Debug for AsyncClient {
 impl AsyncClient {
     /// A client with `options`' connect and stall timeouts (it follows no redirects: range
     /// reads go to the URL the first request's redirects ended at).
-    pub(crate) fn new(options: &HttpOptions) -> AsyncClient {
+    pub(crate) fn new(options: &HttpOptions) -> Result<AsyncClient> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(options.connect_timeout));
+        // The provider is named: with two compiled in (another crate may enable aws-lc-rs),
+        // rustls cannot pick a process default by itself.
+        let provider = rustls::crypto::ring::default_provider();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_provider_and_webpki_roots(provider)
+            .map_err(|e| Error::Http { url: "client".into(), problem: HttpProblem::Transport(e.to_string()) })?
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).http1_max_buf_size(READ_BUFFER).build(https);
-        AsyncClient { client, stall: options.stall_timeout }
+        Ok(AsyncClient { client, stall: options.stall_timeout })
     }
 
     /// One checked range request for `start..end` of the located archive.

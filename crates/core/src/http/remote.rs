@@ -150,7 +150,13 @@ impl RemoteArchives {
         path: &ArtifactPath,
         headers: &HeaderMap,
     ) -> Result<super::AsyncEntry> {
-        let client = self.async_client.get_or_init(|| super::nonblocking::AsyncClient::new(&self.options)).clone();
+        let client = match self.async_client.get() {
+            Some(client) => client.clone(),
+            None => {
+                let made = super::nonblocking::AsyncClient::new(&self.options)?;
+                self.async_client.get_or_init(|| made).clone()
+            }
+        };
         let mut retried = false;
         loop {
             let in_memory = self.cache.try_get(url);
