@@ -8,7 +8,7 @@
 # (python-gitlab 8 needs Python >= 3.10). Idempotent: a marker file inside the venv records
 # the pinned requirements it was built with, so a second run with the same pins only checks
 # that file and prints the path. A venv left half-made (no marker, or other pins) is
-# deleted and rebuilt.
+# deleted and rebuilt. Concurrent runs take turns (flock on "$VENV.lock").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +27,18 @@ certifi==2026.10.19.post1'
 MARKER="$VENV/.artifact-python-gitlab-ready"
 VENV_PY="$VENV/bin/python"
 
-if [[ -x "$VENV_PY" && -f "$MARKER" && "$(<"$MARKER")" == "$REQUIREMENTS" ]]; then
+ready() { [[ -x "$VENV_PY" && -f "$MARKER" && "$(<"$MARKER")" == "$REQUIREMENTS" ]]; }
+if ready; then
+    echo "$VENV_PY"
+    exit 0
+fi
+
+# Tests run in parallel and may all ask at once: one builds, the others wait for it and
+# then find it ready.
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
+if ready; then
     echo "$VENV_PY"
     exit 0
 fi
@@ -39,7 +50,6 @@ if [[ -e "$VENV" && ! -f "$VENV/pyvenv.cfg" && -n "$(ls -A "$VENV" 2>/dev/null)"
 fi
 echo "setting up python-gitlab venv in $VENV" >&2
 rm -rf "$VENV"
-mkdir -p "$(dirname "$VENV")"
 "$PY" -m venv "$VENV"
 req_file=$(mktemp)
 trap 'rm -f "$req_file"' EXIT
