@@ -13,7 +13,8 @@
 #     request counts, and the median time of a warm single file (another file each time)
 #     through the proxy against the same files asked of the upstream directly.
 # Usage: benches/run-proxy.sh [DATA_DIR]   (default bench-data; archives made when missing)
-# Environment: DURATION (15s), CONNECTIONS (64), PORT (18200; +1 upstream, +2 metrics),
+# Environment: DURATION (15s), CONNECTIONS (64), PORT (18200; +1 upstream, +2 metrics,
+#   +3 object storage, +4 GitLab front, +5 a proxy without the entry memory),
 #   READERS (500), READ_SECONDS (20), DELAY_MS (20), FILES (40),
 #   ARTIFACT_BIN (use this binary, no build).
 set -euo pipefail
@@ -77,10 +78,17 @@ rate() { taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s -H "PRIVATE-TOKEN: $TOKEN" "
          taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H "PRIVATE-TOKEN: $TOKEN" "$1" | awk '/Requests\/sec/{print $2}'; }
 PROXIED=$(rate "http://127.0.0.1:$PORT$FILE/$SMALL")
 echo "proxy (with its upstream, both on core 0): $PROXIED req/s"
+taskset -c 0 "$ART" serve --upstream "http://127.0.0.1:$((PORT + 1))" --listen "127.0.0.1:$((PORT + 5))" \
+    --entry-cache-bytes 0 2>>"$OUT/proxy.log" &
+COLD=$!
+wait_http "http://127.0.0.1:$((PORT + 5))/api/v4/version"
+UNCACHED=$(rate "http://127.0.0.1:$((PORT + 5))$FILE/$SMALL")
+kill -TERM "$COLD"; wait "$COLD" 2>/dev/null || true
+echo "proxy with --entry-cache-bytes 0 (one range read upstream per request): $UNCACHED req/s"
 kill -TERM "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
 LOCAL=$(rate "http://127.0.0.1:$((PORT + 1))$FILE/$SMALL")
 echo "the same binary from its local store (core 0): $LOCAL req/s"
-python3 -c "import sys; print('ratio proxy/local: %.2f (target >= 0.5)' % (float(sys.argv[1]) / float(sys.argv[2])))" "$PROXIED" "$LOCAL"
+python3 -c "import sys; print('ratio proxy/local: %.2f (target >= 0.5); without the entry memory: %.2f' % (float(sys.argv[1]) / float(sys.argv[3]), float(sys.argv[2]) / float(sys.argv[3])))" "$PROXIED" "$UNCACHED" "$LOCAL"
 
 echo "## 3. $READERS slow clients of the 1 GiB deflated entry through a fresh proxy"
 kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true

@@ -295,8 +295,13 @@ impl AsyncEntry {
             };
             match self.reader.read(&mut buf) {
                 Ok(0) => {
+                    // Verified. The rest of the range (the header slack) is read too, so
+                    // that the connection goes back to the pool for the next request.
+                    self.spare = Some(buf);
+                    if self.poll_drain(cx).is_pending() {
+                        return Poll::Pending;
+                    }
                     self.done = true;
-                    self.body = None;
                     return Poll::Ready(None);
                 }
                 Ok(n) => {
@@ -320,6 +325,22 @@ impl AsyncEntry {
                 }
             }
         }
+    }
+
+    /// Reads the body to its end, discarding: at most the slack past the entry's data (the
+    /// range asked for is exact, and checked), and what lets hyper reuse the connection.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while let Some(body) = self.body.as_mut() {
+            match Pin::new(body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    let len = frame.data_ref().map_or(0, Bytes::len);
+                    self.counter.record_bytes(len);
+                }
+                Poll::Ready(Some(Err(_)) | None) => self.body = None,
+            }
+        }
+        Poll::Ready(())
     }
 
     /// Brings the next body frame into the reader's feed and returns its bytes (`None` at
@@ -365,7 +386,14 @@ impl AsyncEntry {
     /// only once they checked out, so a damaged entry ends in an error item, never in a
     /// complete member. Only for deflated entries (method 8).
     pub fn into_gzip(self) -> GzipEntry {
-        GzipEntry { inner: self, header_sent: false, pending: None, scratch: Vec::new(), finished: false }
+        GzipEntry {
+            inner: self,
+            header_sent: false,
+            pending: None,
+            scratch: Vec::new(),
+            finished: false,
+            verified: false,
+        }
     }
 }
 
@@ -385,6 +413,8 @@ pub struct GzipEntry {
     pending: Option<Bytes>,
     scratch: Vec<u8>,
     finished: bool,
+    /// The trailer went out: the entry checked out.
+    verified: bool,
 }
 
 impl GzipEntry {
@@ -422,6 +452,10 @@ impl futures_core::Stream for GzipEntry {
         let this = self.get_mut();
         loop {
             if this.finished {
+                // After the trailer, the rest of the range, so the connection is reused.
+                if this.verified && this.inner.poll_drain(cx).is_pending() {
+                    return Poll::Pending;
+                }
                 return Poll::Ready(None);
             }
             if !this.header_sent {
@@ -434,6 +468,7 @@ impl futures_core::Stream for GzipEntry {
             match this.verify_arrived() {
                 Some(Ok(())) => {
                     this.finished = true;
+                    this.verified = true;
                     let entry = this.inner.entry();
                     let trailer = crate::gzip::trailer(entry.crc32(), entry.size());
                     return Poll::Ready(Some(Ok(Bytes::copy_from_slice(&trailer))));
