@@ -29,24 +29,30 @@ impl Credential {
         }
     }
 
+    /// The request's credential, read as GitLab reads them: a personal token from
+    /// `private_token=`, then `PRIVATE-TOKEN`, then `Authorization: Bearer` or
+    /// `access_token=`; else a job token from `job_token=`, then `JOB-TOKEN`. Each is
+    /// [`present`] or absent: an empty one is no token, and the next is looked at.
     pub(crate) fn from_request(headers: &HeaderMap, query: &Query) -> Option<Credential> {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        if let Some(t) = header("private-token") {
-            return Some(Credential::Personal(t));
-        }
-        if let Some(auth) = header("authorization") {
-            if let Some(t) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
-                return Some(Credential::Personal(t.trim().to_owned()));
-            }
-        }
-        if let Some(t) = query.get("private_token").or_else(|| query.get("access_token")) {
+        let header = |name: &str| present(headers.get(name).and_then(|v| v.to_str().ok()));
+        let param = |name: &str| present(query.get(name));
+        let personal = param("private_token").or_else(|| header("private-token")).or_else(|| {
+            let auth = header("authorization")?;
+            let (scheme, token) = auth.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token).and_then(|t| present(Some(t.trim())))
+        });
+        if let Some(t) = personal.or_else(|| param("access_token")) {
             return Some(Credential::Personal(t.to_owned()));
         }
-        if let Some(t) = header("job-token").or_else(|| query.get("job_token").map(str::to_owned)) {
-            return Some(Credential::Job(t));
-        }
-        None
+        param("job_token").or_else(|| header("job-token")).map(|t| Credential::Job(t.to_owned()))
     }
+}
+
+/// GitLab's "present or absent" reading of a token (Ruby's `presence`): a missing value,
+/// an empty one and one of only spaces are all no token. The one rule for every place a
+/// token is read, here and in the proxy.
+pub(crate) fn present(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 /// The authenticated caller.

@@ -95,11 +95,13 @@ impl Grants {
     }
 }
 
-/// The caller's credentials as request headers (query tokens become their header forms).
+/// The caller's credentials as request headers (query tokens become their header forms),
+/// each only if [`present`](crate::auth::present): an empty one is no token.
 fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
+    use crate::auth::present;
     let mut out = HeaderMap::new();
     for name in ["private-token", "job-token", "authorization"] {
-        if let Some(v) = headers.get(name) {
+        if let Some(v) = headers.get(name).filter(|v| present(v.to_str().ok()).is_some()) {
             out.insert(name, v.clone());
         }
     }
@@ -108,13 +110,13 @@ fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
             out.entry(name).or_insert(v);
         }
     };
-    if let Some(t) = query.get("private_token") {
+    if let Some(t) = present(query.get("private_token")) {
         put("private-token", t.to_owned());
     }
-    if let Some(t) = query.get("access_token") {
+    if let Some(t) = present(query.get("access_token")) {
         put("authorization", format!("Bearer {t}"));
     }
-    if let Some(t) = query.get("job_token") {
+    if let Some(t) = present(query.get("job_token")) {
         put("job-token", t.to_owned());
     }
     out

@@ -4,6 +4,7 @@
 mod actions;
 mod artifacts;
 mod auth;
+mod compat;
 mod integrity;
 mod jobs;
 mod proxy;
