@@ -86,7 +86,28 @@ pub(crate) enum TokenCommand {
     Add {
         /// The user's login name.
         user: String,
+        /// What the token may do (repeatable): api (everything, the default), read_api (reads
+        /// only), sudo (an administrator acting as another user, with api or read_api).
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+        scopes: Vec<artifact_server::Scope>,
+        /// The day the token stops working (UTC); it works through the day before.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        expires: Option<String>,
     },
+    /// Revoke a personal access token for good, named by the token or by --id; prints its
+    /// record as JSON.
+    Revoke {
+        /// The token.
+        #[arg(required_unless_present = "id", conflicts_with = "id")]
+        token: Option<String>,
+        /// The token's numeric id.
+        #[arg(long)]
+        id: Option<i64>,
+    },
+}
+
+fn parse_scope(name: &str) -> Result<artifact_server::Scope, String> {
+    artifact_server::Scope::parse(name).ok_or_else(|| format!("unknown scope {name:?}: use api, read_api or sudo"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +226,18 @@ fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A token's record as `token revoke` prints it (GitLab's personal access token fields).
+fn token_json(t: &artifact_server::PersonalToken) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id,
+        "user_id": t.user_id,
+        "scopes": t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "expires_at": t.expires_at,
+        "revoked": t.revoked,
+        "created_at": t.created_at.to_string(),
+    })
+}
+
 pub(crate) fn admin(args: AdminArgs) -> Result<(), CliError> {
     let data = open(&args.data)?;
     let admin = admin_for(&data);
@@ -212,9 +245,21 @@ pub(crate) fn admin(args: AdminArgs) -> Result<(), CliError> {
         AdminCommand::User(UserCommand::Add { name, admin: is_admin }) => {
             print_json(&admin.add_user(&name, is_admin).map_err(|e| server_error(&"user add", e))?)
         }
-        AdminCommand::Token(TokenCommand::Add { user }) => {
-            println!("{}", admin.add_token(&user).map_err(|e| server_error(&"token add", e))?);
+        AdminCommand::Token(TokenCommand::Add { user, scopes, expires }) => {
+            let scopes = if scopes.is_empty() { vec![artifact_server::Scope::Api] } else { scopes };
+            let (token, _) =
+                admin.add_token_with(&user, &scopes, expires.as_deref()).map_err(|e| server_error(&"token add", e))?;
+            println!("{token}");
             Ok(())
+        }
+        AdminCommand::Token(TokenCommand::Revoke { token, id }) => {
+            let which = match (&token, id) {
+                (_, Some(id)) => artifact_server::TokenRef::Id(id),
+                (Some(token), None) => artifact_server::TokenRef::Token(token),
+                (None, None) => return Err(CliError::new(Exit::Usage, "token revoke", "name a token or --id")),
+            };
+            let record = admin.revoke_token(which).map_err(|e| server_error(&"token revoke", e))?;
+            print_json(&token_json(&record))
         }
         AdminCommand::Project(ProjectCommand::Add { full_path, public }) => {
             print_json(&admin.add_project(&full_path, public).map_err(|e| server_error(&"project add", e))?)

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::blobs::{BlobKind, Blobs, random_hex};
 use crate::entities::Render;
 use crate::error::Error;
-use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When};
+use crate::model::{BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When};
 use crate::routes::jobs::Related;
 use crate::store::{NewPipeline, ProjectRef, Store, TokenDigest};
 use crate::time::{Timestamp, parse_duration};
@@ -107,6 +107,15 @@ impl ImportJob {
     }
 }
 
+/// A personal access token named for [`Admin::revoke_token`].
+#[derive(Debug, Clone, Copy)]
+pub enum TokenRef<'a> {
+    /// By its numeric id.
+    Id(i64),
+    /// By the token itself.
+    Token(&'a str),
+}
+
 fn invalid(msg: impl Into<String>) -> Error {
     Error::Invalid(msg.into())
 }
@@ -153,12 +162,55 @@ impl Admin {
         Ok(self.render().current_user(&user))
     }
 
-    /// Adds a personal access token for a user; returns the token (shown only once).
+    /// Adds a personal access token with the `api` scope and no expiry for a user; returns
+    /// the token (shown only once).
     pub fn add_token(&self, username: &str) -> Result<String, Error> {
+        Ok(self.add_token_with(username, &[Scope::Api], None)?.0)
+    }
+
+    /// Adds a personal access token for a user with `scopes` (at least one) and the day it
+    /// expires (`YYYY-MM-DD`: it works through the day before); returns the token (shown
+    /// only once) and its record.
+    pub fn add_token_with(
+        &self,
+        username: &str,
+        scopes: &[Scope],
+        expires_at: Option<&str>,
+    ) -> Result<(String, PersonalToken), Error> {
         let user = self.user_named(username)?;
+        if scopes.is_empty() {
+            return Err(invalid("a token needs at least one scope: api, read_api or sudo"));
+        }
+        let mut unique: Vec<Scope> = Vec::new();
+        for scope in scopes {
+            if !unique.contains(scope) {
+                unique.push(*scope);
+            }
+        }
+        let expires_at = match expires_at {
+            Some(day) => Some(
+                crate::time::parse_day(day)
+                    .ok_or_else(|| invalid(format!("invalid expiry date {day:?}: use YYYY-MM-DD")))?,
+            ),
+            None => None,
+        };
         let token = new_token("glpat-")?;
-        self.store.add_token(user.id, &TokenDigest::of(&token))?;
-        Ok(token)
+        let record = self.store.create_token(user.id, &TokenDigest::of(&token), &unique, expires_at.as_deref())?;
+        Ok((token, record))
+    }
+
+    /// Revokes a personal access token, named by the token itself or by its numeric id;
+    /// returns its record. Revoking one that is already revoked is an error.
+    pub fn revoke_token(&self, which: TokenRef<'_>) -> Result<PersonalToken, Error> {
+        let record = match which {
+            TokenRef::Id(id) => self.store.personal_token_by_id(id)?,
+            TokenRef::Token(token) => self.store.personal_token(&TokenDigest::of(token))?.map(|(t, _)| t),
+        };
+        let record = record.ok_or_else(|| invalid("no such token"))?;
+        if !self.store.revoke_token(record.id)? {
+            return Err(invalid(format!("token {} is already revoked", record.id)));
+        }
+        Ok(PersonalToken { revoked: true, ..record })
     }
 
     /// Adds a project; returns it as the API shows it.

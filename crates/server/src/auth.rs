@@ -3,12 +3,13 @@
 //! reads of public projects' artifacts, and 404 (never 403) for a project the caller may not
 //! see.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Job, Project, Role, Status, User};
+use crate::model::{Job, Project, Role, Scope, Status, User};
 use crate::query::Query;
 use crate::store::{ProjectRef, Store, TokenDigest};
+use crate::time::Timestamp;
 
 /// A token as presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,44 @@ pub(crate) fn present(value: Option<&str>) -> Option<&str> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+/// What a request presents to authenticate: its credential, whether it changes anything
+/// (a token's scopes decide whether it may), and whom it asks to act as (`Sudo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Presented {
+    pub(crate) credential: Option<Credential>,
+    /// Not `GET` or `HEAD`: a `read_api` token may not.
+    pub(crate) write: bool,
+    /// A user id or username from the `sudo` parameter or the `Sudo` header.
+    pub(crate) sudo: Option<String>,
+}
+
+impl Presented {
+    /// Reads the credential ([`Credential::from_request`]) and `sudo=` or `Sudo:` (the
+    /// parameter first, as GitLab reads it; each [`present`] or absent).
+    pub(crate) fn from_request(method: &Method, headers: &HeaderMap, query: &Query) -> Presented {
+        let sudo = present(query.get("sudo"))
+            .or_else(|| present(headers.get("sudo").and_then(|v| v.to_str().ok())))
+            .map(|s| s.trim().to_owned());
+        Presented {
+            credential: Credential::from_request(headers, query),
+            write: !matches!(*method, Method::GET | Method::HEAD),
+            sudo,
+        }
+    }
+
+    /// A digest that tells callers apart for caches: the credential and whom it acts as.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        let credential = Credential::digest(self.credential.as_ref());
+        match &self.sudo {
+            None => credential,
+            Some(who) => {
+                let hex: String = credential.iter().map(|b| format!("{b:02x}")).collect();
+                TokenDigest::of(&format!("{hex} as {who}")).0
+            }
+        }
+    }
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub(crate) enum Caller {
@@ -90,15 +129,42 @@ pub(crate) enum Routes {
     Artifacts,
 }
 
-/// Checks the credential. Unknown tokens are 401 everywhere.
-pub(crate) fn authenticate(store: &dyn Store, cred: Option<&Credential>, routes: Routes) -> ApiResult<Caller> {
-    match cred {
-        None if routes == Routes::Artifacts => Ok(Caller::Anonymous),
-        None => Err(ApiError::Unauthorized),
+/// Checks what the request presents, in GitLab's order: the token (unknown: 401; expired or
+/// revoked: 401 `invalid_token`), its scopes for this request (403 `insufficient_scope`),
+/// then `Sudo` (403 unless an administrator's token with the `sudo` scope; 404 for an
+/// unknown user), which makes the caller that user.
+pub(crate) fn authenticate(store: &dyn Store, presented: &Presented, routes: Routes) -> ApiResult<Caller> {
+    let caller = match &presented.credential {
+        None if presented.sudo.is_some() => return Err(ApiError::Unauthorized),
+        None if routes == Routes::Artifacts => return Ok(Caller::Anonymous),
+        None => return Err(ApiError::Unauthorized),
         Some(Credential::Personal(token)) => {
-            store.user_by_token(&TokenDigest::of(token))?.map(Caller::User).ok_or(ApiError::Unauthorized)
+            let (record, user) = store.personal_token(&TokenDigest::of(token))?.ok_or(ApiError::Unauthorized)?;
+            if record.expired(&Timestamp::now().day()) {
+                return Err(ApiError::InvalidToken("Token has expired."));
+            }
+            if record.revoked {
+                return Err(ApiError::InvalidToken("Token has been revoked."));
+            }
+            let allowed = record.has(Scope::Api) || (record.has(Scope::ReadApi) && !presented.write);
+            if !allowed {
+                let needed: &[Scope] = if presented.write { &[Scope::Api] } else { &[Scope::Api, Scope::ReadApi] };
+                return Err(ApiError::InsufficientScope(needed));
+            }
+            if let Some(who) = &presented.sudo {
+                if !user.admin {
+                    return Err(ApiError::Forbidden(Some("Must be admin to use sudo")));
+                }
+                if !record.has(Scope::Sudo) {
+                    return Err(ApiError::InsufficientScope(&[Scope::Sudo]));
+                }
+                let target = find_user(store, who)?
+                    .ok_or_else(|| ApiError::NotFoundText(format!("User with ID or username '{who}' Not Found")))?;
+                return Ok(Caller::User(target));
+            }
+            Caller::User(user)
         }
-        Some(Credential::Job(_)) if routes == Routes::Api => Err(ApiError::Unauthorized),
+        Some(Credential::Job(_)) if routes == Routes::Api => return Err(ApiError::Unauthorized),
         Some(Credential::Job(token)) => {
             let job = store.job_by_token(&TokenDigest::of(token))?.ok_or(ApiError::Unauthorized)?;
             if job.status != Status::Running {
@@ -108,9 +174,30 @@ pub(crate) fn authenticate(store: &dyn Store, cred: Option<&Credential>, routes:
                 Some(id) => store.user(id)?,
                 None => None,
             };
-            Ok(Caller::Job { job: Box::new(job), user })
+            Caller::Job { job: Box::new(job), user }
         }
+    };
+    if presented.sudo.is_some() {
+        // Only a personal token may act as someone else.
+        return Err(match caller.user() {
+            Some(u) if u.admin => {
+                ApiError::Forbidden(Some("Must be authenticated using an OAuth or Personal Access Token to use sudo"))
+            }
+            _ => ApiError::Forbidden(Some("Must be admin to use sudo")),
+        });
     }
+    Ok(caller)
+}
+
+/// A user by numeric id or by username, as `Sudo` names them.
+fn find_user(store: &dyn Store, who: &str) -> ApiResult<Option<User>> {
+    if !who.is_empty() && who.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(match who.parse::<i64>() {
+            Ok(id) => store.user(id)?,
+            Err(_) => None,
+        });
+    }
+    Ok(store.user_by_username(who)?)
 }
 
 /// What a caller may do in one project.

@@ -54,6 +54,14 @@ pub(crate) enum ApiError {
     ProjectNotFound,
     /// 404 `{"message":"404 <what>"}`, e.g. `Not found`.
     NotFound(&'static str),
+    /// 404 `{"message":"404 <what>"}` with a text made at run time.
+    NotFoundText(String),
+    /// 401 for a token that exists but no longer works (`Token has expired.`, `Token has
+    /// been revoked.`): an OAuth 2.0 `invalid_token` error, body and `WWW-Authenticate`.
+    InvalidToken(&'static str),
+    /// 403 for a token without a scope the request needs (any of these): an OAuth 2.0
+    /// `insufficient_scope` error, body and `WWW-Authenticate`.
+    InsufficientScope(&'static [crate::model::Scope]),
     /// 400 `{"message":"400 Bad request - <reason>"}`.
     BadRequest(String),
     /// 400 `{"error":"<param> <problem>"}`.
@@ -89,6 +97,15 @@ impl IntoResponse for ApiError {
             }
             ApiError::ProjectNotFound => (StatusCode::NOT_FOUND, json!({"message": "404 Project Not Found"})),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, json!({"message": format!("404 {what}")})),
+            ApiError::NotFoundText(what) => (StatusCode::NOT_FOUND, json!({"message": format!("404 {what}")})),
+            ApiError::InvalidToken(why) => {
+                return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token", why, None);
+            }
+            ApiError::InsufficientScope(scopes) => {
+                let scope = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+                let why = "The request requires higher privileges than provided by the access token.";
+                return oauth_error(StatusCode::FORBIDDEN, "insufficient_scope", why, Some(&scope));
+            }
             ApiError::BadRequest(why) => {
                 (StatusCode::BAD_REQUEST, json!({"message": format!("400 Bad request - {why}")}))
             }
@@ -110,6 +127,24 @@ impl IntoResponse for ApiError {
         };
         (status, axum::Json(body)).into_response()
     }
+}
+
+/// An OAuth 2.0 bearer-token error (RFC 6750 §3) as GitLab's API guard answers it: a JSON
+/// body with `error`, `error_description` (and `scope`), and the same in `WWW-Authenticate`.
+fn oauth_error(status: StatusCode, error: &str, description: &str, scope: Option<&str>) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), json!(error));
+    body.insert("error_description".into(), json!(description));
+    let mut challenge = format!("Bearer realm=\"\", error=\"{error}\", error_description=\"{description}\"");
+    if let Some(scope) = scope {
+        body.insert("scope".into(), json!(scope));
+        challenge.push_str(&format!(", scope=\"{scope}\""));
+    }
+    let mut resp = (status, axum::Json(serde_json::Value::Object(body))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
 }
 
 /// Handler results.

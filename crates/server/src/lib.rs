@@ -38,12 +38,14 @@ mod store;
 mod time;
 mod verdicts;
 
-pub use crate::admin::{Admin, ImportJob, Imported};
+pub use crate::admin::{Admin, ImportJob, Imported, TokenRef};
 pub use crate::blobs::{BlobKind, Blobs, LocalBlobs, OpenBlob, beside};
 pub use crate::data::DataDir;
 pub use crate::demo::{DEMO_PROJECT, Demo, seed_demo};
 pub use crate::error::Error;
-pub use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, When, composite_status};
+pub use crate::model::{
+    BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When, composite_status,
+};
 pub use crate::proxy::{ProxyConfig, proxy_app, proxy_routers};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};

@@ -184,6 +184,66 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
+/// What a personal access token may do: GitLab's scopes that this API knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Everything the token's user may do.
+    Api,
+    /// Reads only: `GET` and `HEAD`.
+    ReadApi,
+    /// An administrator's token acting as another user (`Sudo`); grants no access itself.
+    Sudo,
+}
+
+impl Scope {
+    /// Every scope, in GitLab's order.
+    pub const ALL: [Scope; 3] = [Scope::Api, Scope::ReadApi, Scope::Sudo];
+
+    /// The name GitLab uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Api => "api",
+            Scope::ReadApi => "read_api",
+            Scope::Sudo => "sudo",
+        }
+    }
+
+    /// A scope by its GitLab name.
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A personal access token's record. The token itself is never stored, only its digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonalToken {
+    /// Numeric id (what `admin token revoke --id` takes).
+    pub id: i64,
+    /// Whose token it is.
+    pub user_id: i64,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// The day it stops working (`YYYY-MM-DD`, UTC): valid through the day before, as in
+    /// GitLab.
+    pub expires_at: Option<String>,
+    /// Revoked tokens never work again.
+    pub revoked: bool,
+    /// When it was made.
+    pub created_at: Timestamp,
+}
+
+impl PersonalToken {
+    /// Whether it carries `scope`.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Whether it has expired on `today` (`YYYY-MM-DD`, UTC).
+    pub fn expired(&self, today: &str) -> bool {
+        self.expires_at.as_deref().is_some_and(|day| day <= today)
+    }
+}
+
 /// A project.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {

@@ -25,6 +25,12 @@ impl Timestamp {
         (self.0 - earlier.0) as f64 / 1000.0
     }
 
+    /// The UTC day, `YYYY-MM-DD`.
+    pub fn day(self) -> String {
+        let (y, m, d) = civil_from_days(self.0.div_euclid(86_400_000));
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
     /// As a `SystemTime`, for HTTP dates.
     pub fn to_system_time(self) -> SystemTime {
         if self.0 >= 0 { UNIX_EPOCH + Duration::from_millis(self.0 as u64) } else { UNIX_EPOCH }
@@ -46,6 +52,36 @@ impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
+}
+
+/// `text` if it is a real calendar day written `YYYY-MM-DD` (years 1970 to 9999).
+pub(crate) fn parse_day(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
+        return None;
+    }
+    let (y, m, d): (i64, u32, u32) = (text[..4].parse().ok()?, text[5..7].parse().ok()?, text[8..].parse().ok()?);
+    // The day is real if it survives a trip through the calendar.
+    let days = days_from_civil(y, m, d)?;
+    (y >= 1970 && civil_from_days(days) == (y, m, d)).then(|| text.to_owned())
+}
+
+/// Howard Hinnant's civil-to-days algorithm; `None` for a month or day out of range.
+fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
@@ -105,6 +141,17 @@ mod tests {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
         assert_eq!(Timestamp(1_450_972_281_802).to_string(), "2015-12-24T15:51:21.802Z");
         assert_eq!(Timestamp(951_782_400_000).to_string(), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn days_are_real_calendar_days() {
+        assert_eq!(parse_day("2026-12-04").as_deref(), Some("2026-12-04"));
+        assert_eq!(parse_day("2024-02-29").as_deref(), Some("2024-02-29"));
+        for bad in ["2025-02-29", "2026-13-01", "2026-00-10", "2026-1-01", "26-12-04", "2026/12/04", "1969-12-31", ""] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+        assert_eq!(Timestamp(0).day(), "1970-01-01");
+        assert_eq!(Timestamp(1_764_806_400_000).day(), "2025-12-04");
     }
 
     #[test]

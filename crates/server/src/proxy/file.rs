@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use super::Proxy;
-use crate::auth::Credential;
+use crate::auth::Presented;
 use crate::delivery::{Plan, Representation};
 use crate::error::ApiError;
 use crate::hot::Hot;
@@ -100,7 +100,7 @@ impl Grants {
 fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
     use crate::auth::present;
     let mut out = HeaderMap::new();
-    for name in ["private-token", "job-token", "authorization"] {
+    for name in ["private-token", "job-token", "authorization", "sudo"] {
         if let Some(v) = headers.get(name).filter(|v| present(v.to_str().ok()).is_some()) {
             out.insert(name, v.clone());
         }
@@ -118,6 +118,10 @@ fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
     }
     if let Some(t) = present(query.get("job_token")) {
         put("job-token", t.to_owned());
+    }
+    // Whom the caller acts as is part of what the upstream decides (the parameter first).
+    if let Some(who) = present(query.get("sudo")) {
+        out.insert("sudo", HeaderValue::from_str(who).unwrap_or_else(|_| HeaderValue::from_static("")));
     }
     out
 }
@@ -139,8 +143,8 @@ fn archive_path(raw_path: &str, target: &Target) -> Option<String> {
 /// Answers a single-file request, or `None` when it should be forwarded as it is.
 pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: ArtifactPath) -> Option<Response> {
     let query = Query::parse(parts.uri.query());
-    let credential = Credential::from_request(&parts.headers, &query);
-    let key = LookupKey::new(Credential::digest(credential.as_ref()), &target.project, &target.job)?;
+    let presented = Presented::from_request(&parts.method, &parts.headers, &query);
+    let key = LookupKey::new(presented.digest(), &target.project, &target.job)?;
     let remembered = proxy.grants.get(&key, proxy.auth_ttl);
     proxy.metrics.grant(remembered.is_some());
     let grant = match remembered {

@@ -17,7 +17,7 @@ pub const GITLAB_VERSION: &str = "17.6.0";
 /// `GET /version`.
 pub(crate) async fn version(ctx: Ctx) -> ApiResult<Json<Value>> {
     blocking(move || {
-        authenticate(&*ctx.state.inner.store, ctx.credential.as_ref(), Routes::Api)?;
+        authenticate(&*ctx.state.inner.store, &ctx.presented, Routes::Api)?;
         Ok(Json(json!({
             "version": GITLAB_VERSION,
             "revision": option_env!("ARTIFACT_GIT_REVISION").unwrap_or("0000000"),
@@ -31,7 +31,7 @@ pub(crate) async fn version(ctx: Ctx) -> ApiResult<Json<Value>> {
 
 /// `GET /user`.
 pub(crate) async fn user(ctx: Ctx) -> ApiResult<Json<Value>> {
-    blocking(move || match authenticate(&*ctx.state.inner.store, ctx.credential.as_ref(), Routes::Api)? {
+    blocking(move || match authenticate(&*ctx.state.inner.store, &ctx.presented, Routes::Api)? {
         Caller::User(u) => Ok(Json(ctx.render().current_user(&u))),
         _ => Err(ApiError::Unauthorized),
     })
@@ -40,7 +40,7 @@ pub(crate) async fn user(ctx: Ctx) -> ApiResult<Json<Value>> {
 
 /// `GET /job`: the job a `JOB-TOKEN` belongs to, while it runs.
 pub(crate) async fn job(ctx: Ctx) -> ApiResult<Json<Value>> {
-    blocking(move || match authenticate(&*ctx.state.inner.store, ctx.credential.as_ref(), Routes::Artifacts)? {
+    blocking(move || match authenticate(&*ctx.state.inner.store, &ctx.presented, Routes::Artifacts)? {
         Caller::Job { job, .. } => {
             let project = ctx
                 .state

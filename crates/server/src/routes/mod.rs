@@ -26,7 +26,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 
-use crate::auth::{Access, Caller, Credential, Routes, authenticate};
+use crate::auth::{Access, Caller, Presented, Routes, authenticate};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
 use crate::state::AppState;
@@ -87,7 +87,8 @@ pub(crate) struct Ctx {
     pub(crate) state: AppState,
     pub(crate) headers: HeaderMap,
     pub(crate) query: Query,
-    pub(crate) credential: Option<Credential>,
+    /// The credential, whether the request writes, and `Sudo`.
+    pub(crate) presented: Presented,
     /// The absolute URL of the request, without the query.
     pub(crate) url: String,
     /// The external base URL, without a trailing slash.
@@ -103,7 +104,7 @@ impl FromRequestParts<AppState> for Ctx {
         let base = base_url(state.inner.base_url.as_deref(), &parts.headers);
         Ok(Ctx {
             state: state.clone(),
-            credential: Credential::from_request(&parts.headers, &query),
+            presented: Presented::from_request(&parts.method, &parts.headers, &query),
             headers: parts.headers.clone(),
             url: format!("{base}{}", parts.uri.path()),
             base,
@@ -122,7 +123,7 @@ impl Ctx {
 
     /// Authenticates: 401 comes before any parameter check, as in GitLab.
     pub(crate) fn caller(&self, routes: Routes) -> ApiResult<Caller> {
-        authenticate(&*self.state.inner.store, self.credential.as_ref(), routes)
+        authenticate(&*self.state.inner.store, &self.presented, routes)
     }
 
     pub(crate) fn render(&self) -> crate::entities::Render<'_> {

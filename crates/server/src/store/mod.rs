@@ -11,7 +11,7 @@ mod sqlite;
 use std::fmt;
 
 pub use self::sqlite::SqliteStore;
-use crate::model::{Job, JobKind, Pipeline, Project, Role, Status, User};
+use crate::model::{Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User};
 
 /// A store failure: the error of the [`Store`] trait, which every backend maps its own
 /// failures into (the library's callers see it inside [`Error::Store`](crate::Error::Store)).
@@ -128,10 +128,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn user(&self, id: i64) -> StoreResult<Option<User>>;
     /// A user by login name.
     fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
-    /// Records a personal access token for a user.
-    fn add_token(&self, user_id: i64, token: &TokenDigest) -> StoreResult<()>;
-    /// The user a personal access token belongs to.
-    fn user_by_token(&self, token: &TokenDigest) -> StoreResult<Option<User>>;
+    /// Records a personal access token for a user, with its scopes and the day it expires
+    /// (`YYYY-MM-DD`).
+    fn create_token(
+        &self,
+        user_id: i64,
+        token: &TokenDigest,
+        scopes: &[Scope],
+        expires_at: Option<&str>,
+    ) -> StoreResult<PersonalToken>;
+    /// A personal access token's record and its user, revoked and expired ones included.
+    fn personal_token(&self, token: &TokenDigest) -> StoreResult<Option<(PersonalToken, User)>>;
+    /// A personal access token's record by id.
+    fn personal_token_by_id(&self, id: i64) -> StoreResult<Option<PersonalToken>>;
+    /// Revokes a token for good; false if there is no such token or it was revoked already.
+    fn revoke_token(&self, id: i64) -> StoreResult<bool>;
 
     /// Makes a project.
     fn create_project(&self, full_path: &str, public: bool) -> StoreResult<Project>;

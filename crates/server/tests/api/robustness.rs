@@ -27,11 +27,17 @@ impl Store for Sabotaged {
     fn user_by_username(&self, u: &str) -> StoreResult<Option<User>> {
         self.0.user_by_username(u)
     }
-    fn add_token(&self, id: i64, t: &TokenDigest) -> StoreResult<()> {
-        self.0.add_token(id, t)
+    fn create_token(&self, id: i64, t: &TokenDigest, s: &[Scope], e: Option<&str>) -> StoreResult<PersonalToken> {
+        self.0.create_token(id, t, s, e)
     }
-    fn user_by_token(&self, t: &TokenDigest) -> StoreResult<Option<User>> {
-        self.0.user_by_token(t)
+    fn personal_token(&self, t: &TokenDigest) -> StoreResult<Option<(PersonalToken, User)>> {
+        self.0.personal_token(t)
+    }
+    fn personal_token_by_id(&self, id: i64) -> StoreResult<Option<PersonalToken>> {
+        self.0.personal_token_by_id(id)
+    }
+    fn revoke_token(&self, id: i64) -> StoreResult<bool> {
+        self.0.revoke_token(id)
     }
     fn create_project(&self, p: &str, public: bool) -> StoreResult<Project> {
         self.0.create_project(p, public)

@@ -20,7 +20,7 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::{Ctx, blocking, id_param};
-use crate::auth::{Credential, Need, Routes};
+use crate::auth::{Need, Routes};
 use crate::blobs::OpenBlob;
 use crate::delivery::{Plan, Representation, body_of};
 use crate::error::{ApiError, ApiResult};
@@ -119,7 +119,7 @@ async fn download(ctx: Ctx, target: Target) -> ApiResult<Response> {
 
 async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
     let path = artifact_path(raw_path)?;
-    let key = LookupKey::new(Credential::digest(ctx.credential.as_ref()), &id, &job);
+    let key = LookupKey::new(ctx.presented.digest(), &id, &job);
     let shared = ctx.state.inner.clone();
     // The hot path: a look-up remembered, its archive open and indexed. No query and no
     // trip to the blocking pool; the entry's few bytes come from the page cache.

@@ -10,10 +10,12 @@ use std::sync::Mutex;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
-use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, user_row};
+use self::rows::{TOKEN_COLUMNS, job_row, kind_str, pipeline_row, project_row, status_at, token_row, user_row};
 use self::schema::{JOB_COLUMNS, PIPELINE_COLUMNS, migrate};
 use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
-use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Role, Status, User, composite_status};
+use crate::model::{
+    BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, composite_status,
+};
 use crate::time::Timestamp;
 
 /// Connections kept for reuse; more are opened under load and closed when not needed.
@@ -203,24 +205,67 @@ impl Store for SqliteStore {
         })
     }
 
-    fn add_token(&self, user_id: i64, token: &TokenDigest) -> StoreResult<()> {
-        self.with(|c| {
+    fn create_token(
+        &self,
+        user_id: i64,
+        token: &TokenDigest,
+        scopes: &[Scope],
+        expires_at: Option<&str>,
+    ) -> StoreResult<PersonalToken> {
+        let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+        let now = Timestamp::now();
+        let id = self.with(|c| {
             c.execute(
-                "INSERT INTO tokens (digest, user_id, created_at) VALUES (?, ?, ?)",
-                params![token.0.to_vec(), user_id, Timestamp::now().0],
-            )
-            .map(drop)
+                "INSERT INTO personal_tokens (digest, user_id, created_at, scopes, expires_at) VALUES (?, ?, ?, ?, ?)",
+                params![token.0.to_vec(), user_id, now.0, names.join(" "), expires_at],
+            )?;
+            Ok(c.last_insert_rowid())
+        })?;
+        Ok(PersonalToken {
+            id,
+            user_id,
+            scopes: scopes.to_vec(),
+            expires_at: expires_at.map(str::to_owned),
+            revoked: false,
+            created_at: now,
         })
     }
 
-    fn user_by_token(&self, token: &TokenDigest) -> StoreResult<Option<User>> {
+    fn personal_token(&self, token: &TokenDigest) -> StoreResult<Option<(PersonalToken, User)>> {
         self.with(|c| {
-            c.prepare_cached(
-                "SELECT u.id, u.username, u.name, u.admin, u.created_at FROM tokens t \
-                 JOIN users u ON u.id = t.user_id WHERE t.digest = ?",
-            )?
-            .query_row([token.0.to_vec()], user_row)
+            c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS}, u.id, u.username, u.name, u.admin, u.created_at FROM personal_tokens t \
+                 JOIN users u ON u.id = t.user_id WHERE t.digest = ?"
+            ))?
+            .query_row([token.0.to_vec()], |r| {
+                let user = User {
+                    id: r.get(6)?,
+                    username: r.get(7)?,
+                    name: r.get(8)?,
+                    admin: r.get(9)?,
+                    created_at: Timestamp(r.get(10)?),
+                };
+                Ok((token_row(r)?, user))
+            })
             .optional()
+        })
+    }
+
+    fn personal_token_by_id(&self, id: i64) -> StoreResult<Option<PersonalToken>> {
+        self.with(|c| {
+            c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM personal_tokens t WHERE t.id = ?"))?
+                .query_row([id], token_row)
+                .optional()
+        })
+    }
+
+    fn revoke_token(&self, id: i64) -> StoreResult<bool> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE personal_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                params![Timestamp::now().0, id],
+            )?;
+            Ok(n == 1)
         })
     }
 

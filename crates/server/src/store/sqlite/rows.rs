@@ -3,11 +3,30 @@
 
 use rusqlite::Row;
 
-use crate::model::{BlobRef, Job, JobKind, Pipeline, Project, Status, User, When};
+use crate::model::{BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Scope, Status, User, When};
 use crate::time::Timestamp;
 
 pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, admin: r.get(3)?, created_at: Timestamp(r.get(4)?) })
+}
+
+/// The columns [`token_row`] reads, from `personal_tokens t`.
+pub(super) const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.scopes, t.expires_at, t.revoked_at, t.created_at";
+
+pub(super) fn token_row(r: &Row<'_>) -> rusqlite::Result<PersonalToken> {
+    let names: String = r.get(2)?;
+    let scopes = names
+        .split_whitespace()
+        .map(|n| Scope::parse(n).ok_or_else(|| bad_value(2, "token scope")))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(PersonalToken {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        scopes,
+        expires_at: r.get(3)?,
+        revoked: r.get::<_, Option<i64>>(4)?.is_some(),
+        created_at: Timestamp(r.get(5)?),
+    })
 }
 
 pub(super) fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {

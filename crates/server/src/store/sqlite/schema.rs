@@ -88,6 +88,22 @@ CREATE INDEX jobs_by_name ON jobs(pipeline_id, name);
 ALTER TABLE jobs ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX pipelines_by_iid ON pipelines(project_id, iid);
 "#,
+    // Personal access tokens get an id, GitLab's scopes (space-separated), an expiry day
+    // (`YYYY-MM-DD`) and revocation. Tokens made before had every right: `api`.
+    r#"
+CREATE TABLE personal_tokens (
+    id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    scopes TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+INSERT INTO personal_tokens (digest, user_id, scopes, created_at)
+    SELECT digest, user_id, 'api', created_at FROM tokens ORDER BY rowid;
+DROP TABLE tokens;
+"#,
 ];
 
 pub(super) const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, stage, status, when_, allow_failure, retried, \
