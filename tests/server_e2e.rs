@@ -307,3 +307,54 @@ fn read_response(reader: &mut impl std::io::BufRead) -> u16 {
     reader.read_exact(&mut body).unwrap();
     status.split(' ').nth(1).unwrap().parse().unwrap()
 }
+
+#[test]
+fn admin_tokens_get_scopes_and_expiry_and_are_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["admin", "user", "add", "ci"]);
+    let tomorrow = {
+        let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400 + 1;
+        // Days to a civil date (the same algorithm the server uses, checked by its tests).
+        let z = days as i64 + 719_468;
+        let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
+    };
+    let reader = cli(&data, &["admin", "token", "add", "ci", "--scope", "read_api", "--expires", &tomorrow]);
+    let reader = reader.trim().to_owned();
+    let full = cli(&data, &["admin", "token", "add", "ci"]).trim().to_owned();
+    let mut server = ServerProcess::start(&data, &[]);
+    for token in [&reader, &full] {
+        let (status, _, body) = http_get(&server.url, "/api/v4/user", &[("PRIVATE-TOKEN", token)]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    // Revoked by the token, then (another) by id: the JSON record, then 401 at once.
+    let revoked: serde_json::Value = serde_json::from_str(&cli(&data, &["admin", "token", "revoke", &reader])).unwrap();
+    assert_eq!((revoked["revoked"].as_bool(), revoked["scopes"][0].as_str()), (Some(true), Some("read_api")));
+    assert_eq!(revoked["expires_at"], tomorrow.as_str());
+    let (status, _, body) = http_get(&server.url, "/api/v4/user", &[("PRIVATE-TOKEN", &reader)]);
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("Token was revoked"));
+    let id = (revoked["id"].as_i64().unwrap() + 1).to_string();
+    cli(&data, &["admin", "token", "revoke", "--id", &id]);
+    assert_eq!(http_get(&server.url, "/api/v4/user", &[("PRIVATE-TOKEN", &full)]).0, 401);
+    // Bad input (an unknown scope, a day that does not exist, a token revoked already, no
+    // token named): a one-line error and the usage exit status.
+    for (args, code) in [
+        (&["admin", "token", "add", "ci", "--scope", "write_everything"][..], 2),
+        (&["admin", "token", "add", "ci", "--expires", "2026-02-30"][..], 2),
+        (&["admin", "token", "revoke", "--id", &id][..], 2),
+        (&["admin", "token", "revoke"][..], 2),
+    ] {
+        let out = Command::new(artifact_bin()).args(args).arg("--data").arg(&data).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(!stderr.trim().is_empty(), "{args:?} says why");
+    }
+    assert!(server.stop());
+}

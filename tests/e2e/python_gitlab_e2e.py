@@ -341,6 +341,7 @@ def import_job(w: World, project: str, ref: str, name: str, *, status="success",
 def setup(w: World) -> None:
     sfx = secrets.token_hex(3)
     w.maint_name, w.dev_name, w.out_name = f"maint-{sfx}", f"dev-{sfx}", f"outsider-{sfx}"
+    w.admin_name = f"admin-{sfx}"
     w.maint_user, w.maint_token = add_user(w, w.maint_name)
     w.dev_user, w.dev_token = add_user(w, w.dev_name)
     w.out_user, w.out_token = add_user(w, w.out_name)
@@ -1068,6 +1069,56 @@ def load_fixtures(w: World, fixtures: str) -> None:
         eq(os.path.getsize(w.fixture_path(name)), manifest[name]["bytes"], f"fixture {name} size")
 
 
+def test_compat(w: World) -> None:
+    """GitLab's rules for empty tokens, token scopes, Sudo and keyset pagination."""
+    P = w.pid
+    # An anonymous client that always sends the header, empty: public artifacts read.
+    empty = Client(w.url)
+    empty.gl.headers["PRIVATE-TOKEN"] = ""
+    pages = w.jobs["pages"]
+    data = empty.job(w.public["id"], pages["id"]).artifacts()
+    eq(sha256(data), w.fixture_sha("python-stored.zip"), "empty PRIVATE-TOKEN: public archive")
+    entry = empty.project(w.public_path).artifacts.raw("main", "ascii/plain.txt", "pages")
+    eq(sha256(entry), w.entry_sha("python-stored.zip", "ascii/plain.txt"),
+       "empty PRIVATE-TOKEN: public raw entry")
+    # A read_api token reads, and its actions are 403 insufficient_scope.
+    ro_token = run_cli(w, "admin", "--data", w.data, "token", "add", w.dev_name,
+                       "--scope", "read_api").strip()
+    ro = Client(w.url, private_token=ro_token)
+    b = w.jobs["build"]["id"]
+    eq(ro.project(P).jobs.get(b).id, b, "read_api token: job get")
+    eq(sha256(ro.job(P, b).artifacts()), w.fixture_sha("infozip-basic.zip"),
+       "read_api token: archive")
+    e = expect_error("read_api token cancels", 403, lambda: ro.job(P, b).cancel(),
+                     message="insufficient_scope")
+    check("api" in e.response_body.decode(), f"the scopes needed are named: {e.response_body!r}")
+    expect_error("read_api token retries", 403, lambda: ro.job(P, b).retry(),
+                 message="insufficient_scope")
+    # An administrator acting with sudo: as the developer, by name and by id.
+    run_cli_json(w, "admin", "--data", w.data, "user", "add", w.admin_name, "--admin")
+    sudo_token = run_cli(w, "admin", "--data", w.data, "token", "add", w.admin_name,
+                         "--scope", "api", "--scope", "sudo").strip()
+    admin = Client(w.url, private_token=sudo_token)
+    eq(admin.gl.http_get("/user", sudo=w.dev_name)["username"], w.dev_name, "sudo: /user")
+    eq(admin.gl.http_get("/user", sudo=w.dev_user["id"])["username"], w.dev_name,
+       "sudo by id: /user")
+    played = admin.job(P, w.jobs["build"]["id"]).retry(sudo=w.dev_name)
+    eq(played["user"]["username"], w.dev_name, "sudo: a retry is the developer's job")
+    expect_error("sudo as an outsider", 404,
+                 lambda: admin.project(P).jobs.list(get_all=True, sudo=w.out_name),
+                 message="404 Project Not Found")
+    expect_error("sudo without an admin token", 403,
+                 lambda: w.dev.gl.http_get("/user", sudo=w.maint_name),
+                 message="403 Forbidden - Must be admin to use sudo")
+    expect_error("sudo as nobody", 404, lambda: admin.gl.http_get("/user", sudo="nobody-here"),
+                 message="404 User with ID or username 'nobody-here' Not Found")
+    # Keyset pagination: the same jobs as offset pagination, newest first.
+    by_offset = ids(w.maint.project(P).jobs.list(get_all=True))
+    by_keyset = ids(w.maint.project(P).jobs.list(iterator=True, pagination="keyset", per_page=4))
+    eq(by_keyset, by_offset, "keyset pagination walks every job once")
+    print("ok compat (empty token, read_api, sudo, keyset)")
+
+
 STEPS = [
     ("version", test_version),
     ("auth", test_auth),
@@ -1088,6 +1139,7 @@ STEPS = [
     ("13 job.keep_artifacts", op13_job_keep_artifacts),
     ("14 job.delete_artifacts", op14_job_delete_artifacts),
     ("15 job.play", op15_job_play),
+    ("compat", test_compat),
 ]
 
 

@@ -31,21 +31,28 @@ impl Credential {
     }
 
     /// The request's credential, read as GitLab reads them: a personal token from
-    /// `private_token=`, then `PRIVATE-TOKEN`, then `Authorization: Bearer` or
-    /// `access_token=`; else a job token from `job_token=`, then `JOB-TOKEN`. Each is
-    /// [`present`] or absent: an empty one is no token, and the next is looked at.
+    /// `private_token=`, `PRIVATE-TOKEN`, `access_token=`, `Authorization: Bearer` or
+    /// `bearer_token=`; else a job token from `job_token=`, `token=` or `JOB-TOKEN`, in that
+    /// order. Each is [`present`] or absent: an empty one is no token, and the next is
+    /// looked at.
     pub(crate) fn from_request(headers: &HeaderMap, query: &Query) -> Option<Credential> {
         let header = |name: &str| present(headers.get(name).and_then(|v| v.to_str().ok()));
         let param = |name: &str| present(query.get(name));
-        let personal = param("private_token").or_else(|| header("private-token")).or_else(|| {
+        let bearer = || {
             let auth = header("authorization")?;
             let (scheme, token) = auth.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then_some(token).and_then(|t| present(Some(t.trim())))
-        });
-        if let Some(t) = personal.or_else(|| param("access_token")) {
+        };
+        let personal = param("private_token")
+            .or_else(|| header("private-token"))
+            .or_else(|| param("access_token"))
+            .or_else(bearer)
+            .or_else(|| param("bearer_token"));
+        if let Some(t) = personal {
             return Some(Credential::Personal(t.to_owned()));
         }
-        param("job_token").or_else(|| header("job-token")).map(|t| Credential::Job(t.to_owned()))
+        let job = param("job_token").or_else(|| param("token")).or_else(|| header("job-token"));
+        job.map(|t| Credential::Job(t.to_owned()))
     }
 }
 
@@ -68,11 +75,13 @@ pub(crate) struct Presented {
 }
 
 impl Presented {
-    /// Reads the credential ([`Credential::from_request`]) and `sudo=` or `Sudo:` (the
-    /// parameter first, as GitLab reads it; each [`present`] or absent).
+    /// Reads the credential ([`Credential::from_request`]) and `sudo=` or `Sudo:`, the
+    /// parameter first. Unlike a token, an empty `Sudo` is not absent: GitLab reads it as
+    /// given, and so names no user.
     pub(crate) fn from_request(method: &Method, headers: &HeaderMap, query: &Query) -> Presented {
-        let sudo = present(query.get("sudo"))
-            .or_else(|| present(headers.get("sudo").and_then(|v| v.to_str().ok())))
+        let sudo = query
+            .get("sudo")
+            .or_else(|| headers.get("sudo").map(|v| v.to_str().unwrap_or("")))
             .map(|s| s.trim().to_owned());
         Presented {
             credential: Credential::from_request(headers, query),
@@ -141,15 +150,12 @@ pub(crate) fn authenticate(store: &dyn Store, presented: &Presented, routes: Rou
         Some(Credential::Personal(token)) => {
             let (record, user) = store.personal_token(&TokenDigest::of(token))?.ok_or(ApiError::Unauthorized)?;
             if record.expired(&Timestamp::now().day()) {
-                return Err(ApiError::InvalidToken("Token has expired."));
+                return Err(ApiError::InvalidToken(
+                    "Token is expired. You can either do re-authorization or token refresh.",
+                ));
             }
             if record.revoked {
-                return Err(ApiError::InvalidToken("Token has been revoked."));
-            }
-            let allowed = record.has(Scope::Api) || (record.has(Scope::ReadApi) && !presented.write);
-            if !allowed {
-                let needed: &[Scope] = if presented.write { &[Scope::Api] } else { &[Scope::Api, Scope::ReadApi] };
-                return Err(ApiError::InsufficientScope(needed));
+                return Err(ApiError::InvalidToken("Token was revoked. You have to re-authorize from the user."));
             }
             if let Some(who) = &presented.sudo {
                 if !user.admin {
@@ -160,9 +166,18 @@ pub(crate) fn authenticate(store: &dyn Store, presented: &Presented, routes: Rou
                 }
                 let target = find_user(store, who)?
                     .ok_or_else(|| ApiError::NotFoundText(format!("User with ID or username '{who}' Not Found")))?;
-                return Ok(Caller::User(target));
+                // Acting as someone else needs only `sudo`; acting as oneself, the
+                // request's own scope as always.
+                if target.id != user.id {
+                    return Ok(Caller::User(target));
+                }
             }
-            Caller::User(user)
+            let allowed = record.has(Scope::Api) || (record.has(Scope::ReadApi) && !presented.write);
+            if !allowed {
+                // GitLab names every scope registered for the endpoint, whatever the method.
+                return Err(ApiError::InsufficientScope(&[Scope::Api, Scope::ReadApi]));
+            }
+            return Ok(Caller::User(user));
         }
         Some(Credential::Job(_)) if routes == Routes::Api => return Err(ApiError::Unauthorized),
         Some(Credential::Job(token)) => {
@@ -181,7 +196,7 @@ pub(crate) fn authenticate(store: &dyn Store, presented: &Presented, routes: Rou
         // Only a personal token may act as someone else.
         return Err(match caller.user() {
             Some(u) if u.admin => {
-                ApiError::Forbidden(Some("Must be authenticated using an OAuth or Personal Access Token to use sudo"))
+                ApiError::Forbidden(Some("Must be authenticated using an OAuth or personal access token to use sudo"))
             }
             _ => ApiError::Forbidden(Some("Must be admin to use sudo")),
         });

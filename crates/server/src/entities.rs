@@ -44,11 +44,16 @@ impl Render<'_> {
         })
     }
 
-    /// `GET /user`: the public fields plus the caller's own.
+    /// `GET /user`: the public fields plus the caller's own (GitLab's `UserPublic`), and for
+    /// an administrator `is_admin` and `note` (`UserWithAdmin`): a user who is not one gets
+    /// no `is_admin` field at all, as from GitLab.
     pub(crate) fn current_user(&self, u: &User) -> Value {
         let mut v = self.user(u);
         if let Value::Object(m) = &mut v {
-            m.insert("is_admin".into(), json!(u.admin));
+            if u.admin {
+                m.insert("is_admin".into(), json!(true));
+                m.insert("note".into(), Value::Null);
+            }
             m.insert("email".into(), json!(format!("{}@example.invalid", u.username)));
             m.insert("can_create_group".into(), json!(u.admin));
             m.insert("can_create_project".into(), json!(true));

@@ -66,6 +66,8 @@ pub(crate) enum ApiError {
     BadRequest(String),
     /// 400 `{"error":"<param> <problem>"}`.
     InvalidParam(String),
+    /// 405 `{"error":"<why>"}`.
+    NotAllowed(&'static str),
     /// 416 with `Content-Range: bytes */<len>`.
     RangeNotSatisfiable(u64),
     /// 412 `{"message":"412 Precondition Failed"}`: `If-Match` or `If-Unmodified-Since`
@@ -110,6 +112,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::BAD_REQUEST, json!({"message": format!("400 Bad request - {why}")}))
             }
             ApiError::InvalidParam(what) => (StatusCode::BAD_REQUEST, json!({"error": what})),
+            ApiError::NotAllowed(why) => (StatusCode::METHOD_NOT_ALLOWED, json!({"error": why})),
             ApiError::PreconditionFailed => {
                 (StatusCode::PRECONDITION_FAILED, json!({"message": "412 Precondition Failed"}))
             }
@@ -129,13 +132,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// An OAuth 2.0 bearer-token error (RFC 6750 §3) as GitLab's API guard answers it: a JSON
-/// body with `error`, `error_description` (and `scope`), and the same in `WWW-Authenticate`.
+/// An OAuth 2.0 bearer-token error (RFC 6750 §3) as GitLab's API guard (rack-oauth2)
+/// answers it: a JSON body with `error`, `error_description` (and `scope`), and the same
+/// in `WWW-Authenticate` with rack-oauth2's default realm. GitLab omits the header on the
+/// 403 (its own code marks that as a bug); we send it there too, as RFC 6750 says.
 fn oauth_error(status: StatusCode, error: &str, description: &str, scope: Option<&str>) -> Response {
     let mut body = serde_json::Map::new();
     body.insert("error".into(), json!(error));
     body.insert("error_description".into(), json!(description));
-    let mut challenge = format!("Bearer realm=\"\", error=\"{error}\", error_description=\"{description}\"");
+    let mut challenge =
+        format!("Bearer realm=\"Protected by OAuth 2.0\", error=\"{error}\", error_description=\"{description}\"");
     if let Some(scope) = scope {
         body.insert("scope".into(), json!(scope));
         challenge.push_str(&format!(", scope=\"{scope}\""));

@@ -1,6 +1,7 @@
 //! Offset pagination with GitLab's headers: `X-Page`, `X-Per-Page`, `X-Next-Page`,
 //! `X-Prev-Page`, `X-Total`, `X-Total-Pages` and a `Link` header of absolute URLs that keep
-//! every other query parameter.
+//! every other query parameter; and keyset pagination (`pagination=keyset`) with GitLab's
+//! cursors and its `Link: <...>; rel="next"` alone.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -81,6 +82,115 @@ impl Page {
     }
 }
 
+/// A keyset page (`pagination=keyset`): newest first by id, after a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Keyset {
+    pub(crate) per_page: u64,
+    /// The id the previous page ended at: this page has smaller ones.
+    pub(crate) before_id: Option<i64>,
+}
+
+/// What GitLab answers to a keyset request in an order it cannot page by keyset.
+pub(crate) const KEYSET_UNSUPPORTED: &str = "Keyset pagination is not yet available for this type of request";
+
+impl Keyset {
+    /// The keyset page asked for, or `None` without `pagination=keyset`. Only GitLab's
+    /// order for jobs is supported (`order_by=id`, `sort=desc`, the defaults): another is
+    /// `Err(None)` (GitLab's 405). A cursor this server did not make is `Err(Some(400))`.
+    pub(crate) fn from_query(q: &Query) -> Result<Option<Keyset>, Option<ApiError>> {
+        if q.get("pagination") != Some("keyset") {
+            return Ok(None);
+        }
+        let per_page = Page::from_query(q).map_err(Some)?.per_page;
+        if q.get("order_by").is_some_and(|o| o != "id") || q.get("sort").is_some_and(|s| s != "desc") {
+            return Err(None);
+        }
+        let before_id = match q.get("cursor") {
+            None | Some("") => None,
+            Some(cursor) => {
+                Some(decode_cursor(cursor).ok_or_else(|| ApiError::InvalidParam("cursor is invalid".into()))?)
+            }
+        };
+        Ok(Some(Keyset { per_page, before_id }))
+    }
+
+    /// The headers of a keyset page: only `Link` with `rel="next"`, when there is a next
+    /// page, ending at `last_id`. Its URL is GitLab's: the request's parameters (with the
+    /// path's `id` and the defaults of `page` and `per_page`) and the new cursor, each
+    /// `key=value` escaped as Ruby's `CGI.escape` does and sorted, as Rails' `to_query`
+    /// writes them.
+    pub(crate) fn headers(&self, next_after: Option<i64>, url: &str, project: &str, query: &Query) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let Some(last_id) = next_after else {
+            return h;
+        };
+        let mut pairs: Vec<String> = Vec::new();
+        let mut scalars: Vec<(&str, &str)> = Vec::new();
+        for (key, value) in query.pairs() {
+            if key == "scope" || key.ends_with("[]") {
+                let key = if key == "scope" { "scope[]" } else { key };
+                pairs.push(format!("{}={}", cgi_escape(key), cgi_escape(value)));
+            } else if !matches!(key, "id" | "cursor") {
+                // Repeated scalars: the last one counts.
+                scalars.retain(|(k, _)| *k != key);
+                scalars.push((key, value));
+            }
+        }
+        for (key, default) in [("page", "1"), ("per_page", "20")] {
+            if !scalars.iter().any(|(k, _)| *k == key) {
+                scalars.push((key, default));
+            }
+        }
+        let cursor = encode_cursor(last_id);
+        scalars.push(("id", project));
+        scalars.push(("cursor", &cursor));
+        pairs.extend(scalars.iter().map(|(k, v)| format!("{}={}", cgi_escape(k), cgi_escape(v))));
+        pairs.sort();
+        if let Ok(v) = HeaderValue::from_str(&format!("<{url}?{}>; rel=\"next\"", pairs.join("&"))) {
+            h.insert(HeaderName::from_static("link"), v);
+        }
+        h
+    }
+}
+
+/// GitLab's cursor: URL-safe base64 (padded) of `{"id":"<id>","_kd":"n"}`.
+pub(crate) fn encode_cursor(id: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE.encode(format!("{{\"id\":\"{id}\",\"_kd\":\"n\"}}"))
+}
+
+/// The id of a cursor for the next page, padded or not; `None` for anything else.
+fn decode_cursor(cursor: &str) -> Option<i64> {
+    use base64::Engine;
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let bytes = engine.decode(cursor.trim()).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let object = value.as_object()?;
+    if object.get("_kd").and_then(|k| k.as_str()) != Some("n") || object.len() != 2 {
+        return None;
+    }
+    let id = object.get("id")?;
+    id.as_str().and_then(|s| s.parse::<i64>().ok()).or_else(|| id.as_i64()).filter(|&id| id > 0)
+}
+
+/// Ruby's `CGI.escape`: letters, digits and `_.-~` as they are, a space as `+`, every other
+/// byte as `%XX`.
+fn cgi_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +219,29 @@ mod tests {
              <http://h/api/v4/projects/1/jobs?scope[]=failed&per_page=2&page=1>; rel=\"first\", \
              <http://h/api/v4/projects/1/jobs?scope[]=failed&per_page=2&page=3>; rel=\"last\""
         );
+    }
+
+    #[test]
+    fn keyset_links_are_gitlabs() {
+        let q = Query::parse(Some("pagination=keyset&per_page=2&scope[]=failed&private_token=glpat-x+y"));
+        let k = Keyset::from_query(&q).unwrap().unwrap();
+        assert_eq!(k, Keyset { per_page: 2, before_id: None });
+        let h = k.headers(Some(149771), "http://h/api/v4/projects/group%2Fapp/jobs", "group/app", &q);
+        assert_eq!(
+            get(&h, "link"),
+            "<http://h/api/v4/projects/group%2Fapp/jobs?cursor=eyJpZCI6IjE0OTc3MSIsIl9rZCI6Im4ifQ%3D%3D&id=group%2Fapp\
+             &page=1&pagination=keyset&per_page=2&private_token=glpat-x+y&scope%5B%5D=failed>; rel=\"next\""
+        );
+        assert_eq!(get(&h, "x-total"), "<none>");
+        assert!(k.headers(None, "http://h/x", "1", &q).is_empty(), "the last page has no Link");
+        let next = Query::parse(Some("pagination=keyset&cursor=eyJpZCI6IjE0OTc3MSIsIl9rZCI6Im4ifQ%3D%3D"));
+        assert_eq!(Keyset::from_query(&next).unwrap().unwrap().before_id, Some(149771));
+        let unpadded = Query::parse(Some("pagination=keyset&cursor=eyJpZCI6IjE0OTc3MSIsIl9rZCI6Im4ifQ"));
+        assert_eq!(Keyset::from_query(&unpadded).unwrap().unwrap().before_id, Some(149771));
+        for bad in ["cursor=nope", "cursor=eyJfa2QiOiJuIn0%3D", "order_by=name", "sort=asc"] {
+            assert!(Keyset::from_query(&Query::parse(Some(&format!("pagination=keyset&{bad}")))).is_err(), "{bad}");
+        }
+        assert_eq!(Keyset::from_query(&Query::parse(Some("per_page=2"))).unwrap(), None);
     }
 
     #[test]

@@ -29,6 +29,11 @@ impl Query {
         self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
+    /// Every decoded pair, in order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Every value of `key` and `key[]`.
     pub(crate) fn all(&self, key: &str) -> Vec<&str> {
         let array = format!("{key}[]");

@@ -14,7 +14,7 @@ use crate::delivery::Representation;
 use crate::entities::Render;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Job, JobKind, Pipeline, Project, Status, User};
-use crate::pagination::Page;
+use crate::pagination::{KEYSET_UNSUPPORTED, Keyset, Page};
 use crate::query::Query;
 use crate::store::{JobQuery, Store, StoreResult};
 
@@ -87,6 +87,16 @@ async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) 
         // GitLab's order: authentication (401), parameters (400), then the project (404).
         let caller = ctx.caller(Routes::Api)?;
         let page = Page::from_query(&ctx.query)?;
+        // Keyset pagination is for project lists (GitLab pages no other job list so).
+        let keyset = match pipeline_id {
+            None => Keyset::from_query(&ctx.query),
+            Some(_) => Ok(None),
+        };
+        let keyset = match keyset {
+            Ok(k) => Ok(k),
+            Err(Some(bad)) => return Err(bad),
+            Err(None) => Err(()),
+        };
         let scope = scope(&ctx.query)?;
         let include_retried = match pipeline_id {
             // Project lists show retried jobs; pipeline lists hide them unless asked.
@@ -107,16 +117,29 @@ async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) 
                 _ => return Err(ApiError::NotFound("Not found")),
             }
         }
-        let listing = store.list_jobs(&JobQuery {
+        // After the project: an order keyset cannot page is GitLab's 405.
+        let keyset = keyset.map_err(|()| ApiError::NotAllowed(KEYSET_UNSUPPORTED))?;
+        let (offset, limit) = match &keyset {
+            // One row more than the page tells whether a next page exists.
+            Some(k) => (0, k.per_page + 1),
+            None => (page.offset(), page.per_page),
+        };
+        let mut listing = store.list_jobs(&JobQuery {
             project_id: access.project.id,
             pipeline_id,
             kind,
             scope,
             include_retried,
             newest_first: pipeline_id.is_none(),
-            offset: page.offset(),
-            limit: page.per_page,
+            before_id: keyset.as_ref().and_then(|k| k.before_id),
+            count: keyset.is_none(),
+            offset,
+            limit,
         })?;
+        let more = keyset.as_ref().is_some_and(|k| listing.rows.len() as u64 > k.per_page);
+        if let Some(k) = &keyset {
+            listing.rows.truncate(k.per_page as usize);
+        }
         let related = Related::load(store, &listing.rows)?;
         let render = ctx.render();
         let body = listing
@@ -124,7 +147,13 @@ async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) 
             .iter()
             .map(|job| related.render(&render, job, &access.project))
             .collect::<ApiResult<Vec<_>>>()?;
-        let headers = page.headers(listing.total, &ctx.url, &ctx.query);
+        let headers = match &keyset {
+            Some(k) => {
+                let last = listing.rows.last().map(|j| j.id).filter(|_| more);
+                k.headers(last, &ctx.url, &id, &ctx.query)
+            }
+            None => page.headers(listing.total, &ctx.url, &ctx.query),
+        };
         Ok((headers, Json(body)).into_response())
     })
     .await

@@ -105,6 +105,10 @@ pub struct JobQuery {
     pub include_retried: bool,
     /// Newest first (project lists) or oldest first (pipeline lists).
     pub newest_first: bool,
+    /// Only jobs with a smaller id (keyset pagination, newest first).
+    pub before_id: Option<i64>,
+    /// Whether to count every row ([`Listing::total`]; keyset pages skip the count).
+    pub count: bool,
     /// Rows to skip.
     pub offset: u64,
     /// Rows to return.

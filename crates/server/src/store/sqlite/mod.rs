@@ -424,13 +424,20 @@ impl Store for SqliteStore {
         if !q.include_retried {
             filter.push_str(" AND retried = 0");
         }
+        if let Some(before) = q.before_id {
+            filter.push_str(" AND id < ?");
+            args.push(before.into());
+        }
         let order = if q.newest_first { "DESC" } else { "ASC" };
         self.with(|c| {
             // One read transaction: the count and the page see the same snapshot.
             let c = c.transaction()?;
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {filter}"))?
-                .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+            let total: i64 = if q.count {
+                c.prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {filter}"))?
+                    .query_row(params_from_iter(args.iter()), |r| r.get(0))?
+            } else {
+                0
+            };
             let mut page_args = args.clone();
             page_args.push((q.limit.min(i64::MAX as u64) as i64).into());
             page_args.push((q.offset.min(i64::MAX as u64) as i64).into());
