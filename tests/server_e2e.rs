@@ -358,3 +358,28 @@ fn admin_tokens_get_scopes_and_expiry_and_are_revoked_from_the_command_line() {
     }
     assert!(server.stop());
 }
+
+#[test]
+fn processes_started_at_once_on_a_fresh_data_folder_all_come_up() {
+    // Each process opens the store and runs the migrations: they race for a fresh file.
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (data, start) = (data.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let mut cmd = Command::new(artifact_bin());
+                    cmd.args(["admin", "user", "add", &format!("user{i}"), "--data"]).arg(&data);
+                    start.wait();
+                    cmd.output().unwrap()
+                })
+            })
+            .collect();
+        for h in handles {
+            let out = h.join().unwrap();
+            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}

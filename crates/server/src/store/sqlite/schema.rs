@@ -114,13 +114,18 @@ pub(super) const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, s
 pub(super) const PIPELINE_COLUMNS: &str =
     "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
 
+/// Applies the pending migrations in one transaction that holds the write lock from the
+/// start (`BEGIN IMMEDIATE`), reading the version under that lock: processes that start at
+/// once on a fresh file take turns, and each applies only what the ones before it did not.
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        tx.execute_batch(sql).map_err(db)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db)?;
-        tx.commit().map_err(db)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let done: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    if done >= MIGRATIONS.len() {
+        return Ok(());
     }
-    Ok(())
+    for sql in &MIGRATIONS[done..] {
+        tx.execute_batch(sql).map_err(db)?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {}", MIGRATIONS.len())).map_err(db)?;
+    tx.commit().map_err(db)
 }
