@@ -6,11 +6,15 @@
 //! - [`ChunkedSource`]: a source whose reads come back a few bytes at a time, to prove that
 //!   parsing does not depend on read sizes;
 //! - `range_server` (feature `range-server`): an in-process HTTP/1.1 server with byte ranges
-//!   that misbehaves on request.
+//!   that misbehaves on request;
+//! - `postgres` (feature `postgres-server`): a real PostgreSQL server in a temporary
+//!   directory, stopped when the test process ends.
 #![deny(missing_docs)]
 
 mod chunked;
 pub mod fuzz;
+#[cfg(feature = "postgres-server")]
+pub mod postgres;
 #[cfg(feature = "range-server")]
 pub mod range_server;
 

@@ -6,10 +6,12 @@
 //! connection pool. Every write that must stay consistent (a retry, a state change and its
 //! pipeline's status) is one method, so each implementation makes it one transaction.
 
+mod postgres;
 mod sqlite;
 
 use std::fmt;
 
+pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
 use crate::model::{Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User};
 

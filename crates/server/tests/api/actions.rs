@@ -200,7 +200,7 @@ async fn a_stale_write_loses_to_a_newer_one() {
     // keep read the job, delete committed, then keep's write must not bring the archive back.
     let w = World::new();
     let build = w.build_with_artifacts();
-    let store = w.data.store();
+    let store = w.store.clone();
     let stale = store.job(build).unwrap().unwrap();
     let r = w.send(Method::DELETE, &private(&format!("/jobs/{build}/artifacts")), Some("maintainer"), &[]).await;
     assert_eq!(r.status, 204);

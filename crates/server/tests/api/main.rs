@@ -10,3 +10,6 @@ mod jobs;
 mod proxy;
 mod robustness;
 mod support;
+
+/// This binary runs the suite on the embedded default.
+const STORE: support::Backend = support::Backend::Sqlite;

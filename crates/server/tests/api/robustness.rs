@@ -89,7 +89,7 @@ impl Store for Sabotaged {
 #[tokio::test]
 async fn a_panic_is_a_500_with_a_request_id_and_the_server_keeps_serving() {
     let mut w = World::new();
-    w.with_store(Arc::new(Sabotaged(w.data.store())));
+    w.with_store(Arc::new(Sabotaged(w.store.clone())));
     let r = w.get("/api/v4/projects/boom%2Fpanic/jobs", "reporter").await;
     r.expect(500, r#"{"message":"500 Internal Server Error"}"#);
     assert_ne!(r.header("x-request-id"), "<none>");
@@ -99,7 +99,7 @@ async fn a_panic_is_a_500_with_a_request_id_and_the_server_keeps_serving() {
 #[tokio::test]
 async fn internal_errors_never_leak_paths_or_sql() {
     let mut w = World::new();
-    w.with_store(Arc::new(Sabotaged(w.data.store())));
+    w.with_store(Arc::new(Sabotaged(w.store.clone())));
     let r = w.get("/api/v4/projects/boom%2Ferror/jobs", "reporter").await;
     r.expect(500, r#"{"message":"500 Internal Server Error"}"#);
     assert!(!r.text().contains("SELECT") && !r.text().contains("/var/lib"));

@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use artifact_server::{Admin, AppConfig, AppState, DataDir, ImportJob, Status, Store, When};
+use artifact_server::{
+    Admin, AppConfig, AppState, Blobs, DataDir, ImportJob, Job, JobQuery, Listing, LocalBlobs, NewPipeline,
+    PersonalToken, Pipeline, PostgresStore, Project, ProjectRef, Role, Scope, Status, Store, StoreResult, TokenDigest,
+    User, When,
+};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -18,9 +22,19 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 pub(crate) const PRIVATE: &str = "group/private";
 pub(crate) const PUBLIC: &str = "group/public";
 
+/// The store a suite runs on: the same tests, one binary each (`tests/api/main.rs` on
+/// SQLite, `tests/api_postgres.rs` on PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 pub(crate) struct World {
     pub(crate) dir: tempfile::TempDir,
-    pub(crate) data: DataDir,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) blobs: Arc<dyn Blobs>,
     pub(crate) admin: Admin,
     pub(crate) app: axum::Router,
     /// Tokens by user name: root (admin), owner, maintainer, developer, reporter, guest,
@@ -62,10 +76,27 @@ impl World {
 
     pub(crate) fn with_config(config: AppConfig) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let data = DataDir::open(&dir.path().join("data")).unwrap();
-        let admin = Admin::new(data.store(), data.blobs(), "http://test");
-        let app = artifact_server::app(data.state(config));
-        let mut world = World { dir, data, admin, app, tokens: Default::default() };
+        let (store, blobs): (Arc<dyn Store>, Arc<dyn Blobs>) = match crate::STORE {
+            Backend::Sqlite => {
+                let data = DataDir::open(&dir.path().join("data")).unwrap();
+                (data.store(), data.blobs())
+            }
+            Backend::Postgres => {
+                let store = off(|| {
+                    let url = artifact_testkit::postgres::PostgresServer::shared().new_database();
+                    PostgresStore::open(&url).unwrap()
+                });
+                (Arc::new(store), Arc::new(LocalBlobs::open(&dir.path().join("data/blobs")).unwrap()))
+            }
+        };
+        let app = artifact_server::app(AppState::new(store.clone(), blobs.clone(), config));
+        // The tests' own calls (and Admin's) come from async bodies.
+        let store: Arc<dyn Store> = match crate::STORE {
+            Backend::Sqlite => store,
+            Backend::Postgres => Arc::new(OffRuntime(store)),
+        };
+        let admin = Admin::new(store.clone(), blobs.clone(), "http://test");
+        let mut world = World { dir, store, blobs, admin, app, tokens: Default::default() };
         world.admin.add_project(PRIVATE, false).unwrap();
         world.admin.add_project(PUBLIC, true).unwrap();
         for (user, role) in [
@@ -89,7 +120,7 @@ impl World {
 
     /// Swaps the store under the router (to inject failures).
     pub(crate) fn with_store(&mut self, store: Arc<dyn Store>) {
-        self.app = artifact_server::app(AppState::new(store, self.data.blobs(), AppConfig::default()));
+        self.app = artifact_server::app(AppState::new(store, self.blobs.clone(), AppConfig::default()));
     }
 
     pub(crate) fn token(&self, user: &str) -> &str {
@@ -158,4 +189,78 @@ impl World {
 /// `/api/v4/projects/group%2Fprivate` + `rest`.
 pub(crate) fn private(rest: &str) -> String {
     format!("/api/v4/projects/group%2Fprivate{rest}")
+}
+
+/// A store whose every call runs on a thread of its own: the synchronous PostgreSQL client
+/// may not block a thread that drives async tasks, and these tests call the store (through
+/// `Admin`) from their async bodies. The server itself calls the store only on the blocking
+/// pool, where it uses the store directly.
+#[derive(Debug)]
+pub(crate) struct OffRuntime(pub(crate) Arc<dyn Store>);
+
+fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("a store call panicked"))
+}
+
+impl Store for OffRuntime {
+    fn create_user(&self, u: &str, n: &str, a: bool) -> StoreResult<User> {
+        off(|| self.0.create_user(u, n, a))
+    }
+    fn user(&self, id: i64) -> StoreResult<Option<User>> {
+        off(|| self.0.user(id))
+    }
+    fn user_by_username(&self, u: &str) -> StoreResult<Option<User>> {
+        off(|| self.0.user_by_username(u))
+    }
+    fn create_token(&self, id: i64, t: &TokenDigest, s: &[Scope], e: Option<&str>) -> StoreResult<PersonalToken> {
+        off(|| self.0.create_token(id, t, s, e))
+    }
+    fn personal_token(&self, t: &TokenDigest) -> StoreResult<Option<(PersonalToken, User)>> {
+        off(|| self.0.personal_token(t))
+    }
+    fn personal_token_by_id(&self, id: i64) -> StoreResult<Option<PersonalToken>> {
+        off(|| self.0.personal_token_by_id(id))
+    }
+    fn revoke_token(&self, id: i64) -> StoreResult<bool> {
+        off(|| self.0.revoke_token(id))
+    }
+    fn create_project(&self, p: &str, public: bool) -> StoreResult<Project> {
+        off(|| self.0.create_project(p, public))
+    }
+    fn project(&self, p: &ProjectRef) -> StoreResult<Option<Project>> {
+        off(|| self.0.project(p))
+    }
+    fn set_member(&self, p: i64, u: i64, r: Role) -> StoreResult<()> {
+        off(|| self.0.set_member(p, u, r))
+    }
+    fn role(&self, p: i64, u: i64) -> StoreResult<Option<Role>> {
+        off(|| self.0.role(p, u))
+    }
+    fn create_pipeline(&self, n: &NewPipeline) -> StoreResult<Pipeline> {
+        off(|| self.0.create_pipeline(n))
+    }
+    fn pipeline(&self, id: i64) -> StoreResult<Option<Pipeline>> {
+        off(|| self.0.pipeline(id))
+    }
+    fn insert_job(&self, j: &Job, t: Option<&TokenDigest>) -> StoreResult<Job> {
+        off(|| self.0.insert_job(j, t))
+    }
+    fn job(&self, id: i64) -> StoreResult<Option<Job>> {
+        off(|| self.0.job(id))
+    }
+    fn job_by_token(&self, t: &TokenDigest) -> StoreResult<Option<Job>> {
+        off(|| self.0.job_by_token(t))
+    }
+    fn list_jobs(&self, q: &JobQuery) -> StoreResult<Listing<Job>> {
+        off(|| self.0.list_jobs(q))
+    }
+    fn update_job(&self, j: &Job) -> StoreResult<bool> {
+        off(|| self.0.update_job(j))
+    }
+    fn retry_job(&self, old: &Job, new: &Job) -> StoreResult<Option<Job>> {
+        off(|| self.0.retry_job(old, new))
+    }
+    fn latest_job_with_artifacts(&self, p: i64, r: &str, n: &str, now: i64) -> StoreResult<Option<Job>> {
+        off(|| self.0.latest_job_with_artifacts(p, r, n, now))
+    }
 }

@@ -1,0 +1,129 @@
+//! The router test suite of `tests/api/` again, on PostgreSQL: a real server from the
+//! distribution's packages (started once for this test process by the testkit, stopped when
+//! it ends), one fresh database per test. The proxy tests do not touch a store and run only
+//! in the SQLite binary.
+
+#[path = "api/actions.rs"]
+mod actions;
+#[path = "api/artifacts.rs"]
+mod artifacts;
+#[path = "api/auth.rs"]
+mod auth;
+#[path = "api/compat.rs"]
+mod compat;
+#[path = "api/integrity.rs"]
+mod integrity;
+#[path = "api/jobs.rs"]
+mod jobs;
+#[path = "api/robustness.rs"]
+mod robustness;
+#[path = "api/support.rs"]
+mod support;
+
+/// This binary runs the suite on PostgreSQL.
+const STORE: support::Backend = support::Backend::Postgres;
+
+use std::sync::{Arc, Barrier};
+
+use artifact_server::{Admin, AppConfig, AppState, ImportJob, LocalBlobs, PostgresStore, Status, Store};
+use artifact_testkit::postgres::PostgresServer;
+use axum::body::Body;
+use axum::http::{Method, Request};
+use tower::ServiceExt;
+
+#[test]
+fn replicas_starting_at_once_apply_the_migrations_exactly_once() {
+    let url = PostgresServer::shared().new_database();
+    let start = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, start) = (url.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                PostgresStore::open(&url).map(|_| ())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().expect("every replica starts");
+    }
+    let store = PostgresStore::open(&url).unwrap();
+    assert!(store.create_user("u", "u", false).is_ok(), "the schema is there, once");
+}
+
+#[test]
+fn the_same_job_retried_through_two_replicas_at_once_makes_one_new_job() {
+    let url = PostgresServer::shared().new_database();
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+    // Two replicas: each its own store (its own pool) on the one database.
+    let replicas: Vec<Arc<dyn Store>> = (0..2).map(|_| Arc::new(PostgresStore::open(&url).unwrap()) as _).collect();
+    let admin = Admin::new(replicas[0].clone(), blobs.clone(), "http://test");
+    admin.add_project("g/p", false).unwrap();
+    admin.add_user("dev", false).unwrap();
+    admin.add_member("g/p", "dev", "developer").unwrap();
+    let token = admin.add_token("dev").unwrap();
+    let mut failed = ImportJob::new("g/p", "main", "flaky");
+    failed.status = Status::Failed;
+    let job = admin.import(&failed).unwrap().job["id"].as_i64().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let apps: Vec<axum::Router> = replicas
+        .iter()
+        .map(|s| artifact_server::app(AppState::new(s.clone(), blobs.clone(), AppConfig::default())))
+        .collect();
+    for round in 0..5 {
+        let target = if round == 0 { job } else { newest(&runtime, &apps[0], &token) };
+        let statuses: Vec<u16> = runtime.block_on(async {
+            let asks = (0..8).map(|i| {
+                let app = apps[i % 2].clone();
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri(format!("/api/v4/projects/g%2Fp/jobs/{target}/retry"))
+                    .header("PRIVATE-TOKEN", &token)
+                    .body(Body::empty())
+                    .unwrap();
+                tokio::spawn(async move { app.oneshot(req).await.unwrap().status().as_u16() })
+            });
+            let mut out = Vec::new();
+            for ask in asks.collect::<Vec<_>>() {
+                out.push(ask.await.unwrap());
+            }
+            out
+        });
+        // The new job is pending, so only the first retry of each round finds a failed job;
+        // make it fail again for the next round.
+        assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), 1, "round {round}: {statuses:?}");
+        assert!(statuses.iter().all(|&s| s == 201 || s == 403), "round {round}: {statuses:?}");
+        let newest = newest(&runtime, &apps[1], &token);
+        let mut j = std::thread::scope(|s| s.spawn(|| replicas[1].job(newest).unwrap().unwrap()).join().unwrap());
+        j.status = Status::Failed;
+        assert!(std::thread::scope(|s| s.spawn(|| replicas[1].update_job(&j).unwrap()).join().unwrap()));
+    }
+    // Six jobs in all (the first and one per round); the pipeline's list, which hides
+    // retried jobs, shows only the newest.
+    let all = list(&runtime, &apps[1], &token, "jobs?per_page=100");
+    assert_eq!(all.len(), 6, "{all:?}");
+    let pipeline = all[0]["pipeline"]["id"].as_i64().unwrap();
+    let current = list(&runtime, &apps[0], &token, &format!("pipelines/{pipeline}/jobs"));
+    assert_eq!(current.len(), 1, "{current:?}");
+    assert_eq!(current[0]["id"], all[0]["id"]);
+    drop(apps);
+    drop(runtime);
+}
+
+fn list(runtime: &tokio::runtime::Runtime, app: &axum::Router, token: &str, what: &str) -> Vec<serde_json::Value> {
+    runtime.block_on(async {
+        let req = Request::builder()
+            .uri(format!("/api/v4/projects/g%2Fp/{what}"))
+            .header("PRIVATE-TOKEN", token)
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+        serde_json::from_slice::<Vec<serde_json::Value>>(&body).unwrap()
+    })
+}
+
+fn newest(runtime: &tokio::runtime::Runtime, app: &axum::Router, token: &str) -> i64 {
+    list(runtime, app, token, "jobs")[0]["id"].as_i64().unwrap()
+}
