@@ -383,3 +383,79 @@ fn processes_started_at_once_on_a_fresh_data_folder_all_come_up() {
         }
     }
 }
+
+#[test]
+fn two_replicas_on_one_postgresql_serve_the_same_jobs_and_see_each_others_changes() {
+    let db = artifact_testkit::postgres::PostgresServer::shared().new_database();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let with_db = |args: &[&str]| {
+        let out = Command::new(artifact_bin())
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .env("ARTIFACT_DATABASE", &db)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    with_db(&["admin", "user", "add", "ci"]);
+    let token = with_db(&["admin", "token", "add", "ci"]).trim().to_owned();
+    with_db(&["admin", "project", "add", "group/app"]);
+    with_db(&["admin", "member", "add", "group/app", "ci", "maintainer"]);
+    let zip = repo().join("tests/data/infozip-basic.zip");
+    let job: serde_json::Value = serde_json::from_str(&with_db(&[
+        "import",
+        "--project",
+        "group/app",
+        "--ref",
+        "main",
+        "--job",
+        "build",
+        "--artifacts",
+        zip.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let id = job["id"].as_i64().unwrap();
+    // Nothing in SQLite: the records are in PostgreSQL.
+    assert!(!data.join("artifact.db").exists(), "no SQLite file with --database");
+    let database = format!("--database={db}");
+    let mut a = ServerProcess::start(&data, &[&database]);
+    let mut b = ServerProcess::start(&data, &[&database]);
+    let auth = [("PRIVATE-TOKEN", token.as_str())];
+    let archive = format!("/api/v4/projects/group%2Fapp/jobs/{id}/artifacts");
+    let expected = std::fs::read(&zip).unwrap();
+    for replica in [&a, &b] {
+        let (status, _, body) = http_get(&replica.url, &archive, &auth);
+        assert_eq!(status, 200);
+        assert!(body == expected, "byte-identical from {}", replica.url);
+        let (status, _, body) = http_get(&replica.url, &format!("{archive}/docs/readme.txt"), &auth);
+        assert_eq!((status, body.len()), (200, 48));
+    }
+    // Erased through A: B stops serving it (within its one-second look-up memory).
+    let erased = {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(a.url.trim_start_matches("http://")).unwrap();
+        write!(
+            conn,
+            "POST /api/v4/projects/group%2Fapp/jobs/{id}/erase HTTP/1.1\r\nHost: a\r\nPRIVATE-TOKEN: {token}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(erased.starts_with("HTTP/1.1 201"), "{erased}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let (status, _, _) = http_get(&b.url, &archive, &auth);
+        if status == 404 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "B still serves an erased job: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(50)); // between probes, not a synchronisation
+    }
+    assert!(a.stop() && b.stop());
+}

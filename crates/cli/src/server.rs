@@ -14,6 +14,10 @@ pub(crate) struct DataArgs {
     /// The data directory (SQLite database and blobs); created on first use.
     #[arg(long, value_name = "DIR", default_value = "./artifact-data", global = true)]
     data: PathBuf,
+    /// Keep the records in this PostgreSQL database instead of SQLite
+    /// (postgres://user:pass@host:port/db); blobs stay in DIR/blobs.
+    #[arg(long, value_name = "URL", env = "ARTIFACT_DATABASE", global = true, hide_env_values = true)]
+    database: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -202,7 +206,12 @@ pub(crate) struct ImportArgs {
 }
 
 fn open(data: &DataArgs) -> Result<DataDir, CliError> {
-    DataDir::open(&data.data).map_err(|e| server_error(&data.data.display(), e))
+    let what = match &data.database {
+        // The URL may hold a password: name the database by its host only.
+        Some(url) => format!("--database {}", url.rsplit('@').next().unwrap_or("")),
+        None => data.data.display().to_string(),
+    };
+    DataDir::open_with(&data.data, data.database.as_deref()).map_err(|e| server_error(&what, e))
 }
 
 fn server_error(what: &dyn std::fmt::Display, e: Error) -> CliError {

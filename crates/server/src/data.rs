@@ -1,4 +1,5 @@
-//! The data directory of the embedded defaults: `artifact.db` (SQLite) and `blobs/`.
+//! The data directory of the embedded defaults: `artifact.db` (SQLite) and `blobs/`; or,
+//! with a database URL, the records in PostgreSQL and the blobs still in `blobs/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -6,13 +7,13 @@ use std::sync::Arc;
 use crate::blobs::{Blobs, LocalBlobs};
 use crate::error::Error;
 use crate::state::{AppConfig, AppState};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 
 /// An opened data directory: the store and the blobs, created on first use.
 #[derive(Debug, Clone)]
 pub struct DataDir {
     root: PathBuf,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     blobs: Arc<LocalBlobs>,
 }
 
@@ -20,11 +21,21 @@ impl DataDir {
     /// Opens `root`, creating the folder, the database (running its migrations) and the
     /// blob folder as needed.
     pub fn open(root: &Path) -> Result<DataDir, Error> {
+        DataDir::open_with(root, None)
+    }
+
+    /// Like [`open`](Self::open), with the records in the PostgreSQL database at `database`
+    /// (`postgres://user:pass@host:port/db`, migrated on open) when one is given. Call it
+    /// outside an async runtime: the PostgreSQL client blocks.
+    pub fn open_with(root: &Path, database: Option<&str>) -> Result<DataDir, Error> {
         std::fs::create_dir_all(root).map_err(Error::io(format!("creating {}", root.display())))?;
-        let store = SqliteStore::open(&root.join("artifact.db"))?;
+        let store: Arc<dyn Store> = match database {
+            None => Arc::new(SqliteStore::open(&root.join("artifact.db"))?),
+            Some(url) => Arc::new(PostgresStore::open(url)?),
+        };
         let blobs =
             LocalBlobs::open(&root.join("blobs")).map_err(Error::io(format!("opening {}/blobs", root.display())))?;
-        Ok(DataDir { root: root.to_owned(), store: Arc::new(store), blobs: Arc::new(blobs) })
+        Ok(DataDir { root: root.to_owned(), store, blobs: Arc::new(blobs) })
     }
 
     /// The folder.
