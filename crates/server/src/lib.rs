@@ -52,7 +52,8 @@ pub use crate::routes::{GITLAB_VERSION, app};
 pub use crate::serve::serve;
 pub use crate::state::{AppConfig, AppState};
 pub use crate::store::{
-    JobQuery, Listing, NewPipeline, PostgresStore, ProjectRef, SqliteStore, Store, StoreError, StoreResult, TokenDigest,
+    ChangeHook, JobQuery, Listing, NewPipeline, PostgresStore, ProjectRef, SqliteStore, Store, StoreError, StoreResult,
+    TokenDigest,
 };
 pub use crate::time::{Timestamp, parse_duration};
 pub use artifact_core::{MAX_RANGES, RangeRequest, parse_range};

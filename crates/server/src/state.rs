@@ -47,7 +47,18 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, config: AppConfig) -> AppState {
         let base_url = config.base_url.map(|u| u.trim_end_matches('/').to_owned());
         let indexes = IndexCache::new(config.index_cache_bytes);
-        AppState { inner: Arc::new(Shared { store, blobs, indexes, base_url, lookups: Default::default() }) }
+        let inner = Arc::new(Shared { store, blobs, indexes, base_url, lookups: Default::default() });
+        // Changes through other replicas drop this one's look-up memory at once.
+        let weak = Arc::downgrade(&inner);
+        let forget = Arc::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.lookups.forget();
+            }
+        });
+        if let Err(e) = inner.store.subscribe(forget) {
+            tracing::warn!(error = %e, "no change notifications: other replicas' changes show within a second");
+        }
+        AppState { inner }
     }
 
     /// The store.

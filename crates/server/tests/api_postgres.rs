@@ -127,3 +127,61 @@ fn list(runtime: &tokio::runtime::Runtime, app: &axum::Router, token: &str, what
 fn newest(runtime: &tokio::runtime::Runtime, app: &axum::Router, token: &str) -> i64 {
     list(runtime, app, token, "jobs")[0]["id"].as_i64().unwrap()
 }
+
+#[test]
+fn a_change_through_one_replica_stops_the_others_serving_the_old_state_within_100_ms() {
+    let url = PostgresServer::shared().new_database();
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+    let replicas: Vec<Arc<dyn Store>> = (0..2).map(|_| Arc::new(PostgresStore::open(&url).unwrap()) as _).collect();
+    // `artifact admin` in another process: a third handle.
+    let admin = Admin::new(Arc::new(PostgresStore::open(&url).unwrap()), blobs.clone(), "http://test");
+    admin.add_project("g/p", false).unwrap();
+    admin.add_user("dev", false).unwrap();
+    admin.add_member("g/p", "dev", "maintainer").unwrap();
+    let (token, record) = admin.add_token_with("dev", &[artifact_server::Scope::Api], None).unwrap();
+    let other = admin.add_token("dev").unwrap();
+    let import = |name: &str| {
+        let job =
+            ImportJob { artifacts: Some(support::fixture("infozip-basic.zip")), ..ImportJob::new("g/p", "main", name) };
+        admin.import(&job).unwrap().job["id"].as_i64().unwrap()
+    };
+    let (erased, kept) = (import("a"), import("b"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let apps: Vec<axum::Router> = replicas
+        .iter()
+        .map(|s| artifact_server::app(AppState::new(s.clone(), blobs.clone(), AppConfig::default())))
+        .collect();
+    let ask = |app: &axum::Router, method: Method, uri: String, token: &str| {
+        let req =
+            Request::builder().method(method).uri(uri).header("PRIVATE-TOKEN", token).body(Body::empty()).unwrap();
+        runtime.block_on(app.clone().oneshot(req)).unwrap().status().as_u16()
+    };
+    let entry = |id: i64| format!("/api/v4/projects/g%2Fp/jobs/{id}/artifacts/docs/readme.txt");
+    // How long replica B keeps answering `was` after the change made by `change`.
+    let until_changed = |uri: String, token: &str, was: u16, change: &dyn Fn()| {
+        for _ in 0..2 {
+            assert_eq!(ask(&apps[1], Method::GET, uri.clone(), token), was, "B remembers the look-up");
+        }
+        change();
+        let at = std::time::Instant::now();
+        while ask(&apps[1], Method::GET, uri.clone(), token) == was {
+            assert!(at.elapsed() < std::time::Duration::from_secs(2), "B never noticed");
+        }
+        at.elapsed()
+    };
+    // An erase through replica A.
+    let took = until_changed(entry(erased), &token, 200, &|| {
+        let uri = format!("/api/v4/projects/g%2Fp/jobs/{erased}/erase");
+        assert_eq!(ask(&apps[0], Method::POST, uri, &token), 201);
+    });
+    assert!(took < std::time::Duration::from_millis(100), "B served an erased job for {took:?}");
+    // A token revoked with `artifact admin`.
+    let took = until_changed(entry(kept), &token, 200, &|| {
+        admin.revoke_token(artifact_server::TokenRef::Id(record.id)).unwrap();
+    });
+    assert!(took < std::time::Duration::from_millis(100), "B served a revoked token for {took:?}");
+    assert_eq!(ask(&apps[1], Method::GET, entry(kept), &other), 200, "other tokens still work");
+    drop(apps);
+    drop(runtime);
+}

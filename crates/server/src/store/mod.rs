@@ -126,8 +126,20 @@ pub struct Listing<T> {
     pub total: u64,
 }
 
+/// What a store calls when data changed through another handle; see [`Store::subscribe`].
+pub type ChangeHook = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// The store's operations. See the module docs.
 pub trait Store: Send + Sync + fmt::Debug {
+    /// Calls `on_change` soon after any change that another handle to the same data makes
+    /// (another replica, `artifact admin`, `artifact import`), so that memories of look-ups
+    /// can be dropped at once. A store that cannot tell (SQLite, the default) does nothing,
+    /// and such changes show once those memories expire (one second).
+    fn subscribe(&self, on_change: ChangeHook) -> StoreResult<()> {
+        let _ = on_change;
+        Ok(())
+    }
+
     /// Makes a user.
     fn create_user(&self, username: &str, name: &str, admin: bool) -> StoreResult<User>;
     /// A user by id.

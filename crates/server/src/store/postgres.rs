@@ -7,11 +7,16 @@
 //! Migrations run under a transaction-scoped advisory lock: replicas that start at once
 //! take turns, and each applies only what the ones before it did not.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{GenericClient, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
+use super::{ChangeHook, JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
 use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When, composite_status,
 };
@@ -19,6 +24,11 @@ use crate::time::Timestamp;
 
 /// Connections a replica keeps at most.
 const POOL_SIZE: u32 = 16;
+/// The channel every change is announced on (`NOTIFY`, delivered at commit).
+const CHANNEL: &str = "artifact_changes";
+/// How often a listener looks up from waiting (to notice that its store is gone).
+const LISTEN_POLL: Duration = Duration::from_millis(250);
+
 /// The advisory lock migrations run under (any constant the application owns).
 const MIGRATION_LOCK: i64 = 0x6172_7469_6661_6374; // "artifact"
 
@@ -148,12 +158,17 @@ type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 pub struct PostgresStore {
     /// `Some` until dropped.
     pool: Option<Pool>,
+    /// For the listener's own connection.
+    config: postgres::Config,
+    /// Tells listeners that the store is gone.
+    closed: Arc<AtomicBool>,
 }
 
 impl Drop for PostgresStore {
     /// Closing a connection of the synchronous client blocks on its own runtime, which a
     /// thread that drives async tasks may not do: the pool is dropped on a thread of its own.
     fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
         if let Some(pool) = self.pool.take() {
             let _ = std::thread::spawn(move || drop(pool)).join();
         }
@@ -184,14 +199,14 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`) and runs pending migrations.
     pub fn open(url: &str) -> StoreResult<PostgresStore> {
         let config: postgres::Config = url.parse().map_err(db)?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(std::time::Duration::from_secs(5))
             .build(manager)
             .map_err(db)?;
-        let store = PostgresStore { pool: Some(pool) };
+        let store = PostgresStore { pool: Some(pool), config, closed: Arc::default() };
         store.migrate()?;
         Ok(store)
     }
@@ -219,6 +234,42 @@ impl PostgresStore {
             }
             tx.commit()
         })
+    }
+}
+
+/// Announces a change to every replica's listener (on commit of `tx`).
+fn notify(c: &mut impl GenericClient) -> StoreResult<()> {
+    c.batch_execute(&format!("NOTIFY {CHANNEL}")).map_err(db)
+}
+
+/// A replica's listener: its own connection, `LISTEN`, and `on_change` for every
+/// notification. After a lost connection it reconnects and calls `on_change` once, since
+/// notifications may have been missed meanwhile. Ends when the store is dropped.
+fn listen(config: postgres::Config, closed: Arc<AtomicBool>, on_change: ChangeHook) {
+    let mut retry = Duration::from_millis(100);
+    while !closed.load(Ordering::SeqCst) {
+        let mut client = match config.connect(NoTls) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "change listener: cannot connect; retrying");
+                std::thread::sleep(retry); // a backoff between attempts, not a synchronisation
+                retry = (retry * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_err() {
+            continue;
+        }
+        retry = Duration::from_millis(100);
+        on_change();
+        while !closed.load(Ordering::SeqCst) {
+            let next = client.notifications().timeout_iter(LISTEN_POLL).next();
+            match next {
+                Ok(Some(_)) => on_change(),
+                Ok(None) if !client.is_closed() => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
     }
 }
 
@@ -401,6 +452,18 @@ fn refresh_pipeline(c: &mut impl GenericClient, pipeline_id: i64) -> StoreResult
 }
 
 impl Store for PostgresStore {
+    /// A listener thread with its own connection (`LISTEN artifact_changes`); every change
+    /// this store makes is announced with `NOTIFY` in its own transaction, so a replica
+    /// hears of another's change as soon as it commits.
+    fn subscribe(&self, on_change: ChangeHook) -> StoreResult<()> {
+        let (config, closed) = (self.config.clone(), self.closed.clone());
+        std::thread::Builder::new()
+            .name("artifact-pg-listen".into())
+            .spawn(move || listen(config, closed, on_change))
+            .map(drop)
+            .map_err(db)
+    }
+
     fn create_user(&self, username: &str, name: &str, admin: bool) -> StoreResult<User> {
         let now = Timestamp::now();
         let mut conn = self.conn()?;
@@ -492,13 +555,19 @@ impl Store for PostgresStore {
     }
 
     fn revoke_token(&self, id: i64) -> StoreResult<bool> {
-        self.with(|c| {
-            let n = c.execute(
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db)?;
+        let n = tx
+            .execute(
                 "UPDATE personal_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
                 &[&Timestamp::now().0, &id],
-            )?;
-            Ok(n == 1)
-        })
+            )
+            .map_err(db)?;
+        if n == 1 {
+            notify(&mut tx)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(n == 1)
     }
 
     fn create_project(&self, full_path: &str, public: bool) -> StoreResult<Project> {
@@ -529,14 +598,16 @@ impl Store for PostgresStore {
     }
 
     fn set_member(&self, project_id: i64, user_id: i64, role: Role) -> StoreResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO members (project_id, user_id, access_level) VALUES ($1, $2, $3) \
-                 ON CONFLICT (project_id, user_id) DO UPDATE SET access_level = excluded.access_level",
-                &[&project_id, &user_id, &role.access_level()],
-            )
-            .map(drop)
-        })
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO members (project_id, user_id, access_level) VALUES ($1, $2, $3) \
+             ON CONFLICT (project_id, user_id) DO UPDATE SET access_level = excluded.access_level",
+            &[&project_id, &user_id, &role.access_level()],
+        )
+        .map_err(db)?;
+        notify(&mut tx)?;
+        tx.commit().map_err(db)
     }
 
     fn role(&self, project_id: i64, user_id: i64) -> StoreResult<Option<Role>> {
@@ -618,6 +689,7 @@ impl Store for PostgresStore {
             .map_err(db)?;
         }
         refresh_pipeline(&mut tx, job.pipeline_id)?;
+        notify(&mut tx)?;
         tx.commit().map_err(db)?;
         Ok(Job { id, ..job.clone() })
     }
@@ -707,6 +779,7 @@ impl Store for PostgresStore {
             .map_err(db)?;
         if changed == 1 {
             refresh_pipeline(&mut tx, job.pipeline_id)?;
+            notify(&mut tx)?;
         }
         tx.commit().map_err(db)?;
         Ok(changed == 1)
@@ -733,6 +806,7 @@ impl Store for PostgresStore {
         .map_err(db)?;
         let id = insert_job_row(&mut tx, new, None).map_err(db)?;
         refresh_pipeline(&mut tx, new.pipeline_id)?;
+        notify(&mut tx)?;
         let job = select_job(&mut tx, id)?;
         tx.commit().map_err(db)?;
         Ok(job)
