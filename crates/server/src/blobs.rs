@@ -75,6 +75,10 @@ pub trait Blobs: Send + Sync + fmt::Debug {
     fn open(&self, key: &str) -> io::Result<OpenBlob>;
     /// Deletes a blob; deleting a missing blob is not an error.
     fn delete(&self, key: &str) -> io::Result<()>;
+    /// Whether blobs can be read and written now (for `GET /-/health`).
+    fn check(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Blobs as files under one folder: `<root>/<kind>/<2 hex>/<32 hex>`, temporary files in
@@ -112,6 +116,12 @@ pub(crate) fn random_hex() -> io::Result<String> {
 }
 
 impl Blobs for LocalBlobs {
+    /// The folder for temporary files is there and is a folder.
+    fn check(&self) -> io::Result<()> {
+        let meta = fs::metadata(self.root.join("tmp"))?;
+        if meta.is_dir() { Ok(()) } else { Err(io::Error::other("the blob folder's tmp is not a folder")) }
+    }
+
     fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
         self.put_named(kind, &random_hex()?, from)
     }

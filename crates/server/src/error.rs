@@ -73,6 +73,9 @@ pub(crate) enum ApiError {
     /// 412 `{"message":"412 Precondition Failed"}`: `If-Match` or `If-Unmodified-Since`
     /// failed.
     PreconditionFailed,
+    /// 503 `{"message":"503 Service Unavailable"}`: the store cannot be reached now; the
+    /// detail goes to the log only.
+    Unavailable(String),
     /// 500; the detail goes to the log only.
     Internal(String),
 }
@@ -85,7 +88,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::internal(e)
+        match e {
+            StoreError::Unavailable(why) => ApiError::Unavailable(why.to_string()),
+            e => ApiError::internal(e),
+        }
     }
 }
 
@@ -122,6 +128,10 @@ impl IntoResponse for ApiError {
                     resp.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
                 return resp;
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(%detail, "storage unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, json!({"message": "503 Service Unavailable"}))
             }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -185,3 +185,85 @@ fn a_change_through_one_replica_stops_the_others_serving_the_old_state_within_10
     drop(apps);
     drop(runtime);
 }
+
+/// A TCP forwarder to PostgreSQL that can be cut (every connection dropped, new ones
+/// refused at once) and restored: the database "goes away" and "comes back".
+struct Cable {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Cable {
+    fn to(runtime: &tokio::runtime::Runtime, target: u16) -> Cable {
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (u, l) = (up.clone(), links.clone());
+        runtime.spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !u.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                l.lock().unwrap().push(link);
+            }
+        });
+        Cable { port, up, links }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_database_that_goes_away_is_a_prompt_503_and_the_replica_recovers_by_itself() {
+    let url = PostgresServer::shared().new_database();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let pg_port: u16 = url.rsplit(':').next().unwrap().split('/').next().unwrap().parse().unwrap();
+    let cable = Cable::to(&runtime, pg_port);
+    let via_cable = url.replace(&format!(":{pg_port}/"), &format!(":{}/", cable.port));
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&via_cable).unwrap());
+    let admin = Admin::new(store.clone(), blobs.clone(), "http://test");
+    admin.add_project("g/p", true).unwrap();
+    admin.add_user("dev", false).unwrap();
+    let token = admin.add_token("dev").unwrap();
+    let app = artifact_server::app(AppState::new(store.clone(), blobs, AppConfig::default()));
+    let ask = |uri: &str| {
+        let req = Request::builder().uri(uri).header("PRIVATE-TOKEN", &token).body(Body::empty()).unwrap();
+        let resp = runtime.block_on(app.clone().oneshot(req)).unwrap();
+        let status = resp.status().as_u16();
+        let body = runtime.block_on(http_body_util::BodyExt::collect(resp.into_body())).unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    assert_eq!(ask("/api/v4/projects/g%2Fp/jobs").0, 200);
+    assert_eq!(ask("/-/health").0, 200);
+    cable.cut();
+    let at = std::time::Instant::now();
+    assert_eq!(ask("/api/v4/projects/g%2Fp/jobs"), (503, r#"{"message":"503 Service Unavailable"}"#.to_owned()));
+    assert_eq!(ask("/-/health").0, 503);
+    assert!(at.elapsed() < std::time::Duration::from_secs(6), "prompt: {:?}", at.elapsed());
+    cable.restore();
+    // No restart: the pool makes new connections once the database answers again.
+    assert_eq!(ask("/api/v4/projects/g%2Fp/jobs").0, 200);
+    assert_eq!(ask("/-/health").0, 200);
+    drop(app);
+    drop(admin);
+    drop(store);
+    drop(runtime);
+}

@@ -14,6 +14,29 @@ use crate::store::ProjectRef;
 /// The GitLab version this server answers like.
 pub const GITLAB_VERSION: &str = "17.6.0";
 
+/// `GET /-/health`: `200 GitLab OK` (GitLab's own answer) once the store answers a query
+/// and the blobs are reachable; `503` with what failed otherwise. No credentials: for load
+/// balancers.
+pub(crate) async fn health(ctx: Ctx) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let checked = blocking(move || {
+        let store = ctx.state.inner.store.check().err().map(|e| e.to_string());
+        let blobs = ctx.state.inner.blobs.check().err().map(|e| e.to_string());
+        Ok((store, blobs))
+    })
+    .await;
+    match checked {
+        Ok((None, None)) => "GitLab OK".into_response(),
+        Ok((store, blobs)) => {
+            tracing::warn!(?store, ?blobs, "health check failed");
+            let body =
+                json!({"message": "503 Service Unavailable", "store": store.is_none(), "blobs": blobs.is_none()});
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `GET /version`.
 pub(crate) async fn version(ctx: Ctx) -> ApiResult<Json<Value>> {
     blocking(move || {

@@ -39,6 +39,7 @@ pub fn app(state: AppState) -> Router {
     const P: &str = "/api/v4/projects/{id}";
     let at = |rest: &str| format!("{P}{rest}");
     Router::new()
+        .route("/-/health", get(meta::health))
         .route("/api/v4/version", get(meta::version))
         .route("/api/v4/user", get(meta::user))
         .route("/api/v4/job", get(meta::job))

@@ -31,6 +31,10 @@ pub enum StoreError {
     /// particular backend's codes).
     #[error("database: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached now (down, restarting, no free connection in time);
+    /// the same request may work later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Store results.
@@ -138,6 +142,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn subscribe(&self, on_change: ChangeHook) -> StoreResult<()> {
         let _ = on_change;
         Ok(())
+    }
+
+    /// Whether the store answers now (for `GET /-/health`): one small query.
+    fn check(&self) -> StoreResult<()> {
+        self.user(0).map(drop)
     }
 
     /// Makes a user.

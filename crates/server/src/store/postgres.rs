@@ -175,8 +175,17 @@ impl Drop for PostgresStore {
     }
 }
 
+/// A failure as the store reports it: the database unreachable (a connection that closed or
+/// could not be had, an I/O error) is [`StoreError::Unavailable`], anything else
+/// [`StoreError::Database`].
 fn db(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Database(Box::new(e))
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+    let unreachable = boxed.is::<r2d2::Error>()
+        || boxed.downcast_ref::<postgres::Error>().is_some_and(|pg| {
+            use std::error::Error as _;
+            pg.is_closed() || pg.source().is_some_and(|s| s.is::<std::io::Error>())
+        });
+    if unreachable { StoreError::Unavailable(boxed) } else { StoreError::Database(boxed) }
 }
 
 fn is_unique_violation(e: &postgres::Error) -> bool {
@@ -198,12 +207,13 @@ fn placeholders(start: usize, n: usize) -> String {
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`) and runs pending migrations.
     pub fn open(url: &str) -> StoreResult<PostgresStore> {
-        let config: postgres::Config = url.parse().map_err(db)?;
+        let config: postgres::Config = url.parse().map_err(|e| StoreError::Database(Box::new(e)))?;
         let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
-            .connection_timeout(std::time::Duration::from_secs(5))
+            // A database that is down is a prompt 503, not a long wait.
+            .connection_timeout(Duration::from_secs(2))
             .build(manager)
             .map_err(db)?;
         let store = PostgresStore { pool: Some(pool), config, closed: Arc::default() };

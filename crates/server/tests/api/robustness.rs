@@ -165,3 +165,96 @@ fn find_blob(dir: &std::path::Path) -> std::path::PathBuf {
     let first = std::fs::read_dir(dir).unwrap().flatten().next().expect("a blob").path();
     if first.is_dir() { find_blob(&first) } else { first }
 }
+
+#[tokio::test]
+async fn the_health_check_answers_gitlab_ok_without_credentials() {
+    let w = World::new();
+    let r = w.send(axum::http::Method::GET, "/-/health", None, &[]).await;
+    assert_eq!((r.status.as_u16(), r.text()), (200, "GitLab OK".to_owned()));
+    // A store that fails is a 503 that says which part failed.
+    let mut w = w;
+    w.with_store(Arc::new(Down));
+    let r = w.send(axum::http::Method::GET, "/-/health", None, &[]).await;
+    assert_eq!(r.status, 503);
+    assert_eq!((r.json()["store"].as_bool(), r.json()["blobs"].as_bool()), (Some(false), Some(true)));
+}
+
+/// A store whose every query fails as an unreachable database does.
+#[derive(Debug)]
+struct Down;
+
+fn down<T>() -> StoreResult<T> {
+    Err(StoreError::Unavailable("connection refused".into()))
+}
+
+impl Store for Down {
+    fn create_user(&self, _: &str, _: &str, _: bool) -> StoreResult<User> {
+        down()
+    }
+    fn user(&self, _: i64) -> StoreResult<Option<User>> {
+        down()
+    }
+    fn user_by_username(&self, _: &str) -> StoreResult<Option<User>> {
+        down()
+    }
+    fn create_token(&self, _: i64, _: &TokenDigest, _: &[Scope], _: Option<&str>) -> StoreResult<PersonalToken> {
+        down()
+    }
+    fn personal_token(&self, _: &TokenDigest) -> StoreResult<Option<(PersonalToken, User)>> {
+        down()
+    }
+    fn personal_token_by_id(&self, _: i64) -> StoreResult<Option<PersonalToken>> {
+        down()
+    }
+    fn revoke_token(&self, _: i64) -> StoreResult<bool> {
+        down()
+    }
+    fn create_project(&self, _: &str, _: bool) -> StoreResult<Project> {
+        down()
+    }
+    fn project(&self, _: &ProjectRef) -> StoreResult<Option<Project>> {
+        down()
+    }
+    fn set_member(&self, _: i64, _: i64, _: Role) -> StoreResult<()> {
+        down()
+    }
+    fn role(&self, _: i64, _: i64) -> StoreResult<Option<Role>> {
+        down()
+    }
+    fn create_pipeline(&self, _: &NewPipeline) -> StoreResult<Pipeline> {
+        down()
+    }
+    fn pipeline(&self, _: i64) -> StoreResult<Option<Pipeline>> {
+        down()
+    }
+    fn insert_job(&self, _: &Job, _: Option<&TokenDigest>) -> StoreResult<Job> {
+        down()
+    }
+    fn job(&self, _: i64) -> StoreResult<Option<Job>> {
+        down()
+    }
+    fn job_by_token(&self, _: &TokenDigest) -> StoreResult<Option<Job>> {
+        down()
+    }
+    fn list_jobs(&self, _: &JobQuery) -> StoreResult<Listing<Job>> {
+        down()
+    }
+    fn update_job(&self, _: &Job) -> StoreResult<bool> {
+        down()
+    }
+    fn retry_job(&self, _: &Job, _: &Job) -> StoreResult<Option<Job>> {
+        down()
+    }
+    fn latest_job_with_artifacts(&self, _: i64, _: &str, _: &str, _: i64) -> StoreResult<Option<Job>> {
+        down()
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_a_503_with_a_gitlab_body() {
+    let mut w = World::new();
+    let token = w.token("reporter").to_owned();
+    w.with_store(Arc::new(Down));
+    let r = w.send(axum::http::Method::GET, &private("/jobs"), None, &[("PRIVATE-TOKEN", &token)]).await;
+    r.expect(503, r#"{"message":"503 Service Unavailable"}"#);
+}
