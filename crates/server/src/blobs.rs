@@ -32,7 +32,7 @@ pub enum BlobKind {
 }
 
 impl BlobKind {
-    fn folder(self) -> &'static str {
+    pub(crate) fn folder(self) -> &'static str {
         match self {
             BlobKind::Archive => "archive",
             BlobKind::Metadata => "metadata",

@@ -32,6 +32,7 @@ mod proxy;
 mod query;
 mod resolve;
 mod routes;
+mod s3;
 mod serve;
 mod state;
 mod store;
@@ -49,6 +50,7 @@ pub use crate::model::{
 pub use crate::proxy::{ProxyConfig, proxy_app, proxy_routers};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};
+pub use crate::s3::S3Blobs;
 pub use crate::serve::serve;
 pub use crate::state::{AppConfig, AppState};
 pub use crate::store::{

@@ -8,7 +8,8 @@
 //! - `range_server` (feature `range-server`): an in-process HTTP/1.1 server with byte ranges
 //!   that misbehaves on request;
 //! - `postgres` (feature `postgres-server`): a real PostgreSQL server in a temporary
-//!   directory, stopped when the test process ends.
+//!   directory, stopped when the test process ends;
+//! - `s3` (feature `s3-server`): a real S3-compatible server (moto), the same way.
 #![deny(missing_docs)]
 
 mod chunked;
@@ -17,5 +18,7 @@ pub mod fuzz;
 pub mod postgres;
 #[cfg(feature = "range-server")]
 pub mod range_server;
+#[cfg(feature = "s3-server")]
+pub mod s3;
 
 pub use crate::chunked::ChunkedSource;

@@ -1,0 +1,381 @@
+//! Blobs in an S3-compatible bucket, through `object_store`, for many replicas.
+//!
+//! Keys are the local layer's (`<kind>/<32 hex>`) under an optional prefix. A put streams
+//! its reader to the bucket: one `PUT` when it is small, else a multipart upload of 5 MiB
+//! parts with at most two in flight (so memory stays near 25 MiB however large the
+//! archive), aborted on any error, so an object exists whole or not at all. An opened
+//! blob is a [`Source`] of ranged `GET`s; a key never changes meaning, so nothing is
+//! validated per read.
+//!
+//! `object_store` is async: the layer owns a small runtime of its own and hands work to it,
+//! waiting on a channel, so it may be called from any thread, like the local layer. Set
+//! explicit keys: without them `object_store` would ask a cloud metadata address, and a
+//! storage outage must be a prompt error, so retries are few and short.
+
+use std::io::{self, Read};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use artifact_core::{RangeReader, ReadCounter, ReadStats, Source};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig, WriteMultipart};
+
+use crate::blobs::{BlobKind, Blobs, OpenBlob, beside, random_hex};
+use crate::model::BlobRef;
+
+/// Multipart part size: S3's minimum (except for the last part).
+const PART: usize = 5 << 20;
+/// Parts uploading at once.
+const PARTS_IN_FLIGHT: usize = 2;
+/// Chunks a ranged read keeps ahead of its reader.
+const READ_AHEAD: usize = 2;
+
+/// Blobs in a bucket; see the module docs.
+#[derive(Debug)]
+pub struct S3Blobs {
+    store: Arc<AmazonS3>,
+    prefix: String,
+    /// `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    counter: Arc<ReadCounter>,
+}
+
+impl Drop for S3Blobs {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async thread may not do.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn to_io(e: object_store::Error) -> io::Error {
+    match e {
+        object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
+        e => io::Error::other(e.to_string()),
+    }
+}
+
+/// Runs `fut` on `handle`'s runtime and waits for it on this thread (any thread).
+fn run<T: Send + 'static>(handle: &tokio::runtime::Handle, fut: impl Future<Output = T> + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().expect("the storage runtime runs until the blobs are dropped")
+}
+
+impl S3Blobs {
+    /// The bucket at `url` (`s3://bucket[/prefix]`), configured as `object_store`'s AWS
+    /// builder reads the environment (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`, ...). Keys are required unless
+    /// `AWS_SKIP_SIGNATURE=true`.
+    pub fn open(url: &str) -> io::Result<S3Blobs> {
+        S3Blobs::open_with(url, &[])
+    }
+
+    /// Like [`open`](Self::open), with `object_store` configuration keys (`aws_endpoint`,
+    /// `aws_access_key_id`, `aws_allow_http`, ...) set here over the environment's.
+    pub fn open_with(url: &str, config: &[(&str, &str)]) -> io::Result<S3Blobs> {
+        let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+        let rest = url.strip_prefix("s3://").ok_or_else(|| invalid(format!("{url}: not an s3:// URL")))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(invalid(format!("{url}: no bucket")));
+        }
+        let given = |key: &str, env: &str| {
+            config.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()).or_else(|| std::env::var(env).ok())
+        };
+        let skip_signature = given("aws_skip_signature", "AWS_SKIP_SIGNATURE").is_some_and(|v| v == "true");
+        if !skip_signature && given("aws_access_key_id", "AWS_ACCESS_KEY_ID").is_none() {
+            return Err(invalid("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_SKIP_SIGNATURE=true)".into()));
+        }
+        let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..RetryConfig::default() };
+        let client = ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_timeout(Duration::from_secs(60))
+            .with_allow_http(given("aws_allow_http", "AWS_ALLOW_HTTP").is_some_and(|v| v == "true"));
+        let mut builder = AmazonS3Builder::from_env();
+        for (key, value) in config {
+            let key = key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?;
+            builder = builder.with_config(key, *value);
+        }
+        let store =
+            builder.with_bucket_name(bucket).with_retry(retry).with_client_options(client).build().map_err(to_io)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("artifact-s3")
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        Ok(S3Blobs {
+            store: Arc::new(store),
+            prefix: prefix.trim_matches('/').to_owned(),
+            runtime: Some(runtime),
+            handle,
+            counter: Arc::default(),
+        })
+    }
+
+    /// Ranged reads made and bytes received by every blob opened here.
+    pub fn stats(&self) -> ReadStats {
+        self.counter.snapshot()
+    }
+
+    fn path(&self, key: &str) -> io::Result<Path> {
+        let (folder, name) = key.split_once('/').ok_or_else(|| bad_key(key))?;
+        let valid = ["archive", "metadata", "trace", "verification"].contains(&folder)
+            && name.len() == 32
+            && name.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid {
+            return Err(bad_key(key));
+        }
+        Ok(if self.prefix.is_empty() { Path::from(key) } else { Path::from(format!("{}/{key}", self.prefix)) })
+    }
+
+    /// Streams `from` to `key`: one `PUT` for a small blob, a multipart upload otherwise.
+    fn upload(&self, key: String, from: &mut dyn Read) -> io::Result<BlobRef> {
+        let path = self.path(&key)?;
+        let first = read_part(from)?;
+        let store = self.store.clone();
+        if first.len() < PART {
+            let size = first.len() as u64;
+            run(&self.handle, async move { store.put(&path, PutPayload::from(first)).await }).map_err(to_io)?;
+            return Ok(BlobRef { key, size });
+        }
+        // The parts go to an uploading task over a bounded channel: the reader is read here,
+        // at most a few parts ahead of the upload.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(1);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
+        self.handle.spawn(async move {
+            let result = async {
+                let upload = store.put_multipart(&path).await.map_err(to_io)?;
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+                let rx = Arc::new(std::sync::Mutex::new(rx));
+                loop {
+                    let rx = rx.clone();
+                    let next = tokio::task::spawn_blocking(move || rx.lock().map(|r| r.recv().ok()).ok().flatten())
+                        .await
+                        .ok()
+                        .flatten();
+                    let Some(part) = next else { break };
+                    if part.is_empty() {
+                        // The reader failed: give the parts up.
+                        let _ = writer.abort().await;
+                        return Err(io::Error::other("the upload was abandoned"));
+                    }
+                    if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                        return Err(to_io(e));
+                    }
+                    writer.write(&part);
+                }
+                writer.finish().await.map(drop).map_err(to_io)
+            }
+            .await;
+            let _ = done_tx.send(result);
+        });
+        let mut size = first.len() as u64;
+        let send = |part: Bytes| tx.send(part).is_ok();
+        let mut failure = None;
+        if send(first) {
+            loop {
+                match read_part(from) {
+                    Ok(part) if part.is_empty() => break,
+                    Ok(part) => {
+                        size += part.len() as u64;
+                        if !send(part) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        // An empty part tells the task to abort.
+                        let _ = send(Bytes::new());
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        drop(tx);
+        let uploaded = done_rx.recv().unwrap_or_else(|_| Err(io::Error::other("the upload task ended")));
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        uploaded?;
+        Ok(BlobRef { key, size })
+    }
+}
+
+fn bad_key(key: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("malformed blob key {key:?}"))
+}
+
+/// Up to one part from `from` (shorter only at its end).
+fn read_part(from: &mut dyn Read) -> io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(PART);
+    from.take(PART as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+impl Blobs for S3Blobs {
+    /// The bucket answers: a `HEAD` of a key that is never written comes back "not found".
+    fn check(&self) -> io::Result<()> {
+        let store = self.store.clone();
+        let path =
+            Path::from(if self.prefix.is_empty() { ".health".into() } else { format!("{}/.health", self.prefix) });
+        match run(&self.handle, async move { store.head(&path).await }) {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
+        let key = format!("{}/{}", kind.folder(), random_hex()?);
+        self.upload(key, from)
+    }
+
+    fn put_beside(&self, archive_key: &str, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
+        let key = beside(archive_key, kind).ok_or_else(|| bad_key(archive_key))?;
+        self.upload(key, from)
+    }
+
+    fn open(&self, key: &str) -> io::Result<OpenBlob> {
+        let path = self.path(key)?;
+        let store = self.store.clone();
+        let head_path = path.clone();
+        let meta = run(&self.handle, async move { store.head(&head_path).await }).map_err(to_io)?;
+        let millis = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
+        self.counter.record_request();
+        let source = S3Source {
+            store: self.store.clone(),
+            path,
+            size: meta.size,
+            handle: self.handle.clone(),
+            counter: self.counter.clone(),
+        };
+        Ok(OpenBlob { source: Arc::new(source), modified: UNIX_EPOCH + Duration::from_millis(millis) })
+    }
+
+    fn delete(&self, key: &str) -> io::Result<()> {
+        let path = self.path(key)?;
+        let store = self.store.clone();
+        match run(&self.handle, async move { store.delete(&path).await }) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+}
+
+/// One object as a [`Source`]: every read a ranged `GET`.
+#[derive(Debug)]
+struct S3Source {
+    store: Arc<AmazonS3>,
+    path: Path,
+    size: u64,
+    handle: tokio::runtime::Handle,
+    counter: Arc<ReadCounter>,
+}
+
+impl S3Source {
+    fn check(&self, offset: u64, len: u64) -> io::Result<Range<u64>> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(offset..end),
+            _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "range past the end of the blob")),
+        }
+    }
+}
+
+impl Source for S3Source {
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let bytes = self.read_bytes(offset, buf.len())?;
+        buf.copy_from_slice(&bytes);
+        Ok(())
+    }
+
+    fn read_bytes(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        let range = self.check(offset, len as u64)?;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let (store, path) = (self.store.clone(), self.path.clone());
+        self.counter.record_request();
+        let bytes = run(&self.handle, async move { store.get_range(&path, range).await }).map_err(to_io)?;
+        self.counter.record_bytes(bytes.len());
+        if bytes.len() != len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the storage answered a short range"));
+        }
+        Ok(bytes)
+    }
+
+    /// One `GET` of the range, streamed a few chunks ahead of the reader; dropping the
+    /// reader stops it.
+    fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
+        let range = self.check(offset, len)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Bytes>>(READ_AHEAD);
+        let (store, path, counter) = (self.store.clone(), self.path.clone(), self.counter.clone());
+        counter.record_request();
+        self.handle.spawn(async move {
+            let options = GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
+            let mut stream = match store.get_opts(&path, options).await {
+                Ok(got) => got.into_stream(),
+                Err(e) => {
+                    let _ = tx.send(Err(to_io(e)));
+                    return;
+                }
+            };
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(to_io);
+                if let Ok(bytes) = &chunk {
+                    counter.record_bytes(bytes.len());
+                }
+                // Blocks this task while the reader is behind: a blocking section.
+                let sent = tokio::task::block_in_place(|| tx.send(chunk).is_ok());
+                if !sent {
+                    return;
+                }
+            }
+        });
+        Ok(Box::new(StreamReader { rx, current: Bytes::new(), left: len }))
+    }
+
+    fn stats(&self) -> ReadStats {
+        self.counter.snapshot()
+    }
+}
+
+/// The reading end of [`S3Source::read_stream`].
+struct StreamReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+    left: u64,
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(chunk) => self.current = chunk?,
+                Err(_) => {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the storage ended the range early"));
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len()).min(self.left as usize);
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        self.left -= n as u64;
+        Ok(n)
+    }
+}

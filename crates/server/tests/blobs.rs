@@ -1,0 +1,134 @@
+//! The blob layers against one contract: the local folder and an S3-compatible bucket (a
+//! real moto server from PyPI, started by the testkit). Each check runs on both.
+
+use std::io::{self, Read};
+
+use artifact_server::{BlobKind, Blobs, LocalBlobs, S3Blobs, beside};
+use artifact_testkit::s3::S3Server;
+
+/// A layer, and how many stored objects it holds (temporary files included).
+struct Layer {
+    name: &'static str,
+    blobs: Box<dyn Blobs>,
+    count: Box<dyn Fn() -> usize>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn layers() -> Vec<Layer> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let local = Layer {
+        name: "local",
+        blobs: Box::new(LocalBlobs::open(&root).unwrap()),
+        count: Box::new(move || files(&root)),
+        _dir: Some(dir),
+    };
+    let server = S3Server::shared();
+    let bucket = server.new_bucket();
+    let config = server.config();
+    let config: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s3 = S3Blobs::open_with(&format!("s3://{bucket}/some/prefix"), &config).unwrap();
+    let s3 = Layer {
+        name: "s3",
+        blobs: Box::new(s3),
+        count: Box::new(move || S3Server::shared().objects(&bucket).len()),
+        _dir: None,
+    };
+    vec![local, s3]
+}
+
+fn files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| if e.path().is_dir() { files(&e.path()) } else { 1 }).sum())
+        .unwrap_or(0)
+}
+
+/// Bytes that do not repeat within a part.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+#[test]
+fn put_open_read_delete_round_trip() {
+    for l in layers() {
+        let blob = l.blobs.put(BlobKind::Trace, &mut &b"hello log"[..]).unwrap();
+        assert_eq!(blob.size, 9, "{}", l.name);
+        let open = l.blobs.open(&blob.key).unwrap();
+        assert_eq!(open.source.len(), 9);
+        assert_eq!(&open.source.read_bytes(0, 9).unwrap()[..], b"hello log", "{}", l.name);
+        assert_eq!(&open.source.read_bytes(6, 3).unwrap()[..], b"log");
+        let mut streamed = String::new();
+        open.source.read_stream(2, 5).unwrap().read_to_string(&mut streamed).unwrap();
+        assert_eq!(streamed, "llo l", "{}", l.name);
+        assert!(open.source.read_bytes(5, 10).is_err(), "{}: past the end", l.name);
+        assert!(open.modified > std::time::UNIX_EPOCH);
+        assert_eq!((l.count)(), 1, "{}", l.name);
+        l.blobs.delete(&blob.key).unwrap();
+        l.blobs.delete(&blob.key).unwrap();
+        assert_eq!(l.blobs.open(&blob.key).unwrap_err().kind(), io::ErrorKind::NotFound, "{}", l.name);
+        assert_eq!((l.count)(), 0, "{}", l.name);
+        l.blobs.check().unwrap();
+    }
+}
+
+#[test]
+fn a_large_blob_streams_in_parts_and_reads_back_by_range() {
+    let data = pattern(12 << 20);
+    for l in layers() {
+        let blob = l.blobs.put(BlobKind::Archive, &mut &data[..]).unwrap();
+        assert_eq!(blob.size, data.len() as u64, "{}", l.name);
+        let open = l.blobs.open(&blob.key).unwrap();
+        let at = (5 << 20) - 100;
+        assert_eq!(&open.source.read_bytes(at, 300).unwrap()[..], &data[at as usize..at as usize + 300], "{}", l.name);
+        let mut all = Vec::new();
+        open.source.read_stream(0, data.len() as u64).unwrap().read_to_end(&mut all).unwrap();
+        assert!(all == data, "{}: every byte back", l.name);
+        assert_eq!((l.count)(), 1, "{}: one object, no parts left over", l.name);
+    }
+}
+
+#[test]
+fn a_blob_beside_an_archive_is_found_from_the_archive_key_and_replaced() {
+    for l in layers() {
+        let archive = l.blobs.put(BlobKind::Archive, &mut &b"PK"[..]).unwrap();
+        let side = l.blobs.put_beside(&archive.key, BlobKind::Verification, &mut &b"{}"[..]).unwrap();
+        assert_eq!(Some(side.key.clone()), beside(&archive.key, BlobKind::Verification), "{}", l.name);
+        l.blobs.put_beside(&archive.key, BlobKind::Verification, &mut &b"[1]"[..]).unwrap();
+        assert_eq!(l.blobs.open(&side.key).unwrap().source.len(), 3, "{}", l.name);
+        assert!(l.blobs.put_beside("archive/../x", BlobKind::Verification, &mut &b""[..]).is_err());
+    }
+}
+
+#[test]
+fn a_put_whose_reader_fails_leaves_nothing_behind() {
+    /// Gives `good` bytes, then fails.
+    struct Failing(usize);
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(7);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    for l in layers() {
+        // Early (before any part went up) and late (parts uploaded already).
+        for good in [100, 11 << 20] {
+            let err = l.blobs.put(BlobKind::Archive, &mut Failing(good)).unwrap_err();
+            assert!(err.to_string().contains("disk on fire"), "{}: {err}", l.name);
+            assert_eq!((l.count)(), 0, "{}: nothing visible after a failure at {good}", l.name);
+        }
+    }
+}
+
+#[test]
+fn keys_cannot_escape() {
+    for l in layers() {
+        for key in ["../etc/passwd", "archive/../../x", "archive/zz", "other/0123456789abcdef0123456789abcdef"] {
+            assert_eq!(l.blobs.open(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{}: {key}", l.name);
+        }
+    }
+}
