@@ -459,3 +459,68 @@ fn two_replicas_on_one_postgresql_serve_the_same_jobs_and_see_each_others_change
     }
     assert!(a.stop() && b.stop());
 }
+
+#[test]
+fn two_replicas_on_postgresql_and_a_bucket_serve_a_cli_import_byte_identical() {
+    let db = artifact_testkit::postgres::PostgresServer::shared().new_database();
+    let s3 = artifact_testkit::s3::S3Server::shared();
+    let bucket = s3.new_bucket();
+    let env: Vec<(String, String)> = s3
+        .config()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_uppercase(), v))
+        .chain([("ARTIFACT_DATABASE".into(), db.clone()), ("ARTIFACT_BLOBS".into(), format!("s3://{bucket}/ci"))])
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = Command::new(artifact_bin())
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["admin", "user", "add", "ci"]);
+    let token = run(&["admin", "token", "add", "ci"]).trim().to_owned();
+    run(&["admin", "project", "add", "group/app"]);
+    run(&["admin", "member", "add", "group/app", "ci", "developer"]);
+    let zip = repo().join("tests/data/infozip-basic.zip");
+    let trace = dir.path().join("build.log");
+    std::fs::write(&trace, "built\n").unwrap();
+    let args = ["import", "--project", "group/app", "--ref", "main", "--job", "build", "--artifacts"];
+    let mut args: Vec<&str> = args.to_vec();
+    args.extend([zip.to_str().unwrap(), "--trace", trace.to_str().unwrap()]);
+    let job: serde_json::Value = serde_json::from_str(&run(&args)).unwrap();
+    let id = job["id"].as_i64().unwrap();
+    // The blobs are in the bucket (archive, metadata, its verification outcome, trace).
+    let objects = s3.objects(&bucket);
+    assert_eq!(objects.len(), 4, "{objects:?}");
+    assert!(objects.iter().all(|(key, _)| key.starts_with("ci/")), "{objects:?}");
+    assert!(!data.join("blobs/archive").exists(), "nothing in the local blob folder");
+    let start = |env: &[(String, String)]| {
+        let mut cmd = Command::new(artifact_bin());
+        cmd.envs(env.iter().cloned());
+        ServerProcess::start_with(cmd, &data, &[])
+    };
+    let mut a = start(&env);
+    let mut b = start(&env);
+    let auth = [("PRIVATE-TOKEN", token.as_str())];
+    let expected = std::fs::read(&zip).unwrap();
+    for replica in [&a, &b] {
+        let base = format!("/api/v4/projects/group%2Fapp/jobs/{id}");
+        let (status, _, body) = http_get(&replica.url, &format!("{base}/artifacts"), &auth);
+        assert_eq!(status, 200);
+        assert!(body == expected, "the archive byte-identical from {}", replica.url);
+        let (status, _, body) = http_get(&replica.url, &format!("{base}/artifacts/docs/readme.txt"), &auth);
+        assert_eq!((status, body.len()), (200, 48));
+        let (status, _, body) = http_get(&replica.url, &format!("{base}/trace"), &auth);
+        assert_eq!((status, body), (200, b"built\n".to_vec()));
+        let (status, _, body) = http_get(&replica.url, "/-/health", &[]);
+        assert_eq!((status, body), (200, b"GitLab OK".to_vec()));
+    }
+    assert!(a.stop() && b.stop());
+}

@@ -21,7 +21,12 @@ pub(crate) fn artifact_bin() -> PathBuf {
 impl ServerProcess {
     /// `artifact serve --data DATA --listen 127.0.0.1:0`, waiting for its address line.
     pub(crate) fn start(data: &Path, extra: &[&str]) -> ServerProcess {
-        let mut child = Command::new(artifact_bin())
+        ServerProcess::start_with(Command::new(artifact_bin()), data, extra)
+    }
+
+    /// Like [`start`](Self::start), from `cmd` (the binary, with an environment set).
+    pub(crate) fn start_with(mut cmd: Command, data: &Path, extra: &[&str]) -> ServerProcess {
+        let mut child = cmd
             .arg("serve")
             .arg("--data")
             .arg(data)

@@ -15,9 +15,13 @@ pub(crate) struct DataArgs {
     #[arg(long, value_name = "DIR", default_value = "./artifact-data", global = true)]
     data: PathBuf,
     /// Keep the records in this PostgreSQL database instead of SQLite
-    /// (postgres://user:pass@host:port/db); blobs stay in DIR/blobs.
+    /// (postgres://user:pass@host:port/db).
     #[arg(long, value_name = "URL", env = "ARTIFACT_DATABASE", global = true, hide_env_values = true)]
     database: Option<String>,
+    /// Keep the blobs (archives, metadata, logs) in this S3-compatible bucket instead of
+    /// DIR/blobs (s3://bucket[/prefix]; endpoint, region and keys from the AWS_* variables).
+    #[arg(long, value_name = "URL", env = "ARTIFACT_BLOBS", global = true)]
+    blobs: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -211,7 +215,7 @@ fn open(data: &DataArgs) -> Result<DataDir, CliError> {
         Some(url) => format!("--database {}", url.rsplit('@').next().unwrap_or("")),
         None => data.data.display().to_string(),
     };
-    DataDir::open_with(&data.data, data.database.as_deref()).map_err(|e| server_error(&what, e))
+    DataDir::open_with(&data.data, data.database.as_deref(), data.blobs.as_deref()).map_err(|e| server_error(&what, e))
 }
 
 fn server_error(what: &dyn std::fmt::Display, e: Error) -> CliError {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::blobs::{Blobs, LocalBlobs};
 use crate::error::Error;
+use crate::s3::S3Blobs;
 use crate::state::{AppConfig, AppState};
 use crate::store::{PostgresStore, SqliteStore, Store};
 
@@ -14,28 +15,35 @@ use crate::store::{PostgresStore, SqliteStore, Store};
 pub struct DataDir {
     root: PathBuf,
     store: Arc<dyn Store>,
-    blobs: Arc<LocalBlobs>,
+    blobs: Arc<dyn Blobs>,
 }
 
 impl DataDir {
     /// Opens `root`, creating the folder, the database (running its migrations) and the
     /// blob folder as needed.
     pub fn open(root: &Path) -> Result<DataDir, Error> {
-        DataDir::open_with(root, None)
+        DataDir::open_with(root, None, None)
     }
 
     /// Like [`open`](Self::open), with the records in the PostgreSQL database at `database`
-    /// (`postgres://user:pass@host:port/db`, migrated on open) when one is given. Call it
-    /// outside an async runtime: the PostgreSQL client blocks.
-    pub fn open_with(root: &Path, database: Option<&str>) -> Result<DataDir, Error> {
+    /// (`postgres://user:pass@host:port/db`, migrated on open) and the blobs in the bucket
+    /// at `blobs` (`s3://bucket[/prefix]`, configured from the environment as `object_store`
+    /// reads it) when they are given. Call it outside an async runtime: the PostgreSQL
+    /// client blocks.
+    pub fn open_with(root: &Path, database: Option<&str>, blobs: Option<&str>) -> Result<DataDir, Error> {
         std::fs::create_dir_all(root).map_err(Error::io(format!("creating {}", root.display())))?;
         let store: Arc<dyn Store> = match database {
             None => Arc::new(SqliteStore::open(&root.join("artifact.db"))?),
             Some(url) => Arc::new(PostgresStore::open(url)?),
         };
-        let blobs =
-            LocalBlobs::open(&root.join("blobs")).map_err(Error::io(format!("opening {}/blobs", root.display())))?;
-        Ok(DataDir { root: root.to_owned(), store, blobs: Arc::new(blobs) })
+        let blobs: Arc<dyn Blobs> = match blobs {
+            None => Arc::new(
+                LocalBlobs::open(&root.join("blobs"))
+                    .map_err(Error::io(format!("opening {}/blobs", root.display())))?,
+            ),
+            Some(url) => Arc::new(S3Blobs::open(url).map_err(Error::io(format!("opening {url}")))?),
+        };
+        Ok(DataDir { root: root.to_owned(), store, blobs })
     }
 
     /// The folder.
