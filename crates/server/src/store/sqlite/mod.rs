@@ -41,9 +41,21 @@ impl SqliteStore {
     fn connect(&self) -> StoreResult<Connection> {
         let conn = Connection::open(&self.path).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-            .map_err(db)?;
-        Ok(conn)
+        // Switching a fresh file to WAL takes an exclusive lock, and SQLite answers "locked"
+        // at once (without its busy handler) when another process is opening it at the same
+        // moment: try again for a while, with a growing pause.
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;") {
+                Ok(()) => return Ok(conn),
+                Err(e) if is_busy(&e) && started.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(pause); // a backoff between attempts, not a synchronisation
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                Err(e) => return Err(db(e)),
+            }
+        }
     }
 
     fn put_back(&self, conn: Connection) {
@@ -67,6 +79,11 @@ impl SqliteStore {
 
 pub(super) fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Database(Box::new(e))
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
