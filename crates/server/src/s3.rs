@@ -33,6 +33,13 @@ const PART: usize = 5 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
 /// Chunks a ranged read keeps ahead of its reader.
 const READ_AHEAD: usize = 2;
+/// The first read of a blob: its last bytes (a suffix range), which also tell its size and
+/// time. As long as the engine's own first read of an archive (the end records with the
+/// longest comment), so that read is served from them; they usually hold the whole central
+/// directory too.
+const TAIL: u64 = artifact_core::MAX_TAIL as u64;
+/// Blobs whose size and time are remembered at most (keys never change meaning).
+const KNOWN: usize = 65_536;
 
 /// Blobs in a bucket; see the module docs.
 #[derive(Debug)]
@@ -43,6 +50,8 @@ pub struct S3Blobs {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     counter: Arc<ReadCounter>,
+    /// Size and time of blobs opened before: opening them again costs no request.
+    known: std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::SystemTime)>>,
 }
 
 impl Drop for S3Blobs {
@@ -119,6 +128,7 @@ impl S3Blobs {
             runtime: Some(runtime),
             handle,
             counter: Arc::default(),
+            known: Default::default(),
         })
     }
 
@@ -141,6 +151,8 @@ impl S3Blobs {
     /// Streams `from` to `key`: one `PUT` for a small blob, a multipart upload otherwise.
     fn upload(&self, key: String, from: &mut dyn Read) -> io::Result<BlobRef> {
         let path = self.path(&key)?;
+        // `put_beside` replaces a blob: what was known of it is not any more.
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         let first = read_part(from)?;
         let store = self.store.clone();
         if first.len() < PART {
@@ -244,25 +256,57 @@ impl Blobs for S3Blobs {
         self.upload(key, from)
     }
 
+    /// A blob opened before costs no request (its size and time are remembered; its key
+    /// never changes meaning). Otherwise one suffix `GET` brings its size, its time and its
+    /// last 64 KiB, which the first reads (an archive's end records and central directory)
+    /// are served from.
     fn open(&self, key: &str) -> io::Result<OpenBlob> {
         let path = self.path(key)?;
-        let store = self.store.clone();
-        let head_path = path.clone();
-        let meta = run(&self.handle, async move { store.head(&head_path).await }).map_err(to_io)?;
-        let millis = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
-        self.counter.record_request();
-        let source = S3Source {
+        let remembered = self.known.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied();
+        let source = |size, tail| S3Source {
             store: self.store.clone(),
-            path,
-            size: meta.size,
+            path: path.clone(),
+            size,
+            tail,
             handle: self.handle.clone(),
             counter: self.counter.clone(),
         };
-        Ok(OpenBlob { source: Arc::new(source), modified: UNIX_EPOCH + Duration::from_millis(millis) })
+        if let Some((size, modified)) = remembered {
+            return Ok(OpenBlob { source: Arc::new(source(size, Bytes::new())), modified });
+        }
+        let (store, suffix_path) = (self.store.clone(), path.clone());
+        self.counter.record_request();
+        let got = run(&self.handle, async move {
+            let options = GetOptions { range: Some(GetRange::Suffix(TAIL)), ..GetOptions::default() };
+            match store.get_opts(&suffix_path, options).await {
+                Ok(got) => {
+                    let meta = got.meta.clone();
+                    got.bytes().await.map(|tail| (meta, tail))
+                }
+                Err(e @ object_store::Error::NotFound { .. }) => Err(e),
+                // An empty object has no suffix to give: its metadata alone.
+                Err(_) => store.head(&suffix_path).await.map(|meta| (meta, Bytes::new())),
+            }
+        })
+        .map_err(to_io)?;
+        let (meta, tail) = got;
+        self.counter.record_bytes(tail.len());
+        let millis = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
+        let modified = UNIX_EPOCH + Duration::from_millis(millis);
+        // Blobs written beside an archive may be written again; the others never are.
+        if !key.starts_with("verification/") {
+            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            if known.len() >= KNOWN {
+                known.clear();
+            }
+            known.insert(key.to_owned(), (meta.size, modified));
+        }
+        Ok(OpenBlob { source: Arc::new(source(meta.size, tail)), modified })
     }
 
     fn delete(&self, key: &str) -> io::Result<()> {
         let path = self.path(key)?;
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         let store = self.store.clone();
         match run(&self.handle, async move { store.delete(&path).await }) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -277,6 +321,8 @@ struct S3Source {
     store: Arc<AmazonS3>,
     path: Path,
     size: u64,
+    /// The blob's last bytes, when the opening read brought them.
+    tail: Bytes,
     handle: tokio::runtime::Handle,
     counter: Arc<ReadCounter>,
 }
@@ -306,6 +352,11 @@ impl Source for S3Source {
         if len == 0 {
             return Ok(Bytes::new());
         }
+        let tail_start = self.size - self.tail.len() as u64;
+        if offset >= tail_start {
+            let at = (offset - tail_start) as usize;
+            return Ok(self.tail.slice(at..at + len));
+        }
         let (store, path) = (self.store.clone(), self.path.clone());
         self.counter.record_request();
         let bytes = run(&self.handle, async move { store.get_range(&path, range).await }).map_err(to_io)?;
@@ -320,6 +371,12 @@ impl Source for S3Source {
     /// reader stops it.
     fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
         let range = self.check(offset, len)?;
+        let tail_start = self.size - self.tail.len() as u64;
+        if offset >= tail_start {
+            // Within the bytes the opening read brought (a small blob, the end of an archive).
+            let at = (offset - tail_start) as usize;
+            return Ok(Box::new(io::Cursor::new(self.tail.slice(at..at + len as usize))));
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Bytes>>(READ_AHEAD);
         let (store, path, counter) = (self.store.clone(), self.path.clone(), self.counter.clone());
         counter.record_request();

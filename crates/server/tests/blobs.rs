@@ -132,3 +132,75 @@ fn keys_cannot_escape() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_file_from_the_bucket_costs_few_requests_cold_and_one_warm() {
+    use std::sync::Arc;
+
+    use artifact_server::{Admin, AppConfig, AppState, DataDir, ImportJob};
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    // An archive whose central directory is larger than the first (64 KiB) read.
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("many.zip");
+    {
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for i in 0..3000 {
+            w.start_file(format!("build/objects/some-longer-name-{i:05}.o"), opts).unwrap();
+            std::io::Write::write_all(&mut w, format!("object {i}\n").as_bytes()).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    let server = S3Server::shared();
+    let bucket = server.new_bucket();
+    let config = server.config();
+    let data = dir.path().join("data");
+    let (s3, store) = tokio::task::spawn_blocking(move || {
+        let config: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let s3 = Arc::new(S3Blobs::open_with(&format!("s3://{bucket}"), &config).unwrap());
+        (s3, DataDir::open(&data).unwrap().store())
+    })
+    .await
+    .unwrap();
+    let admin = Admin::new(store.clone(), s3.clone(), "http://test");
+    let (token, id) = tokio::task::spawn_blocking(move || {
+        admin.add_project("g/p", false).unwrap();
+        admin.add_user("dev", false).unwrap();
+        admin.add_member("g/p", "dev", "reporter").unwrap();
+        let token = admin.add_token("dev").unwrap();
+        let job = admin.import(&ImportJob { artifacts: Some(zip_path), ..ImportJob::new("g/p", "main", "build") });
+        (token, job.unwrap().job["id"].as_i64().unwrap())
+    })
+    .await
+    .unwrap();
+    let app = artifact_server::app(AppState::new(store, s3.clone(), AppConfig::default()));
+    let get = |file: String| {
+        let req = Request::builder()
+            .uri(format!("/api/v4/projects/g%2Fp/jobs/{id}/artifacts/{file}"))
+            .header("PRIVATE-TOKEN", &token)
+            .body(Body::empty())
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            (resp.status().as_u16(), resp.into_body().collect().await.unwrap().to_bytes())
+        }
+    };
+    let before = s3.stats().reads;
+    let (status, body) = get("build/objects/some-longer-name-01234.o".into()).await;
+    assert_eq!((status, &body[..]), (200, &b"object 1234\n"[..]));
+    let cold = s3.stats().reads - before;
+    // The tail (with the archive's size), the rest of the central directory, the entry, and
+    // the archive's verification outcome beside it.
+    assert!(cold <= 4, "{cold} requests for a cold file");
+    let before = s3.stats().reads;
+    let (status, body) = get("build/objects/some-longer-name-02345.o".into()).await;
+    assert_eq!((status, &body[..]), (200, &b"object 2345\n"[..]));
+    assert_eq!(s3.stats().reads - before, 1, "a warm file is its entry's read alone");
+    tokio::task::spawn_blocking(move || drop((app, s3))).await.unwrap();
+    drop(dir);
+}
