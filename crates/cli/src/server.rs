@@ -37,6 +37,10 @@ pub(crate) struct ServeArgs {
     /// Seed a demo project first, and print a token and a curl line to try.
     #[arg(long, conflicts_with = "upstream")]
     demo: bool,
+    /// With --blobs: stream archive downloads through this server instead of answering
+    /// `302` to a presigned URL of the bucket.
+    #[arg(long, conflicts_with = "upstream")]
+    proxy_download: bool,
     /// Run as a proxy in front of this GitLab (e.g. `https://gitlab.example.com`): requests
     /// are forwarded with the caller's credentials; no data directory is used.
     #[arg(long, value_name = "URL")]
@@ -378,7 +382,11 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                     println!("token: {}", demo.token);
                     println!("try: {}", demo.curl(&base));
                 }
-                let config = AppConfig { base_url: args.base_url.clone(), ..AppConfig::default() };
+                let config = AppConfig {
+                    base_url: args.base_url.clone(),
+                    proxy_download: args.proxy_download,
+                    ..AppConfig::default()
+                };
                 (artifact_server::app(data.state(config)), data_path(&args.data.data))
             }
         };

@@ -79,6 +79,12 @@ pub trait Blobs: Send + Sync + fmt::Debug {
     fn check(&self) -> io::Result<()> {
         Ok(())
     }
+    /// A URL that reads the blob without credentials for `valid_for`, where the layer has
+    /// them (object storage: a presigned `GET`); `None` for a layer without (local disk).
+    fn presigned_url(&self, key: &str, valid_for: std::time::Duration) -> Option<io::Result<String>> {
+        let _ = (key, valid_for);
+        None
+    }
 }
 
 /// Blobs as files under one folder: `<root>/<kind>/<2 hex>/<32 hex>`, temporary files in

@@ -304,6 +304,19 @@ impl Blobs for S3Blobs {
         Ok(OpenBlob { source: Arc::new(source(meta.size, tail)), modified })
     }
 
+    /// A presigned `GET` (the credentials' signature in the query, nothing of the caller's):
+    /// signed here, no request made.
+    fn presigned_url(&self, key: &str, valid_for: Duration) -> Option<io::Result<String>> {
+        use object_store::signer::Signer;
+        let path = match self.path(key) {
+            Ok(path) => path,
+            Err(e) => return Some(Err(e)),
+        };
+        let store = self.store.clone();
+        let signed = run(&self.handle, async move { store.signed_url(reqwest::Method::GET, &path, valid_for).await });
+        Some(signed.map(|url| url.to_string()).map_err(to_io))
+    }
+
     fn delete(&self, key: &str) -> io::Result<()> {
         let path = self.path(key)?;
         self.known.lock().unwrap_or_else(|p| p.into_inner()).remove(key);

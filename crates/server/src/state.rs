@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) base_url: Option<String>,
     /// Recent artifact look-ups and open archives.
     pub(crate) lookups: crate::lookups::Lookups,
+    /// See [`AppConfig::proxy_download`].
+    pub(crate) proxy_download: bool,
 }
 
 /// Settings of the router.
@@ -34,11 +36,14 @@ pub struct AppConfig {
     pub base_url: Option<String>,
     /// Bytes of central directories kept in memory.
     pub index_cache_bytes: usize,
+    /// Stream archive downloads (5, 6) through the server even when the blobs are in object
+    /// storage; otherwise those answer `302` to a presigned URL, as GitLab does.
+    pub proxy_download: bool,
 }
 
 impl Default for AppConfig {
     fn default() -> AppConfig {
-        AppConfig { base_url: None, index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES }
+        AppConfig { base_url: None, index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES, proxy_download: false }
     }
 }
 
@@ -47,7 +52,8 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, config: AppConfig) -> AppState {
         let base_url = config.base_url.map(|u| u.trim_end_matches('/').to_owned());
         let indexes = IndexCache::new(config.index_cache_bytes);
-        let inner = Arc::new(Shared { store, blobs, indexes, base_url, lookups: Default::default() });
+        let proxy_download = config.proxy_download;
+        let inner = Arc::new(Shared { store, blobs, indexes, base_url, proxy_download, lookups: Default::default() });
         // Changes through other replicas drop this one's look-up memory at once.
         let weak = Arc::downgrade(&inner);
         let forget = Arc::new(move || {

@@ -204,3 +204,85 @@ async fn a_single_file_from_the_bucket_costs_few_requests_cold_and_one_warm() {
     tokio::task::spawn_blocking(move || drop((app, s3))).await.unwrap();
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_downloads_redirect_to_a_presigned_url_or_stream_with_proxy_download() {
+    use std::sync::Arc;
+
+    use artifact_server::{Admin, AppConfig, AppState, DataDir, ImportJob};
+    use axum::body::Body;
+    use axum::http::{Method, Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let zip = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/infozip-basic.zip");
+    let expected = std::fs::read(&zip).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::shared();
+    let (bucket, config, data) = (server.new_bucket(), server.config(), dir.path().join("data"));
+    let (s3, store, token, id) = tokio::task::spawn_blocking(move || {
+        let config: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let s3: Arc<dyn Blobs> = Arc::new(S3Blobs::open_with(&format!("s3://{bucket}/p"), &config).unwrap());
+        let store = DataDir::open(&data).unwrap().store();
+        let admin = Admin::new(store.clone(), s3.clone(), "http://test");
+        admin.add_project("g/p", false).unwrap();
+        admin.add_user("dev", false).unwrap();
+        admin.add_member("g/p", "dev", "reporter").unwrap();
+        let token = admin.add_token("dev").unwrap();
+        let job = admin.import(&ImportJob { artifacts: Some(zip), ..ImportJob::new("g/p", "main", "build") }).unwrap();
+        (s3, store, token, job.job["id"].as_i64().unwrap())
+    })
+    .await
+    .unwrap();
+    let app = |proxy_download| {
+        let config = AppConfig { proxy_download, ..AppConfig::default() };
+        artifact_server::app(AppState::new(store.clone(), s3.clone(), config))
+    };
+    let (redirecting, streaming) = (app(false), app(true));
+    let send = |app: &axum::Router, method: Method, uri: String, headers: Vec<(&'static str, String)>| {
+        let mut req = Request::builder().method(method).uri(uri).header("PRIVATE-TOKEN", &token);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+            (status, headers, resp.into_body().collect().await.unwrap().to_bytes())
+        }
+    };
+    let by_id = format!("/api/v4/projects/g%2Fp/jobs/{id}/artifacts");
+    let by_ref = "/api/v4/projects/g%2Fp/jobs/artifacts/main/download?job=build".to_owned();
+    let client = reqwest::Client::new();
+    for uri in [&by_id, &by_ref] {
+        // 302 to the bucket: a presigned URL with no token of the caller's in it.
+        let (status, headers, body) = send(&redirecting, Method::GET, uri.clone(), vec![]).await;
+        assert_eq!((status, body.len()), (302, 0), "{uri}");
+        let location = headers.get("location").unwrap().to_str().unwrap().to_owned();
+        assert!(location.starts_with(&server.endpoint()) && location.contains("X-Amz-Signature="), "{location}");
+        assert!(!location.contains(&token), "the caller's token never goes into the URL");
+        let got = client.get(&location).send().await.unwrap();
+        assert_eq!(got.status(), 200);
+        assert!(got.bytes().await.unwrap() == expected, "the presigned URL gives the archive");
+        // Range works through the redirect (the client sends it to the bucket).
+        let part = client.get(&location).header("range", "bytes=0-3").send().await.unwrap();
+        assert_eq!((part.status().as_u16(), &part.bytes().await.unwrap()[..]), (206, &expected[..4]));
+        // HEAD and validators are answered here.
+        let (status, headers, _) = send(&redirecting, Method::HEAD, uri.clone(), vec![]).await;
+        assert_eq!(
+            (status, headers.get("content-length").unwrap().to_str().unwrap()),
+            (200, &*expected.len().to_string())
+        );
+        let etag = headers.get("etag").unwrap().to_str().unwrap().to_owned();
+        let (status, _, _) = send(&redirecting, Method::GET, uri.clone(), vec![("if-none-match", etag.clone())]).await;
+        assert_eq!(status, 304, "{uri}");
+        // --proxy-download: the bytes through the server, ranges and all.
+        let (status, _, body) = send(&streaming, Method::GET, uri.clone(), vec![]).await;
+        assert_eq!(status, 200);
+        assert!(body == expected, "streamed byte-identical");
+        let (status, _, body) = send(&streaming, Method::GET, uri.clone(), vec![("range", "bytes=-10".into())]).await;
+        assert_eq!((status, &body[..]), (206, &expected[expected.len() - 10..]));
+    }
+    tokio::task::spawn_blocking(move || drop((redirecting, streaming, s3, store))).await.unwrap();
+    drop(dir);
+}

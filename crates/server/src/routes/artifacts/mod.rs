@@ -69,28 +69,59 @@ fn archive_of(ctx: &Ctx, id: &str, job: &JobRef) -> ApiResult<BlobRef> {
     resolved.archive.ok_or(ApiError::NotFound("Not found"))
 }
 
+/// How long a presigned archive URL is valid.
+const PRESIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// An archive download, or where to get it.
+enum ArchiveAnswer {
+    Open(OpenBlob, String),
+    /// `302` to object storage, or `304`/`412` decided without opening the blob.
+    Done(Response),
+}
+
 async fn archive(ctx: Ctx, id: String, job: JobRef) -> ApiResult<Response> {
     let (head, req) = (ctx.head, ctx.headers.clone());
-    let (blob, key) = blocking(move || {
+    let answer = blocking(move || {
         let archive = archive_of(&ctx, &id, &job)?;
-        let blob = ctx.state.inner.blobs.open(&archive.key).map_err(ApiError::internal)?;
-        Ok((blob, archive.key))
+        let shared = &ctx.state.inner;
+        // Like GitLab with object storage: a GET goes to a presigned URL (no caller token in
+        // it), unless the server streams downloads itself. HEAD is answered here.
+        if !head && !shared.proxy_download {
+            if let Some(url) = shared.blobs.presigned_url(&archive.key, PRESIGNED_FOR) {
+                let url = url.map_err(ApiError::internal)?;
+                let rep = archive_representation(archive.size, &archive.key, None);
+                if rep.plan(&ctx.headers)? == crate::delivery::Plan::NotModified {
+                    return Ok(ArchiveAnswer::Done(rep.not_modified()));
+                }
+                let location = HeaderValue::from_str(&url).map_err(ApiError::internal)?;
+                let mut resp = Response::new(axum::body::Body::empty());
+                *resp.status_mut() = axum::http::StatusCode::FOUND;
+                resp.headers_mut().insert(header::LOCATION, location);
+                resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return Ok(ArchiveAnswer::Done(resp));
+            }
+        }
+        let blob = shared.blobs.open(&archive.key).map_err(ApiError::internal)?;
+        Ok(ArchiveAnswer::Open(blob, archive.key))
     })
     .await?;
+    let (blob, key) = match answer {
+        ArchiveAnswer::Done(resp) => return Ok(resp),
+        ArchiveAnswer::Open(blob, key) => (blob, key),
+    };
+    let rep = archive_representation(blob.source.len(), &key, Some(blob.modified));
+    deliver_blob(&rep, &req, head, blob.source)
+}
+
+/// The archive as a representation: type, disposition, validators.
+fn archive_representation(len: u64, key: &str, modified: Option<std::time::SystemTime>) -> Representation {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"artifacts.zip\"; filename*=UTF-8''artifacts.zip"),
     );
-    let rep = Representation {
-        len: blob.source.len(),
-        etag: etag_of(&key),
-        last_modified: Some(blob.modified),
-        headers,
-        ranges: true,
-    };
-    deliver_blob(&rep, &req, head, blob.source)
+    Representation { len, etag: etag_of(key), last_modified: modified, headers, ranges: true }
 }
 
 /// 5: `GET /projects/:id/jobs/:job_id/artifacts`.
