@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Scale-out figures in one run, on PostgreSQL (from the distribution's packages, in a
-# temporary directory) and an S3-compatible server (moto, from PyPI through
-# scripts/setup-s3-server.sh), both started and stopped here:
+# temporary directory) and an S3-compatible server, both started and stopped here. The
+# server is s3s-fs (Rust, objects as files, signatures checked), installed from crates.io
+# into target/s3s-fs when missing: moto, which the tests use, reads a whole object for every
+# range (about 47 ms for a 100 MB archive), which would measure moto.
 #  1. `artifact import` of big-deflate.zip (the 1 GiB deflated entry) into the bucket: time
 #     and peak RSS, against `curl -T` of the same file to the same server;
 #  2. warm 2 KiB single-file throughput (`wrk`, unpinned, DURATION each): one replica on
@@ -48,14 +50,15 @@ as_pg "$PGBIN/initdb" -D "$OUT/pg/data" -U artifact --auth=trust -E UTF8 --no-sy
 as_pg "$PGBIN/pg_ctl" -D "$OUT/pg/data" -l "$OUT/pg/log" -w start \
     -o "-p $((PORT + 5)) -k $OUT/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" >/dev/null
 export ARTIFACT_DATABASE="postgres://artifact@127.0.0.1:$((PORT + 5))/postgres"
-# The S3-compatible server and a bucket.
-MOTO=$(bash scripts/setup-s3-server.sh | tail -1)
-"$MOTO" -H 127.0.0.1 -p "$((PORT + 4))" >/dev/null 2>&1 &
+# The S3-compatible server (a bucket is a folder of its root) with keys.
+S3S=$TARGET/s3s-fs/bin/s3s-fs
+[ -x "$S3S" ] || cargo install --locked --quiet s3s-fs@0.14.1 --features binary --root "$TARGET/s3s-fs"
+mkdir -p "$OUT/s3/bench"
+"$S3S" --host 127.0.0.1 --port "$((PORT + 4))" --access-key bench --secret-key benchsecret "$OUT/s3" >/dev/null 2>&1 &
 PIDS+=($!)
-wait_http "http://127.0.0.1:$((PORT + 4))/"
-curl -sf -X PUT "http://127.0.0.1:$((PORT + 4))/bench" >/dev/null
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$((PORT + 4))/" && break; sleep 0.1; done
 export AWS_ENDPOINT="http://127.0.0.1:$((PORT + 4))" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
-    AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
+    AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret
 export ARTIFACT_BLOBS=s3://bench/artifacts
 
 SCALE=$OUT/scale
@@ -73,7 +76,9 @@ echo "## 1. import of $(du -h "$DATA/big-deflate.zip" | cut -f1) big-deflate.zip
     --job big --artifacts "$DATA/big-deflate.zip" >/dev/null 2>"$OUT/import.log"
 read -r secs kib <"$OUT/import.time"
 start=$(date +%s.%N)
-curl -sf -T "$DATA/big-deflate.zip" "http://127.0.0.1:$((PORT + 4))/bench/curl-copy.zip" >/dev/null
+curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user bench:benchsecret -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+    -T "$DATA/big-deflate.zip" \
+    "http://127.0.0.1:$((PORT + 4))/bench/curl-copy.zip" >/dev/null
 curl_secs=$(python3 -c "import time,sys; print('%.2f' % (time.time() - float(sys.argv[1])))" "$start")
 echo "artifact import (verify every entry, then stream to the bucket): $secs s, peak RSS $((kib / 1024)) MiB (target < 64 MiB)"
 echo "curl -T of the same file to the same server: $curl_secs s"

@@ -28,7 +28,13 @@ fn python_gitlab() -> PathBuf {
 /// Runs `tests/e2e/python_gitlab_e2e.py` against `url`, putting data in through `data`;
 /// its stdout, after checking it reported all 15 operations.
 fn python_gitlab_flow(data: &std::path::Path, url: &str) -> String {
+    python_gitlab_flow_with(data, url, &[])
+}
+
+/// Like [`python_gitlab_flow`], with `envs` for the script and the `artifact` commands it runs.
+fn python_gitlab_flow_with(data: &std::path::Path, url: &str, envs: &[(String, String)]) -> String {
     let out = Command::new(python_gitlab())
+        .envs(envs.iter().cloned())
         .arg(repo().join("tests/e2e/python_gitlab_e2e.py"))
         .arg("--artifact-bin")
         .arg(artifact_bin())
@@ -521,6 +527,68 @@ fn two_replicas_on_postgresql_and_a_bucket_serve_a_cli_import_byte_identical() {
         assert_eq!((status, body), (200, b"built\n".to_vec()));
         let (status, _, body) = http_get(&replica.url, "/-/health", &[]);
         assert_eq!((status, body), (200, b"GitLab OK".to_vec()));
+    }
+    assert!(a.stop() && b.stop());
+}
+
+#[test]
+fn python_gitlab_drives_replica_a_on_postgresql_and_a_bucket_and_replica_b_sees_every_change() {
+    let db = artifact_testkit::postgres::PostgresServer::shared().new_database();
+    let s3 = artifact_testkit::s3::S3Server::shared();
+    let bucket = s3.new_bucket();
+    let env: Vec<(String, String)> = s3
+        .config()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_uppercase(), v))
+        .chain([("ARTIFACT_DATABASE".into(), db), ("ARTIFACT_BLOBS".into(), format!("s3://{bucket}"))])
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let start = |extra: &[&str]| {
+        let mut cmd = Command::new(artifact_bin());
+        cmd.envs(env.iter().cloned());
+        ServerProcess::start_with(cmd, &data, extra)
+    };
+    // A streams archives itself (the flow checks the server's own download headers); B
+    // redirects them to the bucket, as GitLab does.
+    let (mut a, mut b) = (start(&["--proxy-download"]), start(&[]));
+    python_gitlab_flow_with(&data, &a.url, &env);
+    // Every change made through A (imports, actions, erasures, deletions, a retry by sudo)
+    // shows through B: the same jobs, statuses and artifacts.
+    let out = Command::new(artifact_bin()).args(["admin", "user", "add", "checker", "--admin", "--data"]).arg(&data);
+    let out = out.envs(env.iter().cloned()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(artifact_bin()).args(["admin", "token", "add", "checker", "--data"]).arg(&data);
+    let token = String::from_utf8(out.envs(env.iter().cloned()).output().unwrap().stdout).unwrap();
+    let auth = [("PRIVATE-TOKEN", token.trim())];
+    let (status, _, projects) = http_get(&a.url, "/api/v4/projects/1/jobs?per_page=100", &auth);
+    assert_eq!(status, 200);
+    let through_a: Vec<serde_json::Value> = serde_json::from_slice(&projects).unwrap();
+    let (_, _, projects) = http_get(&b.url, "/api/v4/projects/1/jobs?per_page=100", &auth);
+    let through_b: Vec<serde_json::Value> = serde_json::from_slice(&projects).unwrap();
+    let summary = |jobs: &[serde_json::Value]| -> Vec<(i64, String, bool)> {
+        jobs.iter()
+            .map(|j| {
+                (j["id"].as_i64().unwrap(), j["status"].as_str().unwrap().to_owned(), j["artifacts_file"].is_object())
+            })
+            .collect()
+    };
+    assert!(through_a.len() > 10, "the flow made its jobs: {}", through_a.len());
+    assert_eq!(summary(&through_a), summary(&through_b));
+    for job in through_a.iter().filter(|j| j["artifacts_file"].is_object()) {
+        let archive = format!("/api/v4/projects/1/jobs/{}/artifacts", job["id"]);
+        let (sa, _, _) = http_get(&a.url, &archive, &auth);
+        let (sb, headers, _) = http_get(&b.url, &archive, &auth);
+        assert_eq!((sa, sb), (200, 302), "A streams, B redirects to the bucket");
+        assert!(
+            headers.to_ascii_lowercase().contains("\r\nlocation: ") && headers.contains("X-Amz-Signature"),
+            "{headers}"
+        );
+        let file = format!("{archive}/docs/readme.txt");
+        let (sa, _, fa) = http_get(&a.url, &file, &auth);
+        let (sb, _, fb) = http_get(&b.url, &file, &auth);
+        assert_eq!((sa, fa.len()), (sb, fb.len()));
+        assert!(fa == fb);
     }
     assert!(a.stop() && b.stop());
 }

@@ -56,6 +56,9 @@ pub struct OpenBlob {
     pub source: Arc<dyn Source>,
     /// When it was written (for `Last-Modified`).
     pub modified: SystemTime,
+    /// Whether reads are network requests (object storage): they are then never made on
+    /// an async worker thread, where a slow one would hold up every other request.
+    pub remote: bool,
 }
 
 impl fmt::Debug for OpenBlob {
@@ -143,7 +146,7 @@ impl Blobs for LocalBlobs {
     fn open(&self, key: &str) -> io::Result<OpenBlob> {
         let file = File::open(self.path_of(key)?)?;
         let modified = file.metadata()?.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        Ok(OpenBlob { source: Arc::new(FileSource::new(file)?), modified })
+        Ok(OpenBlob { source: Arc::new(FileSource::new(file)?), modified, remote: false })
     }
 
     fn delete(&self, key: &str) -> io::Result<()> {

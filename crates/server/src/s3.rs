@@ -272,7 +272,7 @@ impl Blobs for S3Blobs {
             counter: self.counter.clone(),
         };
         if let Some((size, modified)) = remembered {
-            return Ok(OpenBlob { source: Arc::new(source(size, Bytes::new())), modified });
+            return Ok(OpenBlob { source: Arc::new(source(size, Bytes::new())), modified, remote: true });
         }
         let (store, suffix_path) = (self.store.clone(), path.clone());
         self.counter.record_request();
@@ -301,7 +301,7 @@ impl Blobs for S3Blobs {
             }
             known.insert(key.to_owned(), (meta.size, modified));
         }
-        Ok(OpenBlob { source: Arc::new(source(meta.size, tail)), modified })
+        Ok(OpenBlob { source: Arc::new(source(meta.size, tail)), modified, remote: true })
     }
 
     /// A presigned `GET` (the credentials' signature in the query, nothing of the caller's):

@@ -153,10 +153,12 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
     let key = LookupKey::new(ctx.presented.digest(), &id, &job);
     let shared = ctx.state.inner.clone();
     // The hot path: a look-up remembered, its archive open and indexed. No query and no
-    // trip to the blocking pool; the entry's few bytes come from the page cache.
+    // trip to the blocking pool; the entry's few bytes come from the page cache. (An
+    // archive in object storage is read on the blocking pool: its reads are requests.)
     if let Some(key) = &key
         && let Some(archive_ref) = shared.lookups.archive(key)
         && let Some(blob) = shared.lookups.file(&archive_ref.key)
+        && !blob.remote
         && let Some((index, verdicts)) = shared.indexes.get(&archive_ref.key)
         && let Some(answer) = answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, false)?
     {
