@@ -507,20 +507,30 @@ fn two_replicas_on_postgresql_and_a_bucket_serve_a_cli_import_byte_identical() {
     assert_eq!(objects.len(), 4, "{objects:?}");
     assert!(objects.iter().all(|(key, _)| key.starts_with("ci/")), "{objects:?}");
     assert!(!data.join("blobs/archive").exists(), "nothing in the local blob folder");
-    let start = |env: &[(String, String)]| {
+    let start = |extra: &[&str]| {
         let mut cmd = Command::new(artifact_bin());
         cmd.envs(env.iter().cloned());
-        ServerProcess::start_with(cmd, &data, &[])
+        ServerProcess::start_with(cmd, &data, extra)
     };
-    let mut a = start(&env);
-    let mut b = start(&env);
+    // A streams archive downloads itself; B sends them to the bucket.
+    let mut a = start(&["--proxy-download"]);
+    let mut b = start(&[]);
     let auth = [("PRIVATE-TOKEN", token.as_str())];
     let expected = std::fs::read(&zip).unwrap();
     for replica in [&a, &b] {
         let base = format!("/api/v4/projects/group%2Fapp/jobs/{id}");
-        let (status, _, body) = http_get(&replica.url, &format!("{base}/artifacts"), &auth);
-        assert_eq!(status, 200);
-        assert!(body == expected, "the archive byte-identical from {}", replica.url);
+        let (status, head, body) = http_get(&replica.url, &format!("{base}/artifacts"), &auth);
+        if replica.url == a.url {
+            assert_eq!(status, 200);
+            assert!(body == expected, "the archive byte-identical from {}", replica.url);
+        } else {
+            assert_eq!(status, 302);
+            let location = head.lines().find_map(|l| l.strip_prefix("location: ")).expect("a Location");
+            let (host, path) = location.trim_start_matches("http://").split_once('/').unwrap();
+            let (status, _, body) = http_get(&format!("http://{host}"), &format!("/{path}"), &[]);
+            assert_eq!(status, 200);
+            assert!(body == expected, "the presigned URL gives the archive byte-identical");
+        }
         let (status, _, body) = http_get(&replica.url, &format!("{base}/artifacts/docs/readme.txt"), &auth);
         assert_eq!((status, body.len()), (200, 48));
         let (status, _, body) = http_get(&replica.url, &format!("{base}/trace"), &auth);
@@ -555,11 +565,14 @@ fn python_gitlab_drives_replica_a_on_postgresql_and_a_bucket_and_replica_b_sees_
     python_gitlab_flow_with(&data, &a.url, &env);
     // Every change made through A (imports, actions, erasures, deletions, a retry by sudo)
     // shows through B: the same jobs, statuses and artifacts.
-    let out = Command::new(artifact_bin()).args(["admin", "user", "add", "checker", "--admin", "--data"]).arg(&data);
-    let out = out.envs(env.iter().cloned()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new(artifact_bin()).args(["admin", "token", "add", "checker", "--data"]).arg(&data);
-    let token = String::from_utf8(out.envs(env.iter().cloned()).output().unwrap().stdout).unwrap();
+    let admin = |args: &[&str]| {
+        let out = Command::new(artifact_bin()).args(args).arg("--data").arg(&data).envs(env.iter().cloned()).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    admin(&["admin", "user", "add", "checker", "--admin"]);
+    let token = admin(&["admin", "token", "add", "checker"]);
     let auth = [("PRIVATE-TOKEN", token.trim())];
     let (status, _, projects) = http_get(&a.url, "/api/v4/projects/1/jobs?per_page=100", &auth);
     assert_eq!(status, 200);
