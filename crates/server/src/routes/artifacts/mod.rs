@@ -166,10 +166,18 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
     }
     let answer = blocking(move || {
         let generation = shared.lookups.generation();
-        let archive_ref = archive_of(&ctx, &id, &job)?;
-        if let Some(key) = key {
-            shared.lookups.remember(key, archive_ref.clone(), generation);
-        }
+        // A remembered look-up spares the queries here too (an archive in object storage).
+        let remembered = key.as_ref().and_then(|k| shared.lookups.archive(k));
+        let archive_ref = match remembered {
+            Some(archive_ref) => archive_ref,
+            None => {
+                let archive_ref = archive_of(&ctx, &id, &job)?;
+                if let Some(key) = key {
+                    shared.lookups.remember(key, archive_ref.clone(), generation);
+                }
+                archive_ref
+            }
+        };
         let blob = match shared.lookups.file(&archive_ref.key) {
             Some(blob) => blob,
             None => {
