@@ -186,56 +186,13 @@ fn a_change_through_one_replica_stops_the_others_serving_the_old_state_within_10
     drop(runtime);
 }
 
-/// A TCP forwarder to PostgreSQL that can be cut (every connection dropped, new ones
-/// refused at once) and restored: the database "goes away" and "comes back".
-struct Cable {
-    port: u16,
-    up: Arc<std::sync::atomic::AtomicBool>,
-    links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl Cable {
-    fn to(runtime: &tokio::runtime::Runtime, target: u16) -> Cable {
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-        let (u, l) = (up.clone(), links.clone());
-        runtime.spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !u.load(std::sync::atomic::Ordering::SeqCst) {
-                    continue; // dropped: refused
-                }
-                let link = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                l.lock().unwrap().push(link);
-            }
-        });
-        Cable { port, up, links }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
-        for link in self.links.lock().unwrap().drain(..) {
-            link.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn a_database_that_goes_away_is_a_prompt_503_and_the_replica_recovers_by_itself() {
     let url = PostgresServer::shared().new_database();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let pg_port: u16 = url.rsplit(':').next().unwrap().split('/').next().unwrap().parse().unwrap();
-    let cable = Cable::to(&runtime, pg_port);
-    let via_cable = url.replace(&format!(":{pg_port}/"), &format!(":{}/", cable.port));
+    let cable = artifact_testkit::cable::Cable::to(runtime.handle(), pg_port);
+    let via_cable = url.replace(&format!(":{pg_port}/"), &format!(":{}/", cable.port()));
     let dir = tempfile::tempdir().unwrap();
     let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
     let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&via_cable).unwrap());

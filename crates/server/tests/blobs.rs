@@ -286,3 +286,30 @@ async fn archive_downloads_redirect_to_a_presigned_url_or_stream_with_proxy_down
     tokio::task::spawn_blocking(move || drop((redirecting, streaming, s3, store))).await.unwrap();
     drop(dir);
 }
+
+#[test]
+fn a_bucket_that_goes_away_is_a_prompt_error_and_reads_recover_by_themselves() {
+    let server = S3Server::shared();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let port: u16 = server.endpoint().rsplit(':').next().unwrap().parse().unwrap();
+    let cable = artifact_testkit::cable::Cable::to(runtime.handle(), port);
+    let bucket = server.new_bucket();
+    let mut config = server.config();
+    config[0].1 = format!("http://127.0.0.1:{}", cable.port());
+    let config: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let blobs = S3Blobs::open_with(&format!("s3://{bucket}"), &config).unwrap();
+    let blob = blobs.put(BlobKind::Trace, &mut &pattern(200_000)[..]).unwrap();
+    blobs.check().unwrap();
+    cable.cut();
+    let at = std::time::Instant::now();
+    assert!(blobs.check().is_err(), "the health check says so");
+    assert!(blobs.open(&blob.key).is_err() || blobs.open(&blob.key).unwrap().source.read_bytes(0, 10).is_err());
+    assert!(blobs.put(BlobKind::Trace, &mut &b"x"[..]).is_err(), "a put fails");
+    assert!(at.elapsed() < std::time::Duration::from_secs(20), "promptly: {:?}", at.elapsed());
+    cable.restore();
+    let open = blobs.open(&blob.key).unwrap();
+    assert_eq!(&open.source.read_bytes(1000, 10).unwrap()[..], &pattern(200_000)[1000..1010]);
+    blobs.check().unwrap();
+    drop(blobs);
+    drop(runtime);
+}

@@ -6,12 +6,14 @@
 //! - [`ChunkedSource`]: a source whose reads come back a few bytes at a time, to prove that
 //!   parsing does not depend on read sizes;
 //! - `range_server` (feature `range-server`): an in-process HTTP/1.1 server with byte ranges
-//!   that misbehaves on request;
+//!   that misbehaves on request, and `cable`, a TCP link that can be cut and restored;
 //! - `postgres` (feature `postgres-server`): a real PostgreSQL server in a temporary
 //!   directory, stopped when the test process ends;
 //! - `s3` (feature `s3-server`): a real S3-compatible server (moto), the same way.
 #![deny(missing_docs)]
 
+#[cfg(feature = "range-server")]
+pub mod cable;
 mod chunked;
 pub mod fuzz;
 #[cfg(feature = "postgres-server")]
