@@ -87,8 +87,16 @@ async fn archive(ctx: Ctx, id: String, job: JobRef) -> ApiResult<Response> {
         // Like GitLab with object storage: a GET goes to a presigned URL (no caller token in
         // it), unless the server streams downloads itself. HEAD is answered here.
         if !head && !shared.proxy_download {
-            if let Some(url) = shared.blobs.presigned_url(&archive.key, PRESIGNED_FOR) {
-                let url = url.map_err(ApiError::internal)?;
+            // A layer that cannot sign now (no keys, say) streams instead.
+            let signed = match shared.blobs.presigned_url(&archive.key, PRESIGNED_FOR) {
+                Some(Ok(url)) => Some(url),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "no presigned URL: streaming the archive instead");
+                    None
+                }
+                None => None,
+            };
+            if let Some(url) = signed {
                 let rep = archive_representation(archive.size, &archive.key, None);
                 if rep.plan(&ctx.headers)? == crate::delivery::Plan::NotModified {
                     return Ok(ArchiveAnswer::Done(rep.not_modified()));
