@@ -224,3 +224,65 @@ fn a_database_that_goes_away_is_a_prompt_503_and_the_replica_recovers_by_itself(
     drop(store);
     drop(runtime);
 }
+
+#[test]
+fn cancels_and_retries_racing_through_two_replicas_leave_one_consistent_history() {
+    let url = PostgresServer::shared().new_database();
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+    let replicas: Vec<Arc<dyn Store>> = (0..2).map(|_| Arc::new(PostgresStore::open(&url).unwrap()) as _).collect();
+    let admin = Admin::new(replicas[0].clone(), blobs.clone(), "http://test");
+    admin.add_project("g/p", false).unwrap();
+    admin.add_user("dev", false).unwrap();
+    admin.add_member("g/p", "dev", "developer").unwrap();
+    let token = admin.add_token("dev").unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let apps: Vec<axum::Router> = replicas
+        .iter()
+        .map(|s| artifact_server::app(AppState::new(s.clone(), blobs.clone(), AppConfig::default())))
+        .collect();
+    for round in 0..5 {
+        let mut running = ImportJob::new("g/p", "main", &format!("deploy-{round}"));
+        running.status = Status::Running;
+        let job = admin.import(&running).unwrap().job["id"].as_i64().unwrap();
+        // Cancels and retries at once, alternating replicas.
+        let answers: Vec<(&str, u16)> = runtime.block_on(async {
+            let asks: Vec<_> = (0..8)
+                .map(|i| {
+                    let action = if i % 2 == 0 { "cancel" } else { "retry" };
+                    let req = Request::builder()
+                        .method(Method::POST)
+                        .uri(format!("/api/v4/projects/g%2Fp/jobs/{job}/{action}"))
+                        .header("PRIVATE-TOKEN", &token)
+                        .body(Body::empty())
+                        .unwrap();
+                    let app = apps[(i / 2) % 2].clone();
+                    tokio::spawn(async move { (action, app.oneshot(req).await.unwrap().status().as_u16()) })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for ask in asks {
+                out.push(ask.await.unwrap());
+            }
+            out
+        });
+        let retried: Vec<u16> = answers.iter().filter(|(a, _)| *a == "retry").map(|(_, s)| *s).collect();
+        assert!(answers.iter().filter(|(a, _)| *a == "cancel").all(|(_, s)| *s == 201), "round {round}: {answers:?}");
+        assert!(retried.iter().all(|&s| s == 201 || s == 403), "round {round}: {answers:?}");
+        let made = retried.iter().filter(|&&s| s == 201).count();
+        assert!(made <= 1, "round {round}: at most one retry wins: {answers:?}");
+        // The history: the original canceled; exactly `made` new jobs of its name, and one
+        // current (non-retried) job of that name in the pipeline.
+        let original = std::thread::scope(|s| s.spawn(|| replicas[1].job(job).unwrap().unwrap()).join().unwrap());
+        assert_eq!(original.status, Status::Canceled, "round {round}");
+        assert_eq!(original.retried, made == 1, "round {round}");
+        let all = list(&runtime, &apps[1], &token, "jobs?per_page=100");
+        let named: Vec<_> = all.iter().filter(|j| j["name"] == format!("deploy-{round}")).collect();
+        assert_eq!(named.len(), 1 + made, "round {round}: {named:?}");
+        let pipeline = original.pipeline_id;
+        let current = list(&runtime, &apps[0], &token, &format!("pipelines/{pipeline}/jobs"));
+        assert_eq!(current.iter().filter(|j| j["name"] == format!("deploy-{round}")).count(), 1, "round {round}");
+    }
+    drop(apps);
+    drop(runtime);
+}
