@@ -6,6 +6,7 @@
 //! connection pool. Every write that must stay consistent (a retry, a state change and its
 //! pipeline's status) is one method, so each implementation makes it one transaction.
 
+mod columns;
 mod postgres;
 mod sqlite;
 

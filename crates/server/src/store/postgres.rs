@@ -16,6 +16,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::columns::{JOB_COLUMNS, PIPELINE_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{ChangeHook, JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
 use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When, composite_status,
@@ -115,41 +116,6 @@ CREATE INDEX jobs_by_project ON jobs(project_id, kind, id);
 CREATE INDEX jobs_by_pipeline ON jobs(pipeline_id, kind, id);
 CREATE INDEX jobs_by_name ON jobs(pipeline_id, name);
 "#];
-
-const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, stage, status, when_, allow_failure, retried, \
-     coverage, failure_reason, user_id, created_at, queued_at, started_at, finished_at, erased_at, erased_by, \
-     archive_key, archive_size, metadata_key, metadata_size, trace_key, trace_size, artifacts_expire_at, \
-     tag_list, downstream_pipeline_id, lock_version";
-
-const PIPELINE_COLUMNS: &str =
-    "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
-
-const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.scopes, t.expires_at, t.revoked_at, t.created_at";
-
-const USER_COLUMNS: &str = "id, username, name, admin, created_at";
-
-/// The columns a job's life changes, in the order of [`job_state`].
-const STATE_COLUMNS: [&str; 19] = [
-    "status",
-    "allow_failure",
-    "coverage",
-    "failure_reason",
-    "user_id",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "erased_at",
-    "erased_by",
-    "archive_key",
-    "archive_size",
-    "metadata_key",
-    "metadata_size",
-    "trace_key",
-    "trace_size",
-    "artifacts_expire_at",
-    "tag_list",
-    "downstream_pipeline_id",
-];
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 

@@ -10,8 +10,9 @@ use std::sync::Mutex;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
-use self::rows::{TOKEN_COLUMNS, job_row, kind_str, pipeline_row, project_row, status_at, token_row, user_row};
-use self::schema::{JOB_COLUMNS, PIPELINE_COLUMNS, migrate};
+use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, token_row, user_row};
+use self::schema::migrate;
+use super::columns::{JOB_COLUMNS, PIPELINE_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
 use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, composite_status,
@@ -106,30 +107,6 @@ fn refresh_pipeline(conn: &Connection, pipeline_id: i64) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// The columns a job's life changes, in the order of [`job_state`]: the insert and the
-/// update write the same list.
-const STATE_COLUMNS: [&str; 19] = [
-    "status",
-    "allow_failure",
-    "coverage",
-    "failure_reason",
-    "user_id",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "erased_at",
-    "erased_by",
-    "archive_key",
-    "archive_size",
-    "metadata_key",
-    "metadata_size",
-    "trace_key",
-    "trace_size",
-    "artifacts_expire_at",
-    "tag_list",
-    "downstream_pipeline_id",
-];
-
 /// A job's values for [`STATE_COLUMNS`].
 fn job_state(job: &Job) -> Vec<Value> {
     let ts = |t: Option<Timestamp>| Value::from(t.map(|t| t.0));
@@ -208,7 +185,7 @@ impl Store for SqliteStore {
 
     fn user(&self, id: i64) -> StoreResult<Option<User>> {
         self.with(|c| {
-            c.prepare_cached("SELECT id, username, name, admin, created_at FROM users WHERE id = ?")?
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))?
                 .query_row([id], user_row)
                 .optional()
         })
@@ -216,7 +193,7 @@ impl Store for SqliteStore {
 
     fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         self.with(|c| {
-            c.prepare_cached("SELECT id, username, name, admin, created_at FROM users WHERE username = ?")?
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?"))?
                 .query_row([username], user_row)
                 .optional()
         })

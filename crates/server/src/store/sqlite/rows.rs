@@ -1,5 +1,4 @@
-//! Rows to records and back: the column order of `schema::JOB_COLUMNS` and
-//! `PIPELINE_COLUMNS`.
+//! Rows to records and back: the column order of `store::columns`.
 
 use rusqlite::Row;
 
@@ -9,9 +8,6 @@ use crate::time::Timestamp;
 pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, admin: r.get(3)?, created_at: Timestamp(r.get(4)?) })
 }
-
-/// The columns [`token_row`] reads, from `personal_tokens t`.
-pub(super) const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.scopes, t.expires_at, t.revoked_at, t.created_at";
 
 pub(super) fn token_row(r: &Row<'_>) -> rusqlite::Result<PersonalToken> {
     let names: String = r.get(2)?;

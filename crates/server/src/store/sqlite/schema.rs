@@ -106,14 +106,6 @@ DROP TABLE tokens;
 "#,
 ];
 
-pub(super) const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, stage, status, when_, allow_failure, retried, \
-     coverage, failure_reason, user_id, created_at, queued_at, started_at, finished_at, erased_at, erased_by, \
-     archive_key, archive_size, metadata_key, metadata_size, trace_key, trace_size, artifacts_expire_at, \
-     tag_list, downstream_pipeline_id, lock_version";
-
-pub(super) const PIPELINE_COLUMNS: &str =
-    "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
-
 /// Applies the pending migrations in one transaction that holds the write lock from the
 /// start (`BEGIN IMMEDIATE`), reading the version under that lock: processes that start at
 /// once on a fresh file take turns, and each applies only what the ones before it did not.
