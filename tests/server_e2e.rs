@@ -502,9 +502,9 @@ fn two_replicas_on_postgresql_and_a_bucket_serve_a_cli_import_byte_identical() {
     args.extend([zip.to_str().unwrap(), "--trace", trace.to_str().unwrap()]);
     let job: serde_json::Value = serde_json::from_str(&run(&args)).unwrap();
     let id = job["id"].as_i64().unwrap();
-    // The blobs are in the bucket (archive, metadata, its verification outcome, trace).
+    // The blobs are in the bucket (archive, metadata, trace).
     let objects = s3.objects(&bucket);
-    assert_eq!(objects.len(), 4, "{objects:?}");
+    assert_eq!(objects.len(), 3, "{objects:?}");
     assert!(objects.iter().all(|(key, _)| key.starts_with("ci/")), "{objects:?}");
     assert!(!data.join("blobs/archive").exists(), "nothing in the local blob folder");
     let start = |extra: &[&str]| {

@@ -245,8 +245,8 @@ impl Admin {
         self.blobs.put(kind, &mut BufReader::new(file)).map_err(Error::io("storing a blob"))
     }
 
-    /// Verifies and stores an artifacts archive, its generated `metadata.gz` and the
-    /// verification's outcome (beside the archive). Refused whole only when its central
+    /// Verifies and stores an artifacts archive and its generated `metadata.gz`, and returns
+    /// the verification's outcome (kept by the store with the job). Refused whole only when its central
     /// directory cannot be read; damaged entries are refused one by one.
     fn put_artifacts(
         &self,
@@ -276,12 +276,6 @@ impl Admin {
         let metadata_blob =
             self.blobs.put(BlobKind::Metadata, &mut metadata.as_slice()).map_err(Error::io("storing metadata.gz"))?;
         stored.push(metadata_blob.key.clone());
-        let outcome = serde_json::to_vec(&verification).map_err(|e| Error::Invalid(e.to_string()))?;
-        let side = self
-            .blobs
-            .put_beside(&archive_blob.key, BlobKind::Verification, &mut outcome.as_slice())
-            .map_err(Error::io("storing the verification outcome"))?;
-        stored.push(side.key);
         Ok((archive_blob, metadata_blob, verification))
     }
 
@@ -396,7 +390,24 @@ impl Admin {
             lock_version: 0,
         };
         let token = if s == Status::Running { Some(new_token("glcbt-")?) } else { None };
-        let job = self.store.insert_job(&job, token.as_deref().map(TokenDigest::of).as_ref())?;
+        // The outcome goes in first, so that the job is never seen without it.
+        let kept = match (&job.archive, &verification) {
+            (Some(archive), Some(verification)) => {
+                let outcome = serde_json::to_string(verification).map_err(|e| Error::Invalid(e.to_string()))?;
+                self.store.put_verification(&archive.key, &outcome)?;
+                Some(archive.key.as_str())
+            }
+            _ => None,
+        };
+        let job = match self.store.insert_job(&job, token.as_deref().map(TokenDigest::of).as_ref()) {
+            Ok(job) => job,
+            Err(e) => {
+                if let Some(key) = kept {
+                    let _ = self.store.delete_verification(key);
+                }
+                return Err(e.into());
+            }
+        };
         // The job refers to its blobs now: whatever fails later must not delete them.
         stored.clear();
         let related = Related::load(&*self.store, std::slice::from_ref(&job))?;

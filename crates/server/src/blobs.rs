@@ -27,7 +27,9 @@ pub enum BlobKind {
     /// A job log.
     Trace,
     /// The outcome of verifying an archive (`artifact_core::Verification` as JSON), stored
-    /// beside it: its key is the archive's with this folder (see [`beside`]).
+    /// beside it by earlier versions (the store keeps it now): its key is the archive's
+    /// with this folder (see [`beside`]). Read when the store has none; deleted with the
+    /// archive.
     Verification,
 }
 

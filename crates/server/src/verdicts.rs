@@ -1,8 +1,9 @@
 //! Which entries of an archive may be served.
 //!
-//! `artifact import` verifies every entry and stores the outcome beside the archive
-//! ([`BlobKind::Verification`]): an entry it refused answers 500, every other one is bytes
-//! that passed their CRC-32. An archive stored before verification existed has no outcome;
+//! `artifact import` verifies every entry and the store keeps the outcome with the job's
+//! records ([`Store::verification`]; archives imported by earlier versions have it in a blob
+//! beside the archive, [`BlobKind::Verification`]): an entry it refused answers 500, every
+//! other one is bytes that passed their CRC-32. An archive stored before verification existed has no outcome;
 //! each of its entries is verified on its first request, once (concurrent first requests
 //! wait for the one verifying), and the verdict is kept with the archive's index.
 
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use artifact_core::{Archive, Entry, Source, Verification};
 
 use crate::blobs::{BlobKind, Blobs, beside};
+use crate::store::Store;
 
 /// The verdicts of one archive's entries; kept beside its index in the index cache.
 #[derive(Debug, Default)]
@@ -42,22 +44,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Verdicts {
-    /// The verdicts of the archive `archive_key`: its stored outcome, or none yet.
-    pub(crate) fn load(blobs: &dyn Blobs, archive_key: &str) -> io::Result<Verdicts> {
-        let Some(key) = beside(archive_key, BlobKind::Verification) else {
-            return Ok(Verdicts::default());
+    /// The verdicts of the archive `archive_key`: the outcome the store keeps for it, or
+    /// (archives imported before the store kept it) the one stored beside the archive, or
+    /// none yet.
+    pub(crate) fn load(store: &dyn Store, blobs: &dyn Blobs, archive_key: &str) -> io::Result<Verdicts> {
+        let bytes = match store.verification(archive_key).map_err(io::Error::other)? {
+            Some(outcome) => outcome.into_bytes(),
+            None => {
+                let Some(key) = beside(archive_key, BlobKind::Verification) else {
+                    return Ok(Verdicts::default());
+                };
+                match blobs.open(&key) {
+                    Ok(blob) => blob.source.read_bytes(0, blob.source.len() as usize)?.to_vec(),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Verdicts::default()),
+                    Err(e) => return Err(e),
+                }
+            }
         };
-        let blob = match blobs.open(&key) {
-            Ok(blob) => blob,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Verdicts::default()),
-            Err(e) => return Err(e),
-        };
-        let bytes = blob.source.read_bytes(0, blob.source.len() as usize)?;
         match serde_json::from_slice::<Verification>(&bytes) {
             Ok(stored) => Ok(Verdicts { stored: Some(stored), lazy: Mutex::default() }),
             Err(e) => {
                 // An unreadable outcome costs a verification per entry, never a wrong answer.
-                tracing::warn!(key = %key, error = %e, "unreadable verification outcome; entries are verified on request");
+                tracing::warn!(key = %archive_key, error = %e, "unreadable verification outcome; entries are verified on request");
                 Ok(Verdicts::default())
             }
         }

@@ -35,8 +35,14 @@ fn apply(ctx: &Ctx, access: &Access, job_id: i64, change: impl Fn(&Job) -> ApiRe
                 let Some(old) = old.as_ref().filter(|old| now.as_ref() != Some(*old)) else {
                     continue;
                 };
-                // An archive takes its verification outcome with it.
+                // An archive takes its verification outcome with it (kept by the store, or
+                // beside the archive when an earlier version imported it).
                 let beside = crate::blobs::beside(&old.key, BlobKind::Verification);
+                if beside.is_some()
+                    && let Err(e) = store.delete_verification(&old.key)
+                {
+                    tracing::warn!(key = %old.key, error = %e, "could not forget a dropped archive's verification");
+                }
                 for key in std::iter::once(old.key.clone()).chain(beside) {
                     if let Err(e) = ctx.state.inner.blobs.delete(&key) {
                         // The store no longer refers to it; a leftover file is only wasted space.

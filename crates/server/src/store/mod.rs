@@ -213,4 +213,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         job_name: &str,
         now_ms: i64,
     ) -> StoreResult<Option<Job>>;
+
+    /// Keeps the outcome of verifying the archive `archive_key` at import
+    /// (`artifact_core::Verification` as JSON), replacing any kept before. Written before the
+    /// job that refers to the archive, so a job is never without it.
+    fn put_verification(&self, archive_key: &str, outcome: &str) -> StoreResult<()>;
+    /// The outcome kept for `archive_key` (see [`Store::put_verification`]), if any.
+    fn verification(&self, archive_key: &str) -> StoreResult<Option<String>>;
+    /// Forgets the outcome kept for `archive_key` (its archive was dropped or never
+    /// referred to).
+    fn delete_verification(&self, archive_key: &str) -> StoreResult<()>;
 }

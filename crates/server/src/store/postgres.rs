@@ -34,7 +34,8 @@ const LISTEN_POLL: Duration = Duration::from_millis(250);
 const MIGRATION_LOCK: i64 = 0x6172_7469_6661_6374; // "artifact"
 
 /// Schema versions, applied in order; `artifact_schema` records which ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id BIGSERIAL PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -115,7 +116,15 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_by_project ON jobs(project_id, kind, id);
 CREATE INDEX jobs_by_pipeline ON jobs(pipeline_id, kind, id);
 CREATE INDEX jobs_by_name ON jobs(pipeline_id, name);
-"#];
+"#,
+    // The outcome of verifying an archive at import, by archive key.
+    r#"
+CREATE TABLE verifications (
+    archive_key TEXT PRIMARY KEY,
+    outcome TEXT NOT NULL
+);
+"#,
+];
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
@@ -823,5 +832,28 @@ impl Store for PostgresStore {
             )
             .map_err(db)?;
         row.as_ref().map(job_row).transpose()
+    }
+
+    fn put_verification(&self, archive_key: &str, outcome: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO verifications (archive_key, outcome) VALUES ($1, $2) \
+                 ON CONFLICT (archive_key) DO UPDATE SET outcome = excluded.outcome",
+                &[&archive_key, &outcome],
+            )
+            .map(drop)
+        })
+    }
+
+    fn verification(&self, archive_key: &str) -> StoreResult<Option<String>> {
+        self.with(|c| {
+            c.query_opt("SELECT outcome FROM verifications WHERE archive_key = $1", &[&archive_key])?
+                .map(|r| r.try_get(0))
+                .transpose()
+        })
+    }
+
+    fn delete_verification(&self, archive_key: &str) -> StoreResult<()> {
+        self.with(|c| c.execute("DELETE FROM verifications WHERE archive_key = $1", &[&archive_key]).map(drop))
     }
 }

@@ -72,7 +72,9 @@ async fn erase_removes_artifacts_and_log_of_finished_jobs() {
     let w = World::new();
     let build = w.build_with_artifacts();
     let blobs = || count_files(&w.dir.path().join("data/blobs"));
-    assert_eq!(blobs(), 4, "archive, metadata, its verification outcome and trace");
+    assert_eq!(blobs(), 3, "archive, metadata and trace");
+    let archive = w.store.job(build).unwrap().unwrap().archive.unwrap().key;
+    assert!(w.store.verification(&archive).unwrap().is_some(), "the store keeps the archive's verification");
     let r = w.post(&private(&format!("/jobs/{build}/erase")), "developer").await;
     assert_eq!(r.status, 201);
     let job = r.json();
@@ -81,6 +83,7 @@ async fn erase_removes_artifacts_and_log_of_finished_jobs() {
     assert!(job.get("artifacts_file").is_none());
     assert_eq!(job["artifacts"], serde_json::json!([]));
     assert_eq!(blobs(), 0, "the files are gone from disk");
+    assert_eq!(w.store.verification(&archive).unwrap(), None, "and the verification with them");
     let r = w.get(&private(&format!("/jobs/{build}/trace")), "reporter").await;
     assert_eq!((r.status.as_u16(), r.body.len()), (200, 0));
     // Nothing left to erase, or not finished: 403.

@@ -206,9 +206,8 @@ async fn if_match_and_if_unmodified_since_on_archives_and_entries() {
 async fn entries_stored_before_verification_existed_are_verified_on_first_request() {
     let w = World::new();
     let (id, _) = import(&w, hostile("crc-mismatch.zip"), "build");
-    // Remove the stored outcome: the archive now looks like one imported by an older version.
-    let outcomes = w.dir.path().join("data/blobs/verification");
-    std::fs::remove_dir_all(&outcomes).unwrap();
+    // Forget the kept outcome: the archive now looks like one imported before verification.
+    forget_outcome(&w, id);
     for _ in 0..2 {
         assert_refused_everywhere(&w, &entry_uri(id, "large-deflated.bin")).await;
         assert_refused_everywhere(&w, &entry_uri(id, "small-stored.txt")).await;
@@ -217,12 +216,51 @@ async fn entries_stored_before_verification_existed_are_verified_on_first_reques
     }
     // The same for a healthy archive: it serves, by every face.
     let healthy = w.build_with_artifacts();
-    std::fs::remove_dir_all(&outcomes).unwrap();
+    forget_outcome(&w, healthy);
     let uri = entry_uri(healthy, "docs/readme.txt");
     let r = w.send(Method::GET, &uri, Some("reporter"), &[("range", "bytes=-5")]).await;
     assert_eq!(r.status, 206);
     let whole = engine_read(&fixture("infozip-basic.zip"), "docs/readme.txt");
     assert_eq!(r.body, whole[whole.len() - 5..]);
+}
+
+/// Removes the verification outcome the store keeps for job `id`'s archive; returns the
+/// archive's key.
+fn forget_outcome(w: &World, id: i64) -> String {
+    let key = w.store.job(id).unwrap().unwrap().archive.unwrap().key;
+    assert!(w.store.verification(&key).unwrap().is_some(), "import kept an outcome");
+    w.store.delete_verification(&key).unwrap();
+    key
+}
+
+#[tokio::test]
+async fn an_outcome_stored_beside_the_archive_by_an_earlier_version_is_honoured() {
+    use artifact_server::BlobKind;
+    let w = World::new();
+    let (id, refused) = import(&w, hostile("crc-mismatch.zip"), "build");
+    assert!(!refused.contains(&"good.txt".to_owned()));
+    let key = forget_outcome(&w, id);
+    // An outcome where it was kept before, refusing a healthy entry: honoured means refused.
+    let records: Vec<(u64, String)> = {
+        let archive = artifact_core::Archive::open(FileSource::open(hostile("crc-mismatch.zip")).unwrap()).unwrap();
+        archive
+            .entries()
+            .map(|e| e.unwrap())
+            .map(|e| (e.record_offset(), e.name_str().unwrap_or("").to_owned()))
+            .collect()
+    };
+    let good = records.iter().find(|(_, name)| name == "good.txt").unwrap().0;
+    let outcome = serde_json::json!({
+        "entries": records.len(),
+        "bytes": 0,
+        "refused": [{"record": good, "name": "good.txt", "reason": "refused by the old outcome"}],
+    });
+    w.blobs.put_beside(&key, BlobKind::Verification, &mut outcome.to_string().as_bytes()).unwrap();
+    assert_refused_everywhere(&w, &entry_uri(id, "good.txt")).await;
+    // An entry the old outcome let through is still checked as it is read: a small one
+    // whose CRC-32 fails is a 500, never its bytes.
+    let r = w.get(&entry_uri(id, "small-stored.txt"), "reporter").await;
+    r.expect(500, ERROR_500);
 }
 
 #[tokio::test]

@@ -84,6 +84,15 @@ impl Store for Sabotaged {
     fn latest_job_with_artifacts(&self, p: i64, r: &str, j: &str, now: i64) -> StoreResult<Option<Job>> {
         self.0.latest_job_with_artifacts(p, r, j, now)
     }
+    fn put_verification(&self, k: &str, o: &str) -> StoreResult<()> {
+        self.0.put_verification(k, o)
+    }
+    fn verification(&self, k: &str) -> StoreResult<Option<String>> {
+        self.0.verification(k)
+    }
+    fn delete_verification(&self, k: &str) -> StoreResult<()> {
+        self.0.delete_verification(k)
+    }
 }
 
 #[tokio::test]
@@ -246,6 +255,15 @@ impl Store for Down {
         down()
     }
     fn latest_job_with_artifacts(&self, _: i64, _: &str, _: &str, _: i64) -> StoreResult<Option<Job>> {
+        down()
+    }
+    fn put_verification(&self, _: &str, _: &str) -> StoreResult<()> {
+        down()
+    }
+    fn verification(&self, _: &str) -> StoreResult<Option<String>> {
+        down()
+    }
+    fn delete_verification(&self, _: &str) -> StoreResult<()> {
         down()
     }
 }

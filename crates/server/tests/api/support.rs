@@ -263,4 +263,13 @@ impl Store for OffRuntime {
     fn latest_job_with_artifacts(&self, p: i64, r: &str, n: &str, now: i64) -> StoreResult<Option<Job>> {
         off(|| self.0.latest_job_with_artifacts(p, r, n, now))
     }
+    fn put_verification(&self, k: &str, o: &str) -> StoreResult<()> {
+        off(|| self.0.put_verification(k, o))
+    }
+    fn verification(&self, k: &str) -> StoreResult<Option<String>> {
+        off(|| self.0.verification(k))
+    }
+    fn delete_verification(&self, k: &str) -> StoreResult<()> {
+        off(|| self.0.delete_verification(k))
+    }
 }

@@ -203,7 +203,7 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
                     tracing::debug!(key = %archive_ref.key, declared = location.declared_size, found = location.size,
                         "central directory read by count: its declared size is wrong");
                 }
-                let verdicts = Verdicts::load(&*shared.blobs, &archive_ref.key)?;
+                let verdicts = Verdicts::load(&*shared.store, &*shared.blobs, &archive_ref.key)?;
                 Ok((archive.index()?, Arc::new(verdicts)))
             })
             .map_err(ApiError::internal)?;

@@ -525,4 +525,27 @@ impl Store for SqliteStore {
             .optional()
         })
     }
+
+    fn put_verification(&self, archive_key: &str, outcome: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO verifications (archive_key, outcome) VALUES (?, ?) \
+                 ON CONFLICT (archive_key) DO UPDATE SET outcome = excluded.outcome",
+                params![archive_key, outcome],
+            )
+            .map(drop)
+        })
+    }
+
+    fn verification(&self, archive_key: &str) -> StoreResult<Option<String>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT outcome FROM verifications WHERE archive_key = ?")?
+                .query_row([archive_key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    fn delete_verification(&self, archive_key: &str) -> StoreResult<()> {
+        self.with(|c| c.execute("DELETE FROM verifications WHERE archive_key = ?", [archive_key]).map(drop))
+    }
 }

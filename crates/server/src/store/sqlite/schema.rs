@@ -104,6 +104,14 @@ INSERT INTO personal_tokens (digest, user_id, scopes, created_at)
     SELECT digest, user_id, 'api', created_at FROM tokens ORDER BY rowid;
 DROP TABLE tokens;
 "#,
+    // The outcome of verifying an archive at import, by archive key (it was a blob beside
+    // the archive: one more object request for every archive's first read).
+    r#"
+CREATE TABLE verifications (
+    archive_key TEXT PRIMARY KEY,
+    outcome TEXT NOT NULL
+);
+"#,
 ];
 
 /// Applies the pending migrations in one transaction that holds the write lock from the
