@@ -58,9 +58,10 @@ pub(crate) struct ServeArgs {
     /// With --upstream: bytes of indexes kept in memory.
     #[arg(long, value_name = "N", default_value_t = artifact_core::DEFAULT_CACHE_BYTES, requires = "upstream")]
     cache_bytes: usize,
-    /// With --upstream: bytes of small files (64 KiB at most each) kept in memory, verified,
-    /// answered without asking the upstream while the caller's authorization is remembered.
-    #[arg(long, value_name = "N", default_value_t = artifact_server::DEFAULT_ENTRY_CACHE_BYTES, requires = "upstream")]
+    /// Bytes of small files (64 KiB at most each) kept in memory, verified: a hot file is
+    /// answered without reading its archive (with --upstream: without asking the upstream,
+    /// while the caller's authorization is remembered). 0 keeps none.
+    #[arg(long, value_name = "N", default_value_t = artifact_server::DEFAULT_ENTRY_CACHE_BYTES)]
     entry_cache_bytes: usize,
 }
 
@@ -385,6 +386,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 let config = AppConfig {
                     base_url: args.base_url.clone(),
                     proxy_download: args.proxy_download,
+                    entry_cache_bytes: args.entry_cache_bytes,
                     ..AppConfig::default()
                 };
                 (artifact_server::app(data.state(config)), data_path(&args.data.data))

@@ -6,10 +6,17 @@
 //! asked for more than once over one-off reads.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use artifact_core::ArtifactPath;
+use axum::body::Body;
 use axum::http::HeaderMap;
+use axum::response::Response;
 use bytes::Bytes;
+
+use crate::delivery::{Plan, Representation};
+use crate::error::ApiResult;
+use crate::routes::artifacts::answer::gzip_representation;
 
 /// The default bound: 64 MiB.
 pub const DEFAULT_ENTRY_CACHE_BYTES: usize = 64 << 20;
@@ -23,8 +30,61 @@ pub(crate) struct Hot {
     pub(crate) bytes: Bytes,
     /// The strong entity tag, quoted.
     pub(crate) etag: String,
+    /// `Last-Modified`, when the answers carry one.
+    pub(crate) last_modified: Option<SystemTime>,
     /// `Content-Type`, `Content-Disposition` and the like.
     pub(crate) headers: HeaderMap,
+    /// A deflated entry's compressed size: such an entry is offered as gzip passthrough.
+    pub(crate) compressed: Option<u64>,
+    /// The gzip passthrough member (header, the entry's own deflate bytes, trailer), kept
+    /// once a request asked for it. A kept entry never changes (its weight in the memory
+    /// must not): the member comes with a new one in its place.
+    pub(crate) gzip: Option<Bytes>,
+}
+
+impl Hot {
+    /// A kept entry of `bytes` answered with these validators and headers.
+    pub(crate) fn new(bytes: Bytes, etag: String, last_modified: Option<SystemTime>, headers: HeaderMap) -> Hot {
+        Hot { bytes, etag, last_modified, headers, compressed: None, gzip: None }
+    }
+
+    /// The representation of the entry's own bytes.
+    fn identity(&self) -> Representation {
+        Representation {
+            len: self.bytes.len() as u64,
+            etag: self.etag.clone(),
+            last_modified: self.last_modified,
+            headers: self.headers.clone(),
+            ranges: true,
+        }
+    }
+
+    /// Answers a `GET` (or `HEAD`) from memory as an entry read from its archive is
+    /// answered: preconditions, `304`, one range (several: the whole entry), gzip
+    /// passthrough for a deflated entry when the client takes it. `None` when the request
+    /// wants the gzip form and it is not kept yet.
+    pub(crate) fn answer(&self, requested: &HeaderMap, head: bool) -> Option<ApiResult<Response>> {
+        let identity = self.identity();
+        if let Some(compressed) = self.compressed
+            && let Some(gz) = gzip_representation(&identity, requested, compressed)
+        {
+            return match gz.plan(requested) {
+                Err(e) => Some(Err(e)),
+                Ok(Plan::NotModified) => Some(Ok(gz.not_modified())),
+                Ok(_) if head => Some(Ok(gz.full(None))),
+                Ok(_) => self.gzip.as_ref().map(|body| Ok(gz.full(Some(Body::from(body.clone()))))),
+            };
+        }
+        let len = identity.len;
+        Some(identity.plan(requested).map(|plan| match plan {
+            Plan::NotModified => identity.not_modified(),
+            Plan::Partial(r) if r.len() == 1 && r[0] != (0, len) => {
+                let (s, e) = r[0];
+                identity.partial((s, e), (!head).then(|| Body::from(self.bytes.slice(s as usize..e as usize))))
+            }
+            _ => identity.full((!head).then(|| Body::from(self.bytes.clone()))),
+        }))
+    }
 }
 
 /// An archive version and a path.
@@ -35,7 +95,8 @@ struct Weight;
 
 impl quick_cache::Weighter<Key, Arc<Hot>> for Weight {
     fn weight(&self, key: &Key, hot: &Arc<Hot>) -> u64 {
-        hot.bytes.len() as u64 + key.1.len() as u64 + OVERHEAD
+        let gzip = hot.gzip.as_ref().map_or(0, Bytes::len);
+        (hot.bytes.len() + gzip + key.0.len() + key.1.len()) as u64 + OVERHEAD
     }
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) lookups: crate::lookups::Lookups,
     /// See [`AppConfig::proxy_download`].
     pub(crate) proxy_download: bool,
+    /// Small entries' verified bytes by archive key and path (see [`AppConfig::entry_cache_bytes`]).
+    pub(crate) hot: crate::hot::HotEntries,
 }
 
 /// Settings of the router.
@@ -39,11 +41,19 @@ pub struct AppConfig {
     /// Stream archive downloads (5, 6) through the server even when the blobs are in object
     /// storage; otherwise those answer `302` to a presigned URL, as GitLab does.
     pub proxy_download: bool,
+    /// Bytes of small entries (64 KiB at most each) kept in memory, verified, by archive
+    /// key and path: a hot file is answered without reading its archive (`0`: none).
+    pub entry_cache_bytes: usize,
 }
 
 impl Default for AppConfig {
     fn default() -> AppConfig {
-        AppConfig { base_url: None, index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES, proxy_download: false }
+        AppConfig {
+            base_url: None,
+            index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
+            proxy_download: false,
+            entry_cache_bytes: crate::hot::DEFAULT_ENTRY_CACHE_BYTES,
+        }
     }
 }
 
@@ -53,7 +63,9 @@ impl AppState {
         let base_url = config.base_url.map(|u| u.trim_end_matches('/').to_owned());
         let indexes = IndexCache::new(config.index_cache_bytes);
         let proxy_download = config.proxy_download;
-        let inner = Arc::new(Shared { store, blobs, indexes, base_url, proxy_download, lookups: Default::default() });
+        let hot = crate::hot::HotEntries::new(config.entry_cache_bytes);
+        let inner =
+            Arc::new(Shared { store, blobs, indexes, base_url, proxy_download, lookups: Default::default(), hot });
         // Changes through other replicas drop this one's look-up memory at once.
         let weak = Arc::downgrade(&inner);
         let forget = Arc::new(move || {

@@ -11,6 +11,8 @@ mod artifacts;
 mod auth;
 #[path = "api/compat.rs"]
 mod compat;
+#[path = "api/hot.rs"]
+mod hot;
 #[path = "api/integrity.rs"]
 mod integrity;
 #[path = "api/jobs.rs"]

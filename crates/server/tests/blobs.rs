@@ -134,7 +134,7 @@ fn keys_cannot_escape() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_single_file_from_the_bucket_costs_few_requests_cold_and_one_warm() {
+async fn a_single_file_from_the_bucket_costs_three_requests_cold_one_warm_and_none_hot() {
     use std::sync::Arc;
 
     use artifact_server::{Admin, AppConfig, AppState, DataDir, ImportJob};
@@ -201,6 +201,10 @@ async fn a_single_file_from_the_bucket_costs_few_requests_cold_and_one_warm() {
     let (status, body) = get("build/objects/some-longer-name-02345.o".into()).await;
     assert_eq!((status, &body[..]), (200, &b"object 2345\n"[..]));
     assert_eq!(s3.stats().reads - before, 1, "a warm file is its entry's read alone");
+    let before = s3.stats().reads;
+    let (status, body) = get("build/objects/some-longer-name-02345.o".into()).await;
+    assert_eq!((status, &body[..]), (200, &b"object 2345\n"[..]));
+    assert_eq!(s3.stats().reads - before, 0, "a hot file is answered from memory");
     tokio::task::spawn_blocking(move || drop((app, s3))).await.unwrap();
     drop(dir);
 }

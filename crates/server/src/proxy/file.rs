@@ -207,23 +207,10 @@ fn version_tag(url: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc
     digest.0[..8].iter().map(|b| format!("{b:02x}")).collect::<String>().into()
 }
 
-/// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`).
+/// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`). The
+/// proxy keeps no gzip form, so the answer is always there.
 fn answer_small(hot: &Hot, requested: &HeaderMap, head: bool) -> Result<Response, ApiError> {
-    let rep = Representation {
-        len: hot.bytes.len() as u64,
-        etag: hot.etag.clone(),
-        last_modified: None,
-        headers: hot.headers.clone(),
-        ranges: true,
-    };
-    Ok(match rep.plan(requested)? {
-        Plan::NotModified => rep.not_modified(),
-        Plan::Partial(ranges) if ranges.len() == 1 => {
-            let (s, e) = ranges[0];
-            rep.partial((s, e), (!head).then(|| Body::from(hot.bytes.slice(s as usize..e as usize))))
-        }
-        _ => rep.full((!head).then(|| Body::from(hot.bytes.clone()))),
-    })
+    hot.answer(requested, head).unwrap_or_else(|| Err(ApiError::internal("a kept entry without its answer")))
 }
 
 /// Answers for an opened entry: small ones are read and verified before the headers go
@@ -246,7 +233,7 @@ async fn read_entry(
     }
     if size <= INLINE_MAX {
         let bytes = entry.read_all().await.map_err(engine_error)?;
-        let hot = Arc::new(Hot { bytes, etag, headers });
+        let hot = Arc::new(Hot::new(bytes, etag, None, headers));
         proxy.hot.put(&version, path, hot.clone());
         return answer_small(&hot, requested, head).map_err(IntoResponse::into_response);
     }

@@ -5,6 +5,7 @@ mod actions;
 mod artifacts;
 mod auth;
 mod compat;
+mod hot;
 mod integrity;
 mod jobs;
 mod proxy;

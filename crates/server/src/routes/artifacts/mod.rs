@@ -24,6 +24,7 @@ use crate::auth::{Need, Routes};
 use crate::blobs::OpenBlob;
 use crate::delivery::{Plan, Representation, body_of};
 use crate::error::{ApiError, ApiResult};
+use crate::hot::Hot;
 use crate::lookups::LookupKey;
 use crate::model::BlobRef;
 use crate::resolve::StoreResolver;
@@ -160,17 +161,25 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
     let path = artifact_path(raw_path)?;
     let key = LookupKey::new(ctx.presented.digest(), &id, &job);
     let shared = ctx.state.inner.clone();
-    // The hot path: a look-up remembered, its archive open and indexed. No query and no
-    // trip to the blocking pool; the entry's few bytes come from the page cache. (An
+    // The hot path: a look-up remembered, and the entry kept in memory (verified bytes
+    // and their headers): nothing is read. Or its archive open and indexed: no query and
+    // no trip to the blocking pool; the entry's few bytes come from the page cache. (An
     // archive in object storage is read on the blocking pool: its reads are requests.)
     if let Some(key) = &key
         && let Some(archive_ref) = shared.lookups.archive(key)
-        && let Some(blob) = shared.lookups.file(&archive_ref.key)
-        && !blob.remote
-        && let Some((index, verdicts)) = shared.indexes.get(&archive_ref.key)
-        && let Some(answer) = answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, false)?
     {
-        return Ok(respond(answer));
+        if let Some(hot) = shared.hot.get(&archive_ref.key, &path)
+            && let Some(answer) = hot.answer(&ctx.headers, ctx.head)
+        {
+            return answer;
+        }
+        if let Some(blob) = shared.lookups.file(&archive_ref.key)
+            && !blob.remote
+            && let Some((index, verdicts)) = shared.indexes.get(&archive_ref.key)
+            && let Some(answer) = answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, false)?
+        {
+            return Ok(respond(answer));
+        }
     }
     let answer = blocking(move || {
         let generation = shared.lookups.generation();
@@ -280,6 +289,12 @@ fn answer_verified(
         let reader = archive.reader(&entry).map_err(ApiError::internal)?;
         if rep.len <= INLINE_MAX {
             let body = gzip_member(reader).map_err(ApiError::internal)?;
+            if entry.size() <= INLINE_MAX {
+                // Kept with its identity bytes (read again: small, and once).
+                let mut bytes = Vec::with_capacity(entry.size() as usize);
+                archive.reader(&entry).and_then(|mut r| Ok(r.read_to_end(&mut bytes)?)).map_err(ApiError::internal)?;
+                keep(ctx, archive_ref, path, &identity, Bytes::from(bytes), Some(entry.compressed_size()), Some(&body));
+            }
             return Ok(EntryAnswer::Inline(rep, None, body));
         }
         return Ok(EntryAnswer::Gzip(rep, reader));
@@ -299,7 +314,10 @@ fn answer_verified(
         // Small entries are read and their CRC checked before the headers go out.
         let mut body = Vec::with_capacity(entry.size() as usize);
         reader.read_to_end(&mut body).map_err(ApiError::internal)?;
-        return Ok(EntryAnswer::Inline(identity, None, Bytes::from(body)));
+        let body = Bytes::from(body);
+        let compressed = deflated.then_some(entry.compressed_size());
+        keep(ctx, archive_ref, path, &identity, body.clone(), compressed, None);
+        return Ok(EntryAnswer::Inline(identity, None, body));
     }
     Ok(match window {
         None => EntryAnswer::Full(identity, reader),
@@ -309,4 +327,25 @@ fn answer_verified(
         }
         Some((s, e)) => EntryAnswer::Skip(identity, (s, e), reader),
     })
+}
+
+/// Keeps a small entry's verified bytes in the hot-entry memory, by archive key and path:
+/// for a deflated one its compressed size, and its gzip member when it was read (a member
+/// read later joins the kept identity bytes).
+fn keep(
+    ctx: &Ctx,
+    archive_ref: &BlobRef,
+    path: &ArtifactPath,
+    identity: &Representation,
+    bytes: Bytes,
+    compressed: Option<u64>,
+    gzip: Option<&Bytes>,
+) {
+    let hot = &ctx.state.inner.hot;
+    // A member kept before stays (the same bytes: keys never change meaning).
+    let gzip = gzip.cloned().or_else(|| hot.get(&archive_ref.key, path).and_then(|kept| kept.gzip.clone()));
+    let mut entry = Hot::new(bytes, identity.etag.clone(), identity.last_modified, identity.headers.clone());
+    entry.compressed = compressed;
+    entry.gzip = gzip;
+    hot.put(&Arc::from(archive_ref.key.as_str()), path, Arc::new(entry));
 }
