@@ -9,10 +9,12 @@
 #  2. warm 2 KiB single-file throughput (`wrk`, unpinned, DURATION each): one replica on
 #     PostgreSQL + the bucket, two replicas (each half the connections, at once), and the
 #     same binary on SQLite + a local blob folder, all in this run.
-# Object-storage requests per single file (cold at most 4, warm 1) are asserted by
+#     Warm here means hot: the file is in the replicas' memory of hot entries. A replica
+#     with `--entry-cache-bytes 0` shows what each request costs when it reads the bucket.
+# Object-storage requests per single file (cold at most 3, warm 1, hot 0) are asserted by
 # crates/server/tests/blobs.rs, from the blob layer's own counters.
 # Usage: benches/run-scale.sh [DATA_DIR]   (default bench-data; archives made when missing)
-# Environment: DURATION (10s), CONNECTIONS (64), PORT (18300; +1..+5 used too),
+# Environment: DURATION (10s), CONNECTIONS (64), PORT (18300; +1..+6 used too),
 #   ARTIFACT_BIN (use this binary, no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,6 +105,13 @@ rate $((CONNECTIONS / 2)) "http://127.0.0.1:$((PORT + 2))$FILE" "$TOKEN" >"$OUT/
 wait "$first"
 TWO=$(python3 -c "import sys; print('%.0f' % (float(open(sys.argv[1]).read() or 0) + float(open(sys.argv[2]).read() or 0)))" "$OUT/a.rate" "$OUT/b.rate")
 echo "two replicas at once (each half the connections): $TWO req/s"
+# What a warm file costs without the memory of hot entries: one object GET per request.
+"$ART" serve --data "$SCALE" --listen "127.0.0.1:$((PORT + 6))" --entry-cache-bytes 0 2>"$OUT/c.log" &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$((PORT + 6))/-/health"
+wrk -t1 -c8 -d2s -H "PRIVATE-TOKEN: $TOKEN" "http://127.0.0.1:$((PORT + 6))$FILE" >/dev/null
+NOMEM=$(rate "$CONNECTIONS" "http://127.0.0.1:$((PORT + 6))$FILE" "$TOKEN")
+echo "one replica with --entry-cache-bytes 0 (one object GET per request): $NOMEM req/s"
 unset ARTIFACT_DATABASE ARTIFACT_BLOBS
 LTOKEN=$("$ART" admin --data "$LOCAL" token add bench)
 LJOB=$("$ART" import --data "$LOCAL" --project bench/app --ref main --job many --artifacts "$DATA/many.zip" 2>/dev/null | json '["id"]')
