@@ -1,6 +1,6 @@
 //! Reading `metadata.gz` as a stream, with every length and count bounded before it is used.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
 use flate2::read::GzDecoder;
 use serde::{Deserialize, Serialize};
@@ -70,42 +70,27 @@ impl MetadataEntry {
 /// Streams the entries of a `metadata.gz`, applying GitLab's reading rules: pairs whose path
 /// or metadata is not UTF-8, whose path is unsafe, or whose metadata is not JSON are skipped;
 /// a truncated final pair ends the stream.
+///
+/// The inflated stream is read in blocks into one buffer, and each pair is parsed where it
+/// lies; the metadata GitLab writes (a flat object of known fields) is read by a small
+/// parser of that shape, anything else by `serde_json`, with the same outcome.
 #[derive(Debug)]
 pub struct MetadataReader<R: Read> {
-    // Buffered so that the decoder inflates in large blocks, not in 4-byte reads.
-    input: Counted<BufReader<GzDecoder<R>>>,
+    input: GzDecoder<R>,
+    /// Inflated bytes; `buf[pos..end]` not yet taken.
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// Inflated bytes taken so far (bounded by `limits.max_decompressed`).
+    taken: u64,
     limits: Limits,
     version: String,
     entries: u64,
     done: bool,
 }
 
-#[derive(Debug)]
-struct Counted<R> {
-    inner: R,
-    read: u64,
-    max: u64,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        if self.read > self.max {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, LimitHit("decompressed bytes")));
-        }
-        Ok(n)
-    }
-}
-
-#[derive(Debug)]
-struct LimitHit(&'static str);
-impl std::fmt::Display for LimitHit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "limit on {} exceeded", self.0)
-    }
-}
-impl std::error::Error for LimitHit {}
+/// Bytes inflated at a time.
+const BLOCK: usize = 128 * 1024;
 
 fn bad(problem: MetadataProblem) -> Error {
     Corruption::Metadata(problem).into()
@@ -128,9 +113,17 @@ impl<R: Read> MetadataReader<R> {
 
     /// Like [`new`](Self::new), with explicit limits.
     pub fn with_limits(input: R, limits: Limits) -> Result<MetadataReader<R>> {
-        let inflated = BufReader::with_capacity(64 * 1024, GzDecoder::new(input));
-        let input = Counted { inner: inflated, read: 0, max: limits.max_decompressed };
-        let mut reader = MetadataReader { input, limits, version: String::new(), entries: 0, done: false };
+        let mut reader = MetadataReader {
+            input: GzDecoder::new(input),
+            buf: vec![0; BLOCK],
+            pos: 0,
+            end: 0,
+            taken: 0,
+            limits,
+            version: String::new(),
+            entries: 0,
+            done: false,
+        };
         let header = match reader.read_string(limits.max_path)? {
             Read1::String(s) => s,
             Read1::End => return Err(bad(MetadataProblem::Empty)),
@@ -154,48 +147,117 @@ impl<R: Read> MetadataReader<R> {
         &self.version
     }
 
-    fn read_string(&mut self, max: usize) -> Result<Read1> {
-        let mut len = [0u8; 4];
-        match read_full(&mut self.input, &mut len).map_err(io_error)? {
-            0 => return Ok(Read1::End),
-            4 => {}
-            _ => return Ok(Read1::Truncated),
+    /// Makes `need` bytes available from `pos` if the stream has them: `false` when it
+    /// ends first. The buffer grows only for a string longer than a block (its length was
+    /// checked against the limits before).
+    fn fill(&mut self, need: usize) -> Result<bool> {
+        if self.end - self.pos >= need {
+            return Ok(true);
         }
-        let len = u32::from_be_bytes(len) as usize;
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        if self.buf.len() < need {
+            self.buf.resize(need.next_multiple_of(BLOCK), 0);
+        }
+        while self.end < need {
+            let n = match self.input.read(&mut self.buf[self.end..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(e)),
+            };
+            if n == 0 {
+                return Ok(false);
+            }
+            self.end += n;
+        }
+        Ok(true)
+    }
+
+    /// Takes `n` available bytes, counting them against the limit on inflated bytes.
+    fn take(&mut self, n: usize) -> Result<std::ops::Range<usize>> {
+        self.taken += n as u64;
+        if self.taken > self.limits.max_decompressed {
+            return Err(bad(MetadataProblem::Limit("decompressed bytes")));
+        }
+        let at = self.pos;
+        self.pos += n;
+        Ok(at..at + n)
+    }
+
+    /// The big-endian length at `pos + at` (available).
+    fn length_at(&self, at: usize) -> usize {
+        let b = &self.buf[self.pos + at..self.pos + at + 4];
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+    }
+
+    fn read_string(&mut self, max: usize) -> Result<Read1> {
+        if !self.fill(4)? {
+            return Ok(if self.end == self.pos { Read1::End } else { Read1::Truncated });
+        }
+        let len = self.length_at(0);
         if len > max {
             return Err(bad(MetadataProblem::StringTooLong { len: len as u64, max: max as u64 }));
         }
-        let mut buf = vec![0; len];
-        if read_full(&mut self.input, &mut buf).map_err(io_error)? < len {
+        if !self.fill(4 + len)? {
             return Ok(Read1::Truncated);
         }
-        Ok(Read1::String(buf))
+        let range = self.take(4 + len)?;
+        Ok(Read1::String(self.buf[range.start + 4..range.end].to_vec()))
+    }
+
+    /// The next pair of path and metadata, as ranges of `buf` (valid until the next read);
+    /// `None` at the end of the stream, clean or inside the pair.
+    fn read_pair(&mut self) -> Result<Option<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
+        if !self.fill(4)? {
+            return Ok(None);
+        }
+        let path_len = self.length_at(0);
+        if path_len > self.limits.max_path {
+            return Err(bad(MetadataProblem::StringTooLong { len: path_len as u64, max: self.limits.max_path as u64 }));
+        }
+        if !self.fill(4 + path_len + 4)? {
+            return Ok(None);
+        }
+        let meta_len = self.length_at(4 + path_len);
+        if meta_len > self.limits.max_metadata {
+            let max = self.limits.max_metadata as u64;
+            return Err(bad(MetadataProblem::StringTooLong { len: meta_len as u64, max }));
+        }
+        if !self.fill(4 + path_len + 4 + meta_len)? {
+            return Ok(None);
+        }
+        let all = self.take(4 + path_len + 4 + meta_len)?;
+        let path = all.start + 4..all.start + 4 + path_len;
+        Ok(Some((path.clone(), path.end + 4..all.end)))
     }
 
     fn next_entry(&mut self) -> Result<Option<MetadataEntry>> {
         loop {
-            let path = match self.read_string(self.limits.max_path)? {
-                Read1::String(s) => s,
-                Read1::End | Read1::Truncated => return Ok(None),
-            };
-            let meta = match self.read_string(self.limits.max_metadata)? {
-                Read1::String(s) => s,
-                Read1::End | Read1::Truncated => return Ok(None),
+            let Some((path, meta)) = self.read_pair()? else {
+                return Ok(None);
             };
             self.entries += 1;
             if self.entries > self.limits.max_entries {
                 return Err(bad(MetadataProblem::TooManyEntries { max: self.limits.max_entries }));
             }
-            let (Ok(path), Ok(meta)) = (String::from_utf8(path), std::str::from_utf8(&meta)) else {
+            let Ok(path) = std::str::from_utf8(&self.buf[path]) else {
                 continue;
             };
-            if unsafe_path(&path) {
+            if unsafe_path(path) {
                 continue;
             }
-            let Ok(metadata) = serde_json::from_str::<EntryMetadata>(meta) else {
-                continue;
+            // The flat parser checks the UTF-8 of what it reads (its strings; the rest is
+            // ASCII it matched), so metadata that is not UTF-8 is never read by it.
+            let meta = &self.buf[meta];
+            let metadata = match flat_json(meta) {
+                Some(metadata) => metadata,
+                None => match std::str::from_utf8(meta).ok().and_then(|m| serde_json::from_str(m).ok()) {
+                    Some(metadata) => metadata,
+                    None => continue,
+                },
             };
-            return Ok(Some(MetadataEntry { path, metadata }));
+            return Ok(Some(MetadataEntry { path: path.to_owned(), metadata }));
         }
     }
 
@@ -261,8 +323,20 @@ fn parse_version(header: &[u8]) -> Option<String> {
 
 /// GitLab drops paths matching `(^\.?\.?/)|(/\.?\.?/)`.
 fn unsafe_path(path: &str) -> bool {
-    let bad_start = path.starts_with('/') || path.starts_with("./") || path.starts_with("../");
-    bad_start || path.contains("//") || path.contains("/./") || path.contains("/../")
+    let path = path.as_bytes();
+    // Each `/` with what precedes it back to the previous `/` (or the start): a bad start is
+    // a first segment of `""`, `.` or `..` followed by `/`; a bad middle is such a segment
+    // between two slashes. Both are "a segment of `""`, `.` or `..` ending in `/`".
+    let mut segment_start = 0;
+    for (i, &b) in path.iter().enumerate() {
+        if b == b'/' {
+            if matches!(&path[segment_start..i], b"" | b"." | b"..") {
+                return true;
+            }
+            segment_start = i + 1;
+        }
+    }
+    false
 }
 
 /// Whether `path` is a direct child of `dir`: `^dir[^/]+/?$`.
@@ -279,29 +353,85 @@ pub fn is_under(path: &str, prefix: &str) -> bool {
     path.len() > prefix.len() && path.starts_with(prefix)
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 fn io_error(e: io::Error) -> Error {
-    if let Some(LimitHit(what)) = e.get_ref().and_then(|inner| inner.downcast_ref::<LimitHit>()) {
-        return bad(MetadataProblem::Limit(what));
-    }
     match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
             bad(MetadataProblem::Gzip(e.to_string()))
         }
         _ => Error::Io(e),
     }
+}
+
+/// The metadata object as GitLab writes it (Go's `json.Marshal` of Workhorse's struct): `{`,
+/// the fields it has in the struct's order (`modified`, `mode`, `crc`, `size`, `zipped`,
+/// `comment`), `,` between them, `}`, then JSON whitespace. Numbers are plain integers in
+/// range, strings hold no escapes and no control characters. `None` for anything else
+/// (other shapes are left to `serde_json`, which decides the same way on what this reads).
+fn flat_json(json: &[u8]) -> Option<EntryMetadata> {
+    let mut m = EntryMetadata::default();
+    let mut rest = json.strip_prefix(b"{")?;
+    let mut first = true;
+    if let Some(r) = key(rest, first, b"modified") {
+        let (n, r) = integer(r, true)?;
+        (m.modified, rest, first) = (Some(n), r, false);
+    }
+    if let Some(r) = key(rest, first, b"mode") {
+        let (text, r) = string(r)?;
+        (m.mode, rest, first) = (Some(text.to_owned()), r, false);
+    }
+    if let Some(r) = key(rest, first, b"crc") {
+        let (n, r) = integer(r, false)?;
+        (m.crc, rest, first) = (Some(u32::try_from(n).ok()?), r, false);
+    }
+    if let Some(r) = key(rest, first, b"size") {
+        let (n, r) = integer(r, false)?;
+        (m.size, rest, first) = (Some(n as u64), r, false);
+    }
+    if let Some(r) = key(rest, first, b"zipped") {
+        let (n, r) = integer(r, false)?;
+        (m.zipped, rest, first) = (Some(n as u64), r, false);
+    }
+    if let Some(r) = key(rest, first, b"comment") {
+        let (text, r) = string(r)?;
+        (m.comment, rest) = (Some(text.to_owned()), r);
+    }
+    let rest = rest.strip_prefix(b"}")?;
+    rest.iter().all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')).then_some(m)
+}
+
+/// After `"name":` (preceded by `,` unless `first`) at the start of `json`, if it is there.
+fn key<'a>(json: &'a [u8], first: bool, name: &[u8]) -> Option<&'a [u8]> {
+    let json = if first { json } else { json.strip_prefix(b",")? };
+    json.strip_prefix(b"\"")?.strip_prefix(name)?.strip_prefix(b"\":")
+}
+
+/// A string without escapes or control characters at the start of `json`: its text and
+/// what follows it.
+fn string(json: &[u8]) -> Option<(&str, &[u8])> {
+    let body = json.strip_prefix(b"\"")?;
+    let len = body.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if body[len] != b'"' {
+        return None;
+    }
+    Some((std::str::from_utf8(&body[..len]).ok()?, &body[len + 1..]))
+}
+
+/// An integer at the start of `json`: `0` or digits not starting with `0`, with a `-` when
+/// `signed` (and not `-0`); at most 18 digits, so it fits `i64` and the sized fields check
+/// their own range. The value and what follows it.
+fn integer(json: &[u8], signed: bool) -> Option<(i64, &[u8])> {
+    let negative = signed && json.first() == Some(&b'-');
+    let json = &json[usize::from(negative)..];
+    let digits = json.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 18 || (json[0] == b'0' && (digits > 1 || negative)) {
+        return None;
+    }
+    // A fraction or an exponent is a number this does not read.
+    if matches!(json.get(digits), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    let n = json[..digits].iter().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+    Some((if negative { -n } else { n }, &json[digits..]))
 }
 
 #[cfg(test)]
@@ -328,6 +458,89 @@ mod tests {
         assert!(!is_child_of("a/", "a/"));
         assert!(is_under("a/b/c", "a/"));
         assert!(!is_under("a/", "a/"));
+    }
+
+    /// What `serde_json` makes of `json`, which the flat parser must agree with.
+    fn by_serde(json: &str) -> Option<EntryMetadata> {
+        serde_json::from_str(json).ok()
+    }
+
+    #[test]
+    fn the_flat_parser_reads_what_gitlab_writes_and_agrees_with_serde() {
+        let read = [
+            "{}",
+            "{}\n",
+            r#"{"crc":0,"size":0,"zipped":0}"#,
+            "{\"modified\":1700000000,\"mode\":\"644\",\"crc\":4294967295,\"size\":2048,\"zipped\":900}\n",
+            r#"{"modified":-5,"mode":"755","crc":1,"size":18446744073709,"zipped":0,"comment":"a comment <ok>"}"#,
+            r#"{"size":1,"zipped":2}  "#,
+        ];
+        for json in read {
+            let flat = flat_json(json.as_bytes());
+            assert!(flat.is_some(), "{json}");
+            assert_eq!(flat, by_serde(json), "{json}");
+        }
+        // Shapes left to serde (which may read them or refuse them): never a different answer.
+        let left = [
+            r#"{"size":1,"crc":2}"#,
+            r#"{"crc":4294967296}"#,
+            r#"{"crc":-1}"#,
+            r#"{"modified":-0}"#,
+            r#"{"size":01}"#,
+            r#"{"size":1.0}"#,
+            r#"{"size":1e3}"#,
+            r#"{"size":null}"#,
+            r#"{"size":1,"size":2}"#,
+            r#"{"other":1}"#,
+            r#"{ "size":1}"#,
+            r#"{"size" :1}"#,
+            r#"{"size":1,}"#,
+            r#"{"mode":"6\u00344"}"#,
+            r#"{"comment":"tab	inside"}"#,
+            r#"{"size":1}x"#,
+            r#"{"size":1234567890123456789}"#,
+            "[]",
+            "",
+            "{",
+            r#"{"size""#,
+        ];
+        for json in left {
+            assert_eq!(flat_json(json.as_bytes()), None, "{json}");
+            let _ = by_serde(json);
+        }
+    }
+
+    proptest::proptest! {
+        /// Objects of the known fields in any order, with values in and out of range and
+        /// optional whitespace: the flat parser reads them as serde does, or leaves them.
+        #[test]
+        fn the_flat_parser_never_disagrees_with_serde(
+            fields in proptest::collection::vec((0usize..7, proptest::num::i64::ANY, "[ -~]{0,6}"), 0..7),
+            space in proptest::bool::ANY,
+        ) {
+            let names = ["modified", "mode", "crc", "size", "zipped", "comment", "x"];
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(k, n, text)| match names[*k] {
+                    "mode" | "comment" => format!("\"{}\":{}", names[*k], serde_json::to_string(text).unwrap()),
+                    name => format!("\"{name}\":{n}"),
+                })
+                .collect();
+            let json = format!("{{{}}}{}", parts.join(if space { ", " } else { "," }), if space { "\n" } else { "" });
+            if let Some(flat) = flat_json(json.as_bytes()) {
+                proptest::prop_assert_eq!(Some(flat), by_serde(&json), "{}", json);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The one-pass rule is GitLab's `(^\.?\.?/)|(/\.?\.?/)`, written as substring checks.
+        #[test]
+        fn the_unsafe_path_rule_is_gitlabs(path in "[a./]{0,8}") {
+            let bad_start = path.starts_with('/') || path.starts_with("./") || path.starts_with("../");
+            let gitlab = bad_start || path.contains("//") || path.contains("/./") || path.contains("/../");
+            proptest::prop_assert_eq!(unsafe_path(&path), gitlab, "{}", path);
+        }
     }
 
     #[test]
