@@ -24,6 +24,7 @@ mod archive;
 mod async_io;
 mod batch;
 mod cache;
+pub mod checkpoints;
 mod directory;
 mod entry;
 mod error;

@@ -1,0 +1,423 @@
+//! Random access into large deflated entries: checkpoints.
+//!
+//! Deflate has no random access: byte `n` of an entry depends on everything before it. A
+//! checkpoint is what an inflater needs to start in the middle: the position in the
+//! compressed stream where a deflate block starts (a byte offset and how many bits of the
+//! byte before it are still unread), and the 32 KiB of output before that point (the window
+//! the next blocks may copy from). [`EntryCheckpoints::build`] inflates an entry once, block
+//! by block, records a checkpoint every `spacing` bytes of output, and checks the entry's
+//! size and CRC-32 as it goes (so building them is verifying the entry).
+//! [`EntryCheckpoints::reader_at`] then starts inflating at the checkpoint nearest below
+//! the offset asked for: reading the last MiB of a 1 GiB entry inflates at most
+//! `spacing` + 1 MiB, not the whole entry.
+//!
+//! Windows are kept deflated (text windows shrink several times), so an index stays well
+//! under 1% of its entry. [`Checkpoints`] holds the indexes of an archive's entries; its
+//! encoding ends in a CRC-32 of everything before it, so a damaged index is detected and
+//! ignored (the caller inflates from the start), never followed.
+//!
+//! Inflating from the middle of a byte needs two calls stock inflate APIs lack (`Z_BLOCK`
+//! with its `data_type` report, and `inflatePrime`): they come from zlib-rs's zlib-compatible
+//! interface (`libz-rs-sys`, pure Rust), wrapped here in [`RawInflate`], the one place in
+//! this crate that calls it.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::source::Source;
+
+/// Entries larger than this (uncompressed) get checkpoints at import.
+pub const MIN_ENTRY: u64 = 8 << 20;
+/// Output between two checkpoints, by default.
+pub const DEFAULT_SPACING: u64 = 4 << 20;
+/// The deflate window: how far back a block may copy from.
+const WINDOW: usize = 32 * 1024;
+/// The encoding's first bytes.
+const MAGIC: &[u8; 8] = b"ARTCKPT1";
+/// Compressed input read at a time.
+const INPUT_CHUNK: usize = 64 * 1024;
+
+/// Raw inflate through zlib-rs's zlib interface: `Z_BLOCK`, `data_type`, `inflatePrime`
+/// and `inflateSetDictionary`, which the safe wrappers do not offer.
+struct RawInflate {
+    /// Boxed: zlib's state points back at its stream, which must not move.
+    strm: Box<libz_rs_sys::z_stream>,
+}
+
+// SAFETY: the stream owns its state (allocated by zlib-rs with the Rust allocator) and the
+// input and output pointers are set for the duration of one `run` call only.
+#[allow(unsafe_code)]
+unsafe impl Send for RawInflate {}
+
+#[allow(unsafe_code)]
+impl RawInflate {
+    /// A raw deflate (no header) inflater with a 32 KiB window.
+    fn new() -> io::Result<RawInflate> {
+        let mut strm = Box::new(libz_rs_sys::z_stream::default());
+        let size = std::mem::size_of::<libz_rs_sys::z_stream>() as i32;
+        // SAFETY: `strm` is a default (zeroed, allocator unset: zlib-rs picks its own)
+        // stream, the version string is the library's own, and the size is the struct's.
+        let ret = unsafe { libz_rs_sys::inflateInit2_(&mut *strm, -15, libz_rs_sys::zlibVersion(), size) };
+        if ret != libz_rs_sys::Z_OK {
+            return Err(io::Error::other(format!("inflate could not start ({ret})")));
+        }
+        Ok(RawInflate { strm })
+    }
+
+    /// Feeds the low `bits` bits of `value` as if they were the end of the previous byte.
+    fn prime(&mut self, bits: u8, value: u8) -> io::Result<()> {
+        // SAFETY: the stream was initialised by `new`.
+        let ret = unsafe { libz_rs_sys::inflatePrime(&mut *self.strm, i32::from(bits), i32::from(value)) };
+        (ret == libz_rs_sys::Z_OK).then_some(()).ok_or_else(|| io::Error::other("inflatePrime refused"))
+    }
+
+    /// Sets the window the next blocks may copy from.
+    fn set_window(&mut self, window: &[u8]) -> io::Result<()> {
+        // SAFETY: the stream was initialised by `new`; the pointer and length describe
+        // `window`, which zlib copies before returning.
+        let ret = unsafe { libz_rs_sys::inflateSetDictionary(&mut *self.strm, window.as_ptr(), window.len() as u32) };
+        (ret == libz_rs_sys::Z_OK).then_some(()).ok_or_else(|| io::Error::other("inflateSetDictionary refused"))
+    }
+
+    /// One inflate call: `(input consumed, output produced, zlib's return code)`.
+    fn run(&mut self, input: &[u8], output: &mut [u8], flush: i32) -> (usize, usize, i32) {
+        let (avail_in, avail_out) = (input.len().min(u32::MAX as usize), output.len().min(u32::MAX as usize));
+        self.strm.next_in = input.as_ptr();
+        self.strm.avail_in = avail_in as u32;
+        self.strm.next_out = output.as_mut_ptr();
+        self.strm.avail_out = avail_out as u32;
+        // SAFETY: the stream was initialised by `new`; `next_in`/`avail_in` and
+        // `next_out`/`avail_out` describe `input` and `output`, borrowed for this call, and
+        // are cleared before it returns.
+        let ret = unsafe { libz_rs_sys::inflate(&mut *self.strm, flush) };
+        let consumed = avail_in - self.strm.avail_in as usize;
+        let produced = avail_out - self.strm.avail_out as usize;
+        self.strm.next_in = std::ptr::null();
+        self.strm.avail_in = 0;
+        self.strm.next_out = std::ptr::null_mut();
+        self.strm.avail_out = 0;
+        (consumed, produced, ret)
+    }
+
+    /// After a `Z_BLOCK` call: whether inflate stopped at the start of a block (not after
+    /// the last one), and how many bits of the last byte consumed it has not used.
+    fn at_block_start(&self) -> Option<u8> {
+        let t = self.strm.data_type;
+        (t & 128 != 0 && t & 64 == 0).then_some((t & 7) as u8)
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for RawInflate {
+    fn drop(&mut self) {
+        // SAFETY: the stream was initialised by `new` and is ended once.
+        unsafe { libz_rs_sys::inflateEnd(&mut *self.strm) };
+    }
+}
+
+/// One place to start inflating an entry from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Uncompressed offset: the output before this point is `out` bytes.
+    pub out: u64,
+    /// Compressed bytes consumed up to here (from the start of the entry's data).
+    pub input: u64,
+    /// Bits of the last consumed byte not yet used (0 to 7): they belong to this block.
+    pub bits: u8,
+    /// The up to 32 KiB of output before `out`, raw-deflated.
+    window: Vec<u8>,
+}
+
+/// An entry's checkpoints, with what it was built from (the entry's size, CRC-32 and
+/// compressed size: an index for another entry is never used).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryCheckpoints {
+    /// The entry's uncompressed size.
+    pub size: u64,
+    /// The entry's CRC-32.
+    pub crc32: u32,
+    /// The entry's compressed size.
+    pub compressed: u64,
+    /// In order of `out`; the entry's start is not one (inflate starts there anyway).
+    pub points: Vec<Checkpoint>,
+}
+
+fn refuse(entry: &Entry, why: &str) -> Error {
+    Error::Io(io::Error::new(io::ErrorKind::InvalidData, format!("entry {:?}: {why}", entry.display_name())))
+}
+
+/// Raw-deflates `bytes` (a window) with a fast level.
+fn pack(bytes: &[u8]) -> Vec<u8> {
+    let mut out = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec does not fail.
+    let _ = io::Write::write_all(&mut out, bytes);
+    out.finish().unwrap_or_default()
+}
+
+/// Inflates a packed window, at most `WINDOW` bytes.
+fn unpack(packed: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(WINDOW);
+    flate2::read::DeflateDecoder::new(packed).take(WINDOW as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > WINDOW {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "a checkpoint window over 32 KiB"));
+    }
+    Ok(out)
+}
+
+impl EntryCheckpoints {
+    /// Inflates `entry` of `archive` once, block by block, and records a checkpoint at the
+    /// first block start after every `spacing` bytes of output. The entry's size and CRC-32
+    /// are checked as it goes: an entry that does not verify is an error (`InvalidData`),
+    /// as is one that is not deflated. Memory: one 32 KiB window and the input buffer.
+    pub fn build<S: Source>(archive: &crate::Archive<S>, entry: &Entry, spacing: u64) -> Result<EntryCheckpoints> {
+        if entry.method() != 8 {
+            return Err(refuse(entry, "not deflated"));
+        }
+        let mut input = archive.reader(entry)?.into_compressed();
+        let mut inflate = RawInflate::new()?;
+        let mut inbuf = vec![0u8; INPUT_CHUNK];
+        let (mut start, mut end) = (0usize, 0usize);
+        // The output goes round a 32 KiB ring, so the window is always at hand.
+        let mut ring = vec![0u8; WINDOW];
+        let mut ring_at = 0usize;
+        let (mut consumed, mut produced, mut last) = (0u64, 0u64, 0u64);
+        let mut crc = crc32fast::Hasher::new();
+        let mut points = Vec::new();
+        let mut eof = false;
+        loop {
+            if start == end && !eof {
+                end = input.read(&mut inbuf).map_err(Error::from_io)?;
+                start = 0;
+                eof = end == 0;
+            }
+            if ring_at == WINDOW {
+                ring_at = 0;
+            }
+            let (used, made, ret) = inflate.run(&inbuf[start..end], &mut ring[ring_at..], libz_rs_sys::Z_BLOCK);
+            crc.update(&ring[ring_at..ring_at + made]);
+            (start, ring_at) = (start + used, ring_at + made);
+            (consumed, produced) = (consumed + used as u64, produced + made as u64);
+            if produced > entry.size() {
+                return Err(refuse(entry, "more data than its declared size"));
+            }
+            match ret {
+                libz_rs_sys::Z_STREAM_END => break,
+                libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
+                _ => return Err(refuse(entry, "corrupt deflate stream")),
+            }
+            if eof && used == 0 && made == 0 {
+                return Err(refuse(entry, "the deflate stream ends early"));
+            }
+            if let Some(bits) = inflate.at_block_start()
+                && produced - last >= spacing
+                && produced < entry.size()
+            {
+                // The window: the ring from the oldest byte, as much as was produced.
+                let mut window = Vec::with_capacity(WINDOW);
+                if produced >= WINDOW as u64 {
+                    window.extend_from_slice(&ring[ring_at..]);
+                }
+                window.extend_from_slice(&ring[..ring_at]);
+                points.push(Checkpoint { out: produced, input: consumed, bits, window: pack(&window) });
+                last = produced;
+            }
+        }
+        if produced != entry.size() || crc.finalize() != entry.crc32() {
+            return Err(refuse(entry, "size or CRC-32 does not match the central directory"));
+        }
+        Ok(EntryCheckpoints { size: entry.size(), crc32: entry.crc32(), compressed: entry.compressed_size(), points })
+    }
+
+    /// Whether these checkpoints were built from `entry`.
+    pub fn fits(&self, entry: &Entry) -> bool {
+        self.size == entry.size() && self.crc32 == entry.crc32() && self.compressed == entry.compressed_size()
+    }
+
+    /// The checkpoint to start from for `offset`: the last one at or before it (`None`:
+    /// the entry's start).
+    pub fn nearest(&self, offset: u64) -> Option<&Checkpoint> {
+        let i = self.points.partition_point(|p| p.out <= offset);
+        i.checked_sub(1).map(|i| &self.points[i])
+    }
+
+    /// The entry's bytes from `offset` to its end, inflated from the nearest checkpoint
+    /// (the bytes between it and `offset` are inflated and dropped). The reader ends with
+    /// an error, never early, if the data does not inflate; these bytes are not checked
+    /// against the entry's CRC-32 (that was done when the checkpoints were built, and a
+    /// window alone has no checksum).
+    pub fn reader_at<S: Source>(
+        &self,
+        archive: &crate::Archive<S>,
+        entry: &Entry,
+        offset: u64,
+    ) -> Result<Box<dyn Read + Send>> {
+        if !self.fits(entry) {
+            return Err(refuse(entry, "checkpoints built for another entry"));
+        }
+        let offset = offset.min(entry.size());
+        let data = archive.reader(entry)?.data_offset();
+        let mut inflate = RawInflate::new()?;
+        let (out, input) = match self.nearest(offset) {
+            None => (0, 0),
+            Some(p) => {
+                if p.bits > 0 {
+                    let byte = archive.source().read_bytes(data + p.input - 1, 1)?;
+                    inflate.prime(p.bits, byte[0] >> (8 - p.bits))?;
+                }
+                inflate.set_window(&unpack(&p.window)?)?;
+                (p.out, p.input)
+            }
+        };
+        let compressed = archive.source().read_stream(data + input, self.compressed - input)?;
+        let mut reader = Inflating {
+            inflate,
+            input: compressed,
+            inbuf: vec![0; INPUT_CHUNK],
+            start: 0,
+            end: 0,
+            left: self.size - out,
+            done: false,
+        };
+        io::copy(&mut (&mut reader).take(offset - out), &mut io::sink())?;
+        Ok(Box::new(reader))
+    }
+}
+
+/// Inflating from a checkpoint to the entry's end.
+struct Inflating<R> {
+    inflate: RawInflate,
+    input: R,
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Output still due.
+    left: u64,
+    done: bool,
+}
+
+impl<R: Read> Read for Inflating<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let corrupt = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.done {
+            return Err(corrupt("the deflate stream ended before the entry's size"));
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let mut eof = false;
+        loop {
+            if self.start == self.end && !eof {
+                self.end = self.input.read(&mut self.inbuf)?;
+                self.start = 0;
+                eof = self.end == 0;
+            }
+            let (used, made, ret) =
+                self.inflate.run(&self.inbuf[self.start..self.end], &mut buf[..want], libz_rs_sys::Z_NO_FLUSH);
+            self.start += used;
+            if eof && used == 0 && made == 0 && ret != libz_rs_sys::Z_STREAM_END {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the compressed data ends early"));
+            }
+            match ret {
+                libz_rs_sys::Z_STREAM_END => self.done = true,
+                libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
+                _ => return Err(corrupt("corrupt deflate stream")),
+            }
+            if made > 0 {
+                self.left -= made as u64;
+                return Ok(made);
+            }
+            if self.done {
+                return Err(corrupt("the deflate stream ended before the entry's size"));
+            }
+        }
+    }
+}
+
+/// The checkpoints of an archive's entries, by their record offset
+/// ([`Entry::record_offset`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// By record offset.
+    pub entries: BTreeMap<u64, EntryCheckpoints>,
+}
+
+impl Checkpoints {
+    /// The checkpoints of `entry`, if there are any built from it.
+    pub fn of(&self, entry: &Entry) -> Option<&EntryCheckpoints> {
+        self.entries.get(&entry.record_offset()).filter(|c| c.fits(entry))
+    }
+
+    /// The encoding: `ARTCKPT1`, the entries, and a CRC-32 of all that (little-endian).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        let u64s =
+            |out: &mut Vec<u8>, values: &[u64]| values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        u64s(&mut out, &[self.entries.len() as u64]);
+        for (record, e) in &self.entries {
+            u64s(&mut out, &[*record, e.size, u64::from(e.crc32), e.compressed, e.points.len() as u64]);
+            for p in &e.points {
+                u64s(&mut out, &[p.out, p.input, u64::from(p.bits), p.window.len() as u64]);
+                out.extend_from_slice(&p.window);
+            }
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads an encoding made by [`encode`](Self::encode); anything damaged (checksum,
+    /// lengths, order) is an error.
+    pub fn decode(bytes: &[u8]) -> io::Result<Checkpoints> {
+        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("checkpoint index: {why}"));
+        let body_len = bytes.len().checked_sub(4).ok_or_else(|| bad("too short"))?;
+        let (body, crc) = bytes.split_at(body_len);
+        if crc32fast::hash(body).to_le_bytes() != crc {
+            return Err(bad("checksum mismatch"));
+        }
+        let mut r = Cursor(body.strip_prefix(MAGIC.as_slice()).ok_or_else(|| bad("not an index"))?);
+        let truncated = || bad("truncated");
+        let mut entries = BTreeMap::new();
+        for _ in 0..r.u64().ok_or_else(truncated)? {
+            let mut next = || r.u64().ok_or_else(truncated);
+            let (record, size, crc32, compressed, n) = (next()?, next()?, next()?, next()?, next()?);
+            let crc32 = u32::try_from(crc32).map_err(|_| bad("a CRC-32 out of range"))?;
+            let mut points: Vec<Checkpoint> = Vec::new();
+            for _ in 0..n {
+                let mut next = || r.u64().ok_or_else(truncated);
+                let (out, input, bits, len) = (next()?, next()?, next()?, next()?);
+                let ordered = points.last().is_none_or(|p| p.out < out);
+                if bits > 7 || out > size || input > compressed || input == 0 || !ordered {
+                    return Err(bad("a checkpoint out of range"));
+                }
+                let window = r.bytes(len).ok_or_else(truncated)?;
+                points.push(Checkpoint { out, input, bits: bits as u8, window: window.to_vec() });
+            }
+            entries.insert(record, EntryCheckpoints { size, crc32, compressed, points });
+        }
+        if !r.0.is_empty() {
+            return Err(bad("bytes after the last entry"));
+        }
+        Ok(Checkpoints { entries })
+    }
+}
+
+/// Reads an encoding from the front.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn u64(&mut self) -> Option<u64> {
+        let (head, tail) = self.0.split_first_chunk::<8>()?;
+        self.0 = tail;
+        Some(u64::from_le_bytes(*head))
+    }
+
+    fn bytes(&mut self, len: u64) -> Option<&'a [u8]> {
+        let len = usize::try_from(len).ok().filter(|l| *l <= self.0.len())?;
+        let (head, tail) = self.0.split_at(len);
+        self.0 = tail;
+        Some(head)
+    }
+}

@@ -1,0 +1,172 @@
+//! Checkpoints: inflating a deflated entry from the middle gives exactly the bytes a full
+//! inflate gives, for any range, across checkpoint boundaries, for archives written by
+//! different deflaters; a damaged index is refused; an entry that does not verify builds
+//! none.
+
+use std::io::{Cursor, Read, Write};
+use std::sync::OnceLock;
+
+use artifact_core::checkpoints::{Checkpoints, DEFAULT_SPACING, EntryCheckpoints};
+use artifact_core::{Archive, ArtifactPath, FileSource, MemorySource};
+use proptest::prelude::*;
+
+/// Text that compresses like logs and reports do: repeated words, varying numbers.
+fn text(len: usize, seed: u64) -> Vec<u8> {
+    let words = ["alpha ", "beta ", "gamma ", "delta\n", "epsilon ", "zeta ", "eta ", "theta\n", "iota "];
+    let mut out = Vec::with_capacity(len + 16);
+    let mut x = seed | 1;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(words[(x % words.len() as u64) as usize].as_bytes());
+        if x % 5 == 0 {
+            out.extend_from_slice(format!("{} ", x % 100_000).as_bytes());
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+/// A zip (written by the `zip` crate's deflater) of one deflated entry `big.txt`.
+fn zip_of(data: &[u8], level: i64) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(level));
+    w.start_file("big.txt", opts).unwrap();
+    w.write_all(data).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+struct Case {
+    archive: Archive<MemorySource>,
+    data: Vec<u8>,
+    checkpoints: EntryCheckpoints,
+}
+
+/// 3 MiB of text, checkpoints every 64 KiB of output (so, many).
+fn case() -> &'static Case {
+    static CASE: OnceLock<Case> = OnceLock::new();
+    CASE.get_or_init(|| {
+        let data = text(3 << 20, 7);
+        let archive = Archive::open(MemorySource::new(zip_of(&data, 6))).unwrap();
+        let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+        let checkpoints = EntryCheckpoints::build(&archive, &entry, 64 << 10).unwrap();
+        Case { archive, data, checkpoints }
+    })
+}
+
+fn read_range(c: &Case, start: u64, len: u64) -> Vec<u8> {
+    let entry = c.archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let mut out = Vec::new();
+    c.checkpoints.reader_at(&c.archive, &entry, start).unwrap().take(len).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn checkpoints_are_spaced_and_ranges_across_them_are_exact() {
+    let c = case();
+    let points = &c.checkpoints.points;
+    // A checkpoint sits at a block start: the zip crate's deflater writes blocks of about
+    // 150 KiB of this text.
+    assert!(points.len() >= 10, "{} checkpoints for 3 MiB at 64 KiB", points.len());
+    for pair in points.windows(2) {
+        assert!(pair[1].out - pair[0].out >= 64 << 10);
+    }
+    for p in points {
+        for (start, len) in [(p.out - 1, 2), (p.out, 1), (p.out.saturating_sub(70_000), 140_000), (p.out + 1, 5)] {
+            let end = (start + len).min(c.data.len() as u64);
+            assert_eq!(read_range(c, start, len), &c.data[start as usize..end as usize], "{start}+{len}");
+        }
+    }
+    // The whole entry from 0, and its last byte.
+    assert_eq!(read_range(c, 0, u64::MAX), c.data);
+    let last = c.data.len() as u64 - 1;
+    assert_eq!(read_range(c, last, 10), &c.data[last as usize..]);
+    assert!(read_range(c, c.data.len() as u64, 10).is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #[test]
+    fn any_range_is_the_full_inflate_s_bytes(start in 0u64..(3 << 20), len in 0u64..300_000) {
+        let c = case();
+        let end = (start + len).min(c.data.len() as u64);
+        prop_assert_eq!(read_range(c, start, len), &c.data[start as usize..end as usize]);
+    }
+}
+
+#[test]
+fn other_deflaters_and_levels_read_the_same() {
+    // Level 1 and 9 of the zip crate's deflater, and Info-ZIP's (a fixture), every block.
+    for level in [1, 9] {
+        let data = text(4 << 20, 3 + level as u64);
+        let archive = Archive::open(MemorySource::new(zip_of(&data, level))).unwrap();
+        let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+        let cp = EntryCheckpoints::build(&archive, &entry, 1).unwrap();
+        assert!(!cp.points.is_empty(), "level {level}: one block");
+        for p in &cp.points {
+            let mut out = Vec::new();
+            cp.reader_at(&archive, &entry, p.out).unwrap().take(1000).read_to_end(&mut out).unwrap();
+            let end = (p.out as usize + 1000).min(data.len());
+            assert_eq!(out, &data[p.out as usize..end], "level {level} at {}", p.out);
+        }
+    }
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/infozip-basic.zip");
+    let archive = Archive::open(FileSource::open(&fixture).unwrap()).unwrap();
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let mut whole = Vec::new();
+    archive.reader(&entry).unwrap().read_to_end(&mut whole).unwrap();
+    let cp = EntryCheckpoints::build(&archive, &entry, 1).unwrap();
+    for start in (0..whole.len() as u64).step_by(997) {
+        let mut out = Vec::new();
+        cp.reader_at(&archive, &entry, start).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, &whole[start as usize..], "from {start}");
+    }
+}
+
+#[test]
+fn the_index_round_trips_and_a_damaged_one_is_refused() {
+    let c = case();
+    let entry = c.archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let mut all = Checkpoints::default();
+    all.entries.insert(entry.record_offset(), c.checkpoints.clone());
+    let bytes = all.encode();
+    assert_eq!(Checkpoints::decode(&bytes).unwrap(), all);
+    assert!(all.of(&entry).is_some());
+    // Every single flipped byte, and every truncation, is refused.
+    for i in (0..bytes.len()).step_by(bytes.len() / 500 + 1) {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x20;
+        assert!(Checkpoints::decode(&bad).is_err(), "flipped byte {i}");
+    }
+    for len in [0, 3, 8, bytes.len() / 2, bytes.len() - 1] {
+        assert!(Checkpoints::decode(&bytes[..len]).is_err(), "cut at {len}");
+    }
+}
+
+#[test]
+fn default_spacing_keeps_the_index_under_one_percent_of_the_entry() {
+    let data = text(24 << 20, 11);
+    let archive = Archive::open(MemorySource::new(zip_of(&data, 6))).unwrap();
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let cp = EntryCheckpoints::build(&archive, &entry, DEFAULT_SPACING).unwrap();
+    assert!(cp.points.len() >= 5, "{} checkpoints", cp.points.len());
+    let mut all = Checkpoints::default();
+    all.entries.insert(entry.record_offset(), cp);
+    let size = all.encode().len();
+    assert!(size * 100 <= data.len(), "index {size} bytes for a {} byte entry", data.len());
+}
+
+#[test]
+fn an_entry_that_does_not_verify_builds_no_checkpoints() {
+    let data = text(1 << 20, 5);
+    let mut zip = zip_of(&data, 6);
+    // The central directory's CRC-32 of the entry, changed (the data inflates fine).
+    let cd = zip.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    zip[cd + 16] ^= 0xff;
+    let archive = Archive::open(MemorySource::new(zip)).unwrap();
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    assert!(EntryCheckpoints::build(&archive, &entry, 64 << 10).is_err());
+}
