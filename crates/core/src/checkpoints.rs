@@ -38,6 +38,8 @@ const WINDOW: usize = 32 * 1024;
 const MAGIC: &[u8; 8] = b"ARTCKPT1";
 /// Compressed input read at a time.
 const INPUT_CHUNK: usize = 64 * 1024;
+/// Output inflated at a time while building checkpoints.
+const RING: usize = 256 * 1024;
 
 /// Raw inflate through zlib-rs's zlib interface: `Z_BLOCK`, `data_type`, `inflatePrime`
 /// and `inflateSetDictionary`, which the safe wrappers do not offer.
@@ -179,8 +181,10 @@ impl EntryCheckpoints {
         let mut inflate = RawInflate::new()?;
         let mut inbuf = vec![0u8; INPUT_CHUNK];
         let (mut start, mut end) = (0usize, 0usize);
-        // The output goes round a 32 KiB ring, so the window is always at hand.
-        let mut ring = vec![0u8; WINDOW];
+        // The output goes round a ring, so the window is always at hand. (Larger than the
+        // window: inflate copies each call's output into its own window, all of it when
+        // the output space is 32 KiB or less.)
+        let mut ring = vec![0u8; RING];
         let mut ring_at = 0usize;
         let (mut consumed, mut produced, mut last) = (0u64, 0u64, 0u64);
         let mut crc = crc32fast::Hasher::new();
@@ -192,7 +196,7 @@ impl EntryCheckpoints {
                 start = 0;
                 eof = end == 0;
             }
-            if ring_at == WINDOW {
+            if ring_at == RING {
                 ring_at = 0;
             }
             let (used, made, ret) = inflate.run(&inbuf[start..end], &mut ring[ring_at..], libz_rs_sys::Z_BLOCK);
@@ -214,12 +218,14 @@ impl EntryCheckpoints {
                 && produced - last >= spacing
                 && produced < entry.size()
             {
-                // The window: the ring from the oldest byte, as much as was produced.
+                // The window: the last 32 KiB produced (fewer at the very start), which may
+                // wrap round the ring's end.
                 let mut window = Vec::with_capacity(WINDOW);
-                if produced >= WINDOW as u64 {
-                    window.extend_from_slice(&ring[ring_at..]);
+                let want = WINDOW.min(produced as usize);
+                if ring_at < want {
+                    window.extend_from_slice(&ring[RING - (want - ring_at)..]);
                 }
-                window.extend_from_slice(&ring[..ring_at]);
+                window.extend_from_slice(&ring[ring_at.saturating_sub(want)..ring_at]);
                 points.push(Checkpoint { out: produced, input: consumed, bits, window: pack(&window) });
                 last = produced;
             }
@@ -253,6 +259,21 @@ impl EntryCheckpoints {
         entry: &Entry,
         offset: u64,
     ) -> Result<Box<dyn Read + Send>> {
+        let (skip, mut reader) = self.resume(archive, entry, offset)?;
+        io::copy(&mut (&mut reader).take(skip), &mut io::sink())?;
+        Ok(reader)
+    }
+
+    /// [`reader_at`](Self::reader_at) without the skipping: the entry's bytes from the
+    /// nearest checkpoint, and how many of them come before `offset` (for a caller that
+    /// skips them elsewhere, such as on a blocking thread). Cheap: it reads at most one
+    /// byte and inflates one window.
+    pub fn resume<S: Source>(
+        &self,
+        archive: &crate::Archive<S>,
+        entry: &Entry,
+        offset: u64,
+    ) -> Result<(u64, Box<dyn Read + Send>)> {
         if !self.fits(entry) {
             return Err(refuse(entry, "checkpoints built for another entry"));
         }
@@ -271,7 +292,7 @@ impl EntryCheckpoints {
             }
         };
         let compressed = archive.source().read_stream(data + input, self.compressed - input)?;
-        let mut reader = Inflating {
+        let reader = Inflating {
             inflate,
             input: compressed,
             inbuf: vec![0; INPUT_CHUNK],
@@ -280,8 +301,7 @@ impl EntryCheckpoints {
             left: self.size - out,
             done: false,
         };
-        io::copy(&mut (&mut reader).take(offset - out), &mut io::sink())?;
-        Ok(Box::new(reader))
+        Ok((offset - out, Box::new(reader)))
     }
 }
 

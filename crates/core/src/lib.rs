@@ -55,5 +55,5 @@ pub use crate::ranges::{MAX_RANGES, RangeRequest, parse_range};
 pub use crate::reader::{CompressedReader, EntryReader};
 pub use crate::resolve::{JobRef, Resolve, Resolved};
 pub use crate::source::{FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source};
-pub use crate::verify::{Refusal, Verification, VerifyOptions, verify, verify_entry};
+pub use crate::verify::{Refusal, Verification, VerifyOptions, verify, verify_entry, verify_with_checkpoints};
 pub use crate::zip::eocd::{CentralDirectoryLocation, MAX_TAIL};

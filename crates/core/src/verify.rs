@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use crate::archive::Archive;
 use crate::batch::DEFAULT_MAX_GAP;
+use crate::checkpoints::{Checkpoints, EntryCheckpoints, MIN_ENTRY};
 use crate::entry::Entry;
 use crate::error::Corruption;
 use crate::error::{Error, Result};
@@ -28,6 +29,8 @@ use crate::source::Source;
 pub struct VerifyOptions {
     threads: usize,
     progress: Option<Arc<AtomicU64>>,
+    /// Checkpoint spacing for large deflated entries (0: none).
+    spacing: u64,
 }
 
 impl VerifyOptions {
@@ -46,6 +49,15 @@ impl VerifyOptions {
     /// bar; the total is the sum of the entries' compressed sizes).
     pub fn progress(mut self, progress: Arc<AtomicU64>) -> VerifyOptions {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Builds [checkpoints](crate::checkpoints) every `spacing` bytes of output for the
+    /// deflated entries larger than [`MIN_ENTRY`](crate::checkpoints::MIN_ENTRY), in the
+    /// same inflate that verifies them (see [`verify_with_checkpoints`]). `0`: none (the
+    /// default).
+    pub fn checkpoints(mut self, spacing: u64) -> VerifyOptions {
+        self.spacing = spacing;
         self
     }
 }
@@ -138,6 +150,16 @@ const ALONE: u64 = 1 << 20;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn verify<S: Source>(archive: &Archive<S>, options: &VerifyOptions) -> Result<Verification> {
+    verify_with_checkpoints(archive, options).map(|(verification, _)| verification)
+}
+
+/// [`verify`], and the checkpoints of the large deflated entries that verified, built in
+/// the same inflate when `options` ask for them ([`VerifyOptions::checkpoints`]; else
+/// none).
+pub fn verify_with_checkpoints<S: Source>(
+    archive: &Archive<S>,
+    options: &VerifyOptions,
+) -> Result<(Verification, Checkpoints)> {
     let entries = archive.entries().collect::<Result<Vec<_>>>()?;
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -165,12 +187,13 @@ pub fn verify<S: Source>(archive: &Archive<S>, options: &VerifyOptions) -> Resul
     let threads = threads.min(groups.len().max(1));
     let next = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
-    let work = || -> Result<Vec<Refusal>> {
+    let work = || -> Result<(Vec<Refusal>, Checkpoints)> {
         let mut scratch = vec![0u8; 256 * 1024];
         let mut refused = Vec::new();
+        let mut checkpoints = Checkpoints::default();
         loop {
             let g = next.fetch_add(1, Ordering::Relaxed);
-            let Some(group) = groups.get(g) else { return Ok(refused) };
+            let Some(group) = groups.get(g) else { return Ok((refused, checkpoints)) };
             let group = &entries[group.clone()];
             let readable: Vec<&Entry> = group.iter().filter(|e| damage_of(e).is_none()).collect();
             // A lone entry is read straight from the source, not through a shared range.
@@ -179,6 +202,17 @@ pub fn verify<S: Source>(archive: &Archive<S>, options: &VerifyOptions) -> Resul
                 let outcome = match (damage_of(entry), &mut batch) {
                     (Some(damage), _) => Ok(Err(Error::Corrupt(damage.clone()))),
                     (None, Some(batch)) => drain(batch.reader(entry), &mut scratch),
+                    (None, None) if options.spacing > 0 && entry.method() == 8 && entry.size() > MIN_ENTRY => {
+                        // Verified by the inflate that builds its checkpoints; anything
+                        // wrong is read again the usual way, for the usual refusal.
+                        match EntryCheckpoints::build(archive, entry, options.spacing) {
+                            Ok(built) => {
+                                checkpoints.entries.insert(entry.record_offset(), built);
+                                Ok(Ok(entry.size()))
+                            }
+                            Err(_) => drain(archive.reader(entry), &mut scratch),
+                        }
+                    }
                     (None, None) => drain(archive.reader(entry), &mut scratch),
                 };
                 match outcome {
@@ -203,19 +237,21 @@ pub fn verify<S: Source>(archive: &Archive<S>, options: &VerifyOptions) -> Resul
             }
         }
     };
-    let mut refused = if threads == 1 {
+    let (mut refused, checkpoints) = if threads == 1 {
         work()?
     } else {
-        let results: Vec<Result<Vec<Refusal>>> = std::thread::scope(|scope| {
+        let results: Vec<Result<(Vec<Refusal>, Checkpoints)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
-        let mut all = Vec::new();
+        let (mut all, mut checkpoints) = (Vec::new(), Checkpoints::default());
         for r in results {
-            all.extend(r?);
+            let (refused, built) = r?;
+            all.extend(refused);
+            checkpoints.entries.extend(built.entries);
         }
-        all
+        (all, checkpoints)
     };
     refused.sort_unstable_by_key(|r| r.record);
-    Ok(Verification { entries: entries.len() as u64, bytes: bytes.into_inner(), refused })
+    Ok((Verification { entries: entries.len() as u64, bytes: bytes.into_inner(), refused }, checkpoints))
 }

@@ -170,3 +170,28 @@ fn an_entry_that_does_not_verify_builds_no_checkpoints() {
     let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
     assert!(EntryCheckpoints::build(&archive, &entry, 64 << 10).is_err());
 }
+
+#[test]
+fn verification_builds_checkpoints_for_large_deflated_entries_only_when_asked() {
+    use artifact_core::{VerifyOptions, verify_with_checkpoints};
+    let data = text(10 << 20, 13);
+    let archive = Archive::open(MemorySource::new(zip_of(&data, 6))).unwrap();
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let (outcome, none) = verify_with_checkpoints(&archive, &VerifyOptions::new()).unwrap();
+    assert!(outcome.refused.is_empty() && none.entries.is_empty());
+    let options = VerifyOptions::new().checkpoints(DEFAULT_SPACING);
+    let (outcome, built) = verify_with_checkpoints(&archive, &options).unwrap();
+    assert!(outcome.refused.is_empty());
+    assert_eq!(outcome.bytes, data.len() as u64);
+    let points = built.of(&entry).expect("checkpoints for the 10 MiB entry");
+    assert!(!points.points.is_empty());
+    // The same entry with a wrong CRC-32: refused with the usual reason, no checkpoints.
+    let mut zip = zip_of(&data, 6);
+    let cd = zip.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    zip[cd + 16] ^= 0xff;
+    let archive = Archive::open(MemorySource::new(zip)).unwrap();
+    let (outcome, built) = verify_with_checkpoints(&archive, &options).unwrap();
+    assert_eq!(outcome.refused.len(), 1);
+    assert!(outcome.refused[0].reason.contains("CRC-32"), "{}", outcome.refused[0].reason);
+    assert!(built.entries.is_empty());
+}

@@ -261,18 +261,27 @@ impl Admin {
         let bad = |source| Error::BadArchive { path: shown.clone(), source };
         let archive = Archive::open(source).map_err(bad)?;
         let entries = archive.entries().collect::<Result<Vec<_>, _>>().map_err(bad)?;
-        let mut options = VerifyOptions::new();
+        let mut options = VerifyOptions::new().checkpoints(artifact_core::checkpoints::DEFAULT_SPACING);
         if let Some(progress) = progress {
             options = options.progress(progress);
         }
-        let verification = artifact_core::verify(&archive, &options).map_err(|e| match e {
-            artifact_core::Error::Io(e) => Error::io(format!("reading {shown}"))(e),
-            e => bad(e),
-        })?;
+        let (verification, checkpoints) =
+            artifact_core::verify_with_checkpoints(&archive, &options).map_err(|e| match e {
+                artifact_core::Error::Io(e) => Error::io(format!("reading {shown}"))(e),
+                e => bad(e),
+            })?;
         let metadata =
             artifact_core::metadata::generate(&entries, Vec::new()).map_err(Error::io("generating metadata.gz"))?;
         let archive_blob = self.put_file(BlobKind::Archive, &mut file)?;
         stored.push(archive_blob.key.clone());
+        if !checkpoints.entries.is_empty() {
+            let encoded = checkpoints.encode();
+            let side = self
+                .blobs
+                .put_beside(&archive_blob.key, BlobKind::Checkpoints, &mut encoded.as_slice())
+                .map_err(Error::io("storing the checkpoints"))?;
+            stored.push(side.key);
+        }
         let metadata_blob =
             self.blobs.put(BlobKind::Metadata, &mut metadata.as_slice()).map_err(Error::io("storing metadata.gz"))?;
         stored.push(metadata_blob.key.clone());

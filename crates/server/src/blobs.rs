@@ -31,17 +31,39 @@ pub enum BlobKind {
     /// with this folder (see [`beside`]). Read when the store has none; deleted with the
     /// archive.
     Verification,
+    /// The checkpoints of an archive's large deflated entries
+    /// (`artifact_core::checkpoints::Checkpoints`, encoded), stored beside it at import;
+    /// read when a range of such an entry is first asked for; deleted with the archive.
+    Checkpoints,
 }
 
 impl BlobKind {
+    /// Every kind.
+    const ALL: [BlobKind; 5] =
+        [BlobKind::Archive, BlobKind::Metadata, BlobKind::Trace, BlobKind::Verification, BlobKind::Checkpoints];
+
     pub(crate) fn folder(self) -> &'static str {
         match self {
             BlobKind::Archive => "archive",
             BlobKind::Metadata => "metadata",
             BlobKind::Trace => "trace",
             BlobKind::Verification => "verification",
+            BlobKind::Checkpoints => "checkpoints",
         }
     }
+
+    /// Whether blobs of this kind may be written again under their key (those beside an
+    /// archive); the others never change.
+    pub(crate) fn rewritable(self) -> bool {
+        matches!(self, BlobKind::Verification | BlobKind::Checkpoints)
+    }
+}
+
+/// The kind and name of a well-formed key (`<folder>/<32 hex digits>`), else `None`.
+pub(crate) fn parse_key(key: &str) -> Option<(BlobKind, &str)> {
+    let (folder, name) = key.split_once('/')?;
+    let kind = BlobKind::ALL.into_iter().find(|k| k.folder() == folder)?;
+    (name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())).then_some((kind, name))
 }
 
 /// The key of the `kind` blob that belongs to the archive `archive_key`: the archive's name
@@ -108,14 +130,8 @@ impl LocalBlobs {
 
     fn path_of(&self, key: &str) -> io::Result<PathBuf> {
         let bad = || io::Error::new(io::ErrorKind::InvalidInput, "malformed blob key");
-        let (folder, name) = key.split_once('/').ok_or_else(bad)?;
-        if !["archive", "metadata", "trace", "verification"].contains(&folder)
-            || name.len() != 32
-            || !name.bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            return Err(bad());
-        }
-        Ok(self.root.join(folder).join(&name[..2]).join(name))
+        let (kind, name) = parse_key(key).ok_or_else(bad)?;
+        Ok(self.root.join(kind.folder()).join(&name[..2]).join(name))
     }
 }
 

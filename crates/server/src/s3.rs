@@ -138,13 +138,7 @@ impl S3Blobs {
     }
 
     fn path(&self, key: &str) -> io::Result<Path> {
-        let (folder, name) = key.split_once('/').ok_or_else(|| bad_key(key))?;
-        let valid = ["archive", "metadata", "trace", "verification"].contains(&folder)
-            && name.len() == 32
-            && name.bytes().all(|b| b.is_ascii_hexdigit());
-        if !valid {
-            return Err(bad_key(key));
-        }
+        crate::blobs::parse_key(key).ok_or_else(|| bad_key(key))?;
         Ok(if self.prefix.is_empty() { Path::from(key) } else { Path::from(format!("{}/{key}", self.prefix)) })
     }
 
@@ -294,7 +288,7 @@ impl Blobs for S3Blobs {
         let millis = u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0);
         let modified = UNIX_EPOCH + Duration::from_millis(millis);
         // Blobs written beside an archive may be written again; the others never are.
-        if !key.starts_with("verification/") {
+        if !crate::blobs::parse_key(key).is_some_and(|(kind, _)| kind.rewritable()) {
             let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
             if known.len() >= KNOWN {
                 known.clear();

@@ -9,8 +9,9 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use artifact_core::checkpoints::Checkpoints;
 use artifact_core::{Archive, Entry, Source, Verification};
 
 use crate::blobs::{BlobKind, Blobs, beside};
@@ -23,6 +24,9 @@ pub(crate) struct Verdicts {
     stored: Option<Verification>,
     /// Verdicts reached on first request, by record offset (archives without an outcome).
     lazy: Mutex<HashMap<u64, Cell>>,
+    /// The checkpoints of its large deflated entries, once a range of one was asked for
+    /// (`None` inside: there are none, or they could not be read).
+    checkpoints: OnceLock<Option<Arc<Checkpoints>>>,
 }
 
 /// One entry's verdict once reached: `Err` holds the reason it was refused.
@@ -62,7 +66,7 @@ impl Verdicts {
             }
         };
         match serde_json::from_slice::<Verification>(&bytes) {
-            Ok(stored) => Ok(Verdicts { stored: Some(stored), lazy: Mutex::default() }),
+            Ok(stored) => Ok(Verdicts { stored: Some(stored), ..Verdicts::default() }),
             Err(e) => {
                 // An unreadable outcome costs a verification per entry, never a wrong answer.
                 tracing::warn!(key = %archive_key, error = %e, "unreadable verification outcome; entries are verified on request");
@@ -107,5 +111,34 @@ impl Verdicts {
             Some(Err(why)) => Verdict::Refused(why.clone()),
             None => Verdict::Unknown,
         })
+    }
+
+    /// The archive's checkpoints if they were loaded already: `None` when not yet.
+    pub(crate) fn loaded_checkpoints(&self) -> Option<Option<Arc<Checkpoints>>> {
+        self.checkpoints.get().cloned()
+    }
+
+    /// The archive's checkpoints, loaded from beside it on first use (blocking). Missing or
+    /// damaged ones are none: ranges then inflate from the entry's start.
+    pub(crate) fn checkpoints(&self, blobs: &dyn Blobs, archive_key: &str) -> Option<Arc<Checkpoints>> {
+        self.checkpoints
+            .get_or_init(|| {
+                let key = beside(archive_key, BlobKind::Checkpoints)?;
+                let bytes = match blobs.open(&key) {
+                    Ok(blob) => blob.source.read_bytes(0, blob.source.len() as usize),
+                    Err(e) => Err(e),
+                };
+                let decoded = bytes.and_then(|b| Checkpoints::decode(&b));
+                match decoded {
+                    Ok(checkpoints) => Some(Arc::new(checkpoints)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        // Never followed: a range of such an entry inflates from its start.
+                        tracing::warn!(key = %key, error = %e, "checkpoints not usable; ranges inflate from the start");
+                        None
+                    }
+                }
+            })
+            .clone()
     }
 }

@@ -9,6 +9,8 @@ mod actions;
 mod artifacts;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/checkpoints.rs"]
+mod checkpoints;
 #[path = "api/compat.rs"]
 mod compat;
 #[path = "api/hot.rs"]

@@ -35,10 +35,14 @@ fn apply(ctx: &Ctx, access: &Access, job_id: i64, change: impl Fn(&Job) -> ApiRe
                 let Some(old) = old.as_ref().filter(|old| now.as_ref() != Some(*old)) else {
                     continue;
                 };
-                // An archive takes its verification outcome with it (kept by the store, or
-                // beside the archive when an earlier version imported it).
-                let beside = crate::blobs::beside(&old.key, BlobKind::Verification);
-                if beside.is_some()
+                // An archive takes with it its verification outcome (kept by the store, or
+                // beside the archive when an earlier version imported it) and its
+                // checkpoints.
+                let beside: Vec<String> = [BlobKind::Verification, BlobKind::Checkpoints]
+                    .into_iter()
+                    .filter_map(|kind| crate::blobs::beside(&old.key, kind))
+                    .collect();
+                if !beside.is_empty()
                     && let Err(e) = store.delete_verification(&old.key)
                 {
                     tracing::warn!(key = %old.key, error = %e, "could not forget a dropped archive's verification");

@@ -4,6 +4,7 @@
 mod actions;
 mod artifacts;
 mod auth;
+mod checkpoints;
 mod compat;
 mod hot;
 mod integrity;

@@ -125,6 +125,9 @@ pub(super) enum EntryAnswer {
     /// A range of a deflated entry: inflate and drop up to the start (in steps that stop
     /// when the client goes away), then the range.
     Skip(Representation, (u64, u64), EntryReader),
+    /// A range of a large deflated entry from its nearest checkpoint: the reader inflates
+    /// from there, the first `u64` bytes are dropped, then the range.
+    Resume(Representation, (u64, u64), u64, Box<dyn Read + Send>),
 }
 
 pub(super) fn respond(answer: EntryAnswer) -> Response {
@@ -147,6 +150,9 @@ pub(super) fn respond(answer: EntryAnswer) -> Response {
         EntryAnswer::Window(rep, (s, e), reader) => rep.partial((s, e), Some(body_of(reader, e - s))),
         EntryAnswer::Skip(rep, (s, e), reader) => {
             rep.partial((s, e), Some(Body::from_stream(artifact_core::stream_window(reader, s, e - s))))
+        }
+        EntryAnswer::Resume(rep, (s, e), skip, reader) => {
+            rep.partial((s, e), Some(Body::from_stream(artifact_core::stream_window(reader, skip, e - s))))
         }
     }
 }

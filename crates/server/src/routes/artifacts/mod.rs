@@ -13,6 +13,7 @@ use self::target::{ByRef, FileById, Target};
 use std::io::Read;
 use std::sync::Arc;
 
+use artifact_core::checkpoints::MIN_ENTRY;
 use artifact_core::{Archive, ArtifactPath, Entry, Index, JobRef, Resolve, Source};
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -226,7 +227,8 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
 /// Finds the entry and decides the answer: verdict, validators, encoding, range, and the
 /// body (read here when small). An entry that did not verify is a 500 before anything else
 /// is looked at, so no face of it (`HEAD`, 304, a range, gzip) answers 2xx. `None`: the
-/// entry is not verified yet and `may_block` is false; ask again from the blocking pool.
+/// entry is not verified yet (or a range of it needs its archive's checkpoints loaded) and
+/// `may_block` is false; ask again from the blocking pool.
 fn answer_entry(
     ctx: &Ctx,
     archive_ref: &BlobRef,
@@ -251,10 +253,11 @@ fn answer_entry(
         let detail = format!("entry {:?} of {} was refused: {why}", entry.display_name(), archive_ref.key);
         return Err(ApiError::Internal(detail));
     }
-    answer_verified(ctx, archive_ref, &blob, &archive, entry, path).map(Some)
+    answer_verified(ctx, archive_ref, &blob, &archive, entry, path, (verdicts, may_block))
 }
 
-/// [`answer_entry`] for an entry whose bytes verified.
+/// [`answer_entry`] for an entry whose bytes verified. `None`: a range of a large deflated
+/// entry needs its archive's checkpoints loaded, and blocking is not allowed.
 fn answer_verified(
     ctx: &Ctx,
     archive_ref: &BlobRef,
@@ -262,7 +265,8 @@ fn answer_verified(
     archive: &Archive<Arc<dyn Source>>,
     entry: Entry,
     path: &ArtifactPath,
-) -> ApiResult<EntryAnswer> {
+    (verdicts, may_block): (&Verdicts, bool),
+) -> ApiResult<Option<EntryAnswer>> {
     let deflated = entry.method() == 8;
     let identity_tag =
         format!("\"{}-{:08x}-{}\"", etag_of(&archive_ref.key).trim_matches('"'), entry.crc32(), entry.size());
@@ -281,10 +285,10 @@ fn answer_verified(
     if let Some(rep) = deflated.then(|| gzip_representation(&identity, &ctx.headers, entry.compressed_size())).flatten()
     {
         if rep.plan(&ctx.headers)? == Plan::NotModified {
-            return Ok(EntryAnswer::NotModified(rep));
+            return Ok(Some(EntryAnswer::NotModified(rep)));
         }
         if ctx.head {
-            return Ok(EntryAnswer::Head(rep, None));
+            return Ok(Some(EntryAnswer::Head(rep, None)));
         }
         let reader = archive.reader(&entry).map_err(ApiError::internal)?;
         if rep.len <= INLINE_MAX {
@@ -295,19 +299,19 @@ fn answer_verified(
                 archive.reader(&entry).and_then(|mut r| Ok(r.read_to_end(&mut bytes)?)).map_err(ApiError::internal)?;
                 keep(ctx, archive_ref, path, &identity, Bytes::from(bytes), Some(entry.compressed_size()), Some(&body));
             }
-            return Ok(EntryAnswer::Inline(rep, None, body));
+            return Ok(Some(EntryAnswer::Inline(rep, None, body)));
         }
-        return Ok(EntryAnswer::Gzip(rep, reader));
+        return Ok(Some(EntryAnswer::Gzip(rep, reader)));
     }
     identity.preconditions(&ctx.headers)?;
     let window = match selection? {
-        Plan::NotModified => return Ok(EntryAnswer::NotModified(identity)),
+        Plan::NotModified => return Ok(Some(EntryAnswer::NotModified(identity))),
         Plan::Partial(r) if r.len() == 1 && r[0] != (0, entry.size()) => Some(r[0]),
         // Several ranges of one entry: the whole entry (RFC 9110 allows ignoring Range).
         Plan::Partial(_) | Plan::Full => None,
     };
     if ctx.head {
-        return Ok(EntryAnswer::Head(identity, window));
+        return Ok(Some(EntryAnswer::Head(identity, window)));
     }
     let mut reader = archive.reader(&entry).map_err(ApiError::internal)?;
     if window.is_none() && entry.size() <= INLINE_MAX {
@@ -317,16 +321,32 @@ fn answer_verified(
         let body = Bytes::from(body);
         let compressed = deflated.then_some(entry.compressed_size());
         keep(ctx, archive_ref, path, &identity, body.clone(), compressed, None);
-        return Ok(EntryAnswer::Inline(identity, None, body));
+        return Ok(Some(EntryAnswer::Inline(identity, None, body)));
     }
-    Ok(match window {
+    Ok(Some(match window {
         None => EntryAnswer::Full(identity, reader),
         Some((s, e)) if !deflated => {
             let data = archive.source().read_stream(reader.data_offset() + s, e - s).map_err(ApiError::internal)?;
             EntryAnswer::Window(identity, (s, e), Box::new(data))
         }
+        Some((s, e)) if entry.size() > MIN_ENTRY => {
+            // From the nearest checkpoint when the archive has them (built when the entry
+            // was verified at import), else inflated from the start.
+            let checkpoints = match verdicts.loaded_checkpoints() {
+                Some(loaded) => loaded,
+                None if may_block => verdicts.checkpoints(&*ctx.state.inner.blobs, &archive_ref.key),
+                None => return Ok(None),
+            };
+            match checkpoints.as_ref().and_then(|c| c.of(&entry)) {
+                Some(points) => {
+                    let (skip, from) = points.resume(archive, &entry, s).map_err(ApiError::internal)?;
+                    EntryAnswer::Resume(identity, (s, e), skip, from)
+                }
+                None => EntryAnswer::Skip(identity, (s, e), reader),
+            }
+        }
         Some((s, e)) => EntryAnswer::Skip(identity, (s, e), reader),
-    })
+    }))
 }
 
 /// Keeps a small entry's verified bytes in the hot-entry memory, by archive key and path:
