@@ -692,3 +692,101 @@ fn a_directory_read_by_count_is_said_with_stats() {
         assert_eq!(stderr(&out), "");
     }
 }
+
+/// A zip of one deflated 10 MiB entry `logs/big.log` of log-like text (over the 8 MiB from
+/// which entries get checkpoints); its bytes.
+fn big_log_zip(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let mut data = Vec::with_capacity(10 << 20);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    while data.len() < 10 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(format!("{:06} step {} took {} ms\n", x % 999_983, x % 977, x % 10_007).as_bytes());
+    }
+    data.truncate(10 << 20);
+    let path = dir.join("big-log.zip");
+    let mut z = ZipWriter::new(fs::File::create(&path).unwrap());
+    let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+    z.start_file("logs/big.log", opts).unwrap();
+    z.write_all(&data).unwrap();
+    z.finish().unwrap();
+    (path, data)
+}
+
+#[test]
+fn cat_with_an_index_cache_keeps_checkpoints_and_reads_them_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (zip, want) = big_log_zip(tmp.path());
+    let cache = tmp.path().join("cache");
+    let cat = |dest: &Path| {
+        artifact([
+            "cat".as_ref(),
+            zip.as_os_str(),
+            "logs/big.log".as_ref(),
+            "--index-cache".as_ref(),
+            cache.as_os_str(),
+            "-o".as_ref(),
+            dest.as_os_str(),
+        ])
+    };
+    // The first time: read once while the checkpoints are made, which are then kept.
+    let first = tmp.path().join("first.log");
+    assert_ok(&cat(&first));
+    assert!(fs::read(&first).unwrap() == want);
+    let kept: Vec<_> = fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].extension().is_some_and(|e| e == "ckpt"));
+    // The next time: from the checkpoints, on all cores; the same bytes.
+    let second = tmp.path().join("second.log");
+    assert_ok(&cat(&second));
+    assert!(fs::read(&second).unwrap() == want);
+    // Damaged checkpoints are not used (and are made again): the same bytes.
+    let mut bytes = fs::read(&kept[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    fs::write(&kept[0], bytes).unwrap();
+    let third = tmp.path().join("third.log");
+    assert_ok(&cat(&third));
+    assert!(fs::read(&third).unwrap() == want);
+    // Small entries and stored ones never get checkpoints.
+    let small = tmp.path().join("small.txt");
+    let out = artifact([
+        "cat".as_ref(),
+        data("infozip-basic.zip").as_os_str(),
+        "big.txt".as_ref(),
+        "--index-cache".as_ref(),
+        cache.as_os_str(),
+        "-o".as_ref(),
+        small.as_os_str(),
+    ]);
+    assert_ok(&out);
+    assert_eq!(fs::read_dir(&cache).unwrap().count(), 1);
+}
+
+#[test]
+fn cat_with_an_index_cache_refuses_a_bad_crc_and_keeps_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (zip, _) = big_log_zip(tmp.path());
+    // The CRC-32 changed in both headers: the data inflates, to bytes that do not have it.
+    let mut bytes = fs::read(&zip).unwrap();
+    bytes[14] ^= 0xff;
+    let cd = bytes.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    bytes[cd + 16] ^= 0xff;
+    fs::write(&zip, bytes).unwrap();
+    let cache = tmp.path().join("cache");
+    let dest = tmp.path().join("out.log");
+    let out = artifact([
+        "cat".as_ref(),
+        zip.as_os_str(),
+        "logs/big.log".as_ref(),
+        "--index-cache".as_ref(),
+        cache.as_os_str(),
+        "-o".as_ref(),
+        dest.as_os_str(),
+    ]);
+    let err = assert_fails(&out, 5);
+    assert!(err.starts_with("artifact: logs/big.log: ") && err.contains("CRC-32 mismatch"), "{err}");
+    assert!(!dest.exists());
+    assert!(!cache.exists() || fs::read_dir(&cache).unwrap().count() == 0, "no checkpoints kept");
+}

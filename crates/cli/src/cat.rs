@@ -1,12 +1,15 @@
 //! `artifact cat`: one entry's bytes, checked, to stdout or to a file.
 
+use std::hash::{Hash, Hasher};
 use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::Path;
 
+use artifact_core::checkpoints::CheckpointingReader;
 use artifact_core::http::RemoteArchives;
-use artifact_core::{ArtifactPath, FileSource, Source, open_entry};
+use artifact_core::{Archive, ArtifactPath, FileSource, Source, open_entry};
 
 use crate::input::{RemoteArgs, url_of};
 
@@ -33,18 +36,27 @@ pub(crate) fn run(
             Origin::Local(FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?)
         }
     };
-    let reader = match &origin {
-        Origin::Remote(url, archives) => archives.open_entry(url, &path),
-        // One look-up: scan the central directory through a small buffer, no map.
-        Origin::Local(source) => open_entry(source, &path),
-    }
-    .map_err(|e| CliError::engine(&path, e))?;
+    let checkpointed = match (&origin, remote.index_cache()) {
+        (Origin::Local(_), Some(dir)) => checkpointed(archive_path, &path, dir)?,
+        _ => None,
+    };
+    let (size, reader): (u64, Box<dyn Read>) = match checkpointed {
+        Some(found) => found,
+        None => {
+            let reader = match &origin {
+                Origin::Remote(url, archives) => archives.open_entry(url, &path),
+                // One look-up: scan the central directory through a small buffer, no map.
+                Origin::Local(source) => open_entry(source, &path),
+            }
+            .map_err(|e| CliError::engine(&path, e))?;
+            (reader.entry().size(), Box::new(reader))
+        }
+    };
     // A progress bar only for a person watching a large entry; scripts see nothing.
-    let size = reader.entry().size();
     let bar = (io::stderr().is_terminal() && size > 1 << 20).then(|| progress_bar(size));
     let mut reader: Box<dyn Read> = match &bar {
         Some(bar) => Box::new(bar.wrap_read(reader)),
-        None => Box::new(reader),
+        None => reader,
     };
     let mut buf = vec![0; COPY_BUFFER];
     match output {
@@ -79,6 +91,71 @@ pub(crate) fn progress_bar(size: u64) -> ProgressBar {
     let style = ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(size).with_style(style)
+}
+
+/// A local archive's deflated entry over 8 MiB, with `--index-cache DIR`: its checkpoints
+/// kept in DIR (by the file's path, size and modification time, and the entry), read on all
+/// cores; or, the first time, read once while they are made, and kept once the entry
+/// verified. `None` for any other entry. The size, and the reader.
+fn checkpointed(
+    archive_path: &Path,
+    path: &ArtifactPath,
+    dir: &Path,
+) -> Result<Option<(u64, Box<dyn Read>)>, CliError> {
+    use artifact_core::checkpoints::{Checkpoints, DEFAULT_SPACING, MIN_ENTRY};
+    let shown = archive_path.display();
+    let source = FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?;
+    let archive = Archive::open(Arc::new(source)).map_err(|e| CliError::engine(&shown, e))?;
+    let entry = archive.find(path).map_err(|e| CliError::engine(path, e))?;
+    if entry.method() != 8 || entry.size() <= MIN_ENTRY {
+        return Ok(None);
+    }
+    let Ok(identity) = artifact_core::file_key(archive_path) else { return Ok(None) };
+    let mut h = std::hash::DefaultHasher::new();
+    (identity, entry.record_offset()).hash(&mut h);
+    let file = dir.join(format!("{:016x}.ckpt", h.finish()));
+    let kept = std::fs::read(&file).ok().and_then(|b| Checkpoints::decode(&b).ok());
+    if let Some(points) = kept.as_ref().and_then(|k| k.of(&entry)) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let reader = Arc::new(points.clone()).parallel_reader(&archive, &entry, threads);
+        return Ok(Some((entry.size(), Box::new(reader.map_err(|e| CliError::engine(path, e))?))));
+    }
+    let reader = CheckpointingReader::new(&archive, &entry, DEFAULT_SPACING).map_err(|e| CliError::engine(path, e))?;
+    Ok(Some((entry.size(), Box::new(KeepAtEnd { reader: Some(reader), record: entry.record_offset(), file }))))
+}
+
+/// Reads through a [`CheckpointingReader`]; at its verified end, writes the checkpoints to
+/// `file` (a failure to write them only means no checkpoints next time).
+struct KeepAtEnd {
+    reader: Option<CheckpointingReader>,
+    record: u64,
+    file: PathBuf,
+}
+
+impl Read for KeepAtEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(reader) = &mut self.reader else { return Ok(0) };
+        let n = reader.read(buf)?;
+        if n == 0
+            && !buf.is_empty()
+            && let Some(points) = self.reader.take().and_then(CheckpointingReader::into_checkpoints)
+        {
+            let mut all = artifact_core::checkpoints::Checkpoints::default();
+            all.entries.insert(self.record, points);
+            let _ = write_atomically(&self.file, &all.encode());
+        }
+        Ok(n)
+    }
+}
+
+/// Writes `bytes` to `file` through a temporary file beside it.
+fn write_atomically(file: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, file)
 }
 
 /// Where the archive is.

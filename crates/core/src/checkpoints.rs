@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use crate::entry::Entry;
-use crate::error::{Error, Result};
+use crate::error::{Corruption, Error, Result};
 use crate::source::Source;
 
 /// Entries larger than this (uncompressed) get checkpoints at import.
@@ -172,68 +172,11 @@ impl EntryCheckpoints {
     /// Inflates `entry` of `archive` once, block by block, and records a checkpoint at the
     /// first block start after every `spacing` bytes of output. The entry's size and CRC-32
     /// are checked as it goes: an entry that does not verify is an error (`InvalidData`),
-    /// as is one that is not deflated. Memory: one 32 KiB window and the input buffer.
+    /// as is one that is not deflated. Memory: the 256 KiB output ring and the input buffer.
     pub fn build<S: Source>(archive: &crate::Archive<S>, entry: &Entry, spacing: u64) -> Result<EntryCheckpoints> {
-        if entry.method() != 8 {
-            return Err(refuse(entry, "not deflated"));
-        }
-        let mut input = archive.reader(entry)?.into_compressed();
-        let mut inflate = RawInflate::new()?;
-        let mut inbuf = vec![0u8; INPUT_CHUNK];
-        let (mut start, mut end) = (0usize, 0usize);
-        // The output goes round a ring, so the window is always at hand. (Larger than the
-        // window: inflate copies each call's output into its own window, all of it when
-        // the output space is 32 KiB or less.)
-        let mut ring = vec![0u8; RING];
-        let mut ring_at = 0usize;
-        let (mut consumed, mut produced, mut last) = (0u64, 0u64, 0u64);
-        let mut crc = crc32fast::Hasher::new();
-        let mut points = Vec::new();
-        let mut eof = false;
-        loop {
-            if start == end && !eof {
-                end = input.read(&mut inbuf).map_err(Error::from_io)?;
-                start = 0;
-                eof = end == 0;
-            }
-            if ring_at == RING {
-                ring_at = 0;
-            }
-            let (used, made, ret) = inflate.run(&inbuf[start..end], &mut ring[ring_at..], libz_rs_sys::Z_BLOCK);
-            crc.update(&ring[ring_at..ring_at + made]);
-            (start, ring_at) = (start + used, ring_at + made);
-            (consumed, produced) = (consumed + used as u64, produced + made as u64);
-            if produced > entry.size() {
-                return Err(refuse(entry, "more data than its declared size"));
-            }
-            match ret {
-                libz_rs_sys::Z_STREAM_END => break,
-                libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
-                _ => return Err(refuse(entry, "corrupt deflate stream")),
-            }
-            if eof && used == 0 && made == 0 {
-                return Err(refuse(entry, "the deflate stream ends early"));
-            }
-            if let Some(bits) = inflate.at_block_start()
-                && produced - last >= spacing
-                && produced < entry.size()
-            {
-                // The window: the last 32 KiB produced (fewer at the very start), which may
-                // wrap round the ring's end.
-                let mut window = Vec::with_capacity(WINDOW);
-                let want = WINDOW.min(produced as usize);
-                if ring_at < want {
-                    window.extend_from_slice(&ring[RING - (want - ring_at)..]);
-                }
-                window.extend_from_slice(&ring[ring_at.saturating_sub(want)..ring_at]);
-                points.push(Checkpoint { out: produced, input: consumed, bits, window: pack(&window) });
-                last = produced;
-            }
-        }
-        if produced != entry.size() || crc.finalize() != entry.crc32() {
-            return Err(refuse(entry, "size or CRC-32 does not match the central directory"));
-        }
-        Ok(EntryCheckpoints { size: entry.size(), crc32: entry.crc32(), compressed: entry.compressed_size(), points })
+        let mut reader = CheckpointingReader::new(archive, entry, spacing)?;
+        io::copy(&mut reader, &mut io::sink()).map_err(Error::from_io)?;
+        reader.into_checkpoints().ok_or_else(|| refuse(entry, "not read to its end"))
     }
 
     /// Whether these checkpoints were built from `entry`.
@@ -279,20 +222,33 @@ impl EntryCheckpoints {
         }
         let offset = offset.min(entry.size());
         let data = archive.reader(entry)?.data_offset();
+        let point = self.nearest(offset);
+        let reader = self.inflater(archive.source(), data, point)?;
+        Ok((offset - point.map_or(0, |p| p.out), Box::new(reader)))
+    }
+
+    /// An inflater of the entry (its data at `data` in `source`) from `point` (`None`: the
+    /// start) to the entry's end.
+    fn inflater<S: Source + ?Sized>(
+        &self,
+        source: &S,
+        data: u64,
+        point: Option<&Checkpoint>,
+    ) -> Result<Inflating<crate::RangeReader>> {
         let mut inflate = RawInflate::new()?;
-        let (out, input) = match self.nearest(offset) {
+        let (out, input) = match point {
             None => (0, 0),
             Some(p) => {
                 if p.bits > 0 {
-                    let byte = archive.source().read_bytes(data + p.input - 1, 1)?;
+                    let byte = source.read_bytes(data + p.input - 1, 1)?;
                     inflate.prime(p.bits, byte[0] >> (8 - p.bits))?;
                 }
                 inflate.set_window(&unpack(&p.window)?)?;
                 (p.out, p.input)
             }
         };
-        let compressed = archive.source().read_stream(data + input, self.compressed - input)?;
-        let reader = Inflating {
+        let compressed = source.read_stream(data + input, self.compressed - input)?;
+        Ok(Inflating {
             inflate,
             input: compressed,
             inbuf: vec![0; INPUT_CHUNK],
@@ -300,8 +256,324 @@ impl EntryCheckpoints {
             end: 0,
             left: self.size - out,
             done: false,
+        })
+    }
+
+    /// The whole entry, verified, its segments (from one checkpoint to the next) inflated
+    /// on up to `threads` threads at once and read in order. Each segment's CRC-32 is
+    /// computed where it is inflated and the entry's is combined from them; a size or
+    /// CRC-32 that does not match the central directory is an error instead of the end
+    /// (the bytes before it were already read, as with any streamed entry). Memory: at
+    /// most `threads + 1` segments (`spacing` bytes each) inflated ahead of the reader.
+    /// Dropping the reader stops the threads after the segment each is inflating.
+    pub fn parallel_reader<S: Source + Clone + 'static>(
+        self: &std::sync::Arc<Self>,
+        archive: &crate::Archive<S>,
+        entry: &Entry,
+        threads: usize,
+    ) -> Result<ParallelReader> {
+        if !self.fits(entry) {
+            return Err(refuse(entry, "checkpoints built for another entry"));
+        }
+        let data = archive.reader(entry)?.data_offset();
+        let source: std::sync::Arc<dyn Source> = std::sync::Arc::new(archive.source().clone());
+        let threads = threads.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for _ in 0..threads {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                loop {
+                    let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    let _ = job.done.send(inflate_segment(job.inflater, job.len));
+                }
+            });
+        }
+        let mut reader = ParallelReader {
+            checkpoints: self.clone(),
+            source,
+            data,
+            name: entry.display_name().into_owned(),
+            jobs: Some(jobs),
+            pending: std::collections::VecDeque::new(),
+            submitted: 0,
+            ahead: threads + 1,
+            current: Vec::new(),
+            at: 0,
+            crc: crc32fast::Hasher::new(),
+            produced: 0,
+            finished: false,
         };
-        Ok((offset - out, Box::new(reader)))
+        reader.submit()?;
+        Ok(reader)
+    }
+
+    /// Segments: from the start, then from each checkpoint.
+    fn segments(&self) -> usize {
+        self.points.len() + 1
+    }
+
+    /// Segment `i`: where it starts (`None`: the entry's start) and its length.
+    fn segment(&self, i: usize) -> (Option<&Checkpoint>, u64) {
+        let start = i.checked_sub(1).map(|j| &self.points[j]);
+        let from = start.map_or(0, |p| p.out);
+        let to = self.points.get(i).map_or(self.size, |p| p.out);
+        (start, to - from)
+    }
+}
+
+/// An entry's bytes, verified, inflated once while its checkpoints are recorded: read it to
+/// its end, then [`into_checkpoints`](Self::into_checkpoints). (What
+/// [`EntryCheckpoints::build`] does with the bytes dropped; a caller that wants the bytes
+/// too, like `artifact cat`, reads them from here at no extra cost.)
+pub struct CheckpointingReader {
+    name: String,
+    size: u64,
+    crc32: u32,
+    compressed_size: u64,
+    input: crate::CompressedReader,
+    inflate: RawInflate,
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// The output goes round a ring, so the window is always at hand. (Larger than the
+    /// window: inflate copies each call's output into its own window, all of it when the
+    /// output space is 32 KiB or less.)
+    ring: Vec<u8>,
+    ring_at: usize,
+    /// Bytes of the ring produced and not yet read.
+    pending: std::ops::Range<usize>,
+    consumed: u64,
+    produced: u64,
+    last: u64,
+    spacing: u64,
+    crc: crc32fast::Hasher,
+    points: Vec<Checkpoint>,
+    verified: bool,
+}
+
+impl std::fmt::Debug for CheckpointingReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointingReader").field("name", &self.name).field("produced", &self.produced).finish()
+    }
+}
+
+impl CheckpointingReader {
+    /// Opens `entry` (deflated; its local header checked) to be read with checkpoints
+    /// every `spacing` bytes of output.
+    pub fn new<S: Source>(archive: &crate::Archive<S>, entry: &Entry, spacing: u64) -> Result<CheckpointingReader> {
+        if entry.method() != 8 {
+            return Err(refuse(entry, "not deflated"));
+        }
+        Ok(CheckpointingReader {
+            name: entry.display_name().into_owned(),
+            size: entry.size(),
+            crc32: entry.crc32(),
+            compressed_size: entry.compressed_size(),
+            input: archive.reader(entry)?.into_compressed(),
+            inflate: RawInflate::new()?,
+            inbuf: vec![0u8; INPUT_CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            ring: vec![0u8; RING],
+            ring_at: 0,
+            pending: 0..0,
+            consumed: 0,
+            produced: 0,
+            last: 0,
+            spacing: spacing.max(1),
+            crc: crc32fast::Hasher::new(),
+            points: Vec::new(),
+            verified: false,
+        })
+    }
+
+    /// The checkpoints, once the entry was read to its end and verified.
+    pub fn into_checkpoints(self) -> Option<EntryCheckpoints> {
+        self.verified.then_some(EntryCheckpoints {
+            size: self.size,
+            crc32: self.crc32,
+            compressed: self.compressed_size,
+            points: self.points,
+        })
+    }
+
+    /// The engine's error for bad deflate data, as the entry reader gives it.
+    fn corrupt(&self, why: &str) -> io::Error {
+        let (name, consumed) = (self.name.clone(), self.consumed);
+        Error::from(Corruption::Deflate { name, consumed, why: why.to_owned() }).into()
+    }
+
+    /// The engine's error for a size or CRC-32 the central directory does not declare.
+    fn mismatch(&self) -> io::Error {
+        let name = self.name.clone();
+        let found = self.crc.clone().finalize();
+        let corruption = if self.produced != self.size {
+            Corruption::SizeMismatch { name, expected: self.size, found: self.produced }
+        } else {
+            Corruption::CrcMismatch { name, expected: self.crc32, found }
+        };
+        Error::from(corruption).into()
+    }
+
+    /// One inflate call: new bytes in `pending`, a checkpoint if one is due.
+    fn step(&mut self) -> io::Result<()> {
+        if self.start == self.end && !self.eof {
+            self.end = self.input.read(&mut self.inbuf)?;
+            self.start = 0;
+            self.eof = self.end == 0;
+        }
+        if self.ring_at == RING {
+            self.ring_at = 0;
+        }
+        let at = self.ring_at;
+        let (used, made, ret) =
+            self.inflate.run(&self.inbuf[self.start..self.end], &mut self.ring[at..], libz_rs_sys::Z_BLOCK);
+        self.crc.update(&self.ring[at..at + made]);
+        (self.start, self.ring_at, self.pending) = (self.start + used, at + made, at..at + made);
+        (self.consumed, self.produced) = (self.consumed + used as u64, self.produced + made as u64);
+        if self.produced > self.size {
+            return Err(self.mismatch());
+        }
+        match ret {
+            libz_rs_sys::Z_STREAM_END => {
+                if self.produced != self.size || self.crc.clone().finalize() != self.crc32 {
+                    return Err(self.mismatch());
+                }
+                self.verified = true;
+                return Ok(());
+            }
+            libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
+            _ => return Err(self.corrupt("invalid deflate data")),
+        }
+        if self.eof && used == 0 && made == 0 {
+            return Err(self.corrupt("the data ends before the deflate stream"));
+        }
+        if let Some(bits) = self.inflate.at_block_start()
+            && self.produced - self.last >= self.spacing
+            && self.produced < self.size
+        {
+            // The window: the last 32 KiB produced (fewer at the very start), which may
+            // wrap round the ring's end.
+            let mut window = Vec::with_capacity(WINDOW);
+            let want = WINDOW.min(self.produced as usize);
+            if self.ring_at < want {
+                window.extend_from_slice(&self.ring[RING - (want - self.ring_at)..]);
+            }
+            window.extend_from_slice(&self.ring[self.ring_at.saturating_sub(want)..self.ring_at]);
+            self.points.push(Checkpoint { out: self.produced, input: self.consumed, bits, window: pack(&window) });
+            self.last = self.produced;
+        }
+        Ok(())
+    }
+}
+
+impl Read for CheckpointingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pending.is_empty() {
+            if self.verified || buf.is_empty() {
+                return Ok(0);
+            }
+            self.step()?;
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.ring[self.pending.start..self.pending.start + n]);
+        self.pending.start += n;
+        Ok(n)
+    }
+}
+
+/// One segment to inflate, and where its outcome goes.
+struct Job {
+    inflater: Inflating<crate::RangeReader>,
+    len: u64,
+    done: std::sync::mpsc::SyncSender<io::Result<(Vec<u8>, crc32fast::Hasher)>>,
+}
+
+/// Inflates `len` bytes and their CRC-32.
+fn inflate_segment(mut inflater: Inflating<crate::RangeReader>, len: u64) -> io::Result<(Vec<u8>, crc32fast::Hasher)> {
+    let mut out = vec![0u8; len as usize];
+    inflater.read_exact(&mut out)?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&out);
+    Ok((out, crc))
+}
+
+/// The whole entry from segments inflated in parallel; see
+/// [`EntryCheckpoints::parallel_reader`].
+pub struct ParallelReader {
+    checkpoints: std::sync::Arc<EntryCheckpoints>,
+    source: std::sync::Arc<dyn Source>,
+    data: u64,
+    name: String,
+    /// Segments to inflate; the threads stop once it is dropped (with the reader).
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    /// Outcomes of submitted segments, in order.
+    pending: std::collections::VecDeque<std::sync::mpsc::Receiver<io::Result<(Vec<u8>, crc32fast::Hasher)>>>,
+    submitted: usize,
+    ahead: usize,
+    current: Vec<u8>,
+    at: usize,
+    crc: crc32fast::Hasher,
+    produced: u64,
+    finished: bool,
+}
+
+impl std::fmt::Debug for ParallelReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParallelReader").field("name", &self.name).field("produced", &self.produced).finish()
+    }
+}
+
+impl ParallelReader {
+    /// Submits segments until `ahead` are pending or none are left.
+    fn submit(&mut self) -> io::Result<()> {
+        let Some(jobs) = &self.jobs else { return Ok(()) };
+        while self.pending.len() < self.ahead && self.submitted < self.checkpoints.segments() {
+            let (start, len) = self.checkpoints.segment(self.submitted);
+            let inflater = self.checkpoints.inflater(&*self.source, self.data, start).map_err(io::Error::other)?;
+            let (done, outcome) = std::sync::mpsc::sync_channel(1);
+            jobs.send(Job { inflater, len, done }).map_err(|_| io::Error::other("the inflating threads stopped"))?;
+            self.pending.push_back(outcome);
+            self.submitted += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Read for ParallelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            let Some(next) = self.pending.pop_front() else {
+                if !self.finished {
+                    let (e, name) = (&self.checkpoints, self.name.clone());
+                    let found = self.crc.clone().finalize();
+                    if self.produced != e.size {
+                        let corruption = Corruption::SizeMismatch { name, expected: e.size, found: self.produced };
+                        return Err(Error::from(corruption).into());
+                    }
+                    if found != e.crc32 {
+                        return Err(Error::from(Corruption::CrcMismatch { name, expected: e.crc32, found }).into());
+                    }
+                    self.finished = true;
+                }
+                return Ok(0);
+            };
+            let (bytes, crc) = next.recv().map_err(|_| io::Error::other("an inflating thread stopped"))??;
+            self.crc.combine(&crc);
+            self.produced += bytes.len() as u64;
+            (self.current, self.at) = (bytes, 0);
+            self.submit()?;
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::{Cursor, Read, Write};
 use std::sync::OnceLock;
 
 use artifact_core::checkpoints::{Checkpoints, DEFAULT_SPACING, EntryCheckpoints};
-use artifact_core::{Archive, ArtifactPath, FileSource, MemorySource};
+use artifact_core::{Archive, ArtifactPath, FileSource, MemorySource, Source};
 use proptest::prelude::*;
 
 /// Text that compresses like logs and reports do: repeated words, varying numbers.
@@ -37,6 +37,15 @@ fn zip_of(data: &[u8], level: i64) -> Vec<u8> {
     w.start_file("big.txt", opts).unwrap();
     w.write_all(data).unwrap();
     w.finish().unwrap().into_inner()
+}
+
+/// Changes the entry's CRC-32 where the zip says it (local header and central directory):
+/// the data still inflates, to bytes that do not have it.
+fn wrong_crc(zip: &mut [u8]) {
+    assert_eq!(&zip[..4], b"PK\x03\x04");
+    zip[14] ^= 0xff;
+    let cd = zip.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    zip[cd + 16] ^= 0xff;
 }
 
 struct Case {
@@ -164,8 +173,7 @@ fn an_entry_that_does_not_verify_builds_no_checkpoints() {
     let data = text(1 << 20, 5);
     let mut zip = zip_of(&data, 6);
     // The central directory's CRC-32 of the entry, changed (the data inflates fine).
-    let cd = zip.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
-    zip[cd + 16] ^= 0xff;
+    wrong_crc(&mut zip);
     let archive = Archive::open(MemorySource::new(zip)).unwrap();
     let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
     assert!(EntryCheckpoints::build(&archive, &entry, 64 << 10).is_err());
@@ -187,11 +195,62 @@ fn verification_builds_checkpoints_for_large_deflated_entries_only_when_asked() 
     assert!(!points.points.is_empty());
     // The same entry with a wrong CRC-32: refused with the usual reason, no checkpoints.
     let mut zip = zip_of(&data, 6);
-    let cd = zip.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
-    zip[cd + 16] ^= 0xff;
+    wrong_crc(&mut zip);
     let archive = Archive::open(MemorySource::new(zip)).unwrap();
     let (outcome, built) = verify_with_checkpoints(&archive, &options).unwrap();
     assert_eq!(outcome.refused.len(), 1);
     assert!(outcome.refused[0].reason.contains("CRC-32"), "{}", outcome.refused[0].reason);
     assert!(built.entries.is_empty());
+}
+
+/// The whole entry through the parallel reader.
+fn read_parallel(archive: &Archive<MemorySource>, cp: &EntryCheckpoints, threads: usize) -> std::io::Result<Vec<u8>> {
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let cp = std::sync::Arc::new(cp.clone());
+    let mut out = Vec::new();
+    cp.parallel_reader(archive, &entry, threads).unwrap().read_to_end(&mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn the_parallel_reader_gives_the_entry_for_any_thread_count() {
+    let c = case();
+    for threads in [1, 2, 3, 8] {
+        assert!(read_parallel(&c.archive, &c.checkpoints, threads).unwrap() == c.data, "{threads} threads");
+    }
+    // An entry whose checkpoints are fewer than the threads, and one with none.
+    let data = text(200_000, 9);
+    let archive = Archive::open(MemorySource::new(zip_of(&data, 6))).unwrap();
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    for spacing in [1, u64::MAX] {
+        let cp = EntryCheckpoints::build(&archive, &entry, spacing).unwrap();
+        assert!(read_parallel(&archive, &cp, 4).unwrap() == data, "spacing {spacing}");
+    }
+}
+
+#[test]
+fn the_parallel_reader_fails_where_the_serial_one_does() {
+    let c = case();
+    let zip = c.archive.source().read_bytes(0, c.archive.source().len() as usize).unwrap().to_vec();
+    // A CRC-32 in the central directory that the bytes do not have, with checkpoints made
+    // to fit it: every segment inflates, the combined CRC-32 gives it away at the end.
+    let mut bad = zip.clone();
+    wrong_crc(&mut bad);
+    let archive = Archive::open(MemorySource::new(bad)).unwrap();
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let mut cp = c.checkpoints.clone();
+    cp.crc32 = entry.crc32();
+    let err = read_parallel(&archive, &cp, 2).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    // Damaged compressed data in the middle: the serial reader fails, and so does this.
+    let mut damaged = zip;
+    let middle = damaged.len() / 2;
+    for b in &mut damaged[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    let archive = Archive::open(MemorySource::new(damaged)).unwrap();
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let mut serial = Vec::new();
+    assert!(archive.reader(&entry).unwrap().read_to_end(&mut serial).is_err());
+    assert!(read_parallel(&archive, &c.checkpoints, 2).is_err());
 }
