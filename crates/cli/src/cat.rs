@@ -1,7 +1,7 @@
 //! `artifact cat`: one entry's bytes, checked, to stdout or to a file.
 
 use std::hash::{Hash, Hasher};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use artifact_core::{Archive, ArtifactPath, FileSource, Source, open_entry};
 use crate::input::{RemoteArgs, url_of};
 
 use crate::error::CliError;
-use crate::output::{COPY_BUFFER, CopyError, TempFile, copy};
+use crate::output::{COPY_BUFFER, CopyError, TempFile};
 
 /// Writes the entry named `name` of `archive` to `output`, or to stdout.
 ///
@@ -40,7 +40,7 @@ pub(crate) fn run(
         (Origin::Local(_), Some(dir)) => checkpointed(archive_path, &path, dir)?,
         _ => None,
     };
-    let (size, reader): (u64, Box<dyn Read>) = match checkpointed {
+    let (size, mut reader): SizedReader = match checkpointed {
         Some(found) => found,
         None => {
             let reader = match &origin {
@@ -49,26 +49,21 @@ pub(crate) fn run(
                 Origin::Local(source) => open_entry(source, &path),
             }
             .map_err(|e| CliError::engine(&path, e))?;
-            (reader.entry().size(), Box::new(reader))
+            (reader.entry().size(), Box::new(BufReader::with_capacity(COPY_BUFFER, reader)))
         }
     };
     // A progress bar only for a person watching a large entry; scripts see nothing.
     let bar = (io::stderr().is_terminal() && size > 1 << 20).then(|| progress_bar(size));
-    let mut reader: Box<dyn Read> = match &bar {
-        Some(bar) => Box::new(bar.wrap_read(reader)),
-        None => reader,
-    };
-    let mut buf = vec![0; COPY_BUFFER];
     match output {
         Some(dest) => {
             let shown = dest.display();
             let mut tmp = TempFile::beside(dest).map_err(|e| CliError::output(&shown, e))?;
-            copy(&mut reader, tmp.file(), &mut buf).map_err(|e| copy_error(&path, &shown, e))?;
+            copy_buffered(&mut reader, tmp.file(), bar.as_ref()).map_err(|e| copy_error(&path, &shown, e))?;
             tmp.persist(dest).map_err(|e| CliError::output(&shown, e))?;
         }
         None => {
             let mut stdout = io::stdout().lock();
-            copy(&mut reader, &mut stdout, &mut buf).map_err(|e| copy_error(&path, "stdout", e))?;
+            copy_buffered(&mut reader, &mut stdout, bar.as_ref()).map_err(|e| copy_error(&path, "stdout", e))?;
             stdout.flush().map_err(|e| CliError::output("stdout", e))?;
         }
     }
@@ -93,16 +88,41 @@ pub(crate) fn progress_bar(size: u64) -> ProgressBar {
     ProgressBar::new(size).with_style(style)
 }
 
+/// An entry's size and a reader of it.
+type SizedReader = (u64, Box<dyn BufRead>);
+
+/// Copies `reader` to `out` from the reader's own buffers (for the parallel reader, the
+/// inflated segments themselves), counting on `bar`.
+fn copy_buffered(reader: &mut dyn BufRead, out: &mut impl Write, bar: Option<&ProgressBar>) -> Result<u64, CopyError> {
+    let mut total = 0u64;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok([]) => return Ok(total),
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(artifact_core::Error::from_io(e))),
+        };
+        out.write_all(chunk).map_err(CopyError::Write)?;
+        let n = chunk.len();
+        reader.consume(n);
+        total += n as u64;
+        if let Some(bar) = bar {
+            bar.inc(n as u64);
+        }
+    }
+}
+
 /// A local archive's deflated entry over 8 MiB, with `--index-cache DIR`: its checkpoints
 /// kept in DIR (by the file's path, size and modification time, and the entry), read on all
 /// cores; or, the first time, read once while they are made, and kept once the entry
-/// verified. `None` for any other entry. The size, and the reader.
-fn checkpointed(
-    archive_path: &Path,
-    path: &ArtifactPath,
-    dir: &Path,
-) -> Result<Option<(u64, Box<dyn Read>)>, CliError> {
+/// verified. `None` for any other entry, and on a single core. The size, and the reader.
+fn checkpointed(archive_path: &Path, path: &ArtifactPath, dir: &Path) -> Result<Option<SizedReader>, CliError> {
     use artifact_core::checkpoints::{Checkpoints, DEFAULT_SPACING, MIN_ENTRY};
+    // One core: nothing to gain (the segments would only cost a copy).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 {
+        return Ok(None);
+    }
     let shown = archive_path.display();
     let source = FileSource::open(archive_path).map_err(|e| CliError::engine(&shown, e.into()))?;
     let archive = Archive::open(Arc::new(source)).map_err(|e| CliError::engine(&shown, e))?;
@@ -116,12 +136,12 @@ fn checkpointed(
     let file = dir.join(format!("{:016x}.ckpt", h.finish()));
     let kept = std::fs::read(&file).ok().and_then(|b| Checkpoints::decode(&b).ok());
     if let Some(points) = kept.as_ref().and_then(|k| k.of(&entry)) {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let reader = Arc::new(points.clone()).parallel_reader(&archive, &entry, threads);
+        let reader = points.parallel_reader(&archive, &entry, threads);
         return Ok(Some((entry.size(), Box::new(reader.map_err(|e| CliError::engine(path, e))?))));
     }
     let reader = CheckpointingReader::new(&archive, &entry, DEFAULT_SPACING).map_err(|e| CliError::engine(path, e))?;
-    Ok(Some((entry.size(), Box::new(KeepAtEnd { reader: Some(reader), record: entry.record_offset(), file }))))
+    let keep = KeepAtEnd { reader: Some(reader), record: entry.record_offset(), file };
+    Ok(Some((entry.size(), Box::new(BufReader::with_capacity(COPY_BUFFER, keep)))))
 }
 
 /// Reads through a [`CheckpointingReader`]; at its verified end, writes the checkpoints to
@@ -141,7 +161,7 @@ impl Read for KeepAtEnd {
             && let Some(points) = self.reader.take().and_then(CheckpointingReader::into_checkpoints)
         {
             let mut all = artifact_core::checkpoints::Checkpoints::default();
-            all.entries.insert(self.record, points);
+            all.entries.insert(self.record, Arc::new(points));
             let _ = write_atomically(&self.file, &all.encode());
         }
         Ok(n)

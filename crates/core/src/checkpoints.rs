@@ -22,7 +22,7 @@
 //! this crate that calls it.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use crate::entry::Entry;
 use crate::error::{Corruption, Error, Result};
@@ -280,15 +280,16 @@ impl EntryCheckpoints {
         let threads = threads.max(1);
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let free: Pool = Pool::default();
         for _ in 0..threads {
-            let queue = queue.clone();
+            let (queue, free) = (queue.clone(), free.clone());
             std::thread::spawn(move || {
                 loop {
                     let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
                         Ok(job) => job,
                         Err(_) => return,
                     };
-                    let _ = job.done.send(inflate_segment(job.inflater, job.len));
+                    let _ = job.done.send(inflate_segment(job.inflater, job.len, &free));
                 }
             });
         }
@@ -299,6 +300,7 @@ impl EntryCheckpoints {
             name: entry.display_name().into_owned(),
             jobs: Some(jobs),
             pending: std::collections::VecDeque::new(),
+            free,
             submitted: 0,
             ahead: threads + 1,
             current: Vec::new(),
@@ -488,19 +490,29 @@ impl Read for CheckpointingReader {
     }
 }
 
+/// A segment's bytes and their CRC-32, or why they could not be inflated.
+type Segment = io::Result<(Vec<u8>, crc32fast::Hasher)>;
+
+/// Buffers to reuse.
+type Pool = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
 /// One segment to inflate, and where its outcome goes.
 struct Job {
     inflater: Inflating<crate::RangeReader>,
     len: u64,
-    done: std::sync::mpsc::SyncSender<io::Result<(Vec<u8>, crc32fast::Hasher)>>,
+    done: std::sync::mpsc::SyncSender<Segment>,
 }
 
-/// Inflates `len` bytes and their CRC-32.
-fn inflate_segment(mut inflater: Inflating<crate::RangeReader>, len: u64) -> io::Result<(Vec<u8>, crc32fast::Hasher)> {
-    let mut out = vec![0u8; len as usize];
-    inflater.read_exact(&mut out)?;
+/// Inflates `len` bytes into a buffer from `free` (or a new one), with their CRC-32.
+fn inflate_segment(mut inflater: Inflating<crate::RangeReader>, len: u64, free: &Pool) -> Segment {
+    let mut out = free.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+    out.resize(len as usize, 0);
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&out);
+    // In pieces that are still in the cache when their CRC-32 is taken.
+    for piece in out.chunks_mut(256 * 1024) {
+        inflater.read_exact(piece)?;
+        crc.update(piece);
+    }
     Ok((out, crc))
 }
 
@@ -514,7 +526,10 @@ pub struct ParallelReader {
     /// Segments to inflate; the threads stop once it is dropped (with the reader).
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     /// Outcomes of submitted segments, in order.
-    pending: std::collections::VecDeque<std::sync::mpsc::Receiver<io::Result<(Vec<u8>, crc32fast::Hasher)>>>,
+    pending: std::collections::VecDeque<std::sync::mpsc::Receiver<Segment>>,
+    /// Segment buffers read and given back, for the threads to fill again (no fresh
+    /// pages, no zeroing).
+    free: Pool,
     submitted: usize,
     ahead: usize,
     current: Vec<u8>,
@@ -548,6 +563,17 @@ impl ParallelReader {
 
 impl Read for ParallelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The segments as they are: a writer can take them without another copy.
+impl BufRead for ParallelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.at == self.current.len() {
             let Some(next) = self.pending.pop_front() else {
                 if !self.finished {
@@ -562,18 +588,23 @@ impl Read for ParallelReader {
                     }
                     self.finished = true;
                 }
-                return Ok(0);
+                return Ok(&[]);
             };
             let (bytes, crc) = next.recv().map_err(|_| io::Error::other("an inflating thread stopped"))??;
             self.crc.combine(&crc);
             self.produced += bytes.len() as u64;
-            (self.current, self.at) = (bytes, 0);
+            let done = std::mem::replace(&mut self.current, bytes);
+            self.at = 0;
+            if done.capacity() > 0 {
+                self.free.lock().unwrap_or_else(|p| p.into_inner()).push(done);
+            }
             self.submit()?;
         }
-        let n = buf.len().min(self.current.len() - self.at);
-        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
+        Ok(&self.current[self.at..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.current.len());
     }
 }
 
@@ -633,12 +664,12 @@ impl<R: Read> Read for Inflating<R> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoints {
     /// By record offset.
-    pub entries: BTreeMap<u64, EntryCheckpoints>,
+    pub entries: BTreeMap<u64, std::sync::Arc<EntryCheckpoints>>,
 }
 
 impl Checkpoints {
     /// The checkpoints of `entry`, if there are any built from it.
-    pub fn of(&self, entry: &Entry) -> Option<&EntryCheckpoints> {
+    pub fn of(&self, entry: &Entry) -> Option<&std::sync::Arc<EntryCheckpoints>> {
         self.entries.get(&entry.record_offset()).filter(|c| c.fits(entry))
     }
 
@@ -687,7 +718,7 @@ impl Checkpoints {
                 let window = r.bytes(len).ok_or_else(truncated)?;
                 points.push(Checkpoint { out, input, bits: bits as u8, window: window.to_vec() });
             }
-            entries.insert(record, EntryCheckpoints { size, crc32, compressed, points });
+            entries.insert(record, std::sync::Arc::new(EntryCheckpoints { size, crc32, compressed, points }));
         }
         if !r.0.is_empty() {
             return Err(bad("bytes after the last entry"));

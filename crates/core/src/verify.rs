@@ -207,7 +207,7 @@ pub fn verify_with_checkpoints<S: Source>(
                         // wrong is read again the usual way, for the usual refusal.
                         match EntryCheckpoints::build(archive, entry, options.spacing) {
                             Ok(built) => {
-                                checkpoints.entries.insert(entry.record_offset(), built);
+                                checkpoints.entries.insert(entry.record_offset(), Arc::new(built));
                                 Ok(Ok(entry.size()))
                             }
                             Err(_) => drain(archive.reader(entry), &mut scratch),

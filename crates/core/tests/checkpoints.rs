@@ -140,7 +140,7 @@ fn the_index_round_trips_and_a_damaged_one_is_refused() {
     let c = case();
     let entry = c.archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
     let mut all = Checkpoints::default();
-    all.entries.insert(entry.record_offset(), c.checkpoints.clone());
+    all.entries.insert(entry.record_offset(), std::sync::Arc::new(c.checkpoints.clone()));
     let bytes = all.encode();
     assert_eq!(Checkpoints::decode(&bytes).unwrap(), all);
     assert!(all.of(&entry).is_some());
@@ -163,7 +163,7 @@ fn default_spacing_keeps_the_index_under_one_percent_of_the_entry() {
     let cp = EntryCheckpoints::build(&archive, &entry, DEFAULT_SPACING).unwrap();
     assert!(cp.points.len() >= 5, "{} checkpoints", cp.points.len());
     let mut all = Checkpoints::default();
-    all.entries.insert(entry.record_offset(), cp);
+    all.entries.insert(entry.record_offset(), std::sync::Arc::new(cp));
     let size = all.encode().len();
     assert!(size * 100 <= data.len(), "index {size} bytes for a {} byte entry", data.len());
 }

@@ -28,6 +28,7 @@ mod hot;
 mod lookups;
 mod model;
 mod pagination;
+mod parallel;
 mod proxy;
 mod query;
 mod resolve;

@@ -102,3 +102,31 @@ async fn a_damaged_checkpoint_index_is_ignored_and_ranges_stay_exact() {
     std::fs::remove_file(&files_in(&w.dir.path().join("data/blobs/checkpoints"))[0]).unwrap();
     assert_ranges_exact(&w, id, &data).await;
 }
+
+#[tokio::test]
+async fn a_whole_large_entry_is_served_exact_and_damage_aborts_it() {
+    let w = World::new();
+    let (id, data) = import_big(&w);
+    let uri = private(&format!("/jobs/{id}/artifacts/logs/big.log"));
+    // Whole, several times (inflated on every core when no other such stream runs).
+    for _ in 0..3 {
+        let (status, body) = w.send_raw(&uri, "reporter").await;
+        assert_eq!(status, 200);
+        assert!(body.unwrap() == data, "not the entry's bytes");
+    }
+    // Damage in the compressed data after import: the body never completes as a 200.
+    let key = w.store.job(id).unwrap().unwrap().archive.unwrap().key;
+    let (folder, name) = key.split_once('/').unwrap();
+    let file = w.dir.path().join("data/blobs").join(folder).join(&name[..2]).join(name);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 256] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&file, bytes).unwrap();
+    for _ in 0..2 {
+        let (status, body) = w.send_raw(&uri, "reporter").await;
+        assert_eq!(status, 200, "headers went out before the damage was reached");
+        assert!(body.is_err(), "a damaged entry's body ended as if complete");
+    }
+}

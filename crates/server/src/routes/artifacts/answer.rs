@@ -125,6 +125,9 @@ pub(super) enum EntryAnswer {
     /// A range of a deflated entry: inflate and drop up to the start (in steps that stop
     /// when the client goes away), then the range.
     Skip(Representation, (u64, u64), EntryReader),
+    /// A whole entry from another verified reader (a large deflated entry inflated from its
+    /// checkpoints on several cores).
+    Stream(Representation, Box<dyn Read + Send>),
     /// A range of a large deflated entry from its nearest checkpoint: the reader inflates
     /// from there, the first `u64` bytes are dropped, then the range.
     Resume(Representation, (u64, u64), u64, Box<dyn Read + Send>),
@@ -138,6 +141,7 @@ pub(super) fn respond(answer: EntryAnswer) -> Response {
         EntryAnswer::Head(rep, None) => rep.full(None),
         EntryAnswer::Head(rep, Some(w)) => rep.partial(w, None),
         EntryAnswer::Full(rep, reader) => rep.full(Some(Body::from_stream(artifact_core::stream_entry(reader)))),
+        EntryAnswer::Stream(rep, reader) => rep.full(Some(Body::from_stream(artifact_core::stream_reader(reader)))),
         EntryAnswer::Gzip(rep, reader) => {
             let (crc, size) = (reader.entry().crc32(), reader.entry().size());
             let csize = reader.entry().compressed_size();

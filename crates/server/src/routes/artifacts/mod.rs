@@ -324,6 +324,19 @@ fn answer_verified(
         return Ok(Some(EntryAnswer::Inline(identity, None, body)));
     }
     Ok(Some(match window {
+        None if deflated && entry.size() > MIN_ENTRY => {
+            // On every core when they are idle: from the checkpoints, if there are any.
+            let Some(checkpoints) = checkpoints_of(ctx, archive_ref, verdicts, may_block) else { return Ok(None) };
+            let parallel = checkpoints.as_ref().and_then(|c| c.of(&entry)).and_then(|points| {
+                let slot = crate::parallel::Slot::take()?;
+                let reader = points.parallel_reader(archive, &entry, slot.threads()).ok()?;
+                Some(slot.hold(reader))
+            });
+            match parallel {
+                Some(reader) => EntryAnswer::Stream(identity, Box::new(reader)),
+                None => EntryAnswer::Full(identity, reader),
+            }
+        }
         None => EntryAnswer::Full(identity, reader),
         Some((s, e)) if !deflated => {
             let data = archive.source().read_stream(reader.data_offset() + s, e - s).map_err(ApiError::internal)?;
@@ -332,11 +345,7 @@ fn answer_verified(
         Some((s, e)) if entry.size() > MIN_ENTRY => {
             // From the nearest checkpoint when the archive has them (built when the entry
             // was verified at import), else inflated from the start.
-            let checkpoints = match verdicts.loaded_checkpoints() {
-                Some(loaded) => loaded,
-                None if may_block => verdicts.checkpoints(&*ctx.state.inner.blobs, &archive_ref.key),
-                None => return Ok(None),
-            };
+            let Some(checkpoints) = checkpoints_of(ctx, archive_ref, verdicts, may_block) else { return Ok(None) };
             match checkpoints.as_ref().and_then(|c| c.of(&entry)) {
                 Some(points) => {
                     let (skip, from) = points.resume(archive, &entry, s).map_err(ApiError::internal)?;
@@ -368,4 +377,19 @@ fn keep(
     entry.compressed = compressed;
     entry.gzip = gzip;
     hot.put(&Arc::from(archive_ref.key.as_str()), path, Arc::new(entry));
+}
+
+/// The archive's checkpoints (inner `None`: it has none), loaded on first use; `None` when
+/// they are not loaded yet and blocking is not allowed.
+fn checkpoints_of(
+    ctx: &Ctx,
+    archive_ref: &BlobRef,
+    verdicts: &Verdicts,
+    may_block: bool,
+) -> Option<Option<Arc<artifact_core::checkpoints::Checkpoints>>> {
+    match verdicts.loaded_checkpoints() {
+        Some(loaded) => Some(loaded),
+        None if may_block => Some(verdicts.checkpoints(&*ctx.state.inner.blobs, &archive_ref.key)),
+        None => None,
+    }
 }
