@@ -5,6 +5,9 @@
 #  - `Range: bytes=-1048576` (the last MiB), `bytes=536870912-537919487` (a MiB in the
 #    middle) and `bytes=0-1048575` (the first MiB): RUNS timed requests each (curl's
 #    time_total), median and max, after one untimed request that loads the index;
+#  - the whole entry (GET, no Range; 3 timed requests): with checkpoints the server inflates
+#    it on every core while no other such stream runs; and 4 whole-entry GETs at once
+#    (wall time of all four: the server busy, each stream on one core);
 #  - every answer compared with the same bytes cut from `artifact cat` of the entry;
 #  - `artifact import` time of the archive (verification builds the checkpoints) and the
 #    index's size.
@@ -70,6 +73,15 @@ for mode in checkpoints none; do
     R[$mode,last]=$(measure $mode "bytes=-$MIB" "$LAST_FIRST" "$((SIZE - 1))")
     R[$mode,mid]=$(measure $mode "bytes=$MID-$((MID + MIB - 1))" "$MID" "$((MID + MIB - 1))")
     R[$mode,first]=$(measure $mode "bytes=0-$((MIB - 1))" 0 "$((MIB - 1))")
+    curl -s -H "PRIVATE-TOKEN: $TOKEN" "$URL" | cmp -s - "$OUT/entry" || { echo "$mode: whole entry differs" >&2; exit 1; }
+    times=()
+    for _ in 1 2 3; do times+=("$(curl -s -o /dev/null -w '%{time_total}' -H "PRIVATE-TOKEN: $TOKEN" "$URL")"); done
+    R[$mode,whole]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1*1000} END{printf "%.0f %.0f", a[2], a[3]}')
+    start=$(date +%s.%N)
+    pids=()
+    for _ in 1 2 3 4; do curl -s -o /dev/null -H "PRIVATE-TOKEN: $TOKEN" "$URL" & pids+=($!); done
+    wait "${pids[@]}"
+    R[$mode,four]=$(echo "($(date +%s.%N) - $start) * 1000" | bc | awk '{printf "%.0f", $1}')
     stop_server
 done
 
@@ -84,3 +96,7 @@ for k in last mid first; do
     read -r b bmax <<<"${R[none,$k]}"
     echo "| $k | $a ms / $amax ms | $b ms / $bmax ms | $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f", a/b}') |"
 done
+read -r a amax <<<"${R[checkpoints,whole]}"
+read -r b bmax <<<"${R[none,whole]}"
+echo "| whole entry (GET, one client) | $a ms / $amax ms | $b ms / $bmax ms | $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.3f", a/b}') |"
+echo "| whole entry, 4 clients at once (wall time of all four) | ${R[checkpoints,four]} ms | ${R[none,four]} ms | $(awk -v a="${R[checkpoints,four]}" -v b="${R[none,four]}" 'BEGIN{printf "%.3f", a/b}') |"
