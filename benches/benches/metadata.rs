@@ -29,6 +29,18 @@ fn metadata(c: &mut Criterion) {
     g.bench_function("decode_all", |b| {
         b.iter(|| black_box(MetadataReader::new(&gz[..]).unwrap().map(Result::unwrap).count()))
     });
+    g.bench_function("decode_all_borrowed", |b| {
+        b.iter(|| {
+            // Every entry parsed, borrowed from the reader's buffer (`next_ref`).
+            let mut reader = MetadataReader::new(&gz[..]).unwrap();
+            let (mut n, mut bytes) = (0usize, 0u64);
+            while let Some(e) = reader.next_ref().unwrap() {
+                n += 1;
+                bytes += e.size().unwrap_or(0) + e.path.len() as u64 + e.mode().map_or(0, str::len) as u64;
+            }
+            black_box((n, bytes))
+        })
+    });
     g.bench_function("baseline_raw_gunzip", |b| {
         b.iter(|| {
             let mut out = Vec::with_capacity(16 << 20);

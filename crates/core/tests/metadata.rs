@@ -183,3 +183,42 @@ fn broken_metadata_says_what_is_wrong_as_a_value() {
     assert!(matches!(problem(&gz(b"GitLab")), MetadataProblem::StringTooLong { max: 4096, .. }));
     assert!(matches!(problem(b"not gzip at all"), MetadataProblem::Gzip(_)));
 }
+
+#[test]
+fn borrowed_entries_are_the_owned_ones_whatever_the_metadata_shape() {
+    // Workhorse's shape, other shapes serde reads (spaces, another order, escapes), and
+    // pairs GitLab skips (bad JSON, an unsafe path, a path that is not UTF-8).
+    let mut plain = Vec::new();
+    string(&mut plain, b"GitLab Build Artifacts Metadata 0.0.2\n");
+    string(&mut plain, b"{}");
+    for (path, meta) in [
+        (&b"a.txt"[..], &b"{\"modified\":1704164646,\"mode\":\"644\",\"crc\":1,\"size\":5,\"zipped\":5}\n"[..]),
+        (b"b/", b"{\"crc\":0,\"size\":0,\"zipped\":0}\n"),
+        (b"b/c.txt", b"{ \"size\": 7, \"mode\": \"600\" }\n"),
+        (b"b/d.txt", b"{\"size\":1,\"comment\":\"quote \\\" and \\u00e9\"}\n"),
+        (b"b/e.txt", b"{\"size\":1,\"mode\":\"644\",\"comment\":\"plain words\"}\n"),
+        (b"bad.json", b"{\"size\":\n"),
+        (b"../escape", b"{\"size\":1}\n"),
+        (b"\xff.bin", b"{\"size\":1}\n"),
+    ] {
+        string(&mut plain, path);
+        string(&mut plain, meta);
+    }
+    let gz = gzip(&plain);
+    let owned: Vec<_> = MetadataReader::new(&gz[..]).unwrap().collect::<Result<_, _>>().unwrap();
+    let mut reader = MetadataReader::new(&gz[..]).unwrap();
+    let mut borrowed = Vec::new();
+    while let Some(e) = reader.next_ref().unwrap() {
+        assert_eq!(e.is_dir(), e.path.ends_with('/'));
+        let m = e.to_metadata();
+        assert_eq!((e.modified(), e.mode(), e.crc(), e.size()), (m.modified, m.mode.as_deref(), m.crc, m.size));
+        assert_eq!((e.zipped(), e.comment()), (m.zipped, m.comment.as_deref()));
+        borrowed.push(metadata::MetadataEntry { path: e.path.to_owned(), metadata: m });
+    }
+    assert_eq!(borrowed, owned);
+    let paths: Vec<&str> = owned.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["a.txt", "b/", "b/c.txt", "b/d.txt", "b/e.txt"]);
+    assert_eq!(owned[3].metadata.comment.as_deref(), Some("quote \" and é"));
+    assert_eq!(owned[4].metadata.comment.as_deref(), Some("plain words"));
+    assert!(reader.next_ref().unwrap().is_none(), "and it stays at the end");
+}

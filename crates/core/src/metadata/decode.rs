@@ -50,6 +50,89 @@ pub struct EntryMetadata {
     pub comment: Option<String>,
 }
 
+/// An entry borrowed from a [`MetadataReader`]'s buffer ([`MetadataReader::next_ref`]).
+#[derive(Debug)]
+pub struct MetadataRef<'a> {
+    /// The entry path; ends in `/` for a directory.
+    pub path: &'a str,
+    /// The metadata JSON (what the flat parser's spans point into).
+    json: &'a [u8],
+    fields: Fields,
+}
+
+/// A pair served: where its path and metadata lie in the reader's buffer, and the metadata.
+type Pair = (std::ops::Range<usize>, std::ops::Range<usize>, Fields);
+
+/// Metadata as the flat parser read it, or as `serde_json` did.
+#[derive(Debug)]
+enum Fields {
+    Flat(Flat),
+    Owned(EntryMetadata),
+}
+
+impl<'a> MetadataRef<'a> {
+    /// Modification time, Unix seconds.
+    pub fn modified(&self) -> Option<i64> {
+        match &self.fields {
+            Fields::Flat(f) => f.modified,
+            Fields::Owned(m) => m.modified,
+        }
+    }
+
+    /// Octal permission bits, like `"644"`.
+    pub fn mode(&self) -> Option<&str> {
+        match &self.fields {
+            Fields::Flat(f) => f.mode.as_ref().map(|s| text_at(self.json, s)),
+            Fields::Owned(m) => m.mode.as_deref(),
+        }
+    }
+
+    /// CRC-32 of the content.
+    pub fn crc(&self) -> Option<u32> {
+        match &self.fields {
+            Fields::Flat(f) => f.crc,
+            Fields::Owned(m) => m.crc,
+        }
+    }
+
+    /// Uncompressed size.
+    pub fn size(&self) -> Option<u64> {
+        match &self.fields {
+            Fields::Flat(f) => f.size,
+            Fields::Owned(m) => m.size,
+        }
+    }
+
+    /// Compressed size.
+    pub fn zipped(&self) -> Option<u64> {
+        match &self.fields {
+            Fields::Flat(f) => f.zipped,
+            Fields::Owned(m) => m.zipped,
+        }
+    }
+
+    /// The entry's comment.
+    pub fn comment(&self) -> Option<&str> {
+        match &self.fields {
+            Fields::Flat(f) => f.comment.as_ref().map(|s| text_at(self.json, s)),
+            Fields::Owned(m) => m.comment.as_deref(),
+        }
+    }
+
+    /// Whether the path names a directory.
+    pub fn is_dir(&self) -> bool {
+        self.path.is_empty() || self.path.ends_with('/')
+    }
+
+    /// The metadata, owned.
+    pub fn to_metadata(&self) -> EntryMetadata {
+        match &self.fields {
+            Fields::Flat(f) => f.to_owned(self.json),
+            Fields::Owned(m) => m.clone(),
+        }
+    }
+}
+
 /// A path and its metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MetadataEntry {
@@ -233,31 +316,65 @@ impl<R: Read> MetadataReader<R> {
     }
 
     fn next_entry(&mut self) -> Result<Option<MetadataEntry>> {
+        let Some((path, meta, fields)) = self.next_pair()? else { return Ok(None) };
+        // Checked by `next_pair`.
+        let path = std::str::from_utf8(&self.buf[path]).unwrap_or_default().to_owned();
+        let metadata = match fields {
+            Fields::Flat(flat) => flat.to_owned(&self.buf[meta]),
+            Fields::Owned(metadata) => metadata,
+        };
+        Ok(Some(MetadataEntry { path, metadata }))
+    }
+
+    /// The next entry, borrowed from the reader's buffer: no allocation for the entries
+    /// GitLab writes (the fastest way through a large `metadata.gz`; the iterator gives
+    /// owned [`MetadataEntry`] values). The same entries, skipped by the same rules.
+    pub fn next_ref(&mut self) -> Result<Option<MetadataRef<'_>>> {
+        let Some((path, meta, fields)) = self.next_pair()? else { return Ok(None) };
+        // Checked by `next_pair`.
+        let path = std::str::from_utf8(&self.buf[path]).unwrap_or_default();
+        Ok(Some(MetadataRef { path, json: &self.buf[meta], fields }))
+    }
+
+    /// The next pair served: where its path and metadata lie in the buffer (valid until the
+    /// next read), and the metadata read.
+    fn next_pair(&mut self) -> Result<Option<Pair>> {
+        if self.done {
+            return Ok(None);
+        }
         loop {
-            let Some((path, meta)) = self.read_pair()? else {
-                return Ok(None);
+            let pair = match self.read_pair() {
+                Ok(Some(pair)) => pair,
+                Ok(None) => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
             };
             self.entries += 1;
             if self.entries > self.limits.max_entries {
+                self.done = true;
                 return Err(bad(MetadataProblem::TooManyEntries { max: self.limits.max_entries }));
             }
-            let Ok(path) = std::str::from_utf8(&self.buf[path]) else {
-                continue;
-            };
-            if unsafe_path(path) {
-                continue;
+            let (path, meta) = pair;
+            match std::str::from_utf8(&self.buf[path.clone()]) {
+                Ok(text) if !unsafe_path(text) => {}
+                _ => continue,
             }
             // The flat parser checks the UTF-8 of what it reads (its strings; the rest is
             // ASCII it matched), so metadata that is not UTF-8 is never read by it.
-            let meta = &self.buf[meta];
-            let metadata = match flat_json(meta) {
-                Some(metadata) => metadata,
-                None => match std::str::from_utf8(meta).ok().and_then(|m| serde_json::from_str(m).ok()) {
-                    Some(metadata) => metadata,
+            let json = &self.buf[meta.clone()];
+            let fields = match flat_json(json) {
+                Some(flat) => Fields::Flat(flat),
+                None => match std::str::from_utf8(json).ok().and_then(|m| serde_json::from_str(m).ok()) {
+                    Some(metadata) => Fields::Owned(metadata),
                     None => continue,
                 },
             };
-            return Ok(Some(MetadataEntry { path: path.to_owned(), metadata }));
+            return Ok(Some((path, meta, fields)));
         }
     }
 
@@ -367,8 +484,13 @@ fn io_error(e: io::Error) -> Error {
 /// `comment`), `,` between them, `}`, then JSON whitespace. Numbers are plain integers in
 /// range, strings hold no escapes and no control characters. `None` for anything else
 /// (other shapes are left to `serde_json`, which decides the same way on what this reads).
-fn flat_json(json: &[u8]) -> Option<EntryMetadata> {
-    let mut m = EntryMetadata::default();
+fn flat_json(json: &[u8]) -> Option<Flat> {
+    let mut m = Flat::default();
+    // Where a string that `string` returned lies in `json`.
+    let span = |text: &str| {
+        let start = text.as_ptr() as usize - json.as_ptr() as usize;
+        start..start + text.len()
+    };
     let mut rest = json.strip_prefix(b"{")?;
     let mut first = true;
     if let Some(r) = key(rest, first, b"modified") {
@@ -377,7 +499,7 @@ fn flat_json(json: &[u8]) -> Option<EntryMetadata> {
     }
     if let Some(r) = key(rest, first, b"mode") {
         let (text, r) = string(r)?;
-        (m.mode, rest, first) = (Some(text.to_owned()), r, false);
+        (m.mode, rest, first) = (Some(span(text)), r, false);
     }
     if let Some(r) = key(rest, first, b"crc") {
         let (n, r) = integer(r, false)?;
@@ -393,16 +515,49 @@ fn flat_json(json: &[u8]) -> Option<EntryMetadata> {
     }
     if let Some(r) = key(rest, first, b"comment") {
         let (text, r) = string(r)?;
-        (m.comment, rest) = (Some(text.to_owned()), r);
+        (m.comment, rest) = (Some(span(text)), r);
     }
     let rest = rest.strip_prefix(b"}")?;
     rest.iter().all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')).then_some(m)
 }
 
+/// What the flat parser read: the fields, its strings as where they lie in the JSON (UTF-8
+/// checked).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Flat {
+    modified: Option<i64>,
+    mode: Option<std::ops::Range<usize>>,
+    crc: Option<u32>,
+    size: Option<u64>,
+    zipped: Option<u64>,
+    comment: Option<std::ops::Range<usize>>,
+}
+
+/// A string the flat parser found in `json` at `span`.
+fn text_at<'a>(json: &'a [u8], span: &std::ops::Range<usize>) -> &'a str {
+    json.get(span.clone()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+}
+
+impl Flat {
+    fn to_owned(&self, json: &[u8]) -> EntryMetadata {
+        EntryMetadata {
+            modified: self.modified,
+            mode: self.mode.as_ref().map(|s| text_at(json, s).to_owned()),
+            crc: self.crc,
+            size: self.size,
+            zipped: self.zipped,
+            comment: self.comment.as_ref().map(|s| text_at(json, s).to_owned()),
+        }
+    }
+}
+
 /// After `"name":` (preceded by `,` unless `first`) at the start of `json`, if it is there.
 fn key<'a>(json: &'a [u8], first: bool, name: &[u8]) -> Option<&'a [u8]> {
     let json = if first { json } else { json.strip_prefix(b",")? };
-    json.strip_prefix(b"\"")?.strip_prefix(name)?.strip_prefix(b"\":")
+    // `"name":` in one comparison.
+    let len = name.len() + 3;
+    let head = json.get(..len)?;
+    (head[0] == b'"' && &head[1..len - 2] == name && &head[len - 2..] == b"\":").then(|| &json[len..])
 }
 
 /// A string without escapes or control characters at the start of `json`: its text and
@@ -419,10 +574,20 @@ fn string(json: &[u8]) -> Option<(&str, &[u8])> {
 /// An integer at the start of `json`: `0` or digits not starting with `0`, with a `-` when
 /// `signed` (and not `-0`); at most 18 digits, so it fits `i64` and the sized fields check
 /// their own range. The value and what follows it.
+#[inline]
 fn integer(json: &[u8], signed: bool) -> Option<(i64, &[u8])> {
     let negative = signed && json.first() == Some(&b'-');
     let json = &json[usize::from(negative)..];
-    let digits = json.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (mut n, mut digits) = (0i64, 0usize);
+    while digits < json.len() {
+        let d = json[digits].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        // Wrapping: a number of more than 18 digits is refused below anyway.
+        n = n.wrapping_mul(10).wrapping_add(i64::from(d));
+        digits += 1;
+    }
     if digits == 0 || digits > 18 || (json[0] == b'0' && (digits > 1 || negative)) {
         return None;
     }
@@ -430,7 +595,6 @@ fn integer(json: &[u8], signed: bool) -> Option<(i64, &[u8])> {
     if matches!(json.get(digits), Some(b'.' | b'e' | b'E')) {
         return None;
     }
-    let n = json[..digits].iter().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
     Some((if negative { -n } else { n }, &json[digits..]))
 }
 
@@ -476,7 +640,7 @@ mod tests {
             r#"{"size":1,"zipped":2}  "#,
         ];
         for json in read {
-            let flat = flat_json(json.as_bytes());
+            let flat = flat_json(json.as_bytes()).map(|f| f.to_owned(json.as_bytes()));
             assert!(flat.is_some(), "{json}");
             assert_eq!(flat, by_serde(json), "{json}");
         }
@@ -528,7 +692,7 @@ mod tests {
                 .collect();
             let json = format!("{{{}}}{}", parts.join(if space { ", " } else { "," }), if space { "\n" } else { "" });
             if let Some(flat) = flat_json(json.as_bytes()) {
-                proptest::prop_assert_eq!(Some(flat), by_serde(&json), "{}", json);
+                proptest::prop_assert_eq!(Some(flat.to_owned(json.as_bytes())), by_serde(&json), "{}", json);
             }
         }
     }

@@ -9,5 +9,5 @@ mod decode;
 mod generate;
 mod gopath;
 
-pub use decode::{EntryMetadata, Limits, MetadataEntry, MetadataReader, is_child_of, is_under};
+pub use decode::{EntryMetadata, Limits, MetadataEntry, MetadataReader, MetadataRef, is_child_of, is_under};
 pub use generate::{HEADER, Tree, generate, tree};
