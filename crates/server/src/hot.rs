@@ -21,8 +21,9 @@ use crate::routes::artifacts::answer::gzip_representation;
 /// The default bound: 64 MiB.
 pub const DEFAULT_ENTRY_CACHE_BYTES: usize = 64 << 20;
 
-/// Bytes counted per entry beside its own (key, headers, bookkeeping).
-const OVERHEAD: u64 = 256;
+/// Bytes counted per entry beside its own (key, headers and the plain answer's headers,
+/// bookkeeping).
+const OVERHEAD: u64 = 1024;
 
 /// One small entry, verified, as it is answered.
 #[derive(Debug)]
@@ -40,12 +41,33 @@ pub(crate) struct Hot {
     /// once a request asked for it. A kept entry never changes (its weight in the memory
     /// must not): the member comes with a new one in its place.
     pub(crate) gzip: Option<Bytes>,
+    /// Every header of the plain `200` (validators, length and all), made once: a request
+    /// with no condition, range or gzip to decide is answered with a copy of them.
+    plain: HeaderMap,
 }
 
 impl Hot {
     /// A kept entry of `bytes` answered with these validators and headers.
     pub(crate) fn new(bytes: Bytes, etag: String, last_modified: Option<SystemTime>, headers: HeaderMap) -> Hot {
-        Hot { bytes, etag, last_modified, headers, compressed: None, gzip: None }
+        let mut hot =
+            Hot { bytes, etag, last_modified, headers, compressed: None, gzip: None, plain: HeaderMap::new() };
+        hot.plain = std::mem::take(hot.identity().full(None).headers_mut());
+        hot
+    }
+
+    /// Whether `requested` leaves nothing to decide: no precondition, no range, and no
+    /// gzip form to choose.
+    fn plain_request(&self, requested: &HeaderMap) -> bool {
+        use axum::http::header;
+        let decided = [
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::IF_UNMODIFIED_SINCE,
+            header::RANGE,
+        ];
+        !decided.iter().any(|h| requested.contains_key(h))
+            && (self.compressed.is_none() || !requested.contains_key(header::ACCEPT_ENCODING))
     }
 
     /// The representation of the entry's own bytes.
@@ -64,6 +86,11 @@ impl Hot {
     /// passthrough for a deflated entry when the client takes it. `None` when the request
     /// wants the gzip form and it is not kept yet.
     pub(crate) fn answer(&self, requested: &HeaderMap, head: bool) -> Option<ApiResult<Response>> {
+        if self.plain_request(requested) {
+            let mut resp = Response::new(if head { Body::empty() } else { Body::from(self.bytes.clone()) });
+            *resp.headers_mut() = self.plain.clone();
+            return Some(Ok(resp));
+        }
         let identity = self.identity();
         if let Some(compressed) = self.compressed
             && let Some(gz) = gzip_representation(&identity, requested, compressed)
@@ -123,6 +150,11 @@ impl HotEntries {
         let items = (bytes / 4096).max(16);
         let cache = (bytes > 0).then(|| quick_cache::sync::Cache::with_weighter(items, bytes as u64, Weight));
         HotEntries { cache }
+    }
+
+    /// Whether anything is kept at all (`--entry-cache-bytes` above 0).
+    pub(crate) fn enabled(&self) -> bool {
+        self.cache.is_some()
     }
 
     /// The entry at `path` of the archive version `version`, if kept.

@@ -371,6 +371,9 @@ fn keep(
     gzip: Option<&Bytes>,
 ) {
     let hot = &ctx.state.inner.hot;
+    if !hot.enabled() {
+        return;
+    }
     // A member kept before stays (the same bytes: keys never change meaning).
     let gzip = gzip.cloned().or_else(|| hot.get(&archive_ref.key, path).and_then(|kept| kept.gzip.clone()));
     let mut entry = Hot::new(bytes, identity.etag.clone(), identity.last_modified, identity.headers.clone());
