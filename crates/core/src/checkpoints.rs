@@ -18,7 +18,7 @@
 //!
 //! Inflating from the middle of a byte needs two calls stock inflate APIs lack (`Z_BLOCK`
 //! with its `data_type` report, and `inflatePrime`): they come from zlib-rs's zlib-compatible
-//! interface (`libz-rs-sys`, pure Rust), wrapped here in [`RawInflate`], the one place in
+//! interface (`libz-rs-sys`, pure Rust), wrapped here in `RawInflate`, the one place in
 //! this crate that calls it.
 
 use std::collections::BTreeMap;
