@@ -264,7 +264,9 @@ impl EntryCheckpoints {
     /// computed where it is inflated and the entry's is combined from them; a size or
     /// CRC-32 that does not match the central directory is an error instead of the end
     /// (the bytes before it were already read, as with any streamed entry). Memory: at
-    /// most `threads + 1` segments (`spacing` bytes each) inflated ahead of the reader.
+    /// most `threads` segments (`spacing` bytes each) inflated ahead of the reader, and one
+    /// only while the reader is the slower side: the lead grows each time the reader has to
+    /// wait for a segment, so a slow consumer (a slow client) holds two segments, not more.
     /// Dropping the reader stops the threads after the segment each is inflating.
     pub fn parallel_reader<S: Source + Clone + 'static>(
         self: &std::sync::Arc<Self>,
@@ -302,7 +304,8 @@ impl EntryCheckpoints {
             pending: std::collections::VecDeque::new(),
             free,
             submitted: 0,
-            ahead: threads + 1,
+            ahead: 1,
+            max_ahead: threads,
             current: Vec::new(),
             at: 0,
             crc: crc32fast::Hasher::new(),
@@ -531,7 +534,9 @@ pub struct ParallelReader {
     /// pages, no zeroing).
     free: Pool,
     submitted: usize,
+    /// Segments inflated ahead now: grows to `max_ahead` while the reader waits for them.
     ahead: usize,
+    max_ahead: usize,
     current: Vec<u8>,
     at: usize,
     crc: crc32fast::Hasher,
@@ -590,7 +595,18 @@ impl BufRead for ParallelReader {
                 }
                 return Ok(&[]);
             };
-            let (bytes, crc) = next.recv().map_err(|_| io::Error::other("an inflating thread stopped"))??;
+            let outcome = match next.try_recv() {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // The reader is faster than the inflating (the first segment is always
+                    // waited for, and says nothing): inflate more at once.
+                    if self.produced > 0 {
+                        self.ahead = (self.ahead + 1).min(self.max_ahead);
+                    }
+                    next.recv().map_err(|_| io::Error::other("an inflating thread stopped"))?
+                }
+            };
+            let (bytes, crc) = outcome?;
             self.crc.combine(&crc);
             self.produced += bytes.len() as u64;
             let done = std::mem::replace(&mut self.current, bytes);
