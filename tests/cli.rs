@@ -714,22 +714,18 @@ fn big_log_zip(dir: &Path) -> (PathBuf, Vec<u8>) {
     (path, data)
 }
 
+/// `artifact cat ZIP ENTRY --index-cache CACHE -o DEST`.
+fn cat_cached(zip: &Path, entry: &str, cache: &Path, dest: &Path) -> Output {
+    let args = ["cat".as_ref(), zip.as_os_str(), entry.as_ref(), "--index-cache".as_ref(), cache.as_os_str()];
+    artifact(args.into_iter().chain(["-o".as_ref(), dest.as_os_str()]))
+}
+
 #[test]
 fn cat_with_an_index_cache_keeps_checkpoints_and_reads_them_back() {
     let tmp = tempfile::tempdir().unwrap();
     let (zip, want) = big_log_zip(tmp.path());
     let cache = tmp.path().join("cache");
-    let cat = |dest: &Path| {
-        artifact([
-            "cat".as_ref(),
-            zip.as_os_str(),
-            "logs/big.log".as_ref(),
-            "--index-cache".as_ref(),
-            cache.as_os_str(),
-            "-o".as_ref(),
-            dest.as_os_str(),
-        ])
-    };
+    let cat = |dest: &Path| cat_cached(&zip, "logs/big.log", &cache, dest);
     // The first time: read once while the checkpoints are made, which are then kept.
     let first = tmp.path().join("first.log");
     assert_ok(&cat(&first));
@@ -751,16 +747,7 @@ fn cat_with_an_index_cache_keeps_checkpoints_and_reads_them_back() {
     assert!(fs::read(&third).unwrap() == want);
     // Small entries and stored ones never get checkpoints.
     let small = tmp.path().join("small.txt");
-    let out = artifact([
-        "cat".as_ref(),
-        data("infozip-basic.zip").as_os_str(),
-        "big.txt".as_ref(),
-        "--index-cache".as_ref(),
-        cache.as_os_str(),
-        "-o".as_ref(),
-        small.as_os_str(),
-    ]);
-    assert_ok(&out);
+    assert_ok(&cat_cached(&data("infozip-basic.zip"), "big.txt", &cache, &small));
     assert_eq!(fs::read_dir(&cache).unwrap().count(), 1);
 }
 
@@ -776,16 +763,7 @@ fn cat_with_an_index_cache_refuses_a_bad_crc_and_keeps_nothing() {
     fs::write(&zip, bytes).unwrap();
     let cache = tmp.path().join("cache");
     let dest = tmp.path().join("out.log");
-    let out = artifact([
-        "cat".as_ref(),
-        zip.as_os_str(),
-        "logs/big.log".as_ref(),
-        "--index-cache".as_ref(),
-        cache.as_os_str(),
-        "-o".as_ref(),
-        dest.as_os_str(),
-    ]);
-    let err = assert_fails(&out, 5);
+    let err = assert_fails(&cat_cached(&zip, "logs/big.log", &cache, &dest), 5);
     assert!(err.starts_with("artifact: logs/big.log: ") && err.contains("CRC-32 mismatch"), "{err}");
     assert!(!dest.exists());
     assert!(!cache.exists() || fs::read_dir(&cache).unwrap().count() == 0, "no checkpoints kept");
