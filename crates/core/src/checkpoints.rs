@@ -263,57 +263,62 @@ impl EntryCheckpoints {
     /// on up to `threads` threads at once and read in order. Each segment's CRC-32 is
     /// computed where it is inflated and the entry's is combined from them; a size or
     /// CRC-32 that does not match the central directory is an error instead of the end
-    /// (the bytes before it were already read, as with any streamed entry). Memory: at
-    /// most `threads` segments (`spacing` bytes each) inflated ahead of the reader, and one
-    /// only while the reader is the slower side: the lead grows each time the reader has to
-    /// wait for a segment, so a slow consumer (a slow client) holds two segments, not more.
-    /// Dropping the reader stops the threads after the segment each is inflating.
+    /// (the bytes before it were already read, as with any streamed entry). The first
+    /// segment is inflated on the reader's thread as it reads; the threads start after it,
+    /// if it was read within [`KEEPING_UP`] (else the rest is read the same way: a slow
+    /// consumer gets no threads). Memory once parallel: at most `threads` segments
+    /// (`spacing` bytes each) ahead of the reader, one while the reader is the slower side
+    /// (the lead grows each time it has to wait for a segment). Dropping the reader stops
+    /// the threads after the segment each is inflating.
     pub fn parallel_reader<S: Source + Clone + 'static>(
         self: &std::sync::Arc<Self>,
         archive: &crate::Archive<S>,
         entry: &Entry,
         threads: usize,
     ) -> Result<ParallelReader> {
+        self.parallel_reader_when(archive, entry, threads, Box::new(|| Some(Box::new(()))))
+    }
+
+    /// [`parallel_reader`](Self::parallel_reader) that goes parallel only for a reader that
+    /// keeps up: the first segment is inflated on the reader's own thread as it reads, and
+    /// only if that took at most [`KEEPING_UP`] does `may` get asked for the right to use
+    /// more threads (a guard, held until the reader is dropped). A slow reader (a slow
+    /// client) stays on one thread to the end and holds no segment buffers.
+    pub fn parallel_reader_when<S: Source + Clone + 'static>(
+        self: &std::sync::Arc<Self>,
+        archive: &crate::Archive<S>,
+        entry: &Entry,
+        threads: usize,
+        may: Gate,
+    ) -> Result<ParallelReader> {
         if !self.fits(entry) {
             return Err(refuse(entry, "checkpoints built for another entry"));
         }
         let data = archive.reader(entry)?.data_offset();
         let source: std::sync::Arc<dyn Source> = std::sync::Arc::new(archive.source().clone());
-        let threads = threads.max(1);
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
-        let free: Pool = Pool::default();
-        for _ in 0..threads {
-            let (queue, free) = (queue.clone(), free.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
-                    };
-                    let _ = job.done.send(inflate_segment(job.inflater, job.len, &free));
-                }
-            });
-        }
-        let mut reader = ParallelReader {
+        let serial = self.inflater(&*source, data, None)?;
+        Ok(ParallelReader {
             checkpoints: self.clone(),
             source,
             data,
             name: entry.display_name().into_owned(),
-            jobs: Some(jobs),
+            threads: threads.max(1),
+            serial: Some(serial),
+            may: Some(may),
+            guard: None,
+            started: std::time::Instant::now(),
+            jobs: None,
             pending: std::collections::VecDeque::new(),
-            free,
+            free: Pool::default(),
             submitted: 0,
             ahead: 1,
-            max_ahead: threads,
+            max_ahead: threads.max(1),
             current: Vec::new(),
             at: 0,
             crc: crc32fast::Hasher::new(),
             produced: 0,
             finished: false,
-        };
-        reader.submit()?;
-        Ok(reader)
+        })
     }
 
     /// Segments: from the start, then from each checkpoint.
@@ -519,6 +524,13 @@ fn inflate_segment(mut inflater: Inflating<crate::RangeReader>, len: u64, free: 
     Ok((out, crc))
 }
 
+/// How long the first segment may take to be read for the reader to go parallel.
+pub const KEEPING_UP: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Asked, once the first segment was read fast enough, for the right to use more threads:
+/// a guard held until the reader is dropped, or `None` (stay on one thread).
+pub type Gate = Box<dyn FnOnce() -> Option<Box<dyn Send>> + Send>;
+
 /// The whole entry from segments inflated in parallel; see
 /// [`EntryCheckpoints::parallel_reader`].
 pub struct ParallelReader {
@@ -526,6 +538,15 @@ pub struct ParallelReader {
     source: std::sync::Arc<dyn Source>,
     data: u64,
     name: String,
+    threads: usize,
+    /// Inflating on the reader's thread: the first segment, and the rest too unless the
+    /// reader went parallel after it.
+    serial: Option<Inflating<crate::RangeReader>>,
+    /// Asked once, after the first segment.
+    may: Option<Gate>,
+    /// What `may` gave: held while the threads run.
+    guard: Option<Box<dyn Send>>,
+    started: std::time::Instant,
     /// Segments to inflate; the threads stop once it is dropped (with the reader).
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     /// Outcomes of submitted segments, in order.
@@ -551,6 +572,73 @@ impl std::fmt::Debug for ParallelReader {
 }
 
 impl ParallelReader {
+    /// Starts the threads; segments are submitted from `self.submitted` on.
+    fn start_threads(&mut self) {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for _ in 0..self.threads {
+            let (queue, free) = (queue.clone(), self.free.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    let _ = job.done.send(inflate_segment(job.inflater, job.len, &free));
+                }
+            });
+        }
+        self.jobs = Some(jobs);
+    }
+
+    /// Where reading on this thread stops for now: the first checkpoint until the decision
+    /// is made, then the end.
+    fn serial_end(&self) -> u64 {
+        match self.checkpoints.points.first() {
+            Some(p) if self.may.is_some() => p.out,
+            _ => self.checkpoints.size,
+        }
+    }
+
+    /// At the first checkpoint, once: a reader that kept up goes parallel (`serial`
+    /// dropped, threads started); otherwise it stays on this thread to the end.
+    fn decide(&mut self) -> io::Result<()> {
+        let Some(boundary) = self.checkpoints.points.first().map(|p| p.out) else { return Ok(()) };
+        if self.produced != boundary {
+            return Ok(());
+        }
+        let Some(may) = self.may.take() else { return Ok(()) };
+        if self.started.elapsed() > KEEPING_UP || self.threads < 2 {
+            return Ok(());
+        }
+        let Some(guard) = may() else { return Ok(()) };
+        self.guard = Some(guard);
+        self.serial = None;
+        self.submitted = 1;
+        self.start_threads();
+        self.submit()
+    }
+
+    /// Reads the next piece on this thread into `current`: up to the first checkpoint
+    /// until the decision is made, then to the end. At the first checkpoint, a reader that
+    /// kept up goes parallel (`serial` dropped, threads started).
+    fn read_serial(&mut self) -> io::Result<()> {
+        self.decide()?;
+        if self.serial.is_none() {
+            return Ok(());
+        }
+        let end = self.serial_end();
+        let Some(serial) = &mut self.serial else { return Ok(()) };
+        let want = (end - self.produced).min(256 * 1024) as usize;
+        self.current.resize(want, 0);
+        let n = serial.read(&mut self.current)?;
+        self.current.truncate(n);
+        self.crc.update(&self.current);
+        self.produced += n as u64;
+        self.at = 0;
+        Ok(())
+    }
+
     /// Submits segments until `ahead` are pending or none are left.
     fn submit(&mut self) -> io::Result<()> {
         let Some(jobs) = &self.jobs else { return Ok(()) };
@@ -568,6 +656,27 @@ impl ParallelReader {
 
 impl Read for ParallelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // On one thread with nothing buffered: straight into `buf` (no buffer of its own,
+        // as a plain entry reader).
+        if self.at == self.current.len() && !buf.is_empty() && self.serial.is_some() {
+            self.decide()?;
+        }
+        if self.at == self.current.len()
+            && !buf.is_empty()
+            && self.produced < self.checkpoints.size
+            && self.serial.is_some()
+        {
+            let end = self.serial_end();
+            if let Some(serial) = &mut self.serial
+                && self.produced < end
+            {
+                let want = buf.len().min((end - self.produced) as usize);
+                let n = serial.read(&mut buf[..want])?;
+                self.crc.update(&buf[..n]);
+                self.produced += n as u64;
+                return Ok(n);
+            }
+        }
         let available = self.fill_buf()?;
         let n = buf.len().min(available.len());
         buf[..n].copy_from_slice(&available[..n]);
@@ -580,6 +689,12 @@ impl Read for ParallelReader {
 impl BufRead for ParallelReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.at == self.current.len() {
+            if self.serial.is_some() && self.produced < self.checkpoints.size {
+                self.read_serial()?;
+                if self.serial.is_some() {
+                    continue;
+                }
+            }
             let Some(next) = self.pending.pop_front() else {
                 if !self.finished {
                     let (e, name) = (&self.checkpoints, self.name.clone());

@@ -254,3 +254,23 @@ fn the_parallel_reader_fails_where_the_serial_one_does() {
     assert!(archive.reader(&entry).unwrap().read_to_end(&mut serial).is_err());
     assert!(read_parallel(&archive, &c.checkpoints, 2).is_err());
 }
+
+#[test]
+fn a_reader_that_keeps_up_asks_the_gate_and_one_refused_reads_on_one_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let c = case();
+    let entry = c.archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let cp = std::sync::Arc::new(c.checkpoints.clone());
+    for grant in [true, false] {
+        let asked = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = asked.clone();
+        let gate: artifact_core::checkpoints::Gate = Box::new(move || {
+            flag.store(true, Ordering::SeqCst);
+            grant.then(|| Box::new(()) as Box<dyn Send>)
+        });
+        let mut out = Vec::new();
+        cp.parallel_reader_when(&c.archive, &entry, 2, gate).unwrap().read_to_end(&mut out).unwrap();
+        assert!(out == c.data, "grant {grant}: not the entry's bytes");
+        assert!(asked.load(Ordering::SeqCst), "a reader reading as fast as it can keeps up");
+    }
+}

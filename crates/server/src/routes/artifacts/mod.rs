@@ -327,10 +327,10 @@ fn answer_verified(
         None if deflated && entry.size() > MIN_ENTRY => {
             // On every core when they are idle: from the checkpoints, if there are any.
             let Some(checkpoints) = checkpoints_of(ctx, archive_ref, verdicts, may_block) else { return Ok(None) };
-            let parallel = checkpoints.as_ref().and_then(|c| c.of(&entry)).and_then(|points| {
-                let slot = crate::parallel::Slot::take()?;
-                let reader = points.parallel_reader(archive, &entry, slot.threads()).ok()?;
-                Some(slot.hold(reader))
+            let candidate = checkpoints.as_ref().and_then(|c| c.of(&entry)).filter(|_| crate::parallel::available());
+            let parallel = candidate.and_then(|points| {
+                let gate = crate::parallel::gate();
+                points.parallel_reader_when(archive, &entry, crate::parallel::threads(), gate).ok()
             });
             match parallel {
                 Some(reader) => EntryAnswer::Stream(identity, Box::new(reader)),
