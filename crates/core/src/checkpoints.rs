@@ -632,6 +632,10 @@ impl ParallelReader {
         let want = (end - self.produced).min(256 * 1024) as usize;
         self.current.resize(want, 0);
         let n = serial.read(&mut self.current)?;
+        if n == 0 {
+            // Never with bytes still due (the inflater errs instead); not a loop if it did.
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the entry ended early"));
+        }
         self.current.truncate(n);
         self.crc.update(&self.current);
         self.produced += n as u64;
@@ -672,6 +676,9 @@ impl Read for ParallelReader {
             {
                 let want = buf.len().min((end - self.produced) as usize);
                 let n = serial.read(&mut buf[..want])?;
+                if n == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the entry ended early"));
+                }
                 self.crc.update(&buf[..n]);
                 self.produced += n as u64;
                 return Ok(n);
