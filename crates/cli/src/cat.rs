@@ -168,14 +168,14 @@ impl Read for KeepAtEnd {
     }
 }
 
-/// Writes `bytes` to `file` through a temporary file beside it.
+/// Writes `bytes` to `file` through a temporary file beside it (removed if anything fails).
 fn write_atomically(file: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, file)
+    let mut tmp = TempFile::beside(file)?;
+    tmp.file().write_all(bytes)?;
+    tmp.persist(file)
 }
 
 /// Where the archive is.

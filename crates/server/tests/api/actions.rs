@@ -167,16 +167,7 @@ async fn actions_on_missing_jobs_are_404_before_403() {
 }
 
 pub(crate) fn count_files(dir: &std::path::Path) -> usize {
-    let mut n = 0;
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            n += count_files(&p);
-        } else {
-            n += 1;
-        }
-    }
-    n
+    crate::support::files_under(dir).len()
 }
 
 #[tokio::test]

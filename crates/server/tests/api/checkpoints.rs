@@ -7,7 +7,7 @@ use std::io::Write;
 use artifact_server::ImportJob;
 use axum::http::Method;
 
-use crate::support::{World, private};
+use crate::support::{World, archive_file, files_under, private};
 
 /// 10 MiB of log-like text: larger than the 8 MiB from which entries get checkpoints.
 fn log_text() -> Vec<u8> {
@@ -39,15 +39,6 @@ fn import_big(w: &World) -> (i64, Vec<u8>) {
     (job["id"].as_i64().unwrap(), data)
 }
 
-fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
-    read.flat_map(|e| {
-        let p = e.unwrap().path();
-        if p.is_dir() { files_in(&p) } else { vec![p] }
-    })
-    .collect()
-}
-
 async fn assert_ranges_exact(w: &World, id: i64, data: &[u8]) {
     let uri = private(&format!("/jobs/{id}/artifacts/logs/big.log"));
     let len = data.len() as u64;
@@ -72,7 +63,7 @@ async fn assert_ranges_exact(w: &World, id: i64, data: &[u8]) {
 async fn ranges_of_a_large_deflated_entry_start_at_checkpoints_and_are_exact() {
     let w = World::new();
     let (id, data) = import_big(&w);
-    let beside = files_in(&w.dir.path().join("data/blobs/checkpoints"));
+    let beside = files_under(&w.dir.path().join("data/blobs/checkpoints"));
     assert_eq!(beside.len(), 1, "one checkpoint index beside the archive");
     let index_len = std::fs::metadata(&beside[0]).unwrap().len();
     assert!(index_len * 100 <= data.len() as u64, "index {index_len} bytes: over 1% of the entry");
@@ -82,14 +73,14 @@ async fn ranges_of_a_large_deflated_entry_start_at_checkpoints_and_are_exact() {
     assert!(r.status == 200 && r.body == data);
     // Erase takes the checkpoints with the archive.
     assert_eq!(w.post(&private(&format!("/jobs/{id}/erase")), "developer").await.status, 201);
-    assert!(files_in(&w.dir.path().join("data/blobs/checkpoints")).is_empty());
+    assert!(files_under(&w.dir.path().join("data/blobs/checkpoints")).is_empty());
 }
 
 #[tokio::test]
 async fn a_damaged_checkpoint_index_is_ignored_and_ranges_stay_exact() {
     let w = World::new();
     let (id, data) = import_big(&w);
-    let beside = files_in(&w.dir.path().join("data/blobs/checkpoints"));
+    let beside = files_under(&w.dir.path().join("data/blobs/checkpoints"));
     // One byte of the index changed (its checksum no longer matches), before first use.
     let mut bytes = std::fs::read(&beside[0]).unwrap();
     let middle = bytes.len() / 2;
@@ -99,7 +90,7 @@ async fn a_damaged_checkpoint_index_is_ignored_and_ranges_stay_exact() {
     // And a missing one.
     let w = World::new();
     let (id, data) = import_big(&w);
-    std::fs::remove_file(&files_in(&w.dir.path().join("data/blobs/checkpoints"))[0]).unwrap();
+    std::fs::remove_file(&files_under(&w.dir.path().join("data/blobs/checkpoints"))[0]).unwrap();
     assert_ranges_exact(&w, id, &data).await;
 }
 
@@ -115,9 +106,7 @@ async fn a_whole_large_entry_is_served_exact_and_damage_aborts_it() {
         assert!(body.unwrap() == data, "not the entry's bytes");
     }
     // Damage in the compressed data after import: the body never completes as a 200.
-    let key = w.store.job(id).unwrap().unwrap().archive.unwrap().key;
-    let (folder, name) = key.split_once('/').unwrap();
-    let file = w.dir.path().join("data/blobs").join(folder).join(&name[..2]).join(name);
+    let file = archive_file(&w, id);
     let mut bytes = std::fs::read(&file).unwrap();
     let middle = bytes.len() / 2;
     for b in &mut bytes[middle..middle + 256] {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use artifact_server::{AppConfig, ImportJob};
 use axum::http::Method;
 
-use crate::support::{Reply, World, fixture, private};
+use crate::support::{Reply, World, archive_file, fixture, private};
 
 /// What a client can tell of an answer.
 fn seen(r: &Reply) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
@@ -66,9 +66,7 @@ async fn a_kept_file_answers_every_face_as_a_file_read_from_its_archive() {
 
 /// Replaces the bytes of job `id`'s archive on disk with zeros, in place (open files see it).
 fn wreck_archive(w: &World, id: i64) {
-    let key = w.store.job(id).unwrap().unwrap().archive.unwrap().key;
-    let (folder, name) = key.split_once('/').unwrap();
-    let file = w.dir.path().join("data/blobs").join(folder).join(&name[..2]).join(name);
+    let file = archive_file(w, id);
     let len = std::fs::metadata(&file).unwrap().len();
     std::fs::write(&file, vec![0u8; len as usize]).unwrap();
 }

@@ -273,3 +273,20 @@ impl Store for OffRuntime {
         off(|| self.0.delete_verification(k))
     }
 }
+
+/// Every file under `dir` (none if it is not there).
+pub(crate) fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
+    read.flat_map(|e| {
+        let p = e.unwrap().path();
+        if p.is_dir() { files_under(&p) } else { vec![p] }
+    })
+    .collect()
+}
+
+/// Where job `id`'s archive lies in the world's local blob folder.
+pub(crate) fn archive_file(w: &World, id: i64) -> PathBuf {
+    let key = w.store.job(id).unwrap().unwrap().archive.unwrap().key;
+    let (folder, name) = key.split_once('/').unwrap();
+    w.dir.path().join("data/blobs").join(folder).join(&name[..2]).join(name)
+}
