@@ -48,6 +48,22 @@ fn metadata(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    g.bench_function("baseline_gunzip_streaming", |b| {
+        // The same inflate and CRC through one reused buffer of the reader's block size: no
+        // output to allocate or fault in, the floor for a decoder that streams.
+        let mut block = vec![0u8; 128 * 1024];
+        b.iter(|| {
+            let mut gunzip = flate2::read::GzDecoder::new(&gz[..]);
+            let mut total = 0usize;
+            loop {
+                match gunzip.read(&mut block).unwrap() {
+                    0 => break,
+                    n => total += n,
+                }
+            }
+            black_box(total)
+        })
+    });
     g.finish();
 }
 

@@ -35,16 +35,16 @@ pub(crate) fn generate(archive_path: &Path, output: Option<&Path>) -> Result<(),
 pub(crate) fn ls(metadata_path: &Path, prefix: &str, recursive: bool, format: Format) -> Result<(), CliError> {
     let shown = metadata_path.display();
     let file = File::open(metadata_path).map_err(|e| CliError::input(&shown, e))?;
-    let reader = MetadataReader::new(BufReader::new(file)).map_err(|e| CliError::engine(&shown, e))?;
+    let mut reader = MetadataReader::new(BufReader::new(file)).map_err(|e| CliError::engine(&shown, e))?;
     let dir = dir_prefix(prefix);
     let mut found = dir.is_empty();
     let mut rows = Vec::new();
-    for entry in reader {
-        let entry = entry.map_err(|e| CliError::engine(&shown, e))?;
+    // Borrowed entries: only the rows listed are copied out of the reader.
+    while let Some(entry) = reader.next_ref().map_err(|e| CliError::engine(&shown, e))? {
         found |= entry.path == dir;
-        let keep = if recursive { md::is_under(&entry.path, &dir) } else { md::is_child_of(&entry.path, &dir) };
+        let keep = if recursive { md::is_under(entry.path, &dir) } else { md::is_child_of(entry.path, &dir) };
         if keep {
-            rows.push(row(entry));
+            rows.push(row(entry.to_entry()));
         }
     }
     if !found {

@@ -101,15 +101,26 @@ pub fn metadata(data: &[u8]) {
 /// Arbitrary bytes decoded as a `metadata.gz` under small limits: entries or a typed error.
 pub fn metadata_decode(data: &[u8]) {
     let limits = Limits { max_entries: 10_000, max_decompressed: 16 << 20, ..Limits::default() };
-    if let Ok(reader) = MetadataReader::with_limits(data, limits) {
-        for entry in reader {
-            match entry {
-                Ok(e) => assert!(!e.path.starts_with('/') && !e.path.contains("//")),
-                Err(Error::Corrupt(_) | Error::Io(_)) => break,
-                Err(other) => panic!("untyped metadata error: {other}"),
+    let Ok(reader) = MetadataReader::with_limits(data, limits) else { return };
+    let mut owned = Vec::new();
+    for entry in reader {
+        match entry {
+            Ok(e) => {
+                assert!(!e.path.starts_with('/') && !e.path.contains("//"));
+                owned.push(e);
             }
+            Err(Error::Corrupt(_) | Error::Io(_)) => break,
+            Err(other) => panic!("untyped metadata error: {other}"),
         }
     }
+    // The borrowing reader serves the same entries, field for field.
+    let Ok(mut reader) = MetadataReader::with_limits(data, limits) else { panic!("opened once, not twice") };
+    let mut served = 0;
+    while let Ok(Some(e)) = reader.next_ref() {
+        assert_eq!(Some(&e.to_entry()), owned.get(served), "entry {served}");
+        served += 1;
+    }
+    assert_eq!(served, owned.len());
 }
 
 /// Entries made from `data` (an archive of stored entries whose names are the lines of
