@@ -79,6 +79,18 @@ pub(crate) enum AdminCommand {
     /// Project members.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Removes what no job refers to and nothing is writing (blobs and temporary files left
+    /// by a killed import, outcomes of archives no job has, stale leases), and prints what
+    /// it removed as JSON. Never anything a job refers to or a running import is writing.
+    Gc {
+        /// Leave alone what is younger than this, and the leases of imports that renewed
+        /// them within it (at least 10 s: imports renew theirs every 2 s).
+        #[arg(long, value_name = "DURATION", default_value = "1 hour")]
+        older_than: String,
+        /// Only print what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +296,18 @@ pub(crate) fn admin(args: AdminArgs) -> Result<(), CliError> {
         }
         AdminCommand::Member(MemberCommand::Add { full_path, user, role }) => {
             admin.add_member(&full_path, &user, &role).map_err(|e| server_error(&"member add", e))
+        }
+        AdminCommand::Gc { older_than, dry_run } => {
+            let grace = artifact_server::parse_duration(&older_than).ok_or_else(|| {
+                CliError::new(
+                    Exit::Usage,
+                    "--older-than",
+                    format!("cannot read {older_than:?}: use e.g. \"1 hour\" or 30m"),
+                )
+            })?;
+            let collected = admin.gc(grace, dry_run).map_err(|e| server_error(&"gc", e))?;
+            let value = serde_json::to_value(&collected).map_err(|e| CliError::new(Exit::Failure, "json", e))?;
+            print_json(&value)
         }
     }
 }

@@ -2,17 +2,18 @@
 //! logs (`artifact admin` and `artifact import`). Everything goes through the [`Store`] and
 //! [`Blobs`] traits, so it works while a server runs on the same data directory.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Seek};
 use std::path::PathBuf;
-use std::sync::Arc;
-
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime};
 
 use artifact_core::{Archive, FileSource, Verification, VerifyOptions};
 use serde_json::Value;
 
-use crate::blobs::{BlobKind, Blobs, random_hex};
+use crate::blobs::{BlobKind, Blobs, new_key, parse_key, random_hex};
 use crate::entities::Render;
 use crate::error::Error;
 use crate::model::{BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When};
@@ -104,6 +105,40 @@ impl ImportJob {
             downstream: None,
             progress: None,
         }
+    }
+}
+
+/// How often an import renews the leases on the blobs it is writing.
+pub const LEASE_RENEWAL: Duration = Duration::from_secs(2);
+
+/// The shortest grace period [`Admin::gc`] accepts: five lease renewals, so that the lease
+/// of an import that is running is never taken for stale.
+pub const MIN_GC_GRACE: Duration = Duration::from_secs(10);
+
+/// What [`Admin::gc`] removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Collected {
+    /// Blobs no job refers to, by key.
+    pub blobs: Vec<String>,
+    /// Temporary files of writes that never finished.
+    pub leftovers: Vec<String>,
+    /// Verification outcomes kept for archives no job refers to.
+    pub verifications: Vec<String>,
+    /// Stale leases given up whose blobs were never written (or are gone).
+    pub leases: Vec<String>,
+    /// Bytes the removed blobs and leftovers held.
+    pub bytes: u64,
+    /// Blobs no job refers to that were kept: an import holds a live lease on them, or
+    /// they are younger than the grace period.
+    pub kept: u64,
+}
+
+/// The key whose lease and references decide over the blob `key`: the archive's for a
+/// blob kept beside an archive, else its own.
+fn owner_of(key: &str) -> String {
+    match parse_key(key) {
+        Some((kind, name)) if kind.rewritable() => format!("{}/{name}", BlobKind::Archive.folder()),
+        _ => key.to_owned(),
     }
 }
 
@@ -239,10 +274,19 @@ impl Admin {
         Ok(self.store.set_member(project.id, user.id, role)?)
     }
 
-    /// Stores a file as a blob, reading it from the start.
-    fn put_file(&self, kind: BlobKind, file: &mut File) -> Result<BlobRef, Error> {
+    /// Stores a file as a blob under `key`, reading it from the start.
+    fn put_file(&self, key: &str, file: &mut File) -> Result<BlobRef, Error> {
         file.rewind().map_err(Error::io("rewinding"))?;
-        self.blobs.put(kind, &mut BufReader::new(file)).map_err(Error::io("storing a blob"))
+        self.blobs.put_at(key, &mut BufReader::new(file)).map_err(Error::io("storing a blob"))
+    }
+
+    /// A fresh key for a `kind` blob, leased before anything is written under it (the
+    /// lease goes in `leases`, renewed until the job is stored).
+    fn leased_key(&self, kind: BlobKind, leases: &Mutex<Vec<String>>) -> Result<String, Error> {
+        let key = new_key(kind).map_err(Error::io("naming a blob"))?;
+        self.store.lease_blobs(std::slice::from_ref(&key), Timestamp::now().0)?;
+        leases.lock().unwrap_or_else(|p| p.into_inner()).push(key.clone());
+        Ok(key)
     }
 
     /// Verifies and stores an artifacts archive and its generated `metadata.gz`, and returns
@@ -252,6 +296,7 @@ impl Admin {
         &self,
         path: &std::path::Path,
         progress: Option<Arc<AtomicU64>>,
+        leases: &Mutex<Vec<String>>,
         stored: &mut Vec<String>,
     ) -> Result<(BlobRef, BlobRef, Verification), Error> {
         let shown = path.display().to_string();
@@ -272,8 +317,9 @@ impl Admin {
             })?;
         let metadata =
             artifact_core::metadata::generate(&entries, Vec::new()).map_err(Error::io("generating metadata.gz"))?;
-        let archive_blob = self.put_file(BlobKind::Archive, &mut file)?;
-        stored.push(archive_blob.key.clone());
+        let key = self.leased_key(BlobKind::Archive, leases)?;
+        stored.push(key.clone());
+        let archive_blob = self.put_file(&key, &mut file)?;
         if !checkpoints.entries.is_empty() {
             let encoded = checkpoints.encode();
             let side = self
@@ -282,14 +328,19 @@ impl Admin {
                 .map_err(Error::io("storing the checkpoints"))?;
             stored.push(side.key);
         }
+        let key = self.leased_key(BlobKind::Metadata, leases)?;
+        stored.push(key.clone());
         let metadata_blob =
-            self.blobs.put(BlobKind::Metadata, &mut metadata.as_slice()).map_err(Error::io("storing metadata.gz"))?;
-        stored.push(metadata_blob.key.clone());
+            self.blobs.put_at(&key, &mut metadata.as_slice()).map_err(Error::io("storing metadata.gz"))?;
         Ok((archive_blob, metadata_blob, verification))
     }
 
     /// Imports a job: its archive verified entry by entry (see [`Imported`]), its log, and
-    /// its pipeline. Nothing is stored if anything fails.
+    /// its pipeline. Nothing is stored if anything fails. The blobs are leased before they
+    /// are written and the leases renewed every [`LEASE_RENEWAL`] until the job that refers
+    /// to them is stored (which gives them up in the same transaction): a concurrent
+    /// [`gc`](Self::gc) never takes them, and if this process is killed they are collected
+    /// once their leases are stale.
     pub fn import(&self, req: &ImportJob) -> Result<Imported, Error> {
         let project = self.project_at(&req.project)?;
         let user = req.user.as_deref().map(|u| self.user_named(u)).transpose()?;
@@ -310,11 +361,29 @@ impl Admin {
             }
         }
         let mut stored: Vec<String> = Vec::new();
-        let result = self.import_with_blobs(req, &project, user.as_ref(), expire_at, &mut stored);
+        let leases = Mutex::new(Vec::new());
+        let (stop, stopped) = mpsc::channel::<()>();
+        let result = std::thread::scope(|scope| {
+            let leases = &leases;
+            scope.spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(LEASE_RENEWAL) {
+                    let keys = leases.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    if let Err(e) = self.store.lease_blobs(&keys, Timestamp::now().0) {
+                        // Missed renewals are harmless while fewer than the grace period.
+                        tracing::warn!(error = %e, "renewing the import's blob leases");
+                    }
+                }
+            });
+            let result = self.import_with_blobs(req, &project, user.as_ref(), expire_at, leases, &mut stored);
+            drop(stop);
+            result
+        });
         if result.is_err() {
-            for key in stored {
-                let _ = self.blobs.delete(&key);
+            for key in &stored {
+                let _ = self.blobs.delete(key);
             }
+            let keys = leases.into_inner().unwrap_or_else(|p| p.into_inner());
+            let _ = self.store.release_blobs(&keys);
         }
         result
     }
@@ -325,11 +394,12 @@ impl Admin {
         project: &Project,
         user: Option<&User>,
         expire_at: Option<Timestamp>,
+        leases: &Mutex<Vec<String>>,
         stored: &mut Vec<String>,
     ) -> Result<Imported, Error> {
         let (archive, metadata, verification) = match &req.artifacts {
             Some(path) => {
-                let (a, m, v) = self.put_artifacts(path, req.progress.clone(), stored)?;
+                let (a, m, v) = self.put_artifacts(path, req.progress.clone(), leases, stored)?;
                 (Some(a), Some(m), Some(v))
             }
             None => (None, None, None),
@@ -337,14 +407,19 @@ impl Admin {
         let trace = match &req.trace {
             Some(path) => {
                 let mut f = File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
-                let t = self.put_file(BlobKind::Trace, &mut f)?;
-                stored.push(t.key.clone());
-                Some(t)
+                let key = self.leased_key(BlobKind::Trace, leases)?;
+                stored.push(key.clone());
+                Some(self.put_file(&key, &mut f)?)
             }
             None => None,
         };
-        let pipeline: Pipeline = match req.pipeline {
-            Some(id) => self.store.pipeline(id)?.ok_or_else(|| invalid(format!("no pipeline {id}")))?,
+        // An existing pipeline, or a new one made in the transaction that stores the job.
+        let (pipeline_id, new_pipeline) = match req.pipeline {
+            Some(id) => {
+                let pipeline: Pipeline =
+                    self.store.pipeline(id)?.ok_or_else(|| invalid(format!("no pipeline {id}")))?;
+                (pipeline.id, None)
+            }
             None => {
                 let sha = match &req.sha {
                     Some(s) => s.clone(),
@@ -354,7 +429,7 @@ impl Admin {
                         &random_hex().map_err(Error::io("sha"))?[..8]
                     ),
                 };
-                self.store.create_pipeline(&NewPipeline {
+                let new = NewPipeline {
                     project_id: project.id,
                     ref_name: req.ref_name.clone(),
                     tag: req.tag,
@@ -362,7 +437,8 @@ impl Admin {
                     source: if req.parent_pipeline.is_some() { "parent_pipeline" } else { "push" }.into(),
                     parent_id: req.parent_pipeline,
                     user_id: user.map(|u| u.id),
-                })?
+                };
+                (0, Some(new))
             }
         };
         let now = Timestamp::now();
@@ -373,7 +449,7 @@ impl Admin {
         let job = Job {
             id: 0,
             project_id: project.id,
-            pipeline_id: pipeline.id,
+            pipeline_id,
             kind: if req.bridge { JobKind::Bridge } else { JobKind::Build },
             name: req.name.clone(),
             stage: req.stage.clone(),
@@ -408,7 +484,9 @@ impl Admin {
             }
             _ => None,
         };
-        let job = match self.store.insert_job(&job, token.as_deref().map(TokenDigest::of).as_ref()) {
+        let held = leases.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let digest = token.as_deref().map(TokenDigest::of);
+        let job = match self.store.insert_imported_job(new_pipeline.as_ref(), &job, digest.as_ref(), &held) {
             Ok(job) => job,
             Err(e) => {
                 if let Some(key) = kept {
@@ -417,13 +495,105 @@ impl Admin {
                 return Err(e.into());
             }
         };
-        // The job refers to its blobs now: whatever fails later must not delete them.
+        // The job refers to its blobs now (and its transaction gave their leases up):
+        // whatever fails later must not delete them.
         stored.clear();
+        leases.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let related = Related::load(&*self.store, std::slice::from_ref(&job))?;
         let mut value = related.render(&self.render(), &job, project).map_err(|e| invalid(format!("{e:?}")))?;
         if let (Some(token), Value::Object(m)) = (token, &mut value) {
             m.insert("token".into(), Value::String(token));
         }
         Ok(Imported { job: value, verification })
+    }
+
+    /// Removes what no job refers to and nothing is writing: blobs, temporary files of
+    /// writes that never finished, verification outcomes of archives no job has, and
+    /// stale leases, all older than `grace` (at least [`MIN_GC_GRACE`]). With `dry_run`,
+    /// only says what it would remove.
+    ///
+    /// Never a blob a job refers to, nor one a running import is writing: the blobs are
+    /// listed first, then the leases, then what the jobs refer to. An import leases a key
+    /// before it writes it and gives the lease up in the transaction that stores the job,
+    /// so every blob listed is seen leased or referred to until it is an orphan. A stale
+    /// lease is taken over with a compare-and-set ([`Store::claim_stale_lease`]) before
+    /// its blob is deleted: if the import stored its job meanwhile, the claim fails and the
+    /// blob stays; if the claim comes first, the import's job insert fails instead.
+    pub fn gc(&self, grace: Duration, dry_run: bool) -> Result<Collected, Error> {
+        if grace < MIN_GC_GRACE {
+            return Err(invalid(format!(
+                "--older-than must be at least {} s (imports renew their leases every {} s)",
+                MIN_GC_GRACE.as_secs(),
+                LEASE_RENEWAL.as_secs()
+            )));
+        }
+        let cutoff = SystemTime::now() - grace;
+        let stale_before = Timestamp::now().0 - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        let listed = self.blobs.list().map_err(Error::io("listing the blobs"))?;
+        let leftovers = self.blobs.leftovers().map_err(Error::io("listing temporary files"))?;
+        let leases: HashMap<String, i64> = self.store.blob_leases()?.into_iter().collect();
+        let referenced = self.store.referenced_blobs()?;
+        let mut collected = Collected::default();
+        let mut claimed: HashSet<String> = HashSet::new();
+        for blob in listed {
+            let owner = owner_of(&blob.key);
+            if referenced.contains(&owner) {
+                continue;
+            }
+            let orphan = match leases.get(&owner) {
+                _ if claimed.contains(&owner) => true,
+                Some(&renewed) if renewed >= stale_before => false,
+                Some(_) if dry_run => true,
+                Some(_) => {
+                    let taken = self.store.claim_stale_lease(&owner, stale_before)?;
+                    if taken {
+                        claimed.insert(owner.clone());
+                    }
+                    taken
+                }
+                None => blob.modified < cutoff,
+            };
+            if !orphan {
+                collected.kept += 1;
+                continue;
+            }
+            if !dry_run {
+                self.blobs.delete(&blob.key).map_err(Error::io(format!("deleting {}", blob.key)))?;
+            }
+            collected.bytes += blob.size;
+            collected.blobs.push(blob.key);
+        }
+        for leftover in leftovers.into_iter().filter(|l| l.modified < cutoff) {
+            if !dry_run {
+                self.blobs.remove_leftover(&leftover.key).map_err(Error::io(format!("deleting {}", leftover.key)))?;
+            }
+            collected.bytes += leftover.size;
+            collected.leftovers.push(leftover.key);
+        }
+        let live =
+            |key: &str| leases.get(key).is_some_and(|&renewed| renewed >= stale_before) && !claimed.contains(key);
+        for key in self.store.verification_keys()? {
+            if !referenced.contains(&key) && !live(&key) {
+                if !dry_run {
+                    self.store.delete_verification(&key)?;
+                }
+                collected.verifications.push(key);
+            }
+        }
+        // Leases that went stale before their blob was written (or whose blob is gone).
+        for (key, renewed) in &leases {
+            if renewed < &stale_before
+                && !claimed.contains(key)
+                && (dry_run || self.store.claim_stale_lease(key, stale_before)?)
+            {
+                collected.leases.push(key.clone());
+            }
+        }
+        for list in
+            [&mut collected.blobs, &mut collected.leftovers, &mut collected.verifications, &mut collected.leases]
+        {
+            list.sort();
+        }
+        Ok(collected)
     }
 }

@@ -73,6 +73,24 @@ pub fn beside(archive_key: &str, kind: BlobKind) -> Option<String> {
     Some(format!("{}/{name}", kind.folder()))
 }
 
+/// A fresh key for a `kind` blob: its folder and 128 random bits. Taken before the blob is
+/// written, so that an import can lease it first (see [`Blobs::put_at`]).
+pub fn new_key(kind: BlobKind) -> io::Result<String> {
+    Ok(format!("{}/{}", kind.folder(), random_hex()?))
+}
+
+/// What [`Blobs::list`] and [`Blobs::leftovers`] find: a key (or a leftover's name), its
+/// size and when it was last written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The blob's key, or the leftover's name (`tmp/<name>.part`).
+    pub key: String,
+    /// Bytes.
+    pub size: u64,
+    /// Last written.
+    pub modified: SystemTime,
+}
+
 /// An opened blob: its bytes as a ranged source and when it was written.
 #[derive(Clone)]
 pub struct OpenBlob {
@@ -94,7 +112,23 @@ impl fmt::Debug for OpenBlob {
 /// Stores and opens blobs. See the module docs.
 pub trait Blobs: Send + Sync + fmt::Debug {
     /// Stores everything `from` yields under a new key.
-    fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef>;
+    fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
+        self.put_at(&new_key(kind)?, from)
+    }
+    /// Stores everything `from` yields under `key`, a fresh key from [`new_key`].
+    fn put_at(&self, key: &str, from: &mut dyn Read) -> io::Result<BlobRef>;
+    /// Every blob stored, by key (what `artifact admin gc` compares with the store).
+    fn list(&self) -> io::Result<Vec<Listed>>;
+    /// What writes that never finished left behind (a process killed mid-write): local
+    /// temporary files. A write in progress keeps its leftover's time fresh.
+    fn leftovers(&self) -> io::Result<Vec<Listed>> {
+        Ok(Vec::new())
+    }
+    /// Removes a leftover named by [`Blobs::leftovers`].
+    fn remove_leftover(&self, name: &str) -> io::Result<()> {
+        let _ = name;
+        Ok(())
+    }
     /// Stores everything `from` yields as the `kind` blob of the archive `archive_key`,
     /// under [`beside`]`(archive_key, kind)`, replacing any blob there.
     fn put_beside(&self, archive_key: &str, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef>;
@@ -149,8 +183,56 @@ impl Blobs for LocalBlobs {
         if meta.is_dir() { Ok(()) } else { Err(io::Error::other("the blob folder's tmp is not a folder")) }
     }
 
-    fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
-        self.put_named(kind, &random_hex()?, from)
+    fn put_at(&self, key: &str, from: &mut dyn Read) -> io::Result<BlobRef> {
+        let (kind, name) =
+            parse_key(key).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "malformed blob key"))?;
+        self.put_named(kind, name, from)
+    }
+
+    /// Walks `<root>/<kind>/<2 hex>/`; files that are not well-formed keys are not blobs.
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        let mut found = Vec::new();
+        for kind in BlobKind::ALL {
+            for dir in read_dir_if_any(&self.root.join(kind.folder()))? {
+                let dir = dir?;
+                if !dir.file_type()?.is_dir() {
+                    continue;
+                }
+                for file in read_dir_if_any(&dir.path())? {
+                    let file = file?;
+                    let key = format!("{}/{}", kind.folder(), file.file_name().to_string_lossy());
+                    if parse_key(&key).is_none() || self.path_of(&key)? != file.path() {
+                        continue;
+                    }
+                    let meta = file.metadata()?;
+                    found.push(Listed { key, size: meta.len(), modified: meta.modified()? });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The temporary files in `<root>/tmp`.
+    fn leftovers(&self) -> io::Result<Vec<Listed>> {
+        let mut found = Vec::new();
+        for file in read_dir_if_any(&self.root.join("tmp"))? {
+            let file = file?;
+            let name = file.file_name().to_string_lossy().into_owned();
+            if leftover_name(&name) {
+                let meta = file.metadata()?;
+                found.push(Listed { key: format!("tmp/{name}"), size: meta.len(), modified: meta.modified()? });
+            }
+        }
+        Ok(found)
+    }
+
+    fn remove_leftover(&self, name: &str) -> io::Result<()> {
+        let file = name.strip_prefix("tmp/").filter(|f| leftover_name(f));
+        let file = file.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a leftover's name"))?;
+        match fs::remove_file(self.root.join("tmp").join(file)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 
     fn put_beside(&self, archive_key: &str, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
@@ -173,6 +255,20 @@ impl Blobs for LocalBlobs {
             other => other,
         }
     }
+}
+
+/// The entries of `dir`, none if it does not exist.
+fn read_dir_if_any(dir: &Path) -> io::Result<Vec<io::Result<fs::DirEntry>>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `name` is a temporary file's name as [`LocalBlobs`] makes them (`<32 hex>.part`).
+fn leftover_name(name: &str) -> bool {
+    name.strip_suffix(".part").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl LocalBlobs {

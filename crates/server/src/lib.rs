@@ -40,8 +40,8 @@ mod store;
 mod time;
 mod verdicts;
 
-pub use crate::admin::{Admin, ImportJob, Imported, TokenRef};
-pub use crate::blobs::{BlobKind, Blobs, LocalBlobs, OpenBlob, beside};
+pub use crate::admin::{Admin, Collected, ImportJob, Imported, LEASE_RENEWAL, MIN_GC_GRACE, TokenRef};
+pub use crate::blobs::{BlobKind, Blobs, Listed, LocalBlobs, OpenBlob, beside, new_key};
 pub use crate::data::DataDir;
 pub use crate::demo::{DEMO_PROJECT, Demo, seed_demo};
 pub use crate::error::Error;

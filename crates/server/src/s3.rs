@@ -24,7 +24,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig, WriteMultipart};
 
-use crate::blobs::{BlobKind, Blobs, OpenBlob, beside, random_hex};
+use crate::blobs::{BlobKind, Blobs, Listed, OpenBlob, beside};
 use crate::model::BlobRef;
 
 /// Multipart part size: S3's minimum (except for the last part).
@@ -240,9 +240,36 @@ impl Blobs for S3Blobs {
         }
     }
 
-    fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {
-        let key = format!("{}/{}", kind.folder(), random_hex()?);
-        self.upload(key, from)
+    fn put_at(&self, key: &str, from: &mut dyn Read) -> io::Result<BlobRef> {
+        self.upload(key.to_owned(), from)
+    }
+
+    /// One listing of the bucket under the prefix (paged by the client); objects whose
+    /// names are not well-formed keys are not blobs. (Parts of a multipart upload that was
+    /// never completed are not objects and are not listed: a bucket lifecycle rule,
+    /// `AbortIncompleteMultipartUpload`, removes them; see `docs/operations.md`.)
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        let store = self.store.clone();
+        let prefix = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
+        let objects = run(&self.handle, async move {
+            let mut listing = store.list(prefix.as_ref());
+            let mut objects = Vec::new();
+            while let Some(meta) = listing.next().await {
+                objects.push(meta?);
+            }
+            Ok::<_, object_store::Error>(objects)
+        })
+        .map_err(to_io)?;
+        let skip = if self.prefix.is_empty() { 0 } else { self.prefix.len() + 1 };
+        Ok(objects
+            .into_iter()
+            .filter_map(|meta| {
+                let key = meta.location.as_ref().get(skip..)?.to_owned();
+                crate::blobs::parse_key(&key)?;
+                let modified = UNIX_EPOCH + Duration::from_millis(meta.last_modified.timestamp_millis().max(0) as u64);
+                Some(Listed { key, size: meta.size, modified })
+            })
+            .collect())
     }
 
     fn put_beside(&self, archive_key: &str, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {

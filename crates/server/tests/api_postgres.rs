@@ -13,6 +13,8 @@ mod auth;
 mod checkpoints;
 #[path = "api/compat.rs"]
 mod compat;
+#[path = "api/gc.rs"]
+mod gc;
 #[path = "api/hot.rs"]
 mod hot;
 #[path = "api/integrity.rs"]

@@ -317,3 +317,38 @@ fn a_bucket_that_goes_away_is_a_prompt_error_and_reads_recover_by_themselves() {
     drop(blobs);
     drop(runtime);
 }
+
+#[test]
+fn list_finds_every_blob_with_its_size_and_nothing_else() {
+    for l in layers() {
+        let small = l.blobs.put(BlobKind::Trace, &mut &b"a log"[..]).unwrap();
+        let key = artifact_server::new_key(BlobKind::Archive).unwrap();
+        let large = l.blobs.put_at(&key, &mut &pattern(6 << 20)[..]).unwrap();
+        assert_eq!(large.key, key, "{}", l.name);
+        let side = l.blobs.put_beside(&key, BlobKind::Checkpoints, &mut &b"cp"[..]).unwrap();
+        let mut listed: Vec<(String, u64)> = l.blobs.list().unwrap().into_iter().map(|b| (b.key, b.size)).collect();
+        listed.sort();
+        let mut expected = vec![(small.key, 5), (large.key, 6 << 20), (side.key, 2)];
+        expected.sort();
+        assert_eq!(listed, expected, "{}", l.name);
+        assert!(l.blobs.list().unwrap().iter().all(|b| b.modified > std::time::UNIX_EPOCH));
+        assert!(l.blobs.leftovers().unwrap().is_empty(), "{}", l.name);
+    }
+}
+
+#[test]
+fn a_local_write_that_never_finished_is_a_leftover_until_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = LocalBlobs::open(dir.path()).unwrap();
+    let part = dir.path().join("tmp").join(format!("{}.part", "0f".repeat(16)));
+    std::fs::write(&part, b"half").unwrap();
+    std::fs::write(dir.path().join("tmp/unrelated.txt"), b"not ours").unwrap();
+    let leftovers = blobs.leftovers().unwrap();
+    assert_eq!(leftovers.len(), 1);
+    assert_eq!(leftovers[0].size, 4);
+    assert!(blobs.list().unwrap().is_empty(), "a leftover is not a blob");
+    assert!(blobs.remove_leftover("tmp/../archive/x").is_err(), "only leftovers' names");
+    blobs.remove_leftover(&leftovers[0].key).unwrap();
+    assert!(!part.exists());
+    assert!(dir.path().join("tmp/unrelated.txt").exists());
+}

@@ -223,4 +223,34 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Forgets the outcome kept for `archive_key` (its archive was dropped or never
     /// referred to).
     fn delete_verification(&self, archive_key: &str) -> StoreResult<()>;
+
+    /// Stores an imported job, in its new pipeline when `pipeline` is given (then the job's
+    /// `pipeline_id` is ignored), and gives up the `leases` on its blobs, all in one
+    /// transaction: a failure or a crash leaves none of it. Fails with
+    /// [`StoreError::Missing`] if any of the leases is gone (`artifact admin gc` collected
+    /// its blobs after it went stale), so that no job ever refers to a collected blob.
+    fn insert_imported_job(
+        &self,
+        pipeline: Option<&NewPipeline>,
+        job: &Job,
+        token: Option<&TokenDigest>,
+        leases: &[String],
+    ) -> StoreResult<Job>;
+
+    /// Takes or renews the leases on blob keys that an import is writing and no job refers
+    /// to yet, as of `now_ms`: `artifact admin gc` leaves a leased blob alone until its lease
+    /// is older than its grace period (see `docs/operations.md`).
+    fn lease_blobs(&self, keys: &[String], now_ms: i64) -> StoreResult<()>;
+    /// Gives leases up (the import failed and deleted its blobs).
+    fn release_blobs(&self, keys: &[String]) -> StoreResult<()>;
+    /// Takes over the lease on `key` if it was last renewed before `stale_before_ms`: true
+    /// if it was (the lease is gone, the blob is the caller's to delete), false if it was
+    /// renewed since or given up with its job stored.
+    fn claim_stale_lease(&self, key: &str, stale_before_ms: i64) -> StoreResult<bool>;
+    /// Every lease: a key and when it was last renewed (Unix milliseconds).
+    fn blob_leases(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// Every blob key a job refers to (archive, `metadata.gz`, log).
+    fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>>;
+    /// The archive keys with a kept verification outcome.
+    fn verification_keys(&self) -> StoreResult<Vec<String>>;
 }

@@ -124,6 +124,13 @@ CREATE TABLE verifications (
     outcome TEXT NOT NULL
 );
 "#,
+    // Leases on the blobs an import is writing before a job refers to them.
+    r#"
+CREATE TABLE blob_leases (
+    key TEXT PRIMARY KEY,
+    renewed_at BIGINT NOT NULL
+);
+"#,
 ];
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -390,6 +397,68 @@ fn job_state(job: &Job) -> Params {
     ]
 }
 
+/// Numbers and inserts a new pipeline (in the caller's transaction); the project's row lock
+/// serialises its pipelines' numbering across replicas.
+fn insert_pipeline(tx: &mut impl GenericClient, new: &NewPipeline, now: Timestamp) -> StoreResult<Pipeline> {
+    tx.execute("SELECT id FROM projects WHERE id = $1 FOR UPDATE", &[&new.project_id]).map_err(db)?;
+    let iid: i64 = tx
+        .query_one("SELECT COALESCE(MAX(iid), 0) + 1 FROM pipelines WHERE project_id = $1", &[&new.project_id])
+        .map_err(db)?
+        .get(0);
+    let status = Status::Created.as_str();
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO pipelines (iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+            &[
+                &iid,
+                &new.project_id,
+                &new.ref_name,
+                &new.tag,
+                &new.sha,
+                &status,
+                &new.source,
+                &new.parent_id,
+                &new.user_id,
+                &now.0,
+            ],
+        )
+        .map_err(db)?
+        .get(0);
+    Ok(Pipeline {
+        id,
+        iid,
+        project_id: new.project_id,
+        ref_name: new.ref_name.clone(),
+        tag: new.tag,
+        sha: new.sha.clone(),
+        status: Status::Created,
+        source: new.source.clone(),
+        parent_id: new.parent_id,
+        user_id: new.user_id,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Inserts a job, makes a bridge's downstream pipeline its child, refreshes the pipeline's
+/// status and announces the change (in the caller's transaction).
+fn insert_job_tx(tx: &mut impl GenericClient, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job> {
+    let id = insert_job_row(tx, job, token).map_err(db)?;
+    if let (JobKind::Bridge, Some(child)) = (job.kind, job.downstream_pipeline_id) {
+        // A pipeline a bridge triggers is that pipeline's child, unless it has a parent.
+        tx.execute(
+            "UPDATE pipelines SET parent_id = $1, source = 'parent_pipeline' \
+             WHERE id = $2 AND parent_id IS NULL AND id != $1",
+            &[&job.pipeline_id, &child],
+        )
+        .map_err(db)?;
+    }
+    refresh_pipeline(tx, job.pipeline_id)?;
+    notify(tx)?;
+    Ok(Job { id, ..job.clone() })
+}
+
 fn insert_job_row(c: &mut impl GenericClient, job: &Job, token: Option<&TokenDigest>) -> Result<i64, postgres::Error> {
     let mut values: Params = vec![
         Box::new(job.project_id),
@@ -607,50 +676,11 @@ impl Store for PostgresStore {
     }
 
     fn create_pipeline(&self, new: &NewPipeline) -> StoreResult<Pipeline> {
-        let now = Timestamp::now();
         let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(db)?;
-        // The project's row lock serialises its pipelines' numbering across replicas.
-        tx.execute("SELECT id FROM projects WHERE id = $1 FOR UPDATE", &[&new.project_id]).map_err(db)?;
-        let iid: i64 = tx
-            .query_one("SELECT COALESCE(MAX(iid), 0) + 1 FROM pipelines WHERE project_id = $1", &[&new.project_id])
-            .map_err(db)?
-            .get(0);
-        let status = Status::Created.as_str();
-        let id: i64 = tx
-            .query_one(
-                "INSERT INTO pipelines (iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-                &[
-                    &iid,
-                    &new.project_id,
-                    &new.ref_name,
-                    &new.tag,
-                    &new.sha,
-                    &status,
-                    &new.source,
-                    &new.parent_id,
-                    &new.user_id,
-                    &now.0,
-                ],
-            )
-            .map_err(db)?
-            .get(0);
+        let pipeline = insert_pipeline(&mut tx, new, Timestamp::now())?;
         tx.commit().map_err(db)?;
-        Ok(Pipeline {
-            id,
-            iid,
-            project_id: new.project_id,
-            ref_name: new.ref_name.clone(),
-            tag: new.tag,
-            sha: new.sha.clone(),
-            status: Status::Created,
-            source: new.source.clone(),
-            parent_id: new.parent_id,
-            user_id: new.user_id,
-            created_at: now,
-            updated_at: now,
-        })
+        Ok(pipeline)
     }
 
     fn pipeline(&self, id: i64) -> StoreResult<Option<Pipeline>> {
@@ -663,20 +693,9 @@ impl Store for PostgresStore {
     fn insert_job(&self, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job> {
         let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(db)?;
-        let id = insert_job_row(&mut tx, job, token).map_err(db)?;
-        if let (JobKind::Bridge, Some(child)) = (job.kind, job.downstream_pipeline_id) {
-            // A pipeline a bridge triggers is that pipeline's child, unless it has a parent.
-            tx.execute(
-                "UPDATE pipelines SET parent_id = $1, source = 'parent_pipeline' \
-                 WHERE id = $2 AND parent_id IS NULL AND id != $1",
-                &[&job.pipeline_id, &child],
-            )
-            .map_err(db)?;
-        }
-        refresh_pipeline(&mut tx, job.pipeline_id)?;
-        notify(&mut tx)?;
+        let job = insert_job_tx(&mut tx, job, token)?;
         tx.commit().map_err(db)?;
-        Ok(Job { id, ..job.clone() })
+        Ok(job)
     }
 
     fn job(&self, id: i64) -> StoreResult<Option<Job>> {
@@ -855,5 +874,75 @@ impl Store for PostgresStore {
 
     fn delete_verification(&self, archive_key: &str) -> StoreResult<()> {
         self.with(|c| c.execute("DELETE FROM verifications WHERE archive_key = $1", &[&archive_key]).map(drop))
+    }
+
+    fn insert_imported_job(
+        &self,
+        pipeline: Option<&NewPipeline>,
+        job: &Job,
+        token: Option<&TokenDigest>,
+        leases: &[String],
+    ) -> StoreResult<Job> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db)?;
+        for key in leases {
+            if tx.execute("DELETE FROM blob_leases WHERE key = $1", &[key]).map_err(db)? == 0 {
+                return Err(StoreError::Missing(format!("the lease on blob {key}")));
+            }
+        }
+        let pipeline_id = match pipeline {
+            Some(new) => insert_pipeline(&mut tx, new, Timestamp::now())?.id,
+            None => job.pipeline_id,
+        };
+        let job = insert_job_tx(&mut tx, &Job { pipeline_id, ..job.clone() }, token)?;
+        tx.commit().map_err(db)?;
+        Ok(job)
+    }
+
+    fn lease_blobs(&self, keys: &[String], now_ms: i64) -> StoreResult<()> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            for key in keys {
+                tx.execute(
+                    "INSERT INTO blob_leases (key, renewed_at) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET renewed_at = excluded.renewed_at",
+                    &[key, &now_ms],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn release_blobs(&self, keys: &[String]) -> StoreResult<()> {
+        self.with(|c| c.execute("DELETE FROM blob_leases WHERE key = ANY($1)", &[&keys]).map(drop))
+    }
+
+    fn claim_stale_lease(&self, key: &str, stale_before_ms: i64) -> StoreResult<bool> {
+        self.with(|c| {
+            c.execute("DELETE FROM blob_leases WHERE key = $1 AND renewed_at < $2", &[&key, &stale_before_ms])
+                .map(|n| n > 0)
+        })
+    }
+
+    fn blob_leases(&self) -> StoreResult<Vec<(String, i64)>> {
+        self.with(|c| {
+            Ok(c.query("SELECT key, renewed_at FROM blob_leases", &[])?.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
+        self.with(|c| {
+            let rows = c.query(
+                "SELECT archive_key FROM jobs WHERE archive_key IS NOT NULL \
+                 UNION SELECT metadata_key FROM jobs WHERE metadata_key IS NOT NULL \
+                 UNION SELECT trace_key FROM jobs WHERE trace_key IS NOT NULL",
+                &[],
+            )?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn verification_keys(&self) -> StoreResult<Vec<String>> {
+        self.with(|c| Ok(c.query("SELECT archive_key FROM verifications", &[])?.iter().map(|r| r.get(0)).collect()))
     }
 }

@@ -6,6 +6,7 @@ mod artifacts;
 mod auth;
 mod checkpoints;
 mod compat;
+mod gc;
 mod hot;
 mod integrity;
 mod jobs;

@@ -93,6 +93,33 @@ impl Store for Sabotaged {
     fn delete_verification(&self, k: &str) -> StoreResult<()> {
         self.0.delete_verification(k)
     }
+    fn insert_imported_job(
+        &self,
+        p: Option<&NewPipeline>,
+        j: &Job,
+        t: Option<&TokenDigest>,
+        l: &[String],
+    ) -> StoreResult<Job> {
+        self.0.insert_imported_job(p, j, t, l)
+    }
+    fn lease_blobs(&self, k: &[String], now: i64) -> StoreResult<()> {
+        self.0.lease_blobs(k, now)
+    }
+    fn release_blobs(&self, k: &[String]) -> StoreResult<()> {
+        self.0.release_blobs(k)
+    }
+    fn claim_stale_lease(&self, k: &str, before: i64) -> StoreResult<bool> {
+        self.0.claim_stale_lease(k, before)
+    }
+    fn blob_leases(&self) -> StoreResult<Vec<(String, i64)>> {
+        self.0.blob_leases()
+    }
+    fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
+        self.0.referenced_blobs()
+    }
+    fn verification_keys(&self) -> StoreResult<Vec<String>> {
+        self.0.verification_keys()
+    }
 }
 
 #[tokio::test]
@@ -264,6 +291,33 @@ impl Store for Down {
         down()
     }
     fn delete_verification(&self, _: &str) -> StoreResult<()> {
+        down()
+    }
+    fn insert_imported_job(
+        &self,
+        _: Option<&NewPipeline>,
+        _: &Job,
+        _: Option<&TokenDigest>,
+        _: &[String],
+    ) -> StoreResult<Job> {
+        down()
+    }
+    fn lease_blobs(&self, _: &[String], _: i64) -> StoreResult<()> {
+        down()
+    }
+    fn release_blobs(&self, _: &[String]) -> StoreResult<()> {
+        down()
+    }
+    fn claim_stale_lease(&self, _: &str, _: i64) -> StoreResult<bool> {
+        down()
+    }
+    fn blob_leases(&self) -> StoreResult<Vec<(String, i64)>> {
+        down()
+    }
+    fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
+        down()
+    }
+    fn verification_keys(&self) -> StoreResult<Vec<String>> {
         down()
     }
 }

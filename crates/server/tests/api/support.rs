@@ -272,6 +272,33 @@ impl Store for OffRuntime {
     fn delete_verification(&self, k: &str) -> StoreResult<()> {
         off(|| self.0.delete_verification(k))
     }
+    fn insert_imported_job(
+        &self,
+        p: Option<&NewPipeline>,
+        j: &Job,
+        t: Option<&TokenDigest>,
+        l: &[String],
+    ) -> StoreResult<Job> {
+        off(|| self.0.insert_imported_job(p, j, t, l))
+    }
+    fn lease_blobs(&self, k: &[String], now: i64) -> StoreResult<()> {
+        off(|| self.0.lease_blobs(k, now))
+    }
+    fn release_blobs(&self, k: &[String]) -> StoreResult<()> {
+        off(|| self.0.release_blobs(k))
+    }
+    fn claim_stale_lease(&self, k: &str, before: i64) -> StoreResult<bool> {
+        off(|| self.0.claim_stale_lease(k, before))
+    }
+    fn blob_leases(&self) -> StoreResult<Vec<(String, i64)>> {
+        off(|| self.0.blob_leases())
+    }
+    fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
+        off(|| self.0.referenced_blobs())
+    }
+    fn verification_keys(&self) -> StoreResult<Vec<String>> {
+        off(|| self.0.verification_keys())
+    }
 }
 
 /// Every file under `dir` (none if it is not there).

@@ -160,6 +160,61 @@ fn insert_job_row(conn: &Connection, job: &Job, token: Option<&TokenDigest>) -> 
     Ok(conn.last_insert_rowid())
 }
 
+/// Numbers and inserts a new pipeline (in the caller's transaction).
+fn insert_pipeline(tx: &Connection, new: &NewPipeline, now: Timestamp) -> rusqlite::Result<Pipeline> {
+    let iid: i64 =
+        tx.query_row("SELECT COALESCE(MAX(iid), 0) + 1 FROM pipelines WHERE project_id = ?", [new.project_id], |r| {
+            r.get(0)
+        })?;
+    tx.execute(
+        &format!("INSERT INTO pipelines ({PIPELINE_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        params![
+            iid,
+            new.project_id,
+            new.ref_name,
+            new.tag,
+            new.sha,
+            Status::Created.as_str(),
+            new.source,
+            new.parent_id,
+            new.user_id,
+            now.0,
+            now.0
+        ],
+    )?;
+    Ok(Pipeline {
+        id: tx.last_insert_rowid(),
+        iid,
+        project_id: new.project_id,
+        ref_name: new.ref_name.clone(),
+        tag: new.tag,
+        sha: new.sha.clone(),
+        status: Status::Created,
+        source: new.source.clone(),
+        parent_id: new.parent_id,
+        user_id: new.user_id,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Inserts a job, makes a bridge's downstream pipeline its child and refreshes the
+/// pipeline's status (in the caller's transaction).
+fn insert_job_tx(tx: &Connection, job: &Job, token: Option<&TokenDigest>) -> rusqlite::Result<Job> {
+    let id = insert_job_row(tx, job, token)?;
+    if let (JobKind::Bridge, Some(child)) = (job.kind, job.downstream_pipeline_id) {
+        // A pipeline a bridge triggers is that pipeline's child (for ref resolution
+        // and the `parent_pipeline` source), unless it already has a parent.
+        tx.execute(
+            "UPDATE pipelines SET parent_id = ?, source = 'parent_pipeline' \
+             WHERE id = ? AND parent_id IS NULL AND id != ?",
+            params![job.pipeline_id, child, job.pipeline_id],
+        )?;
+    }
+    refresh_pipeline(tx, job.pipeline_id)?;
+    Ok(Job { id, ..job.clone() })
+}
+
 fn select_job(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
     conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))?.query_row([id], job_row).optional()
 }
@@ -318,46 +373,11 @@ impl Store for SqliteStore {
     }
 
     fn create_pipeline(&self, new: &NewPipeline) -> StoreResult<Pipeline> {
-        let now = Timestamp::now();
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let iid: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(iid), 0) + 1 FROM pipelines WHERE project_id = ?",
-                [new.project_id],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                &format!("INSERT INTO pipelines ({PIPELINE_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                params![
-                    iid,
-                    new.project_id,
-                    new.ref_name,
-                    new.tag,
-                    new.sha,
-                    Status::Created.as_str(),
-                    new.source,
-                    new.parent_id,
-                    new.user_id,
-                    now.0,
-                    now.0
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
+            let pipeline = insert_pipeline(&tx, new, Timestamp::now())?;
             tx.commit()?;
-            Ok(Pipeline {
-                id,
-                iid,
-                project_id: new.project_id,
-                ref_name: new.ref_name.clone(),
-                tag: new.tag,
-                sha: new.sha.clone(),
-                status: Status::Created,
-                source: new.source.clone(),
-                parent_id: new.parent_id,
-                user_id: new.user_id,
-                created_at: now,
-                updated_at: now,
-            })
+            Ok(pipeline)
         })
     }
 
@@ -372,19 +392,9 @@ impl Store for SqliteStore {
     fn insert_job(&self, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id = insert_job_row(&tx, job, token)?;
-            if let (JobKind::Bridge, Some(child)) = (job.kind, job.downstream_pipeline_id) {
-                // A pipeline a bridge triggers is that pipeline's child (for ref resolution
-                // and the `parent_pipeline` source), unless it already has a parent.
-                tx.execute(
-                    "UPDATE pipelines SET parent_id = ?, source = 'parent_pipeline' \
-                     WHERE id = ? AND parent_id IS NULL AND id != ?",
-                    params![job.pipeline_id, child, job.pipeline_id],
-                )?;
-            }
-            refresh_pipeline(&tx, job.pipeline_id)?;
+            let job = insert_job_tx(&tx, job, token)?;
             tx.commit()?;
-            Ok(Job { id, ..job.clone() })
+            Ok(job)
         })
     }
 
@@ -547,5 +557,91 @@ impl Store for SqliteStore {
 
     fn delete_verification(&self, archive_key: &str) -> StoreResult<()> {
         self.with(|c| c.execute("DELETE FROM verifications WHERE archive_key = ?", [archive_key]).map(drop))
+    }
+
+    fn insert_imported_job(
+        &self,
+        pipeline: Option<&NewPipeline>,
+        job: &Job,
+        token: Option<&TokenDigest>,
+        leases: &[String],
+    ) -> StoreResult<Job> {
+        let mut lost = None;
+        let stored = self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for key in leases {
+                if tx.execute("DELETE FROM blob_leases WHERE key = ?", [key])? == 0 {
+                    lost = Some(key.clone());
+                    return Ok(None);
+                }
+            }
+            let pipeline_id = match pipeline {
+                Some(new) => insert_pipeline(&tx, new, Timestamp::now())?.id,
+                None => job.pipeline_id,
+            };
+            let job = insert_job_tx(&tx, &Job { pipeline_id, ..job.clone() }, token)?;
+            tx.commit()?;
+            Ok(Some(job))
+        })?;
+        stored.ok_or_else(|| StoreError::Missing(format!("the lease on blob {}", lost.unwrap_or_default())))
+    }
+
+    fn lease_blobs(&self, keys: &[String], now_ms: i64) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for key in keys {
+                tx.execute(
+                    "INSERT INTO blob_leases (key, renewed_at) VALUES (?, ?) \
+                     ON CONFLICT (key) DO UPDATE SET renewed_at = excluded.renewed_at",
+                    params![key, now_ms],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn release_blobs(&self, keys: &[String]) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for key in keys {
+                tx.execute("DELETE FROM blob_leases WHERE key = ?", [key])?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn claim_stale_lease(&self, key: &str, stale_before_ms: i64) -> StoreResult<bool> {
+        self.with(|c| {
+            c.execute("DELETE FROM blob_leases WHERE key = ? AND renewed_at < ?", params![key, stale_before_ms])
+                .map(|n| n > 0)
+        })
+    }
+
+    fn blob_leases(&self) -> StoreResult<Vec<(String, i64)>> {
+        self.with(|c| {
+            c.prepare("SELECT key, renewed_at FROM blob_leases")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+    }
+
+    fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
+        self.with(|c| {
+            let mut keys = std::collections::HashSet::new();
+            let mut rows = c.prepare("SELECT archive_key, metadata_key, trace_key FROM jobs")?;
+            let mut rows = rows.query([])?;
+            while let Some(row) = rows.next()? {
+                for i in 0..3 {
+                    if let Some(key) = row.get::<_, Option<String>>(i)? {
+                        keys.insert(key);
+                    }
+                }
+            }
+            Ok(keys)
+        })
+    }
+
+    fn verification_keys(&self) -> StoreResult<Vec<String>> {
+        self.with(|c| c.prepare("SELECT archive_key FROM verifications")?.query_map([], |r| r.get(0))?.collect())
     }
 }

@@ -112,6 +112,14 @@ CREATE TABLE verifications (
     outcome TEXT NOT NULL
 );
 "#,
+    // Leases on the blobs an import is writing before a job refers to them
+    // (`artifact admin gc` leaves them alone while they are renewed).
+    r#"
+CREATE TABLE blob_leases (
+    key TEXT PRIMARY KEY,
+    renewed_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Applies the pending migrations in one transaction that holds the write lock from the
