@@ -48,7 +48,9 @@ impl SqliteStore {
         let started = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(5);
         loop {
-            match conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;") {
+            // `synchronous=FULL`: a commit is on disk when it returns (WAL with `NORMAL`
+            // survives a killed process but may lose the last commits to a power cut).
+            match conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") {
                 Ok(()) => return Ok(conn),
                 Err(e) if is_busy(&e) && started.elapsed() < std::time::Duration::from_secs(10) => {
                     std::thread::sleep(pause); // a backoff between attempts, not a synchronisation
