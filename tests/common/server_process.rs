@@ -53,6 +53,26 @@ impl ServerProcess {
         self.child.as_mut().unwrap().stdout.take().unwrap()
     }
 
+    /// Sends SIGTERM and returns at once (see [`wait`](Self::wait)).
+    pub(crate) fn terminate(&self) {
+        let child = self.child.as_ref().expect("running");
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    }
+
+    /// Waits up to `limit` for the process to exit; its status if it did.
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Sends SIGTERM and waits; returns whether it exited successfully within 10 s.
     pub(crate) fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {

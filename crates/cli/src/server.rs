@@ -31,6 +31,11 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Most connections open at once; past it a new connection is answered 503 with
+    /// Retry-After and closed (keep the file-descriptor limit above it).
+    #[arg(long, value_name = "N", default_value_t = artifact_server::DEFAULT_MAX_CONNECTIONS as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// The server's external URL, for absolute links (default: from each request's Host).
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
@@ -418,7 +423,8 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
         };
         tracing::info!(address = %local, serving = %what, "serving");
         eprintln!("artifact: serving {what} on http://{local}");
-        artifact_server::serve(listener, router, shutdown())
+        let options = artifact_server::ServeOptions { max_connections: args.max_connections as usize };
+        artifact_server::serve_with(listener, router, options, shutdown())
             .await
             .map_err(|e| CliError::new(Exit::Failure, "serving", e))
     })?;

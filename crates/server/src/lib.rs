@@ -52,7 +52,7 @@ pub use crate::proxy::{ProxyConfig, proxy_app, proxy_routers};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};
 pub use crate::s3::S3Blobs;
-pub use crate::serve::serve;
+pub use crate::serve::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve, serve_with};
 pub use crate::state::{AppConfig, AppState};
 pub use crate::store::{
     ChangeHook, JobQuery, Listing, NewPipeline, PostgresStore, ProjectRef, SqliteStore, Store, StoreError, StoreResult,

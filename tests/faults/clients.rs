@@ -1,0 +1,208 @@
+//! Faults: hostile clients against `artifact serve` as a process. Past `--max-connections` a
+//! connection is answered `503` and closed, and the server serves again as connections
+//! close; connections that trickle their headers, idle keep-alive connections and bodies on
+//! `GET` do not stop a well-behaved client, and the server still stops cleanly.
+//!
+//! `HOSTILE_CONNECTIONS` sets how many of each kind (300 here; `benches/hostile.sh` runs
+//! 2,000 and reports the well-behaved client's latencies).
+
+#[path = "../common/server_process.rs"]
+mod server_process;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use server_process::{ServerProcess, http_get};
+
+/// The demo's `try:` line: the token and the path of a file (its text below).
+fn demo(server: &mut ServerProcess) -> (String, String) {
+    let mut stdout = server.stdout();
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains("try: ") || !text.ends_with('\n') {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "demo output ended early: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let token = text.lines().find_map(|l| l.strip_prefix("token: ")).unwrap().trim().to_owned();
+    let line = text.lines().find_map(|l| l.strip_prefix("try: ")).unwrap();
+    let url = line.rsplit('\'').nth(1).unwrap();
+    let path = url.strip_prefix(&server.url).unwrap().to_owned();
+    (token, path)
+}
+
+const README: &[u8] = b"Top-level readme for the infozip-basic fixture.\n";
+
+#[test]
+fn past_its_connection_limit_the_server_answers_503_and_serves_again_as_connections_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(&dir.path().join("data"), &["--max-connections", "20"]);
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let held: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(&host).unwrap()).collect();
+    // The listener takes connections in order: the 21st finds every slot taken.
+    let (status, head, body) = http_get(&server.url, "/-/health", &[]);
+    assert_eq!(status, 503, "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert_eq!(body, br#"{"message":"503 Service Unavailable"}"#);
+    drop(held);
+    // Once the server has seen them close, it serves again (watched, within 10 s).
+    let started = Instant::now();
+    while http_get(&server.url, "/-/health", &[]).0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the slots were never given back");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(server.stop(), "a clean exit");
+}
+
+/// A p-th percentile of sorted `samples`.
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    samples[((samples.len() - 1) as f64 * p).round() as usize]
+}
+
+#[test]
+fn tricklers_idle_keep_alives_and_bodies_on_get_do_not_stop_a_well_behaved_client() {
+    let n: usize = std::env::var("HOSTILE_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(&dir.path().join("data"), &["--demo"]);
+    let (token, path) = demo(&mut server);
+    let host = server.url.trim_start_matches("http://").to_owned();
+
+    // Connections that send a request head one byte at a time, forever.
+    let mut tricklers: Vec<TcpStream> = (0..n).map(|_| TcpStream::connect(&host).unwrap()).collect();
+    for t in &mut tricklers {
+        t.write_all(format!("GET /-/health HTTP/1.1\r\nHost: {host}\r\nX-Slow: ").as_bytes()).unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickling = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for t in &mut tricklers {
+                    let _ = t.write_all(b"a");
+                }
+                // The pace of a slow-headers attack, not a synchronisation.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            tricklers.len()
+        })
+    };
+    // Keep-alive connections that made one request and then say nothing.
+    let idle: Vec<TcpStream> = (0..n)
+        .map(|_| {
+            let mut c = TcpStream::connect(&host).unwrap();
+            c.write_all(format!("GET /-/health HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).unwrap();
+            let mut head = [0u8; 12];
+            c.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200");
+            c
+        })
+        .collect();
+    // Bodies on GET: answered as without.
+    for _ in 0..20 {
+        let mut c = TcpStream::connect(&host).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nPRIVATE-TOKEN: {token}\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{}",
+            "x".repeat(1000)
+        );
+        c.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        c.read_to_end(&mut response).unwrap();
+        assert!(response.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&response));
+        assert!(response.ends_with(README));
+    }
+    // The well-behaved client: every request answered, in full.
+    let mut latencies = Vec::new();
+    for _ in 0..300 {
+        let started = Instant::now();
+        let (status, head, body) = http_get(&server.url, &path, &[("PRIVATE-TOKEN", &token)]);
+        latencies.push(started.elapsed());
+        assert_eq!(status, 200, "{head}");
+        assert_eq!(body, README);
+    }
+    latencies.sort();
+    println!(
+        "under {n} trickling and {n} idle keep-alive connections: {} requests, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.last().unwrap().as_secs_f64() * 1000.0,
+    );
+    // A clean stop with all of them still open: the ones that never finished a request are
+    // not waited for.
+    let started = Instant::now();
+    assert!(server.stop(), "a clean exit");
+    println!("stopped in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(trickling.join().unwrap(), n);
+    drop(idle);
+}
+
+#[test]
+fn sigterm_during_a_hundred_downloads_refuses_new_connections_and_finishes_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let zip_path = dir.path().join("big.zip");
+    // One stored entry of 4 MiB that does not compress.
+    let mut body = vec![0u8; 4 << 20];
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for chunk in body.chunks_mut(8) {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        chunk.copy_from_slice(&x.to_le_bytes());
+    }
+    {
+        use zip::write::SimpleFileOptions;
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        w.start_file("big.bin", SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
+            .unwrap();
+        w.write_all(&body).unwrap();
+        w.finish().unwrap();
+    }
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(server_process::artifact_bin())
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["admin", "project", "add", "g/p", "--public"]);
+    run(&["import", "--project", "g/p", "--ref", "main", "--job", "build", "--artifacts", zip_path.to_str().unwrap()]);
+    let mut server = ServerProcess::start(&data, &[]);
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let request = format!("GET /api/v4/projects/g%2Fp/jobs/1/artifacts/big.bin HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    // A hundred downloads, each read up to its first 64 KiB and then left waiting: in
+    // flight, held back by their readers, when the server is told to stop.
+    let mut downloads: Vec<(TcpStream, Vec<u8>)> = (0..100)
+        .map(|_| {
+            let mut c = TcpStream::connect(&host).unwrap();
+            c.write_all(request.as_bytes()).unwrap();
+            let mut first = vec![0u8; 64 << 10];
+            c.read_exact(&mut first).unwrap();
+            assert!(first.starts_with(b"HTTP/1.1 200"));
+            (c, first)
+        })
+        .collect();
+    server.terminate();
+    // The listener closes: new connections are refused (watched, within 10 s).
+    let started = Instant::now();
+    while TcpStream::connect(&host).is_ok() {
+        assert!(started.elapsed() < Duration::from_secs(10), "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Every download finishes, whole, and its connection is closed after it (the read to
+    // the end returns).
+    for (i, (c, response)) in downloads.iter_mut().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap_or_else(|e| panic!("download {i}: {e}"));
+        response.extend_from_slice(&rest);
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(response[split..] == body[..], "download {i}: {} of {} bytes", response.len() - split, body.len());
+    }
+    let status = server.wait(Duration::from_secs(20)).expect("the server exits after the downloads");
+    assert!(status.success(), "{status}");
+}
