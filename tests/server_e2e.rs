@@ -79,14 +79,7 @@ fn python_gitlab_drives_all_15_operations_through_the_proxy() {
 fn demo_prints_a_curl_line_that_works_as_pasted() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::start(&dir.path().join("data"), &["--demo"]);
-    let mut stdout = server.stdout();
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    while !text.contains("try: ") || !text.ends_with('\n') {
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "demo output ended early: {text}");
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let text = server.demo_output();
     let line = text.lines().find_map(|l| l.strip_prefix("try: ")).unwrap();
     assert!(line.contains(&server.url), "the line names the real address: {line}");
     let out = Command::new("sh").arg("-c").arg(format!("{line} -fsS")).output().unwrap();

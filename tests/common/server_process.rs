@@ -53,6 +53,20 @@ impl ServerProcess {
         self.child.as_mut().unwrap().stdout.take().unwrap()
     }
 
+    /// What `--demo` printed, up to and including its `try: ` line.
+    pub(crate) fn demo_output(&mut self) -> String {
+        use std::io::Read;
+        let mut stdout = self.stdout();
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        while !text.contains("try: ") || !text.ends_with('\n') {
+            let n = stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "demo output ended early: {text}");
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        text
+    }
+
     /// Sends SIGTERM and returns at once (see [`wait`](Self::wait)).
     pub(crate) fn terminate(&self) {
         let child = self.child.as_ref().expect("running");

@@ -19,14 +19,7 @@ use server_process::{ServerProcess, http_get};
 
 /// The demo's `try:` line: the token and the path of a file (its text below).
 fn demo(server: &mut ServerProcess) -> (String, String) {
-    let mut stdout = server.stdout();
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    while !text.contains("try: ") || !text.ends_with('\n') {
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "demo output ended early: {text}");
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let text = server.demo_output();
     let token = text.lines().find_map(|l| l.strip_prefix("token: ")).unwrap().trim().to_owned();
     let line = text.lines().find_map(|l| l.strip_prefix("try: ")).unwrap();
     let url = line.rsplit('\'').nth(1).unwrap();
