@@ -199,3 +199,39 @@ fn sigterm_during_a_hundred_downloads_refuses_new_connections_and_finishes_every
     let status = server.wait(Duration::from_secs(20)).expect("the server exits after the downloads");
     assert!(status.success(), "{status}");
 }
+
+/// Sends `request` on a fresh connection; the status line of what comes back.
+fn status_line(host: &str, request: &[u8]) -> String {
+    let mut c = TcpStream::connect(host).unwrap();
+    let _ = c.write_all(request);
+    let mut response = Vec::new();
+    let _ = c.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn oversized_request_lines_and_headers_and_raw_bad_bytes_are_refused_with_a_4xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(&dir.path().join("data"), &[]);
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let line = format!("GET /api/v4/projects/1/jobs?q={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(64 << 10));
+    let headers = format!("GET /-/health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(200 << 10));
+    let many = format!("GET /-/health HTTP/1.1\r\nHost: x\r\n{}\r\n", "X-A: 1\r\n".repeat(200));
+    let raw = b"GET /api/v4/projects/\xff\xfe/jobs HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    let nul = b"GET /api/v4/projects/a\x00b/jobs HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    for (what, request) in [
+        ("a 64 KiB request line", line.into_bytes()),
+        ("a 200 KiB header", headers.into_bytes()),
+        ("200 headers", many.into_bytes()),
+        ("raw invalid UTF-8 in the path", raw),
+        ("a raw NUL in the path", nul),
+    ] {
+        let status = status_line(&host, &request);
+        println!("{what}: {status}");
+        let code: u16 = status.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        assert!((400..500).contains(&code), "{what}: {status:?}");
+    }
+    // And it serves on.
+    assert_eq!(http_get(&server.url, "/-/health", &[]).0, 200);
+    assert!(server.stop());
+}

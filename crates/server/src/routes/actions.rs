@@ -2,8 +2,8 @@
 //! artifacts (14) and play (15), with GitLab's state rules. Each change is a compare-and-set
 //! on the job's status, so two concurrent actions never both apply to the same state.
 
+use super::Path;
 use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
+use super::Path;
 use axum::Json;
-use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;

@@ -1,8 +1,8 @@
 //! What clients call before the Jobs API: `/version`, `/user`, `/job` (the job of a job
 //! token) and `/projects/:id`.
 
+use super::Path;
 use axum::Json;
-use axum::extract::Path;
 use serde_json::{Value, json};
 
 use super::jobs::render_job;

@@ -97,6 +97,32 @@ pub(crate) struct Ctx {
     pub(crate) head: bool,
 }
 
+/// axum's `Path`, answering a segment that does not decode (invalid UTF-8, as `%FF`) the
+/// way GitLab's malformed-strings middleware answers one: `400` with the plain text
+/// `Bad Request`, before anything else is looked at.
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Path<T>, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => {
+                tracing::debug!(%rejection, "a path segment did not decode");
+                Err(malformed_request())
+            }
+        }
+    }
+}
+
+/// GitLab's answer to a request holding a malformed string: `400`, `Bad Request` as text.
+pub(crate) fn malformed_request() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let plain = [(axum::http::header::CONTENT_TYPE, "text/plain")];
+    (axum::http::StatusCode::BAD_REQUEST, plain, "Bad Request").into_response()
+}
+
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
@@ -148,5 +174,13 @@ where
 
 /// A numeric path parameter; anything else is 400 `{"error":"<name> is invalid"}`.
 pub(crate) fn id_param(value: &str, name: &str) -> ApiResult<i64> {
-    value.parse::<i64>().ok().filter(|&n| n > 0).ok_or_else(|| ApiError::InvalidParam(format!("{name} is invalid")))
+    match value.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n),
+        // A positive integer too large for any id names no record (GitLab answers 404):
+        // the largest id, which no record has.
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow && value.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(i64::MAX)
+        }
+        _ => Err(ApiError::InvalidParam(format!("{name} is invalid"))),
+    }
 }

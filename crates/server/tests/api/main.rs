@@ -7,6 +7,7 @@ mod auth;
 mod checkpoints;
 mod compat;
 mod gc;
+mod hostile;
 mod hot;
 mod integrity;
 mod jobs;

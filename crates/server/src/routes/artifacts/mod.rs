@@ -13,9 +13,9 @@ use self::target::{ByRef, FileById, Target};
 use std::io::Read;
 use std::sync::Arc;
 
+use crate::routes::Path;
 use artifact_core::checkpoints::MIN_ENTRY;
 use artifact_core::{Archive, ArtifactPath, Entry, Index, JobRef, Resolve, Source};
-use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
