@@ -67,6 +67,11 @@ impl ServerProcess {
         text
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Sends SIGTERM and returns at once (see [`wait`](Self::wait)).
     pub(crate) fn terminate(&self) {
         let child = self.child.as_ref().expect("running");
