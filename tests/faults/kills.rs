@@ -6,6 +6,10 @@
 //! (about to write the archive) or its third (writing the log, the last blob before the
 //! job's record), seen in the store.
 //!
+//! A second test kills `artifact serve` (`FAULT_SERVER_KILLS`, 5 here) while clients erase,
+//! retry, cancel, keep and delete artifacts: every action the server answered with a
+//! success holds after the restart, every job is whole or emptied, and gc leaves no orphan.
+//!
 //! `FAULT_KILLS` sets the number of kills (12 here; `benches/faults.sh` runs 50 with a larger
 //! archive, `FAULT_ARCHIVE_MIB`), `FAULT_SEED` the moments (printed, to replay a run).
 
@@ -288,5 +292,154 @@ fn imports_killed_at_random_moments_leave_nothing_half_made_and_gc_collects_the_
         removed("leases"),
         collected["bytes"],
         orphans.len()
+    );
+}
+
+#[path = "../common/server_process.rs"]
+mod server_process;
+
+/// `METHOD path` with a token over a fresh connection: the status and the body (`None` if
+/// the connection failed, as it does when the server is killed).
+fn send(host: &str, method: &str, path: &str, token: &str) -> Option<(u16, serde_json::Value)> {
+    let mut c = std::net::TcpStream::connect(host).ok()?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nPRIVATE-TOKEN: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    c.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    c.read_to_end(&mut response).ok()?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let status = std::str::from_utf8(response.get(9..12)?).ok()?.parse().ok()?;
+    Some((status, serde_json::from_slice(&response[split..]).unwrap_or_default()))
+}
+
+#[test]
+fn a_server_killed_during_job_actions_loses_nothing_it_answered_and_leaves_no_job_half_made() {
+    let rounds: usize = std::env::var("FAULT_SERVER_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let seed: u64 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    println!("seed {seed}");
+    let mut rng = Rng(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let zip_path = tmp.path().join("a.zip");
+    let entries = write_archive(&zip_path, 200, 1);
+    let log_path = tmp.path().join("job.log");
+    std::fs::write(&log_path, "a line of the job's log\n".repeat(1_000)).unwrap();
+    let (zip, log) = (std::fs::read(&zip_path).unwrap(), std::fs::read(&log_path).unwrap());
+    assert!(artifact(&["admin", "--data", data_s, "project", "add", PROJECT]).status.success());
+    assert!(artifact(&["admin", "--data", data_s, "user", "add", "root", "--admin"]).status.success());
+    let token = String::from_utf8(artifact(&["admin", "--data", data_s, "token", "add", "root"]).stdout).unwrap();
+    let token = token.trim().to_owned();
+    for i in 0..16 {
+        let name = format!("job{i}");
+        let mut args = import_args(data_s, &name, zip_path.to_str().unwrap(), log_path.to_str().unwrap());
+        if i % 4 == 0 {
+            args.extend(["--status", "running"]);
+        }
+        assert!(artifact(&args).status.success());
+    }
+    let imported = Instant::now();
+    let base = "/api/v4/projects/group%2Fapp/jobs";
+    // What the server answered with a success before it was killed: erased or emptied jobs
+    // (their archives must stay gone), and the jobs that retries made (they must exist).
+    let mut emptied: BTreeSet<i64> = BTreeSet::new();
+    let mut made: BTreeSet<i64> = BTreeSet::new();
+    let mut actions = 0;
+    for round in 0..rounds {
+        let server = server_process::ServerProcess::start(&data, &[]);
+        let host = server.url.trim_start_matches("http://").to_owned();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..6u64)
+            .map(|w| {
+                let (host, token, stop) = (host.clone(), token.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut done = Vec::new();
+                    let mut n = w + 1;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                        let job = 1 + (n >> 33) % 24;
+                        let (method, path) = match (n >> 20) % 6 {
+                            0 => ("POST", format!("{base}/{job}/erase")),
+                            1 => ("DELETE", format!("{base}/{job}/artifacts")),
+                            2 => ("POST", format!("{base}/{job}/retry")),
+                            3 => ("POST", format!("{base}/{job}/cancel")),
+                            4 => ("POST", format!("{base}/{job}/artifacts/keep")),
+                            _ => ("GET", format!("{base}/{job}/artifacts/build/app.bin")),
+                        };
+                        if let Some(answer) = send(&host, method, &path, &token) {
+                            done.push((job as i64, method, path, answer));
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        // The moment of the kill is the point of this test, not a wait for something.
+        std::thread::sleep(Duration::from_millis(200 + (rng.unit() * 800.0) as u64));
+        drop(server); // SIGKILL
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for worker in workers {
+            for (job, method, path, (status, body)) in worker.join().unwrap() {
+                actions += 1;
+                assert!(status < 500, "round {round}: {method} {path}: {status} {body}");
+                match (method, status) {
+                    ("POST", 201) if path.ends_with("/erase") => drop(emptied.insert(job)),
+                    ("DELETE", 204) => drop(emptied.insert(job)),
+                    ("POST", 201) if path.ends_with("/retry") => drop(made.insert(body["id"].as_i64().unwrap())),
+                    _ => {}
+                }
+            }
+        }
+        // After the kill: every job whole or emptied, nothing answered lost.
+        let store = DataDir::open(&data).unwrap().store();
+        let blobs = DataDir::open(&data).unwrap().blobs();
+        for id in 1..=(24 + made.len() as i64 * 2) {
+            let Some(job) = store.job(id).unwrap() else {
+                assert!(!made.contains(&id), "round {round}: job {id}, made by an answered retry, is gone");
+                continue;
+            };
+            if emptied.contains(&id) {
+                assert!(job.archive.is_none(), "round {round}: job {id}'s archive came back");
+            }
+            for (blob, expected) in [(&job.archive, &zip), (&job.trace, &log)] {
+                if let Some(blob) = blob {
+                    let open = blobs.open(&blob.key).unwrap_or_else(|e| panic!("job {id}: {} {e}", blob.key));
+                    let mut bytes = Vec::new();
+                    open.source.read_stream(0, open.source.len()).unwrap().read_to_end(&mut bytes).unwrap();
+                    assert!(&bytes == expected, "round {round}: job {id}: {} differs", blob.key);
+                }
+            }
+            if let Some(m) = &job.metadata {
+                let open = blobs.open(&m.key).unwrap();
+                let listed = artifact_core::metadata::MetadataReader::new(
+                    open.source.read_stream(0, open.source.len()).unwrap(),
+                )
+                .unwrap()
+                .count();
+                assert_eq!(listed, entries + 3, "round {round}: job {id}'s metadata.gz");
+            }
+            assert_eq!(job.archive.is_some(), job.metadata.is_some(), "round {round}: job {id} half-emptied");
+        }
+    }
+    // What the kills left (blobs deleted after their records, never before) goes with gc,
+    // once older than its grace period.
+    let grace = MIN_GC_GRACE;
+    std::thread::sleep((grace + Duration::from_secs(1)).saturating_sub(imported.elapsed()));
+    let gc = artifact(&["admin", "--data", data_s, "gc", "--older-than", &format!("{}s", grace.as_secs())]);
+    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+    let end = look(&data);
+    let referred: BTreeSet<String> = (1..=(24 + made.len() as i64 * 2))
+        .filter_map(|id| DataDir::open(&data).unwrap().store().job(id).unwrap())
+        .flat_map(|j| [j.archive, j.metadata, j.trace].into_iter().flatten().map(|b| b.key))
+        .collect();
+    let beside_referred = |k: &String| referred.contains(&k.replacen("checkpoints/", "archive/", 1));
+    let orphans: Vec<&String> = end.blobs.iter().filter(|k| !referred.contains(*k) && !beside_referred(k)).collect();
+    assert!(orphans.is_empty(), "orphans after gc: {orphans:?}");
+    println!(
+        "server kills: {rounds}; actions answered: {actions} ({} jobs emptied, {} made by retries); nothing answered lost; \
+         orphans after gc: 0",
+        emptied.len(),
+        made.len()
     );
 }
