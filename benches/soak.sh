@@ -8,12 +8,13 @@
 #     moments, the others at the import's first and third lease, over an archive of
 #     FAULT_ARCHIVE_MIB (256) MiB: kills per phase, bytes lost, orphans after gc;
 #  3. hostile clients: HOSTILE_CONNECTIONS (2000) trickling and as many idle keep-alive
-#     connections, and the p50/p99 of a well-behaved client meanwhile.
+#     connections, and the p50/p99 of a well-behaved client meanwhile; and SIGTERM during
+#     100 downloads of a SHUTDOWN_ENTRY_MIB (1024) MiB entry: whole, cut, exit status.
 # Usage: benches/soak.sh [soak|kills|hostile]... (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOAK_SECONDS=${SOAK_SECONDS:-600} FAULT_KILLS=${FAULT_KILLS:-50} FAULT_ARCHIVE_MIB=${FAULT_ARCHIVE_MIB:-256}
-export HOSTILE_CONNECTIONS=${HOSTILE_CONNECTIONS:-2000}
+export HOSTILE_CONNECTIONS=${HOSTILE_CONNECTIONS:-2000} SHUTDOWN_ENTRY_MIB=${SHUTDOWN_ENTRY_MIB:-1024}
 echo "## machine"
 echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr), $(lscpu | sed -n 's/^Model name: *//p')"
 # Two connections per hostile client, plus the server's own.
@@ -28,6 +29,6 @@ for what in "${@:-soak kills hostile}"; do
         esac
         echo "## $one"
         cargo test --release --locked -p artifact-cli --test "$target" -- --nocapture --test-threads 1 2>&1 \
-            | grep -E '^(t=|after warm-up|kills:|under|stopped|FAULT_SEED|a [0-9]|[0-9]+ headers|raw|test result)'
+            | grep -oE '(t= .*|after warm-up.*|kills: .*|server kills: .*|under [0-9]+ trickling.*|stopped in .*|SIGTERM during .*|FAULT_SEED.*|a [0-9]+ KiB .*|[0-9]+ headers: .*|raw .*|test result.*)'
     done
 done
