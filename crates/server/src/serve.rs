@@ -54,6 +54,10 @@ connection: close\r\ncontent-length: 37\r\n\r\n{\"message\":\"503 Service Unavai
 /// How long a shed connection may take to be told (and to send what it had sent).
 const SHED_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Connections being told at once; past it (a flood) a connection is closed unanswered, so
+/// that shedding itself holds at most this many descriptors.
+const SHEDDING_AT_ONCE: usize = 1024;
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, closes
 /// the connections that have no request in progress and waits (up to 30 s) for the
 /// requests in flight, each connection closing once its response is written.
@@ -72,6 +76,7 @@ pub async fn serve_with(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(CONNECTION_BUFFER).timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
     let slots = Arc::new(Semaphore::new(options.max_connections.clamp(1, Semaphore::MAX_PERMITS)));
+    let shedding = Arc::new(Semaphore::new(SHEDDING_AT_ONCE));
     // Told to every connection at shutdown; each holds an `alive` sender until it is done.
     let (stopping, stop) = watch::channel(false);
     let (alive, mut all_done) = mpsc::channel::<()>(1);
@@ -89,7 +94,9 @@ pub async fn serve_with(
                     }
                 };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    tokio::spawn(shed(stream));
+                    if let Ok(telling) = shedding.clone().try_acquire_owned() {
+                        tokio::spawn(shed(stream, telling));
+                    }
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
@@ -151,8 +158,9 @@ async fn connection(
 
 /// Tells a connection past the limit to come back later, and closes it: the answer, then
 /// the write side shut, then what the client had sent read and dropped until it closes too
-/// (so that the answer is not lost to a reset), all within [`SHED_TIMEOUT`].
-async fn shed(mut stream: TcpStream) {
+/// (so that the answer is not lost to a reset), all within [`SHED_TIMEOUT`]. `telling` is
+/// its place among the [`SHEDDING_AT_ONCE`].
+async fn shed(mut stream: TcpStream, telling: OwnedSemaphorePermit) {
     tracing::debug!("connection limit reached: a connection is answered 503");
     let _ = tokio::time::timeout(SHED_TIMEOUT, async {
         stream.write_all(SHED).await?;
@@ -162,4 +170,5 @@ async fn shed(mut stream: TcpStream) {
         Ok::<_, io::Error>(())
     })
     .await;
+    drop(telling);
 }

@@ -352,3 +352,37 @@ fn a_local_write_that_never_finished_is_a_leftover_until_removed() {
     assert!(!part.exists());
     assert!(dir.path().join("tmp/unrelated.txt").exists());
 }
+
+#[test]
+fn gc_collects_a_killed_imports_blobs_and_keeps_a_jobs_on_every_layer() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/infozip-basic.zip");
+    for l in layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn artifact_server::Store> =
+            Arc::new(artifact_server::SqliteStore::open(&dir.path().join("db")).unwrap());
+        let blobs: Arc<dyn Blobs> = Arc::from(l.blobs);
+        let admin = artifact_server::Admin::new(store.clone(), blobs.clone(), "http://test");
+        admin.add_project("g/p", false).unwrap();
+        let job = artifact_server::ImportJob {
+            artifacts: Some(fixture.clone()),
+            ..artifact_server::ImportJob::new("g/p", "main", "b")
+        };
+        admin.import(&job).unwrap();
+        let kept: Vec<String> = blobs.list().unwrap().into_iter().map(|b| b.key).collect();
+        // An import killed after writing its archive: the lease renewed two minutes ago.
+        let key = artifact_server::new_key(BlobKind::Archive).unwrap();
+        let stale = artifact_server::Timestamp::now().0 - 120_000;
+        store.lease_blobs(std::slice::from_ref(&key), stale).unwrap();
+        blobs.put_at(&key, &mut &b"half an import"[..]).unwrap();
+        let collected = admin.gc(Duration::from_secs(60), false).unwrap();
+        assert_eq!(collected.blobs, vec![key.clone()], "{}", l.name);
+        let mut left: Vec<String> = blobs.list().unwrap().into_iter().map(|b| b.key).collect();
+        left.sort();
+        let mut kept = kept;
+        kept.sort();
+        assert_eq!(left, kept, "{}: the job's blobs stay", l.name);
+        assert_eq!((l.count)(), kept.len(), "{}: nothing else stored", l.name);
+    }
+}
