@@ -13,6 +13,7 @@
 
 mod actions;
 pub(crate) mod artifacts;
+mod browse;
 mod guard;
 pub(crate) mod jobs;
 mod meta;
@@ -60,7 +61,8 @@ pub fn app(state: AppState) -> Router {
         // An empty artifact path breaks the path rule: 400, not a missing route.
         .route(&at("/jobs/{job_id}/artifacts/"), get(artifacts::entry_by_id))
         .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
-        .fallback(|| async { ApiError::NotFound("Not Found") })
+        // Pages for people at GitLab's web URLs; any other path is the API's 404.
+        .fallback(browse::pages)
         .layer(axum::middleware::from_fn(guard::read_body))
         .layer(axum::middleware::from_fn(guard::guard))
         .with_state(state)

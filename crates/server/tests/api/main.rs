@@ -4,6 +4,7 @@
 mod actions;
 mod artifacts;
 mod auth;
+mod browse;
 mod checkpoints;
 mod compat;
 mod gc;

@@ -158,6 +158,12 @@ async fn download(ctx: Ctx, target: Target) -> ApiResult<Response> {
     }
 }
 
+/// A single file as the browsing pages open it (`routes::browse`): the API's answer, which
+/// the page then shows inline or not.
+pub(crate) async fn entry_for_page(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
+    entry(ctx, id, job, raw_path).await
+}
+
 async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
     let path = artifact_path(raw_path)?;
     let key = LookupKey::new(ctx.presented.digest(), &id, &job);

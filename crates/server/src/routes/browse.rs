@@ -1,0 +1,326 @@
+//! Pages for people, at GitLab's web URLs (the first part of browsing: no JavaScript, no
+//! sign-in yet, so anonymous for public projects and `PRIVATE-TOKEN` otherwise):
+//!
+//! - `GET /<project path>/-/jobs/<id>/artifacts/browse[/<dir>]`: a directory of the archive
+//!   from its `metadata.gz` (folders first, then files by name; size and time; breadcrumbs;
+//!   the archive's download link), [`PER_PAGE`] rows a page (`?page=N`).
+//! - `GET /<project path>/-/jobs/<id>/artifacts/file/<path>`: the file itself, read as the
+//!   API reads it (verified, by range). What a browser can show (text, images, HTML, SVG,
+//!   CSS, JavaScript, PDF) is shown inline, everything else downloaded, and every file under
+//!   `Content-Security-Policy: sandbox` without `allow-same-origin`: an HTML report runs its
+//!   scripts in an opaque origin, without the server's cookies or its API, and its relative
+//!   links, stylesheets and images resolve to the other files of the same archive.
+//!
+//! Every name from an archive is escaped, and every page carries a CSP that allows no
+//! script, `nosniff` and `frame-ancestors 'none'`.
+
+use std::fmt::Write as _;
+
+use artifact_core::JobRef;
+use artifact_core::metadata::{MetadataReader, is_child_of};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
+use super::jobs::find_job;
+use super::{Ctx, blocking, id_param};
+use crate::auth::{Need, Routes};
+use crate::error::{ApiError, ApiResult};
+use crate::time::Timestamp;
+
+/// Rows of a directory page.
+pub(crate) const PER_PAGE: usize = 500;
+
+/// The CSP of the pages themselves: no script, styles inline only, nothing framing them.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The CSP of a file from an archive: a sandbox with scripts, forms and popups but never
+/// the server's origin.
+const FILE_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-downloads; frame-ancestors 'none'";
+
+/// What a path segment keeps unescaped in a link.
+const SEGMENT: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?').add(b'`').add(b'\'');
+
+/// A page route, or `None` for a path that is none (the API's 404 then).
+enum Page {
+    Browse { project: String, job: i64, dir: String },
+    File { project: String, job: i64, raw_path: String },
+}
+
+/// Parses `/<project path>/-/jobs/<id>/artifacts/(browse[/<dir>]|file/<path>)`; the project
+/// path and the directory decoded once, the file's path kept raw for the path rule.
+fn route(path: &str) -> Option<ApiResult<Page>> {
+    let (project, rest) = path.strip_prefix('/')?.split_once("/-/jobs/")?;
+    let (job, rest) = rest.split_once("/artifacts/")?;
+    let project = percent_decode_str(project).decode_utf8().ok()?.into_owned();
+    let job = match id_param(job, "job_id") {
+        Ok(job) => job,
+        Err(e) => return Some(Err(e)),
+    };
+    if let Some(raw_path) = rest.strip_prefix("file/") {
+        return Some(Ok(Page::File { project, job, raw_path: raw_path.to_owned() }));
+    }
+    let dir = match rest.strip_prefix("browse") {
+        Some("" | "/") => String::new(),
+        Some(dir) => dir.strip_prefix('/')?.trim_end_matches('/').to_owned() + "/",
+        None => return None,
+    };
+    let dir = percent_decode_str(&dir).decode_utf8().ok()?.into_owned();
+    Some(Ok(Page::Browse { project, job, dir }))
+}
+
+/// The router's fallback: a page, or the API's `404`.
+pub(crate) async fn pages(ctx: Ctx, method: Method, uri: Uri) -> Response {
+    let page = match route(uri.path()) {
+        Some(page) if method == Method::GET || method == Method::HEAD => page,
+        _ => return ApiError::NotFound("Not Found").into_response(),
+    };
+    let answer = match page {
+        Ok(Page::Browse { project, job, dir }) => {
+            let number = ctx.query.get("page").and_then(|p| p.trim().parse::<usize>().ok()).unwrap_or(1).max(1);
+            let base = ctx.base.clone();
+            let shown = project.clone();
+            blocking(move || directory(&ctx, &project, job, &dir, number))
+                .await
+                .map(|listing| html_page(&listing.render(&base, &shown)))
+        }
+        Ok(Page::File { project, job, raw_path }) => {
+            super::artifacts::entry_for_page(ctx, project, JobRef::Id(job as u64), &raw_path).await.map(sandboxed)
+        }
+        Err(e) => Err(e),
+    };
+    answer.unwrap_or_else(error_page)
+}
+
+/// One directory's page.
+struct Listing {
+    job: i64,
+    dir: String,
+    /// The rows of this page: name (within `dir`), whether a folder, size, time.
+    rows: Vec<(String, bool, Option<u64>, Option<i64>)>,
+    page: usize,
+    pages: usize,
+    archive_size: Option<u64>,
+}
+
+/// Reads `dir` (`""` or ending in `/`) of job `job`'s archive from its `metadata.gz`.
+fn directory(ctx: &Ctx, project: &str, job: i64, dir: &str, page: usize) -> ApiResult<Listing> {
+    let access = ctx.access(Routes::Artifacts, project)?;
+    access.require(Need::Read)?;
+    let found = find_job(&*ctx.state.inner.store, &access.project, job)?;
+    let live = found.artifacts_expire_at.is_none_or(|at| at.0 > Timestamp::now().0);
+    let (Some(archive), Some(metadata), true) = (&found.archive, &found.metadata, live) else {
+        return Err(ApiError::NotFound("Not found"));
+    };
+    let open = ctx.state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
+    let stream = open.source.read_stream(0, open.source.len()).map_err(ApiError::internal)?;
+    let mut reader = MetadataReader::new(stream).map_err(ApiError::internal)?;
+    let (mut exists, mut rows) = (dir.is_empty(), Vec::new());
+    while let Some(entry) = reader.next_ref().map_err(ApiError::internal)? {
+        exists |= entry.path == dir;
+        if is_child_of(entry.path, dir) {
+            let name = entry.path[dir.len()..].trim_end_matches('/').to_owned();
+            rows.push((name, entry.is_dir(), entry.size(), entry.modified()));
+        }
+    }
+    if !exists {
+        return Err(ApiError::NotFound("Not found"));
+    }
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let pages = rows.len().div_ceil(PER_PAGE).max(1);
+    let page = page.min(pages);
+    let rows = rows.into_iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).collect();
+    Ok(Listing { job, dir: dir.to_owned(), rows, page, pages, archive_size: Some(archive.size) })
+}
+
+/// `text` with `&`, `<`, `>`, `"` and `'` escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A path for a link: each `/`-separated segment percent-encoded.
+fn link_path(path: &str) -> String {
+    path.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
+}
+
+/// Bytes for people: `2.5 KiB`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (mut value, mut unit) = (bytes as f64, 0);
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+impl Listing {
+    fn render(&self, base: &str, project: &str) -> String {
+        let root = format!("{base}/{}/-/jobs/{}/artifacts", link_path(project), self.job);
+        let mut out = String::new();
+        let title = format!("{}{} · job {} · {}", "artifacts/", self.dir, self.job, project);
+        let _ = write!(
+            out,
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
+            escape(&title)
+        );
+        // Breadcrumbs: the archive's root, then each folder of the path.
+        let _ = write!(out, "<nav class=\"crumbs\"><a href=\"{root}/browse\">artifacts</a>");
+        let mut walked = String::new();
+        for segment in self.dir.trim_end_matches('/').split('/').filter(|s| !s.is_empty()) {
+            walked.push_str(segment);
+            walked.push('/');
+            let _ = write!(
+                out,
+                " / <a href=\"{root}/browse/{}\"><bdi>{}</bdi></a>",
+                link_path(walked.trim_end_matches('/')),
+                escape(segment)
+            );
+        }
+        out.push_str("</nav>");
+        let size = self.archive_size.map(|s| format!(" ({})", human(s))).unwrap_or_default();
+        let download =
+            format!("{base}/api/v4/projects/{}/jobs/{}/artifacts", utf8_percent_encode(project, SEGMENT), self.job);
+        let _ = write!(out, "<p><a href=\"{download}\" download>Download artifacts archive</a>{size}</p>");
+        out.push_str("<table><thead><tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr></thead><tbody>");
+        if !self.dir.is_empty() {
+            let parent = self.dir.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+            let href = if parent.is_empty() {
+                format!("{root}/browse")
+            } else {
+                format!("{root}/browse/{}", link_path(parent))
+            };
+            let _ = write!(out, "<tr><td><a href=\"{href}\">..</a></td><td></td><td></td></tr>");
+        }
+        for (name, folder, size, modified) in &self.rows {
+            let full = format!("{}{name}", self.dir);
+            let (href, shown) = if *folder {
+                (format!("{root}/browse/{}", link_path(&full)), format!("{}/", escape(name)))
+            } else {
+                (format!("{root}/file/{}", link_path(&full)), escape(name))
+            };
+            let class = if *folder { "dir" } else { "file" };
+            let size = if *folder { String::new() } else { size.map(human).unwrap_or_default() };
+            let time = modified.map(|s| Timestamp(s.saturating_mul(1000)).to_string()).unwrap_or_default();
+            let _ = write!(
+                out,
+                "<tr class=\"{class}\"><td><a href=\"{href}\"><bdi>{shown}</bdi></a></td><td>{size}</td><td>{}</td></tr>",
+                escape(&time)
+            );
+        }
+        out.push_str("</tbody></table>");
+        if self.pages > 1 {
+            let here = if self.dir.is_empty() {
+                format!("{root}/browse")
+            } else {
+                format!("{root}/browse/{}", link_path(self.dir.trim_end_matches('/')))
+            };
+            let _ = write!(out, "<nav class=\"pages\">Page {} of {}", self.page, self.pages);
+            if self.page > 1 {
+                let _ = write!(out, " · <a rel=\"prev\" href=\"{here}?page={}\">Previous</a>", self.page - 1);
+            }
+            if self.page < self.pages {
+                let _ = write!(out, " · <a rel=\"next\" href=\"{here}?page={}\">Next</a>", self.page + 1);
+            }
+            out.push_str("</nav>");
+        }
+        out.push_str("</body></html>");
+        out
+    }
+}
+
+const STYLE: &str = "body{font:14px/1.5 system-ui,sans-serif;margin:2em;color:#222}\
+a{color:#1f5fbf;text-decoration:none}a:hover{text-decoration:underline}\
+table{border-collapse:collapse;min-width:40em}th,td{text-align:left;padding:.25em 1em .25em 0;border-bottom:1px solid #eee}\
+td:nth-child(2){text-align:right;font-variant-numeric:tabular-nums}tr.dir a{font-weight:600}\
+.crumbs{margin-bottom:1em;font-size:16px}.pages{margin-top:1em}";
+
+/// The headers every page and every file carries besides its CSP.
+fn common(headers: &mut axum::http::HeaderMap) {
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+}
+
+fn html_page(body: &str) -> Response {
+    let mut response = (StatusCode::OK, body.to_owned()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    common(headers);
+    response
+}
+
+/// A file from an archive as a page opens it: inline when a browser can show it, always
+/// in the sandbox.
+fn sandboxed(mut response: Response) -> Response {
+    let shown = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
+        t.starts_with("text/") || t.starts_with("image/") || t == "application/pdf" || t == "application/json"
+    });
+    let headers = response.headers_mut();
+    if shown {
+        headers.remove(header::CONTENT_DISPOSITION);
+    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_CSP));
+    common(headers);
+    response
+}
+
+/// An error as a page: its status, and what it says in words.
+fn error_page(e: ApiError) -> Response {
+    let status = e.into_response().status();
+    let text = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{text}</title><style>{STYLE}</style></head><body><h1>{text}</h1></body></html>"
+    );
+    let mut response = html_page(&body);
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_gitlabs_web_urls() {
+        let browse = |p: &str| match route(p) {
+            Some(Ok(Page::Browse { project, job, dir })) => Some((project, job, dir)),
+            _ => None,
+        };
+        assert_eq!(browse("/g/p/-/jobs/7/artifacts/browse"), Some(("g/p".into(), 7, String::new())));
+        assert_eq!(
+            browse("/g/sub/p/-/jobs/7/artifacts/browse/docs/nested"),
+            Some(("g/sub/p".into(), 7, "docs/nested/".into()))
+        );
+        assert_eq!(browse("/g/p/-/jobs/7/artifacts/browse/a%20b/"), Some(("g/p".into(), 7, "a b/".into())));
+        assert!(matches!(route("/g/p/-/jobs/x/artifacts/browse"), Some(Err(_))));
+        assert!(matches!(route("/g/p/-/jobs/7/artifacts/file/a%2Fb"), Some(Ok(Page::File { .. }))));
+        assert!(route("/api/v4/nothing").is_none());
+        assert!(route("/g/p/-/jobs/7/artifacts/other").is_none());
+    }
+
+    #[test]
+    fn names_are_escaped_and_sizes_read_for_people() {
+        assert_eq!(
+            escape("<script>\"a\" & 'b'</script>"),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+        assert_eq!(link_path("a b/c#d?e"), "a%20b/c%23d%3Fe");
+        assert_eq!(human(900), "900 B");
+        assert_eq!(human(2560), "2.5 KiB");
+    }
+}

@@ -1,0 +1,135 @@
+//! Browsing pages at GitLab's web URLs: directory listings from `metadata.gz` and files
+//! opened inline in a sandbox.
+
+use std::io::Write;
+
+use artifact_server::ImportJob;
+use axum::http::Method;
+
+use crate::support::{PRIVATE, PUBLIC, World, fixture};
+
+/// A job in `project` with `zip` as its archive; its id.
+fn job_with(w: &World, project: &str, zip: std::path::PathBuf) -> i64 {
+    let job = ImportJob { artifacts: Some(zip), ..ImportJob::new(project, "main", "pages") };
+    w.import(job)["id"].as_i64().unwrap()
+}
+
+/// An archive of `names` (each holding its own name) written by the zip crate.
+fn archive_of(w: &World, file: &str, names: &[&str]) -> std::path::PathBuf {
+    let path = w.dir.path().join(file);
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    for name in names {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(name.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+    path
+}
+
+async fn page(w: &World, uri: &str, user: Option<&str>) -> crate::support::Reply {
+    w.send(Method::GET, uri, user, &[]).await
+}
+
+#[tokio::test]
+async fn a_directory_lists_folders_first_with_sizes_breadcrumbs_and_the_archive_link() {
+    let w = World::new();
+    let id = job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
+    let root = format!("/{PUBLIC}/-/jobs/{id}/artifacts");
+    let reply = page(&w, &format!("{root}/browse"), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), "text/html; charset=utf-8");
+    assert!(reply.header("content-security-policy").contains("default-src 'none'"));
+    assert!(reply.header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert_eq!(reply.header("x-content-type-options"), "nosniff");
+    let html = reply.text();
+    let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle} in {html}"));
+    // Folders first, then files by name.
+    assert!(at("docs/</bdi>") < at(">data.bin<") && at(">data.bin<") < at(">empty.txt<"));
+    assert!(html.contains(&format!("href=\"http://gitlab.test{root}/browse/docs\"")));
+    assert!(html.contains(&format!("href=\"http://gitlab.test{root}/file/data.bin\"")));
+    assert!(html.contains(">1.0 KiB<"), "data.bin's size");
+    assert!(html.contains("/api/v4/projects/group%2Fpublic/jobs/") && html.contains("Download artifacts archive"));
+    // A folder: breadcrumbs and a way up.
+    let nested = page(&w, &format!("{root}/browse/docs/nested"), None).await.text();
+    assert!(nested.contains(&format!("<a href=\"http://gitlab.test{root}/browse/docs\"><bdi>docs</bdi></a>")));
+    assert!(nested.contains(">deep/</bdi>") && nested.contains(">..</a>"));
+    // What is not there.
+    assert_eq!(page(&w, &format!("{root}/browse/nope"), None).await.status, 404);
+    assert_eq!(page(&w, &format!("{root}/browse/docs/readme.txt"), None).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_private_projects_pages_need_a_reader() {
+    let w = World::new();
+    let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    let uri = format!("/{PRIVATE}/-/jobs/{id}/artifacts/browse");
+    let anonymous = page(&w, &uri, None).await;
+    assert_eq!(anonymous.status, 404);
+    assert!(anonymous.text().contains("<h1>404 Not Found</h1>"), "an error page, not JSON");
+    assert_eq!(page(&w, &uri, Some("outsider")).await.status, 404);
+    assert_eq!(page(&w, &uri, Some("reporter")).await.status, 200);
+}
+
+#[tokio::test]
+async fn every_name_from_the_archive_is_escaped() {
+    let w = World::new();
+    let names = [
+        "<script>alert(1)<%2Fscript>.txt",
+        "<img src=x onerror=alert(1)>.txt",
+        "a\"b'c&d.txt",
+        "rtl\u{202e}txt.exe",
+        "dir<i>/x.txt",
+    ];
+    let id = job_with(&w, PUBLIC, archive_of(&w, "hostile.zip", &names));
+    let html = page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/browse"), None).await.text();
+    assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<i>"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;%2Fscript&gt;.txt"));
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;.txt"));
+    assert!(html.contains("a&quot;b&#39;c&amp;d.txt"));
+    assert!(html.contains("<bdi>rtl\u{202e}txt.exe</bdi>"), "a right-to-left mark stays inside its name");
+    assert!(html.contains("dir&lt;i&gt;/"));
+    // In links, percent-encoded (the `%` too).
+    assert!(html.contains("/file/%3Cscript%3Ealert(1)%3C%252Fscript%3E.txt\""), "{html}");
+}
+
+#[tokio::test]
+async fn a_large_directory_is_paged() {
+    let w = World::new();
+    let names: Vec<String> = (0..1_200).map(|i| format!("many/f{i:04}.txt")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let id = job_with(&w, PUBLIC, archive_of(&w, "many.zip", &refs));
+    let at = format!("/{PUBLIC}/-/jobs/{id}/artifacts/browse/many");
+    let rows = |html: &str| html.matches("<tr class=\"file\">").count();
+    let first = page(&w, &at, None).await.text();
+    assert_eq!(rows(&first), 500);
+    assert!(first.contains("Page 1 of 3") && first.contains("rel=\"next\"") && !first.contains("rel=\"prev\""));
+    assert!(first.contains(">f0000.txt<") && !first.contains(">f0500.txt<"));
+    let last = page(&w, &format!("{at}?page=3"), None).await.text();
+    assert_eq!(rows(&last), 200);
+    assert!(last.contains(">f1199.txt<") && last.contains("rel=\"prev\""));
+}
+
+#[tokio::test]
+async fn files_open_inline_in_a_sandbox_and_the_rest_download() {
+    let w = World::new();
+    let names = ["report/index.html", "report/style.css", "report/app.js", "report/logo.svg", "report/data.bin"];
+    let id = job_with(&w, PUBLIC, archive_of(&w, "report.zip", &names));
+    let file = |name: &str| format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/report/{name}");
+    let html = page(&w, &file("index.html"), None).await;
+    assert_eq!(html.status, 200);
+    assert_eq!(html.text(), "report/index.html");
+    assert_eq!(html.header("content-type"), "text/html; charset=utf-8");
+    let csp = html.header("content-security-policy");
+    assert!(csp.starts_with("sandbox allow-scripts") && !csp.contains("allow-same-origin"), "{csp}");
+    assert_eq!(html.header("content-disposition"), "<none>", "shown, not downloaded");
+    for (name, kind) in [("style.css", "text/css"), ("app.js", "text/javascript"), ("logo.svg", "image/svg+xml")] {
+        let reply = page(&w, &file(name), None).await;
+        assert!(reply.header("content-type").starts_with(kind), "{name}");
+        assert!(reply.header("content-security-policy").starts_with("sandbox"), "{name}");
+    }
+    let binary = page(&w, &file("data.bin"), None).await;
+    assert!(binary.header("content-disposition").starts_with("attachment"));
+    assert!(binary.header("content-security-policy").starts_with("sandbox"));
+    // The path rule holds here too.
+    assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/report/../x"), None).await.status, 400);
+}
