@@ -1,0 +1,75 @@
+//! The browsing page of a 10,000-entry directory of a 100,000-entry archive (ten folders of
+//! 10,000 small files), through the router (no socket: server time), against a warm GET of
+//! one file of the same archive through endpoint 7 in the same run. Target: the page in at
+//! most 50 ms.
+//!
+//! `cargo bench -p artifact-benches --bench browse`
+
+use std::hint::black_box;
+use std::io::{Cursor, Write};
+
+use artifact_server::{Admin, AppConfig, DataDir, ImportJob};
+use axum::body::Body;
+use axum::http::Request;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use zip::write::SimpleFileOptions;
+
+/// Ten folders of 10,000 stored files of 900 bytes.
+fn archive() -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let body = vec![b'x'; 900];
+    for d in 0..10 {
+        for i in 0..10_000 {
+            w.start_file(format!("build/part-{d}/file-{i:05}.o"), stored).unwrap();
+            w.write_all(&body).unwrap();
+        }
+    }
+    w.finish().unwrap().into_inner()
+}
+
+async fn get(app: &axum::Router, uri: &str, token: &str) -> usize {
+    let req = Request::builder().uri(uri).header("PRIVATE-TOKEN", token).body(Body::empty()).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200, "{uri}");
+    resp.into_body().collect().await.unwrap().to_bytes().len()
+}
+
+fn browse(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let dir = std::env::temp_dir().join(format!("artifact-browse-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip = dir.join("folders.zip");
+    std::fs::write(&zip, archive()).unwrap();
+    let data = DataDir::open(&dir.join("data")).unwrap();
+    let admin = Admin::new(data.store(), data.blobs(), "http://bench");
+    admin.add_project("bench/app", false).unwrap();
+    admin.add_user("bench", true).unwrap();
+    let token = admin.add_token("bench").unwrap();
+    let job = admin.import(&ImportJob { artifacts: Some(zip), ..ImportJob::new("bench/app", "main", "many") }).unwrap();
+    let id = job.job["id"].as_i64().unwrap();
+    let app = artifact_server::app(data.state(AppConfig::default()));
+    let page = format!("/bench/app/-/jobs/{id}/artifacts/browse/build/part-7");
+    let file = format!("/api/v4/projects/bench%2Fapp/jobs/{id}/artifacts/build/part-7/file-04242.o");
+    // Warm: the look-ups remembered, the archive open and indexed.
+    for _ in 0..5 {
+        runtime.block_on(get(&app, &page, &token));
+        runtime.block_on(get(&app, &file, &token));
+    }
+    let mut g = c.benchmark_group("browse");
+    g.sample_size(20);
+    g.bench_function("page of a 10,000-entry folder (500 rows, 100,000 entries read)", |b| {
+        b.iter(|| black_box(runtime.block_on(get(&app, &page, &token))))
+    });
+    g.bench_function("baseline: one file of the same archive (endpoint 7)", |b| {
+        b.iter(|| black_box(runtime.block_on(get(&app, &file, &token))))
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, browse);
+criterion_main!(benches);
