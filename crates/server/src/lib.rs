@@ -35,6 +35,7 @@ mod resolve;
 mod routes;
 mod s3;
 mod serve;
+mod sessions;
 mod state;
 mod store;
 mod time;

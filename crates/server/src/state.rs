@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) proxy_download: bool,
     /// Small entries' verified bytes by archive key and path (see [`AppConfig::entry_cache_bytes`]).
     pub(crate) hot: crate::hot::HotEntries,
+    /// Browser sessions of the browsing pages.
+    pub(crate) sessions: crate::sessions::Sessions,
 }
 
 /// Settings of the router.
@@ -64,8 +66,16 @@ impl AppState {
         let indexes = IndexCache::new(config.index_cache_bytes);
         let proxy_download = config.proxy_download;
         let hot = crate::hot::HotEntries::new(config.entry_cache_bytes);
-        let inner =
-            Arc::new(Shared { store, blobs, indexes, base_url, proxy_download, lookups: Default::default(), hot });
+        let inner = Arc::new(Shared {
+            store,
+            blobs,
+            indexes,
+            base_url,
+            proxy_download,
+            lookups: Default::default(),
+            hot,
+            sessions: Default::default(),
+        });
         // Changes through other replicas drop this one's look-up memory at once.
         let weak = Arc::downgrade(&inner);
         let forget = Arc::new(move || {

@@ -1,5 +1,7 @@
-//! Pages for people, at GitLab's web URLs (the first part of browsing: no JavaScript, no
-//! sign-in yet, so anonymous for public projects and `PRIVATE-TOKEN` otherwise):
+//! Pages for people, at GitLab's web URLs (the first part of browsing; no JavaScript).
+//! Anonymous for public projects; otherwise a browser signs in at `/users/sign_in` with a
+//! personal access token, which the server keeps behind an opaque session cookie
+//! (`crate::sessions`), and a visitor who may not see a page is sent there first:
 //!
 //! - `GET /<project path>/-/jobs/<id>/artifacts/browse[/<dir>]`: a directory of the archive
 //!   from its `metadata.gz` (folders first, then files by name; size and time; breadcrumbs;
@@ -24,15 +26,16 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 
 use super::jobs::find_job;
 use super::{Ctx, blocking, id_param};
-use crate::auth::{Need, Routes};
+use crate::auth::{Caller, Credential, Need, Presented, Routes, authenticate};
 use crate::error::{ApiError, ApiResult};
+use crate::sessions;
 use crate::time::Timestamp;
 
 /// Rows of a directory page.
 pub(crate) const PER_PAGE: usize = 500;
 
 /// The CSP of the pages themselves: no script, styles inline only, nothing framing them.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The CSP of a file from an archive: a sandbox with scripts, forms and popups but never
 /// the server's origin.
@@ -41,6 +44,20 @@ const FILE_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-dow
 /// What a path segment keeps unescaped in a link.
 const SEGMENT: &AsciiSet =
     &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?').add(b'`').add(b'\'');
+
+/// What a path keeps unescaped as the `return_to` parameter (its slashes).
+const RETURN_TO: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'\'');
 
 /// A page route, or `None` for a path that is none (the API's 404 then).
 enum Page {
@@ -70,12 +87,25 @@ fn route(path: &str) -> Option<ApiResult<Page>> {
     Some(Ok(Page::Browse { project, job, dir }))
 }
 
-/// The router's fallback: a page, or the API's `404`.
-pub(crate) async fn pages(ctx: Ctx, method: Method, uri: Uri) -> Response {
+/// The router's fallback: the sign-in pages, a page, or the API's `404`.
+pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::body::Bytes) -> Response {
+    let reading = method == Method::GET || method == Method::HEAD;
+    match (uri.path(), reading) {
+        ("/users/sign_in", true) => return sign_in_page(&return_to(ctx.query.get("return_to")), None, StatusCode::OK),
+        ("/users/sign_in", false) if method == Method::POST => return sign_in(ctx, &body).await,
+        ("/users/sign_out", false) if method == Method::POST => return sign_out(&ctx),
+        _ => {}
+    }
     let page = match route(uri.path()) {
-        Some(page) if method == Method::GET || method == Method::HEAD => page,
+        Some(page) if reading => page,
         _ => return ApiError::NotFound("Not Found").into_response(),
     };
+    // A signed-in browser presents its session's token.
+    let session = sessions::cookie(&ctx.headers).and_then(|id| ctx.state.inner.sessions.token(&id));
+    let anonymous = ctx.presented.credential.is_none() && session.is_none();
+    if ctx.presented.credential.is_none() {
+        ctx.presented.credential = session.map(Credential::Personal);
+    }
     let answer = match page {
         Ok(Page::Browse { project, job, dir }) => {
             let number = ctx.query.get("page").and_then(|p| p.trim().parse::<usize>().ok()).unwrap_or(1).max(1);
@@ -90,7 +120,104 @@ pub(crate) async fn pages(ctx: Ctx, method: Method, uri: Uri) -> Response {
         }
         Err(e) => Err(e),
     };
-    answer.unwrap_or_else(error_page)
+    match answer {
+        Ok(response) => response,
+        // A project an anonymous visitor may not see may exist: sign in first (GitLab's way).
+        Err(ApiError::ProjectNotFound | ApiError::Unauthorized) if anonymous => {
+            let target = format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO));
+            let mut response = StatusCode::FOUND.into_response();
+            response.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("/users/sign_in")),
+            );
+            common(response.headers_mut());
+            response
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+/// Where to go after signing in: a path of this server, else the root of nothing (`/`).
+fn return_to(given: Option<&str>) -> String {
+    match given {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// The sign-in page: a personal access token, kept on the server behind a session cookie.
+fn sign_in_page(return_to: &str, problem: Option<&str>, status: StatusCode) -> Response {
+    let problem = problem.map(|p| format!("<p class=\"problem\">{}</p>", escape(p))).unwrap_or_default();
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title><style>{STYLE}</style></head><body>\
+         <h1>Sign in</h1>{problem}<form method=\"post\" action=\"/users/sign_in\">\
+         <label>Personal access token (read_api or api) <input type=\"password\" name=\"token\" autocomplete=\"off\" required autofocus></label>\
+         <input type=\"hidden\" name=\"return_to\" value=\"{}\"> <button type=\"submit\">Sign in</button></form>\
+         <p>The token stays on this server; your browser keeps only a session cookie, for {} hours.</p></body></html>",
+        escape(return_to),
+        sessions::SESSION_TTL.as_secs() / 3600
+    );
+    let mut response = html_page(&body);
+    *response.status_mut() = status;
+    response
+}
+
+/// `POST /users/sign_in`: a token that works opens a session and goes back where the
+/// visitor was going; one that does not shows the form again (`401`).
+async fn sign_in(ctx: Ctx, body: &[u8]) -> Response {
+    // A form posted from another site's page is not a sign-in (login CSRF).
+    if let Some(origin) = ctx.headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && origin != ctx.base
+    {
+        return error_page(ApiError::Forbidden(None));
+    }
+    let form = crate::query::Query::parse(std::str::from_utf8(body).ok());
+    let token = form.get("token").unwrap_or_default().trim().to_owned();
+    let target = return_to(form.get("return_to"));
+    let presented = Presented { credential: Some(Credential::Personal(token.clone())), write: false, sudo: None };
+    let store = ctx.state.inner.store.clone();
+    let checked = blocking(move || match authenticate(&*store, &presented, Routes::Api)? {
+        Caller::User(_) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
+    })
+    .await;
+    if checked.is_err() || token.is_empty() {
+        return sign_in_page(&target, Some("That token does not work here."), StatusCode::UNAUTHORIZED);
+    }
+    let Ok(id) = ctx.state.inner.sessions.open(&token) else {
+        return error_page(ApiError::Internal("no randomness for a session id".into()));
+    };
+    let secure = if ctx.base.starts_with("https://") { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        sessions::COOKIE,
+        sessions::SESSION_TTL.as_secs()
+    );
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("/")));
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    common(headers);
+    response
+}
+
+/// `POST /users/sign_out`: the session ends and its cookie is cleared.
+fn sign_out(ctx: &Ctx) -> Response {
+    if let Some(id) = sessions::cookie(&ctx.headers) {
+        ctx.state.inner.sessions.close(&id);
+    }
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_static("/users/sign_in"));
+    let clear = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", sessions::COOKIE);
+    if let Ok(clear) = HeaderValue::from_str(&clear) {
+        headers.insert(header::SET_COOKIE, clear);
+    }
+    common(headers);
+    response
 }
 
 /// One directory's page.

@@ -64,9 +64,14 @@ async fn a_private_projects_pages_need_a_reader() {
     let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
     let uri = format!("/{PRIVATE}/-/jobs/{id}/artifacts/browse");
     let anonymous = page(&w, &uri, None).await;
-    assert_eq!(anonymous.status, 404);
-    assert!(anonymous.text().contains("<h1>404 Not Found</h1>"), "an error page, not JSON");
-    assert_eq!(page(&w, &uri, Some("outsider")).await.status, 404);
+    assert_eq!(anonymous.status, 302, "an anonymous visitor signs in first");
+    assert_eq!(
+        anonymous.header("location"),
+        format!("/users/sign_in?return_to=/group/private/-/jobs/{id}/artifacts/browse")
+    );
+    let outsider = page(&w, &uri, Some("outsider")).await;
+    assert_eq!(outsider.status, 404);
+    assert!(outsider.text().contains("<h1>404 Not Found</h1>"), "an error page, not JSON");
     assert_eq!(page(&w, &uri, Some("reporter")).await.status, 200);
 }
 
@@ -132,4 +137,54 @@ async fn files_open_inline_in_a_sandbox_and_the_rest_download() {
     assert!(binary.header("content-security-policy").starts_with("sandbox"));
     // The path rule holds here too.
     assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/report/../x"), None).await.status, 400);
+}
+
+/// `POST path` with a form body and optional cookie; the reply's status, headers and body.
+async fn post_form(w: &World, path: &str, form: &str, cookie: Option<&str>) -> (u16, axum::http::HeaderMap, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::post(path)
+        .header("host", "gitlab.test")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let resp = w.app.clone().oneshot(req.body(axum::body::Body::from(form.to_owned())).unwrap()).await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn signing_in_keeps_the_token_on_the_server_behind_a_strict_http_only_cookie() {
+    let w = World::new();
+    let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    let uri = format!("/{PRIVATE}/-/jobs/{id}/artifacts/browse");
+    let form_page = page(&w, &format!("/users/sign_in?return_to={uri}"), None).await;
+    assert_eq!(form_page.status, 200);
+    assert!(form_page.text().contains("type=\"password\" name=\"token\""));
+    assert!(form_page.text().contains(&format!("name=\"return_to\" value=\"{uri}\"")));
+    // A token that does not work: the form again.
+    let (status, _, body) = post_form(&w, "/users/sign_in", "token=glpat-nope&return_to=/", None).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("does not work"));
+    // One that does: a session, and back where the visitor was going.
+    let form = format!("token={}&return_to={uri}", w.token("reporter"));
+    let (status, headers, _) = post_form(&w, "/users/sign_in", &form, None).await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], uri.as_str());
+    let set = headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Max-Age=28800"), "{set}");
+    assert!(!set.contains(w.token("reporter")), "the token never goes to the browser");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let signed_in = w.send(Method::GET, &uri, None, &[("cookie", &cookie)]).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text());
+    // A return address off this server is not followed.
+    let form = format!("token={}&return_to=//evil.example/x", w.token("reporter"));
+    assert_eq!(post_form(&w, "/users/sign_in", &form, None).await.1["location"], "/");
+    // Signing out ends the session and clears the cookie.
+    let (status, headers, _) = post_form(&w, "/users/sign_out", "", Some(&cookie)).await;
+    assert_eq!(status, 303);
+    assert!(headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(w.send(Method::GET, &uri, None, &[("cookie", &cookie)]).await.status, 302);
 }
