@@ -12,6 +12,8 @@
 //!   `Content-Security-Policy: sandbox` without `allow-same-origin`: an HTML report runs its
 //!   scripts in an opaque origin, without the server's cookies or its API, and its relative
 //!   links, stylesheets and images resolve to the other files of the same archive.
+//! - `GET /<project path>/-/jobs` and `/<project path>/-/pipelines/<id>`: the recent jobs
+//!   (or a pipeline's) with their status and a link to browse their artifacts.
 //!
 //! Every name from an archive is escaped, and every page carries a CSP that allows no
 //! script, `nosniff` and `frame-ancestors 'none'`.
@@ -61,13 +63,35 @@ const RETURN_TO: &AsciiSet = &CONTROLS
 
 /// A page route, or `None` for a path that is none (the API's 404 then).
 enum Page {
-    Browse { project: String, job: i64, dir: String },
-    File { project: String, job: i64, raw_path: String },
+    Browse {
+        project: String,
+        job: i64,
+        dir: String,
+    },
+    File {
+        project: String,
+        job: i64,
+        raw_path: String,
+    },
+    /// The project's recent jobs, or one pipeline's.
+    Jobs {
+        project: String,
+        pipeline: Option<i64>,
+    },
 }
 
 /// Parses `/<project path>/-/jobs/<id>/artifacts/(browse[/<dir>]|file/<path>)`; the project
 /// path and the directory decoded once, the file's path kept raw for the path rule.
 fn route(path: &str) -> Option<ApiResult<Page>> {
+    let trimmed = path.strip_prefix('/')?.trim_end_matches('/');
+    if let Some(project) = trimmed.strip_suffix("/-/jobs") {
+        let project = percent_decode_str(project).decode_utf8().ok()?.into_owned();
+        return Some(Ok(Page::Jobs { project, pipeline: None }));
+    }
+    if let Some((project, id)) = trimmed.split_once("/-/pipelines/") {
+        let project = percent_decode_str(project).decode_utf8().ok()?.into_owned();
+        return Some(id_param(id, "pipeline_id").map(|id| Page::Jobs { project, pipeline: Some(id) }));
+    }
     let (project, rest) = path.strip_prefix('/')?.split_once("/-/jobs/")?;
     let (job, rest) = rest.split_once("/artifacts/")?;
     let project = percent_decode_str(project).decode_utf8().ok()?.into_owned();
@@ -114,6 +138,11 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
             blocking(move || directory(&ctx, &project, job, &dir, number))
                 .await
                 .map(|listing| html_page(&listing.render(&base, &shown)))
+        }
+        Ok(Page::Jobs { project, pipeline }) => {
+            let number = ctx.query.get("page").and_then(|p| p.trim().parse::<u64>().ok()).unwrap_or(1).max(1);
+            let base = ctx.base.clone();
+            blocking(move || jobs_page(&ctx, &project, pipeline, number, &base)).await.map(|body| html_page(&body))
         }
         Ok(Page::File { project, job, raw_path }) => {
             super::artifacts::entry_for_page(ctx, project, JobRef::Id(job as u64), &raw_path).await.map(sandboxed)
@@ -259,6 +288,91 @@ fn directory(ctx: &Ctx, project: &str, job: i64, dir: &str, page: usize) -> ApiR
     let page = page.min(pages);
     let rows = rows.into_iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).collect();
     Ok(Listing { job, dir: dir.to_owned(), rows, page, pages, archive_size: Some(archive.size) })
+}
+
+/// Jobs a page of the job list shows.
+const JOBS_PER_PAGE: u64 = 50;
+
+/// The project's recent jobs (newest first), or one pipeline's: status, name, stage, ref,
+/// pipeline, when it finished, and a link to browse its artifacts when it has some.
+fn jobs_page(ctx: &Ctx, project: &str, pipeline: Option<i64>, page: u64, base: &str) -> ApiResult<String> {
+    let access = ctx.access(Routes::Artifacts, project)?;
+    access.require(Need::Read)?;
+    let store = &*ctx.state.inner.store;
+    let ref_of = |pipeline_id: i64| store.pipeline(pipeline_id).ok().flatten();
+    if let Some(id) = pipeline {
+        match ref_of(id) {
+            Some(p) if p.project_id == access.project.id => {}
+            _ => return Err(ApiError::NotFound("Not found")),
+        }
+    }
+    let query = crate::store::JobQuery {
+        project_id: access.project.id,
+        pipeline_id: pipeline,
+        kind: crate::model::JobKind::Build,
+        scope: Vec::new(),
+        include_retried: pipeline.is_some(),
+        newest_first: pipeline.is_none(),
+        before_id: None,
+        count: true,
+        offset: (page - 1).saturating_mul(JOBS_PER_PAGE),
+        limit: JOBS_PER_PAGE,
+    };
+    let listing = store.list_jobs(&query)?;
+    let project_link = format!("{base}/{}", link_path(&access.project.full_path));
+    let title = match pipeline {
+        Some(id) => format!("Pipeline #{id} · {}", access.project.full_path),
+        None => format!("Jobs · {}", access.project.full_path),
+    };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\
+         <nav class=\"crumbs\"><a href=\"{project_link}/-/jobs\">{}</a></nav><h1>{}</h1>\
+         <table><thead><tr><th>Status</th><th>Job</th><th>Stage</th><th>Ref</th><th>Pipeline</th><th>Finished (UTC)</th><th>Artifacts</th></tr></thead><tbody>",
+        escape(&title),
+        escape(&access.project.full_path),
+        escape(&title)
+    );
+    let mut refs: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    for job in &listing.rows {
+        let ref_name = refs
+            .entry(job.pipeline_id)
+            .or_insert_with(|| ref_of(job.pipeline_id).map(|p| p.ref_name).unwrap_or_default());
+        let finished = job.finished_at.map(|t| t.to_string()).unwrap_or_default();
+        let artifacts = if job.archive.is_some() && job.artifacts_expire_at.is_none_or(|at| at.0 > Timestamp::now().0) {
+            format!("<a href=\"{project_link}/-/jobs/{}/artifacts/browse\">Browse</a>", job.id)
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "<tr><td class=\"status {status}\">{status}</td><td>#{id} <bdi>{name}</bdi></td><td><bdi>{stage}</bdi></td>\
+             <td><bdi>{ref_name}</bdi></td><td><a href=\"{project_link}/-/pipelines/{pipeline}\">#{pipeline}</a></td>\
+             <td>{finished}</td><td>{artifacts}</td></tr>",
+            status = job.status.as_str(),
+            id = job.id,
+            name = escape(&job.name),
+            stage = escape(&job.stage),
+            ref_name = escape(ref_name),
+            pipeline = job.pipeline_id,
+            finished = escape(&finished),
+        );
+    }
+    out.push_str("</tbody></table>");
+    let pages = listing.total.div_ceil(JOBS_PER_PAGE).max(1);
+    if pages > 1 {
+        let _ = write!(out, "<nav class=\"pages\">Page {page} of {pages}");
+        if page > 1 {
+            let _ = write!(out, " · <a rel=\"prev\" href=\"?page={}\">Previous</a>", page - 1);
+        }
+        if page < pages {
+            let _ = write!(out, " · <a rel=\"next\" href=\"?page={}\">Next</a>", page + 1);
+        }
+        out.push_str("</nav>");
+    }
+    out.push_str("</body></html>");
+    Ok(out)
 }
 
 /// `text` with `&`, `<`, `>`, `"` and `'` escaped.

@@ -188,3 +188,24 @@ async fn signing_in_keeps_the_token_on_the_server_behind_a_strict_http_only_cook
     assert!(headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     assert_eq!(w.send(Method::GET, &uri, None, &[("cookie", &cookie)]).await.status, 302);
 }
+
+#[tokio::test]
+async fn the_job_list_and_a_pipeline_link_to_their_artifacts() {
+    let w = World::new();
+    let with = job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
+    let without = w.import(ImportJob::new(PUBLIC, "main", "lint <b>"))["id"].as_i64().unwrap();
+    let reply = page(&w, &format!("/{PUBLIC}/-/jobs"), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let html = reply.text();
+    assert!(html.find(&format!("#{without} ")).unwrap() < html.find(&format!("#{with} ")).unwrap(), "newest first");
+    assert!(html.contains(&format!("/{PUBLIC}/-/jobs/{with}/artifacts/browse\">Browse</a>")));
+    assert!(!html.contains(&format!("/-/jobs/{without}/artifacts/browse")), "no archive, no link");
+    assert!(html.contains("lint &lt;b&gt;") && !html.contains("<b>"));
+    assert!(html.contains(">success<"));
+    let pipeline = w.store.job(with).unwrap().unwrap().pipeline_id;
+    let one = page(&w, &format!("/{PUBLIC}/-/pipelines/{pipeline}"), None).await;
+    assert_eq!(one.status, 200);
+    assert!(one.text().contains(&format!("#{with} ")) && !one.text().contains(&format!("#{without} ")));
+    assert_eq!(page(&w, &format!("/{PUBLIC}/-/pipelines/999"), None).await.status, 404);
+    assert_eq!(page(&w, &format!("/{PRIVATE}/-/jobs"), None).await.status, 302);
+}
