@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make a Python venv holding a pinned python-gitlab, for the end-to-end test that drives
-# our server with the real client (tests/e2e/python_gitlab_e2e.py).
+# our server with the real client (tests/e2e/python_gitlab_e2e.py), and a pinned selenium
+# for the browser test (tests/e2e/browser_e2e.py).
 #
 #   bash scripts/setup-python-gitlab.sh        # last stdout line: the venv's python
 #
@@ -15,14 +16,28 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${ARTIFACT_TEST_VENV:-$ROOT/target/python-gitlab-venv}
 PY=${PYTHON:-python3}
 
-# Pinned: python-gitlab and what it pulls in, so every run tests the same client.
+# Pinned: python-gitlab and what it pulls in, so every run tests the same client; and
+# selenium with its own, which drives Debian's Chromium through chromedriver for the
+# browsing pages' test (tests/e2e/browser_e2e.py).
 REQUIREMENTS='python-gitlab==8.6.0
 requests==2.34.2
 requests-toolbelt==1.0.0
 urllib3==2.8.0
 idna==3.20
 charset-normalizer==3.5.3
-certifi==2026.10.19.post1'
+certifi==2026.10.19.post1
+selenium==4.51.0
+trio==0.35.0
+trio-websocket==0.12.2
+websocket-client==1.9.2
+typing_extensions==4.16.0
+attrs==26.1.0
+h11==0.16.0
+outcome==1.3.0.post0
+PySocks==1.7.1
+sniffio==1.3.1
+sortedcontainers==2.4.0
+wsproto==1.3.2'
 
 MARKER="$VENV/.artifact-python-gitlab-ready"
 VENV_PY="$VENV/bin/python"

@@ -10,32 +10,35 @@ use std::time::{Duration, Instant};
 /// How long a session lasts after sign-in.
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 
-/// The most sessions kept; past it the one closest to expiring is dropped.
+/// The most sessions (and grants) kept; past it the one closest to expiring is dropped.
 const MAX_SESSIONS: usize = 100_000;
 
 /// The session cookie's name.
 pub(crate) const COOKIE: &str = "_artifact_session";
 
-/// The sessions of one server process.
+/// How long a grant to read one job's files lasts.
+pub(crate) const GRANT_TTL: Duration = Duration::from_secs(3600);
+
+/// What a grant allows: the token it reads with, and the one job (project and id) whose
+/// archive it may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub(crate) token: String,
+    pub(crate) project: String,
+    pub(crate) job: i64,
+}
+
+/// The sessions of one server process, and the grants made for them.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     by_id: Mutex<HashMap<String, (String, Instant)>>,
+    grants: Mutex<HashMap<String, (Grant, Instant)>>,
 }
 
 impl Sessions {
     /// A new session for `token`; its id (64 hex digits).
     pub(crate) fn open(&self, token: &str) -> std::io::Result<String> {
-        let id = format!("{}{}", crate::blobs::random_hex()?, crate::blobs::random_hex()?);
-        let now = Instant::now();
-        let mut map = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, (_, expires)| *expires > now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, (_, expires))| *expires).map(|(id, _)| id.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(id.clone(), (token.to_owned(), now + SESSION_TTL));
-        Ok(id)
+        insert(&self.by_id, token.to_owned(), SESSION_TTL)
     }
 
     /// The token of the live session `id`.
@@ -44,10 +47,40 @@ impl Sessions {
         map.get(id).filter(|(_, expires)| *expires > Instant::now()).map(|(token, _)| token.clone())
     }
 
-    /// Ends the session `id`.
+    /// A grant to read the files of one job's archive with `token`, for [`GRANT_TTL`]: an
+    /// unguessable id that a file's URL carries instead of a cookie, since a report opened
+    /// in its sandbox has an opaque origin, to which the browser sends no `SameSite` cookie.
+    pub(crate) fn grant(&self, grant: Grant) -> std::io::Result<String> {
+        insert(&self.grants, grant, GRANT_TTL)
+    }
+
+    /// The live grant `id`.
+    pub(crate) fn granted(&self, id: &str) -> Option<Grant> {
+        let map = self.grants.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).filter(|(_, expires)| *expires > Instant::now()).map(|(grant, _)| grant.clone())
+    }
+
+    /// Ends the session `id` (and the grants made with its token stay until they expire:
+    /// they name one job's files only).
     pub(crate) fn close(&self, id: &str) {
         self.by_id.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
+}
+
+/// Keeps `value` under a new random id (64 hex digits) for `ttl`, dropping what expired
+/// and, past [`MAX_SESSIONS`], the one closest to expiring; the id.
+fn insert<V>(map: &Mutex<HashMap<String, (V, Instant)>>, value: V, ttl: Duration) -> std::io::Result<String> {
+    let id = format!("{}{}", crate::blobs::random_hex()?, crate::blobs::random_hex()?);
+    let now = Instant::now();
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    map.retain(|_, (_, expires)| *expires > now);
+    if map.len() >= MAX_SESSIONS
+        && let Some(oldest) = map.iter().min_by_key(|(_, (_, expires))| *expires).map(|(id, _)| id.clone())
+    {
+        map.remove(&oldest);
+    }
+    map.insert(id.clone(), (value, now + ttl));
+    Ok(id)
 }
 
 /// The session id in a request's `Cookie` headers, if any.

@@ -73,6 +73,13 @@ enum Page {
         job: i64,
         raw_path: String,
     },
+    /// A file read through a grant (`crate::sessions::Grant`).
+    View {
+        project: String,
+        job: i64,
+        grant: String,
+        raw_path: String,
+    },
     /// The project's recent jobs, or one pipeline's.
     Jobs {
         project: String,
@@ -102,6 +109,10 @@ fn route(path: &str) -> Option<ApiResult<Page>> {
     if let Some(raw_path) = rest.strip_prefix("file/") {
         return Some(Ok(Page::File { project, job, raw_path: raw_path.to_owned() }));
     }
+    if let Some((grant, raw_path)) = rest.strip_prefix("view/").and_then(|r| r.split_once('/')) {
+        let (grant, raw_path) = (grant.to_owned(), raw_path.to_owned());
+        return Some(Ok(Page::View { project, job, grant, raw_path }));
+    }
     let dir = match rest.strip_prefix("browse") {
         Some("" | "/") => String::new(),
         Some(dir) => dir.strip_prefix('/')?.trim_end_matches('/').to_owned() + "/",
@@ -127,6 +138,7 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
     // A signed-in browser presents its session's token.
     let session = sessions::cookie(&ctx.headers).and_then(|id| ctx.state.inner.sessions.token(&id));
     let anonymous = ctx.presented.credential.is_none() && session.is_none();
+    let by_session = ctx.presented.credential.is_none() && session.is_some();
     if ctx.presented.credential.is_none() {
         ctx.presented.credential = session.map(Credential::Personal);
     }
@@ -144,26 +156,50 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
             let base = ctx.base.clone();
             blocking(move || jobs_page(&ctx, &project, pipeline, number, &base)).await.map(|body| html_page(&body))
         }
+        // Signed in by cookie: the file is opened through a grant, in a URL that its
+        // sandbox (which sends no cookie) can read its neighbours with.
+        Ok(Page::File { project, job, raw_path }) if by_session => {
+            let Some(Credential::Personal(token)) = ctx.presented.credential.clone() else {
+                return ApiError::Unauthorized.into_response();
+            };
+            let granted = ctx.state.inner.sessions.grant(sessions::Grant { token, project: project.clone(), job });
+            match granted {
+                Ok(grant) => {
+                    let project_path = link_path(&project);
+                    Ok(found(&format!("{}/{project_path}/-/jobs/{job}/artifacts/view/{grant}/{raw_path}", ctx.base)))
+                }
+                Err(e) => Err(ApiError::internal(e)),
+            }
+        }
         Ok(Page::File { project, job, raw_path }) => {
             super::artifacts::entry_for_page(ctx, project, JobRef::Id(job as u64), &raw_path).await.map(sandboxed)
         }
+        Ok(Page::View { project, job, grant, raw_path }) => match ctx.state.inner.sessions.granted(&grant) {
+            Some(granted) if granted.project == project && granted.job == job => {
+                ctx.presented.credential = Some(Credential::Personal(granted.token));
+                super::artifacts::entry_for_page(ctx, project, JobRef::Id(job as u64), &raw_path).await.map(sandboxed)
+            }
+            _ => Err(ApiError::NotFound("Not found")),
+        },
         Err(e) => Err(e),
     };
     match answer {
         Ok(response) => response,
         // A project an anonymous visitor may not see may exist: sign in first (GitLab's way).
         Err(ApiError::ProjectNotFound | ApiError::Unauthorized) if anonymous => {
-            let target = format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO));
-            let mut response = StatusCode::FOUND.into_response();
-            response.headers_mut().insert(
-                header::LOCATION,
-                HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("/users/sign_in")),
-            );
-            common(response.headers_mut());
-            response
+            found(&format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO)))
         }
         Err(e) => error_page(e),
     }
+}
+
+/// `302 Found` to `target`.
+fn found(target: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    let location = HeaderValue::from_str(target).unwrap_or(HeaderValue::from_static("/"));
+    response.headers_mut().insert(header::LOCATION, location);
+    common(response.headers_mut());
+    response
 }
 
 /// Where to go after signing in: a path of this server, else the root of nothing (`/`).
@@ -339,7 +375,7 @@ fn jobs_page(ctx: &Ctx, project: &str, pipeline: Option<i64>, page: u64, base: &
         let ref_name = refs
             .entry(job.pipeline_id)
             .or_insert_with(|| ref_of(job.pipeline_id).map(|p| p.ref_name).unwrap_or_default());
-        let finished = job.finished_at.map(|t| t.to_string()).unwrap_or_default();
+        let finished = job.finished_at.map(minutes).unwrap_or_default();
         let artifacts = if job.archive.is_some() && job.artifacts_expire_at.is_none_or(|at| at.0 > Timestamp::now().0) {
             format!("<a href=\"{project_link}/-/jobs/{}/artifacts/browse\">Browse</a>", job.id)
         } else {
@@ -394,6 +430,12 @@ fn escape(text: &str) -> String {
 /// A path for a link: each `/`-separated segment percent-encoded.
 fn link_path(path: &str) -> String {
     path.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
+}
+
+/// A time for people, to the minute: `2026-12-04 18:51`.
+fn minutes(t: Timestamp) -> String {
+    let iso = t.to_string();
+    iso.get(..16).map(|s| s.replacen('T', " ", 1)).unwrap_or(iso)
 }
 
 /// Bytes for people: `2.5 KiB`.
@@ -454,7 +496,7 @@ impl Listing {
             };
             let class = if *folder { "dir" } else { "file" };
             let size = if *folder { String::new() } else { size.map(human).unwrap_or_default() };
-            let time = modified.map(|s| Timestamp(s.saturating_mul(1000)).to_string()).unwrap_or_default();
+            let time = modified.map(|s| minutes(Timestamp(s.saturating_mul(1000)))).unwrap_or_default();
             let _ = write!(
                 out,
                 "<tr class=\"{class}\"><td><a href=\"{href}\"><bdi>{shown}</bdi></a></td><td>{size}</td><td>{}</td></tr>",

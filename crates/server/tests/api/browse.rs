@@ -209,3 +209,38 @@ async fn the_job_list_and_a_pipeline_link_to_their_artifacts() {
     assert_eq!(page(&w, &format!("/{PUBLIC}/-/pipelines/999"), None).await.status, 404);
     assert_eq!(page(&w, &format!("/{PRIVATE}/-/jobs"), None).await.status, 302);
 }
+
+#[tokio::test]
+async fn a_signed_in_browser_opens_files_through_a_grant_for_that_job_only() {
+    let w = World::new();
+    let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    let other = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    let form = format!("token={}&return_to=/", w.token("reporter"));
+    let (_, headers, _) = post_form(&w, "/users/sign_in", &form, None).await;
+    let cookie = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let file = format!("/{PRIVATE}/-/jobs/{id}/artifacts/file/docs/readme.txt");
+    let sent = w.send(Method::GET, &file, None, &[("cookie", &cookie)]).await;
+    assert_eq!(sent.status, 302);
+    let view = sent.header("location").to_owned();
+    let prefix = format!("http://gitlab.test/{PRIVATE}/-/jobs/{id}/artifacts/view/");
+    assert!(view.starts_with(&prefix) && view.ends_with("/docs/readme.txt"), "{view}");
+    let grant = view[prefix.len()..].split('/').next().unwrap().to_owned();
+    assert_eq!(grant.len(), 64);
+    // Without any cookie (as from the report's sandbox): the file and its neighbours.
+    let path = view.trim_start_matches("http://gitlab.test");
+    let read = page(&w, path, None).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.text(), "Top-level readme for the infozip-basic fixture.\n");
+    assert!(read.header("content-security-policy").starts_with("sandbox"));
+    let neighbour = format!("/{PRIVATE}/-/jobs/{id}/artifacts/view/{grant}/docs/nested/deep/leaf.txt");
+    assert_eq!(page(&w, &neighbour, None).await.status, 200);
+    // Not another job's files, not a made-up grant, and never the API.
+    let elsewhere = format!("/{PRIVATE}/-/jobs/{other}/artifacts/view/{grant}/docs/readme.txt");
+    assert_eq!(page(&w, &elsewhere, None).await.status, 404);
+    let made_up = format!("/{PRIVATE}/-/jobs/{id}/artifacts/view/{}/docs/readme.txt", "0".repeat(64));
+    assert_eq!(page(&w, &made_up, None).await.status, 404);
+    assert_eq!(
+        w.send(Method::GET, "/api/v4/projects/group%2Fprivate/jobs", None, &[("cookie", &cookie)]).await.status,
+        401
+    );
+}

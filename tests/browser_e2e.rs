@@ -1,0 +1,103 @@
+//! The browsing pages in a real browser: `artifact serve` as a process, and Debian's
+//! headless Chromium driven through chromedriver by selenium (`tests/e2e/browser_e2e.py`):
+//! sign in, job list, folder, a coverage report of HTML, CSS and JavaScript opened in one
+//! click, whose script can read neither the server's cookie nor its API, and a relative
+//! link inside it. `.ci/run` installs Chromium (`chromium`, `chromium-driver`); the venv is
+//! `scripts/setup-python-gitlab.sh`'s. `BROWSER_SCREENSHOTS=DIR` keeps the screenshots
+//! (`docs/screenshots` holds the ones the README shows).
+
+#[path = "common/server_process.rs"]
+mod server_process;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use server_process::{ServerProcess, artifact_bin};
+
+const REPORT: &[(&str, &str)] = &[
+    (
+        "coverage/index.html",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Coverage</title>\
+         <link rel=\"stylesheet\" href=\"style.css\"><script src=\"app.js\"></script></head>\
+         <body><h1 id=\"title\">Coverage report: 87.5%</h1><p id=\"js\">no script</p>\
+         <pre id=\"probe\">pending</pre><p><a id=\"next\" href=\"details/module.html\">Per module</a></p></body></html>",
+    ),
+    ("coverage/style.css", "body { font-family: sans-serif; margin: 2em } h1 { color: rgb(0, 128, 0) }"),
+    (
+        "coverage/app.js",
+        "document.addEventListener('DOMContentLoaded', async () => {\n\
+           document.getElementById('js').textContent = 'script ran';\n\
+           let cookie;\n\
+           try { cookie = 'read: [' + document.cookie + ']'; } catch (e) { cookie = 'blocked (' + e.name + ')'; }\n\
+           let api;\n\
+           try {\n\
+             const r = await fetch('/api/v4/projects/group%2Freports/jobs', { credentials: 'include' });\n\
+             api = 'read: status ' + r.status;\n\
+           } catch (e) { api = 'blocked (' + e.name + ')'; }\n\
+           document.getElementById('probe').textContent = 'cookie ' + cookie + '; api ' + api;\n\
+         });\n",
+    ),
+    ("coverage/details/module.html", "<!doctype html><h1 id=\"detail\">src/lib.rs: 42 of 48 lines</h1>"),
+];
+
+fn run(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(artifact_bin()).args(args).arg("--data").arg(data).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_coverage_report_opens_in_one_click_and_its_script_cannot_reach_the_server() {
+    for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(Path::new(tool).exists(), "{tool} is missing: apt-get install chromium chromium-driver (.ci/run does)");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let setup = Command::new("bash").arg(root.join("scripts/setup-python-gitlab.sh")).output().unwrap();
+    assert!(setup.status.success(), "venv: {}", String::from_utf8_lossy(&setup.stderr));
+    let python = String::from_utf8_lossy(&setup.stdout).lines().last().unwrap().trim().to_owned();
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let zip_path = dir.path().join("report.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    for (name, text) in REPORT {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+    run(&data, &["admin", "project", "add", "group/reports"]);
+    run(&data, &["admin", "user", "add", "ada"]);
+    run(&data, &["admin", "member", "add", "group/reports", "ada", "reporter"]);
+    let token = run(&data, &["admin", "token", "add", "ada", "--scope", "read_api"]);
+    let job = run(
+        &data,
+        &["import", "--project", "group/reports", "--ref", "main", "--job", "coverage", "--artifacts"]
+            .iter()
+            .copied()
+            .chain([zip_path.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    let job: serde_json::Value = serde_json::from_str(&job).unwrap();
+    let job = job["id"].as_i64().unwrap().to_string();
+
+    let mut server = ServerProcess::start(&data, &[]);
+    let shots = std::env::var("BROWSER_SCREENSHOTS").unwrap_or_else(|_| dir.path().join("shots").display().to_string());
+    let out = Command::new(&python)
+        .arg(root.join("tests/e2e/browser_e2e.py"))
+        .args([&server.url, &token, "group/reports", &job, &shots])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("browser e2e ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for shot in ["listing.png", "report.png"] {
+        let bytes = std::fs::read(Path::new(&shots).join(shot)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 4096, "{shot}");
+    }
+    assert!(server.stop());
+}

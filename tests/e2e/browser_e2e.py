@@ -1,0 +1,106 @@
+"""The browsing pages in a real browser: Debian's headless Chromium driven through
+chromedriver by selenium (WebDriver, the W3C protocol both speak).
+
+Usage: browser_e2e.py URL TOKEN PROJECT_PATH JOB_ID SCREENSHOT_DIR
+
+Signs in with TOKEN from the job list, goes from the job list to the job's artifacts, into
+the coverage report's folder and opens its index.html (through the grant URL a signed-in
+browser is sent to); checks that the report's stylesheet
+and script (relative to it, in the archive) were loaded, that its script could read neither
+the server's cookie nor its API, and follows a relative link inside the report. Saves
+screenshots of the listing and of the report in SCREENSHOT_DIR. Prints "browser e2e ok".
+"""
+
+import os
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    # What a headless Chromium needs on a closed, root-run machine (no sandbox user
+    # namespaces, no GPU, no calls home).
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,760",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=options, service=service)
+
+
+def main():
+    url, token, project, job, shots = sys.argv[1:6]
+    os.makedirs(shots, exist_ok=True)
+    driver = browser()
+    wait = WebDriverWait(driver, 20)
+    try:
+        # A private project: the job list sends an anonymous visitor to sign in.
+        driver.get(f"{url}/{project}/-/jobs")
+        wait.until(ready.presence_of_element_located((By.NAME, "token")))
+        assert "/users/sign_in" in driver.current_url, driver.current_url
+        driver.find_element(By.NAME, "token").send_keys(token)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(ready.url_to_be(f"{url}/{project}/-/jobs"))
+        cookie = driver.get_cookie("_artifact_session")
+        assert cookie and cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
+        assert token not in str(driver.get_cookies()), "the token stays on the server"
+
+        # Job list -> the job's artifacts -> the report's folder.
+        driver.find_element(By.CSS_SELECTOR, f"a[href$='/-/jobs/{job}/artifacts/browse']").click()
+        wait.until(ready.url_contains(f"/-/jobs/{job}/artifacts/browse"))
+        driver.find_element(By.LINK_TEXT, "coverage/").click()
+        wait.until(ready.url_contains("/artifacts/browse/coverage"))
+        names = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "tbody a")]
+        assert names[:2] == ["..", "details/"], names
+        driver.save_screenshot(os.path.join(shots, "listing.png"))
+
+        # The report, opened in one click, runs in its sandbox.
+        driver.find_element(By.LINK_TEXT, "index.html").click()
+        # Signed in by cookie, a file opens through a grant in its URL (its sandbox sends no
+        # cookie): /artifacts/view/<grant>/coverage/index.html.
+        wait.until(ready.url_contains("/coverage/index.html"))
+        assert "/artifacts/view/" in driver.current_url, driver.current_url
+        try:
+            wait.until(lambda d: d.find_element(By.ID, "probe").text != "pending")
+        except Exception:
+            print("page:", driver.page_source[:2000], file=sys.stderr)
+            for entry in driver.get_log("browser"):
+                print("console:", entry, file=sys.stderr)
+            raise
+        assert driver.find_element(By.ID, "js").text == "script ran", "its script (app.js) ran"
+        color = driver.find_element(By.ID, "title").value_of_css_property("color")
+        assert color in ("rgb(0, 128, 0)", "rgba(0, 128, 0, 1)"), f"its stylesheet (style.css) applied: {color}"
+        probe = driver.find_element(By.ID, "probe").text
+        assert "cookie blocked" in probe, probe
+        assert "api blocked" in probe, probe
+        driver.save_screenshot(os.path.join(shots, "report.png"))
+
+        # A relative link inside the report resolves to another file of the archive.
+        driver.find_element(By.ID, "next").click()
+        wait.until(ready.presence_of_element_located((By.ID, "detail")))
+        here = driver.current_url
+        assert "/artifacts/view/" in here and here.endswith("/coverage/details/module.html"), here
+        print(f"report probe: {probe}")
+        print("browser e2e ok")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()
