@@ -12,6 +12,8 @@
 //!   `Content-Security-Policy: sandbox` without `allow-same-origin`: an HTML report runs its
 //!   scripts in an opaque origin, without the server's cookies or its API, and its relative
 //!   links, stylesheets and images resolve to the other files of the same archive.
+//! - `GET /<project path>/-/jobs/artifacts/<ref>/browse[/<dir>]?job=<name>`: the same folder
+//!   of the newest successful such job on the ref (a redirect to its page by id).
 //! - `GET /<project path>/-/jobs` and `/<project path>/-/pipelines/<id>`: the recent jobs
 //!   (or a pipeline's) with their status and a link to browse their artifacts.
 //!
@@ -85,6 +87,12 @@ enum Page {
         project: String,
         pipeline: Option<i64>,
     },
+    /// A folder of the newest successful `?job=` on a ref: sent to its page by id.
+    ByRef {
+        project: String,
+        ref_name: String,
+        dir: String,
+    },
 }
 
 /// Parses `/<project path>/-/jobs/<id>/artifacts/(browse[/<dir>]|file/<path>)`; the project
@@ -100,6 +108,17 @@ fn route(path: &str) -> Option<ApiResult<Page>> {
         return Some(id_param(id, "pipeline_id").map(|id| Page::Jobs { project, pipeline: Some(id) }));
     }
     let (project, rest) = path.strip_prefix('/')?.split_once("/-/jobs/")?;
+    // `artifacts/<ref>/browse[/<dir>]`: the ref may hold `/`; the first `browse` segment
+    // after its first segment ends it (as `raw` does for endpoint 8).
+    if let Some(by_ref) = rest.strip_prefix("artifacts/") {
+        let project = percent_decode_str(project).decode_utf8().ok()?.into_owned();
+        let segments: Vec<&str> = by_ref.split('/').collect();
+        let at = segments.iter().skip(1).position(|s| *s == "browse")? + 1;
+        let ref_name = percent_decode_str(&segments[..at].join("/")).decode_utf8().ok()?.into_owned();
+        let dir = segments[at + 1..].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/");
+        let dir = percent_decode_str(&dir).decode_utf8().ok()?.into_owned();
+        return Some(Ok(Page::ByRef { project, ref_name, dir }));
+    }
     let (job, rest) = rest.split_once("/artifacts/")?;
     let project = percent_decode_str(project).decode_utf8().ok()?.into_owned();
     let job = match id_param(job, "job_id") {
@@ -142,6 +161,16 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
     if ctx.presented.credential.is_none() {
         ctx.presented.credential = session.map(Credential::Personal);
     }
+    // Sign out for a signed-in browser, sign in for an anonymous one.
+    let account = if by_session {
+        "<form class=\"account\" method=\"post\" action=\"/users/sign_out\"><button type=\"submit\">Sign out</button></form>"
+            .to_owned()
+    } else if anonymous {
+        let here = utf8_percent_encode(uri.path(), RETURN_TO);
+        format!("<a class=\"account\" href=\"/users/sign_in?return_to={here}\">Sign in</a>")
+    } else {
+        String::new()
+    };
     let answer = match page {
         Ok(Page::Browse { project, job, dir }) => {
             let number = ctx.query.get("page").and_then(|p| p.trim().parse::<usize>().ok()).unwrap_or(1).max(1);
@@ -149,12 +178,32 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
             let shown = project.clone();
             blocking(move || directory(&ctx, &project, job, &dir, number))
                 .await
-                .map(|listing| html_page(&listing.render(&base, &shown)))
+                .map(|listing| html_page(&listing.render(&base, &shown, &account)))
         }
+        Ok(Page::ByRef { project, ref_name, dir }) => match ctx.query.get("job").filter(|j| !j.is_empty()) {
+            Some(job) => {
+                let job = JobRef::Latest { ref_name, job: job.to_owned() };
+                blocking(move || {
+                    use artifact_core::Resolve as _;
+                    let access = ctx.access(Routes::Artifacts, &project)?;
+                    access.require(Need::Read)?;
+                    let resolver =
+                        crate::resolve::StoreResolver { store: &*ctx.state.inner.store, now: Timestamp::now() };
+                    let resolved = resolver.resolve(&access.project, &job)?;
+                    let id = resolved.and_then(|r| r.job_id).ok_or(ApiError::NotFound("Not found"))?;
+                    let dir = if dir.is_empty() { String::new() } else { format!("/{}", link_path(&dir)) };
+                    Ok(found(&format!("{}/{}/-/jobs/{id}/artifacts/browse{dir}", ctx.base, link_path(&project))))
+                })
+                .await
+            }
+            None => Err(ApiError::InvalidParam("job is missing".into())),
+        },
         Ok(Page::Jobs { project, pipeline }) => {
             let number = ctx.query.get("page").and_then(|p| p.trim().parse::<u64>().ok()).unwrap_or(1).max(1);
             let base = ctx.base.clone();
-            blocking(move || jobs_page(&ctx, &project, pipeline, number, &base)).await.map(|body| html_page(&body))
+            blocking(move || jobs_page(&ctx, &project, pipeline, number, &base, &account))
+                .await
+                .map(|body| html_page(&body))
         }
         // Signed in by cookie: the file is opened through a grant, in a URL that its
         // sandbox (which sends no cookie) can read its neighbours with.
@@ -331,7 +380,14 @@ const JOBS_PER_PAGE: u64 = 50;
 
 /// The project's recent jobs (newest first), or one pipeline's: status, name, stage, ref,
 /// pipeline, when it finished, and a link to browse its artifacts when it has some.
-fn jobs_page(ctx: &Ctx, project: &str, pipeline: Option<i64>, page: u64, base: &str) -> ApiResult<String> {
+fn jobs_page(
+    ctx: &Ctx,
+    project: &str,
+    pipeline: Option<i64>,
+    page: u64,
+    base: &str,
+    account: &str,
+) -> ApiResult<String> {
     let access = ctx.access(Routes::Artifacts, project)?;
     access.require(Need::Read)?;
     let store = &*ctx.state.inner.store;
@@ -363,7 +419,7 @@ fn jobs_page(ctx: &Ctx, project: &str, pipeline: Option<i64>, page: u64, base: &
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>{account}\
          <nav class=\"crumbs\"><a href=\"{project_link}/-/jobs\">{}</a></nav><h1>{}</h1>\
          <table><thead><tr><th>Status</th><th>Job</th><th>Stage</th><th>Ref</th><th>Pipeline</th><th>Finished (UTC)</th><th>Artifacts</th></tr></thead><tbody>",
         escape(&title),
@@ -450,13 +506,13 @@ fn human(bytes: u64) -> String {
 }
 
 impl Listing {
-    fn render(&self, base: &str, project: &str) -> String {
+    fn render(&self, base: &str, project: &str, account: &str) -> String {
         let root = format!("{base}/{}/-/jobs/{}/artifacts", link_path(project), self.job);
         let mut out = String::new();
         let title = format!("{}{} · job {} · {}", "artifacts/", self.dir, self.job, project);
         let _ = write!(
             out,
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>{account}",
             escape(&title)
         );
         // Breadcrumbs: the archive's root, then each folder of the path.
@@ -528,7 +584,7 @@ const STYLE: &str = "body{font:14px/1.5 system-ui,sans-serif;margin:2em;color:#2
 a{color:#1f5fbf;text-decoration:none}a:hover{text-decoration:underline}\
 table{border-collapse:collapse;min-width:40em}th,td{text-align:left;padding:.25em 1em .25em 0;border-bottom:1px solid #eee}\
 td:nth-child(2){text-align:right;font-variant-numeric:tabular-nums}tr.dir a{font-weight:600}\
-.crumbs{margin-bottom:1em;font-size:16px}.pages{margin-top:1em}";
+.crumbs{margin-bottom:1em;font-size:16px}.pages{margin-top:1em}.account{float:right}";
 
 /// The headers every page and every file carries besides its CSP.
 fn common(headers: &mut axum::http::HeaderMap) {

@@ -49,6 +49,7 @@ async fn a_directory_lists_folders_first_with_sizes_breadcrumbs_and_the_archive_
     assert!(html.contains(&format!("href=\"http://gitlab.test{root}/file/data.bin\"")));
     assert!(html.contains(">1.0 KiB<"), "data.bin's size");
     assert!(html.contains("/api/v4/projects/group%2Fpublic/jobs/") && html.contains("Download artifacts archive"));
+    assert!(html.contains(&format!("href=\"/users/sign_in?return_to={root}/browse\">Sign in</a>")), "{html}");
     // A folder: breadcrumbs and a way up.
     let nested = page(&w, &format!("{root}/browse/docs/nested"), None).await.text();
     assert!(nested.contains(&format!("<a href=\"http://gitlab.test{root}/browse/docs\"><bdi>docs</bdi></a>")));
@@ -179,6 +180,7 @@ async fn signing_in_keeps_the_token_on_the_server_behind_a_strict_http_only_cook
     let cookie = set.split(';').next().unwrap().to_owned();
     let signed_in = w.send(Method::GET, &uri, None, &[("cookie", &cookie)]).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.text());
+    assert!(signed_in.text().contains("action=\"/users/sign_out\"") && !signed_in.text().contains(">Sign in<"));
     // A return address off this server is not followed.
     let form = format!("token={}&return_to=//evil.example/x", w.token("reporter"));
     assert_eq!(post_form(&w, "/users/sign_in", &form, None).await.1["location"], "/");
@@ -243,4 +245,16 @@ async fn a_signed_in_browser_opens_files_through_a_grant_for_that_job_only() {
         w.send(Method::GET, "/api/v4/projects/group%2Fprivate/jobs", None, &[("cookie", &cookie)]).await.status,
         401
     );
+}
+
+#[tokio::test]
+async fn a_folder_by_ref_and_job_name_goes_to_the_newest_successful_jobs_page() {
+    let w = World::new();
+    job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
+    let newest = job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
+    let reply = page(&w, &format!("/{PUBLIC}/-/jobs/artifacts/main/browse/docs?job=pages"), None).await;
+    assert_eq!(reply.status, 302, "{}", reply.text());
+    assert_eq!(reply.header("location"), format!("http://gitlab.test/{PUBLIC}/-/jobs/{newest}/artifacts/browse/docs"));
+    assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/artifacts/main/browse?job=nope"), None).await.status, 404);
+    assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/artifacts/main/browse"), None).await.status, 400);
 }
