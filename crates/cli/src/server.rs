@@ -42,6 +42,10 @@ pub(crate) struct ServeArgs {
     /// Seed a demo project first, and print a token and a curl line to try.
     #[arg(long, conflicts_with = "upstream")]
     demo: bool,
+    /// A separate origin (e.g. https://artifacts.example.com, pointing at this server) from
+    /// which the browsing pages open files, outside the CSP sandbox they get otherwise.
+    #[arg(long, value_name = "URL", conflicts_with = "upstream")]
+    artifacts_origin: Option<String>,
     /// With --blobs: stream archive downloads through this server instead of answering
     /// `302` to a presigned URL of the bucket.
     #[arg(long, conflicts_with = "upstream")]
@@ -416,6 +420,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                     base_url: args.base_url.clone(),
                     proxy_download: args.proxy_download,
                     entry_cache_bytes: args.entry_cache_bytes,
+                    artifacts_origin: args.artifacts_origin.clone(),
                     ..AppConfig::default()
                 };
                 (artifact_server::app(data.state(config)), data_path(&args.data.data))

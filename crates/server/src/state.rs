@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) hot: crate::hot::HotEntries,
     /// Browser sessions of the browsing pages.
     pub(crate) sessions: crate::sessions::Sessions,
+    /// See [`AppConfig::artifacts_origin`], without a trailing slash.
+    pub(crate) artifacts_origin: Option<String>,
 }
 
 /// Settings of the router.
@@ -46,6 +48,12 @@ pub struct AppConfig {
     /// Bytes of small entries (64 KiB at most each) kept in memory, verified, by archive
     /// key and path: a hot file is answered without reading its archive (`0`: none).
     pub entry_cache_bytes: usize,
+    /// A separate origin (e.g. `https://artifacts.example.com`, pointing at this same
+    /// server) from which the browsing pages open files, the way GitLab Pages serves
+    /// artifacts from its own domain: files there run outside any sandbox, in an origin that
+    /// holds no session and serves no page. Without it, files open under
+    /// `Content-Security-Policy: sandbox` on the server's own origin.
+    pub artifacts_origin: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -55,6 +63,7 @@ impl Default for AppConfig {
             index_cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
             proxy_download: false,
             entry_cache_bytes: crate::hot::DEFAULT_ENTRY_CACHE_BYTES,
+            artifacts_origin: None,
         }
     }
 }
@@ -66,6 +75,7 @@ impl AppState {
         let indexes = IndexCache::new(config.index_cache_bytes);
         let proxy_download = config.proxy_download;
         let hot = crate::hot::HotEntries::new(config.entry_cache_bytes);
+        let artifacts_origin = config.artifacts_origin.map(|u| u.trim_end_matches('/').to_owned());
         let inner = Arc::new(Shared {
             store,
             blobs,
@@ -75,6 +85,7 @@ impl AppState {
             lookups: Default::default(),
             hot,
             sessions: Default::default(),
+            artifacts_origin,
         });
         // Changes through other replicas drop this one's look-up memory at once.
         let weak = Arc::downgrade(&inner);

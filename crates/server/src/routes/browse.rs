@@ -144,7 +144,15 @@ fn route(path: &str) -> Option<ApiResult<Page>> {
 /// The router's fallback: the sign-in pages, a page, or the API's `404`.
 pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::body::Bytes) -> Response {
     let reading = method == Method::GET || method == Method::HEAD;
+    let on_artifacts_origin = ctx.state.inner.artifacts_origin.as_deref().is_some_and(|origin| {
+        let origin_host = origin.split_once("://").map_or(origin, |(_, host)| host);
+        let host = ctx.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        host.is_some_and(|host| host.eq_ignore_ascii_case(origin_host))
+    });
     match (uri.path(), reading) {
+        ("/users/sign_in" | "/users/sign_out", _) if on_artifacts_origin => {
+            return ApiError::NotFound("Not Found").into_response();
+        }
         ("/users/sign_in", true) => return sign_in_page(&return_to(ctx.query.get("return_to")), None, StatusCode::OK),
         ("/users/sign_in", false) if method == Method::POST => return sign_in(ctx, &body).await,
         ("/users/sign_out", false) if method == Method::POST => return sign_out(&ctx),
@@ -154,6 +162,12 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
         Some(page) if reading => page,
         _ => return ApiError::NotFound("Not Found").into_response(),
     };
+    // The artifacts origin serves files and nothing else: no page, no session.
+    if on_artifacts_origin && !matches!(page, Ok(Page::File { .. } | Page::View { .. })) {
+        return ApiError::NotFound("Not Found").into_response();
+    }
+    let files = ctx.state.inner.artifacts_origin.clone().unwrap_or_else(|| ctx.base.clone());
+    let sandbox = !on_artifacts_origin;
     // A signed-in browser presents its session's token.
     let session = sessions::cookie(&ctx.headers).and_then(|id| ctx.state.inner.sessions.token(&id));
     let anonymous = ctx.presented.credential.is_none() && session.is_none();
@@ -178,7 +192,7 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
             let shown = project.clone();
             blocking(move || directory(&ctx, &project, job, &dir, number))
                 .await
-                .map(|listing| html_page(&listing.render(&base, &shown, &account)))
+                .map(|listing| html_page(&listing.render(&base, &files, &shown, &account)))
         }
         Ok(Page::ByRef { project, ref_name, dir }) => match ctx.query.get("job").filter(|j| !j.is_empty()) {
             Some(job) => {
@@ -215,18 +229,20 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
             match granted {
                 Ok(grant) => {
                     let project_path = link_path(&project);
-                    Ok(found(&format!("{}/{project_path}/-/jobs/{job}/artifacts/view/{grant}/{raw_path}", ctx.base)))
+                    Ok(found(&format!("{files}/{project_path}/-/jobs/{job}/artifacts/view/{grant}/{raw_path}")))
                 }
                 Err(e) => Err(ApiError::internal(e)),
             }
         }
         Ok(Page::File { project, job, raw_path }) => {
-            super::artifacts::entry_for_page(ctx, project, JobRef::Id(job as u64), &raw_path).await.map(sandboxed)
+            let entry = super::artifacts::entry_for_page(ctx, project, JobRef::Id(job as u64), &raw_path).await;
+            entry.map(|response| for_browser(response, sandbox))
         }
         Ok(Page::View { project, job, grant, raw_path }) => match ctx.state.inner.sessions.granted(&grant) {
             Some(granted) if granted.project == project && granted.job == job => {
                 ctx.presented.credential = Some(Credential::Personal(granted.token));
-                super::artifacts::entry_for_page(ctx, project, JobRef::Id(job as u64), &raw_path).await.map(sandboxed)
+                let entry = super::artifacts::entry_for_page(ctx, project, JobRef::Id(job as u64), &raw_path).await;
+                entry.map(|response| for_browser(response, sandbox))
             }
             _ => Err(ApiError::NotFound("Not found")),
         },
@@ -506,8 +522,9 @@ fn human(bytes: u64) -> String {
 }
 
 impl Listing {
-    fn render(&self, base: &str, project: &str, account: &str) -> String {
+    fn render(&self, base: &str, files: &str, project: &str, account: &str) -> String {
         let root = format!("{base}/{}/-/jobs/{}/artifacts", link_path(project), self.job);
+        let files_root = format!("{files}/{}/-/jobs/{}/artifacts", link_path(project), self.job);
         let mut out = String::new();
         let title = format!("{}{} · job {} · {}", "artifacts/", self.dir, self.job, project);
         let _ = write!(
@@ -548,7 +565,7 @@ impl Listing {
             let (href, shown) = if *folder {
                 (format!("{root}/browse/{}", link_path(&full)), format!("{}/", escape(name)))
             } else {
-                (format!("{root}/file/{}", link_path(&full)), escape(name))
+                (format!("{files_root}/file/{}", link_path(&full)), escape(name))
             };
             let class = if *folder { "dir" } else { "file" };
             let size = if *folder { String::new() } else { size.map(human).unwrap_or_default() };
@@ -603,9 +620,9 @@ fn html_page(body: &str) -> Response {
     response
 }
 
-/// A file from an archive as a page opens it: inline when a browser can show it, always
-/// in the sandbox.
-fn sandboxed(mut response: Response) -> Response {
+/// A file from an archive as a page opens it: inline when a browser can show it, and in
+/// the sandbox unless served from the artifacts origin.
+fn for_browser(mut response: Response, sandbox: bool) -> Response {
     let shown = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
         t.starts_with("text/") || t.starts_with("image/") || t == "application/pdf" || t == "application/json"
     });
@@ -613,7 +630,11 @@ fn sandboxed(mut response: Response) -> Response {
     if shown {
         headers.remove(header::CONTENT_DISPOSITION);
     }
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_CSP));
+    if sandbox {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_CSP));
+    } else {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    }
     common(headers);
     response
 }

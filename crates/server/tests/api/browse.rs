@@ -258,3 +258,51 @@ async fn a_folder_by_ref_and_job_name_goes_to_the_newest_successful_jobs_page() 
     assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/artifacts/main/browse?job=nope"), None).await.status, 404);
     assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/artifacts/main/browse"), None).await.status, 400);
 }
+
+#[tokio::test]
+async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages_never_do() {
+    let config = artifact_server::AppConfig {
+        artifacts_origin: Some("http://artifacts.test".into()),
+        ..artifact_server::AppConfig::default()
+    };
+    let w = World::with_config(config);
+    let public = job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
+    let private = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    // The listing links files to the artifacts origin.
+    let html = page(&w, &format!("/{PUBLIC}/-/jobs/{public}/artifacts/browse/docs"), None).await.text();
+    assert!(
+        html.contains(&format!(
+            "href=\"http://artifacts.test/{PUBLIC}/-/jobs/{public}/artifacts/file/docs/readme.txt\""
+        ))
+    );
+    // There, a public file has no sandbox (its own origin is the isolation).
+    let file = format!("/{PUBLIC}/-/jobs/{public}/artifacts/file/docs/readme.txt");
+    let there = w.send(Method::GET, &file, None, &[("host", "artifacts.test")]).await;
+    assert_eq!(there.status, 200);
+    assert_eq!(there.header("content-security-policy"), "frame-ancestors 'none'");
+    // A signed-in browser is sent there through a grant.
+    let form = format!("token={}&return_to=/", w.token("reporter"));
+    let (_, headers, _) = post_form(&w, "/users/sign_in", &form, None).await;
+    let cookie = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let private_file = format!("/{PRIVATE}/-/jobs/{private}/artifacts/file/docs/readme.txt");
+    let sent = w.send(Method::GET, &private_file, None, &[("cookie", &cookie)]).await;
+    let location = sent.header("location").to_owned();
+    assert!(
+        location.starts_with(&format!("http://artifacts.test/{PRIVATE}/-/jobs/{private}/artifacts/view/")),
+        "{location}"
+    );
+    let path = location.trim_start_matches("http://artifacts.test");
+    let granted = w.send(Method::GET, path, None, &[("host", "artifacts.test")]).await;
+    assert_eq!(
+        (granted.status.as_u16(), granted.text().as_str()),
+        (200, "Top-level readme for the infozip-basic fixture.\n")
+    );
+    // The artifacts origin serves no page.
+    let listing = format!("/{PUBLIC}/-/jobs/{public}/artifacts/browse");
+    assert_eq!(w.send(Method::GET, &listing, None, &[("host", "artifacts.test")]).await.status, 404);
+    assert_eq!(
+        w.send(Method::GET, &format!("/{PUBLIC}/-/jobs"), None, &[("host", "artifacts.test")]).await.status,
+        404
+    );
+    assert_eq!(w.send(Method::GET, "/users/sign_in", None, &[("host", "artifacts.test")]).await.status, 404);
+}
