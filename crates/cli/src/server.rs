@@ -42,7 +42,7 @@ pub(crate) struct ServeArgs {
     /// Seed a demo project first, and print a token and a curl line to try.
     #[arg(long, conflicts_with = "upstream")]
     demo: bool,
-    /// A separate origin (e.g. https://artifacts.example.com, pointing at this server) from
+    /// A separate origin (e.g. `https://artifacts.example.com`, pointing at this server) from
     /// which the browsing pages open files, outside the CSP sandbox they get otherwise.
     #[arg(long, value_name = "URL", conflicts_with = "upstream")]
     artifacts_origin: Option<String>,
