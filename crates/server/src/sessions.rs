@@ -13,6 +13,9 @@ pub(crate) const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 /// The most sessions (and grants) kept; past it the one closest to expiring is dropped.
 const MAX_SESSIONS: usize = 100_000;
 
+/// The most live grants one token holds; past it its oldest goes.
+pub(crate) const GRANTS_PER_TOKEN: usize = 256;
+
 /// The session cookie's name.
 pub(crate) const COOKIE: &str = "_artifact_session";
 
@@ -50,7 +53,26 @@ impl Sessions {
     /// A grant to read the files of one job's archive with `token`, for [`GRANT_TTL`]: an
     /// unguessable id that a file's URL carries instead of a cookie, since a report opened
     /// in its sandbox has an opaque origin, to which the browser sends no `SameSite` cookie.
+    /// A live grant for the same token and job (with more than half its time left) is given
+    /// again; a token holds at most [`GRANTS_PER_TOKEN`], so that one user's clicks never
+    /// push out another's grants.
     pub(crate) fn grant(&self, grant: Grant) -> std::io::Result<String> {
+        {
+            let mut map = self.grants.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let same = map.iter().find(|(_, (g, expires))| *g == grant && *expires > now + GRANT_TTL / 2);
+            if let Some((id, _)) = same {
+                return Ok(id.clone());
+            }
+            let mut held: Vec<(Instant, String)> =
+                map.iter().filter(|(_, (g, _))| g.token == grant.token).map(|(id, (_, e))| (*e, id.clone())).collect();
+            if held.len() >= GRANTS_PER_TOKEN {
+                held.sort();
+                for (_, id) in &held[..=held.len() - GRANTS_PER_TOKEN] {
+                    map.remove(id);
+                }
+            }
+        }
         insert(&self.grants, grant, GRANT_TTL)
     }
 
@@ -60,8 +82,8 @@ impl Sessions {
         map.get(id).filter(|(_, expires)| *expires > Instant::now()).map(|(grant, _)| grant.clone())
     }
 
-    /// Ends the session `id` (and the grants made with its token stay until they expire:
-    /// they name one job's files only).
+    /// Ends the session `id` (the grants made with its token stay until they expire: they
+    /// name one job's files only).
     pub(crate) fn close(&self, id: &str) {
         self.by_id.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
@@ -92,4 +114,28 @@ pub(crate) fn cookie(headers: &axum::http::HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('=').map(str::to_owned))
         .filter(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn for_job(token: &str, job: i64) -> Grant {
+        Grant { token: token.into(), project: "g/p".into(), job }
+    }
+
+    #[test]
+    fn a_grant_is_given_again_for_the_same_job_and_a_token_holds_a_bounded_number() {
+        let sessions = Sessions::default();
+        let first = sessions.grant(for_job("a", 1)).unwrap();
+        assert_eq!(sessions.grant(for_job("a", 1)).unwrap(), first, "the same job: the same grant");
+        assert_ne!(sessions.grant(for_job("b", 1)).unwrap(), first, "another token: its own");
+        for job in 2..=(GRANTS_PER_TOKEN as i64 + 10) {
+            sessions.grant(for_job("a", job)).unwrap();
+        }
+        let held = |token: &str| sessions.grants.lock().unwrap().values().filter(|(g, _)| g.token == token).count();
+        assert_eq!(held("a"), GRANTS_PER_TOKEN);
+        assert_eq!(held("b"), 1, "one token's grants never push out another's");
+        assert!(sessions.granted(&first).is_none(), "the oldest went");
+    }
 }
