@@ -5,12 +5,16 @@
 //!
 //! `cargo bench -p artifact-benches --bench browse`
 
+#[path = "common/imported.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::io::{Cursor, Write};
 
-use artifact_server::{Admin, AppConfig, DataDir, ImportJob};
+use artifact_server::AppConfig;
 use axum::body::Body;
 use axum::http::Request;
+use common::imported;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -44,13 +48,7 @@ fn browse(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap();
     let zip = dir.join("folders.zip");
     std::fs::write(&zip, archive()).unwrap();
-    let data = DataDir::open(&dir.join("data")).unwrap();
-    let admin = Admin::new(data.store(), data.blobs(), "http://bench");
-    admin.add_project("bench/app", false).unwrap();
-    admin.add_user("bench", true).unwrap();
-    let token = admin.add_token("bench").unwrap();
-    let job = admin.import(&ImportJob { artifacts: Some(zip), ..ImportJob::new("bench/app", "main", "many") }).unwrap();
-    let id = job.job["id"].as_i64().unwrap();
+    let (data, token, id) = imported(&dir, &zip);
     let app = artifact_server::app(data.state(AppConfig::default()));
     let page = format!("/bench/app/-/jobs/{id}/artifacts/browse/build/part-7");
     let file = format!("/api/v4/projects/bench%2Fapp/jobs/{id}/artifacts/build/part-7/file-04242.o");

@@ -6,14 +6,18 @@
 //! `cargo bench -p artifact-benches --bench hot_path` prints the allocation figures first,
 //! then criterion's timings.
 
+#[path = "common/imported.rs"]
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use artifact_benches::many_entries_in_memory;
-use artifact_server::{Admin, AppConfig, DataDir, ImportJob};
+use artifact_server::AppConfig;
 use axum::body::Body;
 use axum::http::Request;
+use common::imported;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -66,13 +70,7 @@ fn setup(runtime: &tokio::runtime::Runtime, entry_cache_bytes: usize) -> Setup {
     std::fs::create_dir_all(&dir).unwrap();
     let zip = dir.join("many.zip");
     std::fs::write(&zip, many_entries_in_memory(100_000)).unwrap();
-    let data = DataDir::open(&dir.join("data")).unwrap();
-    let admin = Admin::new(data.store(), data.blobs(), "http://bench");
-    admin.add_project("bench/app", false).unwrap();
-    admin.add_user("bench", true).unwrap();
-    let token = admin.add_token("bench").unwrap();
-    let job = admin.import(&ImportJob { artifacts: Some(zip), ..ImportJob::new("bench/app", "main", "many") }).unwrap();
-    let id = job.job["id"].as_i64().unwrap();
+    let (data, token, id) = imported(&dir, &zip);
     let config = AppConfig { entry_cache_bytes, ..AppConfig::default() };
     let app = artifact_server::app(data.state(config));
     let uri = format!("/api/v4/projects/bench%2Fapp/jobs/{id}/artifacts/reports/summary.txt");

@@ -146,6 +146,25 @@ pub(crate) fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16,
     (status, head, body)
 }
 
+/// `METHOD path` with a personal token and an empty body, over a fresh connection to the
+/// server at `url`: the status and the body (`None` if the connection failed or the answer
+/// is not HTTP, as when the server is killed meanwhile).
+#[allow(dead_code)]
+pub(crate) fn http_send(url: &str, method: &str, path: &str, token: &str) -> Option<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nPRIVATE-TOKEN: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let status = std::str::from_utf8(response.get(9..12)?).ok()?.parse().ok()?;
+    Some((status, response[split..].to_vec()))
+}
+
 #[allow(dead_code)]
 impl ServerProcess {
     /// How many requests the server has taken so far, this one included (its request ids

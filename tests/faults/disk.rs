@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use server_process::{ServerProcess, artifact_bin, http_get};
+use server_process::{ServerProcess, artifact_bin, http_get, http_send};
 
 /// A tmpfs of `mib` MiB mounted at `at`, unmounted when dropped; `None` if mounting is not
 /// allowed here.
@@ -67,22 +67,6 @@ fn artifact(data: &Path, args: &[&str], limit_kib: Option<u64>) -> Output {
         None => Command::new(artifact_bin()),
     };
     cmd.args(args).arg("--data").arg(data).output().unwrap()
-}
-
-/// `POST path` with a token over a fresh connection: the status and the body.
-fn post(url: &str, path: &str, token: &str) -> (u16, Vec<u8>) {
-    use std::io::Read;
-    let host = url.trim_start_matches("http://");
-    let mut c = std::net::TcpStream::connect(host).unwrap();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nPRIVATE-TOKEN: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    c.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    c.read_to_end(&mut response).unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
-    let status = String::from_utf8_lossy(&response[9..12]).parse().unwrap();
-    (status, response[split..].to_vec())
 }
 
 fn import_args<'a>(job: &'a str, zip: &'a str) -> Vec<&'a str> {
@@ -159,7 +143,8 @@ fn an_import_onto_a_full_disk_fails_cleanly_and_the_server_keeps_reading_and_rec
         // files have room, then are a clean 5xx: JSON, and no job half-made.
         let (mut newest, mut retried, mut refused) = (1i64, 0, None);
         for _ in 0..5_000 {
-            let (status, body) = post(&server.url, &format!("/api/v4/projects/g%2Fp/jobs/{newest}/retry"), token);
+            let (status, body) =
+                http_send(&server.url, "POST", &format!("/api/v4/projects/g%2Fp/jobs/{newest}/retry"), token).unwrap();
             match status {
                 201 => {
                     newest = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"].as_i64().unwrap();
@@ -178,7 +163,8 @@ fn an_import_onto_a_full_disk_fails_cleanly_and_the_server_keeps_reading_and_rec
         assert_eq!(listed(&server), 1 + retried, "every job stored whole, the refused one not at all");
         // Space returns: writes work again.
         std::fs::remove_file(&filler).unwrap();
-        let (status, body) = post(&server.url, &format!("/api/v4/projects/g%2Fp/jobs/{newest}/retry"), token);
+        let (status, body) =
+            http_send(&server.url, "POST", &format!("/api/v4/projects/g%2Fp/jobs/{newest}/retry"), token).unwrap();
         assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
         assert_eq!(listed(&server), 2 + retried);
     }

@@ -298,21 +298,6 @@ fn imports_killed_at_random_moments_leave_nothing_half_made_and_gc_collects_the_
 #[path = "../common/server_process.rs"]
 mod server_process;
 
-/// `METHOD path` with a token over a fresh connection: the status and the body (`None` if
-/// the connection failed, as it does when the server is killed).
-fn send(host: &str, method: &str, path: &str, token: &str) -> Option<(u16, serde_json::Value)> {
-    let mut c = std::net::TcpStream::connect(host).ok()?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nPRIVATE-TOKEN: {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    c.write_all(request.as_bytes()).ok()?;
-    let mut response = Vec::new();
-    c.read_to_end(&mut response).ok()?;
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let status = std::str::from_utf8(response.get(9..12)?).ok()?.parse().ok()?;
-    Some((status, serde_json::from_slice(&response[split..]).unwrap_or_default()))
-}
-
 #[test]
 fn a_server_killed_during_job_actions_loses_nothing_it_answered_and_leaves_no_job_half_made() {
     let rounds: usize = std::env::var("FAULT_SERVER_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
@@ -348,11 +333,11 @@ fn a_server_killed_during_job_actions_loses_nothing_it_answered_and_leaves_no_jo
     let mut actions = 0;
     for round in 0..rounds {
         let server = server_process::ServerProcess::start(&data, &[]);
-        let host = server.url.trim_start_matches("http://").to_owned();
+        let url = server.url.clone();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers: Vec<_> = (0..6u64)
             .map(|w| {
-                let (host, token, stop) = (host.clone(), token.clone(), stop.clone());
+                let (url, token, stop) = (url.clone(), token.clone(), stop.clone());
                 std::thread::spawn(move || {
                     let mut done = Vec::new();
                     let mut n = w + 1;
@@ -367,8 +352,9 @@ fn a_server_killed_during_job_actions_loses_nothing_it_answered_and_leaves_no_jo
                             4 => ("POST", format!("{base}/{job}/artifacts/keep")),
                             _ => ("GET", format!("{base}/{job}/artifacts/build/app.bin")),
                         };
-                        if let Some(answer) = send(&host, method, &path, &token) {
-                            done.push((job as i64, method, path, answer));
+                        if let Some((status, body)) = server_process::http_send(&url, method, &path, &token) {
+                            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                            done.push((job as i64, method, path, (status, body)));
                         }
                     }
                     done

@@ -260,10 +260,18 @@ pub(crate) async fn pages(mut ctx: Ctx, method: Method, uri: Uri, body: axum::bo
 
 /// `302 Found` to `target`.
 fn found(target: &str) -> Response {
-    let mut response = StatusCode::FOUND.into_response();
-    let location = HeaderValue::from_str(target).unwrap_or(HeaderValue::from_static("/"));
-    response.headers_mut().insert(header::LOCATION, location);
-    common(response.headers_mut());
+    redirect(StatusCode::FOUND, target, None)
+}
+
+/// A redirect (`status`) to `target`, setting `cookie` if given.
+fn redirect(status: StatusCode, target: &str, cookie: Option<&str>) -> Response {
+    let mut response = status.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_str(target).unwrap_or(HeaderValue::from_static("/")));
+    if let Some(Ok(cookie)) = cookie.map(HeaderValue::from_str) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    common(headers);
     response
 }
 
@@ -279,11 +287,11 @@ fn return_to(given: Option<&str>) -> String {
 fn sign_in_page(return_to: &str, problem: Option<&str>, status: StatusCode) -> Response {
     let problem = problem.map(|p| format!("<p class=\"problem\">{}</p>", escape(p))).unwrap_or_default();
     let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in</title><style>{STYLE}</style></head><body>\
-         <h1>Sign in</h1>{problem}<form method=\"post\" action=\"/users/sign_in\">\
+        "{}<h1>Sign in</h1>{problem}<form method=\"post\" action=\"/users/sign_in\">\
          <label>Personal access token (read_api or api) <input type=\"password\" name=\"token\" autocomplete=\"off\" required autofocus></label>\
          <input type=\"hidden\" name=\"return_to\" value=\"{}\"> <button type=\"submit\">Sign in</button></form>\
          <p>The token stays on this server; your browser keeps only a session cookie, for {} hours.</p></body></html>",
+        head("Sign in"),
         escape(return_to),
         sessions::SESSION_TTL.as_secs() / 3600
     );
@@ -323,14 +331,8 @@ async fn sign_in(ctx: Ctx, body: &[u8]) -> Response {
         sessions::COOKIE,
         sessions::SESSION_TTL.as_secs()
     );
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::LOCATION, HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("/")));
-    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
-        headers.insert(header::SET_COOKIE, cookie);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    common(headers);
+    let mut response = redirect(StatusCode::SEE_OTHER, &target, Some(&cookie));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -339,15 +341,8 @@ fn sign_out(ctx: &Ctx) -> Response {
     if let Some(id) = sessions::cookie(&ctx.headers) {
         ctx.state.inner.sessions.close(&id);
     }
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::LOCATION, HeaderValue::from_static("/users/sign_in"));
     let clear = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", sessions::COOKIE);
-    if let Ok(clear) = HeaderValue::from_str(&clear) {
-        headers.insert(header::SET_COOKIE, clear);
-    }
-    common(headers);
-    response
+    redirect(StatusCode::SEE_OTHER, "/users/sign_in", Some(&clear))
 }
 
 /// One directory's page.
@@ -366,8 +361,7 @@ fn directory(ctx: &Ctx, project: &str, job: i64, dir: &str, page: usize) -> ApiR
     let access = ctx.access(Routes::Artifacts, project)?;
     access.require(Need::Read)?;
     let found = find_job(&*ctx.state.inner.store, &access.project, job)?;
-    let live = found.artifacts_expire_at.is_none_or(|at| at.0 > Timestamp::now().0);
-    let (Some(archive), Some(metadata), true) = (&found.archive, &found.metadata, live) else {
+    let (Some(archive), Some(metadata)) = (found.live_archive(Timestamp::now()), &found.metadata) else {
         return Err(ApiError::NotFound("Not found"));
     };
     let open = ctx.state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
@@ -435,10 +429,10 @@ fn jobs_page(
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>{account}\
+        "{}{account}\
          <nav class=\"crumbs\"><a href=\"{project_link}/-/jobs\">{}</a></nav><h1>{}</h1>\
          <table><thead><tr><th>Status</th><th>Job</th><th>Stage</th><th>Ref</th><th>Pipeline</th><th>Finished (UTC)</th><th>Artifacts</th></tr></thead><tbody>",
-        escape(&title),
+        head(&title),
         escape(&access.project.full_path),
         escape(&title)
     );
@@ -448,7 +442,7 @@ fn jobs_page(
             .entry(job.pipeline_id)
             .or_insert_with(|| ref_of(job.pipeline_id).map(|p| p.ref_name).unwrap_or_default());
         let finished = job.finished_at.map(minutes).unwrap_or_default();
-        let artifacts = if job.archive.is_some() && job.artifacts_expire_at.is_none_or(|at| at.0 > Timestamp::now().0) {
+        let artifacts = if job.live_archive(Timestamp::now()).is_some() {
             format!("<a href=\"{project_link}/-/jobs/{}/artifacts/browse\">Browse</a>", job.id)
         } else {
             String::new()
@@ -527,11 +521,7 @@ impl Listing {
         let files_root = format!("{files}/{}/-/jobs/{}/artifacts", link_path(project), self.job);
         let mut out = String::new();
         let title = format!("{}{} · job {} · {}", "artifacts/", self.dir, self.job, project);
-        let _ = write!(
-            out,
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>{account}",
-            escape(&title)
-        );
+        let _ = write!(out, "{}{account}", head(&title));
         // Breadcrumbs: the archive's root, then each folder of the path.
         let _ = write!(out, "<nav class=\"crumbs\"><a href=\"{root}/browse\">artifacts</a>");
         let mut walked = String::new();
@@ -639,13 +629,19 @@ fn for_browser(mut response: Response, sandbox: bool) -> Response {
     response
 }
 
+/// A page's start, up to and including `<body>`: `title` (escaped) and the style.
+fn head(title: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
+        escape(title)
+    )
+}
+
 /// An error as a page: its status, and what it says in words.
 fn error_page(e: ApiError) -> Response {
     let status = e.into_response().status();
     let text = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{text}</title><style>{STYLE}</style></head><body><h1>{text}</h1></body></html>"
-    );
+    let body = format!("{}<h1>{text}</h1></body></html>", head(&text));
     let mut response = html_page(&body);
     *response.status_mut() = status;
     response

@@ -97,6 +97,27 @@ pub struct NewPipeline {
     pub user_id: Option<i64>,
 }
 
+impl NewPipeline {
+    /// The pipeline as stored under `id` and `iid` at `now`: status `created` until it
+    /// has jobs.
+    pub(crate) fn created(&self, id: i64, iid: i64, now: crate::time::Timestamp) -> Pipeline {
+        Pipeline {
+            id,
+            iid,
+            project_id: self.project_id,
+            ref_name: self.ref_name.clone(),
+            tag: self.tag,
+            sha: self.sha.clone(),
+            status: Status::Created,
+            source: self.source.clone(),
+            parent_id: self.parent_id,
+            user_id: self.user_id,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Which jobs a listing wants.
 #[derive(Debug, Clone)]
 pub struct JobQuery {

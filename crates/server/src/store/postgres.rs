@@ -425,20 +425,7 @@ fn insert_pipeline(tx: &mut impl GenericClient, new: &NewPipeline, now: Timestam
         )
         .map_err(db)?
         .get(0);
-    Ok(Pipeline {
-        id,
-        iid,
-        project_id: new.project_id,
-        ref_name: new.ref_name.clone(),
-        tag: new.tag,
-        sha: new.sha.clone(),
-        status: Status::Created,
-        source: new.source.clone(),
-        parent_id: new.parent_id,
-        user_id: new.user_id,
-        created_at: now,
-        updated_at: now,
-    })
+    Ok(new.created(id, iid, now))
 }
 
 /// Inserts a job, makes a bridge's downstream pipeline its child, refreshes the pipeline's

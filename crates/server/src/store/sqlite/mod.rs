@@ -184,20 +184,7 @@ fn insert_pipeline(tx: &Connection, new: &NewPipeline, now: Timestamp) -> rusqli
             now.0
         ],
     )?;
-    Ok(Pipeline {
-        id: tx.last_insert_rowid(),
-        iid,
-        project_id: new.project_id,
-        ref_name: new.ref_name.clone(),
-        tag: new.tag,
-        sha: new.sha.clone(),
-        status: Status::Created,
-        source: new.source.clone(),
-        parent_id: new.parent_id,
-        user_id: new.user_id,
-        created_at: now,
-        updated_at: now,
-    })
+    Ok(new.created(tx.last_insert_rowid(), iid, now))
 }
 
 /// Inserts a job, makes a bridge's downstream pipeline its child and refreshes the
