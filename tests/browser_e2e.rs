@@ -2,7 +2,8 @@
 //! headless Chromium driven through chromedriver by selenium (`tests/e2e/browser_e2e.py`):
 //! sign in, job list, folder, a coverage report of HTML, CSS and JavaScript opened in one
 //! click, whose script can read neither the server's cookie nor its API, and a relative
-//! link inside it. `.ci/run` installs Chromium (`chromium`, `chromium-driver`); the venv is
+//! link inside it; a text file's page; then the same with an artifacts origin (the server
+//! as `localhost` beside `127.0.0.1`), where the report runs outside any sandbox. `.ci/run` installs Chromium (`chromium`, `chromium-driver`); the venv is
 //! `scripts/setup-python-gitlab.sh`'s. `BROWSER_SCREENSHOTS=DIR` keeps the screenshots
 //! (`docs/screenshots` holds the ones the README shows).
 
@@ -39,6 +40,7 @@ const REPORT: &[(&str, &str)] = &[
          });\n",
     ),
     ("coverage/details/module.html", "<!doctype html><h1 id=\"detail\">src/lib.rs: 42 of 48 lines</h1>"),
+    ("coverage/lcov.info", "SF:src/lib.rs\nDA:1,1\nLH:42\nLF:48\nend_of_record\n"),
 ];
 
 fn run(data: &Path, args: &[&str]) -> String {
@@ -81,23 +83,33 @@ fn a_coverage_report_opens_in_one_click_and_its_script_cannot_reach_the_server()
     let job: serde_json::Value = serde_json::from_str(&job).unwrap();
     let job = job["id"].as_i64().unwrap().to_string();
 
-    let mut server = ServerProcess::start(&data, &[]);
     let shots = std::env::var("BROWSER_SCREENSHOTS").unwrap_or_else(|_| dir.path().join("shots").display().to_string());
-    let out = Command::new(&python)
-        .arg(root.join("tests/e2e/browser_e2e.py"))
-        .args([&server.url, &token, "group/reports", &job, &shots])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("browser e2e ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for shot in ["listing.png", "report.png"] {
+    let browse = |server: &ServerProcess, artifacts_origin: &str, shots: &str| {
+        let out = Command::new(&python)
+            .arg(root.join("tests/e2e/browser_e2e.py"))
+            .args([&server.url, &token, "group/reports", &job, shots, artifacts_origin])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        println!("{stdout}");
+        assert!(
+            out.status.success() && stdout.contains("browser e2e ok"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Without an artifacts origin: the report in its sandbox.
+    let mut server = ServerProcess::start(&data, &[]);
+    browse(&server, "", &shots);
+    for shot in ["listing.png", "report.png", "text.png"] {
         let bytes = std::fs::read(Path::new(&shots).join(shot)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 4096, "{shot}");
     }
+    assert!(server.stop());
+    // With one: the same server as `localhost` is the artifacts origin of `127.0.0.1`.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (listen, origin) = (format!("127.0.0.1:{port}"), format!("http://localhost:{port}"));
+    let mut server = ServerProcess::start(&data, &["--listen", &listen, "--artifacts-origin", &origin]);
+    browse(&server, &origin, &dir.path().join("shots-origin").display().to_string());
     assert!(server.stop());
 }

@@ -19,7 +19,8 @@ pub(crate) fn artifact_bin() -> PathBuf {
 
 #[allow(dead_code)]
 impl ServerProcess {
-    /// `artifact serve --data DATA --listen 127.0.0.1:0`, waiting for its address line.
+    /// `artifact serve --data DATA --listen 127.0.0.1:0` (unless `extra` has its own
+    /// `--listen`), waiting for its address line.
     pub(crate) fn start(data: &Path, extra: &[&str]) -> ServerProcess {
         ServerProcess::start_with(Command::new(artifact_bin()), data, extra)
     }
@@ -30,7 +31,7 @@ impl ServerProcess {
             .arg("serve")
             .arg("--data")
             .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(if extra.contains(&"--listen") { &[][..] } else { &["--listen", "127.0.0.1:0"][..] })
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,14 +1,17 @@
 """The browsing pages in a real browser: Debian's headless Chromium driven through
 chromedriver by selenium (WebDriver, the W3C protocol both speak).
 
-Usage: browser_e2e.py URL TOKEN PROJECT_PATH JOB_ID SCREENSHOT_DIR
+Usage: browser_e2e.py URL TOKEN PROJECT_PATH JOB_ID SCREENSHOT_DIR [ARTIFACTS_ORIGIN]
 
 Signs in with TOKEN from the job list, goes from the job list to the job's artifacts, into
 the coverage report's folder and opens its index.html (through the grant URL a signed-in
 browser is sent to); checks that the report's stylesheet
 and script (relative to it, in the archive) were loaded, that its script could read neither
-the server's cookie nor its API, and follows a relative link inside the report. Saves
-screenshots of the listing and of the report in SCREENSHOT_DIR. Prints "browser e2e ok".
+the server's cookie nor its API, and follows a relative link inside the report; opens a
+text file's page. With ARTIFACTS_ORIGIN (the server's --artifacts-origin), the report is
+opened there, outside any sandbox: its script reads that origin's cookies (not the
+server's) and finds no API there. Saves screenshots of the listing, the report and the
+text page in SCREENSHOT_DIR. Prints "browser e2e ok".
 """
 
 import os
@@ -46,6 +49,7 @@ def browser():
 
 def main():
     url, token, project, job, shots = sys.argv[1:6]
+    origin = sys.argv[6] if len(sys.argv) > 6 else ""
     os.makedirs(shots, exist_ok=True)
     driver = browser()
     wait = WebDriverWait(driver, 20)
@@ -70,12 +74,22 @@ def main():
         assert names[:2] == ["..", "details/"], names
         driver.save_screenshot(os.path.join(shots, "listing.png"))
 
+        # A text file opens in a page of this server, shown as text.
+        driver.find_element(By.LINK_TEXT, "lcov.info").click()
+        wait.until(ready.url_contains("/artifacts/file/coverage/lcov.info"))
+        assert driver.current_url.startswith(url), driver.current_url
+        assert "LH:42" in driver.find_element(By.TAG_NAME, "pre").text
+        driver.save_screenshot(os.path.join(shots, "text.png"))
+        driver.back()
+        wait.until(ready.url_contains("/artifacts/browse/coverage"))
+
         # The report, opened in one click, runs in its sandbox.
         driver.find_element(By.LINK_TEXT, "index.html").click()
         # Signed in by cookie, a file opens through a grant in its URL (its sandbox sends no
         # cookie): /artifacts/view/<grant>/coverage/index.html.
         wait.until(ready.url_contains("/coverage/index.html"))
         assert "/artifacts/view/" in driver.current_url, driver.current_url
+        assert driver.current_url.startswith(origin or url), driver.current_url
         try:
             wait.until(lambda d: d.find_element(By.ID, "probe").text != "pending")
         except Exception:
@@ -87,8 +101,14 @@ def main():
         color = driver.find_element(By.ID, "title").value_of_css_property("color")
         assert color in ("rgb(0, 128, 0)", "rgba(0, 128, 0, 1)"), f"its stylesheet (style.css) applied: {color}"
         probe = driver.find_element(By.ID, "probe").text
-        assert "cookie blocked" in probe, probe
-        assert "api blocked" in probe, probe
+        if origin:
+            # No sandbox there: its own origin's cookies (none), never the server's, and
+            # no API on that origin.
+            assert "cookie read: []" in probe, probe
+            assert "api read: status 404" in probe, probe
+        else:
+            assert "cookie blocked" in probe, probe
+            assert "api blocked" in probe, probe
         driver.save_screenshot(os.path.join(shots, "report.png"))
 
         # A relative link inside the report resolves to another file of the archive.

@@ -44,7 +44,7 @@ pub(crate) struct ServeArgs {
     demo: bool,
     /// A separate origin (e.g. `https://artifacts.example.com`, pointing at this server) from
     /// which the browsing pages open files, outside the CSP sandbox they get otherwise.
-    #[arg(long, value_name = "URL", conflicts_with = "upstream")]
+    #[arg(long, value_name = "URL")]
     artifacts_origin: Option<String>,
     /// With --blobs: stream archive downloads through this server instead of answering
     /// `302` to a presigned URL of the bucket.
@@ -392,6 +392,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.cache_dir = args.cache.clone();
                 config.cache_bytes = args.cache_bytes;
                 config.hot_bytes = args.entry_cache_bytes;
+                config.artifacts_origin = args.artifacts_origin.clone();
                 let (router, metrics) =
                     artifact_server::proxy_routers(config).map_err(|e| server_error(&"--upstream", e))?;
                 if let Some(addr) = args.metrics_listen {

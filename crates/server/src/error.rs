@@ -78,6 +78,9 @@ pub(crate) enum ApiError {
     Unavailable(String),
     /// 500; the detail goes to the log only.
     Internal(String),
+    /// What an upstream answered a page's request with, by its status (the proxy's pages
+    /// show it as it is): `{"message":"<status> <reason>"}`.
+    Upstream(StatusCode),
 }
 
 impl ApiError {
@@ -136,6 +139,10 @@ impl IntoResponse for ApiError {
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "500 Internal Server Error"}))
+            }
+            ApiError::Upstream(status) => {
+                let message = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+                (status, json!({ "message": message }))
             }
         };
         (status, axum::Json(body)).into_response()

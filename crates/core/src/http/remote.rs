@@ -138,6 +138,16 @@ impl RemoteArchives {
         located(url, path, &options.headers, &index, identity)
     }
 
+    /// The index of the archive at `url` (every entry of its central directory), sending
+    /// `headers` (one caller's credentials) if it has to be read: no request when it is
+    /// cached. Blocks while it loads. As with [`locate_with`](Self::locate_with), a proxy
+    /// calls this only for a caller the archive's owner has already let read `url`.
+    pub fn index_with(&self, url: &str, headers: &HeaderMap) -> Result<Arc<Index>> {
+        let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
+        let (index, _) = self.cache.get_or_load(url, || self.load(url, &options))?;
+        Ok(index)
+    }
+
     /// Like [`open_entry_with`](Self::open_entry_with), on async I/O: the entry's range is
     /// read by the async client and streamed by the returned [`AsyncEntry`](super::AsyncEntry),
     /// so no thread waits on the network for it. An index in memory costs no wait at all;

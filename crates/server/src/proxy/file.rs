@@ -56,10 +56,10 @@ const MAX_GRANTS: usize = 16_384;
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
     /// The archive's URL: object storage, or the upstream's own download URL.
-    url: String,
+    pub(crate) url: String,
     /// Whether the URL is on the upstream's origin, where the caller's credentials go (they
     /// never go to another origin).
-    credentials: bool,
+    pub(crate) credentials: bool,
     /// The archive version a range read under this grant found there (see [`version_tag`]):
     /// until the grant expires, the proxy's memory of that version's small entries answers
     /// without asking the upstream again.
@@ -97,7 +97,7 @@ impl Grants {
 
 /// The caller's credentials as request headers (query tokens become their header forms),
 /// each only if [`present`](crate::auth::present): an empty one is no token.
-fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
+pub(crate) fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
     use crate::auth::present;
     let mut out = HeaderMap::new();
     for name in ["private-token", "job-token", "authorization", "sudo"] {
@@ -143,22 +143,9 @@ fn archive_path(raw_path: &str, target: &Target) -> Option<String> {
 /// Answers a single-file request, or `None` when it should be forwarded as it is.
 pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: ArtifactPath) -> Option<Response> {
     let query = Query::parse(parts.uri.query());
-    let presented = Presented::from_request(&parts.method, &parts.headers, &query);
-    let key = LookupKey::new(presented.digest(), &target.project, &target.job)?;
-    let remembered = proxy.grants.get(&key, proxy.auth_ttl);
-    proxy.metrics.grant(remembered.is_some());
-    let grant = match remembered {
-        Some(grant) => grant,
-        None => match authorize(proxy, parts, &target).await {
-            Ok(grant) => {
-                if !proxy.auth_ttl.is_zero() {
-                    proxy.grants.put(key.clone(), grant.clone());
-                }
-                grant
-            }
-            Err(Some(refusal)) => return Some(refusal),
-            Err(None) => return None,
-        },
+    let (key, grant) = match grant(proxy, parts, &target).await {
+        Ok(granted) => granted,
+        Err(refusal) => return refusal,
     };
     let head = parts.method == axum::http::Method::HEAD;
     if let Some(hot) = grant.version.as_ref().and_then(|v| proxy.hot.get(v, &path)) {
@@ -181,20 +168,48 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: Art
     Some(answer.unwrap_or_else(IntoResponse::into_response))
 }
 
+/// The caller's grant for the archive of `target` (and its key): remembered, or asked of
+/// the upstream and remembered for the TTL. A refusal to pass back (`Some`), or `None` to
+/// forward the request as it is.
+pub(crate) async fn grant(
+    proxy: &Proxy,
+    parts: &Parts,
+    target: &Target,
+) -> Result<(LookupKey, Grant), Option<Response>> {
+    let query = Query::parse(parts.uri.query());
+    let presented = Presented::from_request(&parts.method, &parts.headers, &query);
+    let key = LookupKey::new(presented.digest(), &target.project, &target.job).ok_or(None)?;
+    let remembered = proxy.grants.get(&key, proxy.auth_ttl);
+    proxy.metrics.grant(remembered.is_some());
+    if let Some(grant) = remembered {
+        return Ok((key, grant));
+    }
+    let grant = authorize(proxy, parts, target).await?;
+    if !proxy.auth_ttl.is_zero() {
+        proxy.grants.put(key.clone(), grant.clone());
+    }
+    Ok((key, grant))
+}
+
 /// What an engine error is for the caller: the entry is not there (`404`), the upstream or
 /// object storage failed (`502`, `504` when it timed out), or the archive is bad (`500`).
 fn engine_error(e: EngineError) -> Response {
+    engine_api_error(e).into_response()
+}
+
+/// [`engine_error`] as an [`ApiError`] (`502` and `504` with the proxy's own bodies).
+pub(crate) fn engine_api_error(e: EngineError) -> ApiError {
     match e {
-        EngineError::NotFound { .. } => ApiError::NotFound("Not found").into_response(),
+        EngineError::NotFound { .. } => ApiError::NotFound("Not found"),
         EngineError::Http { problem: HttpProblem::Timeout(_), .. } => {
             tracing::warn!(error = %e, "reading the archive upstream timed out");
-            super::forward::gateway(StatusCode::GATEWAY_TIMEOUT)
+            ApiError::Upstream(StatusCode::GATEWAY_TIMEOUT)
         }
         e @ (EngineError::Http { .. } | EngineError::Changed { .. }) => {
             tracing::warn!(error = %e, "reading the archive upstream failed");
-            super::forward::gateway(StatusCode::BAD_GATEWAY)
+            ApiError::Upstream(StatusCode::BAD_GATEWAY)
         }
-        e => ApiError::internal(e).into_response(),
+        e => ApiError::internal(e),
     }
 }
 

@@ -7,7 +7,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
-use serde_json::json;
 
 use super::Proxy;
 use super::rewrite::{rebase, rebase_json};
@@ -44,8 +43,7 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
 
 /// A GitLab-shaped error of the proxy itself (the upstream's own errors pass through).
 pub(crate) fn gateway(status: StatusCode) -> Response {
-    let message = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
-    (status, axum::Json(json!({ "message": message }))).into_response()
+    crate::error::ApiError::Upstream(status).into_response()
 }
 
 /// The target of a single-file request (endpoint 7 or 8, `GET` or `HEAD`) and its raw
@@ -76,13 +74,21 @@ fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<(Target, String
 const REWRITE_MAX: usize = 8 << 20;
 
 pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
+    // The pages for people are the proxy's own (reading from the upstream); the artifacts
+    // origin serves their files and nothing else.
+    if crate::routes::browse::is_page(req.uri().path()) {
+        return super::pages::visit(&proxy, req).await;
+    }
+    if crate::routes::browse::on_artifacts_origin(proxy.artifacts_origin.as_deref(), req.headers()) {
+        return crate::error::ApiError::NotFound("Not Found").into_response();
+    }
     let started = std::time::Instant::now();
     let resp = answer(&proxy, req).await;
     proxy.metrics.answered(started);
     resp
 }
 
-async fn answer(proxy: &Arc<Proxy>, req: Request) -> Response {
+pub(crate) async fn answer(proxy: &Arc<Proxy>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     if let Some((target, raw_file)) = single_file(&parts.method, &parts.uri) {
         // The path rule's 400 before anything goes upstream (whose URL parser would resolve

@@ -21,6 +21,7 @@
 mod file;
 mod forward;
 mod metrics;
+mod pages;
 mod rewrite;
 
 use std::sync::Arc;
@@ -53,6 +54,9 @@ pub struct ProxyConfig {
     /// version: a repeated file is answered without asking the upstream while the caller's
     /// grant lasts (`0`: none kept).
     pub hot_bytes: usize,
+    /// Where the pages open files as they are (`--artifacts-origin`): another host name of
+    /// this proxy; `None`: this origin, under a sandbox.
+    pub artifacts_origin: Option<String>,
 }
 
 impl ProxyConfig {
@@ -72,6 +76,7 @@ impl ProxyConfig {
             cache_dir: None,
             cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
             hot_bytes: crate::hot::DEFAULT_ENTRY_CACHE_BYTES,
+            artifacts_origin: None,
         })
     }
 }
@@ -88,6 +93,10 @@ pub(crate) struct Proxy {
     pub(crate) remote: Arc<Remote>,
     pub(crate) hot: crate::hot::HotEntries,
     pub(crate) metrics: metrics::Metrics,
+    /// Browser sessions of the pages; their tokens go upstream.
+    pub(crate) sessions: crate::sessions::Sessions,
+    /// See [`ProxyConfig::artifacts_origin`], without a trailing slash.
+    pub(crate) artifacts_origin: Option<String>,
 }
 
 /// The engine's remote archives, made and dropped off the async runtime: they hold a
@@ -154,6 +163,8 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
         remote: Arc::new(Remote::new(&config)?),
         hot: crate::hot::HotEntries::new(config.hot_bytes),
         metrics: metrics::Metrics::new(),
+        sessions: Default::default(),
+        artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
     };
     let proxy = Arc::new(proxy);
     let api = Router::new()

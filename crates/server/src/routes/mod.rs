@@ -13,7 +13,7 @@
 
 mod actions;
 pub(crate) mod artifacts;
-mod browse;
+pub(crate) mod browse;
 mod guard;
 pub(crate) mod jobs;
 mod meta;
@@ -63,9 +63,26 @@ pub fn app(state: AppState) -> Router {
         .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
         // Pages for people at GitLab's web URLs; any other path is the API's 404.
         .fallback(browse::pages)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), files_only_on_artifacts_origin))
         .layer(axum::middleware::from_fn(guard::read_body))
         .layer(axum::middleware::from_fn(guard::guard))
         .with_state(state)
+}
+
+/// The artifacts origin serves archives' files and nothing else: the API there is `404`,
+/// so that a report opened there (outside any sandbox) reaches no API on its own origin.
+async fn files_only_on_artifacts_origin(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().path().starts_with("/api/")
+        && browse::on_artifacts_origin(state.inner.artifacts_origin.as_deref(), req.headers())
+    {
+        return ApiError::NotFound("Not Found").into_response();
+    }
+    next.run(req).await
 }
 
 /// The external base URL: the configured one, or `http://` and the request's `Host` when

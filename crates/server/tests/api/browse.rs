@@ -1,5 +1,5 @@
-//! Browsing pages at GitLab's web URLs: directory listings from `metadata.gz` and files
-//! opened inline in a sandbox.
+//! Browsing pages at GitLab's web URLs: directory listings from `metadata.gz`, text and
+//! images shown in pages, and files opened as they are, in a sandbox.
 
 use std::io::Write;
 
@@ -46,7 +46,8 @@ async fn a_directory_lists_folders_first_with_sizes_breadcrumbs_and_the_archive_
     // Folders first, then files by name.
     assert!(at("docs/</bdi>") < at(">data.bin<") && at(">data.bin<") < at(">empty.txt<"));
     assert!(html.contains(&format!("href=\"http://gitlab.test{root}/browse/docs\"")));
-    assert!(html.contains(&format!("href=\"http://gitlab.test{root}/file/data.bin\"")));
+    assert!(html.contains(&format!("href=\"http://gitlab.test{root}/raw/data.bin\"")), "a binary opens as it is");
+    assert!(html.contains(&format!("href=\"http://gitlab.test{root}/file/big.txt\"")), "text opens in a page");
     assert!(html.contains(">1.0 KiB<"), "data.bin's size");
     assert!(html.contains("/api/v4/projects/group%2Fpublic/jobs/") && html.contains("Download artifacts archive"));
     assert!(html.contains(&format!("href=\"/users/sign_in?return_to={root}/browse\">Sign in</a>")), "{html}");
@@ -116,11 +117,15 @@ async fn a_large_directory_is_paged() {
 }
 
 #[tokio::test]
-async fn files_open_inline_in_a_sandbox_and_the_rest_download() {
+async fn files_open_as_they_are_inline_in_a_sandbox_and_the_rest_download() {
     let w = World::new();
     let names = ["report/index.html", "report/style.css", "report/app.js", "report/logo.svg", "report/data.bin"];
     let id = job_with(&w, PUBLIC, archive_of(&w, "report.zip", &names));
-    let file = |name: &str| format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/report/{name}");
+    let listing = page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/browse/report"), None).await.text();
+    let raw = format!("http://gitlab.test/{PUBLIC}/-/jobs/{id}/artifacts/raw/report");
+    assert!(listing.contains(&format!("href=\"{raw}/index.html\"")), "a report opens in one click: {listing}");
+    assert!(listing.contains(&format!("href=\"{raw}/logo.svg\"")));
+    let file = |name: &str| format!("/{PUBLIC}/-/jobs/{id}/artifacts/raw/report/{name}");
     let html = page(&w, &file("index.html"), None).await;
     assert_eq!(html.status, 200);
     assert_eq!(html.text(), "report/index.html");
@@ -136,8 +141,80 @@ async fn files_open_inline_in_a_sandbox_and_the_rest_download() {
     let binary = page(&w, &file("data.bin"), None).await;
     assert!(binary.header("content-disposition").starts_with("attachment"));
     assert!(binary.header("content-security-policy").starts_with("sandbox"));
+    let asked = page(&w, &format!("{}?download", file("style.css")), None).await;
+    assert!(asked.header("content-disposition").starts_with("attachment"), "?download is a download");
+    // A report's page is the report itself.
+    let report = page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/report/index.html"), None).await;
+    assert_eq!((report.status.as_u16(), report.header("location")), (302, format!("{raw}/index.html").as_str()));
     // The path rule holds here too.
+    assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/raw/report/../x"), None).await.status, 400);
     assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/report/../x"), None).await.status, 400);
+}
+
+#[tokio::test]
+async fn text_is_shown_in_a_page_escaped_and_capped_images_shown_and_binaries_opened() {
+    let w = World::new();
+    let path = w.dir.path().join("texts.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let deflated = zip::write::SimpleFileOptions::default();
+    let mut put = |name: &str, bytes: &[u8]| {
+        zip.start_file(name, deflated).unwrap();
+        zip.write_all(bytes).unwrap();
+    };
+    put("build.log", b"step 1 <ok>\nstep 2 </pre><script>alert(1)</script>\n");
+    // 1.5 MiB of text: its first MiB is shown.
+    let long: String = (0..98_304).map(|i| format!("line {i:010}\n")).collect();
+    put("long.log", long.as_bytes());
+    put("Makefile", b"all:\n\tcargo build\n");
+    put("blob", &[0u8, 159, 146, 150, 1, 2, 3]);
+    put("shot.png", b"\x89PNG\r\n\x1a\n");
+    zip.finish().unwrap();
+    let id = job_with(&w, PUBLIC, path);
+    let file = |name: &str| format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/{name}");
+    let raw = format!("http://gitlab.test/{PUBLIC}/-/jobs/{id}/artifacts/raw");
+    let log = page(&w, &file("build.log"), None).await;
+    assert_eq!(log.status, 200);
+    assert_eq!(log.header("content-type"), "text/html; charset=utf-8");
+    assert!(log.header("content-security-policy").starts_with("default-src 'none'"), "a page, no script");
+    let html = log.text();
+    assert!(
+        html.contains("<pre>step 1 &lt;ok&gt;\nstep 2 &lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;\n</pre>"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"));
+    assert!(html.contains(&format!("href=\"{raw}/build.log\">Open raw</a>")));
+    assert!(html.contains(&format!("href=\"{raw}/build.log?download\">Download</a>")));
+    let long_page = page(&w, &file("long.log"), None).await.text();
+    assert!(long_page.contains("The first 1.0 MiB of 1.5 MiB are shown"), "capped");
+    assert!(long_page.contains("line 0000000000\n") && !long_page.contains("line 0000098303"));
+    let shown = long_page.split("<pre>").nth(1).unwrap().split("</pre>").next().unwrap();
+    assert_eq!(shown.len(), 1 << 20, "exactly the cap");
+    // A file of unknown type: text shown, anything else opened as it is.
+    assert!(page(&w, &file("Makefile"), None).await.text().contains("<pre>all:\n\tcargo build\n</pre>"));
+    let blob = page(&w, &file("blob"), None).await;
+    assert_eq!((blob.status.as_u16(), blob.header("location")), (302, format!("{raw}/blob").as_str()));
+    let image = page(&w, &file("shot.png"), None).await.text();
+    assert!(image.contains(&format!("<img class=\"shown\" src=\"{raw}/shot.png\" alt=\"shot.png\">")), "{image}");
+    assert_eq!(page(&w, &file("nope.txt"), None).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_text_file_that_fails_its_check_shows_nothing_of_itself() {
+    let w = World::new();
+    let path = w.dir.path().join("bad.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("bad.txt", stored).unwrap();
+    zip.write_all(b"the original words of a stored file").unwrap();
+    zip.finish().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(8).position(|w| w == b"original").unwrap();
+    bytes[at..at + 8].copy_from_slice(b"ORIGINAL");
+    std::fs::write(&path, bytes).unwrap();
+    let id = job_with(&w, PUBLIC, path);
+    let reply = page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/bad.txt"), None).await;
+    assert_eq!(reply.status, 500);
+    assert!(!reply.text().contains("ORIGINAL") && !reply.text().contains("words"), "{}", reply.text());
 }
 
 /// `POST path` with a form body and optional cookie; the reply's status, headers and body.
@@ -220,7 +297,7 @@ async fn a_signed_in_browser_opens_files_through_a_grant_for_that_job_only() {
     let form = format!("token={}&return_to=/", w.token("reporter"));
     let (_, headers, _) = post_form(&w, "/users/sign_in", &form, None).await;
     let cookie = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let file = format!("/{PRIVATE}/-/jobs/{id}/artifacts/file/docs/readme.txt");
+    let file = format!("/{PRIVATE}/-/jobs/{id}/artifacts/raw/docs/readme.txt");
     let sent = w.send(Method::GET, &file, None, &[("cookie", &cookie)]).await;
     assert_eq!(sent.status, 302);
     let view = sent.header("location").to_owned();
@@ -228,6 +305,20 @@ async fn a_signed_in_browser_opens_files_through_a_grant_for_that_job_only() {
     assert!(view.starts_with(&prefix) && view.ends_with("/docs/readme.txt"), "{view}");
     let grant = view[prefix.len()..].split('/').next().unwrap().to_owned();
     assert_eq!(grant.len(), 64);
+    // The listing links what opens as it is through the same grant, and its text pages
+    // read with the session.
+    let listing =
+        w.send(Method::GET, &format!("/{PRIVATE}/-/jobs/{id}/artifacts/browse"), None, &[("cookie", &cookie)]).await;
+    assert!(listing.text().contains(&format!("href=\"{prefix}{grant}/data.bin\"")), "{}", listing.text());
+    let text = w
+        .send(
+            Method::GET,
+            &format!("/{PRIVATE}/-/jobs/{id}/artifacts/file/docs/readme.txt"),
+            None,
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert!(text.text().contains("<pre>Top-level readme for the infozip-basic fixture.\n</pre>"));
     // Without any cookie (as from the report's sandbox): the file and its neighbours.
     let path = view.trim_start_matches("http://gitlab.test");
     let read = page(&w, path, None).await;
@@ -268,15 +359,15 @@ async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages
     let w = World::with_config(config);
     let public = job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
     let private = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
-    // The listing links files to the artifacts origin.
-    let html = page(&w, &format!("/{PUBLIC}/-/jobs/{public}/artifacts/browse/docs"), None).await.text();
-    assert!(
-        html.contains(&format!(
-            "href=\"http://artifacts.test/{PUBLIC}/-/jobs/{public}/artifacts/file/docs/readme.txt\""
-        ))
-    );
+    // The listing links what opens as it is to the artifacts origin; text pages stay here.
+    let html = page(&w, &format!("/{PUBLIC}/-/jobs/{public}/artifacts/browse"), None).await.text();
+    assert!(html.contains(&format!("href=\"http://artifacts.test/{PUBLIC}/-/jobs/{public}/artifacts/raw/data.bin\"")));
+    assert!(html.contains(&format!("href=\"http://gitlab.test/{PUBLIC}/-/jobs/{public}/artifacts/file/big.txt\"")));
+    let text = page(&w, &format!("/{PUBLIC}/-/jobs/{public}/artifacts/file/big.txt"), None).await;
+    assert!(text.text().contains("href=\"http://artifacts.test/"), "its raw link goes there");
+    assert!(text.header("content-security-policy").contains("img-src 'self' http://artifacts.test;"));
     // There, a public file has no sandbox (its own origin is the isolation).
-    let file = format!("/{PUBLIC}/-/jobs/{public}/artifacts/file/docs/readme.txt");
+    let file = format!("/{PUBLIC}/-/jobs/{public}/artifacts/raw/docs/readme.txt");
     let there = w.send(Method::GET, &file, None, &[("host", "artifacts.test")]).await;
     assert_eq!(there.status, 200);
     assert_eq!(there.header("content-security-policy"), "frame-ancestors 'none'");
@@ -284,7 +375,7 @@ async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages
     let form = format!("token={}&return_to=/", w.token("reporter"));
     let (_, headers, _) = post_form(&w, "/users/sign_in", &form, None).await;
     let cookie = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let private_file = format!("/{PRIVATE}/-/jobs/{private}/artifacts/file/docs/readme.txt");
+    let private_file = format!("/{PRIVATE}/-/jobs/{private}/artifacts/raw/docs/readme.txt");
     let sent = w.send(Method::GET, &private_file, None, &[("cookie", &cookie)]).await;
     let location = sent.header("location").to_owned();
     assert!(
@@ -300,6 +391,15 @@ async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages
     // The artifacts origin serves no page.
     let listing = format!("/{PUBLIC}/-/jobs/{public}/artifacts/browse");
     assert_eq!(w.send(Method::GET, &listing, None, &[("host", "artifacts.test")]).await.status, 404);
+    let api = format!("/api/v4/projects/group%2Fpublic/jobs/{public}");
+    assert_eq!(
+        w.send(Method::GET, &api, Some("reporter"), &[("host", "artifacts.test")]).await.status,
+        404,
+        "no API there"
+    );
+    assert_eq!(w.send(Method::GET, &api, Some("reporter"), &[]).await.status, 200);
+    let text_page = format!("/{PUBLIC}/-/jobs/{public}/artifacts/file/big.txt");
+    assert_eq!(w.send(Method::GET, &text_page, None, &[("host", "artifacts.test")]).await.status, 404);
     assert_eq!(
         w.send(Method::GET, &format!("/{PUBLIC}/-/jobs"), None, &[("host", "artifacts.test")]).await.status,
         404

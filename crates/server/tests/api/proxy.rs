@@ -573,3 +573,84 @@ async fn a_large_deflated_file_passes_through_as_gzip_verified_and_a_bad_one_nev
         assert!(!(status.is_success() && body.is_ok()), "a bad entry never completes: {status}");
     }
 }
+
+/// `POST path` through `app` with a form body (and a cookie); the status and headers.
+async fn post_form(app: &axum::Router, path: &str, form: &str, cookie: Option<&str>) -> (StatusCode, HeaderMap) {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", "proxy.test")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let resp = app.clone().oneshot(req.body(Body::from(form.to_owned())).unwrap()).await.unwrap();
+    (resp.status(), resp.headers().clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_through_the_proxy_and_the_sessions_token_is_what_the_upstream_authorizes() {
+    let w = World::new();
+    let id = w.build_with_artifacts();
+    let pipeline = w.get(&private(&format!("/jobs/{id}")), "reporter").await.json()["pipeline"]["id"].as_i64().unwrap();
+    let up = upstream(w.app.clone()).await;
+    let app = proxy(&up);
+    let root = format!("/group/private/-/jobs/{id}/artifacts");
+    let html = |body: Result<Vec<u8>, String>| String::from_utf8(body.unwrap()).unwrap();
+    // Anonymous: the upstream does not show the project, so sign in first.
+    let (status, headers, _) = send(&app, Method::GET, &format!("{root}/browse"), &[]).await;
+    assert_eq!(status, 302);
+    assert_eq!(headers["location"], format!("/users/sign_in?return_to={root}/browse"));
+    // A token the upstream refuses signs nobody in; the reporter's does.
+    assert_eq!(post_form(&app, "/users/sign_in", "token=nope&return_to=/", None).await.0, 401);
+    let form = format!("token={}&return_to={root}/browse", w.token("reporter"));
+    let (status, headers) = post_form(&app, "/users/sign_in", &form, None).await;
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, format!("{root}/browse").as_str())
+    );
+    let cookie = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let with_cookie = [("cookie", cookie.as_str())];
+    // The listing, from the archive's central directory read by range upstream.
+    let (status, _, body) = send(&app, Method::GET, &format!("{root}/browse"), &with_cookie).await;
+    let listing = html(body);
+    assert_eq!(status, 200, "{listing}");
+    let at = |needle: &str| listing.find(needle).unwrap_or_else(|| panic!("{needle} in {listing}"));
+    assert!(at("docs/</bdi>") < at(">big.txt<") && at(">big.txt<") < at(">data.bin<"), "folders first, then by name");
+    assert!(listing.contains(">1.0 KiB<") && listing.contains(">2024-01-02 03:04<"), "sizes and times");
+    assert!(listing.contains(&format!("href=\"http://proxy.test{root}/file/big.txt\"")));
+    let prefix = format!("http://proxy.test{root}/view/");
+    let grant = listing[at(&prefix) + prefix.len()..].split('/').next().unwrap().to_owned();
+    assert_eq!(grant.len(), 64);
+    let (_, _, nested) = send(&app, Method::GET, &format!("{root}/browse/docs/nested"), &with_cookie).await;
+    assert!(html(nested).contains(">deep/</bdi>"), "a folder the archive only implies");
+    assert_eq!(send(&app, Method::GET, &format!("{root}/browse/nope"), &with_cookie).await.0, 404);
+    // A text file's page, verified and escaped; the same file through the grant, without
+    // any cookie (as a sandboxed report reads), in the sandbox.
+    let (status, _, text) = send(&app, Method::GET, &format!("{root}/file/docs/readme.txt"), &with_cookie).await;
+    assert_eq!(status, 200);
+    assert!(html(text).contains("<pre>Top-level readme for the infozip-basic fixture.\n</pre>"));
+    let (status, headers, raw) = send(&app, Method::GET, &format!("{root}/view/{grant}/docs/readme.txt"), &[]).await;
+    assert_eq!((status, raw.unwrap()), (StatusCode::OK, b"Top-level readme for the infozip-basic fixture.\n".to_vec()));
+    assert!(headers["content-security-policy"].to_str().unwrap().starts_with("sandbox"));
+    // The job list and the pipeline's, from the upstream's job API.
+    for list in ["/group/private/-/jobs".to_owned(), format!("/group/private/-/pipelines/{pipeline}")] {
+        let (status, _, body) = send(&app, Method::GET, &list, &with_cookie).await;
+        let page = html(body);
+        assert_eq!(status, 200, "{list}: {page}");
+        assert!(page.contains(&format!("#{id} <bdi>build</bdi>")) && page.contains(&format!("{root}/browse\">Browse")));
+    }
+    // A folder by ref and job name: the newest successful such job's page.
+    let by_ref = "/group/private/-/jobs/artifacts/main/browse/docs?job=build";
+    let (status, headers, _) = send(&app, Method::GET, by_ref, &with_cookie).await;
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (StatusCode::FOUND, format!("http://proxy.test{root}/browse/docs").as_str())
+    );
+    // Signed out: the session is gone.
+    assert_eq!(post_form(&app, "/users/sign_out", "", Some(&cookie)).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(send(&app, Method::GET, &format!("{root}/browse"), &with_cookie).await.0, 302);
+    // Not a page: the API still goes upstream.
+    let (status, _, _) = send(&app, Method::GET, "/api/v4/version", &[]).await;
+    assert_eq!(status, 401, "the upstream's own answer");
+}

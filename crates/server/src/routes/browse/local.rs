@@ -1,0 +1,167 @@
+//! The pages from the server's own store and blobs: a directory from the job's
+//! `metadata.gz`, files through endpoint 7's machinery (path rule, verification).
+
+use artifact_core::JobRef;
+use artifact_core::metadata::MetadataReader;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+
+use super::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Who, minutes};
+use crate::auth::{Caller, Credential, Need, Presented, Routes, authenticate};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::jobs::find_job;
+use crate::routes::{Ctx, base_url, blocking};
+use crate::sessions::Sessions;
+use crate::state::AppState;
+use crate::time::Timestamp;
+
+/// The router's fallback: the pages, or the API's `404` for any other path.
+pub(crate) async fn pages(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    super::visit(&Local(state), &method, &uri, &headers, &body).await
+}
+
+/// The server's own store and blobs.
+struct Local(AppState);
+
+impl Local {
+    /// A handler's context for a page's read as `who`.
+    fn ctx(&self, who: &Who) -> Ctx {
+        let base = self.base(&who.headers);
+        Ctx {
+            state: self.0.clone(),
+            presented: Presented::from_request(&Method::GET, &who.headers, &who.query),
+            headers: who.headers.clone(),
+            query: who.query.clone(),
+            url: base.clone(),
+            base,
+            head: who.head,
+        }
+    }
+}
+
+impl Backend for Local {
+    fn sessions(&self) -> &Sessions {
+        &self.0.inner.sessions
+    }
+
+    fn artifacts_origin(&self) -> Option<&str> {
+        self.0.inner.artifacts_origin.as_deref()
+    }
+
+    fn base(&self, headers: &HeaderMap) -> String {
+        base_url(self.0.inner.base_url.as_deref(), headers)
+    }
+
+    async fn signs_in(&self, token: &str) -> ApiResult<bool> {
+        let presented =
+            Presented { credential: Some(Credential::Personal(token.to_owned())), write: false, sudo: None };
+        let store = self.0.inner.store.clone();
+        blocking(move || match authenticate(&*store, &presented, Routes::Api) {
+            Ok(Caller::User(_)) => Ok(true),
+            Err(e @ ApiError::Unavailable(_)) => Err(e),
+            _ => Ok(false),
+        })
+        .await
+    }
+
+    async fn directory(&self, who: &Who, project: &str, job: i64, dir: &str, page: usize) -> ApiResult<Directory> {
+        let ctx = self.ctx(who);
+        let (project, dir) = (project.to_owned(), dir.to_owned());
+        blocking(move || {
+            let access = ctx.access(Routes::Artifacts, &project)?;
+            access.require(Need::Read)?;
+            let found = find_job(&*ctx.state.inner.store, &access.project, job)?;
+            let (Some(archive), Some(metadata)) = (found.live_archive(Timestamp::now()), &found.metadata) else {
+                return Err(ApiError::NotFound("Not found"));
+            };
+            let open = ctx.state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
+            let stream = open.source.read_stream(0, open.source.len()).map_err(ApiError::internal)?;
+            let mut reader = MetadataReader::new(stream).map_err(ApiError::internal)?;
+            let mut children = Children::of(&dir);
+            while let Some(entry) = reader.next_ref().map_err(ApiError::internal)? {
+                children.offer(entry.path, entry.size(), entry.modified());
+            }
+            children.page(page, Some(archive.size))
+        })
+        .await
+    }
+
+    async fn jobs(&self, who: &Who, project: &str, pipeline: Option<i64>, page: u64) -> ApiResult<JobList> {
+        let ctx = self.ctx(who);
+        let project = project.to_owned();
+        blocking(move || {
+            let access = ctx.access(Routes::Artifacts, &project)?;
+            access.require(Need::Read)?;
+            let store = &*ctx.state.inner.store;
+            let ref_of = |pipeline_id: i64| store.pipeline(pipeline_id).ok().flatten();
+            if let Some(id) = pipeline {
+                match ref_of(id) {
+                    Some(p) if p.project_id == access.project.id => {}
+                    _ => return Err(ApiError::NotFound("Not found")),
+                }
+            }
+            let query = crate::store::JobQuery {
+                project_id: access.project.id,
+                pipeline_id: pipeline,
+                kind: crate::model::JobKind::Build,
+                scope: Vec::new(),
+                include_retried: pipeline.is_some(),
+                newest_first: pipeline.is_none(),
+                before_id: None,
+                count: true,
+                offset: (page - 1).saturating_mul(JOBS_PER_PAGE),
+                limit: JOBS_PER_PAGE,
+            };
+            let listing = store.list_jobs(&query)?;
+            let now = Timestamp::now();
+            let mut refs: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+            let rows = listing
+                .rows
+                .iter()
+                .map(|job| JobRow {
+                    id: job.id,
+                    name: job.name.clone(),
+                    stage: job.stage.clone(),
+                    ref_name: refs
+                        .entry(job.pipeline_id)
+                        .or_insert_with(|| ref_of(job.pipeline_id).map(|p| p.ref_name).unwrap_or_default())
+                        .clone(),
+                    pipeline: job.pipeline_id,
+                    status: job.status.as_str().to_owned(),
+                    finished: job.finished_at.map(minutes),
+                    browsable: job.live_archive(now).is_some(),
+                })
+                .collect();
+            let pages = listing.total.div_ceil(JOBS_PER_PAGE).max(1);
+            Ok(JobList { project: access.project.full_path.clone(), rows, pages })
+        })
+        .await
+    }
+
+    async fn latest(&self, who: &Who, project: &str, ref_name: &str, job: &str) -> ApiResult<i64> {
+        let ctx = self.ctx(who);
+        let project = project.to_owned();
+        let job = JobRef::Latest { ref_name: ref_name.to_owned(), job: job.to_owned() };
+        blocking(move || {
+            use artifact_core::Resolve as _;
+            let access = ctx.access(Routes::Artifacts, &project)?;
+            access.require(Need::Read)?;
+            let resolver = crate::resolve::StoreResolver { store: &*ctx.state.inner.store, now: Timestamp::now() };
+            let resolved = resolver.resolve(&access.project, &job)?;
+            resolved.and_then(|r| r.job_id).map(|id| id as i64).ok_or(ApiError::NotFound("Not found"))
+        })
+        .await
+    }
+
+    async fn file(&self, who: &Who, project: &str, job: i64, raw_path: &str) -> ApiResult<Response> {
+        let ctx = self.ctx(who);
+        crate::routes::artifacts::entry_for_page(ctx, project.to_owned(), JobRef::Id(job as u64), raw_path).await
+    }
+}

@@ -1,0 +1,720 @@
+//! Pages for people, at GitLab's web URLs (server-rendered, no JavaScript), served by the
+//! server from its store and by the proxy from its upstream ([`Backend`]: the same pages,
+//! the same rules). Anonymous for public projects; otherwise a browser signs in at
+//! `/users/sign_in` with a personal access token, which is kept on the server behind an
+//! opaque session cookie (`crate::sessions`; the proxy sends it upstream as the caller's
+//! `PRIVATE-TOKEN`), and a visitor who may not see a page is sent there first:
+//!
+//! - `GET /<project path>/-/jobs/<id>/artifacts/browse[/<dir>]`: a directory of the archive
+//!   (folders first, then files by name; size and time; breadcrumbs; the archive's download
+//!   link), [`PER_PAGE`] rows a page (`?page=N`).
+//! - `GET /<project path>/-/jobs/<id>/artifacts/file/<path>`: a file's page. Text is shown
+//!   in it (escaped; up to [`SHOW_MAX`], read whole and verified first), an image is shown
+//!   in it; HTML, SVG, PDF and archives are not pages: they are opened as they are (the
+//!   listing links them there in one click, and this URL redirects there).
+//! - `GET /<project path>/-/jobs/<id>/artifacts/raw/<path>`: the file as it is, read as the
+//!   API reads it (verified, by range): inline when a browser can show it, else a download
+//!   (`?download` always a download). Served from the artifacts origin when one is set
+//!   (`--artifacts-origin`), else under `Content-Security-Policy: sandbox` without
+//!   `allow-same-origin`: an HTML report runs its scripts in an opaque origin, without the
+//!   server's cookies or its API, and its relative links, stylesheets, scripts and images
+//!   resolve to the other files of the same archive.
+//! - `GET .../artifacts/view/<grant>/<path>`: the same through a grant, for a signed-in
+//!   browser (a sandboxed report sends no cookie; see `crate::sessions::Sessions::grant`).
+//! - `GET /<project path>/-/jobs/artifacts/<ref>/browse[/<dir>]?job=<name>`: the same folder
+//!   of the newest successful such job on the ref (a redirect to its page by id).
+//! - `GET /<project path>/-/jobs` and `/<project path>/-/pipelines/<id>`: the recent jobs
+//!   (or a pipeline's) with their status and a link to browse their artifacts.
+//!
+//! Every name from an archive is escaped, and every page carries a CSP that allows no
+//! script, `nosniff` and `frame-ancestors 'none'`.
+
+mod local;
+mod render;
+
+pub(crate) use self::local::pages;
+pub(crate) use self::render::minutes;
+
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use percent_encoding::{percent_decode_str, utf8_percent_encode};
+
+use self::render::{RETURN_TO, Shown, error_page, found, html_page, link_path, redirect, sign_in_page};
+use super::artifacts::answer::artifact_path;
+use super::id_param;
+use crate::auth::Credential;
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+use crate::sessions::{self, Sessions};
+
+/// Rows of a directory page.
+pub(crate) const PER_PAGE: usize = 500;
+
+/// Jobs a page of the job list shows.
+pub(crate) const JOBS_PER_PAGE: u64 = 50;
+
+/// The most text a file's page shows; a longer file shows its start.
+pub(crate) const SHOW_MAX: usize = 1 << 20;
+
+/// The largest text file a page shows (the start of): it is read whole first, so that
+/// what is shown is verified.
+pub(crate) const VERIFY_MAX: u64 = 32 << 20;
+
+/// How much of a file of unknown type is looked at to tell text from binary.
+const SNIFF: usize = 8 << 10;
+
+/// The request headers that carry a credential (or whom it acts as).
+const CREDENTIALS: [&str; 4] = ["private-token", "job-token", "authorization", "sudo"];
+
+/// Whose request a page reads with: the request's own headers (a credential it presents,
+/// or the session's token as `PRIVATE-TOKEN`), its query (tokens in it), and whether it
+/// is a `HEAD`.
+#[derive(Debug, Clone)]
+pub(crate) struct Who {
+    pub(crate) headers: HeaderMap,
+    pub(crate) query: Query,
+    pub(crate) head: bool,
+}
+
+impl Who {
+    /// Only the credentials: for reading a file a page shows, without the request's own
+    /// conditions, ranges or encodings.
+    fn bare(&self) -> Who {
+        let mut headers = HeaderMap::new();
+        for name in CREDENTIALS {
+            if let Some(value) = self.headers.get(name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        Who { headers, query: self.query.clone(), head: false }
+    }
+
+    /// The request's headers with `token` as its only credential (a grant's).
+    fn with_token(&self, token: &str) -> ApiResult<Who> {
+        let mut headers = self.headers.clone();
+        for name in CREDENTIALS {
+            headers.remove(name);
+        }
+        headers.insert("private-token", HeaderValue::from_str(token).map_err(|_| ApiError::Unauthorized)?);
+        Ok(Who { headers, query: Query::parse(None), head: self.head })
+    }
+}
+
+/// One row of a directory: a name within it, whether a folder, size and time.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) name: String,
+    pub(crate) folder: bool,
+    pub(crate) size: Option<u64>,
+    pub(crate) modified: Option<i64>,
+}
+
+/// One page of a directory.
+#[derive(Debug)]
+pub(crate) struct Directory {
+    /// `""` or ending in `/`.
+    pub(crate) dir: String,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) page: usize,
+    pub(crate) pages: usize,
+    pub(crate) archive_size: Option<u64>,
+}
+
+/// Gathers a directory's rows from every path of an archive (in any order).
+#[derive(Debug)]
+pub(crate) struct Children {
+    dir: String,
+    exists: bool,
+    rows: Vec<Row>,
+}
+
+impl Children {
+    /// The children of `dir` (`""` or ending in `/`).
+    pub(crate) fn of(dir: &str) -> Children {
+        Children { dir: dir.to_owned(), exists: dir.is_empty(), rows: Vec::new() }
+    }
+
+    /// One path of the archive (a folder ends in `/`).
+    pub(crate) fn offer(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
+        self.exists |= path == self.dir;
+        if artifact_core::metadata::is_child_of(path, &self.dir) {
+            let folder = path.ends_with('/');
+            let name = path[self.dir.len()..].trim_end_matches('/').to_owned();
+            self.rows.push(Row { name, folder, size, modified });
+        }
+    }
+
+    /// Page `page` (from 1; past the last is the last): folders first, then by name.
+    /// `NotFound` if the directory is not in the archive.
+    pub(crate) fn page(mut self, page: usize, archive_size: Option<u64>) -> ApiResult<Directory> {
+        if !self.exists {
+            return Err(ApiError::NotFound("Not found"));
+        }
+        self.rows.sort_by(|a, b| b.folder.cmp(&a.folder).then_with(|| a.name.cmp(&b.name)));
+        let pages = self.rows.len().div_ceil(PER_PAGE).max(1);
+        let page = page.clamp(1, pages);
+        let rows = self.rows.into_iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).collect();
+        Ok(Directory { dir: self.dir, rows, page, pages, archive_size })
+    }
+}
+
+/// One job of a job list.
+#[derive(Debug, Clone)]
+pub(crate) struct JobRow {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) stage: String,
+    pub(crate) ref_name: String,
+    pub(crate) pipeline: i64,
+    pub(crate) status: String,
+    /// When it finished, for people (`minutes`).
+    pub(crate) finished: Option<String>,
+    /// Whether it has an archive to browse.
+    pub(crate) browsable: bool,
+}
+
+/// One page of a job list.
+#[derive(Debug)]
+pub(crate) struct JobList {
+    /// The project's full path, as shown.
+    pub(crate) project: String,
+    pub(crate) rows: Vec<JobRow>,
+    pub(crate) pages: u64,
+}
+
+/// Where the pages read from: the server's store and blobs, or the proxy's upstream.
+pub(crate) trait Backend: Send + Sync {
+    /// The browser sessions signed in here.
+    fn sessions(&self) -> &Sessions;
+    /// The artifacts origin, without a trailing slash.
+    fn artifacts_origin(&self) -> Option<&str>;
+    /// The external base URL for a request with `headers`.
+    fn base(&self, headers: &HeaderMap) -> String;
+    /// Whether `token` is a user's token that works here (`Ok(false)`: it does not).
+    fn signs_in(&self, token: &str) -> impl Future<Output = ApiResult<bool>> + Send;
+    /// Page `page` of directory `dir` (`""` or ending in `/`) of job `job`'s archive.
+    fn directory(
+        &self,
+        who: &Who,
+        project: &str,
+        job: i64,
+        dir: &str,
+        page: usize,
+    ) -> impl Future<Output = ApiResult<Directory>> + Send;
+    /// Page `page` of the project's recent jobs, or of one pipeline's.
+    fn jobs(
+        &self,
+        who: &Who,
+        project: &str,
+        pipeline: Option<i64>,
+        page: u64,
+    ) -> impl Future<Output = ApiResult<JobList>> + Send;
+    /// The id of the newest successful job `job` on `ref_name` (whose archive the API's
+    /// by-ref endpoints serve).
+    fn latest(
+        &self,
+        who: &Who,
+        project: &str,
+        ref_name: &str,
+        job: &str,
+    ) -> impl Future<Output = ApiResult<i64>> + Send;
+    /// The single-file API's answer for `raw_path` of job `job`'s archive.
+    fn file(
+        &self,
+        who: &Who,
+        project: &str,
+        job: i64,
+        raw_path: &str,
+    ) -> impl Future<Output = ApiResult<Response>> + Send;
+}
+
+/// A page route, or `None` for a path that is none.
+enum Page {
+    Browse {
+        project: String,
+        job: i64,
+        dir: String,
+    },
+    File {
+        project: String,
+        job: i64,
+        raw_path: String,
+    },
+    Raw {
+        project: String,
+        job: i64,
+        raw_path: String,
+    },
+    /// A file read through a grant (`crate::sessions::Grant`).
+    View {
+        project: String,
+        job: i64,
+        grant: String,
+        raw_path: String,
+    },
+    /// The project's recent jobs, or one pipeline's.
+    Jobs {
+        project: String,
+        pipeline: Option<i64>,
+    },
+    /// A folder of the newest successful `?job=` on a ref: sent to its page by id.
+    ByRef {
+        project: String,
+        ref_name: String,
+        dir: String,
+    },
+}
+
+/// Whether `path` is one of the pages' (the proxy answers these itself).
+pub(crate) fn is_page(path: &str) -> bool {
+    matches!(path, "/users/sign_in" | "/users/sign_out") || route(path).is_some()
+}
+
+/// Parses a page's path; the project path and the directory decoded once, a file's path
+/// kept raw for the path rule.
+fn route(path: &str) -> Option<ApiResult<Page>> {
+    let decoded = |s: &str| percent_decode_str(s).decode_utf8().ok().map(|s| s.into_owned());
+    let trimmed = path.strip_prefix('/')?.trim_end_matches('/');
+    if let Some(project) = trimmed.strip_suffix("/-/jobs") {
+        return Some(Ok(Page::Jobs { project: decoded(project)?, pipeline: None }));
+    }
+    if let Some((project, id)) = trimmed.split_once("/-/pipelines/") {
+        let project = decoded(project)?;
+        return Some(id_param(id, "pipeline_id").map(|id| Page::Jobs { project, pipeline: Some(id) }));
+    }
+    let (project, rest) = path.strip_prefix('/')?.split_once("/-/jobs/")?;
+    let project = decoded(project)?;
+    // `artifacts/<ref>/browse[/<dir>]`: the ref may hold `/`; the first `browse` segment
+    // after its first segment ends it (as `raw` does for endpoint 8).
+    if let Some(by_ref) = rest.strip_prefix("artifacts/") {
+        let segments: Vec<&str> = by_ref.split('/').collect();
+        let at = segments.iter().skip(1).position(|s| *s == "browse")? + 1;
+        let ref_name = decoded(&segments[..at].join("/"))?;
+        let dir = segments[at + 1..].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/");
+        return Some(Ok(Page::ByRef { project, ref_name, dir: decoded(&dir)? }));
+    }
+    let (job, rest) = rest.split_once("/artifacts/")?;
+    let job = match id_param(job, "job_id") {
+        Ok(job) => job,
+        Err(e) => return Some(Err(e)),
+    };
+    if let Some(raw_path) = rest.strip_prefix("file/") {
+        return Some(Ok(Page::File { project, job, raw_path: raw_path.to_owned() }));
+    }
+    if let Some(raw_path) = rest.strip_prefix("raw/") {
+        return Some(Ok(Page::Raw { project, job, raw_path: raw_path.to_owned() }));
+    }
+    if let Some((grant, raw_path)) = rest.strip_prefix("view/").and_then(|r| r.split_once('/')) {
+        let (grant, raw_path) = (grant.to_owned(), raw_path.to_owned());
+        return Some(Ok(Page::View { project, job, grant, raw_path }));
+    }
+    let dir = match rest.strip_prefix("browse") {
+        Some("" | "/") => String::new(),
+        Some(dir) => dir.strip_prefix('/')?.trim_end_matches('/').to_owned() + "/",
+        None => return None,
+    };
+    Some(Ok(Page::Browse { project, job, dir: decoded(&dir)? }))
+}
+
+/// How a file is opened from the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// As it is, in one click: what a browser renders (HTML, SVG, PDF) or only downloads.
+    AsItIs,
+    /// In a page, as an image.
+    Image,
+    /// In a page, as text.
+    Text,
+    /// Looked at first: text in a page, anything else as it is.
+    Unknown,
+}
+
+/// A file's [`Kind`] by its name's extension.
+fn kind(name: &str) -> Kind {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let ext = base.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "html" | "htm" | "xhtml" | "svg" | "pdf" | "zip" | "gz" | "tgz" | "tar" | "bz2" | "xz" | "zst" | "7z"
+        | "jar" | "war" | "whl" | "deb" | "rpm" | "apk" | "exe" | "dll" | "so" | "dylib" | "a" | "o" | "bin"
+        | "wasm" | "class" | "pyc" | "iso" | "dmg" | "img" => Kind::AsItIs,
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "avif" | "bmp" | "ico" => Kind::Image,
+        "txt" | "log" | "md" | "markdown" | "json" | "xml" | "css" | "js" | "mjs" | "ts" | "tsx" | "jsx" | "csv"
+        | "tsv" | "yml" | "yaml" | "toml" | "ini" | "cfg" | "conf" | "sh" | "py" | "rb" | "rs" | "go" | "c" | "h"
+        | "cc" | "cpp" | "hpp" | "java" | "kt" | "swift" | "sql" | "diff" | "patch" | "lcov" | "info" | "out"
+        | "err" | "properties" | "gradle" | "lock" | "env" | "tex" | "rst" | "adoc" | "junit" | "trx" => Kind::Text,
+        _ => Kind::Unknown,
+    }
+}
+
+/// The links of one job's archive.
+pub(crate) struct Links {
+    /// The project's full path, as shown.
+    project: String,
+    job: i64,
+    /// `<base>/<project>/-/jobs/<id>/artifacts` (the pages).
+    pages: String,
+    /// Where files are opened as they are: `<files>/<project>/-/jobs/<id>/artifacts/raw`,
+    /// or `.../view/<grant>` for a signed-in browser.
+    open_root: String,
+    /// The archive's download (endpoint 5).
+    archive: String,
+}
+
+impl Links {
+    fn new(base: &str, files: &str, project: &str, job: i64, grant: Option<&str>) -> Links {
+        let path = link_path(project);
+        let open_root = match grant {
+            Some(grant) => format!("{files}/{path}/-/jobs/{job}/artifacts/view/{grant}"),
+            None => format!("{files}/{path}/-/jobs/{job}/artifacts/raw"),
+        };
+        let id = utf8_percent_encode(project, percent_encoding::NON_ALPHANUMERIC);
+        Links {
+            project: project.to_owned(),
+            job,
+            pages: format!("{base}/{path}/-/jobs/{job}/artifacts"),
+            open_root,
+            archive: format!("{base}/api/v4/projects/{id}/jobs/{job}/artifacts"),
+        }
+    }
+
+    /// The listing's link for the file at `path`: opened as it is, or its page.
+    fn file(&self, path: &str) -> String {
+        match kind(path) {
+            Kind::AsItIs => self.open(path),
+            _ => format!("{}/file/{}", self.pages, link_path(path)),
+        }
+    }
+
+    /// The file at `path` as it is.
+    fn open(&self, path: &str) -> String {
+        format!("{}/{}", self.open_root, link_path(path))
+    }
+}
+
+/// Whether a request with `headers` was made to the artifacts origin `origin` (by its
+/// `Host`).
+pub(crate) fn on_artifacts_origin(origin: Option<&str>, headers: &HeaderMap) -> bool {
+    origin.is_some_and(|origin| {
+        let origin_host = origin.split_once("://").map_or(origin, |(_, host)| host);
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        host.is_some_and(|host| host.eq_ignore_ascii_case(origin_host))
+    })
+}
+
+/// A page request, answered from `backend`: the sign-in pages, a page, or `404`.
+pub(crate) async fn visit<B: Backend>(
+    backend: &B,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let reading = method == Method::GET || method == Method::HEAD;
+    let query = Query::parse(uri.query());
+    let base = backend.base(headers);
+    let on_artifacts_origin = on_artifacts_origin(backend.artifacts_origin(), headers);
+    match (uri.path(), reading) {
+        ("/users/sign_in" | "/users/sign_out", _) if on_artifacts_origin => {
+            return ApiError::NotFound("Not Found").into_response();
+        }
+        ("/users/sign_in", true) => return sign_in_page(&return_to(query.get("return_to")), None, StatusCode::OK),
+        ("/users/sign_in", false) if method == Method::POST => return sign_in(backend, headers, &base, body).await,
+        ("/users/sign_out", false) if method == Method::POST => return sign_out(backend, headers),
+        _ => {}
+    }
+    let page = match route(uri.path()) {
+        Some(page) if reading => page,
+        _ => return ApiError::NotFound("Not Found").into_response(),
+    };
+    // The artifacts origin serves files as they are and nothing else: no page, no session.
+    if on_artifacts_origin && !matches!(page, Ok(Page::Raw { .. } | Page::View { .. })) {
+        return ApiError::NotFound("Not Found").into_response();
+    }
+    let files = backend.artifacts_origin().map(str::to_owned).unwrap_or_else(|| base.clone());
+    let images = backend.artifacts_origin();
+    let sandbox = !on_artifacts_origin;
+    let download = query.get("download").is_some();
+    // A signed-in browser presents its session's token; the cookie itself goes no further.
+    let presented = Credential::from_request(headers, &query).is_some();
+    let session = match presented {
+        true => None,
+        false => sessions::cookie(headers).and_then(|id| backend.sessions().token(&id)),
+    };
+    let anonymous = !presented && session.is_none();
+    let mut who = Who { headers: headers.clone(), query, head: method == Method::HEAD };
+    who.headers.remove(header::COOKIE);
+    if let Some(token) = &session
+        && let Ok(value) = HeaderValue::from_str(token)
+    {
+        who.headers.insert("private-token", value);
+    }
+    // Sign out for a signed-in browser, sign in for an anonymous one.
+    let account = if session.is_some() {
+        "<form class=\"account\" method=\"post\" action=\"/users/sign_out\"><button type=\"submit\">Sign out</button></form>"
+            .to_owned()
+    } else if anonymous {
+        let here = utf8_percent_encode(uri.path(), RETURN_TO);
+        format!("<a class=\"account\" href=\"/users/sign_in?return_to={here}\">Sign in</a>")
+    } else {
+        String::new()
+    };
+    // A signed-in browser opens files through a grant, in URLs that a sandboxed report
+    // (which sends no cookie) reads its neighbours with.
+    let links = |project: &str, job: i64| -> ApiResult<Links> {
+        let grant = match &session {
+            Some(token) => {
+                let grant = sessions::Grant { token: token.clone(), project: project.to_owned(), job };
+                Some(backend.sessions().grant(grant).map_err(ApiError::internal)?)
+            }
+            None => None,
+        };
+        Ok(Links::new(&base, &files, project, job, grant.as_deref()))
+    };
+    let page_number = || who.query.get("page").and_then(|p| p.trim().parse::<u64>().ok()).unwrap_or(1).max(1);
+    let answer = match page {
+        Ok(Page::Browse { project, job, dir }) => {
+            match backend.directory(&who, &project, job, &dir, page_number() as usize).await {
+                Ok(directory) => {
+                    links(&project, job).map(|l| html_page(&render::listing(&directory, &l, &account), None))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Page::ByRef { project, ref_name, dir }) => match who.query.get("job").filter(|j| !j.is_empty()) {
+            Some(job) => backend.latest(&who, &project, &ref_name, job).await.map(|id| {
+                let dir = if dir.is_empty() { String::new() } else { format!("/{}", link_path(&dir)) };
+                found(&format!("{base}/{}/-/jobs/{id}/artifacts/browse{dir}", link_path(&project)))
+            }),
+            None => Err(ApiError::InvalidParam("job is missing".into())),
+        },
+        Ok(Page::Jobs { project, pipeline }) => {
+            let number = page_number();
+            backend
+                .jobs(&who, &project, pipeline, number)
+                .await
+                .map(|list| html_page(&render::jobs(&list, &base, pipeline, number, &account), None))
+        }
+        Ok(Page::File { project, job, raw_path }) => {
+            file_page(backend, &who, &project, job, &raw_path, &account, images, |p, j| links(p, j)).await
+        }
+        Ok(Page::Raw { project, job, raw_path }) if session.is_some() => links(&project, job).map(|links| {
+            let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+            found(&format!("{}/{raw_path}{query}", links.open_root))
+        }),
+        Ok(Page::Raw { project, job, raw_path }) => {
+            let entry = backend.file(&who, &project, job, &raw_path).await;
+            entry.map(|response| for_browser(response, sandbox, download))
+        }
+        Ok(Page::View { project, job, grant, raw_path }) => match backend.sessions().granted(&grant) {
+            Some(granted) if granted.project == project && granted.job == job => match who.with_token(&granted.token) {
+                Ok(who) => {
+                    let entry = backend.file(&who, &project, job, &raw_path).await;
+                    entry.map(|response| for_browser(response, sandbox, download))
+                }
+                Err(e) => Err(e),
+            },
+            _ => Err(ApiError::NotFound("Not found")),
+        },
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(response) => response,
+        // A project an anonymous visitor may not see may exist: sign in first (GitLab's way).
+        Err(ApiError::ProjectNotFound | ApiError::Unauthorized) if anonymous => {
+            found(&format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO)))
+        }
+        Err(ApiError::Upstream(StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED)) if anonymous => {
+            found(&format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO)))
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+/// A file's page (`.../artifacts/file/<path>`): text or an image shown in it; anything
+/// else sent to the file as it is.
+#[allow(clippy::too_many_arguments)]
+async fn file_page<B: Backend>(
+    backend: &B,
+    who: &Who,
+    project: &str,
+    job: i64,
+    raw_path: &str,
+    account: &str,
+    images: Option<&str>,
+    links: impl Fn(&str, i64) -> ApiResult<Links>,
+) -> ApiResult<Response> {
+    // The path rule first, for every route.
+    let path = artifact_path(raw_path)?;
+    let path = path.as_str();
+    let kind = kind(path);
+    let text = match kind {
+        Kind::AsItIs => return links(project, job).map(|l| found(&l.open(path))),
+        Kind::Image => {
+            return links(project, job).map(|l| html_page(&render::file(&l, path, Shown::Image, account), images));
+        }
+        Kind::Text | Kind::Unknown => read_text(backend.file(&who.bare(), project, job, raw_path).await?, kind).await?,
+    };
+    let links = links(project, job)?;
+    let shown = match &text {
+        Read::Text { bytes, total } => Shown::Text { text: &String::from_utf8_lossy(bytes), total: *total },
+        Read::TooLarge => Shown::TooLarge { at_least: VERIFY_MAX },
+        Read::Binary => return Ok(found(&links.open(path))),
+    };
+    Ok(html_page(&render::file(&links, path, shown, account), images))
+}
+
+/// What a file's page read of it.
+enum Read {
+    /// The first [`SHOW_MAX`] bytes (or all) of a file of `total` bytes, all of it verified.
+    Text { bytes: Vec<u8>, total: u64 },
+    /// Longer than [`VERIFY_MAX`].
+    TooLarge,
+    /// A file of unknown type that is not text.
+    Binary,
+}
+
+/// Reads a file for its page: whole (so that it is verified), keeping its first
+/// [`SHOW_MAX`] bytes; a file of unknown type is first looked at ([`SNIFF`] bytes).
+async fn read_text(response: Response, kind: Kind) -> ApiResult<Read> {
+    let status = response.status();
+    if !status.is_success() {
+        return Err(ApiError::Upstream(status));
+    }
+    let mut body = response.into_body().into_data_stream();
+    let (mut kept, mut total) = (Vec::new(), 0u64);
+    let mut sniffed = kind != Kind::Unknown;
+    while let Some(chunk) = body.next().await {
+        // A file that fails verification ends its stream in an error: nothing is shown.
+        let chunk = chunk.map_err(ApiError::internal)?;
+        total += chunk.len() as u64;
+        let room = SHOW_MAX - kept.len();
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if !sniffed && kept.len() >= SNIFF {
+            if binary(&kept) {
+                return Ok(Read::Binary);
+            }
+            sniffed = true;
+        }
+        if total > VERIFY_MAX {
+            return Ok(Read::TooLarge);
+        }
+    }
+    if !sniffed && binary(&kept) {
+        return Ok(Read::Binary);
+    }
+    Ok(Read::Text { bytes: kept, total })
+}
+
+/// Whether the start of a file is not text: a NUL, or bytes that are not UTF-8 (a
+/// character cut at the end of what was read is fine).
+fn binary(bytes: &[u8]) -> bool {
+    let start = &bytes[..bytes.len().min(SNIFF)];
+    start.contains(&0) || std::str::from_utf8(start).is_err_and(|e| e.error_len().is_some())
+}
+
+/// Where to go after signing in: a path of this server, else the root of nothing (`/`).
+fn return_to(given: Option<&str>) -> String {
+    match given {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// `POST /users/sign_in`: a token that works opens a session and goes back where the
+/// visitor was going; one that does not shows the form again (`401`).
+async fn sign_in<B: Backend>(backend: &B, headers: &HeaderMap, base: &str, body: &[u8]) -> Response {
+    // A form posted from another site's page is not a sign-in (login CSRF).
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && origin != base
+    {
+        return error_page(ApiError::Forbidden(None));
+    }
+    let form = Query::parse(std::str::from_utf8(body).ok());
+    let token = form.get("token").unwrap_or_default().trim().to_owned();
+    let target = return_to(form.get("return_to"));
+    let works = !token.is_empty() && HeaderValue::from_str(&token).is_ok();
+    match if works { backend.signs_in(&token).await } else { Ok(false) } {
+        Ok(true) => {}
+        Ok(false) => return sign_in_page(&target, Some("That token does not work here."), StatusCode::UNAUTHORIZED),
+        Err(e) => return error_page(e),
+    }
+    let Ok(id) = backend.sessions().open(&token) else {
+        return error_page(ApiError::Internal("no randomness for a session id".into()));
+    };
+    let secure = if base.starts_with("https://") { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        sessions::COOKIE,
+        sessions::SESSION_TTL.as_secs()
+    );
+    let mut response = redirect(StatusCode::SEE_OTHER, &target, Some(&cookie));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `POST /users/sign_out`: the session ends and its cookie is cleared.
+fn sign_out<B: Backend>(backend: &B, headers: &HeaderMap) -> Response {
+    if let Some(id) = sessions::cookie(headers) {
+        backend.sessions().close(&id);
+    }
+    let clear = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", sessions::COOKIE);
+    redirect(StatusCode::SEE_OTHER, "/users/sign_in", Some(&clear))
+}
+
+/// A file from an archive as it is opened: inline when a browser can show it (unless a
+/// download was asked for), and in the sandbox unless served from the artifacts origin.
+fn for_browser(mut response: Response, sandbox: bool, download: bool) -> Response {
+    let shown = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| {
+        t.starts_with("text/") || t.starts_with("image/") || t == "application/pdf" || t == "application/json"
+    });
+    let headers = response.headers_mut();
+    if shown && !download {
+        headers.remove(header::CONTENT_DISPOSITION);
+    }
+    if sandbox {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(render::FILE_CSP));
+    } else {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    }
+    render::common(headers);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_gitlabs_web_urls() {
+        let browse = |p: &str| match route(p) {
+            Some(Ok(Page::Browse { project, job, dir })) => Some((project, job, dir)),
+            _ => None,
+        };
+        assert_eq!(browse("/g/p/-/jobs/7/artifacts/browse"), Some(("g/p".into(), 7, String::new())));
+        assert_eq!(
+            browse("/g/sub/p/-/jobs/7/artifacts/browse/docs/nested"),
+            Some(("g/sub/p".into(), 7, "docs/nested/".into()))
+        );
+        assert_eq!(browse("/g/p/-/jobs/7/artifacts/browse/a%20b/"), Some(("g/p".into(), 7, "a b/".into())));
+        assert!(matches!(route("/g/p/-/jobs/x/artifacts/browse"), Some(Err(_))));
+        assert!(matches!(route("/g/p/-/jobs/7/artifacts/file/a%2Fb"), Some(Ok(Page::File { .. }))));
+        assert!(matches!(route("/g/p/-/jobs/7/artifacts/raw/a"), Some(Ok(Page::Raw { .. }))));
+        assert!(route("/api/v4/nothing").is_none());
+        assert!(route("/g/p/-/jobs/7/artifacts/other").is_none());
+        assert!(is_page("/users/sign_in") && is_page("/g/p/-/jobs") && !is_page("/api/v4/version"));
+    }
+
+    #[test]
+    fn files_open_by_kind_and_text_is_told_from_binary() {
+        assert_eq!(kind("report/index.html"), Kind::AsItIs);
+        assert_eq!(kind("a/b.tar.GZ"), Kind::AsItIs);
+        assert_eq!(kind("shot.png"), Kind::Image);
+        assert_eq!(kind("build.log"), Kind::Text);
+        assert_eq!(kind("Makefile"), Kind::Unknown);
+        assert!(!binary("héllo\n".as_bytes()));
+        assert!(!binary(&"é".as_bytes()[..1]), "a character cut at the end is still text");
+        assert!(binary(b"ab\0cd"));
+        assert!(binary(&[0xff, b'a']));
+    }
+}
