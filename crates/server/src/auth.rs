@@ -18,6 +18,9 @@ pub(crate) enum Credential {
     Personal(String),
     /// `JOB-TOKEN` or `job_token`.
     Job(String),
+    /// A personal access token known by its digest only: what a browser session of the
+    /// pages signs in with (`crate::routes::browse`). Never read from a request.
+    Digest(TokenDigest),
 }
 
 impl Credential {
@@ -27,6 +30,10 @@ impl Credential {
             None => [0; 32],
             Some(Credential::Personal(t)) => TokenDigest::of(&format!("p:{t}")).0,
             Some(Credential::Job(t)) => TokenDigest::of(&format!("j:{t}")).0,
+            Some(Credential::Digest(d)) => {
+                let hex: String = d.0.iter().map(|b| format!("{b:02x}")).collect();
+                TokenDigest::of(&format!("d:{hex}")).0
+            }
         }
     }
 
@@ -147,8 +154,12 @@ pub(crate) fn authenticate(store: &dyn Store, presented: &Presented, routes: Rou
         None if presented.sudo.is_some() => return Err(ApiError::Unauthorized),
         None if routes == Routes::Artifacts => return Ok(Caller::Anonymous),
         None => return Err(ApiError::Unauthorized),
-        Some(Credential::Personal(token)) => {
-            let (record, user) = store.personal_token(&TokenDigest::of(token))?.ok_or(ApiError::Unauthorized)?;
+        Some(personal @ (Credential::Personal(_) | Credential::Digest(_))) => {
+            let digest = match personal {
+                Credential::Digest(digest) => *digest,
+                Credential::Personal(token) | Credential::Job(token) => TokenDigest::of(token),
+            };
+            let (record, user) = store.personal_token(&digest)?.ok_or(ApiError::Unauthorized)?;
             if record.expired(&Timestamp::now().day()) {
                 return Err(ApiError::InvalidToken(
                     "Token is expired. You can either do re-authorization or token refresh.",

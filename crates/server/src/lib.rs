@@ -56,8 +56,8 @@ pub use crate::s3::S3Blobs;
 pub use crate::serve::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve, serve_with};
 pub use crate::state::{AppConfig, AppState};
 pub use crate::store::{
-    ChangeHook, JobQuery, Listing, NewPipeline, PostgresStore, ProjectRef, SqliteStore, Store, StoreError, StoreResult,
-    TokenDigest,
+    BrowserSession, ChangeHook, JobQuery, Listing, NewPipeline, PageGrant, PostgresStore, ProjectRef, SqliteStore,
+    Store, StoreError, StoreResult, TokenDigest,
 };
 pub use crate::time::{Timestamp, parse_duration};
 pub use artifact_core::{MAX_RANGES, RangeRequest, parse_range};

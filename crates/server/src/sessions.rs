@@ -1,11 +1,24 @@
 //! Browser sessions for the browsing pages: a personal access token given once on the
-//! sign-in page, kept here (never in the browser), and an opaque random id in an
-//! `HttpOnly`, `SameSite=Strict` cookie that names it. Sessions live in this process's
-//! memory for [`SESSION_TTL`]; a restart signs everyone out.
+//! sign-in page, kept on the server (never in the browser), and an opaque random id in an
+//! `HttpOnly`, `SameSite=Strict` cookie that names it, for [`SESSION_TTL`]. And grants: a
+//! report opened in its sandbox has an opaque origin, to which the browser sends no
+//! `SameSite` cookie, so a signed-in browser opens files through a grant in their URL, an
+//! unguessable id that reads one job's files with the session's token for [`GRANT_TTL`].
+//!
+//! The server keeps both in its store ([`open_stored`] and the functions beside it), so
+//! that every replica knows them and a restart signs nobody out; the store holds digests
+//! only (of the session's id, of a grant's id, of the token), so that a copy of the
+//! database opens no session and reads no file. The proxy, which must send the token
+//! itself upstream, keeps them in its memory ([`Sessions`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::auth::Credential;
+use crate::error::ApiResult;
+use crate::store::{BrowserSession, PageGrant, Store, TokenDigest};
+use crate::time::Timestamp;
 
 /// How long a session lasts after sign-in.
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
@@ -22,6 +35,72 @@ pub(crate) const COOKIE: &str = "_artifact_session";
 /// How long a grant to read one job's files lasts.
 pub(crate) const GRANT_TTL: Duration = Duration::from_secs(3600);
 
+/// The most sessions one token keeps in the store; past it its oldest ends.
+pub(crate) const SESSIONS_PER_TOKEN: usize = 64;
+
+/// A new session in the store for `token` (which signed in); its id (64 hex digits).
+pub(crate) fn open_stored(store: &dyn Store, token: &str) -> ApiResult<String> {
+    let id = new_id().map_err(crate::error::ApiError::internal)?;
+    let now = Timestamp::now().0;
+    let expires_at = now + SESSION_TTL.as_millis() as i64;
+    let session = BrowserSession { id: TokenDigest::of(&id), token: TokenDigest::of(token), expires_at };
+    store.open_session(&session, SESSIONS_PER_TOKEN, now)?;
+    Ok(id)
+}
+
+/// The credential of the live session `id` in the store: its token, by digest.
+pub(crate) fn stored_session(store: &dyn Store, id: &str) -> ApiResult<Option<Credential>> {
+    Ok(store.browser_session(&TokenDigest::of(id), Timestamp::now().0)?.map(Credential::Digest))
+}
+
+/// Ends the session `id` in the store.
+pub(crate) fn close_stored(store: &dyn Store, id: &str) -> ApiResult<()> {
+    Ok(store.close_session(&TokenDigest::of(id))?)
+}
+
+/// A grant in the store for session `session` (whose token has digest `token`) to read
+/// job `job`'s files. Its id is derived from the session's id, the job and the half of
+/// [`GRANT_TTL`] it is asked in: the same job's grant is given again within that half (by
+/// any replica), and it lasts until the end of the next half, between half and all of
+/// [`GRANT_TTL`]. A token keeps at most [`GRANTS_PER_TOKEN`].
+pub(crate) fn grant_stored(
+    store: &dyn Store,
+    session: &str,
+    token: TokenDigest,
+    project: &str,
+    job: i64,
+) -> ApiResult<String> {
+    let half = (GRANT_TTL / 2).as_millis() as i64;
+    let now = Timestamp::now().0;
+    let bucket = now / half;
+    let id = hex(&TokenDigest::of(&format!("grant\0{session}\0{project}\0{job}\0{bucket}")).0);
+    let grant = PageGrant {
+        id: TokenDigest::of(&id),
+        token,
+        project: project.to_owned(),
+        job,
+        expires_at: (bucket + 2) * half,
+    };
+    store.put_grant(&grant, GRANTS_PER_TOKEN, now)?;
+    Ok(id)
+}
+
+/// The live grant `id` in the store: its credential (the token, by digest), project and
+/// job.
+pub(crate) fn stored_grant(store: &dyn Store, id: &str) -> ApiResult<Option<(Credential, String, i64)>> {
+    let grant = store.page_grant(&TokenDigest::of(id), Timestamp::now().0)?;
+    Ok(grant.map(|g| (Credential::Digest(g.token), g.project, g.job)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random id: 64 hex digits.
+fn new_id() -> std::io::Result<String> {
+    Ok(format!("{}{}", crate::blobs::random_hex()?, crate::blobs::random_hex()?))
+}
+
 /// What a grant allows: the token it reads with, and the one job (project and id) whose
 /// archive it may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +110,8 @@ pub(crate) struct Grant {
     pub(crate) job: i64,
 }
 
-/// The sessions of one server process, and the grants made for them.
+/// The sessions of one proxy process, and the grants made for them, in its memory (a
+/// restart signs everyone out).
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     by_id: Mutex<HashMap<String, (String, Instant)>>,
@@ -92,7 +172,7 @@ impl Sessions {
 /// Keeps `value` under a new random id (64 hex digits) for `ttl`, dropping what expired
 /// and, past [`MAX_SESSIONS`], the one closest to expiring; the id.
 fn insert<V>(map: &Mutex<HashMap<String, (V, Instant)>>, value: V, ttl: Duration) -> std::io::Result<String> {
-    let id = format!("{}{}", crate::blobs::random_hex()?, crate::blobs::random_hex()?);
+    let id = new_id()?;
     let now = Instant::now();
     let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
     map.retain(|_, (_, expires)| *expires > now);

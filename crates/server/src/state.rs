@@ -28,8 +28,6 @@ pub(crate) struct Shared {
     pub(crate) proxy_download: bool,
     /// Small entries' verified bytes by archive key and path (see [`AppConfig::entry_cache_bytes`]).
     pub(crate) hot: crate::hot::HotEntries,
-    /// Browser sessions of the browsing pages.
-    pub(crate) sessions: crate::sessions::Sessions,
     /// See [`AppConfig::artifacts_origin`], without a trailing slash.
     pub(crate) artifacts_origin: Option<String>,
 }
@@ -84,7 +82,6 @@ impl AppState {
             proxy_download,
             lookups: Default::default(),
             hot,
-            sessions: Default::default(),
             artifacts_origin,
         });
         // Changes through other replicas drop this one's look-up memory at once.

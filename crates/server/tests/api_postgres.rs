@@ -9,6 +9,8 @@ mod actions;
 mod artifacts;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/browse.rs"]
+mod browse;
 #[path = "api/checkpoints.rs"]
 mod checkpoints;
 #[path = "api/compat.rs"]
@@ -31,7 +33,7 @@ const STORE: support::Backend = support::Backend::Postgres;
 
 use std::sync::{Arc, Barrier};
 
-use artifact_server::{Admin, AppConfig, AppState, ImportJob, LocalBlobs, PostgresStore, Status, Store};
+use artifact_server::{Admin, AppConfig, AppState, ImportJob, LocalBlobs, PostgresStore, Status, Store, TokenDigest};
 use artifact_testkit::postgres::PostgresServer;
 use axum::body::Body;
 use axum::http::{Method, Request};
@@ -57,28 +59,48 @@ fn replicas_starting_at_once_apply_the_migrations_exactly_once() {
     assert!(store.create_user("u", "u", false).is_ok(), "the schema is there, once");
 }
 
+/// Two replicas of the server on one fresh database (each its own store, its own pool),
+/// sharing one blob folder, with project `g/p` (private) and its member `dev` in `role`.
+/// Dropped in order: the routers, then their runtime, then the stores.
+struct Replicas {
+    apps: Vec<axum::Router>,
+    runtime: tokio::runtime::Runtime,
+    stores: Vec<Arc<dyn Store>>,
+    admin: Admin,
+    _dir: tempfile::TempDir,
+}
+
+impl Replicas {
+    /// With `admin` on the first replica's store, or on a third handle of its own (as
+    /// `artifact admin` in another process) when `apart`.
+    fn new(role: &str, apart: bool) -> Replicas {
+        let url = PostgresServer::shared().new_database();
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+        let stores: Vec<Arc<dyn Store>> = (0..2).map(|_| Arc::new(PostgresStore::open(&url).unwrap()) as _).collect();
+        let admin_store = if apart { Arc::new(PostgresStore::open(&url).unwrap()) as _ } else { stores[0].clone() };
+        let admin = Admin::new(admin_store, blobs.clone(), "http://test");
+        admin.add_project("g/p", false).unwrap();
+        admin.add_user("dev", false).unwrap();
+        admin.add_member("g/p", "dev", role).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let apps = stores
+            .iter()
+            .map(|s| artifact_server::app(AppState::new(s.clone(), blobs.clone(), AppConfig::default())))
+            .collect();
+        Replicas { apps, runtime, stores, admin, _dir: dir }
+    }
+}
+
 #[test]
 fn the_same_job_retried_through_two_replicas_at_once_makes_one_new_job() {
-    let url = PostgresServer::shared().new_database();
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
-    // Two replicas: each its own store (its own pool) on the one database.
-    let replicas: Vec<Arc<dyn Store>> = (0..2).map(|_| Arc::new(PostgresStore::open(&url).unwrap()) as _).collect();
-    let admin = Admin::new(replicas[0].clone(), blobs.clone(), "http://test");
-    admin.add_project("g/p", false).unwrap();
-    admin.add_user("dev", false).unwrap();
-    admin.add_member("g/p", "dev", "developer").unwrap();
+    let Replicas { apps, runtime, stores: replicas, admin, .. } = &Replicas::new("developer", false);
     let token = admin.add_token("dev").unwrap();
     let mut failed = ImportJob::new("g/p", "main", "flaky");
     failed.status = Status::Failed;
     let job = admin.import(&failed).unwrap().job["id"].as_i64().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let apps: Vec<axum::Router> = replicas
-        .iter()
-        .map(|s| artifact_server::app(AppState::new(s.clone(), blobs.clone(), AppConfig::default())))
-        .collect();
     for round in 0..5 {
-        let target = if round == 0 { job } else { newest(&runtime, &apps[0], &token) };
+        let target = if round == 0 { job } else { newest(runtime, &apps[0], &token) };
         let statuses: Vec<u16> = runtime.block_on(async {
             let asks = (0..8).map(|i| {
                 let app = apps[i % 2].clone();
@@ -100,21 +122,19 @@ fn the_same_job_retried_through_two_replicas_at_once_makes_one_new_job() {
         // make it fail again for the next round.
         assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), 1, "round {round}: {statuses:?}");
         assert!(statuses.iter().all(|&s| s == 201 || s == 403), "round {round}: {statuses:?}");
-        let newest = newest(&runtime, &apps[1], &token);
+        let newest = newest(runtime, &apps[1], &token);
         let mut j = std::thread::scope(|s| s.spawn(|| replicas[1].job(newest).unwrap().unwrap()).join().unwrap());
         j.status = Status::Failed;
         assert!(std::thread::scope(|s| s.spawn(|| replicas[1].update_job(&j).unwrap()).join().unwrap()));
     }
     // Six jobs in all (the first and one per round); the pipeline's list, which hides
     // retried jobs, shows only the newest.
-    let all = list(&runtime, &apps[1], &token, "jobs?per_page=100");
+    let all = list(runtime, &apps[1], &token, "jobs?per_page=100");
     assert_eq!(all.len(), 6, "{all:?}");
     let pipeline = all[0]["pipeline"]["id"].as_i64().unwrap();
-    let current = list(&runtime, &apps[0], &token, &format!("pipelines/{pipeline}/jobs"));
+    let current = list(runtime, &apps[0], &token, &format!("pipelines/{pipeline}/jobs"));
     assert_eq!(current.len(), 1, "{current:?}");
     assert_eq!(current[0]["id"], all[0]["id"]);
-    drop(apps);
-    drop(runtime);
 }
 
 fn list(runtime: &tokio::runtime::Runtime, app: &axum::Router, token: &str, what: &str) -> Vec<serde_json::Value> {
@@ -136,15 +156,8 @@ fn newest(runtime: &tokio::runtime::Runtime, app: &axum::Router, token: &str) ->
 
 #[test]
 fn a_change_through_one_replica_stops_the_others_serving_the_old_state_within_100_ms() {
-    let url = PostgresServer::shared().new_database();
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
-    let replicas: Vec<Arc<dyn Store>> = (0..2).map(|_| Arc::new(PostgresStore::open(&url).unwrap()) as _).collect();
     // `artifact admin` in another process: a third handle.
-    let admin = Admin::new(Arc::new(PostgresStore::open(&url).unwrap()), blobs.clone(), "http://test");
-    admin.add_project("g/p", false).unwrap();
-    admin.add_user("dev", false).unwrap();
-    admin.add_member("g/p", "dev", "maintainer").unwrap();
+    let Replicas { apps, runtime, admin, .. } = &Replicas::new("maintainer", true);
     let (token, record) = admin.add_token_with("dev", &[artifact_server::Scope::Api], None).unwrap();
     let other = admin.add_token("dev").unwrap();
     let import = |name: &str| {
@@ -153,11 +166,6 @@ fn a_change_through_one_replica_stops_the_others_serving_the_old_state_within_10
         admin.import(&job).unwrap().job["id"].as_i64().unwrap()
     };
     let (erased, kept) = (import("a"), import("b"));
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let apps: Vec<axum::Router> = replicas
-        .iter()
-        .map(|s| artifact_server::app(AppState::new(s.clone(), blobs.clone(), AppConfig::default())))
-        .collect();
     let ask = |app: &axum::Router, method: Method, uri: String, token: &str| {
         let req =
             Request::builder().method(method).uri(uri).header("PRIVATE-TOKEN", token).body(Body::empty()).unwrap();
@@ -188,8 +196,6 @@ fn a_change_through_one_replica_stops_the_others_serving_the_old_state_within_10
     });
     assert!(took < std::time::Duration::from_millis(100), "B served a revoked token for {took:?}");
     assert_eq!(ask(&apps[1], Method::GET, entry(kept), &other), 200, "other tokens still work");
-    drop(apps);
-    drop(runtime);
 }
 
 #[test]
@@ -233,20 +239,8 @@ fn a_database_that_goes_away_is_a_prompt_503_and_the_replica_recovers_by_itself(
 
 #[test]
 fn cancels_and_retries_racing_through_two_replicas_leave_one_consistent_history() {
-    let url = PostgresServer::shared().new_database();
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
-    let replicas: Vec<Arc<dyn Store>> = (0..2).map(|_| Arc::new(PostgresStore::open(&url).unwrap()) as _).collect();
-    let admin = Admin::new(replicas[0].clone(), blobs.clone(), "http://test");
-    admin.add_project("g/p", false).unwrap();
-    admin.add_user("dev", false).unwrap();
-    admin.add_member("g/p", "dev", "developer").unwrap();
+    let Replicas { apps, runtime, stores: replicas, admin, .. } = &Replicas::new("developer", false);
     let token = admin.add_token("dev").unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let apps: Vec<axum::Router> = replicas
-        .iter()
-        .map(|s| artifact_server::app(AppState::new(s.clone(), blobs.clone(), AppConfig::default())))
-        .collect();
     for round in 0..5 {
         let mut running = ImportJob::new("g/p", "main", &format!("deploy-{round}"));
         running.status = Status::Running;
@@ -282,13 +276,80 @@ fn cancels_and_retries_racing_through_two_replicas_leave_one_consistent_history(
         let original = std::thread::scope(|s| s.spawn(|| replicas[1].job(job).unwrap().unwrap()).join().unwrap());
         assert_eq!(original.status, Status::Canceled, "round {round}");
         assert_eq!(original.retried, made == 1, "round {round}");
-        let all = list(&runtime, &apps[1], &token, "jobs?per_page=100");
+        let all = list(runtime, &apps[1], &token, "jobs?per_page=100");
         let named: Vec<_> = all.iter().filter(|j| j["name"] == format!("deploy-{round}")).collect();
         assert_eq!(named.len(), 1 + made, "round {round}: {named:?}");
         let pipeline = original.pipeline_id;
-        let current = list(&runtime, &apps[0], &token, &format!("pipelines/{pipeline}/jobs"));
+        let current = list(runtime, &apps[0], &token, &format!("pipelines/{pipeline}/jobs"));
         assert_eq!(current.iter().filter(|j| j["name"] == format!("deploy-{round}")).count(), 1, "round {round}");
     }
-    drop(apps);
-    drop(runtime);
+}
+
+/// One request to `app` (on `runtime`): the status, headers and body as text.
+fn ask(
+    runtime: &tokio::runtime::Runtime,
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, axum::http::HeaderMap, String) {
+    runtime.block_on(async {
+        let mut req = Request::builder().method(method).uri(uri).header("host", "gitlab.test");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = app.clone().oneshot(req.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+#[test]
+fn a_browser_signed_in_at_one_replica_is_signed_in_at_every_one_and_its_grants_read_there_too() {
+    let Replicas { apps, runtime, stores: replicas, admin, .. } = &Replicas::new("reporter", false);
+    let token = admin.add_token("dev").unwrap();
+    let archive =
+        ImportJob { artifacts: Some(support::fixture("infozip-basic.zip")), ..ImportJob::new("g/p", "main", "pages") };
+    let job = admin.import(&archive).unwrap().job["id"].as_i64().unwrap();
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let browse = format!("/g/p/-/jobs/{job}/artifacts/browse");
+    // Signed in through one replica...
+    let (status, headers, _) = ask(runtime, &apps[0], Method::POST, "/users/sign_in", &form, &format!("token={token}"));
+    assert_eq!(status, 303);
+    let cookie = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let id = cookie.split_once('=').unwrap().1.to_owned();
+    // ...the store knows the session by digests only...
+    let now = artifact_server::Timestamp::now().0;
+    assert_eq!(replicas[1].browser_session(&TokenDigest::of(&id), now).unwrap(), Some(TokenDigest::of(&token)));
+    // ...and the other replica shows the private folder to that browser.
+    let (status, _, listing) = ask(runtime, &apps[1], Method::GET, &browse, &[("cookie", &cookie)], "");
+    assert_eq!(status, 200, "{listing}");
+    assert!(listing.contains("Sign out"));
+    let prefix = format!("/g/p/-/jobs/{job}/artifacts/view/");
+    let at = listing.find(&prefix).unwrap() + prefix.len();
+    let grant = listing[at..].split('/').next().unwrap().to_owned();
+    // A grant made by one replica reads through the other, without a cookie; asked again
+    // at the other, it is the same grant.
+    let view = format!("{prefix}{grant}/docs/readme.txt");
+    let (status, _, text) = ask(runtime, &apps[0], Method::GET, &view, &[], "");
+    assert_eq!((status, text.as_str()), (200, "Top-level readme for the infozip-basic fixture.\n"));
+    let (_, _, again) = ask(runtime, &apps[0], Method::GET, &browse, &[("cookie", &cookie)], "");
+    assert!(again.contains(&format!("{prefix}{grant}/")), "the same grant from the other replica");
+    // Signed out at one replica: out at both.
+    let (status, _, _) = ask(runtime, &apps[1], Method::POST, "/users/sign_out", &[("cookie", &cookie)], "");
+    assert_eq!(status, 303);
+    let (status, headers, _) = ask(runtime, &apps[0], Method::GET, &browse, &[("cookie", &cookie)], "");
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (302, format!("/users/sign_in?return_to={browse}").as_str())
+    );
+    // A session reads with its token: revoked, the session reads nothing more.
+    let (_, headers, _) = ask(runtime, &apps[0], Method::POST, "/users/sign_in", &form, &format!("token={token}"));
+    let cookie = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_eq!(ask(runtime, &apps[1], Method::GET, &browse, &[("cookie", &cookie)], "").0, 200);
+    admin.revoke_token(artifact_server::TokenRef::Token(&token)).unwrap();
+    assert_eq!(ask(runtime, &apps[1], Method::GET, &browse, &[("cookie", &cookie)], "").0, 401);
+    assert_eq!(ask(runtime, &apps[0], Method::GET, &view, &[], "").0, 401, "nor do its grants");
 }

@@ -25,10 +25,11 @@ use serde::Deserialize;
 
 use super::Proxy;
 use super::file::{credential_headers, engine_api_error, grant};
+use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::artifacts::target::Target;
 use crate::routes::browse::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Who};
-use crate::sessions::Sessions;
+use crate::sessions::Grant;
 
 /// The largest upstream JSON document a page reads.
 const JSON_MAX: usize = 8 << 20;
@@ -85,7 +86,7 @@ impl Upstream {
     async fn get<T: serde::de::DeserializeOwned>(&self, who: &Who, path_and_query: &str) -> ApiResult<(T, HeaderMap)> {
         let proxy = &self.0;
         let mut request = proxy.client.get(format!("{}{path_and_query}", proxy.upstream));
-        for (name, value) in credential_headers(&who.headers, &who.query).iter() {
+        for (name, value) in upstream_credentials(who).iter() {
             request = request.header(name, value);
         }
         let resp = request.send().await.map_err(|e| {
@@ -117,6 +118,18 @@ impl Upstream {
     }
 }
 
+/// The credentials a page's request sends upstream as headers: the request's own (a token
+/// in its query as its header form), or the session's or grant's token as `PRIVATE-TOKEN`.
+fn upstream_credentials(who: &Who) -> HeaderMap {
+    let mut headers = credential_headers(&who.headers, &who.query);
+    if let Some(Credential::Personal(token)) = &who.credential
+        && let Ok(value) = token.parse()
+    {
+        headers.insert("private-token", value);
+    }
+    headers
+}
+
 /// What an upstream's refusal is for a page: GitLab's own errors where it says which.
 fn refused(status: StatusCode, body: &[u8]) -> ApiError {
     match status {
@@ -146,8 +159,29 @@ fn minutes(iso: &str) -> String {
 }
 
 impl Backend for Upstream {
-    fn sessions(&self) -> &Sessions {
-        &self.0.sessions
+    async fn open_session(&self, token: &str) -> ApiResult<String> {
+        self.0.sessions.open(token).map_err(ApiError::internal)
+    }
+
+    async fn session(&self, id: &str) -> ApiResult<Option<Credential>> {
+        Ok(self.0.sessions.token(id).map(Credential::Personal))
+    }
+
+    async fn close_session(&self, id: &str) -> ApiResult<()> {
+        self.0.sessions.close(id);
+        Ok(())
+    }
+
+    async fn grant(&self, _session: &str, credential: &Credential, project: &str, job: i64) -> ApiResult<String> {
+        let Credential::Personal(token) = credential else {
+            return Err(ApiError::Unauthorized);
+        };
+        let grant = Grant { token: token.clone(), project: project.to_owned(), job };
+        self.0.sessions.grant(grant).map_err(ApiError::internal)
+    }
+
+    async fn granted(&self, id: &str) -> ApiResult<Option<(Credential, String, i64)>> {
+        Ok(self.0.sessions.granted(id).map(|g| (Credential::Personal(g.token), g.project, g.job)))
     }
 
     fn artifacts_origin(&self) -> Option<&str> {
@@ -159,9 +193,8 @@ impl Backend for Upstream {
     }
 
     async fn signs_in(&self, token: &str) -> ApiResult<bool> {
-        let mut headers = HeaderMap::new();
-        headers.insert("private-token", token.parse().map_err(|_| ApiError::Unauthorized)?);
-        let who = Who { headers, query: crate::query::Query::parse(None), head: false };
+        let credential = Some(Credential::Personal(token.to_owned()));
+        let who = Who { headers: HeaderMap::new(), query: crate::query::Query::parse(None), credential, head: false };
         match self.get::<serde_json::Value>(&who, "/api/v4/user").await {
             Ok(_) => Ok(true),
             Err(ApiError::Unauthorized | ApiError::Forbidden(_)) => Ok(false),
@@ -175,7 +208,7 @@ impl Backend for Upstream {
         *request.uri_mut() = format!("{}/jobs/{job}/artifacts/-", self.project(project))
             .parse()
             .map_err(|_| ApiError::NotFound("Not found"))?;
-        *request.headers_mut() = credential_headers(&who.headers, &who.query);
+        *request.headers_mut() = upstream_credentials(who);
         let (parts, _) = request.into_parts();
         let target = Target::by_id(parts.uri.path())?;
         let granted = match grant(&self.0, &parts, &target).await {
@@ -272,7 +305,7 @@ impl Backend for Upstream {
         // headers (a token in the page's query too).
         let mut headers = who.headers.clone();
         headers.remove(header::COOKIE);
-        headers.extend(credential_headers(&who.headers, &who.query));
+        headers.extend(upstream_credentials(who));
         *request.headers_mut() = headers;
         Ok(super::forward::answer(&self.0, request).await)
     }

@@ -274,4 +274,44 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>>;
     /// The archive keys with a kept verification outcome.
     fn verification_keys(&self) -> StoreResult<Vec<String>>;
+    /// Keeps a browser session (dropping the expired ones, and past `keep_per_token` the
+    /// oldest of its token's), so that every replica knows it.
+    fn open_session(&self, session: &BrowserSession, keep_per_token: usize, now_ms: i64) -> StoreResult<()>;
+    /// The token digest of the browser session whose id has digest `id`, if it is live.
+    fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>>;
+    /// Ends a browser session.
+    fn close_session(&self, id: &TokenDigest) -> StoreResult<()>;
+    /// Keeps a grant (once: the same id again changes nothing), dropping the expired ones
+    /// and, past `keep_per_token`, the oldest of its token's.
+    fn put_grant(&self, grant: &PageGrant, keep_per_token: usize, now_ms: i64) -> StoreResult<()>;
+    /// The live grant whose id has digest `id`.
+    fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>>;
+}
+
+/// A browser session of the pages as the store keeps it: digests only, so that the store
+/// holds neither the cookie nor the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSession {
+    /// The digest of the session's id (the cookie's value).
+    pub id: TokenDigest,
+    /// The digest of the personal access token it signed in with.
+    pub token: TokenDigest,
+    /// When it ends, Unix milliseconds.
+    pub expires_at: i64,
+}
+
+/// A grant of the pages: the files of one job's archive, read with one token, for a while
+/// (a URL that a sandboxed report, which sends no cookie, reads its neighbours with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageGrant {
+    /// The digest of the grant's id (in the URL).
+    pub id: TokenDigest,
+    /// The digest of the personal access token it reads with.
+    pub token: TokenDigest,
+    /// The project, as the page named it (a full path).
+    pub project: String,
+    /// The job.
+    pub job: i64,
+    /// When it ends, Unix milliseconds.
+    pub expires_at: i64,
 }

@@ -17,7 +17,10 @@ use postgres::{GenericClient, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::columns::{JOB_COLUMNS, PIPELINE_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
-use super::{ChangeHook, JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
+use super::{
+    BrowserSession, ChangeHook, JobQuery, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError, StoreResult,
+    TokenDigest,
+};
 use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When, composite_status,
 };
@@ -131,6 +134,25 @@ CREATE TABLE blob_leases (
     renewed_at BIGINT NOT NULL
 );
 "#,
+    // Browser sessions and grants of the pages, shared by every replica (digests only).
+    r#"
+CREATE TABLE browser_sessions (
+    id BYTEA PRIMARY KEY,
+    token_digest BYTEA NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX browser_sessions_by_token ON browser_sessions(token_digest, expires_at);
+CREATE INDEX browser_sessions_by_expiry ON browser_sessions(expires_at);
+CREATE TABLE page_grants (
+    id BYTEA PRIMARY KEY,
+    token_digest BYTEA NOT NULL,
+    project TEXT NOT NULL,
+    job_id BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX page_grants_by_token ON page_grants(token_digest, expires_at);
+CREATE INDEX page_grants_by_expiry ON page_grants(expires_at);
+"#,
 ];
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -206,6 +228,33 @@ impl PostgresStore {
     /// A connection from the pool.
     fn conn(&self) -> StoreResult<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
         self.pool.as_ref().expect("present until dropped").get().map_err(db)
+    }
+
+    /// `insert` (with `values`) into `table` of the pages' sessions or grants, in one
+    /// transaction with dropping the table's expired rows and, past `keep`, the oldest rows
+    /// of the token with digest `token`.
+    fn insert_bounded(
+        &self,
+        table: &str,
+        insert: &str,
+        values: &[&(dyn ToSql + Sync)],
+        token: &[u8],
+        keep: usize,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.with(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute(&format!("DELETE FROM {table} WHERE expires_at <= $1"), &[&now_ms])?;
+            tx.execute(insert, values)?;
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE token_digest = $1 AND id NOT IN \
+                     (SELECT id FROM {table} WHERE token_digest = $1 ORDER BY expires_at DESC LIMIT $2)"
+                ),
+                &[&token, &(keep as i64)],
+            )?;
+            tx.commit()
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>) -> StoreResult<T> {
@@ -931,5 +980,53 @@ impl Store for PostgresStore {
 
     fn verification_keys(&self) -> StoreResult<Vec<String>> {
         self.with(|c| Ok(c.query("SELECT archive_key FROM verifications", &[])?.iter().map(|r| r.get(0)).collect()))
+    }
+
+    fn open_session(&self, session: &BrowserSession, keep_per_token: usize, now_ms: i64) -> StoreResult<()> {
+        let (id, token) = (&session.id.0[..], &session.token.0[..]);
+        let insert = "INSERT INTO browser_sessions (id, token_digest, expires_at) VALUES ($1, $2, $3)";
+        self.insert_bounded(
+            "browser_sessions",
+            insert,
+            &[&id, &token, &session.expires_at],
+            token,
+            keep_per_token,
+            now_ms,
+        )
+    }
+
+    fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>> {
+        let row = self.with(|c| {
+            c.query_opt(
+                "SELECT token_digest FROM browser_sessions WHERE id = $1 AND expires_at > $2",
+                &[&&id.0[..], &now_ms],
+            )
+        })?;
+        Ok(row.and_then(|r| r.get::<_, Vec<u8>>(0).try_into().ok().map(TokenDigest)))
+    }
+
+    fn close_session(&self, id: &TokenDigest) -> StoreResult<()> {
+        self.with(|c| c.execute("DELETE FROM browser_sessions WHERE id = $1", &[&&id.0[..]]).map(drop))
+    }
+
+    fn put_grant(&self, grant: &PageGrant, keep_per_token: usize, now_ms: i64) -> StoreResult<()> {
+        let (id, token) = (&grant.id.0[..], &grant.token.0[..]);
+        let insert = "INSERT INTO page_grants (id, token_digest, project, job_id, expires_at) \
+                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
+        let values: [&(dyn ToSql + Sync); 5] = [&id, &token, &grant.project, &grant.job, &grant.expires_at];
+        self.insert_bounded("page_grants", insert, &values, token, keep_per_token, now_ms)
+    }
+
+    fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>> {
+        let row = self.with(|c| {
+            c.query_opt(
+                "SELECT token_digest, project, job_id, expires_at FROM page_grants WHERE id = $1 AND expires_at > $2",
+                &[&&id.0[..], &now_ms],
+            )
+        })?;
+        Ok(row.and_then(|r| {
+            let token = TokenDigest(r.get::<_, Vec<u8>>(0).try_into().ok()?);
+            Some(PageGrant { id: *id, token, project: r.get(1), job: r.get(2), expires_at: r.get(3) })
+        }))
     }
 }

@@ -406,3 +406,47 @@ async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages
     );
     assert_eq!(w.send(Method::GET, "/users/sign_in", None, &[("host", "artifacts.test")]).await.status, 404);
 }
+
+#[tokio::test]
+async fn the_store_keeps_sessions_and_grants_by_digest_bounded_per_token_and_drops_what_expired() {
+    use artifact_server::{BrowserSession, PageGrant, TokenDigest};
+    let w = World::new();
+    let store = w.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let (mine, theirs) = (TokenDigest::of("mine"), TokenDigest::of("theirs"));
+        let now = 1_000_000;
+        let session = |id: &str, token, expires_at| BrowserSession { id: TokenDigest::of(id), token, expires_at };
+        store.open_session(&session("old", mine, now + 10), 64, now).unwrap();
+        store.open_session(&session("other", theirs, now + 10), 64, now).unwrap();
+        for i in 0..64 {
+            store.open_session(&session(&format!("s{i}"), mine, now + 100 + i), 64, now).unwrap();
+        }
+        assert_eq!(store.browser_session(&TokenDigest::of("old"), now).unwrap(), None, "past 64: the oldest ends");
+        assert_eq!(store.browser_session(&TokenDigest::of("s0"), now).unwrap(), Some(mine));
+        assert_eq!(store.browser_session(&TokenDigest::of("other"), now).unwrap(), Some(theirs), "not another's");
+        assert_eq!(store.browser_session(&TokenDigest::of("other"), now + 10).unwrap(), None, "expired");
+        store.close_session(&TokenDigest::of("s0")).unwrap();
+        assert_eq!(store.browser_session(&TokenDigest::of("s0"), now).unwrap(), None, "closed");
+        let grant = |id: &str, job| PageGrant {
+            id: TokenDigest::of(id),
+            token: mine,
+            project: "g/p".into(),
+            job,
+            expires_at: now + 1000 + job,
+        };
+        for job in 0..3 {
+            store.put_grant(&grant(&format!("g{job}"), job), 2, now).unwrap();
+        }
+        assert_eq!(store.page_grant(&TokenDigest::of("g0"), now).unwrap(), None, "past the bound: the oldest goes");
+        assert_eq!(store.page_grant(&TokenDigest::of("g2"), now).unwrap(), Some(grant("g2", 2)));
+        store.put_grant(&PageGrant { job: 99, ..grant("g2", 2) }, 2, now).unwrap();
+        assert_eq!(
+            store.page_grant(&TokenDigest::of("g2"), now).unwrap().unwrap().job,
+            2,
+            "the same id: kept as it was"
+        );
+        assert_eq!(store.page_grant(&TokenDigest::of("g2"), now + 1002).unwrap(), None, "expired");
+    })
+    .await
+    .unwrap();
+}

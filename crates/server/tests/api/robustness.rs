@@ -120,6 +120,21 @@ impl Store for Sabotaged {
     fn verification_keys(&self) -> StoreResult<Vec<String>> {
         self.0.verification_keys()
     }
+    fn open_session(&self, s: &BrowserSession, keep: usize, now_ms: i64) -> StoreResult<()> {
+        self.0.open_session(s, keep, now_ms)
+    }
+    fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>> {
+        self.0.browser_session(id, now_ms)
+    }
+    fn close_session(&self, id: &TokenDigest) -> StoreResult<()> {
+        self.0.close_session(id)
+    }
+    fn put_grant(&self, g: &PageGrant, keep: usize, now_ms: i64) -> StoreResult<()> {
+        self.0.put_grant(g, keep, now_ms)
+    }
+    fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>> {
+        self.0.page_grant(id, now_ms)
+    }
 }
 
 #[tokio::test]
@@ -318,6 +333,21 @@ impl Store for Down {
         down()
     }
     fn verification_keys(&self) -> StoreResult<Vec<String>> {
+        down()
+    }
+    fn open_session(&self, _: &BrowserSession, _: usize, _: i64) -> StoreResult<()> {
+        down()
+    }
+    fn browser_session(&self, _: &TokenDigest, _: i64) -> StoreResult<Option<TokenDigest>> {
+        down()
+    }
+    fn close_session(&self, _: &TokenDigest) -> StoreResult<()> {
+        down()
+    }
+    fn put_grant(&self, _: &PageGrant, _: usize, _: i64) -> StoreResult<()> {
+        down()
+    }
+    fn page_grant(&self, _: &TokenDigest, _: i64) -> StoreResult<Option<PageGrant>> {
         down()
     }
 }

@@ -12,7 +12,7 @@ use crate::auth::{Caller, Credential, Need, Presented, Routes, authenticate};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::jobs::find_job;
 use crate::routes::{Ctx, base_url, blocking};
-use crate::sessions::Sessions;
+use crate::sessions;
 use crate::state::AppState;
 use crate::time::Timestamp;
 
@@ -36,7 +36,10 @@ impl Local {
         let base = self.base(&who.headers);
         Ctx {
             state: self.0.clone(),
-            presented: Presented::from_request(&Method::GET, &who.headers, &who.query),
+            presented: match &who.credential {
+                Some(credential) => Presented { credential: Some(credential.clone()), write: false, sudo: None },
+                None => Presented::from_request(&Method::GET, &who.headers, &who.query),
+            },
             headers: who.headers.clone(),
             query: who.query.clone(),
             url: base.clone(),
@@ -47,8 +50,32 @@ impl Local {
 }
 
 impl Backend for Local {
-    fn sessions(&self) -> &Sessions {
-        &self.0.inner.sessions
+    async fn open_session(&self, token: &str) -> ApiResult<String> {
+        let (store, token) = (self.0.inner.store.clone(), token.to_owned());
+        blocking(move || sessions::open_stored(&*store, &token)).await
+    }
+
+    async fn session(&self, id: &str) -> ApiResult<Option<Credential>> {
+        let (store, id) = (self.0.inner.store.clone(), id.to_owned());
+        blocking(move || sessions::stored_session(&*store, &id)).await
+    }
+
+    async fn close_session(&self, id: &str) -> ApiResult<()> {
+        let (store, id) = (self.0.inner.store.clone(), id.to_owned());
+        blocking(move || sessions::close_stored(&*store, &id)).await
+    }
+
+    async fn grant(&self, session: &str, credential: &Credential, project: &str, job: i64) -> ApiResult<String> {
+        let Credential::Digest(token) = *credential else {
+            return Err(ApiError::Unauthorized);
+        };
+        let (store, session, project) = (self.0.inner.store.clone(), session.to_owned(), project.to_owned());
+        blocking(move || sessions::grant_stored(&*store, &session, token, &project, job)).await
+    }
+
+    async fn granted(&self, id: &str) -> ApiResult<Option<(Credential, String, i64)>> {
+        let (store, id) = (self.0.inner.store.clone(), id.to_owned());
+        blocking(move || sessions::stored_grant(&*store, &id)).await
     }
 
     fn artifacts_origin(&self) -> Option<&str> {

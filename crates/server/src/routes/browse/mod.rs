@@ -2,8 +2,10 @@
 //! server from its store and by the proxy from its upstream ([`Backend`]: the same pages,
 //! the same rules). Anonymous for public projects; otherwise a browser signs in at
 //! `/users/sign_in` with a personal access token, which is kept on the server behind an
-//! opaque session cookie (`crate::sessions`; the proxy sends it upstream as the caller's
-//! `PRIVATE-TOKEN`), and a visitor who may not see a page is sent there first:
+//! opaque session cookie (`crate::sessions`: the server keeps sessions in its store, digests
+//! only, so that every replica knows them; the proxy keeps them in memory and sends the
+//! token upstream as the caller's `PRIVATE-TOKEN`), and a visitor who may not see a page is
+//! sent there first:
 //!
 //! - `GET /<project path>/-/jobs/<id>/artifacts/browse[/<dir>]`: a directory of the archive
 //!   (folders first, then files by name; size and time; breadcrumbs; the archive's download
@@ -20,7 +22,7 @@
 //!   server's cookies or its API, and its relative links, stylesheets, scripts and images
 //!   resolve to the other files of the same archive.
 //! - `GET .../artifacts/view/<grant>/<path>`: the same through a grant, for a signed-in
-//!   browser (a sandboxed report sends no cookie; see `crate::sessions::Sessions::grant`).
+//!   browser (a sandboxed report sends no cookie; see `crate::sessions`).
 //! - `GET /<project path>/-/jobs/artifacts/<ref>/browse[/<dir>]?job=<name>`: the same folder
 //!   of the newest successful such job on the ref (a redirect to its page by id).
 //! - `GET /<project path>/-/jobs` and `/<project path>/-/pipelines/<id>`: the recent jobs
@@ -46,7 +48,7 @@ use super::id_param;
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
-use crate::sessions::{self, Sessions};
+use crate::sessions;
 
 /// Rows of a directory page.
 pub(crate) const PER_PAGE: usize = 500;
@@ -67,13 +69,15 @@ const SNIFF: usize = 8 << 10;
 /// The request headers that carry a credential (or whom it acts as).
 const CREDENTIALS: [&str; 4] = ["private-token", "job-token", "authorization", "sudo"];
 
-/// Whose request a page reads with: the request's own headers (a credential it presents,
-/// or the session's token as `PRIVATE-TOKEN`), its query (tokens in it), and whether it
-/// is a `HEAD`.
+/// Whose request a page reads with: the request's own headers (a credential it presents)
+/// and query (tokens in it), or the credential of its session or grant; and whether it is
+/// a `HEAD`.
 #[derive(Debug, Clone)]
 pub(crate) struct Who {
     pub(crate) headers: HeaderMap,
     pub(crate) query: Query,
+    /// The session's or the grant's credential, which the request itself does not carry.
+    pub(crate) credential: Option<Credential>,
     pub(crate) head: bool,
 }
 
@@ -87,17 +91,16 @@ impl Who {
                 headers.insert(name, value.clone());
             }
         }
-        Who { headers, query: self.query.clone(), head: false }
+        Who { headers, query: self.query.clone(), credential: self.credential.clone(), head: false }
     }
 
-    /// The request's headers with `token` as its only credential (a grant's).
-    fn with_token(&self, token: &str) -> ApiResult<Who> {
+    /// The request's headers with `credential` as its only credential (a grant's).
+    fn with_credential(&self, credential: Credential) -> Who {
         let mut headers = self.headers.clone();
         for name in CREDENTIALS {
             headers.remove(name);
         }
-        headers.insert("private-token", HeaderValue::from_str(token).map_err(|_| ApiError::Unauthorized)?);
-        Ok(Who { headers, query: Query::parse(None), head: self.head })
+        Who { headers, query: Query::parse(None), credential: Some(credential), head: self.head }
     }
 }
 
@@ -185,8 +188,24 @@ pub(crate) struct JobList {
 
 /// Where the pages read from: the server's store and blobs, or the proxy's upstream.
 pub(crate) trait Backend: Send + Sync {
-    /// The browser sessions signed in here.
-    fn sessions(&self) -> &Sessions;
+    /// Opens a browser session for `token` (which [`signs_in`](Self::signs_in)); its id.
+    fn open_session(&self, token: &str) -> impl Future<Output = ApiResult<String>> + Send;
+    /// The credential of the live session `id`.
+    fn session(&self, id: &str) -> impl Future<Output = ApiResult<Option<Credential>>> + Send;
+    /// Ends the session `id` (its grants stay until they expire: they name one job's
+    /// files only).
+    fn close_session(&self, id: &str) -> impl Future<Output = ApiResult<()>> + Send;
+    /// A grant to read job `job`'s files with `credential`, the one of session `session`
+    /// (see `crate::sessions`).
+    fn grant(
+        &self,
+        session: &str,
+        credential: &Credential,
+        project: &str,
+        job: i64,
+    ) -> impl Future<Output = ApiResult<String>> + Send;
+    /// The live grant `id`: its credential, project and job.
+    fn granted(&self, id: &str) -> impl Future<Output = ApiResult<Option<(Credential, String, i64)>>> + Send;
     /// The artifacts origin, without a trailing slash.
     fn artifacts_origin(&self) -> Option<&str>;
     /// The external base URL for a request with `headers`.
@@ -420,7 +439,7 @@ pub(crate) async fn visit<B: Backend>(
         }
         ("/users/sign_in", true) => return sign_in_page(&return_to(query.get("return_to")), None, StatusCode::OK),
         ("/users/sign_in", false) if method == Method::POST => return sign_in(backend, headers, &base, body).await,
-        ("/users/sign_out", false) if method == Method::POST => return sign_out(backend, headers),
+        ("/users/sign_out", false) if method == Method::POST => return sign_out(backend, headers).await,
         _ => {}
     }
     let page = match route(uri.path()) {
@@ -437,18 +456,21 @@ pub(crate) async fn visit<B: Backend>(
     let download = query.get("download").is_some();
     // A signed-in browser presents its session's token; the cookie itself goes no further.
     let presented = Credential::from_request(headers, &query).is_some();
-    let session = match presented {
-        true => None,
-        false => sessions::cookie(headers).and_then(|id| backend.sessions().token(&id)),
+    let session = match sessions::cookie(headers) {
+        Some(id) if !presented => match backend.session(&id).await {
+            Ok(credential) => credential.map(|credential| (id, credential)),
+            Err(e) => return error_page(e),
+        },
+        _ => None,
     };
     let anonymous = !presented && session.is_none();
-    let mut who = Who { headers: headers.clone(), query, head: method == Method::HEAD };
+    let mut who = Who {
+        headers: headers.clone(),
+        query,
+        credential: session.as_ref().map(|(_, credential)| credential.clone()),
+        head: method == Method::HEAD,
+    };
     who.headers.remove(header::COOKIE);
-    if let Some(token) = &session
-        && let Ok(value) = HeaderValue::from_str(token)
-    {
-        who.headers.insert("private-token", value);
-    }
     // Sign out for a signed-in browser, sign in for an anonymous one.
     let account = if session.is_some() {
         "<form class=\"account\" method=\"post\" action=\"/users/sign_out\"><button type=\"submit\">Sign out</button></form>"
@@ -459,25 +481,15 @@ pub(crate) async fn visit<B: Backend>(
     } else {
         String::new()
     };
-    // A signed-in browser opens files through a grant, in URLs that a sandboxed report
-    // (which sends no cookie) reads its neighbours with.
-    let links = |project: &str, job: i64| -> ApiResult<Links> {
-        let grant = match &session {
-            Some(token) => {
-                let grant = sessions::Grant { token: token.clone(), project: project.to_owned(), job };
-                Some(backend.sessions().grant(grant).map_err(ApiError::internal)?)
-            }
-            None => None,
-        };
-        Ok(Links::new(&base, &files, project, job, grant.as_deref()))
-    };
+    let place = Place { base: &base, files: &files, session: session.as_ref() };
     let page_number = || who.query.get("page").and_then(|p| p.trim().parse::<u64>().ok()).unwrap_or(1).max(1);
     let answer = match page {
         Ok(Page::Browse { project, job, dir }) => {
             match backend.directory(&who, &project, job, &dir, page_number() as usize).await {
-                Ok(directory) => {
-                    links(&project, job).map(|l| html_page(&render::listing(&directory, &l, &account), None))
-                }
+                Ok(directory) => place
+                    .links(backend, &project, job)
+                    .await
+                    .map(|l| html_page(&render::listing(&directory, &l, &account), None)),
                 Err(e) => Err(e),
             }
         }
@@ -496,25 +508,26 @@ pub(crate) async fn visit<B: Backend>(
                 .map(|list| html_page(&render::jobs(&list, &base, pipeline, number, &account), None))
         }
         Ok(Page::File { project, job, raw_path }) => {
-            file_page(backend, &who, &project, job, &raw_path, &account, images, |p, j| links(p, j)).await
+            file_page(backend, &who, &place, &project, job, &raw_path, &account, images).await
         }
-        Ok(Page::Raw { project, job, raw_path }) if session.is_some() => links(&project, job).map(|links| {
-            let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-            found(&format!("{}/{raw_path}{query}", links.open_root))
-        }),
+        Ok(Page::Raw { project, job, raw_path }) if session.is_some() => {
+            place.links(backend, &project, job).await.map(|links| {
+                let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+                found(&format!("{}/{raw_path}{query}", links.open_root))
+            })
+        }
         Ok(Page::Raw { project, job, raw_path }) => {
             let entry = backend.file(&who, &project, job, &raw_path).await;
             entry.map(|response| for_browser(response, sandbox, download))
         }
-        Ok(Page::View { project, job, grant, raw_path }) => match backend.sessions().granted(&grant) {
-            Some(granted) if granted.project == project && granted.job == job => match who.with_token(&granted.token) {
-                Ok(who) => {
-                    let entry = backend.file(&who, &project, job, &raw_path).await;
-                    entry.map(|response| for_browser(response, sandbox, download))
-                }
-                Err(e) => Err(e),
-            },
-            _ => Err(ApiError::NotFound("Not found")),
+        Ok(Page::View { project, job, grant, raw_path }) => match backend.granted(&grant).await {
+            Ok(Some((credential, granted, granted_job))) if granted == project && granted_job == job => {
+                let who = who.with_credential(credential);
+                let entry = backend.file(&who, &project, job, &raw_path).await;
+                entry.map(|response| for_browser(response, sandbox, download))
+            }
+            Ok(_) => Err(ApiError::NotFound("Not found")),
+            Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
@@ -531,31 +544,52 @@ pub(crate) async fn visit<B: Backend>(
     }
 }
 
+/// Where a request's links point: this server, the origin files are opened from, and the
+/// browser's session (id and credential), whose files are opened through a grant.
+struct Place<'a> {
+    base: &'a str,
+    files: &'a str,
+    session: Option<&'a (String, Credential)>,
+}
+
+impl Place<'_> {
+    /// The links of job `job`'s archive. A signed-in browser opens files through a grant,
+    /// in URLs that a sandboxed report (which sends no cookie) reads its neighbours with.
+    async fn links<B: Backend>(&self, backend: &B, project: &str, job: i64) -> ApiResult<Links> {
+        let grant = match self.session {
+            Some((id, credential)) => Some(backend.grant(id, credential, project, job).await?),
+            None => None,
+        };
+        Ok(Links::new(self.base, self.files, project, job, grant.as_deref()))
+    }
+}
+
 /// A file's page (`.../artifacts/file/<path>`): text or an image shown in it; anything
 /// else sent to the file as it is.
 #[allow(clippy::too_many_arguments)]
 async fn file_page<B: Backend>(
     backend: &B,
     who: &Who,
+    place: &Place<'_>,
     project: &str,
     job: i64,
     raw_path: &str,
     account: &str,
     images: Option<&str>,
-    links: impl Fn(&str, i64) -> ApiResult<Links>,
 ) -> ApiResult<Response> {
     // The path rule first, for every route.
     let path = artifact_path(raw_path)?;
     let path = path.as_str();
     let kind = kind(path);
     let text = match kind {
-        Kind::AsItIs => return links(project, job).map(|l| found(&l.open(path))),
+        Kind::AsItIs => return place.links(backend, project, job).await.map(|l| found(&l.open(path))),
         Kind::Image => {
-            return links(project, job).map(|l| html_page(&render::file(&l, path, Shown::Image, account), images));
+            let links = place.links(backend, project, job).await?;
+            return Ok(html_page(&render::file(&links, path, Shown::Image, account), images));
         }
         Kind::Text | Kind::Unknown => read_text(backend.file(&who.bare(), project, job, raw_path).await?, kind).await?,
     };
-    let links = links(project, job)?;
+    let links = place.links(backend, project, job).await?;
     let shown = match &text {
         Read::Text { bytes, total } => Shown::Text { text: &String::from_utf8_lossy(bytes), total: *total },
         Read::TooLarge => Shown::TooLarge { at_least: VERIFY_MAX },
@@ -639,8 +673,9 @@ async fn sign_in<B: Backend>(backend: &B, headers: &HeaderMap, base: &str, body:
         Ok(false) => return sign_in_page(&target, Some("That token does not work here."), StatusCode::UNAUTHORIZED),
         Err(e) => return error_page(e),
     }
-    let Ok(id) = backend.sessions().open(&token) else {
-        return error_page(ApiError::Internal("no randomness for a session id".into()));
+    let id = match backend.open_session(&token).await {
+        Ok(id) => id,
+        Err(e) => return error_page(e),
     };
     let secure = if base.starts_with("https://") { "; Secure" } else { "" };
     let cookie = format!(
@@ -654,9 +689,11 @@ async fn sign_in<B: Backend>(backend: &B, headers: &HeaderMap, base: &str, body:
 }
 
 /// `POST /users/sign_out`: the session ends and its cookie is cleared.
-fn sign_out<B: Backend>(backend: &B, headers: &HeaderMap) -> Response {
-    if let Some(id) = sessions::cookie(headers) {
-        backend.sessions().close(&id);
+async fn sign_out<B: Backend>(backend: &B, headers: &HeaderMap) -> Response {
+    if let Some(id) = sessions::cookie(headers)
+        && let Err(e) = backend.close_session(&id).await
+    {
+        return error_page(e);
     }
     let clear = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", sessions::COOKIE);
     redirect(StatusCode::SEE_OTHER, "/users/sign_in", Some(&clear))

@@ -13,7 +13,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, token_row, user_row};
 use self::schema::migrate;
 use super::columns::{JOB_COLUMNS, PIPELINE_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
-use super::{JobQuery, Listing, NewPipeline, ProjectRef, Store, StoreError, StoreResult, TokenDigest};
+use super::{
+    BrowserSession, JobQuery, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError, StoreResult, TokenDigest,
+};
 use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, composite_status,
 };
@@ -66,6 +68,33 @@ impl SqliteStore {
         if idle.len() < IDLE_CONNECTIONS {
             idle.push(conn);
         }
+    }
+
+    /// `insert` (with `values`) into `table` of the pages' sessions or grants, in one
+    /// transaction with dropping the table's expired rows and, past `keep`, the oldest rows
+    /// of the token with digest `token`.
+    fn insert_bounded(
+        &self,
+        table: &str,
+        insert: &str,
+        values: &[&dyn rusqlite::ToSql],
+        token: &[u8],
+        keep: usize,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?"), [now_ms])?;
+            tx.execute(insert, values)?;
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE token_digest = ?1 AND id NOT IN \
+                     (SELECT id FROM {table} WHERE token_digest = ?1 ORDER BY expires_at DESC LIMIT ?2)"
+                ),
+                params![token, keep as i64],
+            )?;
+            tx.commit()
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
@@ -632,5 +661,55 @@ impl Store for SqliteStore {
 
     fn verification_keys(&self) -> StoreResult<Vec<String>> {
         self.with(|c| c.prepare("SELECT archive_key FROM verifications")?.query_map([], |r| r.get(0))?.collect())
+    }
+
+    fn open_session(&self, session: &BrowserSession, keep_per_token: usize, now_ms: i64) -> StoreResult<()> {
+        let (id, token) = (session.id.0.to_vec(), session.token.0.to_vec());
+        let insert = "INSERT INTO browser_sessions (id, token_digest, expires_at) VALUES (?, ?, ?)";
+        self.insert_bounded(
+            "browser_sessions",
+            insert,
+            params![id, token, session.expires_at],
+            &token,
+            keep_per_token,
+            now_ms,
+        )
+    }
+
+    fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>> {
+        let digest = self.with(|c| {
+            c.prepare_cached("SELECT token_digest FROM browser_sessions WHERE id = ? AND expires_at > ?")?
+                .query_row(params![id.0.to_vec(), now_ms], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+        })?;
+        Ok(digest.and_then(|d| d.try_into().ok().map(TokenDigest)))
+    }
+
+    fn close_session(&self, id: &TokenDigest) -> StoreResult<()> {
+        self.with(|c| c.execute("DELETE FROM browser_sessions WHERE id = ?", [id.0.to_vec()]).map(drop))
+    }
+
+    fn put_grant(&self, grant: &PageGrant, keep_per_token: usize, now_ms: i64) -> StoreResult<()> {
+        let (id, token) = (grant.id.0.to_vec(), grant.token.0.to_vec());
+        let insert = "INSERT INTO page_grants (id, token_digest, project, job_id, expires_at) VALUES (?, ?, ?, ?, ?) \
+                      ON CONFLICT (id) DO NOTHING";
+        let values = params![id, token, grant.project, grant.job, grant.expires_at];
+        self.insert_bounded("page_grants", insert, values, &token, keep_per_token, now_ms)
+    }
+
+    fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>> {
+        let row = self.with(|c| {
+            c.prepare_cached(
+                "SELECT token_digest, project, job_id, expires_at FROM page_grants WHERE id = ? AND expires_at > ?",
+            )?
+            .query_row(params![id.0.to_vec(), now_ms], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+            })
+            .optional()
+        })?;
+        Ok(row.and_then(|(token, project, job, expires_at)| {
+            let token = TokenDigest(token.try_into().ok()?);
+            Some(PageGrant { id: *id, token, project, job, expires_at })
+        }))
     }
 }

@@ -120,6 +120,25 @@ CREATE TABLE blob_leases (
     renewed_at INTEGER NOT NULL
 );
 "#,
+    // Browser sessions and grants of the pages, shared by every process (digests only).
+    r#"
+CREATE TABLE browser_sessions (
+    id BLOB PRIMARY KEY,
+    token_digest BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX browser_sessions_by_token ON browser_sessions(token_digest, expires_at);
+CREATE INDEX browser_sessions_by_expiry ON browser_sessions(expires_at);
+CREATE TABLE page_grants (
+    id BLOB PRIMARY KEY,
+    token_digest BLOB NOT NULL,
+    project TEXT NOT NULL,
+    job_id INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX page_grants_by_token ON page_grants(token_digest, expires_at);
+CREATE INDEX page_grants_by_expiry ON page_grants(expires_at);
+"#,
 ];
 
 /// Applies the pending migrations in one transaction that holds the write lock from the
