@@ -2,8 +2,9 @@
 //! headless Chromium driven through chromedriver by selenium (`tests/e2e/browser_e2e.py`):
 //! sign in, job list, folder, a coverage report of HTML, CSS and JavaScript opened in one
 //! click, whose script can read neither the server's cookie nor its API, and a relative
-//! link inside it; a text file's page; then the same with an artifacts origin (the server
-//! as `localhost` beside `127.0.0.1`), where the report runs outside any sandbox. `.ci/run` installs Chromium (`chromium`, `chromium-driver`); the venv is
+//! link inside it; a text file's page; then the same through a proxy in front of that
+//! server, and with an artifacts origin (the server as `localhost` beside `127.0.0.1`),
+//! where the report runs outside any sandbox. `.ci/run` installs Chromium (`chromium`, `chromium-driver`); the venv is
 //! `scripts/setup-python-gitlab.sh`'s. `BROWSER_SCREENSHOTS=DIR` keeps the screenshots
 //! (`docs/screenshots` holds the ones the README shows).
 
@@ -105,6 +106,11 @@ fn a_coverage_report_opens_in_one_click_and_its_script_cannot_reach_the_server()
         let bytes = std::fs::read(Path::new(&shots).join(shot)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 4096, "{shot}");
     }
+    // The same through a proxy in front of it: the proxy's own pages, read upstream with
+    // the token its session keeps.
+    let mut proxy = ServerProcess::start(&dir.path().join("proxy"), &["--upstream", &server.url]);
+    browse(&proxy, "", &dir.path().join("shots-proxy").display().to_string());
+    assert!(proxy.stop());
     assert!(server.stop());
     // With one: the same server as `localhost` is the artifacts origin of `127.0.0.1`.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
