@@ -654,3 +654,40 @@ async fn the_pages_work_through_the_proxy_and_the_sessions_token_is_what_the_ups
     let (status, _, _) = send(&app, Method::GET, "/api/v4/version", &[]).await;
     assert_eq!(status, 401, "the upstream's own answer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_is_not_utf8_never_reaches_a_page_of_the_server_or_the_proxy() {
+    use std::io::Write;
+    let w = World::new();
+    let path = w.dir.path().join("names.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    for name in ["ok.txt", "bad-@@.txt", "dir-@@/inner.txt"] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(b"words").unwrap();
+    }
+    zip.finish().unwrap();
+    // The names as some tools write them: bytes that are not UTF-8 (here 0xFF 0xFE).
+    let mut bytes = std::fs::read(&path).unwrap();
+    while let Some(at) = bytes.windows(2).position(|w| w == b"@@") {
+        bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let id = w.admin.import(&artifact_server::ImportJob { artifacts: Some(path), ..w.job("names") }).unwrap().job["id"]
+        .as_i64()
+        .unwrap();
+    let up = upstream(w.app.clone()).await;
+    let app = proxy(&up);
+    let token = w.token("reporter").to_owned();
+    let auth = [("PRIVATE-TOKEN", token.as_str())];
+    let root = format!("/group/private/-/jobs/{id}/artifacts");
+    for (who, router) in [("server", &w.app), ("proxy", &app)] {
+        let (status, _, body) = send(router, Method::GET, &format!("{root}/browse"), &auth).await;
+        let page = String::from_utf8(body.unwrap()).expect("a page is UTF-8");
+        assert_eq!(status, 200, "{who}: {page}");
+        assert!(page.contains(">ok.txt<"), "{who}: {page}");
+        assert!(!page.contains("bad-") && !page.contains("dir-") && !page.contains('\u{fffd}'), "{who}: {page}");
+        // Asked for by its bytes, the path rule refuses it.
+        let (status, _, _) = send(router, Method::GET, &format!("{root}/file/bad-%FF%FE.txt"), &auth).await;
+        assert_eq!(status, 400, "{who}");
+    }
+}
