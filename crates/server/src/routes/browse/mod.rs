@@ -299,6 +299,10 @@ fn route(path: &str) -> Option<ApiResult<Page>> {
         return Some(Ok(Page::Jobs { project: decoded(project)?, pipeline: None }));
     }
     if let Some((project, id)) = trimmed.split_once("/-/pipelines/") {
+        // `/-/pipelines/<id>/...` is another page (one of GitLab's, through the proxy).
+        if id.contains('/') {
+            return None;
+        }
         let project = decoded(project)?;
         return Some(id_param(id, "pipeline_id").map(|id| Page::Jobs { project, pipeline: Some(id) }));
     }
@@ -739,6 +743,8 @@ mod tests {
         assert!(matches!(route("/g/p/-/jobs/7/artifacts/raw/a"), Some(Ok(Page::Raw { .. }))));
         assert!(route("/api/v4/nothing").is_none());
         assert!(route("/g/p/-/jobs/7/artifacts/other").is_none());
+        assert!(matches!(route("/g/p/-/pipelines/9"), Some(Ok(Page::Jobs { pipeline: Some(9), .. }))));
+        assert!(route("/g/p/-/pipelines/9/builds").is_none(), "GitLab's own pages pass through a proxy");
         assert!(is_page("/users/sign_in") && is_page("/g/p/-/jobs") && !is_page("/api/v4/version"));
     }
 
