@@ -17,6 +17,16 @@ pub(crate) fn artifact_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_artifact"))
 }
 
+/// Fills `buf` with bytes that do not compress (the states of a 64-bit LCG from `state`,
+/// which is left where it ended, so that successive blocks go on from each other).
+#[allow(dead_code)]
+pub(crate) fn noise(state: &mut u64, buf: &mut [u8]) {
+    for chunk in buf.chunks_mut(8) {
+        *state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+}
+
 #[allow(dead_code)]
 impl ServerProcess {
     /// `artifact serve --data DATA --listen 127.0.0.1:0` (unless `extra` has its own

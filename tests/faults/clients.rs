@@ -162,11 +162,7 @@ fn sigterm_during_a_hundred_downloads_refuses_new_connections_and_finishes_every
     let zip_path = dir.path().join("big.zip");
     // One stored entry that does not compress.
     let mut body = vec![0u8; mib << 20];
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    for chunk in body.chunks_mut(8) {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        chunk.copy_from_slice(&x.to_le_bytes());
-    }
+    server_process::noise(&mut 0x2545_F491_4F6C_DD1D, &mut body);
     {
         use zip::write::SimpleFileOptions;
         let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());

@@ -42,13 +42,9 @@ fn archive(path: &Path, mib: usize) {
     use zip::write::SimpleFileOptions;
     let mut w = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     w.start_file("blob.bin", SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).unwrap();
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut block = vec![0u8; 1 << 20];
+    let (mut state, mut block) = (0x9E37_79B9_7F4A_7C15u64, vec![0u8; 1 << 20]);
     for _ in 0..mib {
-        for chunk in block.chunks_mut(8) {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
+        server_process::noise(&mut state, &mut block);
         w.write_all(&block).unwrap();
     }
     w.finish().unwrap();

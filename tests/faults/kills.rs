@@ -69,13 +69,9 @@ fn write_archive(path: &Path, small: usize, large_mib: usize) -> usize {
         w.write_all(format!("object {i}\n").repeat(20).as_bytes()).unwrap();
     }
     w.start_file("build/app.bin", stored.large_file(false)).unwrap();
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut block = vec![0u8; 1 << 20];
+    let (mut state, mut block) = (0x9E37_79B9_7F4A_7C15u64, vec![0u8; 1 << 20]);
     for _ in 0..large_mib {
-        for chunk in block.chunks_mut(8) {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-        }
+        server_process::noise(&mut state, &mut block);
         w.write_all(&block).unwrap();
     }
     w.start_file("reports/log.txt", SimpleFileOptions::default()).unwrap();
