@@ -3,7 +3,9 @@
 //! one file of the same archive through endpoint 7 in the same run. Target: the page in at
 //! most 50 ms. Then the same two through the proxy (`--upstream`, this server on loopback as
 //! its upstream): the folder from the archive's central directory, whose index the proxy
-//! keeps after its first read.
+//! keeps after its first read. Both keep the list of an archive's paths after its first
+//! page: each group measures a first page (five archives in turn, one more than the lists
+//! kept) and a page of an archive already shown.
 //!
 //! `cargo bench -p artifact-benches --bench browse`
 
@@ -51,18 +53,39 @@ fn browse(c: &mut Criterion) {
     let zip = dir.join("folders.zip");
     std::fs::write(&zip, archive()).unwrap();
     let (data, token, id) = imported(&dir, &zip);
+    // Four more jobs of the same archive, each its own blobs: five archives shown in turn
+    // miss the lists kept for the last four, so each of their pages is a first page.
+    let admin = artifact_server::Admin::new(data.store(), data.blobs(), "http://bench");
+    let job = artifact_server::ImportJob {
+        artifacts: Some(zip.clone()),
+        ..artifact_server::ImportJob::new("bench/app", "main", "many")
+    };
+    let mut pages = vec![format!("/bench/app/-/jobs/{id}/artifacts/browse/build/part-7")];
+    for _ in 0..4 {
+        let id = admin.import(&job).unwrap().job["id"].as_i64().unwrap();
+        pages.push(format!("/bench/app/-/jobs/{id}/artifacts/browse/build/part-7"));
+    }
     let app = artifact_server::app(data.state(AppConfig::default()));
-    let page = format!("/bench/app/-/jobs/{id}/artifacts/browse/build/part-7");
+    let page = pages[0].clone();
     let file = format!("/api/v4/projects/bench%2Fapp/jobs/{id}/artifacts/build/part-7/file-04242.o");
     // Warm first (the look-ups remembered, the archive open and indexed), then the page and
     // the one file in turn.
     let run = |c: &mut Criterion, group: &str, app: &axum::Router, page_is: &str| {
         for _ in 0..5 {
-            runtime.block_on(get(app, &page, &token));
+            for page in &pages {
+                runtime.block_on(get(app, page, &token));
+            }
             runtime.block_on(get(app, &file, &token));
         }
         let mut g = c.benchmark_group(group);
         g.sample_size(20);
+        let mut turn = 0;
+        g.bench_function("first page of an archive (five archives in turn)", |b| {
+            b.iter(|| {
+                turn = (turn + 1) % pages.len();
+                black_box(runtime.block_on(get(app, &pages[turn], &token)))
+            })
+        });
         g.bench_function(page_is, |b| b.iter(|| black_box(runtime.block_on(get(app, &page, &token)))));
         g.bench_function("baseline: one file of the same archive (endpoint 7)", |b| {
             b.iter(|| black_box(runtime.block_on(get(app, &file, &token))))

@@ -28,6 +28,9 @@ pub(crate) struct Shared {
     pub(crate) proxy_download: bool,
     /// Small entries' verified bytes by archive key and path (see [`AppConfig::entry_cache_bytes`]).
     pub(crate) hot: crate::hot::HotEntries,
+    /// The listed paths of the `metadata.gz` files whose folders the pages showed last,
+    /// by blob key.
+    pub(crate) trees: crate::routes::browse::Trees<String>,
     /// See [`AppConfig::artifacts_origin`], without a trailing slash.
     pub(crate) artifacts_origin: Option<String>,
 }
@@ -82,6 +85,7 @@ impl AppState {
             proxy_download,
             lookups: Default::default(),
             hot,
+            trees: Default::default(),
             artifacts_origin,
         });
         // Changes through other replicas drop this one's look-up memory at once.

@@ -95,6 +95,8 @@ pub(crate) struct Proxy {
     pub(crate) metrics: metrics::Metrics,
     /// Browser sessions of the pages; their tokens go upstream.
     pub(crate) sessions: crate::sessions::Sessions,
+    /// The listable paths of the archives whose folders were shown last.
+    pub(crate) trees: crate::routes::browse::Trees<pages::ByIndex>,
     /// See [`ProxyConfig::artifacts_origin`], without a trailing slash.
     pub(crate) artifacts_origin: Option<String>,
 }
@@ -164,6 +166,7 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
         hot: crate::hot::HotEntries::new(config.hot_bytes),
         metrics: metrics::Metrics::new(),
         sessions: Default::default(),
+        trees: Default::default(),
         artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
     };
     let proxy = Arc::new(proxy);

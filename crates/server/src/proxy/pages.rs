@@ -28,8 +28,42 @@ use super::file::{credential_headers, engine_api_error, grant};
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::artifacts::target::Target;
-use crate::routes::browse::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Who};
+use crate::routes::browse::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, Who};
 use crate::sessions::Grant;
+
+/// An archive's index as the key of its listable paths: the same `Arc` while the index
+/// cache keeps it (a reloaded index may be another version of the archive, and gets its
+/// own).
+#[derive(Debug, Clone)]
+pub(crate) struct ByIndex(Arc<artifact_core::Index>);
+
+impl PartialEq for ByIndex {
+    fn eq(&self, other: &ByIndex) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Every path of the archive as GitLab's `metadata.gz` lists it (missing parent folders
+/// added as `dir/`, byte-wise order, the first of equal names: the one served), without
+/// the paths that are not UTF-8 or that the path rule refuses; each with its size and time.
+fn listable(index: &artifact_core::Index) -> Listed {
+    let entries: Vec<artifact_core::Entry> = index.central_directory().entries().filter_map(Result::ok).collect();
+    let tree = artifact_core::metadata::tree(&entries);
+    let mut out = Listed::default();
+    let mut last: &[u8] = b"";
+    for (path, entry) in tree.iter() {
+        if std::mem::replace(&mut last, path) == path {
+            continue;
+        }
+        let Ok(path) = std::str::from_utf8(path) else { continue };
+        if ArtifactPath::new(path.trim_end_matches('/')).is_err() {
+            continue;
+        }
+        let modified = entry.map(|e| e.modified_unix()).filter(|t| *t != 0);
+        out.push(path, entry.map(|e| e.size()), modified);
+    }
+    out
+}
 
 /// The largest upstream JSON document a page reads.
 const JSON_MAX: usize = 8 << 20;
@@ -222,27 +256,11 @@ impl Backend for Upstream {
             Err(None) => return Err(ApiError::Upstream(StatusCode::BAD_GATEWAY)),
         };
         let headers = if granted.credentials { parts.headers } else { HeaderMap::new() };
-        let (remote, url, dir) = (self.0.remote.clone(), granted.url, dir.to_owned());
+        let (proxy, url, dir) = (self.0.clone(), granted.url, dir.to_owned());
         let listed = tokio::task::spawn_blocking(move || {
-            let index = remote.get().index_with(&url, &headers).map_err(engine_api_error)?;
-            let entries: Vec<artifact_core::Entry> =
-                index.central_directory().entries().filter_map(Result::ok).collect();
-            let tree = artifact_core::metadata::tree(&entries);
-            let mut children = Children::of(&dir);
-            let mut last: &[u8] = b"";
-            for (path, entry) in tree.iter() {
-                // The first of equal names is the one served.
-                if std::mem::replace(&mut last, path) == path {
-                    continue;
-                }
-                let Ok(path) = std::str::from_utf8(path) else { continue };
-                if ArtifactPath::new(path.trim_end_matches('/')).is_err() {
-                    continue;
-                }
-                let modified = entry.map(|e| e.modified_unix()).filter(|t| *t != 0);
-                children.offer(path, entry.map(|e| e.size()), modified);
-            }
-            children.page(page, Some(index.central_directory().archive_size()))
+            let index = proxy.remote.get().index_with(&url, &headers).map_err(engine_api_error)?;
+            let tree = proxy.trees.of(ByIndex(index.clone()), || Ok(listable(&index)))?;
+            Children::of(&dir).with(&tree).page(page, Some(index.central_directory().archive_size()))
         })
         .await;
         listed.map_err(ApiError::internal)?

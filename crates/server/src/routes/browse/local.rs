@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 
-use super::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Who, minutes};
+use super::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, Who, minutes};
 use crate::auth::{Caller, Credential, Need, Presented, Routes, authenticate};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::jobs::find_job;
@@ -108,14 +108,18 @@ impl Backend for Local {
             let (Some(archive), Some(metadata)) = (found.live_archive(Timestamp::now()), &found.metadata) else {
                 return Err(ApiError::NotFound("Not found"));
             };
-            let open = ctx.state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
-            let stream = open.source.read_stream(0, open.source.len()).map_err(ApiError::internal)?;
-            let mut reader = MetadataReader::new(stream).map_err(ApiError::internal)?;
-            let mut children = Children::of(&dir);
-            while let Some(entry) = reader.next_ref().map_err(ApiError::internal)? {
-                children.offer(entry.path, entry.size(), entry.modified());
-            }
-            children.page(page, Some(archive.size))
+            // A blob's key never names other bytes: the list kept for it holds.
+            let tree = ctx.state.inner.trees.of(metadata.key.clone(), || {
+                let open = ctx.state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
+                let stream = open.source.read_stream(0, open.source.len()).map_err(ApiError::internal)?;
+                let mut reader = MetadataReader::new(stream).map_err(ApiError::internal)?;
+                let mut listed = Listed::default();
+                while let Some(entry) = reader.next_ref().map_err(ApiError::internal)? {
+                    listed.push(entry.path, entry.size(), entry.modified());
+                }
+                Ok(listed)
+            })?;
+            Children::of(&dir).with(&tree).page(page, Some(archive.size))
         })
         .await
     }

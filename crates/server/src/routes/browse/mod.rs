@@ -124,6 +124,65 @@ pub(crate) struct Directory {
     pub(crate) archive_size: Option<u64>,
 }
 
+/// The paths of an archive as the pages list them (a folder ends in `/`), each with its
+/// size and time; the paths in one buffer (one allocation, not one per path).
+#[derive(Debug, Default)]
+pub(crate) struct Listed {
+    text: String,
+    rows: Vec<(usize, usize, Option<u64>, Option<i64>)>,
+}
+
+impl Listed {
+    /// Adds a path.
+    pub(crate) fn push(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
+        let start = self.text.len();
+        self.text.push_str(path);
+        self.rows.push((start, self.text.len(), size, modified));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, Option<u64>, Option<i64>)> {
+        self.rows.iter().map(|&(start, end, size, modified)| (&self.text[start..end], size, modified))
+    }
+}
+
+/// Archives whose listed paths are kept.
+const TREES_KEPT: usize = 4;
+
+/// The listed paths of the archives whose folders were shown last, by a key that names one
+/// version of one archive: a page then costs a pass over them, not the reading (or
+/// building) of the whole list again.
+#[derive(Debug)]
+pub(crate) struct Trees<K>(std::sync::Mutex<std::collections::VecDeque<(K, std::sync::Arc<Listed>)>>);
+
+impl<K> Default for Trees<K> {
+    fn default() -> Trees<K> {
+        Trees(Default::default())
+    }
+}
+
+impl<K: PartialEq> Trees<K> {
+    /// The paths kept for `key`, else made by `make` (and kept, dropping the least recently
+    /// shown past [`TREES_KEPT`]).
+    pub(crate) fn of(&self, key: K, make: impl FnOnce() -> ApiResult<Listed>) -> ApiResult<std::sync::Arc<Listed>> {
+        {
+            let mut trees = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            // The most recently shown first.
+            if let Some(at) = trees.iter().position(|(k, _)| *k == key)
+                && let Some(kept) = trees.remove(at)
+            {
+                let tree = kept.1.clone();
+                trees.push_front(kept);
+                return Ok(tree);
+            }
+        }
+        let tree = std::sync::Arc::new(make()?);
+        let mut trees = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        trees.push_front((key, tree.clone()));
+        trees.truncate(TREES_KEPT);
+        Ok(tree)
+    }
+}
+
 /// Gathers a directory's rows from every path of an archive (in any order).
 #[derive(Debug)]
 pub(crate) struct Children {
@@ -146,6 +205,14 @@ impl Children {
             let name = path[self.dir.len()..].trim_end_matches('/').to_owned();
             self.rows.push(Row { name, folder, size, modified });
         }
+    }
+
+    /// Every path of `listed`.
+    pub(crate) fn with(mut self, listed: &Listed) -> Children {
+        for (path, size, modified) in listed.iter() {
+            self.offer(path, size, modified);
+        }
+        self
     }
 
     /// Page `page` (from 1; past the last is the last): folders first, then by name.
@@ -746,6 +813,35 @@ mod tests {
         assert!(matches!(route("/g/p/-/pipelines/9"), Some(Ok(Page::Jobs { pipeline: Some(9), .. }))));
         assert!(route("/g/p/-/pipelines/9/builds").is_none(), "GitLab's own pages pass through a proxy");
         assert!(is_page("/users/sign_in") && is_page("/g/p/-/jobs") && !is_page("/api/v4/version"));
+    }
+
+    #[test]
+    fn the_lists_of_the_last_four_archives_are_kept_each_under_its_own_key() {
+        let trees: Trees<&str> = Trees::default();
+        let made = std::cell::Cell::new(0);
+        let list = |key: &'static str| {
+            trees
+                .of(key, || {
+                    made.set(made.get() + 1);
+                    let mut listed = Listed::default();
+                    listed.push(&format!("{key}/"), None, None);
+                    Ok(listed)
+                })
+                .unwrap()
+        };
+        let paths = |listed: &Listed| listed.iter().map(|(p, _, _)| p.to_owned()).collect::<Vec<_>>();
+        assert_eq!(paths(&list("a")), ["a/"]);
+        assert_eq!(paths(&list("b")), ["b/"], "another key, another list");
+        assert_eq!((paths(&list("a")), made.get()), (vec!["a/".to_owned()], 2), "kept: not made again");
+        for key in ["c", "d", "e"] {
+            list(key);
+        }
+        list("a");
+        assert_eq!(made.get(), 5, "a was among the last four: kept");
+        list("b");
+        assert_eq!(made.get(), 6, "b was not: made again");
+        assert!(trees.of("x", || Err(ApiError::NotFound("Not found"))).is_err(), "a failure is not kept");
+        assert!(trees.of("x", || Ok(Listed::default())).is_ok());
     }
 
     #[test]
