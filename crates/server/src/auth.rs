@@ -11,6 +11,9 @@ use crate::query::Query;
 use crate::store::{ProjectRef, Store, TokenDigest};
 use crate::time::Timestamp;
 
+/// The request headers that carry a credential, or whom it acts as (`Sudo`).
+pub(crate) const CREDENTIAL_HEADERS: [&str; 4] = ["private-token", "job-token", "authorization", "sudo"];
+
 /// A token as presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Credential {
@@ -30,10 +33,7 @@ impl Credential {
             None => [0; 32],
             Some(Credential::Personal(t)) => TokenDigest::of(&format!("p:{t}")).0,
             Some(Credential::Job(t)) => TokenDigest::of(&format!("j:{t}")).0,
-            Some(Credential::Digest(d)) => {
-                let hex: String = d.0.iter().map(|b| format!("{b:02x}")).collect();
-                TokenDigest::of(&format!("d:{hex}")).0
-            }
+            Some(Credential::Digest(d)) => TokenDigest::of(&format!("d:{}", crate::blobs::hex(&d.0))).0,
         }
     }
 
@@ -102,10 +102,7 @@ impl Presented {
         let credential = Credential::digest(self.credential.as_ref());
         match &self.sudo {
             None => credential,
-            Some(who) => {
-                let hex: String = credential.iter().map(|b| format!("{b:02x}")).collect();
-                TokenDigest::of(&format!("{hex} as {who}")).0
-            }
+            Some(who) => TokenDigest::of(&format!("{} as {who}", crate::blobs::hex(&credential))).0,
         }
     }
 }

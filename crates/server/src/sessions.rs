@@ -73,7 +73,7 @@ pub(crate) fn grant_stored(
     let half = (GRANT_TTL / 2).as_millis() as i64;
     let now = Timestamp::now().0;
     let bucket = now / half;
-    let id = hex(&TokenDigest::of(&format!("grant\0{session}\0{project}\0{job}\0{bucket}")).0);
+    let id = crate::blobs::hex(&TokenDigest::of(&format!("grant\0{session}\0{project}\0{job}\0{bucket}")).0);
     // Given already (every page of the job asks for it): a read, not a write.
     if store.page_grant(&TokenDigest::of(&id), now)?.is_some() {
         return Ok(id);
@@ -94,10 +94,6 @@ pub(crate) fn grant_stored(
 pub(crate) fn stored_grant(store: &dyn Store, id: &str) -> ApiResult<Option<(Credential, String, i64)>> {
     let grant = store.page_grant(&TokenDigest::of(id), Timestamp::now().0)?;
     Ok(grant.map(|g| (Credential::Digest(g.token), g.project, g.job)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A new random id: 64 hex digits.

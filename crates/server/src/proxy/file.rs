@@ -100,7 +100,7 @@ impl Grants {
 pub(crate) fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
     use crate::auth::present;
     let mut out = HeaderMap::new();
-    for name in ["private-token", "job-token", "authorization", "sudo"] {
+    for name in crate::auth::CREDENTIAL_HEADERS {
         if let Some(v) = headers.get(name).filter(|v| present(v.to_str().ok()).is_some()) {
             out.insert(name, v.clone());
         }
@@ -219,7 +219,7 @@ pub(crate) fn engine_api_error(e: EngineError) -> ApiError {
 fn version_tag(url: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc<str> {
     let validator = identity.validator.as_str();
     let digest = crate::store::TokenDigest::of(&format!("{}|{validator}", url.split('?').next().unwrap_or("")));
-    digest.0[..8].iter().map(|b| format!("{b:02x}")).collect::<String>().into()
+    crate::blobs::hex(&digest.0[..8]).into()
 }
 
 /// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`). The

@@ -28,13 +28,13 @@ use super::file::{credential_headers, engine_api_error, grant};
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::artifacts::target::Target;
-use crate::routes::browse::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, Who};
+use crate::routes::browse::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, Who, minutes_of};
 use crate::sessions::Grant;
 
 /// An archive's index as the key of its listable paths: the same `Arc` while the index
 /// cache keeps it (a reloaded index may be another version of the archive, and gets its
 /// own).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ByIndex(Arc<artifact_core::Index>);
 
 impl PartialEq for ByIndex {
@@ -187,11 +187,6 @@ fn pages(headers: &HeaderMap, page: u64) -> u64 {
     }
 }
 
-/// An ISO 8601 time for people, to the minute: `2026-12-04 18:51`.
-fn minutes(iso: &str) -> String {
-    iso.get(..16).map(|s| s.replacen('T', " ", 1)).unwrap_or_else(|| iso.to_owned())
-}
-
 impl Backend for Upstream {
     async fn open_session(&self, token: &str) -> ApiResult<String> {
         self.0.sessions.open(token).map_err(ApiError::internal)
@@ -284,7 +279,7 @@ impl Backend for Upstream {
                 ref_name: job.ref_name,
                 pipeline: job.pipeline.map_or(0, |p| p.id),
                 status: job.status,
-                finished: job.finished_at.as_deref().map(minutes),
+                finished: job.finished_at.as_deref().map(minutes_of),
                 browsable: job.artifacts_file.is_some_and(|f| !f.is_null()),
             })
             .collect();
@@ -341,7 +336,7 @@ mod tests {
         assert_eq!(pages(&headers, 3), 4, "no total past 10,000 rows: one more while there is a next");
         headers.insert("x-total-pages", "9".parse().unwrap());
         assert_eq!(pages(&headers, 3), 9);
-        assert_eq!(minutes("2026-12-04T18:51:23.456Z"), "2026-12-04 18:51");
+        assert_eq!(minutes_of("2026-12-04T18:51:23.456Z"), "2026-12-04 18:51");
         assert!(matches!(
             refused(StatusCode::NOT_FOUND, br#"{"message":"404 Project Not Found"}"#),
             ApiError::ProjectNotFound

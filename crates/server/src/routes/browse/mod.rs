@@ -35,7 +35,7 @@ mod local;
 mod render;
 
 pub(crate) use self::local::pages;
-pub(crate) use self::render::minutes;
+pub(crate) use self::render::{minutes, minutes_of};
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +45,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode};
 use self::render::{RETURN_TO, Shown, error_page, found, html_page, link_path, redirect, sign_in_page};
 use super::artifacts::answer::artifact_path;
 use super::id_param;
-use crate::auth::Credential;
+use crate::auth::{CREDENTIAL_HEADERS, Credential};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
 use crate::sessions;
@@ -66,9 +66,6 @@ pub(crate) const VERIFY_MAX: u64 = 32 << 20;
 /// How much of a file of unknown type is looked at to tell text from binary.
 const SNIFF: usize = 8 << 10;
 
-/// The request headers that carry a credential (or whom it acts as).
-const CREDENTIALS: [&str; 4] = ["private-token", "job-token", "authorization", "sudo"];
-
 /// Whose request a page reads with: the request's own headers (a credential it presents)
 /// and query (tokens in it), or the credential of its session or grant; and whether it is
 /// a `HEAD`.
@@ -86,7 +83,7 @@ impl Who {
     /// conditions, ranges or encodings.
     fn bare(&self) -> Who {
         let mut headers = HeaderMap::new();
-        for name in CREDENTIALS {
+        for name in CREDENTIAL_HEADERS {
             if let Some(value) = self.headers.get(name) {
                 headers.insert(name, value.clone());
             }
@@ -97,7 +94,7 @@ impl Who {
     /// The request's headers with `credential` as its only credential (a grant's).
     fn with_credential(&self, credential: Credential) -> Who {
         let mut headers = self.headers.clone();
-        for name in CREDENTIALS {
+        for name in CREDENTIAL_HEADERS {
             headers.remove(name);
         }
         Who { headers, query: Query::parse(None), credential: Some(credential), head: self.head }
@@ -605,12 +602,12 @@ pub(crate) async fn visit<B: Backend>(
     match answer {
         Ok(response) => response,
         // A project an anonymous visitor may not see may exist: sign in first (GitLab's way).
-        Err(ApiError::ProjectNotFound | ApiError::Unauthorized) if anonymous => {
-            found(&format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO)))
-        }
-        Err(ApiError::Upstream(StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED)) if anonymous => {
-            found(&format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO)))
-        }
+        // (The proxy's upstream says so with a `404` or a `401`.)
+        Err(
+            ApiError::ProjectNotFound
+            | ApiError::Unauthorized
+            | ApiError::Upstream(StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED),
+        ) if anonymous => found(&format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO))),
         Err(e) => error_page(e),
     }
 }

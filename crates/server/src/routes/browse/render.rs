@@ -66,8 +66,12 @@ pub(super) fn link_path(path: &str) -> String {
 
 /// A time for people, to the minute: `2026-12-04 18:51`.
 pub(crate) fn minutes(t: Timestamp) -> String {
-    let iso = t.to_string();
-    iso.get(..16).map(|s| s.replacen('T', " ", 1)).unwrap_or(iso)
+    minutes_of(&t.to_string())
+}
+
+/// An ISO 8601 time (as the API writes them) for people, to the minute.
+pub(crate) fn minutes_of(iso: &str) -> String {
+    iso.get(..16).map(|s| s.replacen('T', " ", 1)).unwrap_or_else(|| iso.to_owned())
 }
 
 /// Bytes for people: `2.5 KiB`.
