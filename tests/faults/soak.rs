@@ -263,11 +263,16 @@ fn a_mixed_load_on_64_connections_has_no_errors_and_flat_memory_and_descriptors(
     assert!(served.load(Ordering::Relaxed) > 0);
     // Flat after warm-up (the first third of the windows, while the store's connection
     // pool and the allocator's arenas reach their working size): at the end, descriptors
-    // within a few connections of the warm-up's most, memory within a quarter.
+    // within a few connections of the warm-up's most, memory within a quarter. A single
+    // sample of descriptors counts what is in flight at that instant (up to 64 requests'
+    // store connections, beyond the 32 kept idle, and the open archives, which every
+    // cancel or retry closes and the next reads open again), so the end's figure is the
+    // fewest held across the last third of the windows: what a leak keeps raising.
     let warm = &samples[..samples.len().div_ceil(3)];
     let warm_rss = warm.iter().map(|s| s.0).max().unwrap_or(0);
     let warm_fds = warm.iter().map(|s| s.1).max().unwrap_or(0);
-    let (end_rss, end_fds) = *samples.last().unwrap();
+    let end_rss = samples.last().unwrap().0;
+    let end_fds = samples[samples.len() - samples.len().div_ceil(3)..].iter().map(|s| s.1).min().unwrap_or(0);
     println!("after warm-up: rss {warm_rss} KiB, fds {warm_fds}; at the end: rss {end_rss} KiB, fds {end_fds}");
     assert!(end_fds <= warm_fds + 16, "descriptors grew: {warm_fds} -> {end_fds}: {}", open_files(pid));
     assert!(end_rss <= warm_rss + warm_rss / 4 + 4096, "memory grew: {warm_rss} -> {end_rss} KiB");
