@@ -116,6 +116,33 @@ impl Upstream {
         format!("/api/v4/projects/{}", utf8_percent_encode(project, NON_ALPHANUMERIC))
     }
 
+    /// The upstream's yes to `who` reading job `job`'s archive (asked as for a file): the
+    /// request that asked, and where the archive is read.
+    async fn authorized(
+        &self,
+        who: &Who,
+        project: &str,
+        job: i64,
+    ) -> ApiResult<(axum::http::request::Parts, super::file::Grant)> {
+        let mut request = Request::new(Body::empty());
+        *request.uri_mut() = format!("{}/jobs/{job}/artifacts/-", self.project(project))
+            .parse()
+            .map_err(|_| ApiError::NotFound("Not found"))?;
+        *request.headers_mut() = upstream_credentials(who);
+        let (parts, _) = request.into_parts();
+        let target = Target::by_id(parts.uri.path())?;
+        match grant(&self.0, &parts, &target).await {
+            Ok((_, granted)) => Ok((parts, granted)),
+            Err(Some(refusal)) => {
+                let status = refusal.status();
+                let body = axum::body::to_bytes(refusal.into_body(), JSON_MAX).await.unwrap_or_default();
+                Err(refused(status, &body))
+            }
+            // An upstream that cannot serve ranges: its archive cannot be read.
+            Err(None) => Err(ApiError::Upstream(StatusCode::BAD_GATEWAY)),
+        }
+    }
+
     /// A JSON document of the upstream's API, asked as `who`, and its headers.
     async fn get<T: serde::de::DeserializeOwned>(&self, who: &Who, path_and_query: &str) -> ApiResult<(T, HeaderMap)> {
         let proxy = &self.0;
@@ -231,25 +258,12 @@ impl Backend for Upstream {
         }
     }
 
+    async fn readable(&self, who: &Who, project: &str, job: i64) -> ApiResult<()> {
+        self.authorized(who, project, job).await.map(drop)
+    }
+
     async fn directory(&self, who: &Who, project: &str, job: i64, dir: &str, page: usize) -> ApiResult<Directory> {
-        // The upstream decides whether this caller may read the archive, as for a file.
-        let mut request = Request::new(Body::empty());
-        *request.uri_mut() = format!("{}/jobs/{job}/artifacts/-", self.project(project))
-            .parse()
-            .map_err(|_| ApiError::NotFound("Not found"))?;
-        *request.headers_mut() = upstream_credentials(who);
-        let (parts, _) = request.into_parts();
-        let target = Target::by_id(parts.uri.path())?;
-        let granted = match grant(&self.0, &parts, &target).await {
-            Ok((_, granted)) => granted,
-            Err(Some(refusal)) => {
-                let status = refusal.status();
-                let body = axum::body::to_bytes(refusal.into_body(), JSON_MAX).await.unwrap_or_default();
-                return Err(refused(status, &body));
-            }
-            // An upstream that cannot serve ranges: its archive cannot be listed.
-            Err(None) => return Err(ApiError::Upstream(StatusCode::BAD_GATEWAY)),
-        };
+        let (parts, granted) = self.authorized(who, project, job).await?;
         let headers = if granted.credentials { parts.headers } else { HeaderMap::new() };
         let (proxy, url, dir) = (self.0.clone(), granted.url, dir.to_owned());
         let listed = tokio::task::spawn_blocking(move || {

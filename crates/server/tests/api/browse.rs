@@ -96,7 +96,7 @@ async fn every_name_from_the_archive_is_escaped() {
     assert!(html.contains("<bdi>rtl\u{202e}txt.exe</bdi>"), "a right-to-left mark stays inside its name");
     assert!(html.contains("dir&lt;i&gt;/"));
     // In links, percent-encoded (the `%` too).
-    assert!(html.contains("/file/%3Cscript%3Ealert(1)%3C%252Fscript%3E.txt\""), "{html}");
+    assert!(html.contains("/file/%3Cscript%3Ealert%281%29%3C%252Fscript%3E.txt\""), "{html}");
 }
 
 #[tokio::test]
@@ -219,13 +219,24 @@ async fn a_text_file_that_fails_its_check_shows_nothing_of_itself() {
 
 /// `POST path` with a form body and optional cookie; the reply's status, headers and body.
 async fn post_form(w: &World, path: &str, form: &str, cookie: Option<&str>) -> (u16, axum::http::HeaderMap, String) {
+    let cookie = cookie.map(|c| ("cookie", c));
+    post_form_with(w, path, form, cookie.as_slice()).await
+}
+
+/// `POST path` with a form body and `headers`; the reply's status, headers and body.
+async fn post_form_with(
+    w: &World,
+    path: &str,
+    form: &str,
+    headers: &[(&str, &str)],
+) -> (u16, axum::http::HeaderMap, String) {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
     let mut req = axum::http::Request::post(path)
         .header("host", "gitlab.test")
         .header("content-type", "application/x-www-form-urlencoded");
-    if let Some(cookie) = cookie {
-        req = req.header("cookie", cookie);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let resp = w.app.clone().oneshot(req.body(axum::body::Body::from(form.to_owned())).unwrap()).await.unwrap();
     let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
@@ -350,8 +361,9 @@ async fn a_folder_by_ref_and_job_name_goes_to_the_newest_successful_jobs_page() 
     assert_eq!(page(&w, &format!("/{PUBLIC}/-/jobs/artifacts/main/browse"), None).await.status, 400);
 }
 
-#[tokio::test]
-async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages_never_do() {
+/// A server whose artifacts origin is `http://artifacts.test`, with a job in the public
+/// project and one in the private one (their ids).
+fn with_artifacts_origin() -> (World, i64, i64) {
     let config = artifact_server::AppConfig {
         artifacts_origin: Some("http://artifacts.test".into()),
         ..artifact_server::AppConfig::default()
@@ -359,6 +371,12 @@ async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages
     let w = World::with_config(config);
     let public = job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
     let private = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    (w, public, private)
+}
+
+#[tokio::test]
+async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages_never_do() {
+    let (w, public, private) = with_artifacts_origin();
     // The listing links what opens as it is to the artifacts origin; text pages stay here.
     let html = page(&w, &format!("/{PUBLIC}/-/jobs/{public}/artifacts/browse"), None).await.text();
     assert!(html.contains(&format!("href=\"http://artifacts.test/{PUBLIC}/-/jobs/{public}/artifacts/raw/data.bin\"")));
@@ -449,4 +467,235 @@ async fn the_store_keeps_sessions_and_grants_by_digest_bounded_per_token_and_dro
     })
     .await
     .unwrap();
+}
+
+/// Signs `user` in; the session's cookie as a request sends it (`name=value`).
+async fn signed_in(w: &World, user: &str) -> String {
+    let form = format!("token={}&return_to=/", w.token(user));
+    let (status, headers, body) = post_form(w, "/users/sign_in", &form, None).await;
+    assert_eq!(status, 303, "{body}");
+    headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_return_address_after_sign_in_is_a_path_of_this_server_or_the_root() {
+    let w = World::new();
+    let token = w.token("reporter").to_owned();
+    let table = [
+        ("/group/private/-/jobs", "/group/private/-/jobs"),
+        ("/", "/"),
+        ("/a%41b", "/a%41b"),
+        ("/a%20b", "/"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example/x", "/"),
+        ("/%09/evil.example/phish", "/"),
+        ("/%0A/evil.example", "/"),
+        ("/%2F/evil.example", "/"),
+        ("/%5C/evil.example", "/"),
+        ("/%252F/evil.example", "/"),
+        ("/a%20b%09c", "/"),
+        ("https://evil.example/", "/"),
+        ("evil.example", "/"),
+        ("", "/"),
+        ("%2F%2Fevil.example", "/"),
+        ("/%E3%80%80/x", "/"),
+        ("/%FF", "/"),
+    ];
+    for (given, expected) in table {
+        // The form's value, percent-encoded as a browser posts it.
+        let value: String = given.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (status, headers, _) =
+            post_form(&w, "/users/sign_in", &format!("token={token}&return_to={value}"), None).await;
+        assert_eq!((status, headers["location"].to_str().unwrap()), (303, expected), "{given:?}");
+    }
+    // The form carries only what is kept.
+    let form = page(&w, "/users/sign_in?return_to=/%2509/evil.example", None).await.text();
+    assert!(form.contains("name=\"return_to\" value=\"/\""), "{form}");
+}
+
+#[tokio::test]
+async fn a_form_from_another_site_signs_nobody_out() {
+    let w = World::new();
+    let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    let uri = format!("/{PRIVATE}/-/jobs/{id}/artifacts/browse");
+    let cookie = signed_in(&w, "reporter").await;
+    for origin in ["http://evil.example", "null", "https://gitlab.test"] {
+        let headers = [("cookie", cookie.as_str()), ("origin", origin)];
+        let (status, set, _) = post_form_with(&w, "/users/sign_out", "", &headers).await;
+        assert_eq!((status, set.get("set-cookie")), (403, None), "{origin}");
+        assert_eq!(w.send(Method::GET, &uri, None, &[("cookie", &cookie)]).await.status, 200, "still signed in");
+    }
+    let headers = [("cookie", cookie.as_str()), ("origin", "http://gitlab.test")];
+    assert_eq!(post_form_with(&w, "/users/sign_out", "", &headers).await.0, 303, "this server's own form");
+    assert_eq!(w.send(Method::GET, &uri, None, &[("cookie", &cookie)]).await.status, 302, "signed out");
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_a_host_cookie() {
+    let config = artifact_server::AppConfig {
+        base_url: Some("https://gitlab.test".into()),
+        ..artifact_server::AppConfig::default()
+    };
+    let w = World::with_config(config);
+    let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    let uri = format!("/{PRIVATE}/-/jobs/{id}/artifacts/browse");
+    let form = format!("token={}&return_to=/", w.token("reporter"));
+    let (_, headers, _) = post_form(&w, "/users/sign_in", &form, None).await;
+    let set = headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-_artifact_session="), "{set}");
+    assert!(set.contains("; Secure") && set.contains("; Path=/;") && !set.to_ascii_lowercase().contains("domain"));
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert_eq!(w.send(Method::GET, &uri, None, &[("cookie", &cookie)]).await.status, 200);
+    let plain = cookie.replacen("__Host-", "", 1);
+    assert_eq!(w.send(Method::GET, &uri, None, &[("cookie", &plain)]).await.status, 302, "not the http name");
+    let headers = [("cookie", cookie.as_str())];
+    let (status, cleared, _) = post_form_with(&w, "/users/sign_out", "", &headers).await;
+    assert_eq!(status, 303);
+    let cleared = cleared["set-cookie"].to_str().unwrap();
+    assert!(cleared.starts_with("__Host-_artifact_session=;") && cleared.contains("Max-Age=0; Secure"), "{cleared}");
+}
+
+#[tokio::test]
+async fn the_artifacts_origin_never_reads_a_session_cookie_nor_a_token() {
+    let (w, public, private) = with_artifacts_origin();
+    let cookie = signed_in(&w, "reporter").await;
+    let there = |cookie: &str| [("host", "artifacts.test".to_owned()), ("cookie", cookie.to_owned())];
+    let send = |uri: String, headers: [(&'static str, String); 2]| {
+        let w = &w;
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            w.send(Method::GET, &uri, None, &headers).await
+        }
+    };
+    // A private file: not sent to a fresh grant, not read with the session: not found.
+    let file = format!("/{PRIVATE}/-/jobs/{private}/artifacts/raw/docs/readme.txt");
+    let reply = send(file.clone(), there(&cookie)).await;
+    assert_eq!((reply.status.as_u16(), reply.header("location")), (404, "<none>"), "{}", reply.text());
+    let reply = w.send(Method::GET, &file, Some("reporter"), &[("host", "artifacts.test")]).await;
+    assert_eq!(reply.status, 404, "a token there is no credential either");
+    let reply = send(format!("{file}?private_token={}", w.token("reporter")), there("")).await;
+    assert_eq!(reply.status, 404);
+    // A public file: served as it is, anonymously, not through a grant.
+    let file = format!("/{PUBLIC}/-/jobs/{public}/artifacts/raw/docs/readme.txt");
+    let reply = send(file, there(&cookie)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "Top-level readme for the infozip-basic fixture.\n");
+    // On the main host the same cookie still opens the private file through a grant there.
+    let file = format!("/{PRIVATE}/-/jobs/{private}/artifacts/raw/docs/readme.txt");
+    let sent = w.send(Method::GET, &file, None, &[("cookie", &cookie)]).await;
+    assert!(sent.header("location").starts_with("http://artifacts.test/"), "{}", sent.header("location"));
+}
+
+/// The id of the grant `cookie`'s session would have for `project`'s job `job` now (or in
+/// the half hour before), as `crate::sessions::grant_stored` derives it.
+fn grant_ids(cookie: &str, project: &str, job: i64) -> Vec<String> {
+    let session = cookie.split_once('=').unwrap().1;
+    let half = 30 * 60 * 1000;
+    let bucket = artifact_server::Timestamp::now().0 / half;
+    (bucket - 1..=bucket + 1)
+        .map(|b| {
+            let digest = artifact_server::TokenDigest::of(&format!("grant\0{session}\0{project}\0{job}\0{b}"));
+            digest.0.iter().map(|b| format!("{b:02x}")).collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_grant_is_given_only_after_the_session_was_found_to_read_that_job() {
+    let w = World::new();
+    let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    let report = job_with(&w, PRIVATE, archive_of(&w, "report.zip", &["report/index.html", "shot.png"]));
+    let now = artifact_server::Timestamp::now().0;
+    let no_grant = |cookie: &str, job: i64| {
+        grant_ids(cookie, PRIVATE, job)
+            .iter()
+            .all(|g| w.store.page_grant(&artifact_server::TokenDigest::of(g), now).unwrap().is_none())
+    };
+    let outsider = signed_in(&w, "outsider").await;
+    let reporter = signed_in(&w, "reporter").await;
+    let asks = [
+        format!("/{PRIVATE}/-/jobs/{id}/artifacts/raw/docs/readme.txt"),
+        format!("/{PRIVATE}/-/jobs/{report}/artifacts/file/report/index.html"),
+        format!("/{PRIVATE}/-/jobs/{report}/artifacts/file/shot.png"),
+        format!("/{PRIVATE}/-/jobs/{id}/artifacts/browse"),
+    ];
+    for uri in &asks {
+        let reply = w.send(Method::GET, uri, None, &[("cookie", &outsider)]).await;
+        assert_eq!((reply.status.as_u16(), reply.header("location")), (404, "<none>"), "{uri}");
+    }
+    assert!(no_grant(&outsider, id) && no_grant(&outsider, report), "no grant for a session without access");
+    // A job that is not there, for a reader of the project.
+    for uri in [
+        format!("/{PRIVATE}/-/jobs/99999/artifacts/raw/docs/readme.txt"),
+        format!("/{PRIVATE}/-/jobs/99999/artifacts/file/report/index.html"),
+    ] {
+        let reply = w.send(Method::GET, &uri, None, &[("cookie", &reporter)]).await;
+        assert_eq!((reply.status.as_u16(), reply.header("location")), (404, "<none>"), "{uri}");
+    }
+    assert!(no_grant(&reporter, 99999));
+    // A path the path rule refuses: refused before any grant.
+    let refused = format!("/{PRIVATE}/-/jobs/{id}/artifacts/raw/docs/../x");
+    assert_eq!(w.send(Method::GET, &refused, None, &[("cookie", &reporter)]).await.status, 400);
+    assert!(no_grant(&reporter, id));
+    // A reader is granted, and the grant is what was checked.
+    let reply = w.send(Method::GET, &asks[0], None, &[("cookie", &reporter)]).await;
+    assert_eq!(reply.status, 302);
+    assert!(!no_grant(&reporter, id), "the reader's grant is kept");
+}
+
+/// `text` with the five characters a page escapes read back.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+/// The URL of the link whose text (inside `<bdi>` or not) is `shown` in `html`, read back
+/// from HTML, relative to the server.
+fn href_of(html: &str, shown: &str) -> String {
+    let at = html.find(shown).unwrap_or_else(|| panic!("{shown} in {html}"));
+    let start = html[..at].rfind("href=\"").unwrap() + 6;
+    let end = start + html[start..].find('"').unwrap();
+    unescape(&html[start..end]).trim_start_matches("http://gitlab.test").to_owned()
+}
+
+#[tokio::test]
+async fn every_link_names_exactly_its_file() {
+    let w = World::new();
+    let names = [
+        "a&amp;b.txt",
+        "a&b.txt",
+        "#",
+        "?",
+        "%41",
+        "A",
+        "with space.txt",
+        "rtl\u{200f}.txt",
+        "q\"uote's.txt",
+        "semi;colon+plus=.txt",
+        "dir #1/?x%2F.txt",
+        "dir #1/é.html",
+    ];
+    let id = job_with(&w, PUBLIC, archive_of(&w, "names.zip", &names));
+    let root = format!("/{PUBLIC}/-/jobs/{id}/artifacts/browse");
+    for name in names {
+        let (dir, file) = name.rsplit_once('/').unwrap_or(("", name));
+        assert!(dir.is_empty() || dir == "dir #1");
+        let listing = page(&w, &if dir.is_empty() { root.clone() } else { format!("{root}/dir%20%231") }, None).await;
+        assert_eq!(listing.status, 200, "{name}: {}", listing.text());
+        let escaped = file.replace('&', "&amp;").replace('"', "&quot;").replace('\'', "&#39;");
+        let mut href = href_of(&listing.text(), &format!("<bdi>{escaped}</bdi>"));
+        // A text file's page: its raw link.
+        let mut reply = page(&w, &href, None).await;
+        if reply.header("content-type").starts_with("text/html") && !name.ends_with(".html") {
+            assert_eq!(reply.status, 200, "{name} at {href}: {}", reply.text());
+            href = href_of(&reply.text(), ">Open raw<");
+            reply = page(&w, &href, None).await;
+        }
+        assert_eq!((reply.status.as_u16(), reply.text()), (200, name.to_owned()), "{name} at {href}");
+    }
+    // The folder's own link and its breadcrumbs name it too.
+    let listing = page(&w, &root, None).await.text();
+    let folder = href_of(&listing, "<bdi>dir #1/</bdi>");
+    assert_eq!(folder, format!("{root}/dir%20%231"));
+    let inside = page(&w, &folder, None).await.text();
+    assert_eq!(href_of(&inside, "<bdi>dir #1</bdi>"), folder);
 }

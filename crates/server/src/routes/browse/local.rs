@@ -73,6 +73,18 @@ impl Backend for Local {
         blocking(move || sessions::grant_stored(&*store, &session, token, &project, job)).await
     }
 
+    async fn readable(&self, who: &Who, project: &str, job: i64) -> ApiResult<()> {
+        let ctx = self.ctx(who);
+        let project = project.to_owned();
+        blocking(move || {
+            let access = ctx.access(Routes::Artifacts, &project)?;
+            access.require(Need::Read)?;
+            let found = find_job(&*ctx.state.inner.store, &access.project, job)?;
+            found.live_archive(Timestamp::now()).map(drop).ok_or(ApiError::NotFound("Not found"))
+        })
+        .await
+    }
+
     async fn granted(&self, id: &str) -> ApiResult<Option<(Credential, String, i64)>> {
         let (store, id) = (self.0.inner.store.clone(), id.to_owned());
         blocking(move || sessions::stored_grant(&*store, &id)).await

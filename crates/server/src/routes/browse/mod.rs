@@ -268,6 +268,9 @@ pub(crate) trait Backend: Send + Sync {
         project: &str,
         job: i64,
     ) -> impl Future<Output = ApiResult<String>> + Send;
+    /// Whether `who` may read job `job`'s archive (`Ok`), else why not: a grant is given
+    /// only after this said yes.
+    fn readable(&self, who: &Who, project: &str, job: i64) -> impl Future<Output = ApiResult<()>> + Send;
     /// The live grant `id`: its credential, project and job.
     fn granted(&self, id: &str) -> impl Future<Output = ApiResult<Option<(Credential, String, i64)>>> + Send;
     /// The artifacts origin, without a trailing slash.
@@ -507,7 +510,7 @@ pub(crate) async fn visit<B: Backend>(
         }
         ("/users/sign_in", true) => return sign_in_page(&return_to(query.get("return_to")), None, StatusCode::OK),
         ("/users/sign_in", false) if method == Method::POST => return sign_in(backend, headers, &base, body).await,
-        ("/users/sign_out", false) if method == Method::POST => return sign_out(backend, headers).await,
+        ("/users/sign_out", false) if method == Method::POST => return sign_out(backend, headers, &base).await,
         _ => {}
     }
     let page = match route(uri.path()) {
@@ -522,9 +525,21 @@ pub(crate) async fn visit<B: Backend>(
     let images = backend.artifacts_origin();
     let sandbox = !on_artifacts_origin;
     let download = query.get("download").is_some();
+    // The artifacts origin reads no cookie and no credential: its files are public ones,
+    // read anonymously, and granted ones, read with their grant's credential only.
+    let mut headers = headers.clone();
+    let query = if on_artifacts_origin {
+        for name in CREDENTIAL_HEADERS {
+            headers.remove(name);
+        }
+        headers.remove(header::COOKIE);
+        Query::parse(None)
+    } else {
+        query
+    };
     // A signed-in browser presents its session's token; the cookie itself goes no further.
-    let presented = Credential::from_request(headers, &query).is_some();
-    let session = match sessions::cookie(headers) {
+    let presented = Credential::from_request(&headers, &query).is_some();
+    let session = match sessions::cookie(&headers, &base) {
         Some(id) if !presented => match backend.session(&id).await {
             Ok(credential) => credential.map(|credential| (id, credential)),
             Err(e) => return error_page(e),
@@ -532,24 +547,23 @@ pub(crate) async fn visit<B: Backend>(
         _ => None,
     };
     let anonymous = !presented && session.is_none();
-    let mut who = Who {
-        headers: headers.clone(),
-        query,
-        credential: session.as_ref().map(|(_, credential)| credential.clone()),
-        head: method == Method::HEAD,
-    };
-    who.headers.remove(header::COOKIE);
+    headers.remove(header::COOKIE);
+    let who =
+        Who { headers, query, credential: session.as_ref().map(|(_, c)| c.clone()), head: method == Method::HEAD };
     // Sign out for a signed-in browser, sign in for an anonymous one.
     let account = if session.is_some() {
         "<form class=\"account\" method=\"post\" action=\"/users/sign_out\"><button type=\"submit\">Sign out</button></form>"
             .to_owned()
     } else if anonymous {
         let here = utf8_percent_encode(uri.path(), RETURN_TO);
-        format!("<a class=\"account\" href=\"/users/sign_in?return_to={here}\">Sign in</a>")
+        format!(
+            "<a class=\"account\" href=\"/users/sign_in?return_to={}\">Sign in</a>",
+            render::escape(&here.to_string())
+        )
     } else {
         String::new()
     };
-    let place = Place { base: &base, files: &files, session: session.as_ref() };
+    let place = Place { base: &base, files: &files, session: session.as_ref(), who: &who };
     let page_number = || who.query.get("page").and_then(|p| p.trim().parse::<u64>().ok()).unwrap_or(1).max(1);
     let answer = match page {
         Ok(Page::Browse { project, job, dir }) => {
@@ -578,12 +592,13 @@ pub(crate) async fn visit<B: Backend>(
         Ok(Page::File { project, job, raw_path }) => {
             file_page(backend, &who, &place, &project, job, &raw_path, &account, images).await
         }
-        Ok(Page::Raw { project, job, raw_path }) if session.is_some() => {
-            place.links(backend, &project, job).await.map(|links| {
+        Ok(Page::Raw { project, job, raw_path }) if session.is_some() => match artifact_path(&raw_path) {
+            Ok(_) => place.links(backend, &project, job).await.map(|links| {
                 let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
                 found(&format!("{}/{raw_path}{query}", links.open_root))
-            })
-        }
+            }),
+            Err(e) => Err(e),
+        },
         Ok(Page::Raw { project, job, raw_path }) => {
             let entry = backend.file(&who, &project, job, &raw_path).await;
             entry.map(|response| for_browser(response, sandbox, download))
@@ -607,25 +622,34 @@ pub(crate) async fn visit<B: Backend>(
             ApiError::ProjectNotFound
             | ApiError::Unauthorized
             | ApiError::Upstream(StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED),
-        ) if anonymous => found(&format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO))),
+        ) if anonymous && !on_artifacts_origin => {
+            found(&format!("/users/sign_in?return_to={}", utf8_percent_encode(uri.path(), RETURN_TO)))
+        }
         Err(e) => error_page(e),
     }
 }
 
 /// Where a request's links point: this server, the origin files are opened from, and the
-/// browser's session (id and credential), whose files are opened through a grant.
+/// browser's session (id and credential), whose files are opened through a grant, and who
+/// asks.
 struct Place<'a> {
     base: &'a str,
     files: &'a str,
     session: Option<&'a (String, Credential)>,
+    who: &'a Who,
 }
 
 impl Place<'_> {
     /// The links of job `job`'s archive. A signed-in browser opens files through a grant,
-    /// in URLs that a sandboxed report (which sends no cookie) reads its neighbours with.
+    /// in URLs that a sandboxed report (which sends no cookie) reads its neighbours with;
+    /// a grant means "checked": it is given only once the session may read that job's
+    /// archive (else that refusal, and no grant).
     async fn links<B: Backend>(&self, backend: &B, project: &str, job: i64) -> ApiResult<Links> {
         let grant = match self.session {
-            Some((id, credential)) => Some(backend.grant(id, credential, project, job).await?),
+            Some((id, credential)) => {
+                backend.readable(self.who, project, job).await?;
+                Some(backend.grant(id, credential, project, job).await?)
+            }
             None => None,
         };
         Ok(Links::new(self.base, self.files, project, job, grant.as_deref()))
@@ -716,20 +740,40 @@ fn binary(bytes: &[u8]) -> bool {
 }
 
 /// Where to go after signing in: a path of this server, else the root of nothing (`/`).
+/// A path is `/` alone, or one `/` followed by a character that is neither `/` nor `\`,
+/// without control characters or whitespace, as it is given and as every decoding of it
+/// reads (a browser reads `/\t/host` or `/%2F/host` as another host's URL).
 fn return_to(given: Option<&str>) -> String {
-    match given {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
-        _ => "/".to_owned(),
+    let local = |path: &str| {
+        let bytes = path.as_bytes();
+        bytes.first() == Some(&b'/')
+            && !matches!(bytes.get(1), Some(b'/' | b'\\'))
+            && !path.chars().any(|c| c.is_control() || c.is_whitespace())
+    };
+    let Some(given) = given else { return "/".to_owned() };
+    let mut form = std::borrow::Cow::Borrowed(given);
+    loop {
+        if !local(&form) {
+            return "/".to_owned();
+        }
+        let Ok(decoded) = percent_decode_str(&form).decode_utf8() else { return "/".to_owned() };
+        if decoded == form {
+            return given.to_owned();
+        }
+        form = std::borrow::Cow::Owned(decoded.into_owned());
     }
+}
+
+/// Whether a form was posted from another site's page (its `Origin` is not this server's).
+fn foreign(headers: &HeaderMap, base: &str) -> bool {
+    headers.get(header::ORIGIN).is_some_and(|origin| origin.to_str().map_or(true, |origin| origin != base))
 }
 
 /// `POST /users/sign_in`: a token that works opens a session and goes back where the
 /// visitor was going; one that does not shows the form again (`401`).
 async fn sign_in<B: Backend>(backend: &B, headers: &HeaderMap, base: &str, body: &[u8]) -> Response {
     // A form posted from another site's page is not a sign-in (login CSRF).
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && origin != base
-    {
+    if foreign(headers, base) {
         return error_page(ApiError::Forbidden(None));
     }
     let form = Query::parse(std::str::from_utf8(body).ok());
@@ -745,26 +789,32 @@ async fn sign_in<B: Backend>(backend: &B, headers: &HeaderMap, base: &str, body:
         Ok(id) => id,
         Err(e) => return error_page(e),
     };
-    let secure = if base.starts_with("https://") { "; Secure" } else { "" };
-    let cookie = format!(
-        "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        sessions::COOKIE,
-        sessions::SESSION_TTL.as_secs()
-    );
+    let cookie = session_cookie(base, &id, sessions::SESSION_TTL.as_secs());
     let mut response = redirect(StatusCode::SEE_OTHER, &target, Some(&cookie));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
-/// `POST /users/sign_out`: the session ends and its cookie is cleared.
-async fn sign_out<B: Backend>(backend: &B, headers: &HeaderMap) -> Response {
-    if let Some(id) = sessions::cookie(headers)
+/// The `Set-Cookie` of session `id` (empty: cleared) for `max_age` seconds, on a server
+/// whose base URL is `base`: over `https` a `__Host-` cookie, `Secure`.
+fn session_cookie(base: &str, id: &str, max_age: u64) -> String {
+    let secure = if base.starts_with("https://") { "; Secure" } else { "" };
+    let name = sessions::cookie_name(base);
+    format!("{name}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+}
+
+/// `POST /users/sign_out`: the session ends and its cookie is cleared. A form posted from
+/// another site's page signs nobody out.
+async fn sign_out<B: Backend>(backend: &B, headers: &HeaderMap, base: &str) -> Response {
+    if foreign(headers, base) {
+        return error_page(ApiError::Forbidden(None));
+    }
+    if let Some(id) = sessions::cookie(headers, base)
         && let Err(e) = backend.close_session(&id).await
     {
         return error_page(e);
     }
-    let clear = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", sessions::COOKIE);
-    redirect(StatusCode::SEE_OTHER, "/users/sign_in", Some(&clear))
+    redirect(StatusCode::SEE_OTHER, "/users/sign_in", Some(&session_cookie(base, "", 0)))
 }
 
 /// A file from an archive as it is opened: inline when a browser can show it (unless a
@@ -839,6 +889,42 @@ mod tests {
         assert_eq!(made.get(), 6, "b was not: made again");
         assert!(trees.of("x", || Err(ApiError::NotFound("Not found"))).is_err(), "a failure is not kept");
         assert!(trees.of("x", || Ok(Listed::default())).is_ok());
+    }
+
+    #[test]
+    fn the_return_address_is_a_local_path_by_a_strict_grammar() {
+        let table = [
+            ("/", "/"),
+            ("/g/p/-/jobs", "/g/p/-/jobs"),
+            ("/a%41b?x=1#y", "/a%41b?x=1#y"),
+            ("/a%20b", "/"),
+            ("/%41", "/%41"),
+            ("//evil.example/x", "/"),
+            ("/\\evil.example", "/"),
+            ("/\t/evil.example/phish", "/"),
+            ("/\n/evil.example", "/"),
+            ("/ /evil.example", "/"),
+            ("/%09/evil.example", "/"),
+            ("/%2F/evil.example", "/"),
+            ("/%2f%2fevil.example", "/"),
+            ("/%5C/evil.example", "/"),
+            ("/%252F/evil.example", "/"),
+            ("/%25252F/evil.example", "/"),
+            ("/a\u{3000}b", "/"),
+            ("/a%E3%80%80b", "/"),
+            ("/a%C2%85b", "/"),
+            ("/%FF", "/"),
+            ("/a\u{7f}", "/"),
+            ("", "/"),
+            ("evil.example", "/"),
+            ("https://evil.example/", "/"),
+            ("%2Fevil", "/"),
+            ("%2F%2Fevil.example", "/"),
+        ];
+        for (given, expected) in table {
+            assert_eq!(return_to(Some(given)), expected, "{given:?}");
+        }
+        assert_eq!(return_to(None), "/");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{Directory, JobList, Links};
 use crate::error::ApiError;
@@ -17,23 +17,14 @@ use crate::time::Timestamp;
 pub(super) const FILE_CSP: &str =
     "sandbox allow-scripts allow-forms allow-popups allow-downloads; frame-ancestors 'none'";
 
-/// What a path segment keeps unescaped in a link.
-const SEGMENT: &AsciiSet =
-    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?').add(b'`').add(b'\'');
+/// What a path segment keeps unescaped in a link: RFC 3986's unreserved characters
+/// only (every other byte, `&`, `#`, `?`, `%`, `;`, `\\`, quotes, spaces, `/` and every
+/// byte of a non-ASCII character, is percent-encoded).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// What a path keeps unescaped as the `return_to` parameter (its slashes).
-pub(super) const RETURN_TO: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'&')
-    .add(b'+')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'\'');
+/// What a path keeps unescaped as the `return_to` parameter: the unreserved characters
+/// and its slashes.
+pub(super) const RETURN_TO: &AsciiSet = &SEGMENT.remove(b'/');
 
 const STYLE: &str = "body{font:14px/1.5 system-ui,sans-serif;margin:2em;color:#222}\
 a{color:#1f5fbf;text-decoration:none}a:hover{text-decoration:underline}\
@@ -59,7 +50,8 @@ pub(super) fn escape(text: &str) -> String {
     out
 }
 
-/// A path for a link: each `/`-separated segment percent-encoded.
+/// A path for a link: each `/`-separated segment percent-encoded ([`SEGMENT`]), so that
+/// the URL names exactly that path (HTML-escape it too when it goes into a page).
 pub(super) fn link_path(path: &str) -> String {
     path.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
 }
@@ -164,7 +156,7 @@ pub(super) fn sign_in_page(return_to: &str, problem: Option<&str>, status: Statu
 /// Breadcrumbs of `path` (a folder ending in `/`, or a file) below the archive's root: each
 /// folder a link to its page, a file's own name plain.
 fn crumbs(out: &mut String, links: &Links, path: &str) {
-    let _ = write!(out, "<nav class=\"crumbs\"><a href=\"{}/browse\">artifacts</a>", links.pages);
+    let _ = write!(out, "<nav class=\"crumbs\"><a href=\"{}/browse\">artifacts</a>", escape(&links.pages));
     let mut walked = String::new();
     let mut segments = path.split('/').filter(|s| !s.is_empty()).peekable();
     while let Some(segment) = segments.next() {
@@ -175,9 +167,8 @@ fn crumbs(out: &mut String, links: &Links, path: &str) {
         }
         let _ = write!(
             out,
-            " / <a href=\"{}/browse/{}\"><bdi>{}</bdi></a>",
-            links.pages,
-            link_path(&walked),
+            " / <a href=\"{}\"><bdi>{}</bdi></a>",
+            escape(&format!("{}/browse/{}", links.pages, link_path(&walked))),
             escape(segment)
         );
         walked.push('/');
@@ -192,7 +183,7 @@ pub(super) fn listing(directory: &Directory, links: &Links, account: &str) -> St
     let _ = write!(out, "{}{account}", head(&title));
     crumbs(&mut out, links, &directory.dir);
     let size = directory.archive_size.map(|s| format!(" ({})", human(s))).unwrap_or_default();
-    let _ = write!(out, "<p><a href=\"{}\" download>Download artifacts archive</a>{size}</p>", links.archive);
+    let _ = write!(out, "<p><a href=\"{}\" download>Download artifacts archive</a>{size}</p>", escape(&links.archive));
     out.push_str("<table><thead><tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr></thead><tbody>");
     if !directory.dir.is_empty() {
         let parent = directory.dir.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p).unwrap_or("");
@@ -201,7 +192,7 @@ pub(super) fn listing(directory: &Directory, links: &Links, account: &str) -> St
         } else {
             format!("{}/browse/{}", links.pages, link_path(parent))
         };
-        let _ = write!(out, "<tr><td><a href=\"{href}\">..</a></td><td></td><td></td></tr>");
+        let _ = write!(out, "<tr><td><a href=\"{}\">..</a></td><td></td><td></td></tr>", escape(&href));
     }
     for row in &directory.rows {
         let full = format!("{}{}", directory.dir, row.name);
@@ -215,7 +206,8 @@ pub(super) fn listing(directory: &Directory, links: &Links, account: &str) -> St
         let time = row.modified.map(|s| minutes(Timestamp(s.saturating_mul(1000)))).unwrap_or_default();
         let _ = write!(
             out,
-            "<tr class=\"{class}\"><td><a href=\"{href}\"><bdi>{shown}</bdi></a></td><td>{size}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td><a href=\"{}\"><bdi>{shown}</bdi></a></td><td>{size}</td><td>{}</td></tr>",
+            escape(&href),
             escape(&time)
         );
     }
@@ -235,6 +227,7 @@ fn pager(out: &mut String, here: &str, page: u64, pages: u64) {
     if pages <= 1 {
         return;
     }
+    let here = escape(here);
     let _ = write!(out, "<nav class=\"pages\">Page {page} of {pages}");
     if page > 1 {
         let _ = write!(out, " · <a rel=\"prev\" href=\"{here}?page={}\">Previous</a>", page - 1);
@@ -248,7 +241,8 @@ fn pager(out: &mut String, here: &str, page: u64, pages: u64) {
 /// The page of a job list: status, name, stage, ref, pipeline, when it finished, and a
 /// link to browse its artifacts when it has some.
 pub(super) fn jobs(list: &JobList, base: &str, pipeline: Option<i64>, page: u64, account: &str) -> String {
-    let project_link = format!("{base}/{}", link_path(&list.project));
+    let project_url = format!("{base}/{}", link_path(&list.project));
+    let project_link = escape(&project_url);
     let title = match pipeline {
         Some(id) => format!("Pipeline #{id} · {}", list.project),
         None => format!("Jobs · {}", list.project),
@@ -285,8 +279,8 @@ pub(super) fn jobs(list: &JobList, base: &str, pipeline: Option<i64>, page: u64,
     }
     out.push_str("</tbody></table>");
     let here = match pipeline {
-        Some(id) => format!("{project_link}/-/pipelines/{id}"),
-        None => format!("{project_link}/-/jobs"),
+        Some(id) => format!("{project_url}/-/pipelines/{id}"),
+        None => format!("{project_url}/-/jobs"),
     };
     pager(&mut out, &here, page, list.pages);
     out.push_str("</body></html>");
@@ -310,7 +304,7 @@ pub(super) fn file(links: &Links, path: &str, shown: Shown<'_>, account: &str) -
     let mut out = String::new();
     let _ = write!(out, "{}{account}", head(&format!("{name} · job {} · {}", links.job, links.project)));
     crumbs(&mut out, links, path);
-    let open = links.open(path);
+    let open = escape(&links.open(path));
     let _ = write!(out, "<p><a href=\"{open}\">Open raw</a> · <a href=\"{open}?download\">Download</a>");
     match shown {
         Shown::Text { text, total } => {
@@ -351,6 +345,9 @@ mod tests {
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
         assert_eq!(link_path("a b/c#d?e"), "a%20b/c%23d%3Fe");
+        assert_eq!(link_path("a&amp;b.txt"), "a%26amp%3Bb.txt");
+        assert_eq!(link_path("%41/x\\y/'\"<>`"), "%2541/x%5Cy/%27%22%3C%3E%60");
+        assert_eq!(link_path("\u{200f}é/-._~"), "%E2%80%8F%C3%A9/-._~");
         assert_eq!(human(900), "900 B");
         assert_eq!(human(2560), "2.5 KiB");
     }
