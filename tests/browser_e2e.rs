@@ -119,3 +119,39 @@ fn a_coverage_report_opens_in_one_click_and_its_script_cannot_reach_the_server()
     browse(&server, &origin, &dir.path().join("shots-origin").display().to_string());
     assert!(server.stop());
 }
+
+#[test]
+fn serve_refuses_an_artifacts_origin_on_its_own_site_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data"];
+        let data = dir.path().join("data");
+        args.push(data.to_str().unwrap());
+        args.extend_from_slice(extra);
+        Command::new(artifact_bin()).args(&args).stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    for (base, origin) in [
+        ("https://gitlab.example.com", "https://files.example.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8081"),
+    ] {
+        let out = serve(&["--base-url", base, "--artifacts-origin", origin]);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{base} {origin}: {said}");
+        assert_eq!(said.trim_end().lines().count(), 1, "one line: {said}");
+        assert!(said.contains("same site") && said.contains("--allow-same-site-artifacts-origin"), "{said}");
+        assert!(!dir.path().join("data").exists(), "refused before anything was made");
+    }
+    // Without --base-url the listen address is the server's site: 127.0.0.1 beside it.
+    let out = serve(&["--artifacts-origin", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // Told so, or on another site, it starts (and is stopped here).
+    let (base, same, other) =
+        ("https://gitlab.example.com", "https://files.example.com", "https://example-artifacts.com");
+    for extra in [
+        &["--base-url", base, "--artifacts-origin", same, "--allow-same-site-artifacts-origin"][..],
+        &["--base-url", base, "--artifacts-origin", other],
+    ] {
+        let mut server = ServerProcess::start(&dir.path().join("data"), extra);
+        assert!(server.stop());
+    }
+}

@@ -46,6 +46,11 @@ pub(crate) struct ServeArgs {
     /// which the browsing pages open files, outside the CSP sandbox they get otherwise.
     #[arg(long, value_name = "URL")]
     artifacts_origin: Option<String>,
+    /// Start even though --artifacts-origin is the same site (registrable domain) as the
+    /// server (--base-url, else the --listen address), where browsers send the server's
+    /// SameSite cookies along with a report's requests.
+    #[arg(long, requires = "artifacts_origin")]
+    allow_same_site_artifacts_origin: bool,
     /// With --blobs: stream archive downloads through this server instead of answering
     /// `302` to a presigned URL of the bucket.
     #[arg(long, conflicts_with = "upstream")]
@@ -365,6 +370,11 @@ pub(crate) fn import(args: ImportArgs) -> Result<(), CliError> {
 
 pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    // An artifacts origin on the server's own site would be sent its session cookie.
+    let site_base = args.base_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    let origin = args.artifacts_origin.as_deref();
+    artifact_server::check_artifacts_origin(&site_base, origin, args.allow_same_site_artifacts_origin)
+        .map_err(|e| server_error(&"--artifacts-origin", e))?;
     // A proxy keeps no data: only its caches.
     let data = match &args.upstream {
         Some(upstream) => Err(upstream.clone()),

@@ -36,6 +36,7 @@ mod routes;
 mod s3;
 mod serve;
 mod sessions;
+mod site;
 mod state;
 mod store;
 mod time;
@@ -54,6 +55,7 @@ pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};
 pub use crate::s3::S3Blobs;
 pub use crate::serve::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve, serve_with};
+pub use crate::site::check_artifacts_origin;
 pub use crate::state::{AppConfig, AppState};
 pub use crate::store::{
     BrowserSession, ChangeHook, JobQuery, Listing, NewPipeline, PageGrant, PostgresStore, ProjectRef, SqliteStore,
