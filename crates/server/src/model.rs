@@ -102,9 +102,9 @@ pub enum Role {
     Guest,
     /// Reporter (20): reads jobs of private projects.
     Reporter,
-    /// Developer (30): cancels, retries, erases, plays, keeps.
+    /// Developer (30): cancels, retries, plays, keeps; erases the jobs they started.
     Developer,
-    /// Maintainer (40): deletes artifacts.
+    /// Maintainer (40): erases any job, deletes artifacts.
     Maintainer,
     /// Owner (50).
     Owner,
@@ -338,7 +338,8 @@ pub struct Job {
     pub coverage: Option<f64>,
     /// Why it failed (only meaningful when failed).
     pub failure_reason: Option<String>,
-    /// The user it runs as.
+    /// The user who started it (GitLab's `user`): it runs as them, and of the developers
+    /// only they may erase it.
     pub user_id: Option<i64>,
     /// Created.
     pub created_at: Timestamp,

@@ -151,12 +151,24 @@ pub(crate) async fn retry(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) 
     act(ctx, id, job_id, Need::Develop, StatusCode::CREATED, retry_job).await
 }
 
+/// GitLab's `erase_build`: maintainers, owners and administrators erase any job; a developer
+/// only a job they started (`owner_of_job`: the job's user is the caller; a job without a
+/// user is nobody's). GitLab also asks for an unprotected ref there; this server has no
+/// protected refs, so every ref is one.
+fn may_erase(access: &Access, job: &Job) -> bool {
+    access.require(Need::Maintain).is_ok() || job.user_id.is_some_and(|user| caller_id(access) == Some(user))
+}
+
 /// 12: `POST /projects/:id/jobs/:job_id/erase`: a finished job with artifacts or a log
-/// loses both.
+/// loses both. Who may erase it (`403 Forbidden`) is asked before whether it can be
+/// (`403 Job is not erasable!`), as GitLab does, and of the very version the erase writes.
 pub(crate) async fn erase(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
     act(ctx, id, job_id, Need::Develop, StatusCode::CREATED, |ctx, access, job_id| {
         let by = caller_id(access);
         apply(ctx, access, job_id, |job| {
+            if !may_erase(access, job) {
+                return Err(ApiError::Forbidden(None));
+            }
             let has_something = job.archive.is_some() || job.trace.is_some();
             if !job.status.is_finished() || !has_something {
                 return Err(ApiError::Forbidden(Some("Job is not erasable!")));

@@ -1,6 +1,6 @@
 //! Cancel, retry, erase, keep, delete and play, with GitLab's state rules.
 
-use artifact_server::{ImportJob, Status, When};
+use artifact_server::{ImportJob, Scope, Status, When};
 use axum::http::Method;
 
 use crate::support::{World, fixture, private};
@@ -93,6 +93,105 @@ async fn erase_removes_artifacts_and_log_of_finished_jobs() {
         w.import(ImportJob { status: Status::Running, artifacts: Some(fixture("infozip-basic.zip")), ..w.job("r") });
     let r = w.post(&private(&format!("/jobs/{}/erase", id(&running))), "developer").await;
     r.expect(403, r#"{"message":"403 Forbidden - Job is not erasable!"}"#);
+}
+
+/// A finished job with an archive and a log, started by `user` (`None`: by nobody); its id.
+fn erasable_job_of(w: &World, user: Option<&str>) -> i64 {
+    let job = ImportJob {
+        status: Status::Success,
+        artifacts: Some(fixture("infozip-basic.zip")),
+        user: user.map(str::to_owned),
+        ..w.job("build")
+    };
+    id(&w.import(job))
+}
+
+fn user_id(w: &World, name: &str) -> i64 {
+    w.store.user_by_username(name).unwrap().unwrap().id
+}
+
+#[tokio::test]
+async fn a_developer_erases_only_the_jobs_they_started() {
+    // GitLab's `erase_build` (spec/requests/api/ci/jobs_spec.rb, "when a developer erases a
+    // build"): created by the developer, 201; by another user, 403.
+    let w = World::new();
+    for owner in [Some("maintainer"), Some("owner"), Some("reporter"), Some("outsider"), None] {
+        let job = erasable_job_of(&w, owner);
+        let r = w.post(&private(&format!("/jobs/{job}/erase")), "developer").await;
+        r.expect(403, r#"{"message":"403 Forbidden"}"#);
+        let kept = w.store.job(job).unwrap().unwrap();
+        assert!(kept.archive.is_some() && kept.erased_at.is_none(), "{owner:?}: the job keeps its artifacts");
+        assert_eq!(w.get(&private(&format!("/jobs/{job}/artifacts")), "reporter").await.status, 200, "{owner:?}");
+    }
+    let own = erasable_job_of(&w, Some("developer"));
+    let r = w.post(&private(&format!("/jobs/{own}/erase")), "developer").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(r.json()["erased_at"].is_string());
+    assert_eq!(w.store.job(own).unwrap().unwrap().erased_by, Some(user_id(&w, "developer")));
+    // Below developer, not even one's own job.
+    for role in ["reporter", "guest"] {
+        let job = erasable_job_of(&w, Some(role));
+        w.post(&private(&format!("/jobs/{job}/erase")), role).await.expect(403, r#"{"message":"403 Forbidden"}"#);
+    }
+}
+
+#[tokio::test]
+async fn maintainers_owners_and_administrators_erase_anyones_job() {
+    let w = World::new();
+    for (caller, owner) in [
+        ("maintainer", Some("developer")),
+        ("maintainer", None),
+        ("owner", Some("maintainer")),
+        ("owner", None),
+        // An administrator who is no member.
+        ("root", Some("developer")),
+    ] {
+        let job = erasable_job_of(&w, owner);
+        let r = w.post(&private(&format!("/jobs/{job}/erase")), caller).await;
+        assert_eq!(r.status, 201, "{caller} on {owner:?}'s job: {}", r.text());
+        let erased = w.store.job(job).unwrap().unwrap();
+        assert!(erased.archive.is_none() && erased.erased_at.is_some());
+        assert_eq!(erased.erased_by, Some(user_id(&w, caller)), "erased_by is the caller");
+        assert_eq!(erased.user_id, owner.map(|o| user_id(&w, o)), "the job's user stays");
+    }
+}
+
+#[tokio::test]
+async fn who_may_erase_is_answered_before_whether_the_job_can_be() {
+    // GitLab's order: `authorize!(:erase_build)` (403 Forbidden), then `erasable?`
+    // (403 Job is not erasable!).
+    let w = World::new();
+    let others_running = w.import(ImportJob {
+        status: Status::Running,
+        artifacts: Some(fixture("infozip-basic.zip")),
+        user: Some("maintainer".into()),
+        ..w.job("r")
+    });
+    let uri = private(&format!("/jobs/{}/erase", id(&others_running)));
+    w.post(&uri, "developer").await.expect(403, r#"{"message":"403 Forbidden"}"#);
+    w.post(&uri, "maintainer").await.expect(403, r#"{"message":"403 Forbidden - Job is not erasable!"}"#);
+    // The spec's "job is not erasable": a maintainer, a job of nobody's that is not finished.
+    let nobodys_pending = w.import(ImportJob { status: Status::Pending, user: None, ..w.job("p") });
+    let uri = private(&format!("/jobs/{}/erase", id(&nobodys_pending)));
+    w.post(&uri, "maintainer").await.expect(403, r#"{"message":"403 Forbidden - Job is not erasable!"}"#);
+    // One's own job that cannot be erased says why.
+    let own_pending = w.job_with("q", Status::Pending, When::OnSuccess);
+    let uri = private(&format!("/jobs/{}/erase", id(&own_pending)));
+    w.post(&uri, "developer").await.expect(403, r#"{"message":"403 Forbidden - Job is not erasable!"}"#);
+}
+
+#[tokio::test]
+async fn sudo_erases_as_the_user_it_names() {
+    let w = World::new();
+    let (sudo, _) = w.admin.add_token_with("root", &[Scope::Api, Scope::Sudo], None).unwrap();
+    let as_developer = [("PRIVATE-TOKEN", sudo.as_str()), ("Sudo", "developer")];
+    let others = erasable_job_of(&w, Some("maintainer"));
+    let r = w.send(Method::POST, &private(&format!("/jobs/{others}/erase")), None, &as_developer).await;
+    r.expect(403, r#"{"message":"403 Forbidden"}"#);
+    let own = erasable_job_of(&w, Some("developer"));
+    let r = w.send(Method::POST, &private(&format!("/jobs/{own}/erase")), None, &as_developer).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(w.store.job(own).unwrap().unwrap().erased_by, Some(user_id(&w, "developer")));
 }
 
 #[tokio::test]
