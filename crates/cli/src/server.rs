@@ -66,6 +66,15 @@ pub(crate) struct ServeArgs {
     /// With --upstream: keep central-directory indexes in DIR too (they survive restarts).
     #[arg(long, value_name = "DIR", requires = "upstream")]
     cache: Option<PathBuf>,
+    /// With --upstream and --cache: bytes of index files kept in DIR at most; past it the
+    /// least recently used are removed.
+    #[arg(long, value_name = "N", default_value_t = artifact_core::http::DEFAULT_DISK_CACHE_BYTES, requires = "cache")]
+    cache_disk_bytes: u64,
+    /// With --upstream: an origin (e.g. `https://bucket.s3.example.com`) the upstream's
+    /// archive redirects may lead to; repeatable. Without it, any origin but link-local and
+    /// cloud metadata addresses, which are refused either way.
+    #[arg(long, value_name = "URL", requires = "upstream")]
+    object_storage_origin: Vec<String>,
     /// With --upstream: serve Prometheus metrics at http://ADDR/metrics (off by default).
     #[arg(long, value_name = "ADDR", requires = "upstream")]
     metrics_listen: Option<SocketAddr>,
@@ -400,6 +409,8 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.base_url = args.base_url.clone();
                 config.auth_ttl = std::time::Duration::from_secs(args.auth_ttl);
                 config.cache_dir = args.cache.clone();
+                config.cache_disk_bytes = args.cache_disk_bytes;
+                config.object_storage_origins = args.object_storage_origin.clone();
                 config.cache_bytes = args.cache_bytes;
                 config.hot_bytes = args.entry_cache_bytes;
                 config.artifacts_origin = args.artifacts_origin.clone();

@@ -99,6 +99,9 @@ pub enum HttpProblem {
     /// The connection broke during the exchange (a reset, a body cut off).
     #[error("{0}")]
     Transport(String),
+    /// The destination is not one requests may go to (see `http::Destinations`).
+    #[error("refused destination: {0}")]
+    Refused(String),
 }
 
 /// Result alias for the engine.

@@ -36,6 +36,7 @@ pub mod metadata;
 mod path;
 mod ranges;
 mod reader;
+pub mod request;
 mod resolve;
 mod source;
 mod verify;

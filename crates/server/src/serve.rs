@@ -129,10 +129,15 @@ async fn connection(
     // Set at the first request, never cleared: whether hyper's own graceful shutdown is
     // needed (a response may be in progress, or still in its write buffer).
     let served = Arc::new(AtomicBool::new(false));
+    // The caller's address, for handlers that tell it on (the proxy's `X-Forwarded-For`).
+    let peer = stream.peer_addr().ok();
     let service = {
         let served = served.clone();
-        tower::service_fn(move |request: Request<Incoming>| {
+        tower::service_fn(move |mut request: Request<Incoming>| {
             served.store(true, Ordering::Release);
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            }
             router.clone().oneshot(request)
         })
     };

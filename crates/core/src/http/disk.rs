@@ -1,14 +1,26 @@
-//! Indexes on disk, so that another process (a second `artifact cat`) skips straight to the
-//! entry. One file per archive, keyed by the URL asked for without its credentials and
-//! signatures (`private_token`, `job_token`, presigned `X-Amz-*` and the like change or must
-//! not be written down) but with every other parameter (`?job=NAME` picks the archive). The
-//! stored validator is checked by the server on the next request, so a stale file costs a
-//! retry, never wrong bytes. A final URL is stored only when it is another origin (a
-//! presigned object-storage URL); tokens in the asked URL are never written.
+//! Indexes on disk, so that another process (a second `artifact cat`, a restarted proxy)
+//! skips straight to the entry. One file per archive, named by a hash of its key and
+//! holding the key, so that a collision is a miss.
+//!
+//! The key is either given (a proxy's: the archive's identity, upstream origin, project
+//! and job, built from typed parts, no credential in it), and then no URL is written at
+//! all: the URL to read is the caller's each time; or it is the URL asked for without its
+//! credentials and signatures (`private_token`, `job_token`, presigned `X-Amz-*` and the
+//! like change or must not be written down) but with every other parameter (`?job=NAME`
+//! picks the archive), and a final URL is stored when it is another origin (a presigned
+//! object-storage URL, for the command line's next run). The stored validator is checked by
+//! the server on the next request, so a stale file costs a retry, never wrong bytes.
+//!
+//! The directory is bounded ([`RemoteArchives::with_disk_cache_bytes`]): files are counted
+//! when the cache starts and as they are written, and the least recently used go first.
+//!
+//! [`RemoteArchives::with_disk_cache_bytes`]: super::RemoteArchives::with_disk_cache_bytes
 
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 
@@ -18,16 +30,97 @@ use crate::zip::eocd::CentralDirectoryLocation;
 
 const MAGIC: &[u8; 8] = b"ARTIDX1\n";
 
+/// The default bound of a disk cache: 1 GiB.
+pub const DEFAULT_DISK_CACHE_BYTES: u64 = 1 << 30;
+
 #[derive(Debug)]
 pub(crate) struct DiskCache {
     dir: PathBuf,
+    max_bytes: u64,
+    ledger: Mutex<Ledger>,
+}
+
+/// What a disk cache holds and has done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskCacheStats {
+    /// Index files in the directory.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The bound.
+    pub max_bytes: u64,
+    /// Files removed to keep under the bound, since the cache started.
+    pub evictions: u64,
+}
+
+/// The files of the directory by name: their sizes and when they were last used, in a
+/// map and in an order of use, so that using one and evicting the oldest are each one
+/// step, never a pass over the directory.
+#[derive(Debug, Default)]
+struct Ledger {
+    files: HashMap<String, (u64, u64)>,
+    by_use: BTreeMap<u64, String>,
+    bytes: u64,
+    clock: u64,
+    evictions: u64,
+}
+
+impl Ledger {
+    fn touch(&mut self, name: &str, size: Option<u64>) {
+        self.clock += 1;
+        let clock = self.clock;
+        match self.files.get_mut(name) {
+            Some((held, used)) => {
+                self.by_use.remove(used);
+                if let Some(size) = size {
+                    self.bytes = self.bytes - *held + size;
+                    *held = size;
+                }
+                *used = clock;
+            }
+            None => {
+                let Some(size) = size else { return };
+                self.files.insert(name.to_owned(), (size, clock));
+                self.bytes += size;
+            }
+        }
+        self.by_use.insert(clock, name.to_owned());
+    }
+
+    fn forget(&mut self, name: &str) {
+        if let Some((size, used)) = self.files.remove(name) {
+            self.by_use.remove(&used);
+            self.bytes -= size;
+        }
+    }
+
+    /// The least recently used file, forgotten.
+    fn oldest(&mut self) -> Option<String> {
+        let (_, name) = self.by_use.pop_first()?;
+        if let Some((size, _)) = self.files.remove(&name) {
+            self.bytes -= size;
+        }
+        Some(name)
+    }
 }
 
 /// Query parameters that carry credentials or per-request signatures.
 fn volatile(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["private_token", "job_token", "access_token", "signature", "expires", "awsaccesskeyid", "policy", "key-pair-id"]
-        .contains(&name.as_str())
+    [
+        "private_token",
+        "job_token",
+        "access_token",
+        "bearer_token",
+        "token",
+        "signature",
+        "sig",
+        "expires",
+        "awsaccesskeyid",
+        "policy",
+        "key-pair-id",
+    ]
+    .contains(&name.as_str())
         || name.starts_with("x-amz-")
         || name.starts_with("x-goog-")
 }
@@ -48,32 +141,142 @@ pub(crate) fn key(url: &str) -> String {
     parsed.to_string()
 }
 
+/// What a disk cache file is found by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DiskKey<'a> {
+    /// The URL asked for (see [`key`]).
+    Url(&'a str),
+    /// A key given by the caller, with the URL to read now.
+    Given { key: &'a str, url: &'a str },
+}
+
+impl DiskKey<'_> {
+    fn text(&self) -> String {
+        match self {
+            DiskKey::Url(url) => key(url),
+            DiskKey::Given { key, .. } => format!("key:{key}"),
+        }
+    }
+
+    /// The URL to read now.
+    pub(crate) fn url(&self) -> &str {
+        match self {
+            DiskKey::Url(url) | DiskKey::Given { url, .. } => url,
+        }
+    }
+
+    /// The same, owning its strings (to move to another thread).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn owned(&self) -> OwnedKey {
+        match *self {
+            DiskKey::Url(url) => OwnedKey::Url(url.to_owned()),
+            DiskKey::Given { key, url } => OwnedKey::Given { key: key.to_owned(), url: url.to_owned() },
+        }
+    }
+}
+
+/// A [`DiskKey`] owning its strings.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Clone)]
+pub(crate) enum OwnedKey {
+    Url(String),
+    Given { key: String, url: String },
+}
+
+#[cfg(feature = "tokio")]
+impl OwnedKey {
+    pub(crate) fn borrowed(&self) -> DiskKey<'_> {
+        match self {
+            OwnedKey::Url(url) => DiskKey::Url(url),
+            OwnedKey::Given { key, url } => DiskKey::Given { key, url },
+        }
+    }
+}
+
 impl DiskCache {
-    pub(crate) fn new(dir: PathBuf) -> DiskCache {
-        DiskCache { dir }
+    /// The cache in `dir`, bounded to `max_bytes`: the files there are counted (and
+    /// leftovers of interrupted writes removed) first.
+    pub(crate) fn new(dir: PathBuf, max_bytes: u64) -> DiskCache {
+        let cache = DiskCache { dir, max_bytes, ledger: Mutex::default() };
+        let mut found: Vec<(std::time::SystemTime, String, u64)> = Vec::new();
+        for entry in std::fs::read_dir(&cache.dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = entry.metadata() else { continue };
+            if name.contains(".tmp") && meta.is_file() {
+                let _ = std::fs::remove_file(entry.path());
+            } else if name.ends_with(".idx") && meta.is_file() {
+                found.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), name, meta.len()));
+            }
+        }
+        found.sort();
+        {
+            let mut ledger = cache.lock();
+            for (_, name, size) in found {
+                ledger.touch(&name, Some(size));
+            }
+        }
+        cache.evict();
+        cache
     }
 
-    fn path(&self, url: &str) -> PathBuf {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the cache holds and has done.
+    pub(crate) fn stats(&self) -> DiskCacheStats {
+        let ledger = self.lock();
+        DiskCacheStats {
+            files: ledger.files.len() as u64,
+            bytes: ledger.bytes,
+            max_bytes: self.max_bytes,
+            evictions: ledger.evictions,
+        }
+    }
+
+    /// Removes the least recently used files until the rest fit the bound.
+    fn evict(&self) {
+        loop {
+            let name = {
+                let mut ledger = self.lock();
+                if ledger.bytes <= self.max_bytes {
+                    return;
+                }
+                ledger.evictions += 1;
+                ledger.oldest()
+            };
+            match name {
+                Some(name) => {
+                    let _ = std::fs::remove_file(self.dir.join(name));
+                }
+                None => return,
+            }
+        }
+    }
+
+    fn name(&self, key: &DiskKey<'_>) -> String {
         let mut h = std::hash::DefaultHasher::new();
-        key(url).hash(&mut h);
-        self.dir.join(format!("{:016x}.idx", h.finish()))
+        key.text().hash(&mut h);
+        format!("{:016x}.idx", h.finish())
     }
 
-    /// Whether an index file for `url` is there.
-    pub(crate) fn exists(&self, url: &str) -> bool {
-        self.path(url).is_file()
+    /// Whether an index file for `key` is there.
+    pub(crate) fn exists(&self, key: &DiskKey<'_>) -> bool {
+        self.dir.join(self.name(key)).is_file()
     }
 
-    pub(crate) fn remove(&self, url: &str) {
-        let _ = std::fs::remove_file(self.path(url));
+    pub(crate) fn remove(&self, key: &DiskKey<'_>) {
+        let name = self.name(key);
+        self.lock().forget(&name);
+        let _ = std::fs::remove_file(self.dir.join(name));
     }
 
     /// Writes the index file; a failure only means no disk cache.
-    pub(crate) fn store(&self, url: &str, cd: &CentralDirectory, identity: &RemoteIdentity) {
-        let _ = self.try_store(url, cd, identity);
+    pub(crate) fn store(&self, key: &DiskKey<'_>, cd: &CentralDirectory, identity: &RemoteIdentity) {
+        let _ = self.try_store(key, cd, identity);
     }
 
-    fn try_store(&self, url: &str, cd: &CentralDirectory, identity: &RemoteIdentity) -> std::io::Result<()> {
+    fn try_store(&self, key: &DiskKey<'_>, cd: &CentralDirectory, identity: &RemoteIdentity) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let loc = cd.location();
         let mut out = Vec::with_capacity(cd.as_bytes().len() + 256);
@@ -89,18 +292,23 @@ impl DiskCache {
             Validator::None => (0, ""),
         };
         out.push(kind);
-        // The final URL only when a redirect led to another origin; else the asked URL
-        // (with whatever credentials the caller gives next time) is used.
+        // A given key: no URL at all. Else the final URL only when a redirect led to
+        // another origin; else the asked URL (with whatever credentials the caller gives
+        // next time) is used.
         let other_origin = reqwest::Url::parse(&identity.url).ok().map(|u| u.origin())
-            != reqwest::Url::parse(url).ok().map(|u| u.origin());
-        let stored_url = if other_origin { identity.url.as_str() } else { "" };
-        let key = key(url);
-        for s in [text, stored_url, key.as_str()] {
+            != reqwest::Url::parse(key.url()).ok().map(|u| u.origin());
+        let stored_url = match key {
+            DiskKey::Url(_) if other_origin => identity.url.as_str(),
+            _ => "",
+        };
+        let text_key = key.text();
+        for s in [text, stored_url, text_key.as_str()] {
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
             out.extend_from_slice(s.as_bytes());
         }
         out.extend_from_slice(cd.as_bytes());
-        let path = self.path(url);
+        let name = self.name(key);
+        let path = self.dir.join(&name);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -109,12 +317,17 @@ impl DiskCache {
         let mut file = options.open(&tmp)?;
         file.write_all(&out)?;
         drop(file);
-        std::fs::rename(tmp, path)
+        std::fs::rename(tmp, path)?;
+        self.lock().touch(&name, Some(out.len() as u64));
+        self.evict();
+        Ok(())
     }
 
     /// The central directory and identity stored for `url`, if a well-formed file is there.
-    pub(crate) fn load(&self, url: &str) -> Option<(CentralDirectory, RemoteIdentity)> {
-        let bytes = Bytes::from(std::fs::read(self.path(url)).ok()?);
+    pub(crate) fn load(&self, key: &DiskKey<'_>) -> Option<(CentralDirectory, RemoteIdentity)> {
+        let name = self.name(key);
+        let bytes = Bytes::from(std::fs::read(self.dir.join(&name)).ok()?);
+        self.lock().touch(&name, None);
         let mut at = MAGIC.len();
         if bytes.get(..at)? != MAGIC {
             return None;
@@ -135,7 +348,7 @@ impl DiskCache {
             at += 4 + len;
             strings.push(s);
         }
-        if strings[2] != key(url) || (bytes.len() - at) as u64 != cd_size {
+        if strings[2] != key.text() || (bytes.len() - at) as u64 != cd_size {
             return None;
         }
         let text = strings[0].clone();
@@ -148,14 +361,14 @@ impl DiskCache {
         let location =
             CentralDirectoryLocation { offset, size: cd_size, entries, shift, zip64, declared_size: cd_size };
         let cd = CentralDirectory::from_parts(bytes.slice(at..), location, size).ok()?;
-        let url = if strings[1].is_empty() { url.to_owned() } else { strings[1].clone() };
+        let url = if strings[1].is_empty() { key.url().to_owned() } else { strings[1].clone() };
         Some((cd, RemoteIdentity { url, size, validator }))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::key;
+    use super::*;
 
     #[test]
     fn the_key_keeps_what_picks_the_archive_and_drops_credentials_and_signatures() {
@@ -164,5 +377,26 @@ mod tests {
         assert_eq!(key("https://h/a.zip?job=x&private_token=secret"), key("https://h/a.zip?job=x"));
         assert!(!key("https://h/a.zip?job_token=secret&job=x").contains("secret"));
         assert_eq!(key("https://h/a.zip#frag"), key("https://h/a.zip"));
+    }
+}
+
+#[cfg(test)]
+mod ledger_tests {
+    use super::Ledger;
+
+    #[test]
+    fn the_least_recently_used_goes_first_and_sizes_add_up() {
+        let mut ledger = Ledger::default();
+        ledger.touch("a", Some(10));
+        ledger.touch("b", Some(20));
+        ledger.touch("c", Some(30));
+        ledger.touch("a", None);
+        ledger.touch("b", Some(5));
+        assert_eq!(ledger.bytes, 45);
+        assert_eq!(ledger.oldest().as_deref(), Some("c"));
+        assert_eq!(ledger.oldest().as_deref(), Some("a"));
+        ledger.forget("b");
+        ledger.touch("nothing", None);
+        assert_eq!((ledger.bytes, ledger.oldest()), (0, None));
     }
 }

@@ -8,6 +8,7 @@
 
 mod body;
 mod content_range;
+mod destinations;
 mod disk;
 #[cfg(feature = "tokio")]
 mod nonblocking;
@@ -26,6 +27,8 @@ use crate::error::{Error, HttpProblem, Result, Unsupported};
 use crate::source::{FileSource, RangeReader, ReadCounter, ReadStats, Source, check_range};
 
 pub use body::RESUME_ATTEMPTS;
+pub use destinations::{Destinations, is_link_local};
+pub use disk::{DEFAULT_DISK_CACHE_BYTES, DiskCacheStats};
 #[cfg(feature = "tokio")]
 pub use nonblocking::{AsyncEntry, GzipEntry, OUT_CHUNK, READ_BUFFER, RemoteEntry};
 pub use redirect::{RedirectEnd, Redirects};
@@ -55,6 +58,8 @@ pub struct HttpOptions {
     /// The most one buffered read may hold (the central directory is the largest): 512 MiB.
     /// A server claiming more is refused rather than trusted with memory.
     pub max_buffered: u64,
+    /// Where requests may go, redirects included: anywhere by default.
+    pub destinations: Destinations,
 }
 
 impl Default for HttpOptions {
@@ -67,6 +72,7 @@ impl Default for HttpOptions {
             max_redirects: 10,
             spool_without_range: false,
             max_buffered: 512 << 20,
+            destinations: Destinations::default(),
         }
     }
 }
@@ -147,6 +153,9 @@ pub fn client(options: &HttpOptions) -> Result<Client> {
         .connect_timeout(options.connect_timeout)
         .timeout(options.stall_timeout) // per read in the blocking client: a stall timeout
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(destinations::Resolver {
+            refuse_link_local: options.destinations.refuse_link_local,
+        }))
         .build()
         .map_err(|e| transport("client", e))
 }
@@ -226,6 +235,7 @@ impl HttpSource {
         let suffix = format!("bytes=-{}", options.suffix_len.max(1));
         let mut chain = Redirects::new(&url, &options.headers, options.max_redirects);
         let response = loop {
+            options.destinations.check(&url)?;
             counter.record_request();
             let response = client
                 .get(url.clone())
@@ -324,6 +334,7 @@ impl HttpSource {
         counter: Arc<ReadCounter>,
     ) -> Result<HttpSource> {
         let (url, asked) = (parse_url(&identity.url)?, parse_url(asked)?);
+        options.destinations.check(&url)?;
         let inner = Inner {
             client,
             headers: headers_for(&url, &asked, &options.headers),

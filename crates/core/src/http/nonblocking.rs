@@ -33,6 +33,7 @@ use hyper_util::rt::TokioExecutor;
 use reqwest::Url;
 use reqwest::header::{self, HeaderMap};
 
+use super::destinations::Resolver;
 use super::{HttpOptions, RemoteIdentity, check_partial, http_error, shown};
 use crate::entry::Entry;
 use crate::error::{Error, HttpProblem, Result};
@@ -48,8 +49,9 @@ pub const OUT_CHUNK: usize = 64 * 1024;
 /// The async HTTP client the streams share: a pool of keep-alive connections.
 #[derive(Clone)]
 pub(crate) struct AsyncClient {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, Empty<Bytes>>,
     stall: Duration,
+    destinations: super::Destinations,
 }
 
 impl std::fmt::Debug for AsyncClient {
@@ -62,7 +64,8 @@ impl AsyncClient {
     /// A client with `options`' connect and stall timeouts (it follows no redirects: range
     /// reads go to the URL the first request's redirects ended at).
     pub(crate) fn new(options: &HttpOptions) -> Result<AsyncClient> {
-        let mut http = HttpConnector::new();
+        let resolver = Resolver { refuse_link_local: options.destinations.refuse_link_local };
+        let mut http = HttpConnector::new_with_resolver(resolver);
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(options.connect_timeout));
@@ -76,11 +79,12 @@ impl AsyncClient {
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).http1_max_buf_size(READ_BUFFER).build(https);
-        Ok(AsyncClient { client, stall: options.stall_timeout })
+        Ok(AsyncClient { client, stall: options.stall_timeout, destinations: options.destinations.clone() })
     }
 
     /// One checked range request for `start..end` of the located archive.
     async fn range(&self, at: &RemoteEntry, (start, end): (u64, u64), counter: &ReadCounter) -> Result<Incoming> {
+        self.destinations.check(&at.url)?;
         let mut request = hyper::Request::get(at.url.as_str());
         if let Some(headers) = request.headers_mut() {
             headers.extend(at.headers.clone());

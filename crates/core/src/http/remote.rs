@@ -6,6 +6,7 @@ use std::sync::Arc;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 
+use super::disk::{DiskCacheStats, DiskKey};
 use super::{HttpOptions, HttpSource, RemoteIdentity, client};
 use crate::archive::Archive;
 use crate::cache::IndexCache;
@@ -56,11 +57,29 @@ impl RemoteArchives {
     }
 
     /// Keeps indexes in `dir` too, so another process reads them (keyed by the URL with its
-    /// credentials and signatures dropped and its other parameters, such as `job=`, kept;
-    /// checked against the server's validator on use).
-    pub fn with_disk_cache(mut self, dir: impl Into<std::path::PathBuf>) -> RemoteArchives {
-        self.disk = Some(super::disk::DiskCache::new(dir.into()));
+    /// credentials and signatures dropped and its other parameters, such as `job=`, kept,
+    /// or by the key given to the `*_keyed` methods; checked against the server's validator
+    /// on use), at most [`DEFAULT_DISK_CACHE_BYTES`](super::DEFAULT_DISK_CACHE_BYTES) of
+    /// them.
+    pub fn with_disk_cache(self, dir: impl Into<std::path::PathBuf>) -> RemoteArchives {
+        self.with_disk_cache_bytes(dir, super::DEFAULT_DISK_CACHE_BYTES)
+    }
+
+    /// Like [`with_disk_cache`](Self::with_disk_cache), keeping at most `max_bytes` of
+    /// index files in `dir`: past it, the least recently used are removed.
+    pub fn with_disk_cache_bytes(mut self, dir: impl Into<std::path::PathBuf>, max_bytes: u64) -> RemoteArchives {
+        self.disk = Some(super::disk::DiskCache::new(dir.into(), max_bytes));
         self
+    }
+
+    /// Where this reader's requests may go (its options' [`Destinations`](super::Destinations)).
+    pub fn destinations(&self) -> &super::Destinations {
+        &self.options.destinations
+    }
+
+    /// What the disk cache holds and has removed, if there is one.
+    pub fn disk_stats(&self) -> Option<DiskCacheStats> {
+        self.disk.as_ref().map(|d| d.stats())
     }
 
     /// With a cache bounded to `bytes`.
@@ -82,13 +101,21 @@ impl RemoteArchives {
     /// The archive at `url`, with its index: no request when the index is cached, else the
     /// suffix request and at most one more for the rest of the central directory.
     pub fn open(&self, url: &str) -> Result<Archive<HttpSource>> {
-        self.open_as(url, &self.options)
+        self.open_as(DiskKey::Url(url), &self.options)
     }
 
-    fn open_as(&self, url: &str, options: &HttpOptions) -> Result<Archive<HttpSource>> {
-        let (index, identity) = self.cache.get_or_load(url, || self.load(url, options))?;
-        let source = HttpSource::known_counted(self.client.clone(), url, &identity, options, self.counter.clone())?;
+    fn open_as(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<Archive<HttpSource>> {
+        let (index, identity) = self.indexed(at, options)?;
+        let source =
+            HttpSource::known_counted(self.client.clone(), at.url(), &identity, options, self.counter.clone())?;
         Ok(Archive::with_index(source, index))
+    }
+
+    /// The index and identity of the archive `at`: cached, or loaded. With a given key,
+    /// the identity's URL is the one to read now.
+    fn indexed(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
+        let found = self.cache.get_or_load(&memory_key(at), || self.load(at, options))?;
+        Ok(reading_at(at, found))
     }
 
     /// Streams the entry at `path` of the archive at `url`: one request when the index is
@@ -96,7 +123,7 @@ impl RemoteArchives {
     /// cached URL no longer answers, or the cached index lacks the entry, starts over once
     /// with a fresh index.
     pub fn open_entry(&self, url: &str, path: &ArtifactPath) -> Result<EntryReader> {
-        self.open_entry_as(url, path, &self.options)
+        self.open_entry_as(DiskKey::Url(url), path, &self.options)
     }
 
     /// Like [`open_entry`](Self::open_entry), sending `headers` (one caller's credentials)
@@ -104,25 +131,33 @@ impl RemoteArchives {
     /// calls this only for a caller the archive's owner has already let read `url`.
     pub fn open_entry_with(&self, url: &str, path: &ArtifactPath, headers: &HeaderMap) -> Result<EntryReader> {
         let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
-        self.open_entry_as(url, path, &options)
+        self.open_entry_as(DiskKey::Url(url), path, &options)
     }
 
-    fn open_entry_as(&self, url: &str, path: &ArtifactPath, options: &HttpOptions) -> Result<EntryReader> {
-        let cached = self.cache.get(url).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(url));
-        match self.try_open_entry(url, path, options) {
+    fn open_entry_as(&self, at: DiskKey<'_>, path: &ArtifactPath, options: &HttpOptions) -> Result<EntryReader> {
+        let cached = self.is_cached(at);
+        match self.try_open_entry(at, path, options) {
             Err(e) if cached && retryable(&e) => {
-                self.cache.remove(url);
-                if let Some(disk) = &self.disk {
-                    disk.remove(url);
-                }
-                self.try_open_entry(url, path, options)
+                self.forget(at);
+                self.try_open_entry(at, path, options)
             }
             other => other,
         }
     }
 
-    fn try_open_entry(&self, url: &str, path: &ArtifactPath, options: &HttpOptions) -> Result<EntryReader> {
-        let archive = self.open_as(url, options)?;
+    fn is_cached(&self, at: DiskKey<'_>) -> bool {
+        self.cache.get(&memory_key(at)).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at))
+    }
+
+    fn forget(&self, at: DiskKey<'_>) {
+        self.cache.remove(&memory_key(at));
+        if let Some(disk) = &self.disk {
+            disk.remove(&at);
+        }
+    }
+
+    fn try_open_entry(&self, at: DiskKey<'_>, path: &ArtifactPath, options: &HttpOptions) -> Result<EntryReader> {
+        let archive = self.open_as(at, options)?;
         let entry = archive.find(path)?;
         archive.reader(&entry)
     }
@@ -133,9 +168,14 @@ impl RemoteArchives {
     /// the entry on async I/O.
     #[cfg(feature = "tokio")]
     pub fn locate_with(&self, url: &str, path: &ArtifactPath, headers: &HeaderMap) -> Result<super::RemoteEntry> {
+        self.locate_at(DiskKey::Url(url), path, headers)
+    }
+
+    #[cfg(feature = "tokio")]
+    fn locate_at(&self, at: DiskKey<'_>, path: &ArtifactPath, headers: &HeaderMap) -> Result<super::RemoteEntry> {
         let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
-        let (index, identity) = self.cache.get_or_load(url, || self.load(url, &options))?;
-        located(url, path, &options.headers, &index, identity)
+        let (index, identity) = self.indexed(at, &options)?;
+        located(at.url(), path, &options.headers, &index, identity)
     }
 
     /// The index of the archive at `url` (every entry of its central directory), sending
@@ -144,8 +184,16 @@ impl RemoteArchives {
     /// calls this only for a caller the archive's owner has already let read `url`.
     pub fn index_with(&self, url: &str, headers: &HeaderMap) -> Result<Arc<Index>> {
         let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
-        let (index, _) = self.cache.get_or_load(url, || self.load(url, &options))?;
-        Ok(index)
+        Ok(self.indexed(DiskKey::Url(url), &options)?.0)
+    }
+
+    /// Like [`index_with`](Self::index_with), with the index kept (in memory and on disk)
+    /// under `key` instead of the URL: the archive's identity as a proxy names it (its
+    /// upstream, project and job), never a caller's URL, query or credential. No URL is
+    /// written to disk then: `url` (a presigned URL, say) is read this time only.
+    pub fn index_keyed(&self, key: &str, url: &str, headers: &HeaderMap) -> Result<Arc<Index>> {
+        let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
+        Ok(self.indexed(DiskKey::Given { key, url }, &options)?.0)
     }
 
     /// Like [`open_entry_with`](Self::open_entry_with), on async I/O: the entry's range is
@@ -160,6 +208,29 @@ impl RemoteArchives {
         path: &ArtifactPath,
         headers: &HeaderMap,
     ) -> Result<super::AsyncEntry> {
+        self.open_entry_async_at(DiskKey::Url(url), path, headers).await
+    }
+
+    /// Like [`open_entry_async`](Self::open_entry_async), with the index kept under `key`
+    /// (see [`index_keyed`](Self::index_keyed)).
+    #[cfg(feature = "tokio")]
+    pub async fn open_entry_keyed_async(
+        self: &Arc<Self>,
+        key: &str,
+        url: &str,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Result<super::AsyncEntry> {
+        self.open_entry_async_at(DiskKey::Given { key, url }, path, headers).await
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn open_entry_async_at(
+        self: &Arc<Self>,
+        at: DiskKey<'_>,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Result<super::AsyncEntry> {
         let client = match self.async_client.get() {
             Some(client) => client.clone(),
             None => {
@@ -169,22 +240,19 @@ impl RemoteArchives {
         };
         let mut retried = false;
         loop {
-            let in_memory = self.cache.try_get(url);
-            let cached = in_memory.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(url));
+            let in_memory = self.cache.try_get(&memory_key(at)).map(|found| reading_at(at, found));
+            let cached = in_memory.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
             let located = match in_memory {
-                Some((index, identity)) => located(url, path, headers, &index, identity),
-                None => self.locate_on_blocking_pool(url, path, headers).await,
+                Some((index, identity)) => located(at.url(), path, headers, &index, identity),
+                None => self.locate_on_blocking_pool(at, path, headers).await,
             };
             let opened = match located {
-                Ok(at) => super::AsyncEntry::open(&client, &at, self.counter.clone()).await,
+                Ok(entry) => super::AsyncEntry::open(&client, &entry, self.counter.clone()).await,
                 Err(e) => Err(e),
             };
             match opened {
                 Err(e) if cached && !retried && retryable(&e) => {
-                    self.cache.remove(url);
-                    if let Some(disk) = &self.disk {
-                        disk.remove(url);
-                    }
+                    self.forget(at);
                     retried = true;
                 }
                 other => return other,
@@ -197,18 +265,22 @@ impl RemoteArchives {
     #[cfg(feature = "tokio")]
     async fn locate_on_blocking_pool(
         self: &Arc<Self>,
-        url: &str,
+        at: DiskKey<'_>,
         path: &ArtifactPath,
         headers: &HeaderMap,
     ) -> Result<super::RemoteEntry> {
         let cancelled = || Error::Io(std::io::Error::other("loading the index was cancelled"));
         let _turn = self.loads.acquire().await.map_err(|_| cancelled())?;
         // Loaded by another caller while this one waited?
-        if let Some((index, identity)) = self.cache.try_get(url) {
-            return located(url, path, headers, &index, identity);
+        if let Some(found) = self.cache.try_get(&memory_key(at)) {
+            let (index, identity) = reading_at(at, found);
+            return located(at.url(), path, headers, &index, identity);
         }
-        let (this, url, path, headers) = (self.clone(), url.to_owned(), path.clone(), headers.clone());
-        tokio::task::spawn_blocking(move || this.locate_with(&url, &path, &headers)).await.map_err(|_| cancelled())?
+        let owned = at.owned();
+        let (this, path, headers) = (self.clone(), path.clone(), headers.clone());
+        tokio::task::spawn_blocking(move || this.locate_at(owned.borrowed(), &path, &headers))
+            .await
+            .map_err(|_| cancelled())?
     }
 
     /// The validator of the archive at `url` as cached (after [`open_entry`](Self::open_entry)
@@ -217,22 +289,40 @@ impl RemoteArchives {
         self.cache.get(url).map(|(_, identity)| identity)
     }
 
-    fn load(&self, url: &str, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
+    fn load(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
         if let Some(disk) = &self.disk {
-            if let Some((cd, identity)) = disk.load(url) {
+            if let Some((cd, identity)) = disk.load(&at) {
                 if let Ok(index) = Index::build(cd) {
                     return Ok((Arc::new(index), identity));
                 }
             }
         }
-        let source = HttpSource::open_counted(self.client.clone(), url, options, self.counter.clone())?;
+        let source = HttpSource::open_counted(self.client.clone(), at.url(), options, self.counter.clone())?;
         // The suffix read's bytes serve the end records and, usually, the whole directory.
         let cd = CentralDirectory::from_tail(&source, source.tail().clone(), source.len())?;
         let identity = source.identity();
         if let Some(disk) = &self.disk {
-            disk.store(url, &cd, &identity);
+            disk.store(&at, &cd, &identity);
         }
         Ok((Arc::new(Index::build(cd)?), identity))
+    }
+}
+
+/// The in-memory cache's key of `at`: the URL as asked, or the given key (which cannot be
+/// mistaken for a URL).
+fn memory_key(at: DiskKey<'_>) -> String {
+    match at {
+        DiskKey::Url(url) => url.to_owned(),
+        DiskKey::Given { key, .. } => format!("key:{key}"),
+    }
+}
+
+/// A cached index and identity as read `at`: with a given key, from the URL given now
+/// (another caller's URL, a presigned one say, is not this caller's to read).
+fn reading_at(at: DiskKey<'_>, (index, identity): (Arc<Index>, RemoteIdentity)) -> (Arc<Index>, RemoteIdentity) {
+    match at {
+        DiskKey::Url(_) => (index, identity),
+        DiskKey::Given { url, .. } => (index, RemoteIdentity { url: url.to_owned(), ..identity }),
     }
 }
 

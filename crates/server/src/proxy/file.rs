@@ -3,16 +3,25 @@
 //! archive is (object storage behind a redirect, or the upstream itself), through a
 //! central-directory index cached across callers.
 //!
-//! Authorization: the archive is asked of the upstream with the caller's own request
-//! credentials and `Range: bytes=0-0`. A redirect or a `206` means "may read" and is
+//! Authorization: the request is parsed once into typed parts (project, job id or ref and
+//! job name, artifact path), and the archive's own download URL (endpoint 5 or 6) is built
+//! from them, below the upstream's prefix, each part one segment. It is asked with the
+//! caller's credentials (tokens from the query as headers; nothing else of the caller's
+//! query goes) and `Range: bytes=0-0`. A redirect or a `206` means "may read" and is
 //! remembered per (credential digest, project, job) for the TTL; any other answer is passed
 //! back as it is and not remembered, so a caller never gets a byte because another one
-//! filled a cache. An upstream that answers `200` to the range (it cannot serve ranges) gets
-//! the single-file request forwarded instead.
+//! filled a cache. A redirect's target is read without any credential, and only where the
+//! destination rules let archives be read (`--object-storage-origin`, and never a
+//! link-local or cloud metadata address). An upstream that answers `200` to the range (it
+//! cannot serve ranges) gets the single-file request forwarded instead.
 //!
-//! Reading: on async I/O (`RemoteArchives::open_entry_async`), so no thread waits on the
-//! upstream and a slow client holds back its upstream read by TCP flow control; a client
-//! that goes away drops its upstream connection.
+//! Caching: the index is kept by the archive's identity (the upstream, project and job,
+//! as built above), never by the URL a caller sent or a presigned URL; on disk no URL is
+//! written at all.
+//!
+//! Reading: on async I/O (`RemoteArchives::open_entry_keyed_async`), so no thread waits on
+//! the upstream and a slow client holds back its upstream read by TCP flow control; a
+//! client that goes away drops its upstream connection.
 //!
 //! Integrity: a `2xx` is verified bytes. Entries up to 64 KiB are read and checked before
 //! the headers go out (and ranges of them served from that); larger ones stream through the
@@ -31,7 +40,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use artifact_core::http::AsyncEntry;
-use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem, JobRef};
+use artifact_core::request::ArchiveRequest;
+use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem};
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -55,10 +65,14 @@ const MAX_GRANTS: usize = 16_384;
 /// caller's credentials are taken from each request again.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
-    /// The archive's URL: object storage, or the upstream's own download URL.
+    /// The archive's URL: where the upstream's archive download redirected (object
+    /// storage), or that download itself.
     pub(crate) url: String,
-    /// Whether the URL is on the upstream's origin, where the caller's credentials go (they
-    /// never go to another origin).
+    /// What the archive's index is cached under: its identity (the upstream, project and
+    /// job, built from typed parts), never a caller's URL, query or credential.
+    pub(crate) key: Arc<str>,
+    /// Whether the URL is the upstream's archive download itself, where the caller's
+    /// credentials go (they never follow a redirect).
     pub(crate) credentials: bool,
     /// The archive version a range read under this grant found there (see [`version_tag`]):
     /// until the grant expires, the proxy's memory of that version's small entries answers
@@ -126,20 +140,6 @@ pub(crate) fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMa
     out
 }
 
-/// The archive download URL (endpoint 5 or 6) for a single-file request's raw path.
-fn archive_path(raw_path: &str, target: &Target) -> Option<String> {
-    let segs: Vec<&str> = raw_path.split('/').collect();
-    match target.job {
-        JobRef::Id(_) => Some(segs.get(..8)?.join("/")),
-        JobRef::Latest { .. } => {
-            // .../jobs/artifacts/<ref...>/raw/<path>: the first `raw` after the ref's first
-            // segment ends the ref, as the router reads it.
-            let at = segs.iter().skip(8).position(|s| *s == "raw")? + 8;
-            Some(format!("{}/download", segs[..at].join("/")))
-        }
-    }
-}
-
 /// Answers a single-file request, or `None` when it should be forwarded as it is.
 pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: ArtifactPath) -> Option<Response> {
     let query = Query::parse(parts.uri.query());
@@ -154,10 +154,10 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: Art
     }
     proxy.metrics.hot(false);
     let headers = if grant.credentials { credential_headers(&parts.headers, &query) } else { HeaderMap::new() };
-    let opened = proxy.remote.get().open_entry_async(&grant.url, &path, &headers).await;
+    let opened = proxy.remote.get().open_entry_keyed_async(&grant.key, &grant.url, &path, &headers).await;
     let answer = match opened {
         Ok(entry) => {
-            let version = version_tag(&grant.url, entry.identity());
+            let version = version_tag(&grant.key, entry.identity());
             if !proxy.auth_ttl.is_zero() {
                 proxy.grants.confirm(&key, &version);
             }
@@ -213,12 +213,12 @@ pub(crate) fn engine_api_error(e: EngineError) -> ApiError {
     }
 }
 
-/// One version of one archive, as a short tag: its URL without the query (a presigned
-/// URL's signature changes, the object does not) and its validator. The hot-entry memory
-/// and the answers' `ETag`s are keyed by it.
-fn version_tag(url: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc<str> {
+/// One version of one archive, as a short tag: its identity (the grant's key, which no
+/// presigned signature or caller's query is part of) and its validator. The hot-entry
+/// memory and the answers' `ETag`s are keyed by it.
+fn version_tag(key: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc<str> {
     let validator = identity.validator.as_str();
-    let digest = crate::store::TokenDigest::of(&format!("{}|{validator}", url.split('?').next().unwrap_or("")));
+    let digest = crate::store::TokenDigest::of(&format!("{key}|{validator}"));
     crate::blobs::hex(&digest.0[..8]).into()
 }
 
@@ -287,14 +287,21 @@ async fn read_entry(
 
 /// Asks the upstream for the archive as this caller: a grant, a refusal to pass back
 /// (`Some`), or `None` to forward the request as it is.
+///
+/// Only the archive's own download (endpoint 5 or 6) is asked, its URL built from the
+/// request's typed parts (never from its raw path or query: the caller's tokens go as
+/// headers). A redirect is where the archive is read, without any credential, and only if
+/// the destination rules allow it; a `206` means the upstream serves it itself.
 async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Grant, Option<Response>> {
-    let path = archive_path(parts.uri.path(), target).ok_or(None)?;
-    let url = match parts.uri.query() {
-        Some(q) => format!("{}{path}?{q}", proxy.upstream),
-        None => format!("{}{path}", proxy.upstream),
+    let archive = match ArchiveRequest::new(&target.project, target.job.clone()) {
+        Ok(archive) => archive,
+        Err(refused) => return Err(Some(ApiError::InvalidParam(refused.to_string()).into_response())),
     };
+    let url = proxy.target.archive(&archive);
+    let key: Arc<str> = url.as_str().into();
+    let query = Query::parse(parts.uri.query());
     let mut request = proxy.client.get(&url).header(header::RANGE, "bytes=0-0");
-    for (name, value) in credential_headers(&parts.headers, &Query::parse(None)).iter() {
+    for (name, value) in credential_headers(&parts.headers, &query).iter() {
         request = request.header(name, value);
     }
     let resp = match request.send().await {
@@ -311,25 +318,20 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Gran
     if status.is_redirection() {
         let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
         let base = reqwest::Url::parse(&url).map_err(|_| None)?;
-        let next = location.and_then(|l| base.join(l).ok()).ok_or(None)?;
-        // Credentials only to the upstream's own origin.
-        let same = next.origin() == base.origin();
-        return Ok(Grant { url: next.to_string(), credentials: same, version: None });
+        let Some(next) = location.and_then(|l| base.join(l).ok()).filter(|u| matches!(u.scheme(), "http" | "https"))
+        else {
+            tracing::warn!(path = %parts.uri.path(), "the upstream's archive redirect has no usable Location");
+            return Err(Some(super::forward::gateway(StatusCode::BAD_GATEWAY)));
+        };
+        if let Err(e) = proxy.remote.get().destinations().check(&next) {
+            tracing::warn!(error = %e, "the upstream's archive redirect leads where archives are not read");
+            return Err(Some(super::forward::gateway(StatusCode::BAD_GATEWAY)));
+        }
+        return Ok(Grant { url: next.to_string(), key, credentials: false, version: None });
     }
     if status == StatusCode::PARTIAL_CONTENT {
-        // The upstream serves the archive itself: read it there, credentials as headers and
-        // the URL without any (so that no token is part of a cache key).
-        let mut plain = reqwest::Url::parse(&url).map_err(|_| None)?;
-        let kept: Vec<(String, String)> = plain
-            .query_pairs()
-            .filter(|(k, _)| !matches!(k.as_ref(), "private_token" | "job_token" | "access_token"))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        plain.set_query(None);
-        if !kept.is_empty() {
-            plain.query_pairs_mut().extend_pairs(kept);
-        }
-        return Ok(Grant { url: plain.to_string(), credentials: true, version: None });
+        // The upstream serves the archive itself: read it there, credentials as headers.
+        return Ok(Grant { url, key, credentials: true, version: None });
     }
     if status.is_success() {
         return Err(None);

@@ -8,8 +8,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
 
+use artifact_core::request::RequestPath;
+
 use super::Proxy;
 use super::rewrite::{rebase, rebase_json};
+use crate::error::ApiError;
 use crate::routes::artifacts::answer::artifact_path;
 use crate::routes::artifacts::target::Target;
 
@@ -41,29 +44,84 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// What a caller may not say about the way its request came: the proxy says it
+/// (`X-Forwarded-For`, `Forwarded`), or nobody does (the others, which an upstream may
+/// build its URLs and its view of the client from).
+const CALLERS_MAY_NOT_SAY: [&str; 6] = [
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-real-ip",
+];
+
+/// Whether a `name=value` pair of a `Cookie` header is the proxy's session cookie (by its
+/// name, with or without the `__Host-` prefix).
+fn is_session_cookie(pair: &str) -> bool {
+    let name = pair.split_once('=').map_or(pair, |(name, _)| name).trim();
+    name.strip_prefix("__Host-").unwrap_or(name) == crate::sessions::COOKIE
+}
+
+/// The headers a caller's request goes upstream with: its end-to-end headers, without the
+/// proxy's own session cookie (which opens the proxy's pages, and must not be read in the
+/// upstream's logs) nor what a caller may not say about the request's way, with the
+/// caller's address appended to `X-Forwarded-For` and `Forwarded`, as a proxy does.
+pub(crate) fn upstream_headers(headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> HeaderMap {
+    let mut out = end_to_end(headers);
+    for name in CALLERS_MAY_NOT_SAY {
+        out.remove(name);
+    }
+    let cookies: Vec<HeaderValue> = out
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| {
+            let kept: Vec<&str> = v.split(';').map(str::trim).filter(|pair| !is_session_cookie(pair)).collect();
+            (!kept.is_empty()).then(|| HeaderValue::from_str(&kept.join("; ")).ok()).flatten()
+        })
+        .collect();
+    out.remove(header::COOKIE);
+    for cookie in cookies {
+        out.append(header::COOKIE, cookie);
+    }
+    if let Some(peer) = peer {
+        let node = match peer {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+        };
+        let forwarded_for = HeaderName::from_static("x-forwarded-for");
+        for (name, ours) in [(forwarded_for, peer.to_string()), (header::FORWARDED, format!("for={node}"))] {
+            let theirs: Vec<&str> = out.get_all(&name).iter().filter_map(|v| v.to_str().ok()).collect();
+            let all = theirs.into_iter().chain([ours.as_str()]).collect::<Vec<_>>().join(", ");
+            // What the caller sent there that does not make a header value: ours alone.
+            let value = HeaderValue::from_str(&all).or_else(|_| HeaderValue::from_str(&ours));
+            out.remove(&name);
+            if let Ok(value) = value {
+                out.insert(name, value);
+            }
+        }
+    }
+    out
+}
+
 /// A GitLab-shaped error of the proxy itself (the upstream's own errors pass through).
 pub(crate) fn gateway(status: StatusCode) -> Response {
-    crate::error::ApiError::Upstream(status).into_response()
+    ApiError::Upstream(status).into_response()
 }
 
 /// The target of a single-file request (endpoint 7 or 8, `GET` or `HEAD`) and its raw
 /// artifact path, if it is one.
 fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<(Target, String)> {
-    if !matches!(*method, Method::GET | Method::HEAD) {
+    if !matches!(*method, Method::GET | Method::HEAD) || !crate::routes::single_file_route(uri.path()) {
         return None;
     }
     let path = uri.path();
-    let segs: Vec<&str> = path.split('/').collect();
-    if segs.len() < 9 || segs[..4] != ["", "api", "v4", "projects"] || segs[5] != "jobs" {
-        return None;
-    }
-    let target = if segs[6] == "artifacts" {
+    let target = if path.split('/').nth(6) == Some("artifacts") {
         let query = crate::query::Query::parse(uri.query());
         Target::by_ref(path, query.get("job")).ok()?
-    } else if segs[7] == "artifacts" {
-        Target::by_id(path).ok()?
     } else {
-        return None;
+        Target::by_id(path).ok()?
     };
     let file = target.file.clone()?;
     Some((target, file))
@@ -80,7 +138,7 @@ pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Re
         return super::pages::visit(&proxy, req).await;
     }
     if crate::routes::browse::on_artifacts_origin(proxy.artifacts_origin.as_deref(), req.headers()) {
-        return crate::error::ApiError::NotFound("Not Found").into_response();
+        return ApiError::NotFound("Not Found").into_response();
     }
     let started = std::time::Instant::now();
     let resp = answer(&proxy, req).await;
@@ -101,10 +159,15 @@ pub(crate) async fn answer(proxy: &Arc<Proxy>, req: Request) -> Response {
             return answer;
         }
     }
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{}{path_and_query}", proxy.upstream);
+    // Below the upstream's prefix, built from the path's decoded segments (never joined as
+    // it was sent: the client's URL parser would collapse what the rule refuses).
+    let url = match RequestPath::parse(parts.uri.path()) {
+        Ok(path) => proxy.target.below(&path, parts.uri.query()),
+        Err(refused) => return ApiError::InvalidParam(refused.to_string()).into_response(),
+    };
     let base = crate::routes::base_url(proxy.base_url.as_deref(), &parts.headers);
-    let mut request = proxy.client.request(parts.method.clone(), &url).headers(end_to_end(&parts.headers));
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let mut request = proxy.client.request(parts.method.clone(), &url).headers(upstream_headers(&parts.headers, peer));
     // A request without a body (most GETs) goes without one, not as an empty chunked body.
     let declared = parts.headers.get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
     if declared || parts.headers.contains_key(header::TRANSFER_ENCODING) {

@@ -1,6 +1,7 @@
 //! The proxy's metrics, in Prometheus' text format (`--metrics-listen`): upstream requests
 //! by kind and status, range reads and bytes read upstream, grants remembered and asked
-//! for, bodies streaming, and the time to each answer's head.
+//! for, bodies streaming, the time to each answer's head, and the disk cache's files, bytes
+//! and evictions.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -34,6 +35,10 @@ pub(crate) struct Metrics {
     streaming: Gauge,
     /// Seconds from a request to its answer's head.
     latency: Histogram,
+    /// The disk cache's index files, bytes and bound (set at scrape).
+    disk: Family<Labels, Gauge>,
+    /// Index files the disk cache removed to keep under its bound (set at scrape).
+    disk_evictions: Counter,
 }
 
 impl Metrics {
@@ -67,11 +72,35 @@ impl Metrics {
         registry.register("streams_in_flight", "Bodies being streamed to clients", streaming.clone());
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register("request_seconds", "Time from a request to its answer's head", latency.clone());
+        let disk = Family::<Labels, Gauge>::default();
+        registry.register(
+            "disk_cache",
+            "The disk cache of indexes: files, bytes, and its bound (max_bytes)",
+            disk.clone(),
+        );
+        let disk_evictions = Counter::default();
+        registry.register(
+            "disk_cache_evictions",
+            "Index files removed from the disk cache to keep under its bound",
+            disk_evictions.clone(),
+        );
         let pair = |family: &Family<Labels, Counter>| {
             ["hit", "miss"].map(|r| family.get_or_create(&vec![("result", r.to_owned())]).clone())
         };
         let (grants, hot) = (pair(&grants), pair(&hot));
-        Metrics { registry, upstream, range_reads, range_bytes, index_cache, grants, hot, streaming, latency }
+        Metrics {
+            registry,
+            upstream,
+            range_reads,
+            range_bytes,
+            index_cache,
+            grants,
+            hot,
+            streaming,
+            latency,
+            disk,
+            disk_evictions,
+        }
     }
 
     pub(crate) fn upstream(&self, kind: &'static str, status: u16) {
@@ -97,7 +126,19 @@ impl Metrics {
     }
 
     /// The text exposition, with the engine's counters brought up to date.
-    pub(crate) fn render(&self, reads: artifact_core::ReadStats, cache: artifact_core::CacheCounts) -> String {
+    pub(crate) fn render(
+        &self,
+        reads: artifact_core::ReadStats,
+        cache: artifact_core::CacheCounts,
+        disk: Option<artifact_core::http::DiskCacheStats>,
+    ) -> String {
+        if let Some(disk) = disk {
+            for (what, n) in [("files", disk.files), ("bytes", disk.bytes), ("max_bytes", disk.max_bytes)] {
+                let gauge = self.disk.get_or_create(&vec![("what", what.to_owned())]);
+                gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            self.disk_evictions.inner().store(disk.evictions, Ordering::Relaxed);
+        }
         self.range_reads.inner().store(reads.reads, Ordering::Relaxed);
         self.range_bytes.inner().store(reads.bytes, Ordering::Relaxed);
         for (event, n) in [("hit", cache.hits), ("miss", cache.misses), ("eviction", cache.evictions)] {

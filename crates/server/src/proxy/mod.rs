@@ -46,8 +46,16 @@ pub struct ProxyConfig {
     /// How long the upstream's "this caller may read this archive" is remembered (`0`: ask
     /// every time).
     pub auth_ttl: Duration,
-    /// Keeps central-directory indexes here too, across restarts.
+    /// Keeps central-directory indexes here too, across restarts (by the archive's
+    /// identity: upstream, project and job; never a caller's URL, query or credential).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Bytes of index files kept in `cache_dir` at most; past it the least recently used
+    /// go (default 1 GiB).
+    pub cache_disk_bytes: u64,
+    /// The origins (`scheme://host[:port]`) the upstream's archive redirects may lead to
+    /// (`--object-storage-origin`); empty: any but link-local and cloud metadata
+    /// addresses, which are refused either way. The upstream's own origin is always one.
+    pub object_storage_origins: Vec<String>,
     /// Bytes of indexes kept in memory.
     pub cache_bytes: usize,
     /// Bytes of small entries (at most 64 KiB each) kept in memory, verified, by archive
@@ -74,6 +82,8 @@ impl ProxyConfig {
             read_timeout: Duration::from_secs(60),
             auth_ttl: Duration::from_secs(10),
             cache_dir: None,
+            cache_disk_bytes: artifact_core::http::DEFAULT_DISK_CACHE_BYTES,
+            object_storage_origins: Vec::new(),
             cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
             hot_bytes: crate::hot::DEFAULT_ENTRY_CACHE_BYTES,
             artifacts_origin: None,
@@ -87,6 +97,8 @@ pub(crate) struct Proxy {
     pub(crate) client: reqwest::Client,
     /// The upstream without a trailing slash.
     pub(crate) upstream: String,
+    /// The upstream, as every URL to it is built: below its prefix, from typed parts.
+    pub(crate) target: artifact_core::request::Upstream,
     pub(crate) base_url: Option<String>,
     pub(crate) auth_ttl: Duration,
     pub(crate) grants: file::Grants,
@@ -109,16 +121,34 @@ pub(crate) struct Remote(Option<Arc<artifact_core::http::RemoteArchives>>);
 
 impl Remote {
     fn new(config: &ProxyConfig) -> Result<Remote, Error> {
+        // Archives are read where the upstream's redirect points: only at the listed
+        // origins (and the upstream's own), and never at link-local or metadata addresses.
+        let mut origins = Vec::new();
+        for given in &config.object_storage_origins {
+            let url = reqwest::Url::parse(given)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| Error::Invalid(format!("--object-storage-origin {given:?}: not an http(s) origin")))?;
+            origins.push(url.origin().ascii_serialization());
+        }
+        if !origins.is_empty() {
+            origins.push(config.upstream.origin().ascii_serialization());
+        }
         let options = artifact_core::http::HttpOptions {
             connect_timeout: config.connect_timeout,
             stall_timeout: config.read_timeout,
+            destinations: artifact_core::http::Destinations { origins, refuse_link_local: true },
+            // The archive's URL is the upstream's answer: one more redirect is object
+            // storage's own business at most.
+            max_redirects: 1,
             ..Default::default()
         };
-        let (cache_dir, cache_bytes) = (config.cache_dir.clone(), config.cache_bytes);
+        let (cache_dir, cache_bytes, disk_bytes) =
+            (config.cache_dir.clone(), config.cache_bytes, config.cache_disk_bytes);
         let made = std::thread::spawn(move || {
             let remote = artifact_core::http::RemoteArchives::new(options)?.with_cache_capacity(cache_bytes);
             Ok::<_, artifact_core::Error>(match cache_dir {
-                Some(dir) => remote.with_disk_cache(dir),
+                Some(dir) => remote.with_disk_cache_bytes(dir, disk_bytes),
                 None => remote,
             })
         })
@@ -156,9 +186,13 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
         .no_gzip()
         .build()
         .map_err(|e| Error::Invalid(format!("the upstream client: {e}")))?;
+    let target =
+        artifact_core::request::Upstream::new(&config.upstream.origin().ascii_serialization(), config.upstream.path())
+            .map_err(|e| Error::Invalid(format!("--upstream {}: {e}", config.upstream)))?;
     let proxy = Proxy {
         client,
         upstream: config.upstream.as_str().trim_end_matches('/').to_owned(),
+        target,
         base_url: config.base_url.clone().map(|b| b.trim_end_matches('/').to_owned()),
         auth_ttl: config.auth_ttl,
         grants: file::Grants::default(),
@@ -172,6 +206,7 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
     let proxy = Arc::new(proxy);
     let api = Router::new()
         .fallback(forward::forward)
+        .layer(axum::middleware::from_fn(crate::routes::refuse_dot_segments))
         .layer(axum::middleware::from_fn(crate::routes::guard))
         .with_state(proxy.clone());
     let metrics = Router::new().route("/metrics", axum::routing::get(render_metrics)).with_state(proxy);
@@ -181,6 +216,6 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
 async fn render_metrics(axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let remote = proxy.remote.get();
-    let text = proxy.metrics.render(remote.stats(), remote.cache().counts());
+    let text = proxy.metrics.render(remote.stats(), remote.cache().counts(), remote.disk_stats());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

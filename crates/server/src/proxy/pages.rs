@@ -265,9 +265,9 @@ impl Backend for Upstream {
     async fn directory(&self, who: &Who, project: &str, job: i64, dir: &str, page: usize) -> ApiResult<Directory> {
         let (parts, granted) = self.authorized(who, project, job).await?;
         let headers = if granted.credentials { parts.headers } else { HeaderMap::new() };
-        let (proxy, url, dir) = (self.0.clone(), granted.url, dir.to_owned());
+        let (proxy, url, key, dir) = (self.0.clone(), granted.url, granted.key, dir.to_owned());
         let listed = tokio::task::spawn_blocking(move || {
-            let index = proxy.remote.get().index_with(&url, &headers).map_err(engine_api_error)?;
+            let index = proxy.remote.get().index_keyed(&key, &url, &headers).map_err(engine_api_error)?;
             let tree = proxy.trees.of(ByIndex(index.clone()), || Ok(listable(&index)))?;
             Children::of(&dir).with(&tree).page(page, Some(index.central_directory().archive_size()))
         })

@@ -53,3 +53,27 @@ pub(crate) async fn read_body(req: Request, next: Next) -> Response {
 
 /// The largest request body read: the API takes small JSON documents only.
 const MAX_BODY: usize = 1 << 20;
+
+/// The request-path rule before anything else (`artifact_core::request`): a dot segment in
+/// any encoding, anywhere in the path, is the path rule's `400`, so that no route, page or
+/// upstream URL is ever made from a path that a URL parser on the way would collapse.
+pub(crate) async fn refuse_dot_segments(req: Request, next: Next) -> Response {
+    match artifact_core::request::RequestPath::parse(req.uri().path()) {
+        Ok(_) => next.run(req).await,
+        Err(refused) => {
+            // A single file's path is the artifact path's rule (GitLab's parameter name).
+            let what = if single_file_route(req.uri().path()) { "artifact_path" } else { "path" };
+            let message = refused.to_string().replacen("path", what, 1);
+            crate::error::ApiError::InvalidParam(message).into_response()
+        }
+    }
+}
+
+/// Whether `path` has the shape of a single file's download (endpoint 7 or 8).
+pub(crate) fn single_file_route(path: &str) -> bool {
+    let segs: Vec<&str> = path.splitn(9, '/').collect();
+    segs.len() == 9
+        && segs[..4] == ["", "api", "v4", "projects"]
+        && segs[5] == "jobs"
+        && (segs[6] == "artifacts" || segs[7] == "artifacts")
+}

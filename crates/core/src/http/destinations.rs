@@ -1,0 +1,136 @@
+//! Where requests may go. A proxy reads archives wherever its upstream's redirect points;
+//! these rules keep that from reaching what only the proxy's own network can reach: a list
+//! of origins, and, always available, a refusal of link-local and cloud metadata addresses
+//! by the URL's host and by every address its name resolves to (so that a name pointing at
+//! `169.254.169.254` is refused too, at connect time).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use reqwest::Url;
+
+use crate::error::{Error, HttpProblem, Result};
+
+/// Where the requests of a source may go. `Default`: anywhere (a command-line user reads
+/// the URLs they give).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Destinations {
+    /// The origins requests may go to, as `scheme://host[:port]` (the port only when it is
+    /// not the scheme's default); empty: any.
+    pub origins: Vec<String>,
+    /// Refuses link-local and cloud metadata addresses (`169.254.0.0/16`, `fe80::/10`,
+    /// `fd00:ec2::254`), by the URL's host and by what a name resolves to.
+    pub refuse_link_local: bool,
+}
+
+/// Whether `ip` is link-local or a cloud metadata address: `169.254.0.0/16`, `fe80::/10`,
+/// `fd00:ec2::254`, or one of those as an IPv4-mapped IPv6 address.
+pub fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return v4.is_link_local();
+            }
+            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
+    }
+}
+
+impl Destinations {
+    /// Whether a request may go to `url`: its origin is listed (or none are), and its host,
+    /// when it is an address, is not refused.
+    pub fn check(&self, url: &Url) -> Result<()> {
+        let refused = |why: &str| Error::Http { url: super::shown(url), problem: HttpProblem::Refused(why.to_owned()) };
+        if !self.origins.is_empty() && !self.origins.iter().any(|o| *o == url.origin().ascii_serialization()) {
+            return Err(refused("its origin is not one the archives may be read from"));
+        }
+        if self.refuse_link_local {
+            // The URL parser has made an address canonical (`0xa9fea9fe` is `169.254.169.254`).
+            let host = url.host_str().unwrap_or("");
+            let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+            if ip.is_some_and(is_link_local) {
+                return Err(refused("a link-local or cloud metadata address"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The addresses of `host` (port 0), without the refused ones when `refuse_link_local`; an
+/// error when none are left.
+async fn resolve(host: String, refuse_link_local: bool) -> io::Result<Vec<SocketAddr>> {
+    let found = tokio::task::spawn_blocking(move || (host.as_str(), 0).to_socket_addrs().map(Iterator::collect))
+        .await
+        .map_err(io::Error::other)??;
+    let found: Vec<SocketAddr> = found;
+    if !refuse_link_local {
+        return Ok(found);
+    }
+    let allowed: Vec<SocketAddr> = found.into_iter().filter(|a| !is_link_local(a.ip())).collect();
+    if allowed.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, "the name resolves to refused addresses only"));
+    }
+    Ok(allowed)
+}
+
+/// The name resolver of the blocking client and the async one: the system's, without the
+/// refused addresses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resolver {
+    pub(crate) refuse_link_local: bool,
+}
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (host, refuse) = (name.as_str().to_owned(), self.refuse_link_local);
+        Box::pin(async move {
+            let addrs = resolve(host, refuse).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = io::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        let (host, refuse) = (name.as_str().to_owned(), self.refuse_link_local);
+        Box::pin(async move { resolve(host, refuse).await.map(Vec::into_iter) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_and_metadata_addresses_are_refused_by_host_and_origins_by_list() {
+        for ip in ["169.254.169.254", "169.254.0.1", "fe80::1", "febf::1", "fd00:ec2::254", "::ffff:169.254.169.254"] {
+            assert!(is_link_local(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["127.0.0.1", "10.0.0.1", "::1", "fd00:ec2::253", "fec0::1", "8.8.8.8"] {
+            assert!(!is_link_local(ip.parse().unwrap()), "{ip}");
+        }
+        let refusing = Destinations { origins: vec![], refuse_link_local: true };
+        let url = |u: &str| Url::parse(u).unwrap();
+        assert!(refusing.check(&url("http://169.254.169.254/latest/meta-data")).is_err());
+        assert!(refusing.check(&url("http://[fd00:ec2::254]/")).is_err());
+        assert!(refusing.check(&url("http://[::ffff:a9fe:a9fe]/")).is_err(), "IPv4-mapped");
+        assert!(refusing.check(&url("http://0xa9fea9fe/")).is_err(), "the URL parser reads hex IPv4");
+        assert!(refusing.check(&url("https://bucket.s3.example/a.zip")).is_ok());
+        let listed = Destinations { origins: vec!["https://bucket.example".into()], refuse_link_local: false };
+        assert!(listed.check(&url("https://bucket.example/a?X-Amz-Signature=1")).is_ok());
+        assert!(listed.check(&url("https://bucket.example:8443/a")).is_err());
+        assert!(listed.check(&url("http://bucket.example/a")).is_err());
+        let err = listed.check(&url("http://127.0.0.1:9/secret?token=x")).unwrap_err().to_string();
+        assert!(!err.contains("token=x"), "{err}");
+    }
+}
