@@ -952,8 +952,12 @@ def op11_job_retry(w: World) -> None:
 
 
 def op12_job_erase(w: World) -> None:
-    c = w.dev
     jid = w.jobs["erase"]["id"]
+    # GitLab's rule: a developer erases only the jobs they started (erase-me is the
+    # maintainer's); maintainers erase any.
+    expect_error("a developer erasing another user's job", 403, lambda: w.dev.job(w.pid, jid).erase(),
+                 contains="403 Forbidden")
+    c = w.maint
     job = c.project(w.pid).jobs.get(jid)
     check("artifacts_file" in job.asdict(), "erase-me has an archive before erasing")
     job.erase()

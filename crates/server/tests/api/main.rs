@@ -13,6 +13,8 @@ mod hot;
 mod integrity;
 mod jobs;
 mod proxy;
+mod proxy_cache;
+mod proxy_hostile;
 mod robustness;
 mod support;
 
