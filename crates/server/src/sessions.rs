@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::Credential;
 use crate::error::ApiResult;
-use crate::store::{BrowserSession, PageGrant, Store, TokenDigest};
+use crate::store::{BrowserSession, Keep, PageGrant, Store, TokenDigest};
 use crate::time::Timestamp;
 
 /// How long a session lasts after sign-in.
@@ -38,13 +38,14 @@ pub(crate) const GRANT_TTL: Duration = Duration::from_secs(3600);
 /// The most sessions one token keeps in the store; past it its oldest ends.
 pub(crate) const SESSIONS_PER_TOKEN: usize = 64;
 
-/// A new session in the store for `token` (which signed in); its id (64 hex digits).
+/// A new session in the store for `token` (which signed in); its id (64 hex digits). The
+/// store keeps at most [`SESSIONS_PER_TOKEN`] of a token and [`MAX_SESSIONS`] in all.
 pub(crate) fn open_stored(store: &dyn Store, token: &str) -> ApiResult<String> {
     let id = new_id().map_err(crate::error::ApiError::internal)?;
     let now = Timestamp::now().0;
     let expires_at = now + SESSION_TTL.as_millis() as i64;
     let session = BrowserSession { id: TokenDigest::of(&id), token: TokenDigest::of(token), expires_at };
-    store.open_session(&session, SESSIONS_PER_TOKEN, now)?;
+    store.open_session(&session, Keep { per_token: SESSIONS_PER_TOKEN, total: MAX_SESSIONS }, now)?;
     Ok(id)
 }
 
@@ -62,7 +63,8 @@ pub(crate) fn close_stored(store: &dyn Store, id: &str) -> ApiResult<()> {
 /// job `job`'s files. Its id is derived from the session's id, the job and the half of
 /// [`GRANT_TTL`] it is asked in: the same job's grant is given again within that half (by
 /// any replica), and it lasts until the end of the next half, between half and all of
-/// [`GRANT_TTL`]. A token keeps at most [`GRANTS_PER_TOKEN`].
+/// [`GRANT_TTL`]. A token keeps at most [`GRANTS_PER_TOKEN`], and the store
+/// [`MAX_SESSIONS`] in all.
 pub(crate) fn grant_stored(
     store: &dyn Store,
     session: &str,
@@ -85,7 +87,7 @@ pub(crate) fn grant_stored(
         job,
         expires_at: (bucket + 2) * half,
     };
-    store.put_grant(&grant, GRANTS_PER_TOKEN, now)?;
+    store.put_grant(&grant, Keep { per_token: GRANTS_PER_TOKEN, total: MAX_SESSIONS }, now)?;
     Ok(id)
 }
 

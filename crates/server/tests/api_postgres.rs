@@ -59,6 +59,46 @@ fn replicas_starting_at_once_apply_the_migrations_exactly_once() {
     assert!(store.create_user("u", "u", false).is_ok(), "the schema is there, once");
 }
 
+#[test]
+fn sessions_and_grants_kept_before_rows_were_numbered_get_numbers_and_go_first_past_the_total() {
+    use artifact_server::{BrowserSession, Keep, PageGrant};
+    let url = PostgresServer::shared().new_database();
+    drop(PostgresStore::open(&url).unwrap());
+    // The schema as it was before the numbers (version 4), with a session and a grant in it.
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    db.batch_execute(
+        "ALTER TABLE browser_sessions DROP COLUMN seq; ALTER TABLE page_grants DROP COLUMN seq; \
+         DELETE FROM artifact_schema WHERE version >= 5",
+    )
+    .unwrap();
+    let now = 1_000_000_i64;
+    let (old, token) = (TokenDigest::of("old"), TokenDigest::of("token"));
+    db.execute(
+        "INSERT INTO browser_sessions (id, token_digest, expires_at) VALUES ($1, $2, $3)",
+        &[&&old.0[..], &&token.0[..], &(now + 1000)],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO page_grants (id, token_digest, project, job_id, expires_at) VALUES ($1, $2, 'g/p', 1, $3)",
+        &[&&old.0[..], &&token.0[..], &(now + 1000)],
+    )
+    .unwrap();
+    drop(db);
+    let store = PostgresStore::open(&url).unwrap();
+    assert_eq!(store.browser_session(&old, now).unwrap(), Some(token), "kept through the migration");
+    assert!(store.page_grant(&old, now).unwrap().is_some());
+    let keep = Keep { per_token: 64, total: 1 };
+    let new = TokenDigest::of("new");
+    store.open_session(&BrowserSession { id: new, token, expires_at: now + 1000 }, keep, now).unwrap();
+    store
+        .put_grant(&PageGrant { id: new, token, project: "g/p".into(), job: 2, expires_at: now + 1000 }, keep, now)
+        .unwrap();
+    assert_eq!(store.browser_session(&old, now).unwrap(), None, "numbered before the new one: it went");
+    assert_eq!(store.page_grant(&old, now).unwrap(), None);
+    assert_eq!(store.browser_session(&new, now).unwrap(), Some(token));
+    assert!(store.page_grant(&new, now).unwrap().is_some());
+}
+
 /// Two replicas of the server on one fresh database (each its own store, its own pool),
 /// sharing one blob folder, with project `g/p` (private) and its member `dev` in `role`.
 /// Dropped in order: the routers, then their runtime, then the stores.

@@ -274,18 +274,33 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>>;
     /// The archive keys with a kept verification outcome.
     fn verification_keys(&self) -> StoreResult<Vec<String>>;
-    /// Keeps a browser session (dropping the expired ones, and past `keep_per_token` the
-    /// oldest of its token's), so that every replica knows it.
-    fn open_session(&self, session: &BrowserSession, keep_per_token: usize, now_ms: i64) -> StoreResult<()>;
+    /// Keeps a browser session (dropping the expired ones and, past the bounds of `keep`,
+    /// the oldest of its token's and the oldest of all), so that every replica knows it.
+    fn open_session(&self, session: &BrowserSession, keep: Keep, now_ms: i64) -> StoreResult<()>;
     /// The token digest of the browser session whose id has digest `id`, if it is live.
     fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>>;
     /// Ends a browser session.
     fn close_session(&self, id: &TokenDigest) -> StoreResult<()>;
     /// Keeps a grant (once: the same id again changes nothing), dropping the expired ones
-    /// and, past `keep_per_token`, the oldest of its token's.
-    fn put_grant(&self, grant: &PageGrant, keep_per_token: usize, now_ms: i64) -> StoreResult<()>;
+    /// and, past the bounds of `keep`, the oldest of its token's and the oldest of all.
+    fn put_grant(&self, grant: &PageGrant, keep: Keep, now_ms: i64) -> StoreResult<()>;
     /// The live grant whose id has digest `id`.
     fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>>;
+}
+
+/// How many browser sessions (or, apart, grants) the store keeps: past either bound, the
+/// oldest go. Each insert keeps both with a few index look-ups, never a scan or a count:
+/// rows are numbered in the order of insertion, and a row numbered `total` or more below
+/// the newest goes (so rows that went early, expired, closed or of a token past its
+/// bound, still count against `total` until the numbers pass them, as in the proxy's
+/// memory). Replicas inserting at the same moment may each leave one row more for as long
+/// as their transactions overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// The most rows of one token.
+    pub per_token: usize,
+    /// The most rows in all.
+    pub total: usize,
 }
 
 /// A browser session of the pages as the store keeps it: digests only, so that the store

@@ -18,8 +18,8 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use super::columns::{JOB_COLUMNS, PIPELINE_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{
-    BrowserSession, ChangeHook, JobQuery, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError, StoreResult,
-    TokenDigest,
+    BrowserSession, ChangeHook, JobQuery, Keep, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError,
+    StoreResult, TokenDigest,
 };
 use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When, composite_status,
@@ -153,6 +153,15 @@ CREATE TABLE page_grants (
 CREATE INDEX page_grants_by_token ON page_grants(token_digest, expires_at);
 CREATE INDEX page_grants_by_expiry ON page_grants(expires_at);
 "#,
+    // Sessions and grants numbered in the order of insertion (rows there already get
+    // numbers in some order), so that each insert drops what is past the bound in all by
+    // an index: SQLite's rowid does this there.
+    r#"
+ALTER TABLE browser_sessions ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
+CREATE UNIQUE INDEX browser_sessions_by_seq ON browser_sessions(seq);
+ALTER TABLE page_grants ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
+CREATE UNIQUE INDEX page_grants_by_seq ON page_grants(seq);
+"#,
 ];
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -231,27 +240,34 @@ impl PostgresStore {
     }
 
     /// `insert` (with `values`) into `table` of the pages' sessions or grants, in one
-    /// transaction with dropping the table's expired rows and, past `keep`, the oldest rows
-    /// of the token with digest `token`.
+    /// transaction with dropping the table's expired rows (by the index on expiry), past
+    /// `keep.total` the oldest rows (by `seq`, an identity that numbers rows in the order of
+    /// insertion, and its index), and past `keep.per_token` the oldest rows of the token
+    /// with digest `token` (by the index on token).
     fn insert_bounded(
         &self,
         table: &str,
         insert: &str,
         values: &[&(dyn ToSql + Sync)],
         token: &[u8],
-        keep: usize,
+        keep: Keep,
         now_ms: i64,
     ) -> StoreResult<()> {
         self.with(|c| {
             let mut tx = c.transaction()?;
             tx.execute(&format!("DELETE FROM {table} WHERE expires_at <= $1"), &[&now_ms])?;
-            tx.execute(insert, values)?;
+            let newest = tx.query_opt(&format!("{insert} RETURNING seq"), values)?;
+            if let Some(newest) = newest {
+                let below =
+                    newest.get::<_, i64>(0).saturating_sub(i64::try_from(keep.total.max(1)).unwrap_or(i64::MAX));
+                tx.execute(&format!("DELETE FROM {table} WHERE seq <= $1"), &[&below])?;
+            }
             tx.execute(
                 &format!(
                     "DELETE FROM {table} WHERE token_digest = $1 AND id NOT IN \
                      (SELECT id FROM {table} WHERE token_digest = $1 ORDER BY expires_at DESC LIMIT $2)"
                 ),
-                &[&token, &(keep as i64)],
+                &[&token, &(keep.per_token as i64)],
             )?;
             tx.commit()
         })
@@ -982,17 +998,10 @@ impl Store for PostgresStore {
         self.with(|c| Ok(c.query("SELECT archive_key FROM verifications", &[])?.iter().map(|r| r.get(0)).collect()))
     }
 
-    fn open_session(&self, session: &BrowserSession, keep_per_token: usize, now_ms: i64) -> StoreResult<()> {
+    fn open_session(&self, session: &BrowserSession, keep: Keep, now_ms: i64) -> StoreResult<()> {
         let (id, token) = (&session.id.0[..], &session.token.0[..]);
         let insert = "INSERT INTO browser_sessions (id, token_digest, expires_at) VALUES ($1, $2, $3)";
-        self.insert_bounded(
-            "browser_sessions",
-            insert,
-            &[&id, &token, &session.expires_at],
-            token,
-            keep_per_token,
-            now_ms,
-        )
+        self.insert_bounded("browser_sessions", insert, &[&id, &token, &session.expires_at], token, keep, now_ms)
     }
 
     fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>> {
@@ -1009,12 +1018,12 @@ impl Store for PostgresStore {
         self.with(|c| c.execute("DELETE FROM browser_sessions WHERE id = $1", &[&&id.0[..]]).map(drop))
     }
 
-    fn put_grant(&self, grant: &PageGrant, keep_per_token: usize, now_ms: i64) -> StoreResult<()> {
+    fn put_grant(&self, grant: &PageGrant, keep: Keep, now_ms: i64) -> StoreResult<()> {
         let (id, token) = (&grant.id.0[..], &grant.token.0[..]);
         let insert = "INSERT INTO page_grants (id, token_digest, project, job_id, expires_at) \
                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
         let values: [&(dyn ToSql + Sync); 5] = [&id, &token, &grant.project, &grant.job, &grant.expires_at];
-        self.insert_bounded("page_grants", insert, &values, token, keep_per_token, now_ms)
+        self.insert_bounded("page_grants", insert, &values, token, keep, now_ms)
     }
 
     fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>> {

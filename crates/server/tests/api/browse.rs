@@ -427,17 +427,18 @@ async fn with_an_artifacts_origin_files_open_there_outside_the_sandbox_and_pages
 
 #[tokio::test]
 async fn the_store_keeps_sessions_and_grants_by_digest_bounded_per_token_and_drops_what_expired() {
-    use artifact_server::{BrowserSession, PageGrant, TokenDigest};
+    use artifact_server::{BrowserSession, Keep, PageGrant, TokenDigest};
     let w = World::new();
     let store = w.store.clone();
     tokio::task::spawn_blocking(move || {
         let (mine, theirs) = (TokenDigest::of("mine"), TokenDigest::of("theirs"));
         let now = 1_000_000;
+        let (sessions, grants) = (Keep { per_token: 64, total: 100_000 }, Keep { per_token: 2, total: 100_000 });
         let session = |id: &str, token, expires_at| BrowserSession { id: TokenDigest::of(id), token, expires_at };
-        store.open_session(&session("old", mine, now + 10), 64, now).unwrap();
-        store.open_session(&session("other", theirs, now + 10), 64, now).unwrap();
+        store.open_session(&session("old", mine, now + 10), sessions, now).unwrap();
+        store.open_session(&session("other", theirs, now + 10), sessions, now).unwrap();
         for i in 0..64 {
-            store.open_session(&session(&format!("s{i}"), mine, now + 100 + i), 64, now).unwrap();
+            store.open_session(&session(&format!("s{i}"), mine, now + 100 + i), sessions, now).unwrap();
         }
         assert_eq!(store.browser_session(&TokenDigest::of("old"), now).unwrap(), None, "past 64: the oldest ends");
         assert_eq!(store.browser_session(&TokenDigest::of("s0"), now).unwrap(), Some(mine));
@@ -453,17 +454,68 @@ async fn the_store_keeps_sessions_and_grants_by_digest_bounded_per_token_and_dro
             expires_at: now + 1000 + job,
         };
         for job in 0..3 {
-            store.put_grant(&grant(&format!("g{job}"), job), 2, now).unwrap();
+            store.put_grant(&grant(&format!("g{job}"), job), grants, now).unwrap();
         }
         assert_eq!(store.page_grant(&TokenDigest::of("g0"), now).unwrap(), None, "past the bound: the oldest goes");
         assert_eq!(store.page_grant(&TokenDigest::of("g2"), now).unwrap(), Some(grant("g2", 2)));
-        store.put_grant(&PageGrant { job: 99, ..grant("g2", 2) }, 2, now).unwrap();
+        store.put_grant(&PageGrant { job: 99, ..grant("g2", 2) }, grants, now).unwrap();
         assert_eq!(
             store.page_grant(&TokenDigest::of("g2"), now).unwrap().unwrap().job,
             2,
             "the same id: kept as it was"
         );
         assert_eq!(store.page_grant(&TokenDigest::of("g2"), now + 1002).unwrap(), None, "expired");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_store_keeps_sessions_and_grants_bounded_in_total_the_first_inserted_going_first() {
+    use artifact_server::{BrowserSession, Keep, PageGrant, TokenDigest};
+    let w = World::new();
+    let store = w.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let now = 1_000_000;
+        let keep = Keep { per_token: 64, total: 5 };
+        // Every one of its own token (only the total bounds them), and the later inserted
+        // the sooner expiring: the first inserted go, not the first to expire.
+        let id = |kind: &str, i: i64| TokenDigest::of(&format!("{kind}{i}"));
+        let session = |i| BrowserSession { id: id("s", i), token: id("t", i), expires_at: now + 1000 - i };
+        let grant = |i| PageGrant {
+            id: id("g", i),
+            token: id("t", i),
+            project: "g/p".into(),
+            job: i,
+            expires_at: now + 1000 - i,
+        };
+        for i in 0..12 {
+            store.open_session(&session(i), keep, now).unwrap();
+            store.put_grant(&grant(i), keep, now).unwrap();
+        }
+        let live_sessions =
+            || (0..12).filter(|&i| store.browser_session(&id("s", i), now).unwrap().is_some()).collect::<Vec<_>>();
+        let live_grants =
+            || (0..12).filter(|&i| store.page_grant(&id("g", i), now).unwrap().is_some()).collect::<Vec<_>>();
+        assert_eq!(live_sessions(), [7, 8, 9, 10, 11], "never more than the total: the first inserted went");
+        assert_eq!(live_grants(), [7, 8, 9, 10, 11]);
+        // A grant given again is no insertion: it pushes nothing out.
+        store.put_grant(&grant(9), keep, now).unwrap();
+        assert_eq!(live_grants(), [7, 8, 9, 10, 11], "the same grant again");
+        // One ended early still counts until the numbers pass it, as in the proxy's memory.
+        store.close_session(&id("s", 9)).unwrap();
+        store.open_session(&session(12), keep, now).unwrap();
+        assert_eq!(live_sessions(), [8, 10, 11]);
+        assert_eq!(store.browser_session(&id("s", 12), now).unwrap(), Some(id("t", 12)));
+        // The total and the per-token bound hold together.
+        let mine = Keep { per_token: 2, total: 5 };
+        for i in 20..23 {
+            let later = BrowserSession { token: id("t", 0), expires_at: now + 2000 + i, ..session(i) };
+            store.open_session(&later, mine, now).unwrap();
+        }
+        let live = |i| store.browser_session(&id("s", i), now).unwrap().is_some();
+        assert_eq!((20..23).map(live).collect::<Vec<_>>(), [false, true, true], "past 2 for a token: its oldest");
+        assert_eq!([8, 10, 11, 12].map(live), [false, false, true, true], "past 5 in all: the first inserted");
     })
     .await
     .unwrap();

@@ -120,7 +120,7 @@ impl Store for Sabotaged {
     fn verification_keys(&self) -> StoreResult<Vec<String>> {
         self.0.verification_keys()
     }
-    fn open_session(&self, s: &BrowserSession, keep: usize, now_ms: i64) -> StoreResult<()> {
+    fn open_session(&self, s: &BrowserSession, keep: Keep, now_ms: i64) -> StoreResult<()> {
         self.0.open_session(s, keep, now_ms)
     }
     fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>> {
@@ -129,7 +129,7 @@ impl Store for Sabotaged {
     fn close_session(&self, id: &TokenDigest) -> StoreResult<()> {
         self.0.close_session(id)
     }
-    fn put_grant(&self, g: &PageGrant, keep: usize, now_ms: i64) -> StoreResult<()> {
+    fn put_grant(&self, g: &PageGrant, keep: Keep, now_ms: i64) -> StoreResult<()> {
         self.0.put_grant(g, keep, now_ms)
     }
     fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>> {
@@ -335,7 +335,7 @@ impl Store for Down {
     fn verification_keys(&self) -> StoreResult<Vec<String>> {
         down()
     }
-    fn open_session(&self, _: &BrowserSession, _: usize, _: i64) -> StoreResult<()> {
+    fn open_session(&self, _: &BrowserSession, _: Keep, _: i64) -> StoreResult<()> {
         down()
     }
     fn browser_session(&self, _: &TokenDigest, _: i64) -> StoreResult<Option<TokenDigest>> {
@@ -344,7 +344,7 @@ impl Store for Down {
     fn close_session(&self, _: &TokenDigest) -> StoreResult<()> {
         down()
     }
-    fn put_grant(&self, _: &PageGrant, _: usize, _: i64) -> StoreResult<()> {
+    fn put_grant(&self, _: &PageGrant, _: Keep, _: i64) -> StoreResult<()> {
         down()
     }
     fn page_grant(&self, _: &TokenDigest, _: i64) -> StoreResult<Option<PageGrant>> {

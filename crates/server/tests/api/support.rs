@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use artifact_server::{
-    Admin, AppConfig, AppState, Blobs, BrowserSession, DataDir, ImportJob, Job, JobQuery, Listing, LocalBlobs,
+    Admin, AppConfig, AppState, Blobs, BrowserSession, DataDir, ImportJob, Job, JobQuery, Keep, Listing, LocalBlobs,
     NewPipeline, PageGrant, PersonalToken, Pipeline, PostgresStore, Project, ProjectRef, Role, Scope, Status, Store,
     StoreResult, TokenDigest, User, When,
 };
@@ -299,7 +299,7 @@ impl Store for OffRuntime {
     fn verification_keys(&self) -> StoreResult<Vec<String>> {
         off(|| self.0.verification_keys())
     }
-    fn open_session(&self, s: &BrowserSession, keep: usize, now_ms: i64) -> StoreResult<()> {
+    fn open_session(&self, s: &BrowserSession, keep: Keep, now_ms: i64) -> StoreResult<()> {
         off(|| self.0.open_session(s, keep, now_ms))
     }
     fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>> {
@@ -308,7 +308,7 @@ impl Store for OffRuntime {
     fn close_session(&self, id: &TokenDigest) -> StoreResult<()> {
         off(|| self.0.close_session(id))
     }
-    fn put_grant(&self, g: &PageGrant, keep: usize, now_ms: i64) -> StoreResult<()> {
+    fn put_grant(&self, g: &PageGrant, keep: Keep, now_ms: i64) -> StoreResult<()> {
         off(|| self.0.put_grant(g, keep, now_ms))
     }
     fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>> {

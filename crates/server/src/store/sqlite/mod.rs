@@ -14,7 +14,8 @@ use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, token_
 use self::schema::migrate;
 use super::columns::{JOB_COLUMNS, PIPELINE_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{
-    BrowserSession, JobQuery, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError, StoreResult, TokenDigest,
+    BrowserSession, JobQuery, Keep, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError, StoreResult,
+    TokenDigest,
 };
 use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, composite_status,
@@ -71,27 +72,34 @@ impl SqliteStore {
     }
 
     /// `insert` (with `values`) into `table` of the pages' sessions or grants, in one
-    /// transaction with dropping the table's expired rows and, past `keep`, the oldest rows
-    /// of the token with digest `token`.
+    /// transaction with dropping the table's expired rows (by the index on expiry), past
+    /// `keep.total` the oldest rows (by rowid, which numbers rows in the order of insertion:
+    /// one past the largest), and past `keep.per_token` the oldest rows of the token with
+    /// digest `token` (by the index on token).
     fn insert_bounded(
         &self,
         table: &str,
         insert: &str,
         values: &[&dyn rusqlite::ToSql],
         token: &[u8],
-        keep: usize,
+        keep: Keep,
         now_ms: i64,
     ) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?"), [now_ms])?;
-            tx.execute(insert, values)?;
+            let newest: Option<i64> =
+                tx.query_row(&format!("{insert} RETURNING rowid"), values, |r| r.get(0)).optional()?;
+            if let Some(newest) = newest {
+                let below = newest.saturating_sub(i64::try_from(keep.total.max(1)).unwrap_or(i64::MAX));
+                tx.execute(&format!("DELETE FROM {table} WHERE rowid <= ?"), [below])?;
+            }
             tx.execute(
                 &format!(
                     "DELETE FROM {table} WHERE token_digest = ?1 AND id NOT IN \
                      (SELECT id FROM {table} WHERE token_digest = ?1 ORDER BY expires_at DESC LIMIT ?2)"
                 ),
-                params![token, keep as i64],
+                params![token, keep.per_token as i64],
             )?;
             tx.commit()
         })
@@ -663,17 +671,10 @@ impl Store for SqliteStore {
         self.with(|c| c.prepare("SELECT archive_key FROM verifications")?.query_map([], |r| r.get(0))?.collect())
     }
 
-    fn open_session(&self, session: &BrowserSession, keep_per_token: usize, now_ms: i64) -> StoreResult<()> {
+    fn open_session(&self, session: &BrowserSession, keep: Keep, now_ms: i64) -> StoreResult<()> {
         let (id, token) = (session.id.0.to_vec(), session.token.0.to_vec());
         let insert = "INSERT INTO browser_sessions (id, token_digest, expires_at) VALUES (?, ?, ?)";
-        self.insert_bounded(
-            "browser_sessions",
-            insert,
-            params![id, token, session.expires_at],
-            &token,
-            keep_per_token,
-            now_ms,
-        )
+        self.insert_bounded("browser_sessions", insert, params![id, token, session.expires_at], &token, keep, now_ms)
     }
 
     fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>> {
@@ -689,12 +690,12 @@ impl Store for SqliteStore {
         self.with(|c| c.execute("DELETE FROM browser_sessions WHERE id = ?", [id.0.to_vec()]).map(drop))
     }
 
-    fn put_grant(&self, grant: &PageGrant, keep_per_token: usize, now_ms: i64) -> StoreResult<()> {
+    fn put_grant(&self, grant: &PageGrant, keep: Keep, now_ms: i64) -> StoreResult<()> {
         let (id, token) = (grant.id.0.to_vec(), grant.token.0.to_vec());
         let insert = "INSERT INTO page_grants (id, token_digest, project, job_id, expires_at) VALUES (?, ?, ?, ?, ?) \
                       ON CONFLICT (id) DO NOTHING";
         let values = params![id, token, grant.project, grant.job, grant.expires_at];
-        self.insert_bounded("page_grants", insert, values, &token, keep_per_token, now_ms)
+        self.insert_bounded("page_grants", insert, values, &token, keep, now_ms)
     }
 
     fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>> {
