@@ -230,15 +230,26 @@ async fn post_form_with(
     form: &str,
     headers: &[(&str, &str)],
 ) -> (u16, axum::http::HeaderMap, String) {
+    let form_type = [("content-type", "application/x-www-form-urlencoded")];
+    ask(&w.app, Method::POST, path, form, &[&form_type[..], headers].concat()).await
+}
+
+/// `method path` through `app` as `gitlab.test` is asked, with `body` and `headers`; the
+/// reply's status, headers and body.
+async fn ask(
+    app: &axum::Router,
+    method: Method,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, axum::http::HeaderMap, String) {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
-    let mut req = axum::http::Request::post(path)
-        .header("host", "gitlab.test")
-        .header("content-type", "application/x-www-form-urlencoded");
+    let mut req = axum::http::Request::builder().method(method).uri(path).header("host", "gitlab.test");
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    let resp = w.app.clone().oneshot(req.body(axum::body::Body::from(form.to_owned())).unwrap()).await.unwrap();
+    let resp = app.clone().oneshot(req.body(axum::body::Body::from(body.to_owned())).unwrap()).await.unwrap();
     let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
@@ -693,6 +704,46 @@ async fn a_grant_is_given_only_after_the_session_was_found_to_read_that_job() {
     let reply = w.send(Method::GET, &asks[0], None, &[("cookie", &reporter)]).await;
     assert_eq!(reply.status, 302);
     assert!(!no_grant(&reporter, id), "the reader's grant is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_proxy_a_session_without_access_to_the_job_gets_no_grant() {
+    let w = World::new();
+    let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
+    let report = job_with(&w, PRIVATE, archive_of(&w, "report.zip", &["report/index.html", "shot.png"]));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, w.app.clone()).into_future());
+    let proxy = artifact_server::proxy_app(artifact_server::ProxyConfig::new(&upstream).unwrap()).unwrap();
+    let mut cookies = Vec::new();
+    for user in ["outsider", "reporter"] {
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let (status, headers, body) =
+            ask(&proxy, Method::POST, "/users/sign_in", &format!("token={}", w.token(user)), &form).await;
+        assert_eq!(status, 303, "{user}: {body}");
+        cookies.push(headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned());
+    }
+    let (outsider, reporter) = (&cookies[0], &cookies[1]);
+    // No access to the project; a job that is not there, for a reader of the project.
+    let asks = [
+        (outsider, format!("/{PRIVATE}/-/jobs/{id}/artifacts/raw/docs/readme.txt")),
+        (outsider, format!("/{PRIVATE}/-/jobs/{report}/artifacts/file/report/index.html")),
+        (outsider, format!("/{PRIVATE}/-/jobs/{report}/artifacts/file/shot.png")),
+        (outsider, format!("/{PRIVATE}/-/jobs/{id}/artifacts/browse")),
+        (reporter, format!("/{PRIVATE}/-/jobs/99999/artifacts/raw/docs/readme.txt")),
+        (reporter, format!("/{PRIVATE}/-/jobs/99999/artifacts/file/report/index.html")),
+        (reporter, format!("/{PRIVATE}/-/jobs/99999/artifacts/browse")),
+    ];
+    for (cookie, uri) in &asks {
+        let (status, headers, body) = ask(&proxy, Method::GET, uri, "", &[("cookie", cookie)]).await;
+        let location = headers.get("location").map(|l| l.to_str().unwrap().to_owned());
+        assert_eq!((status, location), (404, None), "{uri}: the error page, not a grant's URL: {body}");
+        assert!(!body.contains("/artifacts/view/"), "{uri}: no grant in the page either: {body}");
+    }
+    // A reader of the job is sent to a grant: what the answers above would have been.
+    let (status, headers, _) = ask(&proxy, Method::GET, &asks[0].1, "", &[("cookie", reporter)]).await;
+    let location = headers["location"].to_str().unwrap();
+    assert!(status == 302 && location.contains(&format!("/-/jobs/{id}/artifacts/view/")), "{status} {location}");
 }
 
 /// `text` with the five characters a page escapes read back.
