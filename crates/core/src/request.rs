@@ -73,6 +73,8 @@ pub enum RequestPathRule {
     /// A segment is `.` or `..`, in some encoding (`%2e`, `%252E`, overlong UTF-8, behind
     /// a `%2F` or `\`, or before a `;` parameter).
     DotSegment,
+    /// A typed part (a project, a ref, a job name) is empty.
+    EmptyPart,
 }
 
 /// A path that broke the request-path rule.
@@ -80,6 +82,7 @@ pub enum RequestPathRule {
 #[error("path is invalid: {}", match .rule {
     RequestPathRule::NotAbsolute => "it is not absolute",
     RequestPathRule::DotSegment => "it has a '.' or '..' segment",
+    RequestPathRule::EmptyPart => "a part of it is empty",
 })]
 pub struct InvalidRequestPath {
     /// The rule it broke.
@@ -182,8 +185,12 @@ fn without_overlong(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A typed part that is, or hides, a dot segment once written as one segment: refused.
+/// A typed part that is empty, or is or hides a dot segment once written as one segment:
+/// refused.
 fn check_part(part: &str) -> Result<(), InvalidRequestPath> {
+    if part.is_empty() {
+        return Err(InvalidRequestPath { rule: RequestPathRule::EmptyPart });
+    }
     let encoded = utf8_percent_encode(part, PART).to_string();
     if hides_dot_segment(encoded.as_bytes()) {
         return Err(InvalidRequestPath { rule: RequestPathRule::DotSegment });
@@ -194,8 +201,8 @@ fn check_part(part: &str) -> Result<(), InvalidRequestPath> {
 /// An artifacts archive as the API names it: a project (a numeric id or a full path, as
 /// decoded) and a job (by id, or the newest successful job of a name on a ref).
 ///
-/// Invariant: neither the project, nor the ref, nor the job name is or hides a dot
-/// segment once written as one segment.
+/// Invariant: neither the project, nor the ref, nor the job name is empty, or is or hides
+/// a dot segment once written as one segment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ArchiveRequest {
     project: String,
@@ -351,6 +358,8 @@ mod tests {
             "/api/v4/projects/g%2Fp/jobs/artifacts/v1.2%2Frc%3F%23%26/download?job=a%26b%3Dc"
         );
         assert!(ArchiveRequest::new("..", JobRef::Id(1)).is_err());
+        assert!(ArchiveRequest::new("", JobRef::Id(1)).is_err());
+        assert!(ArchiveRequest::new("7", JobRef::Latest { ref_name: "main".into(), job: String::new() }).is_err());
         assert!(Upstream::new("http://h", "/a/../b").is_err());
     }
 }

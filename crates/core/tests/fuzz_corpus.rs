@@ -66,3 +66,8 @@ fn every_fixture_archive_holds_the_archive_property() {
         }
     }
 }
+
+#[test]
+fn upstream_url_corpus() {
+    assert!(replay("upstream_url", fuzzing::upstream_url) > 0);
+}

@@ -6,9 +6,10 @@
 use std::io::Read;
 
 use artifact_core::metadata::{Limits, MetadataReader, generate};
+use artifact_core::request::{ArchiveRequest, RequestPath, Upstream};
 use artifact_core::{
-    Archive, ArtifactPath, EntryReader, Error, MAX_RANGES, MemorySource, RangeRequest, VerifyOptions, open_entry,
-    parse_range, verify,
+    Archive, ArtifactPath, EntryReader, Error, JobRef, MAX_RANGES, MemorySource, RangeRequest, VerifyOptions,
+    open_entry, parse_range, verify,
 };
 
 /// Declared sizes above this are listed but not read, so that memory stays bounded.
@@ -243,6 +244,73 @@ pub fn http_range(data: &[u8]) {
     }
 }
 
+/// The upstream every [`upstream_url`] input is sent to.
+const UPSTREAM: (&str, &str) = ("http://gitlab.internal:8080", "/gitlab");
+
+/// The path of `url` (on [`UPSTREAM`]'s origin) as a WHATWG URL parser reads it, checked
+/// to be the path as written: below the prefix, nothing collapsed or re-encoded on the way,
+/// and no dot segment in any encoding.
+fn checked_path(url: &str) -> url::Url {
+    let parsed = url::Url::parse(url).unwrap_or_else(|e| panic!("{url:?} is not a URL: {e}"));
+    assert_eq!(parsed.origin().ascii_serialization(), UPSTREAM.0, "{url:?} left the upstream");
+    let written = url[UPSTREAM.0.len()..].split('?').next().unwrap_or("");
+    assert_eq!(parsed.path(), written, "the URL parser rewrote the path of {url:?}");
+    assert!(parsed.path().starts_with(&format!("{}/", UPSTREAM.1)), "{url:?} left the prefix");
+    assert!(RequestPath::parse(parsed.path()).is_ok(), "{url:?} holds a dot segment");
+    parsed
+}
+
+/// The upstream URLs a proxy builds (`artifact_core::request`), for any input: the first
+/// line is a request's path and query; the next three a project, a ref and a job name. A
+/// path the request-path rule takes becomes a URL that a WHATWG URL parser reads exactly as
+/// written, below the upstream's prefix, without a dot segment, whose segments decode to
+/// the request's; typed parts that are taken become an archive download in one of the API's
+/// two shapes, each part one segment that decodes to itself.
+pub fn upstream_url(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let upstream = Upstream::new(UPSTREAM.0, UPSTREAM.1).expect("the fuzzed upstream");
+    let mut lines = text.split('\n');
+    let request = lines.next().unwrap_or("");
+    let (path, query) = match request.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (request, None),
+    };
+    if let Ok(parsed) = RequestPath::parse(path) {
+        let url = checked_path(&upstream.below(&parsed, query));
+        let below: Vec<Vec<u8>> = url.path()[UPSTREAM.1.len() + 1..]
+            .split('/')
+            .map(|s| percent_encoding::percent_decode_str(s).collect())
+            .collect();
+        let asked: Vec<Vec<u8>> = parsed.segments().map(<[u8]>::to_vec).collect();
+        assert_eq!(below, asked, "the upstream names other segments than {path:?}");
+    }
+    let (project, ref_name, job) = (lines.next().unwrap_or("7"), lines.next(), lines.next());
+    let job = match (ref_name, job) {
+        (Some(ref_name), Some(job)) => JobRef::Latest { ref_name: ref_name.to_owned(), job: job.to_owned() },
+        _ => JobRef::Id(data.len() as u64),
+    };
+    let Ok(archive) = ArchiveRequest::new(project, job.clone()) else { return };
+    let url = checked_path(&upstream.archive(&archive));
+    let segs: Vec<String> = url.path()[UPSTREAM.1.len() + 1..]
+        .split('/')
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().expect("UTF-8 parts").into_owned())
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match (&job, &segs[..]) {
+        (JobRef::Id(id), ["api", "v4", "projects", p, "jobs", n, "artifacts"]) => {
+            assert_eq!((*p, *n), (project, id.to_string().as_str()));
+            assert_eq!(url.query(), None);
+        }
+        (JobRef::Latest { ref_name, job }, ["api", "v4", "projects", p, "jobs", "artifacts", r, "download"]) => {
+            assert_eq!((*p, *r), (project, ref_name.as_str()));
+            let pairs: Vec<(String, String)> =
+                url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            assert_eq!(pairs, [("job".to_owned(), job.clone())]);
+        }
+        _ => panic!("{url} is not an archive download's shape"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -253,6 +321,18 @@ mod tests {
             let mut data = len.to_le_bytes().to_vec();
             data.extend_from_slice(header.as_bytes());
             super::http_range(&data);
+        }
+    }
+
+    #[test]
+    fn the_upstream_url_property_holds_on_a_few_inputs() {
+        for input in [
+            "/api/v4/projects/g%2Fp/jobs?page=2\ng/p\nfeature/x\nbuild docs",
+            "/%2e%2e/admin\n..\nmain\nj",
+            "/a//b/%ff/%5C/;x/?q=<'#>\n42",
+            "/\n\u{202e}\u{fe0f}&#?%\nv1.2/rc?\na&b=c",
+        ] {
+            super::upstream_url(input.as_bytes());
         }
     }
 }

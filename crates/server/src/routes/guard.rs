@@ -58,15 +58,36 @@ const MAX_BODY: usize = 1 << 20;
 /// any encoding, anywhere in the path, is the path rule's `400`, so that no route, page or
 /// upstream URL is ever made from a path that a URL parser on the way would collapse.
 pub(crate) async fn refuse_dot_segments(req: Request, next: Next) -> Response {
-    match artifact_core::request::RequestPath::parse(req.uri().path()) {
-        Ok(_) => next.run(req).await,
-        Err(refused) => {
-            // A single file's path is the artifact path's rule (GitLab's parameter name).
-            let what = if single_file_route(req.uri().path()) { "artifact_path" } else { "path" };
-            let message = refused.to_string().replacen("path", what, 1);
-            crate::error::ApiError::InvalidParam(message).into_response()
-        }
+    let path = req.uri().path();
+    let Err(refused) = artifact_core::request::RequestPath::parse(path) else {
+        return next.run(req).await;
+    };
+    // A single file's artifact path that breaks the path rule gets the rule's own answer,
+    // from its route, when the rest of the path is clean.
+    if let Some(file) = artifact_part(path)
+        && crate::routes::artifacts::answer::artifact_path(file).is_err()
+        && artifact_core::request::RequestPath::parse(&path[..path.len() - file.len()]).is_ok()
+    {
+        return next.run(req).await;
     }
+    let what = if single_file_route(path) { "artifact_path" } else { "path" };
+    let message = refused.to_string().replacen("path", what, 1);
+    crate::error::ApiError::InvalidParam(message).into_response()
+}
+
+/// The raw artifact path of a single file's download, if `path` is one.
+fn artifact_part(path: &str) -> Option<&str> {
+    use crate::routes::artifacts::target::Target;
+    if !single_file_route(path) {
+        return None;
+    }
+    let target = if path.split('/').nth(6) == Some("artifacts") {
+        Target::by_ref(path, Some("-")).ok()?
+    } else {
+        Target::by_id(path).ok()?
+    };
+    let len = target.file?.len();
+    path.get(path.len() - len..)
 }
 
 /// Whether `path` has the shape of a single file's download (endpoint 7 or 8).

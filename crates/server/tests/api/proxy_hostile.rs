@@ -88,6 +88,10 @@ async fn raw(proxy: &str, target: &str, headers: &[(&str, &str)]) -> u16 {
     text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// A row of the hostile table: the request target, its headers, and the status it must get
+/// (`None`: any, as long as it reaches nothing it should not).
+type Row = (String, Vec<(&'static str, String)>, Option<u16>);
+
 /// The ways a dot segment is written.
 const DOTS: [&str; 15] = [
     "..",
@@ -124,7 +128,7 @@ async fn no_request_reaches_another_address_or_leaves_the_upstreams_prefix() {
     let canary_url = canary.url("secret");
     let (up, log) = fake_gitlab((StatusCode::NOT_FOUND, None), canary_url.clone()).await;
     let proxy = serve(artifact_server::proxy_app(ProxyConfig::new(&up).unwrap()).unwrap()).await;
-    let mut table: Vec<(String, Vec<(&str, String)>, Option<u16>)> = Vec::new();
+    let mut table: Vec<Row> = Vec::new();
     for place in PLACES {
         for dots in DOTS {
             table.push((place.replace("{d}", dots), vec![], Some(400)));
