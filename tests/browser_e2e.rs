@@ -4,8 +4,9 @@
 //! click, whose script can read neither the server's cookie nor its API, and a relative
 //! link inside it; a text file's page; then the same through a proxy in front of that
 //! server, and with an artifacts origin (the server as `localhost` beside `127.0.0.1`),
-//! where the report runs outside any sandbox. `.ci/run` installs Chromium (`chromium`, `chromium-driver`); the venv is
-//! `scripts/setup-python-gitlab.sh`'s. `BROWSER_SCREENSHOTS=DIR` keeps the screenshots
+//! where the report runs outside any sandbox; each time, every link of a folder of
+//! awkward names ([`NAMES`]) leads to its own file. `.ci/run` installs Chromium
+//! (`chromium`, `chromium-driver`); the venv is `scripts/setup-python-gitlab.sh`'s. `BROWSER_SCREENSHOTS=DIR` keeps the screenshots
 //! (`docs/screenshots` holds the ones the README shows).
 
 #[path = "common/server_process.rs"]
@@ -44,6 +45,13 @@ const REPORT: &[(&str, &str)] = &[
     ("coverage/lcov.info", "SF:src/lib.rs\nDA:1,1\nLH:42\nLF:48\nend_of_record\n"),
 ];
 
+/// Files under `names/`, each holding `this is <its name>`: names that a link must encode
+/// (`&`, `#`, `?`, `%`, a space, an invisible right-to-left mark), one that reads as
+/// another when unescaped (`a&amp;b.txt` beside `a&b.txt`) or decoded twice (`%41.txt`
+/// beside `A.txt`). The browser follows each link of the folder to its own file.
+const NAMES: &[&str] =
+    &["a&amp;b.txt", "a&b.txt", "#x.txt", "q?.txt", "%41.txt", "A.txt", "sp ace.txt", "rtl\u{200f}mark.txt"];
+
 fn run(data: &Path, args: &[&str]) -> String {
     let out = Command::new(artifact_bin()).args(args).arg("--data").arg(data).output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -64,8 +72,9 @@ fn a_coverage_report_opens_in_one_click_and_its_script_cannot_reach_the_server()
     let data = dir.path().join("data");
     let zip_path = dir.path().join("report.zip");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
-    for (name, text) in REPORT {
-        zip.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+    let names = NAMES.iter().map(|name| (format!("names/{name}"), format!("this is {name}\n")));
+    for (name, text) in REPORT.iter().map(|(n, t)| (n.to_string(), t.to_string())).chain(names) {
+        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
         zip.write_all(text.as_bytes()).unwrap();
     }
     zip.finish().unwrap();
@@ -89,6 +98,7 @@ fn a_coverage_report_opens_in_one_click_and_its_script_cannot_reach_the_server()
         let out = Command::new(&python)
             .arg(root.join("tests/e2e/browser_e2e.py"))
             .args([&server.url, &token, "group/reports", &job, shots, artifacts_origin])
+            .env("BROWSER_E2E_NAMES", serde_json::to_string(NAMES).unwrap())
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

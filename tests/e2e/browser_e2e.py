@@ -8,12 +8,15 @@ the coverage report's folder and opens its index.html (through the grant URL a s
 browser is sent to); checks that the report's stylesheet
 and script (relative to it, in the archive) were loaded, that its script could read neither
 the server's cookie nor its API, and follows a relative link inside the report; opens a
-text file's page. With ARTIFACTS_ORIGIN (the server's --artifacts-origin), the report is
+text file's page; follows every link of the folder names/, whose files' names are the
+JSON list in $BROWSER_E2E_NAMES (each file holds "this is <its name>"), to that very file.
+With ARTIFACTS_ORIGIN (the server's --artifacts-origin), the report is
 opened there, outside any sandbox: its script reads that origin's cookies (not the
 server's) and finds no API there. Saves screenshots of the listing, the report and the
 text page in SCREENSHOT_DIR. Prints "browser e2e ok".
 """
 
+import json
 import os
 import sys
 
@@ -45,6 +48,30 @@ def browser():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
     return webdriver.Chrome(options=options, service=service)
+
+
+def names_table(driver, wait, folder, names):
+    """Follows each link of the listing at FOLDER (names/) in turn, as a click does, and
+    checks that it lands on the page of the file it names: its own contents."""
+    driver.get(folder)
+    wait.until(ready.url_to_be(folder))
+    count = len(driver.find_elements(By.CSS_SELECTOR, "tbody a")) - 1  # without ".."
+    assert count == len(names), [a.text for a in driver.find_elements(By.CSS_SELECTOR, "tbody a")]
+    seen = []
+    for i in range(count):
+        link = driver.find_elements(By.CSS_SELECTOR, "tbody a")[i + 1]
+        # The DOM's text, exactly (WebDriver's visible text drops the invisible mark).
+        name, href = link.get_property("textContent"), link.get_attribute("href")
+        link.click()
+        wait.until(ready.staleness_of(link))
+        pre = wait.until(ready.presence_of_element_located((By.TAG_NAME, "pre")))
+        text = pre.get_property("textContent")
+        assert "/artifacts/file/names/" in driver.current_url, (name, href, driver.current_url)
+        assert text == f"this is {name}\n", (name, href, driver.current_url, text)
+        seen.append(name)
+        driver.back()
+        wait.until(ready.url_to_be(folder))
+    assert sorted(seen) == sorted(names), (seen, names)
 
 
 def main():
@@ -81,6 +108,12 @@ def main():
         assert "LH:42" in driver.find_element(By.TAG_NAME, "pre").text
         driver.save_screenshot(os.path.join(shots, "text.png"))
         driver.back()
+        wait.until(ready.url_contains("/artifacts/browse/coverage"))
+
+        # Every link of a folder of awkward names leads to its own file.
+        names = json.loads(os.environ["BROWSER_E2E_NAMES"])
+        names_table(driver, wait, f"{url}/{project}/-/jobs/{job}/artifacts/browse/names", names)
+        driver.get(f"{url}/{project}/-/jobs/{job}/artifacts/browse/coverage")
         wait.until(ready.url_contains("/artifacts/browse/coverage"))
 
         # The report, opened in one click, runs in its sandbox.
