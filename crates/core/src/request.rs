@@ -75,6 +75,8 @@ pub enum RequestPathRule {
     DotSegment,
     /// A typed part (a project, a ref, a job name) is empty.
     EmptyPart,
+    /// An upstream's origin is not `scheme://authority` alone.
+    NotAnOrigin,
 }
 
 /// A path that broke the request-path rule.
@@ -83,6 +85,7 @@ pub enum RequestPathRule {
     RequestPathRule::NotAbsolute => "it is not absolute",
     RequestPathRule::DotSegment => "it has a '.' or '..' segment",
     RequestPathRule::EmptyPart => "a part of it is empty",
+    RequestPathRule::NotAnOrigin => "the upstream's origin is not scheme://authority alone",
 })]
 pub struct InvalidRequestPath {
     /// The rule it broke.
@@ -101,17 +104,31 @@ pub struct RequestPath {
 }
 
 impl RequestPath {
-    /// Parses a raw (still percent-encoded) path, as it came in the request line.
+    /// Parses a raw (still percent-encoded) path, as it came in the request line, without
+    /// its query (a `?` here is a character of a segment).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidRequestPath`] when the path does not start with `/`
+    /// ([`RequestPathRule::NotAbsolute`]) or a segment is or hides a dot segment
+    /// ([`RequestPathRule::DotSegment`]).
     pub fn parse(raw: &str) -> Result<RequestPath, InvalidRequestPath> {
+        RequestPath::check(raw)?;
+        let segments = raw[1..].split('/').map(|s| percent_decode(s.as_bytes()).collect()).collect();
+        Ok(RequestPath { segments })
+    }
+
+    /// Whether `raw` follows the rule, without keeping its segments: what a server checks
+    /// on every request. It allocates nothing unless a segment could hide a dot behind an
+    /// escape (`%2e`, `%25`, an overlong UTF-8 lead).
+    pub fn check(raw: &str) -> Result<(), InvalidRequestPath> {
         let rest = raw.strip_prefix('/').ok_or(InvalidRequestPath { rule: RequestPathRule::NotAbsolute })?;
-        let mut segments = Vec::new();
-        for raw in rest.split('/') {
-            if hides_dot_segment(raw.as_bytes()) {
+        for segment in rest.split('/') {
+            if hides_dot_segment(segment.as_bytes()) {
                 return Err(InvalidRequestPath { rule: RequestPathRule::DotSegment });
             }
-            segments.push(percent_decode(raw.as_bytes()).collect());
         }
-        Ok(RequestPath { segments })
+        Ok(())
     }
 
     /// The decoded segments (the first is after the leading `/`).
@@ -132,25 +149,49 @@ impl RequestPath {
 
 /// Whether a raw segment is, or hides, a dot segment (see [`RequestPath`]).
 fn hides_dot_segment(raw: &[u8]) -> bool {
-    let mut current = raw.to_vec();
+    let mut current: std::borrow::Cow<'_, [u8]> = raw.into();
     for _ in 0..MAX_DECODINGS {
         if has_dot_piece(&current) {
             return true;
         }
-        let decoded: Vec<u8> = percent_decode(&current).collect();
-        if decoded == current {
+        if !may_decode_to_a_dot(&current) {
             return false;
         }
-        current = decoded;
+        let decoded: Vec<u8> = percent_decode(&current).collect();
+        if decoded == *current {
+            return false;
+        }
+        current = decoded.into();
     }
     // Still decoding after that many rounds: no legitimate name is built that way.
     true
 }
 
+/// Whether decoding `bytes` could make a dot piece that is not there yet: an escape of `.`
+/// (`%2e`) or of an overlong UTF-8 lead (`%c0`, `%c1`, `%e0`, `%f0`); a `%` that could start
+/// a new escape once decoded (`%25`, or a `%` that is no escape, as in `%%32%65`); or,
+/// beside a `.`, an escape of what cuts pieces (`%2f`, `%5c`, `%3b`). Plain names, and
+/// escapes such as a project's `%2F`, are answered without decoding.
+fn may_decode_to_a_dot(bytes: &[u8]) -> bool {
+    let hex = |b: u8| b.is_ascii_hexdigit();
+    let stray_percent = bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'%' && !(bytes.get(i + 1).is_some_and(|b| hex(*b)) && bytes.get(i + 2).is_some_and(|b| hex(*b)))
+    });
+    let escapes = |wanted: &[&[u8; 2]]| {
+        bytes
+            .windows(3)
+            .any(|w| w[0] == b'%' && wanted.contains(&&[w[1].to_ascii_lowercase(), w[2].to_ascii_lowercase()]))
+    };
+    stray_percent
+        || escapes(&[b"2e", b"25", b"c0", b"c1", b"e0", b"f0"])
+        || (bytes.contains(&b'.') && escapes(&[b"2f", b"5c", b"3b"]))
+}
+
 /// Whether `bytes`, split at `/` and `\` (or their overlong forms) and each piece cut at
 /// `;`, has a piece that is `.` or `..` (or overlong forms of them).
 fn has_dot_piece(bytes: &[u8]) -> bool {
-    let plain = without_overlong(bytes);
+    let overlong = bytes.iter().any(|b| matches!(b, 0xC0 | 0xC1 | 0xE0 | 0xF0));
+    let plain: std::borrow::Cow<'_, [u8]> = if overlong { without_overlong(bytes).into() } else { bytes.into() };
     plain.split(|b| *b == b'/' || *b == b'\\').any(|piece| {
         let piece = piece.split(|b| *b == b';').next().unwrap_or(piece);
         piece == b"." || piece == b".."
@@ -257,9 +298,24 @@ pub struct Upstream {
 
 impl Upstream {
     /// The upstream at `origin` (`https://gitlab.example.com`, trusted: the operator's)
-    /// with path prefix `prefix` (`""` or `/gitlab`), which must follow the request-path
-    /// rule.
+    /// with path prefix `prefix` (`""` or `/gitlab`).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidRequestPath`] when `origin` is not `scheme://authority` alone (a path, a
+    /// query or a fragment in it would be above every URL built;
+    /// [`RequestPathRule::NotAnOrigin`]), or `prefix` breaks the request-path rule.
     pub fn new(origin: &str, prefix: &str) -> Result<Upstream, InvalidRequestPath> {
+        let origin = origin.trim_end_matches('/');
+        let is_origin = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                && !rest.is_empty()
+                && !rest.contains(['/', '?', '#', '\\', ' '])
+        });
+        if !is_origin {
+            return Err(InvalidRequestPath { rule: RequestPathRule::NotAnOrigin });
+        }
         let prefix = prefix.trim_end_matches('/');
         let prefix = if prefix.is_empty() { String::new() } else { RequestPath::parse(prefix)?.encoded() };
         Ok(Upstream { origin: origin.trim_end_matches('/').to_owned(), prefix })
@@ -321,10 +377,15 @@ mod tests {
             "/%e0%80%ae%e0%80%ae/x",
             "/%c0%ae%c0%ae%c0%afx",
             "/x/%2e",
+            "/%%32%65%%32%65/x",
+            "/..%3b/x",
+            "/%252E%252e%253Bx/y",
         ] {
             assert!(refused(raw), "{raw} passed");
         }
         assert!(refused("a/b") && refused("*") && refused(""), "not absolute");
+        assert!(RequestPath::check("/a/%2e%2e/b").is_err() && RequestPath::check("/a/..;/b").is_err());
+        assert!(RequestPath::check("/api/v4/projects/1/jobs/2/artifacts/a.b/..c").is_ok());
     }
 
     #[test]
@@ -361,5 +422,8 @@ mod tests {
         assert!(ArchiveRequest::new("", JobRef::Id(1)).is_err());
         assert!(ArchiveRequest::new("7", JobRef::Latest { ref_name: "main".into(), job: String::new() }).is_err());
         assert!(Upstream::new("http://h", "/a/../b").is_err());
+        for origin in ["http://h/x", "http://h?q", "h", "http://", "http://h#f"] {
+            assert!(Upstream::new(origin, "").is_err(), "{origin}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! reads of public projects' artifacts, and 404 (never 403) for a project the caller may not
 //! see.
 
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Job, Project, Role, Scope, Status, User};
@@ -43,6 +43,30 @@ impl Credential {
     /// order. Each is [`present`] or absent: an empty one is no token, and the next is
     /// looked at.
     pub(crate) fn from_request(headers: &HeaderMap, query: &Query) -> Option<Credential> {
+        Some(match Form::read(headers, query)? {
+            (Form::PrivateToken | Form::Bearer, token) => Credential::Personal(token.to_owned()),
+            (Form::JobToken, token) => Credential::Job(token.to_owned()),
+        })
+    }
+}
+
+/// How a request's credential is presented, in the one header form that says the same
+/// upstream: what a proxy sends, so that the upstream judges exactly the credential its
+/// grants are remembered under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// A personal token as `PRIVATE-TOKEN` (or `private_token=`).
+    PrivateToken,
+    /// A personal or OAuth token as `Authorization: Bearer` (or `access_token=`,
+    /// `bearer_token=`).
+    Bearer,
+    /// A job token as `JOB-TOKEN` (or `job_token=`, `token=`).
+    JobToken,
+}
+
+impl Form {
+    /// The credential [`Credential::from_request`] reads, with its form.
+    pub(crate) fn read<'a>(headers: &'a HeaderMap, query: &'a Query) -> Option<(Form, &'a str)> {
         let header = |name: &str| present(headers.get(name).and_then(|v| v.to_str().ok()));
         let param = |name: &str| present(query.get(name));
         let bearer = || {
@@ -50,16 +74,25 @@ impl Credential {
             let (scheme, token) = auth.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then_some(token).and_then(|t| present(Some(t.trim())))
         };
-        let personal = param("private_token")
-            .or_else(|| header("private-token"))
-            .or_else(|| param("access_token"))
-            .or_else(bearer)
-            .or_else(|| param("bearer_token"));
-        if let Some(t) = personal {
-            return Some(Credential::Personal(t.to_owned()));
+        let private = param("private_token").or_else(|| header("private-token"));
+        if let Some(t) = private {
+            return Some((Form::PrivateToken, t));
+        }
+        if let Some(t) = param("access_token").or_else(bearer).or_else(|| param("bearer_token")) {
+            return Some((Form::Bearer, t));
         }
         let job = param("job_token").or_else(|| param("token")).or_else(|| header("job-token"));
-        job.map(|t| Credential::Job(t.to_owned()))
+        job.map(|t| (Form::JobToken, t))
+    }
+
+    /// The header that presents `token` in this form.
+    pub(crate) fn header(self, token: &str) -> Option<(HeaderName, HeaderValue)> {
+        let (name, value) = match self {
+            Form::PrivateToken => (HeaderName::from_static("private-token"), token.to_owned()),
+            Form::Bearer => (axum::http::header::AUTHORIZATION, format!("Bearer {token}")),
+            Form::JobToken => (HeaderName::from_static("job-token"), token.to_owned()),
+        };
+        Some((name, HeaderValue::from_str(&value).ok()?))
     }
 }
 

@@ -260,8 +260,54 @@ fn checked_path(url: &str) -> url::Url {
     parsed
 }
 
+/// Whether a raw segment is or hides a dot segment, the slow way: decoded again and again
+/// (at most 8 times), each form looked at whole, with overlong two- and three-byte forms
+/// of ASCII read as ASCII.
+fn slow_dot(segment: &str) -> bool {
+    let mut current = segment.as_bytes().to_vec();
+    for _ in 0..8 {
+        let mut plain = Vec::new();
+        let mut i = 0;
+        while i < current.len() {
+            match current[i..] {
+                [lead @ (0xC0 | 0xC1), cont, ..] if cont & 0xC0 == 0x80 => {
+                    plain.push(((lead & 1) << 6) | (cont & 0x3F));
+                    i += 2;
+                }
+                [0xE0, mid, cont, ..] if mid & 0xE0 == 0x80 && cont & 0xC0 == 0x80 => {
+                    plain.push(((mid & 1) << 6) | (cont & 0x3F));
+                    i += 3;
+                }
+                [0xF0, 0x80, mid, cont, ..] if mid & 0xE0 == 0x80 && cont & 0xC0 == 0x80 => {
+                    plain.push(((mid & 1) << 6) | (cont & 0x3F));
+                    i += 4;
+                }
+                _ => {
+                    plain.push(current[i]);
+                    i += 1;
+                }
+            }
+        }
+        let dot = plain.split(|b| *b == b'/' || *b == b'\\').any(|piece| {
+            let piece = piece.split(|b| *b == b';').next().unwrap_or(piece);
+            piece == b"." || piece == b".."
+        });
+        if dot {
+            return true;
+        }
+        let decoded: Vec<u8> = percent_encoding::percent_decode(&current).collect();
+        if decoded == current {
+            return false;
+        }
+        current = decoded;
+    }
+    true
+}
+
 /// The upstream URLs a proxy builds (`artifact_core::request`), for any input: the first
-/// line is a request's path and query; the next three a project, a ref and a job name. A
+/// line is a request's path and query; the next three a project, a ref and a job name. The
+/// request-path rule refuses exactly the paths that decoding every segment to the end
+/// shows a dot segment in (its quick answers are right). A
 /// path the request-path rule takes becomes a URL that a WHATWG URL parser reads exactly as
 /// written, below the upstream's prefix, without a dot segment, whose segments decode to
 /// the request's; typed parts that are taken become an archive download in one of the API's
@@ -275,6 +321,9 @@ pub fn upstream_url(data: &[u8]) {
         Some((path, query)) => (path, Some(query)),
         None => (request, None),
     };
+    // The rule's quick answers agree with decoding every segment to the end.
+    let refused = RequestPath::check(path).is_err();
+    assert_eq!(refused, path.strip_prefix('/').is_none_or(|rest| rest.split('/').any(slow_dot)), "{path:?}");
     if let Ok(parsed) = RequestPath::parse(path) {
         let url = checked_path(&upstream.below(&parsed, query));
         let below: Vec<Vec<u8>> = url.path()[UPSTREAM.1.len() + 1..]

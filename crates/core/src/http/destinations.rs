@@ -15,24 +15,39 @@ use crate::error::{Error, HttpProblem, Result};
 /// the URLs they give).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Destinations {
-    /// The origins requests may go to, as `scheme://host[:port]` (the port only when it is
-    /// not the scheme's default); empty: any.
+    /// The origins requests may go to, as `Url::origin().ascii_serialization()` writes
+    /// them: `scheme://host[:port]`, lowercase, the port only when it is not the scheme's
+    /// default, no trailing `/`; empty: any.
     pub origins: Vec<String>,
-    /// Refuses link-local and cloud metadata addresses (`169.254.0.0/16`, `fe80::/10`,
-    /// `fd00:ec2::254`), by the URL's host and by what a name resolves to.
+    /// Refuses link-local and cloud metadata addresses ([`is_link_local`]), by the URL's
+    /// host and by what a name resolves to. The name's addresses are checked by the
+    /// clients this crate builds (its blocking and async clients); a `Client` given to
+    /// [`HttpSource::open_with`](super::HttpSource::open_with) resolves names its own way.
     pub refuse_link_local: bool,
 }
 
-/// Whether `ip` is link-local or a cloud metadata address: `169.254.0.0/16`, `fe80::/10`,
-/// `fd00:ec2::254`, or one of those as an IPv4-mapped IPv6 address.
+/// Whether `ip` is link-local or a cloud metadata address: `169.254.0.0/16` (AWS, GCP,
+/// Azure, ...), `100.100.100.200` (Alibaba), `fe80::/10`, `fd00:ec2::254` (AWS over IPv6),
+/// or an IPv4 one of those inside an IPv6 address (IPv4-mapped or -compatible, NAT64's
+/// `64:ff9b::/96`, 6to4's `2002::/16`).
 pub fn is_link_local(ip: IpAddr) -> bool {
+    let v4_refused = |v4: std::net::Ipv4Addr| v4.is_link_local() || v4.octets() == [100, 100, 100, 200];
     match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V4(v4) => v4_refused(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return v4.is_link_local();
-            }
-            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+            let s = v6.segments();
+            let embedded = match s {
+                // IPv4-mapped (`::ffff:a.b.c.d`) and -compatible (`::a.b.c.d`).
+                _ if v6.to_ipv4().is_some() => v6.to_ipv4(),
+                [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => {
+                    Some(std::net::Ipv4Addr::from(u32::from(hi) << 16 | u32::from(lo)))
+                }
+                [0x2002, hi, lo, ..] => Some(std::net::Ipv4Addr::from(u32::from(hi) << 16 | u32::from(lo))),
+                _ => None,
+            };
+            embedded.is_some_and(v4_refused)
+                || (s[0] & 0xffc0) == 0xfe80
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
         }
     }
 }
@@ -113,10 +128,30 @@ mod tests {
 
     #[test]
     fn link_local_and_metadata_addresses_are_refused_by_host_and_origins_by_list() {
-        for ip in ["169.254.169.254", "169.254.0.1", "fe80::1", "febf::1", "fd00:ec2::254", "::ffff:169.254.169.254"] {
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "100.100.100.200",
+            "fe80::1",
+            "febf::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+        ] {
             assert!(is_link_local(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["127.0.0.1", "10.0.0.1", "::1", "fd00:ec2::253", "fec0::1", "8.8.8.8"] {
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "::1",
+            "fd00:ec2::253",
+            "fec0::1",
+            "8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!is_link_local(ip.parse().unwrap()), "{ip}");
         }
         let refusing = Destinations { origins: vec![], refuse_link_local: true };

@@ -13,6 +13,8 @@
 //!
 //! The directory is bounded ([`RemoteArchives::with_disk_cache_bytes`]): files are counted
 //! when the cache starts and as they are written, and the least recently used go first.
+//! Only the cache's own files (`<16 hex digits>.idx`) are counted or removed; the bound is
+//! each process's (two processes sharing a directory each count what they wrote).
 //!
 //! [`RemoteArchives::with_disk_cache_bytes`]: super::RemoteArchives::with_disk_cache_bytes
 
@@ -201,10 +203,17 @@ impl DiskCache {
         let mut found: Vec<(std::time::SystemTime, String, u64)> = Vec::new();
         for entry in std::fs::read_dir(&cache.dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            // Only this cache's own files are counted or removed (`<16 hex>.idx`, and
+            // `<16 hex>.tmp<pid>` left by an interrupted write); anything else is left be.
+            let Some((stem, ext)) = name.split_once('.') else { continue };
+            let ours = stem.len() == 16 && stem.bytes().all(|b| b.is_ascii_hexdigit());
             let Ok(meta) = entry.metadata() else { continue };
-            if name.contains(".tmp") && meta.is_file() {
+            if !ours || !meta.is_file() {
+                continue;
+            }
+            if ext.strip_prefix("tmp").is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())) {
                 let _ = std::fs::remove_file(entry.path());
-            } else if name.ends_with(".idx") && meta.is_file() {
+            } else if ext == "idx" {
                 found.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), name, meta.len()));
             }
         }
@@ -242,8 +251,9 @@ impl DiskCache {
                 if ledger.bytes <= self.max_bytes {
                     return;
                 }
-                ledger.evictions += 1;
-                ledger.oldest()
+                let oldest = ledger.oldest();
+                ledger.evictions += u64::from(oldest.is_some());
+                oldest
             };
             match name {
                 Some(name) => {
@@ -310,8 +320,10 @@ impl DiskCache {
         let name = self.name(key);
         let path = self.dir.join(&name);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // A new file (never one a link points at): a leftover of this process goes first.
+        let _ = std::fs::remove_file(&tmp);
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp)?;

@@ -66,7 +66,10 @@ impl RemoteArchives {
     }
 
     /// Like [`with_disk_cache`](Self::with_disk_cache), keeping at most `max_bytes` of
-    /// index files in `dir`: past it, the least recently used are removed.
+    /// index files in `dir`: past it, the least recently used are removed. The directory's
+    /// own files are counted here, once (a directory of many indexes takes a moment); only
+    /// the cache's files (`<16 hex digits>.idx`) are counted or removed, and the bound is
+    /// this process's: give each process its own directory.
     pub fn with_disk_cache_bytes(mut self, dir: impl Into<std::path::PathBuf>, max_bytes: u64) -> RemoteArchives {
         self.disk = Some(super::disk::DiskCache::new(dir.into(), max_bytes));
         self
@@ -111,11 +114,16 @@ impl RemoteArchives {
         Ok(Archive::with_index(source, index))
     }
 
-    /// The index and identity of the archive `at`: cached, or loaded. With a given key,
-    /// the identity's URL is the one to read now.
+    /// The index and identity of the archive `at`: cached, or loaded. With a given key, a
+    /// cached identity's URL (another caller's, perhaps) is replaced by the one to read now;
+    /// one loaded now keeps the end of its own redirects.
     fn indexed(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
-        let found = self.cache.get_or_load(&memory_key(at), || self.load(at, options))?;
-        Ok(reading_at(at, found))
+        let loaded = std::cell::Cell::new(false);
+        let found = self.cache.get_or_load(&memory_key(at), || {
+            loaded.set(true);
+            self.load(at, options)
+        })?;
+        Ok(if loaded.get() { found } else { reading_at(at, found) })
     }
 
     /// Streams the entry at `path` of the archive at `url`: one request when the index is
@@ -189,8 +197,14 @@ impl RemoteArchives {
 
     /// Like [`index_with`](Self::index_with), with the index kept (in memory and on disk)
     /// under `key` instead of the URL: the archive's identity as a proxy names it (its
-    /// upstream, project and job), never a caller's URL, query or credential. No URL is
-    /// written to disk then: `url` (a presigned URL, say) is read this time only.
+    /// upstream, project and job), never a caller's URL, query or credential. `key` must
+    /// name one archive: whatever URL is given with it later is read as that archive, and
+    /// only the archive's validator (`ETag` or `Last-Modified`, sent as `If-Match` or
+    /// `If-Range`) tells a changed one; a server that sends neither is trusted to keep
+    /// the archive under the key unchanged. No URL is written to disk: `url` (a presigned
+    /// URL, say) is read this time only, and a cached index is read at the `url` given
+    /// with each call (its redirects are followed again only when the index is loaded
+    /// afresh, after such a read failed).
     pub fn index_keyed(&self, key: &str, url: &str, headers: &HeaderMap) -> Result<Arc<Index>> {
         let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
         Ok(self.indexed(DiskKey::Given { key, url }, &options)?.0)

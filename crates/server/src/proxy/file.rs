@@ -49,7 +49,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use super::Proxy;
-use crate::auth::Presented;
+use crate::auth::{Form, Presented};
 use crate::delivery::{Plan, Representation};
 use crate::error::ApiError;
 use crate::hot::Hot;
@@ -109,33 +109,19 @@ impl Grants {
     }
 }
 
-/// The caller's credentials as request headers (query tokens become their header forms),
-/// each only if [`present`](crate::auth::present): an empty one is no token.
+/// The caller's credential as one request header, exactly the one
+/// [`Presented::from_request`] reads (and grants are remembered under), in its form
+/// ([`Form`]: a token from the query becomes its header), and whom it acts as (`Sudo`, the
+/// parameter first). Nothing else the caller sent goes: the upstream judges the credential
+/// the grant's key names.
 pub(crate) fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
-    use crate::auth::present;
     let mut out = HeaderMap::new();
-    for name in crate::auth::CREDENTIAL_HEADERS {
-        if let Some(v) = headers.get(name).filter(|v| present(v.to_str().ok()).is_some()) {
-            out.insert(name, v.clone());
-        }
+    if let Some((name, value)) = Form::read(headers, query).and_then(|(form, token)| form.header(token)) {
+        out.insert(name, value);
     }
-    let mut put = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            out.entry(name).or_insert(v);
-        }
-    };
-    if let Some(t) = present(query.get("private_token")) {
-        put("private-token", t.to_owned());
-    }
-    if let Some(t) = present(query.get("access_token")) {
-        put("authorization", format!("Bearer {t}"));
-    }
-    if let Some(t) = present(query.get("job_token")) {
-        put("job-token", t.to_owned());
-    }
-    // Whom the caller acts as is part of what the upstream decides (the parameter first).
-    if let Some(who) = present(query.get("sudo")) {
-        out.insert("sudo", HeaderValue::from_str(who).unwrap_or_else(|_| HeaderValue::from_static("")));
+    let presented = Presented::from_request(&axum::http::Method::GET, headers, query);
+    if let Some(who) = presented.sudo {
+        out.insert("sudo", HeaderValue::from_str(&who).unwrap_or_else(|_| HeaderValue::from_static("")));
     }
     out
 }
@@ -303,6 +289,10 @@ async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Gran
     let mut request = proxy.client.get(&url).header(header::RANGE, "bytes=0-0");
     for (name, value) in credential_headers(&parts.headers, &query).iter() {
         request = request.header(name, value);
+    }
+    // Whom the upstream's limits and audit log should see: the caller, as when forwarding.
+    if let Some(peer) = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        request = request.header("x-forwarded-for", peer.0.ip().to_string());
     }
     let resp = match request.send().await {
         Ok(resp) => resp,

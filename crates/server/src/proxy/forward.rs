@@ -47,14 +47,31 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
 /// What a caller may not say about the way its request came: the proxy says it
 /// (`X-Forwarded-For`, `Forwarded`), or nobody does (the others, which an upstream may
 /// build its URLs and its view of the client from).
-const CALLERS_MAY_NOT_SAY: [&str; 6] = [
+const CALLERS_MAY_NOT_SAY: [&str; 15] = [
     "x-forwarded-host",
     "x-forwarded-proto",
     "x-forwarded-port",
     "x-forwarded-prefix",
     "x-forwarded-server",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "front-end-https",
     "x-real-ip",
+    "client-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
 ];
+
+/// The `for=` elements of a caller's `Forwarded` values: the rest (`host=`, `proto=`,
+/// `by=`) is what a caller may not say.
+fn forwarded_for_elements(headers: &HeaderMap) -> Vec<String> {
+    let values = headers.get_all(header::FORWARDED).iter().filter_map(|v| v.to_str().ok());
+    let pairs = values.flat_map(|v| v.split([',', ';'])).map(str::trim);
+    pairs.filter(|p| p.len() > 4 && p[..4].eq_ignore_ascii_case("for=")).map(|p| format!("for={}", &p[4..])).collect()
+}
 
 /// Whether a `name=value` pair of a `Cookie` header is the proxy's session cookie (by its
 /// name, with or without the `__Host-` prefix).
@@ -85,21 +102,28 @@ pub(crate) fn upstream_headers(headers: &HeaderMap, peer: Option<std::net::IpAdd
     for cookie in cookies {
         out.append(header::COOKIE, cookie);
     }
-    if let Some(peer) = peer {
-        let node = match peer {
-            std::net::IpAddr::V4(v4) => v4.to_string(),
-            std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
-        };
-        let forwarded_for = HeaderName::from_static("x-forwarded-for");
-        for (name, ours) in [(forwarded_for, peer.to_string()), (header::FORWARDED, format!("for={node}"))] {
-            let theirs: Vec<&str> = out.get_all(&name).iter().filter_map(|v| v.to_str().ok()).collect();
-            let all = theirs.into_iter().chain([ours.as_str()]).collect::<Vec<_>>().join(", ");
-            // What the caller sent there that does not make a header value: ours alone.
-            let value = HeaderValue::from_str(&all).or_else(|_| HeaderValue::from_str(&ours));
-            out.remove(&name);
-            if let Ok(value) = value {
-                out.insert(name, value);
-            }
+    // The caller's `Forwarded` is cut to its `for=` elements; the proxy appends its own
+    // element, and the caller's address to `X-Forwarded-For`, when it knows it (not
+    // without a socket: an embedding's own router).
+    let x_forwarded_for = HeaderName::from_static("x-forwarded-for");
+    let theirs = [
+        out.get_all(&x_forwarded_for).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect(),
+        forwarded_for_elements(&out),
+    ];
+    let ours = match peer {
+        Some(std::net::IpAddr::V4(v4)) => [Some(v4.to_string()), Some(format!("for={v4}"))],
+        Some(std::net::IpAddr::V6(v6)) => [Some(v6.to_string()), Some(format!("for=\"[{v6}]\""))],
+        None => [None, None],
+    };
+    for ((name, theirs), ours) in [x_forwarded_for, header::FORWARDED].into_iter().zip(theirs).zip(ours) {
+        let theirs: Vec<String> = theirs;
+        let all: Vec<&str> = theirs.iter().map(String::as_str).chain(ours.as_deref()).collect();
+        out.remove(&name);
+        // What the caller sent there that does not make a header value: ours alone.
+        let value =
+            HeaderValue::from_str(&all.join(", ")).ok().or_else(|| HeaderValue::from_str(ours.as_deref()?).ok());
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            out.insert(name, value);
         }
     }
     out

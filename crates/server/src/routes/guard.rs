@@ -1,5 +1,6 @@
 //! Every request gets an id (`X-Request-Id`, and a tracing span); a panic in a handler is
-//! caught, logged with that id, and answered 500 while the server keeps serving.
+//! caught, logged with that id, and answered 500 while the server keeps serving. Before
+//! anything else, the request-path rule: a dot segment in any encoding is `400`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,12 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let span = tracing::debug_span!("request", id, %method, %path);
+    // The request-path rule before anything else (see `refused_path`).
+    if let Some(refused) = refused_path(req.uri().path()) {
+        let mut resp = refused.into_response();
+        resp.headers_mut().insert("x-request-id", HeaderValue::from(id));
+        return resp;
+    }
     let result = AssertUnwindSafe(next.run(req)).catch_unwind().instrument(span).await;
     let mut resp = match result {
         Ok(resp) => resp,
@@ -54,25 +61,22 @@ pub(crate) async fn read_body(req: Request, next: Next) -> Response {
 /// The largest request body read: the API takes small JSON documents only.
 const MAX_BODY: usize = 1 << 20;
 
-/// The request-path rule before anything else (`artifact_core::request`): a dot segment in
-/// any encoding, anywhere in the path, is the path rule's `400`, so that no route, page or
-/// upstream URL is ever made from a path that a URL parser on the way would collapse.
-pub(crate) async fn refuse_dot_segments(req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let Err(refused) = artifact_core::request::RequestPath::parse(path) else {
-        return next.run(req).await;
-    };
+/// The request-path rule (`artifact_core::request`), checked by [`guard`] before anything
+/// else on the server and the proxy: a dot segment in any encoding, anywhere in the path, is
+/// the path rule's `400`, so that no route, page or upstream URL is ever made from a path
+/// that a URL parser on the way would collapse. `None`: the request goes on.
+fn refused_path(path: &str) -> Option<crate::error::ApiError> {
+    let refused = artifact_core::request::RequestPath::check(path).err()?;
     // A single file's artifact path that breaks the path rule gets the rule's own answer,
     // from its route, when the rest of the path is clean.
     if let Some(file) = artifact_part(path)
         && crate::routes::artifacts::answer::artifact_path(file).is_err()
-        && artifact_core::request::RequestPath::parse(&path[..path.len() - file.len()]).is_ok()
+        && artifact_core::request::RequestPath::check(&path[..path.len() - file.len()]).is_ok()
     {
-        return next.run(req).await;
+        return None;
     }
     let what = if single_file_route(path) { "artifact_path" } else { "path" };
-    let message = refused.to_string().replacen("path", what, 1);
-    crate::error::ApiError::InvalidParam(message).into_response()
+    Some(crate::error::ApiError::InvalidParam(refused.to_string().replacen("path", what, 1)))
 }
 
 /// The raw artifact path of a single file's download, if `path` is one.

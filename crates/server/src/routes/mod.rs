@@ -18,7 +18,7 @@ mod guard;
 pub(crate) mod jobs;
 mod meta;
 
-pub(crate) use self::guard::{guard, refuse_dot_segments, single_file_route};
+pub(crate) use self::guard::{guard, single_file_route};
 pub use self::meta::GITLAB_VERSION;
 
 use axum::Router;
@@ -64,7 +64,6 @@ pub fn app(state: AppState) -> Router {
         // Pages for people at GitLab's web URLs; any other path is the API's 404.
         .fallback(browse::pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), files_only_on_artifacts_origin))
-        .layer(axum::middleware::from_fn(guard::refuse_dot_segments))
         .layer(axum::middleware::from_fn(guard::read_body))
         .layer(axum::middleware::from_fn(guard::guard))
         .with_state(state)

@@ -115,6 +115,14 @@ async fn the_byte_bound_holds_under_churn_and_evictions_are_counted() {
     let up = upstream(w.app.clone()).await;
     let token = w.token("reporter").to_owned();
     let cache = tempfile::tempdir().unwrap();
+    // Files that are not the cache's own are neither counted nor removed.
+    let foreign = ["report.idx", "page.tmpl", "notes.txt", "0123.tmp1"];
+    for name in foreign {
+        std::fs::write(cache.path().join(name), vec![b'x'; 4096]).unwrap();
+    }
+    let files_under = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        files_under(dir).into_iter().filter(|f| !foreign.iter().any(|n| f.ends_with(n))).collect()
+    };
     // One index file's size, from a first proxy.
     {
         let (app, _) = proxy(&up, cache.path(), |_| {});
@@ -139,6 +147,9 @@ async fn the_byte_bound_holds_under_churn_and_evictions_are_counted() {
         }
     }
     assert_eq!(files_under(cache.path()).len(), 3, "the three most recently used");
+    for name in foreign {
+        assert!(cache.path().join(name).is_file(), "{name} was removed");
+    }
     let (_, text) = get(&metrics, "/metrics", &[]).await;
     let text = String::from_utf8(text).unwrap();
     let value = |name: &str| -> f64 {

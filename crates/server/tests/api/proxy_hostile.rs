@@ -199,7 +199,10 @@ async fn headers_to_the_upstream_carry_no_proxy_cookie_and_say_who_asked() {
         &[
             ("Cookie", &cookie),
             ("X-Forwarded-For", "203.0.113.9"),
+            ("Forwarded", "for=198.51.100.7;host=evil.example;proto=https"),
             ("X-Forwarded-Host", "evil.example"),
+            ("X-Forwarded-Ssl", "on"),
+            ("True-Client-IP", "203.0.113.11"),
             ("X-Forwarded-Proto", "gopher"),
             ("X-Real-IP", "203.0.113.10"),
             ("Connection", "X-Secret-Hop"),
@@ -213,8 +216,16 @@ async fn headers_to_the_upstream_carry_no_proxy_cookie_and_say_who_asked() {
     let h = |name: &str| seen.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(h("cookie").as_deref(), Some("_gitlab_session=kept"), "the proxy's own session cookie stays");
     assert_eq!(h("x-forwarded-for").as_deref(), Some("203.0.113.9, 127.0.0.1"), "appended");
-    assert_eq!(h("forwarded").as_deref(), Some("for=127.0.0.1"));
-    for gone in ["x-forwarded-host", "x-forwarded-proto", "x-real-ip", "x-secret-hop", "proxy-authorization"] {
+    assert_eq!(h("forwarded").as_deref(), Some("for=198.51.100.7, for=127.0.0.1"), "only for= of the caller's");
+    for gone in [
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-ssl",
+        "true-client-ip",
+        "x-real-ip",
+        "x-secret-hop",
+        "proxy-authorization",
+    ] {
         assert_eq!(h(gone), None, "{gone} went upstream");
     }
 }
@@ -270,4 +281,46 @@ async fn archives_are_read_only_where_the_destination_rules_allow_and_never_with
     let followed: Vec<&Logged> = seen.iter().filter(|l| l.target.starts_with("/gitlab/objects/")).collect();
     assert!(!followed.is_empty(), "the redirect was followed: {seen:?}");
     assert!(followed.iter().all(|l| l.headers.get("private-token").is_none()), "without the token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_is_remembered_under_the_credential_the_upstream_judged() {
+    let storage = RangeServer::start();
+    storage.put("a.zip", std::fs::read(fixture("infozip-basic.zip")).unwrap());
+    let location = storage.url("a.zip");
+    // The archive's download says yes to `PRIVATE-TOKEN: GOOD` only.
+    let front = axum::Router::new().fallback(move |req: Request| {
+        let location = location.clone();
+        async move {
+            let good = req.headers().get("private-token").is_some_and(|v| v == "GOOD");
+            let mut resp = axum::response::Response::new(Body::from(r#"{"message":"401 Unauthorized"}"#));
+            if good {
+                *resp.status_mut() = StatusCode::FOUND;
+                resp.headers_mut().insert("location", location.parse().unwrap());
+            } else {
+                *resp.status_mut() = StatusCode::UNAUTHORIZED;
+            }
+            resp
+        }
+    });
+    let proxy = serve(artifact_server::proxy_app(ProxyConfig::new(&serve(front).await).unwrap()).unwrap()).await;
+    let file = format!("{proxy}/api/v4/projects/42/jobs/400/artifacts/docs/readme.txt");
+    let client = reqwest::Client::new();
+    let status = |request: reqwest::RequestBuilder| async move { request.send().await.unwrap().status().as_u16() };
+    assert_eq!(status(client.get(format!("{file}?private_token=PLANTED"))).await, 401);
+    // GitLab reads the parameter first: the upstream judges PLANTED, and so does the grant.
+    let both = client.get(format!("{file}?private_token=PLANTED")).header("PRIVATE-TOKEN", "GOOD");
+    assert_eq!(status(both).await, 401);
+    assert_eq!(status(client.get(format!("{file}?private_token=PLANTED"))).await, 401, "nothing remembered");
+    assert_eq!(status(client.get(&file).header("PRIVATE-TOKEN", "GOOD")).await, 200);
+    assert_eq!(status(client.get(format!("{file}?private_token=PLANTED"))).await, 401, "GOOD's grant is GOOD's");
+    // A job token in `token=` goes up as the job token it is read as, and is not a grant
+    // of the header beside it.
+    let with_job = client.get(format!("{file}?token=PLANT")).header("PRIVATE-TOKEN", "GOOD");
+    assert_eq!(status(with_job).await, 200, "the personal token comes first");
+    assert_eq!(status(client.get(format!("{file}?token=PLANT"))).await, 401);
+    // A scheme the reading does not take is no credential: not sent, not a grant for
+    // anonymous callers.
+    assert_eq!(status(client.get(&file).header("Authorization", "Basic R09PRDp4")).await, 401);
+    assert_eq!(status(client.get(&file)).await, 401);
 }
