@@ -741,14 +741,18 @@ fn binary(bytes: &[u8]) -> bool {
 
 /// Where to go after signing in: a path of this server, else the root of nothing (`/`).
 /// A path is `/` alone, or one `/` followed by a character that is neither `/` nor `\`,
-/// without control characters or whitespace, as it is given and as every decoding of it
-/// reads (a browser reads `/\t/host` or `/%2F/host` as another host's URL).
+/// without control characters, whitespace, bidirectional controls or zero-width characters,
+/// as it is given and as every decoding of it reads (a browser reads `/\t/host` or
+/// `/%2F/host` as another host's URL).
 fn return_to(given: Option<&str>) -> String {
+    // Characters that reorder or hide what the address shows (bidirectional controls,
+    // zero-width characters): a `Location` that reads other than it goes.
+    let invisible = |c: char| matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
     let local = |path: &str| {
         let bytes = path.as_bytes();
         bytes.first() == Some(&b'/')
             && !matches!(bytes.get(1), Some(b'/' | b'\\'))
-            && !path.chars().any(|c| c.is_control() || c.is_whitespace())
+            && !path.chars().any(|c| c.is_control() || c.is_whitespace() || invisible(c))
     };
     let Some(given) = given else { return "/".to_owned() };
     let mut form = std::borrow::Cow::Borrowed(given);
@@ -920,6 +924,10 @@ mod tests {
             ("https://evil.example/", "/"),
             ("%2Fevil", "/"),
             ("%2F%2Fevil.example", "/"),
+            ("/\u{202e}/x", "/"),
+            ("/%E2%80%AE/x", "/"),
+            ("/a%E2%80%8Bb", "/"),
+            ("/caf%C3%A9", "/caf%C3%A9"),
         ];
         for (given, expected) in table {
             assert_eq!(return_to(Some(given)), expected, "{given:?}");
