@@ -480,6 +480,13 @@ def test_access(w: World) -> None:
     eq(ids(listed), [pages["id"]], "non-member jobs list of a public project")
     data = w.anon.job(w.public["id"], pages["id"]).artifacts()
     eq(sha256(data), w.fixture_sha("python-stored.zip"), "anonymous archive of a public project")
+    # GitLab's pipelines API reads anonymously: a public project's pipeline jobs and bridges
+    # (pipelines_spec.rb, "when user is not logged in"); a private one's are 404.
+    walked = w.anon.pipeline(w.public["id"], pages["pipeline"]["id"])
+    eq(ids(walked.jobs.list(get_all=True)), [pages["id"]], "anonymous pipeline jobs of a public project")
+    eq(ids(walked.bridges.list(get_all=True)), [], "anonymous pipeline bridges of a public project")
+    expect_error("anonymous pipeline jobs of a private project", 404,
+                 lambda: w.anon.pipeline(w.pid, w.p_parent).jobs.list(get_all=True), message=nf)
     entry = w.anon.project(w.public_path).artifacts.raw("main", "ascii/plain.txt", "pages")
     eq(sha256(entry), w.entry_sha("python-stored.zip", "ascii/plain.txt"),
        "anonymous raw entry of a public project")

@@ -73,6 +73,9 @@ pub(crate) async fn job(ctx: Ctx) -> ApiResult<Json<Value>> {
                 .ok_or_else(|| ApiError::internal("job without its project"))?;
             Ok(Json(render_job(&ctx, &job, &project)?))
         }
+        // A valid token that is not a job's: there is no current job (`jobs_spec.rb`,
+        // "when token is valid but not CI_JOB_TOKEN").
+        Caller::User(_) => Err(ApiError::NotFound("Not Found")),
         _ => Err(ApiError::Unauthorized),
     })
     .await

@@ -16,6 +16,7 @@ mod proxy;
 mod proxy_cache;
 mod proxy_hostile;
 mod robustness;
+mod spec_parity;
 mod support;
 
 /// This binary runs the suite on the embedded default.

@@ -131,6 +131,9 @@ fn archive_representation(len: u64, key: &str, modified: Option<std::time::Syste
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"artifacts.zip\"; filename*=UTF-8''artifacts.zip"),
     );
+    // GitLab's download headers for a file it sends itself (`jobs_spec.rb`, "downloads
+    // artifact").
+    headers.insert("content-transfer-encoding", HeaderValue::from_static("binary"));
     Representation { len, etag: etag_of(key), last_modified: modified, headers, ranges: true }
 }
 
