@@ -400,6 +400,13 @@ def setup(w: World) -> None:
                                    pipeline=w.p_parent, bridge=True, downstream=w.p_child)
     j["bridge_other"] = import_job(w, P, "trigger", "trigger-other", stage="deploy",
                                    pipeline=w.p_parent, bridge=True)
+    # Bridges of a pipeline of their own, to retry and play (jobs_spec.rb: "when the job is
+    # a bridge", "that is a bridge").
+    j["bridge_failed"] = import_job(w, P, "bridge-ops", "trigger-again", stage="deploy",
+                                    status="failed", bridge=True)
+    j["bridge_manual"] = import_job(w, P, "bridge-ops", "trigger-by-hand", stage="deploy",
+                                    status="manual", when="manual", bridge=True,
+                                    pipeline=j["bridge_failed"]["pipeline"]["id"])
     # ref hotfix/retry: resolution must drop a retried job.
     j["hotfix"] = import_job(w, P, "hotfix/retry", "package", artifacts="infozip-basic.zip")
     # The public project.
@@ -942,6 +949,15 @@ def op11_job_retry(w: World) -> None:
           f"include_retried=True (sent as 'True') shows both {old} and {new['id']}: "
           f"{retried_ids}")
     eq(retried_ids, sorted(retried_ids), "include_retried list is id ascending")
+    # A finished bridge is retried too: a new bridge, pending, in its pipeline's bridges.
+    old_bridge = w.jobs["bridge_failed"]["id"]
+    new_bridge = c.job(P, old_bridge).retry()
+    expect_status(c, 201, "bridge retry()")
+    check(new_bridge["id"] != old_bridge, "a retried bridge is a new one")
+    eq(new_bridge["status"], "pending", "a retried bridge starts pending")
+    listed = c.pipeline(P, w.jobs["bridge_failed"]["pipeline"]["id"]).bridges.list(get_all=True)
+    check(new_bridge["id"] in ids(listed) and old_bridge not in ids(listed),
+          f"the bridges list shows the new bridge, not the retried one: {ids(listed)}")
     # A canceled job is retryable.
     canceled = w.jobs["running"]["id"]
     again = c.job(P, canceled).retry()
@@ -1055,6 +1071,11 @@ def op15_job_play(w: World) -> None:
                  lambda: c.job(w.pid, w.jobs["build"]["id"]).play(), contains="Unplayable Job")
     expect_error("play as a non-member", 404,
                  lambda: w.outsider.job(w.pid, w.jobs["build"]["id"]).play())
+    # A manual bridge is played like a manual job.
+    bridge = w.jobs["bridge_manual"]["id"]
+    played = c.gl.http_post(f"/projects/{w.pid}/jobs/{bridge}/play")
+    eq((played["id"], played["status"]), (bridge, "pending"), "a manual bridge -> pending")
+    eq(played["user"]["username"], w.dev_name, "play of a bridge sets user to the caller")
     print("ok 15 job.play")
 
 

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::jobs::{find_job, render_job};
+use super::jobs::{find, render_job};
 use super::{Ctx, blocking, id_param};
 use crate::auth::{Access, Need, Routes};
 use crate::blobs::BlobKind;
@@ -22,9 +22,27 @@ const ATTEMPTS: usize = 5;
 /// (`None`: nothing to write) or the error to answer. Blobs the change dropped are deleted
 /// once the store no longer points at them.
 fn apply(ctx: &Ctx, access: &Access, job_id: i64, change: impl Fn(&Job) -> ApiResult<Option<Job>>) -> ApiResult<Job> {
+    apply_to(ctx, access, (job_id, Acts::Builds), change)
+}
+
+/// What an action acts on: builds only, or bridges too (retry and play, as GitLab's
+/// `processables`: `jobs_spec.rb`, "when the job is a bridge", "that is a bridge").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acts {
+    Builds,
+    Processables,
+}
+
+/// [`apply`] to a job that may be a bridge too when `acts` says so.
+fn apply_to(
+    ctx: &Ctx,
+    access: &Access,
+    (job_id, acts): (i64, Acts),
+    change: impl Fn(&Job) -> ApiResult<Option<Job>>,
+) -> ApiResult<Job> {
     let store = &*ctx.state.inner.store;
     for _ in 0..ATTEMPTS {
-        let job = find_job(store, &access.project, job_id)?;
+        let job = find(store, &access.project, job_id, acts == Acts::Processables)?;
         let Some(new) = change(&job)? else {
             return Ok(job);
         };
@@ -66,26 +84,25 @@ fn caller_id(access: &Access) -> Option<i64> {
 
 /// GitLab's order for an action: 401 (credentials), 400 (`job_id`), 404 (project, then
 /// job), and only then 403 (role).
-fn authorize(ctx: &Ctx, id: &str, job_id: &str, need: Need) -> ApiResult<(Access, i64)> {
+fn authorize(ctx: &Ctx, id: &str, job_id: &str, need: Need, acts: Acts) -> ApiResult<(Access, i64)> {
     let caller = ctx.caller(Routes::Api)?;
     let job_id = id_param(job_id, "job_id")?;
     let access = Access::load(&*ctx.state.inner.store, caller, id)?;
     access.require(Need::Read)?;
-    find_job(&*ctx.state.inner.store, &access.project, job_id)?;
+    find(&*ctx.state.inner.store, &access.project, job_id, acts == Acts::Processables)?;
     access.require(need)?;
     Ok((access, job_id))
 }
 
 async fn act(
     ctx: Ctx,
-    id: String,
-    job_id: String,
+    (id, job_id, acts): (String, String, Acts),
     need: Need,
     status: StatusCode,
     run: impl FnOnce(&Ctx, &Access, i64) -> ApiResult<Job> + Send + 'static,
 ) -> ApiResult<Response> {
     blocking(move || {
-        let (access, job_id) = authorize(&ctx, &id, &job_id, need)?;
+        let (access, job_id) = authorize(&ctx, &id, &job_id, need, acts)?;
         let job = run(&ctx, &access, job_id)?;
         Ok((status, Json(render_job(&ctx, &job, &access.project)?)).into_response())
     })
@@ -95,7 +112,7 @@ async fn act(
 /// 10: `POST /projects/:id/jobs/:job_id/cancel`: cancelable states go to canceled; a
 /// finished job is answered unchanged.
 pub(crate) async fn cancel(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
-    act(ctx, id, job_id, Need::Develop, StatusCode::CREATED, |ctx, access, job_id| {
+    act(ctx, (id, job_id, Acts::Builds), Need::Develop, StatusCode::CREATED, |ctx, access, job_id| {
         apply(ctx, access, job_id, |job| {
             if !job.status.is_cancelable() {
                 return Ok(None);
@@ -126,6 +143,8 @@ fn rerun(job: &Job, user: Option<i64>) -> Job {
         metadata: None,
         trace: None,
         artifacts_expire_at: None,
+        // A bridge run again triggers its downstream pipeline anew.
+        downstream_pipeline_id: None,
         ..job.clone()
     }
 }
@@ -133,7 +152,7 @@ fn rerun(job: &Job, user: Option<i64>) -> Job {
 fn retry_job(ctx: &Ctx, access: &Access, job_id: i64) -> ApiResult<Job> {
     let store = &*ctx.state.inner.store;
     for _ in 0..ATTEMPTS {
-        let job = find_job(store, &access.project, job_id)?;
+        let job = find(store, &access.project, job_id, true)?;
         if !job.status.is_retryable() || job.retried {
             return Err(ApiError::Forbidden(Some("Job is not retryable")));
         }
@@ -148,7 +167,7 @@ fn retry_job(ctx: &Ctx, access: &Access, job_id: i64) -> ApiResult<Job> {
 /// 11: `POST /projects/:id/jobs/:job_id/retry`: success, failed and canceled jobs run again
 /// as a new job; the old ones of that name become retried.
 pub(crate) async fn retry(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
-    act(ctx, id, job_id, Need::Develop, StatusCode::CREATED, retry_job).await
+    act(ctx, (id, job_id, Acts::Processables), Need::Develop, StatusCode::CREATED, retry_job).await
 }
 
 /// GitLab's `erase_build`: maintainers, owners and administrators erase any job; a developer
@@ -163,7 +182,7 @@ fn may_erase(access: &Access, job: &Job) -> bool {
 /// loses both. Who may erase it (`403 Forbidden`) is asked before whether it can be
 /// (`403 Job is not erasable!`), as GitLab does, and of the very version the erase writes.
 pub(crate) async fn erase(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
-    act(ctx, id, job_id, Need::Develop, StatusCode::CREATED, |ctx, access, job_id| {
+    act(ctx, (id, job_id, Acts::Builds), Need::Develop, StatusCode::CREATED, |ctx, access, job_id| {
         let by = caller_id(access);
         apply(ctx, access, job_id, |job| {
             if !may_erase(access, job) {
@@ -191,7 +210,7 @@ pub(crate) async fn erase(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) 
 /// 13: `POST /projects/:id/jobs/:job_id/artifacts/keep`: the archive never expires; 404
 /// without an unexpired archive.
 pub(crate) async fn keep(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
-    act(ctx, id, job_id, Need::Develop, StatusCode::OK, |ctx, access, job_id| {
+    act(ctx, (id, job_id, Acts::Builds), Need::Develop, StatusCode::OK, |ctx, access, job_id| {
         apply(ctx, access, job_id, |job| {
             if job.live_archive(Timestamp::now()).is_none() {
                 return Err(ApiError::NotFound("Not found"));
@@ -205,15 +224,15 @@ pub(crate) async fn keep(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -
 /// 15: `POST /projects/:id/jobs/:job_id/play`: a manual or delayed job that waits (manual,
 /// scheduled) goes to pending as the caller; a finished one runs again as a new job.
 pub(crate) async fn play(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
-    act(ctx, id, job_id, Need::Develop, StatusCode::OK, |ctx, access, job_id| {
+    act(ctx, (id, job_id, Acts::Processables), Need::Develop, StatusCode::OK, |ctx, access, job_id| {
         let store = &*ctx.state.inner.store;
-        let job = find_job(store, &access.project, job_id)?;
+        let job = find(store, &access.project, job_id, true)?;
         let action = matches!(job.when, When::Manual | When::Delayed);
         if action && job.status.is_retryable() && !job.retried {
             return retry_job(ctx, access, job_id);
         }
         let user = caller_id(access);
-        apply(ctx, access, job_id, |job| {
+        apply_to(ctx, access, (job_id, Acts::Processables), |job| {
             let waiting = matches!(job.status, Status::Manual | Status::Scheduled);
             if !action || !waiting {
                 return Err(ApiError::BadRequest("Unplayable Job".into()));
@@ -234,7 +253,7 @@ pub(crate) async fn play(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -
 /// its metadata (the log stays); 204 even when there was nothing.
 pub(crate) async fn delete_artifacts(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
     blocking(move || {
-        let (access, job_id) = authorize(&ctx, &id, &job_id, Need::Maintain)?;
+        let (access, job_id) = authorize(&ctx, &id, &job_id, Need::Maintain, Acts::Builds)?;
         apply(&ctx, &access, job_id, |job| {
             if job.archive.is_none() && job.metadata.is_none() {
                 return Ok(None);

@@ -81,8 +81,14 @@ pub(crate) fn render_job(ctx: &Ctx, job: &Job, project: &Project) -> ApiResult<V
 
 /// A job of the project by id (builds only, as GitLab's `/jobs/:job_id`); 404 otherwise.
 pub(crate) fn find_job(store: &dyn Store, project: &Project, job_id: i64) -> ApiResult<Job> {
+    find(store, project, job_id, false)
+}
+
+/// A job of `project` by id: a build, or with `bridges` a bridge too (GitLab's
+/// "processables", which retry and play act on); anything else is `404 Not found`.
+pub(crate) fn find(store: &dyn Store, project: &Project, job_id: i64, bridges: bool) -> ApiResult<Job> {
     match store.job(job_id)? {
-        Some(job) if job.project_id == project.id && job.kind == JobKind::Build => Ok(job),
+        Some(job) if job.project_id == project.id && (job.kind == JobKind::Build || bridges) => Ok(job),
         _ => Err(ApiError::NotFound("Not found")),
     }
 }

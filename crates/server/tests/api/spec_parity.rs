@@ -113,3 +113,59 @@ async fn the_proxy_passes_these_answers_on() {
     assert_eq!(status, 200);
     assert_eq!(headers.get("content-transfer-encoding").unwrap(), "binary");
 }
+
+/// jobs_spec.rb, `POST /projects/:id/jobs/:job_id/retry`, "when the job is a bridge": a
+/// finished bridge is retried by a developer (`201`, the new bridge `pending`, without the
+/// old run's downstream pipeline); a reporter may not.
+#[tokio::test]
+async fn bridge_is_retried_by_a_developer() {
+    let w = World::new();
+    let pipeline = w.import(w.job("build"))["pipeline"]["id"].as_i64().unwrap();
+    let child = w.import(w.job("child"))["pipeline"]["id"].as_i64().unwrap();
+    let bridge = w.import(ImportJob {
+        pipeline: Some(pipeline),
+        bridge: true,
+        downstream: Some(child),
+        status: artifact_server::Status::Canceled,
+        ..w.job("trigger")
+    });
+    let retry = private(&format!("/jobs/{}/retry", bridge["id"]));
+    assert_eq!(w.post(&retry, "reporter").await.status, 403);
+    let r = w.post(&retry, "developer").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let new = r.json();
+    assert_eq!(new["status"], "pending");
+    assert_ne!(new["id"], bridge["id"]);
+    let bridges = w.get(&private(&format!("/pipelines/{pipeline}/bridges")), "reporter").await.json();
+    let listed: Vec<_> = bridges.as_array().unwrap().iter().map(|b| (b["id"].clone(), b["status"].clone())).collect();
+    assert_eq!(listed, [(new["id"].clone(), "pending".into())], "the retried bridge is hidden, the new one listed");
+    assert!(bridges[0]["downstream_pipeline"].is_null());
+    // Retrying the old one again: it is retried already.
+    w.post(&retry, "developer").await.expect(403, r#"{"message":"403 Forbidden - Job is not retryable"}"#);
+}
+
+/// jobs_spec.rb, `POST /projects/:id/jobs/:job_id/play`, "on a playable job", "that is a
+/// bridge": `200`, the same bridge `pending`, as the caller.
+#[tokio::test]
+async fn playable_bridge_is_played() {
+    let w = World::new();
+    let pipeline = w.import(w.job("build"))["pipeline"]["id"].as_i64().unwrap();
+    let bridge = w.import(ImportJob {
+        pipeline: Some(pipeline),
+        bridge: true,
+        status: artifact_server::Status::Manual,
+        when: artifact_server::When::Manual,
+        user: Some("maintainer".into()),
+        ..w.job("deploy-downstream")
+    });
+    let r = w.post(&private(&format!("/jobs/{}/play", bridge["id"])), "developer").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let played = r.json();
+    assert_eq!((played["id"].clone(), played["status"].clone()), (bridge["id"].clone(), "pending".into()));
+    assert_eq!(played["user"]["username"], "developer");
+    // The other actions stay the builds' (GitLab finds builds for them): a bridge is 404.
+    for action in ["cancel", "erase"] {
+        let r = w.post(&private(&format!("/jobs/{}/{action}", bridge["id"])), "maintainer").await;
+        assert_eq!(r.status, 404, "{action}");
+    }
+}
