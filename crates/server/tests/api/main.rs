@@ -16,6 +16,8 @@ mod proxy;
 mod proxy_cache;
 mod proxy_hostile;
 mod robustness;
+mod spec_artifacts;
+mod spec_jobs;
 mod spec_parity;
 mod support;
 
