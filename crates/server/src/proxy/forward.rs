@@ -70,7 +70,11 @@ const CALLERS_MAY_NOT_SAY: [&str; 15] = [
 fn forwarded_for_elements(headers: &HeaderMap) -> Vec<String> {
     let values = headers.get_all(header::FORWARDED).iter().filter_map(|v| v.to_str().ok());
     let pairs = values.flat_map(|v| v.split([',', ';'])).map(str::trim);
-    pairs.filter(|p| p.len() > 4 && p[..4].eq_ignore_ascii_case("for=")).map(|p| format!("for={}", &p[4..])).collect()
+    pairs
+        .filter_map(|p| p.get(..4).filter(|name| name.eq_ignore_ascii_case("for=")).and_then(|_| p.get(4..)))
+        .filter(|node| !node.is_empty())
+        .map(|node| format!("for={node}"))
+        .collect()
 }
 
 /// Whether a `name=value` pair of a `Cookie` header is the proxy's session cookie (by its
