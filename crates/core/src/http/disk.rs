@@ -153,6 +153,16 @@ pub(crate) enum DiskKey<'a> {
 }
 
 impl DiskKey<'_> {
+    /// The in-memory cache's key: the URL as asked (credentials and all: it is never
+    /// written down), or the given key, which cannot be mistaken for a URL.
+    pub(crate) fn memory(&self) -> String {
+        match self {
+            DiskKey::Url(url) => (*url).to_owned(),
+            DiskKey::Given { .. } => self.text(),
+        }
+    }
+
+    /// The disk cache's key, written in its file.
     fn text(&self) -> String {
         match self {
             DiskKey::Url(url) => key(url),

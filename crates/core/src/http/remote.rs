@@ -119,7 +119,7 @@ impl RemoteArchives {
     /// one loaded now keeps the end of its own redirects.
     fn indexed(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
         let loaded = std::cell::Cell::new(false);
-        let found = self.cache.get_or_load(&memory_key(at), || {
+        let found = self.cache.get_or_load(&at.memory(), || {
             loaded.set(true);
             self.load(at, options)
         })?;
@@ -154,11 +154,11 @@ impl RemoteArchives {
     }
 
     fn is_cached(&self, at: DiskKey<'_>) -> bool {
-        self.cache.get(&memory_key(at)).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at))
+        self.cache.get(&at.memory()).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at))
     }
 
     fn forget(&self, at: DiskKey<'_>) {
-        self.cache.remove(&memory_key(at));
+        self.cache.remove(&at.memory());
         if let Some(disk) = &self.disk {
             disk.remove(&at);
         }
@@ -254,7 +254,7 @@ impl RemoteArchives {
         };
         let mut retried = false;
         loop {
-            let in_memory = self.cache.try_get(&memory_key(at)).map(|found| reading_at(at, found));
+            let in_memory = self.in_memory(at);
             let cached = in_memory.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
             let located = match in_memory {
                 Some((index, identity)) => located(at.url(), path, headers, &index, identity),
@@ -274,6 +274,13 @@ impl RemoteArchives {
         }
     }
 
+    /// The index and identity of the archive `at` if they are in memory, without waiting
+    /// for a load in progress.
+    #[cfg(feature = "tokio")]
+    fn in_memory(&self, at: DiskKey<'_>) -> Option<(Arc<Index>, RemoteIdentity)> {
+        self.cache.try_get(&at.memory()).map(|found| reading_at(at, found))
+    }
+
     /// [`locate_with`](Self::locate_with) on tokio's blocking pool, at most [`ASYNC_LOADS`]
     /// at once.
     #[cfg(feature = "tokio")]
@@ -286,8 +293,7 @@ impl RemoteArchives {
         let cancelled = || Error::Io(std::io::Error::other("loading the index was cancelled"));
         let _turn = self.loads.acquire().await.map_err(|_| cancelled())?;
         // Loaded by another caller while this one waited?
-        if let Some(found) = self.cache.try_get(&memory_key(at)) {
-            let (index, identity) = reading_at(at, found);
+        if let Some((index, identity)) = self.in_memory(at) {
             return located(at.url(), path, headers, &index, identity);
         }
         let owned = at.owned();
@@ -319,15 +325,6 @@ impl RemoteArchives {
             disk.store(&at, &cd, &identity);
         }
         Ok((Arc::new(Index::build(cd)?), identity))
-    }
-}
-
-/// The in-memory cache's key of `at`: the URL as asked, or the given key (which cannot be
-/// mistaken for a URL).
-fn memory_key(at: DiskKey<'_>) -> String {
-    match at {
-        DiskKey::Url(url) => url.to_owned(),
-        DiskKey::Given { key, .. } => format!("key:{key}"),
     }
 }
 

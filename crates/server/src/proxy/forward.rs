@@ -141,16 +141,11 @@ pub(crate) fn gateway(status: StatusCode) -> Response {
 /// The target of a single-file request (endpoint 7 or 8, `GET` or `HEAD`) and its raw
 /// artifact path, if it is one.
 fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<(Target, String)> {
-    if !matches!(*method, Method::GET | Method::HEAD) || !crate::routes::single_file_route(uri.path()) {
+    if !matches!(*method, Method::GET | Method::HEAD) {
         return None;
     }
-    let path = uri.path();
-    let target = if path.split('/').nth(6) == Some("artifacts") {
-        let query = crate::query::Query::parse(uri.query());
-        Target::by_ref(path, query.get("job")).ok()?
-    } else {
-        Target::by_id(path).ok()?
-    };
+    let query = crate::query::Query::parse(uri.query());
+    let target = Target::single_file(uri.path(), query.get("job"))?;
     let file = target.file.clone()?;
     Some((target, file))
 }

@@ -81,16 +81,8 @@ fn refused_path(path: &str) -> Option<crate::error::ApiError> {
 
 /// The raw artifact path of a single file's download, if `path` is one.
 fn artifact_part(path: &str) -> Option<&str> {
-    use crate::routes::artifacts::target::Target;
-    if !single_file_route(path) {
-        return None;
-    }
-    let target = if path.split('/').nth(6) == Some("artifacts") {
-        Target::by_ref(path, Some("-")).ok()?
-    } else {
-        Target::by_id(path).ok()?
-    };
-    let len = target.file?.len();
+    // Any job name: only where the artifact path starts matters here.
+    let len = crate::routes::artifacts::target::Target::single_file(path, Some("-"))?.file?.len();
     path.get(path.len() - len..)
 }
 

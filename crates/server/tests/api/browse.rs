@@ -711,9 +711,7 @@ async fn through_the_proxy_a_session_without_access_to_the_job_gets_no_grant() {
     let w = World::new();
     let id = job_with(&w, PRIVATE, fixture("infozip-basic.zip"));
     let report = job_with(&w, PRIVATE, archive_of(&w, "report.zip", &["report/index.html", "shot.png"]));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, w.app.clone()).into_future());
+    let upstream = crate::support::upstream(w.app.clone()).await;
     let proxy = artifact_server::proxy_app(artifact_server::ProxyConfig::new(&upstream).unwrap()).unwrap();
     let mut cookies = Vec::new();
     for user in ["outsider", "reporter"] {

@@ -10,15 +10,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::support::{World, fixture, private};
-
-/// Serves `router` on a loopback port; returns its URL.
-async fn upstream(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
-}
+use crate::support::{World, fixture, private, upstream};
 
 fn proxy(upstream: &str) -> axum::Router {
     proxy_app(ProxyConfig::new(upstream).unwrap()).unwrap()

@@ -9,14 +9,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::support::{World, files_under, fixture, private};
-
-async fn upstream(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
-}
+use crate::support::{World, files_under, fixture, private, upstream};
 
 /// The proxy (and its metrics router) with `--cache DIR` and `change` made.
 fn proxy(up: &str, dir: &std::path::Path, change: impl FnOnce(&mut ProxyConfig)) -> (axum::Router, axum::Router) {

@@ -26,7 +26,9 @@ struct Logged {
 
 type Log = Arc<Mutex<Vec<Logged>>>;
 
-/// Serves `router` on a loopback port; its base URL.
+/// Serves `router` on a loopback port with the server's own loop (`artifact_server::serve`,
+/// which gives handlers the caller's address, as the proxy's `X-Forwarded-For` needs); its base
+/// URL.
 async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

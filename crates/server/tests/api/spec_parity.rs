@@ -84,10 +84,7 @@ async fn the_proxy_passes_these_answers_on() {
     let id = w.build_with_artifacts();
     let built = w.import(ImportJob::new(PUBLIC, "main", "build"));
     let pipeline = built["pipeline"]["id"].as_i64().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = format!("http://{}", listener.local_addr().unwrap());
-    let app = w.app.clone();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let up = crate::support::upstream(w.app.clone()).await;
     let proxy = artifact_server::proxy_app(artifact_server::ProxyConfig::new(&up).unwrap()).unwrap();
     let reporter = w.token("reporter").to_owned();
     let ask = |uri: String, token: Option<String>| {

@@ -186,6 +186,14 @@ impl World {
     }
 }
 
+/// Serves `router` on a loopback port (a real upstream for a proxy under test); its URL.
+pub(crate) async fn upstream(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
 /// `/api/v4/projects/group%2Fprivate` + `rest`.
 pub(crate) fn private(rest: &str) -> String {
     format!("/api/v4/projects/group%2Fprivate{rest}")

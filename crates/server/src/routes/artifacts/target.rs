@@ -61,6 +61,22 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The target of a single file's download (endpoint 7, or 8 with `job` as `?job=`), if
+    /// `raw_path` has that shape and parses; its `file` is then set.
+    pub(crate) fn single_file(raw_path: &str, job: Option<&str>) -> Option<Target> {
+        if !crate::routes::single_file_route(raw_path) {
+            return None;
+        }
+        let target = if raw_path.split('/').nth(6) == Some("artifacts") {
+            Target::by_ref(raw_path, job).ok()?
+        } else {
+            Target::by_id(raw_path).ok()?
+        };
+        target.file.is_some().then_some(target)
+    }
+}
+
 /// Extracts the [`Target`] of endpoint 7.
 #[derive(Debug)]
 pub(crate) struct FileById(pub(crate) Target);
