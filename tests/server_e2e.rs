@@ -124,6 +124,43 @@ fn cli(data: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `artifact admin project set PATH --keep-latest-artifacts true|false` (#25): prints the
+/// project with GitLab's `keep_latest_artifact`; a value other than true or false, no
+/// setting, or no such project is a usage error (exit 2) with one line saying so.
+#[test]
+fn admin_project_set_turns_keep_latest_artifacts_off_and_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let added: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["admin", "project", "add", "group/app"])).unwrap();
+    assert_eq!(added["keep_latest_artifact"], true, "on for a new project");
+    for value in ["false", "true"] {
+        let set: serde_json::Value = serde_json::from_str(&cli(
+            &data,
+            &["admin", "project", "set", "group/app", "--keep-latest-artifacts", value],
+        ))
+        .unwrap();
+        assert_eq!(set["keep_latest_artifact"].to_string(), value);
+        assert_eq!(set["path_with_namespace"], "group/app");
+    }
+    for (args, says) in [
+        (&["group/app", "--keep-latest-artifacts", "maybe"][..], "invalid value 'maybe'"),
+        (&["group/app"][..], "--keep-latest-artifacts"),
+        (&["group/none", "--keep-latest-artifacts", "false"][..], "no project group/none"),
+    ] {
+        let out = Command::new(artifact_bin())
+            .args(["admin", "project", "set"])
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says) && stderr.trim().lines().count() == 1, "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn the_rust_gitlab_crate_downloads_by_ref_with_encoded_refs() {
     use gitlab::api::projects::jobs::artifacts::{DownloadRefJobArtifactFile, DownloadRefJobArtifacts};

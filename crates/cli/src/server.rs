@@ -168,6 +168,16 @@ pub(crate) enum ProjectCommand {
         #[arg(long)]
         public: bool,
     },
+    /// Change a project's settings; prints it as JSON.
+    Set {
+        /// group/name
+        full_path: String,
+        /// GitLab's "Keep artifacts from most recent successful jobs" (on for a new
+        /// project): the artifacts of the newest successful pipeline of each ref, and of its
+        /// child pipelines, stay readable after they expire.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, required = true)]
+        keep_latest_artifacts: Option<bool>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,6 +327,9 @@ pub(crate) fn admin(args: AdminArgs) -> Result<(), CliError> {
         AdminCommand::Project(ProjectCommand::Add { full_path, public }) => {
             print_json(&admin.add_project(&full_path, public).map_err(|e| server_error(&"project add", e))?)
         }
+        AdminCommand::Project(ProjectCommand::Set { full_path, keep_latest_artifacts }) => print_json(
+            &admin.set_project(&full_path, keep_latest_artifacts).map_err(|e| server_error(&"project set", e))?,
+        ),
         AdminCommand::Member(MemberCommand::Add { full_path, user, role }) => {
             admin.add_member(&full_path, &user, &role).map_err(|e| server_error(&"member add", e))
         }

@@ -261,7 +261,20 @@ impl Admin {
             return Err(invalid(format!("invalid project path {full_path:?}: use group/name")));
         }
         let project = self.store.create_project(full_path, public)?;
-        Ok(self.render().project(&project))
+        Ok(self.render().project(&project, true))
+    }
+
+    /// Changes a project's settings (each one given); returns it as the API shows it.
+    /// `keep_latest_artifact`: GitLab's "Keep artifacts from most recent successful jobs".
+    pub fn set_project(&self, full_path: &str, keep_latest_artifact: Option<bool>) -> Result<Value, Error> {
+        let mut project = self.project_at(full_path)?;
+        if let Some(keep) = keep_latest_artifact {
+            if !self.store.set_keep_latest_artifact(project.id, keep)? {
+                return Err(invalid(format!("no project {full_path:?}")));
+            }
+            project.keep_latest_artifact = keep;
+        }
+        Ok(self.render().project(&project, true))
     }
 
     /// Gives a user a role in a project (or changes it).
@@ -499,7 +512,7 @@ impl Admin {
         // whatever fails later must not delete them.
         stored.clear();
         leases.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        let related = Related::load(&*self.store, std::slice::from_ref(&job))?;
+        let related = Related::load(&*self.store, std::slice::from_ref(&job), project)?;
         let mut value = related.render(&self.render(), &job, project).map_err(|e| invalid(format!("{e:?}")))?;
         if let (Some(token), Value::Object(m)) = (token, &mut value) {
             m.insert("token".into(), Value::String(token));

@@ -58,7 +58,7 @@ pub fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
     if let Some(project) = admin.store().project(&ProjectRef::Path(DEMO_PROJECT.into()))? {
         let job = admin
             .store()
-            .latest_job_with_artifacts(project.id, "main", "build", Timestamp::now().0)?
+            .latest_job_with_artifacts(project.id, "main", "build", Some(Timestamp::now().0))?
             .ok_or_else(|| Error::Invalid("the demo project has no build job with artifacts".into()))?;
         return Ok(Demo { token, project: DEMO_PROJECT.into(), job_id: job.id });
     }

@@ -64,10 +64,12 @@ impl Render<'_> {
         v
     }
 
-    pub(crate) fn project(&self, p: &Project) -> Value {
+    /// A project; with `settings` (a maintainer's view, as GitLab's `admin_project`
+    /// fields) also its CI settings.
+    pub(crate) fn project(&self, p: &Project, settings: bool) -> Value {
         let namespace = p.full_path.rsplit_once('/').map_or("", |(ns, _)| ns);
         let visibility = if p.public { "public" } else { "private" };
-        json!({
+        let mut v = json!({
             "id": p.id,
             "description": null,
             "name": p.path(),
@@ -91,7 +93,11 @@ impl Render<'_> {
             "archived": false,
             "jobs_enabled": true,
             "public_jobs": true,
-        })
+        });
+        if let (true, Value::Object(m)) = (settings, &mut v) {
+            m.insert("keep_latest_artifact".into(), json!(p.keep_latest_artifact));
+        }
+        v
     }
 
     pub(crate) fn pipeline_basic(&self, p: &Pipeline, project: &Project) -> Value {
@@ -155,14 +161,24 @@ impl Render<'_> {
         })
     }
 
-    /// A build job (GitLab's `Job` entity).
-    pub(crate) fn job(&self, job: &Job, pipeline: &Pipeline, project: &Project, user: Option<&User>) -> Value {
+    /// A build job (GitLab's `Job` entity). `kept`: its project keeps its expired archive
+    /// (see `crate::keep`); then, as GitLab shows it, the archive is among `artifacts`
+    /// while `artifacts_file` (unexpired archives only) is absent and `artifacts_expire_at`
+    /// is the past moment it expired.
+    pub(crate) fn job(
+        &self,
+        job: &Job,
+        pipeline: &Pipeline,
+        project: &Project,
+        user: Option<&User>,
+        kept: bool,
+    ) -> Value {
         let mut v = self.job_basic(job, pipeline, project, user);
         let Value::Object(m) = &mut v else { return v };
-        let live = job.live_archive(self.now);
-        if let Some(archive) = live {
+        if let Some(archive) = job.live_archive(self.now) {
             m.insert("artifacts_file".into(), json!({"filename": "artifacts.zip", "size": archive.size}));
         }
+        let live = job.live_archive(self.now).or(job.archive.as_ref().filter(|_| kept));
         let mut files = Vec::new();
         if let Some(a) = live {
             files.push(

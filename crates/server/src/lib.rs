@@ -25,6 +25,7 @@ mod demo;
 mod entities;
 mod error;
 mod hot;
+mod keep;
 mod lookups;
 mod model;
 mod pagination;

@@ -253,6 +253,10 @@ pub struct Project {
     pub full_path: String,
     /// Anyone may read a public project's jobs and artifacts.
     pub public: bool,
+    /// GitLab's "Keep artifacts from most recent successful jobs" (`keep_latest_artifact`,
+    /// on unless turned off): the artifacts of the newest successful pipeline of each ref,
+    /// and of its child pipelines, stay readable after they expire.
+    pub keep_latest_artifact: bool,
     /// When the project was made.
     pub created_at: Timestamp,
 }
@@ -371,7 +375,8 @@ pub struct Job {
 }
 
 impl Job {
-    /// The archive, if it exists and has not expired at `now`.
+    /// The archive, if it exists and has not expired at `now` (a project that keeps its
+    /// latest artifacts may still serve an expired one: see `crate::keep`).
     pub fn live_archive(&self, now: Timestamp) -> Option<&BlobRef> {
         match self.artifacts_expire_at {
             Some(at) if at <= now => None,

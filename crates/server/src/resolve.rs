@@ -2,6 +2,7 @@
 
 use artifact_core::{JobRef, Resolve, Resolved};
 
+use crate::keep::Keeping;
 use crate::model::{BlobRef, JobKind, Project};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
@@ -11,7 +12,8 @@ use crate::time::Timestamp;
 pub struct StoreResolver<'a> {
     /// The store.
     pub store: &'a dyn Store,
-    /// Archives that expired before this are treated as gone.
+    /// Archives that expired before this are treated as gone, unless their project keeps
+    /// them (see `crate::keep`).
     pub now: Timestamp,
 }
 
@@ -21,19 +23,19 @@ impl Resolve for StoreResolver<'_> {
     type Error = StoreError;
 
     fn resolve(&self, project: &Project, job: &JobRef) -> Result<Option<Resolved<BlobRef>>, StoreError> {
+        let keeping = Keeping::new(self.store, self.now);
         let job = match job {
             JobRef::Id(id) => {
                 let id = i64::try_from(*id).unwrap_or(i64::MAX);
                 self.store.job(id)?.filter(|j| j.project_id == project.id && j.kind == JobKind::Build)
             }
             JobRef::Latest { ref_name, job } => {
-                self.store.latest_job_with_artifacts(project.id, ref_name, job, self.now.0)?
+                self.store.latest_job_with_artifacts(project.id, ref_name, job, keeping.live_at(project))?
             }
         };
-        Ok(job.map(|job| {
-            let archive = job.live_archive(self.now).cloned();
-            let metadata = archive.as_ref().and(job.metadata.clone());
-            Resolved { job_id: Some(job.id.max(0) as u64), archive, metadata }
-        }))
+        let Some(job) = job else { return Ok(None) };
+        let archive = keeping.archive(project, &job)?.cloned();
+        let metadata = archive.as_ref().and(job.metadata.clone());
+        Ok(Some(Resolved { job_id: Some(job.id.max(0) as u64), archive, metadata }))
     }
 }

@@ -23,6 +23,8 @@ mod hot;
 mod integrity;
 #[path = "api/jobs.rs"]
 mod jobs;
+#[path = "api/keep_latest.rs"]
+mod keep_latest;
 #[path = "api/robustness.rs"]
 mod robustness;
 #[path = "api/support.rs"]
@@ -68,7 +70,7 @@ fn sessions_and_grants_kept_before_rows_were_numbered_get_numbers_and_go_first_p
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     db.batch_execute(
         "ALTER TABLE browser_sessions DROP COLUMN seq; ALTER TABLE page_grants DROP COLUMN seq; \
-         DELETE FROM artifact_schema WHERE version >= 5",
+         ALTER TABLE projects DROP COLUMN keep_latest_artifact; DELETE FROM artifact_schema WHERE version >= 5",
     )
     .unwrap();
     let now = 1_000_000_i64;

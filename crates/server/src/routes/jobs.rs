@@ -1,6 +1,6 @@
 //! Reading jobs: the project and pipeline lists (1, 2, 3), one job (4) and its trace (9).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Path;
 use axum::Json;
@@ -13,10 +13,12 @@ use crate::auth::{Access, Need, Routes};
 use crate::delivery::Representation;
 use crate::entities::Render;
 use crate::error::{ApiError, ApiResult};
+use crate::keep::Keeping;
 use crate::model::{Job, JobKind, Pipeline, Project, Status, User};
 use crate::pagination::{KEYSET_UNSUPPORTED, Keyset, Page};
 use crate::query::Query;
 use crate::store::{JobQuery, Store, StoreResult};
+use crate::time::Timestamp;
 
 /// `scope`, `scope[]` or repeated `scope=`: only GitLab's exact status names. A hash
 /// (`scope[hello]=pending`) is no string or array: `400`, as Grape's type check answers
@@ -36,12 +38,19 @@ fn scope(q: &Query) -> ApiResult<Vec<Status>> {
 pub(crate) struct Related {
     pipelines: HashMap<i64, Pipeline>,
     users: HashMap<i64, User>,
+    /// The jobs whose expired archives their project keeps.
+    kept: HashSet<i64>,
 }
 
 impl Related {
-    pub(crate) fn load(store: &dyn Store, jobs: &[Job]) -> StoreResult<Related> {
-        let mut related = Related { pipelines: HashMap::new(), users: HashMap::new() };
+    pub(crate) fn load(store: &dyn Store, jobs: &[Job], project: &Project) -> StoreResult<Related> {
+        let mut related = Related { pipelines: HashMap::new(), users: HashMap::new(), kept: HashSet::new() };
+        let now = Timestamp::now();
+        let keeping = Keeping::new(store, now);
         for job in jobs {
+            if job.live_archive(now).is_none() && keeping.archive(project, job)?.is_some() {
+                related.kept.insert(job.id);
+            }
             for id in [Some(job.pipeline_id), job.downstream_pipeline_id].into_iter().flatten() {
                 if !related.pipelines.contains_key(&id)
                     && let Some(p) = store.pipeline(id)?
@@ -64,7 +73,7 @@ impl Related {
             self.pipelines.get(&job.pipeline_id).ok_or_else(|| ApiError::internal("job without its pipeline"))?;
         let user = job.user_id.and_then(|u| self.users.get(&u));
         Ok(match job.kind {
-            JobKind::Build => r.job(job, pipeline, project, user),
+            JobKind::Build => r.job(job, pipeline, project, user, self.kept.contains(&job.id)),
             JobKind::Bridge => {
                 let downstream = job.downstream_pipeline_id.and_then(|d| self.pipelines.get(&d));
                 r.bridge(job, pipeline, project, user, downstream)
@@ -75,7 +84,7 @@ impl Related {
 
 /// Renders one job as its JSON.
 pub(crate) fn render_job(ctx: &Ctx, job: &Job, project: &Project) -> ApiResult<Value> {
-    let related = Related::load(&*ctx.state.inner.store, std::slice::from_ref(job))?;
+    let related = Related::load(&*ctx.state.inner.store, std::slice::from_ref(job), project)?;
     related.render(&ctx.render(), job, project)
 }
 
@@ -156,7 +165,7 @@ async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) 
         if let Some(k) = &keyset {
             listing.rows.truncate(k.per_page as usize);
         }
-        let related = Related::load(store, &listing.rows)?;
+        let related = Related::load(store, &listing.rows, &access.project)?;
         let render = ctx.render();
         let body = listing
             .rows

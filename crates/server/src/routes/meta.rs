@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::jobs::render_job;
 use super::{Ctx, blocking};
-use crate::auth::{Caller, Routes, authenticate};
+use crate::auth::{Caller, Need, Routes, authenticate};
 use crate::error::{ApiError, ApiResult};
 use crate::store::ProjectRef;
 
@@ -85,7 +85,7 @@ pub(crate) async fn job(ctx: Ctx) -> ApiResult<Json<Value>> {
 pub(crate) async fn project(ctx: Ctx, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     blocking(move || {
         let access = ctx.access(Routes::Api, &id)?;
-        Ok(Json(ctx.render().project(&access.project)))
+        Ok(Json(ctx.render().project(&access.project, access.require(Need::Maintain).is_ok())))
     })
     .await
 }

@@ -11,6 +11,9 @@ pub(super) const JOB_COLUMNS: &str = "id, project_id, pipeline_id, kind, name, s
 pub(super) const PIPELINE_COLUMNS: &str =
     "id, iid, project_id, ref_name, tag, sha, status, source, parent_id, user_id, created_at, updated_at";
 
+/// A project's columns, in the order the row readers take them.
+pub(super) const PROJECT_COLUMNS: &str = "id, full_path, public, created_at, keep_latest_artifact";
+
 /// A personal token's columns, from `personal_tokens t`.
 pub(super) const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.scopes, t.expires_at, t.revoked_at, t.created_at";
 
@@ -40,3 +43,17 @@ pub(super) const STATE_COLUMNS: [&str; 19] = [
     "tag_list",
     "downstream_pipeline_id",
 ];
+
+/// [`crate::store::Store::is_latest_successful`] in both dialects (`$1`: the pipeline): a
+/// row when the pipeline's root (walking up its parents; `UNION` ends the walk on a cycle
+/// a hostile import could make) is the newest successful root pipeline of its project and
+/// ref.
+pub(super) const LATEST_SUCCESSFUL: &str = "WITH RECURSIVE up(id, parent_id) AS ( \
+         SELECT id, parent_id FROM pipelines WHERE id = $1 \
+         UNION SELECT p.id, p.parent_id FROM pipelines p JOIN up ON p.id = up.parent_id \
+     ) \
+     SELECT r.id FROM up JOIN pipelines r ON r.id = up.id \
+     WHERE up.parent_id IS NULL AND r.status = 'success' AND r.id = ( \
+         SELECT n.id FROM pipelines n WHERE n.project_id = r.project_id AND n.ref_name = r.ref_name \
+         AND n.status = 'success' AND n.parent_id IS NULL ORDER BY n.id DESC LIMIT 1 \
+     )";

@@ -202,6 +202,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// A user's role in a project.
     fn role(&self, project_id: i64, user_id: i64) -> StoreResult<Option<Role>>;
 
+    /// Turns GitLab's "Keep artifacts from most recent successful jobs" on or off for a
+    /// project ([`Project::keep_latest_artifact`]); false if there is no such project.
+    fn set_keep_latest_artifact(&self, project_id: i64, keep: bool) -> StoreResult<bool>;
+
     /// Makes a pipeline (status `created` until it has jobs).
     fn create_pipeline(&self, new: &NewPipeline) -> StoreResult<Pipeline>;
     /// A pipeline by id.
@@ -226,14 +230,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn retry_job(&self, old: &Job, new: &Job) -> StoreResult<Option<Job>>;
     /// Ref + job resolution: in the newest successful pipeline for `ref_name` and its
     /// descendants (parent first), the first non-retried job named `job_name` that has an
-    /// unexpired archive at `now_ms`.
+    /// archive unexpired at `live_at` (Unix milliseconds; `None`: expired archives count
+    /// too, as for a project that keeps its latest artifacts).
     fn latest_job_with_artifacts(
         &self,
         project_id: i64,
         ref_name: &str,
         job_name: &str,
-        now_ms: i64,
+        live_at: Option<i64>,
     ) -> StoreResult<Option<Job>>;
+    /// Whether the pipeline is, or descends from, the newest successful pipeline without a
+    /// parent of its project and ref: the pipeline whose artifacts a project that keeps its
+    /// latest artifacts keeps past their expiry.
+    fn is_latest_successful(&self, pipeline_id: i64) -> StoreResult<bool>;
 
     /// Keeps the outcome of verifying the archive `archive_key` at import
     /// (`artifact_core::Verification` as JSON), replacing any kept before. Written before the

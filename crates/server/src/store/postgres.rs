@@ -16,7 +16,9 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::columns::{JOB_COLUMNS, PIPELINE_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
+use super::columns::{
+    JOB_COLUMNS, LATEST_SUCCESSFUL, PIPELINE_COLUMNS, PROJECT_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+};
 use super::{
     BrowserSession, ChangeHook, JobQuery, Keep, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError,
     StoreResult, TokenDigest,
@@ -161,6 +163,10 @@ ALTER TABLE browser_sessions ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
 CREATE UNIQUE INDEX browser_sessions_by_seq ON browser_sessions(seq);
 ALTER TABLE page_grants ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
 CREATE UNIQUE INDEX page_grants_by_seq ON page_grants(seq);
+"#,
+    // GitLab's "Keep artifacts from most recent successful jobs", on unless turned off.
+    r#"
+ALTER TABLE projects ADD COLUMN keep_latest_artifact BOOLEAN NOT NULL DEFAULT TRUE;
 "#,
 ];
 
@@ -359,6 +365,7 @@ fn project_row(r: &Row) -> Result<Project, postgres::Error> {
         full_path: r.try_get(1)?,
         public: r.try_get(2)?,
         created_at: Timestamp(r.try_get(3)?),
+        keep_latest_artifact: r.try_get(4)?,
     })
 }
 
@@ -683,20 +690,32 @@ impl Store for PostgresStore {
             "INSERT INTO projects (full_path, public, created_at) VALUES ($1, $2, $3) RETURNING id",
             &[&full_path, &public, &now.0],
         ) {
-            Ok(row) => Ok(Project { id: row.get(0), full_path: full_path.into(), public, created_at: now }),
+            Ok(row) => Ok(Project {
+                id: row.try_get(0).map_err(db)?,
+                full_path: full_path.into(),
+                public,
+                keep_latest_artifact: true,
+                created_at: now,
+            }),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Exists(format!("project {full_path}"))),
             Err(e) => Err(db(e)),
         }
+    }
+
+    fn set_keep_latest_artifact(&self, project_id: i64, keep: bool) -> StoreResult<bool> {
+        self.with(|c| {
+            Ok(c.execute("UPDATE projects SET keep_latest_artifact = $1 WHERE id = $2", &[&keep, &project_id])? == 1)
+        })
     }
 
     fn project(&self, project: &ProjectRef) -> StoreResult<Option<Project>> {
         self.with(|c| {
             let row = match project {
                 ProjectRef::Id(id) => {
-                    c.query_opt("SELECT id, full_path, public, created_at FROM projects WHERE id = $1", &[id])?
+                    c.query_opt(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"), &[id])?
                 }
                 ProjectRef::Path(path) => {
-                    c.query_opt("SELECT id, full_path, public, created_at FROM projects WHERE full_path = $1", &[path])?
+                    c.query_opt(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE full_path = $1"), &[path])?
                 }
             };
             row.as_ref().map(project_row).transpose()
@@ -873,7 +892,7 @@ impl Store for PostgresStore {
         project_id: i64,
         ref_name: &str,
         job_name: &str,
-        now_ms: i64,
+        live_at: Option<i64>,
     ) -> StoreResult<Option<Job>> {
         let mut conn = self.conn()?;
         let pipeline: Option<i64> = conn
@@ -896,13 +915,17 @@ impl Store for PostgresStore {
                      ) \
                      SELECT {columns} FROM jobs j JOIN tree ON j.pipeline_id = tree.id \
                      WHERE j.name = $2 AND j.kind = 'build' AND NOT j.retried AND j.archive_key IS NOT NULL \
-                     AND (j.artifacts_expire_at IS NULL OR j.artifacts_expire_at > $3) \
+                     AND (j.artifacts_expire_at IS NULL OR $3::BIGINT IS NULL OR j.artifacts_expire_at > $3) \
                      ORDER BY tree.depth, j.pipeline_id, j.id DESC LIMIT 1"
                 ),
-                &[&pipeline, &job_name, &now_ms],
+                &[&pipeline, &job_name, &live_at],
             )
             .map_err(db)?;
         row.as_ref().map(job_row).transpose()
+    }
+
+    fn is_latest_successful(&self, pipeline_id: i64) -> StoreResult<bool> {
+        self.with(|c| Ok(c.query_opt(LATEST_SUCCESSFUL, &[&pipeline_id])?.is_some()))
     }
 
     fn put_verification(&self, archive_key: &str, outcome: &str) -> StoreResult<()> {

@@ -12,6 +12,7 @@ mod hostile;
 mod hot;
 mod integrity;
 mod jobs;
+mod keep_latest;
 mod proxy;
 mod proxy_cache;
 mod proxy_hostile;

@@ -81,8 +81,14 @@ impl Store for Sabotaged {
     fn retry_job(&self, o: &Job, n: &Job) -> StoreResult<Option<Job>> {
         self.0.retry_job(o, n)
     }
-    fn latest_job_with_artifacts(&self, p: i64, r: &str, j: &str, now: i64) -> StoreResult<Option<Job>> {
-        self.0.latest_job_with_artifacts(p, r, j, now)
+    fn latest_job_with_artifacts(&self, p: i64, r: &str, j: &str, at: Option<i64>) -> StoreResult<Option<Job>> {
+        self.0.latest_job_with_artifacts(p, r, j, at)
+    }
+    fn is_latest_successful(&self, id: i64) -> StoreResult<bool> {
+        self.0.is_latest_successful(id)
+    }
+    fn set_keep_latest_artifact(&self, p: i64, keep: bool) -> StoreResult<bool> {
+        self.0.set_keep_latest_artifact(p, keep)
     }
     fn put_verification(&self, k: &str, o: &str) -> StoreResult<()> {
         self.0.put_verification(k, o)
@@ -296,7 +302,13 @@ impl Store for Down {
     fn retry_job(&self, _: &Job, _: &Job) -> StoreResult<Option<Job>> {
         down()
     }
-    fn latest_job_with_artifacts(&self, _: i64, _: &str, _: &str, _: i64) -> StoreResult<Option<Job>> {
+    fn latest_job_with_artifacts(&self, _: i64, _: &str, _: &str, _: Option<i64>) -> StoreResult<Option<Job>> {
+        down()
+    }
+    fn is_latest_successful(&self, _: i64) -> StoreResult<bool> {
+        down()
+    }
+    fn set_keep_latest_artifact(&self, _: i64, _: bool) -> StoreResult<bool> {
         down()
     }
     fn put_verification(&self, _: &str, _: &str) -> StoreResult<()> {

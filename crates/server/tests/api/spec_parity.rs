@@ -106,9 +106,21 @@ async fn the_proxy_passes_these_answers_on() {
     assert_eq!((status, body.as_str()), (404, r#"{"message":"404 Not Found"}"#));
     let (status, _, _) = ask(private("/jobs?scope[hello]=pending"), Some(reporter.clone())).await;
     assert_eq!(status, 400);
-    let (status, headers, _) = ask(private(&format!("/jobs/{id}/artifacts")), Some(reporter)).await;
+    // The newest success of `main` expired a week ago: kept (`keep_latest.rs`), and read
+    // through the proxy as from the server.
+    let stored = w.store.job(id).unwrap().unwrap();
+    let week_ago = artifact_server::Timestamp(artifact_server::Timestamp::now().0 - 7 * 86_400_000);
+    assert!(w.store.update_job(&artifact_server::Job { artifacts_expire_at: Some(week_ago), ..stored }).unwrap());
+    let (status, headers, _) = ask(private(&format!("/jobs/{id}/artifacts")), Some(reporter.clone())).await;
     assert_eq!(status, 200);
     assert_eq!(headers.get("content-transfer-encoding").unwrap(), "binary");
+    for uri in
+        [format!("/jobs/{id}/artifacts/docs/readme.txt"), "/jobs/artifacts/main/raw/docs/readme.txt?job=build".into()]
+    {
+        let (status, _, body) = ask(private(&uri), Some(reporter.clone())).await;
+        let direct = w.get(&private(&uri), "developer").await;
+        assert_eq!((status, body.as_bytes()), (200, &direct.body[..]), "{uri}");
+    }
 }
 
 /// jobs_spec.rb, `POST /projects/:id/jobs/:job_id/retry`, "when the job is a bridge": a

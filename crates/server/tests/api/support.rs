@@ -268,8 +268,14 @@ impl Store for OffRuntime {
     fn retry_job(&self, old: &Job, new: &Job) -> StoreResult<Option<Job>> {
         off(|| self.0.retry_job(old, new))
     }
-    fn latest_job_with_artifacts(&self, p: i64, r: &str, n: &str, now: i64) -> StoreResult<Option<Job>> {
-        off(|| self.0.latest_job_with_artifacts(p, r, n, now))
+    fn latest_job_with_artifacts(&self, p: i64, r: &str, n: &str, at: Option<i64>) -> StoreResult<Option<Job>> {
+        off(|| self.0.latest_job_with_artifacts(p, r, n, at))
+    }
+    fn is_latest_successful(&self, id: i64) -> StoreResult<bool> {
+        off(|| self.0.is_latest_successful(id))
+    }
+    fn set_keep_latest_artifact(&self, p: i64, keep: bool) -> StoreResult<bool> {
+        off(|| self.0.set_keep_latest_artifact(p, keep))
     }
     fn put_verification(&self, k: &str, o: &str) -> StoreResult<()> {
         off(|| self.0.put_verification(k, o))

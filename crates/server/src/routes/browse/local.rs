@@ -10,6 +10,7 @@ use axum::response::Response;
 use super::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, Who, minutes};
 use crate::auth::{Caller, Credential, Need, Presented, Routes, authenticate};
 use crate::error::{ApiError, ApiResult};
+use crate::keep::Keeping;
 use crate::routes::jobs::find_job;
 use crate::routes::{Ctx, base_url, blocking};
 use crate::sessions;
@@ -79,8 +80,10 @@ impl Backend for Local {
         blocking(move || {
             let access = ctx.access(Routes::Artifacts, &project)?;
             access.require(Need::Read)?;
-            let found = find_job(&*ctx.state.inner.store, &access.project, job)?;
-            found.live_archive(Timestamp::now()).map(drop).ok_or(ApiError::NotFound("Not found"))
+            let store = &*ctx.state.inner.store;
+            let found = find_job(store, &access.project, job)?;
+            let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found)?;
+            archive.map(drop).ok_or(ApiError::NotFound("Not found"))
         })
         .await
     }
@@ -116,8 +119,10 @@ impl Backend for Local {
         blocking(move || {
             let access = ctx.access(Routes::Artifacts, &project)?;
             access.require(Need::Read)?;
-            let found = find_job(&*ctx.state.inner.store, &access.project, job)?;
-            let (Some(archive), Some(metadata)) = (found.live_archive(Timestamp::now()), &found.metadata) else {
+            let store = &*ctx.state.inner.store;
+            let found = find_job(store, &access.project, job)?;
+            let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found)?;
+            let (Some(archive), Some(metadata)) = (archive, &found.metadata) else {
                 return Err(ApiError::NotFound("Not found"));
             };
             // A blob's key never names other bytes: the list kept for it holds.
@@ -163,25 +168,27 @@ impl Backend for Local {
                 limit: JOBS_PER_PAGE,
             };
             let listing = store.list_jobs(&query)?;
-            let now = Timestamp::now();
+            let keeping = Keeping::new(store, Timestamp::now());
             let mut refs: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
             let rows = listing
                 .rows
                 .iter()
-                .map(|job| JobRow {
-                    id: job.id,
-                    name: job.name.clone(),
-                    stage: job.stage.clone(),
-                    ref_name: refs
-                        .entry(job.pipeline_id)
-                        .or_insert_with(|| ref_of(job.pipeline_id).map(|p| p.ref_name).unwrap_or_default())
-                        .clone(),
-                    pipeline: job.pipeline_id,
-                    status: job.status.as_str().to_owned(),
-                    finished: job.finished_at.map(minutes),
-                    browsable: job.live_archive(now).is_some(),
+                .map(|job| {
+                    Ok(JobRow {
+                        id: job.id,
+                        name: job.name.clone(),
+                        stage: job.stage.clone(),
+                        ref_name: refs
+                            .entry(job.pipeline_id)
+                            .or_insert_with(|| ref_of(job.pipeline_id).map(|p| p.ref_name).unwrap_or_default())
+                            .clone(),
+                        pipeline: job.pipeline_id,
+                        status: job.status.as_str().to_owned(),
+                        finished: job.finished_at.map(minutes),
+                        browsable: keeping.archive(&access.project, job)?.is_some(),
+                    })
                 })
-                .collect();
+                .collect::<ApiResult<_>>()?;
             let pages = listing.total.div_ceil(JOBS_PER_PAGE).max(1);
             Ok(JobList { project: access.project.full_path.clone(), rows, pages })
         })

@@ -12,7 +12,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 
 use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, token_row, user_row};
 use self::schema::migrate;
-use super::columns::{JOB_COLUMNS, PIPELINE_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
+use super::columns::{
+    JOB_COLUMNS, LATEST_SUCCESSFUL, PIPELINE_COLUMNS, PROJECT_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+};
 use super::{
     BrowserSession, JobQuery, Keep, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError, StoreResult,
     TokenDigest,
@@ -359,20 +361,29 @@ impl Store for SqliteStore {
             Ok(c.last_insert_rowid())
         });
         match res {
-            Ok(id) => Ok(Project { id, full_path: full_path.into(), public, created_at: now }),
+            Ok(id) => {
+                Ok(Project { id, full_path: full_path.into(), public, keep_latest_artifact: true, created_at: now })
+            }
             Err(_) if unique => Err(StoreError::Exists(format!("project {full_path}"))),
             Err(e) => Err(e),
         }
     }
 
+    fn set_keep_latest_artifact(&self, project_id: i64, keep: bool) -> StoreResult<bool> {
+        self.with(|c| {
+            c.execute("UPDATE projects SET keep_latest_artifact = ? WHERE id = ?", params![keep, project_id])
+                .map(|n| n == 1)
+        })
+    }
+
     fn project(&self, project: &ProjectRef) -> StoreResult<Option<Project>> {
         self.with(|c| match project {
             ProjectRef::Id(id) => c
-                .prepare_cached("SELECT id, full_path, public, created_at FROM projects WHERE id = ?")?
+                .prepare_cached(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?"))?
                 .query_row([id], project_row)
                 .optional(),
             ProjectRef::Path(path) => c
-                .prepare_cached("SELECT id, full_path, public, created_at FROM projects WHERE full_path = ?")?
+                .prepare_cached(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE full_path = ?"))?
                 .query_row([path], project_row)
                 .optional(),
         })
@@ -534,7 +545,7 @@ impl Store for SqliteStore {
         project_id: i64,
         ref_name: &str,
         job_name: &str,
-        now_ms: i64,
+        live_at: Option<i64>,
     ) -> StoreResult<Option<Job>> {
         self.with(|c| {
             let pipeline: Option<i64> = c
@@ -548,18 +559,22 @@ impl Store for SqliteStore {
             // The pipeline and its descendants, parent first (depth, then id).
             c.prepare_cached(&format!(
                 "WITH RECURSIVE tree(id, depth) AS ( \
-                     SELECT ?, 0 UNION ALL \
+                     SELECT ?1, 0 UNION ALL \
                      SELECT p.id, tree.depth + 1 FROM pipelines p JOIN tree ON p.parent_id = tree.id \
                  ) \
                  SELECT {} FROM jobs j JOIN tree ON j.pipeline_id = tree.id \
-                 WHERE j.name = ? AND j.kind = 'build' AND j.retried = 0 AND j.archive_key IS NOT NULL \
-                 AND (j.artifacts_expire_at IS NULL OR j.artifacts_expire_at > ?) \
+                 WHERE j.name = ?2 AND j.kind = 'build' AND j.retried = 0 AND j.archive_key IS NOT NULL \
+                 AND (j.artifacts_expire_at IS NULL OR ?3 IS NULL OR j.artifacts_expire_at > ?3) \
                  ORDER BY tree.depth, j.pipeline_id, j.id DESC LIMIT 1",
                 JOB_COLUMNS.split(", ").map(|col| format!("j.{col}")).collect::<Vec<_>>().join(", ")
             ))?
-            .query_row(params![pipeline, job_name, now_ms], job_row)
+            .query_row(params![pipeline, job_name, live_at], job_row)
             .optional()
         })
+    }
+
+    fn is_latest_successful(&self, pipeline_id: i64) -> StoreResult<bool> {
+        self.with(|c| c.prepare_cached(LATEST_SUCCESSFUL)?.exists([pipeline_id]))
     }
 
     fn put_verification(&self, archive_key: &str, outcome: &str) -> StoreResult<()> {

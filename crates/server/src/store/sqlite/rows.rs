@@ -26,7 +26,13 @@ pub(super) fn token_row(r: &Row<'_>) -> rusqlite::Result<PersonalToken> {
 }
 
 pub(super) fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
-    Ok(Project { id: r.get(0)?, full_path: r.get(1)?, public: r.get(2)?, created_at: Timestamp(r.get(3)?) })
+    Ok(Project {
+        id: r.get(0)?,
+        full_path: r.get(1)?,
+        public: r.get(2)?,
+        created_at: Timestamp(r.get(3)?),
+        keep_latest_artifact: r.get(4)?,
+    })
 }
 
 pub(super) fn bad_value(col: usize, what: &str) -> rusqlite::Error {

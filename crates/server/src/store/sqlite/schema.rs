@@ -139,6 +139,10 @@ CREATE TABLE page_grants (
 CREATE INDEX page_grants_by_token ON page_grants(token_digest, expires_at);
 CREATE INDEX page_grants_by_expiry ON page_grants(expires_at);
 "#,
+    // GitLab's "Keep artifacts from most recent successful jobs", on unless turned off.
+    r#"
+ALTER TABLE projects ADD COLUMN keep_latest_artifact INTEGER NOT NULL DEFAULT 1;
+"#,
 ];
 
 /// Applies the pending migrations in one transaction that holds the write lock from the
