@@ -1,8 +1,9 @@
 //! GitLab's "Keep artifacts from most recent successful jobs": a project that keeps its
 //! latest artifacts (the default, [`Project::keep_latest_artifact`]) serves the artifacts
-//! of the newest successful pipeline of each ref, and of that pipeline's child pipelines,
-//! after they expire, so that links by ref (`.../jobs/artifacts/main/raw/...`) keep working
-//! until a newer pipeline of the ref succeeds. Nothing is ever removed for expiring (`admin
+//! of the newest pipeline of each ref that has succeeded (see
+//! [`Store::is_latest_successful`]), and of that pipeline's child pipelines, after they
+//! expire, so that links by ref (`.../jobs/artifacts/main/raw/...`) keep working until a
+//! newer pipeline of the ref succeeds. Nothing is ever removed for expiring (`admin
 //! gc` collects only blobs no job refers to), so keeping is a rule of reading alone: turning
 //! the setting off lets every expired archive go at once.
 
@@ -48,12 +49,5 @@ impl<'a> Keeping<'a> {
         let kept = self.store.is_latest_successful(job.pipeline_id)?;
         self.latest.borrow_mut().insert(job.pipeline_id, kept);
         Ok(kept)
-    }
-
-    /// What [`Store::latest_job_with_artifacts`] counts for `project`: unexpired archives,
-    /// or every archive when it keeps its latest (the newest successful pipeline's are
-    /// all kept).
-    pub(crate) fn live_at(&self, project: &Project) -> Option<i64> {
-        (!project.keep_latest_artifact).then_some(self.now.0)
     }
 }

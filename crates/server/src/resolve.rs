@@ -30,7 +30,17 @@ impl Resolve for StoreResolver<'_> {
                 self.store.job(id)?.filter(|j| j.project_id == project.id && j.kind == JobKind::Build)
             }
             JobRef::Latest { ref_name, job } => {
-                self.store.latest_job_with_artifacts(project.id, ref_name, job, keeping.live_at(project))?
+                // The resolved pipeline's jobs are usually kept (not while a retry runs the
+                // kept one again): the first of the name if it is, else an unexpired one.
+                let store = self.store;
+                let kept = match project.keep_latest_artifact {
+                    true => store.latest_job_with_artifacts(project.id, ref_name, job, None)?,
+                    false => None,
+                };
+                match kept {
+                    Some(found) if keeping.archive(project, &found)?.is_some() => Some(found),
+                    _ => store.latest_job_with_artifacts(project.id, ref_name, job, Some(self.now.0))?,
+                }
             }
         };
         let Some(job) = job else { return Ok(None) };

@@ -70,7 +70,8 @@ fn sessions_and_grants_kept_before_rows_were_numbered_get_numbers_and_go_first_p
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     db.batch_execute(
         "ALTER TABLE browser_sessions DROP COLUMN seq; ALTER TABLE page_grants DROP COLUMN seq; \
-         ALTER TABLE projects DROP COLUMN keep_latest_artifact; DELETE FROM artifact_schema WHERE version >= 5",
+         ALTER TABLE projects DROP COLUMN keep_latest_artifact; ALTER TABLE pipelines DROP COLUMN succeeded; \
+         DELETE FROM artifact_schema WHERE version >= 5",
     )
     .unwrap();
     let now = 1_000_000_i64;

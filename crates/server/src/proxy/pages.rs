@@ -99,8 +99,26 @@ struct UpstreamJob {
     status: String,
     finished_at: Option<String>,
     pipeline: Option<UpstreamPipeline>,
-    /// Present when the job has an archive.
+    /// Present when the job has an unexpired archive.
     artifacts_file: Option<serde_json::Value>,
+    /// The files the job can still serve: an `archive` row also for an expired archive
+    /// that its project keeps (GitLab's "Keep artifacts from most recent successful jobs").
+    #[serde(default)]
+    artifacts: Vec<UpstreamFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UpstreamFile {
+    #[serde(default)]
+    file_type: String,
+}
+
+impl UpstreamJob {
+    /// Whether the job has an archive to browse: unexpired, or kept after its expiry.
+    fn has_archive(&self) -> bool {
+        self.artifacts_file.as_ref().is_some_and(|f| !f.is_null())
+            || self.artifacts.iter().any(|f| f.file_type == "archive")
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,6 +305,7 @@ impl Backend for Upstream {
         let rows = jobs
             .into_iter()
             .map(|job| JobRow {
+                browsable: job.has_archive(),
                 id: job.id,
                 name: job.name,
                 stage: job.stage,
@@ -294,7 +313,6 @@ impl Backend for Upstream {
                 pipeline: job.pipeline.map_or(0, |p| p.id),
                 status: job.status,
                 finished: job.finished_at.as_deref().map(minutes_of),
-                browsable: job.artifacts_file.is_some_and(|f| !f.is_null()),
             })
             .collect();
         Ok(JobList { project: project.to_owned(), rows, pages: pages(&headers, page) })
@@ -307,10 +325,7 @@ impl Backend for Upstream {
             let (jobs, headers) = self.get::<Vec<UpstreamJob>>(who, &path).await?;
             let found = jobs.iter().find(|j| {
                 let succeeded = j.pipeline.as_ref().is_some_and(|p| p.status == "success");
-                j.name == job
-                    && j.ref_name == ref_name
-                    && succeeded
-                    && j.artifacts_file.as_ref().is_some_and(|f| !f.is_null())
+                j.name == job && j.ref_name == ref_name && succeeded && j.has_archive()
             });
             if let Some(found) = found {
                 return Ok(found.id);

@@ -46,14 +46,24 @@ pub(super) const STATE_COLUMNS: [&str; 19] = [
 
 /// [`crate::store::Store::is_latest_successful`] in both dialects (`$1`: the pipeline): a
 /// row when the pipeline's root (walking up its parents; `UNION` ends the walk on a cycle
-/// a hostile import could make) is the newest successful root pipeline of its project and
-/// ref.
+/// that data from before imports refused them may hold) is the newest root pipeline of its
+/// project and ref (a branch and a tag of one name apart) that has succeeded.
 pub(super) const LATEST_SUCCESSFUL: &str = "WITH RECURSIVE up(id, parent_id) AS ( \
          SELECT id, parent_id FROM pipelines WHERE id = $1 \
          UNION SELECT p.id, p.parent_id FROM pipelines p JOIN up ON p.id = up.parent_id \
      ) \
      SELECT r.id FROM up JOIN pipelines r ON r.id = up.id \
-     WHERE up.parent_id IS NULL AND r.status = 'success' AND r.id = ( \
+     WHERE up.parent_id IS NULL AND r.succeeded AND r.id = ( \
          SELECT n.id FROM pipelines n WHERE n.project_id = r.project_id AND n.ref_name = r.ref_name \
-         AND n.status = 'success' AND n.parent_id IS NULL ORDER BY n.id DESC LIMIT 1 \
+         AND n.tag = r.tag AND n.succeeded AND n.parent_id IS NULL ORDER BY n.id DESC LIMIT 1 \
      )";
+
+/// A bridge's downstream pipeline becomes the child of the bridge's pipeline, in both
+/// dialects (`$1`: the bridge's pipeline, `$2`: the downstream): unless it has a parent
+/// already, or is the bridge's pipeline or one of its ancestors (a cycle of parents).
+pub(super) const ADOPT_CHILD: &str = "WITH RECURSIVE up(id) AS ( \
+         SELECT CAST($1 AS BIGINT) \
+         UNION SELECT p.parent_id FROM pipelines p JOIN up ON p.id = up.id WHERE p.parent_id IS NOT NULL \
+     ) \
+     UPDATE pipelines SET parent_id = $1, source = 'parent_pipeline' \
+     WHERE id = $2 AND parent_id IS NULL AND id NOT IN (SELECT id FROM up)";

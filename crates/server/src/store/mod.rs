@@ -213,7 +213,8 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Stores a new job (its `id` is ignored and assigned), with the job token a runner
     /// would hold while it runs, and updates its pipeline's status. A bridge's downstream
-    /// pipeline becomes a child of the bridge's pipeline (if it has no parent yet).
+    /// pipeline becomes a child of the bridge's pipeline (if it has no parent yet and is not
+    /// the bridge's pipeline or one of its ancestors).
     fn insert_job(&self, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job>;
     /// A job by id.
     fn job(&self, id: i64) -> StoreResult<Option<Job>>;
@@ -239,9 +240,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         job_name: &str,
         live_at: Option<i64>,
     ) -> StoreResult<Option<Job>>;
-    /// Whether the pipeline is, or descends from, the newest successful pipeline without a
-    /// parent of its project and ref: the pipeline whose artifacts a project that keeps its
-    /// latest artifacts keeps past their expiry.
+    /// Whether the pipeline is, or descends from, the newest pipeline without a parent of its
+    /// project and ref (a branch and a tag of one name apart) that has succeeded (whatever
+    /// its status now: a retry runs it again): the pipeline whose artifacts a project that
+    /// keeps its latest artifacts keeps past their expiry. A pipeline that had succeeded
+    /// before the store knew of keeping does not count.
     fn is_latest_successful(&self, pipeline_id: i64) -> StoreResult<bool>;
 
     /// Keeps the outcome of verifying the archive `archive_key` at import

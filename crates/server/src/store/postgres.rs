@@ -17,7 +17,8 @@ use postgres::{GenericClient, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::columns::{
-    JOB_COLUMNS, LATEST_SUCCESSFUL, PIPELINE_COLUMNS, PROJECT_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+    ADOPT_CHILD, JOB_COLUMNS, LATEST_SUCCESSFUL, PIPELINE_COLUMNS, PROJECT_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS,
+    USER_COLUMNS,
 };
 use super::{
     BrowserSession, ChangeHook, JobQuery, Keep, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError,
@@ -164,9 +165,13 @@ CREATE UNIQUE INDEX browser_sessions_by_seq ON browser_sessions(seq);
 ALTER TABLE page_grants ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
 CREATE UNIQUE INDEX page_grants_by_seq ON page_grants(seq);
 "#,
-    // GitLab's "Keep artifacts from most recent successful jobs", on unless turned off.
+    // GitLab's "Keep artifacts from most recent successful jobs", on unless turned off, and
+    // whether a pipeline has succeeded (kept through a retry): pipelines from before have
+    // not, so that upgrading brings back no expired archive.
     r#"
 ALTER TABLE projects ADD COLUMN keep_latest_artifact BOOLEAN NOT NULL DEFAULT TRUE;
+ALTER TABLE pipelines ADD COLUMN succeeded BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX pipelines_succeeded ON pipelines(project_id, ref_name, tag, id) WHERE succeeded AND parent_id IS NULL;
 "#,
 ];
 
@@ -505,13 +510,9 @@ fn insert_pipeline(tx: &mut impl GenericClient, new: &NewPipeline, now: Timestam
 fn insert_job_tx(tx: &mut impl GenericClient, job: &Job, token: Option<&TokenDigest>) -> StoreResult<Job> {
     let id = insert_job_row(tx, job, token).map_err(db)?;
     if let (JobKind::Bridge, Some(child)) = (job.kind, job.downstream_pipeline_id) {
-        // A pipeline a bridge triggers is that pipeline's child, unless it has a parent.
-        tx.execute(
-            "UPDATE pipelines SET parent_id = $1, source = 'parent_pipeline' \
-             WHERE id = $2 AND parent_id IS NULL AND id != $1",
-            &[&job.pipeline_id, &child],
-        )
-        .map_err(db)?;
+        // A pipeline a bridge triggers is that pipeline's child, unless it has a parent or
+        // is an ancestor of the bridge's pipeline.
+        tx.execute(ADOPT_CHILD, &[&job.pipeline_id, &child]).map_err(db)?;
     }
     refresh_pipeline(tx, job.pipeline_id)?;
     notify(tx)?;
@@ -557,7 +558,8 @@ fn refresh_pipeline(c: &mut impl GenericClient, pipeline_id: i64) -> StoreResult
     }
     let status = composite_status(jobs);
     c.execute(
-        "UPDATE pipelines SET status = $1, updated_at = $2 WHERE id = $3 AND status != $1",
+        "UPDATE pipelines SET status = $1, updated_at = $2, succeeded = (succeeded OR $1 = 'success') \
+         WHERE id = $3 AND status != $1",
         &[&status.as_str(), &Timestamp::now().0, &pipeline_id],
     )
     .map_err(db)?;
@@ -703,9 +705,14 @@ impl Store for PostgresStore {
     }
 
     fn set_keep_latest_artifact(&self, project_id: i64, keep: bool) -> StoreResult<bool> {
-        self.with(|c| {
-            Ok(c.execute("UPDATE projects SET keep_latest_artifact = $1 WHERE id = $2", &[&keep, &project_id])? == 1)
-        })
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db)?;
+        let n = tx
+            .execute("UPDATE projects SET keep_latest_artifact = $1 WHERE id = $2", &[&keep, &project_id])
+            .map_err(db)?;
+        notify(&mut tx)?;
+        tx.commit().map_err(db)?;
+        Ok(n == 1)
     }
 
     fn project(&self, project: &ProjectRef) -> StoreResult<Option<Project>> {

@@ -744,6 +744,48 @@ async fn through_the_proxy_a_session_without_access_to_the_job_gets_no_grant() {
     assert!(status == 302 && location.contains(&format!("/-/jobs/{id}/artifacts/view/")), "{status} {location}");
 }
 
+/// An expired archive that its project keeps (the newest success of `main`, see
+/// `keep_latest.rs`) is browsable on the server's pages and on the proxy's, which read it
+/// from the job's `artifacts` rows (the job has no `artifacts_file` then, as in GitLab).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_archive_is_browsable_on_the_servers_pages_and_the_proxys() {
+    let w = World::new();
+    let id = job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
+    let stored = w.store.job(id).unwrap().unwrap();
+    let week_ago = artifact_server::Timestamp(artifact_server::Timestamp::now().0 - 7 * 86_400_000);
+    assert!(w.store.update_job(&artifact_server::Job { artifacts_expire_at: Some(week_ago), ..stored }).unwrap());
+    let upstream = crate::support::upstream(w.app.clone()).await;
+    let proxy = artifact_server::proxy_app(artifact_server::ProxyConfig::new(&upstream).unwrap()).unwrap();
+    // The proxy's job list is the upstream's, which needs a signed-in reader.
+    let mut sessions = Vec::new();
+    for app in [&w.app, &proxy] {
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let (status, headers, body) =
+            ask(app, Method::POST, "/users/sign_in", &format!("token={}", w.token("reporter")), &form).await;
+        assert_eq!(status, 303, "{body}");
+        sessions.push(headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned());
+    }
+    let apps = [(&w.app, [("cookie", sessions[0].as_str())]), (&proxy, [("cookie", sessions[1].as_str())])];
+    for (app, cookie) in &apps {
+        let (status, _, html) = ask(app, Method::GET, &format!("/{PUBLIC}/-/jobs"), "", cookie).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains(&format!("/{PUBLIC}/-/jobs/{id}/artifacts/browse\">Browse</a>")), "{html}");
+        let by_ref = format!("/{PUBLIC}/-/jobs/artifacts/main/browse?job=pages");
+        let (status, headers, body) = ask(app, Method::GET, &by_ref, "", cookie).await;
+        assert_eq!(status, 302, "{body}");
+        assert!(headers["location"].to_str().unwrap().ends_with(&format!("/-/jobs/{id}/artifacts/browse")));
+        let browse = format!("/{PUBLIC}/-/jobs/{id}/artifacts/browse");
+        let (status, _, body) = ask(app, Method::GET, &browse, "", cookie).await;
+        assert!(status == 200 && body.contains("<bdi>docs/</bdi>"), "{status} {body}");
+    }
+    // Turned off, it goes from both.
+    w.admin.set_project(PUBLIC, Some(false)).unwrap();
+    for (app, cookie) in &apps {
+        let (status, _, html) = ask(app, Method::GET, &format!("/{PUBLIC}/-/jobs"), "", cookie).await;
+        assert!(status == 200 && !html.contains(&format!("/-/jobs/{id}/artifacts/browse")), "{html}");
+    }
+}
+
 /// `text` with the five characters a page escapes read back.
 fn unescape(text: &str) -> String {
     text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")

@@ -4,13 +4,16 @@
 //! lets every expired archive go at once. `job_artifacts_spec.rb` (GitLab 027f19b) line
 //! 264, "when artifacts are locked": "allows access to expired artifact".
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use artifact_server::{ImportJob, Job, MIN_GC_GRACE, Status, Timestamp};
-use axum::http::Method;
+use artifact_server::{
+    Admin, ImportJob, Job, LocalBlobs, MIN_GC_GRACE, PostgresStore, ProjectRef, SqliteStore, Status, Store, Timestamp,
+};
+use artifact_testkit::postgres::PostgresServer;
 use serde_json::Value;
 
-use crate::support::{PRIVATE, World, archive_file, fixture, private};
+use crate::support::{Backend, PRIVATE, World, archive_file, fixture, private};
 
 /// A successful build named `name` on `ref_name` with artifacts, in a new pipeline (or as a
 /// child of `parent`); its JSON.
@@ -185,10 +188,11 @@ async fn gc_leaves_kept_artifacts() {
     assert_eq!(reads(&w, job, "build", "reporter").await, [200, 200, 200]);
 }
 
-/// A cycle of parents (a bridge in each of two pipelines naming the other as downstream,
-/// which an import can make) ends the walk: neither is a root, so neither is kept.
+/// A bridge never makes a cycle of parents: the second of two bridges naming each other's
+/// pipelines as downstream leaves its downstream (an ancestor) alone, and the family stays
+/// kept.
 #[tokio::test]
-async fn a_cycle_of_parent_pipelines_ends_the_walk() {
+async fn a_bridge_makes_no_cycle_of_parents() {
     let w = World::new();
     let a = pipeline(&build(&w, "main", "build", None));
     let b = pipeline(&build(&w, "main", "build", None));
@@ -202,9 +206,91 @@ async fn a_cycle_of_parent_pipelines_ends_the_walk() {
     w.import(bridge(a, b));
     w.import(bridge(b, a));
     let (pa, pb) = (w.store.pipeline(a).unwrap().unwrap(), w.store.pipeline(b).unwrap().unwrap());
-    assert_eq!((pa.parent_id, pb.parent_id), (Some(b), Some(a)), "the import made a cycle");
-    assert!(!w.store.is_latest_successful(a).unwrap());
-    assert!(!w.store.is_latest_successful(b).unwrap());
-    let r = w.send(Method::GET, &private("/jobs/artifacts/main/download?job=build"), Some("reporter"), &[]).await;
-    assert_eq!(r.status, 404, "no root pipeline on main");
+    assert_eq!((pa.parent_id, pb.parent_id), (None, Some(a)), "b is a's child; a stays the root");
+    assert!(w.store.is_latest_successful(a).unwrap() && w.store.is_latest_successful(b).unwrap());
+}
+
+/// Retrying a job of the kept pipeline runs it again: it stays the one kept (GitLab's lock
+/// stays on it) and the older success does not come back. By ref, the newest pipeline
+/// that is successful now is the older one, whose expired artifacts are not kept: `404`,
+/// as in GitLab, until the retried pipeline succeeds again.
+#[tokio::test]
+async fn a_retry_of_the_kept_pipeline_keeps_it_kept() {
+    let w = World::new();
+    let first = id(&build(&w, "main", "build", None));
+    let second = build(&w, "main", "build", None);
+    let test = w.import(ImportJob { pipeline: Some(pipeline(&second)), ..w.job("test") });
+    expire(&w, first);
+    expire(&w, id(&second));
+    let r = w.post(&private(&format!("/jobs/{}/retry", id(&test))), "developer").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let running = w.get(&private(&format!("/pipelines/{}/jobs", pipeline(&second))), "reporter").await;
+    assert_eq!(running.json()[0]["pipeline"]["status"], "running", "the kept pipeline runs again");
+    assert_eq!(reads(&w, id(&second), "build", "reporter").await, [200, 200, 404]);
+    assert_eq!(reads(&w, first, "build", "developer").await, [404, 404, 404]);
+}
+
+/// A branch and a tag of one name are two refs, each keeping its own.
+#[tokio::test]
+async fn a_branch_and_a_tag_of_one_name_keep_apart() {
+    let w = World::new();
+    let branch = id(&build(&w, "v1", "build", None));
+    let tag = w.import(ImportJob {
+        tag: true,
+        artifacts: Some(fixture("infozip-basic.zip")),
+        ..ImportJob::new(PRIVATE, "v1", "build")
+    });
+    assert_eq!((tag["ref"].as_str(), tag["tag"].as_bool()), (Some("v1"), Some(true)));
+    let tag = id(&tag);
+    expire(&w, branch);
+    expire(&w, tag);
+    for job in [branch, tag] {
+        assert_eq!(w.get(&private(&format!("/jobs/{job}/artifacts")), "reporter").await.status, 200, "job {job}");
+    }
+}
+
+/// Upgrading brings back no expired archive: pipelines that succeeded before the store knew
+/// of keeping keep nothing; the first success after does. The schema is put back as it was
+/// before (SQLite version 6, PostgreSQL version 5), with the pipeline in it.
+#[test]
+fn upgrading_brings_back_no_expired_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sqlite, postgres) = (dir.path().join("artifact.db"), std::cell::OnceCell::new());
+    let store = || -> Arc<dyn Store> {
+        match crate::STORE {
+            Backend::Sqlite => Arc::new(SqliteStore::open(&sqlite).unwrap()),
+            Backend::Postgres => {
+                Arc::new(PostgresStore::open(postgres.get_or_init(|| PostgresServer::shared().new_database())).unwrap())
+            }
+        }
+    };
+    let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+    let admin = Admin::new(store(), blobs.clone(), "http://t");
+    admin.add_project("g/p", false).unwrap();
+    let import =
+        |admin: &Admin| admin.import(&ImportJob::new("g/p", "main", "build")).unwrap().job["pipeline"]["id"].as_i64();
+    let before = import(&admin).unwrap();
+    drop(admin);
+    match crate::STORE {
+        Backend::Sqlite => rusqlite::Connection::open(&sqlite)
+            .unwrap()
+            .execute_batch(
+                "DROP INDEX pipelines_succeeded; ALTER TABLE pipelines DROP COLUMN succeeded; \
+                 ALTER TABLE projects DROP COLUMN keep_latest_artifact; PRAGMA user_version = 6;",
+            )
+            .unwrap(),
+        Backend::Postgres => postgres::Client::connect(postgres.get().unwrap(), postgres::NoTls)
+            .unwrap()
+            .batch_execute(
+                "ALTER TABLE pipelines DROP COLUMN succeeded; ALTER TABLE projects DROP COLUMN keep_latest_artifact; \
+                 DELETE FROM artifact_schema WHERE version >= 6",
+            )
+            .unwrap(),
+    }
+    let upgraded = store();
+    let admin = Admin::new(upgraded.clone(), blobs, "http://t");
+    assert!(upgraded.project(&ProjectRef::Path("g/p".into())).unwrap().unwrap().keep_latest_artifact);
+    assert!(!upgraded.is_latest_successful(before).unwrap(), "succeeded before keeping: not kept");
+    let after = import(&admin).unwrap();
+    assert!(upgraded.is_latest_successful(after).unwrap());
 }

@@ -13,7 +13,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use self::rows::{job_row, kind_str, pipeline_row, project_row, status_at, token_row, user_row};
 use self::schema::migrate;
 use super::columns::{
-    JOB_COLUMNS, LATEST_SUCCESSFUL, PIPELINE_COLUMNS, PROJECT_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+    ADOPT_CHILD, JOB_COLUMNS, LATEST_SUCCESSFUL, PIPELINE_COLUMNS, PROJECT_COLUMNS, STATE_COLUMNS, TOKEN_COLUMNS,
+    USER_COLUMNS,
 };
 use super::{
     BrowserSession, JobQuery, Keep, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError, StoreResult,
@@ -142,8 +143,9 @@ fn refresh_pipeline(conn: &Connection, pipeline_id: i64) -> rusqlite::Result<()>
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let status = composite_status(jobs);
     conn.execute(
-        "UPDATE pipelines SET status = ?, updated_at = ? WHERE id = ? AND status != ?",
-        params![status.as_str(), Timestamp::now().0, pipeline_id, status.as_str()],
+        "UPDATE pipelines SET status = ?1, updated_at = ?2, succeeded = (succeeded OR ?1 = 'success') \
+         WHERE id = ?3 AND status != ?1",
+        params![status.as_str(), Timestamp::now().0, pipeline_id],
     )?;
     Ok(())
 }
@@ -232,12 +234,9 @@ fn insert_job_tx(tx: &Connection, job: &Job, token: Option<&TokenDigest>) -> rus
     let id = insert_job_row(tx, job, token)?;
     if let (JobKind::Bridge, Some(child)) = (job.kind, job.downstream_pipeline_id) {
         // A pipeline a bridge triggers is that pipeline's child (for ref resolution
-        // and the `parent_pipeline` source), unless it already has a parent.
-        tx.execute(
-            "UPDATE pipelines SET parent_id = ?, source = 'parent_pipeline' \
-             WHERE id = ? AND parent_id IS NULL AND id != ?",
-            params![job.pipeline_id, child, job.pipeline_id],
-        )?;
+        // and the `parent_pipeline` source), unless it already has a parent or is an
+        // ancestor of the bridge's pipeline.
+        tx.prepare_cached(ADOPT_CHILD)?.execute(params![job.pipeline_id, child])?;
     }
     refresh_pipeline(tx, job.pipeline_id)?;
     Ok(Job { id, ..job.clone() })

@@ -139,9 +139,13 @@ CREATE TABLE page_grants (
 CREATE INDEX page_grants_by_token ON page_grants(token_digest, expires_at);
 CREATE INDEX page_grants_by_expiry ON page_grants(expires_at);
 "#,
-    // GitLab's "Keep artifacts from most recent successful jobs", on unless turned off.
+    // GitLab's "Keep artifacts from most recent successful jobs", on unless turned off, and
+    // whether a pipeline has succeeded (kept through a retry): pipelines from before have
+    // not, so that upgrading brings back no expired archive.
     r#"
 ALTER TABLE projects ADD COLUMN keep_latest_artifact INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE pipelines ADD COLUMN succeeded INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX pipelines_succeeded ON pipelines(project_id, ref_name, tag, id) WHERE succeeded AND parent_id IS NULL;
 "#,
 ];
 
