@@ -2,7 +2,8 @@
 //!
 //! The router ([`app`]) serves GitLab's 15 Jobs API operations under `/api/v4`, plus the
 //! calls clients make first (`/version`, `/user`, `/job`, `/projects/:id`). Below it sit a
-//! [`Store`] (SQLite by default) and [`Blobs`] (local disk by default); single entries are
+//! [`Store`] (SQLite by default; the records and their stores are the `artifact-records`
+//! crate, re-exported here) and [`Blobs`] (local disk by default); single entries are
 //! served by `artifact-core`, which reads only the central directory and the entry, with
 //! one shared index cache.
 //!
@@ -27,7 +28,6 @@ mod error;
 mod hot;
 mod keep;
 mod lookups;
-mod model;
 mod pagination;
 mod parallel;
 mod proxy;
@@ -39,9 +39,10 @@ mod serve;
 mod sessions;
 mod site;
 mod state;
-mod store;
-mod time;
 mod verdicts;
+
+// The records, from their own crate, under the paths the server's modules name them by.
+use artifact_records::{model, store, time};
 
 pub use crate::admin::{Admin, Collected, ImportJob, Imported, LEASE_RENEWAL, MIN_GC_GRACE, TokenRef};
 pub use crate::blobs::{BlobKind, Blobs, Listed, LocalBlobs, OpenBlob, beside, new_key};

@@ -1,23 +1,28 @@
 //! The store: users, tokens, projects, members, pipelines and jobs.
 //!
-//! A small synchronous trait, so that each request makes one trip to the blocking pool for
-//! all its queries (see `routes::blocking`). SQLite in WAL mode is the embedded default;
+//! A small synchronous trait, so that each request makes one trip to a blocking pool for
+//! all its queries (the server's `routes::blocking`). SQLite in WAL mode is the embedded default;
 //! a PostgreSQL implementation (for many replicas) implements the same trait over a
 //! connection pool. Every write that must stay consistent (a retry, a state change and its
 //! pipeline's status) is one method, so each implementation makes it one transaction.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::fmt;
 
+#[cfg(feature = "postgres")]
 pub use self::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
 use crate::model::{Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User};
 
 /// A store failure: the error of the [`Store`] trait, which every backend maps its own
-/// failures into (the library's callers see it inside [`Error::Store`](crate::Error::Store)).
+/// failures into (the server's callers see it inside its `Error::Store`).
 /// The message is for logs, never for clients.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -100,7 +105,7 @@ pub struct NewPipeline {
 impl NewPipeline {
     /// The pipeline as stored under `id` and `iid` at `now`: status `created` until it
     /// has jobs.
-    pub(crate) fn created(&self, id: i64, iid: i64, now: crate::time::Timestamp) -> Pipeline {
+    pub fn created(&self, id: i64, iid: i64, now: crate::time::Timestamp) -> Pipeline {
         Pipeline {
             id,
             iid,

@@ -55,7 +55,7 @@ impl serde::Serialize for Timestamp {
 }
 
 /// `text` if it is a real calendar day written `YYYY-MM-DD` (years 1970 to 9999).
-pub(crate) fn parse_day(text: &str) -> Option<String> {
+pub fn parse_day(text: &str) -> Option<String> {
     let b = text.as_bytes();
     let shape = b.len() == 10
         && b[4] == b'-'

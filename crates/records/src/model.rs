@@ -309,7 +309,7 @@ pub enum JobKind {
 /// A stored blob: its key in the blob store and its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRef {
-    /// The key in [`crate::Blobs`].
+    /// The key in the blob store (the server's `Blobs`).
     pub key: String,
     /// Bytes.
     pub size: u64,

@@ -1,0 +1,32 @@
+//! The records of a GitLab-compatible artifacts server: users and their personal access
+//! tokens, projects and their members, pipelines and jobs (with the keys of their blobs),
+//! browser sessions and grants of the pages, and the leases and verification outcomes of
+//! imports. [`Store`] is the one synchronous trait every backend implements, so that a
+//! request makes one trip to a blocking pool for all its queries and every write that must
+//! stay consistent is one method (one transaction); [`SqliteStore`] (feature `sqlite`, the
+//! embedded default: one file in WAL mode) and [`PostgresStore`] (feature `postgres`: many
+//! replicas over a pool, changes announced by `NOTIFY`) are the two backends. The types are
+//! named as GitLab names them; rendering them as GitLab's JSON is the server's business.
+//!
+//! This crate depends on no HTTP stack, no blob storage and nothing of the server, the
+//! client or the engine: they build on it, never the other way (a test in `tests/` checks
+//! this against `cargo metadata`).
+
+#![deny(missing_docs)]
+
+pub mod model;
+pub mod store;
+pub mod time;
+
+pub use crate::model::{
+    BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When, composite_status,
+};
+#[cfg(feature = "postgres")]
+pub use crate::store::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use crate::store::SqliteStore;
+pub use crate::store::{
+    BrowserSession, ChangeHook, JobQuery, Keep, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError,
+    StoreResult, TokenDigest,
+};
+pub use crate::time::{Timestamp, parse_duration};
