@@ -10,10 +10,11 @@
 //!
 //! This crate depends on no HTTP stack, no blob storage and nothing of the server, the
 //! client or the engine: they build on it, never the other way (a test in `tests/` checks
-//! this against `cargo metadata`).
+//! this against `cargo tree`).
 
 #![deny(missing_docs)]
 
+pub mod ids;
 pub mod model;
 pub mod store;
 pub mod time;

@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime};
 use artifact_core::{Archive, FileSource, Verification, VerifyOptions};
 use serde_json::Value;
 
-use crate::blobs::{BlobKind, Blobs, new_key, parse_key, random_hex};
+use crate::blobs::{BlobKind, Blobs, new_key, parse_key};
 use crate::entities::Render;
 use crate::error::Error;
+use crate::ids::random_hex;
 use crate::model::{BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When};
 use crate::routes::jobs::Related;
 use crate::store::{NewPipeline, ProjectRef, Store, TokenDigest};

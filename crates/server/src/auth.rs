@@ -33,7 +33,7 @@ impl Credential {
             None => [0; 32],
             Some(Credential::Personal(t)) => TokenDigest::of(&format!("p:{t}")).0,
             Some(Credential::Job(t)) => TokenDigest::of(&format!("j:{t}")).0,
-            Some(Credential::Digest(d)) => TokenDigest::of(&format!("d:{}", crate::blobs::hex(&d.0))).0,
+            Some(Credential::Digest(d)) => TokenDigest::of(&format!("d:{}", crate::ids::hex(&d.0))).0,
         }
     }
 
@@ -135,7 +135,7 @@ impl Presented {
         let credential = Credential::digest(self.credential.as_ref());
         match &self.sudo {
             None => credential,
-            Some(who) => TokenDigest::of(&format!("{} as {who}", crate::blobs::hex(&credential))).0,
+            Some(who) => TokenDigest::of(&format!("{} as {who}", crate::ids::hex(&credential))).0,
         }
     }
 }

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::blobs::S3Blobs;
 use crate::blobs::{Blobs, LocalBlobs};
 use crate::error::Error;
-use crate::s3::S3Blobs;
 use crate::state::{AppConfig, AppState};
 use crate::store::{PostgresStore, SqliteStore, Store};
 

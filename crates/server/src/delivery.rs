@@ -178,7 +178,7 @@ impl Representation {
     where
         F: Fn(u64, u64) -> std::io::Result<Box<dyn Read + Send>> + Send + Sync + 'static,
     {
-        let boundary = crate::blobs::random_hex().map_err(ApiError::internal)?;
+        let boundary = crate::ids::random_hex().map_err(ApiError::internal)?;
         let content_type = self
             .headers
             .get(header::CONTENT_TYPE)

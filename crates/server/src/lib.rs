@@ -19,7 +19,6 @@
 
 mod admin;
 mod auth;
-mod blobs;
 mod data;
 mod delivery;
 mod demo;
@@ -34,7 +33,6 @@ mod proxy;
 mod query;
 mod resolve;
 mod routes;
-mod s3;
 mod serve;
 mod sessions;
 mod site;
@@ -42,10 +40,11 @@ mod state;
 mod verdicts;
 
 // The records, from their own crate, under the paths the server's modules name them by.
-use artifact_records::{model, store, time};
+use artifact_blobs as blobs;
+use artifact_records::{ids, model, store, time};
 
 pub use crate::admin::{Admin, Collected, ImportJob, Imported, LEASE_RENEWAL, MIN_GC_GRACE, TokenRef};
-pub use crate::blobs::{BlobKind, Blobs, Listed, LocalBlobs, OpenBlob, beside, new_key};
+pub use crate::blobs::{BlobKind, Blobs, Listed, LocalBlobs, OpenBlob, S3Blobs, beside, new_key};
 pub use crate::data::DataDir;
 pub use crate::demo::{DEMO_PROJECT, Demo, seed_demo};
 pub use crate::error::Error;
@@ -55,7 +54,6 @@ pub use crate::model::{
 pub use crate::proxy::{ProxyConfig, proxy_app, proxy_routers};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app};
-pub use crate::s3::S3Blobs;
 pub use crate::serve::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve, serve_with};
 pub use crate::site::check_artifacts_origin;
 pub use crate::state::{AppConfig, AppState};

@@ -75,7 +75,7 @@ pub(crate) fn grant_stored(
     let half = (GRANT_TTL / 2).as_millis() as i64;
     let now = Timestamp::now().0;
     let bucket = now / half;
-    let id = crate::blobs::hex(&TokenDigest::of(&format!("grant\0{session}\0{project}\0{job}\0{bucket}")).0);
+    let id = crate::ids::hex(&TokenDigest::of(&format!("grant\0{session}\0{project}\0{job}\0{bucket}")).0);
     // Given already (every page of the job asks for it): a read, not a write.
     if store.page_grant(&TokenDigest::of(&id), now)?.is_some() {
         return Ok(id);
@@ -100,7 +100,7 @@ pub(crate) fn stored_grant(store: &dyn Store, id: &str) -> ApiResult<Option<(Cre
 
 /// A new random id: 64 hex digits.
 fn new_id() -> std::io::Result<String> {
-    Ok(format!("{}{}", crate::blobs::random_hex()?, crate::blobs::random_hex()?))
+    Ok(format!("{}{}", crate::ids::random_hex()?, crate::ids::random_hex()?))
 }
 
 /// What a grant allows: the token it reads with, and the one job (project and id) whose

@@ -9,12 +9,15 @@
 //!   that misbehaves on request, and `cable`, a TCP link that can be cut and restored;
 //! - `postgres` (feature `postgres-server`): a real PostgreSQL server in a temporary
 //!   directory, stopped when the test process ends;
-//! - `s3` (feature `s3-server`): a real S3-compatible server (moto), the same way.
+//! - `s3` (feature `s3-server`): a real S3-compatible server (moto), the same way;
+//! - [`crates`]: which packages a crate reaches built by itself (`cargo tree`), for the
+//!   tests that hold each crate to its rule of dependencies.
 #![deny(missing_docs)]
 
 #[cfg(feature = "range-server")]
 pub mod cable;
 mod chunked;
+pub mod crates;
 pub mod fuzz;
 #[cfg(feature = "postgres-server")]
 pub mod postgres;

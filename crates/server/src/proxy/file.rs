@@ -205,7 +205,7 @@ pub(crate) fn engine_api_error(e: EngineError) -> ApiError {
 fn version_tag(key: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc<str> {
     let validator = identity.validator.as_str();
     let digest = crate::store::TokenDigest::of(&format!("{key}|{validator}"));
-    crate::blobs::hex(&digest.0[..8]).into()
+    crate::ids::hex(&digest.0[..8]).into()
 }
 
 /// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`). The

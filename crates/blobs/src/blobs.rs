@@ -1,4 +1,4 @@
-//! The blob layer: archives, `metadata.gz` files and traces, by key.
+//! The blob trait, its keys and the local disk layer.
 //!
 //! Blobs are immutable: a put writes a temporary file, syncs it and renames it to a fresh
 //! key, so a reader never sees half a blob and a crash loses nothing already committed.
@@ -15,7 +15,8 @@ use std::time::SystemTime;
 
 use artifact_core::{FileSource, Source};
 
-use crate::model::BlobRef;
+use artifact_records::BlobRef;
+use artifact_records::ids::random_hex;
 
 /// What a blob holds; it names the key's folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,9 @@ impl BlobKind {
     const ALL: [BlobKind; 5] =
         [BlobKind::Archive, BlobKind::Metadata, BlobKind::Trace, BlobKind::Verification, BlobKind::Checkpoints];
 
-    pub(crate) fn folder(self) -> &'static str {
+    /// The folder its keys start with (`archive`, `metadata`, `trace`, `verification`,
+    /// `checkpoints`).
+    pub fn folder(self) -> &'static str {
         match self {
             BlobKind::Archive => "archive",
             BlobKind::Metadata => "metadata",
@@ -54,13 +57,13 @@ impl BlobKind {
 
     /// Whether blobs of this kind may be written again under their key (those beside an
     /// archive); the others never change.
-    pub(crate) fn rewritable(self) -> bool {
+    pub fn rewritable(self) -> bool {
         matches!(self, BlobKind::Verification | BlobKind::Checkpoints)
     }
 }
 
 /// The kind and name of a well-formed key (`<folder>/<32 hex digits>`), else `None`.
-pub(crate) fn parse_key(key: &str) -> Option<(BlobKind, &str)> {
+pub fn parse_key(key: &str) -> Option<(BlobKind, &str)> {
     let (folder, name) = key.split_once('/')?;
     let kind = BlobKind::ALL.into_iter().find(|k| k.folder() == folder)?;
     (name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())).then_some((kind, name))
@@ -167,18 +170,6 @@ impl LocalBlobs {
         let (kind, name) = parse_key(key).ok_or_else(bad)?;
         Ok(self.root.join(kind.folder()).join(&name[..2]).join(name))
     }
-}
-
-/// A new random name: 128 bits, hex.
-pub(crate) fn random_hex() -> io::Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(hex(&bytes))
-}
-
-/// `bytes` as lowercase hex, two digits each.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Blobs for LocalBlobs {

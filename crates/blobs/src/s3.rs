@@ -25,7 +25,7 @@ use object_store::path::Path;
 use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, RetryConfig, WriteMultipart};
 
 use crate::blobs::{BlobKind, Blobs, Listed, OpenBlob, beside};
-use crate::model::BlobRef;
+use artifact_records::BlobRef;
 
 /// Multipart part size: S3's minimum (except for the last part).
 const PART: usize = 5 << 20;
@@ -334,7 +334,7 @@ impl Blobs for S3Blobs {
             Err(e) => return Some(Err(e)),
         };
         let store = self.store.clone();
-        let signed = run(&self.handle, async move { store.signed_url(reqwest::Method::GET, &path, valid_for).await });
+        let signed = run(&self.handle, async move { store.signed_url(http::Method::GET, &path, valid_for).await });
         Some(signed.map(|url| url.to_string()).map_err(to_io))
     }
 
