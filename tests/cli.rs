@@ -768,3 +768,20 @@ fn cat_with_an_index_cache_refuses_a_bad_crc_and_keeps_nothing() {
     assert!(!dest.exists());
     assert!(!cache.exists() || fs::read_dir(&cache).unwrap().count() == 0, "no checkpoints kept");
 }
+
+/// Without `scripts/test.sh` (the `external-tests` features), the tests that need programs
+/// from outside the Rust toolchain are left out: this says so, once per `cargo test`, in one
+/// line on the terminal (past the harness's capture), naming the command that runs them.
+#[cfg(not(feature = "external-tests"))]
+#[test]
+fn the_tests_that_need_outside_programs_are_left_out_and_named() {
+    use std::io::Write;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test.sh");
+    assert!(script.is_file(), "the command it names is there: {}", script.display());
+    let _ = writeln!(
+        std::io::stderr(),
+        "left out: the tests that need PostgreSQL, Chromium, or python-gitlab, selenium and an S3 server from PyPI \
+         (router suite on PostgreSQL, blobs on a bucket, replicas, python-gitlab, the browser); \
+         scripts/test.sh installs them and runs everything"
+    );
+}

@@ -55,6 +55,7 @@ fn python_gitlab_flow_with(data: &std::path::Path, url: &str, envs: &[(String, S
 }
 
 #[test]
+#[cfg_attr(not(feature = "external-tests"), ignore = "needs python-gitlab from PyPI: scripts/test.sh")]
 fn python_gitlab_drives_all_15_operations() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -64,6 +65,7 @@ fn python_gitlab_drives_all_15_operations() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "external-tests"), ignore = "needs python-gitlab from PyPI: scripts/test.sh")]
 fn python_gitlab_drives_all_15_operations_through_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -421,6 +423,7 @@ fn processes_started_at_once_on_a_fresh_data_folder_all_come_up() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "external-tests"), ignore = "needs PostgreSQL: scripts/test.sh")]
 fn two_replicas_on_one_postgresql_serve_the_same_jobs_and_see_each_others_changes() {
     let db = artifact_testkit::postgres::PostgresServer::shared().new_database();
     let dir = tempfile::tempdir().unwrap();
@@ -497,6 +500,7 @@ fn two_replicas_on_one_postgresql_serve_the_same_jobs_and_see_each_others_change
 }
 
 #[test]
+#[cfg_attr(not(feature = "external-tests"), ignore = "needs PostgreSQL and an S3 server from PyPI: scripts/test.sh")]
 fn two_replicas_on_postgresql_and_a_bucket_serve_a_cli_import_byte_identical() {
     let db = artifact_testkit::postgres::PostgresServer::shared().new_database();
     let s3 = artifact_testkit::s3::S3Server::shared();
@@ -572,6 +576,10 @@ fn two_replicas_on_postgresql_and_a_bucket_serve_a_cli_import_byte_identical() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tests"),
+    ignore = "needs PostgreSQL, an S3 server and python-gitlab from PyPI: scripts/test.sh"
+)]
 fn python_gitlab_drives_replica_a_on_postgresql_and_a_bucket_and_replica_b_sees_every_change() {
     let db = artifact_testkit::postgres::PostgresServer::shared().new_database();
     let s3 = artifact_testkit::s3::S3Server::shared();
