@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
@@ -13,8 +12,6 @@ use artifact_core::request::RequestPath;
 use super::Proxy;
 use super::rewrite::{rebase, rebase_json};
 use crate::error::ApiError;
-use crate::routes::artifacts::answer::artifact_path;
-use crate::routes::artifacts::target::Target;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), and `Host`: they describe one connection, never
 /// the message, so they are not forwarded either way.
@@ -138,50 +135,13 @@ pub(crate) fn gateway(status: StatusCode) -> Response {
     ApiError::Upstream(status).into_response()
 }
 
-/// The target of a single-file request (endpoint 7 or 8, `GET` or `HEAD`) and its raw
-/// artifact path, if it is one.
-fn single_file(method: &Method, uri: &axum::http::Uri) -> Option<(Target, String)> {
-    if !matches!(*method, Method::GET | Method::HEAD) {
-        return None;
-    }
-    let query = crate::query::Query::parse(uri.query());
-    let target = Target::single_file(uri.path(), query.get("job"))?;
-    let file = target.file.clone()?;
-    Some((target, file))
-}
-
 /// JSON bodies up to this size have their upstream URLs rewritten; larger ones pass as
 /// they are (a job list is a few hundred KiB at most).
 const REWRITE_MAX: usize = 8 << 20;
 
-pub(crate) async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
-    // The pages for people are the proxy's own (reading from the upstream); the artifacts
-    // origin serves their files and nothing else.
-    if crate::routes::browse::is_page(req.uri().path()) {
-        return super::pages::visit(&proxy, req).await;
-    }
-    if crate::routes::browse::on_artifacts_origin(proxy.artifacts_origin.as_deref(), req.headers()) {
-        return ApiError::NotFound("Not Found").into_response();
-    }
-    let started = std::time::Instant::now();
-    let resp = answer(&proxy, req).await;
-    proxy.metrics.answered(started);
-    resp
-}
-
-pub(crate) async fn answer(proxy: &Arc<Proxy>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    if let Some((target, raw_file)) = single_file(&parts.method, &parts.uri) {
-        // The path rule's 400 before anything goes upstream (whose URL parser would resolve
-        // `%2E%2E` segments before GitLab could refuse them).
-        let path = match artifact_path(&raw_file) {
-            Ok(path) => path,
-            Err(refused) => return refused.into_response(),
-        };
-        if let Some(answer) = super::file::file(proxy, &parts, target, path).await {
-            return answer;
-        }
-    }
+/// The request as the upstream answers it: sent below its prefix with the end-to-end
+/// headers, the answer's links and JSON rebased onto the proxy, streamed back.
+pub(crate) async fn upstream(proxy: &Arc<Proxy>, parts: axum::http::request::Parts, body: Body) -> Response {
     // Below the upstream's prefix, built from the path's decoded segments (never joined as
     // it was sent: the client's URL parser would collapse what the rule refuses).
     let url = match RequestPath::parse(parts.uri.path()) {

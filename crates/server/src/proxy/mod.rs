@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod answer;
 mod file;
 mod forward;
 mod metrics;
@@ -28,6 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
 
@@ -210,15 +213,30 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
     };
     let proxy = Arc::new(proxy);
     let api = Router::new()
-        .fallback(forward::forward)
+        .fallback(dispatch)
         .layer(axum::middleware::from_fn(crate::routes::guard))
         .with_state(proxy.clone());
     let metrics = Router::new().route("/metrics", axum::routing::get(render_metrics)).with_state(proxy);
     Ok((api, metrics))
 }
 
-async fn render_metrics(axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>) -> axum::response::Response {
-    use axum::response::IntoResponse;
+/// Every request of the proxy: the pages for people are the proxy's own (reading from the
+/// upstream); the artifacts origin serves their files and nothing else; the rest is the
+/// API's.
+async fn dispatch(axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>, req: Request) -> Response {
+    if crate::routes::browse::is_page(req.uri().path()) {
+        return pages::visit(&proxy, req).await;
+    }
+    if crate::routes::browse::on_artifacts_origin(proxy.artifacts_origin.as_deref(), req.headers()) {
+        return crate::error::ApiError::NotFound("Not Found").into_response();
+    }
+    let started = std::time::Instant::now();
+    let resp = answer::answer(&proxy, req).await;
+    proxy.metrics.answered(started);
+    resp
+}
+
+async fn render_metrics(axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>) -> Response {
     let remote = proxy.remote.get();
     let text = proxy.metrics.render(remote.stats(), remote.cache().counts(), remote.disk_stats());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()

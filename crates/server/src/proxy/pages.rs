@@ -349,7 +349,7 @@ impl Backend for Upstream {
         headers.remove(header::COOKIE);
         headers.extend(upstream_credentials(who));
         *request.headers_mut() = headers;
-        Ok(super::forward::answer(&self.0, request).await)
+        Ok(super::answer::answer(&self.0, request).await)
     }
 }
 
