@@ -85,6 +85,10 @@ async fn a_kept_file_is_answered_without_reading_its_archive() {
         let r = w.get(&uri, "reporter").await;
         if memory {
             assert_eq!(seen(&r), seen(&good), "kept: answered from memory");
+            // Another caller (no look-up of theirs remembered, as for anyone once a second
+            // passed): access checked, then memory answers too.
+            let other = w.get(&uri, "developer").await;
+            assert_eq!(seen(&other), seen(&good), "kept: answered from memory for another caller");
         } else {
             assert_eq!(r.status, 500, "not kept: the read finds the damage and no byte of it is served");
         }

@@ -205,6 +205,13 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
                 archive_ref
             }
         };
+        // Access checked and the archive live: an entry kept in memory answers any caller
+        // (not only one whose look-up is remembered), without reading the archive.
+        if let Some(hot) = shared.hot.get(&archive_ref.key, &path)
+            && let Some(answer) = hot.answer(&ctx.headers, ctx.head)
+        {
+            return Ok(Err(answer));
+        }
         let blob = match shared.lookups.file(&archive_ref.key) {
             Some(blob) => blob,
             None => {
@@ -226,11 +233,14 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
                 Ok((archive.index()?, Arc::new(verdicts)))
             })
             .map_err(ApiError::internal)?;
-        answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, true)
+        answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, true).map(Ok)
     })
     .await?;
-    // Always an answer when blocking was allowed.
-    answer.map(respond).ok_or_else(|| ApiError::internal("an entry was left unverified"))
+    match answer {
+        // Always an answer when blocking was allowed.
+        Ok(entry) => entry.map(respond).ok_or_else(|| ApiError::internal("an entry was left unverified")),
+        Err(hot) => hot,
+    }
 }
 
 /// Finds the entry and decides the answer: verdict, validators, encoding, range, and the
