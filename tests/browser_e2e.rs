@@ -7,7 +7,7 @@
 //! where the report runs outside any sandbox; each time, every link of a folder of
 //! awkward names ([`NAMES`]) leads to its own file. `.ci/run` installs Chromium
 //! (`chromium`, `chromium-driver`); the venv is `scripts/setup-python-gitlab.sh`'s. `BROWSER_SCREENSHOTS=DIR` keeps the screenshots
-//! (`docs/screenshots` holds the ones the README shows).
+//! (`docs/screenshots` holds the ones docs/server.md shows).
 
 #[path = "common/server_process.rs"]
 mod server_process;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use artifact_core::Error;
 
-/// The exit codes scripts may rely on (the contract in the README).
+/// The exit codes scripts may rely on (the contract in docs/cli.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
     /// Anything not covered below: I/O on the output side, permissions, internal errors.

@@ -1,6 +1,6 @@
 //! The commands that talk to a GitLab (or to `artifact serve`): `artifact job ...`,
 //! `download`, `get` and `trace`. Configuration comes from flags or from the GitLab CI
-//! environment; failures map onto the exit codes of the README.
+//! environment; failures map onto the exit codes of docs/cli.md.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
