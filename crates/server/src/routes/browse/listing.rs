@@ -1,0 +1,208 @@
+//! What the pages list: who asks, a directory's rows, the listing kept per archive, a
+//! folder's children, the job list's rows.
+
+use axum::http::HeaderMap;
+
+use crate::auth::{CREDENTIAL_HEADERS, Credential};
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+
+/// Rows of a directory page.
+pub(crate) const PER_PAGE: usize = 500;
+
+/// Jobs a page of the job list shows.
+pub(crate) const JOBS_PER_PAGE: u64 = 50;
+
+/// The most text a file's page shows; a longer file shows its start.
+pub(crate) const SHOW_MAX: usize = 1 << 20;
+
+/// The largest text file a page shows (the start of): it is read whole first, so that
+/// what is shown is verified.
+pub(crate) const VERIFY_MAX: u64 = 32 << 20;
+
+/// How much of a file of unknown type is looked at to tell text from binary.
+pub(super) const SNIFF: usize = 8 << 10;
+
+/// Whose request a page reads with: the request's own headers (a credential it presents)
+/// and query (tokens in it), or the credential of its session or grant; and whether it is
+/// a `HEAD`.
+#[derive(Debug, Clone)]
+pub(crate) struct Who {
+    pub(crate) headers: HeaderMap,
+    pub(crate) query: Query,
+    /// The session's or the grant's credential, which the request itself does not carry.
+    pub(crate) credential: Option<Credential>,
+    pub(crate) head: bool,
+}
+
+impl Who {
+    /// Only the credentials: for reading a file a page shows, without the request's own
+    /// conditions, ranges or encodings.
+    pub(super) fn bare(&self) -> Who {
+        let mut headers = HeaderMap::new();
+        for name in CREDENTIAL_HEADERS {
+            if let Some(value) = self.headers.get(name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        Who { headers, query: self.query.clone(), credential: self.credential.clone(), head: false }
+    }
+
+    /// The request's headers with `credential` as its only credential (a grant's).
+    pub(super) fn with_credential(&self, credential: Credential) -> Who {
+        let mut headers = self.headers.clone();
+        for name in CREDENTIAL_HEADERS {
+            headers.remove(name);
+        }
+        Who { headers, query: Query::parse(None), credential: Some(credential), head: self.head }
+    }
+}
+
+/// One row of a directory: a name within it, whether a folder, size and time.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) name: String,
+    pub(crate) folder: bool,
+    pub(crate) size: Option<u64>,
+    pub(crate) modified: Option<i64>,
+}
+
+/// One page of a directory.
+#[derive(Debug)]
+pub(crate) struct Directory {
+    /// `""` or ending in `/`.
+    pub(crate) dir: String,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) page: usize,
+    pub(crate) pages: usize,
+    pub(crate) archive_size: Option<u64>,
+}
+
+/// The paths of an archive as the pages list them (a folder ends in `/`), each with its
+/// size and time; the paths in one buffer (one allocation, not one per path).
+#[derive(Debug, Default)]
+pub(crate) struct Listed {
+    pub(super) text: String,
+    pub(super) rows: Vec<(usize, usize, Option<u64>, Option<i64>)>,
+}
+
+impl Listed {
+    /// Adds a path.
+    pub(crate) fn push(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
+        let start = self.text.len();
+        self.text.push_str(path);
+        self.rows.push((start, self.text.len(), size, modified));
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&str, Option<u64>, Option<i64>)> {
+        self.rows.iter().map(|&(start, end, size, modified)| (&self.text[start..end], size, modified))
+    }
+}
+
+/// Archives whose listed paths are kept.
+pub(super) const TREES_KEPT: usize = 4;
+
+/// The listed paths of the archives whose folders were shown last, by a key that names one
+/// version of one archive: a page then costs a pass over them, not the reading (or
+/// building) of the whole list again.
+#[derive(Debug)]
+pub(crate) struct Trees<K>(std::sync::Mutex<std::collections::VecDeque<(K, std::sync::Arc<Listed>)>>);
+
+impl<K> Default for Trees<K> {
+    fn default() -> Trees<K> {
+        Trees(Default::default())
+    }
+}
+
+impl<K: PartialEq> Trees<K> {
+    /// The paths kept for `key`, else made by `make` (and kept, dropping the least recently
+    /// shown past [`TREES_KEPT`]).
+    pub(crate) fn of(&self, key: K, make: impl FnOnce() -> ApiResult<Listed>) -> ApiResult<std::sync::Arc<Listed>> {
+        {
+            let mut trees = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            // The most recently shown first.
+            if let Some(at) = trees.iter().position(|(k, _)| *k == key)
+                && let Some(kept) = trees.remove(at)
+            {
+                let tree = kept.1.clone();
+                trees.push_front(kept);
+                return Ok(tree);
+            }
+        }
+        let tree = std::sync::Arc::new(make()?);
+        let mut trees = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        trees.push_front((key, tree.clone()));
+        trees.truncate(TREES_KEPT);
+        Ok(tree)
+    }
+}
+
+/// Gathers a directory's rows from every path of an archive (in any order).
+#[derive(Debug)]
+pub(crate) struct Children {
+    pub(super) dir: String,
+    pub(super) exists: bool,
+    pub(super) rows: Vec<Row>,
+}
+
+impl Children {
+    /// The children of `dir` (`""` or ending in `/`).
+    pub(crate) fn of(dir: &str) -> Children {
+        Children { dir: dir.to_owned(), exists: dir.is_empty(), rows: Vec::new() }
+    }
+
+    /// One path of the archive (a folder ends in `/`).
+    pub(crate) fn offer(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
+        self.exists |= path == self.dir;
+        if artifact_core::metadata::is_child_of(path, &self.dir) {
+            let folder = path.ends_with('/');
+            let name = path[self.dir.len()..].trim_end_matches('/').to_owned();
+            self.rows.push(Row { name, folder, size, modified });
+        }
+    }
+
+    /// Every path of `listed`.
+    pub(crate) fn with(mut self, listed: &Listed) -> Children {
+        for (path, size, modified) in listed.iter() {
+            self.offer(path, size, modified);
+        }
+        self
+    }
+
+    /// Page `page` (from 1; past the last is the last): folders first, then by name.
+    /// `NotFound` if the directory is not in the archive.
+    pub(crate) fn page(mut self, page: usize, archive_size: Option<u64>) -> ApiResult<Directory> {
+        if !self.exists {
+            return Err(ApiError::NotFound("Not found"));
+        }
+        self.rows.sort_by(|a, b| b.folder.cmp(&a.folder).then_with(|| a.name.cmp(&b.name)));
+        let pages = self.rows.len().div_ceil(PER_PAGE).max(1);
+        let page = page.clamp(1, pages);
+        let rows = self.rows.into_iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).collect();
+        Ok(Directory { dir: self.dir, rows, page, pages, archive_size })
+    }
+}
+
+/// One job of a job list.
+#[derive(Debug, Clone)]
+pub(crate) struct JobRow {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) stage: String,
+    pub(crate) ref_name: String,
+    pub(crate) pipeline: i64,
+    pub(crate) status: String,
+    /// When it finished, for people (`minutes`).
+    pub(crate) finished: Option<String>,
+    /// Whether it has an archive to browse.
+    pub(crate) browsable: bool,
+}
+
+/// One page of a job list.
+#[derive(Debug)]
+pub(crate) struct JobList {
+    /// The project's full path, as shown.
+    pub(crate) project: String,
+    pub(crate) rows: Vec<JobRow>,
+    pub(crate) pages: u64,
+}
