@@ -7,8 +7,9 @@
 #   the `postgres` user when run as root) and stops it when the tests end.
 # - Headless Chromium and chromedriver, from the distribution's packages (the browsing pages
 #   in a real browser).
-# - python-gitlab, selenium and moto (an S3-compatible server) come from PyPI into
-#   target/python-gitlab-venv, installed by the tests themselves on their first run
+# - python3-venv, from the distribution's packages: python-gitlab and selenium (into
+#   target/python-gitlab-venv) and moto, an S3-compatible server (into target/s3-server-venv),
+#   come from PyPI, installed by the tests themselves on their first run
 #   (scripts/setup-python-gitlab.sh, scripts/setup-s3-server.sh).
 #
 # Without these, `cargo test --workspace` still passes: it leaves those tests out and says
@@ -24,5 +25,6 @@ install() {
 }
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || install postgresql
 { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || install chromium chromium-driver
+python3 -c 'import ensurepip' 2>/dev/null || install python3-venv
 
 exec cargo test --workspace --locked --features artifact-server/external-tests,artifact-cli/external-tests "$@"

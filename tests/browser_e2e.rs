@@ -5,7 +5,7 @@
 //! link inside it; a text file's page; then the same through a proxy in front of that
 //! server, and with an artifacts origin (the server as `localhost` beside `127.0.0.1`),
 //! where the report runs outside any sandbox; each time, every link of a folder of
-//! awkward names ([`NAMES`]) leads to its own file. `.ci/run` installs Chromium
+//! awkward names ([`NAMES`]) leads to its own file. `scripts/test.sh` installs Chromium
 //! (`chromium`, `chromium-driver`); the venv is `scripts/setup-python-gitlab.sh`'s. `BROWSER_SCREENSHOTS=DIR` keeps the screenshots
 //! (`docs/screenshots` holds the ones docs/server.md shows).
 
@@ -61,7 +61,10 @@ fn run(data: &Path, args: &[&str]) -> String {
 #[test]
 fn a_coverage_report_opens_in_one_click_and_its_script_cannot_reach_the_server() {
     for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-        assert!(Path::new(tool).exists(), "{tool} is missing: apt-get install chromium chromium-driver (.ci/run does)");
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} is missing: apt-get install chromium chromium-driver (scripts/test.sh does)"
+        );
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let setup = Command::new("bash").arg(root.join("scripts/setup-python-gitlab.sh")).output().unwrap();

@@ -112,7 +112,9 @@ impl fmt::Debug for OpenBlob {
     }
 }
 
-/// Stores and opens blobs. See the module docs.
+/// Stores and opens blobs, by key. A blob is written whole under a key no other blob had
+/// ([`Blobs::put`]), except the blobs kept beside an archive ([`BlobKind::rewritable`]),
+/// which [`Blobs::put_beside`] replaces whole; a reader never sees half a blob.
 pub trait Blobs: Send + Sync + fmt::Debug {
     /// Stores everything `from` yields under a new key.
     fn put(&self, kind: BlobKind, from: &mut dyn Read) -> io::Result<BlobRef> {

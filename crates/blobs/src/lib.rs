@@ -1,12 +1,13 @@
 //! The blobs of a GitLab-compatible artifacts server: artifacts archives, GitLab's
 //! `metadata.gz` files, job logs and the inflate checkpoints beside an archive, each under
-//! a key (`<kind>/<32 hex digits>`). Blobs are immutable: a put writes a whole new blob
-//! under a fresh key (a temporary file synced and renamed on disk; one `PUT` or a completed
-//! multipart upload in a bucket), so a reader never sees half a blob, a crash loses nothing
-//! committed, and a key is an archive's identity for index caches and entity tags. An
+//! a key (`<kind>/<32 hex digits>`). An archive, its metadata and a log are immutable: a put
+//! writes a whole new blob under a fresh key (a temporary file synced and renamed on disk;
+//! one `PUT` or a completed multipart upload in a bucket), so a reader never sees half a
+//! blob, a crash loses nothing committed, and a key is an archive's identity for index
+//! caches and entity tags; only the blobs kept beside an archive are replaced, whole. An
 //! opened blob is an `artifact_core` byte [`Source`](artifact_core::Source), read by
 //! ranges. [`Blobs`] is the trait; [`LocalBlobs`] (a folder, the embedded default) and
-//! [`S3Blobs`] (feature `s3`, on by default: an S3-compatible bucket for many replicas)
+//! `S3Blobs` (feature `s3`, on by default: an S3-compatible bucket for many replicas)
 //! implement it.
 //!
 //! This crate depends on the engine (`artifact-core`, for sources) and the records (for

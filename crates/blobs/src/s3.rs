@@ -41,7 +41,17 @@ const TAIL: u64 = artifact_core::MAX_TAIL as u64;
 /// Blobs whose size and time are remembered at most (keys never change meaning).
 const KNOWN: usize = 65_536;
 
-/// Blobs in a bucket; see the module docs.
+/// Blobs in an S3-compatible bucket, through `object_store`, for many replicas.
+///
+/// Keys are the local layer's (`<kind>/<32 hex>`) under an optional prefix. A put streams
+/// its reader to the bucket: one `PUT` when it is small, else a multipart upload of 5 MiB
+/// parts with at most two in flight (memory stays near 25 MiB however large the archive),
+/// aborted on any error, so an object exists whole or not at all. An opened blob is a
+/// byte source of ranged `GET`s. `object_store` is async: the layer owns a small runtime of
+/// its own and blocks the calling thread on it, so it may be called from any thread that
+/// may block (not from inside an async task). Give explicit keys: without them
+/// `object_store` would ask a cloud metadata address; retries are few and short, so that a
+/// storage outage is a prompt error.
 #[derive(Debug)]
 pub struct S3Blobs {
     store: Arc<AmazonS3>,

@@ -3,9 +3,11 @@
 //! browser sessions and grants of the pages, and the leases and verification outcomes of
 //! imports. [`Store`] is the one synchronous trait every backend implements, so that a
 //! request makes one trip to a blocking pool for all its queries and every write that must
-//! stay consistent is one method (one transaction); [`SqliteStore`] (feature `sqlite`, the
-//! embedded default: one file in WAL mode) and [`PostgresStore`] (feature `postgres`: many
-//! replicas over a pool, changes announced by `NOTIFY`) are the two backends. The types are
+//! stay consistent is one method (one transaction); `SqliteStore` (feature `sqlite`, the
+//! embedded default: one file in WAL mode) and `PostgresStore` (feature `postgres`: many
+//! replicas over a pool, changes announced by `NOTIFY`; connections without TLS) are the two
+//! backends. Both features are on by default; a crate that needs only the types (as
+//! `artifact-blobs`) turns them off. The types are
 //! named as GitLab names them; rendering them as GitLab's JSON is the server's business.
 //!
 //! This crate depends on no HTTP stack, no blob storage and nothing of the server, the

@@ -1,5 +1,5 @@
 //! The records the server keeps: users, projects, pipelines and jobs, named as GitLab names
-//! them. Rendering them as GitLab's JSON lives in `entities`.
+//! them. Rendering them as GitLab's JSON is the server's business.
 
 use crate::time::Timestamp;
 
@@ -283,7 +283,7 @@ pub struct Pipeline {
     pub tag: bool,
     /// The commit.
     pub sha: String,
-    /// Follows its jobs (see `status::composite`).
+    /// Follows its jobs (see [`composite_status`]).
     pub status: Status,
     /// `push`, `parent_pipeline`, `web`, ...
     pub source: String,
@@ -376,7 +376,7 @@ pub struct Job {
 
 impl Job {
     /// The archive, if it exists and has not expired at `now` (a project that keeps its
-    /// latest artifacts may still serve an expired one: see `crate::keep`).
+    /// latest artifacts may still serve an expired one: see [`Project::keep_latest_artifact`]).
     pub fn live_archive(&self, now: Timestamp) -> Option<&BlobRef> {
         match self.artifacts_expire_at {
             Some(at) if at <= now => None,

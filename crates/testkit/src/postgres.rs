@@ -60,7 +60,8 @@ impl PostgresServer {
 
     /// Starts a server: `initdb` into a fresh directory, then `postgres` on a free port.
     pub fn start() -> PostgresServer {
-        let bin = bin_dir().expect("PostgreSQL is not installed: apt-get install postgresql (.ci/run installs it)");
+        let bin =
+            bin_dir().expect("PostgreSQL is not installed: apt-get install postgresql (scripts/test.sh installs it)");
         let root = is_root();
         let dir = std::env::temp_dir().join(format!("artifact-pg-{}-{}", std::process::id(), rand_suffix()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
