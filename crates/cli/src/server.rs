@@ -461,10 +461,11 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 (artifact_server::app(data.state(config)), data_path(&args.data.data))
             }
         };
+        let stop = shutdown();
         tracing::info!(address = %local, serving = %what, "serving");
         eprintln!("artifact: serving {what} on http://{local}");
         let options = artifact_server::ServeOptions { max_connections: args.max_connections as usize };
-        artifact_server::serve_with(listener, router, options, shutdown())
+        artifact_server::serve_with(listener, router, options, stop)
             .await
             .map_err(|e| CliError::new(Exit::Failure, "serving", e))
     })?;
@@ -476,24 +477,31 @@ fn data_path(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// Resolves on SIGINT or SIGTERM: in-flight requests finish, new connections are refused.
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Listens for SIGINT and SIGTERM from the call on (made before the address is printed, so
+/// that a signal sent as soon as it appears stops the server cleanly instead of killing it);
+/// the future resolves on either: in-flight requests finish, new connections are refused.
+fn shutdown() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+        let wait = |signal: Option<Signal>| async move {
+            match signal {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        async move {
+            tokio::select! {
+                () = wait(term) => {},
+                () = wait(int) => {},
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
