@@ -175,10 +175,11 @@ impl Render<'_> {
     ) -> Value {
         let mut v = self.job_basic(job, pipeline, project, user);
         let Value::Object(m) = &mut v else { return v };
-        if let Some(archive) = job.live_archive(self.now) {
+        let unexpired = job.live_archive(self.now);
+        if let Some(archive) = unexpired {
             m.insert("artifacts_file".into(), json!({"filename": "artifacts.zip", "size": archive.size}));
         }
-        let live = job.live_archive(self.now).or(job.archive.as_ref().filter(|_| kept));
+        let live = unexpired.or(job.archive.as_ref().filter(|_| kept));
         let mut files = Vec::new();
         if let Some(a) = live {
             files.push(

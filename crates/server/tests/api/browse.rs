@@ -751,9 +751,7 @@ async fn through_the_proxy_a_session_without_access_to_the_job_gets_no_grant() {
 async fn a_kept_archive_is_browsable_on_the_servers_pages_and_the_proxys() {
     let w = World::new();
     let id = job_with(&w, PUBLIC, fixture("infozip-basic.zip"));
-    let stored = w.store.job(id).unwrap().unwrap();
-    let week_ago = artifact_server::Timestamp(artifact_server::Timestamp::now().0 - 7 * 86_400_000);
-    assert!(w.store.update_job(&artifact_server::Job { artifacts_expire_at: Some(week_ago), ..stored }).unwrap());
+    crate::support::expire_a_week_ago(&w, id);
     let upstream = crate::support::upstream(w.app.clone()).await;
     let proxy = artifact_server::proxy_app(artifact_server::ProxyConfig::new(&upstream).unwrap()).unwrap();
     // The proxy's job list is the upstream's, which needs a signed-in reader.

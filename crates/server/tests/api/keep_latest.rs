@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use artifact_server::{
-    Admin, ImportJob, Job, LocalBlobs, MIN_GC_GRACE, PostgresStore, ProjectRef, SqliteStore, Status, Store, Timestamp,
+    Admin, ImportJob, LocalBlobs, MIN_GC_GRACE, PostgresStore, ProjectRef, SqliteStore, Status, Store, Timestamp,
 };
 use artifact_testkit::postgres::PostgresServer;
 use serde_json::Value;
 
-use crate::support::{Backend, PRIVATE, World, archive_file, fixture, private};
+use crate::support::{Backend, PRIVATE, World, archive_file, expire_a_week_ago, fixture, private};
 
 /// A successful build named `name` on `ref_name` with artifacts, in a new pipeline (or as a
 /// child of `parent`); its JSON.
@@ -33,13 +33,6 @@ fn id(v: &Value) -> i64 {
 
 fn pipeline(v: &Value) -> i64 {
     v["pipeline"]["id"].as_i64().unwrap()
-}
-
-/// Makes the job's artifacts expire a week ago.
-fn expire(w: &World, job: i64) {
-    let stored = w.store.job(job).unwrap().unwrap();
-    let week_ago = Timestamp(Timestamp::now().0 - 7 * 24 * 3600 * 1000);
-    assert!(w.store.update_job(&Job { artifacts_expire_at: Some(week_ago), ..stored }).unwrap());
 }
 
 /// The status of the single file, the archive, and the ref's single file of `job` (named
@@ -73,7 +66,7 @@ fn set_keep(w: &World, keep: bool) -> Value {
 async fn when_artifacts_are_locked_expired_artifacts_stay_readable() {
     let w = World::new();
     let job = id(&build(&w, "main", "build", None));
-    expire(&w, job);
+    expire_a_week_ago(&w, job);
     assert_eq!(reads(&w, job, "build", "reporter").await, [200, 200, 200]);
     let shown = w.get(&private(&format!("/jobs/{job}")), "reporter").await.json();
     assert!(shown.get("artifacts_file").is_none(), "{shown}");
@@ -92,7 +85,7 @@ async fn when_artifacts_are_locked_expired_artifacts_stay_readable() {
 async fn a_newer_success_on_the_ref_lets_the_older_go() {
     let w = World::new();
     let first = id(&build(&w, "main", "build", None));
-    expire(&w, first);
+    expire_a_week_ago(&w, first);
     let failed = w.import(ImportJob { status: Status::Failed, ..w.job("build") });
     let running = w.import(ImportJob { status: Status::Running, ..w.job("test") });
     assert_eq!(
@@ -111,7 +104,7 @@ async fn a_newer_success_on_the_ref_lets_the_older_go() {
         "the older pipeline's expired archive is gone"
     );
     // The ref now resolves to the newer one, and its expired artifacts are kept in turn.
-    expire(&w, second);
+    expire_a_week_ago(&w, second);
     assert_eq!(reads(&w, second, "build", "maintainer").await, [200, 200, 200]);
     // An unexpired archive of an older pipeline is read as ever.
     let old_live = id(&w.import(ImportJob { artifacts: Some(fixture("infozip-basic.zip")), ..w.job("lint") }));
@@ -126,8 +119,8 @@ async fn child_pipelines_of_the_newest_success_are_kept() {
     let w = World::new();
     let parent = build(&w, "main", "build", None);
     let child = id(&build(&w, "main", "rspec", Some(pipeline(&parent))));
-    expire(&w, id(&parent));
-    expire(&w, child);
+    expire_a_week_ago(&w, id(&parent));
+    expire_a_week_ago(&w, child);
     assert_eq!(reads(&w, child, "rspec", "reporter").await, [200, 200, 200]);
     assert_eq!(reads(&w, id(&parent), "build", "reporter").await, [200, 200, 200]);
     build(&w, "main", "build", None);
@@ -144,8 +137,8 @@ async fn each_ref_keeps_its_own() {
     let w = World::new();
     let main = id(&build(&w, "main", "build", None));
     let feature = id(&build(&w, "feature/x", "build", None));
-    expire(&w, main);
-    expire(&w, feature);
+    expire_a_week_ago(&w, main);
+    expire_a_week_ago(&w, feature);
     build(&w, "feature/x", "build", None);
     assert_eq!(reads(&w, main, "build", "reporter").await, [200, 200, 200]);
     let r = w.get(&private(&format!("/jobs/{feature}/artifacts")), "reporter").await;
@@ -159,7 +152,7 @@ async fn each_ref_keeps_its_own() {
 async fn turning_the_setting_off_lets_every_expired_archive_go() {
     let w = World::new();
     let job = id(&build(&w, "main", "build", None));
-    expire(&w, job);
+    expire_a_week_ago(&w, job);
     let shown = w.get(&private(""), "maintainer").await.json();
     assert_eq!(shown["keep_latest_artifact"], true, "on by default");
     assert!(w.get(&private(""), "reporter").await.json().get("keep_latest_artifact").is_none());
@@ -179,7 +172,7 @@ async fn turning_the_setting_off_lets_every_expired_archive_go() {
 async fn gc_leaves_kept_artifacts() {
     let w = World::new();
     let job = id(&build(&w, "main", "build", None));
-    expire(&w, job);
+    expire_a_week_ago(&w, job);
     let file = std::fs::File::options().write(true).open(archive_file(&w, job)).unwrap();
     file.set_modified(SystemTime::now() - Duration::from_secs(3600)).unwrap();
     let archive = w.store.job(job).unwrap().unwrap().archive.unwrap().key;
@@ -220,8 +213,8 @@ async fn a_retry_of_the_kept_pipeline_keeps_it_kept() {
     let first = id(&build(&w, "main", "build", None));
     let second = build(&w, "main", "build", None);
     let test = w.import(ImportJob { pipeline: Some(pipeline(&second)), ..w.job("test") });
-    expire(&w, first);
-    expire(&w, id(&second));
+    expire_a_week_ago(&w, first);
+    expire_a_week_ago(&w, id(&second));
     let r = w.post(&private(&format!("/jobs/{}/retry", id(&test))), "developer").await;
     assert_eq!(r.status, 201, "{}", r.text());
     let running = w.get(&private(&format!("/pipelines/{}/jobs", pipeline(&second))), "reporter").await;
@@ -242,8 +235,8 @@ async fn a_branch_and_a_tag_of_one_name_keep_apart() {
     });
     assert_eq!((tag["ref"].as_str(), tag["tag"].as_bool()), (Some("v1"), Some(true)));
     let tag = id(&tag);
-    expire(&w, branch);
-    expire(&w, tag);
+    expire_a_week_ago(&w, branch);
+    expire_a_week_ago(&w, tag);
     for job in [branch, tag] {
         assert_eq!(w.get(&private(&format!("/jobs/{job}/artifacts")), "reporter").await.status, 200, "job {job}");
     }

@@ -108,9 +108,7 @@ async fn the_proxy_passes_these_answers_on() {
     assert_eq!(status, 400);
     // The newest success of `main` expired a week ago: kept (`keep_latest.rs`), and read
     // through the proxy as from the server.
-    let stored = w.store.job(id).unwrap().unwrap();
-    let week_ago = artifact_server::Timestamp(artifact_server::Timestamp::now().0 - 7 * 86_400_000);
-    assert!(w.store.update_job(&artifact_server::Job { artifacts_expire_at: Some(week_ago), ..stored }).unwrap());
+    crate::support::expire_a_week_ago(&w, id);
     let (status, headers, _) = ask(private(&format!("/jobs/{id}/artifacts")), Some(reporter.clone())).await;
     assert_eq!(status, 200);
     assert_eq!(headers.get("content-transfer-encoding").unwrap(), "binary");

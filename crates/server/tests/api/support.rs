@@ -346,3 +346,11 @@ pub(crate) fn archive_file(w: &World, id: i64) -> PathBuf {
     let (folder, name) = key.split_once('/').unwrap();
     w.dir.path().join("data/blobs").join(folder).join(&name[..2]).join(name)
 }
+
+/// Makes job `id`'s artifacts expire a week ago (in the store, as an import with a short
+/// `expire_in` would leave them a week later).
+pub(crate) fn expire_a_week_ago(w: &World, id: i64) {
+    let stored = w.store.job(id).unwrap().unwrap();
+    let week_ago = artifact_server::Timestamp(artifact_server::Timestamp::now().0 - 7 * 86_400_000);
+    assert!(w.store.update_job(&artifact_server::Job { artifacts_expire_at: Some(week_ago), ..stored }).unwrap());
+}
