@@ -781,7 +781,7 @@ fn the_tests_that_need_outside_programs_are_left_out_and_named() {
     let _ = writeln!(
         std::io::stderr(),
         "left out: the tests that need PostgreSQL, Chromium, or python-gitlab, selenium and an S3 server from PyPI \
-         (router suite on PostgreSQL, blobs on a bucket, replicas, python-gitlab, the browser); \
+         (router suite and store conformance on PostgreSQL, blobs on a bucket, replicas, python-gitlab, the browser); \
          scripts/test.sh installs them and runs everything"
     );
 }

@@ -10,12 +10,17 @@
 //! `artifact-blobs`) turns them off. The types are
 //! named as GitLab names them; rendering them as GitLab's JSON is the server's business.
 //!
+//! The feature `conformance` adds `conformance::run`: the contract of
+//! [`Store`] as checks that any backend must pass, which this crate's own tests run on both.
+//!
 //! This crate depends on no HTTP stack, no blob storage and nothing of the server, the
 //! client or the engine: they build on it, never the other way (a test in `tests/` checks
 //! this against `cargo tree`).
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod ids;
 pub mod model;
 pub mod store;
@@ -29,7 +34,7 @@ pub use crate::store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::SqliteStore;
 pub use crate::store::{
-    BrowserSession, ChangeHook, JobQuery, Keep, Listing, NewPipeline, PageGrant, ProjectRef, Store, StoreError,
-    StoreResult, TokenDigest,
+    BrowserSession, ChangeHook, Identities, Imports, JobQuery, Jobs, Keep, Listing, NewPipeline, PageGrant, ProjectRef,
+    Sessions, Store, StoreError, StoreResult, TokenDigest,
 };
 pub use crate::time::{Timestamp, parse_duration};

@@ -530,7 +530,7 @@ impl Admin {
     /// listed first, then the leases, then what the jobs refer to. An import leases a key
     /// before it writes it and gives the lease up in the transaction that stores the job,
     /// so every blob listed is seen leased or referred to until it is an orphan. A stale
-    /// lease is taken over with a compare-and-set ([`Store::claim_stale_lease`]) before
+    /// lease is taken over with a compare-and-set ([`Imports::claim_stale_lease`](crate::Imports::claim_stale_lease)) before
     /// its blob is deleted: if the import stored its job meanwhile, the claim fails and the
     /// blob stays; if the claim comes first, the import's job insert fails instead.
     pub fn gc(&self, grace: Duration, dry_run: bool) -> Result<Collected, Error> {

@@ -1,7 +1,7 @@
 //! GitLab's "Keep artifacts from most recent successful jobs": a project that keeps its
 //! latest artifacts (the default, [`Project::keep_latest_artifact`]) serves the artifacts
 //! of the newest pipeline of each ref that has succeeded (see
-//! [`Store::is_latest_successful`]), and of that pipeline's child pipelines, after they
+//! [`Jobs::is_latest_successful`](crate::Jobs::is_latest_successful)), and of that pipeline's child pipelines, after they
 //! expire, so that links by ref (`.../jobs/artifacts/main/raw/...`) keep working until a
 //! newer pipeline of the ref succeeds. Nothing is ever removed for expiring (`admin
 //! gc` collects only blobs no job refers to), so keeping is a rule of reading alone: turning

@@ -58,8 +58,8 @@ pub use crate::serve::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve, serve_with}
 pub use crate::site::check_artifacts_origin;
 pub use crate::state::{AppConfig, AppState};
 pub use crate::store::{
-    BrowserSession, ChangeHook, JobQuery, Keep, Listing, NewPipeline, PageGrant, PostgresStore, ProjectRef,
-    SqliteStore, Store, StoreError, StoreResult, TokenDigest,
+    BrowserSession, ChangeHook, Identities, Imports, JobQuery, Jobs, Keep, Listing, NewPipeline, PageGrant,
+    PostgresStore, ProjectRef, Sessions, SqliteStore, Store, StoreError, StoreResult, TokenDigest,
 };
 pub use crate::time::{Timestamp, parse_duration};
 pub use artifact_core::{MAX_RANGES, RangeRequest, parse_range};

@@ -1,7 +1,7 @@
 //! Which entries of an archive may be served.
 //!
 //! `artifact import` verifies every entry and the store keeps the outcome with the job's
-//! records ([`Store::verification`]; archives imported by earlier versions have it in a blob
+//! records ([`Imports::verification`](crate::Imports::verification); archives imported by earlier versions have it in a blob
 //! beside the archive, [`BlobKind::Verification`]): an entry it refused answers 500, every
 //! other one is bytes that passed their CRC-32. An archive stored before verification existed has no outcome;
 //! each of its entries is verified on its first request, once (concurrent first requests

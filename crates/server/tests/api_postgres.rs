@@ -35,7 +35,9 @@ const STORE: support::Backend = support::Backend::Postgres;
 
 use std::sync::{Arc, Barrier};
 
-use artifact_server::{Admin, AppConfig, AppState, ImportJob, LocalBlobs, PostgresStore, Status, Store, TokenDigest};
+use artifact_server::{
+    Admin, AppConfig, AppState, Identities, ImportJob, LocalBlobs, PostgresStore, Sessions, Status, Store, TokenDigest,
+};
 use artifact_testkit::postgres::PostgresServer;
 use axum::body::Body;
 use axum::http::{Method, Request};

@@ -10,6 +10,8 @@
 //! - `postgres` (feature `postgres-server`): a real PostgreSQL server in a temporary
 //!   directory, stopped when the test process ends;
 //! - `s3` (feature `s3-server`): a real S3-compatible server (moto), the same way;
+//! - `store` (feature `store`): a store double that forwards every call to a real store
+//!   except the ones a test makes fail, panic or run on a thread of its own;
 //! - [`crates`]: which packages a crate reaches built by itself (`cargo tree`), for the
 //!   tests that hold each crate to its rule of dependencies.
 #![deny(missing_docs)]
@@ -25,5 +27,7 @@ pub mod postgres;
 pub mod range_server;
 #[cfg(feature = "s3-server")]
 pub mod s3;
+#[cfg(feature = "store")]
+pub mod store;
 
 pub use crate::chunked::ChunkedSource;

@@ -6,10 +6,10 @@
 //! connection pool. Every write that must stay consistent (a retry, a state change and its
 //! pipeline's status) is one method, so each implementation makes it one transaction.
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod columns;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -160,8 +160,12 @@ pub struct Listing<T> {
 /// What a store calls when data changed through another handle; see [`Store::subscribe`].
 pub type ChangeHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
-/// The store's operations. See the module docs.
-pub trait Store: Send + Sync + fmt::Debug {
+/// The store's operations: the four concerns below, and the two calls every backend may
+/// answer in its own way. See the module docs.
+///
+/// Each concern is a trait of its own, so that a reader (or a test double) sees one at a
+/// time; `dyn Store` calls every method of all four.
+pub trait Store: Identities + Jobs + Imports + Sessions + Send + Sync + fmt::Debug {
     /// Calls `on_change` soon after any change that another handle to the same data makes
     /// (another replica, `artifact admin`, `artifact import`), so that memories of look-ups
     /// can be dropped at once. A store that cannot tell (SQLite, the default) does nothing,
@@ -175,7 +179,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn check(&self) -> StoreResult<()> {
         self.user(0).map(drop)
     }
+}
 
+/// Who is who: users, their personal access tokens, projects, their members and settings.
+pub trait Identities {
     /// Makes a user.
     fn create_user(&self, username: &str, name: &str, admin: bool) -> StoreResult<User>;
     /// A user by id.
@@ -206,11 +213,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn set_member(&self, project_id: i64, user_id: i64, role: Role) -> StoreResult<()>;
     /// A user's role in a project.
     fn role(&self, project_id: i64, user_id: i64) -> StoreResult<Option<Role>>;
-
     /// Turns GitLab's "Keep artifacts from most recent successful jobs" on or off for a
     /// project ([`Project::keep_latest_artifact`]); false if there is no such project.
     fn set_keep_latest_artifact(&self, project_id: i64, keep: bool) -> StoreResult<bool>;
+}
 
+/// Pipelines and their jobs: what runs, and the keys of what it left.
+pub trait Jobs {
     /// Makes a pipeline (status `created` until it has jobs).
     fn create_pipeline(&self, new: &NewPipeline) -> StoreResult<Pipeline>;
     /// A pipeline by id.
@@ -251,12 +260,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// keeps its latest artifacts keeps past their expiry. A pipeline that had succeeded
     /// before the store knew of keeping does not count.
     fn is_latest_successful(&self, pipeline_id: i64) -> StoreResult<bool>;
+}
 
+/// What an import leaves behind and `artifact admin gc` reads: verification outcomes, leases
+/// on blobs being written, and every blob key a job refers to.
+pub trait Imports {
     /// Keeps the outcome of verifying the archive `archive_key` at import
     /// (`artifact_core::Verification` as JSON), replacing any kept before. Written before the
     /// job that refers to the archive, so a job is never without it.
     fn put_verification(&self, archive_key: &str, outcome: &str) -> StoreResult<()>;
-    /// The outcome kept for `archive_key` (see [`Store::put_verification`]), if any.
+    /// The outcome kept for `archive_key` (see [`Imports::put_verification`]), if any.
     fn verification(&self, archive_key: &str) -> StoreResult<Option<String>>;
     /// Forgets the outcome kept for `archive_key` (its archive was dropped or never
     /// referred to).
@@ -291,6 +304,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>>;
     /// The archive keys with a kept verification outcome.
     fn verification_keys(&self) -> StoreResult<Vec<String>>;
+}
+
+/// The pages' browser sessions and grants, kept as digests so that every replica knows them.
+pub trait Sessions {
     /// Keeps a browser session (dropping the expired ones and, past the bounds of `keep`,
     /// the oldest of its token's and the oldest of all), so that every replica knows it.
     fn open_session(&self, session: &BrowserSession, keep: Keep, now_ms: i64) -> StoreResult<()>;

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use artifact_server::{
-    Admin, AppConfig, AppState, Blobs, BrowserSession, DataDir, ImportJob, Job, JobQuery, Keep, Listing, LocalBlobs,
-    NewPipeline, PageGrant, PersonalToken, Pipeline, PostgresStore, Project, ProjectRef, Role, Scope, Status, Store,
-    StoreResult, TokenDigest, User, When,
+    Admin, AppConfig, AppState, Blobs, DataDir, ImportJob, LocalBlobs, PostgresStore, Status, Store, When,
 };
+use artifact_testkit::store::Double;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -93,7 +92,11 @@ impl World {
         // The tests' own calls (and Admin's) come from async bodies.
         let store: Arc<dyn Store> = match crate::STORE {
             Backend::Sqlite => store,
-            Backend::Postgres => Arc::new(OffRuntime(store)),
+            // Every call on a thread of its own: the synchronous PostgreSQL client may not block
+            // a thread that drives async tasks, and these tests call the store (through
+            // `Admin`) from their async bodies. The server itself calls the store only on the
+            // blocking pool, where it uses the store directly.
+            Backend::Postgres => Arc::new(Double::new(store).off_thread()),
         };
         let admin = Admin::new(store.clone(), blobs.clone(), "http://test");
         let mut world = World { dir, store, blobs, admin, app, tokens: Default::default() };
@@ -199,137 +202,6 @@ pub(crate) fn private(rest: &str) -> String {
     format!("/api/v4/projects/group%2Fprivate{rest}")
 }
 
-/// A store whose every call runs on a thread of its own: the synchronous PostgreSQL client
-/// may not block a thread that drives async tasks, and these tests call the store (through
-/// `Admin`) from their async bodies. The server itself calls the store only on the blocking
-/// pool, where it uses the store directly.
-#[derive(Debug)]
-pub(crate) struct OffRuntime(pub(crate) Arc<dyn Store>);
-
-fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| s.spawn(f).join().expect("a store call panicked"))
-}
-
-impl Store for OffRuntime {
-    fn create_user(&self, u: &str, n: &str, a: bool) -> StoreResult<User> {
-        off(|| self.0.create_user(u, n, a))
-    }
-    fn user(&self, id: i64) -> StoreResult<Option<User>> {
-        off(|| self.0.user(id))
-    }
-    fn user_by_username(&self, u: &str) -> StoreResult<Option<User>> {
-        off(|| self.0.user_by_username(u))
-    }
-    fn create_token(&self, id: i64, t: &TokenDigest, s: &[Scope], e: Option<&str>) -> StoreResult<PersonalToken> {
-        off(|| self.0.create_token(id, t, s, e))
-    }
-    fn personal_token(&self, t: &TokenDigest) -> StoreResult<Option<(PersonalToken, User)>> {
-        off(|| self.0.personal_token(t))
-    }
-    fn personal_token_by_id(&self, id: i64) -> StoreResult<Option<PersonalToken>> {
-        off(|| self.0.personal_token_by_id(id))
-    }
-    fn revoke_token(&self, id: i64) -> StoreResult<bool> {
-        off(|| self.0.revoke_token(id))
-    }
-    fn create_project(&self, p: &str, public: bool) -> StoreResult<Project> {
-        off(|| self.0.create_project(p, public))
-    }
-    fn project(&self, p: &ProjectRef) -> StoreResult<Option<Project>> {
-        off(|| self.0.project(p))
-    }
-    fn set_member(&self, p: i64, u: i64, r: Role) -> StoreResult<()> {
-        off(|| self.0.set_member(p, u, r))
-    }
-    fn role(&self, p: i64, u: i64) -> StoreResult<Option<Role>> {
-        off(|| self.0.role(p, u))
-    }
-    fn create_pipeline(&self, n: &NewPipeline) -> StoreResult<Pipeline> {
-        off(|| self.0.create_pipeline(n))
-    }
-    fn pipeline(&self, id: i64) -> StoreResult<Option<Pipeline>> {
-        off(|| self.0.pipeline(id))
-    }
-    fn insert_job(&self, j: &Job, t: Option<&TokenDigest>) -> StoreResult<Job> {
-        off(|| self.0.insert_job(j, t))
-    }
-    fn job(&self, id: i64) -> StoreResult<Option<Job>> {
-        off(|| self.0.job(id))
-    }
-    fn job_by_token(&self, t: &TokenDigest) -> StoreResult<Option<Job>> {
-        off(|| self.0.job_by_token(t))
-    }
-    fn list_jobs(&self, q: &JobQuery) -> StoreResult<Listing<Job>> {
-        off(|| self.0.list_jobs(q))
-    }
-    fn update_job(&self, j: &Job) -> StoreResult<bool> {
-        off(|| self.0.update_job(j))
-    }
-    fn retry_job(&self, old: &Job, new: &Job) -> StoreResult<Option<Job>> {
-        off(|| self.0.retry_job(old, new))
-    }
-    fn latest_job_with_artifacts(&self, p: i64, r: &str, n: &str, at: Option<i64>) -> StoreResult<Option<Job>> {
-        off(|| self.0.latest_job_with_artifacts(p, r, n, at))
-    }
-    fn is_latest_successful(&self, id: i64) -> StoreResult<bool> {
-        off(|| self.0.is_latest_successful(id))
-    }
-    fn set_keep_latest_artifact(&self, p: i64, keep: bool) -> StoreResult<bool> {
-        off(|| self.0.set_keep_latest_artifact(p, keep))
-    }
-    fn put_verification(&self, k: &str, o: &str) -> StoreResult<()> {
-        off(|| self.0.put_verification(k, o))
-    }
-    fn verification(&self, k: &str) -> StoreResult<Option<String>> {
-        off(|| self.0.verification(k))
-    }
-    fn delete_verification(&self, k: &str) -> StoreResult<()> {
-        off(|| self.0.delete_verification(k))
-    }
-    fn insert_imported_job(
-        &self,
-        p: Option<&NewPipeline>,
-        j: &Job,
-        t: Option<&TokenDigest>,
-        l: &[String],
-    ) -> StoreResult<Job> {
-        off(|| self.0.insert_imported_job(p, j, t, l))
-    }
-    fn lease_blobs(&self, k: &[String], now: i64) -> StoreResult<()> {
-        off(|| self.0.lease_blobs(k, now))
-    }
-    fn release_blobs(&self, k: &[String]) -> StoreResult<()> {
-        off(|| self.0.release_blobs(k))
-    }
-    fn claim_stale_lease(&self, k: &str, before: i64) -> StoreResult<bool> {
-        off(|| self.0.claim_stale_lease(k, before))
-    }
-    fn blob_leases(&self) -> StoreResult<Vec<(String, i64)>> {
-        off(|| self.0.blob_leases())
-    }
-    fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
-        off(|| self.0.referenced_blobs())
-    }
-    fn verification_keys(&self) -> StoreResult<Vec<String>> {
-        off(|| self.0.verification_keys())
-    }
-    fn open_session(&self, s: &BrowserSession, keep: Keep, now_ms: i64) -> StoreResult<()> {
-        off(|| self.0.open_session(s, keep, now_ms))
-    }
-    fn browser_session(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<TokenDigest>> {
-        off(|| self.0.browser_session(id, now_ms))
-    }
-    fn close_session(&self, id: &TokenDigest) -> StoreResult<()> {
-        off(|| self.0.close_session(id))
-    }
-    fn put_grant(&self, g: &PageGrant, keep: Keep, now_ms: i64) -> StoreResult<()> {
-        off(|| self.0.put_grant(g, keep, now_ms))
-    }
-    fn page_grant(&self, id: &TokenDigest, now_ms: i64) -> StoreResult<Option<PageGrant>> {
-        off(|| self.0.page_grant(id, now_ms))
-    }
-}
-
 /// Every file under `dir` (none if it is not there).
 pub(crate) fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
     let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
@@ -353,4 +225,9 @@ pub(crate) fn expire_a_week_ago(w: &World, id: i64) {
     let stored = w.store.job(id).unwrap().unwrap();
     let week_ago = artifact_server::Timestamp(artifact_server::Timestamp::now().0 - 7 * 86_400_000);
     assert!(w.store.update_job(&artifact_server::Job { artifacts_expire_at: Some(week_ago), ..stored }).unwrap());
+}
+
+/// Runs `f` on a thread of its own (opening a PostgreSQL store from an async body).
+fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("a store call panicked"))
 }
