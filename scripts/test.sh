@@ -27,4 +27,4 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || install postgresql
 { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || install chromium chromium-driver
 python3 -c 'import ensurepip' 2>/dev/null || install python3-venv
 
-exec cargo test --workspace --locked --features artifact-server/external-tests,artifact-cli/external-tests,artifact-records/external-tests "$@"
+exec cargo test --workspace --locked --features artifact-server/external-tests,artifact-cli/external-tests,artifact-records/external-tests,artifact-blobs/external-tests "$@"

@@ -10,12 +10,17 @@
 //! `S3Blobs` (feature `s3`, on by default: an S3-compatible bucket for many replicas)
 //! implement it.
 //!
+//! The feature `conformance` adds `conformance::run`: the contract of [`Blobs`] as checks
+//! that any layer must pass, which this crate's own tests run on both layers.
+//!
 //! This crate depends on the engine (`artifact-core`, for sources) and the records (for
 //! [`BlobRef`](artifact_records::BlobRef)) only, never on the server or a database.
 
 #![deny(missing_docs)]
 
 mod blobs;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 #[cfg(feature = "s3")]
 mod s3;
 

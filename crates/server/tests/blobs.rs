@@ -1,9 +1,8 @@
-//! The blob layers against one contract: the local folder and an S3-compatible bucket (a
-//! real moto server from PyPI, started by the testkit). Each check runs on both.
+//! The server on its blob layers: the local folder and an S3-compatible bucket (a real moto
+//! server from PyPI, started by the testkit). The layers' own contract is the conformance
+//! suite of `artifact-blobs` (`crates/blobs/tests/`); these are what the server makes of them.
 
-use std::io::{self, Read};
-
-use artifact_server::{BlobKind, Blobs, LocalBlobs, S3Blobs, beside};
+use artifact_server::{BlobKind, Blobs, LocalBlobs, S3Blobs};
 use artifact_testkit::s3::S3Server;
 
 /// A layer, and how many stored objects it holds (temporary files included).
@@ -46,91 +45,6 @@ fn files(dir: &std::path::Path) -> usize {
 /// Bytes that do not repeat within a part.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
-}
-
-#[test]
-fn put_open_read_delete_round_trip() {
-    for l in layers() {
-        let blob = l.blobs.put(BlobKind::Trace, &mut &b"hello log"[..]).unwrap();
-        assert_eq!(blob.size, 9, "{}", l.name);
-        let open = l.blobs.open(&blob.key).unwrap();
-        assert_eq!(open.source.len(), 9);
-        assert_eq!(&open.source.read_bytes(0, 9).unwrap()[..], b"hello log", "{}", l.name);
-        assert_eq!(&open.source.read_bytes(6, 3).unwrap()[..], b"log");
-        let mut streamed = String::new();
-        open.source.read_stream(2, 5).unwrap().read_to_string(&mut streamed).unwrap();
-        assert_eq!(streamed, "llo l", "{}", l.name);
-        assert!(open.source.read_bytes(5, 10).is_err(), "{}: past the end", l.name);
-        assert!(open.modified > std::time::UNIX_EPOCH);
-        assert_eq!((l.count)(), 1, "{}", l.name);
-        l.blobs.delete(&blob.key).unwrap();
-        l.blobs.delete(&blob.key).unwrap();
-        assert_eq!(l.blobs.open(&blob.key).unwrap_err().kind(), io::ErrorKind::NotFound, "{}", l.name);
-        assert_eq!((l.count)(), 0, "{}", l.name);
-        l.blobs.check().unwrap();
-    }
-}
-
-#[test]
-fn a_large_blob_streams_in_parts_and_reads_back_by_range() {
-    let data = pattern(12 << 20);
-    for l in layers() {
-        let blob = l.blobs.put(BlobKind::Archive, &mut &data[..]).unwrap();
-        assert_eq!(blob.size, data.len() as u64, "{}", l.name);
-        let open = l.blobs.open(&blob.key).unwrap();
-        let at = (5 << 20) - 100;
-        assert_eq!(&open.source.read_bytes(at, 300).unwrap()[..], &data[at as usize..at as usize + 300], "{}", l.name);
-        let mut all = Vec::new();
-        open.source.read_stream(0, data.len() as u64).unwrap().read_to_end(&mut all).unwrap();
-        assert!(all == data, "{}: every byte back", l.name);
-        assert_eq!((l.count)(), 1, "{}: one object, no parts left over", l.name);
-    }
-}
-
-#[test]
-fn a_blob_beside_an_archive_is_found_from_the_archive_key_and_replaced() {
-    for l in layers() {
-        let archive = l.blobs.put(BlobKind::Archive, &mut &b"PK"[..]).unwrap();
-        let side = l.blobs.put_beside(&archive.key, BlobKind::Verification, &mut &b"{}"[..]).unwrap();
-        assert_eq!(Some(side.key.clone()), beside(&archive.key, BlobKind::Verification), "{}", l.name);
-        l.blobs.put_beside(&archive.key, BlobKind::Verification, &mut &b"[1]"[..]).unwrap();
-        assert_eq!(l.blobs.open(&side.key).unwrap().source.len(), 3, "{}", l.name);
-        assert!(l.blobs.put_beside("archive/../x", BlobKind::Verification, &mut &b""[..]).is_err());
-    }
-}
-
-#[test]
-fn a_put_whose_reader_fails_leaves_nothing_behind() {
-    /// Gives `good` bytes, then fails.
-    struct Failing(usize);
-    impl Read for Failing {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0 == 0 {
-                return Err(io::Error::other("disk on fire"));
-            }
-            let n = buf.len().min(self.0);
-            buf[..n].fill(7);
-            self.0 -= n;
-            Ok(n)
-        }
-    }
-    for l in layers() {
-        // Early (before any part went up) and late (parts uploaded already).
-        for good in [100, 11 << 20] {
-            let err = l.blobs.put(BlobKind::Archive, &mut Failing(good)).unwrap_err();
-            assert!(err.to_string().contains("disk on fire"), "{}: {err}", l.name);
-            assert_eq!((l.count)(), 0, "{}: nothing visible after a failure at {good}", l.name);
-        }
-    }
-}
-
-#[test]
-fn keys_cannot_escape() {
-    for l in layers() {
-        for key in ["../etc/passwd", "archive/../../x", "archive/zz", "other/0123456789abcdef0123456789abcdef"] {
-            assert_eq!(l.blobs.open(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{}: {key}", l.name);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,41 +230,6 @@ fn a_bucket_that_goes_away_is_a_prompt_error_and_reads_recover_by_themselves() {
     blobs.check().unwrap();
     drop(blobs);
     drop(runtime);
-}
-
-#[test]
-fn list_finds_every_blob_with_its_size_and_nothing_else() {
-    for l in layers() {
-        let small = l.blobs.put(BlobKind::Trace, &mut &b"a log"[..]).unwrap();
-        let key = artifact_server::new_key(BlobKind::Archive).unwrap();
-        let large = l.blobs.put_at(&key, &mut &pattern(6 << 20)[..]).unwrap();
-        assert_eq!(large.key, key, "{}", l.name);
-        let side = l.blobs.put_beside(&key, BlobKind::Checkpoints, &mut &b"cp"[..]).unwrap();
-        let mut listed: Vec<(String, u64)> = l.blobs.list().unwrap().into_iter().map(|b| (b.key, b.size)).collect();
-        listed.sort();
-        let mut expected = vec![(small.key, 5), (large.key, 6 << 20), (side.key, 2)];
-        expected.sort();
-        assert_eq!(listed, expected, "{}", l.name);
-        assert!(l.blobs.list().unwrap().iter().all(|b| b.modified > std::time::UNIX_EPOCH));
-        assert!(l.blobs.leftovers().unwrap().is_empty(), "{}", l.name);
-    }
-}
-
-#[test]
-fn a_local_write_that_never_finished_is_a_leftover_until_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let blobs = LocalBlobs::open(dir.path()).unwrap();
-    let part = dir.path().join("tmp").join(format!("{}.part", "0f".repeat(16)));
-    std::fs::write(&part, b"half").unwrap();
-    std::fs::write(dir.path().join("tmp/unrelated.txt"), b"not ours").unwrap();
-    let leftovers = blobs.leftovers().unwrap();
-    assert_eq!(leftovers.len(), 1);
-    assert_eq!(leftovers[0].size, 4);
-    assert!(blobs.list().unwrap().is_empty(), "a leftover is not a blob");
-    assert!(blobs.remove_leftover("tmp/../archive/x").is_err(), "only leftovers' names");
-    blobs.remove_leftover(&leftovers[0].key).unwrap();
-    assert!(!part.exists());
-    assert!(dir.path().join("tmp/unrelated.txt").exists());
 }
 
 #[test]
