@@ -6,8 +6,7 @@
 //! refused before anything is read; a listing finds every blob with its size and nothing
 //! else; deleting twice is no error. A layer's own test calls [`run`] on a new, empty
 //! layer, with a way to count what the layer holds underneath (files in its folder, objects
-//! in its bucket, temporary ones included), so that the checks can see what a failure
-//! left behind:
+//! in its bucket), so that the checks can see what a failure left behind:
 //!
 //! ```no_run
 //! # fn files_under(_: &std::path::Path) -> usize { 0 }
@@ -38,7 +37,8 @@ pub const CHECKS: &[(&str, Check)] = &[
 ];
 
 /// Runs every check of [`CHECKS`] on `blobs`, which must start empty; `stored` counts the
-/// objects the layer holds underneath, temporary ones included.
+/// objects the layer holds underneath (a folder's files, temporary ones included; a
+/// bucket's objects, which unfinished multipart uploads are not).
 pub fn run(blobs: &dyn Blobs, stored: &dyn Fn() -> usize) {
     for (_, check) in CHECKS {
         check(blobs, stored);
@@ -88,8 +88,12 @@ fn beside_an_archive(blobs: &dyn Blobs, stored: &dyn Fn() -> usize) {
     let archive = blobs.put(BlobKind::Archive, &mut &b"PK"[..]).unwrap();
     let side = blobs.put_beside(&archive.key, BlobKind::Verification, &mut &b"{}"[..]).unwrap();
     assert_eq!(Some(side.key.clone()), beside(&archive.key, BlobKind::Verification));
+    // Opened before it is replaced: what a layer remembers of it must not outlive it.
+    assert_eq!(&blobs.open(&side.key).unwrap().source.read_bytes(0, 2).unwrap()[..], b"{}");
     blobs.put_beside(&archive.key, BlobKind::Verification, &mut &b"[1]"[..]).unwrap();
-    assert_eq!(blobs.open(&side.key).unwrap().source.len(), 3, "replaced whole");
+    let reopened = blobs.open(&side.key).unwrap();
+    assert_eq!(reopened.source.len(), 3, "replaced whole");
+    assert_eq!(&reopened.source.read_bytes(0, 3).unwrap()[..], b"[1]");
     assert_eq!(stored(), 2);
     assert!(blobs.put_beside("archive/../x", BlobKind::Verification, &mut &b""[..]).is_err());
     blobs.delete(&side.key).unwrap();
@@ -118,10 +122,21 @@ fn failed_put(blobs: &dyn Blobs, stored: &dyn Fn() -> usize) {
     }
 }
 
-fn malformed_keys(blobs: &dyn Blobs, _: &dyn Fn() -> usize) {
-    for key in ["../etc/passwd", "archive/../../x", "archive/zz", "other/0123456789abcdef0123456789abcdef"] {
-        assert_eq!(blobs.open(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{key}");
+fn malformed_keys(blobs: &dyn Blobs, stored: &dyn Fn() -> usize) {
+    /// A reader that must not be read: a malformed key is refused first.
+    struct Untouched;
+    impl Read for Untouched {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            panic!("a put under a malformed key read its body")
+        }
     }
+    for key in ["../etc/passwd", "archive/../../x", "archive/zz", "other/0123456789abcdef0123456789abcdef"] {
+        assert_eq!(blobs.open(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "open {key}");
+        assert_eq!(blobs.put_at(key, &mut Untouched).unwrap_err().kind(), io::ErrorKind::InvalidInput, "put {key}");
+        assert_eq!(blobs.delete(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "delete {key}");
+        assert!(blobs.put_beside(key, BlobKind::Checkpoints, &mut Untouched).is_err(), "beside {key}");
+    }
+    assert_eq!(stored(), 0);
 }
 
 fn listing(blobs: &dyn Blobs, _: &dyn Fn() -> usize) {

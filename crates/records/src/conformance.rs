@@ -1,6 +1,7 @@
 //! The contract of [`Store`], as checks that any backend must pass (feature `conformance`).
 //!
-//! Every method of the four concerns is called and its answer checked: what is written
+//! Every method of the four concerns is called and its answer checked (and, with a second
+//! handle, [`announcements`] checks what [`Store::subscribe`] hears): what is written
 //! reads back the same, names are unique, compare-and-set refuses a stale write, a retry
 //! happens once, listings filter, order and count, ref resolution walks child pipelines,
 //! leases guard imports, sessions and grants expire and stay within their bounds. A
@@ -54,18 +55,21 @@ fn project(s: &dyn Store, path: &str) -> i64 {
     s.create_project(path, false).expect("create a project").id
 }
 
-fn pipeline(s: &dyn Store, project_id: i64, ref_name: &str) -> i64 {
-    s.create_pipeline(&NewPipeline {
+/// A pipeline of `project_id` on the branch or tag `ref_name`, pushed.
+fn new_pipeline(project_id: i64, ref_name: &str, tag: bool) -> NewPipeline {
+    NewPipeline {
         project_id,
         ref_name: ref_name.into(),
-        tag: false,
+        tag,
         sha: "0123abcd".into(),
         source: "push".into(),
         parent_id: None,
         user_id: None,
-    })
-    .expect("create a pipeline")
-    .id
+    }
+}
+
+fn pipeline(s: &dyn Store, project_id: i64, ref_name: &str) -> i64 {
+    s.create_pipeline(&new_pipeline(project_id, ref_name, false)).expect("create a pipeline").id
 }
 
 /// A job of `pipeline_id` as a caller would store it (`id` and `lock_version` are the
@@ -99,6 +103,20 @@ fn job(project_id: i64, pipeline_id: i64, name: &str, status: Status) -> Job {
         downstream_pipeline_id: None,
         lock_version: 0,
     }
+}
+
+/// A pipeline of `project` on `main` and, by a bridge named `bridge` that succeeded in it,
+/// its child.
+fn parent_and_child(s: &dyn Store, project: i64, bridge: &str) -> (i64, i64) {
+    let parent = pipeline(s, project, "main");
+    let child = pipeline(s, project, "main");
+    let trigger = Job {
+        kind: JobKind::Bridge,
+        downstream_pipeline_id: Some(child),
+        ..job(project, parent, bridge, Status::Success)
+    };
+    s.insert_job(&trigger, None).unwrap();
+    (parent, child)
 }
 
 fn digest(name: &str) -> TokenDigest {
@@ -158,11 +176,26 @@ fn projects_and_members(s: &dyn Store) {
 
 fn pipelines(s: &dyn Store) {
     let p = project(s, "conf/pipelines");
+    let who = s.create_user("conf-pipeline-user", "User", false).unwrap();
+    let parent = pipeline(s, p, "main");
+    let new = NewPipeline {
+        project_id: p,
+        ref_name: "v1.0".into(),
+        tag: true,
+        sha: "cafe".into(),
+        source: "parent_pipeline".into(),
+        parent_id: Some(parent),
+        user_id: Some(who.id),
+    };
+    let made = s.create_pipeline(&new).unwrap();
+    let read = s.pipeline(made.id).unwrap().unwrap();
+    assert_eq!(read, made, "every field reads back");
+    assert_eq!((read.tag, read.parent_id, read.user_id), (true, Some(parent), Some(who.id)));
     let other = project(s, "conf/pipelines-other");
     let a = s.pipeline(pipeline(s, p, "main")).unwrap().unwrap();
     let b = s.pipeline(pipeline(s, p, "main")).unwrap().unwrap();
     let c = s.pipeline(pipeline(s, other, "main")).unwrap().unwrap();
-    assert_eq!((a.iid, b.iid, c.iid), (1, 2, 1), "pipelines are numbered per project");
+    assert_eq!((a.iid, b.iid, c.iid), (3, 4, 1), "pipelines are numbered per project");
     assert_eq!(
         (a.status, a.ref_name.as_str(), a.sha.as_str(), a.source.as_str()),
         (Status::Created, "main", "0123abcd", "push")
@@ -174,7 +207,24 @@ fn jobs(s: &dyn Store) {
     let p = project(s, "conf/jobs");
     let pl = pipeline(s, p, "main");
     let d = digest("conf-job-token");
-    let stored = s.insert_job(&job(p, pl, "conf-build", Status::Running), Some(&d)).unwrap();
+    let owner = s.create_user("conf-job-owner", "Owner", false).unwrap();
+    let downstream = pipeline(s, p, "other");
+    // Every column set, each to a value of its own, so that two columns swapped show.
+    let full = Job {
+        allow_failure: true,
+        failure_reason: Some("script_failure".into()),
+        user_id: Some(owner.id),
+        started_at: Some(Timestamp(1_700_000_000_200)),
+        finished_at: Some(Timestamp(1_700_000_000_300)),
+        erased_at: Some(Timestamp(1_700_000_000_400)),
+        erased_by: Some(owner.id),
+        trace: Some(BlobRef { key: "conf-build/trace".into(), size: 78 }),
+        artifacts_expire_at: Some(Timestamp(1_700_000_000_500)),
+        downstream_pipeline_id: Some(downstream),
+        when: When::Manual,
+        ..job(p, pl, "conf-build", Status::Running)
+    };
+    let stored = s.insert_job(&full, Some(&d)).unwrap();
     assert!(stored.id > 0);
     assert_eq!(s.job(stored.id).unwrap(), Some(stored.clone()), "every field reads back");
     assert_eq!(s.job_by_token(&d).unwrap().map(|j| j.id), Some(stored.id));
@@ -204,7 +254,11 @@ fn job_updates(s: &dyn Store) {
     let p = project(s, "conf/updates");
     let pl = pipeline(s, p, "main");
     let d = digest("conf-update-token");
-    let stored = s.insert_job(&job(p, pl, "conf-update", Status::Running), Some(&d)).unwrap();
+    let stored = s.insert_job(&job(p, pl, "conf-update", Status::Pending), Some(&d)).unwrap();
+    let running = Job { status: Status::Running, started_at: Some(Timestamp(1_700_000_008_000)), ..stored.clone() };
+    assert!(s.update_job(&running).unwrap());
+    assert_eq!(s.job_by_token(&d).unwrap().map(|j| j.id), Some(stored.id), "a running job keeps its token");
+    let stored = s.job(stored.id).unwrap().unwrap();
     let done = Job {
         status: Status::Success,
         finished_at: Some(Timestamp(1_700_000_009_000)),
@@ -215,6 +269,7 @@ fn job_updates(s: &dyn Store) {
     assert!(!s.update_job(&done).unwrap(), "the same version again is stale");
     let now = s.job(stored.id).unwrap().unwrap();
     assert_eq!(now.lock_version, stored.lock_version + 1);
+    assert_eq!(stored.lock_version, 1, "each write bumps the version");
     assert_eq!(Job { lock_version: done.lock_version, ..now }, done, "the write reads back");
     assert_eq!(s.job_by_token(&d).unwrap(), None, "a finished job's token is gone");
     assert_eq!(s.pipeline(pl).unwrap().unwrap().status, Status::Success);
@@ -230,6 +285,18 @@ fn retries(s: &dyn Store) {
     assert!(s.job(old.id).unwrap().unwrap().retried, "the old job is marked retried");
     assert_eq!(s.pipeline(pl).unwrap().unwrap().status, Status::Pending, "retried jobs stop counting");
     assert_eq!(s.retry_job(&old, &job(p, pl, "conf-retry", Status::Pending)).unwrap(), None, "a retry happens once");
+
+    // A job that changed since it was read is not retried (its version alone says so).
+    let other = s.insert_job(&job(p, pl, "conf-retry-2", Status::Failed), None).unwrap();
+    assert!(s.update_job(&Job { coverage: Some(1.0), ..other.clone() }).unwrap());
+    assert_eq!(s.retry_job(&other, &job(p, pl, "conf-retry-2", Status::Pending)).unwrap(), None, "stale");
+    assert!(!s.job(other.id).unwrap().unwrap().retried);
+
+    // Every other job of the name in the pipeline is marked retried too.
+    let twin = s.insert_job(&job(p, pl, "conf-twin", Status::Failed), None).unwrap();
+    let twin2 = s.insert_job(&job(p, pl, "conf-twin", Status::Failed), None).unwrap();
+    let fresh = s.retry_job(&twin2, &job(p, pl, "conf-twin", Status::Pending)).unwrap().unwrap();
+    assert!(s.job(twin.id).unwrap().unwrap().retried && !s.job(fresh.id).unwrap().unwrap().retried);
 }
 
 fn listings(s: &dyn Store) {
@@ -271,14 +338,7 @@ fn ref_resolution(s: &dyn Store) {
     let p = project(s, "conf/refs");
     let now = 1_700_000_000_000;
     // A successful parent whose child holds the job; a newer pipeline still running.
-    let parent = pipeline(s, p, "main");
-    let child = pipeline(s, p, "main");
-    let bridge = Job {
-        kind: JobKind::Bridge,
-        downstream_pipeline_id: Some(child),
-        ..job(p, parent, "trigger", Status::Success)
-    };
-    s.insert_job(&bridge, None).unwrap();
+    let (parent, child) = parent_and_child(s, p, "trigger");
     let expiring =
         Job { artifacts_expire_at: Some(Timestamp(now + 1000)), ..job(p, child, "conf-ref", Status::Success) };
     let found = s.insert_job(&expiring, None).unwrap();
@@ -290,6 +350,23 @@ fn ref_resolution(s: &dyn Store) {
     assert_eq!(resolve(None), Some(found.id), "unless expired archives count");
     assert_eq!(s.latest_job_with_artifacts(p, "other", "conf-ref", None).unwrap(), None);
     assert_eq!(s.latest_job_with_artifacts(p, "main", "conf-none", None).unwrap(), None);
+
+    // The parent's own job comes before its child's; retried jobs, bridges and jobs
+    // without an archive do not count.
+    let q = project(s, "conf/refs-order");
+    let (parent, child) = parent_and_child(s, q, "conf-order");
+    let in_child = s.insert_job(&job(q, child, "conf-order", Status::Success), None).unwrap();
+    let in_parent = s.insert_job(&job(q, parent, "conf-order", Status::Success), None).unwrap();
+    let resolve = |name| s.latest_job_with_artifacts(q, "main", name, None).unwrap().map(|j| j.id);
+    assert_eq!(resolve("conf-order"), Some(in_parent.id), "parent first");
+    let no_archive = Job { archive: None, ..job(q, parent, "conf-bare", Status::Success) };
+    s.insert_job(&no_archive, None).unwrap();
+    assert_eq!(resolve("conf-bare"), None, "a job without an archive");
+    let retried = s.insert_job(&job(q, parent, "conf-again", Status::Success), None).unwrap();
+    let again = s.retry_job(&retried, &Job { archive: None, ..job(q, parent, "conf-again", Status::Success) });
+    assert!(again.unwrap().is_some());
+    assert_eq!(resolve("conf-again"), None, "a retried job");
+    let _ = in_child;
 }
 
 fn latest_successful(s: &dyn Store) {
@@ -297,16 +374,24 @@ fn latest_successful(s: &dyn Store) {
     let old = pipeline(s, p, "main");
     s.insert_job(&job(p, old, "conf-latest", Status::Success), None).unwrap();
     assert!(s.is_latest_successful(old).unwrap());
-    let new = pipeline(s, p, "main");
-    let child = pipeline(s, p, "main");
-    let bridge =
-        Job { kind: JobKind::Bridge, downstream_pipeline_id: Some(child), ..job(p, new, "go", Status::Success) };
-    s.insert_job(&bridge, None).unwrap();
+    let (new, child) = parent_and_child(s, p, "go");
     assert!(s.is_latest_successful(new).unwrap() && s.is_latest_successful(child).unwrap(), "a child counts");
     assert!(!s.is_latest_successful(old).unwrap(), "a newer success replaces it");
     let failing = pipeline(s, p, "main");
     s.insert_job(&job(p, failing, "conf-latest", Status::Failed), None).unwrap();
     assert!(!s.is_latest_successful(failing).unwrap() && s.is_latest_successful(new).unwrap());
+
+    // A pipeline that succeeded counts while a retry runs it again.
+    let retried = pipeline(s, p, "main");
+    let done = s.insert_job(&job(p, retried, "conf-latest", Status::Success), None).unwrap();
+    s.retry_job(&done, &job(p, retried, "conf-latest", Status::Pending)).unwrap().unwrap();
+    assert_eq!(s.pipeline(retried).unwrap().unwrap().status, Status::Pending);
+    assert!(s.is_latest_successful(retried).unwrap(), "succeeded once, kept through a retry");
+
+    // A tag of the branch's name is another ref.
+    let tag = s.create_pipeline(&new_pipeline(p, "main", true)).unwrap().id;
+    s.insert_job(&job(p, tag, "conf-latest", Status::Success), None).unwrap();
+    assert!(s.is_latest_successful(tag).unwrap() && s.is_latest_successful(retried).unwrap());
 }
 
 fn verifications(s: &dyn Store) {
@@ -330,15 +415,7 @@ fn leases_and_imports(s: &dyn Store) {
     leases.sort();
     assert_eq!(leases, [(keys[0].clone(), 2000), (keys[1].clone(), 1000)], "a lease is renewed");
 
-    let new = NewPipeline {
-        project_id: p,
-        ref_name: "main".into(),
-        tag: false,
-        sha: "feed".into(),
-        source: "push".into(),
-        parent_id: None,
-        user_id: None,
-    };
+    let new = new_pipeline(p, "main", false);
     let imported = job(p, 0, "conf-import", Status::Success);
     let stored = s.insert_imported_job(Some(&new), &imported, None, &keys).unwrap();
     assert!(s.pipeline(stored.pipeline_id).unwrap().is_some(), "its new pipeline is stored with it");
@@ -346,11 +423,18 @@ fn leases_and_imports(s: &dyn Store) {
     let referenced = s.referenced_blobs().unwrap();
     assert!(referenced.contains("conf-import/archive.zip") && referenced.contains("conf-import/metadata.gz"));
 
-    // A lease collected meanwhile: nothing is stored.
+    // One of its leases collected meanwhile: nothing is stored, and the lease that was
+    // still there is still there (one transaction).
     let before = s.list_jobs(&all_jobs(p)).unwrap().total;
-    let lost = s.insert_imported_job(Some(&new), &job(p, 0, "conf-lost", Status::Success), None, &keys);
+    let held = vec!["conf-held".to_owned(), "conf-collected".to_owned()];
+    s.lease_blobs(&held[..1], 3000).unwrap();
+    let lost = s.insert_imported_job(Some(&new), &job(p, 0, "conf-lost", Status::Success), None, &held);
     assert!(matches!(lost, Err(StoreError::Missing(_))), "{lost:?}");
-    assert_eq!(s.list_jobs(&all_jobs(p)).unwrap().total, before, "none of it");
+    assert_eq!(s.list_jobs(&all_jobs(p)).unwrap().total, before, "no job");
+    assert!(s.blob_leases().unwrap().contains(&("conf-held".to_owned(), 3000)), "the held lease is back");
+    let next = s.create_pipeline(&new).unwrap();
+    assert_eq!(next.iid, s.pipeline(stored.pipeline_id).unwrap().unwrap().iid + 1, "no pipeline either");
+    s.release_blobs(&held).unwrap();
 
     s.lease_blobs(&["conf-stale".to_owned(), "conf-fresh".to_owned()], 1000).unwrap();
     assert!(!s.claim_stale_lease("conf-stale", 1000).unwrap(), "renewed at the bound: not stale");
@@ -399,6 +483,7 @@ fn sessions(s: &dyn Store) {
         s.open_session(&other, small, 1000).unwrap();
     }
     assert_eq!(s.browser_session(&digest("conf-t0"), 1000).unwrap(), None, "past the bound of all");
+    assert!(s.browser_session(&digest("conf-t1"), 1000).unwrap().is_some(), "the bound, not fewer");
     assert!(s.browser_session(&digest("conf-t2"), 1000).unwrap().is_some());
 }
 
@@ -416,6 +501,55 @@ fn grants(s: &dyn Store) {
     assert_eq!(s.page_grant(&grant.id, 1000).unwrap(), Some(grant.clone()), "the same id again changes nothing");
     assert_eq!(s.page_grant(&grant.id, 5000).unwrap(), None, "expired");
     assert_eq!(s.page_grant(&digest("conf-g2"), 1000).unwrap(), None);
+
+    let two = Keep { per_token: 2, total: 100 };
+    for (n, expires_at) in [(3, 6000), (4, 7000), (5, 8000)] {
+        let g = PageGrant { id: digest(&format!("conf-g{n}")), expires_at, ..grant.clone() };
+        s.put_grant(&g, two, 1000).unwrap();
+    }
+    assert_eq!(s.page_grant(&digest("conf-g3"), 1000).unwrap(), None, "past the bound of a token");
+    assert!(s.page_grant(&digest("conf-g5"), 1000).unwrap().is_some());
+}
+
+/// That every change another handle must hear of is announced (see
+/// [`Store::subscribe`]): each is made through `writer`, and `listener` (another handle to
+/// the same data) must call its hook within `within`. For a backend that announces changes
+/// (PostgreSQL); SQLite tells no one, by design.
+pub fn announcements(writer: &dyn Store, listener: &dyn Store, within: std::time::Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    listener
+        .subscribe(std::sync::Arc::new(move || {
+            let _ = tx.lock().unwrap_or_else(|p| p.into_inner()).send(());
+        }))
+        .expect("subscribing");
+    rx.recv_timeout(within).expect("a listener says it listens once it does");
+    let heard = |what: &str| {
+        rx.recv_timeout(within).unwrap_or_else(|_| panic!("{what} was not announced within {within:?}"));
+        while rx.try_recv().is_ok() {}
+    };
+    let s = writer;
+    let p = project(s, "conf/announced");
+    let pl = pipeline(s, p, "main");
+    let u = s.create_user("conf-announced", "A", false).unwrap();
+    let t = s.create_token(u.id, &digest("conf-announced-token"), &[Scope::Api], None).unwrap();
+    while rx.try_recv().is_ok() {}
+    let j = s.insert_job(&job(p, pl, "conf-announced", Status::Running), None).unwrap();
+    heard("insert_job");
+    assert!(s.update_job(&Job { status: Status::Failed, ..j.clone() }).unwrap());
+    heard("update_job");
+    let j = s.job(j.id).unwrap().unwrap();
+    s.retry_job(&j, &job(p, pl, "conf-announced", Status::Pending)).unwrap().unwrap();
+    heard("retry_job");
+    assert!(s.revoke_token(t.id).unwrap());
+    heard("revoke_token");
+    s.set_member(p, u.id, Role::Developer).unwrap();
+    heard("set_member");
+    assert!(s.set_keep_latest_artifact(p, false).unwrap());
+    heard("set_keep_latest_artifact");
+    let new = new_pipeline(p, "main", false);
+    s.insert_imported_job(Some(&new), &job(p, 0, "conf-announced-import", Status::Success), None, &[]).unwrap();
+    heard("insert_imported_job");
 }
 
 fn health(s: &dyn Store) {

@@ -1,9 +1,10 @@
 //! The records of a GitLab-compatible artifacts server: users and their personal access
 //! tokens, projects and their members, pipelines and jobs (with the keys of their blobs),
 //! browser sessions and grants of the pages, and the leases and verification outcomes of
-//! imports. [`Store`] is the one synchronous trait every backend implements, so that a
-//! request makes one trip to a blocking pool for all its queries and every write that must
-//! stay consistent is one method (one transaction); `SqliteStore` (feature `sqlite`, the
+//! imports. [`Store`] is what every backend implements: four synchronous traits by concern
+//! ([`Identities`], [`Jobs`], [`Imports`], [`Sessions`]), so that a request makes one trip
+//! to a blocking pool for all its queries and every write that must stay consistent is one
+//! method (one transaction); the queries are written once for both databases; `SqliteStore` (feature `sqlite`, the
 //! embedded default: one file in WAL mode) and `PostgresStore` (feature `postgres`: many
 //! replicas over a pool, changes announced by `NOTIFY`; connections without TLS) are the two
 //! backends. Both features are on by default; a crate that needs only the types (as

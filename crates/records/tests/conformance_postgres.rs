@@ -23,3 +23,10 @@ fn a_stored_scope_this_version_does_not_know_is_an_error_not_a_dropped_right() {
     let read = store.personal_token(&token);
     assert!(matches!(&read, Err(StoreError::Database(e)) if e.to_string().contains("token scope")), "{read:?}");
 }
+
+#[test]
+fn every_change_is_announced_to_another_handle() {
+    let url = PostgresServer::shared().new_database();
+    let (writer, listener) = (PostgresStore::open(&url).unwrap(), PostgresStore::open(&url).unwrap());
+    artifact_records::conformance::announcements(&writer, &listener, std::time::Duration::from_secs(10));
+}

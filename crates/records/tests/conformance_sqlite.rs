@@ -9,6 +9,15 @@ fn sqlite_passes_the_conformance_suite() {
     artifact_records::conformance::run(&SqliteStore::open(&dir.path().join("records.db")).unwrap());
 }
 
+/// The testkit's store double forwards every call as it is: it passes the suite too, on
+/// threads of its own.
+#[test]
+fn the_store_double_passes_the_conformance_suite_forwarding_every_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::open(&dir.path().join("records.db")).unwrap());
+    artifact_records::conformance::run(&artifact_testkit::store::Double::new(store).off_thread());
+}
+
 #[test]
 fn a_stored_scope_this_version_does_not_know_is_an_error_not_a_dropped_right() {
     let dir = tempfile::tempdir().unwrap();

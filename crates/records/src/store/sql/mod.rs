@@ -118,9 +118,11 @@ pub(crate) fn bad(column: usize, expected: &str) -> StoreError {
 pub(crate) enum Dialect {
     /// SQLite: a write transaction holds the file's write lock from its start
     /// (`BEGIN IMMEDIATE`), so writers take turns without row locks.
+    #[cfg(feature = "sqlite")]
     Sqlite,
     /// PostgreSQL: writers of many replicas run at once; a row lock orders what must be
     /// ordered.
+    #[cfg(feature = "postgres")]
     Postgres,
 }
 
@@ -129,7 +131,9 @@ impl Dialect {
     /// `rowid`, PostgreSQL's `seq` identity.
     pub(crate) fn insertion_order(self) -> &'static str {
         match self {
+            #[cfg(feature = "sqlite")]
             Dialect::Sqlite => "rowid",
+            #[cfg(feature = "postgres")]
             Dialect::Postgres => "seq",
         }
     }
@@ -138,7 +142,9 @@ impl Dialect {
     /// the transaction already holds the write lock (SQLite).
     pub(crate) fn for_update(self) -> &'static str {
         match self {
+            #[cfg(feature = "sqlite")]
             Dialect::Sqlite => "",
+            #[cfg(feature = "postgres")]
             Dialect::Postgres => " FOR UPDATE",
         }
     }

@@ -378,7 +378,11 @@ impl<B: Backend> Jobs for B {
             filter += &format!(" AND pipeline_id = {}", arg(&mut args, p));
         }
         if !q.scope.is_empty() {
-            let each: Vec<String> = q.scope.iter().map(|s| arg(&mut args, s.as_str())).collect();
+            // Each status once (a caller may repeat one): one statement per set of statuses.
+            let mut scope: Vec<&str> = q.scope.iter().map(|s| s.as_str()).collect();
+            scope.sort_unstable();
+            scope.dedup();
+            let each: Vec<String> = scope.into_iter().map(|s| arg(&mut args, s)).collect();
             filter += &format!(" AND status IN ({})", each.join(", "));
         }
         if !q.include_retried {

@@ -14,6 +14,9 @@ use self::schema::migrate;
 use super::sql::{Backend, Conn, Dialect, Mode, Row, Value};
 use super::{StoreError, StoreResult};
 
+/// Prepared statements kept per connection: more than the store has queries.
+const STATEMENTS_KEPT: usize = 128;
+
 /// Connections kept for reuse; more are opened under load and closed when not needed.
 const IDLE_CONNECTIONS: usize = 32;
 
@@ -37,6 +40,9 @@ impl SqliteStore {
     fn connect(&self) -> StoreResult<Connection> {
         let conn = Connection::open(&self.path).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+        // Every statement is prepared once per connection and kept (the shared queries go
+        // through `prepare_cached`): room for all of them, so that none pushes out another.
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
         // Switching a fresh file to WAL takes an exclusive lock, and SQLite answers "locked"
         // at once (without its busy handler) when another process is opening it at the same
         // moment: try again for a while, with a growing pause.

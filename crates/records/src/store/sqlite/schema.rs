@@ -1,5 +1,4 @@
-//! The schema: migrations applied in order, recorded in `PRAGMA user_version`, and the
-//! column lists the queries share.
+//! The schema: migrations applied in order, recorded in `PRAGMA user_version`.
 
 use rusqlite::{Connection, TransactionBehavior};
 
