@@ -18,22 +18,27 @@ use artifact_core::{RangeRequest, parse_range};
 
 /// One representation to deliver: its length, validators and descriptive headers.
 #[derive(Debug, Clone)]
-pub(crate) struct Representation {
-    pub(crate) len: u64,
+pub struct Representation {
+    /// Its length in bytes.
+    pub len: u64,
     /// A strong entity tag, quoted.
-    pub(crate) etag: String,
-    pub(crate) last_modified: Option<SystemTime>,
+    pub etag: String,
+    /// `Last-Modified`, when it has one.
+    pub last_modified: Option<SystemTime>,
     /// `Content-Type`, `Content-Disposition` and the like.
-    pub(crate) headers: HeaderMap,
+    pub headers: HeaderMap,
     /// Whether `Range` is honoured.
-    pub(crate) ranges: bool,
+    pub ranges: bool,
 }
 
 /// What to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Plan {
+pub enum Plan {
+    /// `304 Not Modified`.
     NotModified,
+    /// The whole representation (`200`).
     Full,
+    /// These ranges, `[start, end)` each (`206`; more than one: `multipart/byteranges`).
     Partial(Vec<(u64, u64)>),
 }
 
@@ -43,7 +48,7 @@ fn header_str(req: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 
 /// Whether `list` (an `If-Match` value) names `etag`, by strong comparison: `*`, or a tag
 /// equal to it that is not weak (RFC 9110 §13.1.1).
-pub(crate) fn strong_match(list: &str, etag: &str) -> bool {
+pub fn strong_match(list: &str, etag: &str) -> bool {
     list.split(',').map(str::trim).any(|t| t == "*" || (!t.starts_with("W/") && t == etag))
 }
 
@@ -61,14 +66,14 @@ impl Representation {
     /// Decides what to send for the request headers `req` of a `GET` or `HEAD`: the
     /// preconditions in RFC 9110 §13.2.2's order (a failed `If-Match` or
     /// `If-Unmodified-Since` is 412), then `Range` with `If-Range`.
-    pub(crate) fn plan(&self, req: &HeaderMap) -> ApiResult<Plan> {
+    pub fn plan(&self, req: &HeaderMap) -> ApiResult<Plan> {
         self.preconditions(req)?;
         self.plan_after_preconditions(req)
     }
 
     /// Steps 1 and 2 of RFC 9110 §13.2.2: `If-Match` (strong comparison), or without it
     /// `If-Unmodified-Since`; failing either is 412.
-    pub(crate) fn preconditions(&self, req: &HeaderMap) -> ApiResult<()> {
+    pub fn preconditions(&self, req: &HeaderMap) -> ApiResult<()> {
         if req.contains_key(header::IF_MATCH) {
             // A value that is not text matches nothing.
             if !header_str(req, header::IF_MATCH).is_some_and(|list| strong_match(list, &self.etag)) {
@@ -85,7 +90,7 @@ impl Representation {
 
     /// The rest of [`plan`](Self::plan): `If-None-Match` or `If-Modified-Since`, then
     /// `Range` with `If-Range`.
-    pub(crate) fn plan_after_preconditions(&self, req: &HeaderMap) -> ApiResult<Plan> {
+    pub fn plan_after_preconditions(&self, req: &HeaderMap) -> ApiResult<Plan> {
         if let Some(list) = header_str(req, header::IF_NONE_MATCH) {
             if none_match(list, &self.etag) {
                 return Ok(Plan::NotModified);
@@ -147,17 +152,18 @@ impl Representation {
         resp
     }
 
-    pub(crate) fn not_modified(&self) -> Response {
+    /// `304` with the validators and no body.
+    pub fn not_modified(&self) -> Response {
         self.base(StatusCode::NOT_MODIFIED)
     }
 
     /// 200 with `len` bytes of body (none for `HEAD`).
-    pub(crate) fn full(&self, body: Option<Body>) -> Response {
+    pub fn full(&self, body: Option<Body>) -> Response {
         self.with_body(StatusCode::OK, self.len, body)
     }
 
     /// 206 for one range.
-    pub(crate) fn partial(&self, (start, end): (u64, u64), body: Option<Body>) -> Response {
+    pub fn partial(&self, (start, end): (u64, u64), body: Option<Body>) -> Response {
         let mut resp = self.with_body(StatusCode::PARTIAL_CONTENT, end - start, body);
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, self.len)) {
             resp.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -174,11 +180,11 @@ impl Representation {
 
     /// 206 `multipart/byteranges`; `open` gives each range's bytes. The parts are opened one
     /// after the other as the body is sent.
-    pub(crate) fn multipart<F>(&self, ranges: Vec<(u64, u64)>, head: bool, open: F) -> ApiResult<Response>
+    pub fn multipart<F>(&self, ranges: Vec<(u64, u64)>, head: bool, open: F) -> ApiResult<Response>
     where
         F: Fn(u64, u64) -> std::io::Result<Box<dyn Read + Send>> + Send + Sync + 'static,
     {
-        let boundary = crate::ids::random_hex().map_err(ApiError::internal)?;
+        let boundary = random_boundary().map_err(ApiError::internal)?;
         let content_type = self
             .headers
             .get(header::CONTENT_TYPE)
@@ -219,8 +225,16 @@ impl Representation {
 }
 
 /// A body streamed from a blocking reader that must yield exactly `len` bytes.
-pub(crate) fn body_of(reader: impl Read + Send + 'static, len: u64) -> Body {
+pub fn body_of(reader: impl Read + Send + 'static, len: u64) -> Body {
     Body::from_stream(artifact_core::stream_window(reader, 0, len))
+}
+
+/// A multipart boundary no body contains by chance: 128 bits from the operating system's
+/// generator, as hex.
+fn random_boundary() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use tracing::Instrument;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-pub(crate) async fn guard(req: Request, next: Next) -> Response {
+/// The middleware every request of the API passes first: an id (`X-Request-Id` and a
+/// tracing span), the request-path rule, and a caught panic answered `500`.
+pub async fn guard(req: Request, next: Next) -> Response {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let span = tracing::debug_span!("request", id, %method, %path);
@@ -47,7 +49,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
 /// connection after the response without saying so, and a client that reuses the
 /// connection for its next request (python-gitlab sends `{}` with every POST) then sees it
 /// closed without a response.
-pub(crate) async fn read_body(req: Request, next: Next) -> Response {
+pub async fn read_body(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
@@ -70,27 +72,18 @@ fn refused_path(path: &str) -> Option<crate::error::ApiError> {
     // A single file's artifact path that breaks the path rule gets the rule's own answer,
     // from its route, when the rest of the path is clean.
     if let Some(file) = artifact_part(path)
-        && crate::routes::artifacts::answer::artifact_path(file).is_err()
+        && crate::entry::artifact_path(file).is_err()
         && artifact_core::request::RequestPath::check(&path[..path.len() - file.len()]).is_ok()
     {
         return None;
     }
-    let what = if single_file_route(path) { "artifact_path" } else { "path" };
+    let what = if crate::target::single_file_route(path) { "artifact_path" } else { "path" };
     Some(crate::error::ApiError::InvalidParam(refused.to_string().replacen("path", what, 1)))
 }
 
 /// The raw artifact path of a single file's download, if `path` is one.
 fn artifact_part(path: &str) -> Option<&str> {
     // Any job name: only where the artifact path starts matters here.
-    let len = crate::routes::artifacts::target::Target::single_file(path, Some("-"))?.file?.len();
+    let len = crate::target::Target::single_file(path, Some("-"))?.file?.len();
     path.get(path.len() - len..)
-}
-
-/// Whether `path` has the shape of a single file's download (endpoint 7 or 8).
-pub(crate) fn single_file_route(path: &str) -> bool {
-    let segs: Vec<&str> = path.splitn(9, '/').collect();
-    segs.len() == 9
-        && segs[..4] == ["", "api", "v4", "projects"]
-        && segs[5] == "jobs"
-        && (segs[6] == "artifacts" || segs[7] == "artifacts")
 }

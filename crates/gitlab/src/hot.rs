@@ -15,8 +15,8 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use crate::delivery::{Plan, Representation};
+use crate::entry::gzip_representation;
 use crate::error::ApiResult;
-use crate::routes::artifacts::answer::gzip_representation;
 
 /// The default bound: 64 MiB.
 pub const DEFAULT_ENTRY_CACHE_BYTES: usize = 64 << 20;
@@ -27,20 +27,21 @@ const OVERHEAD: u64 = 1024;
 
 /// One small entry, verified, as it is answered.
 #[derive(Debug)]
-pub(crate) struct Hot {
-    pub(crate) bytes: Bytes,
+pub struct Hot {
+    /// The entry's bytes, verified.
+    pub bytes: Bytes,
     /// The strong entity tag, quoted.
-    pub(crate) etag: String,
+    pub etag: String,
     /// `Last-Modified`, when the answers carry one.
-    pub(crate) last_modified: Option<SystemTime>,
+    pub last_modified: Option<SystemTime>,
     /// `Content-Type`, `Content-Disposition` and the like.
-    pub(crate) headers: HeaderMap,
+    pub headers: HeaderMap,
     /// A deflated entry's compressed size: such an entry is offered as gzip passthrough.
-    pub(crate) compressed: Option<u64>,
+    pub compressed: Option<u64>,
     /// The gzip passthrough member (header, the entry's own deflate bytes, trailer), kept
     /// once a request asked for it. A kept entry never changes (its weight in the memory
     /// must not): the member comes with a new one in its place.
-    pub(crate) gzip: Option<Bytes>,
+    pub gzip: Option<Bytes>,
     /// Every header of the plain `200` (validators, length and all), made once: a request
     /// with no condition, range or gzip to decide is answered with a copy of them.
     plain: HeaderMap,
@@ -48,7 +49,7 @@ pub(crate) struct Hot {
 
 impl Hot {
     /// A kept entry of `bytes` answered with these validators and headers.
-    pub(crate) fn new(bytes: Bytes, etag: String, last_modified: Option<SystemTime>, headers: HeaderMap) -> Hot {
+    pub fn new(bytes: Bytes, etag: String, last_modified: Option<SystemTime>, headers: HeaderMap) -> Hot {
         let mut hot =
             Hot { bytes, etag, last_modified, headers, compressed: None, gzip: None, plain: HeaderMap::new() };
         hot.plain = std::mem::take(hot.identity().full(None).headers_mut());
@@ -85,7 +86,7 @@ impl Hot {
     /// answered: preconditions, `304`, one range (several: the whole entry), gzip
     /// passthrough for a deflated entry when the client takes it. `None` when the request
     /// wants the gzip form and it is not kept yet.
-    pub(crate) fn answer(&self, requested: &HeaderMap, head: bool) -> Option<ApiResult<Response>> {
+    pub fn answer(&self, requested: &HeaderMap, head: bool) -> Option<ApiResult<Response>> {
         if self.plain_request(requested) {
             let mut resp = Response::new(if head { Body::empty() } else { Body::from(self.bytes.clone()) });
             *resp.headers_mut() = self.plain.clone();
@@ -140,30 +141,30 @@ impl quick_cache::Equivalent<Key> for Lookup<'_> {
 
 /// The memory of hot entries.
 #[derive(Debug)]
-pub(crate) struct HotEntries {
+pub struct HotEntries {
     cache: Option<quick_cache::sync::Cache<Key, Arc<Hot>, Weight>>,
 }
 
 impl HotEntries {
     /// Holding at most `bytes` (`0`: nothing is kept).
-    pub(crate) fn new(bytes: usize) -> HotEntries {
+    pub fn new(bytes: usize) -> HotEntries {
         let items = (bytes / 4096).max(16);
         let cache = (bytes > 0).then(|| quick_cache::sync::Cache::with_weighter(items, bytes as u64, Weight));
         HotEntries { cache }
     }
 
     /// Whether anything is kept at all (`--entry-cache-bytes` above 0).
-    pub(crate) fn enabled(&self) -> bool {
+    pub fn enabled(&self) -> bool {
         self.cache.is_some()
     }
 
     /// The entry at `path` of the archive version `version`, if kept.
-    pub(crate) fn get(&self, version: &str, path: &ArtifactPath) -> Option<Arc<Hot>> {
+    pub fn get(&self, version: &str, path: &ArtifactPath) -> Option<Arc<Hot>> {
         self.cache.as_ref()?.get(&Lookup(version, path.as_str()))
     }
 
     /// Keeps `hot` as the entry at `path` of `version`.
-    pub(crate) fn put(&self, version: &Arc<str>, path: &ArtifactPath, hot: Arc<Hot>) {
+    pub fn put(&self, version: &Arc<str>, path: &ArtifactPath, hot: Arc<Hot>) {
         if let Some(cache) = &self.cache {
             cache.insert((version.clone(), Box::from(path.as_str())), hot);
         }

@@ -2,15 +2,20 @@
 
 use percent_encoding::percent_decode_str;
 
+/// A parameter that Grape would not read as a boolean (see [`Query::bool`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotABoolean;
+
 /// The decoded `key=value` pairs of a query string, in order.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Query {
+pub struct Query {
     pairs: Vec<(String, String)>,
     raw: String,
 }
 
 impl Query {
-    pub(crate) fn parse(raw: Option<&str>) -> Query {
+    /// Parses a raw query string (`None`: no query).
+    pub fn parse(raw: Option<&str>) -> Query {
         let raw = raw.unwrap_or("");
         let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
         let pairs = raw
@@ -25,23 +30,23 @@ impl Query {
     }
 
     /// The last value of `key` (Rack keeps the last of repeated scalars).
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every decoded pair, in order.
-    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Every value of `key` and `key[]`.
-    pub(crate) fn all(&self, key: &str) -> Vec<&str> {
+    pub fn all(&self, key: &str) -> Vec<&str> {
         let array = format!("{key}[]");
         self.pairs.iter().filter(|(k, _)| *k == key || *k == array).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The raw query with `page` set to `page`: every other parameter kept as sent.
-    pub(crate) fn with_page(&self, page: u64) -> String {
+    pub fn with_page(&self, page: u64) -> String {
         let mut parts: Vec<String> = self
             .raw
             .split('&')
@@ -53,12 +58,12 @@ impl Query {
     }
 
     /// A boolean parameter the way Grape coerces it: `true`/`false` in any case, `1`/`0`.
-    pub(crate) fn bool(&self, key: &str) -> Result<Option<bool>, ()> {
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, NotABoolean> {
         match self.get(key) {
             None => Ok(None),
             Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(Some(true)),
             Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(Some(false)),
-            Some(_) => Err(()),
+            Some(_) => Err(NotABoolean),
         }
     }
 }
@@ -83,7 +88,7 @@ mod tests {
         assert_eq!(q.bool("a"), Ok(Some(true)));
         assert_eq!(q.bool("b"), Ok(Some(false)));
         assert_eq!(q.bool("c"), Ok(Some(true)));
-        assert_eq!(q.bool("d"), Err(()));
+        assert_eq!(q.bool("d"), Err(NotABoolean));
         assert_eq!(q.bool("e"), Ok(None));
     }
 }

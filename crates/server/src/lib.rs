@@ -18,19 +18,18 @@
 #![deny(missing_docs)]
 
 mod admin;
+// GitLab's HTTP surface, shared with the proxy: under the names the modules had here.
+use artifact_gitlab::{delivery, hot, query};
 mod auth;
 mod data;
-mod delivery;
 mod demo;
 mod entities;
 mod error;
-mod hot;
 mod keep;
 mod lookups;
 mod pagination;
 mod parallel;
 mod proxy;
-mod query;
 mod resolve;
 mod routes;
 mod serve;

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use artifact_core::JobRef;
+pub(crate) use artifact_gitlab::credentials::LookupKey;
 
 use crate::blobs::OpenBlob;
 use crate::model::BlobRef;
@@ -23,35 +23,6 @@ pub(crate) const TTL: Duration = Duration::from_secs(1);
 const MAX_LOOKUPS: usize = 16_384;
 /// Open archive files kept at most.
 const MAX_FILES: usize = 256;
-
-/// Project names longer than this are not remembered (the memory stays small).
-const MAX_PROJECT_LEN: usize = 512;
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct LookupKey {
-    /// The credential as presented (hashed), or zeros for anonymous.
-    credential: [u8; 32],
-    /// `:id` as given, numbers in canonical form (`007` and `7` are one key).
-    project: String,
-    job: JobRef,
-}
-
-impl LookupKey {
-    /// The key of a request, if it is worth remembering.
-    pub(crate) fn new(credential: [u8; 32], project: &str, job: &JobRef) -> Option<LookupKey> {
-        let project = match project.parse::<u64>() {
-            Ok(n) => n.to_string(),
-            Err(_) if project.len() <= MAX_PROJECT_LEN => project.to_owned(),
-            Err(_) => return None,
-        };
-        if let JobRef::Latest { ref_name, job } = job
-            && ref_name.len() + job.len() > MAX_PROJECT_LEN
-        {
-            return None;
-        }
-        Some(LookupKey { credential, project, job: job.clone() })
-    }
-}
 
 #[derive(Debug, Default)]
 pub(crate) struct Lookups {
@@ -118,6 +89,7 @@ impl Lookups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use artifact_core::JobRef;
 
     fn blob() -> BlobRef {
         BlobRef { key: "archive/00".into(), size: 1 }

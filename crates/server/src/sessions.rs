@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::Credential;
 use crate::error::ApiResult;
+use crate::error::StoreAnswer;
 use crate::store::{BrowserSession, Keep, PageGrant, Store, TokenDigest};
 use crate::time::Timestamp;
 
@@ -45,18 +46,18 @@ pub(crate) fn open_stored(store: &dyn Store, token: &str) -> ApiResult<String> {
     let now = Timestamp::now().0;
     let expires_at = now + SESSION_TTL.as_millis() as i64;
     let session = BrowserSession { id: TokenDigest::of(&id), token: TokenDigest::of(token), expires_at };
-    store.open_session(&session, Keep { per_token: SESSIONS_PER_TOKEN, total: MAX_SESSIONS }, now)?;
+    store.open_session(&session, Keep { per_token: SESSIONS_PER_TOKEN, total: MAX_SESSIONS }, now).api()?;
     Ok(id)
 }
 
 /// The credential of the live session `id` in the store: its token, by digest.
 pub(crate) fn stored_session(store: &dyn Store, id: &str) -> ApiResult<Option<Credential>> {
-    Ok(store.browser_session(&TokenDigest::of(id), Timestamp::now().0)?.map(Credential::Digest))
+    Ok(store.browser_session(&TokenDigest::of(id), Timestamp::now().0).api()?.map(|d| Credential::Digest(d.0)))
 }
 
 /// Ends the session `id` in the store.
 pub(crate) fn close_stored(store: &dyn Store, id: &str) -> ApiResult<()> {
-    Ok(store.close_session(&TokenDigest::of(id))?)
+    store.close_session(&TokenDigest::of(id)).api()
 }
 
 /// A grant in the store for session `session` (whose token has digest `token`) to read
@@ -77,7 +78,7 @@ pub(crate) fn grant_stored(
     let bucket = now / half;
     let id = crate::ids::hex(&TokenDigest::of(&format!("grant\0{session}\0{project}\0{job}\0{bucket}")).0);
     // Given already (every page of the job asks for it): a read, not a write.
-    if store.page_grant(&TokenDigest::of(&id), now)?.is_some() {
+    if store.page_grant(&TokenDigest::of(&id), now).api()?.is_some() {
         return Ok(id);
     }
     let grant = PageGrant {
@@ -87,15 +88,15 @@ pub(crate) fn grant_stored(
         job,
         expires_at: (bucket + 2) * half,
     };
-    store.put_grant(&grant, Keep { per_token: GRANTS_PER_TOKEN, total: MAX_SESSIONS }, now)?;
+    store.put_grant(&grant, Keep { per_token: GRANTS_PER_TOKEN, total: MAX_SESSIONS }, now).api()?;
     Ok(id)
 }
 
 /// The live grant `id` in the store: its credential (the token, by digest), project and
 /// job.
 pub(crate) fn stored_grant(store: &dyn Store, id: &str) -> ApiResult<Option<(Credential, String, i64)>> {
-    let grant = store.page_grant(&TokenDigest::of(id), Timestamp::now().0)?;
-    Ok(grant.map(|g| (Credential::Digest(g.token), g.project, g.job)))
+    let grant = store.page_grant(&TokenDigest::of(id), Timestamp::now().0).api()?;
+    Ok(grant.map(|g| (Credential::Digest(g.token.0), g.project, g.job)))
 }
 
 /// A new random id: 64 hex digits.

@@ -11,6 +11,7 @@ use super::jobs::{find, render_job};
 use super::{Ctx, blocking, id_param};
 use crate::auth::{Access, Need, Routes};
 use crate::blobs::BlobKind;
+use crate::error::StoreAnswer;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Job, Status, When};
 use crate::time::Timestamp;
@@ -46,7 +47,7 @@ fn apply_to(
         let Some(new) = change(&job)? else {
             return Ok(job);
         };
-        if store.update_job(&new)? {
+        if store.update_job(&new).api()? {
             ctx.state.inner.lookups.forget();
             let dropped = [(&job.archive, &new.archive), (&job.metadata, &new.metadata), (&job.trace, &new.trace)];
             for (old, now) in dropped {
@@ -156,7 +157,7 @@ fn retry_job(ctx: &Ctx, access: &Access, job_id: i64) -> ApiResult<Job> {
         if !job.status.is_retryable() || job.retried {
             return Err(ApiError::Forbidden(Some("Job is not retryable")));
         }
-        if let Some(new) = store.retry_job(&job, &rerun(&job, caller_id(access)))? {
+        if let Some(new) = store.retry_job(&job, &rerun(&job, caller_id(access))).api()? {
             ctx.state.inner.lookups.forget();
             return Ok(new);
         }

@@ -12,6 +12,7 @@ use super::{Ctx, blocking, id_param};
 use crate::auth::{Access, Need, Routes};
 use crate::delivery::Representation;
 use crate::entities::Render;
+use crate::error::StoreAnswer;
 use crate::error::{ApiError, ApiResult};
 use crate::keep::Keeping;
 use crate::model::{Job, JobKind, Pipeline, Project, Status, User};
@@ -84,7 +85,7 @@ impl Related {
 
 /// Renders one job as its JSON.
 pub(crate) fn render_job(ctx: &Ctx, job: &Job, project: &Project) -> ApiResult<Value> {
-    let related = Related::load(&*ctx.state.inner.store, std::slice::from_ref(job), project)?;
+    let related = Related::load(&*ctx.state.inner.store, std::slice::from_ref(job), project).api()?;
     related.render(&ctx.render(), job, project)
 }
 
@@ -96,7 +97,7 @@ pub(crate) fn find_job(store: &dyn Store, project: &Project, job_id: i64) -> Api
 /// A job of `project` by id: a build, or with `bridges` a bridge too (GitLab's
 /// "processables", which retry and play act on); anything else is `404 Not found`.
 pub(crate) fn find(store: &dyn Store, project: &Project, job_id: i64, bridges: bool) -> ApiResult<Job> {
-    match store.job(job_id)? {
+    match store.job(job_id).api()? {
         Some(job) if job.project_id == project.id && (job.kind == JobKind::Build || bridges) => Ok(job),
         _ => Err(ApiError::NotFound("Not found")),
     }
@@ -129,7 +130,7 @@ async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) 
             Some(_) => ctx
                 .query
                 .bool("include_retried")
-                .map_err(|()| ApiError::InvalidParam("include_retried is invalid".into()))?
+                .map_err(|_| ApiError::InvalidParam("include_retried is invalid".into()))?
                 .unwrap_or(false),
         };
         let pipeline_id = pipeline_id.map(|p| id_param(&p, "pipeline_id")).transpose()?;
@@ -137,7 +138,7 @@ async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) 
         access.require(Need::Read)?;
         let store = &*ctx.state.inner.store;
         if let Some(pid) = pipeline_id {
-            match store.pipeline(pid)? {
+            match store.pipeline(pid).api()? {
                 Some(p) if p.project_id == access.project.id => {}
                 _ => return Err(ApiError::NotFound("Not found")),
             }
@@ -149,23 +150,25 @@ async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) 
             Some(k) => (0, k.per_page + 1),
             None => (page.offset(), page.per_page),
         };
-        let mut listing = store.list_jobs(&JobQuery {
-            project_id: access.project.id,
-            pipeline_id,
-            kind,
-            scope,
-            include_retried,
-            newest_first: pipeline_id.is_none(),
-            before_id: keyset.as_ref().and_then(|k| k.before_id),
-            count: keyset.is_none(),
-            offset,
-            limit,
-        })?;
+        let mut listing = store
+            .list_jobs(&JobQuery {
+                project_id: access.project.id,
+                pipeline_id,
+                kind,
+                scope,
+                include_retried,
+                newest_first: pipeline_id.is_none(),
+                before_id: keyset.as_ref().and_then(|k| k.before_id),
+                count: keyset.is_none(),
+                offset,
+                limit,
+            })
+            .api()?;
         let more = keyset.as_ref().is_some_and(|k| listing.rows.len() as u64 > k.per_page);
         if let Some(k) = &keyset {
             listing.rows.truncate(k.per_page as usize);
         }
-        let related = Related::load(store, &listing.rows, &access.project)?;
+        let related = Related::load(store, &listing.rows, &access.project).api()?;
         let render = ctx.render();
         let body = listing
             .rows

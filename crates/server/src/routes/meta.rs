@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::jobs::render_job;
 use super::{Ctx, blocking};
 use crate::auth::{Caller, Need, Routes, authenticate};
+use crate::error::StoreAnswer;
 use crate::error::{ApiError, ApiResult};
 use crate::store::ProjectRef;
 
@@ -69,7 +70,8 @@ pub(crate) async fn job(ctx: Ctx) -> ApiResult<Json<Value>> {
                 .state
                 .inner
                 .store
-                .project(&ProjectRef::Id(job.project_id))?
+                .project(&ProjectRef::Id(job.project_id))
+                .api()?
                 .ok_or_else(|| ApiError::internal("job without its project"))?;
             Ok(Json(render_job(&ctx, &job, &project)?))
         }

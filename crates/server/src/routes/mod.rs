@@ -14,12 +14,12 @@
 mod actions;
 pub(crate) mod artifacts;
 pub(crate) mod browse;
-mod guard;
 pub(crate) mod jobs;
 mod meta;
 
-pub(crate) use self::guard::{guard, single_file_route};
 pub use self::meta::GITLAB_VERSION;
+pub(crate) use artifact_gitlab::guard::guard;
+pub(crate) use artifact_gitlab::target::id_param;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -64,8 +64,8 @@ pub fn app(state: AppState) -> Router {
         // Pages for people at GitLab's web URLs; any other path is the API's 404.
         .fallback(browse::pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), files_only_on_artifacts_origin))
-        .layer(axum::middleware::from_fn(guard::read_body))
-        .layer(axum::middleware::from_fn(guard::guard))
+        .layer(axum::middleware::from_fn(artifact_gitlab::guard::read_body))
+        .layer(axum::middleware::from_fn(guard))
         .with_state(state)
 }
 
@@ -188,18 +188,5 @@ where
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(ApiError::internal(e)),
-    }
-}
-
-/// A numeric path parameter; anything else is 400 `{"error":"<name> is invalid"}`.
-pub(crate) fn id_param(value: &str, name: &str) -> ApiResult<i64> {
-    match value.parse::<i64>() {
-        Ok(n) if n > 0 => Ok(n),
-        // A positive integer too large for any id names no record (GitLab answers 404):
-        // the largest id, which no record has.
-        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow && value.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(i64::MAX)
-        }
-        _ => Err(ApiError::InvalidParam(format!("{name} is invalid"))),
     }
 }

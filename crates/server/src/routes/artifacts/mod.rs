@@ -24,6 +24,7 @@ use super::{Ctx, blocking, id_param};
 use crate::auth::{Need, Routes};
 use crate::blobs::OpenBlob;
 use crate::delivery::{Plan, Representation, body_of};
+use crate::error::StoreAnswer;
 use crate::error::{ApiError, ApiResult};
 use crate::hot::Hot;
 use crate::lookups::LookupKey;
@@ -67,7 +68,7 @@ fn archive_of(ctx: &Ctx, id: &str, job: &JobRef) -> ApiResult<BlobRef> {
     let access = ctx.access(Routes::Artifacts, id)?;
     access.require(Need::Read)?;
     let resolver = StoreResolver { store: &*ctx.state.inner.store, now: Timestamp::now() };
-    let resolved = resolver.resolve(&access.project, job)?.ok_or(ApiError::NotFound("Not found"))?;
+    let resolved = resolver.resolve(&access.project, job).api()?.ok_or(ApiError::NotFound("Not found"))?;
     resolved.archive.ok_or(ApiError::NotFound("Not found"))
 }
 

@@ -1,81 +1,13 @@
-//! What an artifact download names, parsed from the raw (still percent-encoded) path: the
-//! project, the job (by id, or by ref + job name), and for a single file its path. The path
-//! is kept raw so that it is decoded exactly once, by the path rule.
+//! The extractors of an artifact download's [`Target`] (see `artifact_gitlab::target`).
 
-use artifact_core::JobRef;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use percent_encoding::percent_decode_str;
 
-use super::id_param;
-use crate::error::{ApiError, ApiResult};
+pub(crate) use artifact_gitlab::target::Target;
+
+use crate::error::ApiError;
 use crate::query::Query;
 use crate::state::AppState;
-
-/// An artifact download's target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Target {
-    /// `:id` decoded once: a number or a full path.
-    pub(crate) project: String,
-    pub(crate) job: JobRef,
-    /// The single file's artifact path, raw; `None` for the whole archive.
-    pub(crate) file: Option<String>,
-}
-
-/// A segment decoded once (the router's decoding).
-fn decoded(raw: &str) -> String {
-    percent_decode_str(raw).decode_utf8_lossy().into_owned()
-}
-
-impl Target {
-    /// `/api/v4/projects/:id/jobs/:job_id/artifacts/<path...>` (endpoint 7).
-    pub(crate) fn by_id(raw_path: &str) -> ApiResult<Target> {
-        let raw: Vec<&str> = raw_path.split('/').collect();
-        let project = decoded(raw.get(4).copied().unwrap_or(""));
-        let job_id = id_param(raw.get(6).copied().unwrap_or(""), "job_id")?;
-        let file = raw.get(8..).map(|s| s.join("/")).unwrap_or_default();
-        Ok(Target { project, job: JobRef::Id(job_id as u64), file: Some(file) })
-    }
-
-    /// `/api/v4/projects/:id/jobs/artifacts/<ref...>/download?job=NAME` (6) and
-    /// `.../<ref...>/raw/<path...>?job=NAME` (8). The ref may hold raw `/`s: a last segment
-    /// `download` is the archive (GitLab's route order); otherwise the first `raw` segment
-    /// after the ref's first segment ends the ref.
-    pub(crate) fn by_ref(raw_path: &str, job: Option<&str>) -> ApiResult<Target> {
-        let project = decoded(raw_path.split('/').nth(4).unwrap_or(""));
-        let raw: Vec<&str> = raw_path.split('/').skip(7).collect();
-        let job = || match job {
-            Some(j) if !j.is_empty() => Ok(j.to_owned()),
-            _ => Err(ApiError::InvalidParam("job is missing".into())),
-        };
-        if raw.len() >= 2 && raw.last() == Some(&"download") {
-            let ref_name = decoded(&raw[..raw.len() - 1].join("/"));
-            return Ok(Target { project, job: JobRef::Latest { ref_name, job: job()? }, file: None });
-        }
-        if let Some(at) = raw.iter().skip(1).position(|s| *s == "raw").map(|p| p + 1) {
-            let ref_name = decoded(&raw[..at].join("/"));
-            let file = Some(raw[at + 1..].join("/"));
-            return Ok(Target { project, job: JobRef::Latest { ref_name, job: job()? }, file });
-        }
-        Err(ApiError::NotFound("Not Found"))
-    }
-}
-
-impl Target {
-    /// The target of a single file's download (endpoint 7, or 8 with `job` as `?job=`), if
-    /// `raw_path` has that shape and parses; its `file` is then set.
-    pub(crate) fn single_file(raw_path: &str, job: Option<&str>) -> Option<Target> {
-        if !crate::routes::single_file_route(raw_path) {
-            return None;
-        }
-        let target = if raw_path.split('/').nth(6) == Some("artifacts") {
-            Target::by_ref(raw_path, job).ok()?
-        } else {
-            Target::by_id(raw_path).ok()?
-        };
-        target.file.is_some().then_some(target)
-    }
-}
 
 /// Extracts the [`Target`] of endpoint 7.
 #[derive(Debug)]
@@ -99,36 +31,5 @@ impl FromRequestParts<AppState> for ByRef {
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<ByRef, ApiError> {
         let query = Query::parse(parts.uri.query());
         Target::by_ref(parts.uri.path(), query.get("job")).map(ByRef)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn latest(ref_name: &str, job: &str) -> JobRef {
-        JobRef::Latest { ref_name: ref_name.into(), job: job.into() }
-    }
-
-    #[test]
-    fn a_file_by_job_id_keeps_its_path_raw() {
-        let t = Target::by_id("/api/v4/projects/group%2Fapp/jobs/42/artifacts/dist/a%20b.js").unwrap();
-        assert_eq!(t, Target { project: "group/app".into(), job: JobRef::Id(42), file: Some("dist/a%20b.js".into()) });
-        assert_eq!(Target::by_id("/api/v4/projects/7/jobs/1/artifacts/").unwrap().file.as_deref(), Some(""));
-        assert!(matches!(Target::by_id("/api/v4/projects/7/jobs/x/artifacts/a"), Err(ApiError::InvalidParam(_))));
-    }
-
-    #[test]
-    fn refs_with_slashes_end_at_download_or_the_first_raw() {
-        let base = "/api/v4/projects/7/jobs/artifacts";
-        let t = Target::by_ref(&format!("{base}/feature/login/download"), Some("build")).unwrap();
-        assert_eq!((t.job, t.file), (latest("feature/login", "build"), None));
-        let t = Target::by_ref(&format!("{base}/feature%2Flogin/raw/raw/x.txt"), Some("build")).unwrap();
-        assert_eq!((t.job, t.file.as_deref()), (latest("feature/login", "build"), Some("raw/x.txt")));
-        // A ref named `raw`: the first segment is always the ref's.
-        let t = Target::by_ref(&format!("{base}/raw/raw/a"), Some("b")).unwrap();
-        assert_eq!((t.job, t.file.as_deref()), (latest("raw", "b"), Some("a")));
-        assert!(matches!(Target::by_ref(&format!("{base}/main/raw/a"), Some("")), Err(ApiError::InvalidParam(_))));
-        assert!(matches!(Target::by_ref(&format!("{base}/main/other"), Some("b")), Err(ApiError::NotFound(_))));
     }
 }

@@ -9,6 +9,7 @@ use axum::response::Response;
 
 use super::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, Who, minutes};
 use crate::auth::{Caller, Credential, Need, Presented, Routes, authenticate};
+use crate::error::StoreAnswer;
 use crate::error::{ApiError, ApiResult};
 use crate::keep::Keeping;
 use crate::routes::jobs::find_job;
@@ -71,7 +72,8 @@ impl Backend for Local {
             return Err(ApiError::Unauthorized);
         };
         let (store, session, project) = (self.0.inner.store.clone(), session.to_owned(), project.to_owned());
-        blocking(move || sessions::grant_stored(&*store, &session, token, &project, job)).await
+        blocking(move || sessions::grant_stored(&*store, &session, crate::store::TokenDigest(token), &project, job))
+            .await
     }
 
     async fn readable(&self, who: &Who, project: &str, job: i64) -> ApiResult<()> {
@@ -82,7 +84,7 @@ impl Backend for Local {
             access.require(Need::Read)?;
             let store = &*ctx.state.inner.store;
             let found = find_job(store, &access.project, job)?;
-            let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found)?;
+            let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found).api()?;
             archive.map(drop).ok_or(ApiError::NotFound("Not found"))
         })
         .await
@@ -121,7 +123,7 @@ impl Backend for Local {
             access.require(Need::Read)?;
             let store = &*ctx.state.inner.store;
             let found = find_job(store, &access.project, job)?;
-            let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found)?;
+            let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found).api()?;
             let (Some(archive), Some(metadata)) = (archive, &found.metadata) else {
                 return Err(ApiError::NotFound("Not found"));
             };
@@ -167,7 +169,7 @@ impl Backend for Local {
                 offset: (page - 1).saturating_mul(JOBS_PER_PAGE),
                 limit: JOBS_PER_PAGE,
             };
-            let listing = store.list_jobs(&query)?;
+            let listing = store.list_jobs(&query).api()?;
             let keeping = Keeping::new(store, Timestamp::now());
             let mut refs: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
             let rows = listing
@@ -185,7 +187,7 @@ impl Backend for Local {
                         pipeline: job.pipeline_id,
                         status: job.status.as_str().to_owned(),
                         finished: job.finished_at.map(minutes),
-                        browsable: keeping.archive(&access.project, job)?.is_some(),
+                        browsable: keeping.archive(&access.project, job).api()?.is_some(),
                     })
                 })
                 .collect::<ApiResult<_>>()?;
@@ -204,7 +206,7 @@ impl Backend for Local {
             let access = ctx.access(Routes::Artifacts, &project)?;
             access.require(Need::Read)?;
             let resolver = crate::resolve::StoreResolver { store: &*ctx.state.inner.store, now: Timestamp::now() };
-            let resolved = resolver.resolve(&access.project, &job)?;
+            let resolved = resolver.resolve(&access.project, &job).api()?;
             resolved.and_then(|r| r.job_id).map(|id| id as i64).ok_or(ApiError::NotFound("Not found"))
         })
         .await

@@ -1,0 +1,31 @@
+//! GitLab's HTTP surface for artifacts, as every server and proxy of its Jobs API answers it:
+//! what a request names ([`Target`], parsed from the raw path so that an artifact path is
+//! decoded once, by the path rule), who presents which credential ([`Presented`], read in
+//! GitLab's order, and passed on in the one form that says the same), what a failure looks
+//! like ([`ApiError`], GitLab's bodies), and how an entry is delivered: conditional
+//! requests, ranges and `multipart/byteranges` ([`delivery`]), the headers and the gzip
+//! passthrough of an entry ([`entry`]), and the memory of small verified entries
+//! ([`HotEntries`]). [`guard`] is the middleware in front of it all (request ids, the
+//! request-path rule, a caught panic answered `500`).
+//!
+//! This crate reads no database and no blob storage: the server builds on it with its
+//! records and blobs, the proxy with an upstream GitLab (a test in `tests/` checks this
+//! against `cargo tree`).
+
+#![deny(missing_docs)]
+
+pub mod credentials;
+pub mod delivery;
+pub mod entry;
+pub mod error;
+pub mod guard;
+pub mod hot;
+pub mod query;
+pub mod target;
+
+pub use crate::credentials::{Credential, Form, LookupKey, Presented};
+pub use crate::delivery::{Plan, Representation};
+pub use crate::error::{ApiError, ApiResult};
+pub use crate::hot::{DEFAULT_ENTRY_CACHE_BYTES, Hot, HotEntries};
+pub use crate::query::Query;
+pub use crate::target::Target;
