@@ -418,7 +418,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
         let (router, what) = match &data {
             Err(upstream) => {
                 let mut config =
-                    artifact_server::ProxyConfig::new(upstream).map_err(|e| server_error(&"--upstream", e))?;
+                    artifact_server::ProxyConfig::new(upstream).map_err(|e| server_error(&"--upstream", e.into()))?;
                 config.base_url = args.base_url.clone();
                 config.auth_ttl = std::time::Duration::from_secs(args.auth_ttl);
                 config.cache_dir = args.cache.clone();

@@ -29,3 +29,22 @@ pub use crate::error::{ApiError, ApiResult};
 pub use crate::hot::{DEFAULT_ENTRY_CACHE_BYTES, Hot, HotEntries};
 pub use crate::query::Query;
 pub use crate::target::Target;
+
+/// The name of the pages' session cookie (`__Host-` before it over `https`): it opens a
+/// browser session of this server or proxy, so a proxy never sends it upstream.
+pub const SESSION_COOKIE: &str = "_artifact_session";
+
+/// The external base URL for a request with `headers`: `configured` when there is one, else
+/// `http://` and the request's `Host` (when it is a plausible host name; else `localhost`).
+pub fn base_url(configured: Option<&str>, headers: &axum::http::HeaderMap) -> String {
+    if let Some(base) = configured {
+        return base.to_owned();
+    }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 255)
+        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b)))
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}

@@ -338,7 +338,7 @@ fn ref_resolution(s: &dyn Store) {
     let p = project(s, "conf/refs");
     let now = 1_700_000_000_000;
     // A successful parent whose child holds the job; a newer pipeline still running.
-    let (parent, child) = parent_and_child(s, p, "trigger");
+    let (_, child) = parent_and_child(s, p, "trigger");
     let expiring =
         Job { artifacts_expire_at: Some(Timestamp(now + 1000)), ..job(p, child, "conf-ref", Status::Success) };
     let found = s.insert_job(&expiring, None).unwrap();

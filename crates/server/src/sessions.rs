@@ -31,7 +31,7 @@ pub(crate) const MAX_SESSIONS: usize = 100_000;
 pub(crate) const GRANTS_PER_TOKEN: usize = 256;
 
 /// The session cookie's name over `http` (see [`cookie_name`]).
-pub(crate) const COOKIE: &str = "_artifact_session";
+pub(crate) const COOKIE: &str = artifact_gitlab::SESSION_COOKIE;
 
 /// How long a grant to read one job's files lasts.
 pub(crate) const GRANT_TTL: Duration = Duration::from_secs(3600);

@@ -11,7 +11,7 @@ use crate::error::Error;
 /// being a public suffix); for an IP address, `localhost` or a name that is itself a public
 /// suffix, the host itself. Ports and schemes are not part of it.
 fn site(url: &str) -> Result<String, Error> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Invalid(format!("{url:?}: {e}")))?;
+    let parsed = url::Url::parse(url).map_err(|e| Error::Invalid(format!("{url:?}: {e}")))?;
     let host = parsed.host_str().ok_or_else(|| Error::Invalid(format!("{url:?}: no host")))?;
     // An address as the URL parser wrote it (IPv6 in brackets).
     if host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok() {

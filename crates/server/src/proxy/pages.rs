@@ -23,8 +23,9 @@ use futures_util::StreamExt;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
-use super::Proxy;
-use super::file::{credential_headers, engine_api_error, grant};
+use artifact_proxy::{credential_headers, engine_api_error};
+
+use super::Pages;
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::artifacts::target::Target;
@@ -72,18 +73,18 @@ const JSON_MAX: usize = 8 << 20;
 const LATEST_PAGES: u64 = 10;
 
 /// A page request to the proxy.
-pub(crate) async fn visit(proxy: &Arc<Proxy>, req: Request) -> Response {
+pub(crate) async fn visit(pages: &Arc<Pages>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     // A sign-in form is a few hundred bytes.
     let body = match axum::body::to_bytes(body, 64 << 10).await {
         Ok(body) => body,
         Err(_) => return crate::routes::malformed_request(),
     };
-    crate::routes::browse::visit(&Upstream(proxy.clone()), &parts.method, &parts.uri, &parts.headers, &body).await
+    crate::routes::browse::visit(&Upstream(pages.clone()), &parts.method, &parts.uri, &parts.headers, &body).await
 }
 
 /// The upstream, as the pages read it.
-struct Upstream(Arc<Proxy>);
+struct Upstream(Arc<Pages>);
 
 /// A job as the upstream's API lists it (what a page shows of it).
 #[derive(Debug, Deserialize)]
@@ -141,7 +142,7 @@ impl Upstream {
         who: &Who,
         project: &str,
         job: i64,
-    ) -> ApiResult<(axum::http::request::Parts, super::file::Grant)> {
+    ) -> ApiResult<(axum::http::request::Parts, artifact_proxy::Grant)> {
         let mut request = Request::new(Body::empty());
         *request.uri_mut() = format!("{}/jobs/{job}/artifacts/-", self.project(project))
             .parse()
@@ -149,7 +150,7 @@ impl Upstream {
         *request.headers_mut() = upstream_credentials(who);
         let (parts, _) = request.into_parts();
         let target = Target::by_id(parts.uri.path())?;
-        match grant(&self.0, &parts, &target).await {
+        match self.0.proxy.grant(&parts, &target).await {
             Ok((_, granted)) => Ok((parts, granted)),
             Err(Some(refusal)) => {
                 let status = refusal.status();
@@ -163,19 +164,19 @@ impl Upstream {
 
     /// A JSON document of the upstream's API, asked as `who`, and its headers.
     async fn get<T: serde::de::DeserializeOwned>(&self, who: &Who, path_and_query: &str) -> ApiResult<(T, HeaderMap)> {
-        let proxy = &self.0;
-        let mut request = proxy.client.get(format!("{}{path_and_query}", proxy.upstream));
+        let proxy = &self.0.proxy;
+        let mut request = proxy.client().get(format!("{}{path_and_query}", proxy.upstream()));
         for (name, value) in upstream_credentials(who).iter() {
             request = request.header(name, value);
         }
         let resp = request.send().await.map_err(|e| {
-            proxy.metrics.upstream("pages", 0);
+            proxy.count_upstream("pages", 0);
             let timeout = e.is_timeout();
             tracing::warn!(timeout, error = %e.without_url(), "an upstream page request failed");
             ApiError::Upstream(if timeout { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY })
         })?;
         let status = resp.status();
-        proxy.metrics.upstream("pages", status.as_u16());
+        proxy.count_upstream("pages", status.as_u16());
         let headers = resp.headers().clone();
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
@@ -259,11 +260,11 @@ impl Backend for Upstream {
     }
 
     fn artifacts_origin(&self) -> Option<&str> {
-        self.0.artifacts_origin.as_deref()
+        self.0.proxy.artifacts_origin()
     }
 
     fn base(&self, headers: &HeaderMap) -> String {
-        crate::routes::base_url(self.0.base_url.as_deref(), headers)
+        self.0.proxy.base(headers)
     }
 
     async fn signs_in(&self, token: &str) -> ApiResult<bool> {
@@ -283,10 +284,10 @@ impl Backend for Upstream {
     async fn directory(&self, who: &Who, project: &str, job: i64, dir: &str, page: usize) -> ApiResult<Directory> {
         let (parts, granted) = self.authorized(who, project, job).await?;
         let headers = if granted.credentials { parts.headers } else { HeaderMap::new() };
-        let (proxy, url, key, dir) = (self.0.clone(), granted.url, granted.key, dir.to_owned());
+        let (pages, dir) = (self.0.clone(), dir.to_owned());
         let listed = tokio::task::spawn_blocking(move || {
-            let index = proxy.remote.get().index_keyed(&key, &url, &headers).map_err(engine_api_error)?;
-            let tree = proxy.trees.of(ByIndex(index.clone()), || Ok(listable(&index)))?;
+            let index = pages.proxy.archive_index(&granted, &headers).map_err(engine_api_error)?;
+            let tree = pages.trees.of(ByIndex(index.clone()), || Ok(listable(&index)))?;
             Children::of(&dir).with(&tree).page(page, Some(index.central_directory().archive_size()))
         })
         .await;
@@ -349,7 +350,7 @@ impl Backend for Upstream {
         headers.remove(header::COOKIE);
         headers.extend(upstream_credentials(who));
         *request.headers_mut() = headers;
-        Ok(super::answer::answer(&self.0, request).await)
+        Ok(self.0.proxy.answer(request).await)
     }
 }
 

@@ -85,21 +85,7 @@ async fn files_only_on_artifacts_origin(
     next.run(req).await
 }
 
-/// The external base URL: the configured one, or `http://` and the request's `Host` when
-/// that is a plausible host name (anything else could inject text into `Link` or poison a
-/// cache), else `http://localhost`.
-pub(crate) fn base_url(configured: Option<&str>, headers: &HeaderMap) -> String {
-    if let Some(base) = configured {
-        return base.to_owned();
-    }
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.len() <= 255)
-        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b)))
-        .unwrap_or("localhost");
-    format!("http://{host}")
-}
+pub(crate) use artifact_gitlab::base_url;
 
 /// What every handler needs from the request besides its path parameters.
 #[derive(Debug, Clone)]

@@ -1,17 +1,61 @@
-//! One request, upstream and back.
+//! One request, upstream and back: [`Forward`].
+//!
+//! Every request goes upstream with the caller's method, path, query, credentials and
+//! body, and the answer comes back streamed, its status and end-to-end headers as they
+//! are. Redirects are passed through (an archive download that GitLab sends to object
+//! storage never crosses the proxy), and `Link` and `Location` values that point at the
+//! upstream are rewritten to the proxy's base URL, so that pagination keeps going through
+//! the proxy. An upstream that cannot be reached answers `502`, one that does not answer in
+//! time `504`, both with GitLab-shaped bodies; a body cut mid-stream aborts the client's
+//! connection.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
 
 use artifact_core::request::RequestPath;
+use artifact_gitlab::ApiError;
 
-use super::Proxy;
-use super::rewrite::{rebase, rebase_json};
-use crate::error::ApiError;
+use crate::Proxy;
+use crate::rewrite::{rebase, rebase_json};
+
+/// The service that sends each request to the proxy's upstream and streams the answer
+/// back (see the module docs): the inner service of a [`ProxyLayer`](crate::ProxyLayer)
+/// in front of GitLab.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    proxy: Arc<Proxy>,
+}
+
+impl Forward {
+    /// Forwarding to the upstream of `proxy`.
+    pub fn new(proxy: Arc<Proxy>) -> Forward {
+        Forward { proxy }
+    }
+}
+
+impl tower_service::Service<Request> for Forward {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let proxy = self.proxy.clone();
+        Box::pin(async move { Ok(upstream(&proxy, req).await) })
+    }
+}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), and `Host`: they describe one connection, never
 /// the message, so they are not forwarded either way.
@@ -78,7 +122,7 @@ fn forwarded_for_elements(headers: &HeaderMap) -> Vec<String> {
 /// name, with or without the `__Host-` prefix).
 fn is_session_cookie(pair: &str) -> bool {
     let name = pair.split_once('=').map_or(pair, |(name, _)| name).trim();
-    name.strip_prefix("__Host-").unwrap_or(name) == crate::sessions::COOKIE
+    name.strip_prefix("__Host-").unwrap_or(name) == artifact_gitlab::SESSION_COOKIE
 }
 
 /// The headers a caller's request goes upstream with: its end-to-end headers, without the
@@ -130,8 +174,9 @@ pub(crate) fn upstream_headers(headers: &HeaderMap, peer: Option<std::net::IpAdd
     out
 }
 
-/// A GitLab-shaped error of the proxy itself (the upstream's own errors pass through).
-pub(crate) fn gateway(status: StatusCode) -> Response {
+/// A GitLab-shaped error of the proxy itself, by its status (`502`, `504`; the upstream's
+/// own errors pass through as they are).
+pub fn gateway(status: StatusCode) -> Response {
     ApiError::Upstream(status).into_response()
 }
 
@@ -141,14 +186,15 @@ const REWRITE_MAX: usize = 8 << 20;
 
 /// The request as the upstream answers it: sent below its prefix with the end-to-end
 /// headers, the answer's links and JSON rebased onto the proxy, streamed back.
-pub(crate) async fn upstream(proxy: &Arc<Proxy>, parts: axum::http::request::Parts, body: Body) -> Response {
+pub(crate) async fn upstream(proxy: &Proxy, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
     // Below the upstream's prefix, built from the path's decoded segments (never joined as
     // it was sent: the client's URL parser would collapse what the rule refuses).
     let url = match RequestPath::parse(parts.uri.path()) {
         Ok(path) => proxy.target.below(&path, parts.uri.query()),
         Err(refused) => return ApiError::InvalidParam(refused.to_string()).into_response(),
     };
-    let base = crate::routes::base_url(proxy.base_url.as_deref(), &parts.headers);
+    let base = proxy.base(&parts.headers);
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let mut request = proxy.client.request(parts.method.clone(), &url).headers(upstream_headers(&parts.headers, peer));
     // A request without a body (most GETs) goes without one, not as an empty chunked body.

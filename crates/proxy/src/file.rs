@@ -35,86 +35,26 @@
 //! the upstream: the same window in which the grant itself is trusted. With `--auth-ttl 0`
 //! nothing is remembered, and every request is authorized and read.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use artifact_core::http::AsyncEntry;
-use artifact_core::request::ArchiveRequest;
 use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem};
+use artifact_gitlab::entry::{INLINE_MAX, entry_headers, gzip_representation};
+use artifact_gitlab::{ApiError, Form, Hot, LookupKey, Plan, Presented, Query, Representation, Target};
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-use super::Proxy;
-use crate::auth::{Form, Presented};
-use crate::delivery::{Plan, Representation};
-use crate::error::ApiError;
-use crate::hot::Hot;
-use crate::lookups::LookupKey;
-use crate::query::Query;
-use crate::routes::artifacts::answer::{INLINE_MAX, entry_headers, gzip_representation};
-use crate::routes::artifacts::target::Target;
-
-/// Grants remembered at most; past this the memory starts over.
-const MAX_GRANTS: usize = 16_384;
-
-/// Where a caller may read an archive from, as the upstream said. It holds no token: the
-/// caller's credentials are taken from each request again.
-#[derive(Debug, Clone)]
-pub(crate) struct Grant {
-    /// The archive's URL: where the upstream's archive download redirected (object
-    /// storage), or that download itself.
-    pub(crate) url: String,
-    /// What the archive's index is cached under: its identity (the upstream, project and
-    /// job, built from typed parts), never a caller's URL, query or credential.
-    pub(crate) key: Arc<str>,
-    /// Whether the URL is the upstream's archive download itself, where the caller's
-    /// credentials go (they never follow a redirect).
-    pub(crate) credentials: bool,
-    /// The archive version a range read under this grant found there (see [`version_tag`]):
-    /// until the grant expires, the proxy's memory of that version's small entries answers
-    /// without asking the upstream again.
-    version: Option<Arc<str>>,
-}
-
-/// Grants by (credential digest, project, job), each for the TTL.
-#[derive(Debug, Default)]
-pub(crate) struct Grants {
-    map: Mutex<HashMap<LookupKey, (Instant, Grant)>>,
-}
-
-impl Grants {
-    fn get(&self, key: &LookupKey, ttl: Duration) -> Option<Grant> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, g)| g.clone())
-    }
-
-    /// Records the archive version a read under the grant for `key` found.
-    fn confirm(&self, key: &LookupKey, version: &Arc<str>) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, grant)) = map.get_mut(key) {
-            grant.version = Some(version.clone());
-        }
-    }
-
-    fn put(&self, key: LookupKey, grant: Grant) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_GRANTS {
-            map.clear();
-        }
-        map.insert(key, (Instant::now(), grant));
-    }
-}
+use crate::{Authorization, Grant, Proxy};
 
 /// The caller's credential as one request header, exactly the one
 /// [`Presented::from_request`] reads (and grants are remembered under), in its form
 /// ([`Form`]: a token from the query becomes its header), and whom it acts as (`Sudo`, the
 /// parameter first). Nothing else the caller sent goes: the upstream judges the credential
 /// the grant's key names.
-pub(crate) fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
+pub fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
     let mut out = HeaderMap::new();
     if let Some((name, value)) = Form::read(headers, query).and_then(|(form, token)| form.header(token)) {
         out.insert(name, value);
@@ -129,7 +69,7 @@ pub(crate) fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMa
 /// Answers a single-file request, or `None` when it should be forwarded as it is.
 pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: ArtifactPath) -> Option<Response> {
     let query = Query::parse(parts.uri.query());
-    let (key, grant) = match grant(proxy, parts, &target).await {
+    let (key, grant) = match proxy.grant(parts, &target).await {
         Ok(granted) => granted,
         Err(refusal) => return refusal,
     };
@@ -154,27 +94,30 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: Art
     Some(answer.unwrap_or_else(IntoResponse::into_response))
 }
 
-/// The caller's grant for the archive of `target` (and its key): remembered, or asked of
-/// the upstream and remembered for the TTL. A refusal to pass back (`Some`), or `None` to
-/// forward the request as it is.
-pub(crate) async fn grant(
-    proxy: &Proxy,
-    parts: &Parts,
-    target: &Target,
-) -> Result<(LookupKey, Grant), Option<Response>> {
-    let query = Query::parse(parts.uri.query());
-    let presented = Presented::from_request(&parts.method, &parts.headers, &query);
-    let key = LookupKey::new(presented.digest(), &target.project, &target.job).ok_or(None)?;
-    let remembered = proxy.grants.get(&key, proxy.auth_ttl);
-    proxy.metrics.grant(remembered.is_some());
-    if let Some(grant) = remembered {
-        return Ok((key, grant));
+impl Proxy {
+    /// The caller's grant for the archive of `target` (and what it is remembered under):
+    /// remembered, or asked of the [`Authorize`](crate::Authorize) and remembered for the
+    /// TTL. `Err(Some(_))`: a refusal to pass back as it is; `Err(None)`: not for the proxy
+    /// to answer (forward the request as it came).
+    pub async fn grant(&self, parts: &Parts, target: &Target) -> Result<(LookupKey, Grant), Option<Response>> {
+        let query = Query::parse(parts.uri.query());
+        let presented = Presented::from_request(&parts.method, &parts.headers, &query);
+        let key = LookupKey::new(presented.digest(), &target.project, &target.job).ok_or(None)?;
+        let remembered = self.grants.get(&key, self.auth_ttl);
+        self.metrics.grant(remembered.is_some());
+        if let Some(grant) = remembered {
+            return Ok((key, grant));
+        }
+        let grant = match self.authorize.authorize(parts, target).await {
+            Authorization::Granted(grant) => grant,
+            Authorization::Refused(refusal) => return Err(Some(refusal)),
+            Authorization::Forward => return Err(None),
+        };
+        if !self.auth_ttl.is_zero() {
+            self.grants.put(key.clone(), grant.clone());
+        }
+        Ok((key, grant))
     }
-    let grant = authorize(proxy, parts, target).await?;
-    if !proxy.auth_ttl.is_zero() {
-        proxy.grants.put(key.clone(), grant.clone());
-    }
-    Ok((key, grant))
 }
 
 /// What an engine error is for the caller: the entry is not there (`404`), the upstream or
@@ -183,8 +126,10 @@ fn engine_error(e: EngineError) -> Response {
     engine_api_error(e).into_response()
 }
 
-/// [`engine_error`] as an [`ApiError`] (`502` and `504` with the proxy's own bodies).
-pub(crate) fn engine_api_error(e: EngineError) -> ApiError {
+/// What an engine error is for the caller, as an [`ApiError`]: the entry is not there
+/// (`404`), the upstream or object storage failed (`502`, `504` when it timed out, with the
+/// proxy's own bodies), or the archive is bad (`500`).
+pub fn engine_api_error(e: EngineError) -> ApiError {
     match e {
         EngineError::NotFound { .. } => ApiError::NotFound("Not found"),
         EngineError::Http { problem: HttpProblem::Timeout(_), .. } => {
@@ -204,8 +149,9 @@ pub(crate) fn engine_api_error(e: EngineError) -> ApiError {
 /// memory and the answers' `ETag`s are keyed by it.
 fn version_tag(key: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc<str> {
     let validator = identity.validator.as_str();
-    let digest = crate::store::TokenDigest::of(&format!("{key}|{validator}"));
-    crate::ids::hex(&digest.0[..8]).into()
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{key}|{validator}").as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>().into()
 }
 
 /// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`). The
@@ -269,71 +215,4 @@ async fn read_entry(
         let _ = &streaming;
     });
     Ok(rep.full(Some(Body::from_stream(stream))))
-}
-
-/// Asks the upstream for the archive as this caller: a grant, a refusal to pass back
-/// (`Some`), or `None` to forward the request as it is.
-///
-/// Only the archive's own download (endpoint 5 or 6) is asked, its URL built from the
-/// request's typed parts (never from its raw path or query: the caller's tokens go as
-/// headers). A redirect is where the archive is read, without any credential, and only if
-/// the destination rules allow it; a `206` means the upstream serves it itself.
-async fn authorize(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Grant, Option<Response>> {
-    let archive = match ArchiveRequest::new(&target.project, target.job.clone()) {
-        Ok(archive) => archive,
-        Err(refused) => return Err(Some(ApiError::InvalidParam(refused.to_string()).into_response())),
-    };
-    let url = proxy.target.archive(&archive);
-    let key: Arc<str> = url.as_str().into();
-    let query = Query::parse(parts.uri.query());
-    let mut request = proxy.client.get(&url).header(header::RANGE, "bytes=0-0");
-    for (name, value) in credential_headers(&parts.headers, &query).iter() {
-        request = request.header(name, value);
-    }
-    // Whom the upstream's limits and audit log should see: the caller, as when forwarding.
-    if let Some(peer) = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
-        request = request.header("x-forwarded-for", peer.0.ip().to_string());
-    }
-    let resp = match request.send().await {
-        Ok(resp) => resp,
-        Err(e) => {
-            proxy.metrics.upstream("authorize", 0);
-            tracing::warn!(path = %parts.uri.path(), timeout = e.is_timeout(), "upstream authorization failed");
-            let status = if e.is_timeout() { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
-            return Err(Some(super::forward::gateway(status)));
-        }
-    };
-    let status = resp.status();
-    proxy.metrics.upstream("authorize", status.as_u16());
-    if status.is_redirection() {
-        let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
-        let base = reqwest::Url::parse(&url).map_err(|_| None)?;
-        let Some(next) = location.and_then(|l| base.join(l).ok()).filter(|u| matches!(u.scheme(), "http" | "https"))
-        else {
-            tracing::warn!(path = %parts.uri.path(), "the upstream's archive redirect has no usable Location");
-            return Err(Some(super::forward::gateway(StatusCode::BAD_GATEWAY)));
-        };
-        if let Err(e) = proxy.remote.get().destinations().check(&next) {
-            tracing::warn!(error = %e, "the upstream's archive redirect leads where archives are not read");
-            return Err(Some(super::forward::gateway(StatusCode::BAD_GATEWAY)));
-        }
-        return Ok(Grant { url: next.to_string(), key, credentials: false, version: None });
-    }
-    if status == StatusCode::PARTIAL_CONTENT {
-        // The upstream serves the archive itself: read it there, credentials as headers.
-        return Ok(Grant { url, key, credentials: true, version: None });
-    }
-    if status.is_success() {
-        return Err(None);
-    }
-    // The upstream's refusal, as it is (its body is a small error document).
-    let mut out = Response::new(Body::empty());
-    *out.status_mut() = status;
-    for name in [header::CONTENT_TYPE, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
-        if let Some(v) = resp.headers().get(&name) {
-            out.headers_mut().insert(name, v.clone());
-        }
-    }
-    *out.body_mut() = Body::from(resp.bytes().await.unwrap_or_default());
-    Err(Some(out))
 }

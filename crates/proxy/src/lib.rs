@@ -1,0 +1,310 @@
+//! An artifacts proxy in front of a GitLab, as a library: single files of job artifacts
+//! (GitLab's endpoints 7 and 8) answered from the engine, which reads only the archive's
+//! central directory and the one entry by range, wherever the archive is; everything else
+//! handed on.
+//!
+//! - [`ProxyLayer`] is a tower [`Layer`](tower_layer::Layer): in front of any service (an
+//!   axum router of your own, or [`Forward`]), it answers the single-file requests it can
+//!   and hands every other request, and those its [`Authorize`] says to forward, to the
+//!   inner service.
+//! - [`Authorize`] decides whether a caller may read an archive and where the archive is;
+//!   [`GitLabAuthorize`], the default, asks the upstream's own archive download with the
+//!   caller's credential (`Range: bytes=0-0`) and remembers the answer per caller for
+//!   [`ProxyConfig::auth_ttl`].
+//! - [`Forward`] is the service that sends a request upstream as it came (end-to-end
+//!   headers, the caller's credential, the body streamed) and streams the answer back, its
+//!   links rebased onto the proxy.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use artifact_proxy::{Forward, Proxy, ProxyConfig, ProxyLayer};
+//!
+//! let proxy = Proxy::new(ProxyConfig::new("https://gitlab.example.com")?)?;
+//! let app = axum::Router::new()
+//!     .fallback_service(Forward::new(proxy.clone()))
+//!     .layer(ProxyLayer::new(proxy));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A `2xx` is always verified bytes (size and CRC-32 checked before the end is reported; a
+//! late failure aborts the connection); a caller never reads a byte because another caller
+//! was allowed to; the upstream's archive redirects are followed only to the origins
+//! allowed ([`ProxyConfig::object_storage_origins`]) and never to link-local or cloud
+//! metadata addresses. This crate depends on no database and no blob storage (a test in
+//! `tests/` checks this against `cargo tree`).
+
+#![deny(missing_docs)]
+
+mod authorize;
+mod file;
+mod forward;
+mod layer;
+mod metrics;
+mod rewrite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::authorize::{Authorization, Authorize, GitLabAuthorize, Grant};
+pub use crate::file::{credential_headers, engine_api_error};
+pub use crate::forward::{Forward, gateway};
+pub use crate::layer::{ProxyLayer, ProxyService};
+
+/// A proxy that cannot be set up as configured.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(String);
+
+/// How the proxy reaches its upstream.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProxyConfig {
+    /// The upstream GitLab, e.g. `https://gitlab.example.com` (a path prefix is kept).
+    pub upstream: reqwest::Url,
+    /// The proxy's external URL for rewritten links; otherwise each request's `Host`.
+    pub base_url: Option<String>,
+    /// Connecting to the upstream gives up after this long (then `502`).
+    pub connect_timeout: Duration,
+    /// An upstream that sends nothing for this long is given up on (`504` before the
+    /// response head; an aborted body after it).
+    pub read_timeout: Duration,
+    /// How long the upstream's "this caller may read this archive" is remembered (`0`: ask
+    /// every time).
+    pub auth_ttl: Duration,
+    /// Keeps central-directory indexes here too, across restarts (by the archive's
+    /// identity: upstream, project and job; never a caller's URL, query or credential).
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Bytes of index files kept in `cache_dir` at most; past it the least recently used
+    /// go (default 1 GiB).
+    pub cache_disk_bytes: u64,
+    /// The origins (`scheme://host[:port]`) the upstream's archive redirects may lead to
+    /// (`--object-storage-origin`); empty: any but link-local and cloud metadata
+    /// addresses, which are refused either way. The upstream's own origin is always one.
+    pub object_storage_origins: Vec<String>,
+    /// Bytes of indexes kept in memory.
+    pub cache_bytes: usize,
+    /// Bytes of small entries (at most 64 KiB each) kept in memory, verified, by archive
+    /// version: a repeated file is answered without asking the upstream while the caller's
+    /// grant lasts (`0`: none kept).
+    pub hot_bytes: usize,
+    /// Where the pages for people open files as they are (`--artifacts-origin`): another
+    /// host name of this proxy, which answers nothing of the API; `None`: the proxy's own
+    /// origin, under a sandbox.
+    pub artifacts_origin: Option<String>,
+}
+
+impl ProxyConfig {
+    /// Defaults for `upstream`: 10 s to connect, 60 s of upstream silence at most.
+    pub fn new(upstream: &str) -> Result<ProxyConfig, SetupError> {
+        let upstream = reqwest::Url::parse(upstream.trim_end_matches('/'))
+            .map_err(|e| SetupError(format!("--upstream {upstream:?}: {e}")))?;
+        if !matches!(upstream.scheme(), "http" | "https") || upstream.query().is_some() {
+            return Err(SetupError(format!("--upstream {upstream}: an http(s) URL without a query")));
+        }
+        // Every upstream URL is built from its origin and prefix: a user and password in it
+        // would be dropped silently, and callers' requests must carry their own credentials.
+        if !upstream.username().is_empty() || upstream.password().is_some() {
+            return Err(SetupError("--upstream: a URL without a user name or password".into()));
+        }
+        Ok(ProxyConfig {
+            upstream,
+            base_url: None,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            auth_ttl: Duration::from_secs(10),
+            cache_dir: None,
+            cache_disk_bytes: artifact_core::http::DEFAULT_DISK_CACHE_BYTES,
+            object_storage_origins: Vec::new(),
+            cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
+            hot_bytes: artifact_gitlab::DEFAULT_ENTRY_CACHE_BYTES,
+            artifacts_origin: None,
+        })
+    }
+}
+
+/// What the proxy's layer, its forwarding and its pages share: the upstream client, the
+/// engine's remote archives, the memories of grants and hot entries, and the metrics.
+/// Made once ([`Proxy::new`]) and shared as an `Arc`.
+pub struct Proxy {
+    client: reqwest::Client,
+    /// The upstream without a trailing slash.
+    upstream: String,
+    /// The upstream, as every URL to it is built: below its prefix, from typed parts.
+    target: artifact_core::request::Upstream,
+    base_url: Option<String>,
+    auth_ttl: Duration,
+    grants: authorize::Grants,
+    authorize: Arc<dyn Authorize>,
+    remote: Arc<Remote>,
+    hot: artifact_gitlab::HotEntries,
+    metrics: Arc<metrics::Metrics>,
+    artifacts_origin: Option<String>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy").field("upstream", &self.upstream).field("auth_ttl", &self.auth_ttl).finish()
+    }
+}
+
+impl Proxy {
+    /// The proxy of `config`, which asks the upstream for each caller's grants
+    /// ([`GitLabAuthorize`]).
+    pub fn new(config: ProxyConfig) -> Result<Arc<Proxy>, SetupError> {
+        Proxy::build(config, None)
+    }
+
+    /// The proxy of `config`, whose grants `authorize` decides.
+    pub fn with_authorize(config: ProxyConfig, authorize: Arc<dyn Authorize>) -> Result<Arc<Proxy>, SetupError> {
+        Proxy::build(config, Some(authorize))
+    }
+
+    fn build(config: ProxyConfig, authorize: Option<Arc<dyn Authorize>>) -> Result<Arc<Proxy>, SetupError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            // The caller's Accept-Encoding goes upstream and the body comes back as it is.
+            .no_gzip()
+            .build()
+            .map_err(|e| SetupError(format!("the upstream client: {e}")))?;
+        let target = artifact_core::request::Upstream::new(
+            &config.upstream.origin().ascii_serialization(),
+            config.upstream.path(),
+        )
+        .map_err(|e| SetupError(format!("--upstream {}: {e}", config.upstream)))?;
+        let remote = Arc::new(Remote::new(&config)?);
+        let metrics = Arc::new(metrics::Metrics::new());
+        let authorize = authorize.unwrap_or_else(|| {
+            Arc::new(GitLabAuthorize::new(client.clone(), target.clone(), remote.clone(), metrics.clone()))
+        });
+        Ok(Arc::new(Proxy {
+            client,
+            upstream: config.upstream.as_str().trim_end_matches('/').to_owned(),
+            target,
+            base_url: config.base_url.clone().map(|b| b.trim_end_matches('/').to_owned()),
+            auth_ttl: config.auth_ttl,
+            grants: authorize::Grants::default(),
+            authorize,
+            remote,
+            hot: artifact_gitlab::HotEntries::new(config.hot_bytes),
+            metrics,
+            artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
+        }))
+    }
+
+    /// The upstream's URL, without a trailing slash.
+    pub fn upstream(&self) -> &str {
+        &self.upstream
+    }
+
+    /// The upstream's URLs, built from typed parts below its prefix.
+    pub fn target(&self) -> &artifact_core::request::Upstream {
+        &self.target
+    }
+
+    /// The client that talks to the upstream (no redirects followed, bodies as they come).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The external URL for a request with `headers`: the configured base URL, else the
+    /// request's `Host`.
+    pub fn base(&self, headers: &axum::http::HeaderMap) -> String {
+        artifact_gitlab::base_url(self.base_url.as_deref(), headers)
+    }
+
+    /// See [`ProxyConfig::artifacts_origin`], without a trailing slash.
+    pub fn artifacts_origin(&self) -> Option<&str> {
+        self.artifacts_origin.as_deref()
+    }
+
+    /// Counts a request made upstream (`kind`: what for, e.g. `pages`) and its answer's
+    /// status (`0`: none came).
+    pub fn count_upstream(&self, kind: &'static str, status: u16) {
+        self.metrics.upstream(kind, status);
+    }
+
+    /// The central-directory index of the archive `grant` names, read with `headers` (the
+    /// caller's credential when [`Grant::credentials`]), from the proxy's index caches or
+    /// by range reads. Blocking: call it on a blocking pool.
+    pub fn archive_index(
+        &self,
+        grant: &Grant,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Arc<artifact_core::Index>, artifact_core::Error> {
+        self.remote.get().index_keyed(&grant.key, &grant.url, headers)
+    }
+
+    /// Records that an answer's head went out `since` (the latency histogram).
+    pub fn answered(&self, since: std::time::Instant) {
+        self.metrics.answered(since);
+    }
+
+    /// The proxy's metrics in Prometheus' text format: upstream requests by kind and
+    /// status, range reads and their bytes, the index caches, grants and hot entries
+    /// remembered or not, bodies streaming, the time to each answer's head.
+    pub fn metrics_text(&self) -> String {
+        let remote = self.remote.get();
+        self.metrics.render(remote.stats(), remote.cache().counts(), remote.disk_stats())
+    }
+}
+
+/// The engine's remote archives, made and dropped off the async runtime: they hold a
+/// blocking HTTP client (for loading indexes on the blocking pool), which may not be made
+/// or dropped on it. Entries are read on async I/O.
+#[derive(Debug)]
+struct Remote(Option<Arc<artifact_core::http::RemoteArchives>>);
+
+impl Remote {
+    fn new(config: &ProxyConfig) -> Result<Remote, SetupError> {
+        // Archives are read where the upstream's redirect points: only at the listed
+        // origins (and the upstream's own), and never at link-local or metadata addresses.
+        let mut origins = Vec::new();
+        for given in &config.object_storage_origins {
+            let url = reqwest::Url::parse(given)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| SetupError(format!("--object-storage-origin {given:?}: not an http(s) origin")))?;
+            origins.push(url.origin().ascii_serialization());
+        }
+        if !origins.is_empty() {
+            origins.push(config.upstream.origin().ascii_serialization());
+        }
+        let options = artifact_core::http::HttpOptions {
+            connect_timeout: config.connect_timeout,
+            stall_timeout: config.read_timeout,
+            destinations: artifact_core::http::Destinations { origins, refuse_link_local: true },
+            // The archive's URL is the upstream's answer: one more redirect is object
+            // storage's own business at most.
+            max_redirects: 1,
+            ..Default::default()
+        };
+        let (cache_dir, cache_bytes, disk_bytes) =
+            (config.cache_dir.clone(), config.cache_bytes, config.cache_disk_bytes);
+        let made = std::thread::spawn(move || {
+            let remote = artifact_core::http::RemoteArchives::new(options)?.with_cache_capacity(cache_bytes);
+            Ok::<_, artifact_core::Error>(match cache_dir {
+                Some(dir) => remote.with_disk_cache_bytes(dir, disk_bytes),
+                None => remote,
+            })
+        })
+        .join()
+        .map_err(|_| SetupError("the upstream reader could not start".into()))?;
+        Ok(Remote(Some(Arc::new(made.map_err(|e| SetupError(format!("the upstream reader: {e}")))?))))
+    }
+
+    fn get(&self) -> &Arc<artifact_core::http::RemoteArchives> {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        if let Some(remote) = self.0.take() {
+            let _ = std::thread::spawn(move || drop(remote)).join();
+        }
+    }
+}
