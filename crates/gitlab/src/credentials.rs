@@ -149,6 +149,23 @@ impl Presented {
 /// Project names longer than this are not remembered (the memory stays small).
 const MAX_PROJECT_LEN: usize = 512;
 
+/// The caller's credential as one request header, exactly the one
+/// [`Presented::from_request`] reads (and grants are remembered under), in its form
+/// ([`Form`]: a token from the query becomes its header), and whom it acts as (`Sudo`, the
+/// parameter first). Nothing else the caller sent goes: the upstream judges the credential
+/// the grant's key names.
+pub fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    if let Some((name, value)) = Form::read(headers, query).and_then(|(form, token)| form.header(token)) {
+        out.insert(name, value);
+    }
+    let presented = Presented::from_request(&axum::http::Method::GET, headers, query);
+    if let Some(who) = presented.sudo {
+        out.insert("sudo", HeaderValue::from_str(&who).unwrap_or_else(|_| HeaderValue::from_static("")));
+    }
+    out
+}
+
 /// What a caller's look-up of an archive is remembered under: who asks (the digest of
 /// [`Presented::digest`]), the project as named (numbers in canonical form) and the job.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -23,7 +23,7 @@ pub mod hot;
 pub mod query;
 pub mod target;
 
-pub use crate::credentials::{Credential, Form, LookupKey, Presented};
+pub use crate::credentials::{Credential, Form, LookupKey, Presented, credential_headers};
 pub use crate::delivery::{Plan, Representation};
 pub use crate::error::{ApiError, ApiResult};
 pub use crate::hot::{DEFAULT_ENTRY_CACHE_BYTES, Hot, HotEntries};

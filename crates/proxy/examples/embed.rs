@@ -34,13 +34,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = axum::Router::new()
         // Your own service: its routes, and GitLab for the rest.
         .route("/-/status", get(status))
-        .route(
-            "/-/metrics",
-            get({
-                let proxy = proxy.clone();
-                move || async move { proxy.metrics_text() }
-            }),
-        )
         .fallback_service(Forward::new(proxy.clone()))
         // In front of all of it: single files from the engine.
         .layer(ProxyLayer::new(proxy));

@@ -19,37 +19,50 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artifact_core::request::ArchiveRequest;
-use artifact_gitlab::{ApiError, LookupKey, Query, Target};
+use artifact_gitlab::{ApiError, LookupKey, Presented, Query, Target, credential_headers};
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::Remote;
-use crate::file::credential_headers;
 use crate::forward::gateway;
 use crate::metrics::Metrics;
 
-/// Grants remembered at most; past this the least recently used go.
+/// Grants remembered at most; past this `quick_cache` chooses which go.
 const MAX_GRANTS: usize = 16_384;
 
 /// Where a caller may read an archive from. It holds no token: the caller's credentials
 /// are taken from each request again.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Grant {
     /// The archive's URL: where the upstream's archive download redirected (object
-    /// storage), or that download itself.
+    /// storage), or that download itself. It must answer range requests (with an `ETag` or
+    /// `Last-Modified`, or two versions under one `key` cannot be told apart), and it is
+    /// read only where [`ProxyConfig::object_storage_origins`](crate::ProxyConfig) allows
+    /// (never a link-local or cloud metadata address).
     pub url: String,
-    /// What the archive's index is cached under: its identity (for GitLab: the upstream,
-    /// project and job, built from typed parts), never a caller's URL, query or credential.
+    /// What the archive's index is cached under, in memory and on disk (written there in
+    /// the clear), and what its small entries are remembered under: its identity, one
+    /// archive for every caller (for GitLab: the upstream, project and job, built from
+    /// typed parts), never a caller's URL, query or credential.
     pub key: Arc<str>,
-    /// Whether the URL is the upstream's archive download itself, where the caller's
-    /// credentials go (they never follow a redirect).
+    /// Whether the caller's credential goes with the reads (the URL is the upstream's
+    /// archive download itself; a grant that says so for a URL of another origin is
+    /// refused with `502`, and credentials never follow a redirect).
     pub credentials: bool,
     /// The archive version a range read under this grant found there: until the grant
     /// expires, the proxy's memory of that version's small entries answers without asking
     /// the upstream again.
     pub(crate) version: Option<Arc<str>>,
+}
+
+/// Without the URL's query, which may be a presigned signature.
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.split(['?', '#']).next().unwrap_or("");
+        f.debug_struct("Grant").field("url", &url).field("credentials", &self.credentials).finish_non_exhaustive()
+    }
 }
 
 impl Grant {
@@ -73,7 +86,44 @@ pub enum Authorization {
 }
 
 /// Decides whether the caller of a single-file request may read the archive of its
-/// target, and where the archive is. Asked once per caller and archive for the TTL.
+/// target, and where the archive is. A grant is remembered for
+/// [`ProxyConfig::auth_ttl`](crate::ProxyConfig) under [`Authorize::caller`], the project
+/// and the job; while it lasts, that caller's requests for the archive's small entries are
+/// answered from memory without asking again. A refusal is never remembered.
+///
+/// The target's project, ref and job name have passed the path rule (no `.` or `..`
+/// segment, no `/` in a job name) before this is asked; build URLs from them as parts,
+/// never by joining strings.
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::Pin;
+///
+/// use artifact_proxy::{Authorization, Authorize, Target};
+/// use axum::http::request::Parts;
+///
+/// /// Lets no one read the archives of `group/secret`; asks GitLab about the rest.
+/// struct NotSecret(std::sync::Arc<artifact_proxy::GitLabAuthorize>);
+///
+/// impl Authorize for NotSecret {
+///     fn authorize<'a>(
+///         &'a self,
+///         parts: &'a Parts,
+///         target: &'a Target,
+///     ) -> Pin<Box<dyn Future<Output = Authorization> + Send + 'a>> {
+///         if target.project == "group/secret" {
+///             let refusal = axum::response::IntoResponse::into_response(axum::http::StatusCode::NOT_FOUND);
+///             return Box::pin(std::future::ready(Authorization::Refused(refusal)));
+///         }
+///         self.0.authorize(parts, target)
+///     }
+/// }
+///
+/// # fn run() -> Result<(), artifact_proxy::SetupError> {
+/// let config = artifact_proxy::ProxyConfig::new("https://gitlab.example.com")?;
+/// let proxy = artifact_proxy::Proxy::with_authorize(config, |gitlab| std::sync::Arc::new(NotSecret(gitlab)))?;
+/// # Ok(()) }
+/// ```
 pub trait Authorize: Send + Sync + 'static {
     /// The decision for the request `parts` of `target`.
     fn authorize<'a>(
@@ -81,6 +131,15 @@ pub trait Authorize: Send + Sync + 'static {
         parts: &'a Parts,
         target: &'a Target,
     ) -> Pin<Box<dyn Future<Output = Authorization> + Send + 'a>>;
+
+    /// Who asks, as grants are remembered: by default the request's GitLab credential and
+    /// `Sudo` ([`Presented::digest`]; all zeros without one). An `Authorize` that decides by
+    /// anything else (a session cookie of its own, a client certificate, an address) must
+    /// give that here, or `None`: then nothing is remembered and every request is asked.
+    fn caller(&self, parts: &Parts) -> Option<[u8; 32]> {
+        let query = Query::parse(parts.uri.query());
+        Some(Presented::from_request(&parts.method, &parts.headers, &query).digest())
+    }
 }
 
 /// GitLab's way (see the module docs): the upstream's own archive download, asked as the
@@ -120,8 +179,8 @@ impl Authorize for GitLabAuthorize {
     }
 }
 
-/// Grants by (credential digest, project, job), each for the TTL; bounded, the least
-/// recently used going first.
+/// Grants by (caller, project, job), each for the TTL; bounded (what goes first is
+/// `quick_cache`'s choice).
 pub(crate) struct Grants {
     map: quick_cache::sync::Cache<LookupKey, (Instant, Grant)>,
 }
@@ -137,9 +196,13 @@ impl Grants {
         self.map.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, g)| g)
     }
 
-    /// Records the archive version a read under the grant for `key` found.
-    pub(crate) fn confirm(&self, key: &LookupKey, version: &Arc<str>) {
-        if let Some((at, mut grant)) = self.map.get(key) {
+    /// Records the archive version a read under `read` (the grant for `key`) found, if
+    /// that grant is still the one remembered (not one asked for since).
+    pub(crate) fn confirm(&self, key: &LookupKey, read: &Grant, version: &Arc<str>) {
+        if let Some((at, mut grant)) = self.map.get(key)
+            && grant.url == read.url
+            && grant.key == read.key
+        {
             grant.version = Some(version.clone());
             self.map.insert(key.clone(), (at, grant));
         }

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use artifact_core::http::AsyncEntry;
 use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem};
 use artifact_gitlab::entry::{INLINE_MAX, entry_headers, gzip_representation};
-use artifact_gitlab::{ApiError, Form, Hot, LookupKey, Plan, Presented, Query, Representation, Target};
+use artifact_gitlab::{ApiError, Hot, LookupKey, Plan, Query, Representation, Target, credential_headers};
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -48,23 +48,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use crate::{Authorization, Grant, Proxy};
-
-/// The caller's credential as one request header, exactly the one
-/// [`Presented::from_request`] reads (and grants are remembered under), in its form
-/// ([`Form`]: a token from the query becomes its header), and whom it acts as (`Sudo`, the
-/// parameter first). Nothing else the caller sent goes: the upstream judges the credential
-/// the grant's key names.
-pub fn credential_headers(headers: &HeaderMap, query: &Query) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    if let Some((name, value)) = Form::read(headers, query).and_then(|(form, token)| form.header(token)) {
-        out.insert(name, value);
-    }
-    let presented = Presented::from_request(&axum::http::Method::GET, headers, query);
-    if let Some(who) = presented.sudo {
-        out.insert("sudo", HeaderValue::from_str(&who).unwrap_or_else(|_| HeaderValue::from_static("")));
-    }
-    out
-}
 
 /// Answers a single-file request, or `None` when it should be forwarded as it is.
 pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: ArtifactPath) -> Option<Response> {
@@ -84,8 +67,8 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: Art
     let answer = match opened {
         Ok(entry) => {
             let version = version_tag(&grant.key, entry.identity());
-            if !proxy.auth_ttl.is_zero() {
-                proxy.grants.confirm(&key, &version);
+            if let Some(key) = key.filter(|_| !proxy.auth_ttl.is_zero()) {
+                proxy.grants.confirm(&key, &grant, &version);
             }
             read_entry(proxy, entry, version, &path, &parts.headers, head).await
         }
@@ -95,15 +78,13 @@ pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: Art
 }
 
 impl Proxy {
-    /// The caller's grant for the archive of `target` (and what it is remembered under):
-    /// remembered, or asked of the [`Authorize`](crate::Authorize) and remembered for the
-    /// TTL. `Err(Some(_))`: a refusal to pass back as it is; `Err(None)`: not for the proxy
-    /// to answer (forward the request as it came).
-    pub async fn grant(&self, parts: &Parts, target: &Target) -> Result<(LookupKey, Grant), Option<Response>> {
-        let query = Query::parse(parts.uri.query());
-        let presented = Presented::from_request(&parts.method, &parts.headers, &query);
-        let key = LookupKey::new(presented.digest(), &target.project, &target.job).ok_or(None)?;
-        let remembered = self.grants.get(&key, self.auth_ttl);
+    /// The caller's grant for the archive of `target` (and what it is remembered under,
+    /// when it is): remembered, or asked of the [`Authorize`](crate::Authorize) and
+    /// remembered for the TTL. `Err(Some(_))`: a refusal to pass back as it is;
+    /// `Err(None)`: not for the proxy to answer (forward the request as it came).
+    pub async fn grant(&self, parts: &Parts, target: &Target) -> Result<(Option<LookupKey>, Grant), Option<Response>> {
+        let key = self.authorize.caller(parts).and_then(|who| LookupKey::new(who, &target.project, &target.job));
+        let remembered = key.as_ref().and_then(|key| self.grants.get(key, self.auth_ttl));
         self.metrics.grant(remembered.is_some());
         if let Some(grant) = remembered {
             return Ok((key, grant));
@@ -113,10 +94,20 @@ impl Proxy {
             Authorization::Refused(refusal) => return Err(Some(refusal)),
             Authorization::Forward => return Err(None),
         };
-        if !self.auth_ttl.is_zero() {
+        // The caller's credential goes to the upstream's own origin only.
+        if grant.credentials && !self.same_origin(&grant.url) {
+            tracing::warn!(?grant, "a grant that sends credentials to another origin than the upstream's");
+            return Err(Some(crate::gateway(StatusCode::BAD_GATEWAY)));
+        }
+        if let Some(key) = key.as_ref().filter(|_| !self.auth_ttl.is_zero()) {
             self.grants.put(key.clone(), grant.clone());
         }
         Ok((key, grant))
+    }
+
+    /// Whether `url` is of the upstream's origin.
+    fn same_origin(&self, url: &str) -> bool {
+        reqwest::Url::parse(url).is_ok_and(|u| u.origin() == self.origin.origin())
     }
 }
 

@@ -8,8 +8,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use artifact_core::request::ArchiveRequest;
 use artifact_gitlab::entry::artifact_path;
-use artifact_gitlab::{Query, Target};
+use artifact_gitlab::{ApiError, Query, Target};
 use axum::extract::Request;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
@@ -39,6 +40,11 @@ impl Proxy {
             Ok(path) => path,
             Err(refused) => return Ok(refused.into_response()),
         };
+        // The project, ref and job name by the path rule too, before any `Authorize` sees
+        // them (whatever URL it builds from them cannot leave the archive's own).
+        if let Err(refused) = ArchiveRequest::new(&target.project, target.job.clone()) {
+            return Ok(ApiError::InvalidParam(refused.to_string()).into_response());
+        }
         let (parts, body) = req.into_parts();
         match crate::file::file(self, &parts, target, path).await {
             Some(answer) => Ok(answer),
@@ -79,7 +85,10 @@ impl<S> tower_layer::Layer<S> for ProxyLayer {
 }
 
 /// A service that answers the single files its [`Proxy`] answers and hands every other
-/// request to `S` as it came. Each answer's head is timed in the proxy's metrics.
+/// request to `S` as it came. Each answer's head is timed in the proxy's metrics (the inner
+/// service's answers too). `S` takes axum's requests, answers axum's responses and never
+/// fails (`Infallible`), as an axum `Router` does; the inner service that was polled ready
+/// serves the request it was polled for (a clone stays for the next).
 #[derive(Debug, Clone)]
 pub struct ProxyService<S> {
     proxy: Arc<Proxy>,

@@ -3,10 +3,10 @@
 //! central directory and the one entry by range, wherever the archive is; everything else
 //! handed on.
 //!
-//! - [`ProxyLayer`] is a tower [`Layer`](tower_layer::Layer): in front of any service (an
-//!   axum router of your own, or [`Forward`]), it answers the single-file requests it can
-//!   and hands every other request, and those its [`Authorize`] says to forward, to the
-//!   inner service.
+//! - [`ProxyLayer`] is a tower [`Layer`](tower_layer::Layer): in front of a service of
+//!   axum's requests and responses that does not fail (an axum router of your own, or
+//!   [`Forward`]), it answers the single-file requests it can and hands every other
+//!   request, and those its [`Authorize`] says to forward, to the inner service.
 //! - [`Authorize`] decides whether a caller may read an archive and where the archive is;
 //!   [`GitLabAuthorize`], the default, asks the upstream's own archive download with the
 //!   caller's credential (`Range: bytes=0-0`) and remembers the answer per caller for
@@ -24,16 +24,26 @@
 //!     .fallback_service(Forward::new(proxy.clone()))
 //!     .layer(ProxyLayer::new(proxy));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! // With each connection's address: it goes upstream in `X-Forwarded-For` and
+//! // `Forwarded` (without it, what a caller put there goes upstream as it is).
+//! let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
 //!
 //! A `2xx` is always verified bytes (size and CRC-32 checked before the end is reported; a
-//! late failure aborts the connection); a caller never reads a byte because another caller
-//! was allowed to; the upstream's archive redirects are followed only to the origins
-//! allowed ([`ProxyConfig::object_storage_origins`]) and never to link-local or cloud
-//! metadata addresses. This crate depends on no database and no blob storage (a test in
-//! `tests/` checks this against `cargo tree`).
+//! late failure aborts the connection); with the default [`Authorize`], a caller never
+//! reads a byte because another caller was allowed to; the upstream's archive redirects are
+//! read only where allowed ([`ProxyConfig::object_storage_origins`]: the listed origins, or
+//! by default any but link-local and cloud metadata addresses). Every request path is
+//! parsed into segments first: a dot segment in any encoding is `400`, never forwarded.
+//!
+//! [`Proxy::new`] and dropping the last [`Proxy`] block their thread briefly (the engine's
+//! blocking HTTP client is made and dropped on a thread of its own, and a disk cache is
+//! scanned): call them where blocking is allowed, or accept a short stall of one worker. A
+//! panic in a handler below the layer is not caught here: put a catch-panic layer around
+//! it if a panic must answer `500`. This crate depends on no database and no blob storage
+//! (a test in `tests/` checks this against `cargo tree`).
 
 #![deny(missing_docs)]
 
@@ -48,9 +58,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::authorize::{Authorization, Authorize, GitLabAuthorize, Grant};
-pub use crate::file::{credential_headers, engine_api_error};
+pub use crate::file::engine_api_error;
 pub use crate::forward::{Forward, gateway};
 pub use crate::layer::{ProxyLayer, ProxyService};
+pub use artifact_core::JobRef;
+pub use artifact_gitlab::{LookupKey, Target};
+pub use {artifact_core, artifact_gitlab};
 
 /// A proxy that cannot be set up as configured.
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +103,9 @@ pub struct ProxyConfig {
     /// grant lasts (`0`: none kept).
     pub hot_bytes: usize,
     /// Where the pages for people open files as they are (`--artifacts-origin`): another
-    /// host name of this proxy, which answers nothing of the API; `None`: the proxy's own
-    /// origin, under a sandbox.
+    /// host name of this proxy; `None`: the proxy's own origin, under a sandbox. This crate
+    /// serves no pages and only reports it ([`Proxy::artifacts_origin`]): `artifact serve
+    /// --upstream` serves its pages' files there and nothing of the API.
     pub artifacts_origin: Option<String>,
 }
 
@@ -131,6 +145,8 @@ pub struct Proxy {
     client: reqwest::Client,
     /// The upstream without a trailing slash.
     upstream: String,
+    /// The upstream's origin: the only one a caller's credential goes to.
+    origin: reqwest::Url,
     /// The upstream, as every URL to it is built: below its prefix, from typed parts.
     target: artifact_core::request::Upstream,
     base_url: Option<String>,
@@ -153,15 +169,22 @@ impl Proxy {
     /// The proxy of `config`, which asks the upstream for each caller's grants
     /// ([`GitLabAuthorize`]).
     pub fn new(config: ProxyConfig) -> Result<Arc<Proxy>, SetupError> {
-        Proxy::build(config, None)
+        Proxy::build(config, |gitlab| gitlab)
     }
 
-    /// The proxy of `config`, whose grants `authorize` decides.
-    pub fn with_authorize(config: ProxyConfig, authorize: Arc<dyn Authorize>) -> Result<Arc<Proxy>, SetupError> {
-        Proxy::build(config, Some(authorize))
+    /// The proxy of `config`, whose grants the [`Authorize`] that `wrap` makes decides
+    /// (given GitLab's, to ask when it would).
+    pub fn with_authorize(
+        config: ProxyConfig,
+        wrap: impl FnOnce(Arc<GitLabAuthorize>) -> Arc<dyn Authorize>,
+    ) -> Result<Arc<Proxy>, SetupError> {
+        Proxy::build(config, wrap)
     }
 
-    fn build(config: ProxyConfig, authorize: Option<Arc<dyn Authorize>>) -> Result<Arc<Proxy>, SetupError> {
+    fn build(
+        config: ProxyConfig,
+        wrap: impl FnOnce(Arc<GitLabAuthorize>) -> Arc<dyn Authorize>,
+    ) -> Result<Arc<Proxy>, SetupError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
@@ -177,12 +200,12 @@ impl Proxy {
         .map_err(|e| SetupError(format!("--upstream {}: {e}", config.upstream)))?;
         let remote = Arc::new(Remote::new(&config)?);
         let metrics = Arc::new(metrics::Metrics::new());
-        let authorize = authorize.unwrap_or_else(|| {
-            Arc::new(GitLabAuthorize::new(client.clone(), target.clone(), remote.clone(), metrics.clone()))
-        });
+        let authorize =
+            wrap(Arc::new(GitLabAuthorize::new(client.clone(), target.clone(), remote.clone(), metrics.clone())));
         Ok(Arc::new(Proxy {
             client,
             upstream: config.upstream.as_str().trim_end_matches('/').to_owned(),
+            origin: config.upstream.clone(),
             target,
             base_url: config.base_url.clone().map(|b| b.trim_end_matches('/').to_owned()),
             auth_ttl: config.auth_ttl,
@@ -227,9 +250,10 @@ impl Proxy {
         self.metrics.upstream(kind, status);
     }
 
-    /// The central-directory index of the archive `grant` names, read with `headers` (the
-    /// caller's credential when [`Grant::credentials`]), from the proxy's index caches or
-    /// by range reads. Blocking: call it on a blocking pool.
+    /// The central-directory index of the archive `grant` names, read with `headers` (send
+    /// only the caller's credential, [`artifact_gitlab::credential_headers`], and only when
+    /// [`Grant::credentials`]), from the proxy's index caches or by range reads. Blocking:
+    /// call it on a blocking pool.
     pub fn archive_index(
         &self,
         grant: &Grant,

@@ -122,10 +122,11 @@ async fn an_authorize_of_the_embedders_refuses_or_hands_on_and_is_asked_once_per
     let (_dir, up, token, job) = upstream().await;
     let asked = Arc::new(Embedders(AtomicUsize::new(0)));
     let authorize = asked.clone();
-    let proxy =
-        tokio::task::spawn_blocking(move || Proxy::with_authorize(ProxyConfig::new(&up).unwrap(), authorize).unwrap())
-            .await
-            .unwrap();
+    let proxy = tokio::task::spawn_blocking(move || {
+        Proxy::with_authorize(ProxyConfig::new(&up).unwrap(), |_| authorize).unwrap()
+    })
+    .await
+    .unwrap();
     let app = app(proxy.clone());
     let file = format!("/api/v4/projects/group%2Fapp/jobs/{job}/artifacts/docs/readme.txt");
     assert_eq!(get_with(&app, &file, &token).await, (StatusCode::FORBIDDEN, b"not yours".to_vec()));
@@ -134,5 +135,97 @@ async fn an_authorize_of_the_embedders_refuses_or_hands_on_and_is_asked_once_per
     // Handed on: the upstream (the inner service) answers it as GitLab does.
     let other = format!("/api/v4/projects/other%2Fapp/jobs/{job}/artifacts/docs/readme.txt");
     assert_eq!(get_with(&app, &other, &token).await.0, StatusCode::NOT_FOUND);
+    tokio::task::spawn_blocking(move || drop((app, proxy))).await.unwrap();
+}
+
+/// GitLab's answer, but callers told apart by a header of the embedder's (`x-user`), and
+/// every ask counted.
+struct ByHeader(Arc<artifact_proxy::GitLabAuthorize>, AtomicUsize);
+
+impl Authorize for ByHeader {
+    fn authorize<'a>(
+        &'a self,
+        parts: &'a Parts,
+        target: &'a Target,
+    ) -> Pin<Box<dyn Future<Output = Authorization> + Send + 'a>> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.authorize(parts, target)
+    }
+
+    fn caller(&self, parts: &Parts) -> Option<[u8; 32]> {
+        let user = parts.headers.get("x-user")?.as_bytes();
+        let mut who = [0u8; 32];
+        who[..user.len().min(32)].copy_from_slice(&user[..user.len().min(32)]);
+        Some(who)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_remembered_under_the_caller_the_authorize_names_and_never_without_one() {
+    let (_dir, up, token, job) = upstream().await;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let proxy = tokio::task::spawn_blocking(move || {
+        Proxy::with_authorize(ProxyConfig::new(&up).unwrap(), |gitlab| {
+            let mine = Arc::new(ByHeader(gitlab, AtomicUsize::new(0)));
+            tx.send(mine.clone()).unwrap();
+            mine
+        })
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let asked = rx.recv().unwrap();
+    let app = app(proxy.clone());
+    let file = format!("/api/v4/projects/group%2Fapp/jobs/{job}/artifacts/docs/readme.txt");
+    let as_user = |user: Option<&str>| {
+        let mut req = Request::get(&file).header("private-token", &token);
+        if let Some(user) = user {
+            req = req.header("x-user", user);
+        }
+        let app = app.clone();
+        let req = req.body(Body::empty()).unwrap();
+        async move { app.oneshot(req).await.unwrap().status() }
+    };
+    for _ in 0..2 {
+        assert_eq!(as_user(Some("ann")).await, StatusCode::OK);
+    }
+    assert_eq!(asked.1.load(Ordering::SeqCst), 1, "remembered for ann");
+    assert_eq!(as_user(Some("bob")).await, StatusCode::OK);
+    assert_eq!(asked.1.load(Ordering::SeqCst), 2, "bob is asked for himself");
+    for _ in 0..2 {
+        assert_eq!(as_user(None).await, StatusCode::OK);
+    }
+    assert_eq!(asked.1.load(Ordering::SeqCst), 4, "without a caller, every request is asked");
+    tokio::task::spawn_blocking(move || drop((app, proxy))).await.unwrap();
+}
+
+/// Grants reads with the caller's credential at another origin than the upstream's.
+struct Leaky;
+
+impl Authorize for Leaky {
+    fn authorize<'a>(
+        &'a self,
+        _: &'a Parts,
+        _: &'a Target,
+    ) -> Pin<Box<dyn Future<Output = Authorization> + Send + 'a>> {
+        let grant = artifact_proxy::Grant::new("http://127.0.0.1:9/archive.zip".into(), "elsewhere".into(), true);
+        Box::pin(std::future::ready(Authorization::Granted(grant)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_never_sends_credentials_to_another_origin_and_dot_segments_never_reach_authorize() {
+    let (_dir, up, token, job) = upstream().await;
+    let proxy = tokio::task::spawn_blocking(move || {
+        Proxy::with_authorize(ProxyConfig::new(&up).unwrap(), |_| Arc::new(Leaky)).unwrap()
+    })
+    .await
+    .unwrap();
+    let app = app(proxy.clone());
+    let file = format!("/api/v4/projects/group%2Fapp/jobs/{job}/artifacts/docs/readme.txt");
+    assert_eq!(get_with(&app, &file, &token).await.0, StatusCode::BAD_GATEWAY, "refused, nothing read");
+    let sneaky = format!("/api/v4/projects/group%2F..%2F..%2Fx/jobs/{job}/artifacts/docs/readme.txt");
+    let (status, body) = get_with(&app, &sneaky, &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
     tokio::task::spawn_blocking(move || drop((app, proxy))).await.unwrap();
 }

@@ -23,7 +23,8 @@ use futures_util::StreamExt;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
-use artifact_proxy::{credential_headers, engine_api_error};
+use artifact_gitlab::credential_headers;
+use artifact_proxy::engine_api_error;
 
 use super::Pages;
 use crate::auth::Credential;
