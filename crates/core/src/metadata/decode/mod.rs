@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Corruption, Error, MetadataProblem, Result};
 
+mod json;
+mod paths;
+
+use self::json::*;
+use self::paths::*;
+
 /// Bounds on what a decoder holds or reads; a violation is an error, never an allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -469,85 +475,6 @@ fn parse_version(header: &[u8]) -> Option<String> {
     None
 }
 
-/// Whether a pair's path is served: UTF-8, and not a path GitLab drops (`(^\.?\.?/)|(/\.?\.?/)`,
-/// that is: a segment of `""`, `.` or `..` ending in `/`). One pass, eight bytes at a time:
-/// only the slashes are looked at one by one. The one check behind
-/// [`served_path`].
-#[inline(always)]
-fn path_is_served(path: &[u8]) -> bool {
-    let words = path.chunks_exact(8);
-    let tail = words.remainder();
-    let whole = path.len() - tail.len();
-    let mut high = 0u64;
-    for (i, word) in words.enumerate() {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        high |= w;
-        let mut slashes = bytes_equal_to(w, b'/');
-        while slashes != 0 {
-            if bad_slash(path, i * 8 + (slashes.trailing_zeros() / 8) as usize) {
-                return false;
-            }
-            slashes &= slashes - 1;
-        }
-    }
-    for (j, &b) in tail.iter().enumerate() {
-        high |= u64::from(b);
-        if b == b'/' && bad_slash(path, whole + j) {
-            return false;
-        }
-    }
-    high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(path).is_ok()
-}
-
-/// The bytes of the word `w` (in memory order) equal to `byte`: `0x80` in each such byte,
-/// `0` in the others. Exact (no carries between bytes: each byte's low seven bits are added
-/// apart from its high bit).
-#[inline(always)]
-fn bytes_equal_to(w: u64, byte: u8) -> u64 {
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    let x = w ^ u64::from_ne_bytes([byte; 8]);
-    !(((x & LOW7) + LOW7) | x | LOW7)
-}
-
-/// Whether the `/` at `at` in `path` ends a segment of `""`, `.` or `..`.
-#[inline]
-fn bad_slash(path: &[u8], at: usize) -> bool {
-    let before = |back: usize| {
-        if back > at {
-            None
-        } else if back == at {
-            Some(b'/')
-        } else {
-            Some(path[at - back - 1])
-        }
-    };
-    // A segment starts at the path's start or after a `/`: seen as a `/` just before it.
-    matches!(
-        (before(0), before(1), before(2)),
-        (Some(b'/'), _, _) | (Some(b'.'), Some(b'/'), _) | (Some(b'.'), Some(b'.'), Some(b'/'))
-    )
-}
-
-/// The text of a path that [`path_is_served`] passed.
-#[inline]
-fn served_path(path: &[u8]) -> &str {
-    checked_text(path)
-}
-
-/// Bytes this module has already checked to be UTF-8, as text: a path passed by
-/// [`path_is_served`], or a string of the flat parser ([`string`]), taken again from the
-/// same bytes of the reader's buffer (not written in between).
-#[inline]
-fn checked_text(text: &[u8]) -> &str {
-    debug_assert!(std::str::from_utf8(text).is_ok());
-    // SAFETY: the callers pass only bytes checked as said above; checking them again took
-    // a tenth of the decoder's time.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::str::from_utf8_unchecked(text)
-    }
-}
-
 /// Whether `path` is a direct child of `dir`: `^dir[^/]+/?$`.
 pub fn is_child_of(path: &str, dir: &str) -> bool {
     let Some(rest) = path.strip_prefix(dir) else {
@@ -569,134 +496,6 @@ fn io_error(e: io::Error) -> Error {
         }
         _ => Error::Io(e),
     }
-}
-
-/// The metadata object as GitLab writes it (Go's `json.Marshal` of Workhorse's struct): `{`,
-/// the fields it has in the struct's order (`modified`, `mode`, `crc`, `size`, `zipped`,
-/// `comment`), `,` between them, `}`, then JSON whitespace. Numbers are plain integers in
-/// range, strings hold no escapes and no control characters. `None` for anything else
-/// (other shapes are left to `serde_json`, which decides the same way on what this reads).
-/// The fields go to `m`, which is meaningful only when this gives `Some`.
-#[inline(always)]
-fn flat_json(json: &[u8], m: &mut Flat) -> Option<()> {
-    *m = Flat::default();
-    // Where a string that `string` returned lies in `json`.
-    let span = |text: &str| {
-        let start = text.as_ptr() as usize - json.as_ptr() as usize;
-        start..start + text.len()
-    };
-    let mut rest = json.strip_prefix(b"{")?;
-    let mut first = true;
-    if let Some(r) = key(rest, first, b"\"modified\":") {
-        let (n, r) = integer(r, true)?;
-        (m.modified, rest, first) = (Some(n), r, false);
-    }
-    if let Some(r) = key(rest, first, b"\"mode\":") {
-        let (text, r) = string(r)?;
-        (m.mode, rest, first) = (Some(span(text)), r, false);
-    }
-    if let Some(r) = key(rest, first, b"\"crc\":") {
-        let (n, r) = integer(r, false)?;
-        (m.crc, rest, first) = (Some(u32::try_from(n).ok()?), r, false);
-    }
-    if let Some(r) = key(rest, first, b"\"size\":") {
-        let (n, r) = integer(r, false)?;
-        (m.size, rest, first) = (Some(n as u64), r, false);
-    }
-    if let Some(r) = key(rest, first, b"\"zipped\":") {
-        let (n, r) = integer(r, false)?;
-        (m.zipped, rest, first) = (Some(n as u64), r, false);
-    }
-    if let Some(r) = key(rest, first, b"\"comment\":") {
-        let (text, r) = string(r)?;
-        (m.comment, rest) = (Some(span(text)), r);
-    }
-    let rest = rest.strip_prefix(b"}")?;
-    rest.iter().all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')).then_some(())
-}
-
-/// What the flat parser read: the fields, its strings as where they lie in the JSON (UTF-8
-/// checked).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Flat {
-    modified: Option<i64>,
-    mode: Option<std::ops::Range<usize>>,
-    crc: Option<u32>,
-    size: Option<u64>,
-    zipped: Option<u64>,
-    comment: Option<std::ops::Range<usize>>,
-}
-
-/// A string the flat parser found in `json` at `span`.
-fn text_at<'a>(json: &'a [u8], span: &std::ops::Range<usize>) -> &'a str {
-    json.get(span.clone()).map(checked_text).unwrap_or_default()
-}
-
-impl Flat {
-    fn to_owned(&self, json: &[u8]) -> EntryMetadata {
-        EntryMetadata {
-            modified: self.modified,
-            mode: self.mode.as_ref().map(|s| text_at(json, s).to_owned()),
-            crc: self.crc,
-            size: self.size,
-            zipped: self.zipped,
-            comment: self.comment.as_ref().map(|s| text_at(json, s).to_owned()),
-        }
-    }
-}
-
-/// After `pattern` (a key with its quotes and colon, preceded by `,` unless `first`) at the
-/// start of `json`, if it is there. The pattern's length is known when compiled, so the
-/// comparison is a few word loads.
-#[inline(always)]
-fn key<'a, const N: usize>(json: &'a [u8], first: bool, pattern: &[u8; N]) -> Option<&'a [u8]> {
-    let json = if first { json } else { json.strip_prefix(b",")? };
-    let (head, rest) = json.split_first_chunk::<N>()?;
-    (head == pattern).then_some(rest)
-}
-
-/// A string without escapes or control characters at the start of `json`: its text and
-/// what follows it.
-#[inline(always)]
-fn string(json: &[u8]) -> Option<(&str, &[u8])> {
-    let body = json.strip_prefix(b"\"")?;
-    let len = body.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    if body[len] != b'"' {
-        return None;
-    }
-    let text = &body[..len];
-    // ASCII (what GitLab's modes are) is UTF-8 without a second look.
-    let text = if text.is_ascii() { text } else { std::str::from_utf8(text).ok()?.as_bytes() };
-    Some((checked_text(text), &body[len + 1..]))
-}
-
-/// An integer at the start of `json`: `0` or digits not starting with `0`, with a `-` when
-/// `signed` (and not `-0`); at most 18 digits, so it fits `i64` and the sized fields check
-/// their own range. The value and what follows it. (Digits read eight at a time with a
-/// word's arithmetic measured slower on GitLab's numbers, which are short.)
-#[inline(always)]
-fn integer(json: &[u8], signed: bool) -> Option<(i64, &[u8])> {
-    let negative = signed && json.first() == Some(&b'-');
-    let json = &json[usize::from(negative)..];
-    let (mut n, mut digits) = (0u64, 0usize);
-    while let Some(&b) = json.get(digits) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        // Wrapping: a number of more than 18 digits is refused below anyway.
-        n = n.wrapping_mul(10).wrapping_add(u64::from(d));
-        digits += 1;
-    }
-    if digits == 0 || digits > 18 || (json[0] == b'0' && (digits > 1 || negative)) {
-        return None;
-    }
-    // A fraction or an exponent is a number this does not read.
-    if matches!(json.get(digits), Some(b'.' | b'e' | b'E')) {
-        return None;
-    }
-    let n = n as i64; // At most 18 digits: in range.
-    Some((if negative { -n } else { n }, &json[digits..]))
 }
 
 #[cfg(test)]
