@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Faults, the long variants of tests/faults/ (CI runs the short ones), each printing its
+# Faults, the long variants of crates/cli/tests/faults_*.rs (CI runs the short ones), each printing its
 # figures for benches/README.md:
 #  1. soak: a mixed workload (job lists page by page, single files, archive ranges, 304s,
 #     logs, cancel and retry) on 64 keep-alive connections for SOAK_SECONDS (600): served,

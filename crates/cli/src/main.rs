@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod cat;
+mod demo;
 mod error;
 mod extract;
 mod gitlab;

@@ -58,3 +58,8 @@ pub use crate::resolve::{JobRef, Resolve, Resolved};
 pub use crate::source::{FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source};
 pub use crate::verify::{Refusal, Verification, VerifyOptions, verify, verify_entry, verify_with_checkpoints};
 pub use crate::zip::eocd::{CentralDirectoryLocation, MAX_TAIL};
+
+/// The README's Rust snippets, compiled (and run where they may) as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -332,3 +332,9 @@ impl Drop for Remote {
         }
     }
 }
+
+/// `docs/library.md`'s Rust snippets (the engine, the client, the proxy), compiled as
+/// doctests of this crate, which depends on every face as a library or for its tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/library.md")]
+pub struct LibraryDoctests;

@@ -22,7 +22,6 @@ mod admin;
 use artifact_gitlab::{delivery, hot, query};
 mod auth;
 mod data;
-mod demo;
 mod entities;
 mod error;
 mod keep;
@@ -45,7 +44,6 @@ use artifact_records::{ids, model, store, time};
 pub use crate::admin::{Admin, Collected, ImportJob, Imported, LEASE_RENEWAL, MIN_GC_GRACE, TokenRef};
 pub use crate::blobs::{BlobKind, Blobs, Listed, LocalBlobs, OpenBlob, S3Blobs, beside, new_key};
 pub use crate::data::DataDir;
-pub use crate::demo::{DEMO_PROJECT, Demo, seed_demo};
 pub use crate::error::Error;
 pub use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When, composite_status,

@@ -121,7 +121,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
             }
             Ok(data) => {
                 if args.demo {
-                    let demo = artifact_server::seed_demo(&admin_for(data), &data.root().join("blobs").join("tmp"))
+                    let demo = crate::demo::seed_demo(&admin_for(data), &data.root().join("blobs").join("tmp"))
                         .map_err(|e| server_error(&"demo", e))?;
                     println!("demo project: {}", demo.project);
                     println!("token: {}", demo.token);

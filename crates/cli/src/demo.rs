@@ -3,33 +3,30 @@
 
 use std::path::Path;
 
-use crate::admin::{Admin, ImportJob};
-use crate::error::Error;
-use crate::model::{Status, When};
-use crate::store::ProjectRef;
-use crate::time::Timestamp;
+use artifact_server::{Admin, Error, ImportJob, ProjectRef, Status, Timestamp, When};
 
-/// Real Info-ZIP and Python archives from the test fixtures.
-const BASIC_ZIP: &[u8] = include_bytes!("../../../tests/data/infozip-basic.zip");
-const DEFLATE_ZIP: &[u8] = include_bytes!("../../../tests/data/python-deflate.zip");
+/// Real Info-ZIP and Python archives (copies of two of the test fixtures, `tests/data`),
+/// inside this package so that it builds from its own files alone.
+const BASIC_ZIP: &[u8] = include_bytes!("../demo/infozip-basic.zip");
+const DEFLATE_ZIP: &[u8] = include_bytes!("../demo/python-deflate.zip");
 
 /// The demo project's full path.
-pub const DEMO_PROJECT: &str = "demo/app";
+pub(crate) const DEMO_PROJECT: &str = "demo/app";
 
 /// What the demo seeded: a token and a job to try.
 #[derive(Debug, Clone)]
-pub struct Demo {
+pub(crate) struct Demo {
     /// A personal access token of the demo user (an administrator).
-    pub token: String,
+    pub(crate) token: String,
     /// The project's full path.
-    pub project: String,
+    pub(crate) project: String,
     /// A successful job with artifacts.
-    pub job_id: i64,
+    pub(crate) job_id: i64,
 }
 
 impl Demo {
     /// A curl command that fetches one file of the demo job's artifacts from `base`.
-    pub fn curl(&self, base: &str) -> String {
+    pub(crate) fn curl(&self, base: &str) -> String {
         format!(
             "curl -H 'PRIVATE-TOKEN: {}' '{}/api/v4/projects/{}/jobs/{}/artifacts/docs/readme.txt'",
             self.token,
@@ -50,7 +47,7 @@ fn pipeline_of(v: &serde_json::Value) -> Result<i64, Error> {
 
 /// Seeds the demo into the store behind `admin` (once; later calls only mint a new token),
 /// using `scratch` for temporary files.
-pub fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
+pub(crate) fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
     if admin.store().user_by_username("demo")?.is_none() {
         admin.add_user("demo", true)?;
     }
@@ -64,10 +61,12 @@ pub fn seed_demo(admin: &Admin, scratch: &Path) -> Result<Demo, Error> {
     }
     admin.add_project(DEMO_PROJECT, false)?;
     admin.add_member(DEMO_PROJECT, "demo", "owner")?;
-    std::fs::create_dir_all(scratch).map_err(Error::io("creating a scratch folder"))?;
+    std::fs::create_dir_all(scratch)
+        .map_err(|source| Error::Io { what: "creating a scratch folder".into(), source })?;
     let write = |name: &str, bytes: &[u8]| -> Result<std::path::PathBuf, Error> {
         let path = scratch.join(name);
-        std::fs::write(&path, bytes).map_err(Error::io(format!("writing {}", path.display())))?;
+        std::fs::write(&path, bytes)
+            .map_err(|source| Error::Io { what: format!("writing {}", path.display()), source })?;
         Ok(path)
     };
     let basic = write("demo-basic.zip", BASIC_ZIP)?;

@@ -5,7 +5,7 @@
 //! whose disk is full keeps serving reads, answers writes with a clean 5xx, and writes again
 //! once space returns.
 
-#[path = "../common/server_process.rs"]
+#[path = "common/server_process.rs"]
 mod server_process;
 
 use std::io::Write;

@@ -6,7 +6,7 @@
 //! `SOAK_SECONDS` sets the length (60 here; `benches/soak.sh` runs 600), windows are a tenth
 //! of it (at most 30 s).
 
-#[path = "../common/server_process.rs"]
+#[path = "common/server_process.rs"]
 mod server_process;
 
 use std::io::{BufRead, BufReader, Read, Write};

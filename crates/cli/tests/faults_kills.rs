@@ -291,7 +291,7 @@ fn imports_killed_at_random_moments_leave_nothing_half_made_and_gc_collects_the_
     );
 }
 
-#[path = "../common/server_process.rs"]
+#[path = "common/server_process.rs"]
 mod server_process;
 
 #[test]

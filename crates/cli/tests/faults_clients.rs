@@ -6,7 +6,7 @@
 //! `HOSTILE_CONNECTIONS` sets how many of each kind (300 here; `benches/hostile.sh` runs
 //! 2,000 and reports the well-behaved client's latencies).
 
-#[path = "../common/server_process.rs"]
+#[path = "common/server_process.rs"]
 mod server_process;
 
 use std::io::{Read, Write};
