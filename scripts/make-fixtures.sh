@@ -122,4 +122,6 @@ done
 "$PY" "$HELPER" python "$OUT"
 "$PY" "$HELPER" manifest "$OUT"
 
-echo "fixtures written to $OUT"
+# The demo's two archives live inside the command line's package too (crates/cli/demo/).
+cp "$OUT/infozip-basic.zip" "$OUT/python-deflate.zip" "$ROOT/crates/cli/demo/"
+echo "fixtures written to $OUT (and the demo's copies to crates/cli/demo)"

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use artifact_server::{Admin, Error, ImportJob, ProjectRef, Status, Timestamp, When};
 
-/// Real Info-ZIP and Python archives (copies of two of the test fixtures, `tests/data`),
-/// inside this package so that it builds from its own files alone.
+/// Real Info-ZIP and Python archives (copies of two of the test fixtures, `tests/data`,
+/// which `scripts/make-fixtures.sh` refreshes too), inside this package so that it builds
+/// from its own files alone.
 const BASIC_ZIP: &[u8] = include_bytes!("../demo/infozip-basic.zip");
 const DEFLATE_ZIP: &[u8] = include_bytes!("../demo/python-deflate.zip");
 

@@ -28,8 +28,9 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{CliError, Exit};
 
-/// Read GitLab CI job artifacts archives: print one file, list, extract safely, and
-/// generate or browse GitLab's metadata.gz.
+/// Read GitLab CI job artifacts archives: print one file, list, extract safely, verify, and
+/// generate or browse GitLab's metadata.gz; talk to a GitLab's Jobs API; serve that API, or
+/// a caching proxy in front of a GitLab.
 #[derive(Debug, Parser)]
 #[command(name = "artifact", version)]
 struct Cli {
@@ -100,9 +101,10 @@ enum Command {
     /// Generate or read GitLab's artifacts metadata.gz.
     #[command(subcommand)]
     Metadata(MetadataCommand),
-    /// Serve GitLab's Jobs API from a data directory (SQLite and blobs).
+    /// Serve GitLab's Jobs API from a data directory (SQLite or PostgreSQL, local blobs or a
+    /// bucket), or as a caching proxy in front of a GitLab (--upstream).
     Serve(server::ServeArgs),
-    /// Add users, tokens, projects and members to a data directory.
+    /// Users, tokens, projects and members of a data directory, and its garbage collection.
     Admin(server::AdminArgs),
     /// Import a job (with its artifacts and log) into a data directory.
     Import(Box<server::ImportArgs>),

@@ -3,7 +3,7 @@
 //! close; connections that trickle their headers, idle keep-alive connections and bodies on
 //! `GET` do not stop a well-behaved client, and the server still stops cleanly.
 //!
-//! `HOSTILE_CONNECTIONS` sets how many of each kind (300 here; `benches/hostile.sh` runs
+//! `HOSTILE_CONNECTIONS` sets how many of each kind (300 here; `benches/soak.sh hostile` runs
 //! 2,000 and reports the well-behaved client's latencies).
 
 #[path = "common/server_process.rs"]

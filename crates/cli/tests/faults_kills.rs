@@ -10,7 +10,7 @@
 //! retry, cancel, keep and delete artifacts: every action the server answered with a
 //! success holds after the restart, every job is whole or emptied, and gc leaves no orphan.
 //!
-//! `FAULT_KILLS` sets the number of kills (12 here; `benches/faults.sh` runs 50 with a larger
+//! `FAULT_KILLS` sets the number of kills (12 here; `benches/soak.sh kills` runs 50 with a larger
 //! archive, `FAULT_ARCHIVE_MIB`), `FAULT_SEED` the moments (printed, to replay a run).
 
 use std::collections::{BTreeMap, BTreeSet};

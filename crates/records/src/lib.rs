@@ -11,7 +11,8 @@
 //! `artifact-blobs`) turns them off. The types are
 //! named as GitLab names them; rendering them as GitLab's JSON is the server's business.
 //!
-//! The feature `conformance` adds `conformance::run`: the contract of
+//! The feature `conformance` adds `conformance::run` (and `conformance::announcements`, with
+//! a second handle, for a backend that tells others of changes): the contract of
 //! [`Store`] as checks that any backend must pass, which this crate's own tests run on both.
 //!
 //! This crate depends on no HTTP stack, no blob storage and nothing of the server, the

@@ -9,7 +9,7 @@
 //!   transaction), which failures are unique violations, and how it hears of changes.
 //!
 //! Every type that implements [`Backend`] is a [`Store`](super::Store): the implementation
-//! is `queries.rs`, once. Placeholders are `$1`, `$2`, ..., each first written in that
+//! is `queries/` (one file per concern), once. Placeholders are `$1`, `$2`, ..., each first written in that
 //! order: PostgreSQL numbers them by their digits, SQLite by their order of first appearance
 //! (to SQLite `$2` is a parameter named `$2`), and the two agree only so. The SQLite
 //! backend checks this of every statement in debug builds, which every test runs. Where

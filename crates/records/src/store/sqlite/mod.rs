@@ -5,7 +5,6 @@
 mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use rusqlite::types::{FromSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
@@ -17,67 +16,92 @@ use super::{StoreError, StoreResult};
 /// Prepared statements kept per connection: more than the store has queries.
 const STATEMENTS_KEPT: usize = 128;
 
-/// Connections kept for reuse; more are opened under load and closed when not needed.
-const IDLE_CONNECTIONS: usize = 32;
+/// Connections at most: a bound on the descriptors a busy server holds (each connection
+/// keeps the database, its WAL and its shared memory open). A call beyond it waits for one
+/// to come back.
+const MAX_CONNECTIONS: u32 = 32;
 
-/// SQLite behind [`Store`](super::Store). Each call takes a connection from a small pool.
+/// How long a call waits for a free connection before the store says it is unavailable.
+const WAIT_FOR_CONNECTION: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// SQLite behind [`Store`](super::Store). Each call takes a connection from an `r2d2` pool
+/// of at most 32 connections, opened as they are needed and kept while they are used (a busy
+/// server holds a bounded number of descriptors; a call beyond the bound waits for one).
 #[derive(Debug)]
 pub struct SqliteStore {
+    pool: r2d2::Pool<Files>,
+}
+
+/// How the pool opens a connection: WAL, full sync, foreign keys, a busy timeout, room for
+/// every prepared statement.
+#[derive(Debug)]
+struct Files {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+}
+
+impl r2d2::ManageConnection for Files {
+    type Connection = Connection;
+    type Error = StoreError;
+
+    fn connect(&self) -> StoreResult<Connection> {
+        connect(&self.path)
+    }
+
+    fn is_valid(&self, _: &mut Connection) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _: &mut Connection) -> bool {
+        false
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let store = SqliteStore { path: path.to_owned(), idle: Mutex::new(Vec::new()) };
-        let mut conn = store.connect()?;
+        let mut conn = connect(path)?;
         migrate(&mut conn)?;
-        store.put_back(conn);
-        Ok(store)
-    }
-
-    fn connect(&self) -> StoreResult<Connection> {
-        let conn = Connection::open(&self.path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
-        // Every statement is prepared once per connection and kept (the shared queries go
-        // through `prepare_cached`): room for all of them, so that none pushes out another.
-        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
-        // Switching a fresh file to WAL takes an exclusive lock, and SQLite answers "locked"
-        // at once (without its busy handler) when another process is opening it at the same
-        // moment: try again for a while, with a growing pause.
-        let started = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_millis(5);
-        loop {
-            // `synchronous=FULL`: a commit is on disk when it returns (WAL with `NORMAL`
-            // survives a killed process but may lose the last commits to a power cut).
-            match conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") {
-                Ok(()) => return Ok(conn),
-                Err(e) if is_busy(&e) && started.elapsed() < std::time::Duration::from_secs(10) => {
-                    std::thread::sleep(pause); // a backoff between attempts, not a synchronisation
-                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
-                }
-                Err(e) => return Err(db(e)),
-            }
-        }
-    }
-
-    fn put_back(&self, conn: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < IDLE_CONNECTIONS {
-            idle.push(conn);
-        }
+        drop(conn);
+        let pool = r2d2::Pool::builder()
+            .max_size(MAX_CONNECTIONS)
+            .min_idle(Some(1))
+            .connection_timeout(WAIT_FOR_CONNECTION)
+            // No check on every checkout: a local file does not drop connections.
+            .test_on_check_out(false)
+            .build(Files { path: path.to_owned() })
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(SqliteStore { pool })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match conn {
-            Some(c) => c,
-            None => self.connect()?,
-        };
-        let out = f(&mut conn);
-        self.put_back(conn);
-        out
+        let mut conn = self.pool.get().map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        f(&mut conn)
+    }
+}
+
+/// A connection to the database at `path`, set up as every one of the store's is.
+fn connect(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
+    // Every statement is prepared once per connection and kept (the shared queries go
+    // through `prepare_cached`): room for all of them, so that none pushes out another.
+    conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+    // Switching a fresh file to WAL takes an exclusive lock, and SQLite answers "locked"
+    // at once (without its busy handler) when another process is opening it at the same
+    // moment: try again for a while, with a growing pause.
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        // `synchronous=FULL`: a commit is on disk when it returns (WAL with `NORMAL`
+        // survives a killed process but may lose the last commits to a power cut).
+        match conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") {
+            Ok(()) => return Ok(conn),
+            Err(e) if is_busy(&e) && started.elapsed() < std::time::Duration::from_secs(10) => {
+                std::thread::sleep(pause); // a backoff between attempts, not a synchronisation
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            Err(e) => return Err(db(e)),
+        }
     }
 }
 
