@@ -38,6 +38,7 @@
 use std::sync::Arc;
 
 use artifact_core::http::AsyncEntry;
+use artifact_core::request::ArchiveRequest;
 use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem};
 use artifact_gitlab::entry::{INLINE_MAX, entry_headers, gzip_representation};
 use artifact_gitlab::{ApiError, Hot, LookupKey, Plan, Query, Representation, Target, credential_headers};
@@ -83,6 +84,12 @@ impl Proxy {
     /// remembered for the TTL. `Err(Some(_))`: a refusal to pass back as it is;
     /// `Err(None)`: not for the proxy to answer (forward the request as it came).
     pub async fn grant(&self, parts: &Parts, target: &Target) -> Result<(Option<LookupKey>, Grant), Option<Response>> {
+        // The project, ref and job name by the path rule too, before any `Authorize` sees
+        // them (whatever URL it builds from them cannot leave the archive's own): for the
+        // single files and the pages alike, which both ask here.
+        if let Err(refused) = ArchiveRequest::new(&target.project, target.job.clone()) {
+            return Err(Some(ApiError::InvalidParam(refused.to_string()).into_response()));
+        }
         let key = self.authorize.caller(parts).and_then(|who| LookupKey::new(who, &target.project, &target.job));
         let remembered = key.as_ref().and_then(|key| self.grants.get(key, self.auth_ttl));
         self.metrics.grant(remembered.is_some());
