@@ -36,12 +36,13 @@ mod transport;
 
 pub use artifact_core::{JobRef, Resolve, Resolved};
 
-pub use crate::client::{ByteStream, Client, ClientBuilder, JobFilter};
+pub use crate::client::{ByteStream, Client, ClientBuilder, JSON_MAX, JobFilter};
 pub use crate::download::{Downloaded, MAX_RESUMES, Progress};
 pub use crate::error::{Error, Result};
 pub use crate::models::{
     Artifact, ArtifactsFile, Bridge, Commit, Job, JobStatus, PipelineBasic, Project, User, Version,
 };
+pub use crate::pages::Page;
 pub use crate::remote::{RemoteArchive, RemoteResolver};
 pub use crate::retry::{RetryPolicy, retry_after};
 pub use crate::transport::Auth;

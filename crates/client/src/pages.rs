@@ -1,6 +1,7 @@
 //! Lists as streams: each page's items, then the next page by the absolute `Link
 //! rel="next"` URL (or `X-Next-Page` when a server sends no `Link`), until there is none.
-//! `X-Total` is never needed.
+//! `X-Total` is never needed. And one page at a time ([`Page`]), for a caller that shows
+//! pages itself.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -9,8 +10,9 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 
-use crate::client::{Client, decode};
+use crate::client::{Client, JobFilter, decode, with_filter};
 use crate::error::Result;
+use crate::models::Job;
 
 /// The URL of `rel="next"` in a `Link` header.
 pub(crate) fn next_link(headers: &HeaderMap) -> Option<Url> {
@@ -44,6 +46,60 @@ fn next_page(current: &Url, headers: &HeaderMap) -> Option<Url> {
         url.query_pairs().filter(|(k, _)| k != "page").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("page", next);
     Some(url)
+}
+
+/// One page of an offset-paginated listing, and what GitLab says of the others.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Page<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// The number of pages (`X-Total-Pages`; GitLab leaves it out past 10,000 rows).
+    pub total_pages: Option<u64>,
+    /// The next page's number (`X-Next-Page`), if there is one.
+    pub next_page: Option<u64>,
+}
+
+impl<T> Page<T> {
+    /// The number of pages as far as this page tells: `X-Total-Pages`, or, without it, one
+    /// more than `page` while there is a next one.
+    pub fn pages(&self, page: u64) -> u64 {
+        match (self.total_pages, self.next_page) {
+            (Some(total), _) => total.max(1),
+            (None, Some(_)) => page + 1,
+            (None, None) => page.max(1),
+        }
+    }
+}
+
+impl Client {
+    /// Page `page` (from 1) of the project's jobs, newest first.
+    pub async fn jobs_page(&self, project: &str, filter: &JobFilter, page: u64) -> Result<Page<Job>> {
+        let url = with_filter(self.project_url(project, "/jobs")?, filter, false);
+        self.page(url, page).await
+    }
+
+    /// Page `page` (from 1) of a pipeline's jobs, oldest first.
+    pub async fn pipeline_jobs_page(
+        &self,
+        project: &str,
+        pipeline: u64,
+        filter: &JobFilter,
+        page: u64,
+    ) -> Result<Page<Job>> {
+        let url = with_filter(self.project_url(project, &format!("/pipelines/{pipeline}/jobs"))?, filter, true);
+        self.page(url, page).await
+    }
+
+    async fn page<T: DeserializeOwned>(&self, mut url: Url, page: u64) -> Result<Page<T>> {
+        url.query_pairs_mut().append_pair("page", &page.max(1).to_string());
+        let resp = self.transport.send(Method::GET, url, &HeaderMap::new(), &[]).await?;
+        let number = |name: &str| {
+            resp.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let (total_pages, next_page) = (number("x-total-pages"), number("x-next-page"));
+        Ok(Page { items: decode(resp).await?, total_pages, next_page })
+    }
 }
 
 struct State<T> {

@@ -63,14 +63,18 @@ impl Auth {
     }
 }
 
-/// Redirects followed at most.
-const MAX_REDIRECTS: usize = 10;
+/// Redirects followed at most, by default.
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// The HTTP side of a client.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
     pub(crate) http: reqwest::Client,
     pub(crate) auth: Auth,
+    /// GitLab's `Sudo`, sent with the credential (and dropped with it off the origin).
+    pub(crate) sudo: Option<HeaderValue>,
+    /// Redirects followed at most (0: a redirect is the answer).
+    pub(crate) max_redirects: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) connect_timeout: Duration,
     pub(crate) stall_timeout: Duration,
@@ -120,8 +124,11 @@ impl Transport {
     /// One attempt: the request and its redirects.
     async fn send_once(&self, method: &Method, url: &Url, extra: &HeaderMap) -> Result<Response> {
         let mut headers = self.auth.headers();
+        if let Some(sudo) = &self.sudo {
+            headers.insert(HeaderName::from_static("sudo"), sudo.clone());
+        }
         headers.extend(extra.clone());
-        let mut chain = Redirects::new(url, &headers, MAX_REDIRECTS);
+        let mut chain = Redirects::new(url, &headers, self.max_redirects);
         let mut url = url.clone();
         let mut method = method.clone();
         loop {
@@ -132,7 +139,7 @@ impl Transport {
                 .send()
                 .await
                 .map_err(|source| Error::Transport { url: shown(&url), source })?;
-            if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
+            if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED || self.max_redirects == 0 {
                 return Ok(resp);
             }
             let location = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok());

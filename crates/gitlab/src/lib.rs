@@ -6,7 +6,10 @@
 //! requests, ranges and `multipart/byteranges` ([`delivery`]), the headers and the gzip
 //! passthrough of an entry ([`entry`]), and the memory of small verified entries
 //! ([`HotEntries`]). [`guard`] is the middleware in front of it all (request ids, the
-//! request-path rule, a caught panic answered `500`).
+//! request-path rule, a caught panic answered `500`). [`pages`] are the pages for people at
+//! GitLab's web URLs (folders of an archive, a file, the job lists, signing in), over a
+//! [`PageSource`](pages::PageSource) that a server implements on its records and a proxy
+//! on its upstream.
 //!
 //! This crate reads no database and no blob storage: the server builds on it with its
 //! records and blobs, the proxy with an upstream GitLab (a test in `tests/` checks this
@@ -20,6 +23,7 @@ pub mod entry;
 pub mod error;
 pub mod guard;
 pub mod hot;
+pub mod pages;
 pub mod query;
 pub mod target;
 

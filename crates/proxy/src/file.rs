@@ -50,45 +50,70 @@ use futures_util::StreamExt;
 
 use crate::{Authorization, Grant, Proxy};
 
-/// Answers a single-file request, or `None` when it should be forwarded as it is.
-pub(crate) async fn file(proxy: &Proxy, parts: &Parts, target: Target, path: ArtifactPath) -> Option<Response> {
-    let query = Query::parse(parts.uri.query());
-    let (key, grant) = match proxy.grant(parts, &target).await {
-        Ok(granted) => granted,
-        Err(refusal) => return refusal,
-    };
-    let head = parts.method == axum::http::Method::HEAD;
-    if let Some(hot) = grant.version.as_ref().and_then(|v| proxy.hot.get(v, &path)) {
-        proxy.metrics.hot(true);
-        return Some(answer_small(&hot, &parts.headers, head).unwrap_or_else(IntoResponse::into_response));
-    }
-    proxy.metrics.hot(false);
-    let headers = if grant.credentials { credential_headers(&parts.headers, &query) } else { HeaderMap::new() };
-    let opened = proxy.remote.get().open_entry_keyed_async(&grant.key, &grant.url, &path, &headers).await;
-    let answer = match opened {
-        Ok(entry) => {
-            let version = version_tag(&grant.key, entry.identity());
-            if let Some(key) = key.filter(|_| !proxy.auth_ttl.is_zero()) {
-                proxy.grants.confirm(&key, &grant, &version);
-            }
-            read_entry(proxy, entry, version, &path, &parts.headers, head).await
-        }
-        Err(e) => Err(engine_error(e)),
-    };
-    Some(answer.unwrap_or_else(IntoResponse::into_response))
+/// Why a caller has no grant: refused (this answer goes back), or not for the proxy.
+enum Denied {
+    Refused(Response),
+    Forward,
 }
 
 impl Proxy {
+    /// One entry of the archive of `target` for the caller whose request head is `parts`
+    /// (its credential, its conditions, ranges and encodings, `HEAD` or not): GitLab's
+    /// endpoints 7 and 8 as one call, which the layer answers single files with and the
+    /// pages for people (`artifact_gitlab::pages`) open files with. `target`'s project, ref
+    /// and job name are checked by the path rule here (`400`); `path` has passed it.
+    /// `None`: the [`Authorize`](crate::Authorize) said this is not for the proxy to answer
+    /// (an upstream that cannot serve ranges): forward the request as it came.
+    pub async fn entry(&self, parts: &Parts, target: &Target, path: &ArtifactPath) -> Option<Response> {
+        let query = Query::parse(parts.uri.query());
+        let (key, grant) = match self.grant(parts, target).await {
+            Ok(granted) => granted,
+            Err(Denied::Forward) => return None,
+            Err(Denied::Refused(refusal)) => return Some(refusal),
+        };
+        let head = parts.method == axum::http::Method::HEAD;
+        if let Some(hot) = grant.version.as_ref().and_then(|v| self.hot.get(v, path)) {
+            self.metrics.hot(true);
+            return Some(answer_small(&hot, &parts.headers, head).unwrap_or_else(IntoResponse::into_response));
+        }
+        self.metrics.hot(false);
+        let headers = if grant.credentials { credential_headers(&parts.headers, &query) } else { HeaderMap::new() };
+        let opened = self.remote.get().open_entry_keyed_async(&grant.key, &grant.url, path, &headers).await;
+        let answer = match opened {
+            Ok(entry) => {
+                let version = version_tag(&grant.key, entry.identity());
+                if let Some(key) = key.filter(|_| !self.auth_ttl.is_zero()) {
+                    self.grants.confirm(&key, &grant, &version);
+                }
+                read_entry(self, entry, version, path, &parts.headers, head).await
+            }
+            Err(e) => Err(engine_error(e)),
+        };
+        Some(answer.unwrap_or_else(IntoResponse::into_response))
+    }
+
+    /// Whether the caller whose request head is `parts` may read the archive of `target`,
+    /// and where it is: the grant remembered for this caller, or the
+    /// [`Authorize`](crate::Authorize)'s answer (a grant then remembered for
+    /// [`ProxyConfig::auth_ttl`](crate::ProxyConfig)). The project, ref and job name are
+    /// checked by the path rule first (refused with `400`).
+    pub async fn authorize(&self, parts: &Parts, target: &Target) -> Authorization {
+        match self.grant(parts, target).await {
+            Ok((_, grant)) => Authorization::Granted(grant),
+            Err(Denied::Refused(refusal)) => Authorization::Refused(refusal),
+            Err(Denied::Forward) => Authorization::Forward,
+        }
+    }
+
     /// The caller's grant for the archive of `target` (and what it is remembered under,
     /// when it is): remembered, or asked of the [`Authorize`](crate::Authorize) and
-    /// remembered for the TTL. `Err(Some(_))`: a refusal to pass back as it is;
-    /// `Err(None)`: not for the proxy to answer (forward the request as it came).
-    pub async fn grant(&self, parts: &Parts, target: &Target) -> Result<(Option<LookupKey>, Grant), Option<Response>> {
+    /// remembered for the TTL. Else the refusal, or [`Authorization::Forward`].
+    async fn grant(&self, parts: &Parts, target: &Target) -> Result<(Option<LookupKey>, Grant), Denied> {
         // The project, ref and job name by the path rule too, before any `Authorize` sees
         // them (whatever URL it builds from them cannot leave the archive's own): for the
         // single files and the pages alike, which both ask here.
         if let Err(refused) = ArchiveRequest::new(&target.project, target.job.clone()) {
-            return Err(Some(ApiError::InvalidParam(refused.to_string()).into_response()));
+            return Err(Denied::Refused(ApiError::InvalidParam(refused.to_string()).into_response()));
         }
         let key = self.authorize.caller(parts).and_then(|who| LookupKey::new(who, &target.project, &target.job));
         let remembered = key.as_ref().and_then(|key| self.grants.get(key, self.auth_ttl));
@@ -98,13 +123,13 @@ impl Proxy {
         }
         let grant = match self.authorize.authorize(parts, target).await {
             Authorization::Granted(grant) => grant,
-            Authorization::Refused(refusal) => return Err(Some(refusal)),
-            Authorization::Forward => return Err(None),
+            Authorization::Refused(refusal) => return Err(Denied::Refused(refusal)),
+            Authorization::Forward => return Err(Denied::Forward),
         };
         // The caller's credential goes to the upstream's own origin only.
         if grant.credentials && !self.same_origin(&grant.url) {
             tracing::warn!(?grant, "a grant that sends credentials to another origin than the upstream's");
-            return Err(Some(crate::gateway(StatusCode::BAD_GATEWAY)));
+            return Err(Denied::Refused(crate::gateway(StatusCode::BAD_GATEWAY)));
         }
         if let Some(key) = key.as_ref().filter(|_| !self.auth_ttl.is_zero()) {
             self.grants.put(key.clone(), grant.clone());

@@ -40,7 +40,7 @@ impl Proxy {
             Err(refused) => return Ok(refused.into_response()),
         };
         let (parts, body) = req.into_parts();
-        match crate::file::file(self, &parts, target, path).await {
+        match self.entry(&parts, &target, &path).await {
             Some(answer) => Ok(answer),
             None => Err(Request::from_parts(parts, body)),
         }

@@ -52,7 +52,9 @@ mod file;
 mod forward;
 mod layer;
 mod metrics;
+mod pages;
 mod rewrite;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +63,7 @@ pub use crate::authorize::{Authorization, Authorize, GitLabAuthorize, Grant};
 pub use crate::file::engine_api_error;
 pub use crate::forward::{Forward, gateway};
 pub use crate::layer::{ProxyLayer, ProxyService};
+pub use crate::pages::UpstreamPages;
 pub use artifact_core::JobRef;
 pub use artifact_gitlab::{LookupKey, Target};
 pub use {artifact_core, artifact_gitlab};
@@ -68,7 +71,7 @@ pub use {artifact_core, artifact_gitlab};
 /// A proxy that cannot be set up as configured.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct SetupError(String);
+pub struct SetupError(pub(crate) String);
 
 /// How the proxy reaches its upstream.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use crate::model::{Job, Project, Role, Scope, Status, User};
 use crate::store::{ProjectRef, Store, TokenDigest};
 
 use crate::time::Timestamp;
-pub(crate) use artifact_gitlab::credentials::{CREDENTIAL_HEADERS, Credential, Presented};
+pub(crate) use artifact_gitlab::credentials::{Credential, Presented};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]

@@ -26,6 +26,7 @@ mod entities;
 mod error;
 mod keep;
 mod lookups;
+mod pages;
 mod pagination;
 mod parallel;
 mod proxy;

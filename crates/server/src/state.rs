@@ -30,7 +30,7 @@ pub(crate) struct Shared {
     pub(crate) hot: crate::hot::HotEntries,
     /// The listed paths of the `metadata.gz` files whose folders the pages showed last,
     /// by blob key.
-    pub(crate) trees: crate::routes::browse::Trees<String>,
+    pub(crate) trees: artifact_gitlab::pages::Trees<String>,
     /// See [`AppConfig::artifacts_origin`], without a trailing slash.
     pub(crate) artifacts_origin: Option<String>,
 }

@@ -80,7 +80,7 @@ impl Default for HttpOptions {
 }
 
 /// Headers that carry credentials: never sent to another origin.
-const CREDENTIALS: [&str; 5] = ["private-token", "job-token", "authorization", "cookie", "proxy-authorization"];
+const CREDENTIALS: [&str; 6] = ["private-token", "job-token", "authorization", "cookie", "proxy-authorization", "sudo"];
 
 /// What identifies one version of the remote archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +144,8 @@ fn parse_url(text: &str) -> Result<Url> {
 }
 
 /// `headers` without the credentials (`PRIVATE-TOKEN`, `JOB-TOKEN`, `Authorization`,
-/// `Cookie`, `Proxy-Authorization`): what may follow a redirect to another origin.
+/// `Cookie`, `Proxy-Authorization`, and GitLab's `Sudo`, which names whom they act as): what
+/// may follow a redirect to another origin.
 pub fn without_credentials(headers: &HeaderMap) -> HeaderMap {
     let mut headers = headers.clone();
     for name in CREDENTIALS {

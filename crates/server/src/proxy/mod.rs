@@ -1,6 +1,6 @@
 //! `artifact serve --upstream URL`: the server in front of a real GitLab. The proxy itself
-//! is `artifact_proxy` (single files from the engine, everything else forwarded); this adds
-//! its pages for people, read from the upstream as the visitor (`pages.rs`), and the
+//! is `artifact_proxy` (single files from the engine, everything else forwarded, and its
+//! pages for people read from the upstream as the visitor, `UpstreamPages`); this adds the
 //! routers the command line serves.
 //!
 //! ```no_run
@@ -12,12 +12,10 @@
 //! # Ok(()) }
 //! ```
 
-mod pages;
-
 use std::sync::Arc;
 
 pub use artifact_proxy::ProxyConfig;
-use artifact_proxy::{Proxy, SetupError};
+use artifact_proxy::{Proxy, SetupError, UpstreamPages};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -30,13 +28,11 @@ impl From<SetupError> for Error {
     }
 }
 
-/// The proxy and what its pages keep: browser sessions (their tokens go upstream) and the
-/// listable paths of the archives whose folders were shown last.
+/// The proxy and its pages.
 #[derive(Debug)]
-pub(crate) struct Pages {
+struct Pages {
     proxy: Arc<Proxy>,
-    sessions: crate::sessions::Sessions,
-    trees: crate::routes::browse::Trees<pages::ByIndex>,
+    pages: UpstreamPages,
 }
 
 /// The proxy as a router: its pages, and everything else answered by `artifact_proxy`.
@@ -48,7 +44,7 @@ pub fn proxy_app(config: ProxyConfig) -> Result<Router, Error> {
 /// its metrics in Prometheus' text format (to serve on another address).
 pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
     let proxy = Proxy::new(config)?;
-    let pages = Arc::new(Pages { proxy: proxy.clone(), sessions: Default::default(), trees: Default::default() });
+    let pages = Arc::new(Pages { proxy: proxy.clone(), pages: UpstreamPages::new(proxy.clone())? });
     let api = Router::new().fallback(dispatch).layer(axum::middleware::from_fn(crate::routes::guard)).with_state(pages);
     let metrics = Router::new().route("/metrics", axum::routing::get(render_metrics)).with_state(proxy);
     Ok((api, metrics))
@@ -58,10 +54,10 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
 /// upstream); the artifacts origin serves their files and nothing else; the rest is the
 /// API's.
 async fn dispatch(State(pages): State<Arc<Pages>>, req: Request) -> Response {
-    if crate::routes::browse::is_page(req.uri().path()) {
-        return pages::visit(&pages, req).await;
+    if artifact_gitlab::pages::is_page(req.uri().path()) {
+        return pages.pages.visit(req).await;
     }
-    if crate::routes::browse::on_artifacts_origin(pages.proxy.artifacts_origin(), req.headers()) {
+    if artifact_gitlab::pages::on_artifacts_origin(pages.proxy.artifacts_origin(), req.headers()) {
         return crate::error::ApiError::NotFound("Not Found").into_response();
     }
     let started = std::time::Instant::now();

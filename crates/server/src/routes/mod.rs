@@ -13,7 +13,6 @@
 
 mod actions;
 pub(crate) mod artifacts;
-pub(crate) mod browse;
 pub(crate) mod jobs;
 mod meta;
 
@@ -62,7 +61,7 @@ pub fn app(state: AppState) -> Router {
         .route(&at("/jobs/{job_id}/artifacts/"), get(artifacts::entry_by_id))
         .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
         // Pages for people at GitLab's web URLs; any other path is the API's 404.
-        .fallback(browse::pages)
+        .fallback(crate::pages::pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), files_only_on_artifacts_origin))
         .layer(axum::middleware::from_fn(artifact_gitlab::guard::read_body))
         .layer(axum::middleware::from_fn(guard))
@@ -78,7 +77,7 @@ async fn files_only_on_artifacts_origin(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     if req.uri().path().starts_with("/api/")
-        && browse::on_artifacts_origin(state.inner.artifacts_origin.as_deref(), req.headers())
+        && artifact_gitlab::pages::on_artifacts_origin(state.inner.artifacts_origin.as_deref(), req.headers())
     {
         return ApiError::NotFound("Not Found").into_response();
     }
@@ -146,7 +145,33 @@ impl FromRequestParts<AppState> for Ctx {
     }
 }
 
+/// Who asks for an archive or one of its entries, and how: the caller of the domain-level
+/// calls that the API's handlers and the pages both make (`artifacts::entry`). What the
+/// request names (project, job, path) is parsed before, into the calls' arguments.
+#[derive(Debug, Clone)]
+pub(crate) struct Asker {
+    pub(crate) state: AppState,
+    /// The credential and `Sudo` (never a write).
+    pub(crate) presented: Presented,
+    /// The request's headers: its conditions, ranges and encodings.
+    pub(crate) headers: HeaderMap,
+    pub(crate) head: bool,
+}
+
+impl Asker {
+    /// Authenticates and loads the project (on the blocking pool).
+    pub(crate) fn access(&self, routes: Routes, project: &str) -> ApiResult<Access> {
+        let caller = authenticate(&*self.state.inner.store, &self.presented, routes)?;
+        Access::load(&*self.state.inner.store, caller, project)
+    }
+}
+
 impl Ctx {
+    /// The request's caller, for the domain-level calls.
+    pub(crate) fn into_asker(self) -> Asker {
+        Asker { state: self.state, presented: self.presented, headers: self.headers, head: self.head }
+    }
+
     /// Authenticates and loads the project (one call on the blocking pool).
     pub(crate) fn access(&self, routes: Routes, project: &str) -> ApiResult<Access> {
         let caller = self.caller(routes)?;

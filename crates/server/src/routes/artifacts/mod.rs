@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::{Ctx, blocking, id_param};
+use super::{Asker, Ctx, blocking, id_param};
 use crate::auth::{Need, Routes};
 use crate::blobs::OpenBlob;
 use crate::delivery::{Plan, Representation, body_of};
@@ -63,11 +63,11 @@ pub(crate) fn deliver_blob(
     })
 }
 
-/// Resolves `job` in project `id` to its live archive, for the caller of `ctx`.
-fn archive_of(ctx: &Ctx, id: &str, job: &JobRef) -> ApiResult<BlobRef> {
-    let access = ctx.access(Routes::Artifacts, id)?;
+/// Resolves `job` in project `id` to its live archive, for `ask`.
+fn archive_of(ask: &Asker, id: &str, job: &JobRef) -> ApiResult<BlobRef> {
+    let access = ask.access(Routes::Artifacts, id)?;
     access.require(Need::Read)?;
-    let resolver = StoreResolver { store: &*ctx.state.inner.store, now: Timestamp::now() };
+    let resolver = StoreResolver { store: &*ask.state.inner.store, now: Timestamp::now() };
     let resolved = resolver.resolve(&access.project, job).api()?.ok_or(ApiError::NotFound("Not found"))?;
     resolved.archive.ok_or(ApiError::NotFound("Not found"))
 }
@@ -82,11 +82,11 @@ enum ArchiveAnswer {
     Done(Response),
 }
 
-async fn archive(ctx: Ctx, id: String, job: JobRef) -> ApiResult<Response> {
-    let (head, req) = (ctx.head, ctx.headers.clone());
+async fn archive(ask: Asker, id: String, job: JobRef) -> ApiResult<Response> {
+    let (head, req) = (ask.head, ask.headers.clone());
     let answer = blocking(move || {
-        let archive = archive_of(&ctx, &id, &job)?;
-        let shared = &ctx.state.inner;
+        let archive = archive_of(&ask, &id, &job)?;
+        let shared = &ask.state.inner;
         // Like GitLab with object storage: a GET goes to a presigned URL (no caller token in
         // it), unless the server streams downloads itself. HEAD is answered here.
         if !head && !shared.proxy_download {
@@ -101,7 +101,7 @@ async fn archive(ctx: Ctx, id: String, job: JobRef) -> ApiResult<Response> {
             };
             if let Some(url) = signed {
                 let rep = archive_representation(archive.size, &archive.key, None);
-                if rep.plan(&ctx.headers)? == crate::delivery::Plan::NotModified {
+                if rep.plan(&ask.headers)? == crate::delivery::Plan::NotModified {
                     return Ok(ArchiveAnswer::Done(rep.not_modified()));
                 }
                 let location = HeaderValue::from_str(&url).map_err(ApiError::internal)?;
@@ -141,7 +141,7 @@ fn archive_representation(len: u64, key: &str, modified: Option<std::time::Syste
 /// 5: `GET /projects/:id/jobs/:job_id/artifacts`.
 pub(crate) async fn archive_by_id(ctx: Ctx, Path((id, job_id)): Path<(String, String)>) -> ApiResult<Response> {
     let job_id = id_param(&job_id, "job_id")?;
-    archive(ctx, id, JobRef::Id(job_id as u64)).await
+    archive(ctx.into_asker(), id, JobRef::Id(job_id as u64)).await
 }
 
 /// 7: `GET /projects/:id/jobs/:job_id/artifacts/*artifact_path`.
@@ -156,22 +156,19 @@ pub(crate) async fn by_ref(ctx: Ctx, ByRef(target): ByRef) -> ApiResult<Response
 }
 
 async fn download(ctx: Ctx, target: Target) -> ApiResult<Response> {
+    let ask = ctx.into_asker();
     match target.file {
-        None => archive(ctx, target.project, target.job).await,
-        Some(file) => entry(ctx, target.project, target.job, &file).await,
+        None => archive(ask, target.project, target.job).await,
+        Some(file) => entry(ask, target.project, target.job, artifact_path(&file)?).await,
     }
 }
 
-/// A single file as the browsing pages open it (`routes::browse`): the API's answer, which
-/// the page then shows inline or not.
-pub(crate) async fn entry_for_page(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
-    entry(ctx, id, job, raw_path).await
-}
-
-async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<Response> {
-    let path = artifact_path(raw_path)?;
-    let key = LookupKey::new(ctx.presented.digest(), &id, &job);
-    let shared = ctx.state.inner.clone();
+/// One entry of job `job`'s archive in project `id`, for `ask`: endpoints 7 and 8 as one
+/// domain-level call, which the API's handlers and the pages (`crate::pages`) both make.
+/// Access is checked here; `path` has passed the path rule.
+pub(crate) async fn entry(ask: Asker, id: String, job: JobRef, path: ArtifactPath) -> ApiResult<Response> {
+    let key = LookupKey::new(ask.presented.digest(), &id, &job);
+    let shared = ask.state.inner.clone();
     // The hot path: a look-up remembered, and the entry kept in memory (verified bytes
     // and their headers): nothing is read. Or its archive open and indexed: no query and
     // no trip to the blocking pool; the entry's few bytes come from the page cache. (An
@@ -180,14 +177,14 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
         && let Some(archive_ref) = shared.lookups.archive(key)
     {
         if let Some(hot) = shared.hot.get(&archive_ref.key, &path)
-            && let Some(answer) = hot.answer(&ctx.headers, ctx.head)
+            && let Some(answer) = hot.answer(&ask.headers, ask.head)
         {
             return answer;
         }
         if let Some(blob) = shared.lookups.file(&archive_ref.key)
             && !blob.remote
             && let Some((index, verdicts)) = shared.indexes.get(&archive_ref.key)
-            && let Some(answer) = answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, false)?
+            && let Some(answer) = answer_entry(&ask, &archive_ref, blob, index, &verdicts, &path, false)?
         {
             return Ok(respond(answer));
         }
@@ -199,7 +196,7 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
         let archive_ref = match remembered {
             Some(archive_ref) => archive_ref,
             None => {
-                let archive_ref = archive_of(&ctx, &id, &job)?;
+                let archive_ref = archive_of(&ask, &id, &job)?;
                 if let Some(key) = key {
                     shared.lookups.remember(key, archive_ref.clone(), generation);
                 }
@@ -209,7 +206,7 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
         // Access checked and the archive live: an entry kept in memory answers any caller
         // (not only one whose look-up is remembered), without reading the archive.
         if let Some(hot) = shared.hot.get(&archive_ref.key, &path)
-            && let Some(answer) = hot.answer(&ctx.headers, ctx.head)
+            && let Some(answer) = hot.answer(&ask.headers, ask.head)
         {
             return Ok(Err(answer));
         }
@@ -234,7 +231,7 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
                 Ok((archive.index()?, Arc::new(verdicts)))
             })
             .map_err(ApiError::internal)?;
-        answer_entry(&ctx, &archive_ref, blob, index, &verdicts, &path, true).map(Ok)
+        answer_entry(&ask, &archive_ref, blob, index, &verdicts, &path, true).map(Ok)
     })
     .await?;
     match answer {
@@ -250,7 +247,7 @@ async fn entry(ctx: Ctx, id: String, job: JobRef, raw_path: &str) -> ApiResult<R
 /// entry is not verified yet (or a range of it needs its archive's checkpoints loaded) and
 /// `may_block` is false; ask again from the blocking pool.
 fn answer_entry(
-    ctx: &Ctx,
+    ask: &Asker,
     archive_ref: &BlobRef,
     blob: OpenBlob,
     index: Arc<Index>,
@@ -273,13 +270,13 @@ fn answer_entry(
         let detail = format!("entry {:?} of {} was refused: {why}", entry.display_name(), archive_ref.key);
         return Err(ApiError::Internal(detail));
     }
-    answer_verified(ctx, archive_ref, &blob, &archive, entry, path, (verdicts, may_block))
+    answer_verified(ask, archive_ref, &blob, &archive, entry, path, (verdicts, may_block))
 }
 
 /// [`answer_entry`] for an entry whose bytes verified. `None`: a range of a large deflated
 /// entry needs its archive's checkpoints loaded, and blocking is not allowed.
 fn answer_verified(
-    ctx: &Ctx,
+    ask: &Asker,
     archive_ref: &BlobRef,
     blob: &OpenBlob,
     archive: &Archive<Arc<dyn Source>>,
@@ -301,13 +298,13 @@ fn answer_verified(
         headers: headers.clone(),
         ranges: true,
     };
-    let selection = identity.plan_after_preconditions(&ctx.headers);
-    if let Some(rep) = deflated.then(|| gzip_representation(&identity, &ctx.headers, entry.compressed_size())).flatten()
+    let selection = identity.plan_after_preconditions(&ask.headers);
+    if let Some(rep) = deflated.then(|| gzip_representation(&identity, &ask.headers, entry.compressed_size())).flatten()
     {
-        if rep.plan(&ctx.headers)? == Plan::NotModified {
+        if rep.plan(&ask.headers)? == Plan::NotModified {
             return Ok(Some(EntryAnswer::NotModified(rep)));
         }
-        if ctx.head {
+        if ask.head {
             return Ok(Some(EntryAnswer::Head(rep, None)));
         }
         let reader = archive.reader(&entry).map_err(ApiError::internal)?;
@@ -317,20 +314,20 @@ fn answer_verified(
                 // Kept with its identity bytes (read again: small, and once).
                 let mut bytes = Vec::with_capacity(entry.size() as usize);
                 archive.reader(&entry).and_then(|mut r| Ok(r.read_to_end(&mut bytes)?)).map_err(ApiError::internal)?;
-                keep(ctx, archive_ref, path, &identity, Bytes::from(bytes), Some(entry.compressed_size()), Some(&body));
+                keep(ask, archive_ref, path, &identity, Bytes::from(bytes), Some(entry.compressed_size()), Some(&body));
             }
             return Ok(Some(EntryAnswer::Inline(rep, None, body)));
         }
         return Ok(Some(EntryAnswer::Gzip(rep, reader)));
     }
-    identity.preconditions(&ctx.headers)?;
+    identity.preconditions(&ask.headers)?;
     let window = match selection? {
         Plan::NotModified => return Ok(Some(EntryAnswer::NotModified(identity))),
         Plan::Partial(r) if r.len() == 1 && r[0] != (0, entry.size()) => Some(r[0]),
         // Several ranges of one entry: the whole entry (RFC 9110 allows ignoring Range).
         Plan::Partial(_) | Plan::Full => None,
     };
-    if ctx.head {
+    if ask.head {
         return Ok(Some(EntryAnswer::Head(identity, window)));
     }
     let mut reader = archive.reader(&entry).map_err(ApiError::internal)?;
@@ -340,13 +337,13 @@ fn answer_verified(
         reader.read_to_end(&mut body).map_err(ApiError::internal)?;
         let body = Bytes::from(body);
         let compressed = deflated.then_some(entry.compressed_size());
-        keep(ctx, archive_ref, path, &identity, body.clone(), compressed, None);
+        keep(ask, archive_ref, path, &identity, body.clone(), compressed, None);
         return Ok(Some(EntryAnswer::Inline(identity, None, body)));
     }
     Ok(Some(match window {
         None if deflated && entry.size() > MIN_ENTRY => {
             // On every core when they are idle: from the checkpoints, if there are any.
-            let Some(checkpoints) = checkpoints_of(ctx, archive_ref, verdicts, may_block) else { return Ok(None) };
+            let Some(checkpoints) = checkpoints_of(ask, archive_ref, verdicts, may_block) else { return Ok(None) };
             let candidate = checkpoints.as_ref().and_then(|c| c.of(&entry)).filter(|_| crate::parallel::available());
             let parallel = candidate.and_then(|points| {
                 let gate = crate::parallel::gate();
@@ -365,7 +362,7 @@ fn answer_verified(
         Some((s, e)) if entry.size() > MIN_ENTRY => {
             // From the nearest checkpoint when the archive has them (built when the entry
             // was verified at import), else inflated from the start.
-            let Some(checkpoints) = checkpoints_of(ctx, archive_ref, verdicts, may_block) else { return Ok(None) };
+            let Some(checkpoints) = checkpoints_of(ask, archive_ref, verdicts, may_block) else { return Ok(None) };
             match checkpoints.as_ref().and_then(|c| c.of(&entry)) {
                 Some(points) => {
                     let (skip, from) = points.resume(archive, &entry, s).map_err(ApiError::internal)?;
@@ -382,7 +379,7 @@ fn answer_verified(
 /// for a deflated one its compressed size, and its gzip member when it was read (a member
 /// read later joins the kept identity bytes).
 fn keep(
-    ctx: &Ctx,
+    ask: &Asker,
     archive_ref: &BlobRef,
     path: &ArtifactPath,
     identity: &Representation,
@@ -390,7 +387,7 @@ fn keep(
     compressed: Option<u64>,
     gzip: Option<&Bytes>,
 ) {
-    let hot = &ctx.state.inner.hot;
+    let hot = &ask.state.inner.hot;
     if !hot.enabled() {
         return;
     }
@@ -405,14 +402,14 @@ fn keep(
 /// The archive's checkpoints (inner `None`: it has none), loaded on first use; `None` when
 /// they are not loaded yet and blocking is not allowed.
 fn checkpoints_of(
-    ctx: &Ctx,
+    ask: &Asker,
     archive_ref: &BlobRef,
     verdicts: &Verdicts,
     may_block: bool,
 ) -> Option<Option<Arc<artifact_core::checkpoints::Checkpoints>>> {
     match verdicts.loaded_checkpoints() {
         Some(loaded) => Some(loaded),
-        None if may_block => Some(verdicts.checkpoints(&*ctx.state.inner.blobs, &archive_ref.key)),
+        None if may_block => Some(verdicts.checkpoints(&*ask.state.inner.blobs, &archive_ref.key)),
         None => None,
     }
 }

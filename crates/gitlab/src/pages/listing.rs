@@ -3,22 +3,22 @@
 
 use axum::http::HeaderMap;
 
-use crate::auth::{CREDENTIAL_HEADERS, Credential};
+use crate::credentials::{CREDENTIAL_HEADERS, Credential};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
 
 /// Rows of a directory page.
-pub(crate) const PER_PAGE: usize = 500;
+pub const PER_PAGE: usize = 500;
 
 /// Jobs a page of the job list shows.
-pub(crate) const JOBS_PER_PAGE: u64 = 50;
+pub const JOBS_PER_PAGE: u64 = 50;
 
 /// The most text a file's page shows; a longer file shows its start.
-pub(crate) const SHOW_MAX: usize = 1 << 20;
+pub const SHOW_MAX: usize = 1 << 20;
 
 /// The largest text file a page shows (the start of): it is read whole first, so that
 /// what is shown is verified.
-pub(crate) const VERIFY_MAX: u64 = 32 << 20;
+pub const VERIFY_MAX: u64 = 32 << 20;
 
 /// How much of a file of unknown type is looked at to tell text from binary.
 pub(super) const SNIFF: usize = 8 << 10;
@@ -27,12 +27,16 @@ pub(super) const SNIFF: usize = 8 << 10;
 /// and query (tokens in it), or the credential of its session or grant; and whether it is
 /// a `HEAD`.
 #[derive(Debug, Clone)]
-pub(crate) struct Who {
-    pub(crate) headers: HeaderMap,
-    pub(crate) query: Query,
+pub struct Who {
+    /// The request's headers (its credentials, conditions, ranges and encodings; never its
+    /// cookie).
+    pub headers: HeaderMap,
+    /// The request's query (a token in it is a credential, as for the API).
+    pub query: Query,
     /// The session's or the grant's credential, which the request itself does not carry.
-    pub(crate) credential: Option<Credential>,
-    pub(crate) head: bool,
+    pub credential: Option<Credential>,
+    /// Whether the request is a `HEAD`.
+    pub head: bool,
 }
 
 impl Who {
@@ -60,35 +64,43 @@ impl Who {
 
 /// One row of a directory: a name within it, whether a folder, size and time.
 #[derive(Debug, Clone)]
-pub(crate) struct Row {
-    pub(crate) name: String,
-    pub(crate) folder: bool,
-    pub(crate) size: Option<u64>,
-    pub(crate) modified: Option<i64>,
+pub struct Row {
+    /// The name within the directory (a folder's without its `/`).
+    pub name: String,
+    /// Whether it is a folder.
+    pub folder: bool,
+    /// A file's size in bytes.
+    pub size: Option<u64>,
+    /// When it was last changed (Unix seconds).
+    pub modified: Option<i64>,
 }
 
 /// One page of a directory.
 #[derive(Debug)]
-pub(crate) struct Directory {
+pub struct Directory {
     /// `""` or ending in `/`.
-    pub(crate) dir: String,
-    pub(crate) rows: Vec<Row>,
-    pub(crate) page: usize,
-    pub(crate) pages: usize,
-    pub(crate) archive_size: Option<u64>,
+    pub dir: String,
+    /// This page's rows: folders first, then files, by name.
+    pub rows: Vec<Row>,
+    /// This page's number, from 1.
+    pub page: usize,
+    /// The number of pages.
+    pub pages: usize,
+    /// The archive's size in bytes, when known.
+    pub archive_size: Option<u64>,
 }
 
 /// The paths of an archive as the pages list them (a folder ends in `/`), each with its
 /// size and time; the paths in one buffer (one allocation, not one per path).
 #[derive(Debug, Default)]
-pub(crate) struct Listed {
+pub struct Listed {
     pub(super) text: String,
     pub(super) rows: Vec<(usize, usize, Option<u64>, Option<i64>)>,
 }
 
 impl Listed {
     /// Adds a path.
-    pub(crate) fn push(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
+    pub fn push(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
         let start = self.text.len();
         self.text.push_str(path);
         self.rows.push((start, self.text.len(), size, modified));
@@ -106,7 +118,7 @@ pub(super) const TREES_KEPT: usize = 4;
 /// version of one archive: a page then costs a pass over them, not the reading (or
 /// building) of the whole list again.
 #[derive(Debug)]
-pub(crate) struct Trees<K>(std::sync::Mutex<std::collections::VecDeque<(K, std::sync::Arc<Listed>)>>);
+pub struct Trees<K>(std::sync::Mutex<std::collections::VecDeque<(K, std::sync::Arc<Listed>)>>);
 
 impl<K> Default for Trees<K> {
     fn default() -> Trees<K> {
@@ -116,8 +128,8 @@ impl<K> Default for Trees<K> {
 
 impl<K: PartialEq> Trees<K> {
     /// The paths kept for `key`, else made by `make` (and kept, dropping the least recently
-    /// shown past [`TREES_KEPT`]).
-    pub(crate) fn of(&self, key: K, make: impl FnOnce() -> ApiResult<Listed>) -> ApiResult<std::sync::Arc<Listed>> {
+    /// shown past the last four).
+    pub fn of(&self, key: K, make: impl FnOnce() -> ApiResult<Listed>) -> ApiResult<std::sync::Arc<Listed>> {
         {
             let mut trees = self.0.lock().unwrap_or_else(|p| p.into_inner());
             // The most recently shown first.
@@ -139,7 +151,7 @@ impl<K: PartialEq> Trees<K> {
 
 /// Gathers a directory's rows from every path of an archive (in any order).
 #[derive(Debug)]
-pub(crate) struct Children {
+pub struct Children {
     pub(super) dir: String,
     pub(super) exists: bool,
     pub(super) rows: Vec<Row>,
@@ -147,12 +159,12 @@ pub(crate) struct Children {
 
 impl Children {
     /// The children of `dir` (`""` or ending in `/`).
-    pub(crate) fn of(dir: &str) -> Children {
+    pub fn of(dir: &str) -> Children {
         Children { dir: dir.to_owned(), exists: dir.is_empty(), rows: Vec::new() }
     }
 
     /// One path of the archive (a folder ends in `/`).
-    pub(crate) fn offer(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
+    pub fn offer(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
         self.exists |= path == self.dir;
         if artifact_core::metadata::is_child_of(path, &self.dir) {
             let folder = path.ends_with('/');
@@ -162,7 +174,7 @@ impl Children {
     }
 
     /// Every path of `listed`.
-    pub(crate) fn with(mut self, listed: &Listed) -> Children {
+    pub fn with(mut self, listed: &Listed) -> Children {
         for (path, size, modified) in listed.iter() {
             self.offer(path, size, modified);
         }
@@ -171,7 +183,7 @@ impl Children {
 
     /// Page `page` (from 1; past the last is the last): folders first, then by name.
     /// `NotFound` if the directory is not in the archive.
-    pub(crate) fn page(mut self, page: usize, archive_size: Option<u64>) -> ApiResult<Directory> {
+    pub fn page(mut self, page: usize, archive_size: Option<u64>) -> ApiResult<Directory> {
         if !self.exists {
             return Err(ApiError::NotFound("Not found"));
         }
@@ -185,24 +197,32 @@ impl Children {
 
 /// One job of a job list.
 #[derive(Debug, Clone)]
-pub(crate) struct JobRow {
-    pub(crate) id: i64,
-    pub(crate) name: String,
-    pub(crate) stage: String,
-    pub(crate) ref_name: String,
-    pub(crate) pipeline: i64,
-    pub(crate) status: String,
+pub struct JobRow {
+    /// The job's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its stage.
+    pub stage: String,
+    /// Its pipeline's branch or tag.
+    pub ref_name: String,
+    /// Its pipeline's id.
+    pub pipeline: i64,
+    /// Its status, as the API writes it (`success`, `failed`, ...).
+    pub status: String,
     /// When it finished, for people (`minutes`).
-    pub(crate) finished: Option<String>,
+    pub finished: Option<String>,
     /// Whether it has an archive to browse.
-    pub(crate) browsable: bool,
+    pub browsable: bool,
 }
 
 /// One page of a job list.
 #[derive(Debug)]
-pub(crate) struct JobList {
+pub struct JobList {
     /// The project's full path, as shown.
-    pub(crate) project: String,
-    pub(crate) rows: Vec<JobRow>,
-    pub(crate) pages: u64,
+    pub project: String,
+    /// This page's jobs.
+    pub rows: Vec<JobRow>,
+    /// The number of pages.
+    pub pages: u64,
 }

@@ -1,11 +1,13 @@
-//! Pages for people, at GitLab's web URLs (server-rendered, no JavaScript), served by the
-//! server from its store and by the proxy from its upstream ([`Backend`]: the same pages,
-//! the same rules). Anonymous for public projects; otherwise a browser signs in at
-//! `/users/sign_in` with a personal access token, which is kept on the server behind an
-//! opaque session cookie (`crate::sessions`: the server keeps sessions in its store, digests
-//! only, so that every replica knows them; the proxy keeps them in memory and sends the
-//! token upstream as the caller's `PRIVATE-TOKEN`), and a visitor who may not see a page is
-//! sent there first:
+//! Pages for people at GitLab's web URLs (server-rendered, no JavaScript), over a
+//! [`PageSource`]: the same pages and the same rules whether they read a server's own
+//! records and blobs or a proxy's upstream. [`visit`] answers a page request; the source
+//! answers the questions a page asks (who signed in, may this visitor read that job's
+//! archive, a folder of it, a page of jobs, one entry), each as one typed call. Anonymous
+//! for public projects; otherwise a browser signs in at `/users/sign_in` with a personal
+//! access token, which the source keeps behind an opaque session cookie ([`session_id`]:
+//! a server keeps sessions in its store, digests only, so that every replica knows them;
+//! a proxy keeps them in memory and sends the token upstream as the caller's
+//! `PRIVATE-TOKEN`), and a visitor who may not see a page is sent there first:
 //!
 //! - `GET /<project path>/-/jobs/<id>/artifacts/browse[/<dir>]`: a directory of the archive
 //!   (folders first, then files by name; size and time; breadcrumbs; the archive's download
@@ -22,7 +24,7 @@
 //!   server's cookies or its API, and its relative links, stylesheets, scripts and images
 //!   resolve to the other files of the same archive.
 //! - `GET .../artifacts/view/<grant>/<path>`: the same through a grant, for a signed-in
-//!   browser (a sandboxed report sends no cookie; see `crate::sessions`).
+//!   browser (a sandboxed report sends no cookie; see [`PageSource::grant`]).
 //! - `GET /<project path>/-/jobs/artifacts/<ref>/browse[/<dir>]?job=<name>`: the same folder
 //!   of the newest successful such job on the ref (a redirect to its page by id).
 //! - `GET /<project path>/-/jobs` and `/<project path>/-/pipelines/<id>`: the recent jobs
@@ -32,16 +34,22 @@
 //! script, `nosniff` and `frame-ancestors 'none'`.
 
 mod listing;
-mod local;
 mod render;
 mod routing;
 mod session;
 
-pub(crate) use self::listing::*;
-pub(crate) use self::local::pages;
-pub(crate) use self::render::{minutes, minutes_of};
-pub(crate) use self::routing::*;
+use self::listing::SNIFF;
+pub use self::listing::{
+    Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, PER_PAGE, Row, SHOW_MAX, Trees, VERIFY_MAX, Who,
+};
+pub use self::render::{minutes, minutes_of};
+use self::routing::*;
+pub use self::routing::{is_page, on_artifacts_origin};
 use self::session::*;
+pub use self::session::{
+    GRANT_TTL, GRANTS_PER_TOKEN, MAX_SESSIONS, SECURE_COOKIE, SESSION_TTL, SESSIONS_PER_TOKEN, new_id, session_cookie,
+    session_id,
+};
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -49,14 +57,18 @@ use futures_util::StreamExt;
 use percent_encoding::utf8_percent_encode;
 
 use self::render::{RETURN_TO, Shown, error_page, found, html_page, link_path, sign_in_page};
-use super::artifacts::answer::artifact_path;
-use crate::auth::{CREDENTIAL_HEADERS, Credential};
+use artifact_core::ArtifactPath;
+
+use crate::credentials::{CREDENTIAL_HEADERS, Credential};
+use crate::entry::artifact_path;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
-use crate::sessions;
 
-/// Where the pages read from: the server's store and blobs, or the proxy's upstream.
-pub(crate) trait Backend: Send + Sync {
+/// Where the pages read from: a server's records and blobs, or a proxy's upstream. Every
+/// call is asked as the visitor ([`Who`]) and answers GitLab's errors ([`ApiError`]): a
+/// project the visitor may not see is [`ApiError::ProjectNotFound`] or
+/// [`ApiError::Unauthorized`] (an anonymous visitor is then sent to sign in).
+pub trait PageSource: Send + Sync {
     /// Opens a browser session for `token` (which [`signs_in`](Self::signs_in)); its id.
     fn open_session(&self, token: &str) -> impl Future<Output = ApiResult<String>> + Send;
     /// The credential of the live session `id`.
@@ -65,7 +77,9 @@ pub(crate) trait Backend: Send + Sync {
     /// files only).
     fn close_session(&self, id: &str) -> impl Future<Output = ApiResult<()>> + Send;
     /// A grant to read job `job`'s files with `credential`, the one of session `session`
-    /// (see `crate::sessions`).
+    /// (a report opened in its sandbox has an opaque origin, to which the browser sends
+    /// no `SameSite` cookie: its files are opened through the grant's unguessable id in
+    /// their URL instead, for at most [`GRANT_TTL`]).
     fn grant(
         &self,
         session: &str,
@@ -111,18 +125,21 @@ pub(crate) trait Backend: Send + Sync {
         job: &str,
     ) -> impl Future<Output = ApiResult<i64>> + Send;
     /// The single-file API's answer for `raw_path` of job `job`'s archive.
-    fn file(
+    /// One entry of job `job`'s archive as the single-file API answers it (endpoint 7:
+    /// access checked, verified, the visitor's conditions and ranges honoured): the one
+    /// domain-level call a source's own API also answers single files with.
+    fn entry(
         &self,
         who: &Who,
         project: &str,
         job: i64,
-        raw_path: &str,
+        path: &ArtifactPath,
     ) -> impl Future<Output = ApiResult<Response>> + Send;
 }
 
-/// A page request, answered from `backend`: the sign-in pages, a page, or `404`.
-pub(crate) async fn visit<B: Backend>(
-    backend: &B,
+/// A page request, answered from `source`: the sign-in pages, a page, or `404`.
+pub async fn visit<S: PageSource>(
+    source: &S,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -130,15 +147,15 @@ pub(crate) async fn visit<B: Backend>(
 ) -> Response {
     let reading = method == Method::GET || method == Method::HEAD;
     let query = Query::parse(uri.query());
-    let base = backend.base(headers);
-    let on_artifacts_origin = on_artifacts_origin(backend.artifacts_origin(), headers);
+    let base = source.base(headers);
+    let on_artifacts_origin = on_artifacts_origin(source.artifacts_origin(), headers);
     match (uri.path(), reading) {
         ("/users/sign_in" | "/users/sign_out", _) if on_artifacts_origin => {
             return ApiError::NotFound("Not Found").into_response();
         }
         ("/users/sign_in", true) => return sign_in_page(&return_to(query.get("return_to")), None, StatusCode::OK),
-        ("/users/sign_in", false) if method == Method::POST => return sign_in(backend, headers, &base, body).await,
-        ("/users/sign_out", false) if method == Method::POST => return sign_out(backend, headers, &base).await,
+        ("/users/sign_in", false) if method == Method::POST => return sign_in(source, headers, &base, body).await,
+        ("/users/sign_out", false) if method == Method::POST => return sign_out(source, headers, &base).await,
         _ => {}
     }
     let page = match route(uri.path()) {
@@ -149,8 +166,8 @@ pub(crate) async fn visit<B: Backend>(
     if on_artifacts_origin && !matches!(page, Ok(Page::Raw { .. } | Page::View { .. })) {
         return ApiError::NotFound("Not Found").into_response();
     }
-    let files = backend.artifacts_origin().map(str::to_owned).unwrap_or_else(|| base.clone());
-    let images = backend.artifacts_origin();
+    let files = source.artifacts_origin().map(str::to_owned).unwrap_or_else(|| base.clone());
+    let images = source.artifacts_origin();
     let sandbox = !on_artifacts_origin;
     let download = query.get("download").is_some();
     // The artifacts origin reads no cookie and no credential: its files are public ones,
@@ -167,8 +184,8 @@ pub(crate) async fn visit<B: Backend>(
     };
     // A signed-in browser presents its session's token; the cookie itself goes no further.
     let presented = Credential::from_request(&headers, &query).is_some();
-    let session = match sessions::cookie(&headers, &base) {
-        Some(id) if !presented => match backend.session(&id).await {
+    let session = match session_id(&headers, &base) {
+        Some(id) if !presented => match source.session(&id).await {
             Ok(credential) => credential.map(|credential| (id, credential)),
             Err(e) => return error_page(e),
         },
@@ -195,16 +212,16 @@ pub(crate) async fn visit<B: Backend>(
     let page_number = || who.query.get("page").and_then(|p| p.trim().parse::<u64>().ok()).unwrap_or(1).max(1);
     let answer = match page {
         Ok(Page::Browse { project, job, dir }) => {
-            match backend.directory(&who, &project, job, &dir, page_number() as usize).await {
+            match source.directory(&who, &project, job, &dir, page_number() as usize).await {
                 Ok(directory) => place
-                    .links(backend, &project, job)
+                    .links(source, &project, job)
                     .await
                     .map(|l| html_page(&render::listing(&directory, &l, &account), None)),
                 Err(e) => Err(e),
             }
         }
         Ok(Page::ByRef { project, ref_name, dir }) => match who.query.get("job").filter(|j| !j.is_empty()) {
-            Some(job) => backend.latest(&who, &project, &ref_name, job).await.map(|id| {
+            Some(job) => source.latest(&who, &project, &ref_name, job).await.map(|id| {
                 let dir = if dir.is_empty() { String::new() } else { format!("/{}", link_path(&dir)) };
                 found(&format!("{base}/{}/-/jobs/{id}/artifacts/browse{dir}", link_path(&project)))
             }),
@@ -212,30 +229,34 @@ pub(crate) async fn visit<B: Backend>(
         },
         Ok(Page::Jobs { project, pipeline }) => {
             let number = page_number();
-            backend
+            source
                 .jobs(&who, &project, pipeline, number)
                 .await
                 .map(|list| html_page(&render::jobs(&list, &base, pipeline, number, &account), None))
         }
         Ok(Page::File { project, job, raw_path }) => {
-            file_page(backend, &who, &place, &project, job, &raw_path, &account, images).await
+            file_page(source, &who, &place, &project, job, &raw_path, &account, images).await
         }
         Ok(Page::Raw { project, job, raw_path }) if session.is_some() => match artifact_path(&raw_path) {
-            Ok(_) => place.links(backend, &project, job).await.map(|links| {
+            Ok(_) => place.links(source, &project, job).await.map(|links| {
                 let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
                 found(&format!("{}/{raw_path}{query}", links.open_root))
             }),
             Err(e) => Err(e),
         },
-        Ok(Page::Raw { project, job, raw_path }) => {
-            let entry = backend.file(&who, &project, job, &raw_path).await;
-            entry.map(|response| for_browser(response, sandbox, download))
-        }
-        Ok(Page::View { project, job, grant, raw_path }) => match backend.granted(&grant).await {
+        Ok(Page::Raw { project, job, raw_path }) => match artifact_path(&raw_path) {
+            Ok(path) => source.entry(&who, &project, job, &path).await.map(|r| for_browser(r, sandbox, download)),
+            Err(e) => Err(e),
+        },
+        Ok(Page::View { project, job, grant, raw_path }) => match source.granted(&grant).await {
             Ok(Some((credential, granted, granted_job))) if granted == project && granted_job == job => {
                 let who = who.with_credential(credential);
-                let entry = backend.file(&who, &project, job, &raw_path).await;
-                entry.map(|response| for_browser(response, sandbox, download))
+                match artifact_path(&raw_path) {
+                    Ok(path) => {
+                        source.entry(&who, &project, job, &path).await.map(|r| for_browser(r, sandbox, download))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Ok(_) => Err(ApiError::NotFound("Not found")),
             Err(e) => Err(e),
@@ -272,11 +293,11 @@ impl Place<'_> {
     /// in URLs that a sandboxed report (which sends no cookie) reads its neighbours with;
     /// a grant means "checked": it is given only once the session may read that job's
     /// archive (else that refusal, and no grant).
-    async fn links<B: Backend>(&self, backend: &B, project: &str, job: i64) -> ApiResult<Links> {
+    async fn links<S: PageSource>(&self, source: &S, project: &str, job: i64) -> ApiResult<Links> {
         let grant = match self.session {
             Some((id, credential)) => {
-                backend.readable(self.who, project, job).await?;
-                Some(backend.grant(id, credential, project, job).await?)
+                source.readable(self.who, project, job).await?;
+                Some(source.grant(id, credential, project, job).await?)
             }
             None => None,
         };
@@ -287,8 +308,8 @@ impl Place<'_> {
 /// A file's page (`.../artifacts/file/<path>`): text or an image shown in it; anything
 /// else sent to the file as it is.
 #[allow(clippy::too_many_arguments)]
-async fn file_page<B: Backend>(
-    backend: &B,
+async fn file_page<S: PageSource>(
+    source: &S,
     who: &Who,
     place: &Place<'_>,
     project: &str,
@@ -298,18 +319,18 @@ async fn file_page<B: Backend>(
     images: Option<&str>,
 ) -> ApiResult<Response> {
     // The path rule first, for every route.
-    let path = artifact_path(raw_path)?;
-    let path = path.as_str();
+    let parsed = artifact_path(raw_path)?;
+    let path = parsed.as_str();
     let kind = kind(path);
     let text = match kind {
-        Kind::AsItIs => return place.links(backend, project, job).await.map(|l| found(&l.open(path))),
+        Kind::AsItIs => return place.links(source, project, job).await.map(|l| found(&l.open(path))),
         Kind::Image => {
-            let links = place.links(backend, project, job).await?;
+            let links = place.links(source, project, job).await?;
             return Ok(html_page(&render::file(&links, path, Shown::Image, account), images));
         }
-        Kind::Text | Kind::Unknown => read_text(backend.file(&who.bare(), project, job, raw_path).await?, kind).await?,
+        Kind::Text | Kind::Unknown => read_text(source.entry(&who.bare(), project, job, &parsed).await?, kind).await?,
     };
-    let links = place.links(backend, project, job).await?;
+    let links = place.links(source, project, job).await?;
     let shown = match &text {
         Read::Text { bytes, total } => Shown::Text { text: &String::from_utf8_lossy(bytes), total: *total },
         Read::TooLarge => Shown::TooLarge { at_least: VERIFY_MAX },

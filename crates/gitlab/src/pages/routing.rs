@@ -5,7 +5,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode};
 
 use super::render::link_path;
 use crate::error::ApiResult;
-use crate::routes::id_param;
+use crate::target::id_param;
 
 /// A page route, or `None` for a path that is none.
 pub(super) enum Page {
@@ -45,7 +45,7 @@ pub(super) enum Page {
 }
 
 /// Whether `path` is one of the pages' (the proxy answers these itself).
-pub(crate) fn is_page(path: &str) -> bool {
+pub fn is_page(path: &str) -> bool {
     matches!(path, "/users/sign_in" | "/users/sign_out") || route(path).is_some()
 }
 
@@ -176,7 +176,7 @@ impl Links {
 
 /// Whether a request with `headers` was made to the artifacts origin `origin` (by its
 /// `Host`).
-pub(crate) fn on_artifacts_origin(origin: Option<&str>, headers: &HeaderMap) -> bool {
+pub fn on_artifacts_origin(origin: Option<&str>, headers: &HeaderMap) -> bool {
     origin.is_some_and(|origin| {
         let origin_host = origin.split_once("://").map_or(origin, |(_, host)| host);
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());

@@ -9,8 +9,6 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{Directory, JobList, Links};
 use crate::error::ApiError;
-use crate::sessions;
-use crate::time::Timestamp;
 
 /// The CSP of a file from an archive: a sandbox with scripts, forms and popups but never
 /// the server's origin.
@@ -57,12 +55,14 @@ pub(super) fn link_path(path: &str) -> String {
 }
 
 /// A time for people, to the minute: `2026-12-04 18:51`.
-pub(crate) fn minutes(t: Timestamp) -> String {
-    minutes_of(&t.to_string())
+pub fn minutes(unix_seconds: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix_seconds) else { return String::new() };
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    t.format(&format).unwrap_or_default()
 }
 
 /// An ISO 8601 time (as the API writes them) for people, to the minute.
-pub(crate) fn minutes_of(iso: &str) -> String {
+pub fn minutes_of(iso: &str) -> String {
     iso.get(..16).map(|s| s.replacen('T', " ", 1)).unwrap_or_else(|| iso.to_owned())
 }
 
@@ -146,7 +146,7 @@ pub(super) fn sign_in_page(return_to: &str, problem: Option<&str>, status: Statu
          <p>The token stays on this server; your browser keeps only a session cookie, for {} hours.</p></body></html>",
         head("Sign in"),
         escape(return_to),
-        sessions::SESSION_TTL.as_secs() / 3600
+        super::SESSION_TTL.as_secs() / 3600
     );
     let mut response = html_page(&body, None);
     *response.status_mut() = status;
@@ -203,7 +203,7 @@ pub(super) fn listing(directory: &Directory, links: &Links, account: &str) -> St
         };
         let class = if row.folder { "dir" } else { "file" };
         let size = if row.folder { String::new() } else { row.size.map(human).unwrap_or_default() };
-        let time = row.modified.map(|s| minutes(Timestamp(s.saturating_mul(1000)))).unwrap_or_default();
+        let time = row.modified.map(minutes).unwrap_or_default();
         let _ = write!(
             out,
             "<tr class=\"{class}\"><td><a href=\"{}\"><bdi>{shown}</bdi></a></td><td>{size}</td><td>{}</td></tr>",

@@ -1,5 +1,6 @@
-//! The pages from the server's own store and blobs: a directory from the job's
-//! `metadata.gz`, files through endpoint 7's machinery (path rule, verification).
+//! The pages for people (`artifact_gitlab::pages`) from the server's own records and blobs:
+//! a directory from the job's `metadata.gz`, an entry through endpoint 7's own call
+//! (`routes::artifacts::entry`), sessions and grants in the store (`crate::sessions`).
 
 use artifact_core::JobRef;
 use artifact_core::metadata::MetadataReader;
@@ -7,13 +8,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 
-use super::{Backend, Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, Who, minutes};
+use artifact_core::ArtifactPath;
+use artifact_gitlab::pages::{Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, PageSource, Who, minutes};
+
 use crate::auth::{Caller, Credential, Need, Presented, Routes, authenticate};
 use crate::error::StoreAnswer;
 use crate::error::{ApiError, ApiResult};
 use crate::keep::Keeping;
 use crate::routes::jobs::find_job;
-use crate::routes::{Ctx, base_url, blocking};
+use crate::routes::{Asker, base_url, blocking};
 use crate::sessions;
 use crate::state::AppState;
 use crate::time::Timestamp;
@@ -26,32 +29,40 @@ pub(crate) async fn pages(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    super::visit(&Local(state), &method, &uri, &headers, &body).await
+    artifact_gitlab::pages::visit(&Local(state), &method, &uri, &headers, &body).await
 }
 
 /// The server's own store and blobs.
 struct Local(AppState);
 
 impl Local {
-    /// A handler's context for a page's read as `who`.
-    fn ctx(&self, who: &Who) -> Ctx {
-        let base = self.base(&who.headers);
-        Ctx {
+    /// The visitor `who` as the caller of the domain-level calls.
+    fn asker(&self, who: &Who) -> Asker {
+        Asker {
             state: self.0.clone(),
             presented: match &who.credential {
                 Some(credential) => Presented { credential: Some(credential.clone()), write: false, sudo: None },
                 None => Presented::from_request(&Method::GET, &who.headers, &who.query),
             },
             headers: who.headers.clone(),
-            query: who.query.clone(),
-            url: base.clone(),
-            base,
             head: who.head,
         }
     }
 }
 
-impl Backend for Local {
+/// Job `job` of `project` and its archive, when `ask` may read them (else why not: the
+/// archive gone or never there is `404`). On the blocking pool.
+fn readable_job(ask: &Asker, project: &str, job: i64) -> ApiResult<(crate::model::Job, crate::model::BlobRef)> {
+    let access = ask.access(Routes::Artifacts, project)?;
+    access.require(Need::Read)?;
+    let store = &*ask.state.inner.store;
+    let found = find_job(store, &access.project, job)?;
+    let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found).api()?.cloned();
+    let archive = archive.ok_or(ApiError::NotFound("Not found"))?;
+    Ok((found, archive))
+}
+
+impl PageSource for Local {
     async fn open_session(&self, token: &str) -> ApiResult<String> {
         let (store, token) = (self.0.inner.store.clone(), token.to_owned());
         blocking(move || sessions::open_stored(&*store, &token)).await
@@ -77,17 +88,9 @@ impl Backend for Local {
     }
 
     async fn readable(&self, who: &Who, project: &str, job: i64) -> ApiResult<()> {
-        let ctx = self.ctx(who);
+        let ask = self.asker(who);
         let project = project.to_owned();
-        blocking(move || {
-            let access = ctx.access(Routes::Artifacts, &project)?;
-            access.require(Need::Read)?;
-            let store = &*ctx.state.inner.store;
-            let found = find_job(store, &access.project, job)?;
-            let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found).api()?;
-            archive.map(drop).ok_or(ApiError::NotFound("Not found"))
-        })
-        .await
+        blocking(move || readable_job(&ask, &project, job).map(drop)).await
     }
 
     async fn granted(&self, id: &str) -> ApiResult<Option<(Credential, String, i64)>> {
@@ -116,20 +119,16 @@ impl Backend for Local {
     }
 
     async fn directory(&self, who: &Who, project: &str, job: i64, dir: &str, page: usize) -> ApiResult<Directory> {
-        let ctx = self.ctx(who);
+        let ask = self.asker(who);
         let (project, dir) = (project.to_owned(), dir.to_owned());
         blocking(move || {
-            let access = ctx.access(Routes::Artifacts, &project)?;
-            access.require(Need::Read)?;
-            let store = &*ctx.state.inner.store;
-            let found = find_job(store, &access.project, job)?;
-            let archive = Keeping::new(store, Timestamp::now()).archive(&access.project, &found).api()?;
-            let (Some(archive), Some(metadata)) = (archive, &found.metadata) else {
+            let (found, archive) = readable_job(&ask, &project, job)?;
+            let Some(metadata) = &found.metadata else {
                 return Err(ApiError::NotFound("Not found"));
             };
             // A blob's key never names other bytes: the list kept for it holds.
-            let tree = ctx.state.inner.trees.of(metadata.key.clone(), || {
-                let open = ctx.state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
+            let tree = ask.state.inner.trees.of(metadata.key.clone(), || {
+                let open = ask.state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
                 let stream = open.source.read_stream(0, open.source.len()).map_err(ApiError::internal)?;
                 let mut reader = MetadataReader::new(stream).map_err(ApiError::internal)?;
                 let mut listed = Listed::default();
@@ -144,12 +143,12 @@ impl Backend for Local {
     }
 
     async fn jobs(&self, who: &Who, project: &str, pipeline: Option<i64>, page: u64) -> ApiResult<JobList> {
-        let ctx = self.ctx(who);
+        let ask = self.asker(who);
         let project = project.to_owned();
         blocking(move || {
-            let access = ctx.access(Routes::Artifacts, &project)?;
+            let access = ask.access(Routes::Artifacts, &project)?;
             access.require(Need::Read)?;
-            let store = &*ctx.state.inner.store;
+            let store = &*ask.state.inner.store;
             let ref_of = |pipeline_id: i64| store.pipeline(pipeline_id).ok().flatten();
             if let Some(id) = pipeline {
                 match ref_of(id) {
@@ -186,7 +185,7 @@ impl Backend for Local {
                             .clone(),
                         pipeline: job.pipeline_id,
                         status: job.status.as_str().to_owned(),
-                        finished: job.finished_at.map(minutes),
+                        finished: job.finished_at.map(|t| minutes(t.0.div_euclid(1000))),
                         browsable: keeping.archive(&access.project, job).api()?.is_some(),
                     })
                 })
@@ -198,22 +197,22 @@ impl Backend for Local {
     }
 
     async fn latest(&self, who: &Who, project: &str, ref_name: &str, job: &str) -> ApiResult<i64> {
-        let ctx = self.ctx(who);
+        let ask = self.asker(who);
         let project = project.to_owned();
         let job = JobRef::Latest { ref_name: ref_name.to_owned(), job: job.to_owned() };
         blocking(move || {
             use artifact_core::Resolve as _;
-            let access = ctx.access(Routes::Artifacts, &project)?;
+            let access = ask.access(Routes::Artifacts, &project)?;
             access.require(Need::Read)?;
-            let resolver = crate::resolve::StoreResolver { store: &*ctx.state.inner.store, now: Timestamp::now() };
+            let resolver = crate::resolve::StoreResolver { store: &*ask.state.inner.store, now: Timestamp::now() };
             let resolved = resolver.resolve(&access.project, &job).api()?;
             resolved.and_then(|r| r.job_id).map(|id| id as i64).ok_or(ApiError::NotFound("Not found"))
         })
         .await
     }
 
-    async fn file(&self, who: &Who, project: &str, job: i64, raw_path: &str) -> ApiResult<Response> {
-        let ctx = self.ctx(who);
-        crate::routes::artifacts::entry_for_page(ctx, project.to_owned(), JobRef::Id(job as u64), raw_path).await
+    async fn entry(&self, who: &Who, project: &str, job: i64, path: &ArtifactPath) -> ApiResult<Response> {
+        let ask = self.asker(who);
+        crate::routes::artifacts::entry(ask, project.to_owned(), JobRef::Id(job as u64), path.clone()).await
     }
 }
