@@ -56,7 +56,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use percent_encoding::utf8_percent_encode;
 
-use self::render::{RETURN_TO, Shown, error_page, found, html_page, link_path, sign_in_page};
+use self::render::{Account, RETURN_TO, Shown, error_page, found, html_page, link_path, sign_in_page};
 use artifact_core::ArtifactPath;
 
 use crate::credentials::{CREDENTIAL_HEADERS, Credential};
@@ -197,16 +197,11 @@ pub async fn visit<S: PageSource>(
         Who { headers, query, credential: session.as_ref().map(|(_, c)| c.clone()), head: method == Method::HEAD };
     // Sign out for a signed-in browser, sign in for an anonymous one.
     let account = if session.is_some() {
-        "<form class=\"account\" method=\"post\" action=\"/users/sign_out\"><button type=\"submit\">Sign out</button></form>"
-            .to_owned()
+        Account::SignedIn
     } else if anonymous {
-        let here = utf8_percent_encode(uri.path(), RETURN_TO);
-        format!(
-            "<a class=\"account\" href=\"/users/sign_in?return_to={}\">Sign in</a>",
-            render::escape(&here.to_string())
-        )
+        Account::Anonymous { here: utf8_percent_encode(uri.path(), RETURN_TO).to_string() }
     } else {
-        String::new()
+        Account::Presented
     };
     let place = Place { base: &base, files: &files, session: session.as_ref(), who: &who };
     let page_number = || who.query.get("page").and_then(|p| p.trim().parse::<u64>().ok()).unwrap_or(1).max(1);
@@ -315,7 +310,7 @@ async fn file_page<S: PageSource>(
     project: &str,
     job: i64,
     raw_path: &str,
-    account: &str,
+    account: &Account,
     images: Option<&str>,
 ) -> ApiResult<Response> {
     // The path rule first, for every route.

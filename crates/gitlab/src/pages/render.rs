@@ -1,10 +1,10 @@
-//! The pages' HTML: every name from an archive or a job escaped, and isolated with `<bdi>`
-//! (a right-to-left mark in one name never reorders the rest of a row).
-
-use std::fmt::Write as _;
+//! The pages' HTML, as `maud` templates checked at compile time: every name from an archive
+//! or a job escaped (every splice is, unless marked otherwise), and isolated with `<bdi>` (a
+//! right-to-left mark in one name never reorders the rest of a row).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{Directory, JobList, Links};
@@ -31,22 +31,6 @@ td:nth-child(2){text-align:right;font-variant-numeric:tabular-nums}tr.dir a{font
 .crumbs{margin-bottom:1em;font-size:16px}.pages{margin-top:1em}.account{float:right}\
 pre{background:#f6f8fa;padding:1em;overflow:auto;white-space:pre-wrap;word-break:break-all;font:13px/1.45 ui-monospace,monospace}\
 .note{color:#666}img.shown{max-width:100%;border:1px solid #eee}";
-
-/// `text` with `&`, `<`, `>`, `"` and `'` escaped.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A path for a link: each `/`-separated segment percent-encoded ([`SEGMENT`]), so that
 /// the URL names exactly that path (HTML-escape it too when it goes into a page).
@@ -118,173 +102,194 @@ pub(super) fn html_page(body: &str, images: Option<&str>) -> Response {
     response
 }
 
-/// A page's start, up to and including `<body>`: `title` (escaped) and the style.
-pub(super) fn head(title: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
-        escape(title)
-    )
+/// Who the visitor is, as the corner of a page says: signed in (a sign-out button),
+/// anonymous (a sign-in link that comes back `here`, a path percent-encoded by
+/// [`RETURN_TO`]), or presenting a credential of its own (nothing).
+pub(super) enum Account {
+    SignedIn,
+    Anonymous { here: String },
+    Presented,
+}
+
+fn account(account: &Account) -> Markup {
+    html! {
+        @match account {
+            Account::SignedIn => form class="account" method="post" action="/users/sign_out" {
+                button type="submit" { "Sign out" }
+            },
+            Account::Anonymous { here } => a class="account" href={ "/users/sign_in?return_to=" (here) } { "Sign in" },
+            Account::Presented => {},
+        }
+    }
+}
+
+/// A whole page: `title`, the style, and `body`.
+fn document(title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string()
 }
 
 /// An error as a page: its status, and what it says in words.
 pub(super) fn error_page(e: ApiError) -> Response {
     let status = e.into_response().status();
     let text = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
-    let body = format!("{}<h1>{text}</h1></body></html>", head(&text));
-    let mut response = html_page(&body, None);
+    let mut response = html_page(&document(&text, html! { h1 { (text) } }), None);
     *response.status_mut() = status;
     response
 }
 
 /// The sign-in page: a personal access token, kept on the server behind a session cookie.
 pub(super) fn sign_in_page(return_to: &str, problem: Option<&str>, status: StatusCode) -> Response {
-    let problem = problem.map(|p| format!("<p class=\"problem\">{}</p>", escape(p))).unwrap_or_default();
-    let body = format!(
-        "{}<h1>Sign in</h1>{problem}<form method=\"post\" action=\"/users/sign_in\">\
-         <label>Personal access token (read_api or api) <input type=\"password\" name=\"token\" autocomplete=\"off\" required autofocus></label>\
-         <input type=\"hidden\" name=\"return_to\" value=\"{}\"> <button type=\"submit\">Sign in</button></form>\
-         <p>The token stays on this server; your browser keeps only a session cookie, for {} hours.</p></body></html>",
-        head("Sign in"),
-        escape(return_to),
-        super::SESSION_TTL.as_secs() / 3600
-    );
-    let mut response = html_page(&body, None);
+    let hours = super::SESSION_TTL.as_secs() / 3600;
+    let body = html! {
+        h1 { "Sign in" }
+        @if let Some(problem) = problem { p class="problem" { (problem) } }
+        form method="post" action="/users/sign_in" {
+            label {
+                "Personal access token (read_api or api) "
+                input type="password" name="token" autocomplete="off" required autofocus;
+            }
+            input type="hidden" name="return_to" value=(return_to);
+            " "
+            button type="submit" { "Sign in" }
+        }
+        p { "The token stays on this server; your browser keeps only a session cookie, for " (hours) " hours." }
+    };
+    let mut response = html_page(&document("Sign in", body), None);
     *response.status_mut() = status;
     response
 }
 
 /// Breadcrumbs of `path` (a folder ending in `/`, or a file) below the archive's root: each
 /// folder a link to its page, a file's own name plain.
-fn crumbs(out: &mut String, links: &Links, path: &str) {
-    let _ = write!(out, "<nav class=\"crumbs\"><a href=\"{}/browse\">artifacts</a>", escape(&links.pages));
-    let mut walked = String::new();
-    let mut segments = path.split('/').filter(|s| !s.is_empty()).peekable();
-    while let Some(segment) = segments.next() {
-        walked.push_str(segment);
-        if segments.peek().is_none() && !path.ends_with('/') {
-            let _ = write!(out, " / <bdi>{}</bdi>", escape(segment));
-            break;
+fn crumbs(links: &Links, path: &str) -> Markup {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let folder = |at: usize| format!("{}/browse/{}", links.pages, link_path(&segments[..=at].join("/")));
+    html! {
+        nav class="crumbs" {
+            a href={ (links.pages) "/browse" } { "artifacts" }
+            @for (at, segment) in segments.iter().enumerate() {
+                " / "
+                @if at + 1 == segments.len() && !path.ends_with('/') {
+                    bdi { (segment) }
+                } @else {
+                    a href=(folder(at)) { bdi { (segment) } }
+                }
+            }
         }
-        let _ = write!(
-            out,
-            " / <a href=\"{}\"><bdi>{}</bdi></a>",
-            escape(&format!("{}/browse/{}", links.pages, link_path(&walked))),
-            escape(segment)
-        );
-        walked.push('/');
     }
-    out.push_str("</nav>");
+}
+
+/// The page of folder `dir` (`""` or ending in `/`).
+fn folder_url(links: &Links, dir: &str) -> String {
+    match dir.trim_end_matches('/') {
+        "" => format!("{}/browse", links.pages),
+        dir => format!("{}/browse/{}", links.pages, link_path(dir)),
+    }
 }
 
 /// A directory's page.
-pub(super) fn listing(directory: &Directory, links: &Links, account: &str) -> String {
-    let mut out = String::new();
+pub(super) fn listing(directory: &Directory, links: &Links, visitor: &Account) -> String {
     let title = format!("artifacts/{} · job {} · {}", directory.dir, links.job, links.project);
-    let _ = write!(out, "{}{account}", head(&title));
-    crumbs(&mut out, links, &directory.dir);
-    let size = directory.archive_size.map(|s| format!(" ({})", human(s))).unwrap_or_default();
-    let _ = write!(out, "<p><a href=\"{}\" download>Download artifacts archive</a>{size}</p>", escape(&links.archive));
-    out.push_str("<table><thead><tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr></thead><tbody>");
-    if !directory.dir.is_empty() {
-        let parent = directory.dir.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        let href = if parent.is_empty() {
-            format!("{}/browse", links.pages)
-        } else {
-            format!("{}/browse/{}", links.pages, link_path(parent))
-        };
-        let _ = write!(out, "<tr><td><a href=\"{}\">..</a></td><td></td><td></td></tr>", escape(&href));
-    }
-    for row in &directory.rows {
-        let full = format!("{}{}", directory.dir, row.name);
-        let (href, shown) = if row.folder {
-            (format!("{}/browse/{}", links.pages, link_path(&full)), format!("{}/", escape(&row.name)))
-        } else {
-            (links.file(&full), escape(&row.name))
-        };
-        let class = if row.folder { "dir" } else { "file" };
-        let size = if row.folder { String::new() } else { row.size.map(human).unwrap_or_default() };
-        let time = row.modified.map(minutes).unwrap_or_default();
-        let _ = write!(
-            out,
-            "<tr class=\"{class}\"><td><a href=\"{}\"><bdi>{shown}</bdi></a></td><td>{size}</td><td>{}</td></tr>",
-            escape(&href),
-            escape(&time)
-        );
-    }
-    out.push_str("</tbody></table>");
-    let here = if directory.dir.is_empty() {
-        format!("{}/browse", links.pages)
-    } else {
-        format!("{}/browse/{}", links.pages, link_path(directory.dir.trim_end_matches('/')))
+    let parent = directory.dir.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    let body = html! {
+        (account(visitor))
+        (crumbs(links, &directory.dir))
+        p {
+            a href=(links.archive) download { "Download artifacts archive" }
+            @if let Some(size) = directory.archive_size { " (" (human(size)) ")" }
+        }
+        table {
+            thead { tr { th { "Name" } th { "Size" } th { "Modified (UTC)" } } }
+            tbody {
+                @if !directory.dir.is_empty() {
+                    tr { td { a href=(folder_url(links, parent)) { ".." } } td {} td {} }
+                }
+                @for row in &directory.rows {
+                    @let full = format!("{}{}", directory.dir, row.name);
+                    tr class=(if row.folder { "dir" } else { "file" }) {
+                        @if row.folder {
+                            td { a href=(folder_url(links, &full)) { bdi { (row.name) "/" } } }
+                            td {}
+                        } @else {
+                            td { a href=(links.file(&full)) { bdi { (row.name) } } }
+                            td { (row.size.map(human).unwrap_or_default()) }
+                        }
+                        td { (row.modified.map(minutes).unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+        (pager(&folder_url(links, &directory.dir), directory.page as u64, directory.pages as u64))
     };
-    pager(&mut out, &here, directory.page as u64, directory.pages as u64);
-    out.push_str("</body></html>");
-    out
+    document(&title, body)
 }
 
 /// "Page N of M" with links to the neighbours, when there is more than one page.
-fn pager(out: &mut String, here: &str, page: u64, pages: u64) {
-    if pages <= 1 {
-        return;
+fn pager(here: &str, page: u64, pages: u64) -> Markup {
+    html! {
+        @if pages > 1 {
+            nav class="pages" {
+                "Page " (page) " of " (pages)
+                @if page > 1 { " · " a rel="prev" href={ (here) "?page=" (page - 1) } { "Previous" } }
+                @if page < pages { " · " a rel="next" href={ (here) "?page=" (page + 1) } { "Next" } }
+            }
+        }
     }
-    let here = escape(here);
-    let _ = write!(out, "<nav class=\"pages\">Page {page} of {pages}");
-    if page > 1 {
-        let _ = write!(out, " · <a rel=\"prev\" href=\"{here}?page={}\">Previous</a>", page - 1);
-    }
-    if page < pages {
-        let _ = write!(out, " · <a rel=\"next\" href=\"{here}?page={}\">Next</a>", page + 1);
-    }
-    out.push_str("</nav>");
 }
 
 /// The page of a job list: status, name, stage, ref, pipeline, when it finished, and a
 /// link to browse its artifacts when it has some.
-pub(super) fn jobs(list: &JobList, base: &str, pipeline: Option<i64>, page: u64, account: &str) -> String {
-    let project_url = format!("{base}/{}", link_path(&list.project));
-    let project_link = escape(&project_url);
+pub(super) fn jobs(list: &JobList, base: &str, pipeline: Option<i64>, page: u64, visitor: &Account) -> String {
+    let project = format!("{base}/{}", link_path(&list.project));
     let title = match pipeline {
         Some(id) => format!("Pipeline #{id} · {}", list.project),
         None => format!("Jobs · {}", list.project),
     };
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "{}{account}\
-         <nav class=\"crumbs\"><a href=\"{project_link}/-/jobs\">{}</a></nav><h1>{}</h1>\
-         <table><thead><tr><th>Status</th><th>Job</th><th>Stage</th><th>Ref</th><th>Pipeline</th><th>Finished (UTC)</th><th>Artifacts</th></tr></thead><tbody>",
-        head(&title),
-        escape(&list.project),
-        escape(&title)
-    );
-    for job in &list.rows {
-        let artifacts = if job.browsable {
-            format!("<a href=\"{project_link}/-/jobs/{}/artifacts/browse\">Browse</a>", job.id)
-        } else {
-            String::new()
-        };
-        let _ = write!(
-            out,
-            "<tr><td class=\"status {status}\">{status}</td><td>#{id} <bdi>{name}</bdi></td><td><bdi>{stage}</bdi></td>\
-             <td><bdi>{ref_name}</bdi></td><td><a href=\"{project_link}/-/pipelines/{pipeline}\">#{pipeline}</a></td>\
-             <td>{finished}</td><td>{artifacts}</td></tr>",
-            status = escape(&job.status),
-            id = job.id,
-            name = escape(&job.name),
-            stage = escape(&job.stage),
-            ref_name = escape(&job.ref_name),
-            pipeline = job.pipeline,
-            finished = escape(job.finished.as_deref().unwrap_or("")),
-        );
-    }
-    out.push_str("</tbody></table>");
     let here = match pipeline {
-        Some(id) => format!("{project_url}/-/pipelines/{id}"),
-        None => format!("{project_url}/-/jobs"),
+        Some(id) => format!("{project}/-/pipelines/{id}"),
+        None => format!("{project}/-/jobs"),
     };
-    pager(&mut out, &here, page, list.pages);
-    out.push_str("</body></html>");
-    out
+    let body = html! {
+        (account(visitor))
+        nav class="crumbs" { a href={ (project) "/-/jobs" } { (list.project) } }
+        h1 { (title) }
+        table {
+            thead { tr {
+                th { "Status" } th { "Job" } th { "Stage" } th { "Ref" } th { "Pipeline" } th { "Finished (UTC)" }
+                th { "Artifacts" }
+            } }
+            tbody {
+                @for job in &list.rows {
+                    tr {
+                        td class={ "status " (job.status) } { (job.status) }
+                        td { "#" (job.id) " " bdi { (job.name) } }
+                        td { bdi { (job.stage) } }
+                        td { bdi { (job.ref_name) } }
+                        td { a href={ (project) "/-/pipelines/" (job.pipeline) } { "#" (job.pipeline) } }
+                        td { (job.finished.as_deref().unwrap_or("")) }
+                        td {
+                            @if job.browsable {
+                                a href={ (project) "/-/jobs/" (job.id) "/artifacts/browse" } { "Browse" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (pager(&here, page, list.pages))
+    };
+    document(&title, body)
 }
 
 /// What a file's page shows of it.
@@ -299,39 +304,33 @@ pub(super) enum Shown<'a> {
 
 /// A file's page: its text (escaped, in `<pre>`) or its image, with links to open it as
 /// it is and to download it.
-pub(super) fn file(links: &Links, path: &str, shown: Shown<'_>, account: &str) -> String {
+pub(super) fn file(links: &Links, path: &str, shown: Shown<'_>, visitor: &Account) -> String {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let mut out = String::new();
-    let _ = write!(out, "{}{account}", head(&format!("{name} · job {} · {}", links.job, links.project)));
-    crumbs(&mut out, links, path);
-    let open = escape(&links.open(path));
-    let _ = write!(out, "<p><a href=\"{open}\">Open raw</a> · <a href=\"{open}?download\">Download</a>");
-    match shown {
-        Shown::Text { text, total } => {
-            let _ = write!(out, " · {}</p>", human(total));
-            if (text.len() as u64) < total {
-                let _ = write!(
-                    out,
-                    "<p class=\"note\">The first {} of {} are shown; open it raw to see all of it.</p>",
-                    human(text.len() as u64),
-                    human(total)
-                );
+    let open = links.open(path);
+    let body = html! {
+        (account(visitor))
+        (crumbs(links, path))
+        p {
+            a href=(open) { "Open raw" } " · " a href={ (open) "?download" } { "Download" }
+            @if let Shown::Text { total, .. } = shown { " · " (human(total)) }
+        }
+        @match shown {
+            Shown::Text { text, total } => {
+                @if (text.len() as u64) < total {
+                    p class="note" {
+                        "The first " (human(text.len() as u64)) " of " (human(total))
+                        " are shown; open it raw to see all of it."
+                    }
+                }
+                pre { (text) }
             }
-            let _ = write!(out, "<pre>{}</pre>", escape(text));
+            Shown::TooLarge { at_least } => p class="note" {
+                "This file is larger than " (human(at_least)) ", too large to show in a page: open it raw or download it."
+            },
+            Shown::Image => p { img class="shown" src=(open) alt=(name); },
         }
-        Shown::TooLarge { at_least } => {
-            let _ = write!(
-                out,
-                "</p><p class=\"note\">This file is larger than {}, too large to show in a page: open it raw or download it.</p>",
-                human(at_least)
-            );
-        }
-        Shown::Image => {
-            let _ = write!(out, "</p><p><img class=\"shown\" src=\"{open}\" alt=\"{}\"></p>", escape(name));
-        }
-    }
-    out.push_str("</body></html>");
-    out
+    };
+    document(&format!("{name} · job {} · {}", links.job, links.project), body)
 }
 
 #[cfg(test)]
@@ -340,10 +339,8 @@ mod tests {
 
     #[test]
     fn names_are_escaped_and_sizes_read_for_people() {
-        assert_eq!(
-            escape("<script>\"a\" & 'b'</script>"),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
-        );
+        let shown = html! { bdi { ("<script>\"a\" & 'b'</script>") } }.into_string();
+        assert_eq!(shown, "<bdi>&lt;script&gt;&quot;a&quot; &amp; 'b'&lt;/script&gt;</bdi>");
         assert_eq!(link_path("a b/c#d?e"), "a%20b/c%23d%3Fe");
         assert_eq!(link_path("a&amp;b.txt"), "a%26amp%3Bb.txt");
         assert_eq!(link_path("%41/x\\y/'\"<>`"), "%2541/x%5Cy/%27%22%3C%3E%60");
