@@ -147,24 +147,9 @@ pub(crate) fn mode_string(row: &Row) -> String {
 
 /// Unix seconds as `YYYY-MM-DD HH:MM`, UTC.
 pub(crate) fn utc_minutes(secs: i64) -> String {
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else { return String::new() };
+    let (h, m) = (t.hour(), t.minute());
+    format!("{:04}-{:02}-{:02} {h:02}:{m:02}", t.year(), u8::from(t.month()), t.day())
 }
 
 #[cfg(test)]

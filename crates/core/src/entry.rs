@@ -180,21 +180,12 @@ impl Entry {
         let day = date & 0x1f;
         let (hour, minute, second) = (time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2);
         let months = year * 12 + (month - 1);
-        let (year, month) = (months.div_euclid(12), months.rem_euclid(12) + 1);
-        let days = days_from_civil(year, month, 1) + (day - 1);
-        days * 86_400 + hour * 3600 + minute * 60 + second
+        let (year, month) = (months.div_euclid(12) as i32, months.rem_euclid(12) as u8 + 1);
+        // Years 1979 to 2108, months 1 to 12: always a date.
+        let first = time::Month::try_from(month).and_then(|m| time::Date::from_calendar_date(year, m, 1));
+        let first = first.map_or(0, |d| d.midnight().assume_utc().unix_timestamp());
+        first + (day - 1) * 86_400 + hour * 3600 + minute * 60 + second
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

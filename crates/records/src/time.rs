@@ -27,8 +27,19 @@ impl Timestamp {
 
     /// The UTC day, `YYYY-MM-DD`.
     pub fn day(self) -> String {
-        let (y, m, d) = civil_from_days(self.0.div_euclid(86_400_000));
-        format!("{y:04}-{m:02}-{d:02}")
+        let (date, _) = self.utc();
+        format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+    }
+
+    /// The UTC date and the milliseconds into it (the Unix epoch for a time before year
+    /// -9999 or after 9999, which no record holds).
+    fn utc(self) -> (time::Date, i64) {
+        let days = self.0.div_euclid(86_400_000);
+        let date = i32::try_from(days)
+            .ok()
+            .and_then(|d| time::Date::from_julian_day(d.checked_add(UNIX_EPOCH_JULIAN_DAY)?).ok())
+            .unwrap_or(EPOCH);
+        (date, self.0.rem_euclid(86_400_000))
     }
 
     /// As a `SystemTime`, for HTTP dates.
@@ -37,14 +48,16 @@ impl Timestamp {
     }
 }
 
+/// 1970-01-01, and its Julian day number.
+const EPOCH: time::Date = time::OffsetDateTime::UNIX_EPOCH.date();
+const UNIX_EPOCH_JULIAN_DAY: i32 = EPOCH.to_julian_day();
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.rem_euclid(1000);
-        let secs = self.0.div_euclid(1000);
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem / 60 % 60, rem % 60)
+        let (date, ms) = self.utc();
+        let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+        let (secs, ms) = (ms / 1000, ms % 1000);
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", secs / 3600, secs / 60 % 60, secs % 60)
     }
 }
 
@@ -64,38 +77,9 @@ pub fn parse_day(text: &str) -> Option<String> {
     if !shape {
         return None;
     }
-    let (y, m, d): (i64, u32, u32) = (text[..4].parse().ok()?, text[5..7].parse().ok()?, text[8..].parse().ok()?);
-    // The day is real if it survives a trip through the calendar.
-    let days = days_from_civil(y, m, d)?;
-    (y >= 1970 && civil_from_days(days) == (y, m, d)).then(|| text.to_owned())
-}
-
-/// Howard Hinnant's civil-to-days algorithm; `None` for a month or day out of range.
-fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let (y, m, d): (i32, u8, u8) = (text[..4].parse().ok()?, text[5..7].parse().ok()?, text[8..].parse().ok()?);
+    let real = time::Month::try_from(m).and_then(|m| time::Date::from_calendar_date(y, m, d)).is_ok();
+    (real && y >= 1970).then(|| text.to_owned())
 }
 
 /// Parses an `expire_in` duration: one or more `<number> <unit>` parts, units from seconds
@@ -141,6 +125,8 @@ mod tests {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
         assert_eq!(Timestamp(1_450_972_281_802).to_string(), "2015-12-24T15:51:21.802Z");
         assert_eq!(Timestamp(951_782_400_000).to_string(), "2000-02-29T00:00:00.000Z");
+        assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp(253_402_300_799_999).to_string(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]
