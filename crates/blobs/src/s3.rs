@@ -61,7 +61,7 @@ pub struct S3Blobs {
     handle: tokio::runtime::Handle,
     counter: Arc<ReadCounter>,
     /// Size and time of blobs opened before: opening them again costs no request.
-    known: std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::SystemTime)>>,
+    known: quick_cache::sync::Cache<String, (u64, std::time::SystemTime)>,
 }
 
 impl Drop for S3Blobs {
@@ -138,7 +138,7 @@ impl S3Blobs {
             runtime: Some(runtime),
             handle,
             counter: Arc::default(),
-            known: Default::default(),
+            known: quick_cache::sync::Cache::new(KNOWN),
         })
     }
 
@@ -156,7 +156,7 @@ impl S3Blobs {
     fn upload(&self, key: String, from: &mut dyn Read) -> io::Result<BlobRef> {
         let path = self.path(&key)?;
         // `put_beside` replaces a blob: what was known of it is not any more.
-        self.known.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        self.known.remove(&key);
         let first = read_part(from)?;
         let store = self.store.clone();
         if first.len() < PART {
@@ -293,7 +293,7 @@ impl Blobs for S3Blobs {
     /// are served from.
     fn open(&self, key: &str) -> io::Result<OpenBlob> {
         let path = self.path(key)?;
-        let remembered = self.known.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied();
+        let remembered = self.known.get(key);
         let source = |size, tail| S3Source {
             store: self.store.clone(),
             path: path.clone(),
@@ -326,11 +326,7 @@ impl Blobs for S3Blobs {
         let modified = UNIX_EPOCH + Duration::from_millis(millis);
         // Blobs written beside an archive may be written again; the others never are.
         if !crate::blobs::parse_key(key).is_some_and(|(kind, _)| kind.rewritable()) {
-            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-            if known.len() >= KNOWN {
-                known.clear();
-            }
-            known.insert(key.to_owned(), (meta.size, modified));
+            self.known.insert(key.to_owned(), (meta.size, modified));
         }
         Ok(OpenBlob { source: Arc::new(source(meta.size, tail)), modified, remote: true })
     }
@@ -350,7 +346,7 @@ impl Blobs for S3Blobs {
 
     fn delete(&self, key: &str) -> io::Result<()> {
         let path = self.path(key)?;
-        self.known.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.known.remove(key);
         let store = self.store.clone();
         match run(&self.handle, async move { store.delete(&path).await }) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
