@@ -30,7 +30,7 @@ pub fn entry_headers(path: &ArtifactPath) -> ApiResult<HeaderMap> {
 }
 
 /// `Content-Type` by extension, from Go's built-in table as Workhorse uses it.
-fn content_type(name: &str) -> &'static str {
+pub(crate) fn content_type(name: &str) -> &'static str {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "avif" => "image/avif",

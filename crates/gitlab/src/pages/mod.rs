@@ -502,6 +502,9 @@ mod tests {
         assert_eq!(kind("report/index.html"), Kind::AsItIs);
         assert_eq!(kind("a/b.tar.GZ"), Kind::AsItIs);
         assert_eq!(kind("shot.png"), Kind::Image);
+        assert_eq!(kind("a/b.AVIF"), Kind::Image);
+        assert_eq!(kind("favicon.ico"), Kind::Unknown, "not served as an image: not shown as one");
+        assert_eq!(kind("plot.svg"), Kind::AsItIs);
         assert_eq!(kind("build.log"), Kind::Text);
         assert_eq!(kind("Makefile"), Kind::Unknown);
         assert!(!binary("héllo\n".as_bytes()));

@@ -112,15 +112,21 @@ pub(super) enum Kind {
     Unknown,
 }
 
-/// A file's [`Kind`] by its name's extension.
+/// A file's [`Kind`] by its name's extension. Images are the names the single-file API
+/// serves as an image (`artifact_gitlab::entry`'s one media-type table, Workhorse's), so
+/// that a page never shows as an image what its URL serves as something else.
 pub(super) fn kind(name: &str) -> Kind {
     let base = name.rsplit('/').next().unwrap_or(name);
+    match crate::entry::content_type(base) {
+        "image/svg+xml" => return Kind::AsItIs,
+        image if image.starts_with("image/") => return Kind::Image,
+        _ => {}
+    }
     let ext = base.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
-        "html" | "htm" | "xhtml" | "svg" | "pdf" | "zip" | "gz" | "tgz" | "tar" | "bz2" | "xz" | "zst" | "7z"
-        | "jar" | "war" | "whl" | "deb" | "rpm" | "apk" | "exe" | "dll" | "so" | "dylib" | "a" | "o" | "bin"
-        | "wasm" | "class" | "pyc" | "iso" | "dmg" | "img" => Kind::AsItIs,
-        "png" | "jpg" | "jpeg" | "gif" | "webp" | "avif" | "bmp" | "ico" => Kind::Image,
+        "html" | "htm" | "xhtml" | "pdf" | "zip" | "gz" | "tgz" | "tar" | "bz2" | "xz" | "zst" | "7z" | "jar"
+        | "war" | "whl" | "deb" | "rpm" | "apk" | "exe" | "dll" | "so" | "dylib" | "a" | "o" | "bin" | "wasm"
+        | "class" | "pyc" | "iso" | "dmg" | "img" => Kind::AsItIs,
         "txt" | "log" | "md" | "markdown" | "json" | "xml" | "css" | "js" | "mjs" | "ts" | "tsx" | "jsx" | "csv"
         | "tsv" | "yml" | "yaml" | "toml" | "ini" | "cfg" | "conf" | "sh" | "py" | "rb" | "rs" | "go" | "c" | "h"
         | "cc" | "cpp" | "hpp" | "java" | "kt" | "swift" | "sql" | "diff" | "patch" | "lcov" | "info" | "out"
