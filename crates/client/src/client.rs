@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result, shown};
-use crate::models::{Bridge, Job, JobStatus, Project, Version};
+use crate::models::{Job, JobStatus, Project, Version};
 use crate::retry::RetryPolicy;
 use crate::transport::{Auth, Transport};
 
@@ -258,45 +258,6 @@ impl Client {
     }
 
     // ---- the 15 operations -------------------------------------------------------------
-
-    /// 1: the project's jobs, newest first, every page.
-    pub fn jobs(&self, project: &str, filter: &JobFilter) -> impl Stream<Item = Result<Job>> + Send + 'static {
-        let url = self.project_url(project, "/jobs").map(|u| {
-            let mut u = with_filter(u, filter, false);
-            if filter.keyset {
-                u.query_pairs_mut()
-                    .append_pair("pagination", "keyset")
-                    .append_pair("order_by", "id")
-                    .append_pair("sort", "desc");
-            }
-            u
-        });
-        crate::pages::items(self.clone(), url)
-    }
-
-    /// 2: a pipeline's jobs (child pipelines too), oldest first, every page.
-    pub fn pipeline_jobs(
-        &self,
-        project: &str,
-        pipeline: u64,
-        filter: &JobFilter,
-    ) -> impl Stream<Item = Result<Job>> + Send + 'static {
-        let url =
-            self.project_url(project, &format!("/pipelines/{pipeline}/jobs")).map(|u| with_filter(u, filter, true));
-        crate::pages::items(self.clone(), url)
-    }
-
-    /// 3: a pipeline's bridges, every page.
-    pub fn pipeline_bridges(
-        &self,
-        project: &str,
-        pipeline: u64,
-        filter: &JobFilter,
-    ) -> impl Stream<Item = Result<Bridge>> + Send + 'static {
-        let url =
-            self.project_url(project, &format!("/pipelines/{pipeline}/bridges")).map(|u| with_filter(u, filter, false));
-        crate::pages::items(self.clone(), url)
-    }
 
     /// 4: one job.
     pub async fn job(&self, project: &str, job: u64) -> Result<Job> {

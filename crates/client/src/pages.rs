@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::{Client, JobFilter, decode, with_filter};
 use crate::error::Result;
-use crate::models::Job;
+use crate::models::{Bridge, Job};
 
 /// The URL of `rel="next"` in a `Link` header.
 pub(crate) fn next_link(headers: &HeaderMap) -> Option<Url> {
@@ -73,6 +73,45 @@ impl<T> Page<T> {
 }
 
 impl Client {
+    /// 1: the project's jobs, newest first, every page.
+    pub fn jobs(&self, project: &str, filter: &JobFilter) -> impl Stream<Item = Result<Job>> + Send + 'static {
+        let url = self.project_url(project, "/jobs").map(|u| {
+            let mut u = with_filter(u, filter, false);
+            if filter.keyset {
+                u.query_pairs_mut()
+                    .append_pair("pagination", "keyset")
+                    .append_pair("order_by", "id")
+                    .append_pair("sort", "desc");
+            }
+            u
+        });
+        items(self.clone(), url)
+    }
+
+    /// 2: a pipeline's jobs (child pipelines too), oldest first, every page.
+    pub fn pipeline_jobs(
+        &self,
+        project: &str,
+        pipeline: u64,
+        filter: &JobFilter,
+    ) -> impl Stream<Item = Result<Job>> + Send + 'static {
+        let url =
+            self.project_url(project, &format!("/pipelines/{pipeline}/jobs")).map(|u| with_filter(u, filter, true));
+        items(self.clone(), url)
+    }
+
+    /// 3: a pipeline's bridges, every page.
+    pub fn pipeline_bridges(
+        &self,
+        project: &str,
+        pipeline: u64,
+        filter: &JobFilter,
+    ) -> impl Stream<Item = Result<Bridge>> + Send + 'static {
+        let url =
+            self.project_url(project, &format!("/pipelines/{pipeline}/bridges")).map(|u| with_filter(u, filter, false));
+        items(self.clone(), url)
+    }
+
     /// Page `page` (from 1) of the project's jobs, newest first.
     pub async fn jobs_page(&self, project: &str, filter: &JobFilter, page: u64) -> Result<Page<Job>> {
         let url = with_filter(self.project_url(project, "/jobs")?, filter, false);

@@ -26,7 +26,6 @@ mod entities;
 mod error;
 mod keep;
 mod lookups;
-mod pages;
 mod pagination;
 mod parallel;
 mod proxy;

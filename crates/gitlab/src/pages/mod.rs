@@ -56,7 +56,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use percent_encoding::utf8_percent_encode;
 
-use self::render::{Account, RETURN_TO, Shown, error_page, found, html_page, link_path, sign_in_page};
+use self::render::{Account, Shown, error_page, found, html_page, sign_in_page};
 use artifact_core::ArtifactPath;
 
 use crate::credentials::{CREDENTIAL_HEADERS, Credential};

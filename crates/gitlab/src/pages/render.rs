@@ -5,24 +5,15 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{Directory, JobList, Links};
+use super::routing::{Links, link_path};
+use super::{Directory, JobList};
 use crate::error::ApiError;
 
 /// The CSP of a file from an archive: a sandbox with scripts, forms and popups but never
 /// the server's origin.
 pub(super) const FILE_CSP: &str =
     "sandbox allow-scripts allow-forms allow-popups allow-downloads; frame-ancestors 'none'";
-
-/// What a path segment keeps unescaped in a link: RFC 3986's unreserved characters
-/// only (every other byte, `&`, `#`, `?`, `%`, `;`, `\\`, quotes, spaces, `/` and every
-/// byte of a non-ASCII character, is percent-encoded).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-/// What a path keeps unescaped as the `return_to` parameter: the unreserved characters
-/// and its slashes.
-pub(super) const RETURN_TO: &AsciiSet = &SEGMENT.remove(b'/');
 
 const STYLE: &str = "body{font:14px/1.5 system-ui,sans-serif;margin:2em;color:#222}\
 a{color:#1f5fbf;text-decoration:none}a:hover{text-decoration:underline}\
@@ -31,12 +22,6 @@ td:nth-child(2){text-align:right;font-variant-numeric:tabular-nums}tr.dir a{font
 .crumbs{margin-bottom:1em;font-size:16px}.pages{margin-top:1em}.account{float:right}\
 pre{background:#f6f8fa;padding:1em;overflow:auto;white-space:pre-wrap;word-break:break-all;font:13px/1.45 ui-monospace,monospace}\
 .note{color:#666}img.shown{max-width:100%;border:1px solid #eee}";
-
-/// A path for a link: each `/`-separated segment percent-encoded ([`SEGMENT`]), so that
-/// the URL names exactly that path (HTML-escape it too when it goes into a page).
-pub(super) fn link_path(path: &str) -> String {
-    path.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
-}
 
 /// A time for people, to the minute: `2026-12-04 18:51`.
 pub fn minutes(unix_seconds: i64) -> String {
@@ -104,7 +89,7 @@ pub(super) fn html_page(body: &str, images: Option<&str>) -> Response {
 
 /// Who the visitor is, as the corner of a page says: signed in (a sign-out button),
 /// anonymous (a sign-in link that comes back `here`, a path percent-encoded by
-/// [`RETURN_TO`]), or presenting a credential of its own (nothing).
+/// `RETURN_TO`), or presenting a credential of its own (nothing).
 pub(super) enum Account {
     SignedIn,
     Anonymous { here: String },

@@ -1,11 +1,25 @@
 //! Which page a path asks for, what kind of file a name is, and the links between pages.
 
 use axum::http::{HeaderMap, header};
-use percent_encoding::{percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use super::render::link_path;
 use crate::error::ApiResult;
 use crate::target::id_param;
+
+/// What a path segment keeps unescaped in a link: RFC 3986's unreserved characters
+/// only (every other byte, `&`, `#`, `?`, `%`, `;`, `\\`, quotes, spaces, `/` and every
+/// byte of a non-ASCII character, is percent-encoded).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// What a path keeps unescaped as the `return_to` parameter: the unreserved characters
+/// and its slashes.
+pub(super) const RETURN_TO: &AsciiSet = &SEGMENT.remove(b'/');
+
+/// A path for a link: each `/`-separated segment percent-encoded ([`SEGMENT`]), so that
+/// the URL names exactly that path (HTML-escape it too when it goes into a page).
+pub(super) fn link_path(path: &str) -> String {
+    path.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
+}
 
 /// A page route, or `None` for a path that is none.
 pub(super) enum Page {

@@ -15,6 +15,7 @@ mod actions;
 pub(crate) mod artifacts;
 pub(crate) mod jobs;
 mod meta;
+mod pages;
 
 pub use self::meta::GITLAB_VERSION;
 pub(crate) use artifact_gitlab::guard::guard;
@@ -61,7 +62,7 @@ pub fn app(state: AppState) -> Router {
         .route(&at("/jobs/{job_id}/artifacts/"), get(artifacts::entry_by_id))
         .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
         // Pages for people at GitLab's web URLs; any other path is the API's 404.
-        .fallback(crate::pages::pages)
+        .fallback(pages::pages)
         .layer(axum::middleware::from_fn_with_state(state.clone(), files_only_on_artifacts_origin))
         .layer(axum::middleware::from_fn(artifact_gitlab::guard::read_body))
         .layer(axum::middleware::from_fn(guard))

@@ -164,7 +164,7 @@ async fn download(ctx: Ctx, target: Target) -> ApiResult<Response> {
 }
 
 /// One entry of job `job`'s archive in project `id`, for `ask`: endpoints 7 and 8 as one
-/// domain-level call, which the API's handlers and the pages (`crate::pages`) both make.
+/// domain-level call, which the API's handlers and the pages (`routes::pages`) both make.
 /// Access is checked here; `path` has passed the path rule.
 pub(crate) async fn entry(ask: Asker, id: String, job: JobRef, path: ArtifactPath) -> ApiResult<Response> {
     let key = LookupKey::new(ask.presented.digest(), &id, &job);

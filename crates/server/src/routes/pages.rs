@@ -1,6 +1,6 @@
 //! The pages for people (`artifact_gitlab::pages`) from the server's own records and blobs:
 //! a directory from the job's `metadata.gz`, an entry through endpoint 7's own call
-//! (`routes::artifacts::entry`), sessions and grants in the store (`crate::sessions`).
+//! (`super::artifacts::entry`), sessions and grants in the store (`crate::sessions`).
 
 use artifact_core::JobRef;
 use artifact_core::metadata::MetadataReader;
@@ -11,12 +11,12 @@ use axum::response::Response;
 use artifact_core::ArtifactPath;
 use artifact_gitlab::pages::{Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, PageSource, Who, minutes};
 
+use super::jobs::find_job;
+use super::{Asker, base_url, blocking};
 use crate::auth::{Caller, Credential, Need, Presented, Routes, authenticate};
 use crate::error::StoreAnswer;
 use crate::error::{ApiError, ApiResult};
 use crate::keep::Keeping;
-use crate::routes::jobs::find_job;
-use crate::routes::{Asker, base_url, blocking};
 use crate::sessions;
 use crate::state::AppState;
 use crate::time::Timestamp;
@@ -213,6 +213,6 @@ impl PageSource for Local {
 
     async fn entry(&self, who: &Who, project: &str, job: i64, path: &ArtifactPath) -> ApiResult<Response> {
         let ask = self.asker(who);
-        crate::routes::artifacts::entry(ask, project.to_owned(), JobRef::Id(job as u64), path.clone()).await
+        super::artifacts::entry(ask, project.to_owned(), JobRef::Id(job as u64), path.clone()).await
     }
 }
