@@ -96,6 +96,35 @@ async fn lists_follow_every_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_come_one_page_at_a_time_with_their_count() {
+    let w = world().await;
+    let first = w.import(w.job("a"));
+    let pipeline = first["pipeline"]["id"].as_u64().unwrap();
+    for name in ["b", "c", "d", "e"] {
+        w.import(ImportJob { pipeline: Some(pipeline as i64), ..w.job(name) });
+    }
+    let gl = w.client();
+    let two = JobFilter { per_page: Some(2), ..JobFilter::default() };
+    let names = |page: &artifact_client::Page<artifact_client::Job>| {
+        page.items.iter().map(|j| j.name.clone()).collect::<Vec<_>>()
+    };
+    let second = gl.jobs_page(P, &two, 2).await.unwrap();
+    assert_eq!(names(&second), ["c", "b"]);
+    assert_eq!((second.total_pages, second.next_page, second.pages(2)), (Some(3), Some(3), 3));
+    let last = gl.jobs_page(P, &two, 3).await.unwrap();
+    assert_eq!((names(&last), last.next_page), (vec!["a".to_owned()], None));
+    let past = gl.jobs_page(P, &two, 9).await.unwrap();
+    assert!(past.items.is_empty());
+    let in_pipeline = gl.pipeline_jobs_page(P, pipeline, &two, 1).await.unwrap();
+    assert_eq!(names(&in_pipeline), ["a", "b"]);
+    // Who the token is, and a token that is nobody's.
+    assert_eq!(gl.current_user().await.unwrap().username, "dev");
+    let stranger = Client::builder(&w.url).private_token("glpat-nobody").build().unwrap();
+    let refused = stranger.current_user().await.unwrap_err();
+    assert_eq!(refused.status(), Some(reqwest::StatusCode::UNAUTHORIZED), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_the_operations() {
     let w = world().await;
     let gl = w.client();

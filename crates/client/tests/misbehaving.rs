@@ -438,3 +438,46 @@ async fn a_refused_resume_says_why_it_resumed_and_leaves_nothing() {
     assert!(!to.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file is left");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sudo_goes_with_the_credential_a_redirect_can_be_refused_and_json_is_bounded() {
+    let seen = Shared::default();
+    let at = seen.clone();
+    let app = Router::new()
+        .route(
+            "/api/v4/user",
+            get(move |req: Request| async move {
+                record(&at, &req);
+                axum::Json(serde_json::json!({"id": 1, "username": "root"}))
+            }),
+        )
+        .route(
+            "/api/v4/projects/1/jobs/1",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "http://169.254.169.254/latest")]) }),
+        )
+        .route(
+            "/api/v4/projects/1/jobs/2",
+            get(|| async {
+                // A body past the bound, whatever it says.
+                let big = vec![b' '; artifact_client::JSON_MAX + 1];
+                ([(header::CONTENT_TYPE, "application/json")], big)
+            }),
+        );
+    let url = start(app).await;
+    let gl = Client::builder(&url).private_token("glpat-admin").sudo("alice").build().unwrap();
+    assert_eq!(gl.current_user().await.unwrap().username, "root");
+    let headers = seen.lock().unwrap().requests[0].1.clone();
+    assert_eq!(
+        (headers["private-token"].to_str().unwrap(), headers["sudo"].to_str().unwrap()),
+        ("glpat-admin", "alice")
+    );
+    let held = Client::builder(&url).max_redirects(0).retry(RetryPolicy::never()).build().unwrap();
+    let err = held.job("1", 1).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FOUND), "the redirect is the answer, not followed: {err}");
+    let err = gl.job("1", 2).await.unwrap_err();
+    assert!(
+        matches!(&err, artifact_client::Error::Decode { message, .. } if message.contains("JSON document over")),
+        "{err}"
+    );
+    assert!(Client::builder(&url).sudo("a\nb").build().is_err(), "a Sudo no header can carry");
+}
