@@ -52,17 +52,14 @@ pub struct ClientBuilder {
     http: Option<reqwest::Client>,
     sudo: Option<String>,
     max_redirects: usize,
+    json_max: usize,
 }
 
 impl ClientBuilder {
-    /// Sends every request through `http` (sharing its connection pool, say with other
-    /// clients made for other tokens) instead of a client of its own. It must not follow
-    /// redirects itself (`reqwest::redirect::Policy::none()`): this client follows them by
-    /// hand, dropping credentials when the origin changes. The timeouts set here then
-    /// apply only to what this client does itself (a download's stalls); `http`'s own
-    /// govern its connections.
-    pub fn http_client(mut self, http: reqwest::Client) -> ClientBuilder {
-        self.http = Some(http);
+    /// Reads JSON documents up to `bytes` long ([`JSON_MAX`] by default); a longer one is an
+    /// [`Error::Decode`].
+    pub fn max_json(mut self, bytes: usize) -> ClientBuilder {
+        self.json_max = bytes;
         self
     }
 
@@ -169,6 +166,7 @@ impl ClientBuilder {
             auth: self.auth,
             sudo,
             max_redirects: self.max_redirects,
+            json_max: self.json_max,
             retry: self.retry,
             connect_timeout: self.connect_timeout,
             stall_timeout: self.stall_timeout,
@@ -199,6 +197,27 @@ impl Client {
             http: None,
             sudo: None,
             max_redirects: crate::transport::MAX_REDIRECTS,
+            json_max: JSON_MAX,
+        }
+    }
+
+    /// A builder for another client that shares this one's connections (one pool for
+    /// clients made for many tokens, say one per visitor of a page), with this one's base
+    /// URL, credential, retry policy, redirects and timeouts until changed: set another
+    /// credential and build. Building it is cheap.
+    pub fn sharing(&self) -> ClientBuilder {
+        let t = &self.transport;
+        ClientBuilder {
+            base: self.api.as_str().to_owned(),
+            auth: t.auth.clone(),
+            retry: t.retry.clone(),
+            connect_timeout: t.connect_timeout,
+            stall_timeout: t.stall_timeout,
+            sync_downloads: self.sync_downloads,
+            http: Some(t.http.clone()),
+            sudo: t.sudo.as_ref().and_then(|s| s.to_str().ok()).map(str::to_owned),
+            max_redirects: t.max_redirects,
+            json_max: t.json_max,
         }
     }
 
@@ -207,8 +226,12 @@ impl Client {
         &self.api
     }
 
-    /// `projects/<id>` + `rest`, with the project's path escaped.
+    /// `projects/<id>` + `rest`, with the project's path escaped (one segment: a `/` in it
+    /// becomes `%2F`). `.` and `..` are no project: a URL parser would resolve them.
     pub(crate) fn project_url(&self, project: &str, rest: &str) -> Result<Url> {
+        if matches!(project, "" | "." | "..") {
+            return Err(Error::Invalid(format!("project {project:?}: not a project id or path")));
+        }
         let id = utf8_percent_encode(project, SEGMENT);
         self.api.join(&format!("projects/{id}{rest}")).map_err(|e| Error::Invalid(format!("URL: {e}")))
     }
@@ -241,12 +264,12 @@ impl Client {
 
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
         let resp = self.transport.send(Method::GET, url, &HeaderMap::new(), &[]).await?;
-        decode(resp).await
+        decode(resp, self.transport.json_max).await
     }
 
     async fn post_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
         let resp = self.transport.send(Method::POST, url, &HeaderMap::new(), &[]).await?;
-        decode(resp).await
+        decode(resp, self.transport.json_max).await
     }
 
     /// A binary download as a stream (GET, redirects followed, retried before the first
@@ -406,18 +429,19 @@ pub(crate) fn body_stream(resp: reqwest::Response) -> ByteStream {
     Box::pin(resp.bytes_stream().map(move |r| r.map_err(|source| Error::Transport { url: url.clone(), source })))
 }
 
-/// The largest JSON document the client reads (a page of 100 jobs is a few hundred KiB).
+/// The largest JSON document the client reads by default (a page of 100 jobs is a few
+/// hundred KiB); see [`ClientBuilder::max_json`].
 pub const JSON_MAX: usize = 32 << 20;
 
-/// A JSON body, read up to [`JSON_MAX`] bytes.
-pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+/// A JSON body, read up to `max` bytes.
+pub(crate) async fn decode<T: DeserializeOwned>(resp: reqwest::Response, max: usize) -> Result<T> {
     let url = shown(resp.url());
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|source| Error::Transport { url: url.clone(), source })?;
-        if body.len() + chunk.len() > JSON_MAX {
-            return Err(Error::Decode { url, message: format!("a JSON document over {JSON_MAX} bytes") });
+        if body.len() + chunk.len() > max {
+            return Err(Error::Decode { url, message: format!("a JSON document over {max} bytes") });
         }
         body.extend_from_slice(&chunk);
     }

@@ -137,7 +137,7 @@ impl Client {
             resp.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok())
         };
         let (total_pages, next_page) = (number("x-total-pages"), number("x-next-page"));
-        Ok(Page { items: decode(resp).await?, total_pages, next_page })
+        Ok(Page { items: decode(resp, self.transport.json_max).await?, total_pages, next_page })
     }
 }
 
@@ -208,7 +208,7 @@ where
                     return Some((Err(e), st));
                 }
             };
-            match decode::<Vec<T>>(resp).await {
+            match decode::<Vec<T>>(resp, st.client.transport.json_max).await {
                 Ok(page) => st.buffer.extend(page),
                 Err(e) => {
                     st.failed = true;

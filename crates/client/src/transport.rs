@@ -75,6 +75,8 @@ pub(crate) struct Transport {
     pub(crate) sudo: Option<HeaderValue>,
     /// Redirects followed at most (0: a redirect is the answer).
     pub(crate) max_redirects: usize,
+    /// JSON documents read up to this many bytes.
+    pub(crate) json_max: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) connect_timeout: Duration,
     pub(crate) stall_timeout: Duration,

@@ -480,4 +480,11 @@ async fn sudo_goes_with_the_credential_a_redirect_can_be_refused_and_json_is_bou
         "{err}"
     );
     assert!(Client::builder(&url).sudo("a\nb").build().is_err(), "a Sudo no header can carry");
+    // Another token on the same connections: only the new credential goes, with the Sudo kept.
+    let other = gl.sharing().private_token("glpat-other").build().unwrap();
+    other.current_user().await.unwrap();
+    let headers = seen.lock().unwrap().requests.last().unwrap().1.clone();
+    assert_eq!(headers["private-token"].to_str().unwrap(), "glpat-other");
+    assert_eq!(headers["sudo"].to_str().unwrap(), "alice");
+    assert!(matches!(gl.job("..", 1).await, Err(artifact_client::Error::Invalid(_))), "a dot segment is no project");
 }

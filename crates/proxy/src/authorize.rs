@@ -29,6 +29,10 @@ use crate::Remote;
 use crate::forward::gateway;
 use crate::metrics::Metrics;
 
+/// The most of an upstream's refusal passed back (GitLab's error documents are a few dozen
+/// bytes).
+const REFUSAL_MAX: usize = 64 << 10;
+
 /// Grants remembered at most; past this `quick_cache` chooses which go.
 const MAX_GRANTS: usize = 16_384;
 
@@ -94,6 +98,11 @@ pub enum Authorization {
 /// The target's project, ref and job name have passed the path rule (no `.` or `..`
 /// segment, no `/` in a job name) before this is asked; build URLs from them as parts,
 /// never by joining strings.
+///
+/// The pages for people ([`UpstreamPages`](crate::UpstreamPages)) ask too, for a folder or
+/// a file of an archive: then `parts` is a request head made for the visitor (`GET` of `/`,
+/// its credential as headers: its own, or its session's token as `PRIVATE-TOKEN`; no
+/// cookie, no extensions such as the connection's address).
 ///
 /// ```
 /// use std::future::Future;
@@ -278,7 +287,16 @@ impl GitLabAuthorize {
                 out.headers_mut().insert(name, v.clone());
             }
         }
-        *out.body_mut() = Body::from(resp.bytes().await.unwrap_or_default());
+        // At most REFUSAL_MAX of it: an upstream that sends more is not sending an error.
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut stream).await {
+            body.extend_from_slice(&chunk[..chunk.len().min(REFUSAL_MAX - body.len())]);
+            if body.len() >= REFUSAL_MAX {
+                break;
+            }
+        }
+        *out.body_mut() = Body::from(body);
         Err(Some(out))
     }
 }

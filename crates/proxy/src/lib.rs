@@ -79,7 +79,10 @@ pub struct SetupError(pub(crate) String);
 pub struct ProxyConfig {
     /// The upstream GitLab, e.g. `https://gitlab.example.com` (a path prefix is kept).
     pub upstream: reqwest::Url,
-    /// The proxy's external URL for rewritten links; otherwise each request's `Host`.
+    /// The proxy's external URL for rewritten links and the pages' links and cookie;
+    /// otherwise `http://` and each request's `Host`. Behind a proxy that terminates TLS
+    /// give the `https://` URL here: the pages' session cookie is then `Secure` and
+    /// `__Host-`, and a sign-in form posted from that origin is recognised as this one's.
     pub base_url: Option<String>,
     /// Connecting to the upstream gives up after this long (then `502`).
     pub connect_timeout: Duration,
@@ -105,10 +108,10 @@ pub struct ProxyConfig {
     /// version: a repeated file is answered without asking the upstream while the caller's
     /// grant lasts (`0`: none kept).
     pub hot_bytes: usize,
-    /// Where the pages for people open files as they are (`--artifacts-origin`): another
-    /// host name of this proxy; `None`: the proxy's own origin, under a sandbox. This crate
-    /// serves no pages and only reports it ([`Proxy::artifacts_origin`]): `artifact serve
-    /// --upstream` serves its pages' files there and nothing of the API.
+    /// Where the pages for people ([`UpstreamPages`]) open files as they are
+    /// (`--artifacts-origin`): another host name of this proxy, which then serves those
+    /// files and nothing else ([`UpstreamPages::route`]); `None`: the proxy's own origin,
+    /// under a sandbox.
     pub artifacts_origin: Option<String>,
 }
 

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use artifact_client::{Auth, Client, ClientBuilder, Error as ClientError, Job, JobFilter, JobStatus, RetryPolicy};
+use artifact_client::{Auth, Client, Error as ClientError, Job, JobFilter, JobStatus, RetryPolicy};
 use artifact_core::{ArtifactPath, JobRef};
 use artifact_gitlab::pages::{
     Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, PageSource, Trees, Who, minutes_of,
@@ -26,6 +26,7 @@ use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::sessions::{Grant, Sessions};
 use crate::{Authorization, Proxy, SetupError, engine_api_error};
@@ -64,14 +65,23 @@ fn listable(index: &artifact_core::Index) -> Listed {
     out
 }
 
+/// The largest upstream JSON document a page reads (a page of 100 jobs is a few hundred
+/// KiB).
+const JSON_MAX: usize = 8 << 20;
+
 /// Pages of the job list (100 jobs each) looked through for a job by ref and name.
 const LATEST_PAGES: u64 = 10;
 
 /// The largest sign-in form read (a few hundred bytes in practice).
 const FORM_MAX: usize = 64 << 10;
 
-/// The pages for people of a [`Proxy`], read from its upstream as each visitor: put it in
-/// front of the proxy for the paths [`artifact_gitlab::pages::is_page`] names.
+/// The pages for people of a [`Proxy`] (`artifact_gitlab::pages`: folders of an archive,
+/// file pages, job lists, signing in), read from its upstream as each visitor. Sessions
+/// and grants live in this value's memory: one process's, so a restart signs everyone out
+/// and replicas behind a balancer each keep their own (route a browser to one, or sign in
+/// again). [`UpstreamPages::route`] answers what is the pages', inside the
+/// [`guard`](artifact_gitlab::guard::guard) middleware (the request-path rule) that every
+/// request of a proxy passes first:
 ///
 /// ```no_run
 /// # fn run() -> Result<(), artifact_proxy::SetupError> {
@@ -79,37 +89,62 @@ const FORM_MAX: usize = 64 << 10;
 ///
 /// let proxy = Proxy::new(ProxyConfig::new("https://gitlab.example.com")?)?;
 /// let pages = std::sync::Arc::new(UpstreamPages::new(proxy.clone())?);
-/// let app: axum::Router = axum::Router::new().fallback(move |req: axum::extract::Request| {
-///     let (pages, proxy) = (pages.clone(), proxy.clone());
-///     async move {
-///         if artifact_gitlab::pages::is_page(req.uri().path()) { pages.visit(req).await } else { proxy.answer(req).await }
-///     }
-/// });
+/// let app: axum::Router = axum::Router::new()
+///     .fallback(move |req: axum::extract::Request| {
+///         let (pages, proxy) = (pages.clone(), proxy.clone());
+///         async move {
+///             match pages.route(req).await {
+///                 Ok(answered) => answered,             // a page, or the artifacts origin's 404
+///                 Err(req) => proxy.answer(req).await, // the API: single files, or the upstream
+///             }
+///         }
+///     })
+///     .layer(axum::middleware::from_fn(artifact_gitlab::guard::guard));
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct UpstreamPages {
     proxy: Arc<Proxy>,
     sessions: Sessions,
     trees: Arc<Trees<ByIndex>>,
-    /// Every visitor's client is this one with the visitor's credential: the proxy's own
-    /// connection pool, no redirect followed, no retry.
-    client: ClientBuilder,
+    /// Every visitor's client is this one's with the visitor's credential (one connection
+    /// pool), following no redirect, retrying nothing (a person is waiting).
+    client: Client,
+}
+
+/// Counts, never a token.
+impl std::fmt::Debug for UpstreamPages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamPages").field("sessions", &self.sessions).finish_non_exhaustive()
+    }
 }
 
 impl UpstreamPages {
     /// The pages of `proxy`, with no session yet.
     pub fn new(proxy: Arc<Proxy>) -> Result<UpstreamPages, SetupError> {
         let client = Client::builder(proxy.upstream())
-            .http_client(proxy.client().clone())
+            .max_json(JSON_MAX)
             .max_redirects(0)
-            .retry(RetryPolicy::never());
-        // A first build checks the upstream's URL once, here.
-        client.clone().build().map_err(|e| SetupError(format!("the pages' upstream client: {e}")))?;
+            .retry(RetryPolicy::never())
+            .build()
+            .map_err(|e| SetupError(format!("the pages' upstream client: {e}")))?;
         Ok(UpstreamPages { proxy, sessions: Sessions::default(), trees: Default::default(), client })
     }
 
-    /// Answers a page request (see [`artifact_gitlab::pages::visit`]).
+    /// Answers `req` if it is the pages' (a page, signing in or out), or if it came to the
+    /// artifacts origin ([`ProxyConfig::artifacts_origin`](crate::ProxyConfig), which
+    /// serves the pages' files and nothing else: `404`); else hands it back, untouched.
+    pub async fn route(&self, req: Request) -> Result<Response, Request> {
+        if artifact_gitlab::pages::is_page(req.uri().path()) {
+            return Ok(self.visit(req).await);
+        }
+        if artifact_gitlab::pages::on_artifacts_origin(self.proxy.artifacts_origin(), req.headers()) {
+            return Ok(ApiError::NotFound("Not Found").into_response());
+        }
+        Err(req)
+    }
+
+    /// Answers a page request (see [`artifact_gitlab::pages::visit`]), its body (a sign-in
+    /// form) read up to 64 KiB.
     pub async fn visit(&self, req: Request) -> Response {
         let (parts, body) = req.into_parts();
         let Ok(body) = axum::body::to_bytes(body, FORM_MAX).await else {
@@ -118,8 +153,9 @@ impl UpstreamPages {
         artifact_gitlab::pages::visit(self, &parts.method, &parts.uri, &parts.headers, &body).await
     }
 
-    /// The upstream's API as `who`: a session's or grant's token as `PRIVATE-TOKEN`, else
-    /// the request's own credential in the form it came in, and its `Sudo`.
+    /// The upstream's API as `who`: a session's or grant's token as `PRIVATE-TOKEN` (and
+    /// nothing else), else the request's own credential in the form it came in, and its
+    /// `Sudo` (left out when no header can carry it).
     fn client(&self, who: &Who) -> ApiResult<Client> {
         let auth = match &who.credential {
             Some(Credential::Personal(token)) => Auth::Private(token.clone()),
@@ -131,9 +167,11 @@ impl UpstreamPages {
                 None => Auth::None,
             },
         };
-        let mut client = self.client.clone().auth(auth);
+        let mut client = self.client.sharing().auth(auth);
         if who.credential.is_none()
             && let Some(sudo) = Presented::from_request(&Method::GET, &who.headers, &who.query).sudo
+            && !sudo.is_empty()
+            && axum::http::HeaderValue::from_str(&sudo).is_ok()
         {
             client = client.sudo(sudo);
         }
@@ -152,20 +190,23 @@ impl UpstreamPages {
     }
 
     /// The visitor as the proxy's calls take a caller: a request head holding its
-    /// credential as headers (a token in the page's query as its header form, a session's
-    /// or grant's as `PRIVATE-TOKEN`), and with `conditions` the request's own conditions,
-    /// ranges and encodings too.
+    /// credential as headers (a token in the page's query as its header form, with its
+    /// `Sudo`; or a session's or grant's token as `PRIVATE-TOKEN`, alone), and with
+    /// `conditions` the request's own conditions, ranges and encodings too.
     fn caller(who: &Who, conditions: bool) -> Parts {
         let mut headers = if conditions { who.headers.clone() } else { HeaderMap::new() };
         for name in artifact_gitlab::credentials::CREDENTIAL_HEADERS {
             headers.remove(name);
         }
         headers.remove(header::COOKIE);
-        headers.extend(credential_headers(&who.headers, &who.query));
-        if let Some(Credential::Personal(token)) = &who.credential
-            && let Ok(value) = token.parse()
-        {
-            headers.insert("private-token", value);
+        match &who.credential {
+            Some(Credential::Personal(token)) => {
+                if let Ok(value) = token.parse() {
+                    headers.insert("private-token", value);
+                }
+            }
+            Some(_) => {}
+            None => headers.extend(credential_headers(&who.headers, &who.query)),
         }
         let (mut parts, ()) = Request::new(()).into_parts();
         parts.method = if who.head && conditions { Method::HEAD } else { Method::GET };
@@ -351,8 +392,20 @@ impl PageSource for UpstreamPages {
         let target = Target { project: project.to_owned(), job: JobRef::Id(job as u64), file: None };
         match self.proxy.entry(&caller, &target, path).await {
             Some(answer) => Ok(answer),
-            // An upstream that cannot serve ranges: the file cannot be read through it.
-            None => Err(ApiError::Upstream(StatusCode::BAD_GATEWAY)),
+            // An upstream that cannot serve ranges answers the file itself, as the API's
+            // single-file request would be forwarded: asked as the visitor, below the
+            // upstream's prefix, the path one segment at a time.
+            None => {
+                let segment = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+                let file = path.as_str().split('/').map(segment).collect::<Vec<_>>().join("/");
+                let uri = format!("/api/v4/projects/{}/jobs/{job}/artifacts/{file}", segment(project));
+                let mut request = Request::new(axum::body::Body::empty());
+                *request.uri_mut() =
+                    uri.parse().map_err(|_| ApiError::InvalidParam("artifact_path is invalid".into()))?;
+                *request.method_mut() = caller.method;
+                *request.headers_mut() = caller.headers;
+                Ok(crate::forward::upstream(&self.proxy, request).await)
+            }
         }
     }
 }

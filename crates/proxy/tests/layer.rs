@@ -229,3 +229,51 @@ async fn a_grant_never_sends_credentials_to_another_origin_and_dot_segments_neve
     assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
     tokio::task::spawn_blocking(move || drop((app, proxy))).await.unwrap();
 }
+
+/// Says of every archive: not for the proxy (as GitLab's does of an upstream that ignores
+/// ranges).
+struct AlwaysForward;
+
+impl Authorize for AlwaysForward {
+    fn authorize<'a>(
+        &'a self,
+        _: &'a Parts,
+        _: &'a Target,
+    ) -> Pin<Box<dyn Future<Output = Authorization> + Send + 'a>> {
+        Box::pin(std::future::ready(Authorization::Forward))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_in_front_open_files_the_upstream_answers_itself_when_the_proxy_cannot() {
+    let (_dir, up, token, job) = upstream().await;
+    let proxy = tokio::task::spawn_blocking(move || {
+        Proxy::with_authorize(ProxyConfig::new(&up).unwrap(), |_| Arc::new(AlwaysForward)).unwrap()
+    })
+    .await
+    .unwrap();
+    let pages = Arc::new(artifact_proxy::UpstreamPages::new(proxy.clone()).unwrap());
+    let (routed, forwarded) = (pages.clone(), proxy.clone());
+    let app = axum::Router::new()
+        .fallback(move |req: axum::extract::Request| {
+            let (pages, proxy) = (routed.clone(), forwarded.clone());
+            async move {
+                match pages.route(req).await {
+                    Ok(answered) => answered,
+                    Err(req) => proxy.answer(req).await,
+                }
+            }
+        })
+        .layer(axum::middleware::from_fn(artifact_gitlab::guard::guard));
+    let raw = format!("/group/app/-/jobs/{job}/artifacts/raw/docs/readme.txt");
+    let (status, body) = get_with(&app, &raw, &token).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(!body.is_empty(), "the upstream's own answer, as the API's request would be forwarded");
+    let folder = format!("/group/app/-/jobs/{job}/artifacts/browse");
+    assert_eq!(get_with(&app, &folder, &token).await.0, StatusCode::BAD_GATEWAY, "no index without ranges");
+    let jobs = get_with(&app, "/group/app/-/jobs", &token).await;
+    assert_eq!(jobs.0, StatusCode::OK, "the job list through the client");
+    assert!(String::from_utf8_lossy(&jobs.1).contains(&format!("/-/jobs/{job}/artifacts/browse")));
+    assert!(format!("{pages:?}").contains("sessions: 0"), "counts, never a token: {pages:?}");
+    tokio::task::spawn_blocking(move || drop((app, pages, proxy))).await.unwrap();
+}

@@ -26,7 +26,7 @@ pub(super) const SNIFF: usize = 8 << 10;
 /// Whose request a page reads with: the request's own headers (a credential it presents)
 /// and query (tokens in it), or the credential of its session or grant; and whether it is
 /// a `HEAD`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Who {
     /// The request's headers (its credentials, conditions, ranges and encodings; never its
     /// cookie).
@@ -37,6 +37,17 @@ pub struct Who {
     pub credential: Option<Credential>,
     /// Whether the request is a `HEAD`.
     pub head: bool,
+}
+
+/// Without the credential or the headers' values (they may carry tokens).
+impl std::fmt::Debug for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Who")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("credential", &self.credential.as_ref().map(|_| ".."))
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Who {

@@ -94,7 +94,10 @@ pub trait PageSource: Send + Sync {
     fn granted(&self, id: &str) -> impl Future<Output = ApiResult<Option<(Credential, String, i64)>>> + Send;
     /// The artifacts origin, without a trailing slash.
     fn artifacts_origin(&self) -> Option<&str>;
-    /// The external base URL for a request with `headers`.
+    /// The external base URL for a request with `headers`, without a trailing slash: the
+    /// pages' links, and the session cookie's scheme (`https://`: `Secure` and `__Host-`)
+    /// and the origin a sign-in form must come from. Behind a proxy that terminates TLS,
+    /// the `https://` URL.
     fn base(&self, headers: &HeaderMap) -> String;
     /// Whether `token` is a user's token that works here (`Ok(false)`: it does not).
     fn signs_in(&self, token: &str) -> impl Future<Output = ApiResult<bool>> + Send;
@@ -124,7 +127,6 @@ pub trait PageSource: Send + Sync {
         ref_name: &str,
         job: &str,
     ) -> impl Future<Output = ApiResult<i64>> + Send;
-    /// The single-file API's answer for `raw_path` of job `job`'s archive.
     /// One entry of job `job`'s archive as the single-file API answers it (endpoint 7:
     /// access checked, verified, the visitor's conditions and ranges honoured): the one
     /// domain-level call a source's own API also answers single files with.
@@ -137,7 +139,10 @@ pub trait PageSource: Send + Sync {
     ) -> impl Future<Output = ApiResult<Response>> + Send;
 }
 
-/// A page request, answered from `source`: the sign-in pages, a page, or `404`.
+/// A page request, answered from `source`: the sign-in pages, a page, or `404`. `body` is
+/// the request's (a sign-in form): read it with a bound first. Put the
+/// [`guard`](crate::guard::guard) middleware in front (the request-path rule), and answer
+/// nothing but these pages' files on the artifacts origin ([`on_artifacts_origin`]).
 pub async fn visit<S: PageSource>(
     source: &S,
     method: &Method,

@@ -38,7 +38,7 @@ pub(super) enum Page {
         job: i64,
         raw_path: String,
     },
-    /// A file read through a grant (`crate::sessions::Grant`).
+    /// A file read through a grant ([`PageSource::grant`](super::PageSource::grant)).
     View {
         project: String,
         job: i64,

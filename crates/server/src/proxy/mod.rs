@@ -54,12 +54,10 @@ pub fn proxy_routers(config: ProxyConfig) -> Result<(Router, Router), Error> {
 /// upstream); the artifacts origin serves their files and nothing else; the rest is the
 /// API's.
 async fn dispatch(State(pages): State<Arc<Pages>>, req: Request) -> Response {
-    if artifact_gitlab::pages::is_page(req.uri().path()) {
-        return pages.pages.visit(req).await;
-    }
-    if artifact_gitlab::pages::on_artifacts_origin(pages.proxy.artifacts_origin(), req.headers()) {
-        return crate::error::ApiError::NotFound("Not Found").into_response();
-    }
+    let req = match pages.pages.route(req).await {
+        Ok(answered) => return answered,
+        Err(req) => req,
+    };
     let started = std::time::Instant::now();
     let resp = pages.proxy.answer(req).await;
     pages.proxy.answered(started);
