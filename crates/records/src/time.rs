@@ -31,15 +31,21 @@ impl Timestamp {
         format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
     }
 
-    /// The UTC date and the milliseconds into it (the Unix epoch for a time before year
-    /// -9999 or after 9999, which no record holds).
+    /// The UTC date and the milliseconds into it, clamped to years -9999 to 9999 (a time
+    /// past them, as a saturated expiry, reads as the last or first millisecond of them).
     fn utc(self) -> (time::Date, i64) {
-        let days = self.0.div_euclid(86_400_000);
-        let date = i32::try_from(days)
-            .ok()
-            .and_then(|d| time::Date::from_julian_day(d.checked_add(UNIX_EPOCH_JULIAN_DAY)?).ok())
-            .unwrap_or(EPOCH);
-        (date, self.0.rem_euclid(86_400_000))
+        const DAY: i64 = 86_400_000;
+        let days = self.0.div_euclid(DAY);
+        let (first, last) = (i64::from(time::Date::MIN.to_julian_day()), i64::from(time::Date::MAX.to_julian_day()));
+        let julian = days + i64::from(UNIX_EPOCH_JULIAN_DAY);
+        if julian < first {
+            return (time::Date::MIN, 0);
+        }
+        if julian > last {
+            return (time::Date::MAX, DAY - 1);
+        }
+        let date = i32::try_from(julian).ok().and_then(|d| time::Date::from_julian_day(d).ok()).unwrap_or(EPOCH);
+        (date, self.0.rem_euclid(DAY))
     }
 
     /// As a `SystemTime`, for HTTP dates.
@@ -127,6 +133,8 @@ mod tests {
         assert_eq!(Timestamp(951_782_400_000).to_string(), "2000-02-29T00:00:00.000Z");
         assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
         assert_eq!(Timestamp(253_402_300_799_999).to_string(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp(i64::MAX).to_string(), "9999-12-31T23:59:59.999Z", "a saturated expiry: never 1970");
+        assert_eq!(Timestamp(i64::MAX).day(), "9999-12-31");
     }
 
     #[test]
