@@ -40,7 +40,7 @@ impl CliError {
     pub(crate) fn engine(what: impl Display, err: Error) -> CliError {
         let code = match &err {
             Error::InvalidPath(_) => Exit::InvalidPath,
-            Error::NotFound { .. } => Exit::NotFound,
+            Error::NotFound { .. } | Error::ArchiveNotFound { .. } => Exit::NotFound,
             Error::Corrupt(_) | Error::Unsupported(_) => Exit::Corrupt,
             // Only opening a file reports NotFound through Io: the archive is missing.
             Error::Io(e) if e.kind() == io::ErrorKind::NotFound => Exit::NotFound,

@@ -49,6 +49,8 @@ struct Slot<V> {
     cell: Cell<V>,
     last_used: u64,
     bytes: usize,
+    /// When its index was loaded (into this cache, from wherever).
+    loaded: Option<std::time::Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,6 +82,7 @@ impl<V: Clone> IndexCache<V> {
                 cell: Arc::default(),
                 last_used: now,
                 bytes: 0,
+                loaded: None,
             });
             slot.last_used = now;
             slot.cell.clone()
@@ -135,6 +138,12 @@ impl<V: Clone> IndexCache<V> {
         loaded.as_ref().map(|(i, v)| (i.clone(), v.clone()))
     }
 
+    /// Whether the index under `key` was loaded less than `within` ago (a look-up that
+    /// misses in it is then taken as it is, not as a sign of a newer archive).
+    pub fn loaded_within(&self, key: &str, within: std::time::Duration) -> bool {
+        lock(&self.state).slots.get(key).and_then(|s| s.loaded).is_some_and(|at| at.elapsed() < within)
+    }
+
     /// Drops `key` (its archive changed).
     pub fn remove(&self, key: &str) {
         let mut state = lock(&self.state);
@@ -174,6 +183,7 @@ impl<V: Clone> IndexCache<V> {
             Some(slot) if Arc::ptr_eq(&slot.cell, cell) => {
                 *used = *used - slot.bytes + bytes;
                 slot.bytes = bytes;
+                slot.loaded = Some(std::time::Instant::now());
             }
             _ => return, // removed meanwhile
         }

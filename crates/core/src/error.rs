@@ -7,7 +7,7 @@ use crate::path::InvalidPath;
 /// Everything that can go wrong while finding or streaming an entry.
 ///
 /// Each variant is something a caller can act on: a server maps `InvalidPath` to 400,
-/// `NotFound` to 404, `Corrupt` and `Unsupported` to a failed download, `Io` to a retry.
+/// `NotFound` and `ArchiveNotFound` to 404, `Corrupt` and `Unsupported` to a failed download, `Io` to a retry.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -19,6 +19,14 @@ pub enum Error {
     NotFound {
         /// The name that was looked up.
         name: String,
+    },
+    /// No archive there: a remote archive's URL answered `404` or `410`.
+    #[error("{url}: no archive there (HTTP {status})")]
+    ArchiveNotFound {
+        /// The URL asked for (without its query).
+        url: String,
+        /// The status it answered.
+        status: u16,
     },
     /// The archive contradicts itself or the zip format; the data names the offending numbers.
     #[error("corrupt archive: {0}")]
@@ -353,7 +361,7 @@ impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
         match err {
             Error::Io(e) => e,
-            Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, err),
+            Error::NotFound { .. } | Error::ArchiveNotFound { .. } => io::Error::new(io::ErrorKind::NotFound, err),
             Error::InvalidPath(_) => io::Error::new(io::ErrorKind::InvalidInput, err),
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }

@@ -186,8 +186,47 @@ fn wrong_content_range_fails_at_once() {
 #[test]
 fn missing_archive_is_not_found() {
     let server = RangeServer::start();
-    let err = HttpSource::open(&server.url("nothing.zip"), &HttpOptions::default()).unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let url = server.url("nothing.zip");
+    let err = HttpSource::open(&url, &HttpOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::ArchiveNotFound { status: 404, .. }), "{err}");
+    assert!(err.to_string().contains("no archive there") && !err.to_string().contains("no entry named"), "{err}");
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let err = remote.open_entry(&url, &path("a.txt")).map(drop).unwrap_err();
+    assert!(matches!(err, Error::ArchiveNotFound { .. }), "the archive missing, not its entry: {err}");
+    assert_eq!(std::io::Error::from(err).kind(), std::io::ErrorKind::NotFound);
+}
+
+#[test]
+fn a_missing_entry_of_a_fresh_index_costs_no_request_and_a_refused_caller_evicts_nothing() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
+    server.reset_counts();
+    for _ in 0..3 {
+        let err = remote.open_entry(&url, &path("nope.txt")).map(drop).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
+    assert_eq!(server.requests().len(), 0, "the index is fresh: its answer stands, nothing reloaded");
+    // Another caller, whose credential the server refuses on its range read.
+    use artifact_core::http::{HeaderMap, HeaderName, HeaderValue};
+    let token = |value: &'static str| {
+        HeaderMap::from_iter([(HeaderName::from_static("private-token"), HeaderValue::from_static(value))])
+    };
+    let (owner, stranger) = (token("owner"), token("stranger"));
+    server.set_behaviour(Behaviour {
+        require_header: Some(("private-token".into(), "owner".into())),
+        ..Behaviour::default()
+    });
+    server.reset_counts();
+    let refused = remote.open_entry_with(&url, &path("a.txt"), &stranger).map(drop).unwrap_err();
+    assert!(matches!(&refused, Error::Http { problem: HttpProblem::Status(403), .. }), "{refused}");
+    assert_eq!(server.requests().len(), 1, "refused once, and nothing reloaded after it");
+    server.reset_counts();
+    read(remote.open_entry_with(&url, &path("b.bin"), &owner).unwrap()).unwrap();
+    assert_eq!(server.requests().len(), 1, "the owner's next read: the index is still there");
+    assert_eq!(remote.cache().counts().evictions, 0);
 }
 
 #[test]
@@ -353,10 +392,11 @@ fn a_stale_disk_index_is_replaced_by_the_next_process() {
 }
 
 #[test]
-fn a_warm_index_without_the_entry_looks_again() {
+fn a_warm_index_without_the_entry_looks_again_once_it_is_no_longer_fresh() {
     let server = RangeServer::start();
     server.put("a.zip", small());
-    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    // Fresh for no time at all (the default, 10 s, is the test above's).
+    let remote = RemoteArchives::new(HttpOptions { negative_fresh: Duration::ZERO, ..HttpOptions::default() }).unwrap();
     let url = server.url("a.zip");
     read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
     server.put("a.zip", build(&[deflated("new.txt", b"added later".to_vec())]));
@@ -401,7 +441,7 @@ fn error_messages_never_carry_the_query_string() {
     let server = RangeServer::start();
     let missing = format!("{}?X-Amz-Signature=topsecret&private_token=glpat-secret", server.url("nothing.zip"));
     let err = HttpSource::open(&missing, &HttpOptions::default()).unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(matches!(err, Error::ArchiveNotFound { .. }), "{err}");
     server.put("a.zip", small());
     server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
     let ignored = format!("{}?X-Amz-Signature=topsecret", server.url("a.zip"));

@@ -142,3 +142,35 @@ fn a_local_extra_field_longer_than_the_slack_costs_one_more_request() {
         assert_eq!(server.requests().len(), 2);
     });
 }
+
+#[test]
+fn async_reads_keep_a_fresh_index_for_missing_entries_and_for_refused_callers() {
+    use artifact_core::http::{HeaderMap, HeaderName, HeaderValue};
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let remote = remote();
+    let token = |value: &'static str| {
+        HeaderMap::from_iter([(HeaderName::from_static("private-token"), HeaderValue::from_static(value))])
+    };
+    run(async {
+        drain(open(&remote, &url, "a.txt").await.unwrap()).await.unwrap();
+        server.reset_counts();
+        for _ in 0..3 {
+            let err = open(&remote, &url, "nope.txt").await.map(drop).unwrap_err();
+            assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        }
+        assert_eq!(server.requests().len(), 0, "no reload for an entry a fresh index lacks");
+        server.set_behaviour(Behaviour {
+            require_header: Some(("private-token".into(), "owner".into())),
+            ..Behaviour::default()
+        });
+        let refused = remote.open_entry_async(&url, &path("b.bin"), &token("stranger")).await.map(drop).unwrap_err();
+        assert!(matches!(&refused, Error::Http { problem: HttpProblem::Status(403), .. }), "{refused}");
+        assert_eq!(server.requests().len(), 1, "refused, and nothing reloaded after it");
+        server.reset_counts();
+        let entry = remote.open_entry_async(&url, &path("b.bin"), &token("owner")).await.unwrap();
+        assert_eq!(drain(entry).await.unwrap(), vec![7u8; 500]);
+        assert_eq!(server.requests().len(), 1, "the owner's read: the shared index stayed");
+    });
+}

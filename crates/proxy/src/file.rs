@@ -154,7 +154,7 @@ fn engine_error(e: EngineError) -> Response {
 /// proxy's own bodies), or the archive is bad (`500`).
 pub fn engine_api_error(e: EngineError) -> ApiError {
     match e {
-        EngineError::NotFound { .. } => ApiError::NotFound("Not found"),
+        EngineError::NotFound { .. } | EngineError::ArchiveNotFound { .. } => ApiError::NotFound("Not found"),
         EngineError::Http { problem: HttpProblem::Timeout(_), .. } => {
             tracing::warn!(error = %e, "reading the archive upstream timed out");
             ApiError::Upstream(StatusCode::GATEWAY_TIMEOUT)

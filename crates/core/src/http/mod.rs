@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header;
 use reqwest::{StatusCode, Url};
 
 use crate::error::{Error, HttpProblem, Result, Unsupported};
@@ -35,7 +35,10 @@ pub use nonblocking::{AsyncEntry, GzipEntry, OUT_CHUNK, READ_BUFFER, RemoteEntry
 pub use redirect::{RedirectEnd, Redirects};
 #[cfg(feature = "tokio")]
 pub use remote::ASYNC_LOADS;
-pub use remote::RemoteArchives;
+pub use remote::{NEGATIVE_FRESH, RemoteArchives};
+/// The header types the calls here take (one caller's credentials, say): `http`'s, as
+/// `reqwest`, `hyper` and `axum` use them.
+pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use source::HttpSource;
 
 /// How an [`HttpSource`] talks to servers. `Default` gives the documented defaults.
@@ -62,6 +65,10 @@ pub struct HttpOptions {
     pub max_buffered: u64,
     /// Where requests may go, redirects included: anywhere by default.
     pub destinations: Destinations,
+    /// How long a cached index's "no such entry" stands on its own ([`NEGATIVE_FRESH`] by
+    /// default): a miss in an index loaded longer ago reloads it once, since the URL may
+    /// name a newer archive now (as by-ref downloads do). Zero: every miss reloads.
+    pub negative_fresh: Duration,
 }
 
 impl Default for HttpOptions {
@@ -75,6 +82,7 @@ impl Default for HttpOptions {
             spool_without_range: false,
             max_buffered: 512 << 20,
             destinations: Destinations::default(),
+            negative_fresh: NEGATIVE_FRESH,
         }
     }
 }

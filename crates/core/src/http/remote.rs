@@ -17,6 +17,10 @@ use crate::path::ArtifactPath;
 use crate::reader::EntryReader;
 use crate::source::{ReadCounter, ReadStats, Source};
 
+/// How long an index answers "no such entry" by itself, by default
+/// ([`HttpOptions::negative_fresh`](super::HttpOptions::negative_fresh)).
+pub const NEGATIVE_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Index loads [`RemoteArchives::open_entry_async`] runs on the blocking pool at once.
 #[cfg(feature = "tokio")]
 pub const ASYNC_LOADS: usize = 4;
@@ -145,11 +149,24 @@ impl RemoteArchives {
     fn open_entry_as(&self, at: DiskKey<'_>, path: &ArtifactPath, options: &HttpOptions) -> Result<EntryReader> {
         let cached = self.is_cached(at);
         match self.try_open_entry(at, path, options) {
-            Err(e) if cached && retryable(&e) => {
+            Err(e) if cached && self.stale(at, &e) => {
                 self.forget(at);
                 self.try_open_entry(at, path, options)
             }
             other => other,
+        }
+    }
+
+    /// Whether `e`, met with the cached index of `at`, says that index may be stale: the
+    /// archive changed, its remembered URL (a presigned one, say) stopped answering, or it
+    /// lacks the entry and was loaded more than the options' `negative_fresh` ago (the URL
+    /// may name a newer archive now, as by-ref downloads do). A refusal (`401`, `403`) is the caller's
+    /// alone: the index others read stays.
+    fn stale(&self, at: DiskKey<'_>, e: &Error) -> bool {
+        match e {
+            Error::Http { problem: crate::error::HttpProblem::Status(401 | 403), .. } => false,
+            Error::NotFound { .. } => !self.cache.loaded_within(&at.memory(), self.options.negative_fresh),
+            e => retryable(e),
         }
     }
 
@@ -265,7 +282,7 @@ impl RemoteArchives {
                 Err(e) => Err(e),
             };
             match opened {
-                Err(e) if cached && !retried && retryable(&e) => {
+                Err(e) if cached && !retried && self.stale(at, &e) => {
                     self.forget(at);
                     retried = true;
                 }
@@ -361,5 +378,12 @@ fn located(
 /// remembered (a presigned one, say) stopped answering, or the index has no such entry (the
 /// URL may name a newer archive now, as by-ref downloads do).
 fn retryable(e: &Error) -> bool {
-    matches!(e, Error::Changed { .. } | Error::Http { .. } | Error::Corrupt(_) | Error::NotFound { .. })
+    matches!(
+        e,
+        Error::Changed { .. }
+            | Error::Http { .. }
+            | Error::Corrupt(_)
+            | Error::NotFound { .. }
+            | Error::ArchiveNotFound { .. }
+    )
 }

@@ -80,7 +80,7 @@ impl HttpSource {
                 return Err(Unsupported::ServerIgnoresRange { url: shown(&url) }.into());
             }
             StatusCode::NOT_FOUND | StatusCode::GONE => {
-                return Err(Error::NotFound { name: shown(&url) });
+                return Err(Error::ArchiveNotFound { url: shown(&url), status: status.as_u16() });
             }
             StatusCode::RANGE_NOT_SATISFIABLE => {
                 let total = response.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok());

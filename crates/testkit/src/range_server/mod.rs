@@ -84,6 +84,9 @@ pub struct Behaviour {
     pub wrong_content_range: bool,
     /// 206 answers have correct headers, but the connection closes after half the body.
     pub short_body: bool,
+    /// Answer `403` to every request without this header (name in lower case) and value:
+    /// a caller the archive's owner does not let read it.
+    pub require_header: Option<(String, String)>,
 }
 
 /// State shared by the handle and the request handler.
@@ -270,6 +273,11 @@ impl ServerState {
             let query = req.query.as_ref().map(|q| format!("?{q}")).unwrap_or_default();
             let location = format!("{}/{rest}{query}", target.trim_end_matches('/'));
             return Answer::empty(StatusCode::FOUND).with(header::LOCATION, location);
+        }
+        if let Some((name, value)) = &self.behaviour.require_header
+            && !req.headers.iter().any(|(n, v)| n == name && v == value)
+        {
+            return Answer::empty(StatusCode::FORBIDDEN);
         }
         let next_version = self.last_version + 1;
         let Some(file) = self.files.get_mut(&req.path) else {
