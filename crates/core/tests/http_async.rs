@@ -23,8 +23,7 @@ fn remote() -> Arc<RemoteArchives> {
     Arc::new(RemoteArchives::new(HttpOptions::default()).unwrap())
 }
 
-/// Runs `f` on a two-worker runtime. The servers and the archives (which hold blocking
-/// clients) are made and dropped outside it, as blocking clients must be.
+/// Runs `f` on a two-worker runtime.
 fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(f)
 }
@@ -172,5 +171,25 @@ fn async_reads_keep_a_fresh_index_for_missing_entries_and_for_refused_callers() 
         let entry = remote.open_entry_async(&url, &path("b.bin"), &token("owner")).await.unwrap();
         assert_eq!(drain(entry).await.unwrap(), vec![7u8; 500]);
         assert_eq!(server.requests().len(), 1, "the owner's read: the shared index stayed");
+    });
+}
+
+#[test]
+fn remote_archives_are_made_used_and_dropped_inside_a_runtime() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    run(async {
+        let remote = Arc::new(RemoteArchives::new(HttpOptions::default()).unwrap());
+        let (blocking, at) = (remote.clone(), url.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut blocking.open_entry(&at, &path("a.txt")).unwrap(), &mut out).unwrap();
+            out
+        });
+        assert_eq!(read.await.unwrap(), text(2048, 1), "the blocking face, on the blocking pool");
+        assert_eq!(drain(open(&remote, &url, "b.bin").await.unwrap()).await.unwrap(), vec![7u8; 500]);
+        // The last handle, with its blocking client made, dropped on an async worker.
+        drop(remote);
     });
 }

@@ -38,9 +38,9 @@
 //! by default any but link-local and cloud metadata addresses). Every request path is
 //! parsed into segments first: a dot segment in any encoding is `400`, never forwarded.
 //!
-//! [`Proxy::new`] and dropping the last [`Proxy`] block their thread briefly (the engine's
-//! blocking HTTP client is made and dropped on a thread of its own, and a disk cache is
-//! scanned): call them where blocking is allowed, or accept a short stall of one worker. A
+//! [`Proxy::new`] with a disk cache ([`ProxyConfig::cache_dir`]) blocks its thread while it
+//! counts the cache's files, once: call it where blocking is allowed, or accept a short stall
+//! of one worker. A
 //! panic in a handler below the layer is not caught here: put a catch-panic layer around
 //! it if a panic must answer `500`. This crate depends on no database and no blob storage
 //! (a test in `tests/` checks this against `cargo tree`).
@@ -282,11 +282,11 @@ impl Proxy {
     }
 }
 
-/// The engine's remote archives, made and dropped off the async runtime: they hold a
-/// blocking HTTP client (for loading indexes on the blocking pool), which may not be made
-/// or dropped on it. Entries are read on async I/O.
+/// The engine's remote archives (safe to make and drop on the async runtime: the engine
+/// makes its blocking client on the first index load, on the blocking pool, and drops it
+/// off the runtime). Entries are read on async I/O.
 #[derive(Debug)]
-struct Remote(Option<Arc<artifact_core::http::RemoteArchives>>);
+struct Remote(Arc<artifact_core::http::RemoteArchives>);
 
 impl Remote {
     fn new(config: &ProxyConfig) -> Result<Remote, SetupError> {
@@ -312,30 +312,17 @@ impl Remote {
             max_redirects: 1,
             ..Default::default()
         };
-        let (cache_dir, cache_bytes, disk_bytes) =
-            (config.cache_dir.clone(), config.cache_bytes, config.cache_disk_bytes);
-        let made = std::thread::spawn(move || {
-            let remote = artifact_core::http::RemoteArchives::new(options)?.with_cache_capacity(cache_bytes);
-            Ok::<_, artifact_core::Error>(match cache_dir {
-                Some(dir) => remote.with_disk_cache_bytes(dir, disk_bytes),
-                None => remote,
-            })
-        })
-        .join()
-        .map_err(|_| SetupError("the upstream reader could not start".into()))?;
-        Ok(Remote(Some(Arc::new(made.map_err(|e| SetupError(format!("the upstream reader: {e}")))?))))
+        let remote = artifact_core::http::RemoteArchives::new(options)
+            .map_err(|e| SetupError(format!("the upstream reader: {e}")))?
+            .with_cache_capacity(config.cache_bytes);
+        Ok(Remote(Arc::new(match &config.cache_dir {
+            Some(dir) => remote.with_disk_cache_bytes(dir.clone(), config.cache_disk_bytes),
+            None => remote,
+        })))
     }
 
     fn get(&self) -> &Arc<artifact_core::http::RemoteArchives> {
-        self.0.as_ref().expect("present until dropped")
-    }
-}
-
-impl Drop for Remote {
-    fn drop(&mut self) {
-        if let Some(remote) = self.0.take() {
-            let _ = std::thread::spawn(move || drop(remote)).join();
-        }
+        &self.0
     }
 }
 

@@ -27,9 +27,14 @@ pub const ASYNC_LOADS: usize = 4;
 
 /// Opens remote archives, keeping each one's index (in memory, bounded, and optionally on
 /// disk) so that later look-ups skip straight to the entry.
+///
+/// Safe to make, use from async code (the `_async` methods) and drop inside or outside a
+/// tokio runtime: the blocking HTTP client that index loads use (it owns a runtime of its
+/// own, which may be neither made nor dropped inside another) is made on the first blocking
+/// read, and dropped off the runtime. Call the blocking methods where blocking is allowed.
 #[derive(Debug)]
 pub struct RemoteArchives {
-    client: Client,
+    client: BlockingClient,
     /// The async client, made on first use.
     #[cfg(feature = "tokio")]
     async_client: std::sync::OnceLock<super::nonblocking::AsyncClient>,
@@ -46,9 +51,8 @@ pub struct RemoteArchives {
 impl RemoteArchives {
     /// With the default cache bound and no disk cache.
     pub fn new(options: HttpOptions) -> Result<RemoteArchives> {
-        let client = client(&options)?;
         Ok(RemoteArchives {
-            client,
+            client: BlockingClient::default(),
             #[cfg(feature = "tokio")]
             async_client: std::sync::OnceLock::new(),
             #[cfg(feature = "tokio")]
@@ -113,8 +117,13 @@ impl RemoteArchives {
 
     fn open_as(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<Archive<HttpSource>> {
         let (index, identity) = self.indexed(at, options)?;
-        let source =
-            HttpSource::known_counted(self.client.clone(), at.url(), &identity, options, self.counter.clone())?;
+        let source = HttpSource::known_counted(
+            self.client.get(&self.options)?,
+            at.url(),
+            &identity,
+            options,
+            self.counter.clone(),
+        )?;
         Ok(Archive::with_index(source, index))
     }
 
@@ -334,7 +343,8 @@ impl RemoteArchives {
                 }
             }
         }
-        let source = HttpSource::open_counted(self.client.clone(), at.url(), options, self.counter.clone())?;
+        let source =
+            HttpSource::open_counted(self.client.get(&self.options)?, at.url(), options, self.counter.clone())?;
         // The suffix read's bytes serve the end records and, usually, the whole directory.
         let cd = CentralDirectory::from_tail(&source, source.tail().clone(), source.len())?;
         let identity = source.identity();
@@ -351,6 +361,32 @@ fn reading_at(at: DiskKey<'_>, (index, identity): (Arc<Index>, RemoteIdentity)) 
     match at {
         DiskKey::Url(_) => (index, identity),
         DiskKey::Given { url, .. } => (index, RemoteIdentity { url: url.to_owned(), ..identity }),
+    }
+}
+
+/// The blocking client, made on first use (by a blocking read, so never on an async
+/// worker) and dropped off any tokio runtime.
+#[derive(Debug, Default)]
+struct BlockingClient(std::sync::OnceLock<Client>);
+
+impl BlockingClient {
+    fn get(&self, options: &HttpOptions) -> Result<Client> {
+        if let Some(made) = self.0.get() {
+            return Ok(made.clone());
+        }
+        let made = client(options)?;
+        Ok(self.0.get_or_init(|| made).clone())
+    }
+}
+
+impl Drop for BlockingClient {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            // Dropping it here would drop its runtime inside this one (a panic): elsewhere.
+            std::thread::spawn(move || drop(client));
+        }
     }
 }
 
