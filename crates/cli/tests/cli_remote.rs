@@ -5,7 +5,7 @@
 use std::io::{Cursor, Write};
 use std::process::{Command, Output};
 
-use artifact_testkit::range_server::RangeServer;
+use artifact_testkit::range_server::{Behaviour, RangeServer};
 use zip::write::SimpleFileOptions;
 
 fn artifact(args: &[&str]) -> Output {
@@ -106,4 +106,29 @@ fn extracting_a_whole_remote_archive_takes_a_few_requests() {
     let requests = server.requests().len();
     assert!(requests <= 3, "3,001 entries in {requests} requests: suffix, directory, one coalesced range");
     assert_eq!(stats(&out).0, requests as u64);
+}
+
+#[test]
+fn download_if_no_range_works_for_cat_ls_and_extract_with_and_without_a_validator() {
+    for no_etag in [false, true] {
+        let server = RangeServer::start();
+        server.put("a.zip", archive());
+        server.set_behaviour(Behaviour { ignore_range: true, no_etag, ..Behaviour::default() });
+        let url = server.url("a.zip");
+        let refused = artifact(&["cat", &url, "dist/app.js"]);
+        assert!(!refused.status.success(), "without the flag: refused");
+        let cat = artifact(&["cat", &url, "dist/app.js", "--download-if-no-range", "--stats"]);
+        assert!(cat.status.success(), "{}", String::from_utf8_lossy(&cat.stderr));
+        assert_eq!(cat.stdout, b"console.log('hello')\n");
+        let (reads, _) = stats(&cat);
+        assert_eq!(reads, 1, "one whole download, every read from it (ETag: {})", !no_etag);
+        let ls = artifact(&["ls", &url, "dist", "--download-if-no-range"]);
+        assert!(ls.status.success(), "{}", String::from_utf8_lossy(&ls.stderr));
+        assert!(String::from_utf8_lossy(&ls.stdout).contains("app.js"));
+        let dest = tempfile::tempdir().unwrap();
+        let out = artifact(&["extract", &url, dest.path().to_str().unwrap(), "--download-if-no-range"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read(dest.path().join("dist/app.js")).unwrap(), b"console.log('hello')\n");
+        assert_eq!(std::fs::read(dest.path().join("objects/02999.o")).unwrap(), "object 2999\n".repeat(10).as_bytes());
+    }
 }

@@ -356,6 +356,27 @@ fn a_caller_may_opt_in_to_downloading_from_a_server_that_ignores_range() {
 }
 
 #[test]
+fn remote_archives_read_the_entries_of_a_downloaded_copy_from_it() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
+    let url = server.url("a.zip");
+    let dir = tempfile::tempdir().unwrap();
+    let options = HttpOptions { spool_without_range: true, ..HttpOptions::default() };
+    let remote = RemoteArchives::new(options.clone()).unwrap().with_disk_cache(dir.path());
+    assert_eq!(read(remote.open_entry(&url, &path("c/d.txt")).unwrap()).unwrap(), text(100_000, 2));
+    assert_eq!(read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap(), text(2048, 1));
+    assert_eq!(server.requests().len(), 1, "one full download; both entries read from it");
+    let listed = remote.open(&url).unwrap().entries().count();
+    assert_eq!((listed, server.requests().len()), (3, 1));
+    // Another process with the index on disk: its range read is refused, so it downloads.
+    server.reset_counts();
+    let next = RemoteArchives::new(options).unwrap().with_disk_cache(dir.path());
+    assert_eq!(read(next.open_entry(&url, &path("b.bin")).unwrap()).unwrap(), vec![7u8; 500]);
+    assert_eq!(server.requests().len(), 2, "the refused range read, then the download");
+}
+
+#[test]
 fn the_disk_cache_never_writes_tokens_from_the_url() {
     let server = RangeServer::start();
     server.put("a.zip", small());

@@ -46,7 +46,14 @@ pub struct RemoteArchives {
     cache: IndexCache<RemoteIdentity>,
     disk: Option<super::disk::DiskCache>,
     counter: Arc<ReadCounter>,
+    /// Archives downloaded whole (a server that ignores `Range`, with
+    /// `spool_without_range`), by cache key: their entries are read from the copy, which no
+    /// range read of the server could give. The last [`SPOOLED_KEPT`] are kept.
+    spooled: std::sync::Mutex<std::collections::VecDeque<(String, HttpSource)>>,
 }
+
+/// Whole downloads a [`RemoteArchives`] keeps (each a temporary file, gone when dropped).
+const SPOOLED_KEPT: usize = 4;
 
 impl RemoteArchives {
     /// With the default cache bound and no disk cache.
@@ -61,6 +68,7 @@ impl RemoteArchives {
             cache: IndexCache::default(),
             disk: None,
             counter: Arc::default(),
+            spooled: Default::default(),
         })
     }
 
@@ -117,6 +125,9 @@ impl RemoteArchives {
 
     fn open_as(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<Archive<HttpSource>> {
         let (index, identity) = self.indexed(at, options)?;
+        if let Some(copy) = self.spooled_copy(&at.memory()) {
+            return Ok(Archive::with_index(copy, index));
+        }
         let source = HttpSource::known_counted(
             self.client.get(&self.options)?,
             at.url(),
@@ -183,7 +194,15 @@ impl RemoteArchives {
         self.cache.get(&at.memory()).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at))
     }
 
+    /// The whole download of the archive under `key`, if one was made.
+    fn spooled_copy(&self, key: &str) -> Option<HttpSource> {
+        let spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
+        spooled.iter().find(|(k, _)| k == key).map(|(_, copy)| copy.clone())
+    }
+
     fn forget(&self, at: DiskKey<'_>) {
+        let key = at.memory();
+        self.spooled.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _)| *k != key);
         self.cache.remove(&at.memory());
         if let Some(disk) = &self.disk {
             disk.remove(&at);
@@ -348,6 +367,15 @@ impl RemoteArchives {
         // The suffix read's bytes serve the end records and, usually, the whole directory.
         let cd = CentralDirectory::from_tail(&source, source.tail().clone(), source.len())?;
         let identity = source.identity();
+        if source.is_spooled() {
+            let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
+            let key = at.memory();
+            spooled.retain(|(k, _)| *k != key);
+            spooled.push_back((key, source.clone()));
+            while spooled.len() > SPOOLED_KEPT {
+                spooled.pop_front();
+            }
+        }
         if let Some(disk) = &self.disk {
             disk.store(&at, &cd, &identity);
         }

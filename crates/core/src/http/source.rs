@@ -160,6 +160,12 @@ impl HttpSource {
     pub fn tail(&self) -> &Bytes {
         &self.inner.tail
     }
+
+    /// Whether the whole archive was downloaded to a temporary file (a server that ignores
+    /// `Range`, with [`HttpOptions::spool_without_range`]): every read is then local.
+    pub fn is_spooled(&self) -> bool {
+        self.inner.spooled.is_some()
+    }
 }
 
 /// Downloads a whole body into an unnamed temporary file (gone when closed).
