@@ -15,9 +15,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! `metadata` reads and writes GitLab's `metadata.gz`; with the `tokio` feature,
-//! [`stream_entry`] gives the async face.
+//! [`metadata`] reads and writes GitLab's `metadata.gz`; with the `tokio` feature,
+//! [`stream_entry`] gives the async face; with the `http` feature, [`http`] reads archives
+//! behind URLs by range (`http::RemoteArchives`: the index of each archive cached in memory
+//! and optionally on disk, entries read blocking or on async I/O).
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `tokio` | yes | the async face: [`stream_entry`], [`stream_window`], [`EntryStream`], `AsyncRead` readers |
+//! | `http` | no | [`http`]: remote archives by range (`RemoteArchives`, `HttpSource`); with `tokio`, `AsyncEntry` on async I/O |
+//! | `zlib-ng` | no | inflate with zlib-ng (C, needs cmake) instead of the pure-Rust zlib-rs: about 20% faster |
+//!
+//! ```toml
+//! [dependencies]
+//! artifact-core = { path = "/path/to/artifact/crates/core", features = ["http"] }
+//! ```
+//!
+//! # Speed in debug builds
+//!
+//! Inflate and CRC-32 are about five times slower unoptimised. A program that reads large
+//! entries in its debug builds (its tests, say) keeps them fast with this in its own
+//! `Cargo.toml`:
+//!
+//! ```toml
+//! [profile.dev.package.zlib-rs]
+//! opt-level = 3
+//! [profile.dev.package.crc32fast]
+//! opt-level = 3
+//! [profile.dev.package.artifact-core]
+//! opt-level = 1
+//! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod archive;
 #[cfg(feature = "tokio")]
@@ -30,6 +61,7 @@ mod entry;
 mod error;
 pub mod gzip;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod index;
 pub mod metadata;
@@ -44,6 +76,7 @@ mod zip;
 
 pub use crate::archive::{Archive, open_entry};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry, stream_reader, stream_window};
 pub use crate::batch::{Batch, DEFAULT_MAX_GAP};
 pub use crate::cache::{CacheCounts, DEFAULT_CACHE_BYTES, IndexCache, file_key};
