@@ -2,7 +2,7 @@
 //! and the entry by range, with the archive's index kept on disk so that the next run costs
 //! one request: `cargo run -p artifact-core --features http --example remote_cat --
 //! https://gitlab.example.com/api/v4/projects/1/jobs/7/artifacts dist/app.js /tmp/index`
-//! (a `PRIVATE-TOKEN` from the environment, if set).
+//! (with the token in `PRIVATE_TOKEN`, if set, sent as GitLab's `PRIVATE-TOKEN` header).
 
 use std::io::Write;
 
@@ -21,7 +21,9 @@ pub(crate) fn run(
     let mut options = HttpOptions::default();
     if let Ok(token) = std::env::var("PRIVATE_TOKEN") {
         // Sent to the URL's own origin only: never after a redirect to another.
-        options.headers.insert("private-token", HeaderValue::from_str(&token)?);
+        let mut value = HeaderValue::from_str(&token)?;
+        value.set_sensitive(true); // never printed by `{:?}`
+        options.headers.insert("private-token", value);
     }
     let remote = RemoteArchives::new(options)?.with_disk_cache(index_dir);
     // Cold: a suffix read (and the rest of the directory, if it is larger), then the

@@ -1,6 +1,8 @@
 //! An axum service that answers `GET /files/<path>` with that entry of one remote archive,
 //! streamed on async I/O and verified as it goes (a late failure aborts the response, never
-//! a clean short `200`), the archive's index cached between requests:
+//! a clean short `200`), the archive's index cached between requests. Entries are
+//! untrusted bytes: they go as downloads (`Content-Disposition: attachment`, `nosniff`),
+//! never as pages of this service's origin; failures upstream are logged, not shown:
 //! `cargo run -p artifact-core --features http --example serve_one --
 //! https://example.com/artifacts.zip 127.0.0.1:8080`.
 
@@ -10,7 +12,7 @@ use artifact_core::ArtifactPath;
 use artifact_core::http::{HeaderMap, HttpOptions, RemoteArchives};
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// What the handler shares: the archive's URL and the remote archives (one index cache).
@@ -35,9 +37,24 @@ async fn file(State(shared): State<Arc<Shared>>, Path(path): Path<String>) -> Re
     };
     // This service's own credentials would go in the headers; none here.
     match shared.remote.open_entry_async(&shared.url, &path, &HeaderMap::new()).await {
-        Ok(entry) => Body::from_stream(entry).into_response(),
-        Err(artifact_core::Error::NotFound { .. }) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        Ok(entry) => {
+            let size = entry.entry().size();
+            let mut response = Body::from_stream(entry).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            response
+        }
+        Err(artifact_core::Error::NotFound { .. } | artifact_core::Error::ArchiveNotFound { .. }) => {
+            StatusCode::NOT_FOUND.into_response()
+        }
+        Err(e) => {
+            // The upstream's address stays in the log, not in the answer.
+            eprintln!("serve_one: {path}: {e}");
+            StatusCode::BAD_GATEWAY.into_response()
+        }
     }
 }
 

@@ -144,6 +144,14 @@ impl<V: Clone> IndexCache<V> {
         lock(&self.state).slots.get(key).and_then(|s| s.loaded).is_some_and(|at| at.elapsed() < within)
     }
 
+    /// Forgets when the index under `key` was loaded (it came from elsewhere, of any age):
+    /// [`loaded_within`](Self::loaded_within) is then false.
+    pub(crate) fn unstamp(&self, key: &str) {
+        if let Some(slot) = lock(&self.state).slots.get_mut(key) {
+            slot.loaded = None;
+        }
+    }
+
     /// Drops `key` (its archive changed).
     pub fn remove(&self, key: &str) {
         let mut state = lock(&self.state);

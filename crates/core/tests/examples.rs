@@ -54,10 +54,14 @@ fn serve_one_streams_entries_and_answers_a_missing_one_404() {
         let get = |uri: &str| axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
         let resp = app.clone().oneshot(get("/files/dist/app.js")).await.unwrap();
         assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-length"], "5000");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff", "untrusted bytes: a download");
         assert_eq!(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap(), text(5000, 3));
         let missing = app.clone().oneshot(get("/files/dist/nope.js")).await.unwrap();
         assert_eq!(missing.status(), 404);
         let dotted = app.oneshot(get("/files/dist/%2E%2E/x")).await.unwrap();
         assert_eq!(dotted.status(), 400, "the path rule");
+        let gone = serve_one::app(server.url("gone.zip")).unwrap().oneshot(get("/files/dist/app.js")).await.unwrap();
+        assert_eq!(gone.status(), 404, "no archive there");
     });
 }

@@ -210,10 +210,7 @@ fn a_missing_entry_of_a_fresh_index_costs_no_request_and_a_refused_caller_evicts
     }
     assert_eq!(server.requests().len(), 0, "the index is fresh: its answer stands, nothing reloaded");
     // Another caller, whose credential the server refuses on its range read.
-    use artifact_core::http::{HeaderMap, HeaderName, HeaderValue};
-    let token = |value: &'static str| {
-        HeaderMap::from_iter([(HeaderName::from_static("private-token"), HeaderValue::from_static(value))])
-    };
+    let token = private_token;
     let (owner, stranger) = (token("owner"), token("stranger"));
     server.set_behaviour(Behaviour {
         require_header: Some(("private-token".into(), "owner".into())),
@@ -473,4 +470,55 @@ fn error_messages_never_carry_the_query_string() {
         let text = e.to_string();
         assert!(!text.contains("topsecret") && !text.contains("glpat-secret"), "{text}");
     }
+}
+
+#[test]
+fn a_refusal_where_the_archive_was_redirected_follows_the_redirect_again() {
+    // An expired presigned URL: object storage answers 403 to a signature it no longer
+    // takes, and only the archive's own URL can hand out a new one.
+    let storage = RangeServer::start();
+    storage.put("objects/a.zip", small());
+    let gitlab = RangeServer::start();
+    gitlab.set_behaviour(Behaviour { redirect_to: Some(storage.origin()), ..Behaviour::default() });
+    let remote = RemoteArchives::new(HttpOptions::default()).unwrap();
+    let url = gitlab.url("redirect/objects/a.zip");
+    read(remote.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
+    storage
+        .set_behaviour(Behaviour { require_header: Some(("x-signed".into(), "again".into())), ..Behaviour::default() });
+    gitlab.reset_counts();
+    let err = remote.open_entry(&url, &path("b.bin")).map(drop).unwrap_err();
+    assert!(matches!(&err, Error::Http { problem: HttpProblem::Status(403), .. }), "{err}");
+    assert_eq!(gitlab.requests().len(), 1, "the archive's own URL asked again for where it is");
+}
+
+#[test]
+fn an_index_read_from_disk_is_not_fresh_for_a_missing_entry() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let dir = tempfile::tempdir().unwrap();
+    let first = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    read(first.open_entry(&url, &path("a.txt")).unwrap()).unwrap();
+    // The URL now names a newer archive (as a by-ref download does); another process.
+    server.put("a.zip", build(&[deflated("new.txt", b"added later".to_vec())]));
+    let next = RemoteArchives::new(HttpOptions::default()).unwrap().with_disk_cache(dir.path());
+    assert_eq!(read(next.open_entry(&url, &path("new.txt")).unwrap()).unwrap(), b"added later");
+}
+
+#[test]
+fn a_whole_download_serves_only_the_caller_that_made_it() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
+    let url = server.url("a.zip");
+    let token = private_token;
+    let remote = RemoteArchives::new(HttpOptions { spool_without_range: true, ..HttpOptions::default() }).unwrap();
+    read(remote.open_entry_with(&url, &path("a.txt"), &token("ann")).unwrap()).unwrap();
+    read(remote.open_entry_with(&url, &path("b.bin"), &token("ann")).unwrap()).unwrap();
+    assert_eq!(server.requests().len(), 1, "ann's copy serves ann");
+    server.reset_counts();
+    read(remote.open_entry_with(&url, &path("b.bin"), &token("bob")).unwrap()).unwrap();
+    let requests = server.requests();
+    assert!(!requests.is_empty(), "bob's credential goes to the server, not ann's copy");
+    assert!(requests.iter().all(|r| r.header("private-token") == Some("bob")));
 }

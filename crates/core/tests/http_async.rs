@@ -144,14 +144,11 @@ fn a_local_extra_field_longer_than_the_slack_costs_one_more_request() {
 
 #[test]
 fn async_reads_keep_a_fresh_index_for_missing_entries_and_for_refused_callers() {
-    use artifact_core::http::{HeaderMap, HeaderName, HeaderValue};
     let server = RangeServer::start();
     server.put("a.zip", small());
     let url = server.url("a.zip");
     let remote = remote();
-    let token = |value: &'static str| {
-        HeaderMap::from_iter([(HeaderName::from_static("private-token"), HeaderValue::from_static(value))])
-    };
+    let token = private_token;
     run(async {
         drain(open(&remote, &url, "a.txt").await.unwrap()).await.unwrap();
         server.reset_counts();
@@ -191,5 +188,20 @@ fn remote_archives_are_made_used_and_dropped_inside_a_runtime() {
         assert_eq!(drain(open(&remote, &url, "b.bin").await.unwrap()).await.unwrap(), vec![7u8; 500]);
         // The last handle, with its blocking client made, dropped on an async worker.
         drop(remote);
+    });
+}
+
+#[test]
+fn the_async_face_never_downloads_a_whole_archive() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    server.set_behaviour(Behaviour { ignore_range: true, ..Behaviour::default() });
+    let url = server.url("a.zip");
+    let remote =
+        Arc::new(RemoteArchives::new(HttpOptions { spool_without_range: true, ..HttpOptions::default() }).unwrap());
+    run(async {
+        let err = open(&remote, &url, "a.txt").await.map(drop).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(artifact_core::Unsupported::ServerIgnoresRange { .. })), "{err}");
+        assert_eq!(server.requests().len(), 1, "refused after one request, nothing downloaded whole");
     });
 }

@@ -47,13 +47,26 @@ pub struct RemoteArchives {
     disk: Option<super::disk::DiskCache>,
     counter: Arc<ReadCounter>,
     /// Archives downloaded whole (a server that ignores `Range`, with
-    /// `spool_without_range`), by cache key: their entries are read from the copy, which no
-    /// range read of the server could give. The last [`SPOOLED_KEPT`] are kept.
-    spooled: std::sync::Mutex<std::collections::VecDeque<(String, HttpSource)>>,
+    /// `spool_without_range`): their entries are read from the copy, which no range read of
+    /// the server could give. The last [`SPOOLED_KEPT`] are kept, each for [`SPOOLED_FOR`]
+    /// and for the caller that downloaded it (the same cache key and headers) only.
+    spooled: std::sync::Mutex<std::collections::VecDeque<Spooled>>,
+}
+
+/// A whole download: for which key and headers, since when, and the copy.
+#[derive(Debug)]
+struct Spooled {
+    key: String,
+    headers: HeaderMap,
+    at: std::time::Instant,
+    copy: HttpSource,
 }
 
 /// Whole downloads a [`RemoteArchives`] keeps (each a temporary file, gone when dropped).
 const SPOOLED_KEPT: usize = 4;
+
+/// How long a whole download answers for its archive without asking the server again.
+const SPOOLED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl RemoteArchives {
     /// With the default cache bound and no disk cache.
@@ -125,7 +138,7 @@ impl RemoteArchives {
 
     fn open_as(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<Archive<HttpSource>> {
         let (index, identity) = self.indexed(at, options)?;
-        if let Some(copy) = self.spooled_copy(&at.memory()) {
+        if let Some(copy) = self.spooled_copy(&at.memory(), &options.headers) {
             return Ok(Archive::with_index(copy, index));
         }
         let source = HttpSource::known_counted(
@@ -142,11 +155,18 @@ impl RemoteArchives {
     /// cached identity's URL (another caller's, perhaps) is replaced by the one to read now;
     /// one loaded now keeps the end of its own redirects.
     fn indexed(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
-        let loaded = std::cell::Cell::new(false);
-        let found = self.cache.get_or_load(&at.memory(), || {
+        let (loaded, from_disk) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+        let key = at.memory();
+        let found = self.cache.get_or_load(&key, || {
             loaded.set(true);
-            self.load(at, options)
+            let (index, identity, disk) = self.load(at, options)?;
+            from_disk.set(disk);
+            Ok((index, identity))
         })?;
+        if from_disk.get() {
+            // Read from another process's fetch, of any age: its misses are not fresh.
+            self.cache.unstamp(&key);
+        }
         Ok(if loaded.get() { found } else { reading_at(at, found) })
     }
 
@@ -181,10 +201,17 @@ impl RemoteArchives {
     /// archive changed, its remembered URL (a presigned one, say) stopped answering, or it
     /// lacks the entry and was loaded more than the options' `negative_fresh` ago (the URL
     /// may name a newer archive now, as by-ref downloads do). A refusal (`401`, `403`) is the caller's
-    /// alone: the index others read stays.
+    /// alone when it comes from the URL asked: the index others read stays.
     fn stale(&self, at: DiskKey<'_>, e: &Error) -> bool {
         match e {
-            Error::Http { problem: crate::error::HttpProblem::Status(401 | 403), .. } => false,
+            // Unless the index's reads go elsewhere (a presigned URL the archive's own URL
+            // redirected to): a signature that expired is refused with 403 there, and the
+            // redirect must be followed again.
+            Error::Http { problem: crate::error::HttpProblem::Status(401 | 403), .. } => {
+                let read_at = self.cache.get(&at.memory()).map(|(_, identity)| identity.url);
+                let origin = |url: &str| super::parse_url(url).ok().map(|u| u.origin());
+                read_at.is_some_and(|read_at| origin(&read_at) != origin(at.url()))
+            }
             Error::NotFound { .. } => !self.cache.loaded_within(&at.memory(), self.options.negative_fresh),
             e => retryable(e),
         }
@@ -194,15 +221,17 @@ impl RemoteArchives {
         self.cache.get(&at.memory()).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at))
     }
 
-    /// The whole download of the archive under `key`, if one was made.
-    fn spooled_copy(&self, key: &str) -> Option<HttpSource> {
-        let spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
-        spooled.iter().find(|(k, _)| k == key).map(|(_, copy)| copy.clone())
+    /// The whole download of the archive under `key` that a caller sending `headers` made
+    /// less than [`SPOOLED_FOR`] ago, if there is one.
+    fn spooled_copy(&self, key: &str, headers: &HeaderMap) -> Option<HttpSource> {
+        let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
+        spooled.retain(|s| s.at.elapsed() < SPOOLED_FOR);
+        spooled.iter().find(|s| s.key == key && s.headers == *headers).map(|s| s.copy.clone())
     }
 
     fn forget(&self, at: DiskKey<'_>) {
         let key = at.memory();
-        self.spooled.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _)| *k != key);
+        self.spooled.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.key != key);
         self.cache.remove(&at.memory());
         if let Some(disk) = &self.disk {
             disk.remove(&at);
@@ -226,7 +255,9 @@ impl RemoteArchives {
 
     #[cfg(feature = "tokio")]
     fn locate_at(&self, at: DiskKey<'_>, path: &ArtifactPath, headers: &HeaderMap) -> Result<super::RemoteEntry> {
-        let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
+        // Its entry is read by range on async I/O: a whole download would not serve it
+        // (a server that ignores `Range` is `Unsupported` here).
+        let options = HttpOptions { headers: headers.clone(), spool_without_range: false, ..self.options.clone() };
         let (index, identity) = self.indexed(at, &options)?;
         located(at.url(), path, &options.headers, &index, identity)
     }
@@ -354,11 +385,13 @@ impl RemoteArchives {
         self.cache.get(url).map(|(_, identity)| identity)
     }
 
-    fn load(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
+    /// The index and identity of the archive `at`, from the disk cache (then `true`) or
+    /// fetched.
+    fn load(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity, bool)> {
         if let Some(disk) = &self.disk {
             if let Some((cd, identity)) = disk.load(&at) {
                 if let Ok(index) = Index::build(cd) {
-                    return Ok((Arc::new(index), identity));
+                    return Ok((Arc::new(index), identity, true));
                 }
             }
         }
@@ -369,9 +402,9 @@ impl RemoteArchives {
         let identity = source.identity();
         if source.is_spooled() {
             let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
-            let key = at.memory();
-            spooled.retain(|(k, _)| *k != key);
-            spooled.push_back((key, source.clone()));
+            let (key, headers) = (at.memory(), options.headers.clone());
+            spooled.retain(|s| !(s.key == key && s.headers == headers));
+            spooled.push_back(Spooled { key, headers, at: std::time::Instant::now(), copy: source.clone() });
             while spooled.len() > SPOOLED_KEPT {
                 spooled.pop_front();
             }
@@ -379,7 +412,7 @@ impl RemoteArchives {
         if let Some(disk) = &self.disk {
             disk.store(&at, &cd, &identity);
         }
-        Ok((Arc::new(Index::build(cd)?), identity))
+        Ok((Arc::new(Index::build(cd)?), identity, false))
     }
 }
 
@@ -393,7 +426,8 @@ fn reading_at(at: DiskKey<'_>, (index, identity): (Arc<Index>, RemoteIdentity)) 
 }
 
 /// The blocking client, made on first use (by a blocking read, so never on an async
-/// worker) and dropped off any tokio runtime.
+/// worker: making it there panics in debug builds) and dropped off any tokio runtime. Its
+/// handles in sources and readers opened here are the caller's to drop where it may block.
 #[derive(Debug, Default)]
 struct BlockingClient(std::sync::OnceLock<Client>);
 
@@ -412,8 +446,9 @@ impl Drop for BlockingClient {
         if let Some(client) = self.0.take()
             && tokio::runtime::Handle::try_current().is_ok()
         {
-            // Dropping it here would drop its runtime inside this one (a panic): elsewhere.
-            std::thread::spawn(move || drop(client));
+            // Dropping the last handle joins the client's own thread, which an async worker
+            // should not wait for: elsewhere, or here if no thread can be started.
+            let _ = std::thread::Builder::new().name("artifact-client-drop".into()).spawn(move || drop(client));
         }
     }
 }

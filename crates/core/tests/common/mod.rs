@@ -97,3 +97,13 @@ pub fn with_local_extra(extra_len: usize, data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&[0, 0]);
     out
 }
+
+/// Headers carrying `PRIVATE-TOKEN: value`: one caller's credential.
+#[cfg(feature = "http")]
+pub fn private_token(value: &'static str) -> artifact_core::http::HeaderMap {
+    use artifact_core::http::{HeaderName, HeaderValue};
+    artifact_core::http::HeaderMap::from_iter([(
+        HeaderName::from_static("private-token"),
+        HeaderValue::from_static(value),
+    )])
+}
