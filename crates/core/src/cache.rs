@@ -146,6 +146,7 @@ impl<V: Clone> IndexCache<V> {
 
     /// Forgets when the index under `key` was loaded (it came from elsewhere, of any age):
     /// [`loaded_within`](Self::loaded_within) is then false.
+    #[cfg(feature = "http")]
     pub(crate) fn unstamp(&self, key: &str) {
         if let Some(slot) = lock(&self.state).slots.get_mut(key) {
             slot.loaded = None;
