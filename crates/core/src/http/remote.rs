@@ -28,6 +28,14 @@ pub const ASYNC_LOADS: usize = 4;
 /// Opens remote archives, keeping each one's index (in memory, bounded, and optionally on
 /// disk) so that later look-ups skip straight to the entry.
 ///
+/// What an index is kept under: the URL as given (query and all) for the methods that take
+/// a URL, in memory; on disk, that URL without its credentials and signatures (other
+/// parameters, such as `job=`, kept). The `*_keyed` methods take the key instead (an
+/// archive's identity, as a proxy names it: never a caller's URL or credential), in memory
+/// and on disk. Two URLs of one archive are two entries; one URL is one archive, checked
+/// against the archive's validator (`If-Match`, or `If-Range` with `Last-Modified`) on
+/// every read, and read afresh once when that fails.
+///
 /// Safe to make, use from async code (the `_async` methods) and drop inside or outside a
 /// tokio runtime: the blocking HTTP client that index loads use (it owns a runtime of its
 /// own, which may be neither made nor dropped inside another) is made on the first blocking
