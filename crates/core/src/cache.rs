@@ -74,19 +74,7 @@ impl<V: Clone> IndexCache<V> {
     /// The index under `key`, loaded by `load` if it is not cached. A failed load caches
     /// nothing.
     pub fn get_or_load(&self, key: &str, load: impl FnOnce() -> Result<(Arc<Index>, V)>) -> Result<(Arc<Index>, V)> {
-        let cell = {
-            let mut state = lock(&self.state);
-            state.clock += 1;
-            let now = state.clock;
-            let slot = state.slots.entry(key.to_owned()).or_insert_with(|| Slot {
-                cell: Arc::default(),
-                last_used: now,
-                bytes: 0,
-                loaded: None,
-            });
-            slot.last_used = now;
-            slot.cell.clone()
-        };
+        let cell = self.slot(key);
         let mut loaded = lock(&cell);
         if let Some((index, value)) = &*loaded {
             self.hits.fetch_add(1, Ordering::Relaxed);
@@ -142,6 +130,37 @@ impl<V: Clone> IndexCache<V> {
     /// misses in it is then taken as it is, not as a sign of a newer archive).
     pub fn loaded_within(&self, key: &str, within: std::time::Duration) -> bool {
         lock(&self.state).slots.get(key).and_then(|s| s.loaded).is_some_and(|at| at.elapsed() < within)
+    }
+
+    /// Keeps `index` and `value` under `key`, loaded now (an async load's result), unless a
+    /// load of the key is in progress (its result stands).
+    #[cfg(all(feature = "http", feature = "tokio"))]
+    pub(crate) fn insert(&self, key: &str, index: Arc<Index>, value: V) {
+        let cell = self.slot(key);
+        let mut loaded = match cell.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        *loaded = Some((index.clone(), value));
+        drop(loaded);
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.account(key, &cell, index.memory_size());
+    }
+
+    /// The cell of `key`'s slot (made empty if there is none), marked as just used.
+    fn slot(&self, key: &str) -> Cell<V> {
+        let mut state = lock(&self.state);
+        state.clock += 1;
+        let now = state.clock;
+        let slot = state.slots.entry(key.to_owned()).or_insert_with(|| Slot {
+            cell: Arc::default(),
+            last_used: now,
+            bytes: 0,
+            loaded: None,
+        });
+        slot.last_used = now;
+        slot.cell.clone()
     }
 
     /// Forgets when the index under `key` was loaded (it came from elsewhere, of any age):

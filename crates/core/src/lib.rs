@@ -18,14 +18,16 @@
 //! [`metadata`] reads and writes GitLab's `metadata.gz`; with the `tokio` feature,
 //! [`stream_entry`] gives the async face; with the `http` feature, [`http`] reads archives
 //! behind URLs by range (`http::RemoteArchives`: the index of each archive cached in memory
-//! and optionally on disk, entries read blocking or on async I/O).
+//! and optionally on disk, entries read blocking or on async I/O, every request made by one
+//! client, `http::HttpClient`). [`DirectoryRead`] reads a central directory with no I/O
+//! inside, for bytes that come from anywhere.
 //!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `tokio` | yes | the async face: [`stream_entry`], [`stream_window`], [`EntryStream`], `AsyncRead` readers |
-//! | `http` | no | [`http`]: remote archives by range (`RemoteArchives`, `HttpSource`); with `tokio`, `AsyncEntry` on async I/O |
+//! | `http` | no | [`http`]: remote archives by range (`RemoteArchives`, `HttpSource`, `HttpClient`: hyper's pooled client over rustls, blocking or async); with `tokio`, `AsyncEntry` and async index loads |
 //! | `zlib-ng` | no | inflate with zlib-ng (C, needs cmake) instead of the pure-Rust zlib-rs: about 20% faster |
 //!
 //! ```toml
@@ -80,7 +82,7 @@ pub use crate::archive::{Archive, open_entry};
 pub use crate::async_io::{EntryStream, entry_async_reader, stream_entry, stream_reader, stream_window};
 pub use crate::batch::{Batch, DEFAULT_MAX_GAP};
 pub use crate::cache::{CacheCounts, DEFAULT_CACHE_BYTES, IndexCache, file_key};
-pub use crate::directory::{CentralDirectory, Entries};
+pub use crate::directory::{CentralDirectory, DirectoryRead, DirectoryStep, Entries};
 pub use crate::entry::Entry;
 pub use crate::error::{Corruption, Error, HttpProblem, MetadataProblem, Result, Unsupported, method_name};
 pub use crate::index::{Damage, Index};

@@ -258,14 +258,14 @@ impl Proxy {
 
     /// The central-directory index of the archive `grant` names, read with `headers` (send
     /// only the caller's credential, [`artifact_gitlab::credential_headers`], and only when
-    /// [`Grant::credentials`]), from the proxy's index caches or by range reads. Blocking:
-    /// call it on a blocking pool.
-    pub fn archive_index(
+    /// [`Grant::credentials`]), from the proxy's index caches or by range reads on async
+    /// I/O.
+    pub async fn archive_index(
         &self,
         grant: &Grant,
         headers: &axum::http::HeaderMap,
     ) -> Result<Arc<artifact_core::Index>, artifact_core::Error> {
-        self.remote.get().index_keyed(&grant.key, &grant.url, headers)
+        self.remote.get().index_keyed_async(&grant.key, &grant.url, headers).await
     }
 
     /// Records that an answer's head went out `since` (the latency histogram).
@@ -282,9 +282,8 @@ impl Proxy {
     }
 }
 
-/// The engine's remote archives (safe to make and drop on the async runtime: the engine
-/// makes its blocking client on the first index load, on the blocking pool, and drops it
-/// off the runtime). Entries are read on async I/O.
+/// The engine's remote archives, read on async I/O: indexes and entries alike (the disk
+/// cache on the blocking pool).
 #[derive(Debug)]
 struct Remote(Arc<artifact_core::http::RemoteArchives>);
 

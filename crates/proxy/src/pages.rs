@@ -328,9 +328,10 @@ impl PageSource for UpstreamPages {
     async fn directory(&self, who: &Who, project: &str, job: i64, dir: &str, page: usize) -> ApiResult<Directory> {
         let (caller, granted) = self.authorized(who, project, job).await?;
         let headers = if granted.credentials { caller.headers } else { HeaderMap::new() };
-        let (proxy, trees, dir) = (self.proxy.clone(), self.trees.clone(), dir.to_owned());
+        let index = self.proxy.archive_index(&granted, &headers).await.map_err(engine_api_error)?;
+        let (trees, dir) = (self.trees.clone(), dir.to_owned());
+        // Building a large archive's tree takes a moment: off the async workers.
         let listed = tokio::task::spawn_blocking(move || {
-            let index = proxy.archive_index(&granted, &headers).map_err(engine_api_error)?;
             let tree = trees.of(ByIndex(index.clone()), || Ok(listable(&index)))?;
             Children::of(&dir).with(&tree).page(page, Some(index.central_directory().archive_size()))
         })

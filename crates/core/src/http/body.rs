@@ -1,10 +1,12 @@
-//! A range body that streams, and resumes from the next byte when the connection breaks.
+//! A range body that streams, and resumes from the next byte when the connection breaks:
+//! the blocking face of a range read, driven on the client's private runtime.
 
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::blocking::Response;
+use bytes::{Buf, Bytes};
+use hyper::body::Incoming;
 
 use super::Inner;
 use crate::error::{Error, HttpProblem};
@@ -14,7 +16,9 @@ pub const RESUME_ATTEMPTS: u32 = 3;
 
 pub(super) struct RemoteBody {
     inner: Arc<Inner>,
-    response: Option<Response>,
+    body: Option<Incoming>,
+    /// Bytes received and not yet read.
+    pending: Bytes,
     pos: u64,
     end: u64,
     resumed: u32,
@@ -23,13 +27,13 @@ pub(super) struct RemoteBody {
 impl RemoteBody {
     /// The request is made on the first read, so that opening costs nothing until used.
     pub(super) fn new(inner: Arc<Inner>, start: u64, end: u64) -> RemoteBody {
-        RemoteBody { inner, response: None, pos: start, end, resumed: 0 }
+        RemoteBody { inner, body: None, pending: Bytes::new(), pos: start, end, resumed: 0 }
     }
 
     /// Drops the broken response; the next read asks for the rest, after a backoff of
     /// 100, 200, 400 ms.
     fn resume(&mut self) -> io::Result<()> {
-        self.response = None;
+        self.body = None;
         if self.resumed >= RESUME_ATTEMPTS {
             let problem = HttpProblem::ShortBody { expected: self.end, received: self.pos };
             return Err(Error::Http { url: super::shown(&self.inner.url), problem }.into());
@@ -37,6 +41,24 @@ impl RemoteBody {
         self.resumed += 1;
         std::thread::sleep(Duration::from_millis(100 << (self.resumed - 1)));
         Ok(())
+    }
+
+    /// The next bytes of the range: `None` when the body broke, stalled or ended early
+    /// (resumed by the caller), an error for a failed request (a changed archive, a bad
+    /// status: final).
+    fn next_bytes(&mut self) -> io::Result<Option<Bytes>> {
+        let (inner, body, pos, end) = (&self.inner, &mut self.body, self.pos, self.end);
+        inner
+            .client
+            .block_on(async {
+                let body = match body {
+                    Some(body) => body,
+                    None => body.insert(inner.range(pos, end).await?),
+                };
+                // A broken or stalled transfer is resumed, as is one that ended early.
+                Ok::<_, Error>(inner.client.next_bytes(body, &inner.url).await.ok().flatten())
+            })?
+            .map_err(io::Error::from)
     }
 }
 
@@ -46,26 +68,25 @@ impl Read for RemoteBody {
             if self.pos >= self.end || buf.is_empty() {
                 return Ok(0);
             }
-            let response = match &mut self.response {
-                Some(r) => r,
-                None => {
-                    // A failed request (a changed archive, a bad status) is final; only a
-                    // broken transfer is resumed.
-                    let response = self.inner.get(self.pos, self.end).map_err(io::Error::from)?;
-                    self.response.insert(response)
+            if self.pending.is_empty() {
+                match self.next_bytes()? {
+                    Some(bytes) => {
+                        let left = (self.end - self.pos) as usize;
+                        // More than the range asked for: a server that lies; the rest is dropped.
+                        self.pending = if bytes.len() > left { bytes.slice(..left) } else { bytes };
+                    }
+                    None => {
+                        self.resume()?;
+                        continue;
+                    }
                 }
-            };
-            let want = (buf.len() as u64).min(self.end - self.pos) as usize;
-            match response.read(&mut buf[..want]) {
-                Ok(0) => self.resume()?,
-                Ok(n) => {
-                    self.pos += n as u64;
-                    self.inner.counter.record_bytes(n);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => self.resume()?,
             }
+            let n = buf.len().min(self.pending.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.advance(n);
+            self.pos += n as u64;
+            self.inner.counter.record_bytes(n);
+            return Ok(n);
         }
     }
 }

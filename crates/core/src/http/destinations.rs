@@ -7,7 +7,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use reqwest::Url;
+use url::Url;
 
 use crate::error::{Error, HttpProblem, Result};
 
@@ -20,9 +20,10 @@ pub struct Destinations {
     /// default, no trailing `/`; empty: any.
     pub origins: Vec<String>,
     /// Refuses link-local and cloud metadata addresses ([`is_link_local`]), by the URL's
-    /// host and by what a name resolves to. The name's addresses are checked by the
-    /// clients this crate builds (its blocking and async clients); a `Client` given to
-    /// [`HttpSource::open_with`](super::HttpSource::open_with) resolves names its own way.
+    /// host and by what a name resolves to. The name's addresses are checked by
+    /// [`HttpClient`](super::HttpClient) when it connects to the host itself; through a
+    /// forward proxy ([`Proxies`](super::Proxies)) the proxy resolves the name, and only
+    /// the URL's host is checked here.
     pub refuse_link_local: bool,
 }
 
@@ -89,24 +90,13 @@ async fn resolve(host: String, refuse_link_local: bool) -> io::Result<Vec<Socket
     Ok(allowed)
 }
 
-/// The name resolver of the blocking client and the async one: the system's, without the
+/// The name resolver of [`HttpClient`](super::HttpClient): the system's, without the
 /// refused addresses.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Resolver {
     pub(crate) refuse_link_local: bool,
 }
 
-impl reqwest::dns::Resolve for Resolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let (host, refuse) = (name.as_str().to_owned(), self.refuse_link_local);
-        Box::pin(async move {
-            let addrs = resolve(host, refuse).await?;
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-#[cfg(feature = "tokio")]
 impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for Resolver {
     type Response = std::vec::IntoIter<SocketAddr>;
     type Error = io::Error;

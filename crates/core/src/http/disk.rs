@@ -129,7 +129,7 @@ fn volatile(name: &str) -> bool {
 
 /// The cache key of `url`: without its fragment and its volatile query parameters.
 pub(crate) fn key(url: &str) -> String {
-    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+    let Ok(mut parsed) = url::Url::parse(url) else {
         return url.to_owned();
     };
     parsed.set_fragment(None);
@@ -315,8 +315,8 @@ impl DiskCache {
         // A given key: no URL at all. Else the final URL only when a redirect led to
         // another origin; else the asked URL (with whatever credentials the caller gives
         // next time) is used.
-        let other_origin = reqwest::Url::parse(&identity.url).ok().map(|u| u.origin())
-            != reqwest::Url::parse(key.url()).ok().map(|u| u.origin());
+        let other_origin = url::Url::parse(&identity.url).ok().map(|u| u.origin())
+            != url::Url::parse(key.url()).ok().map(|u| u.origin());
         let stored_url = match key {
             DiskKey::Url(_) if other_origin => identity.url.as_str(),
             _ => "",

@@ -7,6 +7,7 @@
 //! for, or the read fails at once. Bodies stream; a broken one resumes from the next byte.
 
 mod body;
+mod client;
 mod content_range;
 mod destinations;
 mod disk;
@@ -20,25 +21,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::blocking::{Client, Response};
-use reqwest::header;
-use reqwest::{StatusCode, Url};
+use hyper::body::Incoming;
+use hyper::{StatusCode, header};
+use url::Url;
 
 use crate::error::{Error, HttpProblem, Result, Unsupported};
 use crate::source::{FileSource, RangeReader, ReadCounter, ReadStats, Source, check_range};
 
 pub use body::RESUME_ATTEMPTS;
+pub use client::{HttpClient, Proxies, READ_BUFFER, certificates_from_pem};
 pub use destinations::{Destinations, is_link_local};
 pub use disk::{DEFAULT_DISK_CACHE_BYTES, DiskCacheStats};
+/// The header types the calls here take (one caller's credentials, say): `http`'s, as
+/// `hyper`, `reqwest` and `axum` use them.
+pub use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 #[cfg(feature = "tokio")]
-pub use nonblocking::{AsyncEntry, GzipEntry, OUT_CHUNK, READ_BUFFER, RemoteEntry};
+pub use nonblocking::{AsyncEntry, GzipEntry, OUT_CHUNK, RemoteEntry};
 pub use redirect::{RedirectEnd, Redirects};
 #[cfg(feature = "tokio")]
 pub use remote::ASYNC_LOADS;
 pub use remote::{NEGATIVE_FRESH, RemoteArchives};
-/// The header types the calls here take (one caller's credentials, say): `http`'s, as
-/// `reqwest`, `hyper` and `axum` use them.
-pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+/// A DER certificate, for [`HttpOptions::extra_roots`] (see [`certificates_from_pem`]).
+pub use rustls::pki_types::CertificateDer;
 pub use source::HttpSource;
 
 /// How an [`HttpSource`] talks to servers. `Default` gives the documented defaults.
@@ -69,6 +73,11 @@ pub struct HttpOptions {
     /// default): a miss in an index loaded longer ago reloads it once, since the URL may
     /// name a newer archive now (as by-ref downloads do). Zero: every miss reloads.
     pub negative_fresh: Duration,
+    /// Certificate authorities trusted besides the Mozilla roots (a self-managed GitLab's
+    /// internal one, say): none by default.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Which forward proxies requests go through: the environment's by default.
+    pub proxies: Proxies,
 }
 
 impl Default for HttpOptions {
@@ -83,6 +92,8 @@ impl Default for HttpOptions {
             max_buffered: 512 << 20,
             destinations: Destinations::default(),
             negative_fresh: NEGATIVE_FRESH,
+            extra_roots: Vec::new(),
+            proxies: Proxies::Environment,
         }
     }
 }
@@ -134,17 +145,9 @@ pub struct RemoteIdentity {
     pub validator: Validator,
 }
 
-/// Builds the blocking client every request of a source uses.
-pub fn client(options: &HttpOptions) -> Result<Client> {
-    Client::builder()
-        .connect_timeout(options.connect_timeout)
-        .timeout(options.stall_timeout) // per read in the blocking client: a stall timeout
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(std::sync::Arc::new(destinations::Resolver {
-            refuse_link_local: options.destinations.refuse_link_local,
-        }))
-        .build()
-        .map_err(|e| transport("client", e))
+/// Builds the client every request of a source uses ([`HttpClient::new`]).
+pub fn client(options: &HttpOptions) -> Result<HttpClient> {
+    HttpClient::new(options)
 }
 
 fn parse_url(text: &str) -> Result<Url> {
@@ -168,19 +171,6 @@ fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap) -> HeaderMap {
     if target.origin() != asked.origin() { without_credentials(headers) } else { headers.clone() }
 }
 
-fn transport(url: &str, e: reqwest::Error) -> Error {
-    let (timeout, connect) = (e.is_timeout(), e.is_connect());
-    let why = e.without_url().to_string();
-    let problem = if timeout {
-        HttpProblem::Timeout(why)
-    } else if connect {
-        HttpProblem::Connect(why)
-    } else {
-        HttpProblem::Transport(why)
-    };
-    Error::Http { url: shown_str(url), problem }
-}
-
 fn http_error(url: &Url, problem: HttpProblem) -> Error {
     Error::Http { url: shown(url), problem }
 }
@@ -195,10 +185,6 @@ pub fn shown(url: &Url) -> String {
     u.to_string()
 }
 
-fn shown_str(url: &str) -> String {
-    Url::parse(url).map(|u| shown(&u)).unwrap_or_else(|_| url.split('?').next().unwrap_or(url).to_owned())
-}
-
 /// Parses `Name: value` into a header pair, for command lines.
 pub fn parse_header(line: &str) -> Option<(HeaderName, HeaderValue)> {
     let (name, value) = line.split_once(':')?;
@@ -209,7 +195,7 @@ pub fn parse_header(line: &str) -> Option<(HeaderName, HeaderValue)> {
 
 #[derive(Debug)]
 struct Inner {
-    client: Client,
+    client: HttpClient,
     /// Where ranges are asked for: the end of the first request's redirects.
     url: Url,
     /// Headers for `url` (credentials dropped if it is another origin than the one asked).
@@ -229,20 +215,45 @@ impl Inner {
         self.size - self.tail.len() as u64
     }
 
-    /// One checked range request for `start..end` (exclusive end, non-empty).
-    fn get(&self, start: u64, end: u64) -> Result<Response> {
-        let mut request = self
-            .client
-            .get(self.url.clone())
-            .headers(self.headers.clone())
-            .header(header::RANGE, format!("bytes={start}-{}", end - 1));
+    /// One checked range request for `start..end` (exclusive end, non-empty): the body.
+    async fn range(&self, start: u64, end: u64) -> Result<Incoming> {
+        let at = Ranged { url: &self.url, headers: &self.headers, validator: &self.validator, size: self.size };
+        at.range(&self.client, (start, end), &self.counter).await
+    }
+}
+
+/// What a range request of one archive version needs: where, with which headers, checked
+/// against which validator and size.
+pub(crate) struct Ranged<'a> {
+    pub(crate) url: &'a Url,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) validator: &'a Validator,
+    pub(crate) size: u64,
+}
+
+impl Ranged<'_> {
+    /// One checked range request for `start..end` (exclusive end, non-empty): `206`, the
+    /// validator unchanged, exactly that range; the body.
+    pub(crate) async fn range(
+        &self,
+        client: &HttpClient,
+        (start, end): (u64, u64),
+        counter: &ReadCounter,
+    ) -> Result<Incoming> {
+        let mut headers = self.headers.clone();
+        let range = format!("bytes={start}-{}", end - 1);
+        headers.insert(
+            header::RANGE,
+            HeaderValue::from_str(&range).map_err(|_| client::transport(self.url, "bad range"))?,
+        );
         if let Some((name, value)) = self.validator.precondition() {
-            request = request.header(name, value);
+            let value = HeaderValue::from_str(value).map_err(|_| client::transport(self.url, "bad validator"))?;
+            headers.insert(name, value);
         }
-        self.counter.record_request();
-        let response = request.send().map_err(|e| transport(self.url.as_str(), e))?;
-        check_partial(&self.url, response.status(), response.headers(), &self.validator, (start, end), self.size)?;
-        Ok(response)
+        counter.record_request();
+        let response = client.get(self.url, headers).await?;
+        check_partial(self.url, response.status(), response.headers(), self.validator, (start, end), self.size)?;
+        Ok(response.into_body())
     }
 }
 

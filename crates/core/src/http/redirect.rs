@@ -4,8 +4,8 @@
 //! stay off for the rest of the chain (A -> B -> A), so that object storage behind a
 //! redirect never sees a GitLab token.
 
-use reqwest::Url;
-use reqwest::header::HeaderMap;
+use hyper::header::HeaderMap;
+use url::Url;
 
 use super::without_credentials;
 

@@ -17,30 +17,43 @@ impl HttpSource {
     }
 
     /// Like [`open`](Self::open), with a client built once by [`client`] and shared.
-    pub fn open_with(client: Client, url: &str, options: &HttpOptions) -> Result<HttpSource> {
+    pub fn open_with(client: HttpClient, url: &str, options: &HttpOptions) -> Result<HttpSource> {
         HttpSource::open_counted(client, url, options, Arc::default())
+    }
+
+    /// Like [`open_with`](Self::open_with), on async I/O: the suffix request is made on the
+    /// caller's runtime. Reads of the source's bytes ([`Source`]) block.
+    pub async fn open_async(client: HttpClient, url: &str, options: &HttpOptions) -> Result<HttpSource> {
+        HttpSource::open_async_counted(client, url, options, Arc::default()).await
     }
 
     /// Like [`open_with`](Self::open_with), counting requests and bytes into `counter`
     /// (shared by every source of a [`RemoteArchives`]).
     pub(crate) fn open_counted(
-        client: Client,
+        client: HttpClient,
+        url: &str,
+        options: &HttpOptions,
+        counter: Arc<ReadCounter>,
+    ) -> Result<HttpSource> {
+        client.clone().block_on(HttpSource::open_async_counted(client, url, options, counter))?
+    }
+
+    pub(crate) async fn open_async_counted(
+        client: HttpClient,
         url: &str,
         options: &HttpOptions,
         counter: Arc<ReadCounter>,
     ) -> Result<HttpSource> {
         let mut url = parse_url(url)?;
-        let suffix = format!("bytes=-{}", options.suffix_len.max(1));
+        let suffix = HeaderValue::from_str(&format!("bytes=-{}", options.suffix_len.max(1)))
+            .map_err(|_| client::transport(&url, "bad suffix"))?;
         let mut chain = Redirects::new(&url, &options.headers, options.max_redirects);
         let response = loop {
             options.destinations.check(&url)?;
             counter.record_request();
-            let response = client
-                .get(url.clone())
-                .headers(chain.headers().clone())
-                .header(header::RANGE, &suffix)
-                .send()
-                .map_err(|e| transport(url.as_str(), e))?;
+            let mut headers = chain.headers().clone();
+            headers.insert(header::RANGE, suffix.clone());
+            let response = client.get(&url, headers).await?;
             if !response.status().is_redirection() {
                 break response;
             }
@@ -61,7 +74,7 @@ impl HttpSource {
             StatusCode::PARTIAL_CONTENT => {}
             StatusCode::OK if options.spool_without_range => {
                 let validator = Validator::from_headers(response.headers());
-                let file = spool(response, &url, &counter)?;
+                let file = spool(&client, response, &url, &counter).await?;
                 let size = file.len();
                 let inner = Inner {
                     client,
@@ -101,7 +114,7 @@ impl HttpSource {
             return Err(wrong_range(&url, expected, response.headers()));
         }
         let validator = Validator::from_headers(response.headers());
-        let tail = read_body(response, range.len(), &url, &counter)?;
+        let tail = read_body(&client, response.into_body(), range.len(), &url, &counter).await?;
         let inner = Inner {
             client,
             url,
@@ -120,12 +133,17 @@ impl HttpSource {
     /// `asked`: no request is made until bytes are asked for, and every request checks the
     /// validator, so a changed archive shows as [`Error::Changed`]. Credentials go only to
     /// the origin of `asked`.
-    pub fn known(client: Client, asked: &str, identity: &RemoteIdentity, options: &HttpOptions) -> Result<HttpSource> {
+    pub fn known(
+        client: HttpClient,
+        asked: &str,
+        identity: &RemoteIdentity,
+        options: &HttpOptions,
+    ) -> Result<HttpSource> {
         HttpSource::known_counted(client, asked, identity, options, Arc::default())
     }
 
     pub(crate) fn known_counted(
-        client: Client,
+        client: HttpClient,
         asked: &str,
         identity: &RemoteIdentity,
         options: &HttpOptions,
@@ -169,38 +187,86 @@ impl HttpSource {
 }
 
 /// Downloads a whole body into an unnamed temporary file (gone when closed).
-fn spool(mut response: Response, url: &Url, counter: &ReadCounter) -> Result<FileSource> {
-    let expected = response.content_length();
-    let mut file = tempfile::tempfile()?;
-    let mut buf = vec![0u8; 256 * 1024];
+async fn spool(
+    client: &HttpClient,
+    response: hyper::Response<Incoming>,
+    url: &Url,
+    counter: &ReadCounter,
+) -> Result<FileSource> {
+    use std::io::Write;
+    let expected = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = response.into_body();
+    let mut file = std::io::BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?);
     let mut received = 0u64;
-    loop {
-        use std::io::{Read, Write};
-        let n = response.read(&mut buf).map_err(|e| http_error(url, HttpProblem::Transport(e.to_string())))?;
-        if n == 0 {
-            break;
-        }
-        file.write_all(&buf[..n])?;
-        counter.record_bytes(n);
-        received += n as u64;
+    while let Some(bytes) = client.next_bytes(&mut body, url).await? {
+        file.write_all(&bytes)?;
+        counter.record_bytes(bytes.len());
+        received += bytes.len() as u64;
     }
     if let Some(expected) = expected.filter(|&e| e != received) {
         return Err(http_error(url, HttpProblem::ShortBody { expected, received }));
     }
+    let file = file.into_inner().map_err(|e| Error::Io(e.into_error()))?;
     Ok(FileSource::new(file)?.with_map_threshold(usize::MAX))
 }
 
 /// Reads a whole (small) body of exactly `len` bytes.
-fn read_body(mut response: Response, len: u64, url: &Url, counter: &ReadCounter) -> Result<Bytes> {
-    use std::io::Read;
-    let mut buf = Vec::with_capacity(len.min(64 << 20) as usize);
-    let received = (&mut response).take(len + 1).read_to_end(&mut buf);
-    counter.record_bytes(buf.len());
-    received.map_err(|e| http_error(url, HttpProblem::Transport(e.to_string())))?;
+async fn read_body(
+    client: &HttpClient,
+    mut body: Incoming,
+    len: u64,
+    url: &Url,
+    counter: &ReadCounter,
+) -> Result<Bytes> {
+    let mut buf = bytes::BytesMut::with_capacity(len.min(64 << 20) as usize);
+    while let Some(bytes) = client.next_bytes(&mut body, url).await? {
+        counter.record_bytes(bytes.len());
+        if buf.len() as u64 + bytes.len() as u64 > len {
+            let received = buf.len() as u64 + bytes.len() as u64;
+            return Err(http_error(url, HttpProblem::ShortBody { expected: len, received }));
+        }
+        buf.extend_from_slice(&bytes);
+    }
     if buf.len() as u64 != len {
         return Err(http_error(url, HttpProblem::ShortBody { expected: len, received: buf.len() as u64 }));
     }
-    Ok(Bytes::from(buf))
+    Ok(buf.freeze())
+}
+
+impl HttpSource {
+    /// `len` bytes at `offset` on async I/O: from the first request's bytes when they hold
+    /// them, else one range request (for the part before them, when the range ends inside
+    /// them).
+    pub(crate) async fn read_bytes_async(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let inner = &self.inner;
+        if let Some(file) = &inner.spooled {
+            return Ok(file.read_bytes(offset, len)?);
+        }
+        check_range(offset, len as u64, inner.size)?;
+        let end = offset + len as u64;
+        let tail_start = inner.tail_start();
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        if offset >= tail_start && !inner.tail.is_empty() {
+            let at = (offset - tail_start) as usize;
+            return Ok(inner.tail.slice(at..at + len));
+        }
+        if len as u64 > inner.max_buffered {
+            let problem = HttpProblem::TooLarge { len: len as u64, limit: inner.max_buffered };
+            return Err(http_error(&inner.url, problem));
+        }
+        let fetch_end = if end > tail_start && !inner.tail.is_empty() { tail_start } else { end };
+        let body = inner.range(offset, fetch_end).await?;
+        let head = read_body(&inner.client, body, fetch_end - offset, &inner.url, &inner.counter).await?;
+        if fetch_end == end {
+            return Ok(head);
+        }
+        let mut joined = Vec::with_capacity(len);
+        joined.extend_from_slice(&head);
+        joined.extend_from_slice(&inner.tail[..(end - tail_start) as usize]);
+        Ok(Bytes::from(joined))
+    }
 }
 
 impl Source for HttpSource {
@@ -224,30 +290,12 @@ impl Source for HttpSource {
         if let Some(file) = &inner.spooled {
             return file.read_bytes(offset, len);
         }
-        check_range(offset, len as u64, inner.size)?;
-        let end = offset + len as u64;
         let tail_start = inner.tail_start();
-        if len == 0 {
-            return Ok(Bytes::new());
-        }
-        if offset >= tail_start && !inner.tail.is_empty() {
+        if offset >= tail_start && offset.saturating_add(len as u64) <= inner.size && !inner.tail.is_empty() {
             let at = (offset - tail_start) as usize;
             return Ok(inner.tail.slice(at..at + len));
         }
-        if len as u64 > inner.max_buffered {
-            let problem = HttpProblem::TooLarge { len: len as u64, limit: inner.max_buffered };
-            return Err(http_error(&inner.url, problem).into());
-        }
-        let fetch_end = if end > tail_start && !inner.tail.is_empty() { tail_start } else { end };
-        let response = inner.get(offset, fetch_end)?;
-        let head = read_body(response, fetch_end - offset, &inner.url, &inner.counter)?;
-        if fetch_end == end {
-            return Ok(head);
-        }
-        let mut joined = Vec::with_capacity(len);
-        joined.extend_from_slice(&head);
-        joined.extend_from_slice(&inner.tail[..(end - tail_start) as usize]);
-        Ok(Bytes::from(joined))
+        Ok(inner.client.block_on(self.read_bytes_async(offset, len))??)
     }
 
     fn read_stream(&self, offset: u64, len: u64) -> std::io::Result<RangeReader> {

@@ -33,16 +33,16 @@ impl std::fmt::Debug for AsyncEntry {
 impl AsyncEntry {
     /// Asks for the entry's range (one request; two if its local extra field is longer
     /// than the reader's slack) and checks its local header, before any byte is returned.
-    pub(crate) async fn open(client: &AsyncClient, at: &RemoteEntry, counter: Arc<ReadCounter>) -> Result<AsyncEntry> {
+    pub(crate) async fn open(client: &HttpClient, at: &RemoteEntry, counter: Arc<ReadCounter>) -> Result<AsyncEntry> {
         let entry = &at.entry;
         crate::reader::check_readable(entry)?;
         let room = room(entry, at.data_limit)?;
         let start = entry.header_offset;
         let mut span = span_of(entry).min(room);
-        let mut body = client.range(at, (start, start + span), &counter).await?;
+        let mut body = range(client, at, (start, start + span), &counter).await?;
         let mut head = BytesMut::new();
         let mut ended =
-            fill(&mut body, &mut head, FIXED_LEN.min(span as usize), client.stall, &at.url, &counter).await?;
+            fill(&mut body, &mut head, FIXED_LEN.min(span as usize), client.stall(), &at.url, &counter).await?;
         if head.len() >= FIXED_LEN {
             let header_len = match local_header::parse(&head[..FIXED_LEN], start)? {
                 Ok(h) => h.len,
@@ -52,11 +52,11 @@ impl AsyncEntry {
             if let Some(data_end) = data_end.filter(|&e| e > span) {
                 // The local extra field outgrew the slack: ask for the header and data.
                 span = data_end;
-                body = client.range(at, (start, start + span), &counter).await?;
+                body = range(client, at, (start, start + span), &counter).await?;
                 head.clear();
             }
             let want = header_len.min(span) as usize;
-            ended = fill(&mut body, &mut head, want, client.stall, &at.url, &counter).await?;
+            ended = fill(&mut body, &mut head, want, client.stall(), &at.url, &counter).await?;
         }
         let head = head.freeze();
         let feed = Feed::default();
@@ -76,7 +76,7 @@ impl AsyncEntry {
             body: (!ended).then_some(body),
             url: at.url.clone(),
             identity: at.identity.clone(),
-            stall: client.stall,
+            stall: client.stall(),
             timer: None,
             counter,
             spare: None,

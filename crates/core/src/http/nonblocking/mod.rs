@@ -28,92 +28,26 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http_body_util::Empty;
 use hyper::body::{Body as _, Incoming};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use reqwest::Url;
-use reqwest::header::{self, HeaderMap};
+use hyper::header::HeaderMap;
+use url::Url;
 
-use super::destinations::Resolver;
-use super::{HttpOptions, RemoteIdentity, check_partial, http_error, shown};
+use super::client::transport;
+use super::{HttpClient, Ranged, RemoteIdentity, http_error, shown};
 use crate::entry::Entry;
 use crate::error::{Error, HttpProblem, Result};
 use crate::reader::{EntryReader, Unreadable, room, span_of};
 use crate::source::ReadCounter;
 use crate::zip::local_header::{self, FIXED_LEN};
 
-/// The most one connection reads from its socket at a time (hyper's read buffer bound).
-pub const READ_BUFFER: usize = 64 * 1024;
 /// The most uncompressed bytes one stream item carries.
 pub const OUT_CHUNK: usize = 64 * 1024;
 
-/// The async HTTP client the streams share: a pool of keep-alive connections.
-#[derive(Clone)]
-pub(crate) struct AsyncClient {
-    client: Client<HttpsConnector<HttpConnector<Resolver>>, Empty<Bytes>>,
-    stall: Duration,
-    destinations: super::Destinations,
-}
-
-impl std::fmt::Debug for AsyncClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncClient").field("stall", &self.stall).finish_non_exhaustive()
-    }
-}
-
-impl AsyncClient {
-    /// A client with `options`' connect and stall timeouts (it follows no redirects: range
-    /// reads go to the URL the first request's redirects ended at).
-    pub(crate) fn new(options: &HttpOptions) -> Result<AsyncClient> {
-        let resolver = Resolver { refuse_link_local: options.destinations.refuse_link_local };
-        let mut http = HttpConnector::new_with_resolver(resolver);
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(options.connect_timeout));
-        // The provider is named: with two compiled in (another crate may enable aws-lc-rs),
-        // rustls cannot pick a process default by itself.
-        let provider = rustls::crypto::ring::default_provider();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|e| Error::Http { url: "client".into(), problem: HttpProblem::Transport(e.to_string()) })?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).http1_max_buf_size(READ_BUFFER).build(https);
-        Ok(AsyncClient { client, stall: options.stall_timeout, destinations: options.destinations.clone() })
-    }
-
-    /// One checked range request for `start..end` of the located archive.
-    async fn range(&self, at: &RemoteEntry, (start, end): (u64, u64), counter: &ReadCounter) -> Result<Incoming> {
-        self.destinations.check(&at.url)?;
-        let mut request = hyper::Request::get(at.url.as_str());
-        if let Some(headers) = request.headers_mut() {
-            headers.extend(at.headers.clone());
-            let range = format!("bytes={start}-{}", end - 1);
-            headers.insert(header::RANGE, range.parse().map_err(|_| transport(&at.url, "bad range"))?);
-            if let Some((name, value)) = at.identity.validator.precondition() {
-                headers.insert(name, value.parse().map_err(|_| transport(&at.url, "bad validator"))?);
-            }
-        }
-        let request = request.body(Empty::new()).map_err(|e| transport(&at.url, &e.to_string()))?;
-        counter.record_request();
-        let response = match tokio::time::timeout(self.stall, self.client.request(request)).await {
-            Err(_) => return Err(http_error(&at.url, HttpProblem::Timeout("no response in time".into()))),
-            Ok(Err(e)) if e.is_connect() => return Err(http_error(&at.url, HttpProblem::Connect(e.to_string()))),
-            Ok(Err(e)) => return Err(transport(&at.url, &e.to_string())),
-            Ok(Ok(response)) => response,
-        };
-        let size = at.identity.size;
-        check_partial(&at.url, response.status(), response.headers(), &at.identity.validator, (start, end), size)?;
-        Ok(response.into_body())
-    }
-}
-
-fn transport(url: &Url, why: &str) -> Error {
-    http_error(url, HttpProblem::Transport(why.to_owned()))
+/// One checked range request for `start..end` of the located archive: the body.
+async fn range(client: &HttpClient, at: &RemoteEntry, span: (u64, u64), counter: &ReadCounter) -> Result<Incoming> {
+    let ranged =
+        Ranged { url: &at.url, headers: &at.headers, validator: &at.identity.validator, size: at.identity.size };
+    ranged.range(client, span, counter).await
 }
 
 /// An entry found in a remote archive's index, with what reading it takes: made by

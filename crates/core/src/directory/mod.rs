@@ -1,5 +1,9 @@
 //! The central directory, read once and scanned in place.
 
+mod sans_io;
+
+pub use sans_io::{DirectoryRead, DirectoryStep};
+
 use bytes::Bytes;
 
 use crate::entry::Entry;

@@ -1,16 +1,18 @@
 //! Remote archives with their indexes cached: the second file of an archive costs one
 //! request, and a changed archive is read again from scratch, once.
 
+#[cfg(feature = "tokio")]
+mod nonblocking;
+
 use std::sync::Arc;
 
-use reqwest::blocking::Client;
-use reqwest::header::HeaderMap;
+use hyper::header::HeaderMap;
 
 use super::disk::{DiskCacheStats, DiskKey};
-use super::{HttpOptions, HttpSource, RemoteIdentity, client};
+use super::{HttpClient, HttpOptions, HttpSource, RemoteIdentity};
 use crate::archive::Archive;
 use crate::cache::IndexCache;
-use crate::directory::CentralDirectory;
+use crate::directory::{CentralDirectory, DirectoryRead, DirectoryStep};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::path::ArtifactPath;
@@ -21,7 +23,8 @@ use crate::source::{ReadCounter, ReadStats, Source};
 /// ([`HttpOptions::negative_fresh`](super::HttpOptions::negative_fresh)).
 pub const NEGATIVE_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Index loads [`RemoteArchives::open_entry_async`] runs on the blocking pool at once.
+/// Index loads the async methods ([`RemoteArchives::open_entry_async`]) make at once: the
+/// others wait their turn, and usually find the index loaded when it comes.
 #[cfg(feature = "tokio")]
 pub const ASYNC_LOADS: usize = 4;
 
@@ -36,20 +39,20 @@ pub const ASYNC_LOADS: usize = 4;
 /// against the archive's validator (`If-Match`, or `If-Range` with `Last-Modified`) on
 /// every read, and read afresh once when that fails.
 ///
-/// Safe to make, use from async code (the `_async` methods) and drop inside or outside a
-/// tokio runtime: the blocking HTTP client that index loads use (it owns a runtime of its
-/// own, which may be neither made nor dropped inside another) is made on the first blocking
-/// read, and dropped off the runtime. Call the blocking methods where blocking is allowed.
+/// One [`HttpClient`] makes every request, index loads and entry reads alike. Safe to make,
+/// use from async code (the `_async` methods, which load indexes on the caller's runtime
+/// and read the disk cache on its blocking pool) and drop inside or outside a tokio
+/// runtime. Call the blocking methods where blocking is allowed (not on a runtime's worker):
+/// they drive the same requests on the client's private runtime.
 #[derive(Debug)]
 pub struct RemoteArchives {
-    client: BlockingClient,
-    /// The async client, made on first use.
-    #[cfg(feature = "tokio")]
-    async_client: std::sync::OnceLock<super::nonblocking::AsyncClient>,
-    /// Index loads on the blocking pool at once, for async callers: the others wait without
-    /// holding a thread, and usually find the index loaded when their turn comes.
+    client: HttpClient,
+    /// Index loads at once for async callers ([`ASYNC_LOADS`]).
     #[cfg(feature = "tokio")]
     loads: tokio::sync::Semaphore,
+    /// One async load per key at a time: the others wait for it and take its index.
+    #[cfg(feature = "tokio")]
+    gates: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     options: HttpOptions,
     cache: IndexCache<RemoteIdentity>,
     disk: Option<super::disk::DiskCache>,
@@ -77,20 +80,33 @@ const SPOOLED_KEPT: usize = 4;
 const SPOOLED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl RemoteArchives {
-    /// With the default cache bound and no disk cache.
+    /// With the default cache bound and no disk cache. Fails only if the client cannot be
+    /// made (an extra root certificate that is not one).
     pub fn new(options: HttpOptions) -> Result<RemoteArchives> {
-        Ok(RemoteArchives {
-            client: BlockingClient::default(),
-            #[cfg(feature = "tokio")]
-            async_client: std::sync::OnceLock::new(),
+        Ok(RemoteArchives::with_client(HttpClient::new(&options)?, options))
+    }
+
+    /// Like [`new`](Self::new), making every request with `client` (shared with other
+    /// readers, or made with other options than these: its own timeouts, roots, proxies and
+    /// name rules then apply, and `options` say the rest).
+    pub fn with_client(client: HttpClient, options: HttpOptions) -> RemoteArchives {
+        RemoteArchives {
+            client,
             #[cfg(feature = "tokio")]
             loads: tokio::sync::Semaphore::new(ASYNC_LOADS),
+            #[cfg(feature = "tokio")]
+            gates: Default::default(),
             options,
             cache: IndexCache::default(),
             disk: None,
             counter: Arc::default(),
             spooled: Default::default(),
-        })
+        }
+    }
+
+    /// The client every request is made with.
+    pub fn client(&self) -> &HttpClient {
+        &self.client
     }
 
     /// Keeps indexes in `dir` too, so another process reads them (keyed by the URL with its
@@ -149,13 +165,8 @@ impl RemoteArchives {
         if let Some(copy) = self.spooled_copy(&at.memory(), &options.headers) {
             return Ok(Archive::with_index(copy, index));
         }
-        let source = HttpSource::known_counted(
-            self.client.get(&self.options)?,
-            at.url(),
-            &identity,
-            options,
-            self.counter.clone(),
-        )?;
+        let source =
+            HttpSource::known_counted(self.client.clone(), at.url(), &identity, options, self.counter.clone())?;
         Ok(Archive::with_index(source, index))
     }
 
@@ -163,15 +174,15 @@ impl RemoteArchives {
     /// cached identity's URL (another caller's, perhaps) is replaced by the one to read now;
     /// one loaded now keeps the end of its own redirects.
     fn indexed(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
-        let (loaded, from_disk) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+        let (loaded, read_disk) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
         let key = at.memory();
         let found = self.cache.get_or_load(&key, || {
             loaded.set(true);
             let (index, identity, disk) = self.load(at, options)?;
-            from_disk.set(disk);
+            read_disk.set(disk);
             Ok((index, identity))
         })?;
-        if from_disk.get() {
+        if read_disk.get() {
             // Read from another process's fetch, of any age: its misses are not fresh.
             self.cache.unstamp(&key);
         }
@@ -294,99 +305,6 @@ impl RemoteArchives {
         Ok(self.indexed(DiskKey::Given { key, url }, &options)?.0)
     }
 
-    /// Like [`open_entry_with`](Self::open_entry_with), on async I/O: the entry's range is
-    /// read by the async client and streamed by the returned [`AsyncEntry`](super::AsyncEntry),
-    /// so no thread waits on the network for it. An index in memory costs no wait at all;
-    /// one that is not is loaded on tokio's blocking pool first. A stale index is dropped
-    /// and the entry looked up again once, as [`open_entry`](Self::open_entry) does.
-    #[cfg(feature = "tokio")]
-    pub async fn open_entry_async(
-        self: &Arc<Self>,
-        url: &str,
-        path: &ArtifactPath,
-        headers: &HeaderMap,
-    ) -> Result<super::AsyncEntry> {
-        self.open_entry_async_at(DiskKey::Url(url), path, headers).await
-    }
-
-    /// Like [`open_entry_async`](Self::open_entry_async), with the index kept under `key`
-    /// (see [`index_keyed`](Self::index_keyed)).
-    #[cfg(feature = "tokio")]
-    pub async fn open_entry_keyed_async(
-        self: &Arc<Self>,
-        key: &str,
-        url: &str,
-        path: &ArtifactPath,
-        headers: &HeaderMap,
-    ) -> Result<super::AsyncEntry> {
-        self.open_entry_async_at(DiskKey::Given { key, url }, path, headers).await
-    }
-
-    #[cfg(feature = "tokio")]
-    async fn open_entry_async_at(
-        self: &Arc<Self>,
-        at: DiskKey<'_>,
-        path: &ArtifactPath,
-        headers: &HeaderMap,
-    ) -> Result<super::AsyncEntry> {
-        let client = match self.async_client.get() {
-            Some(client) => client.clone(),
-            None => {
-                let made = super::nonblocking::AsyncClient::new(&self.options)?;
-                self.async_client.get_or_init(|| made).clone()
-            }
-        };
-        let mut retried = false;
-        loop {
-            let in_memory = self.in_memory(at);
-            let cached = in_memory.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
-            let located = match in_memory {
-                Some((index, identity)) => located(at.url(), path, headers, &index, identity),
-                None => self.locate_on_blocking_pool(at, path, headers).await,
-            };
-            let opened = match located {
-                Ok(entry) => super::AsyncEntry::open(&client, &entry, self.counter.clone()).await,
-                Err(e) => Err(e),
-            };
-            match opened {
-                Err(e) if cached && !retried && self.stale(at, &e) => {
-                    self.forget(at);
-                    retried = true;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// The index and identity of the archive `at` if they are in memory, without waiting
-    /// for a load in progress.
-    #[cfg(feature = "tokio")]
-    fn in_memory(&self, at: DiskKey<'_>) -> Option<(Arc<Index>, RemoteIdentity)> {
-        self.cache.try_get(&at.memory()).map(|found| reading_at(at, found))
-    }
-
-    /// [`locate_with`](Self::locate_with) on tokio's blocking pool, at most [`ASYNC_LOADS`]
-    /// at once.
-    #[cfg(feature = "tokio")]
-    async fn locate_on_blocking_pool(
-        self: &Arc<Self>,
-        at: DiskKey<'_>,
-        path: &ArtifactPath,
-        headers: &HeaderMap,
-    ) -> Result<super::RemoteEntry> {
-        let cancelled = || Error::Io(std::io::Error::other("loading the index was cancelled"));
-        let _turn = self.loads.acquire().await.map_err(|_| cancelled())?;
-        // Loaded by another caller while this one waited?
-        if let Some((index, identity)) = self.in_memory(at) {
-            return located(at.url(), path, headers, &index, identity);
-        }
-        let owned = at.owned();
-        let (this, path, headers) = (self.clone(), path.clone(), headers.clone());
-        tokio::task::spawn_blocking(move || this.locate_at(owned.borrowed(), &path, &headers))
-            .await
-            .map_err(|_| cancelled())?
-    }
-
     /// The validator of the archive at `url` as cached (after [`open_entry`](Self::open_entry)
     /// read it): what identifies the version the entry came from.
     pub fn identity(&self, url: &str) -> Option<RemoteIdentity> {
@@ -396,17 +314,51 @@ impl RemoteArchives {
     /// The index and identity of the archive `at`, from the disk cache (then `true`) or
     /// fetched.
     fn load(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity, bool)> {
-        if let Some(disk) = &self.disk {
-            if let Some((cd, identity)) = disk.load(&at) {
-                if let Ok(index) = Index::build(cd) {
-                    return Ok((Arc::new(index), identity, true));
+        if let Some((index, identity)) = self.read_disk(at) {
+            return Ok((index, identity, true));
+        }
+        let (cd, source) = self.client.block_on(self.fetch(at, options))??;
+        let (index, identity) = self.keep(at, options, cd, &source)?;
+        Ok((index, identity, false))
+    }
+
+    /// The index and identity of the archive `at` from the disk cache, if it holds them.
+    fn read_disk(&self, at: DiskKey<'_>) -> Option<(Arc<Index>, RemoteIdentity)> {
+        let (cd, identity) = self.disk.as_ref()?.load(&at)?;
+        Index::build(cd).ok().map(|index| (Arc::new(index), identity))
+    }
+
+    /// The central directory of the archive `at`, read from the server on async I/O: the
+    /// suffix read, then what the directory's reading asks for (usually nothing more, or one
+    /// range).
+    async fn fetch(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(CentralDirectory, HttpSource)> {
+        let client = self.client.clone();
+        let source = HttpSource::open_async_counted(client, at.url(), options, self.counter.clone()).await?;
+        if source.is_spooled() {
+            // A local copy: read as a file.
+            return Ok((CentralDirectory::read(&source)?, source));
+        }
+        let mut reading = DirectoryRead::new(source.tail().clone(), source.len());
+        loop {
+            match reading.step()? {
+                DirectoryStep::Done(cd) => return Ok((cd, source)),
+                DirectoryStep::Want { offset, len } => {
+                    let len = usize::try_from(len).unwrap_or(usize::MAX);
+                    reading.feed(offset, source.read_bytes_async(offset, len).await?);
                 }
             }
         }
-        let source =
-            HttpSource::open_counted(self.client.get(&self.options)?, at.url(), options, self.counter.clone())?;
-        // The suffix read's bytes serve the end records and, usually, the whole directory.
-        let cd = CentralDirectory::from_tail(&source, source.tail().clone(), source.len())?;
+    }
+
+    /// Keeps what a fetch of the archive `at` brought: a whole download for its caller, the
+    /// directory on disk; the index built.
+    fn keep(
+        &self,
+        at: DiskKey<'_>,
+        options: &HttpOptions,
+        cd: CentralDirectory,
+        source: &HttpSource,
+    ) -> Result<(Arc<Index>, RemoteIdentity)> {
         let identity = source.identity();
         if source.is_spooled() {
             let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
@@ -420,7 +372,7 @@ impl RemoteArchives {
         if let Some(disk) = &self.disk {
             disk.store(&at, &cd, &identity);
         }
-        Ok((Arc::new(Index::build(cd)?), identity, false))
+        Ok((Arc::new(Index::build(cd)?), identity))
     }
 }
 
@@ -430,34 +382,6 @@ fn reading_at(at: DiskKey<'_>, (index, identity): (Arc<Index>, RemoteIdentity)) 
     match at {
         DiskKey::Url(_) => (index, identity),
         DiskKey::Given { url, .. } => (index, RemoteIdentity { url: url.to_owned(), ..identity }),
-    }
-}
-
-/// The blocking client, made on first use (by a blocking read, so never on an async
-/// worker: making it there panics in debug builds) and dropped off any tokio runtime. Its
-/// handles in sources and readers opened here are the caller's to drop where it may block.
-#[derive(Debug, Default)]
-struct BlockingClient(std::sync::OnceLock<Client>);
-
-impl BlockingClient {
-    fn get(&self, options: &HttpOptions) -> Result<Client> {
-        if let Some(made) = self.0.get() {
-            return Ok(made.clone());
-        }
-        let made = client(options)?;
-        Ok(self.0.get_or_init(|| made).clone())
-    }
-}
-
-impl Drop for BlockingClient {
-    fn drop(&mut self) {
-        if let Some(client) = self.0.take()
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            // Dropping the last handle joins the client's own thread, which an async worker
-            // should not wait for: elsewhere, or here if no thread can be started.
-            let _ = std::thread::Builder::new().name("artifact-client-drop".into()).spawn(move || drop(client));
-        }
     }
 }
 

@@ -1,0 +1,150 @@
+//! The async methods of [`RemoteArchives`]: indexes loaded on the caller's runtime (the
+//! disk cache read on its blocking pool), entries streamed by [`AsyncEntry`].
+
+use std::sync::Arc;
+
+use hyper::header::HeaderMap;
+
+use super::{RemoteArchives, located, reading_at};
+use crate::error::{Error, Result};
+use crate::http::disk::DiskKey;
+use crate::http::{AsyncEntry, HttpOptions, RemoteIdentity};
+use crate::index::Index;
+use crate::path::ArtifactPath;
+
+impl RemoteArchives {
+    /// Like [`open_entry_with`](Self::open_entry_with), on async I/O: the index is loaded
+    /// (when it is not in memory) and the entry's range read by the same client on the
+    /// caller's runtime, and streamed by the returned [`AsyncEntry`], so no thread waits on
+    /// the network. An index in memory costs no wait at all. A stale index is dropped and
+    /// the entry looked up again once, as [`open_entry`](Self::open_entry) does. A server
+    /// that ignores `Range` is [`Unsupported`](crate::Unsupported) here (no whole download).
+    pub async fn open_entry_async(
+        self: &Arc<Self>,
+        url: &str,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Result<AsyncEntry> {
+        self.open_entry_async_at(DiskKey::Url(url), path, headers).await
+    }
+
+    /// Like [`open_entry_async`](Self::open_entry_async), with the index kept under `key`
+    /// (see [`index_keyed`](Self::index_keyed)).
+    pub async fn open_entry_keyed_async(
+        self: &Arc<Self>,
+        key: &str,
+        url: &str,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Result<AsyncEntry> {
+        self.open_entry_async_at(DiskKey::Given { key, url }, path, headers).await
+    }
+
+    /// Like [`index_with`](Self::index_with), on async I/O: no request when the index is
+    /// cached, else the suffix read and at most one more on the caller's runtime.
+    pub async fn index_async(self: &Arc<Self>, url: &str, headers: &HeaderMap) -> Result<Arc<Index>> {
+        Ok(self.indexed_async(DiskKey::Url(url), &self.async_options(headers)).await?.0)
+    }
+
+    /// Like [`index_keyed`](Self::index_keyed), on async I/O.
+    pub async fn index_keyed_async(self: &Arc<Self>, key: &str, url: &str, headers: &HeaderMap) -> Result<Arc<Index>> {
+        Ok(self.indexed_async(DiskKey::Given { key, url }, &self.async_options(headers)).await?.0)
+    }
+
+    /// The options of an async read for a caller sending `headers`: entries are read by
+    /// range, so a whole download would not serve them.
+    fn async_options(&self, headers: &HeaderMap) -> HttpOptions {
+        HttpOptions { headers: headers.clone(), spool_without_range: false, ..self.options.clone() }
+    }
+
+    async fn open_entry_async_at(
+        self: &Arc<Self>,
+        at: DiskKey<'_>,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Result<AsyncEntry> {
+        let options = self.async_options(headers);
+        let mut retried = false;
+        loop {
+            let cached = self.in_memory(at).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
+            let opened = async {
+                let (index, identity) = self.indexed_async(at, &options).await?;
+                let entry = located(at.url(), path, headers, &index, identity)?;
+                self.options.destinations.check(&entry.url)?;
+                AsyncEntry::open(&self.client, &entry, self.counter.clone()).await
+            };
+            match opened.await {
+                Err(e) if cached && !retried && self.stale(at, &e) => {
+                    self.forget(at);
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The index and identity of the archive `at` if they are in memory, without waiting
+    /// for a load in progress.
+    pub(super) fn in_memory(&self, at: DiskKey<'_>) -> Option<(Arc<Index>, RemoteIdentity)> {
+        self.cache.try_get(&at.memory()).map(|found| reading_at(at, found))
+    }
+
+    /// The index and identity of the archive `at`: in memory, or loaded (from the disk
+    /// cache, else the server) by one caller at a time per key and [`ASYNC_LOADS`](super::ASYNC_LOADS)
+    /// at once, the others waiting without a thread.
+    async fn indexed_async(
+        self: &Arc<Self>,
+        at: DiskKey<'_>,
+        options: &HttpOptions,
+    ) -> Result<(Arc<Index>, RemoteIdentity)> {
+        if let Some(found) = self.in_memory(at) {
+            return Ok(found);
+        }
+        let key = at.memory();
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            gates.entry(key.clone()).or_default().clone()
+        };
+        let held = gate.lock().await;
+        let loaded = self.load_async(at, options, &key).await;
+        drop(held);
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&gate) == 2 {
+            gates.remove(&key); // no one else waits on it
+        }
+        loaded
+    }
+
+    async fn load_async(
+        self: &Arc<Self>,
+        at: DiskKey<'_>,
+        options: &HttpOptions,
+        key: &str,
+    ) -> Result<(Arc<Index>, RemoteIdentity)> {
+        // Loaded by the caller this one waited for?
+        if let Some(found) = self.in_memory(at) {
+            return Ok(found);
+        }
+        let cancelled = || Error::Io(std::io::Error::other("loading the index was cancelled"));
+        let _turn = self.loads.acquire().await.map_err(|_| cancelled())?;
+        if self.disk.is_some() {
+            let (this, owned) = (self.clone(), at.owned());
+            let found =
+                tokio::task::spawn_blocking(move || this.read_disk(owned.borrowed())).await.map_err(|_| cancelled())?;
+            if let Some((index, identity)) = found {
+                self.cache.insert(key, index.clone(), identity.clone());
+                // Read from another process's fetch, of any age: its misses are not fresh.
+                self.cache.unstamp(key);
+                return Ok((index, identity));
+            }
+        }
+        let (cd, source) = self.fetch(at, options).await?;
+        // Building the index and writing the disk cache take a moment: off the workers.
+        let (this, owned, options) = (self.clone(), at.owned(), options.clone());
+        let (index, identity) = tokio::task::spawn_blocking(move || this.keep(owned.borrowed(), &options, cd, &source))
+            .await
+            .map_err(|_| cancelled())??;
+        self.cache.insert(key, index.clone(), identity.clone());
+        Ok((index, identity))
+    }
+}
