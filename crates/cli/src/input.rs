@@ -31,6 +31,11 @@ pub(crate) struct RemoteArgs {
     /// of failing.
     #[arg(long)]
     download_if_no_range: bool,
+    /// Also trust the certificate authorities in FILE (PEM), e.g. a self-managed GitLab's
+    /// internal one (repeatable). Forward proxies come from HTTPS_PROXY, HTTP_PROXY,
+    /// ALL_PROXY and NO_PROXY, as curl reads them.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Vec<PathBuf>,
 }
 
 /// The URL, if the archive argument is one.
@@ -47,6 +52,13 @@ impl RemoteArgs {
             let (name, value) = parse_header(line)
                 .ok_or_else(|| CliError::new(Exit::Usage, "usage", format_args!("-H {line:?} is not 'Name: value'")))?;
             options.headers.append(name, value);
+        }
+        for file in &self.ca_cert {
+            let unusable =
+                |why: String| CliError::new(Exit::Usage, "usage", format_args!("--ca-cert {}: {why}", file.display()));
+            let pem = std::fs::read(file).map_err(|e| unusable(e.to_string()))?;
+            let roots = artifact_core::http::certificates_from_pem(&pem).map_err(|e| unusable(e.to_string()))?;
+            options.extra_roots.extend(roots);
         }
         let remote = RemoteArchives::new(options).map_err(|e| CliError::engine("http", e))?;
         Ok(match &self.index_cache {

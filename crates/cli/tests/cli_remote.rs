@@ -132,3 +132,73 @@ fn download_if_no_range_works_for_cat_ls_and_extract_with_and_without_a_validato
         assert_eq!(std::fs::read(dest.path().join("objects/02999.o")).unwrap(), "object 2999\n".repeat(10).as_bytes());
     }
 }
+
+/// `artifact` with `vars` set and every proxy variable of the test's own environment unset.
+fn artifact_with_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_artifact"));
+    for name in
+        ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy"]
+    {
+        command.env_remove(name);
+    }
+    command.envs(vars.iter().copied()).args(args).output().unwrap()
+}
+
+#[test]
+fn the_environments_proxy_carries_cold_and_warm_reads_alike() {
+    use artifact_testkit::fronts::ForwardProxy;
+    let (server, proxy) = (RangeServer::start(), ForwardProxy::start());
+    server.put("a.zip", archive());
+    let url = server.url("a.zip");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().to_str().unwrap();
+    let through = [("HTTP_PROXY", proxy.url(None))];
+    let through: Vec<(&str, &str)> = through.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cold = artifact_with_env(&["cat", &url, "dist/app.js", "--index-cache", cache], &through);
+    assert!(cold.status.success(), "{}", String::from_utf8_lossy(&cold.stderr));
+    assert_eq!(cold.stdout, b"console.log('hello')\n");
+    assert!(!proxy.heads().is_empty() && proxy.heads().iter().all(|h| h.starts_with(&format!("GET {url} "))));
+    // A dead proxy: the warm read (index on disk) fails as the cold one would, exit 1.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = format!("http://{dead}");
+    server.reset_counts();
+    let warm = artifact_with_env(&["cat", &url, "dist/app.js", "--index-cache", cache], &[("HTTP_PROXY", &dead)]);
+    assert_eq!(warm.status.code(), Some(1), "{}", String::from_utf8_lossy(&warm.stderr));
+    assert!(server.requests().is_empty(), "nothing went around the proxy");
+    // NO_PROXY names the host: straight there.
+    let bypass = [("HTTP_PROXY", dead.as_str()), ("NO_PROXY", "127.0.0.1")];
+    let direct = artifact_with_env(&["cat", &url, "dist/app.js", "--index-cache", cache], &bypass);
+    assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn ca_cert_trusts_an_internal_authority() {
+    use artifact_testkit::fronts::{TEST_CA_PEM, TlsFront};
+    let server = RangeServer::start();
+    server.put("a.zip", archive());
+    let front = TlsFront::start(server.addr());
+    let url = front.url("/a.zip");
+    let refused = artifact_with_env(&["cat", &url, "dist/app.js"], &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, TEST_CA_PEM).unwrap();
+    let ca = ca.to_str().unwrap();
+    let trusted = artifact_with_env(&["cat", &url, "dist/app.js", "--ca-cert", ca], &[]);
+    assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stderr));
+    assert_eq!(trusted.stdout, b"console.log('hello')\n");
+    let listed = artifact_with_env(&["ls", &url, "--ca-cert", ca], &[]);
+    assert!(listed.status.success() && String::from_utf8_lossy(&listed.stdout).contains("dist/"));
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, b"hello").unwrap();
+    for bad in [not_pem.to_str().unwrap(), "/nonexistent/ca.pem"] {
+        let out = artifact_with_env(&["cat", &url, "dist/app.js", "--ca-cert", bad], &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

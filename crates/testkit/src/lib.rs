@@ -7,6 +7,8 @@
 //!   parsing does not depend on read sizes;
 //! - `range_server` (feature `range-server`): an in-process HTTP/1.1 server with byte ranges
 //!   that misbehaves on request, and `cable`, a TCP link that can be cut and restored;
+//! - `fronts` (feature `fronts`): TLS with a test authority of its own, and an HTTP
+//!   forward proxy, in front of a server on loopback;
 //! - `postgres` (feature `postgres-server`): a real PostgreSQL server in a temporary
 //!   directory, stopped when the test process ends;
 //! - `s3` (feature `s3-server`): a real S3-compatible server (moto), the same way;
@@ -20,6 +22,8 @@
 pub mod cable;
 mod chunked;
 pub mod crates;
+#[cfg(feature = "fronts")]
+pub mod fronts;
 pub mod fuzz;
 #[cfg(feature = "postgres-server")]
 pub mod postgres;

@@ -49,6 +49,9 @@ pub enum Proxies {
     /// `Proxy-Authorization`.
     #[default]
     Environment,
+    /// Every request through the proxy at this URL (`http://[user:password@]host:port`),
+    /// whatever the environment says.
+    All(String),
     /// None: every request goes straight to its host.
     None,
 }
@@ -101,8 +104,9 @@ impl HttpClient {
             .map_err(|e| setup(e.to_string()))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let proxies = match options.proxies {
+        let proxies = match &options.proxies {
             Proxies::Environment => Some(Arc::new(Matcher::from_env())),
+            Proxies::All(url) => Some(Arc::new(Matcher::builder().all(url.clone()).build())),
             Proxies::None => None,
         };
         let connector = Connector { http, tls: Arc::new(tls), proxies: proxies.clone() };

@@ -165,6 +165,11 @@ impl RangeServer {
         format!("{}{}", self.origin(), absolute(path))
     }
 
+    /// The address it listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)

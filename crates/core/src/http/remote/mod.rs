@@ -219,14 +219,16 @@ impl RemoteArchives {
     /// Whether `e`, met with the cached index of `at`, says that index may be stale: the
     /// archive changed, its remembered URL (a presigned one, say) stopped answering, or it
     /// lacks the entry and was loaded more than the options' `negative_fresh` ago (the URL
-    /// may name a newer archive now, as by-ref downloads do). A refusal (`401`, `403`) is the caller's
-    /// alone when it comes from the URL asked: the index others read stays.
+    /// may name a newer archive now, as by-ref downloads do). A refusal (`401`, `403`) is the
+    /// caller's alone, and a failure to connect or a timeout the network's, when it comes from
+    /// the origin asked: the index others read (and the disk's copy) stays.
     fn stale(&self, at: DiskKey<'_>, e: &Error) -> bool {
+        use crate::error::HttpProblem::{Connect, Status, Timeout};
         match e {
             // Unless the index's reads go elsewhere (a presigned URL the archive's own URL
-            // redirected to): a signature that expired is refused with 403 there, and the
-            // redirect must be followed again.
-            Error::Http { problem: crate::error::HttpProblem::Status(401 | 403), .. } => {
+            // redirected to): a signature that expired is refused with 403 there, an object
+            // store may have moved, and the redirect must be followed again.
+            Error::Http { problem: Status(401 | 403) | Connect(_) | Timeout(_), .. } => {
                 let read_at = self.cache.get(&at.memory()).map(|(_, identity)| identity.url);
                 let origin = |url: &str| super::parse_url(url).ok().map(|u| u.origin());
                 read_at.is_some_and(|read_at| origin(&read_at) != origin(at.url()))
