@@ -43,6 +43,29 @@ fn archive_corpus() {
 }
 
 #[test]
+fn directory_read_corpus() {
+    // Its own corpus and every archive the archive target has.
+    let own = replay("directory_read", fuzzing::directory_read);
+    assert!(own + replay("archive", fuzzing::directory_read) > 0);
+}
+
+#[test]
+fn hostile_archives_read_the_same_through_the_sans_io_reader() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "zip") {
+            let data = std::fs::read(&path).unwrap();
+            let outcome = std::panic::catch_unwind(|| fuzzing::directory_read(&data));
+            assert!(outcome.is_ok(), "{} reads differently", path.display());
+            n += 1;
+        }
+    }
+    assert!(n > 10, "{n} hostile archives");
+}
+
+#[test]
 fn entry_stream_corpus() {
     assert!(replay("entry_stream", fuzzing::entry_stream) > 0);
 }

@@ -118,6 +118,13 @@ fn an_internal_authority_is_trusted_only_when_added() {
 }
 
 #[test]
+fn a_proxy_url_that_is_not_one_is_an_error_not_a_direct_connection() {
+    let options = HttpOptions { proxies: Proxies::All("http://[::1".into()), ..HttpOptions::default() };
+    let e = RemoteArchives::new(options).unwrap_err();
+    assert!(e.to_string().contains("not a proxy URL"), "{e}");
+}
+
+#[test]
 fn pem_without_a_certificate_is_an_error() {
     assert!(certificates_from_pem(b"").is_err());
     assert!(certificates_from_pem(b"not pem at all").is_err());

@@ -35,6 +35,7 @@ fn bind(runtime: &tokio::runtime::Runtime) -> (TcpListener, SocketAddr) {
 }
 
 /// TLS on loopback in front of a plain server (see the module docs).
+#[derive(Debug)]
 pub struct TlsFront {
     addr: SocketAddr,
     _runtime: tokio::runtime::Runtime,
@@ -77,6 +78,7 @@ impl TlsFront {
 }
 
 /// An HTTP forward proxy on loopback (see the module docs).
+#[derive(Debug)]
 pub struct ForwardProxy {
     addr: SocketAddr,
     heads: Arc<Mutex<Vec<String>>>,

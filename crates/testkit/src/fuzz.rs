@@ -8,8 +8,8 @@ use std::io::Read;
 use artifact_core::metadata::{Limits, MetadataReader, generate};
 use artifact_core::request::{ArchiveRequest, RequestPath, Upstream};
 use artifact_core::{
-    Archive, ArtifactPath, EntryReader, Error, JobRef, MAX_RANGES, MemorySource, RangeRequest, VerifyOptions,
-    open_entry, parse_range, verify,
+    Archive, ArtifactPath, CentralDirectory, DirectoryRead, DirectoryStep, EntryReader, Error, JobRef, MAX_RANGES,
+    MemorySource, RangeRequest, Source, VerifyOptions, open_entry, parse_range, verify,
 };
 
 /// Declared sizes above this are listed but not read, so that memory stays bounded.
@@ -76,6 +76,46 @@ pub fn archive(data: &[u8]) {
         if let Some(bytes) = read {
             assert_eq!(bytes.len() as u64, entry.size());
             assert_eq!(crc32fast::hash(&bytes), entry.crc32());
+        }
+    }
+}
+
+/// Arbitrary bytes read as an archive's central directory by [`DirectoryRead`] (the
+/// engine's sans-io reader, which async index loads drive) gives what a blocking read of
+/// the same bytes gives: the same directory, or an error both ways; however the bytes
+/// arrive (a tail of 1 or 22 bytes or all of it; fed one byte at a time for small inputs,
+/// in pieces for larger ones), and in a bounded number of steps.
+pub fn directory_read(data: &[u8]) {
+    let source = MemorySource::new(data.to_vec());
+    let expected = CentralDirectory::read(&source);
+    let size = data.len() as u64;
+    let piece = if data.len() <= 2048 { 1 } else { (data.len() / 64).max(1) as u64 };
+    for tail_len in [1, 22, data.len()] {
+        let tail = source.read_bytes(size - tail_len.min(data.len()) as u64, tail_len.min(data.len())).unwrap();
+        let mut reading = DirectoryRead::new(tail, size);
+        let mut steps = 0u64;
+        let got = loop {
+            steps += 1;
+            assert!(steps <= size + 64, "a reading of {size} bytes that does not end");
+            match reading.step() {
+                Ok(DirectoryStep::Want { offset, len }) => {
+                    assert!(len > 0 && offset.checked_add(len).is_some_and(|end| end <= size), "want {offset}+{len}");
+                    let len = len.min(piece) as usize;
+                    reading.feed(offset, source.read_bytes(offset, len).unwrap());
+                }
+                Ok(DirectoryStep::Done(cd)) => break Ok(cd),
+                Err(e) => break Err(e),
+            }
+        };
+        match (&expected, &got) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.as_bytes(), b.as_bytes(), "tail {tail_len}");
+                assert_eq!(a.location(), b.location(), "tail {tail_len}");
+            }
+            (Err(_), Err(_)) => {}
+            (a, b) => {
+                panic!("a blocking read gives {:?}, the sans-io one {:?} (tail {tail_len})", a.is_ok(), b.is_ok())
+            }
         }
     }
 }

@@ -34,7 +34,8 @@ use super::destinations::Resolver;
 use super::{HttpOptions, http_error};
 use crate::error::{Error, HttpProblem, Result};
 
-/// The most one connection reads from its socket at a time (hyper's read buffer bound).
+/// The most one connection reads from its socket at a time by default
+/// ([`HttpOptions::read_buffer`]).
 pub const READ_BUFFER: usize = 64 * 1024;
 
 /// Which forward proxies requests go through.
@@ -106,11 +107,20 @@ impl HttpClient {
             .with_no_client_auth();
         let proxies = match &options.proxies {
             Proxies::Environment => Some(Arc::new(Matcher::from_env())),
-            Proxies::All(url) => Some(Arc::new(Matcher::builder().all(url.clone()).build())),
+            Proxies::All(url) => {
+                let matcher = Matcher::builder().all(url.clone()).build();
+                // A URL the matcher cannot read would send everything straight to its host.
+                if matcher.intercept(&Uri::from_static("http://example.com/")).is_none() {
+                    return Err(setup(format!("the proxy {url:?} is not a proxy URL")));
+                }
+                Some(Arc::new(matcher))
+            }
             Proxies::None => None,
         };
-        let connector = Connector { http, tls: Arc::new(tls), proxies: proxies.clone() };
-        let hyper = Client::builder(TokioExecutor::new()).http1_max_buf_size(READ_BUFFER).build(connector);
+        let connector = Connector::new(http, tls, proxies.clone());
+        // hyper refuses a bound under 8 KiB.
+        let read_buffer = options.read_buffer.max(8 * 1024);
+        let hyper = Client::builder(TokioExecutor::new()).http1_max_buf_size(read_buffer).build(connector);
         let inner = ClientInner { hyper, stall: options.stall_timeout, proxies, driver: OnceLock::new() };
         Ok(HttpClient { inner: Arc::new(inner) })
     }
@@ -216,6 +226,9 @@ impl Driver {
 #[derive(Clone)]
 struct Connector {
     http: HttpConnector<Resolver>,
+    /// `http` with TLS for `https://` URLs: made once (the roots are not copied per
+    /// connection).
+    direct: HttpsConnector<HttpConnector<Resolver>>,
     tls: Arc<rustls::ClientConfig>,
     proxies: Option<Arc<Matcher>>,
 }
@@ -223,12 +236,10 @@ struct Connector {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Connector {
-    fn https<C>(&self, inner: C) -> HttpsConnector<C> {
-        hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*self.tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(inner)
+    fn new(http: HttpConnector<Resolver>, tls: rustls::ClientConfig, proxies: Option<Arc<Matcher>>) -> Connector {
+        let tls = Arc::new(tls);
+        let direct = HttpsConnector::from((http.clone(), tls.clone()));
+        Connector { http, direct, tls, proxies }
     }
 }
 
@@ -243,7 +254,7 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, dst: Uri) -> Self::Future {
         let Some(proxy) = self.proxies.as_ref().and_then(|m| m.intercept(&dst)) else {
-            let mut direct = self.https(self.http.clone());
+            let mut direct = self.direct.clone();
             return Box::pin(async move { Ok(Conn { io: direct.call(dst).await?, proxied: false }) });
         };
         let at = proxy.uri().clone();
@@ -256,7 +267,7 @@ impl tower_service::Service<Uri> for Connector {
             if let Some(auth) = proxy.basic_auth() {
                 tunnel = tunnel.with_auth(auth.clone());
             }
-            let mut through = self.https(tunnel);
+            let mut through = HttpsConnector::from((tunnel, self.tls.clone()));
             Box::pin(async move { Ok(Conn { io: through.call(dst).await?, proxied: false }) })
         } else {
             let mut http = self.http.clone();

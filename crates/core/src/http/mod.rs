@@ -78,6 +78,11 @@ pub struct HttpOptions {
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// Which forward proxies requests go through: the environment's by default.
     pub proxies: Proxies,
+    /// The most one connection reads from its socket at a time (hyper's read buffer bound,
+    /// at least 8 KiB): [`READ_BUFFER`], 64 KiB, by default, which keeps many slow streams
+    /// small (a proxy's 500 slow readers). A few fast streams go faster with more: the
+    /// command line reads with 1 MiB, about 10% faster on a 1 GiB entry over loopback.
+    pub read_buffer: usize,
 }
 
 impl Default for HttpOptions {
@@ -94,6 +99,7 @@ impl Default for HttpOptions {
             negative_fresh: NEGATIVE_FRESH,
             extra_roots: Vec::new(),
             proxies: Proxies::Environment,
+            read_buffer: READ_BUFFER,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! `WouldBlock` when empty: the header checks, the inflate, the size and CRC-32 checks are
 //! the engine's own, and end of stream is only reported for verified data.
 //!
-//! Memory per stream is bounded: the connection reads at most [`READ_BUFFER`] bytes at a
+//! Memory per stream is bounded: the connection reads at most [`HttpOptions::read_buffer`](super::HttpOptions::read_buffer) bytes at a
 //! time, the stream yields at most [`OUT_CHUNK`] bytes per item, and nothing is read from
 //! the upstream until the consumer asks for the next item, so a slow consumer holds back
 //! the upstream through TCP flow control instead of piling bytes up here. Dropping the

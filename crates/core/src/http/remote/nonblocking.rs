@@ -63,12 +63,15 @@ impl RemoteArchives {
         path: &ArtifactPath,
         headers: &HeaderMap,
     ) -> Result<AsyncEntry> {
-        let options = self.async_options(headers);
         let mut retried = false;
         loop {
-            let cached = self.in_memory(at).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
+            let found = self.in_memory(at);
+            let cached = found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
             let opened = async {
-                let (index, identity) = self.indexed_async(at, &options).await?;
+                let (index, identity) = match found {
+                    Some(found) => found,
+                    None => self.indexed_async(at, &self.async_options(headers)).await?,
+                };
                 let entry = located(at.url(), path, headers, &index, identity)?;
                 self.options.destinations.check(&entry.url)?;
                 AsyncEntry::open(&self.client, &entry, self.counter.clone()).await
