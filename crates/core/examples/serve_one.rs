@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 pub(crate) struct Shared {
     /// The archive's URL.
     pub(crate) url: String,
-    /// Safe to make and drop on the runtime; its index loads run on the blocking pool.
+    /// Safe to make and drop on the runtime; indexes load on async I/O.
     pub(crate) remote: Arc<RemoteArchives>,
 }
 

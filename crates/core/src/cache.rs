@@ -133,19 +133,20 @@ impl<V: Clone> IndexCache<V> {
     }
 
     /// Keeps `index` and `value` under `key`, loaded now (an async load's result), unless a
-    /// load of the key is in progress (its result stands).
+    /// load of the key is in progress (its result stands): whether it was kept.
     #[cfg(all(feature = "http", feature = "tokio"))]
-    pub(crate) fn insert(&self, key: &str, index: Arc<Index>, value: V) {
+    pub(crate) fn insert(&self, key: &str, index: Arc<Index>, value: V) -> bool {
         let cell = self.slot(key);
         let mut loaded = match cell.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return,
+            Err(std::sync::TryLockError::WouldBlock) => return false,
         };
         *loaded = Some((index.clone(), value));
         drop(loaded);
         self.misses.fetch_add(1, Ordering::Relaxed);
         self.account(key, &cell, index.memory_size());
+        true
     }
 
     /// The cell of `key`'s slot (made empty if there is none), marked as just used.

@@ -28,8 +28,11 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(f)
 }
 
-/// The whole stream, or its first error.
-async fn drain(mut entry: AsyncEntry) -> Result<Vec<u8>, Error> {
+/// The whole stream (an entry, a window of one), or its first error.
+async fn drain<S>(mut entry: S) -> Result<Vec<u8>, Error>
+where
+    S: futures_core::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+{
     let mut out = Vec::new();
     while let Some(chunk) = entry.next().await {
         out.extend_from_slice(&chunk.map_err(Error::from_io)?);
@@ -186,7 +189,7 @@ fn remote_archives_are_made_used_and_dropped_inside_a_runtime() {
         });
         assert_eq!(read.await.unwrap(), text(2048, 1), "the blocking face, on the blocking pool");
         assert_eq!(drain(open(&remote, &url, "b.bin").await.unwrap()).await.unwrap(), vec![7u8; 500]);
-        // The last handle, with its blocking client made, dropped on an async worker.
+        // The last handle, with its blocking face's thread started, dropped on an async worker.
         drop(remote);
     });
 }
@@ -204,4 +207,71 @@ fn the_async_face_never_downloads_a_whole_archive() {
         assert!(matches!(err, Error::Unsupported(artifact_core::Unsupported::ServerIgnoresRange { .. })), "{err}");
         assert_eq!(server.requests().len(), 1, "refused after one request, nothing downloaded whole");
     });
+}
+
+#[test]
+fn a_window_of_a_remote_entry_is_its_bytes_there_and_a_window_past_it_is_refused() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let remote = remote();
+    let whole = text(300_000, 2);
+    run(async {
+        for (p, skip, len) in
+            [("c/d.txt", 0, 10), ("c/d.txt", 1000, 70_000), ("c/d.txt", 299_990, 10), ("b.bin", 499, 1)]
+        {
+            let window = open(&remote, &url, p).await.unwrap().into_window(skip, len).unwrap();
+            assert_eq!(window.len(), len);
+            let got = drain(window).await.unwrap();
+            let expected = if p == "b.bin" { vec![7u8; 500] } else { whole.clone() };
+            assert_eq!(got, expected[skip as usize..(skip + len) as usize], "{p} {skip}+{len}");
+        }
+        let empty = open(&remote, &url, "a.txt").await.unwrap().into_window(2048, 0).unwrap();
+        assert!(empty.is_empty() && drain(empty).await.unwrap().is_empty());
+        for (skip, len) in [(0, 300_001), (300_000, 1), (u64::MAX, 2)] {
+            let e = open(&remote, &url, "c/d.txt").await.unwrap().into_window(skip, len).unwrap_err();
+            assert!(matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidInput), "{e}");
+        }
+    });
+}
+
+#[test]
+fn a_window_to_the_end_of_a_damaged_entry_ends_in_an_error() {
+    let size = 300_000;
+    let mut bytes = build(&[stored("b.bin", vec![7u8; size])]);
+    // The stored data's last byte, changed: the CRC-32 no longer matches.
+    let at = bytes.windows(size).position(|w| w.iter().all(|&b| b == 7)).unwrap() + size - 1;
+    bytes[at] = 8;
+    let server = RangeServer::start();
+    server.put("a.zip", bytes);
+    let url = server.url("a.zip");
+    let remote = remote();
+    run(async {
+        let early = open(&remote, &url, "b.bin").await.unwrap().into_window(0, 100).unwrap();
+        assert_eq!(drain(early).await.unwrap(), vec![7u8; 100], "a window short of the end is not checked");
+        let to_end = open(&remote, &url, "b.bin").await.unwrap().into_window(299_000, 1000).unwrap();
+        assert!(drain(to_end).await.is_err(), "a window to the end ends only after the check");
+    });
+}
+
+#[test]
+fn the_etag_of_an_entry_changes_with_the_archive_version_and_never_holds_the_url() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip?private_token=secret");
+    let remote = remote();
+    let (tag, again, other) = run(async {
+        let first = open(&remote, &url, "a.txt").await.unwrap().etag();
+        let again = open(&remote, &url, "a.txt").await.unwrap().etag();
+        (first, again, open(&remote, &url, "b.bin").await.unwrap().etag())
+    });
+    assert_eq!(tag, again, "the same version, the same tag");
+    assert!(tag.starts_with('"') && tag.ends_with('"') && !tag.contains("secret") && !tag.contains("127.0.0.1"));
+    assert_ne!(tag, other);
+    server.put("a.zip", small()); // the same bytes under a new ETag at the server
+    let located = remote.locate_with(&url, &path("a.txt"), &Default::default()).unwrap();
+    assert_eq!(located.etag(), tag, "the cached index still names the version it read");
+    let fresh = self::remote();
+    let newer = run(async { open(&fresh, &url, "a.txt").await.unwrap().etag() });
+    assert_ne!(newer, tag, "another version, another tag");
 }

@@ -150,3 +150,63 @@ async fn an_index_loads_on_the_callers_runtime_once_for_many_callers() {
     assert_eq!(server.requests().len(), 1, "one suffix read for sixteen callers");
     assert_eq!(remote.cache().counts().misses, 1);
 }
+
+#[test]
+fn user_information_in_the_url_is_sent_as_basic_credentials_never_in_the_url_or_the_disk_cache() {
+    let (server, proxy) = (RangeServer::start(), ForwardProxy::start());
+    server.put("a.zip", archive());
+    let url = server.url("a.zip").replace("http://", "http://ci%20user:p%40ss@");
+    let dir = tempfile::tempdir().unwrap();
+    let options = HttpOptions { proxies: Proxies::All(proxy.url(None)), ..HttpOptions::default() };
+    let remote = RemoteArchives::new(options).unwrap().with_disk_cache(dir.path());
+    assert_eq!(read_blocking(&remote, &url, "a.txt").unwrap(), text(2048, 1));
+    // base64("ci user:p@ss")
+    for request in server.requests() {
+        assert_eq!(request.header("authorization"), Some("Basic Y2kgdXNlcjpwQHNz"));
+    }
+    for head in proxy.heads() {
+        assert!(!head.contains("p%40ss") && !head.contains("ci%20user"), "{head}");
+    }
+    for file in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let bytes = std::fs::read(file.path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("p%40ss") && !text.contains("ci%20user"), "the disk cache holds the credentials");
+    }
+    // A caller's own Authorization wins over the URL's.
+    server.reset_counts();
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", "Bearer mine".parse().unwrap());
+    let plain = RemoteArchives::new(HttpOptions { headers, proxies: Proxies::None, ..HttpOptions::default() }).unwrap();
+    assert_eq!(read_blocking(&plain, &url, "b.bin").unwrap(), vec![7u8; 500]);
+    assert!(server.requests().iter().all(|r| r.header("authorization") == Some("Bearer mine")));
+}
+
+#[test]
+fn a_proxy_password_is_never_shown() {
+    let proxies = Proxies::All("http://me:hunter2@127.0.0.1:1".into());
+    let shown = format!("{:?}", HttpOptions { proxies, ..HttpOptions::default() });
+    assert!(!shown.contains("hunter2") && shown.contains("me:***@"), "{shown}");
+    let options =
+        HttpOptions { proxies: Proxies::All("https://me:hunter2@proxy.example:3128".into()), ..HttpOptions::default() };
+    let e = RemoteArchives::new(options).unwrap_err().to_string();
+    assert!(!e.contains("hunter2") && e.contains("not a proxy URL"), "{e}");
+}
+
+#[test]
+fn a_directory_larger_than_the_buffered_bound_is_refused_on_async_loads_too() {
+    let server = RangeServer::start();
+    let mut files = Vec::new();
+    let names: Vec<String> = (0..3000).map(|i| format!("objects/file-{i:05}.o")).collect();
+    for name in &names {
+        files.push(stored(name, b"x".to_vec()));
+    }
+    server.put("a.zip", build(&files));
+    let url = server.url("a.zip");
+    let options = HttpOptions { max_buffered: 100_000, ..HttpOptions::default() };
+    let remote = Arc::new(RemoteArchives::new(options).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let e = runtime.block_on(remote.index_async(&url, &HeaderMap::new())).unwrap_err();
+    assert!(matches!(e, Error::Http { problem: HttpProblem::TooLarge { .. }, .. }), "{e}");
+    let e = remote.index_with(&url, &HeaderMap::new()).unwrap_err();
+    assert!(matches!(e, Error::Http { problem: HttpProblem::TooLarge { .. }, .. }), "{e}");
+}

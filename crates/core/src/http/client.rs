@@ -39,35 +39,77 @@ use crate::error::{Error, HttpProblem, Result};
 pub const READ_BUFFER: usize = 64 * 1024;
 
 /// Which forward proxies requests go through.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Proxies {
     /// The environment's, as curl reads them: `HTTPS_PROXY` for `https://` URLs,
     /// `HTTP_PROXY` for `http://` ones, `ALL_PROXY` for both, hosts in `NO_PROXY` reached
     /// directly (lowercase names too). An `https://` URL goes through a `CONNECT` tunnel, an
     /// `http://` one is asked of the proxy whole. The proxy itself is reached over plain
-    /// HTTP (`http://[user:password@]host:port`); user and password go as `Basic`
-    /// `Proxy-Authorization`.
+    /// HTTP (`http://[user:password@]host:port`; an `https://` or SOCKS proxy fails each
+    /// request it would carry); user and password go as `Basic` `Proxy-Authorization`.
+    /// When `REQUEST_METHOD` is set (a CGI program), the variables are ignored, as a
+    /// request's `Proxy` header could have set `HTTP_PROXY`.
     #[default]
     Environment,
     /// Every request through the proxy at this URL (`http://[user:password@]host:port`),
-    /// whatever the environment says.
+    /// whatever the environment says (`NO_PROXY` included). A URL that is not an `http://`
+    /// one makes [`HttpClient::new`] fail.
     All(String),
     /// None: every request goes straight to its host.
     None,
 }
 
-/// The engine's HTTP client: one pool of keep-alive connections for index loads and entry
-/// reads, async or blocking (see the module docs). Cheap to clone; clones share the pool.
-/// Give one to [`RemoteArchives::with_client`](super::RemoteArchives::with_client) to
-/// share it between readers.
+impl std::fmt::Debug for Proxies {
+    /// Without a proxy URL's password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proxies::Environment => f.write_str("Environment"),
+            Proxies::All(url) => f.debug_tuple("All").field(&without_password(url)).finish(),
+            Proxies::None => f.write_str("None"),
+        }
+    }
+}
+
+/// A proxy URL as it may be shown: its password replaced.
+fn without_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+/// The engine's HTTP client: keep-alive connections for index loads and entry reads, async
+/// or blocking (see the module docs). An opaque handle: make one with [`new`](Self::new)
+/// and give it to [`RemoteArchives::with_client`](super::RemoteArchives::with_client) or
+/// [`HttpSource::open_with`](super::HttpSource::open_with) to share it; clones share
+/// everything.
+///
+/// - Async requests (the `_async` methods of the readers) run on the caller's tokio
+///   runtime, which needs its I/O and time drivers (`enable_all`); their connections live
+///   on that runtime, pooled for the next async request.
+/// - Blocking requests (the readers' other methods) run on one thread of the client's own,
+///   `artifact-http`, started on the first and ended with the last clone; their connections
+///   are a pool of their own on it. Called on a runtime's worker thread, a blocking request
+///   panics (tokio's rule for any blocking call there): use the async methods, or
+///   `spawn_blocking`.
+/// - The environment's proxies ([`Proxies::Environment`]) are read once, by `new`.
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Arc<ClientInner>,
 }
 
 struct ClientInner {
+    /// The pool of the async face: connections on the caller's runtime.
     hyper: Client<Connector, Empty<Bytes>>,
+    /// The pool of the blocking face: connections on the private runtime.
+    blocking: OnceLock<Client<Connector, Empty<Bytes>>>,
+    connector: Connector,
+    read_buffer: usize,
     stall: Duration,
     proxies: Option<Arc<Matcher>>,
     /// The runtime blocking calls are driven on, made on the first one.
@@ -84,8 +126,11 @@ impl std::fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
-    /// A client with `options`' timeouts, roots, proxies and name rules. It follows no
-    /// redirects itself: the readers follow them, dropping credentials across origins.
+    /// A client with `options`' timeouts, read buffer, roots, proxies and name rules (the
+    /// rest of the options are the readers'). It follows no redirects itself: the readers
+    /// follow them, dropping credentials across origins. Fails (an [`Error::Http`] for the
+    /// URL `client`) on an extra root that is not a certificate authority's certificate or
+    /// a [`Proxies::All`] URL that is not an `http://` one.
     pub fn new(options: &HttpOptions) -> Result<HttpClient> {
         let setup = |why: String| Error::Http { url: "client".into(), problem: HttpProblem::Transport(why) };
         let resolver = Resolver { refuse_link_local: options.destinations.refuse_link_local };
@@ -110,8 +155,10 @@ impl HttpClient {
             Proxies::All(url) => {
                 let matcher = Matcher::builder().all(url.clone()).build();
                 // A URL the matcher cannot read would send everything straight to its host.
-                if matcher.intercept(&Uri::from_static("http://example.com/")).is_none() {
-                    return Err(setup(format!("the proxy {url:?} is not a proxy URL")));
+                let proxy = matcher.intercept(&Uri::from_static("http://example.com/"));
+                if proxy.is_none_or(|p| p.uri().scheme_str() != Some("http")) {
+                    let shown = without_password(url);
+                    return Err(setup(format!("the proxy {shown} is not a proxy URL (http://host:port)")));
                 }
                 Some(Arc::new(matcher))
             }
@@ -120,8 +167,16 @@ impl HttpClient {
         let connector = Connector::new(http, tls, proxies.clone());
         // hyper refuses a bound under 8 KiB.
         let read_buffer = options.read_buffer.max(8 * 1024);
-        let hyper = Client::builder(TokioExecutor::new()).http1_max_buf_size(read_buffer).build(connector);
-        let inner = ClientInner { hyper, stall: options.stall_timeout, proxies, driver: OnceLock::new() };
+        let hyper = Client::builder(TokioExecutor::new()).http1_max_buf_size(read_buffer).build(connector.clone());
+        let inner = ClientInner {
+            hyper,
+            blocking: OnceLock::new(),
+            connector,
+            read_buffer,
+            stall: options.stall_timeout,
+            proxies,
+            driver: OnceLock::new(),
+        };
         Ok(HttpClient { inner: Arc::new(inner) })
     }
 
@@ -131,24 +186,34 @@ impl HttpClient {
         self.inner.stall
     }
 
-    /// One `GET` of `url` with `headers`: the response head, within the stall timeout.
-    pub(crate) async fn get(&self, url: &Url, headers: HeaderMap) -> Result<Response<Incoming>> {
-        let uri: Uri = url
-            .as_str()
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| http_error(url, HttpProblem::InvalidUrl(e.to_string())))?;
-        let mut request = hyper::Request::get(uri.clone());
-        if let Some(all) = request.headers_mut() {
-            *all = headers;
-            if url.scheme() == "http"
-                && let Some(auth) = self.inner.proxies.as_ref().and_then(|m| m.intercept(&uri)?.basic_auth().cloned())
-            {
-                all.insert(header::PROXY_AUTHORIZATION, auth);
+    /// One `GET` of `url` with `headers`: the response head, within the stall timeout. User
+    /// information in the URL (`user:token@`) never goes on the wire as part of it: it is
+    /// sent as `Authorization: Basic` unless `headers` carry an `Authorization` already.
+    pub(crate) async fn get(&self, url: &Url, mut headers: HeaderMap) -> Result<Response<Incoming>> {
+        let invalid = |why: String| http_error(url, HttpProblem::InvalidUrl(why));
+        let mut target = url.clone();
+        if !url.username().is_empty() || url.password().is_some() {
+            let _ = target.set_username("");
+            let _ = target.set_password(None);
+            if !headers.contains_key(header::AUTHORIZATION) {
+                headers.insert(header::AUTHORIZATION, basic(url).map_err(|_| invalid("bad user information".into()))?);
             }
         }
+        let uri: Uri = target.as_str().parse().map_err(|e: hyper::http::uri::InvalidUri| invalid(e.to_string()))?;
+        if url.scheme() == "http"
+            && let Some(auth) = self.inner.proxies.as_ref().and_then(|m| m.intercept(&uri)?.basic_auth().cloned())
+        {
+            headers.insert(header::PROXY_AUTHORIZATION, auth);
+        }
+        let mut request = hyper::Request::get(uri);
+        if let Some(all) = request.headers_mut() {
+            *all = headers;
+        }
         let request = request.body(Empty::new()).map_err(|e| transport(url, &e.to_string()))?;
-        match tokio::time::timeout(self.inner.stall, self.inner.hyper.request(request)).await {
+        let pool = if BLOCKING.get() { self.inner.blocking_pool() } else { &self.inner.hyper };
+        match tokio::time::timeout(self.inner.stall, pool.request(request)).await {
             Err(_) => Err(http_error(url, HttpProblem::Timeout("no response in time".into()))),
+            Ok(Err(e)) if e.is_connect() && timed_out(&e) => Err(http_error(url, HttpProblem::Timeout(why(&e)))),
             Ok(Err(e)) if e.is_connect() => Err(http_error(url, HttpProblem::Connect(why(&e)))),
             Ok(Err(e)) => Err(transport(url, &why(&e))),
             Ok(Ok(response)) => Ok(response),
@@ -181,8 +246,54 @@ impl HttpClient {
                 self.inner.driver.get_or_init(|| made)
             }
         };
-        Ok(driver.handle.block_on(future))
+        let was = BLOCKING.replace(true);
+        let output = driver.handle.block_on(future);
+        BLOCKING.set(was);
+        Ok(output)
     }
+}
+
+thread_local! {
+    /// Whether this thread is driving a future of the blocking face ([`HttpClient::block_on`]):
+    /// its requests then go on the blocking face's own pool, whose connections live on the
+    /// client's private runtime. (A connection lives on the runtime that opened it; one
+    /// shared with a caller's runtime would break, mid-request, when that runtime stops.)
+    static BLOCKING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl ClientInner {
+    /// The blocking face's pool: made on its first request, with the same connector.
+    fn blocking_pool(&self) -> &Client<Connector, Empty<Bytes>> {
+        self.blocking.get_or_init(|| {
+            Client::builder(TokioExecutor::new()).http1_max_buf_size(self.read_buffer).build(self.connector.clone())
+        })
+    }
+}
+
+/// `Basic` credentials from a URL's user information (percent-decoded, as browsers and curl
+/// read it).
+fn basic(url: &Url) -> std::result::Result<hyper::header::HeaderValue, hyper::header::InvalidHeaderValue> {
+    use base64::Engine as _;
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+    let mut pair = decode(url.username());
+    pair.push(b':');
+    pair.extend(decode(url.password().unwrap_or("")));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = hyper::header::HeaderValue::try_from(format!("Basic {encoded}"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Whether a connection failed by running out of time (hyper-util's connect timeout).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::TimedOut) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The message of a hyper error with its sources (hyper's own says only "client error").
@@ -328,8 +439,10 @@ impl hyper::rt::Write for Conn {
     }
 }
 
-/// Reads PEM text (`-----BEGIN CERTIFICATE-----` blocks) into certificates for
-/// [`HttpOptions::extra_roots`]: an internal certificate authority's, say.
+/// Reads PEM text (`-----BEGIN CERTIFICATE-----` blocks; other blocks, such as keys, are
+/// skipped) into certificates for [`HttpOptions::extra_roots`]: an internal certificate
+/// authority's, say. Text without a certificate, or with a broken block, is an
+/// [`Error::Io`] of kind `InvalidData`.
 pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject as _;
     let bad = |e: rustls::pki_types::pem::Error| Error::Io(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));

@@ -127,12 +127,16 @@ fn volatile(name: &str) -> bool {
         || name.starts_with("x-goog-")
 }
 
-/// The cache key of `url`: without its fragment and its volatile query parameters.
+/// The cache key of `url`: without its user information, its fragment and its volatile
+/// query parameters.
 pub(crate) fn key(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return url.to_owned();
     };
     parsed.set_fragment(None);
+    // Credentials in the URL (`user:token@`) are the caller's, never the archive's name.
+    let _ = parsed.set_password(None);
+    let _ = parsed.set_username("");
     let kept: Vec<(String, String)> =
         parsed.query_pairs().filter(|(k, _)| !volatile(k)).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     if kept.is_empty() {

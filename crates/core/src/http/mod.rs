@@ -36,7 +36,7 @@ pub use disk::{DEFAULT_DISK_CACHE_BYTES, DiskCacheStats};
 /// `hyper`, `reqwest` and `axum` use them.
 pub use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 #[cfg(feature = "tokio")]
-pub use nonblocking::{AsyncEntry, GzipEntry, OUT_CHUNK, RemoteEntry};
+pub use nonblocking::{AsyncEntry, EntryWindow, GzipEntry, OUT_CHUNK, RemoteEntry};
 pub use redirect::{RedirectEnd, Redirects};
 #[cfg(feature = "tokio")]
 pub use remote::ASYNC_LOADS;
@@ -79,9 +79,11 @@ pub struct HttpOptions {
     /// Which forward proxies requests go through: the environment's by default.
     pub proxies: Proxies,
     /// The most one connection reads from its socket at a time (hyper's read buffer bound,
-    /// at least 8 KiB): [`READ_BUFFER`], 64 KiB, by default, which keeps many slow streams
-    /// small (a proxy's 500 slow readers). A few fast streams go faster with more: the
-    /// command line reads with 1 MiB, about 10% faster on a 1 GiB entry over loopback.
+    /// at least 8 KiB, which also bounds a response's head): [`READ_BUFFER`], 64 KiB, by
+    /// default, which keeps many slow streams small (a proxy's 500 slow readers). A few fast
+    /// streams go faster with more: the command line reads with 1 MiB, about 10% faster on
+    /// a 1 GiB entry over loopback. Like the timeouts, roots and proxies, it is the
+    /// client's: a client given to a reader keeps its own.
     pub read_buffer: usize,
 }
 
@@ -138,6 +140,32 @@ impl Validator {
             Validator::None => "",
         }
     }
+}
+
+/// A strong `ETag` (quoted) for `entry`'s bytes as the archive version `identity` holds
+/// them, for a server that answers entries (`If-None-Match`, `If-Range`): it changes when
+/// the archive's validator or size, or the entry's place, CRC-32 or size does, and never
+/// holds the URL. Two versions of an archive that hold the same entry at the same place get
+/// different tags only if their validators differ.
+///
+/// ```
+/// use artifact_core::http::{RemoteIdentity, Validator, etag};
+/// use artifact_core::{Archive, MemorySource};
+/// # let mut zip = Vec::new();
+/// # { let mut w = zip::ZipWriter::new(std::io::Cursor::new(&mut zip));
+/// #   w.start_file("a.txt", zip::write::SimpleFileOptions::default()).unwrap();
+/// #   std::io::Write::write_all(&mut w, b"hi").unwrap(); w.finish().unwrap(); }
+/// let entry = Archive::open(MemorySource::new(zip))?.entries().next().unwrap()?;
+/// let v1 = RemoteIdentity { url: "https://x/a.zip".into(), size: 1000, validator: Validator::ETag("\"v1\"".into()) };
+/// let v2 = RemoteIdentity { validator: Validator::ETag("\"v2\"".into()), ..v1.clone() };
+/// let tag = etag(&v1, &entry);
+/// assert!(tag.starts_with('"') && tag.ends_with('"') && !tag.contains("https"));
+/// assert_ne!(tag, etag(&v2, &entry));
+/// # Ok::<(), artifact_core::Error>(())
+/// ```
+pub fn etag(identity: &RemoteIdentity, entry: &crate::Entry) -> String {
+    let version = crc32fast::hash(identity.validator.as_str().as_bytes());
+    format!("\"{version:08x}-{:x}-{:x}-{:08x}-{:x}\"", identity.size, entry.header_offset, entry.crc32(), entry.size())
 }
 
 /// What a cache keeps to read the same archive again without the first request.

@@ -22,7 +22,9 @@ impl HttpSource {
     }
 
     /// Like [`open_with`](Self::open_with), on async I/O: the suffix request is made on the
-    /// caller's runtime. Reads of the source's bytes ([`Source`]) block.
+    /// caller's runtime. Reads of the source's bytes ([`Source`]) block. With
+    /// [`spool_without_range`](HttpOptions::spool_without_range), a whole download is written
+    /// to its file from the caller's thread: use [`open_with`](Self::open_with) for that.
     pub async fn open_async(client: HttpClient, url: &str, options: &HttpOptions) -> Result<HttpSource> {
         HttpSource::open_async_counted(client, url, options, Arc::default()).await
     }
@@ -163,6 +165,11 @@ impl HttpSource {
             max_buffered: options.max_buffered,
         };
         Ok(HttpSource { inner: Arc::new(inner) })
+    }
+
+    /// Where ranges are read (the end of the first request's redirects).
+    pub(crate) fn url(&self) -> &Url {
+        &self.inner.url
     }
 
     /// What identifies this version of the archive.

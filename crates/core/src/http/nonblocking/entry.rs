@@ -96,6 +96,11 @@ impl AsyncEntry {
         &self.identity
     }
 
+    /// A strong `ETag` for the entry's bytes in this archive version ([`etag`](crate::http::etag)).
+    pub fn etag(&self) -> String {
+        crate::http::etag(&self.identity, self.entry())
+    }
+
     /// Reads the rest of the entry into memory, verified: for small entries, which are
     /// answered only once they checked out.
     pub async fn read_all(mut self) -> Result<Bytes> {
@@ -108,7 +113,7 @@ impl AsyncEntry {
 
     /// The next verified chunk: the reader runs on what has arrived, and the body is polled
     /// only when it needs more.
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+    pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         loop {
             if self.done {
                 return Poll::Ready(None);

@@ -16,8 +16,10 @@
 //! from the next byte instead; a server relaying the stream aborts its own response).
 
 mod entry;
+mod window;
 
 pub use self::entry::{AsyncEntry, GzipEntry};
+pub use self::window::EntryWindow;
 
 use std::collections::VecDeque;
 use std::future::Future as _;
@@ -72,6 +74,11 @@ impl RemoteEntry {
     /// The archive version the index was read from (what a read checks with `If-Match`).
     pub fn identity(&self) -> &RemoteIdentity {
         &self.identity
+    }
+
+    /// A strong `ETag` for the entry's bytes in this archive version ([`etag`](super::etag)).
+    pub fn etag(&self) -> String {
+        super::etag(&self.identity, &self.entry)
     }
 }
 

@@ -155,7 +155,8 @@ impl RemoteArchives {
     }
 
     /// The archive at `url`, with its index: no request when the index is cached, else the
-    /// suffix request and at most one more for the rest of the central directory.
+    /// suffix request and usually at most one more for the rest of the central directory
+    /// (a few when the end record's directory size is wrong).
     pub fn open(&self, url: &str) -> Result<Archive<HttpSource>> {
         self.open_as(DiskKey::Url(url), &self.options)
     }
@@ -332,7 +333,8 @@ impl RemoteArchives {
 
     /// The central directory of the archive `at`, read from the server on async I/O: the
     /// suffix read, then what the directory's reading asks for (usually nothing more, or one
-    /// range).
+    /// range; a few for an end record whose directory size is wrong), all of it held within
+    /// the options' `max_buffered`.
     async fn fetch(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(CentralDirectory, HttpSource)> {
         let client = self.client.clone();
         let source = HttpSource::open_async_counted(client, at.url(), options, self.counter.clone()).await?;
@@ -345,6 +347,12 @@ impl RemoteArchives {
             match reading.step()? {
                 DirectoryStep::Done(cd) => return Ok((cd, source)),
                 DirectoryStep::Want { offset, len } => {
+                    // What the reading holds stays within the bound of one buffered read.
+                    let held = reading.held().saturating_add(len);
+                    if held > options.max_buffered {
+                        let problem = crate::error::HttpProblem::TooLarge { len: held, limit: options.max_buffered };
+                        return Err(super::http_error(source.url(), problem));
+                    }
                     let len = usize::try_from(len).unwrap_or(usize::MAX);
                     reading.feed(offset, source.read_bytes_async(offset, len).await?);
                 }

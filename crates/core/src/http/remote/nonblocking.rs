@@ -41,7 +41,12 @@ impl RemoteArchives {
     }
 
     /// Like [`index_with`](Self::index_with), on async I/O: no request when the index is
-    /// cached, else the suffix read and at most one more on the caller's runtime.
+    /// cached, else the suffix read and usually at most one more, on the caller's runtime.
+    /// Never a whole download (a server that ignores `Range` is
+    /// [`Unsupported`](crate::Unsupported)). One load per archive at a time and
+    /// [`ASYNC_LOADS`](super::ASYNC_LOADS) at once: other callers wait without a thread.
+    /// The disk cache is read and written, and the index built, on tokio's blocking pool.
+    /// Dropping the future stops the load; what it fetched is not kept.
     pub async fn index_async(self: &Arc<Self>, url: &str, headers: &HeaderMap) -> Result<Arc<Index>> {
         Ok(self.indexed_async(DiskKey::Url(url), &self.async_options(headers)).await?.0)
     }
@@ -106,16 +111,10 @@ impl RemoteArchives {
         let key = at.memory();
         let gate = {
             let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-            gates.entry(key.clone()).or_default().clone()
+            Gate { gate: gates.entry(key.clone()).or_default().clone(), archives: self, key: &key }
         };
-        let held = gate.lock().await;
-        let loaded = self.load_async(at, options, &key).await;
-        drop(held);
-        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        if Arc::strong_count(&gate) == 2 {
-            gates.remove(&key); // no one else waits on it
-        }
-        loaded
+        let _turn = gate.gate.lock().await;
+        self.load_async(at, options, &key).await
     }
 
     async fn load_async(
@@ -128,16 +127,21 @@ impl RemoteArchives {
         if let Some(found) = self.in_memory(at) {
             return Ok(found);
         }
-        let cancelled = || Error::Io(std::io::Error::other("loading the index was cancelled"));
-        let _turn = self.loads.acquire().await.map_err(|_| cancelled())?;
+        let cancelled = |e: tokio::task::JoinError| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => Error::Io(std::io::Error::other("loading the index was cancelled")),
+        };
+        let closed = || Error::Io(std::io::Error::other("loading the index was cancelled"));
+        let _turn = self.loads.acquire().await.map_err(|_| closed())?;
         if self.disk.is_some() {
             let (this, owned) = (self.clone(), at.owned());
             let found =
-                tokio::task::spawn_blocking(move || this.read_disk(owned.borrowed())).await.map_err(|_| cancelled())?;
+                tokio::task::spawn_blocking(move || this.read_disk(owned.borrowed())).await.map_err(cancelled)?;
             if let Some((index, identity)) = found {
-                self.cache.insert(key, index.clone(), identity.clone());
-                // Read from another process's fetch, of any age: its misses are not fresh.
-                self.cache.unstamp(key);
+                if self.cache.insert(key, index.clone(), identity.clone()) {
+                    // Read from another process's fetch, of any age: its misses are not fresh.
+                    self.cache.unstamp(key);
+                }
                 return Ok((index, identity));
             }
         }
@@ -146,8 +150,25 @@ impl RemoteArchives {
         let (this, owned, options) = (self.clone(), at.owned(), options.clone());
         let (index, identity) = tokio::task::spawn_blocking(move || this.keep(owned.borrowed(), &options, cd, &source))
             .await
-            .map_err(|_| cancelled())??;
+            .map_err(cancelled)??;
         self.cache.insert(key, index.clone(), identity.clone());
         Ok((index, identity))
+    }
+}
+
+/// A caller's place at one key's gate: the gate leaves the map with its last caller, even
+/// one whose future was dropped while it waited or loaded.
+struct Gate<'a> {
+    gate: Arc<tokio::sync::Mutex<()>>,
+    archives: &'a RemoteArchives,
+    key: &'a str,
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        let mut gates = self.archives.gates.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&self.gate) == 2 {
+            gates.remove(self.key); // no one else waits on it
+        }
     }
 }
