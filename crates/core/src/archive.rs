@@ -1,4 +1,5 @@
 //! An archive: a source, its central directory, and the way to one entry's bytes.
+#![forbid(unsafe_code)]
 
 use std::sync::{Arc, OnceLock};
 

@@ -7,6 +7,7 @@
 //! thousands of slow downloads holds thousands of readers, not thousands of threads, and at
 //! most `AHEAD` chunks each. Chunks shrink as streams multiply, so that all of them together
 //! stay within [`READ_AHEAD_BUDGET`].
+#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::io::{self, Read};

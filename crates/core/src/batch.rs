@@ -1,6 +1,7 @@
 //! Reading many entries of one archive with few ranges: entries close together (gaps up to
 //! a bound) share one range, so extracting a remote archive costs one request per run of
 //! nearby entries instead of one per entry.
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::io::{self, Read};

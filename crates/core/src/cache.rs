@@ -1,5 +1,6 @@
 //! Indexes kept across look-ups: bounded by bytes, shared across threads, one load per key
 //! however many look-ups ask for it at once.
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

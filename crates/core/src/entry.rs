@@ -1,4 +1,5 @@
 //! An entry of the central directory: what is known about a file before reading it.
+#![forbid(unsafe_code)]
 
 use bytes::Bytes;
 

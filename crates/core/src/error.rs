@@ -1,4 +1,5 @@
 //! The engine's one public error type.
+#![forbid(unsafe_code)]
 
 use std::io;
 

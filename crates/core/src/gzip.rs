@@ -1,5 +1,6 @@
 //! The gzip framing (RFC 1952) around an entry's raw deflate bytes: what a server sends to a
 //! client that takes `Content-Encoding: gzip`, without inflating and deflating again.
+#![forbid(unsafe_code)]
 
 /// A gzip member header: deflate, no flags, no time, unknown OS.
 pub const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];

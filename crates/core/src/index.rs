@@ -1,4 +1,5 @@
 //! A validated central directory with a name table, for many look-ups of one archive.
+#![forbid(unsafe_code)]
 
 use crate::directory::CentralDirectory;
 use crate::entry::Entry;

@@ -4,6 +4,7 @@
 //! could escape a directory or mean something else after one more decoding (see
 //! "The path rule" in `docs/jobs-api.md`). Accepted paths are compared byte for
 //! byte with entry names: no case folding, no Unicode normalisation.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -1,5 +1,6 @@
 //! The `Range` request header (RFC 9110 §14.1.2) for one representation of known length.
 //! Pure and bounded: it is fuzzed (`artifact_testkit::fuzz::http_range`).
+#![forbid(unsafe_code)]
 
 /// At most this many ranges are honoured; a longer list is answered with the whole
 /// representation (RFC 9110 lets a server ignore `Range`), so that no request can make the

@@ -1,5 +1,6 @@
 //! Streaming one entry: local header check, then stored copy or inflate, with the CRC-32
 //! and the size verified before the end of the stream is reported.
+#![forbid(unsafe_code)]
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 

@@ -4,6 +4,7 @@
 //! (a blob key, a path, a URL).
 //!
 //! [`Source`]: crate::Source
+#![forbid(unsafe_code)]
 
 /// Which job's artifacts: GitLab's two ways of naming them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,5 +1,6 @@
 //! Reading every entry of an archive once, on all cores, to know which ones may be served:
 //! size and CRC-32 of stored entries, inflate + size + CRC-32 of deflated ones.
+#![forbid(unsafe_code)]
 
 use std::io::Read;
 use std::sync::Arc;

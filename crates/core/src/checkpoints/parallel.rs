@@ -1,4 +1,5 @@
 //! [`ParallelReader`]: a whole entry from segments inflated on several threads, in order.
+#![forbid(unsafe_code)]
 
 use super::*;
 

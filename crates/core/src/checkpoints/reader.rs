@@ -1,4 +1,5 @@
 //! [`CheckpointingReader`]: an entry inflated once, verified, its checkpoints recorded on the way.
+#![forbid(unsafe_code)]
 
 use super::*;
 

@@ -1,4 +1,5 @@
 //! The central directory, read once and scanned in place.
+#![forbid(unsafe_code)]
 
 mod sans_io;
 

@@ -3,6 +3,7 @@
 //! range request on async I/O, say). The reading is [`CentralDirectory::from_tail`]'s own,
 //! run over the bytes held so far: what the records need and the bytes they were read
 //! from are the same however they arrive.
+#![forbid(unsafe_code)]
 
 use std::io;
 

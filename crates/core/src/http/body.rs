@@ -1,5 +1,6 @@
 //! A range body that streams, and resumes from the next byte when the connection breaks:
 //! the blocking face of a range read, driven on the client's private runtime.
+#![forbid(unsafe_code)]
 
 use std::io::{self, Read};
 use std::sync::Arc;

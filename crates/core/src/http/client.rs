@@ -8,6 +8,7 @@
 //! blocking face drives the same futures on a private one-thread runtime, made on the first
 //! blocking call and stopped when the last handle is dropped, so the client can be made,
 //! used and dropped anywhere.
+#![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::io;

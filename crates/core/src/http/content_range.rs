@@ -1,4 +1,5 @@
 //! `Content-Range: bytes start-end/total` (RFC 9110 14.4), parsed without I/O.
+#![forbid(unsafe_code)]
 
 /// A satisfied byte range and the representation's total length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

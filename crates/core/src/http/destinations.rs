@@ -3,6 +3,7 @@
 //! of origins, and, always available, a refusal of link-local and cloud metadata addresses
 //! by the URL's host and by every address its name resolves to (so that a name pointing at
 //! `169.254.169.254` is refused too, at connect time).
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

@@ -17,6 +17,7 @@
 //! each process's (two processes sharing a directory each count what they wrote).
 //!
 //! [`RemoteArchives::with_disk_cache_bytes`]: super::RemoteArchives::with_disk_cache_bytes
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};

@@ -5,6 +5,7 @@
 //! central directory. Every later request goes straight to the final URL of the redirects,
 //! carries `If-Match` (or `If-Range`) and is checked strictly: 206 and exactly the range asked
 //! for, or the read fails at once. Bodies stream; a broken one resumes from the next byte.
+#![forbid(unsafe_code)]
 
 mod body;
 mod client;

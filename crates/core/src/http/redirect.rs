@@ -3,6 +3,7 @@
 //! credentials go only to the origin the caller asked for, and once a hop has left it they
 //! stay off for the rest of the chain (A -> B -> A), so that object storage behind a
 //! redirect never sees a GitLab token.
+#![forbid(unsafe_code)]
 
 use hyper::header::HeaderMap;
 use url::Url;

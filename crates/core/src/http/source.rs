@@ -1,5 +1,6 @@
 //! [`HttpSource`]: a remote archive read with range requests, each checked against the
 //! version the first one found.
+#![forbid(unsafe_code)]
 
 use super::*;
 

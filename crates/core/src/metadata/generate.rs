@@ -1,5 +1,6 @@
 //! Writing `metadata.gz` the way GitLab Workhorse's `GenerateZipMetadata` does, so that the
 //! decompressed bytes are identical for the same archive.
+#![forbid(unsafe_code)]
 
 use std::borrow::Cow;
 use std::collections::HashSet;

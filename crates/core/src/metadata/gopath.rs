@@ -1,5 +1,6 @@
 //! Go's `path.Dir` and `path.Clean` on bytes: Workhorse adds every parent directory of an
 //! entry with them, so the generator must compute parents exactly the same way.
+#![forbid(unsafe_code)]
 
 /// Go's `path.Clean`: the shortest equivalent path by purely lexical processing.
 pub(crate) fn clean(path: &[u8]) -> Vec<u8> {

@@ -1,5 +1,6 @@
 //! Central directory file header (APPNOTE 4.3.12) and the zip64 extended information extra
 //! field (4.5.3) that widens its sizes and offset.
+#![forbid(unsafe_code)]
 
 use super::{Fields, ZIP64_EXTRA, extra_fields, need, signature, u16_at, u32_at};
 use crate::error::Corruption;

@@ -1,5 +1,6 @@
 //! End of central directory record (APPNOTE 4.3.16), zip64 end of central directory
 //! locator (4.3.15) and record (4.3.14): where the central directory is.
+#![forbid(unsafe_code)]
 
 use super::{Fields, need, signature, u32_at};
 use crate::error::{Corruption, Unsupported};

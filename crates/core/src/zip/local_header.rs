@@ -1,5 +1,6 @@
 //! Local file header (APPNOTE 4.3.7): checked against the central directory before an
 //! entry's data is trusted.
+#![forbid(unsafe_code)]
 
 use super::{Fields, signature};
 use crate::error::Corruption;

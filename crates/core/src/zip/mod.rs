@@ -1,6 +1,7 @@
 //! Sans-io parsers for the zip records the engine reads, one file per record of APPNOTE.TXT
 //! (version 6.3.10). Each parser takes bytes and returns a value or a [`Corruption`]; none
 //! does I/O, so the local and remote drivers share them.
+#![forbid(unsafe_code)]
 
 pub(crate) mod central_directory;
 pub(crate) mod eocd;

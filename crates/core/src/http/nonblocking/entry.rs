@@ -1,5 +1,6 @@
 //! [`AsyncEntry`]: one entry read by range on async I/O, verified by the engine's own reader;
 //! [`GzipEntry`]: its compressed bytes passed through in a gzip member, verified alongside.
+#![forbid(unsafe_code)]
 
 use super::*;
 

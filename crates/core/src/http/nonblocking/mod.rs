@@ -14,6 +14,7 @@
 //!
 //! A body that breaks mid-way ends the stream with an error (the blocking reader resumes
 //! from the next byte instead; a server relaying the stream aborts its own response).
+#![forbid(unsafe_code)]
 
 mod entry;
 mod window;

@@ -1,4 +1,5 @@
 //! [`EntryWindow`]: a window of an entry (an HTTP `Range`), cut from its stream.
+#![forbid(unsafe_code)]
 
 use super::*;
 

@@ -1,5 +1,6 @@
 //! Remote archives with their indexes cached: the second file of an archive costs one
 //! request, and a changed archive is read again from scratch, once.
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]
 mod nonblocking;

@@ -1,5 +1,6 @@
 //! The async methods of [`RemoteArchives`]: indexes loaded on the caller's runtime (the
 //! disk cache read on its blocking pool), entries streamed by [`AsyncEntry`].
+#![forbid(unsafe_code)]
 
 use std::sync::Arc;
 

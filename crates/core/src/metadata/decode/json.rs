@@ -1,4 +1,5 @@
 //! The one shape of a metadata object that GitLab writes, read without a JSON parser.
+#![forbid(unsafe_code)]
 
 use super::*;
 
