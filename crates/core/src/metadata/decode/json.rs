@@ -10,12 +10,13 @@ use super::*;
 /// (other shapes are left to `serde_json`, which decides the same way on what this reads).
 /// The fields go to `m`, which is meaningful only when this gives `Some`.
 #[inline(always)]
-pub(super) fn flat_json(json: &[u8], m: &mut Flat) -> Option<()> {
+pub(super) fn flat_json(buf: &Buffer, meta: std::ops::Range<usize>, m: &mut Flat) -> Option<()> {
     *m = Flat::default();
-    // Where a string that `string` returned lies in `json`.
-    let span = |text: &str| {
-        let start = text.as_ptr() as usize - json.as_ptr() as usize;
-        start..start + text.len()
+    let json = buf.get(meta.clone())?;
+    // A string that `string` returned, checked as text where it lies in the buffer.
+    let span = |text: &[u8]| {
+        let start = meta.start + (text.as_ptr() as usize - json.as_ptr() as usize);
+        buf.check(start..start + text.len())
     };
     let mut rest = json.strip_prefix(b"{")?;
     let mut first = true;
@@ -25,7 +26,7 @@ pub(super) fn flat_json(json: &[u8], m: &mut Flat) -> Option<()> {
     }
     if let Some(r) = key(rest, first, b"\"mode\":") {
         let (text, r) = string(r)?;
-        (m.mode, rest, first) = (Some(span(text)), r, false);
+        (m.mode, rest, first) = (Some(span(text)?), r, false);
     }
     if let Some(r) = key(rest, first, b"\"crc\":") {
         let (n, r) = integer(r, false)?;
@@ -41,38 +42,33 @@ pub(super) fn flat_json(json: &[u8], m: &mut Flat) -> Option<()> {
     }
     if let Some(r) = key(rest, first, b"\"comment\":") {
         let (text, r) = string(r)?;
-        (m.comment, rest) = (Some(span(text)), r);
+        (m.comment, rest) = (Some(span(text)?), r);
     }
     let rest = rest.strip_prefix(b"}")?;
     rest.iter().all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')).then_some(())
 }
 
-/// What the flat parser read: the fields, its strings as where they lie in the JSON (UTF-8
-/// checked).
+/// What the flat parser read: the fields, its strings as text checked where it lies in the
+/// reader's buffer.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Flat {
     pub(super) modified: Option<i64>,
-    pub(super) mode: Option<std::ops::Range<usize>>,
+    pub(super) mode: Option<Text>,
     pub(super) crc: Option<u32>,
     pub(super) size: Option<u64>,
     pub(super) zipped: Option<u64>,
-    pub(super) comment: Option<std::ops::Range<usize>>,
-}
-
-/// A string the flat parser found in `json` at `span`.
-pub(super) fn text_at<'a>(json: &'a [u8], span: &std::ops::Range<usize>) -> &'a str {
-    json.get(span.clone()).map(checked_text).unwrap_or_default()
+    pub(super) comment: Option<Text>,
 }
 
 impl Flat {
-    pub(super) fn to_owned(&self, json: &[u8]) -> EntryMetadata {
+    pub(super) fn to_owned(&self, buf: &Buffer) -> EntryMetadata {
         EntryMetadata {
             modified: self.modified,
-            mode: self.mode.as_ref().map(|s| text_at(json, s).to_owned()),
+            mode: self.mode.as_ref().map(|s| buf.text(s).to_owned()),
             crc: self.crc,
             size: self.size,
             zipped: self.zipped,
-            comment: self.comment.as_ref().map(|s| text_at(json, s).to_owned()),
+            comment: self.comment.as_ref().map(|s| buf.text(s).to_owned()),
         }
     }
 }
@@ -87,19 +83,16 @@ pub(super) fn key<'a, const N: usize>(json: &'a [u8], first: bool, pattern: &[u8
     (head == pattern).then_some(rest)
 }
 
-/// A string without escapes or control characters at the start of `json`: its text and
-/// what follows it.
+/// A string without escapes or control characters at the start of `json`: its bytes (not
+/// yet checked as UTF-8) and what follows it.
 #[inline(always)]
-pub(super) fn string(json: &[u8]) -> Option<(&str, &[u8])> {
+pub(super) fn string(json: &[u8]) -> Option<(&[u8], &[u8])> {
     let body = json.strip_prefix(b"\"")?;
     let len = body.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
     if body[len] != b'"' {
         return None;
     }
-    let text = &body[..len];
-    // ASCII (what GitLab's modes are) is UTF-8 without a second look.
-    let text = if text.is_ascii() { text } else { std::str::from_utf8(text).ok()?.as_bytes() };
-    Some((checked_text(text), &body[len + 1..]))
+    Some((&body[..len], &body[len + 1..]))
 }
 
 /// An integer at the start of `json`: `0` or digits not starting with `0`, with a `-` when

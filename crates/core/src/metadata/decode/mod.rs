@@ -9,9 +9,10 @@ use crate::error::{Corruption, Error, MetadataProblem, Result};
 
 mod json;
 mod paths;
+mod text;
 
 use self::json::*;
-use self::paths::*;
+use self::text::{Buffer, Text};
 
 /// Bounds on what a decoder holds or reads; a violation is an error, never an allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,14 +62,14 @@ pub struct EntryMetadata {
 pub struct MetadataRef<'a> {
     /// The entry path; ends in `/` for a directory.
     pub path: &'a str,
-    /// The metadata JSON (what the flat parser's spans point into).
-    json: &'a [u8],
+    /// The reader's buffer (where the flat parser's strings lie).
+    buf: &'a Buffer,
     fields: Fields<'a>,
 }
 
-/// A pair served: where its path and metadata lie in the reader's buffer, and the metadata.
-/// `flat` tells which of the reader's two slots holds the metadata.
-type Pair = (std::ops::Range<usize>, std::ops::Range<usize>, bool);
+/// A pair served: its path, checked as text, and which of the reader's two slots holds its
+/// metadata (`true`: the flat parser's).
+type Pair = (Text, bool);
 
 /// Metadata as the flat parser read it, or as `serde_json` did (the reader's slots).
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +90,7 @@ impl<'a> MetadataRef<'a> {
     /// Octal permission bits, like `"644"`.
     pub fn mode(&self) -> Option<&str> {
         match self.fields {
-            Fields::Flat(f) => f.mode.as_ref().map(|s| text_at(self.json, s)),
+            Fields::Flat(f) => f.mode.as_ref().map(|s| self.buf.text(s)),
             Fields::Owned(m) => m.mode.as_deref(),
         }
     }
@@ -121,7 +122,7 @@ impl<'a> MetadataRef<'a> {
     /// The entry's comment.
     pub fn comment(&self) -> Option<&str> {
         match self.fields {
-            Fields::Flat(f) => f.comment.as_ref().map(|s| text_at(self.json, s)),
+            Fields::Flat(f) => f.comment.as_ref().map(|s| self.buf.text(s)),
             Fields::Owned(m) => m.comment.as_deref(),
         }
     }
@@ -134,7 +135,7 @@ impl<'a> MetadataRef<'a> {
     /// The metadata, owned.
     pub fn to_metadata(&self) -> EntryMetadata {
         match self.fields {
-            Fields::Flat(f) => f.to_owned(self.json),
+            Fields::Flat(f) => f.to_owned(self.buf),
             Fields::Owned(m) => m.clone(),
         }
     }
@@ -173,7 +174,7 @@ impl MetadataEntry {
 pub struct MetadataReader<R: Read> {
     input: GzDecoder<R>,
     /// Inflated bytes; `buf[pos..end]` not yet taken.
-    buf: Vec<u8>,
+    buf: Buffer,
     pos: usize,
     end: usize,
     /// Inflated bytes taken so far (bounded by `limits.max_decompressed`).
@@ -214,7 +215,7 @@ impl<R: Read> MetadataReader<R> {
     pub fn with_limits(input: R, limits: Limits) -> Result<MetadataReader<R>> {
         let mut reader = MetadataReader {
             input: GzDecoder::new(input),
-            buf: vec![0; BLOCK],
+            buf: Buffer::zeroed(BLOCK),
             pos: 0,
             end: 0,
             taken: 0,
@@ -263,14 +264,15 @@ impl<R: Read> MetadataReader<R> {
     #[cold]
     #[inline(never)]
     fn refill(&mut self, need: usize) -> Result<bool> {
-        self.buf.copy_within(self.pos..self.end, 0);
+        let buf = self.buf.write();
+        buf.copy_within(self.pos..self.end, 0);
         self.end -= self.pos;
         self.pos = 0;
-        if self.buf.len() < need {
-            self.buf.resize(need.next_multiple_of(BLOCK), 0);
+        if buf.len() < need {
+            buf.resize(need.next_multiple_of(BLOCK), 0);
         }
         while self.end < need {
-            let n = match self.input.read(&mut self.buf[self.end..]) {
+            let n = match self.input.read(&mut buf[self.end..]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io_error(e)),
@@ -343,9 +345,9 @@ impl<R: Read> MetadataReader<R> {
     }
 
     fn next_entry(&mut self) -> Result<Option<MetadataEntry>> {
-        let Some((path, meta, flat)) = self.next_pair()? else { return Ok(None) };
-        let path = served_path(&self.buf[path]).to_owned();
-        let metadata = if flat { self.flat.to_owned(&self.buf[meta]) } else { std::mem::take(&mut self.owned) };
+        let Some((path, flat)) = self.next_pair()? else { return Ok(None) };
+        let path = self.buf.text(&path).to_owned();
+        let metadata = if flat { self.flat.to_owned(&self.buf) } else { std::mem::take(&mut self.owned) };
         Ok(Some(MetadataEntry { path, metadata }))
     }
 
@@ -353,9 +355,9 @@ impl<R: Read> MetadataReader<R> {
     /// GitLab writes (the fastest way through a large `metadata.gz`; the iterator gives
     /// owned [`MetadataEntry`] values). The same entries, skipped by the same rules.
     pub fn next_ref(&mut self) -> Result<Option<MetadataRef<'_>>> {
-        let Some((path, meta, flat)) = self.next_pair()? else { return Ok(None) };
+        let Some((path, flat)) = self.next_pair()? else { return Ok(None) };
         let fields = if flat { Fields::Flat(&self.flat) } else { Fields::Owned(&self.owned) };
-        Ok(Some(MetadataRef { path: served_path(&self.buf[path]), json: &self.buf[meta], fields }))
+        Ok(Some(MetadataRef { path: self.buf.text(&path), buf: &self.buf, fields }))
     }
 
     /// The next pair served: where its path and metadata lie in the buffer (valid until the
@@ -383,20 +385,20 @@ impl<R: Read> MetadataReader<R> {
                 return Err(bad(MetadataProblem::TooManyEntries { max: self.limits.max_entries }));
             }
             let (path, meta) = pair;
-            if !path_is_served(&self.buf[path.clone()]) {
+            let Some(path) = self.buf.check_path(path) else {
                 continue;
-            }
+            };
             // The flat parser checks the UTF-8 of what it reads (its strings; the rest is
             // ASCII it matched), so metadata that is not UTF-8 is never read by it.
             let json = &self.buf[meta.clone()];
-            if flat_json(json, &mut self.flat).is_some() {
-                return Ok(Some((path, meta, true)));
+            if flat_json(&self.buf, meta.clone(), &mut self.flat).is_some() {
+                return Ok(Some((path, true)));
             }
             match std::str::from_utf8(json).ok().and_then(|m| serde_json::from_str(m).ok()) {
                 Some(metadata) => self.owned = metadata,
                 None => continue,
             }
-            return Ok(Some((path, meta, false)));
+            return Ok(Some((path, false)));
         }
     }
 
@@ -524,10 +526,19 @@ mod tests {
         assert!(!is_under("a/", "a/"));
     }
 
+    /// Whether the reader serves a pair with this path (UTF-8, GitLab's slash rule).
+    fn path_is_served(path: &[u8]) -> bool {
+        let mut buf = Buffer::zeroed(0);
+        buf.write().extend_from_slice(path);
+        buf.check_path(0..path.len()).is_some()
+    }
+
     /// What the flat parser makes of `json`, owned.
     fn flat(json: &str) -> Option<EntryMetadata> {
         let mut m = Flat::default();
-        flat_json(json.as_bytes(), &mut m).map(|()| m.to_owned(json.as_bytes()))
+        let mut buf = Buffer::zeroed(0);
+        buf.write().extend_from_slice(json.as_bytes());
+        flat_json(&buf, 0..json.len(), &mut m).map(|()| m.to_owned(&buf))
     }
 
     /// What `serde_json` makes of `json`, which the flat parser must agree with.
