@@ -30,6 +30,10 @@ pub(crate) struct GitlabArgs {
     /// Sync downloaded files to disk before they take their name (survives a power cut).
     #[arg(long, global = true)]
     sync: bool,
+    /// Also trust the certificate authorities in FILE (PEM), e.g. a self-managed GitLab's
+    /// internal one (repeatable).
+    #[arg(long, value_name = "FILE", global = true)]
+    ca_cert: Vec<std::path::PathBuf>,
 }
 
 /// Which job: by id, or the latest successful pipeline's job for a ref.
@@ -140,7 +144,8 @@ impl GitlabArgs {
         let url = self.url.clone().or_else(|| env_first(&["CI_SERVER_URL", "GITLAB_URL"])).ok_or_else(|| {
             CliError::new(Exit::Usage, "--url", "no GitLab URL (give --url or set CI_SERVER_URL or GITLAB_URL)")
         })?;
-        let mut builder = Client::builder(url).sync_downloads(self.sync);
+        let roots = crate::input::read_roots(&self.ca_cert)?;
+        let mut builder = Client::builder(url).sync_downloads(self.sync).extra_roots(roots);
         if let Some(t) = self
             .token
             .clone()

@@ -42,6 +42,19 @@ pub(crate) struct RemoteArgs {
     ca_cert: Vec<PathBuf>,
 }
 
+/// The certificates of `--ca-cert FILE...` (PEM): an unreadable file, or one without a
+/// certificate, is a usage error.
+pub(crate) fn read_roots(files: &[PathBuf]) -> Result<Vec<artifact_core::http::CertificateDer<'static>>, CliError> {
+    let mut roots = Vec::new();
+    for file in files {
+        let unusable =
+            |why: String| CliError::new(Exit::Usage, "usage", format_args!("--ca-cert {}: {why}", file.display()));
+        let pem = std::fs::read(file).map_err(|e| unusable(e.to_string()))?;
+        roots.extend(artifact_core::http::certificates_from_pem(&pem).map_err(|e| unusable(e.to_string()))?);
+    }
+    Ok(roots)
+}
+
 /// The URL, if the archive argument is one.
 pub(crate) fn url_of(arg: &Path) -> Option<&str> {
     let text = arg.to_str()?;
@@ -62,13 +75,7 @@ impl RemoteArgs {
                 .ok_or_else(|| CliError::new(Exit::Usage, "usage", format_args!("-H {line:?} is not 'Name: value'")))?;
             options.headers.append(name, value);
         }
-        for file in &self.ca_cert {
-            let unusable =
-                |why: String| CliError::new(Exit::Usage, "usage", format_args!("--ca-cert {}: {why}", file.display()));
-            let pem = std::fs::read(file).map_err(|e| unusable(e.to_string()))?;
-            let roots = artifact_core::http::certificates_from_pem(&pem).map_err(|e| unusable(e.to_string()))?;
-            options.extra_roots.extend(roots);
-        }
+        options.extra_roots = read_roots(&self.ca_cert)?;
         let remote = RemoteArchives::new(options).map_err(|e| CliError::engine("http", e))?;
         Ok(match &self.index_cache {
             Some(dir) => remote.with_disk_cache(dir),

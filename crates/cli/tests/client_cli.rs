@@ -235,3 +235,41 @@ fn the_command_line_works_through_the_proxy() {
     assert_eq!(s.run_at(&proxy.url, &["get", "nope.txt", "--job", &id]).status.code(), Some(4));
     assert!(proxy.stop());
 }
+
+#[test]
+fn an_internal_authority_is_trusted_with_ca_cert_by_the_client_and_the_proxy() {
+    use artifact_testkit::fronts::{TEST_CA_PEM, TlsFront};
+    let s = setup();
+    let addr: std::net::SocketAddr = s.server.url.trim_start_matches("http://").parse().unwrap();
+    let front = TlsFront::start(addr);
+    let https = front.url("");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, TEST_CA_PEM).unwrap();
+    let ca = ca.to_str().unwrap();
+    let refused = s.run_at(&https, &["job", "list"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let listed = s.run_at(&https, &["job", "list", "--ca-cert", ca]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(text(&listed).contains("build"));
+    let id = s.build.to_string();
+    let readme = "Top-level readme for the infozip-basic fixture.\n";
+    let got = s.run_at(&https, &["get", "docs/readme.txt", "--job", &id, "--via-archive", "--ca-cert", ca]);
+    assert_eq!(text(&got), readme, "{}", String::from_utf8_lossy(&got.stderr));
+    // The proxy in front of it: authorization, forwarding and range reads, all over TLS.
+    let mut proxy =
+        ServerProcess::start(&dir.path().join("unused"), &["--upstream", &https, "--ca-cert", ca, "--auth-ttl", "0"]);
+    let listed = s.run_at(&proxy.url, &["job", "list"]);
+    assert!(listed.status.success() && text(&listed).contains("build"), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert_eq!(text(&s.run_at(&proxy.url, &["get", "docs/readme.txt", "--job", &id])), readme);
+    assert!(proxy.stop());
+    let mut untrusting = ServerProcess::start(&dir.path().join("unused2"), &["--upstream", &https]);
+    let out = s.run_at(&untrusting.url, &["get", "docs/readme.txt", "--job", &id]);
+    assert!(!out.status.success(), "a proxy that does not trust the upstream serves nothing from it");
+    assert!(untrusting.stop());
+}

@@ -1,5 +1,6 @@
 //! The client and its builder, and the Jobs API's 15 operations.
 
+use artifact_core::http::CertificateDer;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -53,9 +54,18 @@ pub struct ClientBuilder {
     sudo: Option<String>,
     max_redirects: usize,
     json_max: usize,
+    extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl ClientBuilder {
+    /// Also trusts these certificate authorities (a self-managed GitLab's internal one;
+    /// [`artifact_core::http::certificates_from_pem`] reads them), for the API calls and the
+    /// engine's range reads alike ([`Client::http_options`]).
+    pub fn extra_roots(mut self, roots: Vec<CertificateDer<'static>>) -> ClientBuilder {
+        self.extra_roots = roots;
+        self
+    }
+
     /// Reads JSON documents up to `bytes` long ([`JSON_MAX`] by default); a longer one is an
     /// [`Error::Decode`].
     pub fn max_json(mut self, bytes: usize) -> ClientBuilder {
@@ -153,13 +163,19 @@ impl ClientBuilder {
         };
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(self.connect_timeout)
-                .read_timeout(self.stall_timeout)
-                .user_agent(concat!("artifact-client/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Invalid(format!("HTTP client: {e}")))?,
+            None => {
+                let mut builder = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(self.connect_timeout)
+                    .read_timeout(self.stall_timeout)
+                    .user_agent(concat!("artifact-client/", env!("CARGO_PKG_VERSION")));
+                for root in &self.extra_roots {
+                    let root = reqwest::Certificate::from_der(root)
+                        .map_err(|e| Error::Invalid(format!("an extra root certificate: {e}")))?;
+                    builder = builder.add_root_certificate(root);
+                }
+                builder.build().map_err(|e| Error::Invalid(format!("HTTP client: {e}")))?
+            }
         };
         let transport = Transport {
             http,
@@ -170,6 +186,7 @@ impl ClientBuilder {
             retry: self.retry,
             connect_timeout: self.connect_timeout,
             stall_timeout: self.stall_timeout,
+            extra_roots: self.extra_roots,
         };
         Ok(Client { api, transport, sync_downloads: self.sync_downloads })
     }
@@ -198,6 +215,7 @@ impl Client {
             sudo: None,
             max_redirects: crate::transport::MAX_REDIRECTS,
             json_max: JSON_MAX,
+            extra_roots: Vec::new(),
         }
     }
 
@@ -218,6 +236,7 @@ impl Client {
             sudo: t.sudo.as_ref().and_then(|s| s.to_str().ok()).map(str::to_owned),
             max_redirects: t.max_redirects,
             json_max: t.json_max,
+            extra_roots: t.extra_roots.clone(),
         }
     }
 

@@ -46,12 +46,13 @@ impl RemoteArchive {
 
 impl Client {
     /// The engine's options for reading this client's URLs: its credentials (dropped on a
-    /// redirect to another origin) and timeouts.
+    /// redirect to another origin), timeouts and extra roots.
     pub fn http_options(&self) -> HttpOptions {
         HttpOptions {
             headers: self.transport.auth.headers(),
             connect_timeout: self.transport.connect_timeout,
             stall_timeout: self.transport.stall_timeout,
+            extra_roots: self.transport.extra_roots.clone(),
             ..HttpOptions::default()
         }
     }

@@ -80,6 +80,8 @@ pub(crate) struct Transport {
     pub(crate) retry: RetryPolicy,
     pub(crate) connect_timeout: Duration,
     pub(crate) stall_timeout: Duration,
+    /// Certificate authorities trusted besides the Mozilla roots.
+    pub(crate) extra_roots: Vec<artifact_core::http::CertificateDer<'static>>,
 }
 
 impl Transport {

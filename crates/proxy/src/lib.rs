@@ -113,6 +113,9 @@ pub struct ProxyConfig {
     /// files and nothing else ([`UpstreamPages::route`]); `None`: the proxy's own origin,
     /// under a sandbox.
     pub artifacts_origin: Option<String>,
+    /// Certificate authorities trusted besides the Mozilla roots (`--ca-cert`), for every
+    /// request upstream: authorization, forwarding, the pages' API calls and range reads.
+    pub extra_roots: Vec<artifact_core::http::CertificateDer<'static>>,
 }
 
 impl ProxyConfig {
@@ -140,6 +143,7 @@ impl ProxyConfig {
             cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
             hot_bytes: artifact_gitlab::DEFAULT_ENTRY_CACHE_BYTES,
             artifacts_origin: None,
+            extra_roots: Vec::new(),
         })
     }
 }
@@ -163,6 +167,7 @@ pub struct Proxy {
     hot: artifact_gitlab::HotEntries,
     metrics: Arc<metrics::Metrics>,
     artifacts_origin: Option<String>,
+    extra_roots: Vec<artifact_core::http::CertificateDer<'static>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -191,14 +196,18 @@ impl Proxy {
         config: ProxyConfig,
         wrap: impl FnOnce(Arc<GitLabAuthorize>) -> Arc<dyn Authorize>,
     ) -> Result<Arc<Proxy>, SetupError> {
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             // The caller's Accept-Encoding goes upstream and the body comes back as it is.
-            .no_gzip()
-            .build()
-            .map_err(|e| SetupError(format!("the upstream client: {e}")))?;
+            .no_gzip();
+        for root in &config.extra_roots {
+            let root = reqwest::Certificate::from_der(root)
+                .map_err(|e| SetupError(format!("an extra root certificate: {e}")))?;
+            client = client.add_root_certificate(root);
+        }
+        let client = client.build().map_err(|e| SetupError(format!("the upstream client: {e}")))?;
         let target = artifact_core::request::Upstream::new(
             &config.upstream.origin().ascii_serialization(),
             config.upstream.path(),
@@ -221,12 +230,19 @@ impl Proxy {
             hot: artifact_gitlab::HotEntries::new(config.hot_bytes),
             metrics,
             artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
+            extra_roots: config.extra_roots.clone(),
         }))
     }
 
     /// The upstream's URL, without a trailing slash.
     pub fn upstream(&self) -> &str {
         &self.upstream
+    }
+
+    /// The certificate authorities trusted besides the Mozilla roots
+    /// ([`ProxyConfig::extra_roots`]).
+    pub fn extra_roots(&self) -> &[artifact_core::http::CertificateDer<'static>] {
+        &self.extra_roots
     }
 
     /// The upstream's URLs, built from typed parts below its prefix.
@@ -309,6 +325,7 @@ impl Remote {
             // The archive's URL is the upstream's answer: one more redirect is object
             // storage's own business at most.
             max_redirects: 1,
+            extra_roots: config.extra_roots.clone(),
             ..Default::default()
         };
         let remote = artifact_core::http::RemoteArchives::new(options)

@@ -122,6 +122,7 @@ impl UpstreamPages {
     /// The pages of `proxy`, with no session yet.
     pub fn new(proxy: Arc<Proxy>) -> Result<UpstreamPages, SetupError> {
         let client = Client::builder(proxy.upstream())
+            .extra_roots(proxy.extra_roots().to_vec())
             .max_json(JSON_MAX)
             .max_redirects(0)
             .retry(RetryPolicy::never())

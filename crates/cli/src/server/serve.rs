@@ -24,6 +24,10 @@ pub(crate) struct ServeArgs {
     /// which the browsing pages open files, outside the CSP sandbox they get otherwise.
     #[arg(long, value_name = "URL")]
     artifacts_origin: Option<String>,
+    /// With --upstream: also trust the certificate authorities in FILE (PEM), e.g. the
+    /// upstream GitLab's internal one (repeatable), for every request upstream.
+    #[arg(long, value_name = "FILE", requires = "upstream")]
+    ca_cert: Vec<std::path::PathBuf>,
     /// Start even though --artifacts-origin is the same site (registrable domain) as the
     /// server (--base-url, else the --listen address), where browsers send the server's
     /// SameSite cookies along with a report's requests.
@@ -103,6 +107,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.cache_bytes = args.cache_bytes;
                 config.hot_bytes = args.entry_cache_bytes;
                 config.artifacts_origin = args.artifacts_origin.clone();
+                config.extra_roots = crate::input::read_roots(&args.ca_cert)?;
                 let (router, metrics) =
                     artifact_server::proxy_routers(config).map_err(|e| server_error(&"--upstream", e))?;
                 if let Some(addr) = args.metrics_listen {
