@@ -1,0 +1,90 @@
+//! Inflating an entry from a checkpoint: the inflater primed with the checkpoint's bits and
+//! window, fed the compressed bytes from there to the entry's end.
+#![forbid(unsafe_code)]
+
+use super::*;
+
+impl EntryCheckpoints {
+    /// An inflater of the entry (its data at `data` in `source`) from `point` (`None`: the
+    /// start) to the entry's end.
+    pub(super) fn inflater<S: Source + ?Sized>(
+        &self,
+        source: &S,
+        data: u64,
+        point: Option<&Checkpoint>,
+    ) -> Result<Inflating<crate::RangeReader>> {
+        let mut inflate = RawInflate::new()?;
+        let (out, input) = match point {
+            None => (0, 0),
+            Some(p) => {
+                if p.bits > 0 {
+                    let byte = source.read_bytes(data + p.input - 1, 1)?;
+                    inflate.prime(p.bits, byte[0] >> (8 - p.bits))?;
+                }
+                inflate.set_window(&unpack(&p.window)?)?;
+                (p.out, p.input)
+            }
+        };
+        let compressed = source.read_stream(data + input, self.compressed - input)?;
+        Ok(Inflating {
+            inflate,
+            input: compressed,
+            inbuf: vec![0; INPUT_CHUNK],
+            start: 0,
+            end: 0,
+            left: self.size - out,
+            done: false,
+        })
+    }
+}
+
+/// Inflating from a checkpoint to the entry's end.
+pub(super) struct Inflating<R> {
+    inflate: RawInflate,
+    input: R,
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Output still due.
+    left: u64,
+    done: bool,
+}
+
+impl<R: Read> Read for Inflating<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let corrupt = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.done {
+            return Err(corrupt("the deflate stream ended before the entry's size"));
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let mut eof = false;
+        loop {
+            if self.start == self.end && !eof {
+                self.end = self.input.read(&mut self.inbuf)?;
+                self.start = 0;
+                eof = self.end == 0;
+            }
+            let (used, made, ret) =
+                self.inflate.run(&self.inbuf[self.start..self.end], &mut buf[..want], libz_rs_sys::Z_NO_FLUSH);
+            self.start += used;
+            if eof && used == 0 && made == 0 && ret != libz_rs_sys::Z_STREAM_END {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the compressed data ends early"));
+            }
+            match ret {
+                libz_rs_sys::Z_STREAM_END => self.done = true,
+                libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
+                _ => return Err(corrupt("corrupt deflate stream")),
+            }
+            if made > 0 {
+                self.left -= made as u64;
+                return Ok(made);
+            }
+            if self.done {
+                return Err(corrupt("the deflate stream ended before the entry's size"));
+            }
+        }
+    }
+}
