@@ -60,7 +60,9 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// Also trusts these certificate authorities (a self-managed GitLab's internal one;
     /// [`artifact_core::http::certificates_from_pem`] reads them), for the API calls and the
-    /// engine's range reads alike ([`Client::http_options`]).
+    /// engine's range reads alike ([`Client::http_options`]). A builder from
+    /// [`Client::sharing`] shares the first client's connections, and so its roots and
+    /// timeouts: set them on the first.
     pub fn extra_roots(mut self, roots: Vec<CertificateDer<'static>>) -> ClientBuilder {
         self.extra_roots = roots;
         self

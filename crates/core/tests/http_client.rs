@@ -130,6 +130,8 @@ fn pem_without_a_certificate_is_an_error() {
     assert!(certificates_from_pem(b"not pem at all").is_err());
     let broken = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
     assert!(certificates_from_pem(broken).is_err());
+    let not_a_certificate = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    assert!(certificates_from_pem(not_a_certificate).is_err(), "a PEM block whose bytes are no certificate");
     assert_eq!(certificates_from_pem(TEST_CA_PEM).unwrap().len(), 1);
 }
 

@@ -451,5 +451,12 @@ pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>>
     if found.is_empty() {
         return Err(Error::Io(io::Error::new(io::ErrorKind::InvalidData, "no certificate in the PEM text")));
     }
+    // Each one must be a certificate a root store takes (not only a PEM block).
+    let mut store = rustls::RootCertStore::empty();
+    for certificate in &found {
+        store
+            .add(certificate.clone())
+            .map_err(|e| Error::Io(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
+    }
     Ok(found)
 }

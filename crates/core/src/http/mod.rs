@@ -145,9 +145,11 @@ impl Validator {
 
 /// A strong `ETag` (quoted) for `entry`'s bytes as the archive version `identity` holds
 /// them, for a server that answers entries (`If-None-Match`, `If-Range`): it changes when
-/// the archive's validator or size, or the entry's place, CRC-32 or size does, and never
+/// the archive's validator (its kind and text, written out whole in hex, so no two
+/// validators share a tag) or size, or the entry's place, CRC-32 or size does, and never
 /// holds the URL. Two versions of an archive that hold the same entry at the same place get
-/// different tags only if their validators differ.
+/// different tags only if their validators differ. It names the entry's identity bytes: a
+/// gzip form of them needs a tag of its own.
 ///
 /// ```
 /// use artifact_core::http::{RemoteIdentity, Validator, etag};
@@ -165,8 +167,19 @@ impl Validator {
 /// # Ok::<(), artifact_core::Error>(())
 /// ```
 pub fn etag(identity: &RemoteIdentity, entry: &crate::Entry) -> String {
-    let version = crc32fast::hash(identity.validator.as_str().as_bytes());
-    format!("\"{version:08x}-{:x}-{:x}-{:08x}-{:x}\"", identity.size, entry.header_offset, entry.crc32(), entry.size())
+    use std::fmt::Write as _;
+    let kind = match identity.validator {
+        Validator::ETag(_) => 's',
+        Validator::WeakETag(_) => 'w',
+        Validator::LastModified(_) => 'd',
+        Validator::None => 'n',
+    };
+    let mut tag = format!("\"{kind}");
+    for b in identity.validator.as_str().bytes() {
+        let _ = write!(tag, "{b:02x}");
+    }
+    let _ = write!(tag, "-{:x}-{:x}-{:08x}-{:x}\"", identity.size, entry.header_offset, entry.crc32(), entry.size());
+    tag
 }
 
 /// What a cache keeps to read the same archive again without the first request.

@@ -15,7 +15,8 @@ use super::*;
 /// checked out.
 #[derive(Debug)]
 pub struct EntryWindow {
-    inner: AsyncEntry,
+    /// The entry's stream; dropped (its connection closed) once the window is out.
+    inner: Option<AsyncEntry>,
     skip: u64,
     left: u64,
     /// The window reaches the entry's end: its end is the verified end of the entry.
@@ -31,17 +32,17 @@ impl AsyncEntry {
             let why = format!("bytes {skip}+{len} of an entry of {size} bytes");
             return Err(Error::Io(io::Error::new(io::ErrorKind::InvalidInput, why)));
         }
-        Ok(EntryWindow { to_end: skip + len == size, inner: self, skip, left: len })
+        Ok(EntryWindow { to_end: skip + len == size, inner: Some(self), skip, left: len })
     }
 }
 
 impl EntryWindow {
-    /// Bytes the window holds.
+    /// Bytes of the window still to come (all of it before the first item).
     pub fn len(&self) -> u64 {
         self.left
     }
 
-    /// Whether the window is empty.
+    /// Whether no bytes of the window are still to come.
     pub fn is_empty(&self) -> bool {
         self.left == 0
     }
@@ -52,21 +53,28 @@ impl futures_core::Stream for EntryWindow {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        // Bytes dropped in this poll: past this, the task yields (a long skip through data
+        // already at hand would otherwise hold its worker).
+        let mut dropped_now = 0usize;
         loop {
-            if this.left == 0 && !this.to_end {
+            let Some(inner) = this.inner.as_mut().filter(|_| this.left > 0 || this.to_end) else {
+                this.inner = None;
                 return Poll::Ready(None);
-            }
-            let mut chunk = match this.inner.poll_chunk(cx) {
+            };
+            let mut chunk = match inner.poll_chunk(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) if this.left == 0 => return Poll::Ready(None),
                 Poll::Ready(None) => {
+                    this.inner = None;
+                    if this.left == 0 {
+                        return Poll::Ready(None);
+                    }
                     this.left = 0;
                     let e = io::Error::new(io::ErrorKind::UnexpectedEof, "the entry ended before the window");
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    this.inner = None;
                     this.left = 0;
-                    this.to_end = false;
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(Some(Ok(chunk))) => chunk,
@@ -80,6 +88,14 @@ impl futures_core::Stream for EntryWindow {
             if !chunk.is_empty() {
                 return Poll::Ready(Some(Ok(chunk)));
             }
+            dropped_now += dropped;
+            if dropped_now >= YIELD_AFTER {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
     }
 }
+
+/// Bytes a window drops in one poll before it lets other tasks run.
+const YIELD_AFTER: usize = 1 << 20;
