@@ -60,6 +60,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The lock of `m` if no one holds it (a poisoned one too, as [`lock`] takes it): `None`
+/// while it is held.
+fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 impl<V: Clone> IndexCache<V> {
     /// A cache holding at most `capacity` bytes of indexes.
     pub fn new(capacity: usize) -> IndexCache<V> {
@@ -110,11 +120,7 @@ impl<V: Clone> IndexCache<V> {
             slot.last_used = now;
             slot.cell.clone()
         };
-        let loaded = match cell.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
+        let loaded = try_lock(&cell)?;
         let (index, value) = loaded.as_ref()?;
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some((index.clone(), value.clone()))
@@ -138,11 +144,7 @@ impl<V: Clone> IndexCache<V> {
     #[cfg(all(feature = "http", feature = "tokio"))]
     pub(crate) fn insert(&self, key: &str, index: Arc<Index>, value: V) -> bool {
         let cell = self.slot(key);
-        let mut loaded = match cell.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return false,
-        };
+        let Some(mut loaded) = try_lock(&cell) else { return false };
         *loaded = Some((index.clone(), value));
         drop(loaded);
         self.misses.fetch_add(1, Ordering::Relaxed);

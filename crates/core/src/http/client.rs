@@ -168,9 +168,8 @@ impl HttpClient {
         let connector = Connector::new(http, tls, proxies.clone());
         // hyper refuses a bound under 8 KiB.
         let read_buffer = options.read_buffer.max(8 * 1024);
-        let hyper = Client::builder(TokioExecutor::new()).http1_max_buf_size(read_buffer).build(connector.clone());
         let inner = ClientInner {
-            hyper,
+            hyper: pool(&connector, read_buffer),
             blocking: OnceLock::new(),
             connector,
             read_buffer,
@@ -265,10 +264,14 @@ thread_local! {
 impl ClientInner {
     /// The blocking face's pool: made on its first request, with the same connector.
     fn blocking_pool(&self) -> &Client<Connector, Empty<Bytes>> {
-        self.blocking.get_or_init(|| {
-            Client::builder(TokioExecutor::new()).http1_max_buf_size(self.read_buffer).build(self.connector.clone())
-        })
+        self.blocking.get_or_init(|| pool(&self.connector, self.read_buffer))
     }
+}
+
+/// A pool of keep-alive connections made by `connector`, reading at most `read_buffer`
+/// bytes from a socket at a time.
+fn pool(connector: &Connector, read_buffer: usize) -> Client<Connector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new()).http1_max_buf_size(read_buffer).build(connector.clone())
 }
 
 /// `Basic` credentials from a URL's user information (percent-decoded, as browsers and curl
@@ -446,17 +449,17 @@ impl hyper::rt::Write for Conn {
 /// [`Error::Io`] of kind `InvalidData`.
 pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject as _;
-    let bad = |e: rustls::pki_types::pem::Error| Error::Io(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
-    let found = CertificateDer::pem_slice_iter(pem).collect::<std::result::Result<Vec<_>, _>>().map_err(bad)?;
+    let bad = |why: String| Error::Io(io::Error::new(io::ErrorKind::InvalidData, why));
+    let found = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
     if found.is_empty() {
-        return Err(Error::Io(io::Error::new(io::ErrorKind::InvalidData, "no certificate in the PEM text")));
+        return Err(bad("no certificate in the PEM text".into()));
     }
     // Each one must be a certificate a root store takes (not only a PEM block).
     let mut store = rustls::RootCertStore::empty();
     for certificate in &found {
-        store
-            .add(certificate.clone())
-            .map_err(|e| Error::Io(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
+        store.add(certificate.clone()).map_err(|e| bad(e.to_string()))?;
     }
     Ok(found)
 }

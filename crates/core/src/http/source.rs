@@ -246,20 +246,12 @@ impl HttpSource {
     /// them, else one range request (for the part before them, when the range ends inside
     /// them).
     pub(crate) async fn read_bytes_async(&self, offset: u64, len: usize) -> Result<Bytes> {
-        let inner = &self.inner;
-        if let Some(file) = &inner.spooled {
-            return Ok(file.read_bytes(offset, len)?);
+        if let Some(bytes) = self.at_hand(offset, len)? {
+            return Ok(bytes);
         }
-        check_range(offset, len as u64, inner.size)?;
+        let inner = &self.inner;
         let end = offset + len as u64;
         let tail_start = inner.tail_start();
-        if len == 0 {
-            return Ok(Bytes::new());
-        }
-        if offset >= tail_start && !inner.tail.is_empty() {
-            let at = (offset - tail_start) as usize;
-            return Ok(inner.tail.slice(at..at + len));
-        }
         if len as u64 > inner.max_buffered {
             let problem = HttpProblem::TooLarge { len: len as u64, limit: inner.max_buffered };
             return Err(http_error(&inner.url, problem));
@@ -274,6 +266,25 @@ impl HttpSource {
         joined.extend_from_slice(&head);
         joined.extend_from_slice(&inner.tail[..(end - tail_start) as usize]);
         Ok(Bytes::from(joined))
+    }
+
+    /// Bytes `offset..offset + len` if they are at hand without a request: from the whole
+    /// download, or inside the first request's bytes (or none at all).
+    fn at_hand(&self, offset: u64, len: usize) -> std::io::Result<Option<Bytes>> {
+        let inner = &self.inner;
+        if let Some(file) = &inner.spooled {
+            return file.read_bytes(offset, len).map(Some);
+        }
+        check_range(offset, len as u64, inner.size)?;
+        let tail_start = inner.tail_start();
+        if len == 0 {
+            return Ok(Some(Bytes::new()));
+        }
+        if offset >= tail_start && !inner.tail.is_empty() {
+            let at = (offset - tail_start) as usize;
+            return Ok(Some(inner.tail.slice(at..at + len)));
+        }
+        Ok(None)
     }
 }
 
@@ -294,16 +305,10 @@ impl Source for HttpSource {
     /// Bytes the first request brought cost nothing; a range that ends inside them costs one
     /// request for the part before them.
     fn read_bytes(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
-        let inner = &self.inner;
-        if let Some(file) = &inner.spooled {
-            return file.read_bytes(offset, len);
+        if let Some(bytes) = self.at_hand(offset, len)? {
+            return Ok(bytes);
         }
-        let tail_start = inner.tail_start();
-        if offset >= tail_start && offset.saturating_add(len as u64) <= inner.size && !inner.tail.is_empty() {
-            let at = (offset - tail_start) as usize;
-            return Ok(inner.tail.slice(at..at + len));
-        }
-        Ok(inner.client.block_on(self.read_bytes_async(offset, len))??)
+        Ok(self.inner.client.block_on(self.read_bytes_async(offset, len))??)
     }
 
     fn read_stream(&self, offset: u64, len: u64) -> std::io::Result<RangeReader> {

@@ -42,8 +42,7 @@ impl AsyncEntry {
         let mut span = span_of(entry).min(room);
         let mut body = range(client, at, (start, start + span), &counter).await?;
         let mut head = BytesMut::new();
-        let mut ended =
-            fill(&mut body, &mut head, FIXED_LEN.min(span as usize), client.stall(), &at.url, &counter).await?;
+        let mut ended = fill(client, &mut body, &mut head, FIXED_LEN.min(span as usize), &at.url, &counter).await?;
         if head.len() >= FIXED_LEN {
             let header_len = match local_header::parse(&head[..FIXED_LEN], start)? {
                 Ok(h) => h.len,
@@ -57,7 +56,7 @@ impl AsyncEntry {
                 head.clear();
             }
             let want = header_len.min(span) as usize;
-            ended = fill(&mut body, &mut head, want, client.stall(), &at.url, &counter).await?;
+            ended = fill(client, &mut body, &mut head, want, &at.url, &counter).await?;
         }
         let head = head.freeze();
         let feed = Feed::default();
@@ -332,26 +331,17 @@ impl futures_core::Stream for GzipEntry {
 
 /// Reads body frames into `head` until it holds `want` bytes; `true` if the body ended.
 async fn fill(
+    client: &HttpClient,
     body: &mut Incoming,
     head: &mut BytesMut,
     want: usize,
-    stall: Duration,
     url: &Url,
     counter: &ReadCounter,
 ) -> Result<bool> {
-    use http_body_util::BodyExt;
     while head.len() < want {
-        match tokio::time::timeout(stall, body.frame()).await {
-            Err(_) => return Err(http_error(url, HttpProblem::Timeout("the body stalled".into()))),
-            Ok(None) => return Ok(true),
-            Ok(Some(Err(e))) => return Err(transport(url, &e.to_string())),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    counter.record_bytes(data.len());
-                    head.extend_from_slice(&data);
-                }
-            }
-        }
+        let Some(data) = client.next_bytes(body, url).await? else { return Ok(true) };
+        counter.record_bytes(data.len());
+        head.extend_from_slice(&data);
     }
     Ok(body.is_end_stream())
 }

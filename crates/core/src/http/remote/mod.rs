@@ -176,15 +176,15 @@ impl RemoteArchives {
     /// cached identity's URL (another caller's, perhaps) is replaced by the one to read now;
     /// one loaded now keeps the end of its own redirects.
     fn indexed(&self, at: DiskKey<'_>, options: &HttpOptions) -> Result<(Arc<Index>, RemoteIdentity)> {
-        let (loaded, read_disk) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+        let (loaded, disk_hit) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
         let key = at.memory();
         let found = self.cache.get_or_load(&key, || {
             loaded.set(true);
             let (index, identity, disk) = self.load(at, options)?;
-            read_disk.set(disk);
+            disk_hit.set(disk);
             Ok((index, identity))
         })?;
-        if read_disk.get() {
+        if disk_hit.get() {
             // Read from another process's fetch, of any age: its misses are not fresh.
             self.cache.unstamp(&key);
         }
