@@ -19,8 +19,9 @@
 //! [`stream_entry`] gives the async face; with the `http` feature, [`http`] reads archives
 //! behind URLs by range (`http::RemoteArchives`: the index of each archive cached in memory
 //! and optionally on disk, entries read blocking or on async I/O, every request made by one
-//! client, `http::HttpClient`). [`DirectoryRead`] reads a central directory with no I/O
-//! inside, for bytes that come from anywhere.
+//! client, `http::HttpClient`). [`DirectoryRead`] reads a central directory and
+//! [`EntryDecoder`] one entry with no I/O inside, for bytes that come from anywhere: the
+//! engine's blocking and async readers are drivers of these two.
 //!
 //! # Features
 //!
@@ -88,7 +89,7 @@ pub use crate::error::{Corruption, Error, HttpProblem, MetadataProblem, Result, 
 pub use crate::index::{Damage, Index};
 pub use crate::path::{ArtifactPath, InvalidPath, MAX_PATH_LEN, PathRule};
 pub use crate::ranges::{MAX_RANGES, RangeRequest, parse_range};
-pub use crate::reader::{CompressedReader, EntryReader};
+pub use crate::reader::{CompressedReader, Decoded, EntryDecoder, EntryReader};
 pub use crate::resolve::{JobRef, Resolve, Resolved};
 pub use crate::source::{FileSource, MemorySource, RangeReader, ReadCounter, ReadStats, Source};
 pub use crate::verify::{Refusal, Verification, VerifyOptions, verify, verify_entry, verify_with_checkpoints};

@@ -175,7 +175,7 @@ impl CentralDirectory {
 
     /// The end of the region where local headers and data may lie: the central directory's
     /// start.
-    pub(crate) fn data_limit(&self) -> u64 {
+    pub fn data_limit(&self) -> u64 {
         self.location.offset
     }
 

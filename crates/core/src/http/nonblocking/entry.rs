@@ -6,89 +6,72 @@ use super::*;
 
 /// One entry of a remote archive, streaming on async I/O as a `Stream` of verified
 /// uncompressed chunks: an error item (and nothing after it) if the archive turns out
-/// damaged, changed or cut, and the end only after the size and CRC-32 checked out.
+/// damaged, changed or cut, and the end only after the size and CRC-32 checked out. The
+/// async driver of an [`EntryDecoder`](crate::EntryDecoder), fed the range's body frames.
 pub struct AsyncEntry {
-    reader: EntryReader,
-    feed: Feed,
+    decoder: EntryDecoder,
+    /// Bytes of the body that arrived and the decoder has not taken yet.
+    pending: Bytes,
     body: Option<Incoming>,
     url: Url,
     identity: RemoteIdentity,
     stall: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     counter: Arc<ReadCounter>,
-    /// An output buffer that got nothing (the reader wanted input): used for the next read.
+    /// An output buffer that got nothing (the decoder wanted input): used for the next read.
     spare: Option<Vec<u8>>,
-    /// For [`into_gzip`](Self::into_gzip): the compressed bytes that came with the local
-    /// header, and how many compressed bytes are still to come after them.
-    raw_head: Option<Bytes>,
-    raw_left: u64,
     done: bool,
 }
 
 impl std::fmt::Debug for AsyncEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncEntry").field("entry", self.reader.entry()).field("url", &shown(&self.url)).finish()
+        f.debug_struct("AsyncEntry").field("entry", self.decoder.entry()).field("url", &shown(&self.url)).finish()
     }
 }
 
 impl AsyncEntry {
     /// Asks for the entry's range (one request; two if its local extra field is longer
-    /// than the reader's slack) and checks its local header, before any byte is returned.
+    /// than the decoder's slack) and checks its local header, before any byte is returned.
     pub(crate) async fn open(client: &HttpClient, at: &RemoteEntry, counter: Arc<ReadCounter>) -> Result<AsyncEntry> {
-        let entry = &at.entry;
-        crate::reader::check_readable(entry)?;
-        let room = room(entry, at.data_limit)?;
-        let start = entry.header_offset;
-        let mut span = span_of(entry).min(room);
-        let mut body = range(client, at, (start, start + span), &counter).await?;
-        let mut head = BytesMut::new();
-        let mut ended = fill(client, &mut body, &mut head, FIXED_LEN.min(span as usize), &at.url, &counter).await?;
-        if head.len() >= FIXED_LEN {
-            let header_len = match local_header::parse(&head[..FIXED_LEN], start)? {
-                Ok(h) => h.len,
-                Err(local_header::NeedMore(n)) => n as u64,
-            };
-            let data_end = header_len.checked_add(entry.compressed_size).filter(|&e| e <= room);
-            if let Some(data_end) = data_end.filter(|&e| e > span) {
-                // The local extra field outgrew the slack: ask for the header and data.
-                span = data_end;
-                body = range(client, at, (start, start + span), &counter).await?;
-                head.clear();
+        let mut decoder = EntryDecoder::new(at.entry.clone(), at.data_limit)?;
+        let mut body = None;
+        let mut pending = Bytes::new();
+        while !decoder.in_data() {
+            if let Some((offset, len)) = decoder.next_range() {
+                body = Some(range(client, at, (offset, offset + len), &counter).await?);
+                pending = Bytes::new();
             }
-            let want = header_len.min(span) as usize;
-            ended = fill(client, &mut body, &mut head, want, &at.url, &counter).await?;
+            if pending.is_empty() {
+                let Some(body) = body.as_mut() else { unreachable!("a decoder wants its range first") };
+                match client.next_bytes(body, &at.url).await? {
+                    Some(data) => {
+                        counter.record_bytes(data.len());
+                        pending = data;
+                    }
+                    None => return Err(decoder.end_of_input()),
+                }
+                continue;
+            }
+            let step = decoder.decode(&pending, &mut [])?;
+            pending.advance(step.consumed);
         }
-        let head = head.freeze();
-        let feed = Feed::default();
-        feed.push(head.clone());
-        if ended {
-            feed.end();
-        }
-        let reader = EntryReader::with_stream(&Unreadable, entry.clone(), at.data_limit, Box::new(feed.clone()), span)?;
-        // The compressed bytes that came with the header, for passing through.
-        let header_len = (reader.data_offset() - start) as usize;
-        let raw_end = (header_len as u64).saturating_add(entry.compressed_size).min(head.len() as u64) as usize;
-        let raw_head = head.slice(header_len.min(raw_end)..raw_end);
-        let raw_left = entry.compressed_size - raw_head.len() as u64;
         Ok(AsyncEntry {
-            reader,
-            feed,
-            body: (!ended).then_some(body),
+            decoder,
+            pending,
+            body: body.filter(|b| !b.is_end_stream()),
             url: at.url.clone(),
             identity: at.identity.clone(),
             stall: client.stall(),
             timer: None,
             counter,
             spare: None,
-            raw_head: Some(raw_head),
-            raw_left,
             done: false,
         })
     }
 
     /// The entry being read.
     pub fn entry(&self) -> &Entry {
-        self.reader.entry()
+        self.decoder.entry()
     }
 
     /// The archive version being read (checked by every request with `If-Match`).
@@ -111,46 +94,45 @@ impl AsyncEntry {
         Ok(out.freeze())
     }
 
-    /// The next verified chunk: the reader runs on what has arrived, and the body is polled
-    /// only when it needs more.
+    /// The next verified chunk: the decoder runs on what has arrived, and the body is
+    /// polled only when it needs more.
     pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        // Compressed bytes taken in this poll without output: past this, the task yields.
+        let mut taken_now = 0usize;
         loop {
             if self.done {
                 return Poll::Ready(None);
             }
-            let mut buf = match self.spare.take() {
-                Some(buf) => buf,
-                None => {
-                    let left = self.entry().size().saturating_sub(self.reader.produced());
-                    vec![0; left.clamp(1, OUT_CHUNK as u64) as usize]
+            if self.decoder.is_done() {
+                // Verified. The rest of the range (the header slack) is read too, so that
+                // the connection goes back to the pool for the next request.
+                if self.poll_drain(cx).is_pending() {
+                    return Poll::Pending;
                 }
-            };
-            match self.reader.read(&mut buf) {
-                Ok(0) => {
-                    // Verified. The rest of the range (the header slack) is read too, so
-                    // that the connection goes back to the pool for the next request.
-                    self.spare = Some(buf);
-                    if self.poll_drain(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    self.done = true;
-                    return Poll::Ready(None);
-                }
-                Ok(n) => {
-                    buf.truncate(n);
-                    return Poll::Ready(Some(Ok(Bytes::from(buf))));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.spare = Some(buf),
-                Err(e) => {
-                    self.done = true;
-                    self.body = None;
-                    return Poll::Ready(Some(Err(e)));
-                }
+                self.done = true;
+                return Poll::Ready(None);
             }
-            // The reader wants more input.
+            if !self.pending.is_empty() || !self.decoder.needs_input() {
+                match self.decode_pending() {
+                    Ok(Some(chunk)) => return Poll::Ready(Some(Ok(chunk))),
+                    Ok(None) => {}
+                    Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
+                }
+                taken_now += 1;
+                if taken_now >= YIELD_AFTER_STEPS {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            // The decoder wants more input.
             match self.poll_input(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(Some(data))) => self.pending = data,
+                Poll::Ready(Ok(None)) => {
+                    let e = self.decoder.end_of_input();
+                    return Poll::Ready(Some(Err(self.fail(e))));
+                }
                 Poll::Ready(Err(e)) => {
                     self.done = true;
                     return Poll::Ready(Some(Err(e)));
@@ -159,9 +141,40 @@ impl AsyncEntry {
         }
     }
 
+    /// Runs the decoder over the bytes at hand: a chunk of output, or `None` if it only
+    /// took input. A stored entry's chunks are the body's own bytes, checked, not copied.
+    fn decode_pending(&mut self) -> Result<Option<Bytes>> {
+        if self.decoder.is_stored() {
+            let n = (self.pending.len() as u64).min(self.decoder.compressed_left()).min(OUT_CHUNK as u64) as usize;
+            let chunk = self.pending.split_to(n);
+            self.decoder.take_stored(&chunk)?;
+            return Ok(Some(chunk).filter(|c| !c.is_empty()));
+        }
+        let mut buf = self.spare.take().unwrap_or_else(|| {
+            let left = self.entry().size().saturating_sub(self.decoder.produced());
+            vec![0; left.clamp(1, OUT_CHUNK as u64) as usize]
+        });
+        let step = self.decoder.decode(&self.pending, &mut buf)?;
+        self.pending.advance(step.consumed);
+        if step.produced == 0 {
+            self.spare = Some(buf);
+            return Ok(None);
+        }
+        buf.truncate(step.produced);
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    /// Ends the stream on `e`, closing the connection.
+    fn fail(&mut self, e: Error) -> io::Error {
+        self.done = true;
+        self.body = None;
+        e.into()
+    }
+
     /// Reads the body to its end, discarding: at most the slack past the entry's data (the
     /// range asked for is exact, and checked), and what lets hyper reuse the connection.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.pending = Bytes::new();
         while let Some(body) = self.body.as_mut() {
             match Pin::new(body).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -175,11 +188,9 @@ impl AsyncEntry {
         Poll::Ready(())
     }
 
-    /// Brings the next body frame into the reader's feed and returns its bytes (`None` at
-    /// the body's end, after which the feed reports end of file).
+    /// The next body frame's bytes (`None` at the body's end).
     fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
         let Some(body) = self.body.as_mut() else {
-            self.feed.end();
             return Poll::Ready(Ok(None));
         };
         let stall = self.stall;
@@ -197,7 +208,6 @@ impl AsyncEntry {
                 self.timer = None;
                 let data = frame.into_data().unwrap_or_default();
                 self.counter.record_bytes(data.len());
-                self.feed.push(data.clone());
                 Poll::Ready(Ok(Some(data)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -206,7 +216,6 @@ impl AsyncEntry {
             }
             Poll::Ready(None) => {
                 self.body = None;
-                self.feed.end();
                 Poll::Ready(Ok(None))
             }
         }
@@ -221,13 +230,18 @@ impl AsyncEntry {
         GzipEntry {
             inner: self,
             header_sent: false,
-            pending: None,
+            raw: Bytes::new(),
             scratch: Vec::new(),
             finished: false,
             verified: false,
         }
     }
 }
+
+/// Decoder steps that took input without output in one poll before the task yields (a
+/// deflate stream of empty blocks arriving as fast as it is read would otherwise hold its
+/// worker).
+const YIELD_AFTER_STEPS: usize = 64;
 
 impl futures_core::Stream for AsyncEntry {
     type Item = io::Result<Bytes>;
@@ -242,7 +256,8 @@ impl futures_core::Stream for AsyncEntry {
 pub struct GzipEntry {
     inner: AsyncEntry,
     header_sent: bool,
-    pending: Option<Bytes>,
+    /// Compressed bytes the decoder took, not yet sent.
+    raw: Bytes,
     scratch: Vec<u8>,
     finished: bool,
     /// The trailer went out: the entry checked out.
@@ -260,20 +275,23 @@ impl GzipEntry {
         false
     }
 
-    /// Inflates what has arrived, discarding the output: `Some(Ok)` once the whole entry
-    /// verified, `None` when more input is needed.
-    fn verify_arrived(&mut self) -> Option<io::Result<()>> {
+    /// Inflates the bytes at hand, discarding the output, and keeps the compressed bytes it
+    /// took (the entry's own: the decoder takes none past its data) for sending.
+    fn verify_pending(&mut self) -> Result<()> {
         if self.scratch.is_empty() {
             self.scratch = vec![0; OUT_CHUNK];
         }
+        let inner = &mut self.inner;
+        let mut taken = 0;
         loop {
-            match self.inner.reader.read(&mut self.scratch) {
-                Ok(0) => return Some(Ok(())),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(e) => return Some(Err(e)),
+            let step = inner.decoder.decode(&inner.pending[taken..], &mut self.scratch)?;
+            taken += step.consumed;
+            if inner.decoder.is_done() || taken == inner.pending.len() || step.consumed + step.produced == 0 {
+                break;
             }
         }
+        self.raw = inner.pending.split_to(taken);
+        Ok(())
     }
 }
 
@@ -282,6 +300,7 @@ impl futures_core::Stream for GzipEntry {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        let mut steps = 0;
         loop {
             if this.finished {
                 // After the trailer, the rest of the range, so the connection is reused.
@@ -294,32 +313,36 @@ impl futures_core::Stream for GzipEntry {
                 this.header_sent = true;
                 return Poll::Ready(Some(Ok(Bytes::from_static(&crate::gzip::HEADER))));
             }
-            if let Some(raw) = this.pending.take().or_else(|| this.inner.raw_head.take()).filter(|b| !b.is_empty()) {
-                return Poll::Ready(Some(Ok(raw)));
+            if !this.raw.is_empty() {
+                return Poll::Ready(Some(Ok(std::mem::take(&mut this.raw))));
             }
-            match this.verify_arrived() {
-                Some(Ok(())) => {
+            if this.inner.decoder.is_done() {
+                this.finished = true;
+                this.verified = true;
+                let entry = this.inner.entry();
+                let trailer = crate::gzip::trailer(entry.crc32(), entry.size());
+                return Poll::Ready(Some(Ok(Bytes::copy_from_slice(&trailer))));
+            }
+            if !this.inner.pending.is_empty() || !this.inner.decoder.needs_input() {
+                if let Err(e) = this.verify_pending() {
                     this.finished = true;
-                    this.verified = true;
-                    let entry = this.inner.entry();
-                    let trailer = crate::gzip::trailer(entry.crc32(), entry.size());
-                    return Poll::Ready(Some(Ok(Bytes::copy_from_slice(&trailer))));
+                    return Poll::Ready(Some(Err(this.inner.fail(e))));
                 }
-                Some(Err(e)) => {
-                    this.finished = true;
-                    return Poll::Ready(Some(Err(e)));
+                steps += 1;
+                if steps >= YIELD_AFTER_STEPS {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 }
-                None => {}
+                continue;
             }
             match this.inner.poll_input(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(Some(data))) => {
-                    // Only the entry's own compressed bytes go out (the range may run on).
-                    let take = (data.len() as u64).min(this.inner.raw_left) as usize;
-                    this.inner.raw_left -= take as u64;
-                    this.pending = Some(data.slice(..take));
+                Poll::Ready(Ok(Some(data))) => this.inner.pending = data,
+                Poll::Ready(Ok(None)) => {
+                    this.finished = true;
+                    let e = this.inner.decoder.end_of_input();
+                    return Poll::Ready(Some(Err(this.inner.fail(e))));
                 }
-                Poll::Ready(Ok(None)) => {}
                 Poll::Ready(Err(e)) => {
                     this.finished = true;
                     return Poll::Ready(Some(Err(e)));
@@ -327,21 +350,4 @@ impl futures_core::Stream for GzipEntry {
             }
         }
     }
-}
-
-/// Reads body frames into `head` until it holds `want` bytes; `true` if the body ended.
-async fn fill(
-    client: &HttpClient,
-    body: &mut Incoming,
-    head: &mut BytesMut,
-    want: usize,
-    url: &Url,
-    counter: &ReadCounter,
-) -> Result<bool> {
-    while head.len() < want {
-        let Some(data) = client.next_bytes(body, url).await? else { return Ok(true) };
-        counter.record_bytes(data.len());
-        head.extend_from_slice(&data);
-    }
-    Ok(body.is_end_stream())
 }

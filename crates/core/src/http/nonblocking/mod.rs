@@ -1,10 +1,10 @@
 //! Entries of remote archives on async I/O: no thread waits on the network.
 //!
 //! The index is found as for the blocking reader (cached, or loaded once); the entry's
-//! range is then asked for with one request on hyper's async client, and its body is fed to
-//! the same [`EntryReader`] the blocking path uses, through a buffer that answers
-//! `WouldBlock` when empty: the header checks, the inflate, the size and CRC-32 checks are
-//! the engine's own, and end of stream is only reported for verified data.
+//! range is then asked for with one request on hyper's async client, and its body frames are
+//! fed to the same [`EntryDecoder`] the blocking [`EntryReader`](crate::EntryReader)
+//! drives: the header checks, the inflate, the size and CRC-32 checks are written once, and
+//! end of stream is only reported for verified data.
 //!
 //! Memory per stream is bounded: the connection reads at most [`HttpOptions::read_buffer`](super::HttpOptions::read_buffer) bytes at a
 //! time, the stream yields at most [`OUT_CHUNK`] bytes per item, and nothing is read from
@@ -22,11 +22,10 @@ mod window;
 pub use self::entry::{AsyncEntry, GzipEntry};
 pub use self::window::EntryWindow;
 
-use std::collections::VecDeque;
 use std::future::Future as _;
-use std::io::{self, Read};
+use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,9 +38,8 @@ use super::client::transport;
 use super::{HttpClient, Ranged, RemoteIdentity, http_error, shown};
 use crate::entry::Entry;
 use crate::error::{Error, HttpProblem, Result};
-use crate::reader::{EntryReader, Unreadable, room, span_of};
+use crate::reader::EntryDecoder;
 use crate::source::ReadCounter;
-use crate::zip::local_header::{self, FIXED_LEN};
 
 /// The most uncompressed bytes one stream item carries.
 pub const OUT_CHUNK: usize = 64 * 1024;
@@ -80,48 +78,5 @@ impl RemoteEntry {
     /// A strong `ETag` for the entry's bytes in this archive version ([`etag`](super::etag)).
     pub fn etag(&self) -> String {
         super::etag(&self.identity, &self.entry)
-    }
-}
-
-/// Compressed bytes handed to an [`EntryReader`] as they arrive: `WouldBlock` while empty,
-/// end of file once the body ended.
-#[derive(Clone, Default)]
-struct Feed(Arc<Mutex<FeedState>>);
-
-#[derive(Default)]
-struct FeedState {
-    chunks: VecDeque<Bytes>,
-    ended: bool,
-}
-
-impl Feed {
-    fn lock(&self) -> MutexGuard<'_, FeedState> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn push(&self, bytes: Bytes) {
-        if !bytes.is_empty() {
-            self.lock().chunks.push_back(bytes);
-        }
-    }
-
-    fn end(&self) {
-        self.lock().ended = true;
-    }
-}
-
-impl Read for Feed {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut state = self.lock();
-        let Some(front) = state.chunks.front_mut() else {
-            return if state.ended { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
-        };
-        let n = buf.len().min(front.len());
-        buf[..n].copy_from_slice(&front[..n]);
-        front.advance(n);
-        if front.is_empty() {
-            state.chunks.pop_front();
-        }
-        Ok(n)
     }
 }

@@ -1,0 +1,472 @@
+//! [`EntryDecoder`]: one entry's local header, data and checks, with no I/O inside. It says
+//! which range of the archive it wants, takes the bytes of that range as they come, and
+//! writes the entry's uncompressed bytes; the end is only ever reported for data whose size
+//! and CRC-32 checked out. [`EntryReader`](super::EntryReader) drives it over a blocking
+//! source and the HTTP async entry over a response body: the checks are written once.
+#![forbid(unsafe_code)]
+
+use bytes::Bytes;
+use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::entry::Entry;
+use crate::error::{Corruption, Error, Result, Unsupported, lossy};
+use crate::zip::local_header::{self, FIXED_LEN};
+
+/// Bytes asked for past the local header's name, so that its extra field comes in the same
+/// request as the data. A longer extra field costs a second request.
+const HEADER_SLACK: u64 = 1024;
+/// Deflate cannot expand data more than about 1032:1 (RFC 1951 maximal back-references);
+/// an entry that claims more is a bomb or a lie.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// One entry being read without I/O: a push decoder over the bytes of one range of the
+/// archive (see the module docs).
+///
+/// A driver asks [`next_range`](Self::next_range) where to read, then hands the bytes of
+/// that range, in order and in pieces of any size, to [`decode`](Self::decode) with room
+/// for output; the decoder takes what it can and says how much it took and wrote. It wants
+/// a second range only when the local header's extra field is longer than the first range
+/// allowed for (then `next_range` is `Some` again and the bytes of the old range are
+/// dropped). When the range's bytes run out early, [`end_of_input`](Self::end_of_input)
+/// gives the error to report.
+///
+/// ```
+/// # fn main() -> artifact_core::Result<()> {
+/// use artifact_core::{Archive, ArtifactPath, EntryDecoder, MemorySource, Source};
+/// # let mut zip = Vec::new();
+/// # { let mut w = zip::ZipWriter::new(std::io::Cursor::new(&mut zip));
+/// #   w.start_file("a.txt", zip::write::SimpleFileOptions::default()).unwrap();
+/// #   std::io::Write::write_all(&mut w, &b"hello ".repeat(100)).unwrap(); w.finish().unwrap(); }
+/// let archive = Archive::open(MemorySource::new(zip))?;
+/// let entry = archive.find(&ArtifactPath::new("a.txt")?)?;
+/// let mut decoder = EntryDecoder::new(entry, archive.central_directory().data_limit())?;
+/// let (mut bytes, mut out, mut file) = (Vec::new(), [0u8; 64], Vec::new());
+/// while !decoder.is_done() {
+///     if let Some((offset, len)) = decoder.next_range() {
+///         bytes = archive.source().read_bytes(offset, len as usize)?.to_vec(); // a request
+///     }
+///     if bytes.is_empty() && decoder.needs_input() {
+///         return Err(decoder.end_of_input());
+///     }
+///     let step = decoder.decode(&bytes, &mut out)?;
+///     bytes.drain(..step.consumed);
+///     file.extend_from_slice(&out[..step.produced]);
+/// }
+/// assert_eq!(file, b"hello ".repeat(100));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct EntryDecoder {
+    entry: Entry,
+    /// Bytes from the local header to where entries' data must end.
+    room: u64,
+    /// End of the range the driver reads, relative to the local header.
+    span: u64,
+    /// A range the driver has not been told about yet.
+    wanted: Option<(u64, u64)>,
+    phase: Phase,
+    inflate: Option<Box<Decompress>>,
+    /// Compressed bytes of the entry not yet taken.
+    remaining: u64,
+    tally: Tally,
+    data_offset: Option<u64>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// The local header's bytes so far, and how many it has (30 until the fixed part told).
+    Header {
+        bytes: Vec<u8>,
+        len: usize,
+    },
+    Data,
+    Done,
+    Failed,
+}
+
+/// What one [`EntryDecoder::decode`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Decoded {
+    /// Input bytes taken from the front of what was given; the next call starts after them.
+    pub consumed: usize,
+    /// Uncompressed bytes written to the front of the output.
+    pub produced: usize,
+}
+
+/// What the bytes produced so far add up to, checked against what the central directory
+/// declares.
+#[derive(Debug)]
+struct Tally {
+    name: Bytes,
+    crc: crc32fast::Hasher,
+    produced: u64,
+    expected_size: u64,
+    expected_crc: u32,
+}
+
+impl Tally {
+    /// Counts `out`; more bytes than declared is an error at once.
+    fn add(&mut self, out: &[u8]) -> Result<(), Error> {
+        self.crc.update(out);
+        self.produced += out.len() as u64;
+        if self.produced > self.expected_size {
+            return Err(self.size_mismatch());
+        }
+        Ok(())
+    }
+
+    /// Checks size and CRC once the data is complete.
+    fn finish(&self) -> Result<(), Error> {
+        if self.produced != self.expected_size {
+            return Err(self.size_mismatch());
+        }
+        let found = self.crc.clone().finalize();
+        if found != self.expected_crc {
+            let name = lossy(&self.name);
+            return Err(Corruption::CrcMismatch { name, expected: self.expected_crc, found }.into());
+        }
+        Ok(())
+    }
+
+    fn size_mismatch(&self) -> Error {
+        let (expected, found) = (self.expected_size, self.produced);
+        Corruption::SizeMismatch { name: lossy(&self.name), expected, found }.into()
+    }
+}
+
+impl EntryDecoder {
+    /// A decoder for `entry`, whose data must end by `data_limit` (the central directory's
+    /// offset, [`CentralDirectory::data_limit`](crate::CentralDirectory::data_limit)). Entries
+    /// this engine cannot read (encrypted, an unsupported method, impossible sizes) and
+    /// headers past the limit are refused here, before any byte is read. Its first range
+    /// covers the local header with room for an extra field, and the data.
+    pub fn new(entry: Entry, data_limit: u64) -> Result<EntryDecoder> {
+        let span = span_of(&entry);
+        EntryDecoder::within(entry, data_limit, span)
+    }
+
+    /// Like [`new`](Self::new), its first range `span` bytes long (a window of a coalesced
+    /// read): bytes the header needs past it come from a second range.
+    pub(crate) fn within(entry: Entry, data_limit: u64, span: u64) -> Result<EntryDecoder> {
+        check_readable(&entry)?;
+        let room = room(&entry, data_limit)?;
+        let span = span.min(room);
+        let tally = Tally {
+            name: entry.name.clone(),
+            crc: crc32fast::Hasher::new(),
+            produced: 0,
+            expected_size: entry.uncompressed_size,
+            expected_crc: entry.crc32,
+        };
+        Ok(EntryDecoder {
+            wanted: Some((entry.header_offset, span)),
+            inflate: (entry.method == 8).then(|| Box::new(Decompress::new(false))),
+            remaining: entry.compressed_size,
+            phase: Phase::Header { bytes: Vec::with_capacity(FIXED_LEN), len: FIXED_LEN },
+            data_offset: None,
+            tally,
+            entry,
+            room,
+            span,
+        })
+    }
+
+    /// The entry being read.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// A range of the archive (offset and length) the driver must read from now on: at
+    /// first, and once more if the local header needs bytes past the first range. Bytes
+    /// given after this call come from the start of this range; `None` while the current
+    /// range still serves.
+    pub fn next_range(&mut self) -> Option<(u64, u64)> {
+        self.wanted.take()
+    }
+
+    /// Where the entry's compressed data starts in the archive, once the local header has
+    /// been read.
+    pub fn data_offset(&self) -> Option<u64> {
+        self.data_offset
+    }
+
+    /// Whether the local header has been read and checked: the bytes taken from here on are
+    /// the entry's compressed data.
+    pub fn in_data(&self) -> bool {
+        matches!(self.phase, Phase::Data | Phase::Done)
+    }
+
+    /// Compressed bytes of the entry not yet taken.
+    pub fn compressed_left(&self) -> u64 {
+        self.remaining
+    }
+
+    /// Uncompressed bytes produced so far.
+    pub fn produced(&self) -> u64 {
+        self.tally.produced
+    }
+
+    /// Whether the whole entry has been produced and its size and CRC-32 checked out.
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+
+    /// Whether the decoder can go on only with more bytes of its range. `false` while a
+    /// deflated entry, with all its compressed bytes taken, still has output to give or
+    /// an end to check: then [`decode`](Self::decode) is called with no input.
+    pub fn needs_input(&self) -> bool {
+        match self.phase {
+            Phase::Header { .. } => true,
+            Phase::Data => self.remaining > 0,
+            Phase::Done | Phase::Failed => false,
+        }
+    }
+
+    /// Whether the entry is stored (not compressed): its data is its bytes, which a driver
+    /// may put where they go itself and account for with [`take_stored`](Self::take_stored).
+    pub fn is_stored(&self) -> bool {
+        self.inflate.is_none()
+    }
+
+    /// Takes bytes from the front of `input` (the range's next bytes) and writes the entry's
+    /// uncompressed bytes to the front of `out`. The local header is read first (nothing is
+    /// written meanwhile, and `out` may be empty); then the data. Takes nothing and writes
+    /// nothing once done. An error is final: the entry is damaged (or changed) and every
+    /// later call fails.
+    pub fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<Decoded> {
+        let result = match self.phase {
+            Phase::Header { .. } => self.header(input),
+            Phase::Data if self.inflate.is_some() => self.inflate(input, out),
+            Phase::Data => self.copy_stored(input, out),
+            Phase::Done => Ok(Decoded { consumed: 0, produced: 0 }),
+            Phase::Failed => Err(failed_earlier()),
+        };
+        self.fail_on(result)
+    }
+
+    /// For a stored entry in its data: `data`, the entry's next bytes, which the driver
+    /// read straight to where they go, are counted and checked as [`decode`](Self::decode)
+    /// would; at most [`compressed_left`](Self::compressed_left) of them.
+    pub fn take_stored(&mut self, data: &[u8]) -> Result<()> {
+        let result = match self.phase {
+            Phase::Data if self.inflate.is_none() && data.len() as u64 <= self.remaining => {
+                self.stored(data).map(|()| Decoded { consumed: data.len(), produced: data.len() })
+            }
+            Phase::Failed => Err(failed_earlier()),
+            _ => Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "take_stored: not in a stored entry's data, or past its end",
+            ))),
+        };
+        self.fail_on(result).map(|_| ())
+    }
+
+    /// The error for a range whose bytes ran out before the decoder was done: the local
+    /// header cut short, or the data. The decoder is failed afterwards.
+    pub fn end_of_input(&mut self) -> Error {
+        let offset = self.entry.header_offset;
+        let e = match &self.phase {
+            Phase::Header { .. } => self.out_of_bounds("local header", offset, FIXED_LEN as u64).into(),
+            Phase::Failed => failed_earlier(),
+            Phase::Data | Phase::Done => Corruption::Deflate {
+                name: lossy(self.entry.name()),
+                consumed: self.entry.compressed_size - self.remaining,
+                why: "the source ended inside the entry's data".into(),
+            }
+            .into(),
+        };
+        self.phase = Phase::Failed;
+        e
+    }
+
+    fn fail_on(&mut self, result: Result<Decoded>) -> Result<Decoded> {
+        if result.is_err() {
+            self.phase = Phase::Failed;
+        }
+        result
+    }
+
+    fn out_of_bounds(&self, what: &'static str, offset: u64, len: u64) -> Corruption {
+        let limit = self.entry.header_offset + self.room;
+        Corruption::OutOfBounds { name: lossy(self.entry.name()), what, offset, len, limit }
+    }
+
+    /// Gathers the local header; checks it once whole.
+    fn header(&mut self, input: &[u8]) -> Result<Decoded> {
+        let offset = self.entry.header_offset;
+        let Phase::Header { bytes, len } = &mut self.phase else { unreachable!("header() outside the header") };
+        let take = (*len - bytes.len()).min(input.len());
+        bytes.extend_from_slice(&input[..take]);
+        let done = Decoded { consumed: take, produced: 0 };
+        if bytes.len() < *len {
+            return Ok(done);
+        }
+        if *len == FIXED_LEN {
+            let header_len = match local_header::parse(bytes, offset)? {
+                Ok(h) => h.len,
+                Err(local_header::NeedMore(n)) => n as u64,
+            };
+            let data_end = header_len.checked_add(self.entry.compressed_size).filter(|&e| e <= self.room);
+            let Some(data_end) = data_end else {
+                let at = offset + header_len;
+                return Err(self.out_of_bounds("data", at, self.entry.compressed_size).into());
+            };
+            let Phase::Header { bytes, len } = &mut self.phase else { unreachable!() };
+            *len = header_len as usize;
+            bytes.reserve(*len - FIXED_LEN);
+            if data_end > self.span {
+                // The local extra field outgrew the slack: one more range, from after the
+                // fixed part to the end of the data.
+                self.span = data_end;
+                self.wanted = Some((offset + FIXED_LEN as u64, data_end - FIXED_LEN as u64));
+                return Ok(done);
+            }
+            if bytes.len() < *len {
+                return Ok(done);
+            }
+        }
+        let Phase::Header { bytes, len } = &self.phase else { unreachable!() };
+        let local = match local_header::parse(bytes, offset)? {
+            Ok(h) => h,
+            Err(_) => return Err(self.out_of_bounds("local header", offset, *len as u64).into()),
+        };
+        check_local_header(&self.entry, &local, offset)?;
+        self.data_offset = Some(offset + local.len);
+        self.phase = Phase::Data;
+        if self.inflate.is_none() && self.remaining == 0 {
+            self.tally.finish()?;
+            self.phase = Phase::Done;
+        }
+        Ok(done)
+    }
+
+    fn copy_stored(&mut self, input: &[u8], out: &mut [u8]) -> Result<Decoded> {
+        let n = (input.len().min(out.len()) as u64).min(self.remaining) as usize;
+        out[..n].copy_from_slice(&input[..n]);
+        self.stored(&out[..n])?;
+        Ok(Decoded { consumed: n, produced: n })
+    }
+
+    fn stored(&mut self, data: &[u8]) -> Result<()> {
+        self.remaining -= data.len() as u64;
+        self.tally.add(data)?;
+        if self.remaining == 0 {
+            self.tally.finish()?;
+            self.phase = Phase::Done;
+        }
+        Ok(())
+    }
+
+    fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> Result<Decoded> {
+        if out.is_empty() {
+            return Ok(Decoded { consumed: 0, produced: 0 });
+        }
+        let src = &input[..(input.len() as u64).min(self.remaining) as usize];
+        let Some(inflate) = self.inflate.as_mut() else { unreachable!("inflate() on a stored entry") };
+        let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
+        let status = inflate.decompress(src, out, FlushDecompress::None);
+        let consumed = (inflate.total_in() - in_before) as usize;
+        let produced = (inflate.total_out() - out_before) as usize;
+        let total_in = inflate.total_in();
+        let broken = |why: &str| -> Error {
+            Corruption::Deflate { name: lossy(self.entry.name()), consumed: total_in, why: why.into() }.into()
+        };
+        let status = status.map_err(|e| broken(&e.to_string()))?;
+        self.remaining -= consumed as u64;
+        self.tally.add(&out[..produced])?;
+        if status == Status::StreamEnd {
+            self.tally.finish()?;
+            self.phase = Phase::Done;
+        } else if produced == 0 && consumed == 0 {
+            if self.remaining == 0 {
+                return Err(broken("compressed data ends before the deflate stream does"));
+            }
+            if !src.is_empty() {
+                // Input available, room for output, and the decoder took nothing: only a
+                // broken stream does that; refuse to spin.
+                return Err(broken("the decoder made no progress"));
+            }
+        }
+        Ok(Decoded { consumed, produced })
+    }
+}
+
+fn failed_earlier() -> Error {
+    Error::Io(std::io::Error::other("entry reader failed earlier; the entry is unusable"))
+}
+
+/// The local header must agree with the central directory on what matters for reading.
+fn check_local_header(entry: &Entry, local: &local_header::LocalFileHeader<'_>, offset: u64) -> Result<()> {
+    let mismatch = |field| Corruption::LocalHeaderMismatch { name: lossy(entry.name()), offset, field };
+    if local.name != entry.name() {
+        return Err(mismatch("name").into());
+    }
+    if local.method != entry.method {
+        return Err(mismatch("compression method").into());
+    }
+    if local.flags & 1 != entry.flags & 1 {
+        return Err(mismatch("encryption flag").into());
+    }
+    // Without a data descriptor (flag bit 3) the local sizes must agree; with one, or with
+    // zip64 markers, the central directory's values are the ones to trust.
+    let zip64 = local.compressed_size == u32::MAX || local.uncompressed_size == u32::MAX;
+    if local.flags & 8 == 0 && !zip64 {
+        if local.crc32 != entry.crc32 {
+            return Err(mismatch("CRC-32").into());
+        }
+        if u64::from(local.compressed_size) != entry.compressed_size
+            || u64::from(local.uncompressed_size) != entry.uncompressed_size
+        {
+            return Err(mismatch("sizes").into());
+        }
+    }
+    Ok(())
+}
+
+/// The bytes between the entry's local header and `data_limit`; too few for a header is
+/// corrupt.
+fn room(entry: &Entry, data_limit: u64) -> Result<u64> {
+    let offset = entry.header_offset;
+    match data_limit.checked_sub(offset) {
+        Some(room) if room >= FIXED_LEN as u64 => Ok(room),
+        _ => Err(Corruption::OutOfBounds {
+            name: lossy(entry.name()),
+            what: "local header",
+            offset,
+            len: FIXED_LEN as u64,
+            limit: data_limit,
+        }
+        .into()),
+    }
+}
+
+/// The bytes one range should cover for `entry`: the local header with a slack for its
+/// extra field, and the data.
+pub(crate) fn span_of(entry: &Entry) -> u64 {
+    let guess = FIXED_LEN as u64 + entry.name().len() as u64 + HEADER_SLACK;
+    guess.saturating_add(entry.compressed_size)
+}
+
+/// Refuses entries this engine cannot stream, before any data is read.
+fn check_readable(entry: &Entry) -> Result<()> {
+    let name = || lossy(entry.name());
+    if entry.is_encrypted() {
+        return Err(Unsupported::Encrypted { name: name() }.into());
+    }
+    let impossible = || Corruption::ImpossibleSizes {
+        name: name(),
+        method: entry.method,
+        compressed: entry.compressed_size,
+        uncompressed: entry.uncompressed_size,
+    };
+    match entry.method {
+        0 if entry.compressed_size != entry.uncompressed_size => Err(impossible().into()),
+        0 => Ok(()),
+        8 => {
+            let most = entry.compressed_size.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024);
+            if entry.uncompressed_size > most { Err(impossible().into()) } else { Ok(()) }
+        }
+        method => Err(Unsupported::Method { name: name(), method }.into()),
+    }
+}
