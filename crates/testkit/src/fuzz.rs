@@ -8,8 +8,8 @@ use std::io::Read;
 use artifact_core::metadata::{Limits, MetadataReader, generate};
 use artifact_core::request::{ArchiveRequest, RequestPath, Upstream};
 use artifact_core::{
-    Archive, ArtifactPath, CentralDirectory, DirectoryRead, DirectoryStep, EntryReader, Error, JobRef, MAX_RANGES,
-    MemorySource, RangeRequest, Source, VerifyOptions, open_entry, parse_range, verify,
+    Archive, ArtifactPath, CentralDirectory, DirectoryRead, DirectoryStep, EntryDecoder, EntryReader, Error, JobRef,
+    MAX_RANGES, MemorySource, RangeRequest, Source, VerifyOptions, open_entry, parse_range, verify,
 };
 
 /// Declared sizes above this are listed but not read, so that memory stays bounded.
@@ -120,6 +120,78 @@ pub fn directory_read(data: &[u8]) {
     }
 }
 
+/// Arbitrary bytes opened as an archive, every (small enough) entry read twice: by the
+/// blocking [`EntryReader`] and by an [`EntryDecoder`] fed the bytes of the ranges it asks
+/// for in pieces (one byte at a time, into outputs of one to a few bytes, for small
+/// entries; in pieces of a few KiB for larger ones). Both give the same bytes, or both
+/// fail; the decoder ends in a bounded number of steps and never takes or writes more than
+/// it was given.
+pub fn entry_decode(data: &[u8]) {
+    let Ok(archive) = Archive::open(MemorySource::new(data.to_vec())) else {
+        return;
+    };
+    let limit = archive.central_directory().data_limit();
+    for entry in archive.entries().take(MAX_DECODED_ENTRIES) {
+        let Ok(entry) = entry else { return };
+        if entry.size() > MAX_READ {
+            continue;
+        }
+        let blocking = read_checked(archive.reader(&entry));
+        let (piece, out_len) = if entry.compressed_size() <= 64 << 10 { (1, 3) } else { (4096, 8192) };
+        let decoded = decode_in_pieces(data, EntryDecoder::new(entry.clone(), limit), piece, out_len);
+        assert_eq!(blocking.is_some(), decoded.is_some(), "the blocking reader and the decoder disagree on {entry:?}");
+        if let (Some(a), Some(b)) = (&blocking, &decoded) {
+            assert!(a == b, "the blocking reader and the decoder give different bytes for {entry:?}");
+        }
+    }
+}
+
+/// Entries [`entry_decode`] reads per input.
+const MAX_DECODED_ENTRIES: usize = 200;
+
+/// Drives `decoder` over `data` as the bytes of the ranges it asks for (cut short where
+/// `data` ends), `piece` bytes at a time into outputs of 1 to `out_len` bytes.
+fn decode_in_pieces(
+    data: &[u8],
+    decoder: artifact_core::Result<EntryDecoder>,
+    piece: usize,
+    out_len: usize,
+) -> Option<Vec<u8>> {
+    let mut decoder = decoder.ok()?;
+    let mut range: &[u8] = &[];
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; out_len];
+    let bound = (data.len() as u64 + decoder.entry().size()) * 2 + 64;
+    for step in 0u64.. {
+        assert!(step <= bound, "a decoder that does not end");
+        if decoder.is_done() {
+            assert_eq!(out.len() as u64, decoder.entry().size());
+            return Some(out);
+        }
+        if let Some((offset, len)) = decoder.next_range() {
+            let start = usize::try_from(offset).ok()?.min(data.len());
+            let end = start.saturating_add(usize::try_from(len).ok()?).min(data.len());
+            range = &data[start..end];
+        }
+        if range.is_empty() && decoder.needs_input() {
+            let _ = decoder.end_of_input();
+            assert!(decoder.decode(b"x", &mut buf).is_err(), "a decoder used after its end of input");
+            return None;
+        }
+        let given = &range[..range.len().min(piece)];
+        let room = 1 + (step as usize % out_len);
+        let decoded = decoder.decode(given, &mut buf[..room]);
+        let Ok(done) = decoded else {
+            assert!(decoder.decode(b"x", &mut buf).is_err(), "a decoder used after an error");
+            return None;
+        };
+        assert!(done.consumed <= given.len() && done.produced <= room, "{done:?} of {} and {room}", given.len());
+        range = &range[done.consumed..];
+        out.extend_from_slice(&buf[..done.produced]);
+    }
+    unreachable!()
+}
+
 /// A valid archive (Info-ZIP's, with stored, deflated, empty and directory entries) with
 /// bytes flipped as `data` says (pairs of offset and mask): every entry either reads with
 /// its declared size and CRC-32, or fails with a typed error.
@@ -130,6 +202,7 @@ pub fn entry_stream(data: &[u8]) {
         bytes[at] ^= pair[2];
     }
     archive(&bytes);
+    entry_decode(&bytes);
 }
 
 /// Both metadata properties on one input: decoding it, and round-tripping the entries made
