@@ -50,9 +50,43 @@ pub enum Error {
         /// What was wrong.
         problem: HttpProblem,
     },
+    /// Checkpoints (random access into a deflated entry) that cannot be used: a caller
+    /// falls back to inflating from the entry's start.
+    #[error(transparent)]
+    Checkpoints(#[from] CheckpointProblem),
     /// Reading the source failed.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// Why checkpoints cannot be built or used ([`crate::checkpoints`]). Bad deflate data met
+/// while using them is [`Corruption::Deflate`], as for any read of the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointProblem {
+    /// An encoded index that does not decode (damaged, cut short, or not an index), or a
+    /// window in it that does not inflate to at most 32 KiB.
+    #[error("checkpoint index: {0}")]
+    Damaged(&'static str),
+    /// Checkpoints asked of an entry they were not built for (another size, CRC-32 or
+    /// compressed size).
+    #[error("entry {name:?}: checkpoints built for another entry")]
+    OtherEntry {
+        /// Entry name (lossy UTF-8).
+        name: String,
+    },
+    /// Checkpoints asked of an entry that is not deflated.
+    #[error("entry {name:?}: not deflated")]
+    NotDeflated {
+        /// Entry name (lossy UTF-8).
+        name: String,
+    },
+    /// Building stopped before the entry's end.
+    #[error("entry {name:?}: not read to its end")]
+    Unfinished {
+        /// Entry name (lossy UTF-8).
+        name: String,
+    },
 }
 
 /// What was wrong with an HTTP exchange.

@@ -85,7 +85,9 @@ pub use crate::batch::{Batch, DEFAULT_MAX_GAP};
 pub use crate::cache::{CacheCounts, DEFAULT_CACHE_BYTES, IndexCache, file_key};
 pub use crate::directory::{CentralDirectory, DirectoryRead, DirectoryStep, Entries};
 pub use crate::entry::Entry;
-pub use crate::error::{Corruption, Error, HttpProblem, MetadataProblem, Result, Unsupported, method_name};
+pub use crate::error::{
+    CheckpointProblem, Corruption, Error, HttpProblem, MetadataProblem, Result, Unsupported, method_name,
+};
 pub use crate::index::{Damage, Index};
 pub use crate::path::{ArtifactPath, InvalidPath, MAX_PATH_LEN, PathRule};
 pub use crate::ranges::{MAX_RANGES, RangeRequest, parse_range};

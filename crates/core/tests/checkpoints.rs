@@ -6,8 +6,8 @@
 use std::io::{Cursor, Read, Write};
 use std::sync::OnceLock;
 
-use artifact_core::checkpoints::{Checkpoints, DEFAULT_SPACING, EntryCheckpoints};
-use artifact_core::{Archive, ArtifactPath, FileSource, MemorySource, Source};
+use artifact_core::checkpoints::{Checkpoints, DEFAULT_SPACING, EntryCheckpoints, InflatePool, InflateWork};
+use artifact_core::{Archive, ArtifactPath, CheckpointProblem, Corruption, Error, FileSource, MemorySource, Source};
 use proptest::prelude::*;
 
 /// Text that compresses like logs and reports do: repeated words, varying numbers.
@@ -148,11 +148,32 @@ fn the_index_round_trips_and_a_damaged_one_is_refused() {
     for i in (0..bytes.len()).step_by(bytes.len() / 500 + 1) {
         let mut bad = bytes.clone();
         bad[i] ^= 0x20;
-        assert!(Checkpoints::decode(&bad).is_err(), "flipped byte {i}");
+        let err = Checkpoints::decode(&bad).unwrap_err();
+        assert!(matches!(err, Error::Checkpoints(CheckpointProblem::Damaged(_))), "flipped byte {i}: {err:?}");
     }
     for len in [0, 3, 8, bytes.len() / 2, bytes.len() - 1] {
-        assert!(Checkpoints::decode(&bytes[..len]).is_err(), "cut at {len}");
+        let err = Checkpoints::decode(&bytes[..len]).unwrap_err();
+        assert!(matches!(err, Error::Checkpoints(CheckpointProblem::Damaged(_))), "cut at {len}: {err:?}");
     }
+}
+
+#[test]
+fn checkpoints_asked_of_another_entry_or_a_stored_one_are_typed_refusals() {
+    let c = case();
+    let zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let mut zip = zip;
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("big.txt", stored).unwrap();
+    zip.write_all(b"not deflated").unwrap();
+    let other = Archive::open(MemorySource::new(zip.finish().unwrap().into_inner())).unwrap();
+    let entry = other.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let built = EntryCheckpoints::build(&other, &entry, 64 << 10).unwrap_err();
+    assert!(matches!(built, Error::Checkpoints(CheckpointProblem::NotDeflated { .. })), "{built:?}");
+    let cp = std::sync::Arc::new(c.checkpoints.clone());
+    let used = cp.resume(&other, &entry, 0).map(|_| ()).unwrap_err();
+    assert!(matches!(used, Error::Checkpoints(CheckpointProblem::OtherEntry { .. })), "{used:?}");
+    let parallel = cp.parallel_reader(&other, &entry, 2).map(|_| ()).unwrap_err();
+    assert!(matches!(parallel, Error::Checkpoints(CheckpointProblem::OtherEntry { .. })), "{parallel:?}");
 }
 
 #[test]
@@ -242,6 +263,7 @@ fn the_parallel_reader_fails_where_the_serial_one_does() {
     cp.crc32 = entry.crc32();
     let err = read_parallel(&archive, &cp, 2).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert!(matches!(Error::from_io(err), Error::Corrupt(Corruption::CrcMismatch { .. })));
     // Damaged compressed data in the middle: the serial reader fails, and so does this.
     let mut damaged = zip;
     let middle = damaged.len() / 2;
@@ -273,4 +295,35 @@ fn a_reader_that_keeps_up_asks_the_gate_and_one_refused_reads_on_one_thread() {
         assert!(out == c.data, "grant {grant}: not the entry's bytes");
         assert!(asked.load(Ordering::SeqCst), "a reader reading as fast as it can keeps up");
     }
+}
+
+/// A pool that counts the work it is given and runs each piece on a thread of its own.
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl InflatePool for Counting {
+    fn spawn(&self, work: InflateWork) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::spawn(work);
+    }
+}
+
+#[test]
+fn a_parallel_reader_inflates_on_the_pool_it_is_given() {
+    let c = case();
+    let entry = c.archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let cp = std::sync::Arc::new(c.checkpoints.clone());
+    let pool = std::sync::Arc::new(Counting(Default::default()));
+    let mut out = Vec::new();
+    cp.parallel_reader(&c.archive, &entry, 3).unwrap().with_pool(pool.clone()).read_to_end(&mut out).unwrap();
+    assert!(out == c.data, "not the entry's bytes");
+    // Every segment after the first (read on the caller's thread) went to the pool.
+    let given = pool.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(given, cp.points.len(), "{given} pieces for {} checkpoints", cp.points.len());
+    // A tokio runtime's blocking pool serves as one too.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    let mut again = Vec::new();
+    let reader =
+        cp.parallel_reader(&c.archive, &entry, 3).unwrap().with_pool(std::sync::Arc::new(runtime.handle().clone()));
+    reader.take(u64::MAX).read_to_end(&mut again).unwrap();
+    assert!(again == c.data, "not the entry's bytes on tokio's blocking pool");
 }

@@ -128,10 +128,16 @@ impl Verdicts {
                     Ok(blob) => blob.source.read_bytes(0, blob.source.len() as usize),
                     Err(e) => Err(e),
                 };
-                let decoded = bytes.and_then(|b| Checkpoints::decode(&b));
-                match decoded {
+                let bytes = match bytes {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+                    Err(e) => {
+                        tracing::warn!(key = %key, error = %e, "checkpoints not readable; ranges inflate from the start");
+                        return None;
+                    }
+                };
+                match Checkpoints::decode(&bytes) {
                     Ok(checkpoints) => Some(Arc::new(checkpoints)),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                     Err(e) => {
                         // Never followed: a range of such an entry inflates from its start.
                         tracing::warn!(key = %key, error = %e, "checkpoints not usable; ranges inflate from the start");

@@ -16,11 +16,14 @@ pub(super) fn pack(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Inflates a packed window, at most `WINDOW` bytes.
-pub(super) fn unpack(packed: &[u8]) -> io::Result<Vec<u8>> {
+pub(super) fn unpack(packed: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(WINDOW);
-    flate2::read::DeflateDecoder::new(packed).take(WINDOW as u64 + 1).read_to_end(&mut out)?;
+    let inflated = flate2::read::DeflateDecoder::new(packed).take(WINDOW as u64 + 1).read_to_end(&mut out);
+    if inflated.is_err() {
+        return Err(CheckpointProblem::Damaged("a window that does not inflate").into());
+    }
     if out.len() > WINDOW {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "a checkpoint window over 32 KiB"));
+        return Err(CheckpointProblem::Damaged("a window over 32 KiB").into());
     }
     Ok(out)
 }
@@ -58,9 +61,9 @@ impl Checkpoints {
     }
 
     /// Reads an encoding made by [`encode`](Self::encode); anything damaged (checksum,
-    /// lengths, order) is an error.
-    pub fn decode(bytes: &[u8]) -> io::Result<Checkpoints> {
-        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("checkpoint index: {why}"));
+    /// lengths, order) is a [`CheckpointProblem::Damaged`] error.
+    pub fn decode(bytes: &[u8]) -> Result<Checkpoints> {
+        let bad = |why: &'static str| Error::from(CheckpointProblem::Damaged(why));
         let body_len = bytes.len().checked_sub(4).ok_or_else(|| bad("too short"))?;
         let (body, crc) = bytes.split_at(body_len);
         if crc32fast::hash(body).to_le_bytes() != crc {

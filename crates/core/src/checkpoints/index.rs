@@ -34,12 +34,12 @@ pub struct EntryCheckpoints {
 impl EntryCheckpoints {
     /// Inflates `entry` of `archive` once, block by block, and records a checkpoint at the
     /// first block start after every `spacing` bytes of output. The entry's size and CRC-32
-    /// are checked as it goes: an entry that does not verify is an error (`InvalidData`),
-    /// as is one that is not deflated. Memory: the 256 KiB output ring and the input buffer.
+    /// are checked as it goes: an entry that does not verify is an error
+    /// ([`Corruption`]), one that is not deflated [`CheckpointProblem::NotDeflated`]. Memory: the 256 KiB output ring and the input buffer.
     pub fn build<S: Source>(archive: &crate::Archive<S>, entry: &Entry, spacing: u64) -> Result<EntryCheckpoints> {
         let mut reader = CheckpointingReader::new(archive, entry, spacing)?;
         io::copy(&mut reader, &mut io::sink()).map_err(Error::from_io)?;
-        reader.into_checkpoints().ok_or_else(|| refuse(entry, "not read to its end"))
+        reader.into_checkpoints().ok_or_else(|| CheckpointProblem::Unfinished { name: name_of(entry) }.into())
     }
 
     /// Whether these checkpoints were built from `entry`.
@@ -81,12 +81,12 @@ impl EntryCheckpoints {
         offset: u64,
     ) -> Result<(u64, Box<dyn Read + Send>)> {
         if !self.fits(entry) {
-            return Err(refuse(entry, "checkpoints built for another entry"));
+            return Err(CheckpointProblem::OtherEntry { name: name_of(entry) }.into());
         }
         let offset = offset.min(entry.size());
         let data = archive.reader(entry)?.data_offset();
         let point = self.nearest(offset);
-        let reader = self.inflater(archive.source(), data, point)?;
+        let reader = self.inflater(archive.source(), data, point, &name_of(entry))?;
         Ok((offset - point.map_or(0, |p| p.out), Box::new(reader)))
     }
 

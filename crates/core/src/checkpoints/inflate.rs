@@ -5,23 +5,25 @@
 use super::*;
 
 impl EntryCheckpoints {
-    /// An inflater of the entry (its data at `data` in `source`) from `point` (`None`: the
-    /// start) to the entry's end.
+    /// An inflater of the entry `name` (its data at `data` in `source`) from `point`
+    /// (`None`: the start) to the entry's end.
     pub(super) fn inflater<S: Source + ?Sized>(
         &self,
         source: &S,
         data: u64,
         point: Option<&Checkpoint>,
+        name: &str,
     ) -> Result<Inflating<crate::RangeReader>> {
         let mut inflate = RawInflate::new()?;
         let (out, input) = match point {
             None => (0, 0),
             Some(p) => {
+                let unusable = |_| CheckpointProblem::Damaged("a checkpoint inflate cannot start from");
                 if p.bits > 0 {
                     let byte = source.read_bytes(data + p.input - 1, 1)?;
-                    inflate.prime(p.bits, byte[0] >> (8 - p.bits))?;
+                    inflate.prime(p.bits, byte[0] >> (8 - p.bits)).map_err(unusable)?;
                 }
-                inflate.set_window(&unpack(&p.window)?)?;
+                inflate.set_window(&unpack(&p.window)?).map_err(unusable)?;
                 (p.out, p.input)
             }
         };
@@ -34,6 +36,8 @@ impl EntryCheckpoints {
             end: 0,
             left: self.size - out,
             done: false,
+            name: name.to_owned(),
+            consumed: input,
         })
     }
 }
@@ -48,16 +52,26 @@ pub(super) struct Inflating<R> {
     /// Output still due.
     left: u64,
     done: bool,
+    /// The entry's name and the compressed bytes taken so far, for errors.
+    name: String,
+    consumed: u64,
+}
+
+impl<R> Inflating<R> {
+    /// The engine's error for bad deflate data, as the entry reader gives it.
+    fn corrupt(&self, why: &str) -> io::Error {
+        let (name, consumed) = (self.name.clone(), self.consumed);
+        Error::from(Corruption::Deflate { name, consumed, why: why.to_owned() }).into()
+    }
 }
 
 impl<R: Read> Read for Inflating<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let corrupt = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
         if self.left == 0 || buf.is_empty() {
             return Ok(0);
         }
         if self.done {
-            return Err(corrupt("the deflate stream ended before the entry's size"));
+            return Err(self.corrupt("the deflate stream ended before the entry's size"));
         }
         let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
         let mut eof = false;
@@ -70,20 +84,21 @@ impl<R: Read> Read for Inflating<R> {
             let (used, made, ret) =
                 self.inflate.run(&self.inbuf[self.start..self.end], &mut buf[..want], libz_rs_sys::Z_NO_FLUSH);
             self.start += used;
+            self.consumed += used as u64;
             if eof && used == 0 && made == 0 && ret != libz_rs_sys::Z_STREAM_END {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the compressed data ends early"));
+                return Err(self.corrupt("the source ended inside the entry's data"));
             }
             match ret {
                 libz_rs_sys::Z_STREAM_END => self.done = true,
                 libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => {}
-                _ => return Err(corrupt("corrupt deflate stream")),
+                _ => return Err(self.corrupt("corrupt deflate stream")),
             }
             if made > 0 {
                 self.left -= made as u64;
                 return Ok(made);
             }
             if self.done {
-                return Err(corrupt("the deflate stream ended before the entry's size"));
+                return Err(self.corrupt("the deflate stream ended before the entry's size"));
             }
         }
     }

@@ -39,14 +39,14 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
 
 use crate::entry::Entry;
-use crate::error::{Corruption, Error, Result};
+use crate::error::{CheckpointProblem, Corruption, Error, Result};
 use crate::source::Source;
 
 pub use self::encoding::Checkpoints;
 use self::encoding::{pack, unpack};
 pub use self::index::{Checkpoint, EntryCheckpoints};
 use self::inflate::Inflating;
-pub use self::parallel::{Gate, KEEPING_UP, ParallelReader};
+pub use self::parallel::{Gate, InflatePool, InflateWork, KEEPING_UP, ParallelReader, SharedThreads};
 use self::raw::RawInflate;
 pub use self::reader::CheckpointingReader;
 
@@ -61,6 +61,7 @@ const INPUT_CHUNK: usize = 64 * 1024;
 /// Output inflated at a time while building checkpoints.
 const RING: usize = 256 * 1024;
 
-fn refuse(entry: &Entry, why: &str) -> Error {
-    Error::Io(io::Error::new(io::ErrorKind::InvalidData, format!("entry {:?}: {why}", entry.display_name())))
+/// The entry's name as checkpoint errors carry it.
+fn name_of(entry: &Entry) -> String {
+    entry.display_name().into_owned()
 }

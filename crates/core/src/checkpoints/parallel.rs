@@ -9,11 +9,55 @@ type Segment = io::Result<(Vec<u8>, crc32fast::Hasher)>;
 /// Buffers to reuse.
 type Pool = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
 
-/// One segment to inflate, and where its outcome goes.
-struct Job {
-    inflater: Inflating<crate::RangeReader>,
-    len: u64,
-    done: std::sync::mpsc::SyncSender<Segment>,
+/// A segment's inflating, as handed to an [`InflatePool`].
+pub type InflateWork = Box<dyn FnOnce() + Send>;
+
+/// Where a [`ParallelReader`]'s segments are inflated: any pool of threads that may block
+/// (each piece of work reads its segment's compressed bytes and inflates them). The
+/// default is [`SharedThreads`]; with the `tokio` feature a runtime's
+/// [`Handle`](tokio::runtime::Handle) is one too (its blocking pool). A reader has at most
+/// as many pieces in the pool at once as the `threads` it was made with.
+pub trait InflatePool: Send + Sync {
+    /// Runs `work` on one of the pool's threads.
+    fn spawn(&self, work: InflateWork);
+}
+
+/// The process's own inflating threads: as many as the machine has cores (at least 2),
+/// named `artifact-inflate`, started on first use and shared by every reader that has no
+/// pool of its own. A piece of work that panics leaves its thread serving the next.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SharedThreads;
+
+impl InflatePool for SharedThreads {
+    fn spawn(&self, work: InflateWork) {
+        static QUEUE: std::sync::OnceLock<std::sync::mpsc::Sender<InflateWork>> = std::sync::OnceLock::new();
+        let queue = QUEUE.get_or_init(|| {
+            let (queue, work) = std::sync::mpsc::channel::<InflateWork>();
+            let work = std::sync::Arc::new(std::sync::Mutex::new(work));
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+            for _ in 0..threads {
+                let work = work.clone();
+                let spawned = std::thread::Builder::new().name("artifact-inflate".into()).spawn(move || {
+                    loop {
+                        let next = work.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(next) = next else { return };
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(next));
+                    }
+                });
+                drop(spawned);
+            }
+            queue
+        });
+        // The receiving threads never stop while the queue lives (for the whole process).
+        let _ = queue.send(work);
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl InflatePool for tokio::runtime::Handle {
+    fn spawn(&self, work: InflateWork) {
+        drop(self.spawn_blocking(work));
+    }
 }
 
 /// Inflates `len` bytes into a buffer from `free` (or a new one), with their CRC-32.
@@ -52,8 +96,9 @@ pub struct ParallelReader {
     /// What `may` gave: held while the threads run.
     guard: Option<Box<dyn Send>>,
     started: std::time::Instant,
-    /// Segments to inflate; the threads stop once it is dropped (with the reader).
-    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    /// Where segments are inflated once the reader went parallel.
+    pool: std::sync::Arc<dyn InflatePool>,
+    parallel: bool,
     /// Outcomes of submitted segments, in order.
     pending: std::collections::VecDeque<std::sync::mpsc::Receiver<Segment>>,
     /// Segment buffers read and given back, for the threads to fill again (no fresh
@@ -77,23 +122,10 @@ impl std::fmt::Debug for ParallelReader {
 }
 
 impl ParallelReader {
-    /// Starts the threads; segments are submitted from `self.submitted` on.
-    fn start_threads(&mut self) {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
-        for _ in 0..self.threads {
-            let (queue, free) = (queue.clone(), self.free.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
-                    };
-                    let _ = job.done.send(inflate_segment(job.inflater, job.len, &free));
-                }
-            });
-        }
-        self.jobs = Some(jobs);
+    /// Inflates on `pool` instead of [`SharedThreads`] once the reader goes parallel.
+    pub fn with_pool(mut self, pool: std::sync::Arc<dyn InflatePool>) -> ParallelReader {
+        self.pool = pool;
+        self
     }
 
     /// Where reading on this thread stops for now: the first checkpoint until the decision
@@ -120,7 +152,7 @@ impl ParallelReader {
         self.guard = Some(guard);
         self.serial = None;
         self.submitted = 1;
-        self.start_threads();
+        self.parallel = true;
         self.submit()
     }
 
@@ -150,12 +182,18 @@ impl ParallelReader {
 
     /// Submits segments until `ahead` are pending or none are left.
     fn submit(&mut self) -> io::Result<()> {
-        let Some(jobs) = &self.jobs else { return Ok(()) };
+        if !self.parallel {
+            return Ok(());
+        }
         while self.pending.len() < self.ahead && self.submitted < self.checkpoints.segments() {
             let (start, len) = self.checkpoints.segment(self.submitted);
-            let inflater = self.checkpoints.inflater(&*self.source, self.data, start).map_err(io::Error::other)?;
+            let inflater = self.checkpoints.inflater(&*self.source, self.data, start, &self.name)?;
             let (done, outcome) = std::sync::mpsc::sync_channel(1);
-            jobs.send(Job { inflater, len, done }).map_err(|_| io::Error::other("the inflating threads stopped"))?;
+            let free = self.free.clone();
+            self.pool.spawn(Box::new(move || {
+                // A reader dropped meanwhile no longer takes it.
+                let _ = done.send(inflate_segment(inflater, len, &free));
+            }));
             self.pending.push_back(outcome);
             self.submitted += 1;
         }
@@ -261,8 +299,10 @@ impl EntryCheckpoints {
     /// if it was read within [`KEEPING_UP`] (else the rest is read the same way: a slow
     /// consumer gets no threads). Memory once parallel: at most `threads` segments
     /// (`spacing` bytes each) ahead of the reader, one while the reader is the slower side
-    /// (the lead grows each time it has to wait for a segment). Dropping the reader stops
-    /// the threads after the segment each is inflating.
+    /// (the lead grows each time it has to wait for a segment). The segments are
+    /// inflated on [`SharedThreads`], or the pool given to
+    /// [`ParallelReader::with_pool`]; dropping the reader submits no more of them (those in
+    /// the pool finish and are dropped).
     pub fn parallel_reader<S: Source + Clone + 'static>(
         self: &std::sync::Arc<Self>,
         archive: &crate::Archive<S>,
@@ -285,11 +325,11 @@ impl EntryCheckpoints {
         may: Gate,
     ) -> Result<ParallelReader> {
         if !self.fits(entry) {
-            return Err(refuse(entry, "checkpoints built for another entry"));
+            return Err(CheckpointProblem::OtherEntry { name: name_of(entry) }.into());
         }
         let data = archive.reader(entry)?.data_offset();
         let source: std::sync::Arc<dyn Source> = std::sync::Arc::new(archive.source().clone());
-        let serial = self.inflater(&*source, data, None)?;
+        let serial = self.inflater(&*source, data, None, &name_of(entry))?;
         Ok(ParallelReader {
             checkpoints: self.clone(),
             source,
@@ -300,7 +340,8 @@ impl EntryCheckpoints {
             may: Some(may),
             guard: None,
             started: std::time::Instant::now(),
-            jobs: None,
+            pool: std::sync::Arc::new(SharedThreads),
+            parallel: false,
             pending: std::collections::VecDeque::new(),
             free: Pool::default(),
             submitted: 0,

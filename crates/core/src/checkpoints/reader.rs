@@ -45,7 +45,7 @@ impl CheckpointingReader {
     /// every `spacing` bytes of output.
     pub fn new<S: Source>(archive: &crate::Archive<S>, entry: &Entry, spacing: u64) -> Result<CheckpointingReader> {
         if entry.method() != 8 {
-            return Err(refuse(entry, "not deflated"));
+            return Err(CheckpointProblem::NotDeflated { name: name_of(entry) }.into());
         }
         Ok(CheckpointingReader {
             name: entry.display_name().into_owned(),
