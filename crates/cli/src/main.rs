@@ -161,11 +161,13 @@ enum Command {
 enum MetadataCommand {
     /// Write the metadata.gz GitLab would generate for ARCHIVE.
     Generate {
-        /// The zip archive.
+        /// The zip archive (a path, or an http:// or https:// URL read by range).
         archive: PathBuf,
         /// Write to FILE instead of stdout.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        remote: input::RemoteArgs,
     },
     /// List the paths in a metadata.gz.
     Ls {
@@ -220,8 +222,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             extract::run(&archive, &dest_dir, &prefixes, symlinks, &remote)
         }
         Command::Verify { archive, threads, stats } => verify::run(&archive, threads, stats),
-        Command::Metadata(MetadataCommand::Generate { archive, output }) => {
-            metadata::generate(&archive, output.as_deref())
+        Command::Metadata(MetadataCommand::Generate { archive, output, remote }) => {
+            metadata::generate(&archive, output.as_deref(), &remote)
         }
         Command::Metadata(MetadataCommand::Ls { metadata, prefix, recursive, json }) => {
             let format = listing::Format::from_flags(false, json);

@@ -10,10 +10,17 @@ use crate::error::{CliError, Exit};
 use crate::listing::{Format, Row, dir_prefix, print};
 use crate::output::TempFile;
 
-/// Writes the `metadata.gz` GitLab generates for `archive_path` to `output`, or to stdout.
-pub(crate) fn generate(archive_path: &Path, output: Option<&Path>) -> Result<(), CliError> {
-    let archive = crate::input::open_archive(archive_path, &crate::input::RemoteArgs::default())?;
+/// Writes the `metadata.gz` GitLab generates for `archive_path` (a file or a URL, read with
+/// `remote`'s headers, authorities and cache) to `output`, or to stdout.
+pub(crate) fn generate(
+    archive_path: &Path,
+    output: Option<&Path>,
+    remote: &crate::input::RemoteArgs,
+) -> Result<(), CliError> {
+    let archive = crate::input::open_archive(archive_path, remote)?;
     let entries = crate::read_entries(archive_path, &archive)?;
+    remote.report_directory(archive.central_directory().location());
+    remote.report(archive.source().stats());
     match output {
         Some(dest) => {
             let shown = dest.display();

@@ -202,3 +202,29 @@ fn ca_cert_trusts_an_internal_authority() {
         assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn metadata_generate_reads_a_url_with_its_headers_and_only_the_directory() {
+    let server = RangeServer::start();
+    let bytes = archive();
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("a.zip");
+    std::fs::write(&local, &bytes).unwrap();
+    server.put("a.zip", bytes.clone());
+    server.set_behaviour(Behaviour {
+        require_header: Some(("private-token".into(), "abc".into())),
+        ..Behaviour::default()
+    });
+    let url = server.url("a.zip");
+    let expected = artifact(&["metadata", "generate", local.to_str().unwrap()]);
+    assert!(expected.status.success());
+    let refused = artifact(&["metadata", "generate", &url]);
+    assert!(!refused.status.success(), "a 403 is no metadata");
+    server.reset_counts();
+    let out = artifact(&["metadata", "generate", &url, "-H", "PRIVATE-TOKEN: abc", "--stats"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, expected.stdout, "the same metadata.gz as from the local copy");
+    let (requests, received) = stats(&out);
+    assert_eq!(requests, server.requests().len() as u64);
+    assert!(received < bytes.len() as u64 / 2, "{received} bytes of a {} byte archive", bytes.len());
+}
