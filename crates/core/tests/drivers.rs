@@ -1,5 +1,5 @@
-//! One parser, two drivers: every archive of the hostile corpus (`tests/hostile`) and of
-//! rc-zip's test data (`tests/data/rc-zip`) read through the blocking driver and the async
+//! One parser, two drivers: every archive of the hostile corpus (`tests/hostile`), of
+//! rc-zip's test data (`tests/data/rc-zip`) and of the fuzz targets' seed corpora read through the blocking driver and the async
 //! one over real HTTP on loopback, and through the sans-io reader and decoder fed in small
 //! pieces: the same directory or the same refusal, and for every entry the same bytes or
 //! the same kind of error. rc-zip's archives also get the outcome this engine is meant to
@@ -170,6 +170,15 @@ const RC_ZIP: &[Expected] = &[
     ("zip64.zip", "ok", 1, &[]),
     ("zipslip.zip", "ok", 1, &[]),
 ];
+
+#[test]
+fn the_fuzz_targets_archives_read_the_same_through_both_drivers() {
+    let mut n = 0;
+    for dir in ["fuzz/corpus/archive", "fuzz/corpus/directory_read", "fuzz/corpus/entry_decode"] {
+        n += both_drivers(dir).len();
+    }
+    assert!(n > 30, "{n} archives");
+}
 
 #[test]
 fn rc_zip_test_data_reads_the_same_through_both_drivers_and_as_expected() {
