@@ -19,9 +19,7 @@ pub(crate) fn generate(
 ) -> Result<(), CliError> {
     let archive = crate::input::open_archive(archive_path, remote)?;
     let entries = crate::read_entries(archive_path, &archive)?;
-    remote.report_directory(archive.central_directory().location());
-    remote.report(archive.source().stats());
-    match output {
+    let written = match output {
         Some(dest) => {
             let shown = dest.display();
             let mut tmp = TempFile::beside(dest).map_err(|e| CliError::output(&shown, e))?;
@@ -33,7 +31,10 @@ pub(crate) fn generate(
         None => md::generate(&entries, BufWriter::new(io::stdout().lock()))
             .and_then(|mut out| out.flush())
             .map_err(|e| CliError::output("stdout", e)),
-    }
+    };
+    remote.report_directory(archive.central_directory().location());
+    remote.report(archive.source().stats());
+    written
 }
 
 /// Lists the direct children of `prefix` in a `metadata.gz` (or, `recursive`, everything

@@ -8,7 +8,9 @@ use crate::path::InvalidPath;
 /// Everything that can go wrong while finding or streaming an entry.
 ///
 /// Each variant is something a caller can act on: a server maps `InvalidPath` to 400,
-/// `NotFound` and `ArchiveNotFound` to 404, `Corrupt` and `Unsupported` to a failed download, `Io` to a retry.
+/// `NotFound` and `ArchiveNotFound` to 404, `Corrupt` and `Unsupported` to a failed
+/// download, `Io` to a retry; `Checkpoints` says checkpoints cannot be built or used (read
+/// the entry from its start instead).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -50,9 +52,9 @@ pub enum Error {
         /// What was wrong.
         problem: HttpProblem,
     },
-    /// Checkpoints (random access into a deflated entry) that cannot be used: a caller
-    /// falls back to inflating from the entry's start.
-    #[error(transparent)]
+    /// Checkpoints (random access into a deflated entry) that cannot be built or used: a
+    /// caller reads the entry from its start instead.
+    #[error("checkpoints: {0}")]
     Checkpoints(#[from] CheckpointProblem),
     /// Reading the source failed.
     #[error(transparent)]
@@ -66,7 +68,7 @@ pub enum Error {
 pub enum CheckpointProblem {
     /// An encoded index that does not decode (damaged, cut short, or not an index), or a
     /// window in it that does not inflate to at most 32 KiB.
-    #[error("checkpoint index: {0}")]
+    #[error("a damaged index: {0}")]
     Damaged(&'static str),
     /// Checkpoints asked of an entry they were not built for (another size, CRC-32 or
     /// compressed size).

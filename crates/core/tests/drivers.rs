@@ -2,7 +2,7 @@
 //! rc-zip's test data (`tests/data/rc-zip`) and of the fuzz targets' seed corpora read through the blocking driver and the async
 //! one over real HTTP on loopback, and through the sans-io reader and decoder fed in small
 //! pieces: the same directory or the same refusal, and for every entry the same bytes or
-//! the same kind of error. rc-zip's archives also get the outcome this engine is meant to
+//! the same kind of error; deflated entries also as gzip members (`GzipEntry`). rc-zip's archives also get the outcome this engine is meant to
 //! give each (see `tests/data/rc-zip/README.md`).
 
 use std::io::Read;
@@ -46,18 +46,33 @@ fn outcome<T>(r: &Result<T, Error>) -> &'static str {
     r.as_ref().map_or_else(class, |_| "ok")
 }
 
-/// The paths an archive's entries can be asked for by: valid, first of their name, small.
-fn paths(bytes: &[u8]) -> Vec<ArtifactPath> {
+/// The paths an archive's entries can be asked for by (valid, first of their name, small),
+/// and whether each is deflated.
+fn paths(bytes: &[u8]) -> Vec<(ArtifactPath, bool)> {
     let Ok(archive) = Archive::open(MemorySource::new(bytes.to_vec())) else { return Vec::new() };
-    let mut out = Vec::new();
+    let mut out: Vec<(ArtifactPath, bool)> = Vec::new();
     for entry in archive.entries().take(MAX_ENTRIES) {
         let Ok(entry) = entry else { break };
         let Ok(path) = ArtifactPath::new(entry.name()) else { continue };
-        if entry.size() <= MAX_SIZE && !out.contains(&path) {
-            out.push(path);
+        if entry.size() <= MAX_SIZE && !out.iter().any(|(p, _)| *p == path) {
+            out.push((path, entry.method() == 8));
         }
     }
     out
+}
+
+/// The entry as a gzip member through the async driver, inflated again by flate2.
+async fn read_gzip(remote: &Arc<RemoteArchives>, url: &str, path: &ArtifactPath) -> Result<Vec<u8>, Error> {
+    let mut member = remote.open_entry_async(url, path, &HeaderMap::new()).await?.into_gzip();
+    let announced = member.len();
+    let mut out = Vec::new();
+    while let Some(chunk) = member.next().await {
+        out.extend_from_slice(&chunk.map_err(Error::from_io)?);
+    }
+    assert_eq!(out.len() as u64, announced, "{path}: a member of the length announced");
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut plain).expect("a member that ends is whole");
+    Ok(plain)
 }
 
 async fn read_async(remote: &Arc<RemoteArchives>, url: &str, path: &ArtifactPath) -> Result<Vec<u8>, Error> {
@@ -105,12 +120,21 @@ fn both_drivers(dir: &str) -> Vec<Report> {
         let local = Archive::open(MemorySource::new(bytes.clone())).map(|_| ());
         assert_eq!(outcome(&local), outcome(&opened), "{name}: local {local:?}, remote {opened:?}");
         let mut entries = Vec::new();
-        for path in paths(&bytes) {
+        for (path, deflated) in paths(&bytes) {
             let a = read_blocking(&blocking, &url, &path);
             let b = runtime.block_on(read_async(&nonblocking, &url, &path));
             assert_eq!(outcome(&a), outcome(&b), "{name} {path}: blocking {a:?}, async {b:?}");
             if let (Ok(a), Ok(b)) = (&a, &b) {
                 assert!(a == b, "{name} {path}: the two drivers give different bytes");
+            }
+            if deflated {
+                // Passed through as gzip: a member that ends is the entry's bytes; a damaged
+                // entry ends in an error before the trailer.
+                let g = runtime.block_on(read_gzip(&nonblocking, &url, &path));
+                assert_eq!(outcome(&a), outcome(&g), "{name} {path}: identity {a:?}, gzip {g:?}");
+                if let (Ok(a), Ok(g)) = (&a, &g) {
+                    assert!(a == g, "{name} {path}: the gzip member holds other bytes");
+                }
             }
             entries.push((path.to_string(), outcome(&a)));
         }

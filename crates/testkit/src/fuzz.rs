@@ -124,8 +124,8 @@ pub fn directory_read(data: &[u8]) {
 /// blocking [`EntryReader`] and by an [`EntryDecoder`] fed the bytes of the ranges it asks
 /// for in pieces (one byte at a time, into outputs of one to a few bytes, for small
 /// entries; in pieces of a few KiB for larger ones). Both give the same bytes, or both
-/// fail; the decoder ends in a bounded number of steps and never takes or writes more than
-/// it was given.
+/// fail; the decoder ends in a bounded number of steps, never takes or writes more than it
+/// was given, and never takes more data than the entry's compressed size.
 pub fn entry_decode(data: &[u8]) {
     let Ok(archive) = Archive::open(MemorySource::new(data.to_vec())) else {
         return;
@@ -161,6 +161,7 @@ fn decode_in_pieces(
     let mut range: &[u8] = &[];
     let mut out = Vec::new();
     let mut buf = vec![0u8; out_len];
+    let mut data_taken = 0u64;
     let bound = (data.len() as u64 + decoder.entry().size()) * 2 + 64;
     for step in 0u64.. {
         assert!(step <= bound, "a decoder that does not end");
@@ -180,12 +181,17 @@ fn decode_in_pieces(
         }
         let given = &range[..range.len().min(piece)];
         let room = 1 + (step as usize % out_len);
+        let in_data = decoder.in_data();
         let decoded = decoder.decode(given, &mut buf[..room]);
         let Ok(done) = decoded else {
             assert!(decoder.decode(b"x", &mut buf).is_err(), "a decoder used after an error");
             return None;
         };
         assert!(done.consumed <= given.len() && done.produced <= room, "{done:?} of {} and {room}", given.len());
+        if in_data {
+            data_taken += done.consumed as u64;
+            assert!(data_taken <= decoder.entry().compressed_size(), "data taken past the entry's compressed bytes");
+        }
         range = &range[done.consumed..];
         out.extend_from_slice(&buf[..done.produced]);
     }

@@ -18,7 +18,7 @@ impl EntryCheckpoints {
         let (out, input) = match point {
             None => (0, 0),
             Some(p) => {
-                let unusable = |_| CheckpointProblem::Damaged("a checkpoint inflate cannot start from");
+                let unusable = |_| CheckpointProblem::Damaged("a checkpoint that inflate cannot start from");
                 if p.bits > 0 {
                     let byte = source.read_bytes(data + p.input - 1, 1)?;
                     inflate.prime(p.bits, byte[0] >> (8 - p.bits)).map_err(unusable)?;

@@ -12,19 +12,27 @@ type Pool = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
 /// A segment's inflating, as handed to an [`InflatePool`].
 pub type InflateWork = Box<dyn FnOnce() + Send>;
 
-/// Where a [`ParallelReader`]'s segments are inflated: any pool of threads that may block
-/// (each piece of work reads its segment's compressed bytes and inflates them). The
-/// default is [`SharedThreads`]; with the `tokio` feature a runtime's
-/// [`Handle`](tokio::runtime::Handle) is one too (its blocking pool). A reader has at most
-/// as many pieces in the pool at once as the `threads` it was made with.
+/// Where a [`ParallelReader`]'s segments are inflated: any pool of threads that may block.
+/// The default is [`SharedThreads`]; with the `tokio` feature a runtime's
+/// [`Handle`](tokio::runtime::Handle) is one too (its blocking pool).
+///
+/// The contract: each piece of work reads its segment's compressed bytes from the source
+/// (which may block on I/O for as long as the source's own timeouts allow) and inflates
+/// them (about 4 MiB of output); it must run eventually, on any thread but the reader's
+/// own (running it inline in `spawn` is allowed too), or the reader waits for it forever.
+/// Work the pool drops fails the reader ("an inflating thread stopped"), never gives it
+/// wrong bytes. A reader has at most as many pieces in the pool at once as the `threads`
+/// it was made with; a reader dropped meanwhile leaves its pieces to end at once, unread.
 pub trait InflatePool: Send + Sync {
     /// Runs `work` on one of the pool's threads.
     fn spawn(&self, work: InflateWork);
 }
 
 /// The process's own inflating threads: as many as the machine has cores (at least 2),
-/// named `artifact-inflate`, started on first use and shared by every reader that has no
-/// pool of its own. A piece of work that panics leaves its thread serving the next.
+/// named `artifact-inflate`, started on first use, shared by every reader that has no pool
+/// of its own and kept for the life of the process. A piece of work that panics leaves its
+/// thread serving the next; if no thread can be started, the work runs on the reader's
+/// thread instead (as it reads).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SharedThreads;
 
@@ -48,8 +56,11 @@ impl InflatePool for SharedThreads {
             }
             queue
         });
-        // The receiving threads never stop while the queue lives (for the whole process).
-        let _ = queue.send(work);
+        // The receiving threads never stop while the queue lives (for the whole process);
+        // if none could be started, the work comes back and runs here.
+        if let Err(std::sync::mpsc::SendError(work)) = queue.send(work) {
+            work();
+        }
     }
 }
 
@@ -60,13 +71,26 @@ impl InflatePool for tokio::runtime::Handle {
     }
 }
 
-/// Inflates `len` bytes into a buffer from `free` (or a new one), with their CRC-32.
-fn inflate_segment(mut inflater: Inflating<crate::RangeReader>, len: u64, free: &Pool) -> Segment {
+/// Inflates `len` bytes into a buffer from `free` (or a new one), with their CRC-32; stops
+/// early once `dropped` is set (the reader is gone).
+fn inflate_segment(
+    mut inflater: Inflating<crate::RangeReader>,
+    len: u64,
+    free: &Pool,
+    dropped: &std::sync::atomic::AtomicBool,
+) -> Segment {
+    let gone = || io::Error::other("the reader was dropped");
+    if dropped.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(gone());
+    }
     let mut out = free.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
     out.resize(len as usize, 0);
     let mut crc = crc32fast::Hasher::new();
     // In pieces that are still in the cache when their CRC-32 is taken.
     for piece in out.chunks_mut(256 * 1024) {
+        if dropped.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(gone());
+        }
         inflater.read_exact(piece)?;
         crc.update(piece);
     }
@@ -99,6 +123,8 @@ pub struct ParallelReader {
     /// Where segments are inflated once the reader went parallel.
     pool: std::sync::Arc<dyn InflatePool>,
     parallel: bool,
+    /// Set when the reader is dropped: its pieces still in the pool end at once.
+    dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Outcomes of submitted segments, in order.
     pending: std::collections::VecDeque<std::sync::mpsc::Receiver<Segment>>,
     /// Segment buffers read and given back, for the threads to fill again (no fresh
@@ -189,10 +215,10 @@ impl ParallelReader {
             let (start, len) = self.checkpoints.segment(self.submitted);
             let inflater = self.checkpoints.inflater(&*self.source, self.data, start, &self.name)?;
             let (done, outcome) = std::sync::mpsc::sync_channel(1);
-            let free = self.free.clone();
+            let (free, dropped) = (self.free.clone(), self.dropped.clone());
             self.pool.spawn(Box::new(move || {
                 // A reader dropped meanwhile no longer takes it.
-                let _ = done.send(inflate_segment(inflater, len, &free));
+                let _ = done.send(inflate_segment(inflater, len, &free, &dropped));
             }));
             self.pending.push_back(outcome);
             self.submitted += 1;
@@ -232,6 +258,12 @@ impl Read for ParallelReader {
         buf[..n].copy_from_slice(&available[..n]);
         self.consume(n);
         Ok(n)
+    }
+}
+
+impl Drop for ParallelReader {
+    fn drop(&mut self) {
+        self.dropped.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -301,8 +333,8 @@ impl EntryCheckpoints {
     /// (`spacing` bytes each) ahead of the reader, one while the reader is the slower side
     /// (the lead grows each time it has to wait for a segment). The segments are
     /// inflated on [`SharedThreads`], or the pool given to
-    /// [`ParallelReader::with_pool`]; dropping the reader submits no more of them (those in
-    /// the pool finish and are dropped).
+    /// [`ParallelReader::with_pool`]; dropping the reader ends its pieces still in the pool
+    /// at once (at their next 256 KiB).
     pub fn parallel_reader<S: Source + Clone + 'static>(
         self: &std::sync::Arc<Self>,
         archive: &crate::Archive<S>,
@@ -342,6 +374,7 @@ impl EntryCheckpoints {
             started: std::time::Instant::now(),
             pool: std::sync::Arc::new(SharedThreads),
             parallel: false,
+            dropped: Default::default(),
             pending: std::collections::VecDeque::new(),
             free: Pool::default(),
             submitted: 0,

@@ -22,8 +22,9 @@ const INPUT_CHUNK: usize = 64 * 1024;
 /// The local header and the data come from one range of the source (one request for a
 /// remote one). Every read is checked: the stream never yields more than the declared size,
 /// and the read that would end it fails instead if the size or CRC-32 is wrong, so end of
-/// file is only ever reported for data that verified. An error is final: every later read
-/// fails too.
+/// file is only ever reported for data that verified. An error is final (every later read
+/// fails too), but for a source's `Interrupted` or `WouldBlock`, after which the next read
+/// goes on where this one stopped.
 #[derive(Debug)]
 pub struct EntryReader {
     decoder: EntryDecoder,
@@ -76,10 +77,14 @@ impl EntryReader {
             if let Some((offset, len)) = decoder.next_range() {
                 input = BufReader::with_capacity(INPUT_CHUNK, source.read_stream(offset, len)?);
             }
-            let bytes = input.fill_buf().map_err(Error::from_io)?;
-            if bytes.is_empty() {
-                return Err(decoder.end_of_input());
-            }
+            let bytes = match input.fill_buf() {
+                Ok([]) => return Err(decoder.end_of_input()),
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A source shorter than its range: the header is cut short.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(decoder.end_of_input()),
+                Err(e) => return Err(Error::from_io(e)),
+            };
             let step = decoder.decode(bytes, &mut [])?;
             input.consume(step.consumed);
         }
@@ -193,7 +198,12 @@ impl Read for EntryReader {
             return Ok(0);
         }
         self.read_some(out).map_err(|e| {
-            self.failed = true;
+            // A source that was interrupted or would block took nothing: the next read goes
+            // on from the same place. Anything else ends the entry.
+            let retry = matches!(&e, Error::Io(io) if matches!(io.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock));
+            if !retry {
+                self.failed = true;
+            }
             e.into()
         })
     }

@@ -22,13 +22,27 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 /// One entry being read without I/O: a push decoder over the bytes of one range of the
 /// archive (see the module docs).
 ///
-/// A driver asks [`next_range`](Self::next_range) where to read, then hands the bytes of
-/// that range, in order and in pieces of any size, to [`decode`](Self::decode) with room
-/// for output; the decoder takes what it can and says how much it took and wrote. It wants
-/// a second range only when the local header's extra field is longer than the first range
-/// allowed for (then `next_range` is `Some` again and the bytes of the old range are
-/// dropped). When the range's bytes run out early, [`end_of_input`](Self::end_of_input)
-/// gives the error to report.
+/// The driver's loop, until [`is_done`](Self::is_done):
+///
+/// 1. [`next_range`](Self::next_range): `Some((offset, len))` means "read this range from
+///    now on": at first, and at most once more, while the local header is read, when its
+///    extra field is longer than the first range allowed for. The bytes of the old range
+///    not yet taken are dropped; the bytes fed from then on start at `offset`. After the
+///    header (once [`in_data`](Self::in_data)) it is always `None`. [`decode`](Self::decode)
+///    refuses input while a range is wanted, so call `next_range` before every `decode`.
+/// 2. [`decode`](Self::decode) with the range's next bytes (in pieces of any size, from
+///    one byte on) and room for output (any size in the header, at least one byte in the
+///    data); the decoder says how much it took and wrote. Bytes it did not take are fed
+///    again next time.
+/// 3. When the range's bytes run out while [`needs_input`](Self::needs_input),
+///    [`end_of_input`](Self::end_of_input) gives the error to report (the range was cut
+///    short). While it is `false` and the decoder is not done, `decode` goes on with no
+///    input.
+///
+/// The first range runs past the entry's data by up to 1 KiB plus the name's length (room
+/// for the extra field); the decoder never takes those bytes, so input left over at the end
+/// is normal. Every error is final but a misuse (an `InvalidInput` I/O error, such as
+/// output room of zero in the data), which leaves the decoder as it was.
 ///
 /// ```
 /// # fn main() -> artifact_core::Result<()> {
@@ -231,10 +245,18 @@ impl EntryDecoder {
 
     /// Takes bytes from the front of `input` (the range's next bytes) and writes the entry's
     /// uncompressed bytes to the front of `out`. The local header is read first (nothing is
-    /// written meanwhile, and `out` may be empty); then the data. Takes nothing and writes
-    /// nothing once done. An error is final: the entry is damaged (or changed) and every
-    /// later call fails.
+    /// written meanwhile, and `out` may be empty); then the data (`out` must not be empty).
+    /// Takes nothing and writes nothing once done, and nothing but pending output while
+    /// input is given and none is needed. An error is final (the entry is damaged, or
+    /// changed, and every later call fails), but for a misuse: input while a range is
+    /// wanted, or no room for output in the data.
     pub fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<Decoded> {
+        if self.wanted.is_some() {
+            return Err(misuse("decode: a range is wanted; call next_range and feed its bytes"));
+        }
+        if out.is_empty() && matches!(self.phase, Phase::Data) {
+            return Err(misuse("decode: no room for output in the entry's data"));
+        }
         let result = match self.phase {
             Phase::Header { .. } => self.header(input),
             Phase::Data if self.inflate.is_some() => self.inflate(input, out),
@@ -249,17 +271,14 @@ impl EntryDecoder {
     /// read straight to where they go, are counted and checked as [`decode`](Self::decode)
     /// would; at most [`compressed_left`](Self::compressed_left) of them.
     pub fn take_stored(&mut self, data: &[u8]) -> Result<()> {
-        let result = match self.phase {
+        match self.phase {
             Phase::Data if self.inflate.is_none() && data.len() as u64 <= self.remaining => {
-                self.stored(data).map(|()| Decoded { consumed: data.len(), produced: data.len() })
+                let result = self.stored(data).map(|()| Decoded { consumed: data.len(), produced: data.len() });
+                self.fail_on(result).map(|_| ())
             }
             Phase::Failed => Err(failed_earlier()),
-            _ => Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "take_stored: not in a stored entry's data, or past its end",
-            ))),
-        };
-        self.fail_on(result).map(|_| ())
+            _ => Err(misuse("take_stored: not in a stored entry's data, or past its end")),
+        }
     }
 
     /// The error for a range whose bytes ran out before the decoder was done: the local
@@ -269,7 +288,9 @@ impl EntryDecoder {
         let e = match &self.phase {
             Phase::Header { .. } => self.out_of_bounds("local header", offset, FIXED_LEN as u64).into(),
             Phase::Failed => failed_earlier(),
-            Phase::Data | Phase::Done => Corruption::Deflate {
+            // Nothing was missing: a misuse, which leaves the verified entry as it is.
+            Phase::Done => return misuse("end_of_input: the entry is complete and verified"),
+            Phase::Data => Corruption::Deflate {
                 name: lossy(self.entry.name()),
                 consumed: self.entry.compressed_size - self.remaining,
                 why: "the source ended inside the entry's data".into(),
@@ -307,9 +328,15 @@ impl EntryDecoder {
                 Ok(h) => h.len,
                 Err(local_header::NeedMore(n)) => n as u64,
             };
+            // A name of another length is a mismatch now, before any second range.
+            let name_len = usize::from(u16::from_le_bytes([bytes[26], bytes[27]]));
+            if name_len != self.entry.name().len() {
+                let name = lossy(self.entry.name());
+                return Err(Corruption::LocalHeaderMismatch { name, offset, field: "name" }.into());
+            }
             let data_end = header_len.checked_add(self.entry.compressed_size).filter(|&e| e <= self.room);
             let Some(data_end) = data_end else {
-                let at = offset + header_len;
+                let at = offset.saturating_add(header_len);
                 return Err(self.out_of_bounds("data", at, self.entry.compressed_size).into());
             };
             let Phase::Header { bytes, len } = &mut self.phase else { unreachable!() };
@@ -390,6 +417,11 @@ impl EntryDecoder {
         }
         Ok(Decoded { consumed, produced })
     }
+}
+
+/// A call the decoder's state does not allow; the state is left as it was.
+fn misuse(why: &'static str) -> Error {
+    Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why))
 }
 
 fn failed_earlier() -> Error {

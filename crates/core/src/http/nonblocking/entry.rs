@@ -20,6 +20,8 @@ pub struct AsyncEntry {
     counter: Arc<ReadCounter>,
     /// An output buffer that got nothing (the decoder wanted input): used for the next read.
     spare: Option<Vec<u8>>,
+    /// Bytes of the body read past the entry's data, to let the connection be reused.
+    drained: u64,
     done: bool,
 }
 
@@ -65,6 +67,7 @@ impl AsyncEntry {
             timer: None,
             counter,
             spare: None,
+            drained: 0,
             done: false,
         })
     }
@@ -97,8 +100,9 @@ impl AsyncEntry {
     /// The next verified chunk: the decoder runs on what has arrived, and the body is
     /// polled only when it needs more.
     pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
-        // Compressed bytes taken in this poll without output: past this, the task yields.
-        let mut taken_now = 0usize;
+        // Decoder steps and body frames in this poll without output: past a bound, the
+        // task yields.
+        let mut steps = 0usize;
         loop {
             if self.done {
                 return Poll::Ready(None);
@@ -118,25 +122,25 @@ impl AsyncEntry {
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
                 }
-                taken_now += 1;
-                if taken_now >= YIELD_AFTER_STEPS {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+            } else {
+                // The decoder wants more input.
+                match self.poll_input(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(Some(data))) => self.pending = data,
+                    Poll::Ready(Ok(None)) => {
+                        let e = self.decoder.end_of_input();
+                        return Poll::Ready(Some(Err(self.fail(e))));
+                    }
+                    Poll::Ready(Err(e)) => {
+                        self.done = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
                 }
-                continue;
             }
-            // The decoder wants more input.
-            match self.poll_input(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(Some(data))) => self.pending = data,
-                Poll::Ready(Ok(None)) => {
-                    let e = self.decoder.end_of_input();
-                    return Poll::Ready(Some(Err(self.fail(e))));
-                }
-                Poll::Ready(Err(e)) => {
-                    self.done = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
+            steps += 1;
+            if steps >= YIELD_AFTER_STEPS {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
         }
     }
@@ -171,20 +175,37 @@ impl AsyncEntry {
         e.into()
     }
 
-    /// Reads the body to its end, discarding: at most the slack past the entry's data (the
-    /// range asked for is exact, and checked), and what lets hyper reuse the connection.
+    /// Reads the body to its end, discarding, so that hyper can reuse the connection: the
+    /// slack past the entry's data (the range asked for is exact, and checked). A body that
+    /// sends more than that, or stalls, is dropped instead (the entry verified already; only
+    /// the connection is lost).
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.pending = Bytes::new();
+        let stall = self.stall;
+        let mut frames = 0;
         while let Some(body) = self.body.as_mut() {
+            let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
             match Pin::new(body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if timer.as_mut().poll(cx).is_ready() {
+                        self.body = None;
+                        break;
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Some(Ok(frame))) => {
                     let len = frame.data_ref().map_or(0, Bytes::len);
                     self.counter.record_bytes(len);
+                    self.drained += len as u64;
+                    frames += 1;
+                    if self.drained > DRAIN_MAX || frames > YIELD_AFTER_STEPS {
+                        self.body = None;
+                    }
                 }
                 Poll::Ready(Some(Err(_)) | None) => self.body = None,
             }
         }
+        self.timer = None;
         Poll::Ready(())
     }
 
@@ -205,8 +226,13 @@ impl AsyncEntry {
                 Poll::Pending
             }
             Poll::Ready(Some(Ok(frame))) => {
-                self.timer = None;
                 let data = frame.into_data().unwrap_or_default();
+                if data.is_empty() {
+                    // No bytes: no progress either (the stall timer runs on); the caller
+                    // counts it as a step and asks again.
+                    return Poll::Ready(Ok(Some(data)));
+                }
+                self.timer = None;
                 self.counter.record_bytes(data.len());
                 Poll::Ready(Ok(Some(data)))
             }
@@ -226,7 +252,11 @@ impl AsyncEntry {
     /// and are inflated alongside to be verified; the trailer (CRC-32 and size) goes out
     /// only once they checked out, so a damaged entry ends in an error item, never in a
     /// complete member. Only for deflated entries (method 8).
+    ///
+    /// Refused (the stream's one item is an `InvalidInput` error) for a stored entry, or
+    /// once bytes of this entry were taken as a stream.
     pub fn into_gzip(self) -> GzipEntry {
+        let usable = !self.decoder.is_stored() && self.decoder.produced() == 0 && !self.done;
         GzipEntry {
             inner: self,
             header_sent: false,
@@ -234,14 +264,24 @@ impl AsyncEntry {
             scratch: Vec::new(),
             finished: false,
             verified: false,
+            refused: !usable,
         }
     }
 }
 
-/// Decoder steps that took input without output in one poll before the task yields (a
+/// Decoder steps and body frames without output in one poll before the task yields (a
 /// deflate stream of empty blocks arriving as fast as it is read would otherwise hold its
 /// worker).
 const YIELD_AFTER_STEPS: usize = 64;
+
+/// The most a body is read past the entry's data for its connection to be reused: the
+/// first range's slack is 1 KiB plus the name; more than this means the server sends what
+/// was not asked for.
+const DRAIN_MAX: u64 = 128 << 10;
+
+/// Uncompressed bytes a gzip stream inflates (to verify) per step: a frame of compressed
+/// bytes may inflate to a thousand times its size.
+const GZIP_STEP: usize = 4 * OUT_CHUNK;
 
 impl futures_core::Stream for AsyncEntry {
     type Item = io::Result<Bytes>;
@@ -262,6 +302,8 @@ pub struct GzipEntry {
     finished: bool,
     /// The trailer went out: the entry checked out.
     verified: bool,
+    /// Made from an entry that cannot be a member (see [`AsyncEntry::into_gzip`]).
+    refused: bool,
 }
 
 impl GzipEntry {
@@ -282,15 +324,26 @@ impl GzipEntry {
             self.scratch = vec![0; OUT_CHUNK];
         }
         let inner = &mut self.inner;
-        let mut taken = 0;
+        let (mut taken, mut made) = (0, 0);
         loop {
             let step = inner.decoder.decode(&inner.pending[taken..], &mut self.scratch)?;
             taken += step.consumed;
-            if inner.decoder.is_done() || taken == inner.pending.len() || step.consumed + step.produced == 0 {
+            made += step.produced;
+            let enough = made >= GZIP_STEP || step.consumed + step.produced == 0;
+            if inner.decoder.is_done() || taken == inner.pending.len() || enough {
                 break;
             }
         }
         self.raw = inner.pending.split_to(taken);
+        if inner.decoder.is_done() && inner.decoder.compressed_left() > 0 {
+            // The deflate stream ended before the entry's compressed bytes did: the entry's
+            // bytes verified, but a member of only the stream would be shorter than the
+            // length announced, and one with the rest no gzip reader takes.
+            let why = format!("{} bytes after the end of the deflate stream", inner.decoder.compressed_left());
+            let name = String::from_utf8_lossy(inner.entry().name()).into_owned();
+            let consumed = inner.entry().compressed_size() - inner.decoder.compressed_left();
+            return Err(crate::Corruption::Deflate { name, consumed, why }.into());
+        }
         Ok(())
     }
 }
@@ -301,6 +354,12 @@ impl futures_core::Stream for GzipEntry {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let mut steps = 0;
+        if this.refused {
+            this.refused = false;
+            this.finished = true;
+            let why = "into_gzip: a stored entry, or one already partly read";
+            return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidInput, why))));
+        }
         loop {
             if this.finished {
                 // After the trailer, the rest of the range, so the connection is reused.
@@ -337,7 +396,14 @@ impl futures_core::Stream for GzipEntry {
             }
             match this.inner.poll_input(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(Some(data))) => this.inner.pending = data,
+                Poll::Ready(Ok(Some(data))) => {
+                    this.inner.pending = data;
+                    steps += 1;
+                    if steps >= YIELD_AFTER_STEPS {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
                 Poll::Ready(Ok(None)) => {
                     this.finished = true;
                     let e = this.inner.decoder.end_of_input();
