@@ -184,9 +184,10 @@ impl AsyncEntry {
         let stall = self.stall;
         let mut frames = 0;
         while let Some(body) = self.body.as_mut() {
-            let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
             match Pin::new(body).poll_frame(cx) {
                 Poll::Pending => {
+                    // Started at the first wait only: most drains never wait.
+                    let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
                     if timer.as_mut().poll(cx).is_ready() {
                         self.body = None;
                         break;
@@ -215,9 +216,10 @@ impl AsyncEntry {
             return Poll::Ready(Ok(None));
         };
         let stall = self.stall;
-        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
         match Pin::new(body).poll_frame(cx) {
             Poll::Pending => {
+                // Started at the first wait since bytes last came.
+                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
                 if timer.as_mut().poll(cx).is_ready() {
                     self.body = None;
                     let e = http_error(&self.url, HttpProblem::Timeout("the body stalled".into()));
