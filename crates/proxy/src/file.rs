@@ -25,9 +25,14 @@
 //!
 //! Integrity: a `2xx` is verified bytes. Entries up to 64 KiB are read and checked before
 //! the headers go out (and ranges of them served from that); larger ones stream through the
-//! engine's verified reader, which aborts the connection on a late failure, and their
-//! ranges are answered with the whole entry (RFC 9110 allows ignoring `Range`), because a
-//! window alone is never verified.
+//! engine's verified reader, which aborts the connection on a late failure. A larger entry's
+//! whole read that ends (its size and CRC-32 checked) leaves its verdict in memory, by
+//! archive version and path ([`Verified`]); from then on a single `Range` of it is answered
+//! `206` with that window (read from the entry's start, cut, the connection dropped past
+//! it), with `If-Range` and `Accept-Ranges`. Before its verdict, and for several ranges at
+//! once, a `Range` gets the whole entry (RFC 9110 allows ignoring it), because a window of
+//! bytes no check has covered is never served. A new version of the archive (another
+//! validator) has no verdicts.
 //!
 //! Hot entries: a small entry, once verified, is kept in memory by archive version and
 //! path. A grant that read the archive remembers the version it found, and until the grant
@@ -177,6 +182,62 @@ fn version_tag(key: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc
     digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>().into()
 }
 
+/// Entries that were read whole and verified, by archive version and path: the proxy's
+/// verdicts. Bounded in count; one forgotten costs one whole read again.
+#[derive(Clone)]
+pub(crate) struct Verified(Arc<quick_cache::sync::Cache<(Arc<str>, String), ()>>);
+
+/// Verdicts remembered at most.
+const MAX_VERDICTS: usize = 65_536;
+
+impl Default for Verified {
+    fn default() -> Verified {
+        Verified(Arc::new(quick_cache::sync::Cache::new(MAX_VERDICTS)))
+    }
+}
+
+impl Verified {
+    fn contains(&self, version: &Arc<str>, path: &ArtifactPath) -> bool {
+        self.0.get(&(version.clone(), path.as_str().to_owned())).is_some()
+    }
+
+    fn record(&self, version: Arc<str>, path: &ArtifactPath) {
+        self.0.insert((version, path.as_str().to_owned()), ());
+    }
+}
+
+/// A stream of an entry's bytes that records the entry's verdict when it ends without an
+/// error (the engine's streams end only after the size and CRC-32 checked out).
+struct Verdict<S> {
+    inner: S,
+    /// Where the verdict goes; taken when the stream fails.
+    verdict: Option<(Verified, Arc<str>, ArtifactPath)>,
+}
+
+impl<S> futures_util::Stream for Verdict<S>
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+{
+    type Item = std::io::Result<bytes::Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::io::Result<bytes::Bytes>>> {
+        let item = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_next(cx));
+        match &item {
+            Some(Err(_)) => self.verdict = None,
+            None => {
+                if let Some((verified, version, path)) = self.verdict.take() {
+                    verified.record(version, &path);
+                }
+            }
+            Some(Ok(_)) => {}
+        }
+        std::task::Poll::Ready(item)
+    }
+}
+
 /// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`). The
 /// proxy keeps no gzip form, so the answer is always there.
 fn answer_small(hot: &Hot, requested: &HeaderMap, head: bool) -> Result<Response, ApiError> {
@@ -207,11 +268,16 @@ async fn read_entry(
         proxy.hot.put(&version, path, hot.clone());
         return answer_small(&hot, requested, head).map_err(IntoResponse::into_response);
     }
-    let rep = Representation { len: size, etag, last_modified: None, headers, ranges: false };
+    // Ranges only of an entry whose whole read verified in this process.
+    let verified = proxy.verified.contains(&version, path);
+    let rep = Representation { len: size, etag, last_modified: None, headers, ranges: verified };
+    let verdict = Some((proxy.verified.clone(), version.clone(), path.clone()));
     // Gzip passthrough: the compressed bytes as they come, verified alongside, the trailer
-    // only after they checked out.
+    // only after they checked out. Not for a range of a verified entry, which is answered
+    // as a window of the entry's own bytes.
     let compressed = entry.entry().compressed_size();
-    if let Some(gz) = deflated.then(|| gzip_representation(&rep, requested, compressed)).flatten() {
+    let window_asked = verified && requested.contains_key(header::RANGE);
+    if let Some(gz) = (deflated && !window_asked).then(|| gzip_representation(&rep, requested, compressed)).flatten() {
         if gz.plan(requested).map_err(IntoResponse::into_response)? == Plan::NotModified {
             return Ok(gz.not_modified());
         }
@@ -219,23 +285,35 @@ async fn read_entry(
             return Ok(gz.full(None));
         }
         let streaming = proxy.metrics.stream();
-        let stream = entry.into_gzip().inspect(move |_| {
+        let stream = Verdict { inner: entry.into_gzip(), verdict }.inspect(move |_| {
             let _ = &streaming;
         });
         return Ok(gz.full(Some(Body::from_stream(stream))));
     }
     let plan = rep.plan(requested).map_err(IntoResponse::into_response)?;
-    if plan == Plan::NotModified {
-        return Ok(rep.not_modified());
-    }
-    if head {
-        return Ok(rep.full(None));
-    }
     // Counted in flight until the stream is done or dropped (dropping it closes its
     // upstream connection: a client that goes away stops the upstream read).
     let streaming = proxy.metrics.stream();
-    let stream = entry.inspect(move |_| {
-        let _ = &streaming;
-    });
-    Ok(rep.full(Some(Body::from_stream(stream))))
+    match plan {
+        Plan::NotModified => Ok(rep.not_modified()),
+        Plan::Partial(ranges) if ranges.len() == 1 => {
+            let (start, end) = ranges[0];
+            if head {
+                return Ok(rep.partial((start, end), None));
+            }
+            let window = entry.into_window(start, end - start).map_err(engine_error)?;
+            let stream = window.inspect(move |_| {
+                let _ = &streaming;
+            });
+            Ok(rep.partial((start, end), Some(Body::from_stream(stream))))
+        }
+        // The whole entry: asked for, or several ranges (answered whole, as RFC 9110 allows).
+        _ if head => Ok(rep.full(None)),
+        _ => {
+            let stream = Verdict { inner: entry, verdict }.inspect(move |_| {
+                let _ = &streaming;
+            });
+            Ok(rep.full(Some(Body::from_stream(stream))))
+        }
+    }
 }

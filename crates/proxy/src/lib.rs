@@ -165,6 +165,8 @@ pub struct Proxy {
     authorize: Arc<dyn Authorize>,
     remote: Arc<Remote>,
     hot: artifact_gitlab::HotEntries,
+    /// Entries over the hot size that were read whole and verified, by archive version.
+    verified: file::Verified,
     metrics: Arc<metrics::Metrics>,
     artifacts_origin: Option<String>,
     extra_roots: Vec<artifact_core::http::CertificateDer<'static>>,
@@ -228,6 +230,7 @@ impl Proxy {
             authorize,
             remote,
             hot: artifact_gitlab::HotEntries::new(config.hot_bytes),
+            verified: file::Verified::default(),
             metrics,
             artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
             extra_roots: config.extra_roots.clone(),

@@ -683,3 +683,79 @@ async fn a_name_that_is_not_utf8_never_reaches_a_page_of_the_server_or_the_proxy
         assert_eq!(status, 400, "{who}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_of_a_large_entry_is_a_206_window_once_a_whole_read_verified_it_and_never_before() {
+    use std::io::Read;
+    let stored_data: Vec<u8> = (0..3u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let text: Vec<u8> = (0..300_000u32).flat_map(|i| format!("line {i}\n").into_bytes()).take(400_000).collect();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    w.start_file("blob.bin", stored).unwrap();
+    std::io::Write::write_all(&mut w, &stored_data).unwrap();
+    w.start_file("report.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, &text).unwrap();
+    let good = w.finish().unwrap().into_inner();
+    let storage = artifact_testkit::range_server::RangeServer::start();
+    storage.put("bucket/a.zip", good.clone());
+    let (front, _, _) = storage_front(storage.url("bucket/a.zip"));
+    let app = proxy_with(&upstream(front).await, |_| {});
+    let blob = "/api/v4/projects/1/jobs/9/artifacts/blob.bin";
+    let token = ("PRIVATE-TOKEN", "glpat-ok");
+
+    // Not verified yet: the whole entry, whatever the range.
+    let (status, headers, body) = send(&app, Method::GET, blob, &[token, ("range", "bytes=1000-1999")]).await;
+    assert_eq!((status.as_u16(), body.unwrap().len()), (200, stored_data.len()));
+    assert!(headers.get("accept-ranges").is_none(), "no ranges offered before a verdict");
+    // That whole read verified it: now the window, from one range read of object storage.
+    storage.reset_counts();
+    let (status, headers, body) = send(&app, Method::GET, blob, &[token, ("range", "bytes=1000-1999")]).await;
+    assert_eq!(status.as_u16(), 206);
+    assert_eq!(body.unwrap(), &stored_data[1000..2000]);
+    assert_eq!(headers.get("content-range").unwrap(), &format!("bytes 1000-1999/{}", stored_data.len()));
+    assert_eq!(headers.get("accept-ranges").unwrap(), "bytes");
+    assert_eq!(storage.requests().len(), 1, "one range read for the window");
+    let etag = headers.get("etag").unwrap().to_str().unwrap().to_owned();
+    // If-Range: the current tag gives the window, another one the whole entry; HEAD says so.
+    let (status, _, body) = send(&app, Method::GET, blob, &[token, ("range", "bytes=-10"), ("if-range", &etag)]).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (206, stored_data[stored_data.len() - 10..].to_vec()));
+    let (status, _, body) =
+        send(&app, Method::GET, blob, &[token, ("range", "bytes=-10"), ("if-range", "\"old\"")]).await;
+    assert_eq!((status.as_u16(), body.unwrap().len()), (200, stored_data.len()));
+    let (status, headers, _) = send(&app, Method::HEAD, blob, &[token, ("range", "bytes=0-99")]).await;
+    assert_eq!((status.as_u16(), headers.get("content-length").unwrap().to_str().unwrap()), (206, "100"));
+    // Several ranges at once: the whole entry.
+    let (status, _, body) = send(&app, Method::GET, blob, &[token, ("range", "bytes=0-9,100-109")]).await;
+    assert_eq!((status.as_u16(), body.unwrap().len()), (200, stored_data.len()));
+
+    // A deflated entry verified by its gzip passthrough: then windows of its text.
+    let report = "/api/v4/projects/1/jobs/9/artifacts/report.txt";
+    let (status, _, body) = send(&app, Method::GET, report, &[token, ("accept-encoding", "gzip")]).await;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body.unwrap()[..]).read_to_end(&mut out).unwrap();
+    assert_eq!((status.as_u16(), out.len()), (200, text.len()));
+    let asked = [token, ("range", "bytes=-1000"), ("accept-encoding", "gzip")];
+    let (status, headers, body) = send(&app, Method::GET, report, &asked).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (206, text[text.len() - 1000..].to_vec()));
+    assert!(headers.get("content-encoding").is_none(), "a window of the entry's own bytes");
+
+    // The archive replaced upstream (a new validator): no verdict for the new version.
+    storage.put("bucket/a.zip", good.clone());
+    let (status, _, body) = send(&app, Method::GET, blob, &[token, ("range", "bytes=1000-1999")]).await;
+    assert_eq!((status.as_u16(), body.unwrap().len()), (200, stored_data.len()));
+
+    // An entry that fails its CRC-32 never gets a verdict: every range is a whole read that
+    // never completes.
+    let mut bad = good;
+    let mut hasher = flate2::Crc::new();
+    hasher.update(&stored_data);
+    let crc = hasher.sum().to_le_bytes();
+    for at in (0..bad.len() - 4).filter(|&i| bad[i..i + 4] == crc).collect::<Vec<_>>() {
+        bad[at] ^= 0xff;
+    }
+    storage.put("bucket/a.zip", bad);
+    for _ in 0..2 {
+        let (status, _, body) = send(&app, Method::GET, blob, &[token, ("range", "bytes=1000-1999")]).await;
+        assert!(!(status.is_success() && body.is_ok()), "a bad entry never completes: {status}");
+    }
+}
