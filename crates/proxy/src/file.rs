@@ -238,6 +238,18 @@ where
     }
 }
 
+/// A body of `stream`, counted in flight until the stream is done or dropped (dropping it
+/// closes its upstream connection: a client that goes away stops the upstream read).
+fn in_flight<S>(proxy: &Proxy, stream: S) -> Body
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+{
+    let streaming = proxy.metrics.stream();
+    Body::from_stream(stream.inspect(move |_| {
+        let _ = &streaming;
+    }))
+}
+
 /// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`). The
 /// proxy keeps no gzip form, so the answer is always there.
 fn answer_small(hot: &Hot, requested: &HeaderMap, head: bool) -> Result<Response, ApiError> {
@@ -284,17 +296,9 @@ async fn read_entry(
         if head {
             return Ok(gz.full(None));
         }
-        let streaming = proxy.metrics.stream();
-        let stream = Verdict { inner: entry.into_gzip(), verdict }.inspect(move |_| {
-            let _ = &streaming;
-        });
-        return Ok(gz.full(Some(Body::from_stream(stream))));
+        return Ok(gz.full(Some(in_flight(proxy, Verdict { inner: entry.into_gzip(), verdict }))));
     }
-    let plan = rep.plan(requested).map_err(IntoResponse::into_response)?;
-    // Counted in flight until the stream is done or dropped (dropping it closes its
-    // upstream connection: a client that goes away stops the upstream read).
-    let streaming = proxy.metrics.stream();
-    match plan {
+    match rep.plan(requested).map_err(IntoResponse::into_response)? {
         Plan::NotModified => Ok(rep.not_modified()),
         Plan::Partial(ranges) if ranges.len() == 1 => {
             let (start, end) = ranges[0];
@@ -302,18 +306,10 @@ async fn read_entry(
                 return Ok(rep.partial((start, end), None));
             }
             let window = entry.into_window(start, end - start).map_err(engine_error)?;
-            let stream = window.inspect(move |_| {
-                let _ = &streaming;
-            });
-            Ok(rep.partial((start, end), Some(Body::from_stream(stream))))
+            Ok(rep.partial((start, end), Some(in_flight(proxy, window))))
         }
         // The whole entry: asked for, or several ranges (answered whole, as RFC 9110 allows).
         _ if head => Ok(rep.full(None)),
-        _ => {
-            let stream = Verdict { inner: entry, verdict }.inspect(move |_| {
-                let _ = &streaming;
-            });
-            Ok(rep.full(Some(Body::from_stream(stream))))
-        }
+        _ => Ok(rep.full(Some(in_flight(proxy, Verdict { inner: entry, verdict })))),
     }
 }

@@ -1,11 +1,13 @@
 //! Streaming one entry: local header check, then stored copy or inflate, with the CRC-32
-//! and the size verified before the end of the stream is reported. The checks are
-//! [`EntryDecoder`]'s (no I/O inside); [`EntryReader`] is its blocking driver.
+//! and the size verified before the end of the stream is reported. The reading is
+//! [`EntryDecoder`]'s (no I/O inside; its checks in `checks.rs`); [`EntryReader`] is its
+//! blocking driver.
 #![forbid(unsafe_code)]
 
+mod checks;
 mod sans_io;
 
-pub(crate) use sans_io::span_of;
+pub(crate) use checks::span_of;
 pub use sans_io::{Decoded, EntryDecoder};
 
 use std::io::{self, BufRead, BufReader, Read, Write};
