@@ -150,3 +150,46 @@ fn a_local_name_of_another_length_is_refused_before_a_second_range() {
     assert!(matches!(e, Error::Corrupt(Corruption::LocalHeaderMismatch { field: "name", .. })), "{e:?}");
     assert_eq!(ranges.len(), 1, "refused from the fixed part alone");
 }
+
+#[test]
+fn checkpoints_kept_while_decoding_in_small_pieces_are_those_an_import_builds() {
+    let bytes = build(&[deflated("big.txt", text(3 << 20, 5)), stored("s.bin", vec![1u8; 100])]);
+    let archive = Archive::open(MemorySource::new(bytes.clone())).unwrap();
+    let entry = archive.find(&ArtifactPath::new("big.txt").unwrap()).unwrap();
+    let spacing = 256 << 10;
+    let built = artifact_core::checkpoints::EntryCheckpoints::build(&archive, &entry, spacing).unwrap();
+    for (piece, room) in [(7usize, 100usize), (4096, 1), (1 << 20, 64 << 10)] {
+        let mut d = decoder(&bytes, "big.txt");
+        d.keep_checkpoints(spacing).unwrap();
+        let mut input: &[u8] = &[];
+        let mut out = vec![0u8; room];
+        let mut produced = Vec::new();
+        while !d.is_done() {
+            if let Some(r) = d.next_range() {
+                input = range(&bytes, r);
+            }
+            assert!(d.take_checkpoints().is_none(), "none before the entry checked out");
+            let step = d.decode(&input[..input.len().min(piece)], &mut out).unwrap();
+            input = &input[step.consumed..];
+            produced.extend_from_slice(&out[..step.produced]);
+        }
+        assert_eq!(produced, text(3 << 20, 5), "pieces of {piece}, room {room}");
+        let kept = d.take_checkpoints().expect("kept, and the entry checked out");
+        assert!(kept.points.len() >= 8);
+        assert_eq!(kept, built, "pieces of {piece}, room {room}");
+        assert!(d.take_checkpoints().is_none(), "taken once");
+    }
+    // Not for a stored entry, nor once the data was taken.
+    let mut stored = decoder(&bytes, "s.bin");
+    assert!(matches!(stored.keep_checkpoints(spacing), Err(Error::Checkpoints(_))));
+    let mut d = decoder(&bytes, "big.txt");
+    let r = d.next_range().unwrap();
+    let input = range(&bytes, r);
+    let mut out = vec![0u8; 100];
+    let mut at = 0;
+    while d.produced() == 0 {
+        at += d.decode(&input[at..], &mut out).unwrap().consumed;
+    }
+    let misuse = d.keep_checkpoints(spacing).unwrap_err();
+    assert!(matches!(&misuse, Error::Io(e) if e.kind() == ErrorKind::InvalidInput), "{misuse}");
+}

@@ -17,6 +17,13 @@ pub struct Checkpoint {
     pub(super) window: Vec<u8>,
 }
 
+impl Checkpoint {
+    /// The length of its window as kept (raw-deflated), in bytes.
+    pub fn window_len(&self) -> usize {
+        self.window.len()
+    }
+}
+
 /// An entry's checkpoints, with what it was built from (the entry's size, CRC-32 and
 /// compressed size: an index for another entry is never used).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -103,3 +103,66 @@ impl<R: Read> Read for Inflating<R> {
         }
     }
 }
+
+/// Inflating from a checkpoint without I/O, for a driver that feeds the compressed bytes
+/// as they come (the async window of a verified entry): the first byte given is the one
+/// whose last bits the checkpoint's block starts in, when it starts mid-byte.
+#[cfg(all(feature = "http", feature = "tokio"))]
+pub(crate) struct Resume {
+    inflate: RawInflate,
+    /// Bits of the first byte still to prime, and the window to set after them.
+    first: Option<(u8, Vec<u8>)>,
+}
+
+#[cfg(all(feature = "http", feature = "tokio"))]
+impl std::fmt::Debug for Resume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resume").field("primed", &self.first.is_none()).finish()
+    }
+}
+
+#[cfg(all(feature = "http", feature = "tokio"))]
+impl Resume {
+    /// An inflater starting at `point` (`None`: the entry's start), and the offset of the
+    /// first compressed byte to feed it, from the start of the entry's data.
+    pub(crate) fn new(point: Option<&Checkpoint>) -> Result<(Resume, u64)> {
+        let mut inflate = RawInflate::new()?;
+        let unusable = |_| CheckpointProblem::Damaged("a checkpoint that inflate cannot start from");
+        let Some(p) = point else {
+            return Ok((Resume { inflate, first: None }, 0));
+        };
+        let window = unpack(&p.window)?;
+        if p.bits == 0 {
+            inflate.set_window(&window).map_err(unusable)?;
+            return Ok((Resume { inflate, first: None }, p.input));
+        }
+        // A checkpoint mid-byte has consumed at least that byte.
+        let from = p.input.checked_sub(1).ok_or(CheckpointProblem::Damaged("a checkpoint before its first byte"))?;
+        Ok((Resume { inflate, first: Some((p.bits, window)) }, from))
+    }
+
+    /// Inflates `input` into `out`: input taken, output made, whether the deflate stream
+    /// ended. `Err`: the data does not inflate from here (why).
+    pub(crate) fn run(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> std::result::Result<(usize, usize, bool), &'static str> {
+        let mut skipped = 0;
+        if let Some((bits, window)) = self.first.take() {
+            let Some(&byte) = input.first() else {
+                self.first = Some((bits, window));
+                return Ok((0, 0, false));
+            };
+            self.inflate.prime(bits, byte >> (8 - bits)).map_err(|_| "a checkpoint that inflate cannot start from")?;
+            self.inflate.set_window(&window).map_err(|_| "a checkpoint that inflate cannot start from")?;
+            skipped = 1;
+        }
+        let (used, made, ret) = self.inflate.run(&input[skipped..], out, libz_rs_sys::Z_NO_FLUSH);
+        match ret {
+            libz_rs_sys::Z_STREAM_END => Ok((skipped + used, made, true)),
+            libz_rs_sys::Z_OK | libz_rs_sys::Z_BUF_ERROR => Ok((skipped + used, made, false)),
+            _ => Err("corrupt deflate stream"),
+        }
+    }
+}

@@ -21,7 +21,8 @@
 //! `reader` (building: [`CheckpointingReader`] records checkpoints while it verifies),
 //! `index` (one entry's checkpoints and where a read starts), `inflate` (inflating from a
 //! checkpoint), `parallel` ([`ParallelReader`]: segments between checkpoints inflated on
-//! several threads) and `encoding` (how indexes are kept).
+//! several threads), `record` (checkpoints recorded by the entry decoder's own pass, for
+//! [`EntryDecoder::keep_checkpoints`](crate::EntryDecoder::keep_checkpoints)) and `encoding` (how indexes are kept).
 //!
 //! Inflating from the middle of a byte needs two calls stock inflate APIs lack (`Z_BLOCK`
 //! with its `data_type` report, and `inflatePrime`): they come from zlib-rs's zlib-compatible
@@ -34,6 +35,7 @@ mod inflate;
 mod parallel;
 mod raw;
 mod reader;
+mod record;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Read};
@@ -46,9 +48,12 @@ pub use self::encoding::Checkpoints;
 use self::encoding::{pack, unpack};
 pub use self::index::{Checkpoint, EntryCheckpoints};
 use self::inflate::Inflating;
+#[cfg(all(feature = "http", feature = "tokio"))]
+pub(crate) use self::inflate::Resume;
 pub use self::parallel::{Gate, InflatePool, InflateWork, KEEPING_UP, ParallelReader, SharedThreads};
 use self::raw::RawInflate;
 pub use self::reader::CheckpointingReader;
+pub(crate) use self::record::Recorder;
 
 /// Entries larger than this (uncompressed) get checkpoints at import.
 pub const MIN_ENTRY: u64 = 8 << 20;

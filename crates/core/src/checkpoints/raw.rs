@@ -64,6 +64,20 @@ impl RawInflate {
         (consumed, produced, ret)
     }
 
+    /// The window: the up to 32 KiB of output before the next byte inflate writes (fewer
+    /// at the entry's start), what a checkpoint here must keep; `None` if zlib-rs refuses.
+    pub(super) fn window(&self) -> Option<Vec<u8>> {
+        let mut window = vec![0u8; WINDOW];
+        let mut len: u32 = 0;
+        // SAFETY: the stream was initialised by `new`; `window` is writable for 32 KiB,
+        // which zlib documents as always enough, and `len` for the length written.
+        let ret = unsafe { libz_rs_sys::inflateGetDictionary(&*self.strm, window.as_mut_ptr(), &mut len) };
+        (ret == libz_rs_sys::Z_OK && len as usize <= WINDOW).then(|| {
+            window.truncate(len as usize);
+            window
+        })
+    }
+
     /// After a `Z_BLOCK` call: whether inflate stopped at the start of a block (not after
     /// the last one), and how many bits of the last byte consumed it has not used.
     pub(super) fn at_block_start(&self) -> Option<u8> {

@@ -37,7 +37,7 @@ pub use disk::{DEFAULT_DISK_CACHE_BYTES, DiskCacheStats};
 /// `hyper`, `reqwest` and `axum` use them.
 pub use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 #[cfg(feature = "tokio")]
-pub use nonblocking::{AsyncEntry, EntryWindow, GzipEntry, OUT_CHUNK, RemoteEntry};
+pub use nonblocking::{AsyncEntry, EntryWindow, GzipEntry, OUT_CHUNK, RemoteEntry, VerifiedEntry, VerifiedWindow};
 pub use redirect::{RedirectEnd, Redirects};
 #[cfg(feature = "tokio")]
 pub use remote::ASYNC_LOADS;

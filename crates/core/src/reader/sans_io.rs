@@ -8,6 +8,7 @@
 use flate2::{Decompress, FlushDecompress, Status};
 
 use super::checks::{Tally, check_local_header, check_readable, room, span_of};
+use crate::checkpoints::{EntryCheckpoints, Recorder};
 use crate::entry::Entry;
 use crate::error::{Corruption, Error, Result, lossy};
 use crate::zip::local_header::{self, FIXED_LEN};
@@ -72,11 +73,18 @@ pub struct EntryDecoder {
     /// A range the driver has not been told about yet.
     wanted: Option<(u64, u64)>,
     phase: Phase,
-    inflate: Option<Box<Decompress>>,
+    inflate: Option<Inflater>,
     /// Compressed bytes of the entry not yet taken.
     remaining: u64,
     tally: Tally,
     data_offset: Option<u64>,
+}
+
+/// How a deflated entry is inflated: plainly, or recording checkpoints on the way.
+#[derive(Debug)]
+enum Inflater {
+    Plain(Box<Decompress>),
+    Recording(Box<Recorder>),
 }
 
 #[derive(Debug)]
@@ -127,7 +135,7 @@ impl EntryDecoder {
         };
         Ok(EntryDecoder {
             wanted: Some((entry.header_offset, span)),
-            inflate: (entry.method == 8).then(|| Box::new(Decompress::new(false))),
+            inflate: (entry.method == 8).then(|| Inflater::Plain(Box::new(Decompress::new(false)))),
             remaining: entry.compressed_size,
             phase: Phase::Header { bytes: Vec::with_capacity(FIXED_LEN), len: FIXED_LEN },
             data_offset: None,
@@ -193,6 +201,46 @@ impl EntryDecoder {
     /// may put where they go itself and account for with [`take_stored`](Self::take_stored).
     pub fn is_stored(&self) -> bool {
         self.inflate.is_none()
+    }
+
+    /// Records [checkpoints](crate::checkpoints) while the entry is inflated: one at the
+    /// first deflate block start after every `spacing` bytes of output, handed out by
+    /// [`take_checkpoints`](Self::take_checkpoints) once the entry checked out. Reading
+    /// the entry once then both verifies it and makes any later offset of it cheap to
+    /// reach ([`EntryCheckpoints::resume`]). Costs a little inflate speed (inflate stops
+    /// at every block start) and, per checkpoint, its window deflated.
+    ///
+    /// Only for a deflated entry ([`CheckpointProblem::NotDeflated`](crate::CheckpointProblem))
+    /// before any of its data was taken (a misuse otherwise: `InvalidInput`, nothing
+    /// changed).
+    pub fn keep_checkpoints(&mut self, spacing: u64) -> Result<()> {
+        if self.inflate.is_none() {
+            let name = lossy(self.entry.name());
+            return Err(crate::error::CheckpointProblem::NotDeflated { name }.into());
+        }
+        let untouched = matches!(self.phase, Phase::Header { .. })
+            || (matches!(self.phase, Phase::Data)
+                && self.remaining == self.entry.compressed_size
+                && self.tally.produced == 0);
+        if !untouched {
+            return Err(misuse("keep_checkpoints: the entry's data was taken already, or the decoder is done"));
+        }
+        let recorder = Recorder::new(self.entry.uncompressed_size, spacing)?;
+        self.inflate = Some(Inflater::Recording(Box::new(recorder)));
+        Ok(())
+    }
+
+    /// The checkpoints recorded since [`keep_checkpoints`](Self::keep_checkpoints), once
+    /// the decoder [is done](Self::is_done) (the entry's size and CRC-32 checked out);
+    /// `None` before, or when none were kept (or were taken already).
+    pub fn take_checkpoints(&mut self) -> Option<EntryCheckpoints> {
+        if !self.is_done() || !matches!(self.inflate, Some(Inflater::Recording(_))) {
+            return None;
+        }
+        let Some(Inflater::Recording(recorder)) = self.inflate.take() else { unreachable!() };
+        // Stays a deflated entry's decoder (is_stored and the rest look at `inflate`).
+        self.inflate = Some(Inflater::Plain(Box::new(Decompress::new(false))));
+        Some(recorder.into_checkpoints(self.entry.crc32, self.entry.compressed_size))
     }
 
     /// Takes bytes from the front of `input` (the range's next bytes) and writes the entry's
@@ -342,32 +390,48 @@ impl EntryDecoder {
             return Ok(Decoded { consumed: 0, produced: 0 });
         }
         let src = &input[..(input.len() as u64).min(self.remaining) as usize];
-        let Some(inflate) = self.inflate.as_mut() else { unreachable!("inflate() on a stored entry") };
-        let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
-        let status = inflate.decompress(src, out, FlushDecompress::None);
-        let consumed = (inflate.total_in() - in_before) as usize;
-        let produced = (inflate.total_out() - out_before) as usize;
-        let total_in = inflate.total_in();
-        let broken = |why: &str| -> Error {
-            Corruption::Deflate { name: lossy(self.entry.name()), consumed: total_in, why: why.into() }.into()
+        let ran = match self.inflate.as_mut() {
+            Some(Inflater::Plain(inflate)) => {
+                let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
+                let status = inflate.decompress(src, out, FlushDecompress::None);
+                let consumed = (inflate.total_in() - in_before) as usize;
+                let produced = (inflate.total_out() - out_before) as usize;
+                let total_in = inflate.total_in();
+                match status {
+                    Ok(status) => Ok((consumed, produced, status == Status::StreamEnd, total_in)),
+                    Err(e) => Err((total_in, e.to_string())),
+                }
+            }
+            Some(Inflater::Recording(recorder)) => match recorder.run(src, out) {
+                Ok(ran) => Ok((ran.consumed, ran.produced, ran.ended, recorder.total_in())),
+                Err(why) => Err((recorder.total_in(), why.to_owned())),
+            },
+            None => unreachable!("inflate() on a stored entry"),
         };
-        let status = status.map_err(|e| broken(&e.to_string()))?;
+        let (consumed, produced, ended, total_in) = ran.map_err(|(total_in, why)| self.broken(total_in, &why))?;
         self.remaining -= consumed as u64;
         self.tally.add(&out[..produced])?;
-        if status == Status::StreamEnd {
+        if ended {
             self.tally.finish()?;
             self.phase = Phase::Done;
         } else if produced == 0 && consumed == 0 {
             if self.remaining == 0 {
-                return Err(broken("compressed data ends before the deflate stream does"));
+                return Err(self.broken(total_in, "compressed data ends before the deflate stream does"));
             }
             if !src.is_empty() {
                 // Input available, room for output, and the decoder took nothing: only a
                 // broken stream does that; refuse to spin.
-                return Err(broken("the decoder made no progress"));
+                return Err(self.broken(total_in, "the decoder made no progress"));
             }
         }
         Ok(Decoded { consumed, produced })
+    }
+}
+
+impl EntryDecoder {
+    /// The engine's error for bad deflate data of this entry, `total_in` compressed bytes in.
+    fn broken(&self, total_in: u64, why: &str) -> Error {
+        Corruption::Deflate { name: lossy(self.entry.name()), consumed: total_in, why: why.into() }.into()
     }
 }
 

@@ -9,25 +9,23 @@ use super::*;
 /// damaged, changed or cut, and the end only after the size and CRC-32 checked out. The
 /// async driver of an [`EntryDecoder`](crate::EntryDecoder), fed the range's body frames.
 pub struct AsyncEntry {
-    decoder: EntryDecoder,
+    pub(super) decoder: EntryDecoder,
     /// Bytes of the body that arrived and the decoder has not taken yet.
     pending: Bytes,
-    body: Option<Incoming>,
-    url: Url,
-    identity: RemoteIdentity,
-    stall: Duration,
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    counter: Arc<ReadCounter>,
+    /// The range's body.
+    frames: Frames,
+    pub(super) identity: RemoteIdentity,
     /// An output buffer that got nothing (the decoder wanted input): used for the next read.
     spare: Option<Vec<u8>>,
-    /// Bytes of the body read past the entry's data, to let the connection be reused.
-    drained: u64,
     done: bool,
 }
 
 impl std::fmt::Debug for AsyncEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncEntry").field("entry", self.decoder.entry()).field("url", &shown(&self.url)).finish()
+        f.debug_struct("AsyncEntry")
+            .field("entry", self.decoder.entry())
+            .field("url", &shown(&self.frames.url))
+            .finish()
     }
 }
 
@@ -60,14 +58,9 @@ impl AsyncEntry {
         Ok(AsyncEntry {
             decoder,
             pending,
-            body: body.filter(|b| !b.is_end_stream()),
-            url: at.url.clone(),
+            frames: Frames::new(body, at.url.clone(), client.stall(), counter),
             identity: at.identity.clone(),
-            stall: client.stall(),
-            timer: None,
-            counter,
             spare: None,
-            drained: 0,
             done: false,
         })
     }
@@ -110,7 +103,8 @@ impl AsyncEntry {
             if self.decoder.is_done() {
                 // Verified. The rest of the range (the header slack) is read too, so that
                 // the connection goes back to the pool for the next request.
-                if self.poll_drain(cx).is_pending() {
+                self.pending = Bytes::new();
+                if self.frames.poll_drain(cx).is_pending() {
                     return Poll::Pending;
                 }
                 self.done = true;
@@ -124,7 +118,7 @@ impl AsyncEntry {
                 }
             } else {
                 // The decoder wants more input.
-                match self.poll_input(cx) {
+                match self.frames.poll_input(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(Some(data))) => self.pending = data,
                     Poll::Ready(Ok(None)) => {
@@ -171,82 +165,8 @@ impl AsyncEntry {
     /// Ends the stream on `e`, closing the connection.
     fn fail(&mut self, e: Error) -> io::Error {
         self.done = true;
-        self.body = None;
+        self.frames.close();
         e.into()
-    }
-
-    /// Reads the body to its end, discarding, so that hyper can reuse the connection: the
-    /// slack past the entry's data (the range asked for is exact, and checked). A body that
-    /// sends more than that, or stalls, is dropped instead (the entry verified already; only
-    /// the connection is lost).
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.pending = Bytes::new();
-        let stall = self.stall;
-        let mut frames = 0;
-        while let Some(body) = self.body.as_mut() {
-            match Pin::new(body).poll_frame(cx) {
-                Poll::Pending => {
-                    // Started at the first wait only: most drains never wait.
-                    let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
-                    if timer.as_mut().poll(cx).is_ready() {
-                        self.body = None;
-                        break;
-                    }
-                    return Poll::Pending;
-                }
-                Poll::Ready(Some(Ok(frame))) => {
-                    let len = frame.data_ref().map_or(0, Bytes::len);
-                    self.counter.record_bytes(len);
-                    self.drained += len as u64;
-                    frames += 1;
-                    if self.drained > DRAIN_MAX || frames > YIELD_AFTER_STEPS {
-                        self.body = None;
-                    }
-                }
-                Poll::Ready(Some(Err(_)) | None) => self.body = None,
-            }
-        }
-        self.timer = None;
-        Poll::Ready(())
-    }
-
-    /// The next body frame's bytes (`None` at the body's end).
-    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
-        let Some(body) = self.body.as_mut() else {
-            return Poll::Ready(Ok(None));
-        };
-        let stall = self.stall;
-        match Pin::new(body).poll_frame(cx) {
-            Poll::Pending => {
-                // Started at the first wait since bytes last came.
-                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
-                if timer.as_mut().poll(cx).is_ready() {
-                    self.body = None;
-                    let e = http_error(&self.url, HttpProblem::Timeout("the body stalled".into()));
-                    return Poll::Ready(Err(e.into()));
-                }
-                Poll::Pending
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                let data = frame.into_data().unwrap_or_default();
-                if data.is_empty() {
-                    // No bytes: no progress either (the stall timer runs on); the caller
-                    // counts it as a step and asks again.
-                    return Poll::Ready(Ok(Some(data)));
-                }
-                self.timer = None;
-                self.counter.record_bytes(data.len());
-                Poll::Ready(Ok(Some(data)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                self.body = None;
-                Poll::Ready(Err(transport(&self.url, &e.to_string()).into()))
-            }
-            Poll::Ready(None) => {
-                self.body = None;
-                Poll::Ready(Ok(None))
-            }
-        }
     }
 
     /// The entry as one gzip member (RFC 1952) around its raw deflate bytes, for a client
@@ -271,16 +191,6 @@ impl AsyncEntry {
     }
 }
 
-/// Decoder steps and body frames without output in one poll before the task yields (a
-/// deflate stream of empty blocks arriving as fast as it is read would otherwise hold its
-/// worker).
-const YIELD_AFTER_STEPS: usize = 64;
-
-/// The most a body is read past the entry's data for its connection to be reused: the
-/// first range's slack is 1 KiB plus the name; more than this means the server sends what
-/// was not asked for.
-const DRAIN_MAX: u64 = 128 << 10;
-
 /// Uncompressed bytes a gzip stream inflates (to verify) per step: a frame of compressed
 /// bytes may inflate to a thousand times its size.
 const GZIP_STEP: usize = 4 * OUT_CHUNK;
@@ -296,14 +206,14 @@ impl futures_core::Stream for AsyncEntry {
 /// An entry as a verified gzip member; see [`AsyncEntry::into_gzip`].
 #[derive(Debug)]
 pub struct GzipEntry {
-    inner: AsyncEntry,
+    pub(super) inner: AsyncEntry,
     header_sent: bool,
     /// Compressed bytes the decoder took, not yet sent.
     raw: Bytes,
     scratch: Vec<u8>,
     finished: bool,
     /// The trailer went out: the entry checked out.
-    verified: bool,
+    pub(super) verified: bool,
     /// Made from an entry that cannot be a member (see [`AsyncEntry::into_gzip`]).
     refused: bool,
 }
@@ -365,7 +275,8 @@ impl futures_core::Stream for GzipEntry {
         loop {
             if this.finished {
                 // After the trailer, the rest of the range, so the connection is reused.
-                if this.verified && this.inner.poll_drain(cx).is_pending() {
+                this.inner.pending = Bytes::new();
+                if this.verified && this.inner.frames.poll_drain(cx).is_pending() {
                     return Poll::Pending;
                 }
                 return Poll::Ready(None);
@@ -396,7 +307,7 @@ impl futures_core::Stream for GzipEntry {
                 }
                 continue;
             }
-            match this.inner.poll_input(cx) {
+            match this.inner.frames.poll_input(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(Some(data))) => {
                     this.inner.pending = data;

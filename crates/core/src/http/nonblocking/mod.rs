@@ -17,9 +17,13 @@
 #![forbid(unsafe_code)]
 
 mod entry;
+mod frames;
+mod verified;
 mod window;
 
 pub use self::entry::{AsyncEntry, GzipEntry};
+use self::frames::Frames;
+pub use self::verified::{VerifiedEntry, VerifiedWindow};
 pub use self::window::EntryWindow;
 
 use std::future::Future as _;
@@ -43,6 +47,11 @@ use crate::source::ReadCounter;
 
 /// The most uncompressed bytes one stream item carries.
 pub const OUT_CHUNK: usize = 64 * 1024;
+
+/// Steps (decoder or inflate calls, body frames) without output in one poll before the
+/// task yields (a deflate stream of empty blocks arriving as fast as it is read would
+/// otherwise hold its worker).
+const YIELD_AFTER_STEPS: usize = 64;
 
 /// One checked range request for `start..end` of the located archive: the body.
 async fn range(client: &HttpClient, at: &RemoteEntry, span: (u64, u64), counter: &ReadCounter) -> Result<Incoming> {

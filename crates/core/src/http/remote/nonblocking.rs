@@ -9,7 +9,7 @@ use hyper::header::HeaderMap;
 use super::{RemoteArchives, located, reading_at};
 use crate::error::{Error, Result};
 use crate::http::disk::DiskKey;
-use crate::http::{AsyncEntry, HttpOptions, RemoteIdentity};
+use crate::http::{AsyncEntry, HttpOptions, RemoteIdentity, VerifiedEntry, VerifiedWindow};
 use crate::index::Index;
 use crate::path::ArtifactPath;
 
@@ -39,6 +39,48 @@ impl RemoteArchives {
         headers: &HeaderMap,
     ) -> Result<AsyncEntry> {
         self.open_entry_async_at(DiskKey::Given { key, url }, path, headers).await
+    }
+
+    /// Bytes `skip..skip + len` of the entry at `path` of the archive kept under `key`
+    /// (see [`index_keyed`](Self::index_keyed)), read directly with one range request
+    /// because a whole read verified the entry before ([`VerifiedWindow`]): the index is
+    /// found as for [`open_entry_keyed_async`](Self::open_entry_keyed_async) (no request
+    /// when it is in memory).
+    ///
+    /// `Ok(None)`: `verified` is not for the archive as it is now (another version in the
+    /// index, or the server says the archive changed: the index is then dropped): read the
+    /// entry whole, which verifies it again. A window past the entry's size is an
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open_verified_window_async(
+        self: &Arc<Self>,
+        key: &str,
+        url: &str,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+        verified: &VerifiedEntry,
+        skip: u64,
+        len: u64,
+    ) -> Result<Option<VerifiedWindow>> {
+        let at = DiskKey::Given { key, url };
+        let found = self.in_memory(at);
+        let cached = found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
+        let opened = async {
+            let (index, identity) = match found {
+                Some(found) => found,
+                None => self.indexed_async(at, &self.async_options(headers)).await?,
+            };
+            let entry = located(at.url(), path, headers, &index, identity)?;
+            self.options.destinations.check(&entry.url)?;
+            VerifiedWindow::open(&self.client, &entry, verified, (skip, len), self.counter.clone()).await
+        };
+        match opened.await {
+            Err(e) if cached && self.stale(at, &e) => {
+                self.forget(at);
+                Ok(None)
+            }
+            other => other,
+        }
     }
 
     /// Like [`index_with`](Self::index_with), on async I/O: no request when the index is
