@@ -212,3 +212,29 @@ fn an_archive_known_by_its_date_has_verdicts_its_windows_checked_with_if_range()
         assert!(server.requests()[0].header("if-range").is_some());
     });
 }
+
+#[test]
+fn a_gzip_passthrough_that_ended_verified_leaves_the_same_verdict() {
+    let server = RangeServer::start();
+    server.put("a.zip", archive());
+    let url = server.url("a.zip");
+    let remote = Arc::new(RemoteArchives::new(HttpOptions::default()).unwrap());
+    run(async {
+        let plain = verify(&remote, &url, "big.txt", true).await;
+        let mut entry = remote.open_entry_keyed_async("a", &url, &path("big.txt"), &Default::default()).await.unwrap();
+        entry.keep_checkpoints(SPACING).unwrap();
+        let mut gzip = entry.into_gzip();
+        let mut member = Vec::new();
+        member.extend_from_slice(&gzip.next().await.unwrap().unwrap());
+        assert!(gzip.verified().is_none(), "no verdict before the trailer");
+        while let Some(chunk) = gzip.next().await {
+            member.extend_from_slice(&chunk.unwrap());
+        }
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&member[..]), &mut out).unwrap();
+        assert!(out == big());
+        let verdict = gzip.verified().expect("the member ended verified");
+        assert_eq!(verdict.checkpoints(), plain.checkpoints());
+        assert_eq!(verdict.data_offset(), plain.data_offset());
+    });
+}

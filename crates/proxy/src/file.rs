@@ -42,7 +42,8 @@
 
 use std::sync::Arc;
 
-use artifact_core::http::AsyncEntry;
+use artifact_core::checkpoints::{DEFAULT_SPACING, MIN_ENTRY};
+use artifact_core::http::{AsyncEntry, GzipEntry, Validator, VerifiedEntry};
 use artifact_core::request::ArchiveRequest;
 use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem};
 use artifact_gitlab::entry::{INLINE_MAX, entry_headers, gzip_representation};
@@ -83,14 +84,17 @@ impl Proxy {
         }
         self.metrics.hot(false);
         let headers = if grant.credentials { credential_headers(&parts.headers, &query) } else { HeaderMap::new() };
+        if let Some(answer) = self.verified_window(parts, key.as_ref(), &grant, path, &headers).await {
+            return Some(answer);
+        }
         let opened = self.remote.get().open_entry_keyed_async(&grant.key, &grant.url, path, &headers).await;
         let answer = match opened {
             Ok(entry) => {
-                let version = version_tag(&grant.key, entry.identity());
+                let version = version_tag(&grant.key, &entry.identity().validator);
                 if let Some(key) = key.filter(|_| !self.auth_ttl.is_zero()) {
                     self.grants.confirm(&key, &grant, &version);
                 }
-                read_entry(self, entry, version, path, &parts.headers, head).await
+                read_entry(self, entry, (&grant.key, version), path, &parts.headers, head).await
             }
             Err(e) => Err(engine_error(e)),
         };
@@ -142,6 +146,43 @@ impl Proxy {
         Ok((key, grant))
     }
 
+    /// A single `Range` of an entry a whole read verified before: a `206` of that window,
+    /// read with one range request (stored: the window; deflated: from its nearest
+    /// checkpoint), without reading the entry from its start. `None`: no verdict, not one
+    /// range (several, `If-Range` that does not match, `HEAD`), or the verdict is not for
+    /// the archive as it is now: the entry is opened and answered as any other.
+    async fn verified_window(
+        &self,
+        parts: &Parts,
+        key: Option<&LookupKey>,
+        grant: &Grant,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Option<Response> {
+        if parts.method != axum::http::Method::GET || !parts.headers.contains_key(header::RANGE) {
+            return None;
+        }
+        let verdict = self.verified.get(&grant.key, path)?;
+        let version = version_tag(&grant.key, verdict.validator());
+        let rep = representation(verdict.entry(), &version, path, true).ok()?;
+        let Ok(Plan::Partial(ranges)) = rep.plan(&parts.headers) else { return None };
+        let [(start, end)] = ranges[..] else { return None };
+        let remote = self.remote.get();
+        let opened = remote
+            .open_verified_window_async(&grant.key, &grant.url, path, headers, &verdict, start, end - start)
+            .await;
+        let window = match opened {
+            Ok(Some(window)) => window,
+            Ok(None) => return None,
+            Err(e) => return Some(engine_error(e)),
+        };
+        if let Some(key) = key.filter(|_| !self.auth_ttl.is_zero()) {
+            self.grants.confirm(key, grant, &version);
+        }
+        self.metrics.window(verdict.checkpoints().is_some_and(|c| c.nearest(start).is_some()));
+        Some(rep.partial((start, end), Some(in_flight(self, window))))
+    }
+
     /// Whether `url` is of the upstream's origin.
     fn same_origin(&self, url: &str) -> bool {
         reqwest::Url::parse(url).is_ok_and(|u| u.origin() == self.origin.origin())
@@ -175,38 +216,61 @@ pub fn engine_api_error(e: EngineError) -> ApiError {
 /// One version of one archive, as a short tag: its identity (the grant's key, which no
 /// presigned signature or caller's query is part of) and its validator. The hot-entry
 /// memory and the answers' `ETag`s are keyed by it.
-fn version_tag(key: &str, identity: &artifact_core::http::RemoteIdentity) -> Arc<str> {
-    let validator = identity.validator.as_str();
+fn version_tag(key: &str, validator: &Validator) -> Arc<str> {
+    let validator = validator.as_str();
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(format!("{key}|{validator}").as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>().into()
 }
 
-/// Entries that were read whole and verified, by archive version and path: the proxy's
-/// verdicts. Bounded in count; one forgotten costs one whole read again.
+/// Entries that were read whole and verified, by archive identity and path, with what
+/// their read learned (data offset, checkpoints of large deflated ones): the proxy's
+/// verdicts. Each is for the archive version it was read in (its validator): another
+/// version's reads never use it. Bounded by memory ([`VERDICT_BYTES`]); one forgotten
+/// costs one whole read again.
 #[derive(Clone)]
-pub(crate) struct Verified(Arc<quick_cache::sync::Cache<(Arc<str>, String), ()>>);
+pub(crate) struct Verified(Arc<VerdictCache>);
 
-/// Verdicts remembered at most.
-const MAX_VERDICTS: usize = 65_536;
+/// Verdicts by (archive identity, path).
+type VerdictCache = quick_cache::sync::Cache<(Arc<str>, String), Arc<VerifiedEntry>, ByWeight>;
+
+/// Memory the verdicts may take, their checkpoints' windows mostly (a 1 GiB deflated
+/// entry's are a few MiB).
+pub(crate) const VERDICT_BYTES: u64 = 128 << 20;
+
+/// Weighs a verdict at the memory it holds.
+#[derive(Clone)]
+pub(crate) struct ByWeight;
+
+impl quick_cache::Weighter<(Arc<str>, String), Arc<VerifiedEntry>> for ByWeight {
+    fn weight(&self, key: &(Arc<str>, String), verdict: &Arc<VerifiedEntry>) -> u64 {
+        (key.0.len() + key.1.len() + verdict.weight()) as u64
+    }
+}
 
 impl Default for Verified {
     fn default() -> Verified {
-        Verified(Arc::new(quick_cache::sync::Cache::new(MAX_VERDICTS)))
+        Verified(Arc::new(quick_cache::sync::Cache::with_weighter(16_384, VERDICT_BYTES, ByWeight)))
     }
 }
 
 impl Verified {
-    fn contains(&self, version: &Arc<str>, path: &ArtifactPath) -> bool {
-        self.0.get(&(version.clone(), path.as_str().to_owned())).is_some()
+    fn get(&self, key: &Arc<str>, path: &ArtifactPath) -> Option<Arc<VerifiedEntry>> {
+        self.0.get(&(key.clone(), path.as_str().to_owned()))
     }
 
-    fn record(&self, version: Arc<str>, path: &ArtifactPath) {
-        self.0.insert((version, path.as_str().to_owned()), ());
+    /// The verdict for `path` of the archive kept under `key`, if it is for the version
+    /// with `validator`.
+    fn of(&self, key: &Arc<str>, path: &ArtifactPath, validator: &Validator) -> Option<Arc<VerifiedEntry>> {
+        self.get(key, path).filter(|v| v.validator() == validator)
+    }
+
+    fn record(&self, key: Arc<str>, path: &ArtifactPath, verdict: VerifiedEntry) {
+        self.0.insert((key, path.as_str().to_owned()), Arc::new(verdict));
     }
 }
 
-/// A stream of an entry's bytes that records the entry's verdict when it ends without an
+/// A stream of an entry's bytes that leaves the read's verdict when it ends without an
 /// error (the engine's streams end only after the size and CRC-32 checked out).
 struct Verdict<S> {
     inner: S,
@@ -214,9 +278,26 @@ struct Verdict<S> {
     verdict: Option<(Verified, Arc<str>, ArtifactPath)>,
 }
 
+/// A verified read's verdict, once it ended ([`AsyncEntry::verified`]).
+trait Verifies {
+    fn verdict(&mut self) -> Option<VerifiedEntry>;
+}
+
+impl Verifies for AsyncEntry {
+    fn verdict(&mut self) -> Option<VerifiedEntry> {
+        self.verified()
+    }
+}
+
+impl Verifies for GzipEntry {
+    fn verdict(&mut self) -> Option<VerifiedEntry> {
+        self.verified()
+    }
+}
+
 impl<S> futures_util::Stream for Verdict<S>
 where
-    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Verifies + Unpin,
 {
     type Item = std::io::Result<bytes::Bytes>;
 
@@ -228,8 +309,10 @@ where
         match &item {
             Some(Err(_)) => self.verdict = None,
             None => {
-                if let Some((verified, version, path)) = self.verdict.take() {
-                    verified.record(version, &path);
+                if let Some((verified, key, path)) = self.verdict.take()
+                    && let Some(verdict) = self.inner.verdict()
+                {
+                    verified.record(key, &path, verdict);
                 }
             }
             Some(Ok(_)) => {}
@@ -250,6 +333,24 @@ where
     }))
 }
 
+/// How an entry of the archive version `version` is answered: its `ETag` (the version, the
+/// entry's CRC-32 and size), its headers, and whether ranges of it are served (`ranges`:
+/// it verified in this version).
+fn representation(
+    entry: &artifact_core::Entry,
+    version: &str,
+    path: &ArtifactPath,
+    ranges: bool,
+) -> Result<Representation, ApiError> {
+    let (crc, size) = (entry.crc32(), entry.size());
+    let etag = format!("\"{version}-{crc:08x}-{size}\"");
+    let mut headers = entry_headers(path)?;
+    if entry.method() == 8 {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    Ok(Representation { len: size, etag, last_modified: None, headers, ranges })
+}
+
 /// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`). The
 /// proxy keeps no gzip form, so the answer is always there.
 fn answer_small(hot: &Hot, requested: &HeaderMap, head: bool) -> Result<Response, ApiError> {
@@ -261,29 +362,27 @@ fn answer_small(hot: &Hot, requested: &HeaderMap, head: bool) -> Result<Response
 /// which aborts the connection on a late failure.
 async fn read_entry(
     proxy: &Proxy,
-    entry: AsyncEntry,
-    version: Arc<str>,
+    mut entry: AsyncEntry,
+    (key, version): (&Arc<str>, Arc<str>),
     path: &ArtifactPath,
     requested: &HeaderMap,
     head: bool,
 ) -> Result<Response, Response> {
-    let (crc, size) = (entry.entry().crc32(), entry.entry().size());
-    let etag = format!("\"{version}-{crc:08x}-{size}\"");
-    let mut headers = entry_headers(path).map_err(IntoResponse::into_response)?;
-    let deflated = entry.entry().method() == 8;
-    if deflated {
-        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    }
+    // Ranges only of an entry whose whole read verified in this process, in this version.
+    let verified = proxy.verified.of(key, path, &entry.identity().validator).is_some();
+    let rep = representation(entry.entry(), &version, path, verified).map_err(IntoResponse::into_response)?;
+    let (size, deflated) = (entry.entry().size(), entry.entry().method() == 8);
     if size <= INLINE_MAX {
         let bytes = entry.read_all().await.map_err(engine_error)?;
-        let hot = Arc::new(Hot::new(bytes, etag, None, headers));
+        let hot = Arc::new(Hot::new(bytes, rep.etag, None, rep.headers));
         proxy.hot.put(&version, path, hot.clone());
         return answer_small(&hot, requested, head).map_err(IntoResponse::into_response);
     }
-    // Ranges only of an entry whose whole read verified in this process.
-    let verified = proxy.verified.contains(&version, path);
-    let rep = Representation { len: size, etag, last_modified: None, headers, ranges: verified };
-    let verdict = Some((proxy.verified.clone(), version.clone(), path.clone()));
+    if deflated && size > MIN_ENTRY && !verified && !head {
+        // The verifying read records checkpoints too: later ranges start near their offset.
+        entry.keep_checkpoints(DEFAULT_SPACING).map_err(engine_error)?;
+    }
+    let verdict = Some((proxy.verified.clone(), key.clone(), path.clone()));
     // Gzip passthrough: the compressed bytes as they come, verified alongside, the trailer
     // only after they checked out. Not for a range of a verified entry, which is answered
     // as a window of the entry's own bytes.

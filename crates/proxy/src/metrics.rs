@@ -1,6 +1,6 @@
 //! The proxy's metrics, in Prometheus' text format (`--metrics-listen`): upstream requests
 //! by kind and status, range reads and bytes read upstream, grants remembered and asked
-//! for, bodies streaming, the time to each answer's head, and the disk cache's files, bytes
+//! for, ranges of verified entries read as windows, bodies streaming, the time to each answer's head, and the disk cache's files, bytes
 //! and evictions.
 
 use std::sync::atomic::Ordering;
@@ -31,6 +31,9 @@ pub(crate) struct Metrics {
     grants: [Counter; 2],
     /// Single-file requests answered from the hot-entry memory (`[0]`), or read (`[1]`).
     hot: [Counter; 2],
+    /// Ranges of verified entries answered as windows: from a checkpoint (`[0]`), or from
+    /// the entry's data start (`[1]`: stored entries, deflated ones without checkpoints).
+    windows: [Counter; 2],
     /// Bodies being streamed to clients now.
     streaming: Gauge,
     /// Seconds from a request to its answer's head.
@@ -68,6 +71,14 @@ impl Metrics {
             "Single files answered from memory (hit) or read from the archive (miss)",
             hot.clone(),
         );
+        let windows = Family::<Labels, Counter>::default();
+        registry.register(
+            "verified_windows",
+            "Ranges of verified entries read as windows: from a checkpoint, or from the entry's data start",
+            windows.clone(),
+        );
+        let windows =
+            ["checkpoint", "data"].map(|from| windows.get_or_create(&vec![("from", from.to_owned())]).clone());
         let streaming = Gauge::default();
         registry.register("streams_in_flight", "Bodies being streamed to clients", streaming.clone());
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
@@ -96,6 +107,7 @@ impl Metrics {
             index_cache,
             grants,
             hot,
+            windows,
             streaming,
             latency,
             disk,
@@ -113,6 +125,11 @@ impl Metrics {
 
     pub(crate) fn hot(&self, hit: bool) {
         self.hot[usize::from(!hit)].inc();
+    }
+
+    /// A range of a verified entry answered as a window, from a checkpoint or not.
+    pub(crate) fn window(&self, from_checkpoint: bool) {
+        self.windows[usize::from(!from_checkpoint)].inc();
     }
 
     pub(crate) fn answered(&self, since: Instant) {

@@ -695,6 +695,11 @@ async fn a_range_of_a_large_entry_is_a_206_window_once_a_whole_read_verified_it_
     std::io::Write::write_all(&mut w, &stored_data).unwrap();
     w.start_file("report.txt", zip::write::SimpleFileOptions::default()).unwrap();
     std::io::Write::write_all(&mut w, &text).unwrap();
+    // Over 8 MiB, deflated: its verifying read keeps checkpoints.
+    let log: Vec<u8> =
+        (0..1_400_000u64).flat_map(|i| format!("step {i} {}\n", i * 2_654_435_761 % 1000).into_bytes()).collect();
+    w.start_file("big.log", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, &log).unwrap();
     let good = w.finish().unwrap().into_inner();
     let storage = artifact_testkit::range_server::RangeServer::start();
     storage.put("bucket/a.zip", good.clone());
@@ -715,6 +720,7 @@ async fn a_range_of_a_large_entry_is_a_206_window_once_a_whole_read_verified_it_
     assert_eq!(headers.get("content-range").unwrap(), &format!("bytes 1000-1999/{}", stored_data.len()));
     assert_eq!(headers.get("accept-ranges").unwrap(), "bytes");
     assert_eq!(storage.requests().len(), 1, "one range read for the window");
+    assert_eq!(storage.bytes_sent(), 1000, "of the window's bytes only");
     let etag = headers.get("etag").unwrap().to_str().unwrap().to_owned();
     // If-Range: the current tag gives the window, another one the whole entry; HEAD says so.
     let (status, _, body) = send(&app, Method::GET, blob, &[token, ("range", "bytes=-10"), ("if-range", &etag)]).await;
@@ -738,6 +744,30 @@ async fn a_range_of_a_large_entry_is_a_206_window_once_a_whole_read_verified_it_
     let (status, headers, body) = send(&app, Method::GET, report, &asked).await;
     assert_eq!((status.as_u16(), body.unwrap()), (206, text[text.len() - 1000..].to_vec()));
     assert!(headers.get("content-encoding").is_none(), "a window of the entry's own bytes");
+
+    // A deflated entry over 8 MiB: its whole read keeps checkpoints, and then the last MiB
+    // is one range read from the last checkpoint before it, not from the entry's start.
+    let big = "/api/v4/projects/1/jobs/9/artifacts/big.log";
+    assert!(log.len() > 8 << 20);
+    let (status, _, body) = send(&app, Method::GET, big, &[token]).await;
+    assert_eq!((status.as_u16(), body.unwrap().len()), (200, log.len()));
+    let compressed = good.len() as u64;
+    storage.reset_counts();
+    let (status, headers, body) = send(&app, Method::GET, big, &[token, ("range", "bytes=-1048576")]).await;
+    assert_eq!(status.as_u16(), 206);
+    assert!(body.unwrap() == log[log.len() - (1 << 20)..], "the last MiB");
+    assert_eq!(
+        headers.get("content-range").unwrap(),
+        &format!("bytes {}-{}/{}", log.len() - (1 << 20), log.len() - 1, log.len())
+    );
+    assert_eq!(storage.requests().len(), 1, "one range read");
+    assert!(storage.bytes_sent() * 3 < compressed, "{} of the archive's {compressed} bytes", storage.bytes_sent());
+    for (first, last) in [(0usize, 99usize), (5_000_000, 5_000_099), (4 << 20, (4 << 20) + 300_000)] {
+        let range = format!("bytes={first}-{last}");
+        let (status, _, body) = send(&app, Method::GET, big, &[token, ("range", range.as_str())]).await;
+        assert_eq!(status.as_u16(), 206, "{range}");
+        assert!(body.unwrap() == log[first..=last], "{range}");
+    }
 
     // The archive replaced upstream (a new validator): no verdict for the new version.
     storage.put("bucket/a.zip", good.clone());

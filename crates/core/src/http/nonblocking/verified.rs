@@ -11,7 +11,7 @@ use crate::checkpoints::{EntryCheckpoints, Resume};
 /// its checkpoints. Made by [`AsyncEntry::verified`] (or [`GzipEntry::verified`]) at the
 /// end of a read; a server keeps it by archive version and path and answers later
 /// `Range` requests with
-/// [`RemoteArchives::open_verified_window_async`](super::RemoteArchives::open_verified_window_async).
+/// [`RemoteArchives::open_verified_window_async`](crate::http::RemoteArchives::open_verified_window_async).
 ///
 /// Only archives with a strong validator (a strong `ETag`, or `Last-Modified`) have
 /// verdicts: without one, two versions of an archive could not be told apart.
@@ -105,7 +105,7 @@ impl GzipEntry {
 /// request from the entry's data: a stored entry's window itself; a deflated one's from
 /// its nearest checkpoint at or before `skip` (the entry's start without checkpoints) up to
 /// the next one past the window, inflated and cut. Made by
-/// [`RemoteArchives::open_verified_window_async`](super::RemoteArchives::open_verified_window_async).
+/// [`RemoteArchives::open_verified_window_async`](crate::http::RemoteArchives::open_verified_window_async).
 ///
 /// The entry's CRC-32 is not computed again (a window alone has none): these bytes are
 /// trusted because the whole entry verified in this archive version, which every request
