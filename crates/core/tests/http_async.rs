@@ -98,6 +98,33 @@ fn bytes_that_fail_their_crc_end_the_stream_with_an_error_never_a_clean_end() {
 }
 
 #[test]
+fn the_last_bytes_of_a_deflated_entry_come_only_after_its_check() {
+    // A deflated entry whose CRC-32 (local header and directory alike) is not its data's:
+    // a consumer that stops at the entry's size (a server past its Content-Length) must
+    // never have had all of it.
+    let data = text(300_000, 2);
+    let server = RangeServer::start();
+    server.put("a.zip", trailing_blocks(&data, crc32fast::hash(&data) ^ 1));
+    let remote = remote();
+    run(async {
+        let mut entry = open(&remote, &server.url("a.zip"), "c.txt").await.unwrap();
+        let mut got = 0;
+        let err = loop {
+            match entry.next().await {
+                Some(Ok(chunk)) => got += chunk.len(),
+                Some(Err(e)) => break e,
+                None => panic!("a bad entry ended cleanly"),
+            }
+        };
+        assert!(got < data.len(), "{got} of {} bytes before the error {err}", data.len());
+        // A good one: its last chunk, then the end.
+        server.put("b.zip", trailing_blocks(&data, crc32fast::hash(&data)));
+        let good = drain(open(&remote, &server.url("b.zip"), "c.txt").await.unwrap()).await.unwrap();
+        assert!(good == data);
+    });
+}
+
+#[test]
 fn a_body_cut_mid_way_is_an_error_item() {
     let server = RangeServer::start();
     server.put("a.zip", small());

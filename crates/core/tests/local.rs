@@ -330,3 +330,35 @@ fn a_batch_entry_outside_the_data_region_is_an_error_not_a_panic() {
     batch.reader(&entries[1]).unwrap().read_to_end(&mut out).unwrap();
     assert_eq!(out, b"2");
 }
+
+#[test]
+fn the_last_bytes_of_a_deflated_entry_are_read_only_after_its_check() {
+    // The deflate stream runs on past the entry's last byte (empty blocks): a reader that
+    // stops at the entry's size must still have had it checked.
+    let data = text(300_000, 2);
+    for (crc, good) in [(crc32fast::hash(&data), true), (crc32fast::hash(&data) ^ 1, false)] {
+        let archive = Archive::open(MemorySource::new(trailing_blocks(&data, crc))).unwrap();
+        let entry = archive.find(&ArtifactPath::new("c.txt").unwrap()).unwrap();
+        for size in [data.len(), 64 << 10, 1] {
+            let mut reader = archive.reader(&entry).unwrap();
+            let mut buf = vec![0u8; data.len()];
+            // Reads of `size` bytes up to the entry's size, and not one more.
+            let mut got = 0;
+            let outcome = loop {
+                if got == data.len() {
+                    break Ok(());
+                }
+                let end = (got + size).min(data.len());
+                match reader.read(&mut buf[got..end]) {
+                    Ok(0) => break Err(std::io::Error::other("ended early")),
+                    Ok(n) => got += n,
+                    Err(e) => break Err(e),
+                }
+            };
+            assert_eq!(outcome.is_ok(), good, "reads of {size}: {outcome:?}");
+            if good {
+                assert!(buf == data);
+            }
+        }
+    }
+}

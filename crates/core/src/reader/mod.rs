@@ -155,10 +155,33 @@ impl EntryReader {
             }
             let step = decoder.decode(bytes, out)?;
             self.input.0.consume(step.consumed);
+            if step.produced > 0 && !decoder.is_done() && decoder.produced() == decoder.entry().size() {
+                // The entry's last bytes: reported only once the size and CRC-32 checked
+                // out, so a reader that stops at the entry's size never took bytes that fail.
+                self.finish_check()?;
+                return Ok(step.produced);
+            }
             if step.produced > 0 || decoder.is_done() {
                 return Ok(step.produced);
             }
         }
+    }
+
+    /// Runs a deflated entry's decoder to its end once all its bytes are out: the rest of
+    /// the deflate stream (its last blocks' ends), then the size and CRC-32 checks. Any
+    /// more output is the decoder's size error.
+    fn finish_check(&mut self) -> Result<()> {
+        let decoder = &mut self.decoder;
+        let mut room = [0u8; 1];
+        while !decoder.is_done() {
+            let bytes = if decoder.needs_input() { self.input.0.fill_buf().map_err(Error::from_io)? } else { &[][..] };
+            if bytes.is_empty() && decoder.needs_input() {
+                return Err(decoder.end_of_input());
+            }
+            let step = decoder.decode(bytes, &mut room)?;
+            self.input.0.consume(step.consumed);
+        }
+        Ok(())
     }
 }
 

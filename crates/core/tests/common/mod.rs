@@ -107,3 +107,29 @@ pub fn private_token(value: &'static str) -> artifact_core::http::HeaderMap {
         HeaderValue::from_static(value),
     )])
 }
+
+/// An archive of one deflated entry `c.txt` of `data`, its CRC-32 said to be `crc`, whose
+/// deflate stream has 100 KB of empty blocks after the data, then the final block: an
+/// inflater makes the entry's last byte well before the stream's end arrives.
+pub fn trailing_blocks(data: &[u8], crc: u32) -> Vec<u8> {
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut deflate, data).unwrap();
+    // A sync flush: every byte of `data` is out, and the stream is at a byte boundary.
+    std::io::Write::flush(&mut deflate).unwrap();
+    let mut raw = deflate.get_ref().clone();
+    for _ in 0..20_000 {
+        raw.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]); // an empty stored block
+    }
+    raw.extend_from_slice(&[0x03, 0x00]); // the final block: fixed codes, end of block only
+    // Written stored (the raw stream as its bytes), then told it is deflated.
+    let mut zip = build(&[stored("c.txt", raw.clone())]);
+    let patch = |zip: &mut Vec<u8>, at: usize| {
+        zip[at..at + 2].copy_from_slice(&8u16.to_le_bytes());
+        zip[at + 6..at + 10].copy_from_slice(&crc.to_le_bytes());
+        zip[at + 14..at + 18].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    };
+    patch(&mut zip, 8);
+    let central = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    patch(&mut zip, central + 10);
+    zip
+}

@@ -7,6 +7,8 @@ use super::*;
 /// One entry of a remote archive, streaming on async I/O as a `Stream` of verified
 /// uncompressed chunks: an error item (and nothing after it) if the archive turns out
 /// damaged, changed or cut, and the end only after the size and CRC-32 checked out. The
+/// entry's last bytes come only after that check too, so a consumer that stops once it has
+/// the entry's size (an HTTP server past its `Content-Length`) never took bytes that fail. The
 /// async driver of an [`EntryDecoder`](crate::EntryDecoder), fed the range's body frames.
 pub struct AsyncEntry {
     pub(super) decoder: EntryDecoder,
@@ -17,6 +19,8 @@ pub struct AsyncEntry {
     pub(super) identity: RemoteIdentity,
     /// An output buffer that got nothing (the decoder wanted input): used for the next read.
     spare: Option<Vec<u8>>,
+    /// The entry's last bytes, held until the decoder checked the size and CRC-32.
+    held: Option<Bytes>,
     done: bool,
 }
 
@@ -61,6 +65,7 @@ impl AsyncEntry {
             frames: Frames::new(body, at.url.clone(), client.stall(), counter),
             identity: at.identity.clone(),
             spare: None,
+            held: None,
             done: false,
         })
     }
@@ -101,6 +106,9 @@ impl AsyncEntry {
                 return Poll::Ready(None);
             }
             if self.decoder.is_done() {
+                if let Some(last) = self.held.take() {
+                    return Poll::Ready(Some(Ok(last)));
+                }
                 // Verified. The rest of the range (the header slack) is read too, so that
                 // the connection goes back to the pool for the next request.
                 self.pending = Bytes::new();
@@ -112,6 +120,11 @@ impl AsyncEntry {
             }
             if !self.pending.is_empty() || !self.decoder.needs_input() {
                 match self.decode_pending() {
+                    // The entry's last bytes wait for its check: a server that stops polling
+                    // a body once its Content-Length is out never sends them unverified.
+                    Ok(Some(chunk)) if self.decoder.produced() == self.entry().size() && !self.decoder.is_done() => {
+                        self.held = Some(chunk);
+                    }
                     Ok(Some(chunk)) => return Poll::Ready(Some(Ok(chunk))),
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
