@@ -11,11 +11,16 @@
 #  4. behind a GitLab with object storage (benches/gitlab_front.py redirecting archive
 #     downloads to benches/range_server.py), DELAY_MS added to every round trip of both:
 #     request counts, and the median time of a warm single file (another file each time)
-#     through the proxy against the same files asked of the upstream directly.
+#     through the proxy against the same files asked of the upstream directly;
+#  5. behind the same GitLab and object storage: `Range` requests of verified entries
+#     through the proxy (after one whole read of each): `bytes=-1048576` of the 1 GiB
+#     deflated entry (median of RANGES, against the same range asked of the upstream
+#     directly, which answers it from its own checkpoints) and `bytes=1000-1999` of a 3 MiB
+#     stored entry, with the requests upstream counted.
 # Usage: benches/run-proxy.sh [DATA_DIR]   (default bench-data; archives made when missing)
 # Environment: DURATION (15s), CONNECTIONS (64), PORT (18200; +1 upstream, +2 metrics,
 #   +3 object storage, +4 GitLab front, +5 a proxy without the entry memory),
-#   READERS (500), READ_SECONDS (20), DELAY_MS (20), FILES (40),
+#   READERS (500), READ_SECONDS (20), DELAY_MS (20), FILES (40), RANGES (15),
 #   ARTIFACT_BIN (use this binary, no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +32,7 @@ READERS=${READERS:-500}
 READ_SECONDS=${READ_SECONDS:-20}
 DELAY_MS=${DELAY_MS:-20}
 FILES=${FILES:-40}
+RANGES=${RANGES:-15}
 for tool in wrk curl taskset; do
     command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk curl util-linux >/dev/null; break; }
 done
@@ -47,6 +53,12 @@ TOKEN=$("$ART" admin --data "$UP" token add bench)
 PROJECT=$("$ART" admin --data "$UP" project add bench/app | json '["id"]')
 JOB=$("$ART" import --data "$UP" --project bench/app --ref main --job many --artifacts "$DATA/many.zip" 2>/dev/null | json '["id"]')
 BIG=$("$ART" import --data "$UP" --project bench/app --ref main --job big --artifacts "$DATA/big-deflate.zip" 2>/dev/null | json '["id"]')
+# A 3 MiB stored entry (section 5), next to the other archives so object storage serves it.
+[ -f "$DATA/stored-3m.zip" ] || python3 -c '
+import random, sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_STORED) as z:
+    z.writestr("blob.bin", random.Random(3).randbytes(3 << 20))' "$DATA/stored-3m.zip"
+STORED=$("$ART" import --data "$UP" --project bench/app --ref main --job stored --artifacts "$DATA/stored-3m.zip" 2>/dev/null | json '["id"]')
 SMALL=reports/summary.txt
 OTHER=$("$ART" ls --json -r "$DATA/many.zip" | python3 -c '
 import json, sys
@@ -113,7 +125,8 @@ FRONT=$((PORT + 4))
 python3 benches/range_server.py "$DATA" "$OBJECTS" --delay-ms "$DELAY_MS" &
 PIDS+=($!)
 python3 benches/gitlab_front.py "http://127.0.0.1:$((PORT + 1))" "$FRONT" --delay-ms "$DELAY_MS" \
-    --object "$JOB=http://127.0.0.1:$OBJECTS/many.zip" &
+    --object "$JOB=http://127.0.0.1:$OBJECTS/many.zip" --object "$BIG=http://127.0.0.1:$OBJECTS/big-deflate.zip" \
+    --object "$STORED=http://127.0.0.1:$OBJECTS/stored-3m.zip" &
 PIDS+=($!)
 "$ART" serve --upstream "http://127.0.0.1:$FRONT" --listen "127.0.0.1:$PORT" 2>>"$OUT/proxy.log" &
 PIDS+=($!)
@@ -144,3 +157,29 @@ w, d = ms(sys.argv[1]), ms(sys.argv[2])
 print("warm single file through the proxy: median %.1f ms, max %.1f ms (target: median <= 25 ms)" % (statistics.median(w), max(w)))
 print("the same files from the upstream directly: median %.1f ms, max %.1f ms" % (statistics.median(d), max(d)))' \
     "$OUT/warm" "$OUT/direct"
+
+echo "## 5. ranges of verified entries through the proxy, $DELAY_MS ms added to every round trip"
+BIGFILE=/api/v4/projects/$PROJECT/jobs/$BIG/artifacts/big.txt
+STOREDFILE=/api/v4/projects/$PROJECT/jobs/$STORED/artifacts/blob.bin
+whole=$(took "http://127.0.0.1:$PORT$BIGFILE")
+echo "the 1 GiB entry read whole once (its verdict and checkpoints): $(python3 -c "print(round($whole, 2))") s"
+ranged() { curl -sf -o /dev/null -w '%{http_code} %{size_download} %{time_total}\n' -H "PRIVATE-TOKEN: $TOKEN" -H "Range: $2" "$1"; }
+reset "$OBJECTS"; reset "$FRONT"
+: >"$OUT/tail"
+for _ in $(seq "$RANGES"); do ranged "http://127.0.0.1:$PORT$BIGFILE" bytes=-1048576 >>"$OUT/tail"; done
+echo "bytes=-1048576, $RANGES times: $(stats "$FRONT") authorizations + $(stats "$OBJECTS") range reads (target: 0 + 1 each)"
+: >"$OUT/tail-direct"
+for _ in $(seq "$RANGES"); do ranged "http://127.0.0.1:$FRONT$BIGFILE" bytes=-1048576 >>"$OUT/tail-direct"; done
+took "http://127.0.0.1:$PORT$STOREDFILE" >/dev/null
+reset "$OBJECTS"; reset "$FRONT"
+stored=$(ranged "http://127.0.0.1:$PORT$STOREDFILE" bytes=1000-1999)
+echo "bytes=1000-1999 of the 3 MiB stored entry: status, bytes, seconds: $stored; upstream: $(stats "$FRONT") authorizations + $(stats "$OBJECTS") range reads (target: 206, 1000 bytes, at most 1 request)"
+python3 -c '
+import statistics, sys
+rows = lambda f: [line.split() for line in open(f).read().splitlines()]
+p, d = rows(sys.argv[1]), rows(sys.argv[2])
+assert all(r[:2] == ["206", "1048576"] for r in p + d), (p, d)
+mp, md = (statistics.median(float(r[2]) * 1000 for r in x) for x in (p, d))
+print("bytes=-1048576 of the 1 GiB entry through the proxy: median %.1f ms, max %.1f ms (target: median <= 60 ms)" % (mp, max(float(r[2]) * 1000 for r in p)))
+print("the same range from the upstream directly (its own checkpoints): median %.1f ms; ratio %.2f" % (md, mp / md))' \
+    "$OUT/tail" "$OUT/tail-direct"

@@ -229,7 +229,28 @@ fn version_tag(key: &str, validator: &Validator) -> Arc<str> {
 /// version's reads never use it. Bounded by memory ([`VERDICT_BYTES`]); one forgotten
 /// costs one whole read again.
 #[derive(Clone)]
-pub(crate) struct Verified(Arc<VerdictCache>);
+pub(crate) struct Verified {
+    verdicts: Arc<VerdictCache>,
+    /// Entries whose reads are recording checkpoints now: one read per entry, and at most
+    /// [`MAX_RECORDING`] at once (each holds its checkpoints' windows until it ends).
+    recording: Arc<std::sync::Mutex<std::collections::HashSet<(Arc<str>, String)>>>,
+}
+
+/// Reads recording checkpoints at once, at most: a 1 GiB entry's take a few MiB while it
+/// is read.
+const MAX_RECORDING: usize = 8;
+
+/// One read's place among those recording checkpoints; given back when dropped.
+pub(crate) struct Recording {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<(Arc<str>, String)>>>,
+    entry: (Arc<str>, String),
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.entry);
+    }
+}
 
 /// Verdicts by (archive identity, path).
 type VerdictCache = quick_cache::sync::Cache<(Arc<str>, String), Arc<VerifiedEntry>, ByWeight>;
@@ -250,13 +271,27 @@ impl quick_cache::Weighter<(Arc<str>, String), Arc<VerifiedEntry>> for ByWeight 
 
 impl Default for Verified {
     fn default() -> Verified {
-        Verified(Arc::new(quick_cache::sync::Cache::with_weighter(16_384, VERDICT_BYTES, ByWeight)))
+        Verified {
+            verdicts: Arc::new(quick_cache::sync::Cache::with_weighter(16_384, VERDICT_BYTES, ByWeight)),
+            recording: Arc::default(),
+        }
     }
 }
 
 impl Verified {
     fn get(&self, key: &Arc<str>, path: &ArtifactPath) -> Option<Arc<VerifiedEntry>> {
-        self.0.get(&(key.clone(), path.as_str().to_owned()))
+        self.verdicts.get(&(key.clone(), path.as_str().to_owned()))
+    }
+
+    /// A place for a read of `path` in the archive kept under `key` to record checkpoints:
+    /// `None` while another read of it does, or [`MAX_RECORDING`] reads do.
+    fn start_recording(&self, key: &Arc<str>, path: &ArtifactPath) -> Option<Recording> {
+        let mut set = self.recording.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = (key.clone(), path.as_str().to_owned());
+        if set.len() >= MAX_RECORDING || !set.insert(entry.clone()) {
+            return None;
+        }
+        Some(Recording { set: self.recording.clone(), entry })
     }
 
     /// The verdict for `path` of the archive kept under `key`, if it is for the version
@@ -265,17 +300,26 @@ impl Verified {
         self.get(key, path).filter(|v| v.validator() == validator)
     }
 
+    /// Keeps `verdict`, unless one for the same version with checkpoints is kept and this
+    /// one has none (a read that did not record them, while another did).
     fn record(&self, key: Arc<str>, path: &ArtifactPath, verdict: VerifiedEntry) {
-        self.0.insert((key, path.as_str().to_owned()), Arc::new(verdict));
+        let kept = self.of(&key, path, verdict.validator());
+        if verdict.checkpoints().is_none() && kept.is_some_and(|k| k.checkpoints().is_some()) {
+            return;
+        }
+        self.verdicts.insert((key, path.as_str().to_owned()), Arc::new(verdict));
     }
 }
 
-/// A stream of an entry's bytes that leaves the read's verdict when it ends without an
-/// error (the engine's streams end only after the size and CRC-32 checked out).
+/// A stream of an entry's bytes that leaves the read's verdict once the engine says it
+/// verified (the size and CRC-32 checked out; the entry's last bytes, or a gzip member's
+/// trailer, come only after that).
 struct Verdict<S> {
     inner: S,
     /// Where the verdict goes; taken when the stream fails.
     verdict: Option<(Verified, Arc<str>, ArtifactPath)>,
+    /// The read's place among those recording checkpoints, if it records them.
+    _recording: Option<Recording>,
 }
 
 /// A verified read's verdict, once it ended ([`AsyncEntry::verified`]).
@@ -306,16 +350,15 @@ where
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<std::io::Result<bytes::Bytes>>> {
         let item = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_next(cx));
-        match &item {
-            Some(Err(_)) => self.verdict = None,
-            None => {
-                if let Some((verified, key, path)) = self.verdict.take()
-                    && let Some(verdict) = self.inner.verdict()
-                {
-                    verified.record(key, &path, verdict);
-                }
-            }
-            Some(Ok(_)) => {}
+        if matches!(item, Some(Err(_))) {
+            self.verdict = None;
+        } else if self.verdict.is_some()
+            && let Some(verdict) = self.inner.verdict()
+            && let Some((verified, key, path)) = self.verdict.take()
+        {
+            // At the item that completed the check (the entry's last bytes come only after
+            // it): a server may drop the body once its Content-Length is out, unpolled.
+            verified.record(key, &path, verdict);
         }
         std::task::Poll::Ready(item)
     }
@@ -369,7 +412,8 @@ async fn read_entry(
     head: bool,
 ) -> Result<Response, Response> {
     // Ranges only of an entry whose whole read verified in this process, in this version.
-    let verified = proxy.verified.of(key, path, &entry.identity().validator).is_some();
+    let known = proxy.verified.of(key, path, &entry.identity().validator);
+    let verified = known.is_some();
     let rep = representation(entry.entry(), &version, path, verified).map_err(IntoResponse::into_response)?;
     let (size, deflated) = (entry.entry().size(), entry.entry().method() == 8);
     if size <= INLINE_MAX {
@@ -378,8 +422,12 @@ async fn read_entry(
         proxy.hot.put(&version, path, hot.clone());
         return answer_small(&hot, requested, head).map_err(IntoResponse::into_response);
     }
-    if deflated && size > MIN_ENTRY && !verified && !head {
-        // The verifying read records checkpoints too: later ranges start near their offset.
+    // The verifying read records checkpoints too (one read per entry at a time): later
+    // ranges start near their offset.
+    let recording = (deflated && size > MIN_ENTRY && !head && known.is_none_or(|v| v.checkpoints().is_none()))
+        .then(|| proxy.verified.start_recording(key, path))
+        .flatten();
+    if recording.is_some() {
         entry.keep_checkpoints(DEFAULT_SPACING).map_err(engine_error)?;
     }
     let verdict = Some((proxy.verified.clone(), key.clone(), path.clone()));
@@ -395,7 +443,9 @@ async fn read_entry(
         if head {
             return Ok(gz.full(None));
         }
-        return Ok(gz.full(Some(in_flight(proxy, Verdict { inner: entry.into_gzip(), verdict }))));
+        return Ok(
+            gz.full(Some(in_flight(proxy, Verdict { inner: entry.into_gzip(), verdict, _recording: recording })))
+        );
     }
     match rep.plan(requested).map_err(IntoResponse::into_response)? {
         Plan::NotModified => Ok(rep.not_modified()),
@@ -409,6 +459,6 @@ async fn read_entry(
         }
         // The whole entry: asked for, or several ranges (answered whole, as RFC 9110 allows).
         _ if head => Ok(rep.full(None)),
-        _ => Ok(rep.full(Some(in_flight(proxy, Verdict { inner: entry, verdict })))),
+        _ => Ok(rep.full(Some(in_flight(proxy, Verdict { inner: entry, verdict, _recording: recording })))),
     }
 }

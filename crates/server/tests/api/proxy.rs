@@ -564,6 +564,22 @@ async fn a_large_deflated_file_passes_through_as_gzip_verified_and_a_bad_one_nev
         let (status, _, body) = send(&app, Method::GET, uri, asked).await;
         assert!(!(status.is_success() && body.is_ok()), "a bad entry never completes: {status}");
     }
+    // And over a real connection, where the server stops polling a body once it sent the
+    // Content-Length it announced: the last bytes go out only after the check.
+    let served = upstream(app.clone()).await;
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    for encoding in ["gzip", "identity"] {
+        let resp = client
+            .get(format!("{served}{uri}"))
+            .header("PRIVATE-TOKEN", "glpat-ok")
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body = resp.bytes().await;
+        assert!(!(status.is_success() && body.is_ok()), "{encoding}: a bad entry never completes: {status}");
+    }
 }
 
 /// `POST path` through `app` with a form body (and a cookie); the status and headers.
@@ -768,6 +784,24 @@ async fn a_range_of_a_large_entry_is_a_206_window_once_a_whole_read_verified_it_
         assert_eq!(status.as_u16(), 206, "{range}");
         assert!(body.unwrap() == log[first..=last], "{range}");
     }
+
+    // Over a real connection too (the server may drop a body once its Content-Length is
+    // out): the whole read leaves its verdict.
+    let served = upstream(app.clone()).await;
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let get = |range: Option<&'static str>| {
+        let mut request = client.get(format!("{served}{blob}")).header("PRIVATE-TOKEN", "glpat-ok");
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        async move {
+            let resp = request.send().await.unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap().len())
+        }
+    };
+    storage.put("bucket/a.zip", good.clone());
+    assert_eq!(get(Some("bytes=0-9")).await, (200, stored_data.len()), "a new version: no verdict yet");
+    assert_eq!(get(Some("bytes=0-9")).await, (206, 10), "the whole read over a connection verified it");
 
     // The archive replaced upstream (a new validator): no verdict for the new version.
     storage.put("bucket/a.zip", good.clone());
