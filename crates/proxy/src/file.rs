@@ -233,8 +233,11 @@ pub(crate) struct Verified {
     verdicts: Arc<VerdictCache>,
     /// Entries whose reads are recording checkpoints now: one read per entry, and at most
     /// [`MAX_RECORDING`] at once (each holds its checkpoints' windows until it ends).
-    recording: Arc<std::sync::Mutex<std::collections::HashSet<(Arc<str>, String)>>>,
+    recording: Arc<RecordingSet>,
 }
+
+/// The entries (archive identity, path) whose reads record checkpoints now.
+type RecordingSet = std::sync::Mutex<std::collections::HashSet<(Arc<str>, String)>>;
 
 /// Reads recording checkpoints at once, at most: a 1 GiB entry's take a few MiB while it
 /// is read.
@@ -242,7 +245,7 @@ const MAX_RECORDING: usize = 8;
 
 /// One read's place among those recording checkpoints; given back when dropped.
 pub(crate) struct Recording {
-    set: Arc<std::sync::Mutex<std::collections::HashSet<(Arc<str>, String)>>>,
+    set: Arc<RecordingSet>,
     entry: (Arc<str>, String),
 }
 
