@@ -126,6 +126,12 @@ impl<V: Clone> IndexCache<V> {
         Some((index.clone(), value.clone()))
     }
 
+    /// Whether an index under `key` is loaded; never waits, counts nothing, marks nothing used.
+    pub fn contains(&self, key: &str) -> bool {
+        let Some(cell) = lock(&self.state).slots.get(key).map(|s| s.cell.clone()) else { return false };
+        try_lock(&cell).is_some_and(|loaded| loaded.is_some())
+    }
+
     /// The cached index under `key`, if any, without loading.
     pub fn get(&self, key: &str) -> Option<(Arc<Index>, V)> {
         let cell = lock(&self.state).slots.get(key).map(|s| s.cell.clone())?;

@@ -141,6 +141,24 @@ pub trait Authorize: Send + Sync + 'static {
         target: &'a Target,
     ) -> Pin<Box<dyn Future<Output = Authorization> + Send + 'a>>;
 
+    /// The archive download whose answer to a range read with the caller's credentials is
+    /// this `Authorize`'s decision for `target` (GitLab's: endpoint 5 or 6 as the caller, a
+    /// `206` or a redirect meaning "may read"), or `None` (the default): every decision is
+    /// then asked with [`authorize`](Self::authorize).
+    ///
+    /// With a URL, the proxy lets a caller's first read of the archive be the decision too:
+    /// a cold archive's suffix read (its redirect followed at once, without the credential,
+    /// where the destination rules allow), or, once the index is known and the upstream
+    /// serves the archive itself, the entry's own range read, checked with `If-Match`. One
+    /// round trip decides and brings bytes. A read that fails for any reason is asked again
+    /// with [`authorize`](Self::authorize), whose answer (a refusal, as it is) goes back;
+    /// nothing is sent anywhere but this URL before the upstream said yes. An `Authorize`
+    /// that decides by anything else than the upstream's answer must leave this `None`.
+    fn decided_by_reads(&self, target: &Target) -> Option<String> {
+        let _ = target;
+        None
+    }
+
     /// Who asks, as grants are remembered: by default the request's GitLab credential and
     /// `Sudo` ([`Presented::digest`]; all zeros without one). An `Authorize` that decides by
     /// anything else (a session cookie of its own, a client certificate, an address) must
@@ -173,6 +191,11 @@ impl GitLabAuthorize {
 }
 
 impl Authorize for GitLabAuthorize {
+    fn decided_by_reads(&self, target: &Target) -> Option<String> {
+        let archive = ArchiveRequest::new(&target.project, target.job.clone()).ok()?;
+        Some(self.target.archive(&archive))
+    }
+
     fn authorize<'a>(
         &'a self,
         parts: &'a Parts,

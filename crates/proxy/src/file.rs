@@ -15,6 +15,13 @@
 //! link-local or cloud metadata address). An upstream that answers `200` to the range (it
 //! cannot serve ranges) gets the single-file request forwarded instead.
 //!
+//! The first read decides: for a caller without a remembered grant, the engine's first
+//! read of that same download as the caller (a cold index's suffix read, its redirect
+//! followed at once without the credential; or a known index's entry read when the
+//! upstream serves the archive itself) is the authorization, one round trip for the
+//! decision and the bytes ([`Authorize::decided_by_reads`](crate::Authorize::decided_by_reads));
+//! a read that fails is authorized as above, and that answer goes back.
+//!
 //! Caching: the index is kept by the archive's identity (the upstream, project and job,
 //! as built above), never by the URL a caller sent or a presigned URL; on disk no URL is
 //! written at all.
@@ -72,6 +79,9 @@ impl Proxy {
     /// (an upstream that cannot serve ranges): forward the request as it came.
     pub async fn entry(&self, parts: &Parts, target: &Target, path: &ArtifactPath) -> Option<Response> {
         let query = Query::parse(parts.uri.query());
+        if let Some(answer) = self.entry_by_read(parts, target, path, &query).await {
+            return Some(answer);
+        }
         let (key, grant) = match self.grant(parts, target).await {
             Ok(granted) => granted,
             Err(Denied::Forward) => return None,
@@ -98,6 +108,59 @@ impl Proxy {
             }
             Err(e) => Err(engine_error(e)),
         };
+        Some(answer.unwrap_or_else(IntoResponse::into_response))
+    }
+
+    /// The entry for a caller without a remembered grant, its first read of the archive
+    /// its authorization ([`Authorize::decided_by_reads`](crate::Authorize::decided_by_reads)):
+    /// the engine's read of the archive's download as this caller, a cold index's suffix
+    /// read (a redirect followed at once, without the credential, where the destination
+    /// rules allow) or a known index's entry read. What it read at becomes the caller's
+    /// grant. `None`: not tried (a remembered grant, an archive the upstream redirects whose
+    /// index is known, a range of a verified entry, an `Authorize` that decides otherwise)
+    /// or the read failed: the request is authorized and answered as any other.
+    async fn entry_by_read(
+        &self,
+        parts: &Parts,
+        target: &Target,
+        path: &ArtifactPath,
+        query: &Query,
+    ) -> Option<Response> {
+        ArchiveRequest::new(&target.project, target.job.clone()).ok()?;
+        let who = self.authorize.caller(parts).and_then(|who| LookupKey::new(who, &target.project, &target.job));
+        if who.as_ref().is_some_and(|who| self.grants.get(who, self.auth_ttl).is_some()) {
+            return None;
+        }
+        let url = self.authorize.decided_by_reads(target)?;
+        if !self.same_origin(&url) {
+            return None;
+        }
+        let key: Arc<str> = url.as_str().into();
+        let remote = self.remote.get();
+        // A known index is read where the URL given is: for an archive the upstream
+        // redirects, that read would only meet the redirect.
+        if self.served.get(&key) == Some(false) && remote.has_index_keyed(&key) {
+            return None;
+        }
+        if parts.headers.contains_key(header::RANGE) && self.verified.get(&key, path).is_some() {
+            return None; // the verdict's window, after the grant
+        }
+        let headers = credential_headers(&parts.headers, query);
+        let entry = remote.open_entry_keyed_async(&key, &url, path, &headers).await.ok()?;
+        self.metrics.hot(false);
+        let read_at = entry.identity().url.clone();
+        let upstream_serves = read_at == url;
+        self.served.put(key.clone(), upstream_serves);
+        let grant =
+            if upstream_serves { Grant::new(url, key.clone(), true) } else { Grant::new(read_at, key.clone(), false) };
+        self.metrics.grant_by_read();
+        let version = version_tag(&key, &entry.identity().validator);
+        if let Some(who) = who.filter(|_| !self.auth_ttl.is_zero()) {
+            self.grants.put(who.clone(), grant.clone());
+            self.grants.confirm(&who, &grant, &version);
+        }
+        let head = parts.method == axum::http::Method::HEAD;
+        let answer = read_entry(self, entry, (&key, version), path, &parts.headers, head).await;
         Some(answer.unwrap_or_else(IntoResponse::into_response))
     }
 
@@ -143,6 +206,7 @@ impl Proxy {
         if let Some(key) = key.as_ref().filter(|_| !self.auth_ttl.is_zero()) {
             self.grants.put(key.clone(), grant.clone());
         }
+        self.served.put(grant.key.clone(), grant.credentials);
         Ok((key, grant))
     }
 
@@ -221,6 +285,27 @@ fn version_tag(key: &str, validator: &Validator) -> Arc<str> {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(format!("{key}|{validator}").as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>().into()
+}
+
+/// Whether the upstream serves each archive itself (`true`) or redirects its download
+/// elsewhere, by archive identity, as the last grant found. Bounded; a forgotten archive
+/// is tried as a cold one.
+pub(crate) struct Served(quick_cache::sync::Cache<Arc<str>, bool>);
+
+impl Default for Served {
+    fn default() -> Served {
+        Served(quick_cache::sync::Cache::new(16_384))
+    }
+}
+
+impl Served {
+    fn get(&self, key: &Arc<str>) -> Option<bool> {
+        self.0.get(key)
+    }
+
+    fn put(&self, key: Arc<str>, by_upstream: bool) {
+        self.0.insert(key, by_upstream);
+    }
 }
 
 /// Entries that were read whole and verified, by archive identity and path, with what

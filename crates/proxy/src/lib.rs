@@ -167,6 +167,10 @@ pub struct Proxy {
     hot: artifact_gitlab::HotEntries,
     /// Entries over the hot size that were read whole and verified, by archive version.
     verified: file::Verified,
+    /// Whether the upstream serves each archive itself (`true`) or redirects it elsewhere,
+    /// by archive identity, as the last read or grant found: the archives whose first read
+    /// by a new caller may be that caller's authorization.
+    served: file::Served,
     metrics: Arc<metrics::Metrics>,
     artifacts_origin: Option<String>,
     extra_roots: Vec<artifact_core::http::CertificateDer<'static>>,
@@ -231,6 +235,7 @@ impl Proxy {
             remote,
             hot: artifact_gitlab::HotEntries::new(config.hot_bytes),
             verified: file::Verified::default(),
+            served: file::Served::default(),
             metrics,
             artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
             extra_roots: config.extra_roots.clone(),
@@ -328,6 +333,9 @@ impl Remote {
             // The archive's URL is the upstream's answer: one more redirect is object
             // storage's own business at most.
             max_redirects: 1,
+            // A redirect's target is read without the caller's credential, whatever its
+            // origin (a caller's first read of an archive may meet the upstream's redirect).
+            credentials_after_redirect: false,
             extra_roots: config.extra_roots.clone(),
             ..Default::default()
         };

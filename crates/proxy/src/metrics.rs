@@ -29,6 +29,8 @@ pub(crate) struct Metrics {
     index_cache: Family<Labels, Counter>,
     /// Single-file requests whose grant was remembered (`[0]`), or asked for (`[1]`).
     grants: [Counter; 2],
+    /// Single-file requests whose first read of the archive was the authorization.
+    by_read: Counter,
     /// Single-file requests answered from the hot-entry memory (`[0]`), or read (`[1]`).
     hot: [Counter; 2],
     /// Ranges of verified entries answered as windows: from a checkpoint (`[0]`), or from
@@ -62,7 +64,7 @@ impl Metrics {
         let grants = Family::<Labels, Counter>::default();
         registry.register(
             "grants",
-            "Single-file authorizations: remembered (hit) or asked upstream (miss)",
+            "Single-file authorizations: remembered (hit), asked upstream (miss), or the archive read itself (read)",
             grants.clone(),
         );
         let hot = Family::<Labels, Counter>::default();
@@ -98,6 +100,7 @@ impl Metrics {
         let pair = |family: &Family<Labels, Counter>| {
             ["hit", "miss"].map(|r| family.get_or_create(&vec![("result", r.to_owned())]).clone())
         };
+        let by_read = grants.get_or_create(&vec![("result", "read".to_owned())]).clone();
         let (grants, hot) = (pair(&grants), pair(&hot));
         Metrics {
             registry,
@@ -106,6 +109,7 @@ impl Metrics {
             range_bytes,
             index_cache,
             grants,
+            by_read,
             hot,
             windows,
             streaming,
@@ -121,6 +125,11 @@ impl Metrics {
 
     pub(crate) fn grant(&self, hit: bool) {
         self.grants[usize::from(!hit)].inc();
+    }
+
+    /// A caller's first read of an archive was its authorization.
+    pub(crate) fn grant_by_read(&self) {
+        self.by_read.inc();
     }
 
     pub(crate) fn hot(&self, hit: bool) {

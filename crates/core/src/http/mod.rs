@@ -61,6 +61,12 @@ pub struct HttpOptions {
     pub stall_timeout: Duration,
     /// Redirects followed on the first request: 10.
     pub max_redirects: usize,
+    /// Whether credentials go on with a redirect that stays on the asked origin (and with
+    /// the reads of where it led): yes by default, as browsers do. Off, no redirect carries
+    /// them, whatever its origin, and ranges are read with them only at the URL asked (a
+    /// proxy whose rule is that a redirect's target is read without the caller's
+    /// credential). A redirect to another origin never carries them.
+    pub credentials_after_redirect: bool,
     /// When the server ignores `Range` (answers the suffix read with the whole body),
     /// download the archive to an unnamed temporary file and read that, instead of failing
     /// with `Unsupported`: off by default, as it costs the whole archive.
@@ -96,6 +102,7 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(30),
             max_redirects: 10,
+            credentials_after_redirect: true,
             spool_without_range: false,
             max_buffered: 512 << 20,
             destinations: Destinations::default(),
@@ -215,8 +222,9 @@ pub fn without_credentials(headers: &HeaderMap) -> HeaderMap {
 
 /// The headers to send to `target`: all of them on the origin the caller asked for,
 /// none of the credentials anywhere else.
-fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap) -> HeaderMap {
-    if target.origin() != asked.origin() { without_credentials(headers) } else { headers.clone() }
+fn headers_for(target: &Url, asked: &Url, headers: &HeaderMap, after_redirect: bool) -> HeaderMap {
+    let elsewhere = if after_redirect { target.origin() != asked.origin() } else { target != asked };
+    if elsewhere { without_credentials(headers) } else { headers.clone() }
 }
 
 fn http_error(url: &Url, problem: HttpProblem) -> Error {

@@ -50,7 +50,8 @@ impl HttpSource {
         let mut url = parse_url(url)?;
         let suffix = HeaderValue::from_str(&format!("bytes=-{}", options.suffix_len.max(1)))
             .map_err(|_| client::transport(&url, "bad suffix"))?;
-        let mut chain = Redirects::new(&url, &options.headers, options.max_redirects);
+        let mut chain = Redirects::new(&url, &options.headers, options.max_redirects)
+            .credentials_on_origin(options.credentials_after_redirect);
         let response = loop {
             options.destinations.check(&url)?;
             counter.record_request();
@@ -156,7 +157,7 @@ impl HttpSource {
         options.destinations.check(&url)?;
         let inner = Inner {
             client,
-            headers: headers_for(&url, &asked, &options.headers),
+            headers: headers_for(&url, &asked, &options.headers, options.credentials_after_redirect),
             url,
             size: identity.size,
             validator: identity.validator.clone(),

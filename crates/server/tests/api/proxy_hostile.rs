@@ -272,7 +272,10 @@ async fn archives_are_read_only_where_the_destination_rules_allow_and_never_with
             assert_eq!(storage.requests().len(), before, "{location}: nothing read");
         }
         let asked: Vec<String> = log.lock().unwrap().iter().map(|l| l.target.clone()).collect();
-        assert_eq!(asked, ["/gitlab/api/v4/projects/1/jobs/9/artifacts"], "only the archive's download is asked");
+        // Once when its redirect is followed at once; a refused one is asked again by the
+        // authorization, whose answer goes back.
+        let times = if expected == 200 { 1 } else { 2 };
+        assert_eq!(asked, vec!["/gitlab/api/v4/projects/1/jobs/9/artifacts"; times], "only the archive's download");
     }
     // A redirect on the upstream's own origin is read without the caller's token too.
     let (up, log) = fake_gitlab((StatusCode::FOUND, Some("/gitlab/objects/a.zip".into())), String::new()).await;

@@ -221,8 +221,8 @@ impl RemoteArchives {
     /// Whether `e`, met with the cached index of `at`, says that index may be stale: the
     /// archive changed, its remembered URL (a presigned one, say) stopped answering, or it
     /// lacks the entry and was loaded more than the options' `negative_fresh` ago (the URL
-    /// may name a newer archive now, as by-ref downloads do). A refusal (`401`, `403`) is the
-    /// caller's alone, and a failure to connect or a timeout the network's, when it comes from
+    /// may name a newer archive now, as by-ref downloads do). A refusal (`401`, `403`, and
+    /// `404`, which GitLab answers a caller who may not see a project with) is the caller's alone, and a failure to connect or a timeout the network's, when it comes from
     /// the origin asked: the index others read (and the disk's copy) stays.
     fn stale(&self, at: DiskKey<'_>, e: &Error) -> bool {
         use crate::error::HttpProblem::{Connect, Status, Timeout};
@@ -230,7 +230,7 @@ impl RemoteArchives {
             // Unless the index's reads go elsewhere (a presigned URL the archive's own URL
             // redirected to): a signature that expired is refused with 403 there, an object
             // store may have moved, and the redirect must be followed again.
-            Error::Http { problem: Status(401 | 403) | Connect(_) | Timeout(_), .. } => {
+            Error::Http { problem: Status(401 | 403 | 404) | Connect(_) | Timeout(_), .. } => {
                 let read_at = self.cache.get(&at.memory()).map(|(_, identity)| identity.url);
                 let origin = |url: &str| super::parse_url(url).ok().map(|u| u.origin());
                 read_at.is_some_and(|read_at| origin(&read_at) != origin(at.url()))
@@ -241,7 +241,7 @@ impl RemoteArchives {
     }
 
     fn is_cached(&self, at: DiskKey<'_>) -> bool {
-        self.cache.get(&at.memory()).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at))
+        self.cache.contains(&at.memory()) || self.disk.as_ref().is_some_and(|d| d.exists(&at))
     }
 
     /// The whole download of the archive under `key` that a caller sending `headers` made
@@ -282,7 +282,7 @@ impl RemoteArchives {
         // (a server that ignores `Range` is `Unsupported` here).
         let options = HttpOptions { headers: headers.clone(), spool_without_range: false, ..self.options.clone() };
         let (index, identity) = self.indexed(at, &options)?;
-        located(at.url(), path, &options.headers, &index, identity)
+        located((at.url(), options.credentials_after_redirect), path, &options.headers, &index, identity)
     }
 
     /// The index of the archive at `url` (every entry of its central directory), sending
@@ -307,6 +307,14 @@ impl RemoteArchives {
     pub fn index_keyed(&self, key: &str, url: &str, headers: &HeaderMap) -> Result<Arc<Index>> {
         let options = HttpOptions { headers: headers.clone(), ..self.options.clone() };
         Ok(self.indexed(DiskKey::Given { key, url }, &options)?.0)
+    }
+
+    /// Whether the index kept under `key` ([`index_keyed`](Self::index_keyed)) is known here,
+    /// in memory or in the disk cache: a read of one of its entries then costs one request,
+    /// at the URL given with it.
+    pub fn has_index_keyed(&self, key: &str) -> bool {
+        let at = DiskKey::Given { key, url: "" };
+        self.cache.contains(&at.memory()) || self.disk.as_ref().is_some_and(|d| d.exists(&at))
     }
 
     /// The validator of the archive at `url` as cached (after [`open_entry`](Self::open_entry)
@@ -399,7 +407,7 @@ fn reading_at(at: DiskKey<'_>, (index, identity): (Arc<Index>, RemoteIdentity)) 
 /// The entry at `path` in `index`, with the URL and headers its ranges are read with.
 #[cfg(feature = "tokio")]
 fn located(
-    url: &str,
+    (url, after_redirect): (&str, bool),
     path: &ArtifactPath,
     headers: &HeaderMap,
     index: &Index,
@@ -410,7 +418,7 @@ fn located(
     Ok(super::RemoteEntry {
         entry,
         data_limit: index.central_directory().data_limit(),
-        headers: super::headers_for(&target, &asked, headers),
+        headers: super::headers_for(&target, &asked, headers, after_redirect),
         url: target,
         identity,
     })

@@ -70,7 +70,7 @@ impl RemoteArchives {
                 Some(found) => found,
                 None => self.indexed_async(at, &self.async_options(headers)).await?,
             };
-            let entry = located(at.url(), path, headers, &index, identity)?;
+            let entry = located((at.url(), self.options.credentials_after_redirect), path, headers, &index, identity)?;
             self.options.destinations.check(&entry.url)?;
             VerifiedWindow::open(&self.client, &entry, verified, (skip, len), self.counter.clone()).await
         };
@@ -120,7 +120,8 @@ impl RemoteArchives {
                     Some(found) => found,
                     None => self.indexed_async(at, &self.async_options(headers)).await?,
                 };
-                let entry = located(at.url(), path, headers, &index, identity)?;
+                let entry =
+                    located((at.url(), self.options.credentials_after_redirect), path, headers, &index, identity)?;
                 self.options.destinations.check(&entry.url)?;
                 AsyncEntry::open(&self.client, &entry, self.counter.clone()).await
             };
