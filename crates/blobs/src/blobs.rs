@@ -151,6 +151,12 @@ pub trait Blobs: Send + Sync + fmt::Debug {
         let _ = (key, valid_for);
         None
     }
+
+    /// The ranged reads this layer made over the network and their bytes, since it was
+    /// made (object storage); `None` for a layer whose reads are not requests (local disk).
+    fn read_stats(&self) -> Option<artifact_core::ReadStats> {
+        None
+    }
 }
 
 /// Blobs as files under one folder: `<root>/<kind>/<2 hex>/<32 hex>`, temporary files in

@@ -239,6 +239,10 @@ fn read_part(from: &mut dyn Read) -> io::Result<Bytes> {
 }
 
 impl Blobs for S3Blobs {
+    fn read_stats(&self) -> Option<artifact_core::ReadStats> {
+        Some(self.stats())
+    }
+
     /// The bucket answers: a `HEAD` of a key that is never written comes back "not found".
     fn check(&self) -> io::Result<()> {
         let store = self.store.clone();

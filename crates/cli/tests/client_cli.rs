@@ -273,3 +273,32 @@ fn an_internal_authority_is_trusted_with_ca_cert_by_the_client_and_the_proxy() {
     assert!(!out.status.success(), "a proxy that does not trust the upstream serves nothing from it");
     assert!(untrusting.stop());
 }
+
+#[test]
+fn the_server_serves_its_metrics_without_an_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    admin(&data, &["admin", "user", "add", "dev"]);
+    let server = ServerProcess::start(&data, &["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = server.metrics.clone().expect("the metrics address was printed");
+    assert_ne!(metrics, server.url);
+    /// A plain `GET` of `url` over HTTP/1.0: its status line and body.
+    fn get(url: &str) -> (String, String) {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_at(rest.find('/').unwrap());
+        let mut conn = std::net::TcpStream::connect(host).unwrap();
+        write!(conn, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_owned(), body.to_owned())
+    }
+    let (status, _) = get(&format!("{}/api/v4/user", server.url));
+    assert!(status.contains(" 401 "), "{status}");
+    let (status, text) = get(&format!("{metrics}/metrics"));
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(text.contains(r#"artifact_server_requests_total{route="/api/v4/user",status="401"} 1"#), "{text}");
+    assert!(text.contains("artifact_server_request_seconds_bucket"), "{text}");
+    assert!(text.contains(r#"artifact_server_store_query_seconds_count{query="#), "{text}");
+}

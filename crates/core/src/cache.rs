@@ -126,7 +126,8 @@ impl<V: Clone> IndexCache<V> {
         Some((index.clone(), value.clone()))
     }
 
-    /// Whether an index under `key` is loaded; never waits, counts nothing, marks nothing used.
+    /// Whether an index under `key` is loaded; never waits (`false` while another thread
+    /// holds its slot, loading it or reading it), counts nothing, marks nothing used.
     pub fn contains(&self, key: &str) -> bool {
         let Some(cell) = lock(&self.state).slots.get(key).map(|s| s.cell.clone()) else { return false };
         try_lock(&cell).is_some_and(|loaded| loaded.is_some())

@@ -115,10 +115,12 @@ impl Proxy {
     /// its authorization ([`Authorize::decided_by_reads`](crate::Authorize::decided_by_reads)):
     /// the engine's read of the archive's download as this caller, a cold index's suffix
     /// read (a redirect followed at once, without the credential, where the destination
-    /// rules allow) or a known index's entry read. What it read at becomes the caller's
-    /// grant. `None`: not tried (a remembered grant, an archive the upstream redirects whose
-    /// index is known, a range of a verified entry, an `Authorize` that decides otherwise)
-    /// or the read failed: the request is authorized and answered as any other.
+    /// rules allow) or a known index's entry read (for an entry not in it, a read of the
+    /// archive's last byte: a caller learns nothing of the index from the requests made).
+    /// What it read at becomes the caller's grant. These reads change nothing for others
+    /// when they fail. `None`: not tried (a remembered grant, an archive the upstream
+    /// redirects whose index is known, an `Authorize` that decides otherwise) or the read
+    /// failed: the request is authorized and answered as any other.
     async fn entry_by_read(
         &self,
         parts: &Parts,
@@ -142,22 +144,48 @@ impl Proxy {
         if self.served.get(&key) == Some(false) && remote.has_index_keyed(&key) {
             return None;
         }
-        if parts.headers.contains_key(header::RANGE) && self.verified.get(&key, path).is_some() {
-            return None; // the verdict's window, after the grant
-        }
         let headers = credential_headers(&parts.headers, query);
-        let entry = remote.open_entry_keyed_async(&key, &url, path, &headers).await.ok()?;
-        self.metrics.hot(false);
-        let read_at = entry.identity().url.clone();
+        let opened = match remote.try_entry_keyed_async(&key, &url, path, &headers).await {
+            Ok(entry) => Ok(entry),
+            // Not in the index: whether this caller may read the archive at all, at the
+            // same cost as the entry's read, before it learns that.
+            Err(missing @ EngineError::NotFound { .. }) => {
+                match remote.try_read_keyed_async(&key, &url, &headers).await {
+                    Ok(()) => Err(missing),
+                    Err(_) => return None,
+                }
+            }
+            Err(_) => return None,
+        };
+        // The upstream said yes to this caller, where its read went (the last byte's read
+        // goes to the URL asked).
+        let read_at = match &opened {
+            Ok(entry) => entry.identity().url.clone(),
+            Err(_) => url.clone(),
+        };
         let upstream_serves = read_at == url;
         self.served.put(key.clone(), upstream_serves);
         let grant =
             if upstream_serves { Grant::new(url, key.clone(), true) } else { Grant::new(read_at, key.clone(), false) };
         self.metrics.grant_by_read();
-        let version = version_tag(&key, &entry.identity().validator);
-        if let Some(who) = who.filter(|_| !self.auth_ttl.is_zero()) {
+        self.metrics.hot(false);
+        let who = who.filter(|_| !self.auth_ttl.is_zero());
+        if let Some(who) = &who {
             self.grants.put(who.clone(), grant.clone());
-            self.grants.confirm(&who, &grant, &version);
+        }
+        let entry = match opened {
+            Ok(entry) => entry,
+            Err(e) => return Some(engine_error(e)),
+        };
+        let version = version_tag(&key, &entry.identity().validator);
+        if let Some(who) = &who {
+            self.grants.confirm(who, &grant, &version);
+        }
+        // A range of a verified entry: its window (the whole entry's read is dropped).
+        if let Some(answer) =
+            self.verified_window(parts, who.as_ref(), &grant, path, &headers_of(&grant, &headers)).await
+        {
+            return Some(answer);
         }
         let head = parts.method == axum::http::Method::HEAD;
         let answer = read_entry(self, entry, (&key, version), path, &parts.headers, head).await;
@@ -244,6 +272,17 @@ impl Proxy {
             self.grants.confirm(key, grant, &version);
         }
         self.metrics.window(verdict.checkpoints().is_some_and(|c| c.nearest(start).is_some()));
+        // A window that fails (its data does not inflate from the checkpoint) ends its
+        // verdict: the next range reads the entry whole, which verifies it again.
+        let (verified, key, path) = (self.verified.clone(), grant.key.clone(), path.clone());
+        let window = window.inspect(move |item| {
+            // Bad data or a changed archive; not a network failure, which says nothing of it.
+            if let Err(e) = item
+                && e.kind() == std::io::ErrorKind::InvalidData
+            {
+                verified.forget(&key, &path);
+            }
+        });
         Some(rep.partial((start, end), Some(in_flight(self, window))))
     }
 
@@ -251,6 +290,12 @@ impl Proxy {
     fn same_origin(&self, url: &str) -> bool {
         reqwest::Url::parse(url).is_ok_and(|u| u.origin() == self.origin.origin())
     }
+}
+
+/// The headers a read under `grant` carries: the caller's credentials when it reads at the
+/// upstream's own download.
+fn headers_of(grant: &Grant, credentials: &HeaderMap) -> HeaderMap {
+    if grant.credentials { credentials.clone() } else { HeaderMap::new() }
 }
 
 /// What an engine error is for the caller: the entry is not there (`404`), the upstream or
@@ -357,12 +402,21 @@ impl quick_cache::Weighter<(Arc<str>, String), Arc<VerifiedEntry>> for ByWeight 
     }
 }
 
+/// Shards of the verdicts' cache: each holds [`VERDICT_BYTES`] / `VERDICT_SHARDS`, and a
+/// verdict must fit one (a 1 GiB entry's checkpoints take up to 8 MiB).
+const VERDICT_SHARDS: usize = 2;
+
 impl Default for Verified {
     fn default() -> Verified {
-        Verified {
-            verdicts: Arc::new(quick_cache::sync::Cache::with_weighter(16_384, VERDICT_BYTES, ByWeight)),
-            recording: Arc::default(),
-        }
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(16_384)
+            .weight_capacity(VERDICT_BYTES)
+            .shards(VERDICT_SHARDS)
+            .build()
+            .unwrap_or_else(|_| unreachable!("the weight capacity is set"));
+        let verdicts =
+            quick_cache::sync::Cache::with_options(options, ByWeight, Default::default(), Default::default());
+        Verified { verdicts: Arc::new(verdicts), recording: Arc::default() }
     }
 }
 
@@ -395,7 +449,16 @@ impl Verified {
         if verdict.checkpoints().is_none() && kept.is_some_and(|k| k.checkpoints().is_some()) {
             return;
         }
+        // A verdict heavier than a shard holds would be refused (and take the one kept
+        // with it): kept without its checkpoints instead.
+        let room = self.verdicts.shard_capacity() / 4;
+        let verdict = if verdict.weight() as u64 > room { verdict.without_checkpoints() } else { verdict };
         self.verdicts.insert((key, path.as_str().to_owned()), Arc::new(verdict));
+    }
+
+    /// Drops the verdict for `path` of the archive kept under `key` (a window of it failed).
+    fn forget(&self, key: &Arc<str>, path: &ArtifactPath) {
+        self.verdicts.remove(&(key.clone(), path.as_str().to_owned()));
     }
 }
 
@@ -516,7 +579,8 @@ async fn read_entry(
         .then(|| proxy.verified.start_recording(key, path))
         .flatten();
     if recording.is_some() {
-        entry.keep_checkpoints(DEFAULT_SPACING).map_err(engine_error)?;
+        // At most 256 checkpoints (8 MiB of windows at worst) however large the entry.
+        entry.keep_checkpoints(DEFAULT_SPACING.max(size / 256)).map_err(engine_error)?;
     }
     let verdict = Some((proxy.verified.clone(), key.clone(), path.clone()));
     // Gzip passthrough: the compressed bytes as they come, verified alongside, the trailer

@@ -26,6 +26,8 @@ mod entities;
 mod error;
 mod keep;
 mod lookups;
+mod metered;
+mod metrics;
 mod pagination;
 mod parallel;
 mod proxy;
@@ -50,7 +52,7 @@ pub use crate::model::{
 };
 pub use crate::proxy::{ProxyConfig, proxy_app, proxy_routers};
 pub use crate::resolve::StoreResolver;
-pub use crate::routes::{GITLAB_VERSION, app};
+pub use crate::routes::{GITLAB_VERSION, app, app_routers};
 pub use crate::serve::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve, serve_with};
 pub use crate::site::check_artifacts_origin;
 pub use crate::state::{AppConfig, AppState};
@@ -60,4 +62,6 @@ pub use crate::store::{
 };
 pub use crate::time::{Timestamp, parse_duration};
 pub use artifact_core::{MAX_RANGES, RangeRequest, parse_range};
+/// The router type [`app`], [`app_routers`] and [`proxy_routers`] return, and [`serve`] takes.
+pub use axum::Router;
 pub use hot::DEFAULT_ENTRY_CACHE_BYTES;

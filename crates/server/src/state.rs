@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) trees: artifact_gitlab::pages::Trees<String>,
     /// See [`AppConfig::artifacts_origin`], without a trailing slash.
     pub(crate) artifacts_origin: Option<String>,
+    /// See [`AppConfig::metrics`].
+    pub(crate) metrics: Option<Arc<crate::metrics::ServerMetrics>>,
 }
 
 /// Settings of the router.
@@ -55,6 +57,10 @@ pub struct AppConfig {
     /// holds no session and serves no page. Without it, files open under
     /// `Content-Security-Policy: sandbox` on the server's own origin.
     pub artifacts_origin: Option<String>,
+    /// Keep Prometheus metrics (requests, latency, store queries, object reads, caches),
+    /// which the second router of [`app_routers`](crate::app_routers) serves: off by
+    /// default, when nothing is measured at all.
+    pub metrics: bool,
 }
 
 impl Default for AppConfig {
@@ -65,6 +71,7 @@ impl Default for AppConfig {
             proxy_download: false,
             entry_cache_bytes: crate::hot::DEFAULT_ENTRY_CACHE_BYTES,
             artifacts_origin: None,
+            metrics: false,
         }
     }
 }
@@ -77,6 +84,11 @@ impl AppState {
         let proxy_download = config.proxy_download;
         let hot = crate::hot::HotEntries::new(config.entry_cache_bytes);
         let artifacts_origin = config.artifacts_origin.map(|u| u.trim_end_matches('/').to_owned());
+        let metrics = config.metrics.then(|| Arc::new(crate::metrics::ServerMetrics::new()));
+        let store: Arc<dyn Store> = match &metrics {
+            Some(metrics) => Arc::new(crate::metered::MeteredStore { inner: store, metrics: metrics.clone() }),
+            None => store,
+        };
         let inner = Arc::new(Shared {
             store,
             blobs,
@@ -87,6 +99,7 @@ impl AppState {
             hot,
             trees: Default::default(),
             artifacts_origin,
+            metrics,
         });
         // Changes through other replicas drop this one's look-up memory at once.
         let weak = Arc::downgrade(&inner);

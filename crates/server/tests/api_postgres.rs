@@ -25,6 +25,8 @@ mod integrity;
 mod jobs;
 #[path = "api/keep_latest.rs"]
 mod keep_latest;
+#[path = "api/metrics.rs"]
+mod metrics;
 #[path = "api/robustness.rs"]
 mod robustness;
 #[path = "api/support.rs"]

@@ -57,8 +57,9 @@ pub(crate) struct ServeArgs {
     /// cloud metadata addresses, which are refused either way.
     #[arg(long, value_name = "URL", requires = "upstream")]
     object_storage_origin: Vec<String>,
-    /// With --upstream: serve Prometheus metrics at http://ADDR/metrics (off by default).
-    #[arg(long, value_name = "ADDR", requires = "upstream")]
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default): the proxy's with
+    /// --upstream, the server's otherwise.
+    #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
     /// With --upstream: bytes of indexes kept in memory.
     #[arg(long, value_name = "N", default_value_t = artifact_core::DEFAULT_CACHE_BYTES, requires = "upstream")]
@@ -110,18 +111,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.extra_roots = crate::input::read_roots(&args.ca_cert)?;
                 let (router, metrics) =
                     artifact_server::proxy_routers(config).map_err(|e| server_error(&"--upstream", e))?;
-                if let Some(addr) = args.metrics_listen {
-                    let listener = tokio::net::TcpListener::bind(addr)
-                        .await
-                        .map_err(|e| CliError::new(Exit::Failure, format!("listening on {addr}"), e))?;
-                    let bound = listener.local_addr().map_err(|e| CliError::new(Exit::Failure, "listening", e))?;
-                    eprintln!("artifact: metrics on http://{bound}/metrics");
-                    tokio::spawn(async move {
-                        if let Err(e) = artifact_server::serve(listener, metrics, shutdown()).await {
-                            tracing::warn!(error = %e, "the metrics listener stopped");
-                        }
-                    });
-                }
+                serve_metrics(args.metrics_listen, metrics).await?;
                 (router, format!("a proxy of {upstream}"))
             }
             Ok(data) => {
@@ -137,9 +127,12 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                     proxy_download: args.proxy_download,
                     entry_cache_bytes: args.entry_cache_bytes,
                     artifacts_origin: args.artifacts_origin.clone(),
+                    metrics: args.metrics_listen.is_some(),
                     ..AppConfig::default()
                 };
-                (artifact_server::app(data.state(config)), data_path(&args.data.data))
+                let (router, metrics) = artifact_server::app_routers(data.state(config));
+                serve_metrics(args.metrics_listen, metrics).await?;
+                (router, data_path(&args.data.data))
             }
         };
         let stop = shutdown();
@@ -151,6 +144,22 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::new(Exit::Failure, "serving", e))
     })?;
     eprintln!("artifact: stopped");
+    Ok(())
+}
+
+/// Serves `metrics` at `addr`, if given, until the process is told to stop.
+async fn serve_metrics(addr: Option<SocketAddr>, metrics: artifact_server::Router) -> Result<(), CliError> {
+    let Some(addr) = addr else { return Ok(()) };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::new(Exit::Failure, format!("listening on {addr}"), e))?;
+    let bound = listener.local_addr().map_err(|e| CliError::new(Exit::Failure, "listening", e))?;
+    eprintln!("artifact: metrics on http://{bound}/metrics");
+    tokio::spawn(async move {
+        if let Err(e) = artifact_server::serve(listener, metrics, shutdown()).await {
+            tracing::warn!(error = %e, "the metrics listener stopped");
+        }
+    });
     Ok(())
 }
 

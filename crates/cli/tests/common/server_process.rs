@@ -11,6 +11,8 @@ use std::time::Duration;
 pub(crate) struct ServerProcess {
     child: Option<Child>,
     pub(crate) url: String,
+    /// Where its metrics are, with `--metrics-listen`.
+    pub(crate) metrics: Option<String>,
 }
 
 pub(crate) fn artifact_bin() -> PathBuf {
@@ -52,12 +54,18 @@ impl ServerProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(at) = line.find(" on http://") {
-                    let _ = tx.send(line[at + 4..].trim().to_owned());
+                    let _ = tx.send((line.contains("metrics on"), line[at + 4..].trim().to_owned()));
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("the server printed its address");
-        ServerProcess { child: Some(child), url }
+        let mut metrics = None;
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(30)).expect("the server printed its address") {
+                (true, url) => metrics = Some(url.trim_end_matches("/metrics").to_owned()),
+                (false, url) => break url,
+            }
+        };
+        ServerProcess { child: Some(child), url, metrics }
     }
 
     pub(crate) fn stdout(&mut self) -> std::process::ChildStdout {

@@ -208,7 +208,9 @@ impl EntryDecoder {
     /// [`take_checkpoints`](Self::take_checkpoints) once the entry checked out. Reading
     /// the entry once then both verifies it and makes any later offset of it cheap to
     /// reach ([`EntryCheckpoints::resume`]). Costs a little inflate speed (inflate stops
-    /// at every block start) and, per checkpoint, its window deflated.
+    /// at every block start) and, per checkpoint, its window deflated: memory grows with
+    /// the entry, up to 32 KiB per `spacing` bytes of output (a spacing of 0 or 1 is a
+    /// checkpoint at every block start). Choose `spacing` from the entry's size to bound it.
     ///
     /// Only for a deflated entry ([`CheckpointProblem::NotDeflated`](crate::CheckpointProblem))
     /// before any of its data was taken (a misuse otherwise: `InvalidInput`, nothing
@@ -231,8 +233,9 @@ impl EntryDecoder {
     }
 
     /// The checkpoints recorded since [`keep_checkpoints`](Self::keep_checkpoints), once
-    /// the decoder [is done](Self::is_done) (the entry's size and CRC-32 checked out);
-    /// `None` before, or when none were kept (or were taken already).
+    /// the decoder [is done](Self::is_done) (the entry's size and CRC-32 checked out):
+    /// possibly no points at all (an entry shorter than the spacing, or one long block).
+    /// `None` before the end, without `keep_checkpoints`, or once taken.
     pub fn take_checkpoints(&mut self) -> Option<EntryCheckpoints> {
         if !self.is_done() || !matches!(self.inflate, Some(Inflater::Recording(_))) {
             return None;

@@ -33,13 +33,23 @@ use crate::query::Query;
 use crate::state::AppState;
 use crate::time::Timestamp;
 
+/// The whole API as a router, and, sharing its state, a router that answers
+/// `GET /metrics` with its metrics in Prometheus' text format (to serve on another
+/// address): `404` there unless the state keeps metrics
+/// ([`AppConfig::metrics`](crate::AppConfig::metrics)).
+pub fn app_routers(state: AppState) -> (Router, Router) {
+    let metrics = Router::new().route("/metrics", get(crate::metrics::render)).with_state(state.clone());
+    (app(state), metrics)
+}
+
 /// The whole API as a router.
 pub fn app(state: AppState) -> Router {
     // Full paths rather than `nest`: handlers read the raw path (refs with `/`, artifact
     // paths decoded once), and links must show the path as requested.
     const P: &str = "/api/v4/projects/{id}";
     let at = |rest: &str| format!("{P}{rest}");
-    Router::new()
+    let metrics = state.inner.metrics.clone();
+    let router = Router::new()
         .route("/-/health", get(meta::health))
         .route("/api/v4/version", get(meta::version))
         .route("/api/v4/user", get(meta::user))
@@ -62,11 +72,22 @@ pub fn app(state: AppState) -> Router {
         .route(&at("/jobs/{job_id}/artifacts/"), get(artifacts::entry_by_id))
         .route(&at("/jobs/artifacts/{*rest}"), get(artifacts::by_ref))
         // Pages for people at GitLab's web URLs; any other path is the API's 404.
-        .fallback(pages::pages)
+        .fallback(pages::pages);
+    // Measured (when metrics are kept): the route layer names the pattern matched, the
+    // outermost layer times every answer and counts it by that route and its status.
+    let router = match &metrics {
+        Some(_) => router.route_layer(axum::middleware::from_fn(crate::metrics::route)),
+        None => router,
+    };
+    let router = router
         .layer(axum::middleware::from_fn_with_state(state.clone(), files_only_on_artifacts_origin))
         .layer(axum::middleware::from_fn(artifact_gitlab::guard::read_body))
         .layer(axum::middleware::from_fn(guard))
-        .with_state(state)
+        .with_state(state);
+    match metrics {
+        Some(metrics) => router.layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::measure)),
+        None => router,
+    }
 }
 
 /// The artifacts origin serves archives' files and nothing else: the API there is `404`,

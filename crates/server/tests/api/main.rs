@@ -13,6 +13,7 @@ mod hot;
 mod integrity;
 mod jobs;
 mod keep_latest;
+mod metrics;
 mod proxy;
 mod proxy_cache;
 mod proxy_hostile;

@@ -7,31 +7,12 @@ use std::sync::{Arc, Mutex};
 use artifact_server::{ProxyConfig, proxy_app};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use crate::support::{World, fixture, private, upstream};
+use crate::support::{World, fixture, private, send, upstream};
 
 fn proxy(upstream: &str) -> axum::Router {
     proxy_app(ProxyConfig::new(upstream).unwrap()).unwrap()
-}
-
-/// Sends through `app` as `gitlab.test` would be asked; the status, headers and the body
-/// (`Err` if it broke).
-async fn send(
-    app: &axum::Router,
-    method: Method,
-    uri: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, Result<Vec<u8>, String>) {
-    let mut req = Request::builder().method(method).uri(uri).header("host", "proxy.test");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
-    let (status, headers) = (resp.status(), resp.headers().clone());
-    let body = resp.into_body().collect().await.map(|b| b.to_bytes().to_vec()).map_err(|e| e.to_string());
-    (status, headers, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,6 +216,22 @@ async fn single_files_come_from_a_cached_index_after_the_upstream_says_the_calle
     assert_eq!((status.as_u16(), body.unwrap()), (404, br#"{"message":"404 Project Not Found"}"#.to_vec()));
     let refused: Vec<_> = asked.lock().unwrap().drain(..).collect();
     assert_eq!(refused.len(), 2, "the refused read, then the authorization: {refused:?}");
+    // A file the index does not have costs that caller the same (a read of the archive's
+    // last byte stands in for the entry's): the requests tell nothing of the index.
+    let (status, _, body) = get("no/such/file.txt", &outsider).await;
+    assert_eq!((status.as_u16(), body.unwrap()), (404, br#"{"message":"404 Project Not Found"}"#.to_vec()));
+    let refused: Vec<_> = asked.lock().unwrap().drain(..).collect();
+    assert_eq!(refused.len(), 2, "as for a file it has: {refused:?}");
+    assert!(refused.iter().all(|(_, _, r)| r.as_deref() != Some("bytes=-65536")), "no index read again: {refused:?}");
+    // A caller who may read, new, asking for a file not there: one request, then 404.
+    let maintainer = w.token("maintainer").to_owned();
+    let (status, _, _) = get("no/such/file.txt", &maintainer).await;
+    assert_eq!(status, 404);
+    assert_eq!(asked.lock().unwrap().drain(..).count(), 1, "the last byte's read decided");
+    // The refusals evicted nothing: the first caller's next file is one range read still.
+    let (status, _, _) = get("docs/readme.txt", &reporter).await;
+    assert_eq!(status, 200);
+    assert!(asked.lock().unwrap().drain(..).count() <= 1);
     // A missing file is the local server's 404; a file the path rule refuses, its 400.
     let (status, _, body) = get("nope.txt", &reporter).await;
     assert_eq!((status.as_u16(), body.unwrap()), (404, br#"{"message":"404 Not found"}"#.to_vec()));

@@ -231,3 +231,21 @@ pub(crate) fn expire_a_week_ago(w: &World, id: i64) {
 fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("a store call panicked"))
 }
+
+/// Sends through `app` as `gitlab.test` would be asked; the status, headers and the body
+/// (`Err` if it broke).
+pub(crate) async fn send(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Result<Vec<u8>, String>) {
+    let mut req = Request::builder().method(method).uri(uri).header("host", "proxy.test");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = resp.into_body().collect().await.map(|b| b.to_bytes().to_vec()).map_err(|e| e.to_string());
+    (status, headers, body)
+}

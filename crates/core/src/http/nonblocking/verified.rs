@@ -13,8 +13,8 @@ use crate::checkpoints::{EntryCheckpoints, Resume};
 /// `Range` requests with
 /// [`RemoteArchives::open_verified_window_async`](crate::http::RemoteArchives::open_verified_window_async).
 ///
-/// Only archives with a strong validator (a strong `ETag`, or `Last-Modified`) have
-/// verdicts: without one, two versions of an archive could not be told apart.
+/// Only archives with a strong `ETag` have verdicts: without one, two versions of an
+/// archive could not be told apart byte for byte (`Last-Modified` has one-second steps).
 #[derive(Debug, Clone)]
 pub struct VerifiedEntry {
     entry: Entry,
@@ -44,6 +44,12 @@ impl VerifiedEntry {
         self.checkpoints.as_ref()
     }
 
+    /// The same verdict without its checkpoints (windows of a deflated entry are then
+    /// read from the entry's data start): for a keeper with no room for them.
+    pub fn without_checkpoints(&self) -> VerifiedEntry {
+        VerifiedEntry { checkpoints: None, ..self.clone() }
+    }
+
     /// Roughly the bytes this holds in memory (its checkpoints' windows, mostly): what a
     /// cache of verdicts bounded by memory weighs it at.
     pub fn weight(&self) -> usize {
@@ -57,9 +63,11 @@ impl VerifiedEntry {
     }
 }
 
-/// Whether `validator` tells versions of an archive apart.
+/// Whether `validator` tells versions of an archive apart byte for byte: a strong `ETag`
+/// (checked with `If-Match`). A date is not: two versions written within its second, of
+/// one size, would pass for one.
 fn strong(validator: &crate::http::Validator) -> bool {
-    matches!(validator, crate::http::Validator::ETag(_) | crate::http::Validator::LastModified(_))
+    matches!(validator, crate::http::Validator::ETag(_))
 }
 
 impl AsyncEntry {
@@ -80,7 +88,7 @@ impl AsyncEntry {
     /// The verdict of this read, once it ended verified (the stream's end, which comes only
     /// after the size and CRC-32 checked out), with the checkpoints kept (taken: a second
     /// call has none); `None` before, after an error, or for an archive without a strong
-    /// validator.
+    /// `ETag`.
     pub fn verified(&mut self) -> Option<VerifiedEntry> {
         if !self.decoder.is_done() || !strong(&self.identity.validator) {
             return None;
@@ -109,7 +117,7 @@ impl GzipEntry {
 ///
 /// The entry's CRC-32 is not computed again (a window alone has none): these bytes are
 /// trusted because the whole entry verified in this archive version, which every request
-/// checks with `If-Match` (or `If-Range`). The stream ends after exactly `len` bytes, or
+/// checks with `If-Match`. The stream ends after exactly `len` bytes, or
 /// in an error item (the data does not inflate, the body ends early or stalls).
 #[derive(Debug)]
 pub struct VerifiedWindow {

@@ -241,7 +241,7 @@ impl RemoteArchives {
     }
 
     fn is_cached(&self, at: DiskKey<'_>) -> bool {
-        self.cache.contains(&at.memory()) || self.disk.as_ref().is_some_and(|d| d.exists(&at))
+        self.cache.get(&at.memory()).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at))
     }
 
     /// The whole download of the archive under `key` that a caller sending `headers` made

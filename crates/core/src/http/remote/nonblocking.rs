@@ -26,7 +26,7 @@ impl RemoteArchives {
         path: &ArtifactPath,
         headers: &HeaderMap,
     ) -> Result<AsyncEntry> {
-        self.open_entry_async_at(DiskKey::Url(url), path, headers).await
+        self.open_entry_async_at(DiskKey::Url(url), path, headers, true).await
     }
 
     /// Like [`open_entry_async`](Self::open_entry_async), with the index kept under `key`
@@ -38,7 +38,50 @@ impl RemoteArchives {
         path: &ArtifactPath,
         headers: &HeaderMap,
     ) -> Result<AsyncEntry> {
-        self.open_entry_async_at(DiskKey::Given { key, url }, path, headers).await
+        self.open_entry_async_at(DiskKey::Given { key, url }, path, headers, true).await
+    }
+
+    /// Like [`open_entry_keyed_async`](Self::open_entry_keyed_async), but a read that fails
+    /// changes nothing here: no index is dropped and nothing is tried again. For a read
+    /// whose failure may be its caller's alone, whatever the answer (a proxy's read made
+    /// with a caller's credentials before anyone said the caller may read the archive):
+    /// such a caller must never make others lose what they read.
+    pub async fn try_entry_keyed_async(
+        self: &Arc<Self>,
+        key: &str,
+        url: &str,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Result<AsyncEntry> {
+        self.open_entry_async_at(DiskKey::Given { key, url }, path, headers, false).await
+    }
+
+    /// Whether a caller sending `headers` may read the archive kept under `key` at `url`
+    /// as it is indexed: one range read of its last byte there, checked against the known
+    /// version (`If-Match`), the index loaded first if it is not known. Like
+    /// [`try_entry_keyed_async`](Self::try_entry_keyed_async), a refusal changes nothing
+    /// here. For a caller whose entry is not in a known index, to learn as much about the
+    /// caller as a read of an entry would, and no more.
+    pub async fn try_read_keyed_async(self: &Arc<Self>, key: &str, url: &str, headers: &HeaderMap) -> Result<()> {
+        let at = DiskKey::Given { key, url };
+        let (_, identity) = match self.in_memory(at) {
+            Some(found) => found,
+            None => self.indexed_async(at, &self.async_options(headers)).await?,
+        };
+        let (target, asked) = (super::super::parse_url(&identity.url)?, super::super::parse_url(url)?);
+        self.options.destinations.check(&target)?;
+        let headers = super::super::headers_for(&target, &asked, headers, self.options.credentials_after_redirect);
+        let last = identity.size.checked_sub(1).ok_or_else(|| Error::Io(std::io::Error::other("an empty archive")))?;
+        let ranged = super::super::Ranged {
+            url: &target,
+            headers: &headers,
+            validator: &identity.validator,
+            size: identity.size,
+        };
+        let body = ranged.range(&self.client, (last, last + 1), &self.counter).await?;
+        // The one byte, read so the connection goes back to the pool.
+        let _ = http_body_util::BodyExt::collect(body).await;
+        Ok(())
     }
 
     /// Bytes `skip..skip + len` of the entry at `path` of the archive kept under `key`
@@ -47,9 +90,11 @@ impl RemoteArchives {
     /// found as for [`open_entry_keyed_async`](Self::open_entry_keyed_async) (no request
     /// when it is in memory).
     ///
-    /// `Ok(None)`: `verified` is not for the archive as it is now (another version in the
-    /// index, or the server says the archive changed: the index is then dropped): read the
-    /// entry whole, which verifies it again. A window past the entry's size is an
+    /// `Ok(None)`: `verified` is not for the archive as it is now: another version in the
+    /// index, or the read failed in a way that says the index may be stale (the archive
+    /// changed, moved, or an old index lacks the entry; the index is then dropped, from
+    /// memory and disk, as [`open_entry_keyed_async`](Self::open_entry_keyed_async) does):
+    /// read the entry whole, which verifies it again. A window past the entry's size is an
     /// [`InvalidInput`](std::io::ErrorKind::InvalidInput) error.
     #[allow(clippy::too_many_arguments)]
     pub async fn open_verified_window_async(
@@ -105,11 +150,14 @@ impl RemoteArchives {
         HttpOptions { headers: headers.clone(), spool_without_range: false, ..self.options.clone() }
     }
 
+    /// The entry at `path` of the archive `at`; with `forget`, a stale index (see `stale`)
+    /// is dropped and the entry looked up again once.
     async fn open_entry_async_at(
         self: &Arc<Self>,
         at: DiskKey<'_>,
         path: &ArtifactPath,
         headers: &HeaderMap,
+        forget: bool,
     ) -> Result<AsyncEntry> {
         let mut retried = false;
         loop {
@@ -126,7 +174,7 @@ impl RemoteArchives {
                 AsyncEntry::open(&self.client, &entry, self.counter.clone()).await
             };
             match opened.await {
-                Err(e) if cached && !retried && self.stale(at, &e) => {
+                Err(e) if forget && cached && !retried && self.stale(at, &e) => {
                     self.forget(at);
                     retried = true;
                 }

@@ -179,6 +179,10 @@ pub(crate) async fn entry(ask: Asker, id: String, job: JobRef, path: ArtifactPat
         if let Some(hot) = shared.hot.get(&archive_ref.key, &path)
             && let Some(answer) = hot.answer(&ask.headers, ask.head)
         {
+            if let Some(metrics) = &shared.metrics {
+                metrics.lookup(true);
+                metrics.hot(true);
+            }
             return answer;
         }
         if let Some(blob) = shared.lookups.file(&archive_ref.key)
@@ -186,6 +190,10 @@ pub(crate) async fn entry(ask: Asker, id: String, job: JobRef, path: ArtifactPat
             && let Some((index, verdicts)) = shared.indexes.get(&archive_ref.key)
             && let Some(answer) = answer_entry(&ask, &archive_ref, blob, index, &verdicts, &path, false)?
         {
+            if let Some(metrics) = &shared.metrics {
+                metrics.lookup(true);
+                metrics.hot(false);
+            }
             return Ok(respond(answer));
         }
     }
@@ -193,6 +201,9 @@ pub(crate) async fn entry(ask: Asker, id: String, job: JobRef, path: ArtifactPat
         let generation = shared.lookups.generation();
         // A remembered look-up spares the queries here too (an archive in object storage).
         let remembered = key.as_ref().and_then(|k| shared.lookups.archive(k));
+        if let Some(metrics) = &shared.metrics {
+            metrics.lookup(remembered.is_some());
+        }
         let archive_ref = match remembered {
             Some(archive_ref) => archive_ref,
             None => {
@@ -205,9 +216,11 @@ pub(crate) async fn entry(ask: Asker, id: String, job: JobRef, path: ArtifactPat
         };
         // Access checked and the archive live: an entry kept in memory answers any caller
         // (not only one whose look-up is remembered), without reading the archive.
-        if let Some(hot) = shared.hot.get(&archive_ref.key, &path)
-            && let Some(answer) = hot.answer(&ask.headers, ask.head)
-        {
+        let hot = shared.hot.get(&archive_ref.key, &path).and_then(|hot| hot.answer(&ask.headers, ask.head));
+        if let Some(metrics) = &shared.metrics {
+            metrics.hot(hot.is_some());
+        }
+        if let Some(answer) = hot {
             return Ok(Err(answer));
         }
         let blob = match shared.lookups.file(&archive_ref.key) {
