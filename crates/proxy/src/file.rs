@@ -545,8 +545,8 @@ fn representation(
     Ok(Representation { len: size, etag, last_modified: None, headers, ranges })
 }
 
-/// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`). The
-/// proxy keeps no gzip form, so the answer is always there.
+/// Answers from a small entry's verified bytes (a range of them, `304`, `HEAD`, or a
+/// deflated one's gzip member, kept with them).
 fn answer_small(hot: &Hot, requested: &HeaderMap, head: bool) -> Result<Response, ApiError> {
     hot.answer(requested, head).unwrap_or_else(|| Err(ApiError::internal("a kept entry without its answer")))
 }
@@ -568,8 +568,15 @@ async fn read_entry(
     let rep = representation(entry.entry(), &version, path, verified).map_err(IntoResponse::into_response)?;
     let (size, deflated) = (entry.entry().size(), entry.entry().method() == 8);
     if size <= INLINE_MAX {
-        let bytes = entry.read_all().await.map_err(engine_error)?;
-        let hot = Arc::new(Hot::new(bytes, rep.etag, None, rep.headers));
+        // A deflated one with its gzip member from the same read: either face from memory.
+        let (bytes, member) = entry.read_all_with_member().await.map_err(engine_error)?;
+        let mut hot = Hot::new(bytes, rep.etag, None, rep.headers);
+        if let Some(member) = member {
+            let overhead = (artifact_core::gzip::HEADER.len() + 8) as u64;
+            hot.compressed = Some(member.len() as u64 - overhead);
+            hot.gzip = Some(member);
+        }
+        let hot = Arc::new(hot);
         proxy.hot.put(&version, path, hot.clone());
         return answer_small(&hot, requested, head).map_err(IntoResponse::into_response);
     }

@@ -6,11 +6,11 @@
 //! `artifact_proxy_` (`request_seconds`, `index_cache_total`, `hot_entries_total`), so
 //! one dashboard serves both faces.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -44,6 +44,10 @@ pub(crate) struct ServerMetrics {
     lookups: [Counter; 2],
     /// Single files answered from the hot-entry memory (`[0]`), or read (`[1]`).
     hot: [Counter; 2],
+    /// The families' members by their labels, found without building a label set (the
+    /// families hash and allocate one per look-up; these are looked up per request).
+    request_counters: std::sync::RwLock<HashMap<Box<str>, HashMap<u16, Counter>>>,
+    query_histograms: std::sync::RwLock<HashMap<&'static str, Histogram>>,
 }
 
 fn store_histogram() -> Histogram {
@@ -84,12 +88,42 @@ impl ServerMetrics {
             "hot_entries",
             "Single files answered from memory (hit) or read from the archive (miss)",
         );
-        ServerMetrics { registry, requests, latency, store, object_requests, object_bytes, index_cache, lookups, hot }
+        ServerMetrics {
+            registry,
+            requests,
+            latency,
+            store,
+            object_requests,
+            object_bytes,
+            index_cache,
+            lookups,
+            hot,
+            request_counters: Default::default(),
+            query_histograms: Default::default(),
+        }
     }
 
     /// One store query took `took`.
     pub(crate) fn store_query(&self, query: &'static str, took: Duration) {
-        self.store.get_or_create(&vec![("query", query.to_owned())]).observe(took.as_secs_f64());
+        let known = read(&self.query_histograms).get(query).cloned();
+        let histogram = known.unwrap_or_else(|| {
+            let made = self.store.get_or_create(&vec![("query", query.to_owned())]).clone();
+            write(&self.query_histograms).insert(query, made.clone());
+            made
+        });
+        histogram.observe(took.as_secs_f64());
+    }
+
+    /// One answer of `status` to a request that matched `route`.
+    fn answered(&self, route: &str, status: u16) {
+        if let Some(counter) = read(&self.request_counters).get(route).and_then(|by| by.get(&status)) {
+            counter.inc();
+            return;
+        }
+        let counter =
+            self.requests.get_or_create(&vec![("route", route.to_owned()), ("status", status.to_string())]).clone();
+        counter.inc();
+        write(&self.request_counters).entry(route.into()).or_default().insert(status, counter);
     }
 
     /// A single file's look-up was remembered, or not.
@@ -128,30 +162,142 @@ fn set(counter: &Counter, total: u64) {
     }
 }
 
-/// Where the route layer leaves the pattern a request matched, for the outer layer.
-#[derive(Clone, Default)]
-struct Matched(Arc<std::sync::OnceLock<String>>);
+/// The outer layer: times every request to its answer's head and counts it by route (the
+/// pattern [`RouteLayer`] left on the answer; `pages` for the fallback and answers made
+/// before routing) and status. A plain tower layer: no boxed future per request.
+#[derive(Clone)]
+pub(crate) struct MeasureLayer(pub(crate) Arc<ServerMetrics>);
 
-/// The outer layer: times every request to its answer's head and counts it by route and
-/// status.
-pub(crate) async fn measure(State(metrics): State<Arc<ServerMetrics>>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let matched = Matched::default();
-    req.extensions_mut().insert(matched.clone());
-    let resp = next.run(req).await;
-    metrics.latency.observe(started.elapsed().as_secs_f64());
-    let route = matched.0.get().cloned().unwrap_or_else(|| "pages".to_owned());
-    metrics.requests.get_or_create(&vec![("route", route), ("status", resp.status().as_u16().to_string())]).inc();
-    resp
+impl<S> tower::Layer<S> for MeasureLayer {
+    type Service = Measure<S>;
+
+    fn layer(&self, inner: S) -> Measure<S> {
+        Measure { inner, metrics: self.0.clone() }
+    }
 }
 
-/// The route layer: the pattern the request matched (never the path itself: its ids and
-/// file names would make a series each).
-pub(crate) async fn route(req: Request, next: Next) -> Response {
-    if let (Some(path), Some(matched)) = (req.extensions().get::<MatchedPath>(), req.extensions().get::<Matched>()) {
-        let _ = matched.0.set(path.as_str().to_owned());
+/// See [`MeasureLayer`].
+#[derive(Clone)]
+pub(crate) struct Measure<S> {
+    inner: S,
+    metrics: Arc<ServerMetrics>,
+}
+
+impl<S> tower::Service<Request> for Measure<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Measured<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
-    next.run(req).await
+
+    fn call(&mut self, req: Request) -> Measured<S::Future> {
+        Measured { inner: self.inner.call(req), started: Instant::now(), metrics: Some(self.metrics.clone()) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An answer on its way, timed.
+    pub(crate) struct Measured<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        metrics: Option<Arc<ServerMetrics>>,
+    }
+}
+
+impl<F, E> std::future::Future for Measured<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(resp), Some(metrics)) = (&out, this.metrics.take()) {
+            metrics.latency.observe(this.started.elapsed().as_secs_f64());
+            let route = resp.extensions().get::<MatchedPath>().map_or("pages", MatchedPath::as_str);
+            metrics.answered(route, resp.status().as_u16());
+        }
+        std::task::Poll::Ready(out)
+    }
+}
+
+/// The route layer: leaves the pattern the request matched on its answer, for
+/// [`MeasureLayer`] (never the path itself: its ids and file names would make a series
+/// each).
+#[derive(Clone)]
+pub(crate) struct RouteLayer;
+
+impl<S> tower::Layer<S> for RouteLayer {
+    type Service = Route<S>;
+
+    fn layer(&self, inner: S) -> Route<S> {
+        Route { inner }
+    }
+}
+
+/// See [`RouteLayer`].
+#[derive(Clone)]
+pub(crate) struct Route<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Route<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Routed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Routed<S::Future> {
+        let matched = req.extensions().get::<MatchedPath>().cloned();
+        Routed { inner: self.inner.call(req), matched }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An answer on its way, to be marked with its route.
+    pub(crate) struct Routed<F> {
+        #[pin]
+        inner: F,
+        matched: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> std::future::Future for Routed<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut out = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(resp), Some(matched)) = (&mut out, this.matched.take()) {
+            resp.extensions_mut().insert(matched);
+        }
+        std::task::Poll::Ready(out)
+    }
+}
+
+/// The lock's guard, whatever a panic elsewhere left it in (these maps stay consistent).
+fn read<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `GET /metrics`: the text exposition.

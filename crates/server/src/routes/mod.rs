@@ -76,7 +76,7 @@ pub fn app(state: AppState) -> Router {
     // Measured (when metrics are kept): the route layer names the pattern matched, the
     // outermost layer times every answer and counts it by that route and its status.
     let router = match &metrics {
-        Some(_) => router.route_layer(axum::middleware::from_fn(crate::metrics::route)),
+        Some(_) => router.route_layer(crate::metrics::RouteLayer),
         None => router,
     };
     let router = router
@@ -85,7 +85,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(guard))
         .with_state(state);
     match metrics {
-        Some(metrics) => router.layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::measure)),
+        Some(metrics) => router.layer(crate::metrics::MeasureLayer(metrics)),
         None => router,
     }
 }

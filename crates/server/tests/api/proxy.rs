@@ -833,3 +833,37 @@ async fn a_range_of_a_large_entry_is_a_206_window_once_a_whole_read_verified_it_
         assert!(!(status.is_success() && body.is_ok()), "a bad entry never completes: {status}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_deflated_file_goes_as_gzip_to_a_client_that_takes_it_from_the_same_read() {
+    use std::io::Read;
+    let text: Vec<u8> = (0..3_000u32).flat_map(|i| format!("row {i}\n").into_bytes()).collect();
+    assert!(text.len() < 64 << 10);
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("small.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, &text).unwrap();
+    let storage = artifact_testkit::range_server::RangeServer::start();
+    storage.put("bucket/a.zip", w.finish().unwrap().into_inner());
+    let (front, _, _) = storage_front(storage.url("bucket/a.zip"));
+    let app = proxy_with(&upstream(front).await, |_| {});
+    let uri = "/api/v4/projects/1/jobs/9/artifacts/small.txt";
+    let token = ("PRIVATE-TOKEN", "glpat-ok");
+    for round in ["read", "from memory"] {
+        storage.reset_counts();
+        let (status, headers, body) = send(&app, Method::GET, uri, &[token, ("accept-encoding", "gzip")]).await;
+        assert_eq!((status.as_u16(), headers["content-encoding"].to_str().unwrap()), (200, "gzip"), "{round}");
+        assert!(headers["etag"].to_str().unwrap().ends_with("-gz\""), "{round}");
+        assert_eq!(headers["vary"], "Accept-Encoding");
+        let body = body.unwrap();
+        assert!(body.len() * 3 < text.len(), "{round}: the compressed bytes");
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).unwrap();
+        assert!(out == text, "{round}");
+        let (status, headers, plain) = send(&app, Method::GET, uri, &[token]).await;
+        assert_eq!((status.as_u16(), plain.unwrap()), (200, text.clone()), "{round}");
+        assert!(headers.get("content-encoding").is_none());
+        if round == "from memory" {
+            assert!(storage.requests().is_empty(), "both faces from memory");
+        }
+    }
+}

@@ -21,6 +21,8 @@ pub struct AsyncEntry {
     spare: Option<Vec<u8>>,
     /// The entry's last bytes, held until the decoder checked the size and CRC-32.
     held: Option<Bytes>,
+    /// The compressed bytes the decoder took, kept by [`AsyncEntry::read_all_with_member`].
+    raw: Option<BytesMut>,
     done: bool,
 }
 
@@ -66,6 +68,7 @@ impl AsyncEntry {
             identity: at.identity.clone(),
             spare: None,
             held: None,
+            raw: None,
             done: false,
         })
     }
@@ -93,6 +96,33 @@ impl AsyncEntry {
             out.extend_from_slice(&chunk.map_err(Error::from_io)?);
         }
         Ok(out.freeze())
+    }
+
+    /// Like [`read_all`](Self::read_all), and for a deflated entry also the gzip member
+    /// of its deflate stream (RFC 1952: header, the stream's own bytes as the archive holds
+    /// them, trailer), made from the same read: for small entries, answered plain or as
+    /// gzip from memory once they checked out. `None` for a stored entry, or once bytes of
+    /// it were taken as a stream. The member is the deflate stream alone: bytes the archive
+    /// holds after the stream's end (which zip readers ignore) are not in it.
+    pub async fn read_all_with_member(mut self) -> Result<(Bytes, Option<Bytes>)> {
+        let whole = !self.decoder.is_stored() && self.decoder.produced() == 0 && !self.done;
+        if whole {
+            let len = self.entry().compressed_size().min(OUT_CHUNK as u64 * 16) as usize;
+            self.raw = Some(BytesMut::with_capacity(len + crate::gzip::HEADER.len() + 8));
+        }
+        let (crc, size) = (self.entry().crc32(), self.entry().size());
+        let mut out = BytesMut::with_capacity(size.min(OUT_CHUNK as u64 * 16) as usize);
+        while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_chunk(cx)).await {
+            out.extend_from_slice(&chunk.map_err(Error::from_io)?);
+        }
+        let member = self.raw.take().filter(|_| whole).map(|raw| {
+            let mut member = BytesMut::with_capacity(crate::gzip::HEADER.len() + raw.len() + 8);
+            member.extend_from_slice(&crate::gzip::HEADER);
+            member.extend_from_slice(&raw);
+            member.extend_from_slice(&crate::gzip::trailer(crc, size));
+            member.freeze()
+        });
+        Ok((out.freeze(), member))
     }
 
     /// The next verified chunk: the decoder runs on what has arrived, and the body is
@@ -166,6 +196,9 @@ impl AsyncEntry {
             vec![0; left.clamp(1, OUT_CHUNK as u64) as usize]
         });
         let step = self.decoder.decode(&self.pending, &mut buf)?;
+        if let Some(raw) = self.raw.as_mut().filter(|_| self.decoder.in_data()) {
+            raw.extend_from_slice(&self.pending[..step.consumed]);
+        }
         self.pending.advance(step.consumed);
         if step.produced == 0 {
             self.spare = Some(buf);
