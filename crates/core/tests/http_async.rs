@@ -302,3 +302,23 @@ fn the_etag_of_an_entry_changes_with_the_archive_version_and_never_holds_the_url
     let newer = run(async { open(&fresh, &url, "a.txt").await.unwrap().etag() });
     assert_ne!(newer, tag, "another version, another tag");
 }
+
+#[test]
+fn a_small_entry_read_whole_comes_with_its_gzip_member() {
+    let server = RangeServer::start();
+    server.put("a.zip", small());
+    let url = server.url("a.zip");
+    let remote = remote();
+    run(async {
+        let (bytes, member) = open(&remote, &url, "a.txt").await.unwrap().read_all_with_member().await.unwrap();
+        assert!(bytes == text(2048, 1));
+        let member = member.expect("a deflated entry has one");
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&member[..]), &mut out).unwrap();
+        assert!(out == text(2048, 1), "the member gunzips to the entry");
+        let entry = open(&remote, &url, "a.txt").await.unwrap();
+        assert_eq!(member.len() as u64, entry.entry().compressed_size() + 18, "header, the stream, trailer");
+        let (stored, none) = open(&remote, &url, "b.bin").await.unwrap().read_all_with_member().await.unwrap();
+        assert_eq!((stored.to_vec(), none), (vec![7u8; 500], None), "a stored entry has none");
+    });
+}
