@@ -79,10 +79,17 @@ impl Proxy {
     /// (an upstream that cannot serve ranges): forward the request as it came.
     pub async fn entry(&self, parts: &Parts, target: &Target, path: &ArtifactPath) -> Option<Response> {
         let query = Query::parse(parts.uri.query());
-        if let Some(answer) = self.entry_by_read(parts, target, path, &query).await {
+        // The path rule first, before any `Authorize` or read sees the target.
+        if let Err(refused) = ArchiveRequest::new(&target.project, target.job.clone()) {
+            return Some(ApiError::InvalidParam(refused.to_string()).into_response());
+        }
+        let (who, remembered) = self.remembered(parts, target);
+        if remembered.is_none()
+            && let Some(answer) = self.entry_by_read(parts, target, path, &query, who.clone()).await
+        {
             return Some(answer);
         }
-        let (key, grant) = match self.grant(parts, target).await {
+        let (key, grant) = match self.grant_as(parts, target, who, remembered).await {
             Ok(granted) => granted,
             Err(Denied::Forward) => return None,
             Err(Denied::Refused(refusal)) => return Some(refusal),
@@ -117,8 +124,9 @@ impl Proxy {
     /// read (a redirect followed at once, without the credential, where the destination
     /// rules allow) or a known index's entry read (for an entry not in it, a read of the
     /// archive's last byte: a caller learns nothing of the index from the requests made).
-    /// What it read at becomes the caller's grant. These reads change nothing for others
-    /// when they fail. `None`: not tried (a remembered grant, an archive the upstream
+    /// What it read at becomes the caller's grant (remembered under `who`). These reads
+    /// change nothing for others when they fail. The target has passed the path rule and
+    /// the caller has no remembered grant. `None`: not tried (an archive the upstream
     /// redirects whose index is known, an `Authorize` that decides otherwise) or the read
     /// failed: the request is authorized and answered as any other.
     async fn entry_by_read(
@@ -127,12 +135,8 @@ impl Proxy {
         target: &Target,
         path: &ArtifactPath,
         query: &Query,
+        who: Option<LookupKey>,
     ) -> Option<Response> {
-        ArchiveRequest::new(&target.project, target.job.clone()).ok()?;
-        let who = self.authorize.caller(parts).and_then(|who| LookupKey::new(who, &target.project, &target.job));
-        if who.as_ref().is_some_and(|who| self.grants.get(who, self.auth_ttl).is_some()) {
-            return None;
-        }
         let url = self.authorize.decided_by_reads(target)?;
         if !self.same_origin(&url) {
             return None;
@@ -215,8 +219,26 @@ impl Proxy {
         if let Err(refused) = ArchiveRequest::new(&target.project, target.job.clone()) {
             return Err(Denied::Refused(ApiError::InvalidParam(refused.to_string()).into_response()));
         }
+        let (key, remembered) = self.remembered(parts, target);
+        self.grant_as(parts, target, key, remembered).await
+    }
+
+    /// Who asks (what grants are remembered under) and the grant remembered for them.
+    fn remembered(&self, parts: &Parts, target: &Target) -> (Option<LookupKey>, Option<Grant>) {
         let key = self.authorize.caller(parts).and_then(|who| LookupKey::new(who, &target.project, &target.job));
         let remembered = key.as_ref().and_then(|key| self.grants.get(key, self.auth_ttl));
+        (key, remembered)
+    }
+
+    /// [`grant`](Self::grant) for a request whose target passed the path rule, and whose
+    /// caller and remembered grant were looked up.
+    async fn grant_as(
+        &self,
+        parts: &Parts,
+        target: &Target,
+        key: Option<LookupKey>,
+        remembered: Option<Grant>,
+    ) -> Result<(Option<LookupKey>, Grant), Denied> {
         self.metrics.grant(remembered.is_some());
         if let Some(grant) = remembered {
             return Ok((key, grant));
