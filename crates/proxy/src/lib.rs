@@ -55,6 +55,7 @@ mod metrics;
 mod pages;
 mod rewrite;
 mod sessions;
+mod verdicts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,11 +167,11 @@ pub struct Proxy {
     remote: Arc<Remote>,
     hot: artifact_gitlab::HotEntries,
     /// Entries over the hot size that were read whole and verified, by archive version.
-    verified: file::Verified,
+    verified: verdicts::Verified,
     /// Whether the upstream serves each archive itself (`true`) or redirects it elsewhere,
     /// by archive identity, as the last read or grant found: the archives whose first read
     /// by a new caller may be that caller's authorization.
-    served: file::Served,
+    served: verdicts::Served,
     metrics: Arc<metrics::Metrics>,
     artifacts_origin: Option<String>,
     extra_roots: Vec<artifact_core::http::CertificateDer<'static>>,
@@ -234,8 +235,8 @@ impl Proxy {
             authorize,
             remote,
             hot: artifact_gitlab::HotEntries::new(config.hot_bytes),
-            verified: file::Verified::default(),
-            served: file::Served::default(),
+            verified: verdicts::Verified::default(),
+            served: verdicts::Served::default(),
             metrics,
             artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
             extra_roots: config.extra_roots.clone(),
