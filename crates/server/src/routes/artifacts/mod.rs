@@ -323,8 +323,9 @@ fn answer_verified(
         let reader = archive.reader(&entry).map_err(ApiError::internal)?;
         if rep.len <= INLINE_MAX {
             let body = gzip_member(reader).map_err(ApiError::internal)?;
-            if entry.size() <= INLINE_MAX {
-                // Kept with its identity bytes (read again: small, and once).
+            if entry.size() <= INLINE_MAX && ask.state.inner.hot.enabled() {
+                // Kept with its identity bytes (read again: small, and once; not at all
+                // without the entry memory, where nothing is kept).
                 let mut bytes = Vec::with_capacity(entry.size() as usize);
                 archive.reader(&entry).and_then(|mut r| Ok(r.read_to_end(&mut bytes)?)).map_err(ApiError::internal)?;
                 keep(ask, archive_ref, path, &identity, Bytes::from(bytes), Some(entry.compressed_size()), Some(&body));
