@@ -13,7 +13,8 @@
 //!
 //! The directory is bounded ([`RemoteArchives::with_disk_cache_bytes`]): files are counted
 //! when the cache starts and as they are written, and the least recently used go first.
-//! Only the cache's own files (`<16 hex digits>.idx`) are counted or removed; the bound is
+//! Only the cache's own files (`<16 hex digits>.idx`, and `.vrd` for the verdicts of
+//! entries, `RemoteArchives::keep_verdict`) are counted or removed; the bound is
 //! each process's (two processes sharing a directory each count what they wrote).
 //!
 //! [`RemoteArchives::with_disk_cache_bytes`]: super::RemoteArchives::with_disk_cache_bytes
@@ -31,7 +32,7 @@ use super::{RemoteIdentity, Validator};
 use crate::directory::CentralDirectory;
 use crate::zip::eocd::CentralDirectoryLocation;
 
-const MAGIC: &[u8; 8] = b"ARTIDX1\n";
+const MAGIC: &[u8; 8] = b"ARTIDX2\n";
 
 /// The default bound of a disk cache: 1 GiB.
 pub const DEFAULT_DISK_CACHE_BYTES: u64 = 1 << 30;
@@ -168,7 +169,7 @@ impl DiskKey<'_> {
     }
 
     /// The disk cache's key, written in its file.
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             DiskKey::Url(url) => key(url),
             DiskKey::Given { key, .. } => format!("key:{key}"),
@@ -218,7 +219,8 @@ impl DiskCache {
         let mut found: Vec<(std::time::SystemTime, String, u64)> = Vec::new();
         for entry in std::fs::read_dir(&cache.dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            // Only this cache's own files are counted or removed (`<16 hex>.idx`, and
+            // Only this cache's own files are counted or removed (`<16 hex>.idx`, verdicts'
+            // `<16 hex>.vrd`, and
             // `<16 hex>.tmp<pid>` left by an interrupted write); anything else is left be.
             let Some((stem, ext)) = name.split_once('.') else { continue };
             let ours = stem.len() == 16 && stem.bytes().all(|b| b.is_ascii_hexdigit());
@@ -228,7 +230,7 @@ impl DiskCache {
             }
             if ext.strip_prefix("tmp").is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())) {
                 let _ = std::fs::remove_file(entry.path());
-            } else if ext == "idx" {
+            } else if ext == "idx" || ext == "vrd" {
                 found.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), name, meta.len()));
             }
         }
@@ -296,44 +298,16 @@ impl DiskCache {
         let _ = std::fs::remove_file(self.dir.join(name));
     }
 
-    /// Writes the index file; a failure only means no disk cache.
-    pub(crate) fn store(&self, key: &DiskKey<'_>, cd: &CentralDirectory, identity: &RemoteIdentity) {
-        let _ = self.try_store(key, cd, identity);
+    /// Writes an index file already encoded ([`encode`], for `key`: one a shared cache
+    /// held); a failure only means no disk cache.
+    pub(crate) fn store_encoded(&self, key: &DiskKey<'_>, encoded: &[u8]) {
+        let _ = self.write(&self.name(key), encoded);
     }
 
-    fn try_store(&self, key: &DiskKey<'_>, cd: &CentralDirectory, identity: &RemoteIdentity) -> std::io::Result<()> {
+    /// Writes `bytes` as the file `name` (a new file, renamed into place), counted.
+    fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let loc = cd.location();
-        let mut out = Vec::with_capacity(cd.as_bytes().len() + 256);
-        out.extend_from_slice(MAGIC);
-        for v in [identity.size, loc.offset, loc.size, loc.entries, loc.shift] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.push(u8::from(loc.zip64));
-        let (kind, text) = match &identity.validator {
-            Validator::ETag(t) => (1, t.as_str()),
-            Validator::WeakETag(t) => (2, t.as_str()),
-            Validator::LastModified(t) => (3, t.as_str()),
-            Validator::None => (0, ""),
-        };
-        out.push(kind);
-        // A given key: no URL at all. Else the final URL only when a redirect led to
-        // another origin; else the asked URL (with whatever credentials the caller gives
-        // next time) is used.
-        let other_origin = url::Url::parse(&identity.url).ok().map(|u| u.origin())
-            != url::Url::parse(key.url()).ok().map(|u| u.origin());
-        let stored_url = match key {
-            DiskKey::Url(_) if other_origin => identity.url.as_str(),
-            _ => "",
-        };
-        let text_key = key.text();
-        for s in [text, stored_url, text_key.as_str()] {
-            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
-        }
-        out.extend_from_slice(cd.as_bytes());
-        let name = self.name(key);
-        let path = self.dir.join(&name);
+        let path = self.dir.join(name);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         // A new file (never one a link points at): a leftover of this process goes first.
         let _ = std::fs::remove_file(&tmp);
@@ -342,55 +316,129 @@ impl DiskCache {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp)?;
-        file.write_all(&out)?;
+        file.write_all(bytes)?;
         drop(file);
         std::fs::rename(tmp, path)?;
-        self.lock().touch(&name, Some(out.len() as u64));
+        self.lock().touch(name, Some(bytes.len() as u64));
         self.evict();
         Ok(())
     }
 
-    /// The central directory and identity stored for `url`, if a well-formed file is there.
-    pub(crate) fn load(&self, key: &DiskKey<'_>) -> Option<(CentralDirectory, RemoteIdentity)> {
-        let name = self.name(key);
-        let bytes = Bytes::from(std::fs::read(self.dir.join(&name)).ok()?);
-        self.lock().touch(&name, None);
-        let mut at = MAGIC.len();
-        if bytes.get(..at)? != MAGIC {
-            return None;
-        }
-        let mut u64_at = || {
-            let v = u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?);
-            at += 8;
-            Some(v)
-        };
-        let (size, offset, cd_size, entries, shift) = (u64_at()?, u64_at()?, u64_at()?, u64_at()?, u64_at()?);
-        let zip64 = *bytes.get(at)? != 0;
-        let kind = *bytes.get(at + 1)?;
-        at += 2;
-        let mut strings = Vec::with_capacity(3);
-        for _ in 0..3 {
-            let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;
-            let s = std::str::from_utf8(bytes.get(at + 4..at + 4 + len)?).ok()?.to_owned();
-            at += 4 + len;
-            strings.push(s);
-        }
-        if strings[2] != key.text() || (bytes.len() - at) as u64 != cd_size {
-            return None;
-        }
-        let text = strings[0].clone();
-        let validator = match kind {
-            1 => Validator::ETag(text),
-            2 => Validator::WeakETag(text),
-            3 => Validator::LastModified(text),
-            _ => Validator::None,
-        };
-        let location =
-            CentralDirectoryLocation { offset, size: cd_size, entries, shift, zip64, declared_size: cd_size };
-        let cd = CentralDirectory::from_parts(bytes.slice(at..), location, size).ok()?;
-        let url = if strings[1].is_empty() { key.url().to_owned() } else { strings[1].clone() };
-        Some((cd, RemoteIdentity { url, size, validator }))
+    /// The file `name`'s bytes, counted as used.
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        let bytes = std::fs::read(self.dir.join(name)).ok()?;
+        self.lock().touch(name, None);
+        Some(bytes)
     }
+
+    /// The central directory and identity stored for `key`, if a well-formed file is there.
+    pub(crate) fn load(&self, key: &DiskKey<'_>) -> Option<(CentralDirectory, RemoteIdentity)> {
+        decode(Bytes::from(self.read(&self.name(key))?), key)
+    }
+
+    /// The file name of the verdict for `path` of the archive kept under `key`.
+    #[cfg(feature = "tokio")]
+    fn verdict_name(&self, key: &str, path: &str) -> String {
+        let mut h = std::hash::DefaultHasher::new();
+        (key, path).hash(&mut h);
+        format!("{:016x}.vrd", h.finish())
+    }
+
+    /// Writes the verdict for `path` of the archive kept under `key` (its encoding, which
+    /// holds both); a failure only means no disk cache.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn store_verdict(&self, key: &str, path: &str, encoded: &[u8]) {
+        let _ = self.write(&self.verdict_name(key, path), encoded);
+    }
+
+    /// The verdict stored for `path` of the archive kept under `key`, encoded, if any.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn load_verdict(&self, key: &str, path: &str) -> Option<Vec<u8>> {
+        self.read(&self.verdict_name(key, path))
+    }
+}
+
+/// An index file's bytes: the archive's identity, its central directory's location, the
+/// validator, the URL to read (none for a given key; else the final URL when a redirect
+/// led to another origin), the key, the directory, and a CRC-32 of all that (a file cut
+/// or damaged on disk or in a shared store is a miss).
+pub(crate) fn encode(key: &DiskKey<'_>, cd: &CentralDirectory, identity: &RemoteIdentity) -> Vec<u8> {
+    let loc = cd.location();
+    let mut out = Vec::with_capacity(cd.as_bytes().len() + 256);
+    out.extend_from_slice(MAGIC);
+    for v in [identity.size, loc.offset, loc.size, loc.entries, loc.shift] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.push(u8::from(loc.zip64));
+    let (kind, text) = match &identity.validator {
+        Validator::ETag(t) => (1, t.as_str()),
+        Validator::WeakETag(t) => (2, t.as_str()),
+        Validator::LastModified(t) => (3, t.as_str()),
+        Validator::None => (0, ""),
+    };
+    out.push(kind);
+    // A given key: no URL at all. Else the final URL only when a redirect led to
+    // another origin; else the asked URL (with whatever credentials the caller gives
+    // next time) is used.
+    let other_origin =
+        url::Url::parse(&identity.url).ok().map(|u| u.origin()) != url::Url::parse(key.url()).ok().map(|u| u.origin());
+    let stored_url = match key {
+        DiskKey::Url(_) if other_origin => identity.url.as_str(),
+        _ => "",
+    };
+    let text_key = key.text();
+    for s in [text, stored_url, text_key.as_str()] {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(cd.as_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The central directory and identity in an index file's `bytes` ([`encode`]), if they are
+/// well-formed and for `key`.
+pub(crate) fn decode(bytes: Bytes, key: &DiskKey<'_>) -> Option<(CentralDirectory, RemoteIdentity)> {
+    let body = bytes.len().checked_sub(4)?;
+    if crc32fast::hash(&bytes[..body]).to_le_bytes() != bytes[body..] {
+        return None;
+    }
+    let bytes = bytes.slice(..body);
+    let mut at = MAGIC.len();
+    if bytes.get(..at)? != MAGIC {
+        return None;
+    }
+    let mut u64_at = || {
+        let v = u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?);
+        at += 8;
+        Some(v)
+    };
+    let (size, offset, cd_size, entries, shift) = (u64_at()?, u64_at()?, u64_at()?, u64_at()?, u64_at()?);
+    let zip64 = *bytes.get(at)? != 0;
+    let kind = *bytes.get(at + 1)?;
+    at += 2;
+    let mut strings = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;
+        let s = std::str::from_utf8(bytes.get(at + 4..at.checked_add(4 + len)?)?).ok()?.to_owned();
+        at += 4 + len;
+        strings.push(s);
+    }
+    if strings[2] != key.text() || (bytes.len() - at) as u64 != cd_size {
+        return None;
+    }
+    let text = strings[0].clone();
+    let validator = match kind {
+        1 => Validator::ETag(text),
+        2 => Validator::WeakETag(text),
+        3 => Validator::LastModified(text),
+        _ => Validator::None,
+    };
+    let location = CentralDirectoryLocation { offset, size: cd_size, entries, shift, zip64, declared_size: cd_size };
+    let cd = CentralDirectory::from_parts(bytes.slice(at..), location, size).ok()?;
+    let url = if strings[1].is_empty() { key.url().to_owned() } else { strings[1].clone() };
+    Some((cd, RemoteIdentity { url, size, validator }))
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ mod disk;
 mod nonblocking;
 mod redirect;
 mod remote;
+#[cfg(feature = "tokio")]
+mod shared;
 mod source;
 
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub use remote::ASYNC_LOADS;
 pub use remote::{NEGATIVE_FRESH, RemoteArchives};
 /// A DER certificate, for [`HttpOptions::extra_roots`] (see [`certificates_from_pem`]).
 pub use rustls::pki_types::CertificateDer;
+#[cfg(feature = "tokio")]
+pub use shared::{SharedCache, SharedCacheStats, SharedFuture};
 pub use source::HttpSource;
 
 /// How an [`HttpSource`] talks to servers. `Default` gives the documented defaults.

@@ -18,6 +18,7 @@
 
 mod entry;
 mod frames;
+mod verdict_bytes;
 mod verified;
 mod window;
 

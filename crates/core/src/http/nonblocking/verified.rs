@@ -17,10 +17,10 @@ use crate::checkpoints::{EntryCheckpoints, Resume};
 /// archive could not be told apart byte for byte (`Last-Modified` has one-second steps).
 #[derive(Debug, Clone)]
 pub struct VerifiedEntry {
-    entry: Entry,
-    validator: crate::http::Validator,
-    data_offset: u64,
-    checkpoints: Option<Arc<EntryCheckpoints>>,
+    pub(super) entry: Entry,
+    pub(super) validator: crate::http::Validator,
+    pub(super) data_offset: u64,
+    pub(super) checkpoints: Option<Arc<EntryCheckpoints>>,
 }
 
 impl VerifiedEntry {

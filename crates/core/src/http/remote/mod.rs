@@ -57,6 +57,15 @@ pub struct RemoteArchives {
     options: HttpOptions,
     cache: IndexCache<RemoteIdentity>,
     disk: Option<super::disk::DiskCache>,
+    /// Indexes and verdicts shared with other processes ([`with_shared_cache`](Self::with_shared_cache)).
+    #[cfg(feature = "tokio")]
+    shared: Option<Arc<dyn super::SharedCache>>,
+    #[cfg(feature = "tokio")]
+    shared_counts: Arc<super::shared::SharedCounts>,
+    /// The versions of shared indexes found stale here (by memory key): the shared cache
+    /// may still hold them until a fresh read replaces them, and they are not read again.
+    #[cfg(feature = "tokio")]
+    shared_stale: std::sync::Mutex<std::collections::HashMap<String, super::Validator>>,
     counter: Arc<ReadCounter>,
     /// Archives downloaded whole (a server that ignores `Range`, with
     /// `spool_without_range`): their entries are read from the copy, which no range read of
@@ -73,6 +82,11 @@ struct Spooled {
     at: std::time::Instant,
     copy: HttpSource,
 }
+
+/// Stale versions of shared indexes remembered at most (then forgotten all at once: one
+/// more stale read each).
+#[cfg(feature = "tokio")]
+const STALE_KEPT: usize = 4096;
 
 /// Whole downloads a [`RemoteArchives`] keeps (each a temporary file, gone when dropped).
 const SPOOLED_KEPT: usize = 4;
@@ -100,6 +114,12 @@ impl RemoteArchives {
             options,
             cache: IndexCache::default(),
             disk: None,
+            #[cfg(feature = "tokio")]
+            shared: None,
+            #[cfg(feature = "tokio")]
+            shared_counts: Arc::default(),
+            #[cfg(feature = "tokio")]
+            shared_stale: Default::default(),
             counter: Arc::default(),
             spooled: Default::default(),
         }
@@ -127,6 +147,26 @@ impl RemoteArchives {
     pub fn with_disk_cache_bytes(mut self, dir: impl Into<std::path::PathBuf>, max_bytes: u64) -> RemoteArchives {
         self.disk = Some(super::disk::DiskCache::new(dir.into(), max_bytes));
         self
+    }
+
+    /// Shares the indexes kept under given keys (the `*_keyed` methods), and the verdicts
+    /// kept with [`keep_verdict`](Self::keep_verdict), with other processes through
+    /// `shared` (see [`SharedCache`](super::SharedCache)): an index neither in memory nor
+    /// on disk is looked for there before the server's tail is read, and one read from the
+    /// server is written there (in the background: the read does not wait for it). What a
+    /// shared object says is checked as the disk cache's is: its key, and the archive's
+    /// validator on every read. Read and written by the async methods only. Indexes kept
+    /// under URLs are never shared.
+    #[cfg(feature = "tokio")]
+    pub fn with_shared_cache(mut self, shared: Arc<dyn super::SharedCache>) -> RemoteArchives {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// What the shared cache has answered and been given, if there is one.
+    #[cfg(feature = "tokio")]
+    pub fn shared_stats(&self) -> Option<super::SharedCacheStats> {
+        self.shared.as_ref().map(|_| self.shared_counts.snapshot())
     }
 
     /// Where this reader's requests may go (its options' [`Destinations`](super::Destinations)).
@@ -255,6 +295,14 @@ impl RemoteArchives {
     fn forget(&self, at: DiskKey<'_>) {
         let key = at.memory();
         self.spooled.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.key != key);
+        #[cfg(feature = "tokio")]
+        if let (DiskKey::Given { .. }, Some(_), Some((_, identity))) = (at, &self.shared, self.cache.get(&key)) {
+            let mut stale = self.shared_stale.lock().unwrap_or_else(|p| p.into_inner());
+            if stale.len() >= STALE_KEPT {
+                stale.clear();
+            }
+            stale.insert(key.clone(), identity.validator);
+        }
         self.cache.remove(&at.memory());
         if let Some(disk) = &self.disk {
             disk.remove(&at);
@@ -330,7 +378,7 @@ impl RemoteArchives {
             return Ok((index, identity, true));
         }
         let (cd, source) = self.client.block_on(self.fetch(at, options))??;
-        let (index, identity) = self.keep(at, options, cd, &source)?;
+        let (index, identity, _) = self.keep(at, options, cd, &source, false)?;
         Ok((index, identity, false))
     }
 
@@ -370,14 +418,16 @@ impl RemoteArchives {
     }
 
     /// Keeps what a fetch of the archive `at` brought: a whole download for its caller, the
-    /// directory on disk; the index built.
+    /// directory on disk; the index built. With `share`, the index file's bytes too (for a
+    /// shared cache).
     fn keep(
         &self,
         at: DiskKey<'_>,
         options: &HttpOptions,
         cd: CentralDirectory,
         source: &HttpSource,
-    ) -> Result<(Arc<Index>, RemoteIdentity)> {
+        share: bool,
+    ) -> Result<(Arc<Index>, RemoteIdentity, Option<bytes::Bytes>)> {
         let identity = source.identity();
         if source.is_spooled() {
             let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
@@ -388,10 +438,12 @@ impl RemoteArchives {
                 spooled.pop_front();
             }
         }
-        if let Some(disk) = &self.disk {
-            disk.store(&at, &cd, &identity);
+        let encoded = (self.disk.is_some() || share).then(|| super::disk::encode(&at, &cd, &identity));
+        if let (Some(disk), Some(encoded)) = (&self.disk, &encoded) {
+            disk.store_encoded(&at, encoded);
         }
-        Ok((Arc::new(Index::build(cd)?), identity))
+        let shared = encoded.filter(|_| share).map(bytes::Bytes::from);
+        Ok((Arc::new(Index::build(cd)?), identity, shared))
     }
 }
 

@@ -3,12 +3,14 @@
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use hyper::header::HeaderMap;
 
 use super::{RemoteArchives, located, reading_at};
 use crate::error::{Error, Result};
-use crate::http::disk::DiskKey;
+use crate::http::disk::{DiskKey, decode};
+use crate::http::shared::{index_name, verdict_name};
 use crate::http::{AsyncEntry, HttpOptions, RemoteIdentity, VerifiedEntry, VerifiedWindow};
 use crate::index::Index;
 use crate::path::ArtifactPath;
@@ -109,18 +111,18 @@ impl RemoteArchives {
     ) -> Result<Option<VerifiedWindow>> {
         let at = DiskKey::Given { key, url };
         let found = self.in_memory(at);
-        let cached = found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
+        let cached = AtomicBool::new(found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at)));
         let opened = async {
             let (index, identity) = match found {
                 Some(found) => found,
-                None => self.indexed_async(at, &self.async_options(headers)).await?,
+                None => self.indexed_kept(at, &self.async_options(headers), &cached).await?,
             };
             let entry = located((at.url(), self.options.credentials_after_redirect), path, headers, &index, identity)?;
             self.options.destinations.check(&entry.url)?;
             VerifiedWindow::open(&self.client, &entry, verified, (skip, len), self.counter.clone()).await
         };
         match opened.await {
-            Err(e) if cached && self.stale(at, &e) => {
+            Err(e) if cached.load(Relaxed) && self.stale(at, &e) => {
                 self.forget(at);
                 Ok(None)
             }
@@ -162,11 +164,11 @@ impl RemoteArchives {
         let mut retried = false;
         loop {
             let found = self.in_memory(at);
-            let cached = found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at));
+            let cached = AtomicBool::new(found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at)));
             let opened = async {
                 let (index, identity) = match found {
                     Some(found) => found,
-                    None => self.indexed_async(at, &self.async_options(headers)).await?,
+                    None => self.indexed_kept(at, &self.async_options(headers), &cached).await?,
                 };
                 let entry =
                     located((at.url(), self.options.credentials_after_redirect), path, headers, &index, identity)?;
@@ -174,7 +176,7 @@ impl RemoteArchives {
                 AsyncEntry::open(&self.client, &entry, self.counter.clone()).await
             };
             match opened.await {
-                Err(e) if forget && cached && !retried && self.stale(at, &e) => {
+                Err(e) if forget && cached.load(Relaxed) && !retried && self.stale(at, &e) => {
                     self.forget(at);
                     retried = true;
                 }
@@ -197,7 +199,20 @@ impl RemoteArchives {
         at: DiskKey<'_>,
         options: &HttpOptions,
     ) -> Result<(Arc<Index>, RemoteIdentity)> {
+        self.indexed_kept(at, options, &AtomicBool::new(false)).await
+    }
+
+    /// [`indexed_async`](Self::indexed_async), setting `kept` when the index was not read
+    /// from the server now (memory, another caller's load, the disk or the shared cache):
+    /// such an index may be stale.
+    async fn indexed_kept(
+        self: &Arc<Self>,
+        at: DiskKey<'_>,
+        options: &HttpOptions,
+        kept: &AtomicBool,
+    ) -> Result<(Arc<Index>, RemoteIdentity)> {
         if let Some(found) = self.in_memory(at) {
+            kept.store(true, Relaxed);
             return Ok(found);
         }
         let key = at.memory();
@@ -206,7 +221,7 @@ impl RemoteArchives {
             Gate { gate: gates.entry(key.clone()).or_default().clone(), archives: self, key: &key }
         };
         let _turn = gate.gate.lock().await;
-        self.load_async(at, options, &key).await
+        self.load_async(at, options, &key, kept).await
     }
 
     async fn load_async(
@@ -214,9 +229,11 @@ impl RemoteArchives {
         at: DiskKey<'_>,
         options: &HttpOptions,
         key: &str,
+        kept: &AtomicBool,
     ) -> Result<(Arc<Index>, RemoteIdentity)> {
         // Loaded by the caller this one waited for?
         if let Some(found) = self.in_memory(at) {
+            kept.store(true, Relaxed);
             return Ok(found);
         }
         let cancelled = |e: tokio::task::JoinError| match e.try_into_panic() {
@@ -230,6 +247,7 @@ impl RemoteArchives {
             let found =
                 tokio::task::spawn_blocking(move || this.read_disk(owned.borrowed())).await.map_err(cancelled)?;
             if let Some((index, identity)) = found {
+                kept.store(true, Relaxed);
                 if self.cache.insert(key, index.clone(), identity.clone()) {
                     // Read from another process's fetch, of any age: its misses are not fresh.
                     self.cache.unstamp(key);
@@ -237,16 +255,152 @@ impl RemoteArchives {
                 return Ok((index, identity));
             }
         }
+        if let Some((index, identity)) = self.read_shared(at, options.max_buffered).await {
+            kept.store(true, Relaxed);
+            if self.cache.insert(key, index.clone(), identity.clone()) {
+                // Read from another process's fetch, of any age: its misses are not fresh.
+                self.cache.unstamp(key);
+            }
+            return Ok((index, identity));
+        }
         let (cd, source) = self.fetch(at, options).await?;
         // Building the index and writing the disk cache take a moment: off the workers.
+        let share = self.shared.is_some() && matches!(at, DiskKey::Given { .. });
         let (this, owned, options) = (self.clone(), at.owned(), options.clone());
-        let (index, identity) = tokio::task::spawn_blocking(move || this.keep(owned.borrowed(), &options, cd, &source))
-            .await
-            .map_err(cancelled)??;
+        let (index, identity, encoded) =
+            tokio::task::spawn_blocking(move || this.keep(owned.borrowed(), &options, cd, &source, share))
+                .await
+                .map_err(cancelled)??;
         self.cache.insert(key, index.clone(), identity.clone());
+        if let (Some(encoded), Some(shared)) = (encoded, &self.shared) {
+            self.shared_stale.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+            let (shared, counts, name) = (shared.clone(), self.shared_counts.clone(), index_name(&at.text()));
+            tokio::spawn(async move { counts.wrote(&shared.put(&name, encoded).await) });
+        }
         Ok((index, identity))
     }
+
+    /// The index and identity of the archive `at` from the shared cache, if it holds them
+    /// (for a given key only; an object over `max_len` and some is not read), written to
+    /// the disk cache too.
+    async fn read_shared(self: &Arc<Self>, at: DiskKey<'_>, max_len: u64) -> Option<(Arc<Index>, RemoteIdentity)> {
+        let (DiskKey::Given { .. }, Some(shared)) = (at, &self.shared) else { return None };
+        // The directory and the file's own fields (its key, the validator).
+        let got = shared.get(&index_name(&at.text()), max_len.saturating_add(64 << 10)).await;
+        let bytes = match got {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                self.shared_counts.found(false);
+                return None;
+            }
+            Err(_) => {
+                // Counted (`errors`): the engine logs nothing of its own.
+                self.shared_counts.failed();
+                return None;
+            }
+        };
+        let (this, owned) = (self.clone(), at.owned());
+        let built = tokio::task::spawn_blocking(move || {
+            let at = owned.borrowed();
+            let (cd, identity) = decode(bytes.clone(), &at)?;
+            // A version found stale here: read afresh instead (which replaces it there).
+            let stale = this.shared_stale.lock().unwrap_or_else(|p| p.into_inner()).get(&at.memory()).cloned();
+            if stale.as_ref() == Some(&identity.validator) {
+                return None;
+            }
+            let index = Index::build(cd).ok()?;
+            if let Some(disk) = &this.disk {
+                disk.store_encoded(&at, &bytes);
+            }
+            Some((Arc::new(index), identity))
+        })
+        .await
+        .ok()
+        .flatten();
+        self.shared_counts.found(built.is_some());
+        built
+    }
+
+    /// Keeps `verdict` (of `path` in the archive kept under `key`) where other processes
+    /// and later runs find it: the disk cache and the shared cache, whichever there are
+    /// (nothing without either). In the background, on the current tokio runtime (none:
+    /// nothing is kept); what [`stored_verdict_async`](Self::stored_verdict_async) reads.
+    pub fn keep_verdict(self: &Arc<Self>, key: &str, path: &ArtifactPath, verdict: &VerifiedEntry) {
+        if self.disk.is_none() && self.shared.is_none() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let text = DiskKey::Given { key, url: "" }.text();
+        let (this, path, verdict) = (self.clone(), path.as_str().to_owned(), verdict.clone());
+        runtime.spawn(async move {
+            let (name, shared, counts) = (verdict_name(&text, &path), this.shared.clone(), this.shared_counts.clone());
+            let encoded = tokio::task::spawn_blocking(move || {
+                let encoded = verdict.encode();
+                if let Some(disk) = &this.disk {
+                    disk.store_verdict(&text, &path, &encoded);
+                }
+                encoded
+            })
+            .await;
+            if let (Ok(encoded), Some(shared)) = (encoded, shared) {
+                counts.wrote(&shared.put(&name, encoded.into()).await);
+            }
+        });
+    }
+
+    /// The verdict kept for `path` of the archive kept under `key`
+    /// ([`keep_verdict`](Self::keep_verdict), by this process or another), if it is for
+    /// `entry` (as the archive's index describes it) in the version with `validator`: from
+    /// the disk cache, else the shared cache (then written to the disk cache too).
+    pub async fn stored_verdict_async(
+        self: &Arc<Self>,
+        key: &str,
+        path: &ArtifactPath,
+        entry: &crate::Entry,
+        validator: &super::super::Validator,
+    ) -> Option<VerifiedEntry> {
+        let text = DiskKey::Given { key, url: "" }.text();
+        let decode = |bytes: &[u8]| VerifiedEntry::decode(bytes, entry).filter(|v| v.validator() == validator);
+        if self.disk.is_some() {
+            let (this, t, p) = (self.clone(), text.clone(), path.as_str().to_owned());
+            let found = tokio::task::spawn_blocking(move || this.disk.as_ref()?.load_verdict(&t, &p)).await.ok()?;
+            if let Some(verdict) = found.as_deref().and_then(decode) {
+                return Some(verdict);
+            }
+        }
+        let shared = self.shared.as_ref()?;
+        let got = match shared.get(&verdict_name(&text, path.as_str()), VERDICT_MAX).await {
+            Ok(got) => got,
+            Err(_) => {
+                self.shared_counts.failed();
+                return None;
+            }
+        };
+        let verdict = got.as_deref().and_then(decode);
+        self.shared_counts.found(verdict.is_some());
+        if let (Some(bytes), Some(_)) = (got, &verdict)
+            && self.disk.is_some()
+        {
+            let (this, p) = (self.clone(), path.as_str().to_owned());
+            tokio::task::spawn_blocking(move || {
+                if let Some(disk) = &this.disk {
+                    disk.store_verdict(&text, &p, &bytes);
+                }
+            });
+        }
+        verdict
+    }
+
+    /// The identity of the archive kept under `key` ([`index_keyed`](Self::index_keyed))
+    /// if its index is in memory: the version it describes.
+    pub fn identity_keyed(&self, key: &str) -> Option<RemoteIdentity> {
+        self.in_memory(DiskKey::Given { key, url: "" }).map(|(_, identity)| identity)
+    }
 }
+
+/// The largest verdict read from a shared cache: 256 checkpoints of 32 KiB windows, with
+/// room to spare.
+const VERDICT_MAX: u64 = 16 << 20;
 
 /// A caller's place at one key's gate: the gate leaves the map with its last caller, even
 /// one whose future was dropped while it waited or loaded.
