@@ -50,7 +50,7 @@
 use std::sync::Arc;
 
 use artifact_core::checkpoints::{DEFAULT_SPACING, MIN_ENTRY};
-use artifact_core::http::{AsyncEntry, Validator};
+use artifact_core::http::{AsyncEntry, Validator, VerifiedEntry};
 use artifact_core::request::ArchiveRequest;
 use artifact_core::{ArtifactPath, Error as EngineError, HttpProblem};
 use artifact_gitlab::entry::{INLINE_MAX, entry_headers, gzip_representation};
@@ -277,7 +277,10 @@ impl Proxy {
         if parts.method != axum::http::Method::GET || !parts.headers.contains_key(header::RANGE) {
             return None;
         }
-        let verdict = self.verified.get(&grant.key, path)?;
+        let verdict = match self.verified.get(&grant.key, path) {
+            Some(verdict) => verdict,
+            None => self.stored_verdict(grant, path, headers).await?,
+        };
         let version = version_tag(&grant.key, verdict.validator());
         let rep = representation(verdict.entry(), &version, path, true).ok()?;
         let Ok(Plan::Partial(ranges)) = rep.plan(&parts.headers) else { return None };
@@ -307,6 +310,25 @@ impl Proxy {
             }
         });
         Some(rep.partial((start, end), Some(in_flight(self, window))))
+    }
+
+    /// The verdict of `path` kept in the disk or shared cache (another proxy's, or this
+    /// one's before a restart), for the archive as its index is now: the index is found
+    /// (read with `headers` when it is not known, as the entry's read would) and the
+    /// entry looked up in it. Only for entries over the hot size, which memory keeps.
+    async fn stored_verdict(
+        &self,
+        grant: &Grant,
+        path: &ArtifactPath,
+        headers: &HeaderMap,
+    ) -> Option<Arc<VerifiedEntry>> {
+        if !self.remote.get().keeps_verdicts() {
+            return None;
+        }
+        let index = self.archive_index(grant, headers).await.ok()?;
+        let entry = index.find(path.as_bytes()).filter(|e| e.size() > INLINE_MAX)?;
+        let validator = self.remote.get().identity_keyed(&grant.key)?.validator;
+        self.verified.stored(&grant.key, path, &entry, &validator).await
     }
 
     /// Whether `url` is of the upstream's origin.

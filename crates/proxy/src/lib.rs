@@ -55,6 +55,7 @@ mod metrics;
 mod pages;
 mod rewrite;
 mod sessions;
+mod shared;
 mod verdicts;
 
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub use crate::file::engine_api_error;
 pub use crate::forward::{Forward, gateway};
 pub use crate::layer::{ProxyLayer, ProxyService};
 pub use crate::pages::UpstreamPages;
+pub use crate::shared::ObjectStoreCache;
 pub use artifact_core::JobRef;
 pub use artifact_gitlab::{LookupKey, Target};
 pub use {artifact_core, artifact_gitlab};
@@ -99,6 +101,12 @@ pub struct ProxyConfig {
     /// Bytes of index files kept in `cache_dir` at most; past it the least recently used
     /// go (default 1 GiB).
     pub cache_disk_bytes: u64,
+    /// A cache shared with other proxies in front of the same upstream
+    /// (`--shared-cache`, [`ObjectStoreCache`]): archives' indexes and entries' verdicts,
+    /// by archive identity, written once and read by every proxy that meets the archive
+    /// (behind the memory and `cache_dir`). Nothing there names a caller, a URL or a
+    /// credential; whoever may write there is trusted as the proxies are.
+    pub shared_cache: Option<Arc<dyn artifact_core::http::SharedCache>>,
     /// The origins (`scheme://host[:port]`) the upstream's archive redirects may lead to
     /// (`--object-storage-origin`); empty: any but link-local and cloud metadata
     /// addresses, which are refused either way. The upstream's own origin is always one.
@@ -140,6 +148,7 @@ impl ProxyConfig {
             auth_ttl: Duration::from_secs(10),
             cache_dir: None,
             cache_disk_bytes: artifact_core::http::DEFAULT_DISK_CACHE_BYTES,
+            shared_cache: None,
             object_storage_origins: Vec::new(),
             cache_bytes: artifact_core::DEFAULT_CACHE_BYTES,
             hot_bytes: artifact_gitlab::DEFAULT_ENTRY_CACHE_BYTES,
@@ -221,6 +230,7 @@ impl Proxy {
         )
         .map_err(|e| SetupError(format!("--upstream {}: {e}", config.upstream)))?;
         let remote = Arc::new(Remote::new(&config)?);
+        let remote_archives = remote.get().clone();
         let metrics = Arc::new(metrics::Metrics::new());
         let authorize =
             wrap(Arc::new(GitLabAuthorize::new(client.clone(), target.clone(), remote.clone(), metrics.clone())));
@@ -235,7 +245,7 @@ impl Proxy {
             authorize,
             remote,
             hot: artifact_gitlab::HotEntries::new(config.hot_bytes),
-            verified: verdicts::Verified::default(),
+            verified: verdicts::Verified::new(remote_archives),
             served: verdicts::Served::default(),
             metrics,
             artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
@@ -303,7 +313,7 @@ impl Proxy {
     /// remembered or not, bodies streaming, the time to each answer's head.
     pub fn metrics_text(&self) -> String {
         let remote = self.remote.get();
-        self.metrics.render(remote.stats(), remote.cache().counts(), remote.disk_stats())
+        self.metrics.render(remote.stats(), remote.cache().counts(), remote.disk_stats(), remote.shared_stats())
     }
 }
 
@@ -343,8 +353,12 @@ impl Remote {
         let remote = artifact_core::http::RemoteArchives::new(options)
             .map_err(|e| SetupError(format!("the upstream reader: {e}")))?
             .with_cache_capacity(config.cache_bytes);
-        Ok(Remote(Arc::new(match &config.cache_dir {
+        let remote = match &config.cache_dir {
             Some(dir) => remote.with_disk_cache_bytes(dir.clone(), config.cache_disk_bytes),
+            None => remote,
+        };
+        Ok(Remote(Arc::new(match &config.shared_cache {
+            Some(shared) => remote.with_shared_cache(shared.clone()),
             None => remote,
         })))
     }

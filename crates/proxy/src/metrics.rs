@@ -44,6 +44,7 @@ pub(crate) struct Metrics {
     disk: Family<Labels, Gauge>,
     /// Index files the disk cache removed to keep under its bound (set at scrape).
     disk_evictions: Counter,
+    shared: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -97,6 +98,12 @@ impl Metrics {
             "Index files removed from the disk cache to keep under its bound",
             disk_evictions.clone(),
         );
+        let shared = Family::<Labels, Counter>::default();
+        registry.register(
+            "shared_cache",
+            "The shared cache (--shared-cache): objects found (hit) or not (miss), written (write), failed reads or writes (error)",
+            shared.clone(),
+        );
         let pair = |family: &Family<Labels, Counter>| {
             ["hit", "miss"].map(|r| family.get_or_create(&vec![("result", r.to_owned())]).clone())
         };
@@ -116,6 +123,7 @@ impl Metrics {
             latency,
             disk,
             disk_evictions,
+            shared,
         }
     }
 
@@ -157,7 +165,13 @@ impl Metrics {
         reads: artifact_core::ReadStats,
         cache: artifact_core::CacheCounts,
         disk: Option<artifact_core::http::DiskCacheStats>,
+        shared: Option<artifact_core::http::SharedCacheStats>,
     ) -> String {
+        if let Some(s) = shared {
+            for (result, n) in [("hit", s.hits), ("miss", s.misses), ("write", s.writes), ("error", s.errors)] {
+                self.shared.get_or_create(&vec![("result", result.to_owned())]).inner().store(n, Ordering::Relaxed);
+            }
+        }
         if let Some(disk) = disk {
             for (what, n) in [("files", disk.files), ("bytes", disk.bytes), ("max_bytes", disk.max_bytes)] {
                 let gauge = self.disk.get_or_create(&vec![("what", what.to_owned())]);

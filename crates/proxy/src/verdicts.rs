@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use artifact_core::ArtifactPath;
-use artifact_core::http::{AsyncEntry, GzipEntry, Validator, VerifiedEntry};
+use artifact_core::http::{AsyncEntry, GzipEntry, RemoteArchives, Validator, VerifiedEntry};
 
 /// Whether the upstream serves each archive itself (`true`) or redirects its download
 /// elsewhere, by archive identity, as the last grant found. Bounded; a forgotten archive
@@ -39,6 +39,11 @@ pub(crate) struct Verified {
     /// Entries whose reads are recording checkpoints now: one read per entry, and at most
     /// [`MAX_RECORDING`] at once (each holds its checkpoints' windows until it ends).
     recording: Arc<RecordingSet>,
+    /// Where new verdicts are also kept (the disk and shared caches, if there are any).
+    remote: Arc<RemoteArchives>,
+    /// Entries whose verdict failed a window here: a kept one is not read from those
+    /// caches again until a whole read made a new one (which replaces it there).
+    failed: Arc<quick_cache::sync::Cache<(Arc<str>, String), ()>>,
 }
 
 /// The entries (archive identity, path) whose reads record checkpoints now.
@@ -81,8 +86,9 @@ impl quick_cache::Weighter<(Arc<str>, String), Arc<VerifiedEntry>> for ByWeight 
 /// verdict must fit one (a 1 GiB entry's checkpoints take up to 8 MiB).
 const VERDICT_SHARDS: usize = 2;
 
-impl Default for Verified {
-    fn default() -> Verified {
+impl Verified {
+    /// Verdicts kept in memory, and by `remote` in its disk and shared caches.
+    pub(crate) fn new(remote: Arc<RemoteArchives>) -> Verified {
         let options = quick_cache::OptionsBuilder::new()
             .estimated_items_capacity(16_384)
             .weight_capacity(VERDICT_BYTES)
@@ -91,11 +97,10 @@ impl Default for Verified {
             .unwrap_or_else(|_| unreachable!("the weight capacity is set"));
         let verdicts =
             quick_cache::sync::Cache::with_options(options, ByWeight, Default::default(), Default::default());
-        Verified { verdicts: Arc::new(verdicts), recording: Arc::default() }
+        let failed = Arc::new(quick_cache::sync::Cache::new(4096));
+        Verified { verdicts: Arc::new(verdicts), recording: Arc::default(), remote, failed }
     }
-}
 
-impl Verified {
     pub(crate) fn get(&self, key: &Arc<str>, path: &ArtifactPath) -> Option<Arc<VerifiedEntry>> {
         self.verdicts.get(&(key.clone(), path.as_str().to_owned()))
     }
@@ -117,13 +122,38 @@ impl Verified {
         self.get(key, path).filter(|v| v.validator() == validator)
     }
 
-    /// Keeps `verdict`, unless one for the same version with checkpoints is kept and this
-    /// one has none (a read that did not record them, while another did).
+    /// Keeps `verdict`, unless one for the same version is kept with as much (checkpoints,
+    /// or none in either): in memory, and in the disk and shared caches when it is new.
     pub(crate) fn record(&self, key: Arc<str>, path: &ArtifactPath, verdict: VerifiedEntry) {
         let kept = self.of(&key, path, verdict.validator());
-        if verdict.checkpoints().is_none() && kept.is_some_and(|k| k.checkpoints().is_some()) {
+        if kept.is_some_and(|k| k.checkpoints().is_some() || verdict.checkpoints().is_none()) {
             return;
         }
+        self.remote.keep_verdict(&key, path, &verdict);
+        self.failed.remove(&(key.clone(), path.as_str().to_owned()));
+        self.remember(key, path, verdict);
+    }
+
+    /// The verdict for `path` of the archive kept under `key` from the disk or shared
+    /// cache, for `entry` in the version with `validator` (then kept in memory too); not
+    /// for an entry whose verdict failed a window here since.
+    pub(crate) async fn stored(
+        &self,
+        key: &Arc<str>,
+        path: &ArtifactPath,
+        entry: &artifact_core::Entry,
+        validator: &Validator,
+    ) -> Option<Arc<VerifiedEntry>> {
+        if self.failed.get(&(key.clone(), path.as_str().to_owned())).is_some() {
+            return None;
+        }
+        let verdict = self.remote.stored_verdict_async(key, path, entry, validator).await?;
+        self.remember(key.clone(), path, verdict);
+        self.get(key, path)
+    }
+
+    /// Keeps `verdict` in memory (one read from the disk or shared cache, say).
+    pub(crate) fn remember(&self, key: Arc<str>, path: &ArtifactPath, verdict: VerifiedEntry) {
         // A verdict heavier than a shard holds would be refused (and take the one kept
         // with it): kept without its checkpoints instead.
         let room = self.verdicts.shard_capacity() / 4;
@@ -133,7 +163,9 @@ impl Verified {
 
     /// Drops the verdict for `path` of the archive kept under `key` (a window of it failed).
     pub(crate) fn forget(&self, key: &Arc<str>, path: &ArtifactPath) {
-        self.verdicts.remove(&(key.clone(), path.as_str().to_owned()));
+        let entry = (key.clone(), path.as_str().to_owned());
+        self.verdicts.remove(&entry);
+        self.failed.insert(entry, ());
     }
 }
 

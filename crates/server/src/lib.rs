@@ -50,7 +50,7 @@ pub use crate::error::Error;
 pub use crate::model::{
     BlobRef, Job, JobKind, PersonalToken, Pipeline, Project, Role, Scope, Status, User, When, composite_status,
 };
-pub use crate::proxy::{ProxyConfig, proxy_app, proxy_routers};
+pub use crate::proxy::{ObjectStoreCache, ProxyConfig, proxy_app, proxy_routers};
 pub use crate::resolve::StoreResolver;
 pub use crate::routes::{GITLAB_VERSION, app, app_routers};
 pub use crate::serve::{DEFAULT_MAX_CONNECTIONS, ServeOptions, serve, serve_with};

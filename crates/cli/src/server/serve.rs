@@ -52,6 +52,12 @@ pub(crate) struct ServeArgs {
     /// least recently used are removed.
     #[arg(long, value_name = "N", default_value_t = artifact_core::http::DEFAULT_DISK_CACHE_BYTES, requires = "cache")]
     cache_disk_bytes: u64,
+    /// With --upstream: a cache shared with the other proxies of a fleet, behind memory and
+    /// --cache: archives' indexes and entries' verdicts, written once by the proxy that read
+    /// them and read by the others (a directory they all mount, file:///DIR, or
+    /// s3://bucket[/prefix] with the endpoint, region and keys from the AWS_* variables).
+    #[arg(long, value_name = "URL", requires = "upstream")]
+    shared_cache: Option<String>,
     /// With --upstream: an origin (e.g. `https://bucket.s3.example.com`) the upstream's
     /// archive redirects may lead to; repeatable. Without it, any origin but link-local and
     /// cloud metadata addresses, which are refused either way.
@@ -104,6 +110,11 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.auth_ttl = std::time::Duration::from_secs(args.auth_ttl);
                 config.cache_dir = args.cache.clone();
                 config.cache_disk_bytes = args.cache_disk_bytes;
+                if let Some(url) = &args.shared_cache {
+                    let shared = artifact_server::ObjectStoreCache::open(url)
+                        .map_err(|e| server_error(&"--shared-cache", e.into()))?;
+                    config.shared_cache = Some(std::sync::Arc::new(shared));
+                }
                 config.object_storage_origins = args.object_storage_origin.clone();
                 config.cache_bytes = args.cache_bytes;
                 config.hot_bytes = args.entry_cache_bytes;

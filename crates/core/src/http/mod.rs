@@ -291,30 +291,77 @@ pub(crate) struct Ranged<'a> {
     pub(crate) size: u64,
 }
 
+/// How a range read follows a redirect of its own (an archive's download URL that answers
+/// with one, read with a known index): at most `max` hops, each to a destination the rules
+/// allow, credentials as a first read's chain drops them ([`Redirects`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Follow {
+    pub(crate) destinations: Destinations,
+    pub(crate) max: usize,
+    pub(crate) on_origin: bool,
+}
+
 impl Ranged<'_> {
     /// One checked range request for `start..end` (exclusive end, non-empty): `206`, the
     /// validator unchanged, exactly that range; the body.
-    pub(crate) async fn range(
+    pub(crate) async fn range(&self, client: &HttpClient, span: (u64, u64), counter: &ReadCounter) -> Result<Incoming> {
+        Ok(self.range_following(client, span, counter, None).await?.0)
+    }
+
+    /// [`range`](Self::range), following redirects as `follow` allows (none without it):
+    /// the body, and where the chain ended with the headers for there, if it moved.
+    pub(crate) async fn range_following(
         &self,
         client: &HttpClient,
         (start, end): (u64, u64),
         counter: &ReadCounter,
-    ) -> Result<Incoming> {
-        let mut headers = self.headers.clone();
+        follow: Option<&Follow>,
+    ) -> Result<(Incoming, Option<(Url, HeaderMap)>)> {
         let range = format!("bytes={start}-{}", end - 1);
-        headers.insert(
-            header::RANGE,
-            HeaderValue::from_str(&range).map_err(|_| client::transport(self.url, "bad range"))?,
-        );
-        if let Some((name, value)) = self.validator.precondition() {
-            let value = HeaderValue::from_str(value).map_err(|_| client::transport(self.url, "bad validator"))?;
-            headers.insert(name, value);
+        let range = HeaderValue::from_str(&range).map_err(|_| client::transport(self.url, "bad range"))?;
+        let precondition = match self.validator.precondition() {
+            Some((name, value)) => {
+                Some((name, HeaderValue::from_str(value).map_err(|_| client::transport(self.url, "bad validator"))?))
+            }
+            None => None,
+        };
+        let mut chain =
+            follow.map(|f| Redirects::new(self.url, self.headers, f.max).credentials_on_origin(f.on_origin));
+        let mut url = std::borrow::Cow::Borrowed(self.url);
+        loop {
+            let mut headers = chain.as_ref().map_or(self.headers, |c| c.headers()).clone();
+            headers.insert(header::RANGE, range.clone());
+            if let Some((name, value)) = &precondition {
+                headers.insert(name.clone(), value.clone());
+            }
+            counter.record_request();
+            let response = client.get(&url, headers).await?;
+            if let (true, Some(chain), Some(follow)) = (response.status().is_redirection(), chain.as_mut(), follow) {
+                let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+                let next = chain.follow(&url, location).map_err(|end| redirect_error(&url, end))?;
+                follow.destinations.check(&next)?;
+                url = std::borrow::Cow::Owned(next);
+                continue;
+            }
+            check_partial(&url, response.status(), response.headers(), self.validator, (start, end), self.size)?;
+            let moved = match (url, chain) {
+                (std::borrow::Cow::Owned(url), Some(chain)) => Some((url, chain.headers().clone())),
+                _ => None,
+            };
+            return Ok((response.into_body(), moved));
         }
-        counter.record_request();
-        let response = client.get(self.url, headers).await?;
-        check_partial(self.url, response.status(), response.headers(), self.validator, (start, end), self.size)?;
-        Ok(response.into_body())
     }
+}
+
+/// The error of a redirect chain that stopped at `url`.
+fn redirect_error(url: &Url, end: RedirectEnd) -> Error {
+    http_error(
+        url,
+        match end {
+            RedirectEnd::TooMany(max) => HttpProblem::TooManyRedirects(max),
+            RedirectEnd::NoLocation => HttpProblem::BadRedirect,
+        },
+    )
 }
 
 impl Validator {

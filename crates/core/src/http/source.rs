@@ -62,15 +62,7 @@ impl HttpSource {
                 break response;
             }
             let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
-            url = chain.follow(&url, location).map_err(|end| {
-                http_error(
-                    &url,
-                    match end {
-                        RedirectEnd::TooMany(max) => HttpProblem::TooManyRedirects(max),
-                        RedirectEnd::NoLocation => HttpProblem::BadRedirect,
-                    },
-                )
-            })?;
+            url = chain.follow(&url, location).map_err(|end| super::redirect_error(&url, end))?;
         };
         let headers = chain.headers().clone();
         let status = response.status();

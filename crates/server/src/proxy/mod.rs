@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-pub use artifact_proxy::ProxyConfig;
+pub use artifact_proxy::{ObjectStoreCache, ProxyConfig};
 use artifact_proxy::{Proxy, SetupError, UpstreamPages};
 use axum::Router;
 use axum::extract::{Request, State};

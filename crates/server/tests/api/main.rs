@@ -17,6 +17,7 @@ mod metrics;
 mod proxy;
 mod proxy_cache;
 mod proxy_hostile;
+mod proxy_shared;
 mod robustness;
 mod spec_artifacts;
 mod spec_jobs;

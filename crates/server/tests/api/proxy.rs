@@ -159,9 +159,9 @@ fn an_upstream_that_is_not_an_http_url_is_refused() {
 }
 
 /// What an upstream was asked: (method, path and query, `Range`), recorded by a layer.
-type Asked = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+pub(crate) type Asked = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
 
-fn counted(router: axum::Router) -> (axum::Router, Asked) {
+pub(crate) fn counted(router: axum::Router) -> (axum::Router, Asked) {
     let asked: Asked = Arc::default();
     let a = asked.clone();
     let router =
@@ -404,7 +404,9 @@ async fn metrics_count_upstream_requests_grants_range_reads_and_answers() {
 /// A GitLab stand-in in front of object storage: archive downloads of job 9 answer `302` to
 /// `object` with a fresh signature for the token it currently accepts, `404` otherwise.
 /// Returns the router, the authorizations it answered, and the accepted token's switch.
-fn storage_front(object: String) -> (axum::Router, Arc<std::sync::atomic::AtomicUsize>, Arc<Mutex<&'static str>>) {
+pub(crate) fn storage_front(
+    object: String,
+) -> (axum::Router, Arc<std::sync::atomic::AtomicUsize>, Arc<Mutex<&'static str>>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let asked = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(Mutex::new("glpat-ok"));

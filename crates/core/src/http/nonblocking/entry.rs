@@ -39,12 +39,13 @@ impl AsyncEntry {
     /// Asks for the entry's range (one request; two if its local extra field is longer
     /// than the decoder's slack) and checks its local header, before any byte is returned.
     pub(crate) async fn open(client: &HttpClient, at: &RemoteEntry, counter: Arc<ReadCounter>) -> Result<AsyncEntry> {
+        let mut at = std::borrow::Cow::Borrowed(at);
         let mut decoder = EntryDecoder::new(at.entry.clone(), at.data_limit)?;
         let mut body = None;
         let mut pending = Bytes::new();
         while !decoder.in_data() {
             if let Some((offset, len)) = decoder.next_range() {
-                body = Some(range(client, at, (offset, offset + len), &counter).await?);
+                body = Some(range(client, &mut at, (offset, offset + len), &counter).await?);
                 pending = Bytes::new();
             }
             if pending.is_empty() {

@@ -41,6 +41,7 @@ use url::Url;
 
 use super::client::transport;
 use super::{HttpClient, Ranged, RemoteIdentity, http_error, shown};
+
 use crate::entry::Entry;
 use crate::error::{Error, HttpProblem, Result};
 use crate::reader::EntryDecoder;
@@ -55,10 +56,23 @@ pub const OUT_CHUNK: usize = 64 * 1024;
 const YIELD_AFTER_STEPS: usize = 64;
 
 /// One checked range request for `start..end` of the located archive: the body.
-async fn range(client: &HttpClient, at: &RemoteEntry, span: (u64, u64), counter: &ReadCounter) -> Result<Incoming> {
+/// A redirect of it is followed where `at` allows ([`RemoteEntry::follow`]): `at` then
+/// reads at the chain's end from here on (its URL, headers and identity's URL).
+async fn range(
+    client: &HttpClient,
+    at: &mut std::borrow::Cow<'_, RemoteEntry>,
+    span: (u64, u64),
+    counter: &ReadCounter,
+) -> Result<Incoming> {
     let ranged =
         Ranged { url: &at.url, headers: &at.headers, validator: &at.identity.validator, size: at.identity.size };
-    ranged.range(client, span, counter).await
+    let (body, moved) = ranged.range_following(client, span, counter, at.follow.as_ref()).await?;
+    if let Some((url, headers)) = moved {
+        let at = at.to_mut();
+        at.identity.url = url.to_string();
+        (at.url, at.headers) = (url, headers);
+    }
+    Ok(body)
 }
 
 /// An entry found in a remote archive's index, with what reading it takes: made by
@@ -72,6 +86,9 @@ pub struct RemoteEntry {
     /// The headers for `url` (credentials only if it is the origin first asked).
     pub(super) headers: HeaderMap,
     pub(super) identity: RemoteIdentity,
+    /// Whether a redirect of `url` is followed (a download URL given with a known index
+    /// may answer with one), and how.
+    pub(super) follow: Option<super::Follow>,
 }
 
 impl RemoteEntry {

@@ -175,7 +175,11 @@ impl VerifiedWindow {
                 .map_or(entry.compressed_size(), |p| p.input);
             ((data + from, data + to), Some(Box::new(resume)), skip - point.map_or(0, |p| p.out))
         };
-        let body = if len == 0 || span.0 == span.1 { None } else { Some(range(client, at, span, &counter).await?) };
+        let body = if len == 0 || span.0 == span.1 {
+            None
+        } else {
+            Some(range(client, &mut std::borrow::Cow::Borrowed(at), span, &counter).await?)
+        };
         Ok(Some(VerifiedWindow {
             frames: Frames::new(body, at.url.clone(), client.stall(), counter),
             pending: Bytes::new(),

@@ -330,7 +330,7 @@ impl RemoteArchives {
         // (a server that ignores `Range` is `Unsupported` here).
         let options = HttpOptions { headers: headers.clone(), spool_without_range: false, ..self.options.clone() };
         let (index, identity) = self.indexed(at, &options)?;
-        located((at.url(), options.credentials_after_redirect), path, &options.headers, &index, identity)
+        located(at.url(), &options, path, &options.headers, &index, identity)
     }
 
     /// The index of the archive at `url` (every entry of its central directory), sending
@@ -456,10 +456,12 @@ fn reading_at(at: DiskKey<'_>, (index, identity): (Arc<Index>, RemoteIdentity)) 
     }
 }
 
-/// The entry at `path` in `index`, with the URL and headers its ranges are read with.
+/// The entry at `path` in `index`, with the URL and headers its ranges are read with, read
+/// at `url` with `options` (their credentials rule, and the redirects a read may follow).
 #[cfg(feature = "tokio")]
 fn located(
-    (url, after_redirect): (&str, bool),
+    url: &str,
+    options: &HttpOptions,
     path: &ArtifactPath,
     headers: &HeaderMap,
     index: &Index,
@@ -467,12 +469,18 @@ fn located(
 ) -> Result<super::RemoteEntry> {
     let entry = crate::archive::servable(index.find(path.as_bytes()), path)?;
     let (target, asked) = (super::parse_url(&identity.url)?, super::parse_url(url)?);
+    let follow = (options.max_redirects > 0).then(|| super::Follow {
+        destinations: options.destinations.clone(),
+        max: options.max_redirects,
+        on_origin: options.credentials_after_redirect,
+    });
     Ok(super::RemoteEntry {
         entry,
         data_limit: index.central_directory().data_limit(),
-        headers: super::headers_for(&target, &asked, headers, after_redirect),
+        headers: super::headers_for(&target, &asked, headers, options.credentials_after_redirect),
         url: target,
         identity,
+        follow,
     })
 }
 

@@ -117,7 +117,7 @@ impl RemoteArchives {
                 Some(found) => found,
                 None => self.indexed_kept(at, &self.async_options(headers), &cached).await?,
             };
-            let entry = located((at.url(), self.options.credentials_after_redirect), path, headers, &index, identity)?;
+            let entry = located(at.url(), &self.options, path, headers, &index, identity)?;
             self.options.destinations.check(&entry.url)?;
             VerifiedWindow::open(&self.client, &entry, verified, (skip, len), self.counter.clone()).await
         };
@@ -170,8 +170,7 @@ impl RemoteArchives {
                     Some(found) => found,
                     None => self.indexed_kept(at, &self.async_options(headers), &cached).await?,
                 };
-                let entry =
-                    located((at.url(), self.options.credentials_after_redirect), path, headers, &index, identity)?;
+                let entry = located(at.url(), &self.options, path, headers, &index, identity)?;
                 self.options.destinations.check(&entry.url)?;
                 AsyncEntry::open(&self.client, &entry, self.counter.clone()).await
             };
@@ -321,12 +320,18 @@ impl RemoteArchives {
         built
     }
 
+    /// Whether verdicts are kept anywhere but the caller's memory: a disk or a shared
+    /// cache ([`keep_verdict`](Self::keep_verdict) does nothing without either).
+    pub fn keeps_verdicts(&self) -> bool {
+        self.disk.is_some() || self.shared.is_some()
+    }
+
     /// Keeps `verdict` (of `path` in the archive kept under `key`) where other processes
     /// and later runs find it: the disk cache and the shared cache, whichever there are
     /// (nothing without either). In the background, on the current tokio runtime (none:
     /// nothing is kept); what [`stored_verdict_async`](Self::stored_verdict_async) reads.
     pub fn keep_verdict(self: &Arc<Self>, key: &str, path: &ArtifactPath, verdict: &VerifiedEntry) {
-        if self.disk.is_none() && self.shared.is_none() {
+        if !self.keeps_verdicts() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };

@@ -1,0 +1,109 @@
+//! The cache a fleet of proxies shares (`--shared-cache`): archives' indexes and entries'
+//! verdicts, written once by the proxy that read them and read by every other, in a
+//! directory (one that all the proxies mount) or an S3-compatible bucket, through
+//! `object_store`. What goes there is the engine's
+//! ([`SharedCache`](artifact_core::http::SharedCache)): keyed by archive identity, no URL,
+//! credential or signature.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use artifact_core::http::{SharedCache, SharedFuture};
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+
+use crate::SetupError;
+
+/// A [`SharedCache`] over an `object_store` store, below a prefix.
+#[derive(Debug, Clone)]
+pub struct ObjectStoreCache {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+}
+
+impl ObjectStoreCache {
+    /// The shared cache at `url`: `s3://bucket[/prefix]` (the endpoint, region and keys
+    /// from the `AWS_*` variables, as `artifact serve --s3` takes them), `file:///dir`, or a
+    /// directory's path (made if it is not there).
+    pub fn open(url: &str) -> Result<ObjectStoreCache, SetupError> {
+        ObjectStoreCache::open_with(url, &[])
+    }
+
+    /// Like [`open`](Self::open), with `object_store` configuration keys for S3
+    /// (`aws_endpoint`, `aws_access_key_id`, `aws_allow_http`, ...) set here over the
+    /// environment's.
+    pub fn open_with(url: &str, config: &[(&str, &str)]) -> Result<ObjectStoreCache, SetupError> {
+        let bad = |why: String| SetupError(format!("--shared-cache {url}: {why}"));
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("no bucket".into()));
+            }
+            let retry = object_store::RetryConfig {
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(10),
+                ..Default::default()
+            };
+            let allow_http = config
+                .iter()
+                .find(|(k, _)| *k == "aws_allow_http")
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| std::env::var("AWS_ALLOW_HTTP").ok())
+                .is_some_and(|v| v == "true");
+            let client = object_store::ClientOptions::new()
+                .with_connect_timeout(Duration::from_secs(3))
+                .with_timeout(Duration::from_secs(30))
+                .with_allow_http(allow_http);
+            let mut builder = object_store::aws::AmazonS3Builder::from_env();
+            for (key, value) in config {
+                let key = key.parse().map_err(|e: object_store::Error| bad(e.to_string()))?;
+                builder = builder.with_config(key, *value);
+            }
+            let store = builder
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .with_client_options(client)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            return Ok(ObjectStoreCache { store: Arc::new(store), prefix: prefix.trim_matches('/').to_owned() });
+        }
+        let dir = match url.strip_prefix("file://") {
+            Some(path) => std::path::PathBuf::from(path),
+            None if url.contains("://") => return Err(bad("not an s3:// or file:// URL, or a directory".into())),
+            None => std::path::PathBuf::from(url),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(e.to_string()))?;
+        Ok(ObjectStoreCache { store: Arc::new(store), prefix: String::new() })
+    }
+
+    fn path(&self, name: &str) -> Path {
+        if self.prefix.is_empty() { Path::from(name) } else { Path::from(format!("{}/{name}", self.prefix)) }
+    }
+}
+
+impl SharedCache for ObjectStoreCache {
+    fn get(&self, name: &str, max_len: u64) -> SharedFuture<'_, Option<Bytes>> {
+        let path = self.path(name);
+        Box::pin(async move {
+            let found = match self.store.get(&path).await {
+                Ok(found) => found,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(std::io::Error::other(e)),
+            };
+            // The object's size is known before its body is read.
+            if found.meta.size > max_len {
+                return Ok(None);
+            }
+            found.bytes().await.map(Some).map_err(std::io::Error::other)
+        })
+    }
+
+    fn put(&self, name: &str, bytes: Bytes) -> SharedFuture<'_, ()> {
+        let path = self.path(name);
+        Box::pin(async move {
+            self.store.put(&path, PutPayload::from(bytes)).await.map(|_| ()).map_err(std::io::Error::other)
+        })
+    }
+}
