@@ -237,6 +237,38 @@ fn the_command_line_works_through_the_proxy() {
 }
 
 #[test]
+fn two_proxy_processes_share_one_cache() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    let flags = ["--upstream", &s.server.url, "--shared-cache", shared.to_str().unwrap()];
+    let id = s.build.to_string();
+    let readme = "Top-level readme for the infozip-basic fixture.\n";
+    let mut first = ServerProcess::start(&dir.path().join("unused"), &flags);
+    assert_eq!(text(&s.run_at(&first.url, &["get", "docs/readme.txt", "--job", &id])), readme);
+    // Written in the background, after the answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(shared.join("index")).map_or(0, |d| d.count()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first proxy wrote no index");
+        std::thread::sleep(std::time::Duration::from_millis(10)); // polling a directory
+    }
+    assert!(first.stop());
+    let mut second = ServerProcess::start(&dir.path().join("unused2"), &flags);
+    assert_eq!(text(&s.run_at(&second.url, &["get", "docs/readme.txt", "--job", &id])), readme);
+    assert!(second.stop());
+    // A bucket without keys is refused at start, with what to set.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_artifact"))
+        .args(["serve", "--upstream", &s.server.url, "--shared-cache", "s3://bucket", "--listen", "127.0.0.1:0"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SKIP_SIGNATURE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--shared-cache") && stderr.contains("AWS_ACCESS_KEY_ID"), "{stderr}");
+}
+
+#[test]
 fn an_internal_authority_is_trusted_with_ca_cert_by_the_client_and_the_proxy() {
     use artifact_testkit::fronts::{TEST_CA_PEM, TlsFront};
     let s = setup();

@@ -24,8 +24,10 @@ pub struct ObjectStoreCache {
 
 impl ObjectStoreCache {
     /// The shared cache at `url`: `s3://bucket[/prefix]` (the endpoint, region and keys
-    /// from the `AWS_*` variables, as `artifact serve --s3` takes them), `file:///dir`, or a
-    /// directory's path (made if it is not there).
+    /// from the `AWS_*` variables, as `artifact serve --s3` takes them: keys are required
+    /// unless `AWS_SKIP_SIGNATURE=true`), `file:///dir`, or a directory's path (made if it
+    /// is not there). Nothing is asked of the store here: one that does not answer shows in
+    /// the reads and writes that fail (counted, never an error for a caller).
     pub fn open(url: &str) -> Result<ObjectStoreCache, SetupError> {
         ObjectStoreCache::open_with(url, &[])
     }
@@ -45,12 +47,14 @@ impl ObjectStoreCache {
                 retry_timeout: Duration::from_secs(10),
                 ..Default::default()
             };
-            let allow_http = config
-                .iter()
-                .find(|(k, _)| *k == "aws_allow_http")
-                .map(|(_, v)| (*v).to_owned())
-                .or_else(|| std::env::var("AWS_ALLOW_HTTP").ok())
-                .is_some_and(|v| v == "true");
+            let given = |key: &str, env: &str| {
+                config.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()).or_else(|| std::env::var(env).ok())
+            };
+            let skip_signature = given("aws_skip_signature", "AWS_SKIP_SIGNATURE").is_some_and(|v| v == "true");
+            if !skip_signature && given("aws_access_key_id", "AWS_ACCESS_KEY_ID").is_none() {
+                return Err(bad("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_SKIP_SIGNATURE=true)".into()));
+            }
+            let allow_http = given("aws_allow_http", "AWS_ALLOW_HTTP").is_some_and(|v| v == "true");
             let client = object_store::ClientOptions::new()
                 .with_connect_timeout(Duration::from_secs(3))
                 .with_timeout(Duration::from_secs(30))

@@ -265,3 +265,74 @@ fn gc_collects_a_killed_imports_blobs_and_keeps_a_jobs_on_every_layer() {
         assert_eq!((l.count)(), kept.len(), "{}: nothing else stored", l.name);
     }
 }
+
+/// The proxies' shared cache (`--shared-cache s3://...`) on a real bucket: one reader's
+/// index serves another's first read, nothing but the index is written, and a bucket that
+/// is not there is a miss (counted), never a failed read.
+#[test]
+fn a_shared_cache_in_a_bucket_serves_a_second_readers_first_read() {
+    use artifact_core::http::{HttpOptions, RemoteArchives, SharedCache};
+    use futures_util::StreamExt;
+    use std::sync::Arc;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, text) in [("a.txt", "first file\n"), ("b/c.txt", "second file\n")] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut zip, text.as_bytes()).unwrap();
+    }
+    let range = artifact_testkit::range_server::RangeServer::start();
+    range.put("a.zip", zip.finish().unwrap().into_inner());
+    let url = range.url("a.zip");
+    let server = S3Server::shared();
+    let bucket = server.new_bucket();
+    let config = server.config();
+    let config: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let open = |at: &str| -> Arc<dyn SharedCache> {
+        Arc::new(artifact_server::ObjectStoreCache::open_with(at, &config).unwrap())
+    };
+    let (shared, missing) = (open(&format!("s3://{bucket}/fleet")), open("s3://no-such-bucket/fleet"));
+    let reader = |cache: &Arc<dyn SharedCache>| {
+        Arc::new(RemoteArchives::new(HttpOptions::default()).unwrap().with_shared_cache(cache.clone()))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let read = |remote: Arc<RemoteArchives>, path: &'static str| {
+            let url = url.clone();
+            async move {
+                let path = artifact_core::ArtifactPath::new(path).unwrap();
+                let entry = remote.open_entry_keyed_async("archive", &url, &path, &Default::default()).await.unwrap();
+                let chunks: Vec<_> = entry.map(|c| c.unwrap()).collect().await;
+                String::from_utf8(chunks.concat()).unwrap()
+            }
+        };
+        let first = reader(&shared);
+        assert_eq!(read(first.clone(), "a.txt").await, "first file\n");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while first.shared_stats().unwrap().writes == 0 {
+            assert!(std::time::Instant::now() < deadline, "not written: {:?}", first.shared_stats());
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let objects = server.objects(&bucket);
+        assert_eq!(objects.len(), 1, "{objects:?}");
+        assert!(objects[0].0.starts_with("fleet/index/"), "{objects:?}");
+        range.reset_counts();
+        let second = reader(&shared);
+        assert_eq!(read(second.clone(), "b/c.txt").await, "second file\n");
+        assert_eq!(range.requests().len(), 1, "the entry's read alone");
+        assert_eq!(second.shared_stats().unwrap().hits, 1);
+        // An object larger than asked for is not read; one that is not there is none.
+        let name = objects[0].0.trim_start_matches("fleet/");
+        assert!(shared.get(name, 10).await.unwrap().is_none());
+        assert!(shared.get(name, 1 << 20).await.unwrap().is_some());
+        assert!(shared.get("index/0000000000000000", 1 << 20).await.unwrap().is_none());
+        // A bucket that is not there: the read goes on as without one, and the write that
+        // follows fails, counted.
+        let lost = reader(&missing);
+        assert_eq!(read(lost.clone(), "a.txt").await, "first file\n");
+        while lost.shared_stats().unwrap().errors == 0 {
+            assert!(std::time::Instant::now() < deadline, "no error counted: {:?}", lost.shared_stats());
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let stats = lost.shared_stats().unwrap();
+        assert_eq!((stats.hits, stats.writes), (0, 0), "{stats:?}");
+    });
+}
