@@ -164,6 +164,10 @@ fn damaged_or_misnamed_objects_are_misses_and_the_archive_is_read_from_the_serve
             let other = reader(&shared);
             assert_eq!(read(&other, &url, "a.txt").await.unwrap(), text(2048, 1));
             assert_eq!(other.shared_stats().unwrap().hits, 0);
+            // Its fresh index replaces the damaged one there (in the background): before the
+            // next case is written.
+            written(&other, 1).await;
+            assert_eq!(std::fs::read(&file).unwrap(), good);
         }
         // Another key's index under this key's name (a hash collision): a miss.
         let other_key =
