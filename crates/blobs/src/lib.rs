@@ -24,6 +24,6 @@ pub mod conformance;
 #[cfg(feature = "s3")]
 mod s3;
 
-pub use crate::blobs::{BlobKind, Blobs, Listed, LocalBlobs, OpenBlob, beside, new_key, parse_key};
+pub use crate::blobs::{BlobFuture, BlobKind, Blobs, Listed, LocalBlobs, OpenBlob, beside, new_key, parse_key};
 #[cfg(feature = "s3")]
 pub use crate::s3::S3Blobs;

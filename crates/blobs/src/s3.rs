@@ -31,6 +31,9 @@ use artifact_records::BlobRef;
 const PART: usize = 5 << 20;
 /// Parts uploading at once.
 const PARTS_IN_FLIGHT: usize = 2;
+/// Ranges read whole in one request (a small file's local header and data) rather than
+/// streamed through a channel.
+const WHOLE_READ: u64 = 256 << 10;
 /// Chunks a ranged read keeps ahead of its reader.
 const READ_AHEAD: usize = 2;
 /// The first read of a blob: its last bytes (a suffix range), which also tell its size and
@@ -348,6 +351,25 @@ impl Blobs for S3Blobs {
         Some(signed.map(|url| url.to_string()).map_err(to_io))
     }
 
+    /// One ranged `GET` on the caller's runtime (the object client's connections serve
+    /// any runtime): no hop to the layer's own runtime and no thread waiting on it.
+    fn read_async(&self, key: &str, range: Range<u64>) -> Option<crate::blobs::BlobFuture<'_>> {
+        let path = self.path(key);
+        Some(Box::pin(async move {
+            let len = range.end.checked_sub(range.start).ok_or_else(|| io::Error::other("a range that ends first"))?;
+            if len == 0 {
+                return Ok(Bytes::new());
+            }
+            self.counter.record_request();
+            let bytes = self.store.get_range(&path?, range).await.map_err(to_io)?;
+            self.counter.record_bytes(bytes.len());
+            if bytes.len() as u64 != len {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the storage answered a short range"));
+            }
+            Ok(bytes)
+        }))
+    }
+
     fn delete(&self, key: &str) -> io::Result<()> {
         let path = self.path(key)?;
         self.known.remove(key);
@@ -411,8 +433,8 @@ impl Source for S3Source {
         Ok(bytes)
     }
 
-    /// One `GET` of the range, streamed a few chunks ahead of the reader; dropping the
-    /// reader stops it.
+    /// One `GET` of the range: read whole when it is small (one wait, no channel), else
+    /// streamed a few chunks ahead of the reader; dropping the reader stops it.
     fn read_stream(&self, offset: u64, len: u64) -> io::Result<RangeReader> {
         let range = self.check(offset, len)?;
         let tail_start = self.size - self.tail.len() as u64;
@@ -421,7 +443,11 @@ impl Source for S3Source {
             let at = (offset - tail_start) as usize;
             return Ok(Box::new(io::Cursor::new(self.tail.slice(at..at + len as usize))));
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Bytes>>(READ_AHEAD);
+        if len <= WHOLE_READ {
+            // A small file's header and data: one request, its body in one piece.
+            return Ok(Box::new(io::Cursor::new(self.read_bytes(offset, len as usize)?)));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
         let (store, path, counter) = (self.store.clone(), self.path.clone(), self.counter.clone());
         counter.record_request();
         self.handle.spawn(async move {
@@ -429,7 +455,7 @@ impl Source for S3Source {
             let mut stream = match store.get_opts(&path, options).await {
                 Ok(got) => got.into_stream(),
                 Err(e) => {
-                    let _ = tx.send(Err(to_io(e)));
+                    let _ = tx.send(Err(to_io(e))).await;
                     return;
                 }
             };
@@ -438,9 +464,8 @@ impl Source for S3Source {
                 if let Ok(bytes) = &chunk {
                     counter.record_bytes(bytes.len());
                 }
-                // Blocks this task while the reader is behind: a blocking section.
-                let sent = tokio::task::block_in_place(|| tx.send(chunk).is_ok());
-                if !sent {
+                // Waits (without a thread) while the reader is behind.
+                if tx.send(chunk).await.is_err() {
                     return;
                 }
             }
@@ -455,7 +480,7 @@ impl Source for S3Source {
 
 /// The reading end of [`S3Source::read_stream`].
 struct StreamReader {
-    rx: std::sync::mpsc::Receiver<io::Result<Bytes>>,
+    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
     left: u64,
 }
@@ -466,9 +491,10 @@ impl Read for StreamReader {
             return Ok(0);
         }
         while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(chunk) => self.current = chunk?,
-                Err(_) => {
+            // A reader's thread may block (the blobs are read off the async workers).
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => {
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the storage ended the range early"));
                 }
             }

@@ -43,15 +43,46 @@ fn files(dir: &std::path::Path) -> usize {
 }
 
 /// Bytes that do not repeat within a part.
+/// A server on a new bucket (its data under `dir`), with the archive at `zip` imported as
+/// project `g/p`'s job: the app, its blobs, a reporter's token and the job's id.
+async fn bucket_app(
+    dir: &std::path::Path,
+    zip: std::path::PathBuf,
+    config: artifact_server::AppConfig,
+) -> (axum::Router, std::sync::Arc<S3Blobs>, String, i64) {
+    use artifact_server::{Admin, AppState, DataDir, ImportJob};
+    use std::sync::Arc;
+    let server = S3Server::shared();
+    let bucket = server.new_bucket();
+    let keys = server.config();
+    let data = dir.join("data");
+    let (s3, store) = tokio::task::spawn_blocking(move || {
+        let keys: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let s3 = Arc::new(S3Blobs::open_with(&format!("s3://{bucket}"), &keys).unwrap());
+        (s3, DataDir::open(&data).unwrap().store())
+    })
+    .await
+    .unwrap();
+    let admin = Admin::new(store.clone(), s3.clone(), "http://test");
+    let (token, id) = tokio::task::spawn_blocking(move || {
+        admin.add_project("g/p", false).unwrap();
+        admin.add_user("dev", false).unwrap();
+        admin.add_member("g/p", "dev", "reporter").unwrap();
+        let token = admin.add_token("dev").unwrap();
+        let job = admin.import(&ImportJob { artifacts: Some(zip), ..ImportJob::new("g/p", "main", "build") });
+        (token, job.unwrap().job["id"].as_i64().unwrap())
+    })
+    .await
+    .unwrap();
+    (artifact_server::app(AppState::new(store, s3.clone(), config)), s3, token, id)
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_file_from_the_bucket_costs_three_requests_cold_one_warm_and_none_hot() {
-    use std::sync::Arc;
-
-    use artifact_server::{Admin, AppConfig, AppState, DataDir, ImportJob};
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
@@ -69,29 +100,7 @@ async fn a_single_file_from_the_bucket_costs_three_requests_cold_one_warm_and_no
         }
         w.finish().unwrap();
     }
-    let server = S3Server::shared();
-    let bucket = server.new_bucket();
-    let config = server.config();
-    let data = dir.path().join("data");
-    let (s3, store) = tokio::task::spawn_blocking(move || {
-        let config: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let s3 = Arc::new(S3Blobs::open_with(&format!("s3://{bucket}"), &config).unwrap());
-        (s3, DataDir::open(&data).unwrap().store())
-    })
-    .await
-    .unwrap();
-    let admin = Admin::new(store.clone(), s3.clone(), "http://test");
-    let (token, id) = tokio::task::spawn_blocking(move || {
-        admin.add_project("g/p", false).unwrap();
-        admin.add_user("dev", false).unwrap();
-        admin.add_member("g/p", "dev", "reporter").unwrap();
-        let token = admin.add_token("dev").unwrap();
-        let job = admin.import(&ImportJob { artifacts: Some(zip_path), ..ImportJob::new("g/p", "main", "build") });
-        (token, job.unwrap().job["id"].as_i64().unwrap())
-    })
-    .await
-    .unwrap();
-    let app = artifact_server::app(AppState::new(store, s3.clone(), AppConfig::default()));
+    let (app, s3, token, id) = bucket_app(dir.path(), zip_path, artifact_server::AppConfig::default()).await;
     let get = |file: String| {
         let req = Request::builder()
             .uri(format!("/api/v4/projects/g%2Fp/jobs/{id}/artifacts/{file}"))
@@ -121,6 +130,79 @@ async fn a_single_file_from_the_bucket_costs_three_requests_cold_one_warm_and_no
     assert_eq!(s3.stats().reads - before, 0, "a hot file is answered from memory");
     tokio::task::spawn_blocking(move || drop((app, s3))).await.unwrap();
     drop(dir);
+}
+
+/// Small entries of an archive in the bucket, once its index and look-up are warm, are read
+/// on the async workers (one object `GET`, awaited): with the blocking pool's only thread
+/// held, every face still answers; the bytes are the entry's, checked.
+#[test]
+fn a_warm_small_file_in_the_bucket_is_read_without_the_blocking_pool_in_every_face() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let text: Vec<u8> = (0..3000u32).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("a.zip");
+    {
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        w.start_file("report.txt", zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut w, &text).unwrap();
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        w.start_file("other.txt", stored).unwrap();
+        std::io::Write::write_all(&mut w, b"other\n").unwrap();
+        w.finish().unwrap();
+    }
+    // One blocking thread: the test holds it while the warm requests are made.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = artifact_server::AppConfig { entry_cache_bytes: 0, ..Default::default() };
+        let (app, s3, token, id) = bucket_app(dir.path(), zip_path, config).await;
+        let get = |file: &str, headers: &[(&str, &str)]| {
+            let mut req = Request::builder()
+                .uri(format!("/api/v4/projects/g%2Fp/jobs/{id}/artifacts/{file}"))
+                .header("PRIVATE-TOKEN", &token);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let (app, req) = (app.clone(), req.body(Body::empty()).unwrap());
+            async move {
+                // Bounded: a request that waits for the held blocking thread is a failure.
+                let answer = tokio::time::timeout(std::time::Duration::from_secs(10), app.oneshot(req));
+                let resp = answer.await.expect("answered without the blocking pool").unwrap();
+                let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+                (status, headers, resp.into_body().collect().await.unwrap().to_bytes())
+            }
+        };
+        // Cold, on the blocking pool: the look-up, the index and the verdicts warm up.
+        let (status, _, body) = get("other.txt", &[]).await;
+        assert_eq!((status, &body[..]), (200, &b"other\n"[..]));
+        let (held, hold) = std::sync::mpsc::channel::<()>();
+        let blocked = tokio::task::spawn_blocking(move || hold.recv());
+        let before = s3.stats().reads;
+        let (status, headers, body) = get("report.txt", &[]).await;
+        assert_eq!((status, &body[..]), (200, &text[..]));
+        let etag = headers.get("etag").unwrap().to_str().unwrap().to_owned();
+        let (status, headers, body) = get("report.txt", &[("accept-encoding", "gzip")]).await;
+        assert_eq!((status, headers.get("content-encoding").unwrap().to_str().unwrap()), (200, "gzip"));
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain).unwrap();
+        assert_eq!(plain, text, "the member gunzips to the entry");
+        let (status, _, body) = get("report.txt", &[("range", "bytes=100-199")]).await;
+        assert_eq!((status, &body[..]), (206, &text[100..200]));
+        let (status, _, body) = get("report.txt", &[("if-none-match", &etag)]).await;
+        assert_eq!((status, body.len()), (304, 0));
+        assert_eq!(s3.stats().reads - before, 4, "one object GET each (no entry memory)");
+        let _ = held.send(());
+        blocked.await.unwrap().unwrap();
+        tokio::task::spawn_blocking(move || drop((app, s3))).await.unwrap();
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

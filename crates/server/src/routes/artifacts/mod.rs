@@ -5,6 +5,7 @@
 //! response (type, disposition, gzip framing, the body read now or streamed).
 
 pub(crate) mod answer;
+mod remote;
 pub(crate) mod target;
 
 use self::answer::{EntryAnswer, INLINE_MAX, artifact_path, entry_headers, gzip_member, gzip_representation, respond};
@@ -32,6 +33,12 @@ use crate::model::BlobRef;
 use crate::resolve::StoreResolver;
 use crate::time::Timestamp;
 use crate::verdicts::{Verdict, Verdicts};
+
+/// The strong entity tag of `entry`'s bytes in the archive `archive_ref` (its key, the
+/// entry's CRC-32 and size).
+fn entry_tag(archive_ref: &BlobRef, entry: &Entry) -> String {
+    format!("\"{}-{:08x}-{}\"", etag_of(&archive_ref.key).trim_matches('"'), entry.crc32(), entry.size())
+}
 
 /// A strong entity tag from a blob key (keys never change meaning).
 pub(crate) fn etag_of(key: &str) -> String {
@@ -186,15 +193,22 @@ pub(crate) async fn entry(ask: Asker, id: String, job: JobRef, path: ArtifactPat
             return answer;
         }
         if let Some(blob) = shared.lookups.file(&archive_ref.key)
-            && !blob.remote
             && let Some((index, verdicts)) = shared.indexes.get(&archive_ref.key)
-            && let Some(answer) = answer_entry(&ask, &archive_ref, blob, index, &verdicts, &path, false)?
         {
-            if let Some(metrics) = &shared.metrics {
-                metrics.lookup(true);
-                metrics.hot(false);
+            // A local archive's entry from the page cache; a small one in object storage by
+            // its one request, awaited here.
+            let answer = if blob.remote {
+                remote::small_entry(&ask, &archive_ref, &blob, &index, &verdicts, &path).await
+            } else {
+                answer_entry(&ask, &archive_ref, blob, index, &verdicts, &path, false)?.map(|a| Ok(respond(a)))
+            };
+            if let Some(answer) = answer {
+                if let Some(metrics) = &shared.metrics {
+                    metrics.lookup(true);
+                    metrics.hot(false);
+                }
+                return answer;
             }
-            return Ok(respond(answer));
         }
     }
     let answer = blocking(move || {
@@ -298,8 +312,7 @@ fn answer_verified(
     (verdicts, may_block): (&Verdicts, bool),
 ) -> ApiResult<Option<EntryAnswer>> {
     let deflated = entry.method() == 8;
-    let identity_tag =
-        format!("\"{}-{:08x}-{}\"", etag_of(&archive_ref.key).trim_matches('"'), entry.crc32(), entry.size());
+    let identity_tag = entry_tag(archive_ref, &entry);
     let mut headers = entry_headers(path)?;
     if deflated {
         headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
