@@ -155,12 +155,14 @@ pub trait Blobs: Send + Sync + fmt::Debug {
     /// Bytes `range` of the blob `key`, read on the caller's tokio runtime with no thread
     /// waiting, where the layer's reads are network requests (object storage: one ranged
     /// `GET`, signed here, exactly `range` or an error); `None` for a layer whose reads are
-    /// file reads, made where blocking is allowed instead. For small reads a request answers
-    /// at once (an entry of a few KiB); larger ones go through [`open`](Self::open).
+    /// file reads, made where blocking is allowed instead. The whole range is held in memory
+    /// before the future ends: the caller bounds it (small reads, an entry of a few KiB);
+    /// larger ones go through [`open`](Self::open), which streams.
     fn read_async(&self, key: &str, range: std::ops::Range<u64>) -> Option<BlobFuture<'_>> {
         let _ = (key, range);
         None
     }
+
     /// The ranged reads this layer made over the network and their bytes, since it was
     /// made (object storage); `None` for a layer whose reads are not requests (local disk).
     fn read_stats(&self) -> Option<artifact_core::ReadStats> {

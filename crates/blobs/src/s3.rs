@@ -382,7 +382,7 @@ impl Blobs for S3Blobs {
 }
 
 /// One object as a [`Source`]: every read a ranged `GET`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct S3Source {
     store: Arc<AmazonS3>,
     path: Path,
@@ -444,8 +444,14 @@ impl Source for S3Source {
             return Ok(Box::new(io::Cursor::new(self.tail.slice(at..at + len as usize))));
         }
         if len <= WHOLE_READ {
-            // A small file's header and data: one request, its body in one piece.
-            return Ok(Box::new(io::Cursor::new(self.read_bytes(offset, len as usize)?)));
+            // A small file's header and data: one request, its body in one piece, made at
+            // the first read (the reader may be made on an async worker and read elsewhere).
+            let source = S3Source { tail: Bytes::new(), ..self.clone() };
+            return Ok(Box::new(WholeRange {
+                source,
+                range: Some((offset, len as usize)),
+                read: io::Cursor::default(),
+            }));
         }
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(READ_AHEAD);
         let (store, path, counter) = (self.store.clone(), self.path.clone(), self.counter.clone());
@@ -475,6 +481,24 @@ impl Source for S3Source {
 
     fn stats(&self) -> ReadStats {
         self.counter.snapshot()
+    }
+}
+
+/// A small range of [`S3Source::read_stream`]: read whole with one request at the first
+/// `read`.
+struct WholeRange {
+    source: S3Source,
+    /// Offset and length, until read.
+    range: Option<(u64, usize)>,
+    read: io::Cursor<Bytes>,
+}
+
+impl Read for WholeRange {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((offset, len)) = self.range.take() {
+            self.read = io::Cursor::new(self.source.read_bytes(offset, len)?);
+        }
+        self.read.read(buf)
     }
 }
 

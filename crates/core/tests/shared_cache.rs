@@ -209,7 +209,7 @@ fn a_verdict_kept_by_one_reader_serves_another_ones_windows_in_its_version_only(
         let second = reader(&shared);
         let index = second.index_keyed_async("archive-1", &url, &Default::default()).await.unwrap();
         let found = index.find(b"big.txt").unwrap().clone();
-        let validator = second.identity_keyed("archive-1").unwrap().validator;
+        let validator = second.validator_keyed("archive-1").unwrap();
         let stored = second.stored_verdict_async("archive-1", &path("big.txt"), &found, &validator).await.unwrap();
         assert_eq!(stored.checkpoints(), verdict.checkpoints(), "the same checkpoints, windows and all");
         assert_eq!(stored.data_offset(), verdict.data_offset());

@@ -327,7 +327,11 @@ impl Proxy {
         }
         let index = self.archive_index(grant, headers).await.ok()?;
         let entry = index.find(path.as_bytes()).filter(|e| e.size() > INLINE_MAX)?;
-        let validator = self.remote.get().identity_keyed(&grant.key)?.validator;
+        let validator = self.remote.get().validator_keyed(&grant.key)?;
+        // Verdicts are made only in versions a strong ETag names.
+        if !matches!(validator, Validator::ETag(_)) {
+            return None;
+        }
         self.verified.stored(&grant.key, path, &entry, &validator).await
     }
 

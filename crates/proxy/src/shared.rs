@@ -77,7 +77,12 @@ impl ObjectStoreCache {
             None if url.contains("://") => return Err(bad("not an s3:// or file:// URL, or a directory".into())),
             None => std::path::PathBuf::from(url),
         };
-        std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+        // Made private when made here (it holds archives' listings and bits of their files).
+        let mut made = std::fs::DirBuilder::new();
+        made.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut made, 0o700);
+        made.create(&dir).map_err(|e| bad(e.to_string()))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(e.to_string()))?;
         Ok(ObjectStoreCache { store: Arc::new(store), prefix: String::new() })
     }

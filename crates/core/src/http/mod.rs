@@ -43,6 +43,8 @@ pub use nonblocking::{AsyncEntry, EntryWindow, GzipEntry, OUT_CHUNK, RemoteEntry
 pub use redirect::{RedirectEnd, Redirects};
 #[cfg(feature = "tokio")]
 pub use remote::ASYNC_LOADS;
+#[cfg(feature = "tokio")]
+pub use remote::SHARED_WAIT;
 pub use remote::{NEGATIVE_FRESH, RemoteArchives};
 /// A DER certificate, for [`HttpOptions::extra_roots`] (see [`certificates_from_pem`]).
 pub use rustls::pki_types::CertificateDer;

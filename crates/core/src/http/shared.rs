@@ -6,11 +6,15 @@
 //!
 //! Objects are named by a stable hash of what they hold: `index/<16 hex digits>` for an
 //! archive's index and `verdict/<16 hex>/<16 hex>` for an entry's verdict (archive key,
-//! then path). Each object holds its key in full (a collision is a miss) and the archive's
-//! validator (every read made with it is checked against the server with `If-Match`, so a
-//! stale object costs a fresh read, never wrong bytes). No URL, credential or signature is
-//! ever written: only keys given by the caller (an archive's identity), never a URL, are
-//! shared.
+//! then path). An index object holds its key in full (a collision is a miss); a verdict is
+//! used only for the entry an index names (record offset, CRC-32, sizes) in the version it
+//! names. Both hold the archive's validator, which every read checks with the server
+//! (`If-Match` for an `ETag`, `If-Range` for a date; an archive with neither is trusted to
+//! stay as it is under its key), so a stale object costs a fresh read, never wrong bytes.
+//! Only keys given by the caller (an archive's identity) are shared, never a URL: no
+//! credential or signature is written. An index does hold the archive's file names and
+//! sizes, and a verdict windows of a large entry's bytes at its checkpoints: the store is
+//! as private as the artifacts.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -30,7 +34,12 @@ pub type SharedFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send
 /// Whoever can write here can make the processes that read it serve one entry's bytes
 /// under another's name within an archive a caller may read (the CRC-32 check is against
 /// what the object says): give write access to those processes alone, as for their disk
-/// caches.
+/// caches. Whoever can read here learns archives' listings and pieces of their files: give
+/// read access to them alone too.
+///
+/// Reads are made on the request path (a load of an index waits for one, under its key's
+/// turn): each is given [`SHARED_WAIT`](super::SHARED_WAIT), then counted as an error and
+/// taken as a miss. Writes are made in the background, within the same time.
 pub trait SharedCache: Send + Sync + std::fmt::Debug {
     /// The object `name`: `Ok(None)` when there is none. An object over `max_len` bytes is
     /// not read (`Ok(None)` too).

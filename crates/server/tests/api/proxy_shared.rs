@@ -58,9 +58,19 @@ async fn a_second_proxys_first_file_of_an_archive_the_first_indexed_is_one_upstr
     assert_eq!(seen.len(), 1, "the entry's read, as the caller, is the authorization and the bytes: {seen:?}");
     assert!(seen[0].2.as_deref().is_some_and(|r| r != "bytes=-65536"), "no tail read: {seen:?}");
     assert_eq!(metric(&second_metrics, r#"artifact_proxy_shared_cache_total{result="hit"}"#).await, 1.0);
-    // A caller the upstream refuses gets its refusal, whatever the shared cache holds.
-    let (status, _, _) = send(&second, Method::GET, &uri("data.bin"), &[("PRIVATE-TOKEN", "glpat-nobody")]).await;
+    // A caller the upstream refuses gets its refusal, whatever the shared cache holds, and
+    // what it made a proxy read there is not kept (memory, disk) on its account.
+    let disk = tempfile::tempdir().unwrap();
+    let mut config = ProxyConfig::new(&up).unwrap();
+    config.shared_cache = Some(Arc::new(ObjectStoreCache::open(shared.path().to_str().unwrap()).unwrap()));
+    config.cache_dir = Some(disk.path().to_owned());
+    let (third, _) = proxy_routers(config).unwrap();
+    let (status, _, _) = send(&third, Method::GET, &uri("data.bin"), &[("PRIVATE-TOKEN", "glpat-nobody")]).await;
     assert!(status == 401 || status == 404, "{status}");
+    assert!(crate::support::files_under(disk.path()).is_empty(), "nothing kept for a refused caller");
+    let (status, _, _) = send(&third, Method::GET, &uri("data.bin"), &[("PRIVATE-TOKEN", &token)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(crate::support::files_under(disk.path()).len(), 1, "kept once a caller's read succeeded");
     // Nothing in the shared cache is the caller's: no token, no query (the archive's identity,
     // its upstream, project and job, is the key).
     let everything: Vec<u8> = crate::support::files_under(shared.path())

@@ -42,8 +42,8 @@ impl VerifiedEntry {
 
     /// The verdict [`encode`](Self::encode) wrote, for `entry` (as an index of the archive
     /// describes it now): `None` when the bytes are damaged or describe another entry (other
-    /// record offset, CRC-32 or sizes, or a data start that is not past the entry's local
-    /// header). The validator is the one written: check it against the archive's before use
+    /// record offset, CRC-32 or sizes, or a data start that is not where a local header
+    /// of the entry's name could end). The validator is the one written: check it against the archive's before use
     /// (as [`RemoteArchives::open_verified_window_async`](crate::http::RemoteArchives::open_verified_window_async)
     /// does).
     pub fn decode(bytes: &[u8], entry: &Entry) -> Option<VerifiedEntry> {
@@ -75,8 +75,12 @@ impl VerifiedEntry {
             && crc32 == u64::from(entry.crc32())
             && compressed == entry.compressed_size()
             && size == entry.size();
-        // The data starts after the local header's 30 fixed bytes at least.
-        if !same || data_offset < entry.header_offset.checked_add(30)? {
+        // The data starts after the local header: its 30 fixed bytes and the name, then an
+        // extra field of at most 64 KiB; it ends within the archive's offsets.
+        let after_name = entry.header_offset.checked_add(30 + entry.name().len() as u64)?;
+        let placed = (after_name..=after_name + 0xFFFF).contains(&data_offset)
+            && data_offset.checked_add(entry.compressed_size()).is_some();
+        if !same || !placed {
             return None;
         }
         let (&with_checkpoints, rest) = rest.split_first()?;

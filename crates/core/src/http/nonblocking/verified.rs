@@ -162,6 +162,13 @@ impl VerifiedWindow {
             return Err(Error::Io(io::Error::new(io::ErrorKind::InvalidInput, why)));
         }
         let data = verified.data_offset;
+        // A verdict read from a cache says where the data is: every offset computed from it
+        // stays within the entry's data (a stored entry's window is within its size).
+        let stored_fits = entry.method() != 0 || entry.size() == entry.compressed_size();
+        if data.checked_add(entry.compressed_size()).is_none() || !stored_fits {
+            let why = "a verdict whose data offset is impossible";
+            return Err(Error::Io(io::Error::new(io::ErrorKind::InvalidData, why)));
+        }
         let (span, inflate, skip) = if entry.method() == 0 {
             ((data + skip, data + skip + len), None, 0)
         } else {

@@ -5,6 +5,9 @@
 #[cfg(feature = "tokio")]
 mod nonblocking;
 
+#[cfg(feature = "tokio")]
+pub use nonblocking::SHARED_WAIT;
+
 use std::sync::Arc;
 
 use hyper::header::HeaderMap;
@@ -456,6 +459,18 @@ fn reading_at(at: DiskKey<'_>, (index, identity): (Arc<Index>, RemoteIdentity)) 
     }
 }
 
+/// How a range read with `options` follows a redirect of its own: as its first read would
+/// (`max_redirects`, the destination rules, the credentials rule); not at all without
+/// redirects.
+#[cfg(feature = "tokio")]
+fn follow_of(options: &HttpOptions) -> Option<super::Follow> {
+    (options.max_redirects > 0).then(|| super::Follow {
+        destinations: options.destinations.clone(),
+        max: options.max_redirects,
+        on_origin: options.credentials_after_redirect,
+    })
+}
+
 /// The entry at `path` in `index`, with the URL and headers its ranges are read with, read
 /// at `url` with `options` (their credentials rule, and the redirects a read may follow).
 #[cfg(feature = "tokio")]
@@ -469,11 +484,7 @@ fn located(
 ) -> Result<super::RemoteEntry> {
     let entry = crate::archive::servable(index.find(path.as_bytes()), path)?;
     let (target, asked) = (super::parse_url(&identity.url)?, super::parse_url(url)?);
-    let follow = (options.max_redirects > 0).then(|| super::Follow {
-        destinations: options.destinations.clone(),
-        max: options.max_redirects,
-        on_origin: options.credentials_after_redirect,
-    });
+    let follow = follow_of(options);
     Ok(super::RemoteEntry {
         entry,
         data_limit: index.central_directory().data_limit(),

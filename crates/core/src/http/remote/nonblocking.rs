@@ -15,6 +15,33 @@ use crate::http::{AsyncEntry, HttpOptions, RemoteIdentity, VerifiedEntry, Verifi
 use crate::index::Index;
 use crate::path::ArtifactPath;
 
+/// How an index load went, for its caller.
+#[derive(Debug, Default)]
+struct Load {
+    /// The index was not read from the server now (memory, another caller's load, the disk
+    /// or the shared cache): it may be stale.
+    kept: AtomicBool,
+    /// Hold a shared cache's index back from memory and disk until the caller's own read
+    /// of the archive succeeded (a caller no one has said may read it).
+    hold_shared: bool,
+    /// Such an index's bytes, held back.
+    held: std::sync::Mutex<Option<bytes::Bytes>>,
+}
+
+impl Load {
+    fn new(kept: bool, hold_shared: bool) -> Load {
+        Load { kept: AtomicBool::new(kept), hold_shared, held: Default::default() }
+    }
+
+    fn kept(&self) -> bool {
+        self.kept.load(Relaxed)
+    }
+
+    fn held(&self) -> Option<bytes::Bytes> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 impl RemoteArchives {
     /// Like [`open_entry_with`](Self::open_entry_with), on async I/O: the index is loaded
     /// (when it is not in memory) and the entry's range read by the same client on the
@@ -66,23 +93,28 @@ impl RemoteArchives {
     /// caller as a read of an entry would, and no more.
     pub async fn try_read_keyed_async(self: &Arc<Self>, key: &str, url: &str, headers: &HeaderMap) -> Result<()> {
         let at = DiskKey::Given { key, url };
-        let (_, identity) = match self.in_memory(at) {
+        let load = Load::new(false, true);
+        let (index, identity) = match self.in_memory(at) {
             Some(found) => found,
-            None => self.indexed_async(at, &self.async_options(headers)).await?,
+            None => self.indexed_kept(at, &self.async_options(headers), &load).await?,
         };
         let (target, asked) = (super::super::parse_url(&identity.url)?, super::super::parse_url(url)?);
         self.options.destinations.check(&target)?;
-        let headers = super::super::headers_for(&target, &asked, headers, self.options.credentials_after_redirect);
+        let for_target = super::super::headers_for(&target, &asked, headers, self.options.credentials_after_redirect);
         let last = identity.size.checked_sub(1).ok_or_else(|| Error::Io(std::io::Error::other("an empty archive")))?;
         let ranged = super::super::Ranged {
             url: &target,
-            headers: &headers,
+            headers: &for_target,
             validator: &identity.validator,
             size: identity.size,
         };
-        let body = ranged.range(&self.client, (last, last + 1), &self.counter).await?;
+        let follow = super::follow_of(&self.options);
+        let (body, _) = ranged.range_following(&self.client, (last, last + 1), &self.counter, follow.as_ref()).await?;
         // The one byte, read so the connection goes back to the pool.
         let _ = http_body_util::BodyExt::collect(body).await;
+        if let Some(bytes) = load.held() {
+            self.keep_shared(at, index, identity, bytes).await;
+        }
         Ok(())
     }
 
@@ -111,18 +143,18 @@ impl RemoteArchives {
     ) -> Result<Option<VerifiedWindow>> {
         let at = DiskKey::Given { key, url };
         let found = self.in_memory(at);
-        let cached = AtomicBool::new(found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at)));
+        let load = Load::new(found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at)), false);
         let opened = async {
             let (index, identity) = match found {
                 Some(found) => found,
-                None => self.indexed_kept(at, &self.async_options(headers), &cached).await?,
+                None => self.indexed_kept(at, &self.async_options(headers), &load).await?,
             };
             let entry = located(at.url(), &self.options, path, headers, &index, identity)?;
             self.options.destinations.check(&entry.url)?;
             VerifiedWindow::open(&self.client, &entry, verified, (skip, len), self.counter.clone()).await
         };
         match opened.await {
-            Err(e) if cached.load(Relaxed) && self.stale(at, &e) => {
+            Err(e) if load.kept() && self.stale(at, &e) => {
                 self.forget(at);
                 Ok(None)
             }
@@ -164,18 +196,24 @@ impl RemoteArchives {
         let mut retried = false;
         loop {
             let found = self.in_memory(at);
-            let cached = AtomicBool::new(found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at)));
+            // Without `forget`, the caller may be one no one has said may read the archive:
+            // a shared index is kept only once its read succeeded.
+            let load = Load::new(found.is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at)), !forget);
             let opened = async {
                 let (index, identity) = match found {
                     Some(found) => found,
-                    None => self.indexed_kept(at, &self.async_options(headers), &cached).await?,
+                    None => self.indexed_kept(at, &self.async_options(headers), &load).await?,
                 };
-                let entry = located(at.url(), &self.options, path, headers, &index, identity)?;
+                let entry = located(at.url(), &self.options, path, headers, &index, identity.clone())?;
                 self.options.destinations.check(&entry.url)?;
-                AsyncEntry::open(&self.client, &entry, self.counter.clone()).await
+                let opened = AsyncEntry::open(&self.client, &entry, self.counter.clone()).await?;
+                if let Some(bytes) = load.held() {
+                    self.keep_shared(at, index, identity, bytes).await;
+                }
+                Ok(opened)
             };
             match opened.await {
-                Err(e) if forget && cached.load(Relaxed) && !retried && self.stale(at, &e) => {
+                Err(e) if forget && load.kept() && !retried && self.stale(at, &e) => {
                     self.forget(at);
                     retried = true;
                 }
@@ -198,20 +236,18 @@ impl RemoteArchives {
         at: DiskKey<'_>,
         options: &HttpOptions,
     ) -> Result<(Arc<Index>, RemoteIdentity)> {
-        self.indexed_kept(at, options, &AtomicBool::new(false)).await
+        self.indexed_kept(at, options, &Load::default()).await
     }
 
-    /// [`indexed_async`](Self::indexed_async), setting `kept` when the index was not read
-    /// from the server now (memory, another caller's load, the disk or the shared cache):
-    /// such an index may be stale.
+    /// [`indexed_async`](Self::indexed_async), saying in `load` how it went (see [`Load`]).
     async fn indexed_kept(
         self: &Arc<Self>,
         at: DiskKey<'_>,
         options: &HttpOptions,
-        kept: &AtomicBool,
+        load: &Load,
     ) -> Result<(Arc<Index>, RemoteIdentity)> {
         if let Some(found) = self.in_memory(at) {
-            kept.store(true, Relaxed);
+            load.kept.store(true, Relaxed);
             return Ok(found);
         }
         let key = at.memory();
@@ -220,7 +256,7 @@ impl RemoteArchives {
             Gate { gate: gates.entry(key.clone()).or_default().clone(), archives: self, key: &key }
         };
         let _turn = gate.gate.lock().await;
-        self.load_async(at, options, &key, kept).await
+        self.load_async(at, options, &key, load).await
     }
 
     async fn load_async(
@@ -228,11 +264,11 @@ impl RemoteArchives {
         at: DiskKey<'_>,
         options: &HttpOptions,
         key: &str,
-        kept: &AtomicBool,
+        load: &Load,
     ) -> Result<(Arc<Index>, RemoteIdentity)> {
         // Loaded by the caller this one waited for?
         if let Some(found) = self.in_memory(at) {
-            kept.store(true, Relaxed);
+            load.kept.store(true, Relaxed);
             return Ok(found);
         }
         let cancelled = |e: tokio::task::JoinError| match e.try_into_panic() {
@@ -246,7 +282,7 @@ impl RemoteArchives {
             let found =
                 tokio::task::spawn_blocking(move || this.read_disk(owned.borrowed())).await.map_err(cancelled)?;
             if let Some((index, identity)) = found {
-                kept.store(true, Relaxed);
+                load.kept.store(true, Relaxed);
                 if self.cache.insert(key, index.clone(), identity.clone()) {
                     // Read from another process's fetch, of any age: its misses are not fresh.
                     self.cache.unstamp(key);
@@ -254,11 +290,12 @@ impl RemoteArchives {
                 return Ok((index, identity));
             }
         }
-        if let Some((index, identity)) = self.read_shared(at, options.max_buffered).await {
-            kept.store(true, Relaxed);
-            if self.cache.insert(key, index.clone(), identity.clone()) {
-                // Read from another process's fetch, of any age: its misses are not fresh.
-                self.cache.unstamp(key);
+        if let Some((index, identity, bytes)) = self.read_shared(at, options.max_buffered).await {
+            load.kept.store(true, Relaxed);
+            if load.hold_shared {
+                *load.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes);
+            } else {
+                self.keep_shared(at, index.clone(), identity.clone(), bytes).await;
             }
             return Ok((index, identity));
         }
@@ -274,30 +311,22 @@ impl RemoteArchives {
         if let (Some(encoded), Some(shared)) = (encoded, &self.shared) {
             self.shared_stale.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
             let (shared, counts, name) = (shared.clone(), self.shared_counts.clone(), index_name(&at.text()));
-            tokio::spawn(async move { counts.wrote(&shared.put(&name, encoded).await) });
+            tokio::spawn(async move { counts.wrote(&put_within(shared.put(&name, encoded)).await) });
         }
         Ok((index, identity))
     }
 
     /// The index and identity of the archive `at` from the shared cache, if it holds them
-    /// (for a given key only; an object over `max_len` and some is not read), written to
-    /// the disk cache too.
-    async fn read_shared(self: &Arc<Self>, at: DiskKey<'_>, max_len: u64) -> Option<(Arc<Index>, RemoteIdentity)> {
+    /// (for a given key only; an object over `max_len` and some is not read), with the
+    /// object's bytes.
+    async fn read_shared(
+        self: &Arc<Self>,
+        at: DiskKey<'_>,
+        max_len: u64,
+    ) -> Option<(Arc<Index>, RemoteIdentity, bytes::Bytes)> {
         let (DiskKey::Given { .. }, Some(shared)) = (at, &self.shared) else { return None };
         // The directory and the file's own fields (its key, the validator).
-        let got = shared.get(&index_name(&at.text()), max_len.saturating_add(64 << 10)).await;
-        let bytes = match got {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => {
-                self.shared_counts.found(false);
-                return None;
-            }
-            Err(_) => {
-                // Counted (`errors`): the engine logs nothing of its own.
-                self.shared_counts.failed();
-                return None;
-            }
-        };
+        let bytes = self.shared_get(shared.get(&index_name(&at.text()), max_len.saturating_add(64 << 10))).await?;
         let (this, owned) = (self.clone(), at.owned());
         let built = tokio::task::spawn_blocking(move || {
             let at = owned.borrowed();
@@ -308,16 +337,55 @@ impl RemoteArchives {
                 return None;
             }
             let index = Index::build(cd).ok()?;
-            if let Some(disk) = &this.disk {
-                disk.store_encoded(&at, &bytes);
-            }
-            Some((Arc::new(index), identity))
+            Some((Arc::new(index), identity, bytes))
         })
         .await
         .ok()
         .flatten();
         self.shared_counts.found(built.is_some());
         built
+    }
+
+    /// An object the shared cache answers `get` with, within [`SHARED_WAIT`]: `None` when
+    /// there is none, or the store failed or did not answer in time (counted as errors;
+    /// the engine logs nothing of its own).
+    async fn shared_get(&self, get: super::super::SharedFuture<'_, Option<bytes::Bytes>>) -> Option<bytes::Bytes> {
+        match tokio::time::timeout(SHARED_WAIT, get).await {
+            Ok(Ok(Some(bytes))) => Some(bytes),
+            Ok(Ok(None)) => {
+                self.shared_counts.found(false);
+                None
+            }
+            Ok(Err(_)) | Err(_) => {
+                self.shared_counts.failed();
+                None
+            }
+        }
+    }
+
+    /// Keeps an index read from the shared cache (its object's `bytes`) in memory and in
+    /// the disk cache.
+    async fn keep_shared(
+        self: &Arc<Self>,
+        at: DiskKey<'_>,
+        index: Arc<Index>,
+        identity: RemoteIdentity,
+        bytes: bytes::Bytes,
+    ) {
+        let key = at.memory();
+        if self.cache.insert(&key, index, identity) {
+            // Read from another process's fetch, of any age: its misses are not fresh.
+            self.cache.unstamp(&key);
+        }
+        if self.disk.is_some() {
+            let (this, owned) = (self.clone(), at.owned());
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(disk) = &this.disk {
+                    disk.store_encoded(&owned.borrowed(), &bytes);
+                }
+            })
+            .await;
+        }
     }
 
     /// Whether verdicts are kept anywhere but the caller's memory: a disk or a shared
@@ -328,8 +396,11 @@ impl RemoteArchives {
 
     /// Keeps `verdict` (of `path` in the archive kept under `key`) where other processes
     /// and later runs find it: the disk cache and the shared cache, whichever there are
-    /// (nothing without either). In the background, on the current tokio runtime (none:
-    /// nothing is kept); what [`stored_verdict_async`](Self::stored_verdict_async) reads.
+    /// (nothing without either). In the background, on the current tokio runtime (outside
+    /// one, nothing is kept); no handle says when it is done (the shared cache's writes
+    /// show in [`shared_stats`](Self::shared_stats)). What
+    /// [`stored_verdict_async`](Self::stored_verdict_async) reads. Call it once per new
+    /// verdict: each call writes.
     pub fn keep_verdict(self: &Arc<Self>, key: &str, path: &ArtifactPath, verdict: &VerifiedEntry) {
         if !self.keeps_verdicts() {
             return;
@@ -348,7 +419,7 @@ impl RemoteArchives {
             })
             .await;
             if let (Ok(encoded), Some(shared)) = (encoded, shared) {
-                counts.wrote(&shared.put(&name, encoded.into()).await);
+                counts.wrote(&put_within(shared.put(&name, encoded.into())).await);
             }
         });
     }
@@ -356,7 +427,9 @@ impl RemoteArchives {
     /// The verdict kept for `path` of the archive kept under `key`
     /// ([`keep_verdict`](Self::keep_verdict), by this process or another), if it is for
     /// `entry` (as the archive's index describes it) in the version with `validator`: from
-    /// the disk cache, else the shared cache (then written to the disk cache too).
+    /// the disk cache, else the shared cache (then written to the disk cache too). Each call
+    /// reads there (a file, then an object, within [`SHARED_WAIT`]); a miss is not
+    /// remembered: a caller that asks often remembers what it found, and its misses.
     pub async fn stored_verdict_async(
         self: &Arc<Self>,
         key: &str,
@@ -374,15 +447,11 @@ impl RemoteArchives {
             }
         }
         let shared = self.shared.as_ref()?;
-        let got = match shared.get(&verdict_name(&text, path.as_str()), VERDICT_MAX).await {
-            Ok(got) => got,
-            Err(_) => {
-                self.shared_counts.failed();
-                return None;
-            }
-        };
+        let got = self.shared_get(shared.get(&verdict_name(&text, path.as_str()), VERDICT_MAX)).await;
         let verdict = got.as_deref().and_then(decode);
-        self.shared_counts.found(verdict.is_some());
+        if got.is_some() {
+            self.shared_counts.found(verdict.is_some());
+        }
         if let (Some(bytes), Some(_)) = (got, &verdict)
             && self.disk.is_some()
         {
@@ -396,11 +465,23 @@ impl RemoteArchives {
         verdict
     }
 
-    /// The identity of the archive kept under `key` ([`index_keyed`](Self::index_keyed))
-    /// if its index is in memory: the version it describes.
-    pub fn identity_keyed(&self, key: &str) -> Option<RemoteIdentity> {
-        self.in_memory(DiskKey::Given { key, url: "" }).map(|(_, identity)| identity)
+    /// The validator of the archive version whose index is kept under `key`
+    /// ([`index_keyed`](Self::index_keyed)), if that index is in memory: what a verdict
+    /// ([`stored_verdict_async`](Self::stored_verdict_async)) must be for.
+    pub fn validator_keyed(&self, key: &str) -> Option<super::super::Validator> {
+        self.in_memory(DiskKey::Given { key, url: "" }).map(|(_, identity)| identity.validator)
     }
+}
+
+/// How long a shared cache has to answer a read or take a write: past it, the read is a
+/// miss and the write lost (both counted as errors). A load waits for it, so it is short.
+pub const SHARED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `put`, given [`SHARED_WAIT`] to finish.
+async fn put_within(put: super::super::SharedFuture<'_, ()>) -> std::io::Result<()> {
+    tokio::time::timeout(SHARED_WAIT, put)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the shared cache did not answer")))
 }
 
 /// The largest verdict read from a shared cache: 256 checkpoints of 32 KiB windows, with
