@@ -23,7 +23,11 @@ mod blobs;
 pub mod conformance;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "s3")]
+mod shared_cache;
 
 pub use crate::blobs::{BlobFuture, BlobKind, Blobs, Listed, LocalBlobs, OpenBlob, beside, new_key, parse_key};
 #[cfg(feature = "s3")]
 pub use crate::s3::S3Blobs;
+#[cfg(feature = "s3")]
+pub use crate::shared_cache::ObjectStoreCache;

@@ -55,7 +55,6 @@ mod metrics;
 mod pages;
 mod rewrite;
 mod sessions;
-mod shared;
 mod verdicts;
 
 use std::sync::Arc;
@@ -66,7 +65,6 @@ pub use crate::file::engine_api_error;
 pub use crate::forward::{Forward, gateway};
 pub use crate::layer::{ProxyLayer, ProxyService};
 pub use crate::pages::UpstreamPages;
-pub use crate::shared::ObjectStoreCache;
 pub use artifact_core::JobRef;
 pub use artifact_gitlab::{LookupKey, Target};
 pub use {artifact_core, artifact_gitlab};
@@ -102,7 +100,8 @@ pub struct ProxyConfig {
     /// go (default 1 GiB).
     pub cache_disk_bytes: u64,
     /// A cache shared with other proxies in front of the same upstream
-    /// (`--shared-cache`, [`ObjectStoreCache`]): archives' indexes and entries' verdicts,
+    /// (`--shared-cache`; a directory or a bucket: `artifact_blobs::ObjectStoreCache`, or
+    /// any [`SharedCache`](artifact_core::http::SharedCache)): archives' indexes and entries' verdicts,
     /// by archive identity, written once and read by every proxy that meets the archive
     /// (behind the memory and `cache_dir`). Nothing there names a caller, a URL or a
     /// credential; whoever may write there is trusted as the proxies are.

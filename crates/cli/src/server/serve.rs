@@ -112,7 +112,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.cache_disk_bytes = args.cache_disk_bytes;
                 if let Some(url) = &args.shared_cache {
                     let shared = artifact_server::ObjectStoreCache::open(url)
-                        .map_err(|e| server_error(&"--shared-cache", e.into()))?;
+                        .map_err(|e| CliError::new(Exit::Usage, "--shared-cache", e))?;
                     config.shared_cache = Some(std::sync::Arc::new(shared));
                 }
                 config.object_storage_origins = args.object_storage_origin.clone();

@@ -14,7 +14,8 @@
 
 use std::sync::Arc;
 
-pub use artifact_proxy::{ObjectStoreCache, ProxyConfig};
+pub use artifact_blobs::ObjectStoreCache;
+pub use artifact_proxy::ProxyConfig;
 use artifact_proxy::{Proxy, SetupError, UpstreamPages};
 use axum::Router;
 use axum::extract::{Request, State};

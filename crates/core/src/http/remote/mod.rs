@@ -295,6 +295,20 @@ impl RemoteArchives {
         spooled.iter().find(|s| s.key == key && s.headers == *headers).map(|s| s.copy.clone())
     }
 
+    /// [`forget`](Self::forget) the index of `at` after a read of version `read` failed,
+    /// unless memory holds another version by now (another caller read it afresh
+    /// meanwhile: that one is not stale).
+    #[cfg(feature = "tokio")]
+    fn forget_read(&self, at: DiskKey<'_>, read: Option<&super::Validator>) {
+        let now = self.cache.get(&at.memory()).map(|(_, identity)| identity.validator);
+        if let (Some(read), Some(now)) = (read, now.as_ref())
+            && read != now
+        {
+            return;
+        }
+        self.forget(at);
+    }
+
     fn forget(&self, at: DiskKey<'_>) {
         let key = at.memory();
         self.spooled.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.key != key);

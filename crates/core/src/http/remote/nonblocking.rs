@@ -26,11 +26,22 @@ struct Load {
     hold_shared: bool,
     /// Such an index's bytes, held back.
     held: std::sync::Mutex<Option<bytes::Bytes>>,
+    /// The version the caller read with it.
+    version: std::sync::Mutex<Option<crate::http::Validator>>,
 }
 
 impl Load {
     fn new(kept: bool, hold_shared: bool) -> Load {
-        Load { kept: AtomicBool::new(kept), hold_shared, held: Default::default() }
+        Load { kept: AtomicBool::new(kept), hold_shared, held: Default::default(), version: Default::default() }
+    }
+
+    /// The caller reads the archive as `identity` says.
+    fn read(&self, identity: &RemoteIdentity) {
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity.validator.clone());
+    }
+
+    fn version(&self) -> Option<crate::http::Validator> {
+        self.version.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn kept(&self) -> bool {
@@ -149,13 +160,14 @@ impl RemoteArchives {
                 Some(found) => found,
                 None => self.indexed_kept(at, &self.async_options(headers), &load).await?,
             };
+            load.read(&identity);
             let entry = located(at.url(), &self.options, path, headers, &index, identity)?;
             self.options.destinations.check(&entry.url)?;
             VerifiedWindow::open(&self.client, &entry, verified, (skip, len), self.counter.clone()).await
         };
         match opened.await {
             Err(e) if load.kept() && self.stale(at, &e) => {
-                self.forget(at);
+                self.forget_read(at, load.version().as_ref());
                 Ok(None)
             }
             other => other,
@@ -204,6 +216,7 @@ impl RemoteArchives {
                     Some(found) => found,
                     None => self.indexed_kept(at, &self.async_options(headers), &load).await?,
                 };
+                load.read(&identity);
                 let entry = located(at.url(), &self.options, path, headers, &index, identity.clone())?;
                 self.options.destinations.check(&entry.url)?;
                 let opened = AsyncEntry::open(&self.client, &entry, self.counter.clone()).await?;
@@ -214,7 +227,7 @@ impl RemoteArchives {
             };
             match opened.await {
                 Err(e) if forget && load.kept() && !retried && self.stale(at, &e) => {
-                    self.forget(at);
+                    self.forget_read(at, load.version().as_ref());
                     retried = true;
                 }
                 other => return other,

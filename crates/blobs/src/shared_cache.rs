@@ -1,7 +1,8 @@
-//! The cache a fleet of proxies shares (`--shared-cache`): archives' indexes and entries'
-//! verdicts, written once by the proxy that read them and read by every other, in a
-//! directory (one that all the proxies mount) or an S3-compatible bucket, through
-//! `object_store`. What goes there is the engine's
+//! The cache a fleet of proxies shares (`artifact serve --upstream --shared-cache`): archives'
+//! indexes and entries' verdicts, written once by the proxy that read them and read by every
+//! other, in a directory (one that all the proxies mount) or an S3-compatible bucket, through
+//! `object_store` (here, with the blob layer's other object storage, so that the proxy
+//! crate reaches none). What goes there is the engine's
 //! ([`SharedCache`](artifact_core::http::SharedCache)): keyed by archive identity, no URL,
 //! credential or signature.
 
@@ -12,8 +13,6 @@ use artifact_core::http::{SharedCache, SharedFuture};
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
-
-use crate::SetupError;
 
 /// A [`SharedCache`] over an `object_store` store, below a prefix.
 #[derive(Debug, Clone)]
@@ -28,15 +27,15 @@ impl ObjectStoreCache {
     /// unless `AWS_SKIP_SIGNATURE=true`), `file:///dir`, or a directory's path (made if it
     /// is not there). Nothing is asked of the store here: one that does not answer shows in
     /// the reads and writes that fail (counted, never an error for a caller).
-    pub fn open(url: &str) -> Result<ObjectStoreCache, SetupError> {
+    pub fn open(url: &str) -> std::io::Result<ObjectStoreCache> {
         ObjectStoreCache::open_with(url, &[])
     }
 
     /// Like [`open`](Self::open), with `object_store` configuration keys for S3
     /// (`aws_endpoint`, `aws_access_key_id`, `aws_allow_http`, ...) set here over the
     /// environment's.
-    pub fn open_with(url: &str, config: &[(&str, &str)]) -> Result<ObjectStoreCache, SetupError> {
-        let bad = |why: String| SetupError(format!("--shared-cache {url}: {why}"));
+    pub fn open_with(url: &str, config: &[(&str, &str)]) -> std::io::Result<ObjectStoreCache> {
+        let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: {why}"));
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
