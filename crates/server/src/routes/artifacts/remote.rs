@@ -1,12 +1,14 @@
 //! Small entries of archives in object storage, answered on the async workers: the entry's
 //! one ranged `GET` awaited on the serving runtime ([`Blobs::read_async`]), its bytes
 //! decoded and checked by the engine's sans-io decoder, then answered as a kept entry is
-//! (every face: `304`, a range, `HEAD`, gzip). No trip to the blocking pool and no hop to
+//! (the whole entry, a range, gzip). `HEAD` and conditional requests, which need no bytes,
+//! go to the blocking path, which answers them from the index alone. No trip to the blocking pool and no hop to
 //! the object client's runtime: what is left per request is the object `GET` itself.
 //!
 //! [`Blobs::read_async`]: crate::blobs::Blobs::read_async
 
 use artifact_core::{ArtifactPath, Entry, EntryDecoder, Index};
+use axum::http::header;
 use axum::response::Response;
 use bytes::{Buf, Bytes};
 
@@ -34,6 +36,12 @@ pub(super) async fn small_entry(
     // compressed size bounds what is read and held), a file, and verified.
     let small = entry.size() <= INLINE_MAX && entry.compressed_size() <= INLINE_MAX;
     if !small || entry.is_dir() || !matches!(verdicts.of(&entry), Verdict::Verified) {
+        return None;
+    }
+    // What is answered without the entry's bytes (`HEAD`, a validator to compare) is not
+    // worth an object request: the blocking path answers it from the index.
+    let conditional = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::IF_MATCH, header::IF_UNMODIFIED_SINCE];
+    if ask.head || conditional.iter().any(|h| ask.headers.contains_key(h)) {
         return None;
     }
     let blobs = &*ask.state.inner.blobs;
