@@ -370,13 +370,8 @@ pub(crate) fn encode(key: &DiskKey<'_>, cd: &CentralDirectory, identity: &Remote
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.push(u8::from(loc.zip64));
-    let (kind, text) = match &identity.validator {
-        Validator::ETag(t) => (1, t.as_str()),
-        Validator::WeakETag(t) => (2, t.as_str()),
-        Validator::LastModified(t) => (3, t.as_str()),
-        Validator::None => (0, ""),
-    };
-    out.push(kind);
+    let text = identity.validator.as_str();
+    out.push(identity.validator.kind());
     // A given key: no URL at all. Else the final URL only when a redirect led to
     // another origin; else the asked URL (with whatever credentials the caller gives
     // next time) is used.
@@ -429,12 +424,7 @@ pub(crate) fn decode(bytes: Bytes, key: &DiskKey<'_>) -> Option<(CentralDirector
         return None;
     }
     let text = strings[0].clone();
-    let validator = match kind {
-        1 => Validator::ETag(text),
-        2 => Validator::WeakETag(text),
-        3 => Validator::LastModified(text),
-        _ => Validator::None,
-    };
+    let validator = Validator::from_kind(kind, text).unwrap_or(Validator::None);
     let location = CentralDirectoryLocation { offset, size: cd_size, entries, shift, zip64, declared_size: cd_size };
     let cd = CentralDirectory::from_parts(bytes.slice(at..), location, size).ok()?;
     let url = if strings[1].is_empty() { key.url().to_owned() } else { strings[1].clone() };

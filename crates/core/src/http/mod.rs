@@ -154,6 +154,29 @@ impl Validator {
             Validator::None => "",
         }
     }
+
+    /// Its kind as the cache files write it: 1 a strong `ETag`, 2 a weak one, 3 a date, 0
+    /// none.
+    pub(crate) fn kind(&self) -> u8 {
+        match self {
+            Validator::ETag(_) => 1,
+            Validator::WeakETag(_) => 2,
+            Validator::LastModified(_) => 3,
+            Validator::None => 0,
+        }
+    }
+
+    /// The validator a cache file wrote as `kind` ([`kind`](Self::kind)) and `text`;
+    /// `None` for an unknown kind, or text with kind 0.
+    pub(crate) fn from_kind(kind: u8, text: String) -> Option<Validator> {
+        match kind {
+            1 => Some(Validator::ETag(text)),
+            2 => Some(Validator::WeakETag(text)),
+            3 => Some(Validator::LastModified(text)),
+            0 if text.is_empty() => Some(Validator::None),
+            _ => None,
+        }
+    }
 }
 
 /// A strong `ETag` (quoted) for `entry`'s bytes as the archive version `identity` holds

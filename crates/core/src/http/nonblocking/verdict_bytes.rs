@@ -16,13 +16,8 @@ impl VerifiedEntry {
     /// [`decode`](Self::decode) against the entry of an index.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
-        let (kind, text) = match &self.validator {
-            Validator::ETag(t) => (1u8, t.as_str()),
-            Validator::WeakETag(t) => (2, t.as_str()),
-            Validator::LastModified(t) => (3, t.as_str()),
-            Validator::None => (0, ""),
-        };
-        out.push(kind);
+        let text = self.validator.as_str();
+        out.push(self.validator.kind());
         out.extend_from_slice(&(text.len() as u64).to_le_bytes());
         out.extend_from_slice(text.as_bytes());
         let e = &self.entry;
@@ -57,13 +52,7 @@ impl VerifiedEntry {
         let len = usize::try_from(u64::from_le_bytes(*len)).ok().filter(|l| *l <= rest.len())?;
         let (text, mut rest) = rest.split_at(len);
         let text = std::str::from_utf8(text).ok()?.to_owned();
-        let validator = match kind {
-            1 => Validator::ETag(text),
-            2 => Validator::WeakETag(text),
-            3 => Validator::LastModified(text),
-            0 if text.is_empty() => Validator::None,
-            _ => return None,
-        };
+        let validator = Validator::from_kind(kind, text)?;
         let mut fields = [0u64; 5];
         for field in &mut fields {
             let (v, tail) = rest.split_first_chunk::<8>()?;
