@@ -83,6 +83,31 @@ fn to_io(e: object_store::Error) -> io::Error {
     }
 }
 
+/// The object client for `bucket`, configured as `object_store`'s AWS builder reads the
+/// environment with `config` over it: keys required unless `AWS_SKIP_SIGNATURE=true` (never
+/// a cloud metadata address), few and short retries, each request given `timeout`.
+pub(crate) fn amazon_s3(bucket: &str, config: &[(&str, &str)], timeout: Duration) -> io::Result<AmazonS3> {
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    let given = |key: &str, env: &str| {
+        config.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()).or_else(|| std::env::var(env).ok())
+    };
+    let skip_signature = given("aws_skip_signature", "AWS_SKIP_SIGNATURE").is_some_and(|v| v == "true");
+    if !skip_signature && given("aws_access_key_id", "AWS_ACCESS_KEY_ID").is_none() {
+        return Err(invalid("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_SKIP_SIGNATURE=true)".into()));
+    }
+    let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..RetryConfig::default() };
+    let client = ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(3))
+        .with_timeout(timeout)
+        .with_allow_http(given("aws_allow_http", "AWS_ALLOW_HTTP").is_some_and(|v| v == "true"));
+    let mut builder = AmazonS3Builder::from_env();
+    for (key, value) in config {
+        let key = key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?;
+        builder = builder.with_config(key, *value);
+    }
+    builder.with_bucket_name(bucket).with_retry(retry).with_client_options(client).build().map_err(to_io)
+}
+
 /// Runs `fut` on `handle`'s runtime and waits for it on this thread (any thread).
 fn run<T: Send + 'static>(handle: &tokio::runtime::Handle, fut: impl Future<Output = T> + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -110,25 +135,7 @@ impl S3Blobs {
         if bucket.is_empty() {
             return Err(invalid(format!("{url}: no bucket")));
         }
-        let given = |key: &str, env: &str| {
-            config.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()).or_else(|| std::env::var(env).ok())
-        };
-        let skip_signature = given("aws_skip_signature", "AWS_SKIP_SIGNATURE").is_some_and(|v| v == "true");
-        if !skip_signature && given("aws_access_key_id", "AWS_ACCESS_KEY_ID").is_none() {
-            return Err(invalid("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_SKIP_SIGNATURE=true)".into()));
-        }
-        let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(10), ..RetryConfig::default() };
-        let client = ClientOptions::new()
-            .with_connect_timeout(Duration::from_secs(3))
-            .with_timeout(Duration::from_secs(60))
-            .with_allow_http(given("aws_allow_http", "AWS_ALLOW_HTTP").is_some_and(|v| v == "true"));
-        let mut builder = AmazonS3Builder::from_env();
-        for (key, value) in config {
-            let key = key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?;
-            builder = builder.with_config(key, *value);
-        }
-        let store =
-            builder.with_bucket_name(bucket).with_retry(retry).with_client_options(client).build().map_err(to_io)?;
+        let store = amazon_s3(bucket, config, Duration::from_secs(60))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("artifact-s3")

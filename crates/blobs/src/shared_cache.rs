@@ -41,34 +41,8 @@ impl ObjectStoreCache {
             if bucket.is_empty() {
                 return Err(bad("no bucket".into()));
             }
-            let retry = object_store::RetryConfig {
-                max_retries: 2,
-                retry_timeout: Duration::from_secs(10),
-                ..Default::default()
-            };
-            let given = |key: &str, env: &str| {
-                config.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()).or_else(|| std::env::var(env).ok())
-            };
-            let skip_signature = given("aws_skip_signature", "AWS_SKIP_SIGNATURE").is_some_and(|v| v == "true");
-            if !skip_signature && given("aws_access_key_id", "AWS_ACCESS_KEY_ID").is_none() {
-                return Err(bad("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_SKIP_SIGNATURE=true)".into()));
-            }
-            let allow_http = given("aws_allow_http", "AWS_ALLOW_HTTP").is_some_and(|v| v == "true");
-            let client = object_store::ClientOptions::new()
-                .with_connect_timeout(Duration::from_secs(3))
-                .with_timeout(Duration::from_secs(30))
-                .with_allow_http(allow_http);
-            let mut builder = object_store::aws::AmazonS3Builder::from_env();
-            for (key, value) in config {
-                let key = key.parse().map_err(|e: object_store::Error| bad(e.to_string()))?;
-                builder = builder.with_config(key, *value);
-            }
-            let store = builder
-                .with_bucket_name(bucket)
-                .with_retry(retry)
-                .with_client_options(client)
-                .build()
-                .map_err(|e| bad(e.to_string()))?;
+            let store =
+                crate::s3::amazon_s3(bucket, config, Duration::from_secs(30)).map_err(|e| bad(e.to_string()))?;
             return Ok(ObjectStoreCache { store: Arc::new(store), prefix: prefix.trim_matches('/').to_owned() });
         }
         let dir = match url.strip_prefix("file://") {
