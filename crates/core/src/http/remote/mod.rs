@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]
+mod kept;
+#[cfg(feature = "tokio")]
 mod nonblocking;
 
 #[cfg(feature = "tokio")]
-pub use nonblocking::SHARED_WAIT;
+pub use kept::SHARED_WAIT;
 
 use std::sync::Arc;
 
