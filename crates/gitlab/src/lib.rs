@@ -24,8 +24,10 @@ pub mod error;
 pub mod guard;
 pub mod hot;
 pub mod pages;
+pub mod pagination;
 pub mod query;
 pub mod target;
+pub mod tree;
 
 pub use crate::credentials::{Credential, Form, LookupKey, Presented, credential_headers};
 pub use crate::delivery::{Plan, Representation};

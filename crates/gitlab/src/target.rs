@@ -73,6 +73,42 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The target of an artifacts tree listing, if `raw_path` has that shape (then with no
+    /// `file`): `/api/v4/projects/:id/jobs/:job_id/artifacts/tree`, or
+    /// `/api/v4/projects/:id/jobs/artifacts/<ref...>/tree` with `job` as `?job=`. A ref's
+    /// last segment `tree` ends it unless a `raw` segment after its first one made the
+    /// path a single file's (endpoint 8, whose order stays: `<ref>/raw/tree` is the file
+    /// `tree`); a ref holding such a `raw` segment is listed with its `/`s encoded.
+    pub fn tree(raw_path: &str, job: Option<&str>) -> Option<ApiResult<Target>> {
+        let segs: Vec<&str> = raw_path.split('/').collect();
+        if segs.len() < 9
+            || segs[..4] != ["", "api", "v4", "projects"]
+            || segs[5] != "jobs"
+            || segs.last() != Some(&"tree")
+        {
+            return None;
+        }
+        let project = decoded(segs[4]);
+        if segs[6] == "artifacts" {
+            let ref_segs = &segs[7..segs.len() - 1];
+            if ref_segs.iter().skip(1).any(|s| *s == "raw") {
+                return None;
+            }
+            let ref_name = decoded(&ref_segs.join("/"));
+            let job = match job {
+                Some(j) if !j.is_empty() => j.to_owned(),
+                _ => return Some(Err(ApiError::InvalidParam("job is missing".into()))),
+            };
+            return Some(Ok(Target { project, job: JobRef::Latest { ref_name, job }, file: None }));
+        }
+        if segs.len() != 9 || segs[7] != "artifacts" {
+            return None;
+        }
+        Some(id_param(segs[6], "job_id").map(|id| Target { project, job: JobRef::Id(id as u64), file: None }))
+    }
+}
+
 /// Whether `path` has the shape of a single file's download (endpoint 7 or 8).
 pub fn single_file_route(path: &str) -> bool {
     let segs: Vec<&str> = path.splitn(9, '/').collect();
@@ -123,5 +159,29 @@ mod tests {
         assert_eq!((t.job, t.file.as_deref()), (latest("raw", "b"), Some("a")));
         assert!(matches!(Target::by_ref(&format!("{base}/main/raw/a"), Some("")), Err(ApiError::InvalidParam(_))));
         assert!(matches!(Target::by_ref(&format!("{base}/main/other"), Some("b")), Err(ApiError::NotFound(_))));
+    }
+
+    #[test]
+    fn trees_by_id_and_by_ref_leave_single_files_alone() {
+        let tree = |path: &str, job| Target::tree(path, job).map(|t| t.map(|t| (t.project, t.job, t.file)));
+        let p = "/api/v4/projects/group%2Fapp/jobs";
+        assert_eq!(
+            tree(&format!("{p}/42/artifacts/tree"), None).unwrap().unwrap(),
+            ("group/app".into(), JobRef::Id(42), None)
+        );
+        assert_eq!(
+            tree(&format!("{p}/artifacts/feature/login/tree"), Some("b")).unwrap().unwrap().1,
+            latest("feature/login", "b")
+        );
+        assert_eq!(tree(&format!("{p}/artifacts/raw/tree"), Some("b")).unwrap().unwrap().1, latest("raw", "b"));
+        assert_eq!(tree(&format!("{p}/artifacts/a%2Fraw/tree"), Some("b")).unwrap().unwrap().1, latest("a/raw", "b"));
+        assert!(matches!(tree(&format!("{p}/artifacts/main/tree"), None), Some(Err(ApiError::InvalidParam(_)))));
+        assert!(matches!(tree(&format!("{p}/x/artifacts/tree"), None), Some(Err(ApiError::InvalidParam(_)))));
+        // Single files: endpoint 7's `dir/tree`, endpoint 8's `raw/tree`.
+        for path in
+            ["42/artifacts/dir/tree", "artifacts/main/raw/tree", "artifacts/main/raw/dir/tree", "42/artifacts/tree/x"]
+        {
+            assert!(tree(&format!("{p}/{path}"), Some("b")).is_none(), "{path}");
+        }
     }
 }

@@ -60,7 +60,7 @@ fn listable(index: &artifact_core::Index) -> Listed {
             continue;
         }
         let modified = entry.map(|e| e.modified_unix()).filter(|t| *t != 0);
-        out.push(path, entry.map(|e| e.size()), modified);
+        out.push(path, entry.map(|e| e.size()), modified, entry.map(|e| e.permissions()));
     }
     out
 }

@@ -28,7 +28,6 @@ mod keep;
 mod lookups;
 mod metered;
 mod metrics;
-mod pagination;
 mod parallel;
 mod proxy;
 mod resolve;

@@ -31,6 +31,8 @@ mod metrics;
 mod robustness;
 #[path = "api/support.rs"]
 mod support;
+#[path = "api/tree.rs"]
+mod tree;
 
 /// This binary runs the suite on PostgreSQL.
 const STORE: support::Backend = support::Backend::Postgres;

@@ -101,24 +101,58 @@ pub struct Directory {
     pub archive_size: Option<u64>,
 }
 
-/// The paths of an archive as the pages list them (a folder ends in `/`), each with its
-/// size and time; the paths in one buffer (one allocation, not one per path).
+/// The paths of an archive as the pages and the tree API list them (a folder ends in `/`),
+/// each with its size, time and permission bits; the paths in one buffer (one allocation,
+/// not one per path).
 #[derive(Debug, Default)]
 pub struct Listed {
-    pub(super) text: String,
-    pub(super) rows: Vec<(usize, usize, Option<u64>, Option<i64>)>,
+    text: String,
+    rows: Vec<ListedRow>,
+}
+
+/// One path of a [`Listed`]: where in its text, and what is known of it.
+#[derive(Debug, Clone, Copy)]
+struct ListedRow {
+    start: usize,
+    end: usize,
+    size: Option<u64>,
+    modified: Option<i64>,
+    mode: Option<u32>,
 }
 
 impl Listed {
-    /// Adds a path.
-    pub fn push(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
+    /// Adds a path (a folder's ending in `/`), with what is known of it: a file's size,
+    /// when it was changed (Unix seconds), and its permission bits (`0o644`; the rest are
+    /// ignored).
+    pub fn push(&mut self, path: &str, size: Option<u64>, modified: Option<i64>, mode: Option<u32>) {
         let start = self.text.len();
         self.text.push_str(path);
-        self.rows.push((start, self.text.len(), size, modified));
+        self.rows.push(ListedRow { start, end: self.text.len(), size, modified, mode: mode.map(|m| m & 0o777) });
+    }
+
+    /// The number of paths.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there is no path.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = (&str, Option<u64>, Option<i64>)> {
-        self.rows.iter().map(|&(start, end, size, modified)| (&self.text[start..end], size, modified))
+        self.rows.iter().map(|r| (&self.text[r.start..r.end], r.size, r.modified))
+    }
+
+    /// Path `at` (in the order pushed), its size and its permission bits.
+    pub(crate) fn at(&self, at: usize) -> (&str, Option<u64>, Option<u32>) {
+        let r = &self.rows[at];
+        (&self.text[r.start..r.end], r.size, r.mode)
+    }
+
+    /// Every path with its index (for [`at`](Self::at)).
+    pub(crate) fn paths(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.rows.iter().enumerate().map(|(i, r)| (i, &self.text[r.start..r.end]))
     }
 }
 

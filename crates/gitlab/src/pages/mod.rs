@@ -442,7 +442,7 @@ mod tests {
                 .of(key, || {
                     made.set(made.get() + 1);
                     let mut listed = Listed::default();
-                    listed.push(&format!("{key}/"), None, None);
+                    listed.push(&format!("{key}/"), None, None, None);
                     Ok(listed)
                 })
                 .unwrap()

@@ -16,10 +16,10 @@ use crate::error::StoreAnswer;
 use crate::error::{ApiError, ApiResult};
 use crate::keep::Keeping;
 use crate::model::{Job, JobKind, Pipeline, Project, Status, User};
-use crate::pagination::{KEYSET_UNSUPPORTED, Keyset, Page};
 use crate::query::Query;
 use crate::store::{JobQuery, Store, StoreResult};
 use crate::time::Timestamp;
+use artifact_gitlab::pagination::{KEYSET_UNSUPPORTED, Keyset, Page};
 
 /// `scope`, `scope[]` or repeated `scope=`: only GitLab's exact status names. A hash
 /// (`scope[hello]=pending`) is no string or array: `400`, as Grape's type check answers

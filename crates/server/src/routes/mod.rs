@@ -67,6 +67,8 @@ pub fn app(state: AppState) -> Router {
         .route(&at("/jobs/{job_id}/artifacts"), get(artifacts::archive_by_id).delete(actions::delete_artifacts))
         // A GET of an entry named `keep` must not hit the keep action.
         .route(&at("/jobs/{job_id}/artifacts/keep"), get(artifacts::entry_by_id).post(actions::keep))
+        // The tree (an addition): a root file named `tree` is not a single file here.
+        .route(&at("/jobs/{job_id}/artifacts/tree"), get(artifacts::tree_by_id))
         .route(&at("/jobs/{job_id}/artifacts/{*artifact_path}"), get(artifacts::entry_by_id))
         // An empty artifact path breaks the path rule: 400, not a missing route.
         .route(&at("/jobs/{job_id}/artifacts/"), get(artifacts::entry_by_id))

@@ -126,17 +126,7 @@ impl PageSource for Local {
             let Some(metadata) = &found.metadata else {
                 return Err(ApiError::NotFound("Not found"));
             };
-            // A blob's key never names other bytes: the list kept for it holds.
-            let tree = ask.state.inner.trees.of(metadata.key.clone(), || {
-                let open = ask.state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
-                let stream = open.source.read_stream(0, open.source.len()).map_err(ApiError::internal)?;
-                let mut reader = MetadataReader::new(stream).map_err(ApiError::internal)?;
-                let mut listed = Listed::default();
-                while let Some(entry) = reader.next_ref().map_err(ApiError::internal)? {
-                    listed.push(entry.path, entry.size(), entry.modified());
-                }
-                Ok(listed)
-            })?;
+            let tree = listed(&ask.state, metadata)?;
             Children::of(&dir).with(&tree).page(page, Some(archive.size))
         })
         .await
@@ -215,4 +205,25 @@ impl PageSource for Local {
         let ask = self.asker(who);
         super::artifacts::entry(ask, project.to_owned(), JobRef::Id(job as u64), path.clone()).await
     }
+}
+
+/// Every path of the archive whose `metadata.gz` is `metadata` (without those that are not
+/// UTF-8 or that the path rule refuses, which no download could reach), kept for the last
+/// few archives listed: a blob's key never names other bytes, so the list kept for it
+/// holds. On the blocking pool.
+pub(crate) fn listed(state: &AppState, metadata: &crate::model::BlobRef) -> ApiResult<std::sync::Arc<Listed>> {
+    state.inner.trees.of(metadata.key.clone(), || {
+        let open = state.inner.blobs.open(&metadata.key).map_err(ApiError::internal)?;
+        let stream = open.source.read_stream(0, open.source.len()).map_err(ApiError::internal)?;
+        let mut reader = MetadataReader::new(stream).map_err(ApiError::internal)?;
+        let mut listed = Listed::default();
+        while let Some(entry) = reader.next_ref().map_err(ApiError::internal)? {
+            if ArtifactPath::new(entry.path.trim_end_matches('/')).is_err() {
+                continue;
+            }
+            let mode = entry.mode().and_then(|m| u32::from_str_radix(m, 8).ok());
+            listed.push(entry.path, entry.size(), entry.modified(), mode);
+        }
+        Ok(listed)
+    })
 }

@@ -23,6 +23,7 @@ mod spec_artifacts;
 mod spec_jobs;
 mod spec_parity;
 mod support;
+mod tree;
 
 /// This binary runs the suite on the embedded default.
 const STORE: support::Backend = support::Backend::Sqlite;

@@ -109,6 +109,48 @@ impl RemoteArchives {
             Some(found) => found,
             None => self.indexed_kept(at, &self.async_options(headers), &load).await?,
         };
+        self.read_last_byte(url, &identity, headers).await?;
+        if let Some(bytes) = load.held() {
+            self.keep_shared(at, index, identity, bytes).await;
+        }
+        Ok(())
+    }
+
+    /// Like [`index_keyed_async`](Self::index_keyed_async), for a key that may name another
+    /// archive by now (a ref's latest job, whose pipeline may have run again): a known index
+    /// (in memory, on disk or in the shared cache) is checked with one range read of the
+    /// archive's last byte at `url` (`If-Match` on its version) before it is returned; if
+    /// the archive changed there, or the read says the index may be stale, the index is
+    /// dropped and loaded afresh from `url`. A refused read is the caller's error, and
+    /// changes nothing here.
+    pub async fn index_keyed_current_async(
+        self: &Arc<Self>,
+        key: &str,
+        url: &str,
+        headers: &HeaderMap,
+    ) -> Result<Arc<Index>> {
+        let at = DiskKey::Given { key, url };
+        let options = self.async_options(headers);
+        let load = Load::new(self.in_memory(at).is_some() || self.disk.as_ref().is_some_and(|d| d.exists(&at)), false);
+        let (index, identity) = self.indexed_kept(at, &options, &load).await?;
+        if !load.kept() {
+            // Read from `url` just now.
+            return Ok(index);
+        }
+        match self.read_last_byte(url, &identity, headers).await {
+            Ok(()) => Ok(index),
+            Err(e) if self.stale(at, &e) => {
+                self.forget_read(at, Some(&identity.validator));
+                Ok(self.indexed_async(at, &options).await?.0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One range read of the last byte of the archive `identity` describes, where `url`
+    /// (asked with `headers`) leads: `If-Match` on its version, so a changed archive is
+    /// [`Error::Changed`].
+    async fn read_last_byte(&self, url: &str, identity: &RemoteIdentity, headers: &HeaderMap) -> Result<()> {
         let (target, asked) = (super::super::parse_url(&identity.url)?, super::super::parse_url(url)?);
         self.options.destinations.check(&target)?;
         let for_target = super::super::headers_for(&target, &asked, headers, self.options.credentials_after_redirect);
@@ -123,9 +165,6 @@ impl RemoteArchives {
         let (body, _) = ranged.range_following(&self.client, (last, last + 1), &self.counter, follow.as_ref()).await?;
         // The one byte, read so the connection goes back to the pool.
         let _ = http_body_util::BodyExt::collect(body).await;
-        if let Some(bytes) = load.held() {
-            self.keep_shared(at, index, identity, bytes).await;
-        }
         Ok(())
     }
 

@@ -7,6 +7,9 @@
 pub(crate) mod answer;
 mod remote;
 pub(crate) mod target;
+mod tree;
+
+pub(crate) use self::tree::tree_by_id;
 
 use self::answer::{EntryAnswer, INLINE_MAX, artifact_path, entry_headers, gzip_member, gzip_representation, respond};
 use self::target::{ByRef, FileById, Target};
@@ -72,11 +75,20 @@ pub(crate) fn deliver_blob(
 
 /// Resolves `job` in project `id` to its live archive, for `ask`.
 fn archive_of(ask: &Asker, id: &str, job: &JobRef) -> ApiResult<BlobRef> {
+    resolved_of(ask, id, job)?.archive.ok_or(ApiError::NotFound("Not found"))
+}
+
+/// Resolves `job` in project `id` to its live archive's `metadata.gz`, for `ask`.
+fn metadata_of(ask: &Asker, id: &str, job: &JobRef) -> ApiResult<BlobRef> {
+    resolved_of(ask, id, job)?.metadata.ok_or(ApiError::NotFound("Not found"))
+}
+
+/// Resolves `job` in project `id`, for `ask`: the routes and role of artifacts.
+fn resolved_of(ask: &Asker, id: &str, job: &JobRef) -> ApiResult<artifact_core::Resolved<BlobRef>> {
     let access = ask.access(Routes::Artifacts, id)?;
     access.require(Need::Read)?;
     let resolver = StoreResolver { store: &*ask.state.inner.store, now: Timestamp::now() };
-    let resolved = resolver.resolve(&access.project, job).api()?.ok_or(ApiError::NotFound("Not found"))?;
-    resolved.archive.ok_or(ApiError::NotFound("Not found"))
+    resolver.resolve(&access.project, job).api()?.ok_or(ApiError::NotFound("Not found"))
 }
 
 /// How long a presigned archive URL is valid.
@@ -157,9 +169,13 @@ pub(crate) async fn entry_by_id(ctx: Ctx, FileById(target): FileById) -> ApiResu
 }
 
 /// 6 and 8: `GET /projects/:id/jobs/artifacts/:ref_name/download?job=NAME` and
-/// `.../:ref_name/raw/*artifact_path?job=NAME`.
-pub(crate) async fn by_ref(ctx: Ctx, ByRef(target): ByRef) -> ApiResult<Response> {
-    download(ctx, target).await
+/// `.../:ref_name/raw/*artifact_path?job=NAME`; and the tree by ref,
+/// `.../:ref_name/tree?job=NAME`.
+pub(crate) async fn by_ref(ctx: Ctx, ByRef(target, tree): ByRef) -> ApiResult<Response> {
+    match tree {
+        true => self::tree::tree(ctx, target).await,
+        false => download(ctx, target).await,
+    }
 }
 
 async fn download(ctx: Ctx, target: Target) -> ApiResult<Response> {

@@ -21,15 +21,34 @@ impl FromRequestParts<AppState> for FileById {
     }
 }
 
-/// Extracts the [`Target`] of endpoints 6 and 8.
+/// Extracts the [`Target`] of endpoints 6 and 8, or of a tree listing by ref (then `true`:
+/// `artifact_gitlab::tree`).
 #[derive(Debug)]
-pub(crate) struct ByRef(pub(crate) Target);
+pub(crate) struct ByRef(pub(crate) Target, pub(crate) bool);
 
 impl FromRequestParts<AppState> for ByRef {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<ByRef, ApiError> {
         let query = Query::parse(parts.uri.query());
-        Target::by_ref(parts.uri.path(), query.get("job")).map(ByRef)
+        if let Some(tree) = Target::tree(parts.uri.path(), query.get("job")) {
+            return tree.map(|target| ByRef(target, true));
+        }
+        Target::by_ref(parts.uri.path(), query.get("job")).map(|target| ByRef(target, false))
+    }
+}
+
+/// Extracts the [`Target`] of a tree listing by job id.
+#[derive(Debug)]
+pub(crate) struct TreeById(pub(crate) Target);
+
+impl FromRequestParts<AppState> for TreeById {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<TreeById, ApiError> {
+        match Target::tree(parts.uri.path(), None) {
+            Some(tree) => tree.map(TreeById),
+            None => Err(ApiError::NotFound("Not Found")),
+        }
     }
 }

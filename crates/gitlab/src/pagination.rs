@@ -17,13 +17,18 @@ const COUNT_LIMIT: u64 = 10_000;
 
 /// The page a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Page {
-    pub(crate) page: u64,
-    pub(crate) per_page: u64,
+pub struct Page {
+    /// The page, from 1.
+    pub page: u64,
+    /// Rows per page, at most 100.
+    pub per_page: u64,
 }
 
 impl Page {
-    pub(crate) fn from_query(q: &Query) -> ApiResult<Page> {
+    /// The page `q` asks for (`page`, `per_page`): an empty or non-positive value is the
+    /// default (1, 20), a larger `per_page` than 100 is 100, a non-integer is
+    /// 400 `{"error":"page is invalid"}` (or `per_page`).
+    pub fn from_query(q: &Query) -> ApiResult<Page> {
         let int = |key: &str, default: u64| -> ApiResult<u64> {
             match q.get(key) {
                 None | Some("") => Ok(default),
@@ -39,13 +44,14 @@ impl Page {
         Ok(Page { page, per_page })
     }
 
-    pub(crate) fn offset(&self) -> u64 {
+    /// The rows before this page.
+    pub fn offset(&self) -> u64 {
         (self.page - 1).saturating_mul(self.per_page)
     }
 
     /// The headers for this page of `total` rows; `url` is the absolute URL of the request
     /// without its query.
-    pub(crate) fn headers(&self, total: u64, url: &str, query: &Query) -> HeaderMap {
+    pub fn headers(&self, total: u64, url: &str, query: &Query) -> HeaderMap {
         let counted = total <= COUNT_LIMIT;
         let pages = total.div_ceil(self.per_page).max(1);
         let next = (self.page < pages).then_some(self.page + 1);
@@ -84,20 +90,21 @@ impl Page {
 
 /// A keyset page (`pagination=keyset`): newest first by id, after a cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Keyset {
-    pub(crate) per_page: u64,
+pub struct Keyset {
+    /// Rows per page.
+    pub per_page: u64,
     /// The id the previous page ended at: this page has smaller ones.
-    pub(crate) before_id: Option<i64>,
+    pub before_id: Option<i64>,
 }
 
 /// What GitLab answers to a keyset request in an order it cannot page by keyset.
-pub(crate) const KEYSET_UNSUPPORTED: &str = "Keyset pagination is not yet available for this type of request";
+pub const KEYSET_UNSUPPORTED: &str = "Keyset pagination is not yet available for this type of request";
 
 impl Keyset {
     /// The keyset page asked for, or `None` without `pagination=keyset`. Only GitLab's
     /// order for jobs is supported (`order_by=id`, `sort=desc`, the defaults): another is
     /// `Err(None)` (GitLab's 405). A cursor this server did not make is `Err(Some(400))`.
-    pub(crate) fn from_query(q: &Query) -> Result<Option<Keyset>, Option<ApiError>> {
+    pub fn from_query(q: &Query) -> Result<Option<Keyset>, Option<ApiError>> {
         if q.get("pagination") != Some("keyset") {
             return Ok(None);
         }
@@ -119,42 +126,56 @@ impl Keyset {
     /// path's `id` and the defaults of `page` and `per_page`) and the new cursor, each
     /// `key=value` escaped as Ruby's `CGI.escape` does and sorted, as Rails' `to_query`
     /// writes them.
-    pub(crate) fn headers(&self, next_after: Option<i64>, url: &str, project: &str, query: &Query) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        let Some(last_id) = next_after else {
-            return h;
-        };
-        let mut pairs: Vec<String> = Vec::new();
-        let mut scalars: Vec<(&str, &str)> = Vec::new();
-        for (key, value) in query.pairs() {
-            if key == "scope" || key.ends_with("[]") {
-                let key = if key == "scope" { "scope[]" } else { key };
-                pairs.push(format!("{}={}", cgi_escape(key), cgi_escape(value)));
-            } else if !matches!(key, "id" | "cursor") {
-                // Repeated scalars: the last one counts.
-                scalars.retain(|(k, _)| *k != key);
-                scalars.push((key, value));
-            }
+    pub fn headers(&self, next_after: Option<i64>, url: &str, project: &str, query: &Query) -> HeaderMap {
+        match next_after {
+            Some(last_id) => next_link(url, query, project, ("cursor", &encode_cursor(last_id)), &[]),
+            None => HeaderMap::new(),
         }
-        for (key, default) in [("page", "1"), ("per_page", "20")] {
-            if !scalars.iter().any(|(k, _)| *k == key) {
-                scalars.push((key, default));
-            }
-        }
-        let cursor = encode_cursor(last_id);
-        scalars.push(("id", project));
-        scalars.push(("cursor", &cursor));
-        pairs.extend(scalars.iter().map(|(k, v)| format!("{}={}", cgi_escape(k), cgi_escape(v))));
-        pairs.sort();
-        if let Ok(v) = HeaderValue::from_str(&format!("<{url}?{}>; rel=\"next\"", pairs.join("&"))) {
-            h.insert(HeaderName::from_static("link"), v);
-        }
-        h
     }
 }
 
+/// GitLab's keyset `Link: <...>; rel="next"` to the page after `cursor` (its parameter name
+/// and value): the request's parameters with the path's `id`, the defaults of `page` and
+/// `per_page` (and `defaults`, each where the request did not send it), and the cursor,
+/// each `key=value` escaped as Ruby's `CGI.escape` does and sorted, as Rails' `to_query`
+/// writes them. `url` is the absolute URL of the request without its query.
+pub fn next_link(
+    url: &str,
+    query: &Query,
+    project: &str,
+    cursor: (&str, &str),
+    defaults: &[(&str, &str)],
+) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let mut pairs: Vec<String> = Vec::new();
+    let mut scalars: Vec<(&str, &str)> = Vec::new();
+    for (key, value) in query.pairs() {
+        if key == "scope" || key.ends_with("[]") {
+            let key = if key == "scope" { "scope[]" } else { key };
+            pairs.push(format!("{}={}", cgi_escape(key), cgi_escape(value)));
+        } else if key != "id" && key != cursor.0 {
+            // Repeated scalars: the last one counts.
+            scalars.retain(|(k, _)| *k != key);
+            scalars.push((key, value));
+        }
+    }
+    for &(key, default) in [("page", "1"), ("per_page", "20")].iter().chain(defaults) {
+        if !scalars.iter().any(|(k, _)| *k == key) {
+            scalars.push((key, default));
+        }
+    }
+    scalars.push(("id", project));
+    scalars.push(cursor);
+    pairs.extend(scalars.iter().map(|(k, v)| format!("{}={}", cgi_escape(k), cgi_escape(v))));
+    pairs.sort();
+    if let Ok(v) = HeaderValue::from_str(&format!("<{url}?{}>; rel=\"next\"", pairs.join("&"))) {
+        h.insert(HeaderName::from_static("link"), v);
+    }
+    h
+}
+
 /// GitLab's cursor: URL-safe base64 (padded) of `{"id":"<id>","_kd":"n"}`.
-pub(crate) fn encode_cursor(id: i64) -> String {
+pub fn encode_cursor(id: i64) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE.encode(format!("{{\"id\":\"{id}\",\"_kd\":\"n\"}}"))
 }
@@ -179,7 +200,7 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
 
 /// Ruby's `CGI.escape`: letters, digits and `_.-~` as they are, a space as `+`, every other
 /// byte as `%XX`.
-fn cgi_escape(text: &str) -> String {
+pub fn cgi_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {
