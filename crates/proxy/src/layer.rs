@@ -1,6 +1,6 @@
-//! The proxy as a tower layer: single files (endpoint 7 or 8, `GET` or `HEAD`) answered from
-//! the engine when the [`Authorize`](crate::Authorize) grants them, every other request
-//! handed to the inner service as it came.
+//! The proxy as a tower layer: single files (endpoint 7 or 8, `GET` or `HEAD`) and tree
+//! listings answered from the engine when the [`Authorize`](crate::Authorize) grants them,
+//! every other request handed to the inner service as it came.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -46,11 +46,20 @@ impl Proxy {
         }
     }
 
-    /// What the proxy answers a request of the API with: a single file from the engine
-    /// when it can ([`Proxy::single_file`]), else the upstream's own answer
+    /// A request the proxy answers itself: a tree listing ([`Proxy::tree`]) or a single
+    /// file ([`Proxy::single_file`]); any other comes back untouched.
+    async fn own(&self, req: Request) -> Result<Response, Request> {
+        match self.tree(req).await {
+            Ok(answer) => Ok(answer),
+            Err(req) => self.single_file(req).await,
+        }
+    }
+
+    /// What the proxy answers a request of the API with: a tree listing or a single file
+    /// from the engine when it can ([`Proxy::tree`], [`Proxy::single_file`]), else the upstream's own answer
     /// ([`Forward`](crate::Forward)).
     pub async fn answer(self: &Arc<Self>, req: Request) -> Response {
-        match self.single_file(req).await {
+        match self.own(req).await {
             Ok(answer) => answer,
             Err(req) => crate::forward::upstream(self, req).await,
         }
@@ -78,7 +87,7 @@ impl<S> tower_layer::Layer<S> for ProxyLayer {
     }
 }
 
-/// A service that answers the single files its [`Proxy`] answers and hands every other
+/// A service that answers the single files and tree listings its [`Proxy`] answers and hands every other
 /// request to `S` as it came. Each answer's head is timed in the proxy's metrics (the inner
 /// service's answers too). `S` takes axum's requests, answers axum's responses and never
 /// fails (`Infallible`), as an axum `Router` does; the inner service that was polled ready
@@ -109,7 +118,7 @@ where
         let proxy = self.proxy.clone();
         Box::pin(async move {
             let started = std::time::Instant::now();
-            let answer = match proxy.single_file(req).await {
+            let answer = match proxy.own(req).await {
                 Ok(answer) => answer,
                 Err(req) => inner.call(req).await?,
             };

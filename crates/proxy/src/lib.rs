@@ -55,6 +55,7 @@ mod metrics;
 mod pages;
 mod rewrite;
 mod sessions;
+mod tree;
 mod verdicts;
 
 use std::sync::Arc;
@@ -183,6 +184,9 @@ pub struct Proxy {
     metrics: Arc<metrics::Metrics>,
     artifacts_origin: Option<String>,
     extra_roots: Vec<artifact_core::http::CertificateDer<'static>>,
+    /// The listable paths of the archives whose folders were listed last (the tree and the
+    /// pages).
+    trees: Arc<artifact_gitlab::pages::Trees<tree::ByIndex>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -249,6 +253,7 @@ impl Proxy {
             metrics,
             artifacts_origin: config.artifacts_origin.clone().map(|o| o.trim_end_matches('/').to_owned()),
             extra_roots: config.extra_roots.clone(),
+            trees: Arc::default(),
         }))
     }
 

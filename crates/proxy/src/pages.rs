@@ -18,9 +18,7 @@ use std::sync::Arc;
 
 use artifact_client::{Auth, Client, Error as ClientError, Job, JobFilter, JobStatus, RetryPolicy};
 use artifact_core::{ArtifactPath, JobRef};
-use artifact_gitlab::pages::{
-    Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, PageSource, Trees, Who, minutes_of,
-};
+use artifact_gitlab::pages::{Children, Directory, JOBS_PER_PAGE, JobList, JobRow, PageSource, Who, minutes_of};
 use artifact_gitlab::{ApiError, ApiResult, Credential, Form, Presented, Target, credential_headers};
 use axum::extract::Request;
 use axum::http::request::Parts;
@@ -29,41 +27,8 @@ use axum::response::{IntoResponse, Response};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::sessions::{Grant, Sessions};
+use crate::tree::{ByIndex, listable};
 use crate::{Authorization, Proxy, SetupError, engine_api_error};
-
-/// An archive's index as the key of its listable paths: the same `Arc` while the index
-/// cache keeps it (a reloaded index may be another version of the archive, and gets its
-/// own).
-#[derive(Debug)]
-pub(crate) struct ByIndex(Arc<artifact_core::Index>);
-
-impl PartialEq for ByIndex {
-    fn eq(&self, other: &ByIndex) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-/// Every path of the archive as GitLab's `metadata.gz` lists it (missing parent folders
-/// added as `dir/`, byte-wise order, the first of equal names: the one served), without
-/// the paths that are not UTF-8 or that the path rule refuses; each with its size and time.
-fn listable(index: &artifact_core::Index) -> Listed {
-    let entries: Vec<artifact_core::Entry> = index.central_directory().entries().filter_map(Result::ok).collect();
-    let tree = artifact_core::metadata::tree(&entries);
-    let mut out = Listed::default();
-    let mut last: &[u8] = b"";
-    for (path, entry) in tree.iter() {
-        if std::mem::replace(&mut last, path) == path {
-            continue;
-        }
-        let Ok(path) = std::str::from_utf8(path) else { continue };
-        if ArtifactPath::new(path.trim_end_matches('/')).is_err() {
-            continue;
-        }
-        let modified = entry.map(|e| e.modified_unix()).filter(|t| *t != 0);
-        out.push(path, entry.map(|e| e.size()), modified, entry.map(|e| e.permissions()));
-    }
-    out
-}
 
 /// The largest upstream JSON document a page reads (a page of 100 jobs is a few hundred
 /// KiB).
@@ -105,7 +70,6 @@ const FORM_MAX: usize = 64 << 10;
 pub struct UpstreamPages {
     proxy: Arc<Proxy>,
     sessions: Sessions,
-    trees: Arc<Trees<ByIndex>>,
     /// Every visitor's client is this one's with the visitor's credential (one connection
     /// pool), following no redirect, retrying nothing (a person is waiting).
     client: Client,
@@ -128,7 +92,7 @@ impl UpstreamPages {
             .retry(RetryPolicy::never())
             .build()
             .map_err(|e| SetupError(format!("the pages' upstream client: {e}")))?;
-        Ok(UpstreamPages { proxy, sessions: Sessions::default(), trees: Default::default(), client })
+        Ok(UpstreamPages { proxy, sessions: Sessions::default(), client })
     }
 
     /// Answers `req` if it is the pages' (a page, signing in or out), or if it came to the
@@ -330,7 +294,7 @@ impl PageSource for UpstreamPages {
         let (caller, granted) = self.authorized(who, project, job).await?;
         let headers = if granted.credentials { caller.headers } else { HeaderMap::new() };
         let index = self.proxy.archive_index(&granted, &headers).await.map_err(engine_api_error)?;
-        let (trees, dir) = (self.trees.clone(), dir.to_owned());
+        let (trees, dir) = (self.proxy.trees.clone(), dir.to_owned());
         // Building a large archive's tree takes a moment: off the async workers.
         let listed = tokio::task::spawn_blocking(move || {
             let tree = trees.of(ByIndex(index.clone()), || Ok(listable(&index)))?;

@@ -18,6 +18,7 @@ mod proxy;
 mod proxy_cache;
 mod proxy_hostile;
 mod proxy_shared;
+mod proxy_tree;
 mod robustness;
 mod spec_artifacts;
 mod spec_jobs;
