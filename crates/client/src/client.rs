@@ -41,6 +41,20 @@ pub struct JobFilter {
     pub keyset: bool,
 }
 
+/// Which entries of a job's artifacts tree a listing returns ([`Client::artifacts_tree`]).
+#[derive(Debug, Clone, Default)]
+pub struct TreeFilter {
+    /// The folder listed (`""`: the archive's root; `dir` or `dir/`).
+    pub path: String,
+    /// Every path under the folder, not only its children.
+    pub recursive: bool,
+    /// Entries per page (the server caps it at 100).
+    pub per_page: Option<u32>,
+    /// Ask for keyset pagination (`pagination=keyset`: each page after the last entry of
+    /// the one before, not by number). Both kinds are followed the same way.
+    pub keyset: bool,
+}
+
 /// Builds a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -281,6 +295,38 @@ impl Client {
                 Ok(url)
             }
         }
+    }
+
+    /// The tree listing of `job`'s archive with `filter`'s parameters (no `page`): the path
+    /// rule checked here first, as for single files.
+    pub(crate) fn tree_url(&self, project: &str, job: &JobRef, filter: &TreeFilter) -> Result<Url> {
+        let folder = filter.path.strip_suffix('/').unwrap_or(&filter.path);
+        if !folder.is_empty() {
+            artifact_core::ArtifactPath::new(folder).map_err(|e| Error::Engine(e.into()))?;
+        }
+        let mut url = match job {
+            JobRef::Id(id) => self.project_url(project, &format!("/jobs/{id}/artifacts/tree"))?,
+            JobRef::Latest { ref_name, job } => {
+                let r = utf8_percent_encode(ref_name, SEGMENT);
+                let mut url = self.project_url(project, &format!("/jobs/artifacts/{r}/tree"))?;
+                url.query_pairs_mut().append_pair("job", job);
+                url
+            }
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            if !folder.is_empty() {
+                query.append_pair("path", folder);
+            }
+            if filter.recursive {
+                query.append_pair("recursive", "true");
+            }
+            query.append_pair("per_page", &filter.per_page.unwrap_or(100).to_string());
+            if filter.keyset {
+                query.append_pair("pagination", "keyset");
+            }
+        }
+        Ok(url)
     }
 
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {

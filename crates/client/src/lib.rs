@@ -36,11 +36,11 @@ mod transport;
 
 pub use artifact_core::{JobRef, Resolve, Resolved};
 
-pub use crate::client::{ByteStream, Client, ClientBuilder, JSON_MAX, JobFilter};
+pub use crate::client::{ByteStream, Client, ClientBuilder, JSON_MAX, JobFilter, TreeFilter};
 pub use crate::download::{Downloaded, MAX_RESUMES, Progress};
 pub use crate::error::{Error, Result};
 pub use crate::models::{
-    Artifact, ArtifactsFile, Bridge, Commit, Job, JobStatus, PipelineBasic, Project, User, Version,
+    Artifact, ArtifactsFile, Bridge, Commit, Job, JobStatus, PipelineBasic, Project, TreeEntry, TreeKind, User, Version,
 };
 pub use crate::pages::Page;
 pub use crate::remote::{RemoteArchive, RemoteResolver};

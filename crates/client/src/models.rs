@@ -273,3 +273,43 @@ pub struct Project {
     #[serde(default)]
     pub web_url: Option<String>,
 }
+
+/// What an entry of an artifacts tree is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TreeKind {
+    /// `tree`: a folder.
+    Tree,
+    /// `blob`: a file.
+    Blob,
+    /// A kind this client does not know yet.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One entry of a job's artifacts tree (`GET .../jobs/:job_id/artifacts/tree`, an addition
+/// of this project's server and proxy beyond GitLab), shaped like an entry of GitLab's
+/// repository tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeEntry {
+    /// The name within its folder.
+    pub name: String,
+    /// The path within the archive (a folder's without a trailing `/`).
+    pub path: String,
+    /// A folder or a file.
+    #[serde(rename = "type")]
+    pub kind: TreeKind,
+    /// Git's spelling of its mode: `040000` for a folder, `100644` or `100755` for a file.
+    #[serde(default)]
+    pub mode: String,
+    /// A file's size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+impl TreeEntry {
+    /// Whether the entry is a folder.
+    pub fn is_folder(&self) -> bool {
+        self.kind == TreeKind::Tree
+    }
+}

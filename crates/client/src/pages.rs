@@ -10,9 +10,11 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 
-use crate::client::{Client, JobFilter, decode, with_filter};
+use artifact_core::JobRef;
+
+use crate::client::{Client, JobFilter, TreeFilter, decode, with_filter};
 use crate::error::Result;
-use crate::models::{Bridge, Job};
+use crate::models::{Bridge, Job, TreeEntry};
 
 /// The URL of `rel="next"` in a `Link` header.
 pub(crate) fn next_link(headers: &HeaderMap) -> Option<Url> {
@@ -110,6 +112,33 @@ impl Client {
         let url =
             self.project_url(project, &format!("/pipelines/{pipeline}/bridges")).map(|u| with_filter(u, filter, false));
         items(self.clone(), url)
+    }
+
+    /// Every entry of a folder of `job`'s archive (an addition of this project's server and
+    /// proxy beyond GitLab: `GET .../jobs/:job_id/artifacts/tree`, or by ref + job name),
+    /// folders first, then files, each by path; every page, offset or keyset as `filter`
+    /// asks. A folder the archive lacks is [`Error::Api`](crate::Error::Api) with `404`; a
+    /// path the path rule refuses is an error before anything is sent.
+    pub fn artifacts_tree(
+        &self,
+        project: &str,
+        job: &JobRef,
+        filter: &TreeFilter,
+    ) -> impl Stream<Item = Result<TreeEntry>> + Send + 'static {
+        items(self.clone(), self.tree_url(project, job, filter))
+    }
+
+    /// Page `page` (from 1) of [`artifacts_tree`](Self::artifacts_tree), offset-paginated
+    /// (`filter.keyset` is not used).
+    pub async fn artifacts_tree_page(
+        &self,
+        project: &str,
+        job: &JobRef,
+        filter: &TreeFilter,
+        page: u64,
+    ) -> Result<Page<TreeEntry>> {
+        let url = self.tree_url(project, job, &TreeFilter { keyset: false, ..filter.clone() })?;
+        self.page(url, page).await
     }
 
     /// Page `page` (from 1) of the project's jobs, newest first.

@@ -125,6 +125,49 @@ async fn lists_come_one_page_at_a_time_with_their_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifacts_tree_comes_in_pages_of_both_kinds() {
+    let w = world().await;
+    let build = id(&w.import(ImportJob { artifacts: Some(fixture("infozip-basic.zip")), ..w.job("build") }));
+    let gl = w.client();
+    let paths = |entries: &[artifact_client::TreeEntry]| entries.iter().map(|e| e.path.clone()).collect::<Vec<_>>();
+    let every = [
+        "docs",
+        "docs/nested",
+        "docs/nested/deep",
+        "big.txt",
+        "data.bin",
+        "docs/nested/deep/leaf.txt",
+        "docs/readme.txt",
+        "empty.txt",
+    ];
+    for keyset in [false, true] {
+        // One entry a page: the iterator follows every next link, offset or keyset.
+        let filter = artifact_client::TreeFilter { recursive: true, per_page: Some(1), keyset, ..Default::default() };
+        let all: Vec<_> = gl.artifacts_tree(P, &JobRef::Id(build), &filter).try_collect().await.unwrap();
+        assert_eq!(paths(&all), every, "keyset {keyset}");
+        let by_ref = JobRef::Latest { ref_name: "main".into(), job: "build".into() };
+        let docs = artifact_client::TreeFilter { path: "docs/".into(), keyset, ..Default::default() };
+        let listed: Vec<_> = gl.artifacts_tree(P, &by_ref, &docs).try_collect().await.unwrap();
+        assert_eq!(paths(&listed), ["docs/nested", "docs/readme.txt"]);
+        assert!(listed[0].is_folder() && listed[0].size.is_none() && listed[0].mode == "040000");
+        assert_eq!((listed[1].kind, listed[1].size), (artifact_client::TreeKind::Blob, Some(48)));
+    }
+    let two = artifact_client::TreeFilter { per_page: Some(2), ..Default::default() };
+    let page = gl.artifacts_tree_page(P, &JobRef::Id(build), &two, 2).await.unwrap();
+    assert_eq!(
+        (paths(&page.items), page.total_pages, page.next_page),
+        (vec!["data.bin".into(), "empty.txt".into()], Some(2), None)
+    );
+    // A folder not there, and a path refused before anything is sent.
+    let missing = artifact_client::TreeFilter { path: "nope".into(), ..Default::default() };
+    let err = gl.artifacts_tree(P, &JobRef::Id(build), &missing).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(err.status(), Some(reqwest::StatusCode::NOT_FOUND), "{err}");
+    let climbing = artifact_client::TreeFilter { path: "../x".into(), ..Default::default() };
+    let err = gl.artifacts_tree(P, &JobRef::Id(build), &climbing).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(matches!(err, Error::Engine(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_the_operations() {
     let w = world().await;
     let gl = w.client();
