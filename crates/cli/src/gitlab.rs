@@ -122,6 +122,9 @@ pub(crate) enum JobCommand {
     },
     /// Delete a job's artifacts (the log stays).
     DeleteArtifacts { job: u64 },
+    /// List a folder of a job's artifacts, as `artifact ls` lists an archive's (through
+    /// the artifacts tree of `artifact serve` and its proxy).
+    Ls(crate::job_ls::JobLs),
 }
 
 impl std::fmt::Debug for GitlabArgs {
@@ -168,7 +171,7 @@ impl GitlabArgs {
 
 /// An API failure as a one-line error with its exit code: 401/403 are 1 with a hint, 404
 /// is 4, a bad artifact path (400) is 3.
-fn failed(what: impl std::fmt::Display, e: Error) -> CliError {
+pub(crate) fn failed(what: impl std::fmt::Display, e: Error) -> CliError {
     let code = match e.status().map(|s| s.as_u16()) {
         Some(404) => Exit::NotFound,
         Some(400) if e.to_string().contains("artifact_path") => Exit::InvalidPath,
@@ -304,6 +307,7 @@ pub(crate) fn job(gitlab: &GitlabArgs, command: JobCommand) -> Result<(), CliErr
             JobCommand::DeleteArtifacts { job } => {
                 client.delete_artifacts(p, job).await.map_err(|e| failed(format!("job {job}"), e))
             }
+            JobCommand::Ls(ls) => crate::job_ls::run(&client, p, ls).await,
         }
     })
 }

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod gitlab;
 mod input;
+mod job_ls;
 mod listing;
 mod ls;
 mod metadata;

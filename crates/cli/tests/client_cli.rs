@@ -334,3 +334,99 @@ fn the_server_serves_its_metrics_without_an_upstream() {
     assert!(text.contains("artifact_server_request_seconds_bucket"), "{text}");
     assert!(text.contains(r#"artifact_server_store_query_seconds_count{query="#), "{text}");
 }
+
+/// `artifact ARGS` against the GitLab at `url` as the holder of `token`, in `project`.
+fn run_as(url: &str, token: &str, project: &str, args: &[&str]) -> Output {
+    Command::new(artifact_bin())
+        .args(args)
+        .env("CI_SERVER_URL", url)
+        .env("GITLAB_TOKEN", token)
+        .env("CI_PROJECT_ID", project)
+        .env_remove("CI_JOB_TOKEN")
+        .env_remove("PRIVATE_TOKEN")
+        .env_remove("GITLAB_URL")
+        .output()
+        .unwrap()
+}
+
+/// `artifact ls ARGS` of a local archive: its output.
+fn local_ls(archive: &Path, args: &[&str]) -> String {
+    let out = Command::new(artifact_bin()).arg("ls").arg(archive).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    text(&out)
+}
+
+#[test]
+fn job_ls_against_the_demo_prints_what_ls_prints_of_the_same_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(&dir.path().join("data"), &["--demo"]);
+    let demo = server.demo_output();
+    let token = demo.lines().find_map(|l| l.strip_prefix("token: ")).unwrap().trim().to_owned();
+    // The demo's `try:` line names the main build's job: `.../jobs/<id>/artifacts/...`.
+    let tried = demo.lines().find_map(|l| l.strip_prefix("try: ")).unwrap();
+    let job = tried.split("/jobs/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let ls = |args: &[&str]| run_as(&server.url, &token, "demo/app", args);
+    let zip = repo().join("tests/data/infozip-basic.zip");
+    for (remote, local) in [
+        (vec!["job", "ls", &job], vec![]),
+        (vec!["job", "ls", &job, "-r"], vec!["-r"]),
+        (vec!["job", "ls", &job, "docs"], vec!["docs"]),
+        (vec!["job", "ls", &job, "docs/", "--recursive"], vec!["docs/", "--recursive"]),
+        (vec!["job", "ls", "--ref", "main", "--job", "build", "-r"], vec!["-r"]),
+        (vec!["job", "ls", "--ref", "main", "--job-name", "build", "docs/nested"], vec!["docs/nested"]),
+    ] {
+        let out = ls(&remote);
+        assert!(out.status.success(), "{remote:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(text(&out), local_ls(&zip, &local), "{remote:?}");
+    }
+    // JSON: `artifact ls --json`'s rows, with what the API says.
+    let json: serde_json::Value = serde_json::from_slice(&ls(&["job", "ls", &job, "docs", "--json"]).stdout).unwrap();
+    assert_eq!(json[1]["path"], "docs/readme.txt");
+    assert_eq!(
+        (json[1]["size"].as_u64(), json[1]["mode"].as_str(), json[1]["dir"].as_bool()),
+        (Some(48), Some("644"), Some(false))
+    );
+    assert_eq!(json[0]["dir"], true);
+    // `artifact ls`'s exit codes: 4 for a folder that is not there (or a file), 3 for a
+    // path the path rule refuses, 2 for a usage error.
+    for (args, code) in [
+        (vec!["job", "ls", &job, "nope"], 4),
+        (vec!["job", "ls", &job, "empty.txt"], 4),
+        (vec!["job", "ls", "999999"], 4),
+        (vec!["job", "ls", &job, "../etc"], 3),
+        (vec!["job", "ls"], 2),
+        (vec!["job", "ls", "build"], 2),
+    ] {
+        let out = ls(&args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let missing = ls(&["job", "ls", &job, "nope"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no directory named \"nope/\""));
+}
+
+#[test]
+fn job_ls_round_trips_names_with_spaces_hashes_percents_and_rtl_marks() {
+    let s = setup();
+    let names =
+        ["with space/a b.txt", "with space/c#d.txt", "50%+1.txt", "ünï/çødé.txt", "ünï/\u{200f}rtl\u{202e}txt.exe"];
+    let zip = s._dir.path().join("odd.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    for name in names {
+        writer.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut writer, name.as_bytes()).unwrap();
+    }
+    writer.finish().unwrap();
+    let zip_arg = zip.to_str().unwrap();
+    admin(&s.data, &["import", "--project", "group/app", "--ref", "main", "--job", "odd", "--artifacts", zip_arg]);
+    let out = s.run(&["job", "ls", "--ref", "main", "--job", "odd", "-r"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text(&out), local_ls(&zip, &["-r"]));
+    for name in names {
+        assert!(text(&out).lines().any(|l| l == name), "{name:?} in {}", text(&out));
+    }
+    let spaced = s.run(&["job", "ls", "--ref", "main", "--job", "odd", "with space", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&spaced.stdout).unwrap();
+    let paths: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["with space/a b.txt", "with space/c#d.txt"]);
+}
