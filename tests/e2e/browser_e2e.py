@@ -99,6 +99,13 @@ def main():
         wait.until(ready.url_contains("/artifacts/browse/coverage"))
         names = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "tbody a")]
         assert names[:2] == ["..", "details/"], names
+        # The page says where the visitor is: project, job, status, ref, pipeline, expiry.
+        head = driver.find_element(By.CSS_SELECTOR, "header.job").text
+        assert project in head and f"Job coverage #{job}" in head, head
+        assert "success" in head and "ref main" in head and "pipeline #" in head, head
+        assert "artifacts never expire" in head, head
+        pipeline = driver.find_element(By.CSS_SELECTOR, "header.job a[href*='/-/pipelines/']")
+        assert pipeline.text.startswith("#"), pipeline.text
         driver.save_screenshot(os.path.join(shots, "listing.png"))
 
         # A text file opens in a page of this server, shown as text.

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use artifact_client::{Auth, Client, Error as ClientError, Job, JobFilter, JobStatus, RetryPolicy};
 use artifact_core::{ArtifactPath, JobRef};
-use artifact_gitlab::pages::{Children, Directory, JOBS_PER_PAGE, JobList, JobRow, PageSource, Who, minutes_of};
+use artifact_gitlab::pages::{
+    Children, Directory, Expiry, JOBS_PER_PAGE, JobHead, JobList, JobRow, PageSource, Who, minutes_of,
+};
 use artifact_gitlab::{ApiError, ApiResult, Credential, Form, Presented, Target, credential_headers};
 use axum::extract::Request;
 use axum::http::request::Parts;
@@ -302,6 +304,33 @@ impl PageSource for UpstreamPages {
         })
         .await;
         listed.map_err(ApiError::internal)?
+    }
+
+    /// The upstream's job, asked as the visitor (one API request).
+    async fn heading(&self, who: &Who, project: &str, job: i64) -> ApiResult<JobHead> {
+        let found = self.counted(self.client(who)?.job(project, job as u64).await)?;
+        let expiry = match found.artifacts_expire_at.as_deref() {
+            None => Expiry::Never,
+            Some(iso) => {
+                // To the minute, in UTC, as the API writes times: the job's archive is
+                // readable (the pages ask), so past its expiry it is kept.
+                let at = minutes_of(iso);
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                if at.as_str() > artifact_gitlab::pages::minutes(now as i64).as_str() {
+                    Expiry::At(at)
+                } else {
+                    Expiry::Kept
+                }
+            }
+        };
+        Ok(JobHead {
+            name: found.name,
+            id: found.id as i64,
+            status: found.status.as_str().to_owned(),
+            ref_name: found.ref_name.unwrap_or_default(),
+            pipeline: found.pipeline.map_or(0, |p| p.id as i64),
+            expiry,
+        })
     }
 
     async fn jobs(&self, who: &Who, project: &str, pipeline: Option<i64>, page: u64) -> ApiResult<JobList> {

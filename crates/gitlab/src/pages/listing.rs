@@ -86,6 +86,36 @@ pub struct Row {
     pub modified: Option<i64>,
 }
 
+/// What a page of a job's artifacts says of the job at its head, as GitLab's own
+/// artifacts page does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobHead {
+    /// The job's name.
+    pub name: String,
+    /// Its id.
+    pub id: i64,
+    /// Its status, as the API writes it (`success`, `failed`, ...).
+    pub status: String,
+    /// Its pipeline's branch or tag.
+    pub ref_name: String,
+    /// Its pipeline's id.
+    pub pipeline: i64,
+    /// When its artifacts go.
+    pub expiry: Expiry,
+}
+
+/// When a job's artifacts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expiry {
+    /// At this time (for people, to the minute, UTC: [`minutes`](super::minutes)).
+    At(String),
+    /// Their expiry passed, but they are kept: the latest successful artifacts of their
+    /// ref, until newer ones replace them.
+    Kept,
+    /// Never: no expiry was set.
+    Never,
+}
+
 /// One page of a directory.
 #[derive(Debug)]
 pub struct Directory {

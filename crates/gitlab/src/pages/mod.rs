@@ -37,10 +37,12 @@ mod listing;
 mod render;
 mod routing;
 mod session;
+mod source;
 
 use self::listing::SNIFF;
 pub use self::listing::{
-    Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, PER_PAGE, Row, SHOW_MAX, Trees, VERIFY_MAX, Who,
+    Children, Directory, Expiry, JOBS_PER_PAGE, JobHead, JobList, JobRow, Listed, PER_PAGE, Row, SHOW_MAX, Trees,
+    VERIFY_MAX, Who,
 };
 pub use self::render::{minutes, minutes_of};
 use self::routing::*;
@@ -50,6 +52,7 @@ pub use self::session::{
     GRANT_TTL, GRANTS_PER_TOKEN, MAX_SESSIONS, SECURE_COOKIE, SESSION_TTL, SESSIONS_PER_TOKEN, new_id, session_cookie,
     session_id,
 };
+pub use self::source::PageSource;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -57,87 +60,11 @@ use futures_util::StreamExt;
 use percent_encoding::utf8_percent_encode;
 
 use self::render::{Account, Shown, error_page, found, html_page, sign_in_page};
-use artifact_core::ArtifactPath;
 
 use crate::credentials::{CREDENTIAL_HEADERS, Credential};
 use crate::entry::artifact_path;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
-
-/// Where the pages read from: a server's records and blobs, or a proxy's upstream. Every
-/// call is asked as the visitor ([`Who`]) and answers GitLab's errors ([`ApiError`]): a
-/// project the visitor may not see is [`ApiError::ProjectNotFound`] or
-/// [`ApiError::Unauthorized`] (an anonymous visitor is then sent to sign in).
-pub trait PageSource: Send + Sync {
-    /// Opens a browser session for `token` (which [`signs_in`](Self::signs_in)); its id.
-    fn open_session(&self, token: &str) -> impl Future<Output = ApiResult<String>> + Send;
-    /// The credential of the live session `id`.
-    fn session(&self, id: &str) -> impl Future<Output = ApiResult<Option<Credential>>> + Send;
-    /// Ends the session `id` (its grants stay until they expire: they name one job's
-    /// files only).
-    fn close_session(&self, id: &str) -> impl Future<Output = ApiResult<()>> + Send;
-    /// A grant to read job `job`'s files with `credential`, the one of session `session`
-    /// (a report opened in its sandbox has an opaque origin, to which the browser sends
-    /// no `SameSite` cookie: its files are opened through the grant's unguessable id in
-    /// their URL instead, for at most [`GRANT_TTL`]).
-    fn grant(
-        &self,
-        session: &str,
-        credential: &Credential,
-        project: &str,
-        job: i64,
-    ) -> impl Future<Output = ApiResult<String>> + Send;
-    /// Whether `who` may read job `job`'s archive (`Ok`), else why not: a grant is given
-    /// only after this said yes.
-    fn readable(&self, who: &Who, project: &str, job: i64) -> impl Future<Output = ApiResult<()>> + Send;
-    /// The live grant `id`: its credential, project and job.
-    fn granted(&self, id: &str) -> impl Future<Output = ApiResult<Option<(Credential, String, i64)>>> + Send;
-    /// The artifacts origin, without a trailing slash.
-    fn artifacts_origin(&self) -> Option<&str>;
-    /// The external base URL for a request with `headers`, without a trailing slash: the
-    /// pages' links, and the session cookie's scheme (`https://`: `Secure` and `__Host-`)
-    /// and the origin a sign-in form must come from. Behind a proxy that terminates TLS,
-    /// the `https://` URL.
-    fn base(&self, headers: &HeaderMap) -> String;
-    /// Whether `token` is a user's token that works here (`Ok(false)`: it does not).
-    fn signs_in(&self, token: &str) -> impl Future<Output = ApiResult<bool>> + Send;
-    /// Page `page` of directory `dir` (`""` or ending in `/`) of job `job`'s archive.
-    fn directory(
-        &self,
-        who: &Who,
-        project: &str,
-        job: i64,
-        dir: &str,
-        page: usize,
-    ) -> impl Future<Output = ApiResult<Directory>> + Send;
-    /// Page `page` of the project's recent jobs, or of one pipeline's.
-    fn jobs(
-        &self,
-        who: &Who,
-        project: &str,
-        pipeline: Option<i64>,
-        page: u64,
-    ) -> impl Future<Output = ApiResult<JobList>> + Send;
-    /// The id of the newest successful job `job` on `ref_name` (whose archive the API's
-    /// by-ref endpoints serve).
-    fn latest(
-        &self,
-        who: &Who,
-        project: &str,
-        ref_name: &str,
-        job: &str,
-    ) -> impl Future<Output = ApiResult<i64>> + Send;
-    /// One entry of job `job`'s archive as the single-file API answers it (endpoint 7:
-    /// access checked, verified, the visitor's conditions and ranges honoured): the one
-    /// domain-level call a source's own API also answers single files with.
-    fn entry(
-        &self,
-        who: &Who,
-        project: &str,
-        job: i64,
-        path: &ArtifactPath,
-    ) -> impl Future<Output = ApiResult<Response>> + Send;
-}
 
 /// A page request, answered from `source`: the sign-in pages, a page, or `404`. `body` is
 /// the request's (a sign-in form): read it with a bound first. Put the
@@ -212,12 +139,16 @@ pub async fn visit<S: PageSource>(
     let page_number = || who.query.get("page").and_then(|p| p.trim().parse::<u64>().ok()).unwrap_or(1).max(1);
     let answer = match page {
         Ok(Page::Browse { project, job, dir }) => {
-            match source.directory(&who, &project, job, &dir, page_number() as usize).await {
-                Ok(directory) => place
+            let listed = futures_util::future::join(
+                source.directory(&who, &project, job, &dir, page_number() as usize),
+                source.heading(&who, &project, job),
+            );
+            match listed.await {
+                (Ok(directory), Ok(head)) => place
                     .links(source, &project, job)
                     .await
-                    .map(|l| html_page(&render::listing(&directory, &l, &account), None)),
-                Err(e) => Err(e),
+                    .map(|l| html_page(&render::listing(&directory, &head, &l, &account), None)),
+                (Err(e), _) | (_, Err(e)) => Err(e),
             }
         }
         Ok(Page::ByRef { project, ref_name, dir }) => match who.query.get("job").filter(|j| !j.is_empty()) {
@@ -326,17 +257,23 @@ async fn file_page<S: PageSource>(
         Kind::AsItIs => return place.links(source, project, job).await.map(|l| found(&l.open(path))),
         Kind::Image => {
             let links = place.links(source, project, job).await?;
-            return Ok(html_page(&render::file(&links, path, Shown::Image, account), images));
+            let head = source.heading(who, project, job).await?;
+            return Ok(html_page(&render::file(&links, &head, path, Shown::Image, account), images));
         }
-        Kind::Text | Kind::Unknown => read_text(source.entry(&who.bare(), project, job, &parsed).await?, kind).await?,
+        Kind::Text | Kind::Unknown => {
+            let read = async { read_text(source.entry(&who.bare(), project, job, &parsed).await?, kind).await };
+            let (text, head) = futures_util::future::join(read, source.heading(who, project, job)).await;
+            (text?, head?)
+        }
     };
+    let (text, head) = text;
     let links = place.links(source, project, job).await?;
     let shown = match &text {
         Read::Text { bytes, total } => Shown::Text { text: &String::from_utf8_lossy(bytes), total: *total },
         Read::TooLarge => Shown::TooLarge { at_least: VERIFY_MAX },
         Read::Binary => return Ok(found(&links.open(path))),
     };
-    Ok(html_page(&render::file(&links, path, shown, account), images))
+    Ok(html_page(&render::file(&links, &head, path, shown, account), images))
 }
 
 /// What a file's page read of it.

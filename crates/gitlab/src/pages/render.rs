@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::routing::{Links, link_path};
-use super::{Directory, JobList};
+use super::{Directory, Expiry, JobHead, JobList};
 use crate::error::ApiError;
 
 /// The CSP of a file from an archive: a sandbox with scripts, forms and popups but never
@@ -21,7 +21,9 @@ table{border-collapse:collapse;min-width:40em}th,td{text-align:left;padding:.25e
 td:nth-child(2){text-align:right;font-variant-numeric:tabular-nums}tr.dir a{font-weight:600}\
 .crumbs{margin-bottom:1em;font-size:16px}.pages{margin-top:1em}.account{float:right}\
 pre{background:#f6f8fa;padding:1em;overflow:auto;white-space:pre-wrap;word-break:break-all;font:13px/1.45 ui-monospace,monospace}\
-.note{color:#666}img.shown{max-width:100%;border:1px solid #eee}";
+.note{color:#666}img.shown{max-width:100%;border:1px solid #eee}\
+header.job h1{font-size:20px;margin:.2em 0}header.job p{margin:.2em 0 1em;color:#444}\
+.status{font-weight:600}.status.success{color:#1f7f3f}.status.failed{color:#b3261e}";
 
 /// A time for people, to the minute: `2026-12-04 18:51`.
 pub fn minutes(unix_seconds: i64) -> String {
@@ -183,12 +185,38 @@ fn folder_url(links: &Links, dir: &str) -> String {
     }
 }
 
+/// Where the visitor is: the project, the job (name and id), its status, ref and pipeline,
+/// and when its artifacts go, as GitLab's own artifacts page says.
+fn heading(head: &JobHead, links: &Links) -> Markup {
+    let pipeline = format!("{}/-/pipelines/{}", links.project_page, head.pipeline);
+    html! {
+        header class="job" {
+            div class="project" { a href={ (links.project_page) "/-/jobs" } { bdi { (links.project) } } }
+            h1 { "Job " bdi { (head.name) } " #" (head.id) }
+            p {
+                span class={ "status " (head.status) } { (head.status) }
+                " · ref " bdi class="ref" { (head.ref_name) }
+                " · pipeline " a href=(pipeline) { "#" (head.pipeline) }
+                " · "
+                span class="expiry" {
+                    @match &head.expiry {
+                        Expiry::At(at) => { "artifacts expire " (at) " (UTC)" }
+                        Expiry::Kept => { "artifacts kept: the latest of their ref, until newer ones replace them" }
+                        Expiry::Never => { "artifacts never expire" }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A directory's page.
-pub(super) fn listing(directory: &Directory, links: &Links, visitor: &Account) -> String {
+pub(super) fn listing(directory: &Directory, head: &JobHead, links: &Links, visitor: &Account) -> String {
     let title = format!("artifacts/{} · job {} · {}", directory.dir, links.job, links.project);
     let parent = directory.dir.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p).unwrap_or("");
     let body = html! {
         (account(visitor))
+        (heading(head, links))
         (crumbs(links, &directory.dir))
         p {
             a href=(links.archive) download { "Download artifacts archive" }
@@ -289,11 +317,12 @@ pub(super) enum Shown<'a> {
 
 /// A file's page: its text (escaped, in `<pre>`) or its image, with links to open it as
 /// it is and to download it.
-pub(super) fn file(links: &Links, path: &str, shown: Shown<'_>, visitor: &Account) -> String {
+pub(super) fn file(links: &Links, head: &JobHead, path: &str, shown: Shown<'_>, visitor: &Account) -> String {
     let name = path.rsplit('/').next().unwrap_or(path);
     let open = links.open(path);
     let body = html! {
         (account(visitor))
+        (heading(head, links))
         (crumbs(links, path))
         p {
             a href=(open) { "Open raw" } " · " a href={ (open) "?download" } { "Download" }

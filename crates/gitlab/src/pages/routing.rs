@@ -154,6 +154,8 @@ pub(crate) struct Links {
     /// The project's full path, as shown.
     pub(super) project: String,
     pub(super) job: i64,
+    /// `<base>/<project>` (its jobs and pipelines are below it).
+    pub(super) project_page: String,
     /// `<base>/<project>/-/jobs/<id>/artifacts` (the pages).
     pub(super) pages: String,
     /// Where files are opened as they are: `<files>/<project>/-/jobs/<id>/artifacts/raw`,
@@ -174,6 +176,7 @@ impl Links {
         Links {
             project: project.to_owned(),
             job,
+            project_page: format!("{base}/{path}"),
             pages: format!("{base}/{path}/-/jobs/{job}/artifacts"),
             open_root,
             archive: format!("{base}/api/v4/projects/{id}/jobs/{job}/artifacts"),

@@ -9,7 +9,9 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 
 use artifact_core::ArtifactPath;
-use artifact_gitlab::pages::{Children, Directory, JOBS_PER_PAGE, JobList, JobRow, Listed, PageSource, Who, minutes};
+use artifact_gitlab::pages::{
+    Children, Directory, Expiry, JOBS_PER_PAGE, JobHead, JobList, JobRow, Listed, PageSource, Who, minutes,
+};
 
 use super::jobs::find_job;
 use super::{Asker, base_url, blocking};
@@ -128,6 +130,31 @@ impl PageSource for Local {
             };
             let tree = listed(&ask.state, metadata)?;
             Children::of(&dir).with(&tree).page(page, Some(archive.size))
+        })
+        .await
+    }
+
+    async fn heading(&self, who: &Who, project: &str, job: i64) -> ApiResult<JobHead> {
+        let ask = self.asker(who);
+        let project = project.to_owned();
+        blocking(move || {
+            let (found, _) = readable_job(&ask, &project, job)?;
+            let store = &*ask.state.inner.store;
+            let ref_name = store.pipeline(found.pipeline_id).api()?.map(|p| p.ref_name).unwrap_or_default();
+            // The archive is live (`readable_job` found it): past its expiry, it is kept.
+            let expiry = match found.artifacts_expire_at {
+                None => Expiry::Never,
+                Some(at) if at > Timestamp::now() => Expiry::At(minutes(at.0 / 1000)),
+                Some(_) => Expiry::Kept,
+            };
+            Ok(JobHead {
+                name: found.name,
+                id: found.id,
+                status: found.status.as_str().to_owned(),
+                ref_name,
+                pipeline: found.pipeline_id,
+                expiry,
+            })
         })
         .await
     }

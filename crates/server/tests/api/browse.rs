@@ -51,6 +51,21 @@ async fn a_directory_lists_folders_first_with_sizes_breadcrumbs_and_the_archive_
     assert!(html.contains(">1.0 KiB<"), "data.bin's size");
     assert!(html.contains("/api/v4/projects/group%2Fpublic/jobs/") && html.contains("Download artifacts archive"));
     assert!(html.contains(&format!("href=\"/users/sign_in?return_to={root}/browse\">Sign in</a>")), "{html}");
+    // Where the visitor is: the project, the job, its status, ref and pipeline, and when
+    // its artifacts go.
+    assert!(html.contains("<bdi>group/public</bdi>"), "{html}");
+    assert!(html.contains(&format!("Job <bdi>pages</bdi> #{id}")), "{html}");
+    assert!(
+        html.contains("class=\"status success\">success<") && html.contains("<bdi class=\"ref\">main</bdi>"),
+        "{html}"
+    );
+    let job = w.get(&format!("/api/v4/projects/group%2Fpublic/jobs/{id}"), "root").await.json();
+    let pipeline = job["pipeline"]["id"].as_i64().unwrap();
+    assert!(
+        html.contains(&format!("href=\"http://gitlab.test/group/public/-/pipelines/{pipeline}\">#{pipeline}<")),
+        "{html}"
+    );
+    assert!(html.contains("artifacts never expire"), "{html}");
     // A folder: breadcrumbs and a way up.
     let nested = page(&w, &format!("{root}/browse/docs/nested"), None).await.text();
     assert!(nested.contains(&format!("<a href=\"http://gitlab.test{root}/browse/docs\"><bdi>docs</bdi></a>")));
@@ -846,4 +861,25 @@ async fn every_link_names_exactly_its_file() {
     assert_eq!(folder, format!("{root}/dir%20%231"));
     let inside = page(&w, &folder, None).await.text();
     assert_eq!(href_of(&inside, "<bdi>dir #1</bdi>"), folder);
+}
+
+#[tokio::test]
+async fn the_head_of_a_page_says_when_the_artifacts_expire_or_that_they_are_kept() {
+    let w = World::new();
+    let zip = fixture("infozip-basic.zip");
+    let expiring = ImportJob {
+        artifacts: Some(zip.clone()),
+        expire_in: Some("30 days".into()),
+        ..ImportJob::new(PUBLIC, "main", "soon")
+    };
+    let id = w.import(expiring)["id"].as_i64().unwrap();
+    let html = page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/browse"), None).await.text();
+    let job = w.get(&format!("/api/v4/projects/group%2Fpublic/jobs/{id}"), "root").await.json();
+    let at = artifact_gitlab::pages::minutes_of(job["artifacts_expire_at"].as_str().unwrap());
+    assert!(html.contains(&format!("artifacts expire {at} (UTC)")), "{html}");
+    // Past its expiry, the latest successful archive of its ref is kept (and still shown).
+    crate::support::expire_a_week_ago(&w, id);
+    let reply = page(&w, &format!("/{PUBLIC}/-/jobs/{id}/artifacts/file/docs/readme.txt"), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.text().contains("artifacts kept"), "a file's page has the head too: {}", reply.text());
 }

@@ -638,6 +638,10 @@ async fn the_pages_work_through_the_proxy_and_the_sessions_token_is_what_the_ups
     let at = |needle: &str| listing.find(needle).unwrap_or_else(|| panic!("{needle} in {listing}"));
     assert!(at("docs/</bdi>") < at(">big.txt<") && at(">big.txt<") < at(">data.bin<"), "folders first, then by name");
     assert!(listing.contains(">1.0 KiB<") && listing.contains(">2024-01-02 03:04<"), "sizes and times");
+    // Its head, from the upstream's job: the job, its status, ref and pipeline, its expiry.
+    assert!(listing.contains(&format!("Job <bdi>build</bdi> #{id}")), "{listing}");
+    assert!(listing.contains("class=\"status success\">success<") && listing.contains("<bdi class=\"ref\">main</bdi>"));
+    assert!(listing.contains("/-/pipelines/") && listing.contains("artifacts never expire"), "{listing}");
     assert!(listing.contains(&format!("href=\"http://proxy.test{root}/file/big.txt\"")));
     let prefix = format!("http://proxy.test{root}/view/");
     let grant = listing[at(&prefix) + prefix.len()..].split('/').next().unwrap().to_owned();
