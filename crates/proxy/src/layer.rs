@@ -49,6 +49,9 @@ impl Proxy {
     /// A request the proxy answers itself: a tree listing ([`Proxy::tree`]) or a single
     /// file ([`Proxy::single_file`]); any other comes back untouched.
     async fn own(&self, req: Request) -> Result<Response, Request> {
+        if !crate::tree::may_be_tree(&req) {
+            return self.single_file(req).await;
+        }
         match self.tree(req).await {
             Ok(answer) => Ok(answer),
             Err(req) => self.single_file(req).await,

@@ -51,6 +51,12 @@ pub(crate) fn listable(index: &artifact_core::Index) -> Listed {
     out
 }
 
+/// Whether `req` may be a tree listing (a `GET` or `HEAD` whose path ends in `/tree`): the
+/// cheap test every request through the proxy passes.
+pub(crate) fn may_be_tree(req: &Request) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD) && req.uri().path().ends_with("/tree")
+}
+
 impl Proxy {
     /// Answers `req` if it is an artifacts tree listing (`GET` or `HEAD` of
     /// `/api/v4/projects/:id/jobs/:job_id/artifacts/tree` or
@@ -60,7 +66,7 @@ impl Proxy {
     /// [`Authorize`](crate::Authorize) says the request is not for the proxy) the request
     /// comes back untouched.
     pub async fn tree(&self, req: Request) -> Result<Response, Request> {
-        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        if !may_be_tree(&req) {
             return Err(req);
         }
         let query = Query::parse(req.uri().query());
