@@ -52,7 +52,8 @@ impl Proxy {
         if !crate::tree::may_be_tree(&req) {
             return self.single_file(req).await;
         }
-        match self.tree(req).await {
+        // Boxed: its state would otherwise swell every request's future.
+        match Box::pin(self.tree(req)).await {
             Ok(answer) => Ok(answer),
             Err(req) => self.single_file(req).await,
         }
