@@ -62,17 +62,32 @@ pub(crate) async fn run(client: &Client, project: &str, ls: JobLs) -> Result<(),
         JobRef::Id(id) => format!("job {id}"),
         JobRef::Latest { ref_name, job } => format!("job {job} of {ref_name}"),
     };
-    let entries: Vec<TreeEntry> = client.artifacts_tree(project, &job, &filter).try_collect().await.map_err(|e| {
-        match e.status().map(|s| s.as_u16()) {
-            // GitLab's own 404s say `Not found`; the tree's missing folder `Not Found`.
-            Some(404) if !dir.is_empty() && e.to_string().contains("404 Not Found") => CliError::new(
-                Exit::NotFound,
-                &dir,
-                format_args!("no directory named {dir:?} in the artifacts of {what}"),
-            ),
-            _ => crate::gitlab::failed(&what, e),
+    let listed: Result<Vec<TreeEntry>, _> = client.artifacts_tree(project, &job, &filter).try_collect().await;
+    let entries = match listed {
+        Ok(entries) => entries,
+        // The tree's own 404, `404 Not Found` (GitLab's other misses say `Not found`):
+        // a folder the archive lacks, or a server without the tree (GitLab itself, whose
+        // unknown routes answer the same). The root always exists where there is a tree.
+        Err(artifact_client::Error::Api { status, message, .. })
+            if status.as_u16() == 404 && message == "404 Not Found" =>
+        {
+            let root = TreeFilter { path: String::new(), recursive: false, per_page: Some(1), keyset: false };
+            let has_tree = client.artifacts_tree_page(project, &job, &root, 1).await.is_ok();
+            return Err(match (dir.is_empty(), has_tree) {
+                (false, true) => CliError::new(
+                    Exit::NotFound,
+                    &dir,
+                    format_args!("no directory named {dir:?} in the artifacts of {what}"),
+                ),
+                _ => CliError::new(
+                    Exit::NotFound,
+                    &what,
+                    "the server has no artifacts tree (GitLab itself has none; `artifact serve` and its proxy do)",
+                ),
+            });
         }
-    })?;
+        Err(e) => return Err(crate::gitlab::failed(&what, e)),
+    };
     let mut rows: Vec<Row> = entries.iter().map(row).collect();
     // `artifact ls`'s order: by path, a folder's with its `/`.
     rows.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
@@ -84,7 +99,7 @@ fn row(entry: &TreeEntry) -> Row {
     let dir = entry.is_folder();
     // Git's spelling: `100644`; a folder's (`040000`) says nothing of its permissions.
     let mode = (!dir)
-        .then(|| entry.mode.len().checked_sub(3).and_then(|at| u32::from_str_radix(&entry.mode[at..], 8).ok()))
+        .then(|| entry.mode.get(entry.mode.len().saturating_sub(3)..).and_then(|m| u32::from_str_radix(m, 8).ok()))
         .flatten();
     Row {
         path: if dir { format!("{}/", entry.path) } else { entry.path.clone() },

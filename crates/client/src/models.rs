@@ -291,6 +291,7 @@ pub enum TreeKind {
 /// of this project's server and proxy beyond GitLab), shaped like an entry of GitLab's
 /// repository tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TreeEntry {
     /// The name within its folder.
     pub name: String,

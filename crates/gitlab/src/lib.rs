@@ -9,7 +9,8 @@
 //! request-path rule, a caught panic answered `500`). [`pages`] are the pages for people at
 //! GitLab's web URLs (folders of an archive, a file, the job lists, signing in), over a
 //! [`PageSource`](pages::PageSource) that a server implements on its records and a proxy
-//! on its upstream.
+//! on its upstream. [`tree`] lists a folder of an archive as the artifacts tree API does (an
+//! addition beyond GitLab), with GitLab's offset and keyset [`pagination`].
 //!
 //! This crate reads no database and no blob storage: the server builds on it with its
 //! records and blobs, the proxy with an upstream GitLab (a test in `tests/` checks this

@@ -18,10 +18,8 @@ const COUNT_LIMIT: u64 = 10_000;
 /// The page a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
-    /// The page, from 1.
-    pub page: u64,
-    /// Rows per page, at most 100.
-    pub per_page: u64,
+    page: u64,
+    per_page: u64,
 }
 
 impl Page {
@@ -42,6 +40,16 @@ impl Page {
         let page = int("page", 1)?;
         let per_page = int("per_page", DEFAULT_PER_PAGE)?.min(MAX_PER_PAGE);
         Ok(Page { page, per_page })
+    }
+
+    /// The page, from 1.
+    pub fn page(&self) -> u64 {
+        self.page
+    }
+
+    /// Rows per page: from 1 to 100.
+    pub fn per_page(&self) -> u64 {
+        self.per_page
     }
 
     /// The rows before this page.
@@ -108,7 +116,7 @@ impl Keyset {
         if q.get("pagination") != Some("keyset") {
             return Ok(None);
         }
-        let per_page = Page::from_query(q).map_err(Some)?.per_page;
+        let per_page = Page::from_query(q).map_err(Some)?.per_page();
         if q.get("order_by").is_some_and(|o| o != "id") || q.get("sort").is_some_and(|s| s != "desc") {
             return Err(None);
         }
@@ -288,7 +296,7 @@ mod tests {
     #[test]
     fn per_page_is_capped_and_validated() {
         let q = Query::parse(Some("per_page=1000"));
-        assert_eq!(Page::from_query(&q).unwrap().per_page, 100);
+        assert_eq!(Page::from_query(&q).unwrap().per_page(), 100);
         assert!(Page::from_query(&Query::parse(Some("page=two"))).is_err());
         assert!(Page::from_query(&Query::parse(Some("per_page=1.5"))).is_err());
     }

@@ -11,9 +11,9 @@
 //! (`pagination=keyset`, a `Link: <...>; rel="next"` carrying a `page_token`).
 
 use artifact_core::ArtifactPath;
-use axum::Json;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
@@ -21,15 +21,12 @@ use crate::pages::Listed;
 use crate::pagination::{Page, next_link};
 use crate::query::Query;
 
-/// A tree request's parameters, parsed.
+/// A tree request's parameters, parsed ([`TreeQuery::from_query`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeQuery {
-    /// The folder listed: `""` (the archive's root) or ending in `/`.
-    pub dir: String,
-    /// Whether every path under the folder is listed, not only its children.
-    pub recursive: bool,
-    /// Which entries of the sorted list.
-    pub paging: Paging,
+    dir: String,
+    recursive: bool,
+    paging: Paging,
 }
 
 /// How a tree request pages its entries.
@@ -49,14 +46,24 @@ pub enum Paging {
     None,
 }
 
-/// Where an entry sorts: folders (`folder`) before files, then by path (without a
-/// folder's `/`).
+/// Where an entry sorts: folders before files, then by path (without a folder's `/`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
     /// `false` for a folder, which sorts first.
     file: bool,
-    /// The entry's path.
     path: String,
+}
+
+impl Key {
+    /// Whether the entry is a folder.
+    pub fn is_folder(&self) -> bool {
+        !self.file
+    }
+
+    /// The entry's path (a folder's without its `/`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
 }
 
 impl TreeQuery {
@@ -86,7 +93,7 @@ impl TreeQuery {
                         decode_token(token).ok_or_else(|| ApiError::InvalidParam("page_token is invalid".into()))?,
                     ),
                 };
-                Paging::Keyset { per_page: page.per_page, after }
+                Paging::Keyset { per_page: page.per_page(), after }
             }
             "none" if recursive => Paging::None,
             "none" => {
@@ -98,6 +105,34 @@ impl TreeQuery {
         };
         Ok(TreeQuery { dir, recursive, paging })
     }
+
+    /// The folder listed: `""` (the archive's root) or a path that passed the path rule,
+    /// ending in `/`.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// Whether every path under the folder is listed, not only its children.
+    pub fn recursive(&self) -> bool {
+        self.recursive
+    }
+
+    /// Which entries of the sorted list.
+    pub fn paging(&self) -> &Paging {
+        &self.paging
+    }
+}
+
+/// One entry as the API writes it.
+#[derive(Debug, Serialize)]
+struct Written<'a> {
+    name: &'a str,
+    path: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
 }
 
 /// The answer to `tree` over `listed` (every path of one archive): the JSON array of this
@@ -105,18 +140,21 @@ impl TreeQuery {
 /// the folder is not in the archive. `url` is the request's absolute URL without its
 /// query, `query` its query, and `project` the path's `:id` as sent (for keyset links).
 pub fn answer(listed: &Listed, tree: &TreeQuery, url: &str, query: &Query, project: &str) -> ApiResult<Response> {
-    let (headers, entries) = page(listed, tree, url, query, project)?;
-    Ok((headers, Json(Value::Array(entries))).into_response())
+    let (headers, body) = page(listed, tree, url, query, project)?;
+    let mut response = (headers, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
 }
 
-/// [`answer`]'s headers and entries.
+/// [`answer`]'s headers and JSON body, written straight from `listed` (no document of
+/// values in between, however many entries a page has).
 pub fn page(
     listed: &Listed,
     tree: &TreeQuery,
     url: &str,
     query: &Query,
     project: &str,
-) -> ApiResult<(HeaderMap, Vec<Value>)> {
+) -> ApiResult<(HeaderMap, Vec<u8>)> {
     let dir = tree.dir.as_str();
     let mut exists = dir.is_empty();
     let mut found: Vec<(bool, &str, usize)> = Vec::new();
@@ -135,34 +173,21 @@ pub fn page(
     if !exists {
         return Err(ApiError::NotFound("Not Found"));
     }
-    found.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    // One entry per path and kind: the first of equal names (the one served).
+    // Stable: of equal names, the first listed stays (the dedup keeps it).
+    found.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     found.dedup_by(|b, a| (a.0, a.1) == (b.0, b.1));
-    let entry = |&(file, path, at): &(bool, &str, usize)| {
-        let (_, size, mode) = listed.at(at);
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let mut e = Map::new();
-        e.insert("name".into(), name.into());
-        e.insert("path".into(), path.into());
-        e.insert("type".into(), if file { "blob" } else { "tree" }.into());
-        let mode = if file { format!("100{:03o}", mode.unwrap_or(0o644)) } else { "040000".to_owned() };
-        e.insert("mode".into(), mode.into());
-        if file {
-            e.insert("size".into(), size.unwrap_or(0).into());
-        }
-        Value::Object(e)
-    };
-    Ok(match &tree.paging {
+    let (headers, rows): (HeaderMap, &[(bool, &str, usize)]) = match &tree.paging {
         Paging::Offset(page) => {
-            let rows = found.iter().skip(page.offset().min(found.len() as u64) as usize).take(page.per_page as usize);
-            (page.headers(found.len() as u64, url, query), rows.map(entry).collect())
+            let from = page.offset().min(found.len() as u64) as usize;
+            let rows = &found[from..found.len().min(from + page.per_page() as usize)];
+            (page.headers(found.len() as u64, url, query), rows)
         }
         Paging::Keyset { per_page, after } => {
             let from = match after {
                 Some(key) => found.partition_point(|&(file, path, _)| (file, path) <= (key.file, key.path.as_str())),
                 None => 0,
             };
-            let rows = &found[from..found.len().min(from + *per_page as usize)];
+            let rows = &found[from..found.len().min(from.saturating_add(*per_page as usize))];
             let headers = match rows.last() {
                 Some(&(file, path, _)) if from + rows.len() < found.len() => {
                     let token = encode_token(file, path);
@@ -170,10 +195,40 @@ pub fn page(
                 }
                 _ => HeaderMap::new(),
             };
-            (headers, rows.iter().map(entry).collect())
+            (headers, rows)
         }
-        Paging::None => (HeaderMap::new(), found.iter().map(entry).collect()),
-    })
+        Paging::None => (HeaderMap::new(), &found[..]),
+    };
+    let written = rows.iter().map(|&(file, path, at)| {
+        let (_, size, mode) = listed.at(at);
+        Written {
+            name: path.rsplit('/').next().unwrap_or(path),
+            path,
+            kind: if file { "blob" } else { "tree" },
+            mode: if !file {
+                "040000"
+            } else if mode.is_some_and(|m| m & 0o100 != 0) {
+                // Git's two file modes: executable by its owner, or not.
+                "100755"
+            } else {
+                "100644"
+            },
+            size: file.then(|| size.unwrap_or(0)),
+        }
+    });
+    let mut body = Vec::with_capacity(rows.len() * 96 + 2);
+    serde_json::to_writer(&mut body, &SerializeIter(std::cell::Cell::new(Some(written))))
+        .map_err(ApiError::internal)?;
+    Ok((headers, body))
+}
+
+/// A sequence serialized from an iterator, once.
+struct SerializeIter<I>(std::cell::Cell<Option<I>>);
+
+impl<'a, I: Iterator<Item = Written<'a>>> Serialize for SerializeIter<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.take().into_iter().flatten())
+    }
 }
 
 /// The `page_token` after an entry: standard base64 of `{"file_name":"<path>"}` (Gitaly's
@@ -211,7 +266,7 @@ mod tests {
         let mut listed = Listed::default();
         for p in paths {
             let file = !p.ends_with('/');
-            listed.push(p, file.then_some(p.len() as u64), None, file.then_some(0o755));
+            listed.push_with_mode(p, file.then_some(p.len() as u64), None, file.then_some(0o750));
         }
         listed
     }
@@ -222,7 +277,9 @@ mod tests {
 
     fn ask(listed: &Listed, query: &str) -> ApiResult<(HeaderMap, Vec<Value>)> {
         let q = Query::parse(Some(query));
-        page(listed, &TreeQuery::from_query(&q)?, "http://h/api/v4/projects/7/jobs/1/artifacts/tree", &q, "7")
+        let (headers, body) =
+            page(listed, &TreeQuery::from_query(&q)?, "http://h/api/v4/projects/7/jobs/1/artifacts/tree", &q, "7")?;
+        Ok((headers, serde_json::from_slice(&body).unwrap()))
     }
 
     const PATHS: &[&str] = &["b.txt", "a/", "a/x.txt", "a/sub/", "a/sub/y", "c/", "a.txt", "a/x.txt"];

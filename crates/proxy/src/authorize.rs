@@ -78,7 +78,8 @@ impl Grant {
     }
 }
 
-/// What an [`Authorize`] says of a single-file request.
+/// What an [`Authorize`] says of a request for an archive's contents (a single file, or a
+/// folder of the artifacts tree).
 #[derive(Debug)]
 pub enum Authorization {
     /// The caller may read the archive, there.

@@ -49,14 +49,13 @@ impl Proxy {
     /// A request the proxy answers itself: a tree listing ([`Proxy::tree`]) or a single
     /// file ([`Proxy::single_file`]); any other comes back untouched.
     async fn own(&self, req: Request) -> Result<Response, Request> {
-        if !crate::tree::may_be_tree(&req) {
+        if !crate::tree::is_tree(&req) {
             return self.single_file(req).await;
         }
-        // Boxed: its state would otherwise swell every request's future.
-        match Box::pin(self.tree(req)).await {
-            Ok(answer) => Ok(answer),
-            Err(req) => self.single_file(req).await,
-        }
+        // Boxed: its state would otherwise swell every request's future. A tree the
+        // `Authorize` says is not the proxy's goes upstream as it came (never taken for a
+        // single file named `tree`).
+        Box::pin(self.tree(req)).await
     }
 
     /// What the proxy answers a request of the API with: a tree listing or a single file

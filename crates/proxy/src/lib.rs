@@ -1,11 +1,12 @@
 //! An artifacts proxy in front of a GitLab, as a library: single files of job artifacts
 //! (GitLab's endpoints 7 and 8) answered from the engine, which reads only the archive's
-//! central directory and the one entry by range, wherever the archive is; everything else
-//! handed on.
+//! central directory and the one entry by range, wherever the archive is, and the
+//! artifacts tree (a folder of an archive listed, an addition beyond GitLab:
+//! [`Proxy::tree`]) from the same index; everything else handed on.
 //!
 //! - [`ProxyLayer`] is a tower [`Layer`](tower_layer::Layer): in front of a service of
 //!   axum's requests and responses that does not fail (an axum router of your own, or
-//!   [`Forward`]), it answers the single-file requests it can and hands every other
+//!   [`Forward`]), it answers the single-file and tree requests it can and hands every other
 //!   request, and those its [`Authorize`] says to forward, to the inner service.
 //! - [`Authorize`] decides whether a caller may read an archive and where the archive is;
 //!   [`GitLabAuthorize`], the default, asks the upstream's own archive download with the

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use artifact_client::{Auth, Client, Error as ClientError, Job, JobFilter, JobStatus, RetryPolicy};
 use artifact_core::{ArtifactPath, JobRef};
 use artifact_gitlab::pages::{
-    Children, Directory, Expiry, JOBS_PER_PAGE, JobHead, JobList, JobRow, PageSource, Who, minutes_of,
+    Children, Directory, Expiry, JOBS_PER_PAGE, JobHead, JobList, JobRow, PageSource, Who, minutes_of, unix_of,
 };
 use artifact_gitlab::{ApiError, ApiResult, Credential, Form, Presented, Target, credential_headers};
 use axum::extract::Request;
@@ -306,24 +306,29 @@ impl PageSource for UpstreamPages {
         listed.map_err(ApiError::internal)?
     }
 
-    /// The upstream's job, asked as the visitor (one API request).
-    async fn heading(&self, who: &Who, project: &str, job: i64) -> ApiResult<JobHead> {
-        let found = self.counted(self.client(who)?.job(project, job as u64).await)?;
+    /// The upstream's job, asked as the visitor (one API request); `None` if that failed.
+    async fn heading(&self, who: &Who, project: &str, job: i64) -> Option<JobHead> {
+        let client = self.client(who).ok()?;
+        let found = match self.counted(client.job(project, job as u64).await) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::debug!(error = ?e, "no head for a page: the upstream's job");
+                return None;
+            }
+        };
         let expiry = match found.artifacts_expire_at.as_deref() {
             None => Expiry::Never,
             Some(iso) => {
-                // To the minute, in UTC, as the API writes times: the job's archive is
-                // readable (the pages ask), so past its expiry it is kept.
-                let at = minutes_of(iso);
+                // The job's archive is readable (the page's own call asks): past its
+                // expiry, it is kept.
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                if at.as_str() > artifact_gitlab::pages::minutes(now as i64).as_str() {
-                    Expiry::At(at)
-                } else {
-                    Expiry::Kept
+                match unix_of(iso) {
+                    Some(at) if at <= now as i64 => Expiry::Kept,
+                    _ => Expiry::At(minutes_of(iso)),
                 }
             }
         };
-        Ok(JobHead {
+        Some(JobHead {
             name: found.name,
             id: found.id as i64,
             status: found.status.as_str().to_owned(),

@@ -46,15 +46,17 @@ pub(crate) fn listable(index: &artifact_core::Index) -> Listed {
             continue;
         }
         let modified = entry.map(|e| e.modified_unix()).filter(|t| *t != 0);
-        out.push(path, entry.map(|e| e.size()), modified, entry.map(|e| e.permissions()));
+        out.push_with_mode(path, entry.map(|e| e.size()), modified, entry.map(|e| e.permissions()));
     }
     out
 }
 
-/// Whether `req` may be a tree listing (a `GET` or `HEAD` whose path ends in `/tree`): the
-/// cheap test every request through the proxy passes.
-pub(crate) fn may_be_tree(req: &Request) -> bool {
-    matches!(*req.method(), Method::GET | Method::HEAD) && req.uri().path().ends_with("/tree")
+/// Whether `req` is a tree listing's request (`GET` or `HEAD` of a tree's path): a cheap
+/// test first, since every request through the proxy passes here.
+pub(crate) fn is_tree(req: &Request) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD)
+        && req.uri().path().ends_with("/tree")
+        && Target::tree(req.uri().path(), Query::parse(req.uri().query()).get("job")).is_some()
 }
 
 impl Proxy {
@@ -66,7 +68,7 @@ impl Proxy {
     /// [`Authorize`](crate::Authorize) says the request is not for the proxy) the request
     /// comes back untouched.
     pub async fn tree(&self, req: Request) -> Result<Response, Request> {
-        if !may_be_tree(&req) {
+        if !is_tree(&req) {
             return Err(req);
         }
         let query = Query::parse(req.uri().query());

@@ -151,10 +151,15 @@ struct ListedRow {
 }
 
 impl Listed {
-    /// Adds a path (a folder's ending in `/`), with what is known of it: a file's size,
-    /// when it was changed (Unix seconds), and its permission bits (`0o644`; the rest are
-    /// ignored).
-    pub fn push(&mut self, path: &str, size: Option<u64>, modified: Option<i64>, mode: Option<u32>) {
+    /// Adds a path (a folder's ending in `/`), with what is known of it: a file's size and
+    /// when it was changed (Unix seconds).
+    pub fn push(&mut self, path: &str, size: Option<u64>, modified: Option<i64>) {
+        self.push_with_mode(path, size, modified, None);
+    }
+
+    /// Like [`push`](Self::push), with the path's permission bits (`0o644`; the rest are
+    /// ignored): the tree API tells executable files by them.
+    pub fn push_with_mode(&mut self, path: &str, size: Option<u64>, modified: Option<i64>, mode: Option<u32>) {
         let start = self.text.len();
         self.text.push_str(path);
         self.rows.push(ListedRow { start, end: self.text.len(), size, modified, mode: mode.map(|m| m & 0o777) });

@@ -44,7 +44,7 @@ pub use self::listing::{
     Children, Directory, Expiry, JOBS_PER_PAGE, JobHead, JobList, JobRow, Listed, PER_PAGE, Row, SHOW_MAX, Trees,
     VERIFY_MAX, Who,
 };
-pub use self::render::{minutes, minutes_of};
+pub use self::render::{minutes, minutes_of, unix_of};
 use self::routing::*;
 pub use self::routing::{is_page, on_artifacts_origin};
 use self::session::*;
@@ -144,11 +144,11 @@ pub async fn visit<S: PageSource>(
                 source.heading(&who, &project, job),
             );
             match listed.await {
-                (Ok(directory), Ok(head)) => place
+                (Ok(directory), head) => place
                     .links(source, &project, job)
                     .await
-                    .map(|l| html_page(&render::listing(&directory, &head, &l, &account), None)),
-                (Err(e), _) | (_, Err(e)) => Err(e),
+                    .map(|l| html_page(&render::listing(&directory, head.as_ref(), &l, &account), None)),
+                (Err(e), _) => Err(e),
             }
         }
         Ok(Page::ByRef { project, ref_name, dir }) => match who.query.get("job").filter(|j| !j.is_empty()) {
@@ -257,13 +257,13 @@ async fn file_page<S: PageSource>(
         Kind::AsItIs => return place.links(source, project, job).await.map(|l| found(&l.open(path))),
         Kind::Image => {
             let links = place.links(source, project, job).await?;
-            let head = source.heading(who, project, job).await?;
-            return Ok(html_page(&render::file(&links, &head, path, Shown::Image, account), images));
+            let head = source.heading(who, project, job).await;
+            return Ok(html_page(&render::file(&links, head.as_ref(), path, Shown::Image, account), images));
         }
         Kind::Text | Kind::Unknown => {
             let read = async { read_text(source.entry(&who.bare(), project, job, &parsed).await?, kind).await };
             let (text, head) = futures_util::future::join(read, source.heading(who, project, job)).await;
-            (text?, head?)
+            (text?, head)
         }
     };
     let (text, head) = text;
@@ -273,7 +273,7 @@ async fn file_page<S: PageSource>(
         Read::TooLarge => Shown::TooLarge { at_least: VERIFY_MAX },
         Read::Binary => return Ok(found(&links.open(path))),
     };
-    Ok(html_page(&render::file(&links, &head, path, shown, account), images))
+    Ok(html_page(&render::file(&links, head.as_ref(), path, shown, account), images))
 }
 
 /// What a file's page read of it.
@@ -379,7 +379,7 @@ mod tests {
                 .of(key, || {
                     made.set(made.get() + 1);
                     let mut listed = Listed::default();
-                    listed.push(&format!("{key}/"), None, None, None);
+                    listed.push(&format!("{key}/"), None, None);
                     Ok(listed)
                 })
                 .unwrap()

@@ -32,9 +32,18 @@ pub fn minutes(unix_seconds: i64) -> String {
     t.format(&format).unwrap_or_default()
 }
 
-/// An ISO 8601 time (as the API writes them) for people, to the minute.
+/// An ISO 8601 time (as the API writes them, in any offset) for people, to the minute, in
+/// UTC; a text that is not one is shown as it is, cut at the minute.
 pub fn minutes_of(iso: &str) -> String {
-    iso.get(..16).map(|s| s.replacen('T', " ", 1)).unwrap_or_else(|| iso.to_owned())
+    match unix_of(iso) {
+        Some(seconds) => minutes(seconds),
+        None => iso.get(..16).map(|s| s.replacen('T', " ", 1)).unwrap_or_else(|| iso.to_owned()),
+    }
+}
+
+/// An RFC 3339 time (the API's) as Unix seconds.
+pub fn unix_of(iso: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
 }
 
 /// Bytes for people: `2.5 KiB`.
@@ -196,7 +205,7 @@ fn heading(head: &JobHead, links: &Links) -> Markup {
             p {
                 span class={ "status " (head.status) } { (head.status) }
                 " · ref " bdi class="ref" { (head.ref_name) }
-                " · pipeline " a href=(pipeline) { "#" (head.pipeline) }
+                @if head.pipeline > 0 { " · pipeline " a href=(pipeline) { "#" (head.pipeline) } }
                 " · "
                 span class="expiry" {
                     @match &head.expiry {
@@ -211,12 +220,12 @@ fn heading(head: &JobHead, links: &Links) -> Markup {
 }
 
 /// A directory's page.
-pub(super) fn listing(directory: &Directory, head: &JobHead, links: &Links, visitor: &Account) -> String {
+pub(super) fn listing(directory: &Directory, head: Option<&JobHead>, links: &Links, visitor: &Account) -> String {
     let title = format!("artifacts/{} · job {} · {}", directory.dir, links.job, links.project);
     let parent = directory.dir.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p).unwrap_or("");
     let body = html! {
         (account(visitor))
-        (heading(head, links))
+        @if let Some(head) = head { (heading(head, links)) }
         (crumbs(links, &directory.dir))
         p {
             a href=(links.archive) download { "Download artifacts archive" }
@@ -317,12 +326,12 @@ pub(super) enum Shown<'a> {
 
 /// A file's page: its text (escaped, in `<pre>`) or its image, with links to open it as
 /// it is and to download it.
-pub(super) fn file(links: &Links, head: &JobHead, path: &str, shown: Shown<'_>, visitor: &Account) -> String {
+pub(super) fn file(links: &Links, head: Option<&JobHead>, path: &str, shown: Shown<'_>, visitor: &Account) -> String {
     let name = path.rsplit('/').next().unwrap_or(path);
     let open = links.open(path);
     let body = html! {
         (account(visitor))
-        (heading(head, links))
+        @if let Some(head) = head { (heading(head, links)) }
         (crumbs(links, path))
         p {
             a href=(open) { "Open raw" } " · " a href={ (open) "?download" } { "Download" }

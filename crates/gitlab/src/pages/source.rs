@@ -57,10 +57,14 @@ pub trait PageSource: Send + Sync {
         page: usize,
     ) -> impl Future<Output = ApiResult<Directory>> + Send;
     /// What the pages of job `job`'s artifacts say of it at their head: its name, status,
-    /// ref, pipeline, and when its artifacts go. Asked beside [`directory`](Self::directory)
-    /// and [`entry`](Self::entry), which decide whether the visitor may read the job's
-    /// archive.
-    fn heading(&self, who: &Who, project: &str, job: i64) -> impl Future<Output = ApiResult<JobHead>> + Send;
+    /// ref, pipeline, and when its artifacts go; `None` (the default) leaves the head out.
+    /// Asked beside [`directory`](Self::directory) and [`entry`](Self::entry), which decide
+    /// whether the visitor may read the job's archive: a source that cannot say (an
+    /// upstream that failed) answers `None`, and the page is shown without its head.
+    fn heading(&self, who: &Who, project: &str, job: i64) -> impl Future<Output = Option<JobHead>> + Send {
+        let _ = (who, project, job);
+        async { None }
+    }
     /// Page `page` of the project's recent jobs, or of one pipeline's.
     fn jobs(
         &self,

@@ -148,7 +148,7 @@ async fn list(ctx: Ctx, id: String, pipeline_id: Option<String>, kind: JobKind) 
         let (offset, limit) = match &keyset {
             // One row more than the page tells whether a next page exists.
             Some(k) => (0, k.per_page + 1),
-            None => (page.offset(), page.per_page),
+            None => (page.offset(), page.per_page()),
         };
         let mut listing = store
             .list_jobs(&JobQuery {

@@ -134,10 +134,10 @@ impl PageSource for Local {
         .await
     }
 
-    async fn heading(&self, who: &Who, project: &str, job: i64) -> ApiResult<JobHead> {
+    async fn heading(&self, who: &Who, project: &str, job: i64) -> Option<JobHead> {
         let ask = self.asker(who);
         let project = project.to_owned();
-        blocking(move || {
+        let head = blocking(move || {
             let (found, _) = readable_job(&ask, &project, job)?;
             let store = &*ask.state.inner.store;
             let ref_name = store.pipeline(found.pipeline_id).api()?.map(|p| p.ref_name).unwrap_or_default();
@@ -156,7 +156,8 @@ impl PageSource for Local {
                 expiry,
             })
         })
-        .await
+        .await;
+        head.inspect_err(|e| tracing::debug!(error = ?e, "no head for a page")).ok()
     }
 
     async fn jobs(&self, who: &Who, project: &str, pipeline: Option<i64>, page: u64) -> ApiResult<JobList> {
@@ -249,7 +250,7 @@ pub(crate) fn listed(state: &AppState, metadata: &crate::model::BlobRef) -> ApiR
                 continue;
             }
             let mode = entry.mode().and_then(|m| u32::from_str_radix(m, 8).ok());
-            listed.push(entry.path, entry.size(), entry.modified(), mode);
+            listed.push_with_mode(entry.path, entry.size(), entry.modified(), mode);
         }
         Ok(listed)
     })

@@ -20,6 +20,7 @@ const ODD: &[&str] = &[
     "ünï/çødé.txt",
     "ünï/\u{200f}rtl\u{202e}txt.exe",
     "top#.txt",
+    "tree",
 ];
 
 /// An archive of `names` (each holding its own name) written by the zip crate.
@@ -148,6 +149,11 @@ async fn odd_names_round_trip_through_both_paginations() {
     assert_eq!(paths(&spaced), ["with space/50%+1.txt", "with space/a b.txt", "with space/c#d.txt"]);
     assert_eq!(spaced[1]["name"], "a b.txt");
     assert_eq!(spaced[1]["mode"], "100755");
+    // A root file named `tree` is the tree's route as it is, and endpoint 7's encoded.
+    let file = w.get(&private(&format!("/jobs/{id}/artifacts/%74ree")), "developer").await;
+    assert_eq!((file.status.as_u16(), file.text().as_str()), (200, "tree"));
+    let by_ref = w.get(&private("/jobs/artifacts/main/raw/tree?job=odd"), "developer").await;
+    assert_eq!((by_ref.status.as_u16(), by_ref.text().as_str()), (200, "tree"));
     // Both paginations, one entry a page: the same entries in the same order.
     let (offset, pages) =
         walk(&w, &private(&format!("/jobs/{id}/artifacts/tree?recursive=true&per_page=1")), "developer").await;
