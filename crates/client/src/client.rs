@@ -55,6 +55,15 @@ pub struct TreeFilter {
     pub keyset: bool,
 }
 
+/// A ref as one path segment (its `/`s escaped). `.` and `..` are no ref: a URL parser
+/// would resolve them, and the request would name another route.
+fn ref_segment(ref_name: &str) -> Result<percent_encoding::PercentEncode<'_>> {
+    if matches!(ref_name, "" | "." | "..") {
+        return Err(Error::Invalid(format!("ref {ref_name:?}: not a branch or tag")));
+    }
+    Ok(utf8_percent_encode(ref_name, SEGMENT))
+}
+
 /// Builds a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -285,7 +294,7 @@ impl Client {
                 self.project_url(project, &rest)
             }
             JobRef::Latest { ref_name, job } => {
-                let r = utf8_percent_encode(ref_name, SEGMENT);
+                let r = ref_segment(ref_name)?;
                 let rest = match artifact_path {
                     None => format!("/jobs/artifacts/{r}/download"),
                     Some(p) => format!("/jobs/artifacts/{r}/raw/{}", utf8_percent_encode(p, PATH)),
@@ -307,7 +316,7 @@ impl Client {
         let mut url = match job {
             JobRef::Id(id) => self.project_url(project, &format!("/jobs/{id}/artifacts/tree"))?,
             JobRef::Latest { ref_name, job } => {
-                let r = utf8_percent_encode(ref_name, SEGMENT);
+                let r = ref_segment(ref_name)?;
                 let mut url = self.project_url(project, &format!("/jobs/artifacts/{r}/tree"))?;
                 url.query_pairs_mut().append_pair("job", job);
                 url

@@ -165,6 +165,10 @@ async fn an_artifacts_tree_comes_in_pages_of_both_kinds() {
     let climbing = artifact_client::TreeFilter { path: "../x".into(), ..Default::default() };
     let err = gl.artifacts_tree(P, &JobRef::Id(build), &climbing).try_collect::<Vec<_>>().await.unwrap_err();
     assert!(matches!(err, Error::Engine(_)), "{err}");
+    let dot = JobRef::Latest { ref_name: "..".into(), job: "build".into() };
+    let err =
+        gl.artifacts_tree(P, &dot, &artifact_client::TreeFilter::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
