@@ -31,7 +31,8 @@ impl PartialEq for ByIndex {
 
 /// Every path of the archive as GitLab's `metadata.gz` lists it (missing parent folders
 /// added as `dir/`, byte-wise order, the first of equal names: the one served), without
-/// the paths that are not UTF-8 or that the path rule refuses; each with its size and time.
+/// the paths that are not UTF-8 or that the path rule refuses; each with its size, time and
+/// permission bits.
 pub(crate) fn listable(index: &artifact_core::Index) -> Listed {
     let entries: Vec<artifact_core::Entry> = index.central_directory().entries().filter_map(Result::ok).collect();
     let tree = artifact_core::metadata::tree(&entries);
