@@ -188,16 +188,21 @@ pub fn encode_cursor(id: i64) -> String {
     base64::engine::general_purpose::URL_SAFE.encode(format!("{{\"id\":\"{id}\",\"_kd\":\"n\"}}"))
 }
 
-/// The id of a cursor for the next page, padded or not; `None` for anything else.
-fn decode_cursor(cursor: &str) -> Option<i64> {
+/// The JSON document a page cursor or token (`text`) holds: base64 in `alphabet`, padded or
+/// not; `None` for anything else.
+pub(crate) fn cursor_json(alphabet: &base64::alphabet::Alphabet, text: &str) -> Option<serde_json::Value> {
     use base64::Engine;
     let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::URL_SAFE,
+        alphabet,
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
-    let bytes = engine.decode(cursor.trim()).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::from_slice(&engine.decode(text.trim()).ok()?).ok()
+}
+
+/// The id of a cursor for the next page, padded or not; `None` for anything else.
+fn decode_cursor(cursor: &str) -> Option<i64> {
+    let value = cursor_json(&base64::alphabet::URL_SAFE, cursor)?;
     let object = value.as_object()?;
     if object.get("_kd").and_then(|k| k.as_str()) != Some("n") || object.len() != 2 {
         return None;

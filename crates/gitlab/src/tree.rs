@@ -242,14 +242,7 @@ fn encode_token(file: bool, path: &str) -> String {
 
 /// The key a `page_token` names; `None` if it is not one.
 fn decode_token(token: &str) -> Option<Key> {
-    use base64::Engine;
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    );
-    let bytes = engine.decode(token.trim()).ok()?;
-    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    let value = crate::pagination::cursor_json(&base64::alphabet::STANDARD, token)?;
     let name = value.as_object().filter(|o| o.len() == 1)?.get("file_name")?.as_str()?;
     let (file, path) = match name.strip_suffix('/') {
         Some(folder) => (false, folder),
