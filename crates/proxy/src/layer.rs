@@ -49,13 +49,13 @@ impl Proxy {
     /// A request the proxy answers itself: a tree listing ([`Proxy::tree`]) or a single
     /// file ([`Proxy::single_file`]); any other comes back untouched.
     async fn own(&self, req: Request) -> Result<Response, Request> {
-        if !crate::tree::is_tree(&req) {
+        let Some(parsed) = crate::tree::tree_request(&req) else {
             return self.single_file(req).await;
-        }
+        };
         // Boxed: its state would otherwise swell every request's future. A tree the
         // `Authorize` says is not the proxy's goes upstream as it came (never taken for a
         // single file named `tree`).
-        Box::pin(self.tree(req)).await
+        Box::pin(self.tree_of(req, parsed)).await
     }
 
     /// What the proxy answers a request of the API with: a tree listing or a single file

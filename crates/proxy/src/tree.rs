@@ -10,7 +10,7 @@ use std::sync::Arc;
 use artifact_core::{ArtifactPath, JobRef};
 use artifact_gitlab::pages::Listed;
 use artifact_gitlab::tree::{self, TreeQuery};
-use artifact_gitlab::{ApiError, Query, Target, credential_headers};
+use artifact_gitlab::{ApiError, ApiResult, Query, Target, credential_headers};
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
@@ -52,12 +52,18 @@ pub(crate) fn listable(index: &artifact_core::Index) -> Listed {
     out
 }
 
-/// Whether `req` is a tree listing's request (`GET` or `HEAD` of a tree's path): a cheap
-/// test first, since every request through the proxy passes here.
-pub(crate) fn is_tree(req: &Request) -> bool {
-    matches!(*req.method(), Method::GET | Method::HEAD)
-        && req.uri().path().ends_with("/tree")
-        && Target::tree(req.uri().path(), Query::parse(req.uri().query()).get("job")).is_some()
+/// A tree listing's request, parsed: its query, and its target (or why it has none).
+pub(crate) struct TreeRequest(Query, ApiResult<Target>);
+
+/// `req` parsed as a tree listing's request (`GET` or `HEAD` of a tree's path), if it is
+/// one: a cheap test first, since every request through the proxy passes here.
+pub(crate) fn tree_request(req: &Request) -> Option<TreeRequest> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) || !req.uri().path().ends_with("/tree") {
+        return None;
+    }
+    let query = Query::parse(req.uri().query());
+    let target = Target::tree(req.uri().path(), query.get("job"))?;
+    Some(TreeRequest(query, target))
 }
 
 impl Proxy {
@@ -69,14 +75,21 @@ impl Proxy {
     /// [`Authorize`](crate::Authorize) says the request is not for the proxy) the request
     /// comes back untouched.
     pub async fn tree(&self, req: Request) -> Result<Response, Request> {
-        if !is_tree(&req) {
-            return Err(req);
+        match tree_request(&req) {
+            Some(parsed) => self.tree_of(req, parsed).await,
+            None => Err(req),
         }
-        let query = Query::parse(req.uri().query());
-        let target = match Target::tree(req.uri().path(), query.get("job")) {
-            None => return Err(req),
-            Some(Err(refused)) => return Ok(refused.into_response()),
-            Some(Ok(target)) => target,
+    }
+
+    /// [`tree`](Self::tree) of a request parsed as one.
+    pub(crate) async fn tree_of(
+        &self,
+        req: Request,
+        TreeRequest(query, target): TreeRequest,
+    ) -> Result<Response, Request> {
+        let target = match target {
+            Err(refused) => return Ok(refused.into_response()),
+            Ok(target) => target,
         };
         let wanted = match TreeQuery::from_query(&query) {
             Ok(wanted) => wanted,
