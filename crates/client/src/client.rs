@@ -41,23 +41,9 @@ pub struct JobFilter {
     pub keyset: bool,
 }
 
-/// Which entries of a job's artifacts tree a listing returns ([`Client::artifacts_tree`]).
-#[derive(Debug, Clone, Default)]
-pub struct TreeFilter {
-    /// The folder listed (`""`: the archive's root; `dir` or `dir/`).
-    pub path: String,
-    /// Every path under the folder, not only its children.
-    pub recursive: bool,
-    /// Entries per page (the server caps it at 100).
-    pub per_page: Option<u32>,
-    /// Ask for keyset pagination (`pagination=keyset`: each page after the last entry of
-    /// the one before, not by number). Both kinds are followed the same way.
-    pub keyset: bool,
-}
-
 /// A ref as one path segment (its `/`s escaped). `.` and `..` are no ref: a URL parser
 /// would resolve them, and the request would name another route.
-fn ref_segment(ref_name: &str) -> Result<percent_encoding::PercentEncode<'_>> {
+pub(crate) fn ref_segment(ref_name: &str) -> Result<percent_encoding::PercentEncode<'_>> {
     if matches!(ref_name, "" | "." | "..") {
         return Err(Error::Invalid(format!("ref {ref_name:?}: not a branch or tag")));
     }
@@ -304,38 +290,6 @@ impl Client {
                 Ok(url)
             }
         }
-    }
-
-    /// The tree listing of `job`'s archive with `filter`'s parameters (no `page`): the path
-    /// rule checked here first, as for single files.
-    pub(crate) fn tree_url(&self, project: &str, job: &JobRef, filter: &TreeFilter) -> Result<Url> {
-        let folder = filter.path.strip_suffix('/').unwrap_or(&filter.path);
-        if !folder.is_empty() {
-            artifact_core::ArtifactPath::new(folder).map_err(|e| Error::Engine(e.into()))?;
-        }
-        let mut url = match job {
-            JobRef::Id(id) => self.project_url(project, &format!("/jobs/{id}/artifacts/tree"))?,
-            JobRef::Latest { ref_name, job } => {
-                let r = ref_segment(ref_name)?;
-                let mut url = self.project_url(project, &format!("/jobs/artifacts/{r}/tree"))?;
-                url.query_pairs_mut().append_pair("job", job);
-                url
-            }
-        };
-        {
-            let mut query = url.query_pairs_mut();
-            if !folder.is_empty() {
-                query.append_pair("path", folder);
-            }
-            if filter.recursive {
-                query.append_pair("recursive", "true");
-            }
-            query.append_pair("per_page", &filter.per_page.unwrap_or(100).to_string());
-            if filter.keyset {
-                query.append_pair("pagination", "keyset");
-            }
-        }
-        Ok(url)
     }
 
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {

@@ -33,10 +33,11 @@ mod pages;
 mod remote;
 mod retry;
 mod transport;
+mod tree;
 
 pub use artifact_core::{JobRef, Resolve, Resolved};
 
-pub use crate::client::{ByteStream, Client, ClientBuilder, JSON_MAX, JobFilter, TreeFilter};
+pub use crate::client::{ByteStream, Client, ClientBuilder, JSON_MAX, JobFilter};
 pub use crate::download::{Downloaded, MAX_RESUMES, Progress};
 pub use crate::error::{Error, Result};
 pub use crate::models::{
@@ -46,3 +47,4 @@ pub use crate::pages::Page;
 pub use crate::remote::{RemoteArchive, RemoteResolver};
 pub use crate::retry::{RetryPolicy, retry_after};
 pub use crate::transport::Auth;
+pub use crate::tree::TreeFilter;

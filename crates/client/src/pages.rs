@@ -10,11 +10,9 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 
-use artifact_core::JobRef;
-
-use crate::client::{Client, JobFilter, TreeFilter, decode, with_filter};
+use crate::client::{Client, JobFilter, decode, with_filter};
 use crate::error::Result;
-use crate::models::{Bridge, Job, TreeEntry};
+use crate::models::{Bridge, Job};
 
 /// The URL of `rel="next"` in a `Link` header.
 pub(crate) fn next_link(headers: &HeaderMap) -> Option<Url> {
@@ -114,33 +112,6 @@ impl Client {
         items(self.clone(), url)
     }
 
-    /// Every entry of a folder of `job`'s archive (an addition of this project's server and
-    /// proxy beyond GitLab: `GET .../jobs/:job_id/artifacts/tree`, or by ref + job name),
-    /// folders first, then files, each by path; every page, offset or keyset as `filter`
-    /// asks. A folder the archive lacks is [`Error::Api`](crate::Error::Api) with `404`; a
-    /// path the path rule refuses is an error before anything is sent.
-    pub fn artifacts_tree(
-        &self,
-        project: &str,
-        job: &JobRef,
-        filter: &TreeFilter,
-    ) -> impl Stream<Item = Result<TreeEntry>> + Send + 'static {
-        items(self.clone(), self.tree_url(project, job, filter))
-    }
-
-    /// Page `page` (from 1) of [`artifacts_tree`](Self::artifacts_tree), offset-paginated
-    /// (`filter.keyset` is not used).
-    pub async fn artifacts_tree_page(
-        &self,
-        project: &str,
-        job: &JobRef,
-        filter: &TreeFilter,
-        page: u64,
-    ) -> Result<Page<TreeEntry>> {
-        let url = self.tree_url(project, job, &TreeFilter { keyset: false, ..filter.clone() })?;
-        self.page(url, page).await
-    }
-
     /// Page `page` (from 1) of the project's jobs, newest first.
     pub async fn jobs_page(&self, project: &str, filter: &JobFilter, page: u64) -> Result<Page<Job>> {
         let url = with_filter(self.project_url(project, "/jobs")?, filter, false);
@@ -159,7 +130,7 @@ impl Client {
         self.page(url, page).await
     }
 
-    async fn page<T: DeserializeOwned>(&self, mut url: Url, page: u64) -> Result<Page<T>> {
+    pub(crate) async fn page<T: DeserializeOwned>(&self, mut url: Url, page: u64) -> Result<Page<T>> {
         url.query_pairs_mut().append_pair("page", &page.max(1).to_string());
         let resp = self.transport.send(Method::GET, url, &HeaderMap::new(), &[]).await?;
         let number = |name: &str| {
